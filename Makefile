@@ -1,0 +1,40 @@
+# The two commands a newcomer needs are `make run` and `make test`; each installs what it lacks.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: run test dev build release lint fmt clean-data
+
+## run: build the release dashboard and start it with three simulated devices (http://127.0.0.1:3000)
+run: release
+	cargo build --release -p simulator
+	scripts/run.sh target/release
+
+## test: Rust unit and integration tests, then Playwright end2end in Chromium
+test:
+	scripts/setup.sh test
+	scripts/test.sh
+
+## dev: cargo leptos watch (rebuild and reload on change) plus the simulator
+dev:
+	scripts/setup.sh build
+	cargo build -p simulator
+	trap 'kill 0' EXIT; (sleep 20; until curl -fsS http://127.0.0.1:3000/healthz >/dev/null 2>&1; do sleep 1; done; target/debug/simulator) & cargo leptos watch
+
+## build: debug build of the server and site
+build:
+	scripts/setup.sh build
+	cargo leptos build
+
+## release: size-optimised WASM (wasm-opt) and the release server binary, site in target/site
+release:
+	scripts/setup.sh run
+	cargo leptos build --release
+
+## lint: formatting and clippy, warnings as errors
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+## clean-data: delete the local database (data/)
+clean-data:
+	rm -rf data

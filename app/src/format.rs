@@ -1,0 +1,124 @@
+//! How numbers, units, times and ages read on screen. Pure functions, tested natively.
+//!
+//! Times render in UTC on the server and in the browser's zone once hydrated; pages switch
+//! after hydration so the server's HTML and the first client render agree.
+
+use chrono::{DateTime, Local, Utc};
+use telemetry::Millis;
+
+/// A unit guessed from a metric's name (the seed's three plus common others).
+pub fn unit_for(metric: &str) -> &'static str {
+    let m = metric.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| m.contains(w));
+    if has(&["temp"]) {
+        "°C"
+    } else if has(&["humid", "soil", "moisture", "percent"]) {
+        "%"
+    } else if has(&["batt", "volt", "vcc"]) {
+        "V"
+    } else if has(&["pressure"]) {
+        "hPa"
+    } else if has(&["co2", "ppm"]) {
+        "ppm"
+    } else if has(&["rssi", "dbm"]) {
+        "dBm"
+    } else if has(&["lux", "light"]) {
+        "lx"
+    } else {
+        ""
+    }
+}
+
+/// A reading, with as many decimals as its size deserves.
+pub fn value(v: f64) -> String {
+    let a = v.abs();
+    // By magnitude only, so a value does not change width as it moves (21.0 → 21.5).
+    let decimals = if a >= 1000.0 {
+        0
+    } else if a >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.decimals$}")
+}
+
+/// "just now", "12 s ago", "5 min ago", "3 h ago", "2 d ago".
+pub fn age(now: Millis, then: Millis) -> String {
+    let secs = (now - then).max(0) / 1000;
+    match secs {
+        0..=2 => "just now".to_owned(),
+        3..=59 => format!("{secs} s ago"),
+        60..=3599 => format!("{} min ago", secs / 60),
+        3600..=86_399 => format!("{} h ago", secs / 3600),
+        _ => format!("{} d ago", secs / 86_400),
+    }
+}
+
+/// Wall-clock time of `t`: `14:03:07` in the browser's zone, or `14:03:07 UTC`.
+pub fn clock(t: Millis, local: bool) -> String {
+    datetime(t, local, "%H:%M:%S")
+}
+
+/// Date and time of `t`: `2025-12-19 14:03`.
+pub fn date_time(t: Millis, local: bool) -> String {
+    datetime(t, local, "%Y-%m-%d %H:%M")
+}
+
+/// `t` formatted with a chrono pattern, in the browser's zone or UTC (then suffixed).
+pub fn datetime(t: Millis, local: bool, pattern: &str) -> String {
+    let Some(utc) = DateTime::<Utc>::from_timestamp_millis(t) else {
+        return String::new();
+    };
+    if local {
+        utc.with_timezone(&Local).format(pattern).to_string()
+    } else {
+        format!("{} UTC", utc.format(pattern))
+    }
+}
+
+/// RFC 3339, for `<time datetime=...>`.
+pub fn iso(t: Millis) -> String {
+    telemetry::timestamp::format_utc(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_metrics_get_their_units() {
+        assert_eq!(unit_for("temperature"), "°C");
+        assert_eq!(unit_for("temp"), "°C");
+        assert_eq!(unit_for("humidity"), "%");
+        assert_eq!(unit_for("battery"), "V");
+        assert_eq!(unit_for("rpm"), "");
+    }
+
+    #[test]
+    fn values_read_naturally() {
+        assert_eq!(value(25.53), "25.5");
+        assert_eq!(value(60.2), "60.2");
+        assert_eq!(value(3.8), "3.80");
+        assert_eq!(value(25.0), "25.0");
+        assert_eq!(value(56.0), "56.0");
+        assert_eq!(value(-0.125), "-0.12");
+        assert_eq!(value(1013.25), "1013");
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(age(10_000, 9_000), "just now");
+        assert_eq!(age(20_000, 8_000), "12 s ago");
+        assert_eq!(age(400_000, 100_000), "5 min ago");
+        assert_eq!(age(4 * 3_600_000, 0), "4 h ago");
+        assert_eq!(age(3 * 86_400_000, 0), "3 d ago");
+        assert_eq!(age(0, 5_000), "just now");
+    }
+
+    #[test]
+    fn utc_clock_is_labelled() {
+        assert_eq!(clock(1_766_146_880_000, false), "12:21:20 UTC");
+        assert_eq!(date_time(1_766_146_880_000, false), "2025-12-19 12:21 UTC");
+    }
+}

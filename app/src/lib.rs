@@ -1,0 +1,27 @@
+//! The dashboard UI: Leptos components rendered on the server and hydrated in the browser,
+//! plus the server functions they call.
+//!
+//! # Layout
+//! - [`app`]: the HTML shell, routes and top bar.
+//! - [`api`]: server functions (device list, one device, history) and their error type.
+//! - [`live`]: the `/ws/live` connection and the live state merged over server data.
+//! - [`format`]: units, numbers, times and ages as shown on screen.
+//! - [`pages`]: the device overview and a device's history page.
+//! - [`widgets`]: device card and line chart.
+
+pub mod api;
+pub mod app;
+pub mod format;
+pub mod live;
+pub mod pages;
+pub mod widgets;
+
+pub use app::{App, shell};
+
+/// Browser entry point: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

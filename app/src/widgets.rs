@@ -1,0 +1,5 @@
+//! Reusable display components, one per file.
+
+pub mod device_card;
+pub mod line_chart;
+pub mod scale;

@@ -1,0 +1,63 @@
+//! A device's card on the overview: health dot, every metric's latest value with its unit,
+//! and when it was last heard from.
+
+use leptos::prelude::*;
+use telemetry::DeviceSummary;
+
+use crate::format;
+
+/// `device` changes whenever the device does; `now` is the clock ages are measured against;
+/// `local` is whether times may be shown in the browser's zone.
+#[component]
+pub fn DeviceCard(
+    id: String,
+    #[prop(into)] device: Signal<Option<DeviceSummary>>,
+    #[prop(into)] now: Signal<i64>,
+    #[prop(into)] local: Signal<bool>,
+) -> impl IntoView {
+    let health =
+        move || device.with(|d| d.as_ref().map(|d| d.health(now.get()).label()).unwrap_or("offline"));
+    let href = format!("/device/{id}");
+    let metrics = move || {
+        device.with(|d| {
+            d.as_ref()
+                .map(|d| d.metrics.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|m| {
+                    let unit = format::unit_for(&m.name);
+                    let name = m.name.clone();
+                    view! {
+                        <div class="metric" data-metric=name>
+                            <dt>{m.name}</dt>
+                            <dd>
+                                <span class="value">{format::value(m.value)}</span>
+                                <span class="unit">{unit}</span>
+                            </dd>
+                        </div>
+                    }
+                })
+                .collect_view()
+        })
+    };
+    let last_seen = move || device.with(|d| d.as_ref().map(|d| d.last_seen).unwrap_or_default());
+    view! {
+        <article class="device-card" data-device=id.clone() data-health=health>
+            <header>
+                <span class="dot" title=health aria-label=health></span>
+                <h2>
+                    <a href=href>{id.clone()}</a>
+                </h2>
+            </header>
+            <dl class="metrics">{metrics}</dl>
+            <footer>
+                "Last seen "
+                <time datetime=move || format::iso(last_seen()) title=move || format::date_time(last_seen(), local.get())>
+                    {move || format::age(now.get(), last_seen())}
+                </time>
+                " · "
+                <span class="clock">{move || format::clock(last_seen(), local.get())}</span>
+            </footer>
+        </article>
+    }
+}

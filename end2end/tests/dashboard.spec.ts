@@ -1,0 +1,44 @@
+import { expect, test } from '@playwright/test';
+import { newDevice, publish } from './mqtt';
+
+// Runs hydrated and with JavaScript off: the server-rendered page must carry the data.
+
+test('the overview lists a device with its latest values and units', async ({ page }) => {
+  const device = newDevice('E2E_OVERVIEW');
+  publish(device, { temperature: 21.5, humidity: 40, battery: 3.91 });
+  publish(device, { temperature: 22.7, humidity: 41.2, battery: 3.9 });
+
+  await page.goto('/');
+  await expect(page).toHaveTitle('IoT Dashboard');
+  const card = page.locator(`[data-device="${device}"]`);
+  await expect(card).toHaveAttribute('data-health', 'online');
+  await expect(card.locator('[data-metric="temperature"] .value')).toHaveText('22.7');
+  await expect(card.locator('[data-metric="temperature"] .unit')).toHaveText('°C');
+  await expect(card.locator('[data-metric="humidity"] .value')).toHaveText('41.2');
+  await expect(card.locator('[data-metric="humidity"] .unit')).toHaveText('%');
+  await expect(card.locator('[data-metric="battery"] .value')).toHaveText('3.90');
+  await expect(card.locator('[data-metric="battery"] .unit')).toHaveText('V');
+  await expect(card.locator('time')).toContainText(/just now|s ago/);
+});
+
+test('a device page charts the history of a metric', async ({ page }) => {
+  const device = newDevice('E2E_CHART');
+  for (const t of [20, 21, 22]) publish(device, { temperature: t, humidity: 50 });
+
+  await page.goto(`/device/${device}?metric=temperature&range=1h`);
+  await expect(page.locator('h1')).toContainText(device);
+  const chart = page.locator('svg.chart');
+  await expect(chart).toHaveAttribute('data-readings', '3');
+  await expect(chart.locator('path.line')).toHaveAttribute('d', /^M/);
+  await expect(page.locator('.metric-tabs a[data-metric="humidity"]')).toBeVisible();
+
+  // Switching range is a plain link: it works with or without JavaScript.
+  await page.locator('.range-tabs a[data-range="24h"]').click();
+  await expect(page).toHaveURL(/range=24h/);
+  await expect(page.locator('svg.chart')).toHaveAttribute('data-readings', '3');
+});
+
+test('an unknown device says so', async ({ page }) => {
+  await page.goto('/device/NO_SUCH_DEVICE');
+  await expect(page.getByRole('heading', { name: 'Unknown device' })).toBeVisible();
+});

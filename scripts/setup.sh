@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Installs what the dashboard needs to build, run and test, skipping whatever is present.
+#   scripts/setup.sh build    Rust wasm target, wasm-bindgen-cli, cargo-leptos
+#   scripts/setup.sh run      build + wasm-opt (binaryen, for the size-optimised release WASM)
+#   scripts/setup.sh test     build + Chromium, Mosquitto and the end2end npm packages
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WASM_BINDGEN_VERSION=0.2.130
+CARGO_LEPTOS_VERSION=0.3.11
+BINARYEN_VERSION=132
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "setup: need root to run: $*" >&2; exit 1
+  fi
+}
+
+APT_UPDATED=
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return
+  say "installing ${missing[*]} (apt)"
+  if [ -z "$APT_UPDATED" ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+rust_tools() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
+    say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  fi
+  if [ "$(cargo leptos --version 2>/dev/null)" != "cargo-leptos $CARGO_LEPTOS_VERSION" ]; then
+    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 20 minutes, once)"
+    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --ignore-rust-version
+  fi
+}
+
+node_tools() {
+  if ! command -v npm >/dev/null; then apt_install nodejs npm; fi
+}
+
+binaryen() {
+  node_tools
+  if [ ! -x .tools/node_modules/.bin/wasm-opt ]; then
+    say "installing wasm-opt (npm binaryen@$BINARYEN_VERSION) into .tools/"
+    npm install --silent --no-audit --no-fund --prefix .tools "binaryen@$BINARYEN_VERSION"
+  fi
+}
+
+test_tools() {
+  apt_install chromium mosquitto mosquitto-clients
+  node_tools
+  if [ ! -x end2end/node_modules/.bin/playwright ]; then
+    say "installing the end2end npm packages"
+    (cd end2end && npm ci --silent --no-audit --no-fund)
+  fi
+}
+
+case "${1:-build}" in
+  build) rust_tools ;;
+  run) rust_tools; binaryen ;;
+  test) test_tools; rust_tools ;;
+  *) echo "usage: $0 build|run|test" >&2; exit 2 ;;
+esac

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Everything `make test` runs: the build, Rust unit and integration tests (real broker, real
+# redb, real Mosquitto), then Playwright in Debian's Chromium against the real server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "build (cargo leptos build)"
+cargo leptos build
+
+step "Rust tests"
+cargo test --workspace
+
+step "end2end (Playwright, Chromium)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+E2E_DATA="$(mktemp -d)"
+trap 'rm -rf "$E2E_DATA"' EXIT
+export E2E_WEB_PORT="$(free_port)" E2E_MQTT_PORT="$(free_port)" E2E_DATA
+(cd end2end && npx playwright test)

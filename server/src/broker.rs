@@ -1,0 +1,168 @@
+//! The embedded MQTT broker (rmqtt, MQTT 3.1, 3.1.1 and 5). Devices connect straight to the
+//! server; a QoS 1 publish to `app/device/<id>/telemetry` is answered with PUBACK only after
+//! its readings are durably committed, because rmqtt awaits the publish ACL hook before it
+//! acknowledges. So a device's "sent" means "stored", even across a kill -9.
+//!
+//! - A valid reading is stored, then acknowledged and routed to subscribers as usual.
+//! - A malformed one is acknowledged (the device must not resend it forever), not routed,
+//!   logged and counted; MQTT 5 devices get reason "payload format invalid".
+//! - If storage fails the device is disconnected without a PUBACK, so it resends later.
+//! - Status reports and last wills on `app/device/<id>/status` are recorded.
+//! - Other topics pass through: it is an ordinary broker for everything else.
+
+use std::net::SocketAddr;
+
+use async_trait::async_trait;
+use rmqtt::codec::v5::PublishAckReason;
+use rmqtt::context::ServerContext;
+use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
+use rmqtt::net::Builder;
+use rmqtt::server::MqttServer;
+use rmqtt::types::{FromType, PublishAclResult, PublishResult};
+use telemetry::payload::parse_payload;
+use telemetry::topic::TopicError;
+use telemetry::{DeviceId, DeviceTopic};
+use tracing::{info, warn};
+
+use crate::ingest::{Ingest, now_ms};
+use crate::metrics::Source;
+use crate::store::StatusReport;
+
+/// A running embedded broker; dropping it does not stop it, [`EmbeddedBroker::stop`] does.
+pub struct EmbeddedBroker {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the MQTT broker on {addr}: {message}")]
+pub struct BrokerError {
+    addr: SocketAddr,
+    message: String,
+}
+
+impl EmbeddedBroker {
+    /// Binds the listener and starts accepting devices.
+    pub async fn start(listen: SocketAddr, ingest: Ingest) -> Result<EmbeddedBroker, BrokerError> {
+        let err = |e: rmqtt::Error| BrokerError { addr: listen, message: e.to_string() };
+        let scx = ServerContext::new().build().await;
+        let register = scx.extends.hook_mgr().register();
+        let hook = || Box::new(TelemetryHook { ingest: ingest.clone() }) as Box<dyn Handler>;
+        register.add(Type::MessagePublishCheckAcl, hook()).await;
+        register.add(Type::MessagePublish, hook()).await;
+        register.start().await;
+
+        let listener = Builder::new()
+            .name("mqtt")
+            .laddr(listen)
+            .reuseaddr(Some(true))
+            .nodelay(true)
+            .bind()
+            .and_then(|l| l.tcp())
+            .map_err(err)?;
+        let addr = listener.local_addr().map_err(err)?;
+        let server = MqttServer::new(scx).listener_by_id(listener, addr.port()).build();
+        let task = tokio::spawn(async move {
+            if let Err(e) = server.run().await {
+                tracing::error!(error = %e, "MQTT broker stopped");
+            }
+        });
+        ingest.metrics().set_mqtt_connected(true);
+        info!(%addr, "embedded MQTT broker listening");
+        Ok(EmbeddedBroker { addr, task })
+    }
+
+    /// Stops accepting connections.
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+struct TelemetryHook {
+    ingest: Ingest,
+}
+
+fn refuse(reason: PublishAckReason, text: String, disconnect: bool) -> ReturnType {
+    let result = PublishAclResult(PublishResult::reason_code(reason, Some(text.into()), disconnect));
+    (false, Some(HookResult::PublishAclResult(result)))
+}
+
+impl TelemetryHook {
+    /// Decides a client's publish: store it first when it is ours.
+    async fn check(&self, client: &str, topic: &str, payload: &[u8]) -> Option<ReturnType> {
+        let received = now_ms();
+        match DeviceTopic::parse(topic) {
+            Ok(DeviceTopic::Telemetry(device)) => {
+                let parsed = parse_payload(device.clone(), payload, received);
+                self.ingest.record_parse(Source::Mqtt, &parsed);
+                match parsed {
+                    Ok(message) => {
+                        for d in &message.dropped {
+                            warn!(%device, metric = %d.name, reason = d.reason.label(), "metric dropped");
+                        }
+                        if let Err(e) = self.ingest.store(vec![message], received).await {
+                            warn!(%device, %client, error = %e, "reading not stored; disconnecting without PUBACK");
+                            return Some(refuse(PublishAckReason::UnspecifiedError, e.to_string(), true));
+                        }
+                        None
+                    }
+                    Err(reason) => {
+                        warn!(%device, %client, reason = reason.label(), "message rejected: {reason}");
+                        Some(refuse(PublishAckReason::PayloadFormatInvalid, reason.to_string(), false))
+                    }
+                }
+            }
+            Ok(DeviceTopic::Status(device)) => {
+                self.record_status(device, payload, received).await;
+                None
+            }
+            Err(TopicError::BadDeviceId(e)) => {
+                self.ingest.metrics().received(Source::Mqtt);
+                self.ingest.metrics().rejected("bad_device_id");
+                warn!(%topic, %client, "message rejected: invalid device id: {e}");
+                Some(refuse(PublishAckReason::TopicNameInvalid, format!("invalid device id: {e}"), false))
+            }
+            Err(TopicError::Foreign | TopicError::UnknownKind) => None,
+        }
+    }
+
+    async fn record_status(&self, device: DeviceId, payload: &[u8], at: i64) {
+        let online = match payload.trim_ascii() {
+            b"online" => true,
+            b"offline" => false,
+            // An empty retained message clears the status topic; nothing to record.
+            b"" => return,
+            other => {
+                warn!(%device, payload = %String::from_utf8_lossy(other), "status must be online or offline");
+                self.ingest.metrics().rejected("bad_status");
+                return;
+            }
+        };
+        if let Err(e) = self.ingest.status(StatusReport { device: device.clone(), online, at }).await {
+            warn!(%device, error = %e, "status not stored");
+        }
+    }
+}
+
+#[async_trait]
+impl Handler for TelemetryHook {
+    async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
+        match param {
+            Parameter::MessagePublishCheckAcl(session, publish) => {
+                let client = session.id.client_id.to_string();
+                match self.check(&client, &publish.topic, &publish.payload).await {
+                    Some(refusal) => refusal,
+                    None => (true, acc),
+                }
+            }
+            // A last will is published by the broker itself, without the ACL check.
+            Parameter::MessagePublish(_, from, publish) if matches!(from.typ(), FromType::LastWill) => {
+                if let Ok(DeviceTopic::Status(device)) = DeviceTopic::parse(&publish.topic) {
+                    self.record_status(device, &publish.payload, now_ms()).await;
+                }
+                (true, acc)
+            }
+            _ => (true, acc),
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Server configuration: built-in defaults (`config.default.toml`), then an optional TOML file,
+//! then `IOT_*` environment variables.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("config.default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub web: WebConfig,
+    pub storage: StorageConfig,
+    pub mqtt: MqttConfig,
+    pub live: LiveConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    pub listen: SocketAddr,
+    pub site_root: PathBuf,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub path: PathBuf,
+    pub commit_max_readings: usize,
+    pub commit_linger_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MqttMode {
+    Embedded,
+    External,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    pub mode: MqttMode,
+    pub listen: SocketAddr,
+    pub host: String,
+    pub port: u16,
+    pub client_id: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    pub keep_alive_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveConfig {
+    pub client_queue: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid configuration{}: {message}", origin.as_deref().map(|o| format!(" in {o}")).unwrap_or_default())]
+    Invalid { origin: Option<String>, message: String },
+}
+
+/// Environment variables and the setting each one overrides, applied in this order.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    // Set by `cargo leptos watch`/`serve`; the IOT_ names win when both are set.
+    ("LEPTOS_SITE_ADDR", "web.listen"),
+    ("LEPTOS_SITE_ROOT", "web.site_root"),
+    ("IOT_WEB_LISTEN", "web.listen"),
+    ("IOT_SITE_ROOT", "web.site_root"),
+    ("IOT_STORAGE_PATH", "storage.path"),
+    ("IOT_COMMIT_MAX_READINGS", "storage.commit_max_readings"),
+    ("IOT_COMMIT_LINGER_MS", "storage.commit_linger_ms"),
+    ("IOT_MQTT_MODE", "mqtt.mode"),
+    ("IOT_MQTT_LISTEN", "mqtt.listen"),
+    ("IOT_MQTT_HOST", "mqtt.host"),
+    ("IOT_MQTT_PORT", "mqtt.port"),
+    ("IOT_MQTT_CLIENT_ID", "mqtt.client_id"),
+    ("IOT_MQTT_USERNAME", "mqtt.username"),
+    ("IOT_MQTT_PASSWORD", "mqtt.password"),
+    ("IOT_LIVE_CLIENT_QUEUE", "live.client_queue"),
+];
+
+impl Default for Config {
+    fn default() -> Self {
+        toml::from_str(DEFAULTS).expect("built-in defaults parse")
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let file_text = match file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?,
+            ),
+            None => None,
+        };
+        Config::from_parts(file_text.as_deref().map(|t| (file.unwrap().display().to_string(), t)), |k| {
+            std::env::var(k).ok()
+        })
+    }
+
+    /// Merges defaults, a file's text and environment lookups; the pure core of [`Config::load`].
+    pub fn from_parts(
+        file: Option<(String, &str)>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut merged: toml::Table = DEFAULTS.parse().expect("built-in defaults parse");
+        if let Some((origin, text)) = file {
+            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Invalid {
+                origin: Some(origin.clone()),
+                message: e.to_string(),
+            })?;
+            merge(&mut merged, table);
+        }
+        for (var, key) in ENV_VARS {
+            if let Some(value) = env(var).filter(|v| !v.is_empty()) {
+                let (section, field) = key.split_once('.').expect("section.field");
+                let section = merged
+                    .entry(section)
+                    .or_insert_with(|| toml::Value::Table(Default::default()))
+                    .as_table_mut()
+                    .expect("sections are tables");
+                section.insert(field.to_owned(), env_value(&value));
+            }
+        }
+        let config: Config = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid { origin: None, message: e.to_string() })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: &str| ConfigError::Invalid { origin: None, message: message.into() };
+        if self.storage.commit_max_readings == 0 {
+            return Err(invalid("storage.commit_max_readings must be at least 1"));
+        }
+        if self.live.client_queue == 0 {
+            return Err(invalid("live.client_queue must be at least 1"));
+        }
+        if self.mqtt.mode == MqttMode::External && self.mqtt.client_id.is_empty() {
+            return Err(invalid("mqtt.client_id is required for a persistent session"));
+        }
+        Ok(())
+    }
+}
+
+/// An environment value as TOML: numbers stay numbers, everything else is a string.
+fn env_value(raw: &str) -> toml::Value {
+    raw.parse::<i64>().map(toml::Value::Integer).unwrap_or_else(|_| toml::Value::String(raw.into()))
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_match_the_readme() {
+        let c = Config::from_parts(None, no_env).unwrap();
+        assert_eq!(c.web.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.mqtt.listen.to_string(), "127.0.0.1:1883");
+        assert_eq!(c.mqtt.mode, MqttMode::Embedded);
+        assert_eq!(c.storage.path, PathBuf::from("data/telemetry.redb"));
+    }
+
+    #[test]
+    fn file_then_env_override() {
+        let file = "[mqtt]\nmode = \"external\"\nport = 1884\n[storage]\npath = \"/tmp/a.redb\"\n";
+        let env = |k: &str| match k {
+            "IOT_MQTT_PORT" => Some("1999".to_owned()),
+            "IOT_WEB_LISTEN" => Some("0.0.0.0:8080".to_owned()),
+            _ => None,
+        };
+        let c = Config::from_parts(Some(("f.toml".into(), file)), env).unwrap();
+        assert_eq!(c.mqtt.mode, MqttMode::External);
+        assert_eq!(c.mqtt.port, 1999);
+        assert_eq!(c.web.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.storage.path, PathBuf::from("/tmp/a.redb"));
+        assert_eq!(c.mqtt.host, "127.0.0.1");
+    }
+
+    #[test]
+    fn mistakes_are_reported_with_their_origin() {
+        let err = Config::from_parts(Some(("my.toml".into(), "[mqtt]\nmode = \"cloud\"")), no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mode"), "{err}");
+        let err = Config::from_parts(Some(("my.toml".into(), "[web\n")), no_env).unwrap_err().to_string();
+        assert!(err.contains("my.toml"), "{err}");
+        let err = Config::from_parts(Some(("my.toml".into(), "[web]\nlisen = \"x\"")), no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lisen"), "{err}");
+        let env = |k: &str| (k == "IOT_MQTT_PORT").then(|| "not-a-port".to_owned());
+        assert!(Config::from_parts(None, env).is_err());
+    }
+}

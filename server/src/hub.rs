@@ -1,0 +1,43 @@
+//! The live hub: every stored reading and status, fanned out to `/ws/live` clients.
+//!
+//! A `broadcast` channel gives every client its own bounded window: a client that falls
+//! behind by more than the window loses the oldest events and is told to resync; the sender
+//! never waits, so a slow client never stalls ingest or the other clients.
+
+use std::sync::Arc;
+
+use telemetry::LiveEvent;
+use tokio::sync::broadcast;
+
+/// One event, serialised once for all clients.
+#[derive(Debug)]
+pub struct HubEvent {
+    pub device: Option<String>,
+    pub json: String,
+}
+
+#[derive(Clone)]
+pub struct Hub {
+    tx: broadcast::Sender<Arc<HubEvent>>,
+}
+
+impl Hub {
+    pub fn new(client_queue: usize) -> Hub {
+        let (tx, _) = broadcast::channel(client_queue.max(1));
+        Hub { tx }
+    }
+
+    pub fn publish(&self, event: &LiveEvent) {
+        if self.tx.receiver_count() == 0 {
+            return;
+        }
+        let json = serde_json::to_string(event).expect("live events serialise");
+        let device = event.device().map(str::to_owned);
+        // An error only means nobody is listening.
+        let _ = self.tx.send(Arc::new(HubEvent { device, json }));
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<HubEvent>> {
+        self.tx.subscribe()
+    }
+}

@@ -1,0 +1,166 @@
+//! The IoT dashboard server: MQTT in (embedded broker or an external one), durable history in
+//! redb, a live WebSocket feed, and the server-rendered Leptos dashboard, in one process.
+//!
+//! # Layout
+//! - [`config`]: defaults, TOML file, environment.
+//! - [`store`]: the redb store (readings, device registry, status).
+//! - [`ingest`]: validate → group commit → acknowledge → broadcast.
+//! - [`broker`]: the embedded MQTT broker, acknowledging only stored readings.
+//! - [`mqtt_client`]: ingest from an external broker with a persistent session.
+//! - [`http_ingest`]: `POST /api/telemetry`.
+//! - [`hub`], [`ws`]: the `/ws/live` fan-out.
+//! - [`routes`]: the HTTP application; [`metrics`]: `/metrics`.
+//!
+//! Data flows one way: device → ingest → (store, hub) → server fn / WebSocket → UI.
+
+pub mod broker;
+pub mod config;
+pub mod http_ingest;
+pub mod hub;
+pub mod ingest;
+pub mod metrics;
+pub mod mqtt_client;
+pub mod routes;
+pub mod store;
+pub mod ws;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use leptos::prelude::LeptosOptions;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::broker::EmbeddedBroker;
+use crate::config::{Config, MqttMode};
+use crate::hub::Hub;
+use crate::ingest::{Batching, Ingest};
+use crate::metrics::Metrics;
+use crate::routes::AppState;
+use crate::store::RedbStore;
+
+/// The name cargo-leptos gives the JS, WASM and CSS files (`[[workspace.metadata.leptos]] name`).
+pub const OUTPUT_NAME: &str = "iot-dashboard";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("cannot listen for HTTP on {addr}: {source}")]
+    Http { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Broker(#[from] broker::BrokerError),
+}
+
+/// A server whose storage is open and whose listeners are bound; [`Server::run`] serves.
+pub struct Server {
+    config: Config,
+    store: Arc<RedbStore>,
+    http: TcpListener,
+    http_addr: SocketAddr,
+    broker: Option<EmbeddedBroker>,
+    ingest: Ingest,
+    writer: tokio::task::JoinHandle<()>,
+    hub: Hub,
+    metrics: Arc<Metrics>,
+    stop_tx: watch::Sender<bool>,
+}
+
+impl Server {
+    /// Opens the database and binds the HTTP listener and (in embedded mode) the MQTT
+    /// listener. Port 0 picks a free port; see [`Server::http_addr`] / [`Server::mqtt_addr`].
+    pub async fn bind(config: Config) -> Result<Server, StartError> {
+        let path = config.storage.path.clone();
+        let store =
+            Arc::new(tokio::task::spawn_blocking(move || RedbStore::open(&path)).await.expect("open task")?);
+        info!(path = %config.storage.path.display(), "storage open");
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::new(config.live.client_queue);
+        let batching = Batching {
+            max_readings: config.storage.commit_max_readings,
+            linger: Duration::from_millis(config.storage.commit_linger_ms),
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (ingest, writer) = Ingest::start(store.clone(), hub.clone(), metrics.clone(), batching, stop_rx);
+        let addr = config.web.listen;
+        let http = TcpListener::bind(addr).await.map_err(|source| StartError::Http { addr, source })?;
+        let http_addr = http.local_addr().map_err(|source| StartError::Http { addr, source })?;
+        let broker = match config.mqtt.mode {
+            MqttMode::Embedded => Some(EmbeddedBroker::start(config.mqtt.listen, ingest.clone()).await?),
+            MqttMode::External => None,
+        };
+        Ok(Server { config, store, http, http_addr, broker, ingest, writer, hub, metrics, stop_tx })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The embedded broker's address, if it runs.
+    pub fn mqtt_addr(&self) -> Option<SocketAddr> {
+        self.broker.as_ref().map(|b| b.addr)
+    }
+
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Serves until `shutdown` completes, then stops taking readings, commits what is queued
+    /// and closes the database.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let Server { config, store, http, http_addr, broker, ingest, writer, hub, metrics, stop_tx } = self;
+        let external = (config.mqtt.mode == MqttMode::External).then(|| {
+            tokio::spawn(mqtt_client::run(config.mqtt.clone(), ingest.clone(), stop_tx.subscribe()))
+        });
+        let leptos_options = LeptosOptions::builder()
+            .output_name(std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| OUTPUT_NAME.to_owned()))
+            .site_root(config.web.site_root.display().to_string())
+            .site_pkg_dir(std::env::var("LEPTOS_SITE_PKG_DIR").unwrap_or_else(|_| "pkg".to_owned()))
+            .site_addr(http_addr)
+            .env(leptos_env())
+            .reload_port(
+                std::env::var("LEPTOS_RELOAD_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3001),
+            )
+            .build();
+        let state = AppState {
+            leptos_options,
+            store: store.clone(),
+            ingest,
+            hub,
+            metrics,
+            mqtt_mode: config.mqtt.mode,
+            shutdown: stop_tx.subscribe(),
+        };
+        let app = routes::router(state, config.web.max_body_bytes);
+        let stop = stop_tx.clone();
+        let served = axum::serve(http, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                info!("shutting down");
+                let _ = stop.send(true);
+            })
+            .await;
+        let _ = stop_tx.send(true);
+        if let Some(broker) = broker {
+            broker.stop();
+        }
+        if let Some(task) = external {
+            let _ = task.await;
+        }
+        // The stop signal closed the ingest queue: the writer commits what is queued and ends.
+        let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
+        drop(store);
+        info!("stopped");
+        served
+    }
+}
+
+fn leptos_env() -> leptos::config::Env {
+    match std::env::var("LEPTOS_ENV").as_deref() {
+        Ok("DEV") | Ok("dev") | Ok("development") => leptos::config::Env::DEV,
+        _ => leptos::config::Env::PROD,
+    }
+}

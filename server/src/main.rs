@@ -1,0 +1,79 @@
+//! `server`: parses the command line and configuration, then runs the dashboard.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use server::Server;
+use server::config::{Config, ENV_VARS};
+
+#[derive(Parser)]
+#[command(
+    name = "server",
+    version,
+    about = "Self-hosted IoT telemetry dashboard: MQTT broker, history and live dashboard in one process.",
+    after_help = env_help()
+)]
+struct Args {
+    /// TOML configuration file (see config.example.toml); built-in defaults otherwise.
+    #[arg(long, short, env = "IOT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print the effective configuration and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+fn env_help() -> String {
+    let mut help = String::from("Environment overrides (applied after the file):\n");
+    for (var, key) in ENV_VARS {
+        help.push_str(&format!("  {var:<26} {key}\n"));
+    }
+    help.push_str("  RUST_LOG                   log filter, e.g. info,server=debug");
+    help
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,rmqtt=warn,rmqtt_net=warn".into()),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let config = Config::load(args.config.as_deref())?;
+    if args.print_config {
+        println!("{config:#?}");
+        return Ok(());
+    }
+    let server = Server::bind(config).await.context("cannot start")?;
+    match server.mqtt_addr() {
+        Some(mqtt) => println!("dashboard http://{} mqtt://{mqtt}", server.http_addr()),
+        None => println!("dashboard http://{}", server.http_addr()),
+    }
+    server.run(shutdown_signal()).await.context("server failed")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,78 @@
+//! The HTTP surface: the Leptos dashboard (pages, server functions, static files), the live
+//! WebSocket, HTTP ingest, `/healthz` and `/metrics`.
+
+use std::sync::Arc;
+
+use app::{App, shell};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use leptos::prelude::{LeptosOptions, provide_context};
+use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
+use serde_json::json;
+use telemetry::TelemetrySource;
+use tokio::sync::watch;
+
+use crate::config::MqttMode;
+use crate::hub::Hub;
+use crate::ingest::Ingest;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub store: Arc<dyn Store>,
+    pub ingest: Ingest,
+    pub hub: Hub,
+    pub metrics: Arc<Metrics>,
+    pub mqtt_mode: MqttMode,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let routes = generate_route_list(App);
+    let source: Arc<dyn TelemetrySource> = state.store.clone();
+    let options = state.leptos_options.clone();
+    Router::new()
+        .route("/api/telemetry", post(crate::http_ingest::post_telemetry))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .route("/ws/live", get(crate::ws::live))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(source.clone()),
+            move || shell(options.clone()),
+        )
+        .fallback(file_and_error_handler::<AppState, _>(shell))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    let storage = state.store.healthy();
+    let mqtt = state.metrics.mqtt_connected();
+    let status = if storage && mqtt { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let mode = match state.mqtt_mode {
+        MqttMode::Embedded => "embedded",
+        MqttMode::External => "external",
+    };
+    let body = json!({
+        "status": if status == StatusCode::OK { "ok" } else { "degraded" },
+        "storage": if storage { "open" } else { "unavailable" },
+        "mqtt": if mqtt { "connected" } else { "disconnected" },
+        "mqtt_mode": mode,
+    });
+    (status, axum::Json(body))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let store = state.store.clone();
+    let devices =
+        tokio::task::spawn_blocking(move || store.devices().ok().map(|d| d.len())).await.ok().flatten();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(devices))
+}

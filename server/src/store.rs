@@ -1,0 +1,71 @@
+//! Durable storage of readings, device registry and status. [`Store`] is what ingest writes
+//! through; reads go through [`telemetry::TelemetrySource`], which every store implements.
+
+mod redb_store;
+
+pub use redb_store::RedbStore;
+
+use telemetry::{DeviceId, Message, Millis, TelemetrySource};
+
+/// An accepted message with the server time it arrived.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub message: Message,
+    pub received: Millis,
+}
+
+/// A device's `online`/`offline` report.
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    pub device: DeviceId,
+    pub online: bool,
+    pub at: Millis,
+}
+
+/// What one commit did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitOutcome {
+    /// Readings newly stored.
+    pub stored: u64,
+    /// Readings that were already stored (same device, metric and time) and left as they were.
+    pub duplicates: u64,
+    /// Per message of the batch: whether it stored anything new.
+    pub fresh: Vec<bool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("storage: {0}")]
+    Redb(#[from] redb::Error),
+    #[error("storage: cannot create {path}: {source}")]
+    CreateDir { path: String, source: std::io::Error },
+    #[error("storage: corrupt device record for {device}: {source}")]
+    CorruptRecord { device: String, source: serde_json::Error },
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Redb(e.into())
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+pub trait Store: TelemetrySource {
+    /// Stores a batch of messages and status reports in one durable transaction: when this
+    /// returns `Ok`, everything in it survives a crash. Idempotent per (device, metric, time).
+    fn commit(&self, messages: &[Incoming], statuses: &[StatusReport]) -> Result<CommitOutcome, StoreError>;
+
+    /// Whether the database answers reads.
+    fn healthy(&self) -> bool;
+}

@@ -1,0 +1,386 @@
+//! The redb store. Points are keyed by (series id, time) so one metric's history is one
+//! contiguous range scan; series ids are assigned per (device, metric) on first sight.
+//! Device records hold the registry: first/last seen, status, message count and the latest
+//! value of every metric.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Mutex, RwLock};
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{Deserialize, Serialize};
+use telemetry::history::{MAX_POINTS, bucket_width, downsample};
+use telemetry::{DeviceStatus, DeviceSummary, History, MetricLatest, Millis, SourceError, TelemetrySource};
+
+use super::{CommitOutcome, Incoming, StatusReport, Store, StoreError};
+
+/// (device, metric) → series id.
+const SERIES: TableDefinition<(&str, &str), u32> = TableDefinition::new("series");
+/// (series id, reading time ms) → value.
+const POINTS: TableDefinition<(u32, i64), f64> = TableDefinition::new("points");
+/// device id → JSON [`DeviceRecord`].
+const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
+/// Counters and the schema version.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+const SCHEMA_VERSION: u64 = 1;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct DeviceRecord {
+    first_seen: Millis,
+    last_seen: Millis,
+    status: Option<DeviceStatus>,
+    message_count: u64,
+    /// metric → (value, reading time)
+    metrics: BTreeMap<String, (f64, Millis)>,
+}
+
+impl DeviceRecord {
+    fn summary(self, id: &str) -> DeviceSummary {
+        DeviceSummary {
+            id: id.to_owned(),
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            status: self.status,
+            message_count: self.message_count,
+            metrics: self
+                .metrics
+                .into_iter()
+                .map(|(name, (value, ts))| MetricLatest { name, value, ts })
+                .collect(),
+        }
+    }
+
+    /// Registered means at least one reading was stored; a status alone does not register.
+    fn registered(&self) -> bool {
+        self.message_count > 0
+    }
+}
+
+pub struct RedbStore {
+    db: Database,
+    series: RwLock<HashMap<(String, String), u32>>,
+    write: Mutex<()>,
+}
+
+impl RedbStore {
+    /// Opens (or creates) the database file, creating its folder if needed. After a crash redb
+    /// repairs the file here, before anything is served.
+    pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
+        }
+        let db = Database::create(path)?;
+        Self::init(db)
+    }
+
+    /// An in-memory store, for tests.
+    pub fn in_memory() -> Result<RedbStore, StoreError> {
+        let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
+        Self::init(db)
+    }
+
+    fn init(db: Database) -> Result<RedbStore, StoreError> {
+        let tx = db.begin_write()?;
+        {
+            tx.open_table(POINTS)?;
+            tx.open_table(DEVICES)?;
+            tx.open_table(SERIES)?;
+            let mut meta = tx.open_table(META)?;
+            if meta.get("schema_version")?.is_none() {
+                meta.insert("schema_version", SCHEMA_VERSION)?;
+            }
+        }
+        tx.commit()?;
+        let mut series = HashMap::new();
+        {
+            let rx = db.begin_read()?;
+            let table = rx.open_table(SERIES)?;
+            for entry in table.iter()? {
+                let (k, v) = entry?;
+                let (device, metric) = k.value();
+                series.insert((device.to_owned(), metric.to_owned()), v.value());
+            }
+        }
+        Ok(RedbStore { db, series: RwLock::new(series), write: Mutex::new(()) })
+    }
+
+    fn series_id(&self, device: &str, metric: &str) -> Option<u32> {
+        let series = self.series.read().unwrap_or_else(|e| e.into_inner());
+        series.get(&(device.to_owned(), metric.to_owned())).copied()
+    }
+
+    /// Number of stored points, across all series.
+    pub fn point_count(&self) -> Result<u64, StoreError> {
+        let rx = self.db.begin_read()?;
+        Ok(rx.open_table(POINTS)?.len()?)
+    }
+
+    fn read_device(
+        table: &impl ReadableTable<&'static str, &'static [u8]>,
+        id: &str,
+    ) -> Result<Option<DeviceRecord>, StoreError> {
+        match table.get(id)? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(bytes.value())
+                .map(Some)
+                .map_err(|source| StoreError::CorruptRecord { device: id.to_owned(), source }),
+        }
+    }
+}
+
+impl Store for RedbStore {
+    fn commit(&self, messages: &[Incoming], statuses: &[StatusReport]) -> Result<CommitOutcome, StoreError> {
+        let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let mut outcome = CommitOutcome { fresh: Vec::with_capacity(messages.len()), ..Default::default() };
+        let mut new_series: Vec<((String, String), u32)> = Vec::new();
+        let tx = self.db.begin_write()?;
+        {
+            let mut points = tx.open_table(POINTS)?;
+            let mut series = tx.open_table(SERIES)?;
+            let mut devices = tx.open_table(DEVICES)?;
+            let mut meta = tx.open_table(META)?;
+            let mut next_series = meta.get("next_series_id")?.map(|v| v.value()).unwrap_or(0);
+            let mut records: HashMap<String, DeviceRecord> = HashMap::new();
+
+            for Incoming { message, received } in messages {
+                let device = message.device.as_str();
+                if !records.contains_key(device) {
+                    let rec = Self::read_device(&devices, device)?.unwrap_or_default();
+                    records.insert(device.to_owned(), rec);
+                }
+                let rec = records.get_mut(device).expect("inserted above");
+                let mut fresh = false;
+                for (metric, value) in &message.values {
+                    let sid = match self.series_id(device, metric).or_else(|| {
+                        new_series.iter().find(|((d, m), _)| d == device && m == metric).map(|(_, id)| *id)
+                    }) {
+                        Some(id) => id,
+                        None => {
+                            let id = u32::try_from(next_series).expect("fewer than 2^32 series");
+                            next_series += 1;
+                            series.insert((device, metric.as_str()), id)?;
+                            new_series.push(((device.to_owned(), metric.clone()), id));
+                            id
+                        }
+                    };
+                    if points.insert((sid, message.ts), *value)?.is_none() {
+                        outcome.stored += 1;
+                        fresh = true;
+                    } else {
+                        outcome.duplicates += 1;
+                    }
+                    let latest = rec.metrics.entry(metric.clone()).or_insert((*value, message.ts));
+                    if message.ts >= latest.1 {
+                        *latest = (*value, message.ts);
+                    }
+                }
+                if rec.first_seen == 0 {
+                    rec.first_seen = *received;
+                }
+                rec.last_seen = rec.last_seen.max(*received);
+                if fresh {
+                    rec.message_count += 1;
+                }
+                outcome.fresh.push(fresh);
+            }
+            for StatusReport { device, online, at } in statuses {
+                let device = device.as_str();
+                if !records.contains_key(device) {
+                    let rec = Self::read_device(&devices, device)?.unwrap_or_default();
+                    records.insert(device.to_owned(), rec);
+                }
+                let rec = records.get_mut(device).expect("inserted above");
+                if rec.status.is_none_or(|s| *at >= s.at) {
+                    rec.status = Some(DeviceStatus { online: *online, at: *at });
+                }
+            }
+            for (id, rec) in &records {
+                let bytes = serde_json::to_vec(rec).expect("device records serialise");
+                devices.insert(id.as_str(), bytes.as_slice())?;
+            }
+            meta.insert("next_series_id", next_series)?;
+        }
+        tx.commit()?;
+        if !new_series.is_empty() {
+            self.series.write().unwrap_or_else(|e| e.into_inner()).extend(new_series);
+        }
+        Ok(outcome)
+    }
+
+    fn healthy(&self) -> bool {
+        self.db.begin_read().and_then(|rx| Ok(rx.open_table(META).is_ok())).unwrap_or(false)
+    }
+}
+
+fn source_err(e: impl Into<StoreError>) -> SourceError {
+    let e = e.into();
+    tracing::error!(error = %e, "storage read failed");
+    SourceError("storage read failed".into())
+}
+
+impl TelemetrySource for RedbStore {
+    fn devices(&self) -> Result<Vec<DeviceSummary>, SourceError> {
+        let rx = self.db.begin_read().map_err(source_err)?;
+        let table = rx.open_table(DEVICES).map_err(source_err)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(source_err)? {
+            let (k, v) = entry.map_err(source_err)?;
+            let id = k.value();
+            match serde_json::from_slice::<DeviceRecord>(v.value()) {
+                Ok(rec) if rec.registered() => out.push(rec.summary(id)),
+                Ok(_) => {}
+                Err(source) => {
+                    return Err(source_err(StoreError::CorruptRecord { device: id.to_owned(), source }));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn device(&self, id: &str) -> Result<Option<DeviceSummary>, SourceError> {
+        let rx = self.db.begin_read().map_err(source_err)?;
+        let table = rx.open_table(DEVICES).map_err(source_err)?;
+        Ok(Self::read_device(&table, id)
+            .map_err(source_err)?
+            .filter(DeviceRecord::registered)
+            .map(|r| r.summary(id)))
+    }
+
+    fn history(
+        &self,
+        device: &str,
+        metric: &str,
+        from: Millis,
+        to: Millis,
+        max_points: usize,
+    ) -> Result<History, SourceError> {
+        let (from, to) = (from.min(to), from.max(to));
+        let max_points = max_points.clamp(1, MAX_POINTS);
+        let width = bucket_width(from, to, max_points);
+        let mut history = History {
+            device: device.to_owned(),
+            metric: metric.to_owned(),
+            from,
+            to,
+            bucket_ms: width,
+            buckets: Vec::new(),
+        };
+        let Some(sid) = self.series_id(device, metric) else {
+            return Ok(history);
+        };
+        let rx = self.db.begin_read().map_err(source_err)?;
+        let points = rx.open_table(POINTS).map_err(source_err)?;
+        let range = points.range((sid, from)..=(sid, to)).map_err(source_err)?;
+        let mut failed = None;
+        let iter = range.map_while(|entry| match entry {
+            Ok((k, v)) => Some((k.value().1, v.value())),
+            Err(e) => {
+                failed = Some(e);
+                None
+            }
+        });
+        history.buckets = downsample(iter, width);
+        if let Some(e) = failed {
+            return Err(source_err(e));
+        }
+        Ok(history)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use telemetry::{DeviceId, Message, TimestampSource};
+
+    fn msg(device: &str, ts: Millis, values: &[(&str, f64)]) -> Incoming {
+        Incoming {
+            message: Message {
+                device: DeviceId::try_from(device).unwrap(),
+                ts,
+                ts_source: TimestampSource::Device,
+                values: values.iter().map(|(n, v)| ((*n).to_owned(), *v)).collect(),
+                dropped: vec![],
+            },
+            received: ts + 10,
+        }
+    }
+
+    #[test]
+    fn stores_registers_and_reads_back() {
+        let store = RedbStore::in_memory().unwrap();
+        let out = store
+            .commit(
+                &[
+                    msg("a", 1_000, &[("temperature", 20.0), ("humidity", 50.0)]),
+                    msg("b", 1_500, &[("temperature", 30.0)]),
+                ],
+                &[],
+            )
+            .unwrap();
+        assert_eq!((out.stored, out.duplicates, out.fresh), (3, 0, vec![true, true]));
+        store.commit(&[msg("a", 2_000, &[("temperature", 21.0)])], &[]).unwrap();
+
+        let devices = store.devices().unwrap();
+        assert_eq!(devices.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        let a = &devices[0];
+        assert_eq!((a.first_seen, a.last_seen, a.message_count), (1_010, 2_010, 2));
+        assert_eq!(a.metric("temperature").map(|m| (m.value, m.ts)), Some((21.0, 2_000)));
+        assert_eq!(a.metric("humidity").map(|m| (m.value, m.ts)), Some((50.0, 1_000)));
+
+        let h = store.history("a", "temperature", 0, 10_000, 100).unwrap();
+        assert_eq!(h.buckets.iter().map(|b| b.avg).collect::<Vec<_>>(), [20.0, 21.0]);
+        assert!(store.history("a", "nope", 0, 10_000, 100).unwrap().buckets.is_empty());
+        assert!(store.history("zzz", "temperature", 0, 10_000, 100).unwrap().buckets.is_empty());
+    }
+
+    #[test]
+    fn redelivery_is_stored_once() {
+        let store = RedbStore::in_memory().unwrap();
+        let m = msg("a", 1_000, &[("t", 1.0), ("h", 2.0)]);
+        store.commit(std::slice::from_ref(&m), &[]).unwrap();
+        let again = store.commit(&[m.clone(), m], &[]).unwrap();
+        assert_eq!((again.stored, again.duplicates, again.fresh), (0, 4, vec![false, false]));
+        assert_eq!(store.point_count().unwrap(), 2);
+        assert_eq!(store.device("a").unwrap().unwrap().message_count, 1);
+    }
+
+    #[test]
+    fn late_readings_do_not_replace_the_latest_value() {
+        let store = RedbStore::in_memory().unwrap();
+        store.commit(&[msg("a", 5_000, &[("t", 5.0)])], &[]).unwrap();
+        store.commit(&[msg("a", 1_000, &[("t", 1.0)])], &[]).unwrap();
+        let a = store.device("a").unwrap().unwrap();
+        assert_eq!(a.metric("t").map(|m| m.value), Some(5.0));
+        assert_eq!(store.point_count().unwrap(), 2);
+    }
+
+    #[test]
+    fn status_is_recorded_but_does_not_register() {
+        let store = RedbStore::in_memory().unwrap();
+        let id = DeviceId::try_from("x").unwrap();
+        store.commit(&[], &[StatusReport { device: id.clone(), online: true, at: 100 }]).unwrap();
+        assert!(store.devices().unwrap().is_empty());
+        store.commit(&[msg("x", 200, &[("t", 1.0)])], &[]).unwrap();
+        store.commit(&[], &[StatusReport { device: id, online: false, at: 300 }]).unwrap();
+        let x = store.device("x").unwrap().unwrap();
+        assert_eq!(x.status, Some(DeviceStatus { online: false, at: 300 }));
+    }
+
+    #[test]
+    fn survives_reopen_with_series_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/t.redb");
+        {
+            let store = RedbStore::open(&path).unwrap();
+            store.commit(&[msg("a", 1_000, &[("t", 1.0)]), msg("b", 1_000, &[("t", 2.0)])], &[]).unwrap();
+        }
+        let store = RedbStore::open(&path).unwrap();
+        store.commit(&[msg("c", 2_000, &[("t", 3.0)])], &[]).unwrap();
+        for (d, v) in [("a", 1.0), ("b", 2.0), ("c", 3.0)] {
+            let h = store.history(d, "t", 0, 10_000, 10).unwrap();
+            assert_eq!(h.buckets.iter().map(|b| b.last).collect::<Vec<_>>(), [v], "{d}");
+        }
+    }
+}

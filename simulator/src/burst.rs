@@ -1,0 +1,94 @@
+//! Burst mode, for benchmarks: K connections publish `total` readings at QoS 1 as fast as
+//! asked (or as fast as acknowledged), and the run ends when every PUBACK is in. With the
+//! embedded broker a PUBACK means the reading is stored, so the rate is the durable ingest rate.
+
+use std::time::{Duration, Instant};
+
+use chrono::{TimeZone, Utc};
+use rumqttc::{AsyncClient, Event, Packet, QoS};
+use telemetry::topic::telemetry_topic;
+
+use crate::Broker;
+use crate::device::{options, payload};
+use crate::signal::Sensor;
+
+pub struct Plan {
+    pub connections: usize,
+    pub total: u64,
+    /// Messages per second across all connections; `None` for as fast as possible.
+    pub rate: Option<f64>,
+    pub prefix: String,
+    pub inflight: u16,
+}
+
+pub struct Outcome {
+    pub sent: u64,
+    pub acked: u64,
+    pub elapsed: Duration,
+}
+
+/// Runs the plan and reports when the last PUBACK arrived.
+pub async fn run(broker: &Broker, plan: &Plan) -> anyhow::Result<Outcome> {
+    let k = plan.connections.max(1) as u64;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..k {
+        let share = plan.total / k + u64::from(c < plan.total % k);
+        let id = format!("{}{:03}", plan.prefix, c + 1);
+        let mut o = options(broker, &id);
+        o.set_inflight(plan.inflight.max(1));
+        let per_conn_rate = plan.rate.map(|r| r / k as f64);
+        tasks.push(tokio::spawn(connection(o, id, share, per_conn_rate, c)));
+    }
+    let mut outcome = Outcome { sent: 0, acked: 0, elapsed: Duration::ZERO };
+    for t in tasks {
+        let (sent, acked) = t.await??;
+        outcome.sent += sent;
+        outcome.acked += acked;
+    }
+    outcome.elapsed = started.elapsed();
+    Ok(outcome)
+}
+
+async fn connection(
+    options: rumqttc::MqttOptions,
+    id: String,
+    share: u64,
+    rate: Option<f64>,
+    seed: u64,
+) -> anyhow::Result<(u64, u64)> {
+    let (client, mut eventloop) = AsyncClient::new(options, 1000);
+    let topic = telemetry_topic(&id);
+    // Unique, strictly increasing reading times, all in the recent past.
+    let base = Utc::now().timestamp_millis() - share as i64 - 1;
+    let publisher = tokio::spawn(async move {
+        let mut sensor = Sensor::new(seed);
+        let started = Instant::now();
+        for i in 0..share {
+            if let Some(rate) = rate {
+                let due = started + Duration::from_secs_f64(i as f64 / rate);
+                tokio::time::sleep_until(due.into()).await;
+            }
+            let at = Utc.timestamp_millis_opt(base + i as i64).single().expect("valid time");
+            client.publish(&topic, QoS::AtLeastOnce, false, payload(sensor.read(at), at)).await?;
+        }
+        anyhow::Ok(share)
+    });
+    let mut acked = 0;
+    let mut failures = 0;
+    while acked < share {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
+            Ok(_) => {}
+            Err(e) => {
+                failures += 1;
+                if failures > 20 {
+                    anyhow::bail!("{id}: connection keeps failing: {e}");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    let sent = publisher.await??;
+    Ok((sent, acked))
+}

@@ -1,0 +1,105 @@
+//! One simulated device: its own MQTT connection, a retained `offline` last will on its status
+//! topic, `online` on every connect, and a reading every interval at QoS 1.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+use serde_json::json;
+use telemetry::topic::{status_topic, telemetry_topic};
+use tracing::{info, warn};
+
+use crate::Broker;
+use crate::signal::{Reading, Sensor};
+
+/// The seed's payload, timestamp in its naive UTC form (with milliseconds).
+pub fn payload(reading: Reading, at: chrono::DateTime<Utc>) -> String {
+    json!({
+        "telemetry": {
+            "temperature": reading.temperature,
+            "humidity": reading.humidity,
+            "battery": reading.battery,
+        },
+        "timestamp": at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
+    })
+    .to_string()
+}
+
+pub fn options(broker: &Broker, client_id: &str) -> MqttOptions {
+    let mut o = MqttOptions::new(client_id, &broker.host, broker.port);
+    o.set_keep_alive(Duration::from_secs(30));
+    if let Some(user) = &broker.username {
+        o.set_credentials(user, broker.password.as_deref().unwrap_or(""));
+    }
+    o
+}
+
+/// Runs one device forever.
+pub async fn run(broker: Broker, id: String, seed: u64, interval: Duration) {
+    let mut options = options(&broker, &id);
+    options.set_last_will(LastWill::new(status_topic(&id), "offline", QoS::AtLeastOnce, true));
+    let (client, mut eventloop) = AsyncClient::new(options, 64);
+    let mut sensor = Sensor::new(seed);
+    let topic = telemetry_topic(&id);
+    let publisher = {
+        let client = client.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let now = Utc::now();
+                let body = payload(sensor.read(now), now);
+                if let Err(e) = client.publish(&topic, QoS::AtLeastOnce, false, body).await {
+                    warn!(device = %id, error = %e, "publish failed");
+                }
+            }
+        })
+    };
+    let mut acked: u64 = 0;
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                info!(device = %id, "connected");
+                let _ = client.try_publish(status_topic(&id), QoS::AtLeastOnce, true, "online");
+            }
+            Ok(Event::Incoming(Packet::PubAck(_))) => {
+                acked += 1;
+                if acked % 100 == 0 {
+                    info!(device = %id, acked, "readings acknowledged");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(device = %id, error = %e, "connection lost; retrying in 2 s");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+        if publisher.is_finished() {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use telemetry::payload::parse_payload;
+    use telemetry::{DeviceId, TimestampSource};
+
+    #[test]
+    fn payload_meets_the_contract() {
+        let at = Utc.with_ymd_and_hms(2025, 12, 19, 12, 21, 20).unwrap();
+        let body = payload(Reading { temperature: 25.5, humidity: 60.2, battery: 3.8 }, at);
+        let id = DeviceId::try_from("ESP32_SIM_01").unwrap();
+        let m = parse_payload(id, body.as_bytes(), at.timestamp_millis() + 1000).unwrap();
+        assert_eq!(m.ts, at.timestamp_millis());
+        assert_eq!(m.ts_source, TimestampSource::Device);
+        assert_eq!(
+            m.values,
+            vec![("battery".into(), 3.8), ("humidity".into(), 60.2), ("temperature".into(), 25.5)]
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! What the dashboard shows about a device: when it was first and last heard from, its
+//! reported status and the latest value of every metric.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Millis;
+
+/// A device with no reading for this long is shown as stale.
+pub const STALE_AFTER_MS: Millis = 60_000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceSummary {
+    pub id: String,
+    /// Server time of the first accepted reading.
+    pub first_seen: Millis,
+    /// Server time of the latest accepted reading.
+    pub last_seen: Millis,
+    /// The latest `online`/`offline` from the device's status topic, if any.
+    pub status: Option<DeviceStatus>,
+    /// Messages stored (a redelivered message counts once).
+    pub message_count: u64,
+    /// Latest value of every metric, by name.
+    pub metrics: Vec<MetricLatest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricLatest {
+    pub name: String,
+    pub value: f64,
+    /// Reading time of `value`.
+    pub ts: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceStatus {
+    pub online: bool,
+    /// Server time the status was received.
+    pub at: Millis,
+}
+
+/// The dot on a device card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Online,
+    Stale,
+    Offline,
+}
+
+impl Health {
+    pub fn label(self) -> &'static str {
+        match self {
+            Health::Online => "online",
+            Health::Stale => "stale",
+            Health::Offline => "offline",
+        }
+    }
+}
+
+impl DeviceSummary {
+    /// Offline when the device last said so (by its status topic or last will) and has sent
+    /// nothing since; stale when quiet for [`STALE_AFTER_MS`]; online otherwise.
+    pub fn health(&self, now: Millis) -> Health {
+        match self.status {
+            Some(DeviceStatus { online: false, at }) if at >= self.last_seen => Health::Offline,
+            _ if now - self.last_seen > STALE_AFTER_MS => Health::Stale,
+            _ => Health::Online,
+        }
+    }
+
+    pub fn metric(&self, name: &str) -> Option<&MetricLatest> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev(last_seen: Millis, status: Option<(bool, Millis)>) -> DeviceSummary {
+        DeviceSummary {
+            id: "d".into(),
+            first_seen: 0,
+            last_seen,
+            status: status.map(|(online, at)| DeviceStatus { online, at }),
+            message_count: 1,
+            metrics: vec![],
+        }
+    }
+
+    #[test]
+    fn health_follows_status_and_age() {
+        let now = 1_000_000;
+        assert_eq!(dev(now - 1_000, None).health(now), Health::Online);
+        assert_eq!(dev(now - STALE_AFTER_MS - 1, None).health(now), Health::Stale);
+        assert_eq!(dev(now - 1_000, Some((false, now - 500))).health(now), Health::Offline);
+        // A reading after the last will means the device is back.
+        assert_eq!(dev(now - 100, Some((false, now - 500))).health(now), Health::Online);
+        assert_eq!(dev(now - 100_000, Some((true, now - 100_000))).health(now), Health::Stale);
+    }
+}

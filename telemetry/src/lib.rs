@@ -1,0 +1,34 @@
+//! Shared telemetry types: the device payload contract, MQTT topics, live events and
+//! history buckets. Pure (serde + chrono), so the server, the WASM app and the simulator
+//! all speak exactly the same language.
+//!
+//! # Layout
+//! - [`name`]: device ids and metric names (`[A-Za-z0-9_.-]{1,64}`).
+//! - [`topic`]: `app/device/<id>/telemetry` and `app/device/<id>/status`.
+//! - [`payload`]: parsing and validating a device's JSON message.
+//! - [`timestamp`]: the timestamp rules (RFC 3339, naive = UTC, sane range).
+//! - [`live`]: events pushed to dashboards over `/ws/live`.
+//! - [`history`]: downsampled buckets for charts.
+//! - [`device`]: what the dashboard knows about a device.
+//! - [`source`]: the read-side interface the UI's server functions use.
+
+pub mod device;
+pub mod history;
+pub mod live;
+pub mod name;
+pub mod payload;
+pub mod source;
+pub mod timestamp;
+pub mod topic;
+
+pub use device::{DeviceStatus, DeviceSummary, MetricLatest};
+pub use history::{Bucket, History};
+pub use live::LiveEvent;
+pub use name::{DeviceId, NameError, valid_name};
+pub use payload::{DropReason, DroppedMetric, Message, RejectReason};
+pub use source::{SourceError, TelemetrySource};
+pub use timestamp::TimestampSource;
+pub use topic::DeviceTopic;
+
+/// Milliseconds since the Unix epoch, UTC. Every time on the wire and on disk is one.
+pub type Millis = i64;

@@ -1,0 +1,62 @@
+//! Events pushed to dashboards over the `/ws/live` WebSocket, one JSON object per message.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Millis;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveEvent {
+    /// First message on a connection.
+    Hello { server_time: Millis },
+    /// A stored reading.
+    Reading {
+        device: String,
+        /// Reading time.
+        ts: Millis,
+        /// Server receive time (the device's last-seen).
+        received: Millis,
+        values: BTreeMap<String, f64>,
+    },
+    /// A device reported `online` or `offline` (possibly through its last will).
+    Status { device: String, online: bool, at: Millis },
+    /// This client fell behind and `missed` events were skipped: reload state, then carry on.
+    Resync { missed: u64 },
+}
+
+impl LiveEvent {
+    /// The device an event is about, for per-device filtering.
+    pub fn device(&self) -> Option<&str> {
+        match self {
+            LiveEvent::Reading { device, .. } | LiveEvent::Status { device, .. } => Some(device),
+            LiveEvent::Hello { .. } | LiveEvent::Resync { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_format_is_tagged_json() {
+        let e = LiveEvent::Reading {
+            device: "d1".into(),
+            ts: 5,
+            received: 6,
+            values: BTreeMap::from([("temperature".into(), 25.5)]),
+        };
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"reading","device":"d1","ts":5,"received":6,"values":{"temperature":25.5}}"#
+        );
+        assert_eq!(serde_json::from_str::<LiveEvent>(&json).unwrap(), e);
+        assert_eq!(
+            serde_json::to_string(&LiveEvent::Resync { missed: 3 }).unwrap(),
+            r#"{"type":"resync","missed":3}"#
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! Reading timestamps. Devices send RFC 3339 (`2025-12-19T12:21:20Z`, `...+01:00`), the seed's
+//! naive form (`2025-12-19T12:21:20`, taken as UTC), Unix epoch seconds or milliseconds, or
+//! nothing. Anything missing, unparseable, before 2000 or more than an hour in the future is
+//! replaced by the server's receive time, so one device's bad clock cannot scramble a chart.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Millis;
+
+/// 2000-01-01T00:00:00Z: anything earlier is an unset device clock.
+pub const EARLIEST: Millis = 946_684_800_000;
+/// How far ahead of the server's clock a device's clock may run.
+pub const MAX_AHEAD_MS: Millis = 60 * 60 * 1000;
+
+/// Where a stored reading's time came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimestampSource {
+    /// The device's own timestamp.
+    Device,
+    /// No timestamp sent: receive time.
+    Missing,
+    /// A timestamp that could not be read: receive time.
+    Unparseable,
+    /// Before 2000 or more than an hour ahead: receive time.
+    OutOfRange,
+}
+
+impl TimestampSource {
+    pub fn label(self) -> &'static str {
+        match self {
+            TimestampSource::Device => "device",
+            TimestampSource::Missing => "missing",
+            TimestampSource::Unparseable => "unparseable",
+            TimestampSource::OutOfRange => "out_of_range",
+        }
+    }
+}
+
+/// Parses a timestamp string: RFC 3339 with offset, or a naive date-time taken as UTC.
+pub fn parse_str(s: &str) -> Option<Millis> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_millis());
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc().timestamp_millis());
+        }
+    }
+    None
+}
+
+/// Unix time as a number: seconds (possibly fractional), or milliseconds when it is too
+/// large to be seconds of this era.
+fn from_epoch_number(n: f64) -> Option<Millis> {
+    if !n.is_finite() || n < 0.0 {
+        return None;
+    }
+    let ms = if n >= 1e11 { n } else { n * 1000.0 };
+    (ms < 1e15).then_some(ms as Millis)
+}
+
+/// Decides a reading's time from the payload's `timestamp` field and the receive time.
+pub fn resolve(field: Option<&Value>, received: Millis) -> (Millis, TimestampSource) {
+    let parsed = match field {
+        None | Some(Value::Null) => return (received, TimestampSource::Missing),
+        Some(Value::String(s)) => parse_str(s),
+        Some(Value::Number(n)) => n.as_f64().and_then(from_epoch_number),
+        Some(_) => None,
+    };
+    match parsed {
+        None => (received, TimestampSource::Unparseable),
+        Some(t) if !(EARLIEST..=received + MAX_AHEAD_MS).contains(&t) => {
+            (received, TimestampSource::OutOfRange)
+        }
+        Some(t) => (t, TimestampSource::Device),
+    }
+}
+
+/// Formats a time as RFC 3339 UTC with milliseconds.
+pub fn format_utc(t: Millis) -> String {
+    DateTime::<Utc>::from_timestamp_millis(t)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_else(|| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: Millis = 1_766_146_880_000; // 2025-12-19T12:21:20Z
+
+    #[test]
+    fn seed_naive_timestamp_is_utc() {
+        assert_eq!(parse_str("2025-12-19T12:21:20"), Some(NOW));
+        assert_eq!(parse_str("2025-12-19 12:21:20.250"), Some(NOW + 250));
+    }
+
+    #[test]
+    fn rfc3339_offsets_are_honoured() {
+        assert_eq!(parse_str("2025-12-19T12:21:20Z"), Some(NOW));
+        assert_eq!(parse_str("2025-12-19T13:21:20+01:00"), Some(NOW));
+        assert_eq!(parse_str("2025-12-19T12:21:20.5-00:00"), Some(NOW + 500));
+    }
+
+    #[test]
+    fn epoch_seconds_and_millis() {
+        assert_eq!(resolve(Some(&json!(1_766_146_880)), NOW), (NOW, TimestampSource::Device));
+        assert_eq!(resolve(Some(&json!(NOW)), NOW), (NOW, TimestampSource::Device));
+        assert_eq!(resolve(Some(&json!(1_766_146_880.25)), NOW + 1000), (NOW + 250, TimestampSource::Device));
+    }
+
+    #[test]
+    fn missing_bad_and_out_of_range_use_receive_time() {
+        assert_eq!(resolve(None, NOW), (NOW, TimestampSource::Missing));
+        assert_eq!(resolve(Some(&json!(null)), NOW), (NOW, TimestampSource::Missing));
+        assert_eq!(resolve(Some(&json!("yesterday")), NOW), (NOW, TimestampSource::Unparseable));
+        assert_eq!(resolve(Some(&json!(true)), NOW), (NOW, TimestampSource::Unparseable));
+        assert_eq!(resolve(Some(&json!("1999-12-31T23:59:59Z")), NOW), (NOW, TimestampSource::OutOfRange));
+        assert_eq!(resolve(Some(&json!("1970-01-01T00:00:00")), NOW), (NOW, TimestampSource::OutOfRange));
+        let ahead = format_utc(NOW + MAX_AHEAD_MS + 1);
+        assert_eq!(resolve(Some(&json!(ahead)), NOW), (NOW, TimestampSource::OutOfRange));
+        let just_ok = format_utc(NOW + MAX_AHEAD_MS);
+        assert_eq!(resolve(Some(&json!(just_ok)), NOW), (NOW + MAX_AHEAD_MS, TimestampSource::Device));
+    }
+
+    #[test]
+    fn format_round_trips() {
+        assert_eq!(format_utc(NOW + 7), "2025-12-19T12:21:20.007Z");
+        assert_eq!(parse_str(&format_utc(NOW + 7)), Some(NOW + 7));
+    }
+}

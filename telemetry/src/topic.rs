@@ -1,0 +1,87 @@
+//! The MQTT topic contract: devices publish readings to `app/device/<id>/telemetry` and their
+//! (retained, last-will) liveness to `app/device/<id>/status`.
+
+use crate::name::{DeviceId, NameError};
+
+/// Subscription filter for every device's readings.
+pub const TELEMETRY_FILTER: &str = "app/device/+/telemetry";
+/// Subscription filter for every device's online/offline status.
+pub const STATUS_FILTER: &str = "app/device/+/status";
+
+/// A topic in the `app/device/` namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceTopic {
+    Telemetry(DeviceId),
+    Status(DeviceId),
+}
+
+/// Why a topic is not one of ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicError {
+    /// Outside `app/device/`: not the dashboard's business (a broker forwards it as usual).
+    Foreign,
+    /// Inside `app/device/` but the device id is invalid.
+    BadDeviceId(NameError),
+    /// Inside `app/device/<id>/` but neither `telemetry` nor `status`.
+    UnknownKind,
+}
+
+impl DeviceTopic {
+    /// Parses a topic name (not a filter).
+    pub fn parse(topic: &str) -> Result<DeviceTopic, TopicError> {
+        let rest = topic.strip_prefix("app/device/").ok_or(TopicError::Foreign)?;
+        let (id, kind) = rest.rsplit_once('/').ok_or(TopicError::UnknownKind)?;
+        if kind != "telemetry" && kind != "status" {
+            return Err(TopicError::UnknownKind);
+        }
+        let id = DeviceId::try_from(id).map_err(TopicError::BadDeviceId)?;
+        Ok(if kind == "telemetry" { DeviceTopic::Telemetry(id) } else { DeviceTopic::Status(id) })
+    }
+}
+
+pub fn telemetry_topic(device: &str) -> String {
+    format!("app/device/{device}/telemetry")
+}
+
+pub fn status_topic(device: &str) -> String {
+    format!("app/device/{device}/status")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> DeviceId {
+        DeviceId::try_from(s).unwrap()
+    }
+
+    #[test]
+    fn parses_the_seed_topics() {
+        assert_eq!(
+            DeviceTopic::parse("app/device/ESP32_SIM_01/telemetry"),
+            Ok(DeviceTopic::Telemetry(id("ESP32_SIM_01")))
+        );
+        assert_eq!(DeviceTopic::parse("app/device/TEST/status"), Ok(DeviceTopic::Status(id("TEST"))));
+        assert_eq!(DeviceTopic::parse(&telemetry_topic("X")), Ok(DeviceTopic::Telemetry(id("X"))));
+    }
+
+    #[test]
+    fn refuses_bad_ids_and_kinds() {
+        assert_eq!(DeviceTopic::parse("other/topic"), Err(TopicError::Foreign));
+        assert_eq!(DeviceTopic::parse(""), Err(TopicError::Foreign));
+        assert_eq!(
+            DeviceTopic::parse("app/device//telemetry"),
+            Err(TopicError::BadDeviceId(NameError::Empty))
+        );
+        assert_eq!(
+            DeviceTopic::parse("app/device/a/b/telemetry"),
+            Err(TopicError::BadDeviceId(NameError::BadChar))
+        );
+        assert_eq!(
+            DeviceTopic::parse("app/device/+/telemetry"),
+            Err(TopicError::BadDeviceId(NameError::BadChar))
+        );
+        assert_eq!(DeviceTopic::parse("app/device/x/config"), Err(TopicError::UnknownKind));
+        assert_eq!(DeviceTopic::parse("app/device/x"), Err(TopicError::UnknownKind));
+    }
+}
