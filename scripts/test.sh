@@ -11,7 +11,9 @@ step "build (cargo leptos build)"
 cargo leptos build
 
 step "Rust tests"
-cargo test --workspace
+# cargo-leptos builds debug binaries with `--cfg erase_components`; the same flags here reuse
+# that build instead of compiling everything a second time.
+RUSTFLAGS="--cfg erase_components" cargo test --workspace
 
 step "end2end (Playwright, Chromium)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

@@ -117,10 +117,10 @@ pub fn merge(base: &[DeviceSummary], live: &BTreeMap<String, LiveDevice>) -> BTr
         };
         d.last_seen = d.last_seen.max(l.last_seen);
         d.message_count += l.readings;
-        if let Some(s) = l.status {
-            if d.status.is_none_or(|old| s.at >= old.at) {
-                d.status = Some(s);
-            }
+        if let Some(s) = l.status
+            && d.status.is_none_or(|old| s.at >= old.at)
+        {
+            d.status = Some(s);
         }
         for (name, (value, ts)) in &l.values {
             match d.metrics.iter_mut().find(|m| &m.name == name) {

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -18,6 +19,9 @@ use crate::hub::HubEvent;
 use crate::ingest::now_ms;
 use crate::metrics::Metrics;
 use crate::routes::AppState;
+
+/// A client that cannot take one frame in this long is disconnected.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Default, Deserialize)]
 pub struct LiveQuery {
@@ -83,12 +87,14 @@ pub async fn serve_client<S, R, E>(
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
             };
-            if sink.send(Message::Text(text.into())).await.is_err() {
-                break;
+            match tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text.into()))).await {
+                Ok(Ok(())) => {}
+                // Gone, or not reading at all: drop it rather than hold its events.
+                Ok(Err(_)) | Err(_) => break,
             }
         }
     }
-    let _ = sink.send(Message::Close(None)).await;
+    let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Close(None))).await;
     metrics.live_client(-1);
 }
 
@@ -142,6 +148,7 @@ mod tests {
             Some("iot_live_resyncs_total 1")
         );
         drop(_client_tx);
+        assert!(matches!(out.next().await, Some(Message::Close(None))));
         task.await.unwrap();
     }
 }

@@ -66,7 +66,7 @@ pub async fn run(broker: Broker, id: String, seed: u64, interval: Duration) {
             }
             Ok(Event::Incoming(Packet::PubAck(_))) => {
                 acked += 1;
-                if acked % 100 == 0 {
+                if acked.is_multiple_of(100) {
                     info!(device = %id, acked, "readings acknowledged");
                 }
             }

@@ -93,7 +93,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
-    if !(args.interval > 0.0) {
+    if !args.interval.is_finite() || args.interval <= 0.0 {
         anyhow::bail!("--interval must be positive");
     }
     let prefix = args.prefix.unwrap_or_else(|| "ESP32_SIM_".into());

@@ -210,7 +210,7 @@ impl Store for RedbStore {
     }
 
     fn healthy(&self) -> bool {
-        self.db.begin_read().and_then(|rx| Ok(rx.open_table(META).is_ok())).unwrap_or(false)
+        self.db.begin_read().map(|rx| rx.open_table(META).is_ok()).unwrap_or(false)
     }
 }
 

@@ -1,0 +1,265 @@
+//! Test support: the real server binary on free ports with its own database, and minimal
+//! HTTP, MQTT and WebSocket clients to talk to it like devices and browsers do.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde_json::Value;
+
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The `server` binary, running.
+pub struct ServerProcess {
+    child: Child,
+    pub http: SocketAddr,
+    pub mqtt: Option<SocketAddr>,
+    pub db: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts the server with its database at `db`, on free ports unless `env` says otherwise.
+    pub fn start(db: &Path, env: &[(&str, String)]) -> ServerProcess {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
+        cmd.env("IOT_WEB_LISTEN", "127.0.0.1:0")
+            .env("IOT_MQTT_LISTEN", "127.0.0.1:0")
+            .env("IOT_STORAGE_PATH", db)
+            .env("IOT_COMMIT_LINGER_MS", "1")
+            .env("RUST_LOG", "info,rmqtt=warn,rmqtt_net=warn")
+            .env_remove("IOT_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start the server binary");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = lines.next().expect("the server printed its addresses").expect("utf-8");
+        // "dashboard http://A mqtt://B"
+        let mut http = None;
+        let mut mqtt = None;
+        for word in line.split_whitespace() {
+            if let Some(a) = word.strip_prefix("http://") {
+                http = a.parse().ok();
+            } else if let Some(a) = word.strip_prefix("mqtt://") {
+                mqtt = a.parse().ok();
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let http = http.unwrap_or_else(|| panic!("no http address in {line:?}"));
+        ServerProcess { child, http, mqtt, db: db.to_owned() }
+    }
+
+    pub fn mqtt(&self) -> SocketAddr {
+        self.mqtt.expect("the embedded broker runs")
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(mut self) {
+        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "the server exits cleanly on SIGTERM: {exit:?}");
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http(self.http, "GET", path, "", b"")
+    }
+
+    pub fn post_json(&self, path: &str, body: &[u8]) -> (u16, String) {
+        http(self.http, "POST", path, "application/json", body)
+    }
+
+    /// Calls a server function (form-encoded arguments, JSON result).
+    pub fn server_fn(&self, name: &str, args: &[(&str, &str)]) -> Value {
+        let form: Vec<String> = args.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect();
+        let (status, body) =
+            http(self.http, "POST", &format!("/api/{name}"), "application/x-www-form-urlencoded", form.join("&").as_bytes());
+        assert_eq!(status, 200, "{name}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{name} returned {body}: {e}"))
+    }
+
+    /// The device as the dashboard sees it.
+    pub fn device(&self, id: &str) -> Value {
+        self.server_fn("device", &[("id", id)])["device"].clone()
+    }
+
+    /// Readings of one metric over the last hour.
+    pub fn readings(&self, device: &str, metric: &str) -> u64 {
+        let h = self.server_fn(
+            "history",
+            &[("device", device), ("metric", metric), ("span_secs", "3600"), ("max_points", "5000")],
+        );
+        h["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).sum()
+    }
+
+    /// The value of one Prometheus sample line, e.g. `iot_messages_rejected_total{reason="not_json"}`.
+    pub fn metric(&self, sample: &str) -> u64 {
+        let (_, text) = self.get("/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample).and_then(|rest| rest.trim().parse::<f64>().ok()))
+            .map(|v| v as u64)
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// One HTTP/1.0 exchange (no chunking, body ends at close).
+pub fn http(addr: SocketAddr, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n", body.len());
+    if !content_type.is_empty() {
+        req.push_str(&format!("Content-Type: {content_type}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, body.to_owned())
+}
+
+/// Retries `f` until it returns `Some` or the timeout passes.
+pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A device connection that counts PUBACKs.
+pub struct Device {
+    pub client: AsyncClient,
+    acks: tokio::sync::mpsc::UnboundedReceiver<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Device {
+    pub async fn connect(addr: SocketAddr, id: &str, configure: impl FnOnce(&mut MqttOptions)) -> Device {
+        let mut opts = MqttOptions::new(id, addr.ip().to_string(), addr.port());
+        opts.set_keep_alive(Duration::from_secs(30));
+        configure(&mut opts);
+        let (client, mut eventloop) = AsyncClient::new(opts, 1000);
+        let (ack_tx, acks) = tokio::sync::mpsc::unbounded_channel();
+        let (conn_tx, conn_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut conn_tx = Some(conn_tx);
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        if let Some(tx) = conn_tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::PubAck(_))) => {
+                        let _ = ack_tx.send(());
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        tokio::time::timeout(TIMEOUT, conn_rx).await.expect("CONNACK in time").unwrap();
+        Device { client, acks, task }
+    }
+
+    /// Publishes at QoS 1 and waits for the PUBACK.
+    pub async fn publish(&mut self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.client.publish(topic, QoS::AtLeastOnce, false, payload.into()).await.unwrap();
+        tokio::time::timeout(TIMEOUT, self.acks.recv()).await.expect("PUBACK in time").unwrap();
+    }
+
+    /// Publishes several at QoS 1 and waits for all their PUBACKs.
+    pub async fn publish_all(&mut self, topic: &str, payloads: Vec<String>) {
+        let n = payloads.len();
+        for p in payloads {
+            self.client.publish(topic, QoS::AtLeastOnce, false, p).await.unwrap();
+        }
+        for _ in 0..n {
+            tokio::time::timeout(TIMEOUT, self.acks.recv()).await.expect("PUBACK in time").unwrap();
+        }
+    }
+
+    /// Drops the TCP connection without DISCONNECT, as a device losing power does.
+    pub fn vanish(self) {
+        self.task.abort();
+    }
+}
+
+/// A reading in the seed's format, timestamped `ms` (UTC, naive form).
+pub fn seed_payload(temperature: f64, humidity: f64, battery: f64, ms: i64) -> String {
+    let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms).unwrap();
+    serde_json::json!({
+        "telemetry": {"temperature": temperature, "humidity": humidity, "battery": battery},
+        "timestamp": t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
+    })
+    .to_string()
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A `/ws/live` client.
+pub struct LiveClient {
+    ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+}
+
+impl LiveClient {
+    pub async fn connect(http: SocketAddr, query: &str) -> LiveClient {
+        let stream = tokio::net::TcpStream::connect(http).await.unwrap();
+        let url = format!("ws://{http}/ws/live{query}");
+        let (ws, _) = tokio_tungstenite::client_async(url, stream).await.expect("websocket upgrade");
+        let mut c = LiveClient { ws };
+        let hello = c.next().await;
+        assert_eq!(hello["type"], "hello", "{hello}");
+        c
+    }
+
+    /// The next JSON event.
+    pub async fn next(&mut self) -> Value {
+        use futures::StreamExt;
+        loop {
+            let msg = tokio::time::timeout(TIMEOUT, self.ws.next()).await.expect("live event in time");
+            match msg.expect("open").expect("frame") {
+                tokio_tungstenite::tungstenite::Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+                _ => continue,
+            }
+        }
+    }
+}

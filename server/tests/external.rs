@@ -1,0 +1,120 @@
+//! The server as a subscriber of a real Mosquitto: readings published to the broker are
+//! stored and pushed live, and a persistent QoS 1 session keeps what was published while the
+//! server was down.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+struct Mosquitto {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    fn start() -> Mosquitto {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\n")).unwrap();
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto is installed (make test installs it: apt-get install mosquitto)");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        eventually("mosquitto to listen", || TcpStream::connect(addr).ok());
+        Mosquitto { child, addr, _dir: dir }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn external_env(broker: SocketAddr, client_id: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("IOT_MQTT_MODE", "external".into()),
+        ("IOT_MQTT_HOST", broker.ip().to_string()),
+        ("IOT_MQTT_PORT", broker.port().to_string()),
+        ("IOT_MQTT_CLIENT_ID", client_id.into()),
+    ]
+}
+
+fn healthy(server: &ServerProcess) -> Option<()> {
+    let (status, body) = server.get("/healthz");
+    (status == 200 && body.contains("\"connected\"")).then_some(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_through_mosquitto_are_stored_live_and_kept_while_the_server_is_down() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    let env = external_env(broker.addr, "dashboard-test");
+    let server = ServerProcess::start(&db, &env);
+    assert!(server.mqtt.is_none(), "no embedded broker in external mode");
+    eventually("the server to connect to mosquitto", || healthy(&server));
+    // The subscription is set up right after CONNACK; give the SUBACK a moment.
+    eventually("the subscription", || (server.metric("iot_mqtt_connected") == 1).then_some(()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut live = LiveClient::connect(server.http, "").await;
+    let mut device = Device::connect(broker.addr, "ESP32_EXT_01", |_| {}).await;
+    let topic = "app/device/ESP32_EXT_01/telemetry";
+    let at = now_ms() - 30_000;
+    device.publish(topic, seed_payload(24.0, 55.0, 3.95, at)).await;
+    let event = live.next().await;
+    assert_eq!((event["type"].as_str(), event["device"].as_str()), (Some("reading"), Some("ESP32_EXT_01")));
+    eventually("the reading in history", || (server.readings("ESP32_EXT_01", "temperature") == 1).then_some(()));
+
+    // Bad input through the broker is counted, acknowledged and does not stall the session.
+    device.publish(topic, "garbage").await;
+    eventually("the rejection count", || {
+        (server.metric("iot_messages_rejected_total{reason=\"not_json\"}") == 1).then_some(())
+    });
+
+    // While the server is down, the broker keeps its QoS 1 messages for the persistent session.
+    server.stop();
+    let missed: Vec<String> = (1..=5).map(|i| seed_payload(24.0 + i as f64, 55.0, 3.9, at + i * 1_000)).collect();
+    device.publish_all(topic, missed).await;
+    let server = ServerProcess::start(&db, &env);
+    eventually("the messages published while the server was down", || {
+        (server.readings("ESP32_EXT_01", "temperature") == 6).then_some(())
+    });
+    assert_eq!(server.device("ESP32_EXT_01")["message_count"], 6);
+    assert_eq!(server.metric("iot_readings_duplicate_total"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_waits_for_an_absent_broker_and_connects_when_it_appears() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &external_env(addr, "dashboard-late"));
+    let (status, body) = server.get("/healthz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("disconnected"), "{body}");
+
+    // Start a broker on that very port: the back-off reconnect finds it.
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("m.conf");
+    std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\n")).unwrap();
+    let mut broker = Command::new("mosquitto").arg("-c").arg(&conf).stderr(Stdio::null()).spawn().unwrap();
+    eventually("the server to connect", || healthy(&server));
+    let _ = broker.kill();
+    let _ = broker.wait();
+    eventually("the server to notice the broker is gone", || {
+        (server.get("/healthz").0 == 503).then_some(())
+    });
+}
