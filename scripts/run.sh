@@ -11,8 +11,9 @@ MQTT="${IOT_MQTT_LISTEN:-127.0.0.1:1883}"
 SERVER=$!
 trap 'kill $SERVER ${SIM:-} 2>/dev/null; wait' EXIT INT TERM
 
+# The server binds every listener before it serves, so an open web port means ready.
 for _ in $(seq 1 100); do
-  curl -fsS "http://$WEB/healthz" >/dev/null 2>&1 && break
+  (exec 3<>"/dev/tcp/${WEB%:*}/${WEB##*:}") 2>/dev/null && break
   kill -0 $SERVER 2>/dev/null || { echo "the server did not start (see above)" >&2; exit 1; }
   sleep 0.2
 done

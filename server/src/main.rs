@@ -15,7 +15,7 @@ use server::config::{Config, ENV_VARS};
     after_help = env_help()
 )]
 struct Args {
-    /// TOML configuration file (see config.example.toml); built-in defaults otherwise.
+    /// TOML configuration file (keys as in server/src/config.default.toml); built-in defaults otherwise.
     #[arg(long, short, env = "IOT_CONFIG")]
     config: Option<PathBuf>,
     /// Print the effective configuration and exit.
