@@ -9,6 +9,9 @@
 //! - [`pages`]: the device overview and a device's history page.
 //! - [`widgets`]: device card and line chart.
 
+// Leptos view types nest deeply; release builds (without type erasure) need the headroom.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod app;
 pub mod format;

@@ -33,11 +33,20 @@ async fn a_reading_is_stored_pushed_live_and_kept_across_a_restart() {
     // Registered, with its latest values, through the dashboard's server functions.
     let d = server.device("ESP32_SIM_01");
     assert_eq!(d["message_count"], 1);
-    let latest: Vec<_> = d["metrics"].as_array().unwrap().iter().map(|m| (m["name"].clone(), m["value"].clone())).collect();
-    assert_eq!(latest, [(json!("battery"), json!(3.8)), (json!("humidity"), json!(60.2)), (json!("temperature"), json!(25.5))]);
+    let latest: Vec<_> =
+        d["metrics"].as_array().unwrap().iter().map(|m| (m["name"].clone(), m["value"].clone())).collect();
+    assert_eq!(
+        latest,
+        [
+            (json!("battery"), json!(3.8)),
+            (json!("humidity"), json!(60.2)),
+            (json!("temperature"), json!(25.5))
+        ]
+    );
     assert_eq!(server.readings("ESP32_SIM_01", "temperature"), 1);
     let devices = server.server_fn("devices", &[]);
-    let ids: Vec<_> = devices["devices"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+    let ids: Vec<_> =
+        devices["devices"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["ESP32_SIM_01", "ESP32_SIM_02"]);
 
     // Stop, start again on the same database and the same ports: everything is still there.
@@ -125,7 +134,11 @@ async fn bad_input_is_refused_counted_and_harms_nothing_else() {
         ("too_large", 1),
         ("bad_device_id", 2),
     ] {
-        assert_eq!(server.metric(&format!("iot_messages_rejected_total{{reason=\"{reason}\"}}")), n, "{reason}");
+        assert_eq!(
+            server.metric(&format!("iot_messages_rejected_total{{reason=\"{reason}\"}}")),
+            n,
+            "{reason}"
+        );
     }
     assert_eq!(server.metric("iot_metrics_dropped_total{reason=\"not_a_number\"}"), 1);
     assert_eq!(server.metric("iot_metrics_dropped_total{reason=\"bad_metric_name\"}"), 1);
@@ -162,7 +175,12 @@ async fn status_and_last_will_are_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(&dir.path().join("t.redb"), &[]);
     let mut device = Device::connect(server.mqtt(), "LWT_1", |o| {
-        o.set_last_will(rumqttc::LastWill::new("app/device/LWT_1/status", "offline", rumqttc::QoS::AtLeastOnce, true));
+        o.set_last_will(rumqttc::LastWill::new(
+            "app/device/LWT_1/status",
+            "offline",
+            rumqttc::QoS::AtLeastOnce,
+            true,
+        ));
     })
     .await;
     device.publish("app/device/LWT_1/status", "online").await;
@@ -212,11 +230,13 @@ async fn http_ingest_accepts_valid_readings_and_explains_refusals() {
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("telemetry"), "{body}");
 
-    let (status, body) = server.post_json("/api/telemetry", br##"{"device_id": "#", "telemetry": {"t": 1}}"##);
+    let (status, body) =
+        server.post_json("/api/telemetry", br##"{"device_id": "#", "telemetry": {"t": 1}}"##);
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("device id"), "{body}");
 
-    let big = format!(r#"{{"device_id": "HTTP_5", "telemetry": {{"t": 1}}, "pad": "{}"}}"#, "x".repeat(70_000));
+    let big =
+        format!(r#"{{"device_id": "HTTP_5", "telemetry": {{"t": 1}}, "pad": "{}"}}"#, "x".repeat(70_000));
     let (status, body) = server.post_json("/api/telemetry", big.as_bytes());
     assert_eq!(status, 413, "{body}");
     let huge = vec![b' '; 2 * 1024 * 1024];

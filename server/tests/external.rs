@@ -76,7 +76,9 @@ async fn readings_through_mosquitto_are_stored_live_and_kept_while_the_server_is
     device.publish(topic, seed_payload(24.0, 55.0, 3.95, at)).await;
     let event = live.next().await;
     assert_eq!((event["type"].as_str(), event["device"].as_str()), (Some("reading"), Some("ESP32_EXT_01")));
-    eventually("the reading in history", || (server.readings("ESP32_EXT_01", "temperature") == 1).then_some(()));
+    eventually("the reading in history", || {
+        (server.readings("ESP32_EXT_01", "temperature") == 1).then_some(())
+    });
 
     // Bad input through the broker is counted, acknowledged and does not stall the session.
     device.publish(topic, "garbage").await;
@@ -86,7 +88,8 @@ async fn readings_through_mosquitto_are_stored_live_and_kept_while_the_server_is
 
     // While the server is down, the broker keeps its QoS 1 messages for the persistent session.
     server.stop();
-    let missed: Vec<String> = (1..=5).map(|i| seed_payload(24.0 + i as f64, 55.0, 3.9, at + i * 1_000)).collect();
+    let missed: Vec<String> =
+        (1..=5).map(|i| seed_payload(24.0 + i as f64, 55.0, 3.9, at + i * 1_000)).collect();
     device.publish_all(topic, missed).await;
     let server = ServerProcess::start(&db, &env);
     eventually("the messages published while the server was down", || {
@@ -114,7 +117,5 @@ async fn the_server_waits_for_an_absent_broker_and_connects_when_it_appears() {
     eventually("the server to connect", || healthy(&server));
     let _ = broker.kill();
     let _ = broker.wait();
-    eventually("the server to notice the broker is gone", || {
-        (server.get("/healthz").0 == 503).then_some(())
-    });
+    eventually("the server to notice the broker is gone", || (server.get("/healthz").0 == 503).then_some(()));
 }

@@ -46,7 +46,7 @@ fn DeviceGrid(list: DeviceList) -> impl IntoView {
                     {
                         let key = id.clone();
                         let device = Memo::new(move |_| merged.with(|m| m.get(&key).cloned()));
-                        view! { <DeviceCard id device now local/> }
+                        view! { <DeviceCard id device now local/> }.into_any()
                     }
                 </For>
             </div>

@@ -29,7 +29,6 @@ impl ServerProcess {
         cmd.env("IOT_WEB_LISTEN", "127.0.0.1:0")
             .env("IOT_MQTT_LISTEN", "127.0.0.1:0")
             .env("IOT_STORAGE_PATH", db)
-            .env("IOT_COMMIT_LINGER_MS", "1")
             .env("RUST_LOG", "info,rmqtt=warn,rmqtt_net=warn")
             .env_remove("IOT_CONFIG")
             .stdout(Stdio::piped())
@@ -85,8 +84,13 @@ impl ServerProcess {
     /// Calls a server function (form-encoded arguments, JSON result).
     pub fn server_fn(&self, name: &str, args: &[(&str, &str)]) -> Value {
         let form: Vec<String> = args.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect();
-        let (status, body) =
-            http(self.http, "POST", &format!("/api/{name}"), "application/x-www-form-urlencoded", form.join("&").as_bytes());
+        let (status, body) = http(
+            self.http,
+            "POST",
+            &format!("/api/{name}"),
+            "application/x-www-form-urlencoded",
+            form.join("&").as_bytes(),
+        );
         assert_eq!(status, 200, "{name}: {body}");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{name} returned {body}: {e}"))
     }
@@ -257,7 +261,9 @@ impl LiveClient {
         loop {
             let msg = tokio::time::timeout(TIMEOUT, self.ws.next()).await.expect("live event in time");
             match msg.expect("open").expect("frame") {
-                tokio_tungstenite::tungstenite::Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+                tokio_tungstenite::tungstenite::Message::Text(t) => {
+                    return serde_json::from_str(t.as_str()).unwrap();
+                }
                 _ => continue,
             }
         }
