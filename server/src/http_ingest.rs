@@ -25,16 +25,22 @@ fn error(status: StatusCode, message: impl Into<String>, extra: Value) -> Respon
     (status, Json(body)).into_response()
 }
 
+/// Refuses a whole request, counting it like a refused MQTT message.
+fn refuse(state: &AppState, status: StatusCode, reason: &'static str, message: String) -> Response {
+    state.metrics.received(Source::Http);
+    state.metrics.rejected(reason);
+    error(status, message, json!({ "reason": reason }))
+}
+
 pub async fn post_telemetry(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            state.metrics.received(Source::Http);
-            state.metrics.rejected("too_large");
-            return error(
+            return refuse(
+                &state,
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "request body too large",
-                json!({"reason": "too_large"}),
+                "too_large",
+                "request body too large".into(),
             );
         }
         Err(rejection) => return error(rejection.status(), rejection.body_text(), Value::Null),
@@ -42,13 +48,7 @@ pub async fn post_telemetry(State(state): State<AppState>, body: Result<Bytes, B
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
-            state.metrics.received(Source::Http);
-            state.metrics.rejected("not_json");
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("body is not JSON: {e}"),
-                json!({"reason": "not_json"}),
-            );
+            return refuse(&state, StatusCode::BAD_REQUEST, "not_json", format!("body is not JSON: {e}"));
         }
     };
     let items = match value {
@@ -57,13 +57,8 @@ pub async fn post_telemetry(State(state): State<AppState>, body: Result<Bytes, B
         }
         Value::Array(items) => items,
         Value::Object(_) if body.len() > MAX_PAYLOAD_BYTES => {
-            state.metrics.received(Source::Http);
-            state.metrics.rejected("too_large");
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("a single reading may be at most {MAX_PAYLOAD_BYTES} bytes"),
-                json!({"reason": "too_large"}),
-            );
+            let message = format!("a single reading may be at most {MAX_PAYLOAD_BYTES} bytes");
+            return refuse(&state, StatusCode::PAYLOAD_TOO_LARGE, "too_large", message);
         }
         other => vec![other],
     };
