@@ -1,6 +1,7 @@
 # The two commands a newcomer needs are `make run` and `make test`; each installs what it lacks.
 SHELL := /bin/bash
-export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+# wasm-opt from npm binaryen (tools/) comes first: cargo-leptos uses the one on PATH.
+export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: run test dev build release lint fmt clean-data
 
@@ -14,7 +15,7 @@ test:
 	scripts/setup.sh test
 	scripts/test.sh
 
-## dev: cargo leptos watch (rebuild and reload on change) plus the simulator
+## dev: cargo leptos watch (rebuild and reload on change) plus the simulator; no service worker
 dev:
 	scripts/setup.sh build
 	cargo build -p simulator
@@ -24,11 +25,13 @@ dev:
 build:
 	scripts/setup.sh build
 	cargo leptos build
+	scripts/site.sh
 
 ## release: size-optimised WASM (wasm-opt) and the release server binary, site in target/site
 release:
 	scripts/setup.sh run
 	cargo leptos build --release
+	scripts/site.sh
 
 ## lint: formatting and clippy, warnings as errors
 lint:

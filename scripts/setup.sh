@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the dashboard needs to build, run and test, skipping whatever is present.
-#   scripts/setup.sh build    Rust wasm target, wasm-bindgen-cli, cargo-leptos
-#   scripts/setup.sh run      build + wasm-opt (binaryen, for the size-optimised release WASM)
+#   scripts/setup.sh build    Rust wasm target, wasm-bindgen-cli, cargo-leptos, rsvg-convert, and
+#                             the build's npm tools (Workbox for the service worker, wasm-opt)
+#   scripts/setup.sh run      the same
 #   scripts/setup.sh test     build + Chromium, Mosquitto and the end2end npm packages
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WASM_BINDGEN_VERSION=0.2.130
 CARGO_LEPTOS_VERSION=0.3.11
-BINARYEN_VERSION=132
 export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
@@ -48,11 +48,12 @@ node_tools() {
   if ! command -v npm >/dev/null; then apt_install nodejs npm; fi
 }
 
-binaryen() {
+build_tools() {
+  apt_install librsvg2-bin
   node_tools
-  if [ ! -x .tools/node_modules/.bin/wasm-opt ]; then
-    say "installing wasm-opt (npm binaryen@$BINARYEN_VERSION) into .tools/"
-    npm install --silent --no-audit --no-fund --prefix .tools "binaryen@$BINARYEN_VERSION"
+  if [ ! -x tools/node_modules/.bin/wasm-opt ] || [ ! -d tools/node_modules/workbox-build ]; then
+    say "installing the build's npm tools (workbox-build, binaryen's wasm-opt) into tools/"
+    (cd tools && npm ci --silent --no-audit --no-fund)
   fi
 }
 
@@ -66,8 +67,7 @@ test_tools() {
 }
 
 case "${1:-build}" in
-  build) rust_tools ;;
-  run) rust_tools; binaryen ;;
-  test) test_tools; rust_tools ;;
+  build | run) build_tools; rust_tools ;;
+  test) test_tools; build_tools; rust_tools ;;
   *) echo "usage: $0 build|run|test" >&2; exit 2 ;;
 esac

@@ -7,8 +7,10 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "build (cargo leptos build)"
+step "build (cargo leptos build, icons, service worker)"
+export PATH="$PWD/tools/node_modules/.bin:$PATH"
 cargo leptos build
+scripts/site.sh
 
 step "Rust tests"
 # cargo-leptos builds debug binaries with `--cfg erase_components`; the same flags here reuse

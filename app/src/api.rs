@@ -1,11 +1,12 @@
 //! Server functions: the only way the UI reads data. Their bodies run on the server against
 //! the [`TelemetrySource`](telemetry::TelemetrySource) the server provides as context.
+//! They are GET requests, so the service worker can answer them from its cache when offline.
 
 use leptos::prelude::*;
-use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::codec::{GetUrl, JsonEncoding};
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
-use telemetry::{DeviceSummary, History, Millis};
+use telemetry::{DeviceSummary, History, LiveEvent, Millis};
 
 /// Errors a page can show.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
@@ -26,19 +27,33 @@ impl FromServerFnError for ApiError {
     }
 }
 
-/// Every device, plus the server's clock so ages render the same on server and client.
+/// Every device, plus the server's clock (so ages render the same on server and client) and
+/// the sequence number the list is current to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceList {
     pub server_time: Millis,
+    pub last_seq: u64,
     pub devices: Vec<DeviceSummary>,
 }
 
-/// One device (if known) and the server's clock.
+/// One device (if known), the server's clock and the sequence number it is current to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceDetail {
     pub server_time: Millis,
+    pub last_seq: u64,
     pub device: Option<DeviceSummary>,
 }
+
+/// A page of changes after a sequence number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangePage {
+    /// Oldest first; fewer than asked means there is no more.
+    pub events: Vec<LiveEvent>,
+    pub last_seq: u64,
+}
+
+/// Most changes one page may hold.
+pub const MAX_CHANGES_PAGE: u32 = 1000;
 
 /// Longest history a chart may ask for: 31 days.
 pub const MAX_SPAN_SECS: i64 = 31 * 24 * 3600;
@@ -77,21 +92,30 @@ pub mod ssr {
     }
 }
 
-#[server(prefix = "/api", endpoint = "devices")]
+#[server(prefix = "/api", endpoint = "devices", input = GetUrl)]
 pub async fn list_devices() -> Result<DeviceList, ApiError> {
-    let devices = ssr::read(|s| s.devices()).await?;
-    Ok(DeviceList { server_time: ssr::now(), devices })
+    let current = ssr::read(|s| s.devices()).await?;
+    Ok(DeviceList { server_time: ssr::now(), last_seq: current.last_seq, devices: current.value })
 }
 
-#[server(prefix = "/api", endpoint = "device")]
+#[server(prefix = "/api", endpoint = "device", input = GetUrl)]
 pub async fn get_device(id: String) -> Result<DeviceDetail, ApiError> {
-    let device = ssr::read(move |s| s.device(&id)).await?;
-    Ok(DeviceDetail { server_time: ssr::now(), device })
+    let current = ssr::read(move |s| s.device(&id)).await?;
+    Ok(DeviceDetail { server_time: ssr::now(), last_seq: current.last_seq, device: current.value })
+}
+
+/// Every change after `after`, oldest first, at most `limit`: what a client that was away
+/// missed.
+#[server(prefix = "/api", endpoint = "changes", input = GetUrl)]
+pub async fn changes_since(after: u64, limit: u32) -> Result<ChangePage, ApiError> {
+    let limit = limit.clamp(1, MAX_CHANGES_PAGE) as usize;
+    let (events, last_seq) = ssr::read(move |s| Ok((s.changes_since(after, limit)?, s.last_seq()?))).await?;
+    Ok(ChangePage { events, last_seq })
 }
 
 /// One metric's history over the last `span_secs` (ending now, by the server's clock), in at
 /// most `max_points` buckets.
-#[server(prefix = "/api", endpoint = "history")]
+#[server(prefix = "/api", endpoint = "history", input = GetUrl)]
 pub async fn device_history(
     device: String,
     metric: String,

@@ -5,6 +5,7 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
+use crate::format;
 use crate::live::{Connection, Live};
 use crate::pages::device::DevicePage;
 use crate::pages::home::HomePage;
@@ -19,7 +20,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
+                <meta name="theme-color" content="#0f766e"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <link rel="manifest" href="/manifest.webmanifest"/>
+                <link rel="apple-touch-icon" href="/icons/apple-touch-icon.png"/>
+                <script src="/pwa.js" defer></script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -50,8 +55,18 @@ pub fn App() -> impl IntoView {
         <Router>
             <header class="topbar">
                 <a class="brand" href="/">"IoT Dashboard"</a>
-                <LiveBadge/>
+                <div class="topbar-actions">
+                    // Shown by pwa.js when the browser offers installation.
+                    <button id="install-app" class="button" type="button" hidden>"Install app"</button>
+                    <LiveBadge/>
+                </div>
             </header>
+            // Shown by pwa.js when a new version is waiting.
+            <div id="update-banner" class="banner update" role="status" hidden>
+                "Update available — "
+                <button id="update-reload" class="button" type="button">"reload"</button>
+            </div>
+            <OfflineBanner/>
             <main>
                 <Routes fallback=|| view! { <div class="empty"><h2>"Page not found"</h2><p><a href="/">"Back to all devices"</a></p></div> }>
                     <Route path=path!("") view=HomePage ssr=SsrMode::InOrder/>
@@ -59,6 +74,30 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </main>
         </Router>
+    }
+}
+
+/// "Offline — data as of HH:MM" while the live feed is down, and why offline mode is off
+/// when the browser refuses storage.
+#[component]
+fn OfflineBanner() -> impl IntoView {
+    let live = expect_context::<Live>();
+    let as_of = move || {
+        live.data_as_of
+            .get()
+            .map(|t| format!(" — data as of {}", format::datetime(t, true, "%H:%M")))
+            .unwrap_or_default()
+    };
+    view! {
+        <Show when=move || live.offline()>
+            <div class="banner offline" role="status">"Offline" {as_of}</div>
+        </Show>
+        <Show when=move || live.cache_problem.get().is_some()>
+            <div class="banner note" role="note">
+                "Offline mode is off: this browser does not let the dashboard store data ("
+                {move || live.cache_problem.get().unwrap_or_default()} ")."
+            </div>
+        </Show>
     }
 }
 

@@ -4,7 +4,9 @@
 //! # Layout
 //! - [`app`]: the HTML shell, routes and top bar.
 //! - [`api`]: server functions (device list, one device, history) and their error type.
-//! - [`live`]: the `/ws/live` connection and the live state merged over server data.
+//! - [`live`]: live state merged over server data; `socket` (browser only) keeps `/ws/live`
+//!   connected and fetches missed changes.
+//! - [`offline`]: the IndexedDB cache behind the offline-capable installed app.
 //! - [`format`]: units, numbers, times and ages as shown on screen.
 //! - [`pages`]: the device overview and a device's history page.
 //! - [`widgets`]: device card and line chart.
@@ -16,7 +18,10 @@ pub mod api;
 pub mod app;
 pub mod format;
 pub mod live;
+pub mod offline;
 pub mod pages;
+#[cfg(feature = "hydrate")]
+mod socket;
 pub mod widgets;
 
 pub use app::{App, shell};

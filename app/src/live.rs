@@ -1,6 +1,11 @@
-//! Live state: what `/ws/live` has said since the page loaded, merged over what the server
-//! rendered. Updates are applied once per animation frame, so a burst of readings costs one
-//! re-render, not one per reading.
+//! Live state: what `/ws/live` (and, after a gap, the changes feed) said since the page loaded,
+//! merged over what the server rendered and what the offline cache remembered. Updates are
+//! applied once per animation frame, so a burst of readings costs one re-render, not one per
+//! reading.
+//!
+//! Every change carries a sequence number. The client keeps the highest it has applied (its
+//! high-water mark) and, whenever it reconnects, fetches only the changes after it, so nothing
+//! is missed and nothing is counted twice.
 
 use std::collections::BTreeMap;
 
@@ -10,21 +15,24 @@ use telemetry::{DeviceStatus, DeviceSummary, LiveEvent, MetricLatest, Millis};
 /// The connection to `/ws/live`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Connection {
-    /// Not started (server render) or connecting.
+    /// Not started (server render) or connecting for the first time.
     Connecting,
     Open,
-    /// Lost; reconnecting with back-off.
+    /// Lost or refused: offline until it reconnects (with back-off).
     Reconnecting,
 }
 
-/// What the feed said about one device.
+/// What the feed (or the offline cache) said about one device.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LiveDevice {
     pub last_seen: Millis,
     /// metric → (value, reading time)
     pub values: BTreeMap<String, (f64, Millis)>,
     pub status: Option<DeviceStatus>,
+    /// Readings applied since the page loaded.
     pub readings: u64,
+    /// Known from the offline cache (so shown even without a reading this session).
+    pub cached: bool,
 }
 
 /// Live state shared by every page (a context).
@@ -32,10 +40,16 @@ pub struct LiveDevice {
 pub struct Live {
     pub devices: RwSignal<BTreeMap<String, LiveDevice>>,
     pub connection: RwSignal<Connection>,
-    /// Bumped when the feed says this client missed events: pages reload their data.
-    pub resyncs: RwSignal<u32>,
     /// The browser's clock, ticking each second once hydrated; `None` on the server.
     pub now: RwSignal<Option<Millis>>,
+    /// Time of the newest data shown, for "data as of" when offline.
+    pub data_as_of: RwSignal<Option<Millis>>,
+    /// Highest change sequence number applied.
+    pub hwm: StoredValue<u64>,
+    /// The server's device list as last rendered or fetched (what the cache is merged over).
+    pub base: StoredValue<Vec<DeviceSummary>>,
+    /// Why the offline cache cannot be used, if it cannot (private mode, storage refused).
+    pub cache_problem: RwSignal<Option<String>>,
 }
 
 impl Live {
@@ -43,8 +57,11 @@ impl Live {
         Live {
             devices: RwSignal::new(BTreeMap::new()),
             connection: RwSignal::new(Connection::Connecting),
-            resyncs: RwSignal::new(0),
             now: RwSignal::new(None),
+            data_as_of: RwSignal::new(None),
+            hwm: StoredValue::new(0),
+            base: StoredValue::new(Vec::new()),
+            cache_problem: RwSignal::new(None),
         }
     }
 
@@ -53,18 +70,88 @@ impl Live {
         self.now.get().is_some()
     }
 
-    /// Applies a batch of events.
+    /// True when the live feed is down after hydration: values may be stale.
+    pub fn offline(&self) -> bool {
+        self.hydrated() && self.connection.get() == Connection::Reconnecting
+    }
+
+    /// Records server data a page received: `devices` are current to `last_seq`.
+    pub fn seed(&self, last_seq: u64, devices: &[DeviceSummary]) {
+        self.hwm.update_value(|h| *h = (*h).max(last_seq));
+        self.base.update_value(|base| {
+            for d in devices {
+                match base.iter_mut().find(|b| b.id == d.id) {
+                    Some(b) => *b = d.clone(),
+                    None => base.push(d.clone()),
+                }
+            }
+        });
+        let newest = devices.iter().map(|d| d.last_seen).max();
+        self.note_data_time(newest);
+    }
+
+    fn note_data_time(&self, t: Option<Millis>) {
+        if let Some(t) = t
+            && self.data_as_of.get_untracked().is_none_or(|old| t > old)
+        {
+            self.data_as_of.set(Some(t));
+        }
+    }
+
+    /// Applies changes in order, skipping any at or below the high-water mark (already seen).
     pub fn apply(&self, events: Vec<LiveEvent>) {
-        let mut resync = false;
+        let hwm = self.hwm.get_value();
+        let fresh: Vec<LiveEvent> = events.into_iter().filter(|e| e.seq().is_none_or(|s| s > hwm)).collect();
+        if fresh.is_empty() {
+            return;
+        }
+        let top = fresh.iter().filter_map(LiveEvent::seq).max().unwrap_or(hwm);
+        self.hwm.set_value(top.max(hwm));
+        let newest = fresh
+            .iter()
+            .filter_map(|e| match e {
+                LiveEvent::Reading { received, .. } => Some(*received),
+                _ => None,
+            })
+            .max();
         self.devices.update(|devices| {
-            for e in events {
-                resync |= matches!(e, LiveEvent::Resync { .. });
+            for e in fresh {
                 apply(devices, e);
             }
         });
-        if resync {
-            self.resyncs.update(|n| *n += 1);
-        }
+        self.note_data_time(newest);
+        #[cfg(feature = "hydrate")]
+        crate::offline::save_soon(*self);
+    }
+
+    /// Overlays what the offline cache remembered (newer values win, per metric).
+    pub fn restore(&self, hwm: u64, devices: Vec<DeviceSummary>) {
+        self.hwm.update_value(|h| *h = (*h).max(hwm));
+        let newest = devices.iter().map(|d| d.last_seen).max();
+        self.devices.update(|live| {
+            for d in devices {
+                let l = live.entry(d.id.clone()).or_default();
+                l.cached = true;
+                l.last_seen = l.last_seen.max(d.last_seen);
+                if let Some(s) = d.status
+                    && l.status.is_none_or(|old| s.at > old.at)
+                {
+                    l.status = Some(s);
+                }
+                for m in d.metrics {
+                    let slot = l.values.entry(m.name).or_insert((m.value, m.ts));
+                    if m.ts > slot.1 {
+                        *slot = (m.value, m.ts);
+                    }
+                }
+            }
+        });
+        self.note_data_time(newest);
+    }
+
+    /// Everything known now: the server's list with the live and cached overlay.
+    pub fn snapshot(&self) -> BTreeMap<String, DeviceSummary> {
+        self.base.with_value(|base| self.devices.with_untracked(|l| merge(base, l)))
     }
 }
 
@@ -77,7 +164,7 @@ impl Default for Live {
 /// Folds one event into the live map.
 pub fn apply(devices: &mut BTreeMap<String, LiveDevice>, event: LiveEvent) {
     match event {
-        LiveEvent::Reading { device, ts, received, values } => {
+        LiveEvent::Reading { device, ts, received, values, .. } => {
             let d = devices.entry(device).or_default();
             d.last_seen = d.last_seen.max(received);
             d.readings += 1;
@@ -88,7 +175,7 @@ pub fn apply(devices: &mut BTreeMap<String, LiveDevice>, event: LiveEvent) {
                 }
             }
         }
-        LiveEvent::Status { device, online, at } => {
+        LiveEvent::Status { device, online, at, .. } => {
             let d = devices.entry(device).or_default();
             if d.status.is_none_or(|s| at >= s.at) {
                 d.status = Some(DeviceStatus { online, at });
@@ -98,14 +185,14 @@ pub fn apply(devices: &mut BTreeMap<String, LiveDevice>, event: LiveEvent) {
     }
 }
 
-/// The server's device list updated with everything newer from the live feed. A device the
-/// server did not know yet appears once it has sent a reading.
+/// The server's device list updated with everything newer from the live feed and the cache.
+/// A device the server did not list appears once it has sent a reading (or was cached).
 pub fn merge(base: &[DeviceSummary], live: &BTreeMap<String, LiveDevice>) -> BTreeMap<String, DeviceSummary> {
     let mut out: BTreeMap<String, DeviceSummary> = base.iter().map(|d| (d.id.clone(), d.clone())).collect();
     for (id, l) in live {
         let d = match out.get_mut(id) {
             Some(d) => d,
-            None if l.readings > 0 => out.entry(id.clone()).or_insert_with(|| DeviceSummary {
+            None if l.readings > 0 || l.cached => out.entry(id.clone()).or_insert_with(|| DeviceSummary {
                 id: id.clone(),
                 first_seen: l.last_seen,
                 last_seen: l.last_seen,
@@ -137,82 +224,19 @@ pub fn merge(base: &[DeviceSummary], live: &BTreeMap<String, LiveDevice>) -> BTr
     out
 }
 
-/// Starts the clock and the `/ws/live` connection (browser only).
+/// Starts the clock, the offline cache and the `/ws/live` connection (browser only).
 #[cfg(feature = "hydrate")]
 pub fn start(live: Live) {
     use std::time::Duration;
-    live.now.set(Some(js_sys_now()));
-    let _ = set_interval_with_handle(move || live.now.set(Some(js_sys_now())), Duration::from_secs(1));
-    socket::connect(live, 0);
-}
-
-#[cfg(feature = "hydrate")]
-fn js_sys_now() -> Millis {
-    chrono::Utc::now().timestamp_millis()
-}
-
-#[cfg(feature = "hydrate")]
-mod socket {
-    //! The browser side of `/ws/live`: reconnects with exponential back-off and jitter.
-
-    use std::cell::RefCell;
-    use std::rc::Rc;
-    use std::time::Duration;
-
-    use leptos::prelude::*;
-    use telemetry::LiveEvent;
-    use wasm_bindgen::JsCast;
-    use wasm_bindgen::closure::Closure;
-    use web_sys::{CloseEvent, MessageEvent, WebSocket};
-
-    use super::{Connection, Live};
-
-    pub fn connect(live: Live, attempt: u32) {
-        let Some(window) = web_sys::window() else { return };
-        let location = window.location();
-        let scheme = if location.protocol().ok().as_deref() == Some("https:") { "wss" } else { "ws" };
-        let host = location.host().unwrap_or_default();
-        let Ok(ws) = WebSocket::new(&format!("{scheme}://{host}/ws/live")) else {
-            retry(live, attempt);
-            return;
-        };
-        let pending: Rc<RefCell<Vec<LiveEvent>>> = Rc::default();
-
-        let on_open = Closure::<dyn FnMut()>::new(move || live.connection.set(Connection::Open));
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-            let Some(text) = e.data().as_string() else { return };
-            let Ok(event) = serde_json::from_str::<LiveEvent>(&text) else { return };
-            let first = {
-                let mut p = pending.borrow_mut();
-                p.push(event);
-                p.len() == 1
-            };
-            if first {
-                let pending = pending.clone();
-                request_animation_frame(move || live.apply(std::mem::take(&mut *pending.borrow_mut())));
-            }
-        });
-        let opened_at = js_sys::Date::now();
-        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |_: CloseEvent| {
-            live.connection.set(Connection::Reconnecting);
-            // A connection that lived a while resets the back-off.
-            let attempt = if js_sys::Date::now() - opened_at > 30_000.0 { 0 } else { attempt + 1 };
-            retry(live, attempt);
-        });
-        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        // The handlers live as long as the socket; one set per connection.
-        on_open.forget();
-        on_message.forget();
-        on_close.forget();
-    }
-
-    fn retry(live: Live, attempt: u32) {
-        let base = 500.0 * 2f64.powi(attempt.min(6) as i32);
-        let delay = base.min(30_000.0) * (0.5 + js_sys::Math::random() * 0.5);
-        set_timeout(move || connect(live, attempt), Duration::from_millis(delay as u64));
-    }
+    let now = || chrono::Utc::now().timestamp_millis();
+    live.now.set(Some(now()));
+    let _ = set_interval_with_handle(move || live.now.set(Some(now())), Duration::from_secs(1));
+    leptos::task::spawn_local(async move {
+        if let Some(cache) = crate::offline::load(live).await {
+            live.restore(cache.hwm, cache.devices);
+        }
+    });
+    crate::socket::start(live);
 }
 
 #[cfg(test)]
@@ -233,8 +257,9 @@ mod tests {
         }
     }
 
-    fn reading(device: &str, ts: Millis, values: &[(&str, f64)]) -> LiveEvent {
+    fn reading(seq: u64, device: &str, ts: Millis, values: &[(&str, f64)]) -> LiveEvent {
         LiveEvent::Reading {
+            seq,
             device: device.into(),
             ts,
             received: ts + 1,
@@ -246,9 +271,9 @@ mod tests {
     fn live_readings_update_values_and_add_new_devices() {
         let base = vec![summary("a", 100, &[("t", 20.0, 100), ("h", 50.0, 100)])];
         let mut live = BTreeMap::new();
-        apply(&mut live, reading("a", 200, &[("t", 21.0), ("battery", 3.9)]));
-        apply(&mut live, reading("new", 300, &[("t", 5.0)]));
-        apply(&mut live, LiveEvent::Status { device: "ghost".into(), online: true, at: 5 });
+        apply(&mut live, reading(1, "a", 200, &[("t", 21.0), ("battery", 3.9)]));
+        apply(&mut live, reading(2, "new", 300, &[("t", 5.0)]));
+        apply(&mut live, LiveEvent::Status { seq: 3, device: "ghost".into(), online: true, at: 5 });
         let merged = merge(&base, &live);
         assert_eq!(merged.keys().collect::<Vec<_>>(), ["a", "new"]);
         let a = &merged["a"];
@@ -263,7 +288,7 @@ mod tests {
     fn older_live_readings_do_not_override_newer_server_values() {
         let base = vec![summary("a", 500, &[("t", 30.0, 500)])];
         let mut live = BTreeMap::new();
-        apply(&mut live, reading("a", 100, &[("t", 1.0)]));
+        apply(&mut live, reading(1, "a", 100, &[("t", 1.0)]));
         assert_eq!(merge(&base, &live)["a"].metric("t").map(|m| m.value), Some(30.0));
     }
 
@@ -271,8 +296,44 @@ mod tests {
     fn status_events_mark_devices_offline() {
         let base = vec![summary("a", 100, &[("t", 1.0, 100)])];
         let mut live = BTreeMap::new();
-        apply(&mut live, LiveEvent::Status { device: "a".into(), online: false, at: 150 });
+        apply(&mut live, LiveEvent::Status { seq: 1, device: "a".into(), online: false, at: 150 });
         let a = &merge(&base, &live)["a"];
         assert_eq!(a.health(160), telemetry::device::Health::Offline);
+    }
+
+    #[test]
+    fn changes_at_or_below_the_high_water_mark_are_applied_once() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let live = Live::new();
+            live.seed(10, &[summary("a", 100, &[("t", 1.0, 100)])]);
+            // 9 and 10 are already in the server's list; 11 and 12 are new; 11 comes twice.
+            live.apply(vec![reading(9, "a", 90, &[("t", 0.5)]), reading(10, "a", 100, &[("t", 1.0)])]);
+            live.apply(vec![reading(11, "a", 110, &[("t", 2.0)]), reading(12, "a", 120, &[("t", 3.0)])]);
+            live.apply(vec![reading(11, "a", 110, &[("t", 2.0)])]);
+            let a = &live.snapshot()["a"];
+            assert_eq!(a.message_count, 3);
+            assert_eq!(a.metric("t").map(|m| m.value), Some(3.0));
+            assert_eq!(live.hwm.get_value(), 12);
+            assert_eq!(live.data_as_of.get_untracked(), Some(121));
+        });
+    }
+
+    #[test]
+    fn the_offline_cache_fills_in_devices_and_newer_values() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let live = Live::new();
+            live.seed(5, &[summary("a", 100, &[("t", 1.0, 100)])]);
+            live.restore(
+                8,
+                vec![summary("a", 300, &[("t", 7.0, 300)]), summary("b", 200, &[("h", 40.0, 200)])],
+            );
+            let all = live.snapshot();
+            assert_eq!(all["a"].metric("t").map(|m| m.value), Some(7.0));
+            assert_eq!(all["b"].metric("h").map(|m| m.value), Some(40.0));
+            assert_eq!(all["a"].message_count, 1, "cached values are not counted as new readings");
+            assert_eq!(live.hwm.get_value(), 8);
+        });
     }
 }

@@ -11,8 +11,8 @@ export function newDevice(prefix: string): string {
  * Publishes one reading at QoS 1 with mosquitto_pub, as a device would. mosquitto_pub exits
  * once the PUBACK arrives, and the server acknowledges only stored readings.
  */
-export function publish(device: string, telemetry: Record<string, number>): void {
-  const payload = JSON.stringify({ telemetry, timestamp: new Date().toISOString() });
+export function publish(device: string, telemetry: Record<string, number>, at: Date = new Date()): void {
+  const payload = JSON.stringify({ telemetry, timestamp: at.toISOString() });
   execFileSync('mosquitto_pub', [
     '-h', '127.0.0.1', '-p', mqttPort, '-q', '1', '-i', `e2e-${device}`,
     '-t', `app/device/${device}/telemetry`, '-m', payload,

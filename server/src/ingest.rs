@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use telemetry::{LiveEvent, Message, Millis};
+use telemetry::{Message, Millis};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, warn};
 
@@ -195,9 +195,8 @@ async fn commit(jobs: Vec<Job>, store: &Arc<dyn Store>, hub: &Hub, metrics: &Met
     };
     match outcome {
         Ok(outcome) => {
-            let fresh = outcome.fresh.iter().filter(|f| **f).count() as u64;
             metrics.committed(
-                fresh,
+                outcome.fresh_messages,
                 outcome.stored,
                 outcome.duplicates,
                 statuses.len() as u64,
@@ -209,18 +208,8 @@ async fn commit(jobs: Vec<Job>, store: &Arc<dyn Store>, hub: &Hub, metrics: &Met
             for done in replies {
                 let _ = done.send(Ok(()));
             }
-            for (incoming, fresh) in messages.iter().zip(&outcome.fresh) {
-                if *fresh {
-                    hub.publish(&LiveEvent::Reading {
-                        device: incoming.message.device.to_string(),
-                        ts: incoming.message.ts,
-                        received: incoming.received,
-                        values: incoming.message.values.iter().cloned().collect(),
-                    });
-                }
-            }
-            for s in statuses {
-                hub.publish(&LiveEvent::Status { device: s.device.to_string(), online: s.online, at: s.at });
+            for event in &outcome.events {
+                hub.publish(event);
             }
         }
         Err(e) => {

@@ -73,6 +73,6 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let store = state.store.clone();
     let devices =
-        tokio::task::spawn_blocking(move || store.devices().ok().map(|d| d.len())).await.ok().flatten();
+        tokio::task::spawn_blocking(move || store.devices().ok().map(|d| d.value.len())).await.ok().flatten();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(devices))
 }

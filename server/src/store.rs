@@ -5,7 +5,7 @@ mod redb_store;
 
 pub use redb_store::RedbStore;
 
-use telemetry::{DeviceId, Message, Millis, TelemetrySource};
+use telemetry::{DeviceId, LiveEvent, Message, Millis, TelemetrySource};
 
 /// An accepted message with the server time it arrived.
 #[derive(Debug, Clone)]
@@ -23,14 +23,16 @@ pub struct StatusReport {
 }
 
 /// What one commit did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CommitOutcome {
     /// Readings newly stored.
     pub stored: u64,
     /// Readings that were already stored (same device, metric and time) and left as they were.
     pub duplicates: u64,
-    /// Per message of the batch: whether it stored anything new.
-    pub fresh: Vec<bool>,
+    /// Messages that stored something new.
+    pub fresh_messages: u64,
+    /// The changes this commit made, numbered, in order: what live clients are sent.
+    pub events: Vec<LiveEvent>,
 }
 
 #[derive(Debug, thiserror::Error)]

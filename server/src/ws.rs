@@ -40,10 +40,15 @@ pub async fn live(
             d.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect::<HashSet<_>>()
         })
         .filter(|set| !set.is_empty());
+    // Subscribe first, then read the high-water mark: a change in between is sent twice at
+    // worst (clients ignore a seq they have), never lost.
     let rx = state.hub.subscribe();
+    let store = state.store.clone();
+    let last_seq =
+        tokio::task::spawn_blocking(move || store.last_seq()).await.ok().and_then(Result::ok).unwrap_or(0);
     ws.on_upgrade(move |socket: WebSocket| {
         let (sink, stream) = socket.split();
-        serve_client(sink, stream, rx, filter, state.metrics, state.shutdown)
+        serve_client(sink, stream, rx, filter, last_seq, state.metrics, state.shutdown)
     })
 }
 
@@ -53,6 +58,7 @@ pub async fn serve_client<S, R, E>(
     mut stream: R,
     mut rx: broadcast::Receiver<Arc<HubEvent>>,
     filter: Option<HashSet<String>>,
+    last_seq: u64,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) where
@@ -60,7 +66,8 @@ pub async fn serve_client<S, R, E>(
     R: Stream<Item = Result<Message, E>> + Unpin,
 {
     metrics.live_client(1);
-    let hello = serde_json::to_string(&LiveEvent::Hello { server_time: now_ms() }).expect("serialises");
+    let hello =
+        serde_json::to_string(&LiveEvent::Hello { server_time: now_ms(), last_seq }).expect("serialises");
     if sink.send(Message::Text(hello.into())).await.is_ok() {
         loop {
             let text = tokio::select! {
@@ -107,6 +114,7 @@ mod tests {
 
     fn reading(device: &str, ts: i64) -> LiveEvent {
         LiveEvent::Reading {
+            seq: ts as u64 + 1,
             device: device.into(),
             ts,
             received: ts,
@@ -134,8 +142,8 @@ mod tests {
             hub.publish(&reading(if ts % 2 == 0 { "a" } else { "b" }, ts));
         }
         let filter = Some(HashSet::from(["a".to_owned()]));
-        let task = tokio::spawn(serve_client(sink, client_rx, rx, filter, metrics.clone(), stop));
-        assert!(matches!(text(out.next().await.unwrap()), LiveEvent::Hello { .. }));
+        let task = tokio::spawn(serve_client(sink, client_rx, rx, filter, 10, metrics.clone(), stop));
+        assert!(matches!(text(out.next().await.unwrap()), LiveEvent::Hello { last_seq: 10, .. }));
         assert_eq!(text(out.next().await.unwrap()), LiveEvent::Resync { missed: 6 });
         // Of the 4 newest (6..=9) only device a's pass the filter.
         assert_eq!(text(out.next().await.unwrap()), reading("a", 6));

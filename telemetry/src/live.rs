@@ -1,4 +1,8 @@
 //! Events pushed to dashboards over the `/ws/live` WebSocket, one JSON object per message.
+//!
+//! Every stored reading and status carries a sequence number, increasing by one per change
+//! across the whole server, so a client that was away fetches exactly what it missed
+//! (everything after the highest `seq` it has) and nothing twice.
 
 use std::collections::BTreeMap;
 
@@ -9,10 +13,11 @@ use crate::Millis;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LiveEvent {
-    /// First message on a connection.
-    Hello { server_time: Millis },
+    /// First message on a connection: the server's clock and its latest sequence number.
+    Hello { server_time: Millis, last_seq: u64 },
     /// A stored reading.
     Reading {
+        seq: u64,
         device: String,
         /// Reading time.
         ts: Millis,
@@ -21,7 +26,7 @@ pub enum LiveEvent {
         values: BTreeMap<String, f64>,
     },
     /// A device reported `online` or `offline` (possibly through its last will).
-    Status { device: String, online: bool, at: Millis },
+    Status { seq: u64, device: String, online: bool, at: Millis },
     /// This client fell behind and `missed` events were skipped: reload state, then carry on.
     Resync { missed: u64 },
 }
@@ -34,6 +39,14 @@ impl LiveEvent {
             LiveEvent::Hello { .. } | LiveEvent::Resync { .. } => None,
         }
     }
+
+    /// The change's sequence number, for readings and statuses.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            LiveEvent::Reading { seq, .. } | LiveEvent::Status { seq, .. } => Some(*seq),
+            LiveEvent::Hello { .. } | LiveEvent::Resync { .. } => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -43,6 +56,7 @@ mod tests {
     #[test]
     fn wire_format_is_tagged_json() {
         let e = LiveEvent::Reading {
+            seq: 7,
             device: "d1".into(),
             ts: 5,
             received: 6,
@@ -51,7 +65,7 @@ mod tests {
         let json = serde_json::to_string(&e).unwrap();
         assert_eq!(
             json,
-            r#"{"type":"reading","device":"d1","ts":5,"received":6,"values":{"temperature":25.5}}"#
+            r#"{"type":"reading","seq":7,"device":"d1","ts":5,"received":6,"values":{"temperature":25.5}}"#
         );
         assert_eq!(serde_json::from_str::<LiveEvent>(&json).unwrap(), e);
         assert_eq!(

@@ -6,12 +6,21 @@ use std::fmt;
 use crate::Millis;
 use crate::device::DeviceSummary;
 use crate::history::History;
+use crate::live::LiveEvent;
+
+/// A value read together with the sequence number it is current to (one read transaction),
+/// so a client can fetch exactly the changes after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Current<T> {
+    pub value: T,
+    pub last_seq: u64,
+}
 
 pub trait TelemetrySource: Send + Sync {
     /// Every known device, sorted by id.
-    fn devices(&self) -> Result<Vec<DeviceSummary>, SourceError>;
+    fn devices(&self) -> Result<Current<Vec<DeviceSummary>>, SourceError>;
     /// One device, if known.
-    fn device(&self, id: &str) -> Result<Option<DeviceSummary>, SourceError>;
+    fn device(&self, id: &str) -> Result<Current<Option<DeviceSummary>>, SourceError>;
     /// One metric's downsampled history over `[from, to]`, at most `max_points` buckets.
     fn history(
         &self,
@@ -21,6 +30,10 @@ pub trait TelemetrySource: Send + Sync {
         to: Millis,
         max_points: usize,
     ) -> Result<History, SourceError>;
+    /// Stored changes (readings and statuses) with `seq > after`, oldest first, at most `limit`.
+    fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<LiveEvent>, SourceError>;
+    /// The latest sequence number handed out (0 before the first change).
+    fn last_seq(&self) -> Result<u64, SourceError>;
 }
 
 /// A storage failure, already logged where it happened; the message is safe to show.

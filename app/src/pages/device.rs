@@ -54,14 +54,15 @@ pub fn DevicePage() -> impl IntoView {
     let live = expect_context::<Live>();
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
-    let detail = Resource::new(move || (id(), live.resyncs.get()), |(id, _)| get_device(id));
+    let detail = Resource::new(id, get_device);
     view! {
         <section class="device-page">
             <p class="back"><a href="/">"← All devices"</a></p>
             <Transition fallback=|| view! { <p class="loading">"Loading device…"</p> }>
                 {move || Suspend::new(async move {
                     match detail.await {
-                        Ok(DeviceDetail { server_time, device: Some(device) }) => {
+                        Ok(DeviceDetail { server_time, last_seq, device: Some(device) }) => {
+                            live.seed(last_seq, std::slice::from_ref(&device));
                             view! { <DeviceView device server_time/> }.into_any()
                         }
                         Ok(DeviceDetail { device: None, .. }) => {

@@ -8,9 +8,7 @@ use crate::widgets::device_card::DeviceCard;
 
 #[component]
 pub fn HomePage() -> impl IntoView {
-    let live = expect_context::<Live>();
-    // Reloaded when the live feed says this client missed events.
-    let devices = Resource::new(move || live.resyncs.get(), |_| list_devices());
+    let devices = Resource::new(|| (), |_| list_devices());
     view! {
         <section class="overview">
             <Transition fallback=|| view! { <p class="loading">"Loading devices…"</p> }>
@@ -28,11 +26,13 @@ pub fn HomePage() -> impl IntoView {
 #[component]
 fn DeviceGrid(list: DeviceList) -> impl IntoView {
     let live = expect_context::<Live>();
-    let DeviceList { server_time, devices } = list;
+    let DeviceList { server_time, last_seq, devices } = list;
+    live.seed(last_seq, &devices);
     let merged = Memo::new(move |_| live.devices.with(|l| merge(&devices, l)));
     let ids = Memo::new(move |_| merged.with(|m| m.keys().cloned().collect::<Vec<_>>()));
     let now = Signal::derive(move || live.now.get().unwrap_or(server_time));
     let local = Signal::derive(move || live.hydrated());
+    let stale = Signal::derive(move || live.offline());
     view! {
         <Show when=move || !ids.with(Vec::is_empty) fallback=|| view! { <EmptyState/> }>
             <p class="summary">
@@ -46,7 +46,7 @@ fn DeviceGrid(list: DeviceList) -> impl IntoView {
                     {
                         let key = id.clone();
                         let device = Memo::new(move |_| merged.with(|m| m.get(&key).cloned()));
-                        view! { <DeviceCard id device now local/> }.into_any()
+                        view! { <DeviceCard id device now local stale/> }.into_any()
                     }
                 </For>
             </div>

@@ -7,13 +7,15 @@ use telemetry::DeviceSummary;
 use crate::format;
 
 /// `device` changes whenever the device does; `now` is the clock ages are measured against;
-/// `local` is whether times may be shown in the browser's zone.
+/// `local` is whether times may be shown in the browser's zone; `stale` marks values that may
+/// be out of date (the live feed is down).
 #[component]
 pub fn DeviceCard(
     id: String,
     #[prop(into)] device: Signal<Option<DeviceSummary>>,
     #[prop(into)] now: Signal<i64>,
     #[prop(into)] local: Signal<bool>,
+    #[prop(into)] stale: Signal<bool>,
 ) -> impl IntoView {
     let health =
         move || device.with(|d| d.as_ref().map(|d| d.health(now.get()).label()).unwrap_or("offline"));
@@ -42,7 +44,7 @@ pub fn DeviceCard(
     };
     let last_seen = move || device.with(|d| d.as_ref().map(|d| d.last_seen).unwrap_or_default());
     view! {
-        <article class="device-card" data-device=id.clone() data-health=health>
+        <article class="device-card" class:stale=stale data-device=id.clone() data-health=health>
             <header>
                 <span class="dot" title=health aria-label=health></span>
                 <h2>

@@ -10,7 +10,10 @@ use std::sync::{Mutex, RwLock};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use telemetry::history::{MAX_POINTS, bucket_width, downsample};
-use telemetry::{DeviceStatus, DeviceSummary, History, MetricLatest, Millis, SourceError, TelemetrySource};
+use telemetry::{
+    Current, DeviceStatus, DeviceSummary, History, LiveEvent, MetricLatest, Millis, SourceError,
+    TelemetrySource,
+};
 
 use super::{CommitOutcome, Incoming, StatusReport, Store, StoreError};
 
@@ -22,6 +25,8 @@ const POINTS: TableDefinition<(u32, i64), f64> = TableDefinition::new("points");
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
 /// Counters and the schema version.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// seq → JSON [`LiveEvent`]: every stored change, for clients catching up after a gap.
+const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
 
 const SCHEMA_VERSION: u64 = 1;
 
@@ -87,6 +92,7 @@ impl RedbStore {
             tx.open_table(POINTS)?;
             tx.open_table(DEVICES)?;
             tx.open_table(SERIES)?;
+            tx.open_table(CHANGES)?;
             let mut meta = tx.open_table(META)?;
             if meta.get("schema_version")?.is_none() {
                 meta.insert("schema_version", SCHEMA_VERSION)?;
@@ -117,6 +123,11 @@ impl RedbStore {
         Ok(rx.open_table(POINTS)?.len()?)
     }
 
+    fn read_last_seq(rx: &redb::ReadTransaction) -> Result<u64, SourceError> {
+        let meta = rx.open_table(META).map_err(source_err)?;
+        Ok(meta.get("last_seq").map_err(source_err)?.map(|v| v.value()).unwrap_or(0))
+    }
+
     fn read_device(
         table: &impl ReadableTable<&'static str, &'static [u8]>,
         id: &str,
@@ -133,7 +144,7 @@ impl RedbStore {
 impl Store for RedbStore {
     fn commit(&self, messages: &[Incoming], statuses: &[StatusReport]) -> Result<CommitOutcome, StoreError> {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        let mut outcome = CommitOutcome { fresh: Vec::with_capacity(messages.len()), ..Default::default() };
+        let mut outcome = CommitOutcome::default();
         let mut new_series: Vec<((String, String), u32)> = Vec::new();
         let tx = self.db.begin_write()?;
         {
@@ -141,7 +152,9 @@ impl Store for RedbStore {
             let mut series = tx.open_table(SERIES)?;
             let mut devices = tx.open_table(DEVICES)?;
             let mut meta = tx.open_table(META)?;
+            let mut changes = tx.open_table(CHANGES)?;
             let mut next_series = meta.get("next_series_id")?.map(|v| v.value()).unwrap_or(0);
+            let mut seq = meta.get("last_seq")?.map(|v| v.value()).unwrap_or(0);
             let mut records: HashMap<String, DeviceRecord> = HashMap::new();
 
             for Incoming { message, received } in messages {
@@ -182,8 +195,16 @@ impl Store for RedbStore {
                 rec.last_seen = rec.last_seen.max(*received);
                 if fresh {
                     rec.message_count += 1;
+                    outcome.fresh_messages += 1;
+                    seq += 1;
+                    outcome.events.push(LiveEvent::Reading {
+                        seq,
+                        device: device.to_owned(),
+                        ts: message.ts,
+                        received: *received,
+                        values: message.values.iter().cloned().collect(),
+                    });
                 }
-                outcome.fresh.push(fresh);
             }
             for StatusReport { device, online, at } in statuses {
                 let device = device.as_str();
@@ -195,12 +216,24 @@ impl Store for RedbStore {
                 if rec.status.is_none_or(|s| *at >= s.at) {
                     rec.status = Some(DeviceStatus { online: *online, at: *at });
                 }
+                seq += 1;
+                outcome.events.push(LiveEvent::Status {
+                    seq,
+                    device: device.to_owned(),
+                    online: *online,
+                    at: *at,
+                });
+            }
+            for event in &outcome.events {
+                let bytes = serde_json::to_vec(event).expect("live events serialise");
+                changes.insert(event.seq().expect("numbered"), bytes.as_slice())?;
             }
             for (id, rec) in &records {
                 let bytes = serde_json::to_vec(rec).expect("device records serialise");
                 devices.insert(id.as_str(), bytes.as_slice())?;
             }
             meta.insert("next_series_id", next_series)?;
+            meta.insert("last_seq", seq)?;
         }
         tx.commit()?;
         if !new_series.is_empty() {
@@ -221,7 +254,7 @@ fn source_err(e: impl Into<StoreError>) -> SourceError {
 }
 
 impl TelemetrySource for RedbStore {
-    fn devices(&self) -> Result<Vec<DeviceSummary>, SourceError> {
+    fn devices(&self) -> Result<Current<Vec<DeviceSummary>>, SourceError> {
         let rx = self.db.begin_read().map_err(source_err)?;
         let table = rx.open_table(DEVICES).map_err(source_err)?;
         let mut out = Vec::new();
@@ -236,16 +269,17 @@ impl TelemetrySource for RedbStore {
                 }
             }
         }
-        Ok(out)
+        Ok(Current { value: out, last_seq: Self::read_last_seq(&rx)? })
     }
 
-    fn device(&self, id: &str) -> Result<Option<DeviceSummary>, SourceError> {
+    fn device(&self, id: &str) -> Result<Current<Option<DeviceSummary>>, SourceError> {
         let rx = self.db.begin_read().map_err(source_err)?;
         let table = rx.open_table(DEVICES).map_err(source_err)?;
-        Ok(Self::read_device(&table, id)
+        let value = Self::read_device(&table, id)
             .map_err(source_err)?
             .filter(DeviceRecord::registered)
-            .map(|r| r.summary(id)))
+            .map(|r| r.summary(id));
+        Ok(Current { value, last_seq: Self::read_last_seq(&rx)? })
     }
 
     fn history(
@@ -287,6 +321,28 @@ impl TelemetrySource for RedbStore {
         }
         Ok(history)
     }
+
+    fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<LiveEvent>, SourceError> {
+        let rx = self.db.begin_read().map_err(source_err)?;
+        let changes = rx.open_table(CHANGES).map_err(source_err)?;
+        let mut out = Vec::new();
+        for entry in changes.range(after.saturating_add(1)..).map_err(source_err)?.take(limit) {
+            let (_, v) = entry.map_err(source_err)?;
+            match serde_json::from_slice(v.value()) {
+                Ok(event) => out.push(event),
+                Err(e) => {
+                    tracing::error!(error = %e, "corrupt change record");
+                    return Err(SourceError("storage read failed".into()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn last_seq(&self) -> Result<u64, SourceError> {
+        let rx = self.db.begin_read().map_err(source_err)?;
+        Self::read_last_seq(&rx)
+    }
 }
 
 #[cfg(test)]
@@ -319,10 +375,11 @@ mod tests {
                 &[],
             )
             .unwrap();
-        assert_eq!((out.stored, out.duplicates, out.fresh), (3, 0, vec![true, true]));
+        assert_eq!((out.stored, out.duplicates, out.fresh_messages), (3, 0, 2));
+        assert_eq!(out.events.iter().map(|e| e.seq()).collect::<Vec<_>>(), [Some(1), Some(2)]);
         store.commit(&[msg("a", 2_000, &[("temperature", 21.0)])], &[]).unwrap();
 
-        let devices = store.devices().unwrap();
+        let devices = store.devices().unwrap().value;
         assert_eq!(devices.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
         let a = &devices[0];
         assert_eq!((a.first_seen, a.last_seen, a.message_count), (1_010, 2_010, 2));
@@ -341,9 +398,11 @@ mod tests {
         let m = msg("a", 1_000, &[("t", 1.0), ("h", 2.0)]);
         store.commit(std::slice::from_ref(&m), &[]).unwrap();
         let again = store.commit(&[m.clone(), m], &[]).unwrap();
-        assert_eq!((again.stored, again.duplicates, again.fresh), (0, 4, vec![false, false]));
+        assert_eq!((again.stored, again.duplicates, again.fresh_messages), (0, 4, 0));
+        assert!(again.events.is_empty(), "a redelivery is not a change");
+        assert_eq!(store.last_seq().unwrap(), 1);
         assert_eq!(store.point_count().unwrap(), 2);
-        assert_eq!(store.device("a").unwrap().unwrap().message_count, 1);
+        assert_eq!(store.device("a").unwrap().value.unwrap().message_count, 1);
     }
 
     #[test]
@@ -351,7 +410,7 @@ mod tests {
         let store = RedbStore::in_memory().unwrap();
         store.commit(&[msg("a", 5_000, &[("t", 5.0)])], &[]).unwrap();
         store.commit(&[msg("a", 1_000, &[("t", 1.0)])], &[]).unwrap();
-        let a = store.device("a").unwrap().unwrap();
+        let a = store.device("a").unwrap().value.unwrap();
         assert_eq!(a.metric("t").map(|m| m.value), Some(5.0));
         assert_eq!(store.point_count().unwrap(), 2);
     }
@@ -361,11 +420,28 @@ mod tests {
         let store = RedbStore::in_memory().unwrap();
         let id = DeviceId::try_from("x").unwrap();
         store.commit(&[], &[StatusReport { device: id.clone(), online: true, at: 100 }]).unwrap();
-        assert!(store.devices().unwrap().is_empty());
+        assert!(store.devices().unwrap().value.is_empty());
         store.commit(&[msg("x", 200, &[("t", 1.0)])], &[]).unwrap();
         store.commit(&[], &[StatusReport { device: id, online: false, at: 300 }]).unwrap();
-        let x = store.device("x").unwrap().unwrap();
+        let x = store.device("x").unwrap().value.unwrap();
         assert_eq!(x.status, Some(DeviceStatus { online: false, at: 300 }));
+    }
+
+    #[test]
+    fn changes_are_numbered_and_paged() {
+        let store = RedbStore::in_memory().unwrap();
+        for i in 0..5 {
+            store.commit(&[msg("a", 1_000 + i, &[("t", i as f64)])], &[]).unwrap();
+        }
+        let id = DeviceId::try_from("a").unwrap();
+        store.commit(&[], &[StatusReport { device: id, online: false, at: 9_000 }]).unwrap();
+        assert_eq!(store.last_seq().unwrap(), 6);
+        let page = store.changes_since(2, 2).unwrap();
+        assert_eq!(page.iter().map(|e| e.seq().unwrap()).collect::<Vec<_>>(), [3, 4]);
+        let rest = store.changes_since(4, 100).unwrap();
+        assert_eq!(rest.len(), 2);
+        assert!(matches!(rest[1], LiveEvent::Status { seq: 6, online: false, .. }));
+        assert!(store.changes_since(6, 100).unwrap().is_empty());
     }
 
     #[test]

@@ -81,16 +81,10 @@ impl ServerProcess {
         http(self.http, "POST", path, "application/json", body)
     }
 
-    /// Calls a server function (form-encoded arguments, JSON result).
+    /// Calls a server function (GET with query arguments, JSON result).
     pub fn server_fn(&self, name: &str, args: &[(&str, &str)]) -> Value {
-        let form: Vec<String> = args.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect();
-        let (status, body) = http(
-            self.http,
-            "POST",
-            &format!("/api/{name}"),
-            "application/x-www-form-urlencoded",
-            form.join("&").as_bytes(),
-        );
+        let query: Vec<String> = args.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect();
+        let (status, body) = http(self.http, "GET", &format!("/api/{name}?{}", query.join("&")), "", b"");
         assert_eq!(status, 200, "{name}: {body}");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{name} returned {body}: {e}"))
     }

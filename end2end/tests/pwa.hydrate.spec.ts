@@ -1,0 +1,147 @@
+import { chromium, expect, Page, test } from '@playwright/test';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { newDevice, publish } from './mqtt';
+
+const siteDir = path.resolve(__dirname, '..', '..', 'target', 'site');
+
+/** Waits until the service worker controls the page (the first load installs it). */
+async function controlledBySw(page: Page) {
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await expect.poll(() => page.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
+}
+
+test('Chromium finds the app installable, with a complete manifest', async ({}, testInfo) => {
+  const baseURL = testInfo.project.use.baseURL!;
+  const launch = testInfo.project.use.launchOptions!;
+  // Installability is not assessed in incognito-like contexts: use a real profile folder.
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'iot-pwa-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: launch.executablePath,
+    args: launch.args,
+    baseURL,
+  });
+  try {
+    const page = await context.newPage();
+    await page.goto('/');
+    await controlledBySw(page);
+
+    const cdp = await context.newCDPSession(page);
+    const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
+    expect(installabilityErrors).toEqual([]);
+    const manifest = await cdp.send('Page.getAppManifest');
+    expect(manifest.errors).toEqual([]);
+
+    const m = await (await page.request.get('/manifest.webmanifest')).json();
+    expect(m).toMatchObject({ id: '/', start_url: '/', scope: '/', display: 'standalone', name: 'IoT Dashboard' });
+    expect(m.theme_color).toMatch(/^#/);
+    expect(m.background_color).toMatch(/^#/);
+    const icons = m.icons.map((i: { sizes: string; purpose: string }) => `${i.sizes} ${i.purpose}`);
+    expect(icons).toEqual(expect.arrayContaining(['192x192 any', '512x512 any', '512x512 maskable']));
+    for (const icon of m.icons) expect((await page.request.get(icon.src)).status()).toBe(200);
+    await expect(page.locator('link[rel="apple-touch-icon"]')).toHaveAttribute('href', /\.png$/);
+    expect((await page.request.get('/icons/apple-touch-icon.png')).status()).toBe(200);
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+});
+
+test('offline, a reload shows the last-known readings from the cache', async ({ page, context }) => {
+  await page.goto('/');
+  await controlledBySw(page);
+  await expect(page.locator('.live-badge')).toHaveAttribute('data-state', 'live');
+
+  // This device is not in any page the server rendered: only the live feed and the cache know it.
+  const device = newDevice('E2E_OFFLINE');
+  publish(device, { temperature: 30.5, humidity: 35 });
+  const temperature = page.locator(`[data-device="${device}"] [data-metric="temperature"] .value`);
+  await expect(temperature).toHaveText('30.5');
+  await expect.poll(() => cachedDevices(page), { timeout: 5_000 }).toContain(device);
+
+  await context.setOffline(true);
+  await page.reload();
+  await expect(temperature).toHaveText('30.5');
+  await expect(page.locator(`[data-device="${device}"]`)).toHaveClass(/stale/);
+  await expect(page.locator('.banner.offline')).toContainText(/Offline — data as of \d\d:\d\d/);
+  await context.setOffline(false);
+  await expect(page.locator('.live-badge')).toHaveAttribute('data-state', 'live');
+  await expect(page.locator('.banner.offline')).toBeHidden();
+});
+
+test('back online, exactly the missed readings are fetched and applied once', async ({ page, context }) => {
+  const device = newDevice('E2E_GAP');
+  publish(device, { temperature: 1, humidity: 50 }, new Date(Date.now() - 200_000));
+  await page.goto(`/device/${device}?metric=temperature&range=1h`);
+  await expect(page.locator('.live-badge')).toHaveAttribute('data-state', 'live');
+  const messages = page.locator('.facts div', { hasText: 'Messages' }).locator('dd');
+  await expect(messages).toHaveText('1');
+
+  await context.setOffline(true);
+  await expect(page.locator('.banner.offline')).toBeVisible();
+  const start = Date.now() - 150_000;
+  for (let i = 0; i < 100; i++) publish(device, { temperature: 100 + i, humidity: 50 }, new Date(start + i * 1000));
+
+  const gapRequests: string[] = [];
+  const gapEvents: number[] = [];
+  page.on('response', async (response) => {
+    if (!response.url().includes('/api/changes')) return;
+    gapRequests.push(response.url());
+    const body = await response.json();
+    gapEvents.push(body.events.length);
+  });
+  await context.setOffline(false);
+
+  await expect(messages).toHaveText('101');
+  await expect(page.locator('.metric-tabs a[data-metric="temperature"] .value')).toHaveText('199.0');
+  await expect(page.locator('svg.chart')).toHaveAttribute('data-readings', '101');
+  expect(gapRequests).toHaveLength(1);
+  expect(gapEvents).toEqual([100]);
+  // The page never reloaded: the missed readings came as one page of changes.
+  await expect(page.locator('.banner.offline')).toBeHidden();
+});
+
+test('a new version offers "Update available — reload" and the click loads it', async ({ page }) => {
+  await page.goto('/');
+  await controlledBySw(page);
+  const sw = path.join(siteDir, 'sw.js');
+  const original = fs.readFileSync(sw, 'utf8');
+  try {
+    // A new build: the service worker changes.
+    fs.writeFileSync(sw, `${original}\n// build ${Date.now()}\n`);
+    await page.evaluate(() => ((window as unknown as { marker: string }).marker = 'old page'));
+    await page.evaluate(async () => (await navigator.serviceWorker.getRegistration())?.update());
+    const banner = page.locator('#update-banner');
+    await expect(banner).toBeVisible();
+    await expect(banner).toContainText('Update available');
+    const reloaded = page.waitForEvent('load');
+    await banner.getByRole('button', { name: 'reload' }).click();
+    await reloaded;
+    expect(await page.evaluate(() => (window as unknown as { marker?: string }).marker)).toBeUndefined();
+    await expect(page.locator('#update-banner')).toBeHidden();
+    await controlledBySw(page);
+  } finally {
+    fs.writeFileSync(sw, original);
+  }
+});
+
+/** The device ids in the app's IndexedDB cache. */
+function cachedDevices(page: Page): Promise<string[]> {
+  return page.evaluate(async () => {
+    // Opening a database that does not exist would create it empty: look first.
+    if (!(await indexedDB.databases()).some((d) => d.name === 'iot-dashboard')) return [];
+    return new Promise<string[]>((resolve) => {
+      const open = indexedDB.open('iot-dashboard');
+      open.onerror = () => resolve([]);
+      open.onsuccess = () => {
+        const db = open.result;
+        if (!db.objectStoreNames.contains('state')) return resolve([]);
+        const get = db.transaction('state').objectStore('state').get('cache');
+        get.onerror = () => resolve([]);
+        get.onsuccess = () =>
+          resolve(get.result ? JSON.parse(get.result).devices.map((d: { id: string }) => d.id) : []);
+      };
+    });
+  });
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Finishes the site cargo-leptos built in target/site (it wipes that folder on every build):
+# PNG icons rendered from the one SVG source, then the Workbox service worker over it all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SITE="${1:-target/site}"
+
+mkdir -p "$SITE/icons"
+for size in 192 512; do
+  rsvg-convert -w $size -h $size public/icon.svg -o "$SITE/icons/icon-$size.png"
+done
+# The art is full-bleed with the glyph inside the safe zone, so it is also the maskable icon.
+cp "$SITE/icons/icon-512.png" "$SITE/icons/maskable-512.png"
+rsvg-convert -w 180 -h 180 public/icon.svg -o "$SITE/icons/apple-touch-icon.png"
+
+node tools/build-sw.mjs "$SITE"

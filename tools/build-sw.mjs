@@ -1,0 +1,47 @@
+// Generates the service worker over the site cargo-leptos built (node tools/build-sw.mjs [site]).
+// Every JS/WASM/CSS file, icon and the manifest is precached with a content revision; pages
+// and server functions are network-first with the cache as the offline fallback; /ws/live is
+// never touched (service workers do not see WebSockets).
+import { generateSW } from 'workbox-build';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const site = path.resolve(process.argv[2] ?? path.join(here, '..', 'target', 'site'));
+
+const { count, size, warnings } = await generateSW({
+  globDirectory: site,
+  globPatterns: ['**/*.{js,wasm,css,svg,png,webmanifest,woff2}'],
+  globIgnores: ['sw.js', 'workbox-*.js'],
+  swDest: path.join(site, 'sw.js'),
+  inlineWorkboxRuntime: true,
+  mode: 'production',
+  sourcemap: false,
+  // A new version waits until the user accepts "Update available — reload" (pwa.js posts
+  // SKIP_WAITING); the first one takes control of open pages at once.
+  skipWaiting: false,
+  clientsClaim: true,
+  cleanupOutdatedCaches: true,
+  // Debug builds ship a large WASM file.
+  maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
+  runtimeCaching: [
+    {
+      // Pages: the server's HTML when reachable, the last copy when not.
+      urlPattern: ({ request }) => request.mode === 'navigate',
+      handler: 'NetworkFirst',
+      options: { cacheName: 'pages', networkTimeoutSeconds: 3, expiration: { maxEntries: 50 } },
+    },
+    {
+      // Missed changes are only worth anything fresh.
+      urlPattern: ({ url }) => url.pathname === '/api/changes',
+      handler: 'NetworkOnly',
+    },
+    {
+      urlPattern: ({ url }) => url.pathname.startsWith('/api/'),
+      handler: 'NetworkFirst',
+      options: { cacheName: 'api', networkTimeoutSeconds: 3, expiration: { maxEntries: 200 } },
+    },
+  ],
+});
+for (const w of warnings) console.warn(`service worker: ${w}`);
+console.log(`service worker: ${count} files precached (${(size / 1024).toFixed(0)} KiB) -> ${path.join(site, 'sw.js')}`);
