@@ -1,6 +1,11 @@
 // The installable-app glue: registers the service worker, shows "Install app" when the browser
 // offers installation, and "Update available — reload" when a new version is waiting.
 (() => {
+  // Offline, a page never opened before is answered with the cached overview: show it as such
+  // before the app starts, so its URL matches what it shows.
+  if (document.documentElement.hasAttribute('data-offline-fallback') && window.location.pathname !== '/') {
+    history.replaceState(null, '', '/');
+  }
   const el = (id) => document.getElementById(id);
   let installPrompt = null;
   let waiting = null;
@@ -36,7 +41,11 @@
   };
   // The page that installed the worker was loaded before the worker ran, so it is not in the
   // worker's page cache yet: put it there, or the very first visit could not reopen offline.
-  const keepThisPage = () => caches.open('pages').then((cache) => cache.add(window.location.href)).catch(() => {});
+  const keepThisPage = () =>
+    caches
+      .open('pages')
+      .then((cache) => Promise.all([cache.add(window.location.href), cache.match('/').then((m) => m || cache.add('/'))]))
+      .catch(() => {});
   // In-app navigations do not pass through the worker either: keep those pages too.
   const pushState = history.pushState;
   history.pushState = function (...args) {

@@ -26,10 +26,25 @@ const { count, size, warnings } = await generateSW({
   maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
   runtimeCaching: [
     {
-      // Pages: the server's HTML when reachable, the last copy when not.
+      // Pages: the server's HTML when reachable, the last copy when not; a page never opened
+      // before falls back to the overview (the app shell), which pwa.js moves to its own URL.
       urlPattern: ({ request }) => request.mode === 'navigate',
       handler: 'NetworkFirst',
-      options: { cacheName: 'pages', networkTimeoutSeconds: 3, expiration: { maxEntries: 50 } },
+      options: {
+        cacheName: 'pages',
+        networkTimeoutSeconds: 3,
+        expiration: { maxEntries: 50 },
+        plugins: [
+          {
+            handlerDidError: async () => {
+              const home = await (await caches.open('pages')).match('/');
+              if (!home) return undefined;
+              const html = (await home.text()).replace('<html', '<html data-offline-fallback');
+              return new Response(html, { status: 200, headers: home.headers });
+            },
+          },
+        ],
+      },
     },
     {
       // Missed changes are only worth anything fresh.

@@ -50,6 +50,8 @@ pub struct Live {
     pub base: StoredValue<Vec<DeviceSummary>>,
     /// Why the offline cache cannot be used, if it cannot (private mode, storage refused).
     pub cache_problem: RwSignal<Option<String>>,
+    /// The changes applied last, for views that fold them into their own data (charts).
+    pub batch: RwSignal<Vec<LiveEvent>>,
 }
 
 impl Live {
@@ -62,6 +64,7 @@ impl Live {
             hwm: StoredValue::new(0),
             base: StoredValue::new(Vec::new()),
             cache_problem: RwSignal::new(None),
+            batch: RwSignal::new(Vec::new()),
         }
     }
 
@@ -115,10 +118,11 @@ impl Live {
             })
             .max();
         self.devices.update(|devices| {
-            for e in fresh {
-                apply(devices, e);
+            for e in &fresh {
+                apply(devices, e.clone());
             }
         });
+        self.batch.set(fresh);
         self.note_data_time(newest);
         #[cfg(feature = "hydrate")]
         crate::offline::save_soon(*self);

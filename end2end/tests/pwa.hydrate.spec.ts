@@ -70,6 +70,20 @@ test('offline, a reload shows the last-known readings from the cache', async ({ 
   await expect(page.locator('.banner.offline')).toBeHidden();
 });
 
+test('offline, a page never opened falls back to the overview', async ({ page, context }) => {
+  const device = newDevice('E2E_SHELL');
+  publish(device, { temperature: 12.5 });
+  await page.goto('/');
+  await controlledBySw(page);
+  await expect(page.locator(`[data-device="${device}"] [data-metric="temperature"] .value`)).toHaveText('12.5');
+
+  await context.setOffline(true);
+  await page.goto(`/device/${device}?metric=temperature&range=24h`);
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.locator(`[data-device="${device}"] [data-metric="temperature"] .value`)).toHaveText('12.5');
+  await expect(page.locator('.banner.offline')).toBeVisible();
+});
+
 test('back online, exactly the missed readings are fetched and applied once', async ({ page, context }) => {
   const device = newDevice('E2E_GAP');
   publish(device, { temperature: 1, humidity: 50 }, new Date(Date.now() - 200_000));
@@ -85,8 +99,12 @@ test('back online, exactly the missed readings are fetched and applied once', as
 
   const gapRequests: string[] = [];
   const gapEvents: number[] = [];
+  const otherRequests: string[] = [];
   page.on('response', async (response) => {
-    if (!response.url().includes('/api/changes')) return;
+    if (!response.url().includes('/api/changes')) {
+      if (response.url().includes('/api/')) otherRequests.push(response.url());
+      return;
+    }
     gapRequests.push(response.url());
     const body = await response.json();
     gapEvents.push(body.events.length);
@@ -98,8 +116,29 @@ test('back online, exactly the missed readings are fetched and applied once', as
   await expect(page.locator('svg.chart')).toHaveAttribute('data-readings', '101');
   expect(gapRequests).toHaveLength(1);
   expect(gapEvents).toEqual([100]);
+  // The chart folded the missed readings in; it did not fetch its whole range again.
+  expect(otherRequests).toEqual([]);
   // The page never reloaded: the missed readings came as one page of changes.
   await expect(page.locator('.banner.offline')).toBeHidden();
+});
+
+test('offline, a chart reopens with the readings that arrived live', async ({ page, context }) => {
+  const device = newDevice('E2E_CHART_OFFLINE');
+  publish(device, { temperature: 10 }, new Date(Date.now() - 60_000));
+  await page.goto(`/device/${device}?metric=temperature&range=1h`);
+  await controlledBySw(page);
+  await expect(page.locator('.live-badge')).toHaveAttribute('data-state', 'live');
+  const chart = page.locator('svg.chart');
+  await expect(chart).toHaveAttribute('data-readings', '1');
+  publish(device, { temperature: 11 }, new Date(Date.now() - 30_000));
+  publish(device, { temperature: 12 }, new Date(Date.now() - 20_000));
+  await expect(chart).toHaveAttribute('data-readings', '3');
+  await expect.poll(() => keptChartReadings(page, `${device}/temperature/3600`), { timeout: 5_000 }).toBe(3);
+
+  await context.setOffline(true);
+  await page.reload();
+  await expect(page.locator('.banner.offline')).toBeVisible();
+  await expect(chart).toHaveAttribute('data-readings', '3');
 });
 
 test('a new version offers "Update available — reload" and the click loads it', async ({ page }) => {
@@ -125,6 +164,30 @@ test('a new version offers "Update available — reload" and the click loads it'
     fs.writeFileSync(sw, original);
   }
 });
+
+/** Readings in a chart the app kept in IndexedDB (0 when none). */
+function keptChartReadings(page: Page, key: string): Promise<number> {
+  return page.evaluate(
+    (key) =>
+      new Promise<number>((resolve) => {
+        const open = indexedDB.open('iot-dashboard');
+        open.onerror = () => resolve(0);
+        open.onsuccess = () => {
+          const db = open.result;
+          if (!db.objectStoreNames.contains('charts')) return resolve(0);
+          const get = db.transaction('charts').objectStore('charts').get(key);
+          get.onerror = () => resolve(0);
+          get.onsuccess = () =>
+            resolve(
+              get.result
+                ? JSON.parse(get.result).buckets.reduce((n: number, b: { count: number }) => n + b.count, 0)
+                : 0,
+            );
+        };
+      }),
+    key,
+  );
+}
 
 /** The device ids in the app's IndexedDB cache. */
 function cachedDevices(page: Page): Promise<string[]> {

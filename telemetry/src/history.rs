@@ -31,6 +31,47 @@ pub struct History {
     /// Width of each bucket.
     pub bucket_ms: Millis,
     pub buckets: Vec<Bucket>,
+    /// The change sequence number this history is current to: readings with a higher one are
+    /// not in it yet.
+    #[serde(default)]
+    pub last_seq: u64,
+}
+
+impl History {
+    /// Adds a reading that arrived after the history was fetched, bucketed exactly as the server
+    /// buckets it. A reading newer than `to` slides the window forward (keeping its span) and
+    /// drops buckets that fall out of it; one older than `from` is ignored.
+    pub fn add_point(&mut self, t: Millis, v: f64) {
+        if t > self.to {
+            let span = self.to - self.from;
+            self.to = t;
+            self.from = t - span;
+        }
+        if t < self.from || self.bucket_ms <= 0 {
+            return;
+        }
+        let start = t.div_euclid(self.bucket_ms) * self.bucket_ms;
+        match self.buckets.binary_search_by_key(&start, |b| b.t) {
+            Ok(i) => {
+                let b = &mut self.buckets[i];
+                let n = f64::from(b.count);
+                b.min = b.min.min(v);
+                b.max = b.max.max(v);
+                b.avg = (b.avg * n + v) / (n + 1.0);
+                b.count += 1;
+                b.last = v;
+            }
+            Err(i) => self.buckets.insert(i, Bucket { t: start, min: v, max: v, avg: v, count: 1, last: v }),
+        }
+        let from = self.from;
+        let width = self.bucket_ms;
+        self.buckets.retain(|b| b.t + width > from);
+    }
+
+    /// Readings summarised in the buckets.
+    pub fn readings(&self) -> u64 {
+        self.buckets.iter().map(|b| u64::from(b.count)).sum()
+    }
 }
 
 /// Width of the buckets for a range so that at most `max_points` of them cover it, with
@@ -110,6 +151,35 @@ mod tests {
         assert!(downsample([], 10).is_empty());
         let b = downsample([(0, 1.0), (100, 2.0)], 10);
         assert_eq!(b.iter().map(|b| b.t).collect::<Vec<_>>(), vec![0, 100]);
+    }
+
+    #[test]
+    fn live_points_bucket_like_the_server_and_slide_the_window() {
+        let points: Vec<(Millis, f64)> = (0..50).map(|i| (i * 100, i as f64)).collect();
+        let width = bucket_width(0, 10_000, 20);
+        let mut h = History {
+            device: "d".into(),
+            metric: "m".into(),
+            from: 0,
+            to: 10_000,
+            bucket_ms: width,
+            buckets: downsample(points[..30].iter().copied(), width),
+            last_seq: 0,
+        };
+        for (t, v) in &points[30..] {
+            h.add_point(*t, *v);
+        }
+        assert_eq!(h.buckets, downsample(points.iter().copied(), width));
+        assert_eq!(h.readings(), 50);
+
+        // A reading past the end slides the window: same span, old buckets dropped.
+        h.add_point(14_000, 99.0);
+        assert_eq!((h.from, h.to), (4_000, 14_000));
+        assert!(h.buckets.iter().all(|b| b.t + width > 4_000));
+        assert_eq!(h.buckets.last().map(|b| (b.count, b.last)), Some((1, 99.0)));
+        // One before the window is ignored.
+        h.add_point(100, 1.0);
+        assert!(h.buckets.first().unwrap().t + width > 4_000);
     }
 
     #[test]

@@ -6,13 +6,10 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use telemetry::DeviceSummary;
 
-use crate::api::{DeviceDetail, device_history, get_device};
+use crate::api::{DeviceDetail, get_device};
 use crate::format;
 use crate::live::{Live, merge};
-use crate::widgets::line_chart::LineChart;
-
-/// Buckets asked for: about one per horizontal pixel pair of the chart.
-const CHART_POINTS: u32 = 720;
+use crate::widgets::history_chart::HistoryChart;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Range {
@@ -97,18 +94,6 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
         merged.get_untracked().and_then(|d| d.metrics.first().map(|m| m.name.clone())).unwrap_or_default();
     let metric = Memo::new(move |_| query.read().get("metric").unwrap_or_else(|| first_metric.clone()));
     let range = Memo::new(move |_| Range::parse(query.read().get("range").as_deref()));
-    // Refetch the chart as readings arrive, at most every 5 s.
-    let tick = {
-        let id = id.clone();
-        Memo::new(move |_| live.devices.with(|m| m.get(&id).map(|d| d.last_seen / 5_000)))
-    };
-    let history = {
-        let id = id.clone();
-        Resource::new(
-            move || (id.clone(), metric.get(), range.get(), tick.get()),
-            |(id, metric, range, _)| device_history(id, metric, range.secs(), CHART_POINTS),
-        )
-    };
     let field = move |f: fn(&DeviceSummary) -> i64| merged.with(|d| d.as_ref().map(f).unwrap_or_default());
     let last_seen = move || field(|d| d.last_seen);
     let health =
@@ -170,17 +155,7 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
                 .collect_view()}
         </nav>
         <figure class="chart-box">
-            <Transition fallback=|| view! { <p class="loading">"Loading chart…"</p> }>
-                {move || Suspend::new(async move {
-                    match history.await {
-                        Ok(h) => {
-                            let unit = format::unit_for(&h.metric);
-                            view! { <LineChart history=h unit local/> }.into_any()
-                        }
-                        Err(e) => view! { <p class="error" role="alert">"Cannot load history: " {e.to_string()}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <HistoryChart device=id.clone() metric=metric span_secs=Signal::derive(move || range.get().secs()) local/>
             <figcaption>
                 {move || format!("{} over the last {}, ", metric.get(), range.get().key())}
                 {move || if local.get() { "local time" } else { "UTC" }}

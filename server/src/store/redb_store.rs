@@ -300,11 +300,13 @@ impl TelemetrySource for RedbStore {
             to,
             bucket_ms: width,
             buckets: Vec::new(),
+            last_seq: 0,
         };
+        let rx = self.db.begin_read().map_err(source_err)?;
+        history.last_seq = Self::read_last_seq(&rx)?;
         let Some(sid) = self.series_id(device, metric) else {
             return Ok(history);
         };
-        let rx = self.db.begin_read().map_err(source_err)?;
         let points = rx.open_table(POINTS).map_err(source_err)?;
         let range = points.range((sid, from)..=(sid, to)).map_err(source_err)?;
         let mut failed = None;
