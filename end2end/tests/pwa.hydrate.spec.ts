@@ -48,6 +48,36 @@ test('Chromium finds the app installable, with a complete manifest', async ({}, 
   }
 });
 
+test('"Install app" appears when the browser offers installation and goes once installed', async ({ page }) => {
+  await page.goto('/');
+  const install = page.locator('#install-app');
+  await expect(install).toBeHidden();
+  // What Chromium does when the app qualifies: offer a prompt the page may show later.
+  await page.evaluate(() => {
+    const offer = Object.assign(new Event('beforeinstallprompt', { cancelable: true }), {
+      prompt: () => ((window as unknown as { prompted: boolean }).prompted = true),
+      userChoice: Promise.resolve({ outcome: 'accepted' }),
+    });
+    window.dispatchEvent(offer);
+  });
+  await expect(install).toBeVisible();
+  await install.click();
+  await expect.poll(() => page.evaluate(() => (window as unknown as { prompted?: boolean }).prompted)).toBe(true);
+  await expect(install).toBeHidden();
+  await page.evaluate(() => window.dispatchEvent(new Event('appinstalled')));
+  await expect(install).toBeHidden();
+});
+
+test('without IndexedDB the dashboard works online and says why offline mode is off', async ({ page }) => {
+  await page.addInitScript(() => Object.defineProperty(window, 'indexedDB', { value: undefined }));
+  const device = newDevice('E2E_NO_IDB');
+  await page.goto('/');
+  await expect(page.locator('.live-badge')).toHaveAttribute('data-state', 'live');
+  publish(device, { temperature: 17.5 });
+  await expect(page.locator(`[data-device="${device}"] [data-metric="temperature"] .value`)).toHaveText('17.5');
+  await expect(page.locator('.banner.note')).toContainText('Offline mode is off');
+});
+
 test('offline, a reload shows the last-known readings from the cache', async ({ page, context }) => {
   await page.goto('/');
   await controlledBySw(page);
