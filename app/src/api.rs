@@ -1,12 +1,17 @@
-//! Server functions: the only way the UI reads data. Their bodies run on the server against
-//! the [`TelemetrySource`](telemetry::TelemetrySource) the server provides as context.
-//! They are GET requests, so the service worker can answer them from its cache when offline.
+//! Server functions: the only way the UI reads and changes data, by domain ([`devices`],
+//! [`dashboards`]). Their bodies run on the server against the stores it provides as context.
+//! Reads are GET requests, so the service worker can answer them from its cache when offline;
+//! changes are POSTs.
 
-use leptos::prelude::*;
-use leptos::server_fn::codec::{GetUrl, JsonEncoding};
+pub mod dashboards;
+pub mod devices;
+
+pub use dashboards::*;
+pub use devices::*;
+
+use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
-use telemetry::{DeviceSummary, History, LiveEvent, Millis};
 
 /// Errors a page can show.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
@@ -27,37 +32,6 @@ impl FromServerFnError for ApiError {
     }
 }
 
-/// Every device, plus the server's clock (so ages render the same on server and client) and
-/// the sequence number the list is current to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeviceList {
-    pub server_time: Millis,
-    pub last_seq: u64,
-    pub devices: Vec<DeviceSummary>,
-}
-
-/// One device (if known), the server's clock and the sequence number it is current to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeviceDetail {
-    pub server_time: Millis,
-    pub last_seq: u64,
-    pub device: Option<DeviceSummary>,
-}
-
-/// A page of changes after a sequence number.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChangePage {
-    /// Oldest first; fewer than asked means there is no more.
-    pub events: Vec<LiveEvent>,
-    pub last_seq: u64,
-}
-
-/// Most changes one page may hold.
-pub const MAX_CHANGES_PAGE: u32 = 1000;
-
-/// Longest history a chart may ask for: 31 days.
-pub const MAX_SPAN_SECS: i64 = 31 * 24 * 3600;
-
 #[cfg(feature = "ssr")]
 pub mod ssr {
     //! Server-only helpers for the server function bodies.
@@ -65,67 +39,45 @@ pub mod ssr {
     use std::sync::Arc;
 
     use leptos::prelude::use_context;
-    use telemetry::{SourceError, TelemetrySource};
+    use telemetry::{DashboardStore, SourceError, TelemetrySource};
 
     use super::ApiError;
 
-    /// What the server provides as context for every request.
+    /// What the server provides as context for every request: telemetry to read ...
     pub type Source = Arc<dyn TelemetrySource>;
+    /// ... and dashboards to keep.
+    pub type Dashboards = Arc<dyn DashboardStore>;
 
-    pub fn source() -> Result<Source, ApiError> {
-        use_context::<Source>().ok_or(ApiError::Storage)
+    fn context<T: Clone + Send + Sync + 'static>() -> Result<T, ApiError> {
+        use_context::<T>().ok_or(ApiError::Storage)
     }
 
-    /// Runs a storage read off the async runtime.
-    pub async fn read<T: Send + 'static>(
-        f: impl FnOnce(Source) -> Result<T, SourceError> + Send + 'static,
+    /// Runs a storage call off the async runtime.
+    async fn blocking<S: Send + 'static, T: Send + 'static>(
+        store: S,
+        f: impl FnOnce(S) -> Result<T, SourceError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let source = source()?;
-        tokio::task::spawn_blocking(move || f(source))
+        tokio::task::spawn_blocking(move || f(store))
             .await
             .map_err(|_| ApiError::Storage)?
             .map_err(|_| ApiError::Storage)
     }
 
+    /// A telemetry read.
+    pub async fn read<T: Send + 'static>(
+        f: impl FnOnce(Source) -> Result<T, SourceError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        blocking(context::<Source>()?, f).await
+    }
+
+    /// A dashboard read or write.
+    pub async fn dashboards<T: Send + 'static>(
+        f: impl FnOnce(Dashboards) -> Result<T, SourceError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        blocking(context::<Dashboards>()?, f).await
+    }
+
     pub fn now() -> telemetry::Millis {
         chrono::Utc::now().timestamp_millis()
     }
-}
-
-#[server(prefix = "/api", endpoint = "devices", input = GetUrl)]
-pub async fn list_devices() -> Result<DeviceList, ApiError> {
-    let current = ssr::read(|s| s.devices()).await?;
-    Ok(DeviceList { server_time: ssr::now(), last_seq: current.last_seq, devices: current.value })
-}
-
-#[server(prefix = "/api", endpoint = "device", input = GetUrl)]
-pub async fn get_device(id: String) -> Result<DeviceDetail, ApiError> {
-    let current = ssr::read(move |s| s.device(&id)).await?;
-    Ok(DeviceDetail { server_time: ssr::now(), last_seq: current.last_seq, device: current.value })
-}
-
-/// Every change after `after`, oldest first, at most `limit`: what a client that was away
-/// missed.
-#[server(prefix = "/api", endpoint = "changes", input = GetUrl)]
-pub async fn changes_since(after: u64, limit: u32) -> Result<ChangePage, ApiError> {
-    let limit = limit.clamp(1, MAX_CHANGES_PAGE) as usize;
-    let (events, last_seq) = ssr::read(move |s| Ok((s.changes_since(after, limit)?, s.last_seq()?))).await?;
-    Ok(ChangePage { events, last_seq })
-}
-
-/// One metric's history over the last `span_secs` (ending now, by the server's clock), in at
-/// most `max_points` buckets.
-#[server(prefix = "/api", endpoint = "history", input = GetUrl)]
-pub async fn device_history(
-    device: String,
-    metric: String,
-    span_secs: i64,
-    max_points: u32,
-) -> Result<History, ApiError> {
-    if !(1..=MAX_SPAN_SECS).contains(&span_secs) {
-        return Err(ApiError::BadRequest(format!("span_secs must be 1..={MAX_SPAN_SECS}")));
-    }
-    let to = ssr::now();
-    let from = to - span_secs * 1000;
-    ssr::read(move |s| s.history(&device, &metric, from, to, max_points as usize)).await
 }

@@ -7,6 +7,8 @@ use leptos_router::{SsrMode, path};
 
 use crate::format;
 use crate::live::{Connection, Live};
+use crate::pages::dashboard::DashboardPage;
+use crate::pages::dashboards::DashboardsPage;
 use crate::pages::device::DevicePage;
 use crate::pages::home::HomePage;
 
@@ -55,6 +57,10 @@ pub fn App() -> impl IntoView {
         <Router>
             <header class="topbar">
                 <a class="brand" href="/">"IoT Dashboard"</a>
+                <nav class="main-nav" aria-label="Main">
+                    <a href="/">"Devices"</a>
+                    <a href="/dashboards">"Dashboards"</a>
+                </nav>
                 <div class="topbar-actions">
                     // Shown by pwa.js when the browser offers installation.
                     <button id="install-app" class="button" type="button" hidden>"Install app"</button>
@@ -71,6 +77,8 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <div class="empty"><h2>"Page not found"</h2><p><a href="/">"Back to all devices"</a></p></div> }>
                     <Route path=path!("") view=HomePage ssr=SsrMode::InOrder/>
                     <Route path=path!("device/:id") view=DevicePage ssr=SsrMode::InOrder/>
+                    <Route path=path!("dashboards") view=DashboardsPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("d/:id") view=DashboardPage ssr=SsrMode::InOrder/>
                 </Routes>
             </main>
         </Router>

@@ -43,6 +43,19 @@ pub fn value(v: f64) -> String {
     format!("{v:.decimals$}")
 }
 
+/// A bound or tick label: whole numbers without decimals.
+pub fn compact(v: f64) -> String {
+    if v == v.trunc() && v.abs() < 1e15 { format!("{v:.0}") } else { value(v) }
+}
+
+/// A reading with a fixed number of decimals when one is configured.
+pub fn value_with(v: f64, decimals: Option<u8>) -> String {
+    match decimals {
+        Some(d) => format!("{v:.prec$}", prec = usize::from(d.min(6))),
+        None => value(v),
+    }
+}
+
 /// "just now", "12 s ago", "5 min ago", "3 h ago", "2 d ago".
 pub fn age(now: Millis, then: Millis) -> String {
     let secs = (now - then).max(0) / 1000;
@@ -104,6 +117,20 @@ mod tests {
         assert_eq!(value(56.0), "56.0");
         assert_eq!(value(-0.125), "-0.12");
         assert_eq!(value(1013.25), "1013");
+    }
+
+    #[test]
+    fn compact_labels_drop_useless_decimals() {
+        assert_eq!(compact(0.0), "0");
+        assert_eq!(compact(50.0), "50");
+        assert_eq!(compact(3.3), "3.30");
+    }
+
+    #[test]
+    fn configured_decimals_win() {
+        assert_eq!(value_with(21.456, Some(0)), "21");
+        assert_eq!(value_with(21.456, Some(2)), "21.46");
+        assert_eq!(value_with(21.456, None), "21.5");
     }
 
     #[test]

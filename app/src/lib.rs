@@ -3,11 +3,14 @@
 //!
 //! # Layout
 //! - [`app`]: the HTML shell, routes and top bar.
+//! - [`board`]: what a dashboard's widgets share.
 //! - [`api`]: server functions (device list, one device, history) and their error type.
 //! - [`live`]: live state merged over server data; `socket` (browser only) keeps `/ws/live`
 //!   connected and fetches missed changes.
 //! - [`offline`]: the IndexedDB cache behind the offline-capable installed app.
 //! - [`format`]: units, numbers, times and ages as shown on screen.
+//! - [`grid`]: the dashboard grid's move, resize and compaction rules.
+//! - [`series`]: a metric's history kept current with live readings (charts, stats).
 //! - [`pages`]: the device overview and a device's history page.
 //! - [`widgets`]: device card and line chart.
 
@@ -16,10 +19,14 @@
 
 pub mod api;
 pub mod app;
+pub mod board;
+pub mod dom;
 pub mod format;
+pub mod grid;
 pub mod live;
 pub mod offline;
 pub mod pages;
+pub mod series;
 #[cfg(feature = "hydrate")]
 mod socket;
 pub mod widgets;

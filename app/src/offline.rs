@@ -35,7 +35,7 @@ pub struct Cache {
 }
 
 #[cfg(feature = "hydrate")]
-pub use imp::{load, load_chart, save_chart_soon, save_soon};
+pub use imp::{cache_dashboard, cached_dashboard, load, load_chart, save_chart_soon, save_soon};
 
 #[cfg(feature = "hydrate")]
 mod imp {
@@ -144,6 +144,17 @@ mod imp {
             },
             SAVE_DELAY,
         );
+    }
+
+    /// The last copy of a dashboard this browser saw, so its layout shows at once (and offline).
+    pub fn cached_dashboard(id: &str) -> Option<telemetry::dashboard::Dashboard> {
+        use gloo_storage::Storage;
+        gloo_storage::LocalStorage::get(format!("dashboard:{id}")).ok()
+    }
+
+    pub fn cache_dashboard(dashboard: &telemetry::dashboard::Dashboard) {
+        use gloo_storage::Storage;
+        let _ = gloo_storage::LocalStorage::set(format!("dashboard:{}", dashboard.id), dashboard);
     }
 
     /// A chart kept offline, if any.

@@ -1,4 +1,6 @@
 //! One component per route.
 
+pub mod dashboard;
+pub mod dashboards;
 pub mod device;
 pub mod home;

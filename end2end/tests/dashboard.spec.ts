@@ -42,3 +42,19 @@ test('an unknown device says so', async ({ page }) => {
   await page.goto('/device/NO_SUCH_DEVICE');
   await expect(page.getByRole('heading', { name: 'Unknown device' })).toBeVisible();
 });
+
+test('the starter dashboard shows every device, with or without JavaScript', async ({ page }) => {
+  const device = newDevice('E2E_STARTER');
+  publish(device, { temperature: 18.5, humidity: 60, battery: 3.77 });
+  await page.goto('/dashboards');
+  await page.getByRole('link', { name: 'Overview' }).click();
+  await expect(page).toHaveURL(/\/d\/overview$/);
+  await expect(page.locator(`.status-list li[data-device="${device}"]`)).toContainText('3.77 V');
+  await expect(page.locator(`table.readings tr[data-device="${device}"] td[data-metric="temperature"]`)).toHaveText('18.5 °C');
+  await expect(page.locator('.widget[data-kind="line_chart"] svg.chart')).toBeVisible();
+  // Range presets are links.
+  await page.locator('.range-picker a[data-range="6h"]').click();
+  await expect(page).toHaveURL(/range=6h/);
+  await expect(page.locator('.range-picker a[data-range="6h"]')).toHaveClass(/active/);
+});
+

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use leptos::prelude::{LeptosOptions, provide_context};
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
 use serde_json::json;
-use telemetry::TelemetrySource;
+use telemetry::{DashboardStore, TelemetrySource};
 use tokio::sync::watch;
 
 use crate::config::MqttMode;
@@ -36,6 +36,7 @@ pub struct AppState {
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     let routes = generate_route_list(App);
     let source: Arc<dyn TelemetrySource> = state.store.clone();
+    let dashboards: Arc<dyn DashboardStore> = state.store.clone();
     let options = state.leptos_options.clone();
     Router::new()
         .route("/api/telemetry", post(crate::http_ingest::post_telemetry))
@@ -46,7 +47,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(source.clone()),
+            move || {
+                provide_context(source.clone());
+                provide_context(dashboards.clone());
+            },
             move || shell(options.clone()),
         )
         .fallback(file_and_error_handler::<AppState, _>(shell))

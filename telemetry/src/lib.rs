@@ -10,8 +10,10 @@
 //! - [`live`]: events pushed to dashboards over `/ws/live`.
 //! - [`history`]: downsampled buckets for charts.
 //! - [`device`]: what the dashboard knows about a device.
+//! - [`dashboard`]: dashboards, widgets, grid layouts per screen size, time ranges.
 //! - [`source`]: the read-side interface the UI's server functions use.
 
+pub mod dashboard;
 pub mod device;
 pub mod history;
 pub mod live;
@@ -26,7 +28,7 @@ pub use history::{Bucket, History};
 pub use live::LiveEvent;
 pub use name::{DeviceId, NameError, valid_name};
 pub use payload::{DropReason, DroppedMetric, Message, RejectReason};
-pub use source::{Current, SourceError, TelemetrySource};
+pub use source::{Current, DashboardStore, SourceError, TelemetrySource};
 pub use timestamp::TimestampSource;
 pub use topic::DeviceTopic;
 

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::Millis;
+use crate::dashboard::Dashboard;
 use crate::device::DeviceSummary;
 use crate::history::History;
 use crate::live::LiveEvent;
@@ -34,6 +35,17 @@ pub trait TelemetrySource: Send + Sync {
     fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<LiveEvent>, SourceError>;
     /// The latest sequence number handed out (0 before the first change).
     fn last_seq(&self) -> Result<u64, SourceError>;
+}
+
+/// Dashboards, as the UI's server functions keep them.
+pub trait DashboardStore: Send + Sync {
+    /// Every dashboard, by name.
+    fn dashboards(&self) -> Result<Vec<Dashboard>, SourceError>;
+    fn dashboard(&self, id: &str) -> Result<Option<Dashboard>, SourceError>;
+    /// Stores (creates or replaces) a validated dashboard, stamping `updated`; returns it.
+    fn save_dashboard(&self, dashboard: Dashboard) -> Result<Dashboard, SourceError>;
+    /// Whether there was one to delete.
+    fn delete_dashboard(&self, id: &str) -> Result<bool, SourceError>;
 }
 
 /// A storage failure, already logged where it happened; the message is safe to show.

@@ -9,10 +9,11 @@ use std::sync::{Mutex, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
+use telemetry::dashboard::Dashboard;
 use telemetry::history::{MAX_POINTS, bucket_width, downsample};
 use telemetry::{
-    Current, DeviceStatus, DeviceSummary, History, LiveEvent, MetricLatest, Millis, SourceError,
-    TelemetrySource,
+    Current, DashboardStore, DeviceStatus, DeviceSummary, History, LiveEvent, MetricLatest, Millis,
+    SourceError, TelemetrySource,
 };
 
 use super::{CommitOutcome, Incoming, StatusReport, Store, StoreError};
@@ -27,6 +28,8 @@ const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// seq → JSON [`LiveEvent`]: every stored change, for clients catching up after a gap.
 const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
+/// dashboard id → JSON [`Dashboard`].
+const DASHBOARDS: TableDefinition<&str, &[u8]> = TableDefinition::new("dashboards");
 
 const SCHEMA_VERSION: u64 = 1;
 
@@ -68,6 +71,10 @@ pub struct RedbStore {
     write: Mutex<()>,
 }
 
+fn meta_flag(tx: &redb::WriteTransaction, key: &str) -> Result<bool, StoreError> {
+    Ok(tx.open_table(META)?.get(key)?.is_some())
+}
+
 impl RedbStore {
     /// Opens (or creates) the database file, creating its folder if needed. After a crash redb
     /// repairs the file here, before anything is served.
@@ -93,10 +100,18 @@ impl RedbStore {
             tx.open_table(DEVICES)?;
             tx.open_table(SERIES)?;
             tx.open_table(CHANGES)?;
+            let mut dashboards = tx.open_table(DASHBOARDS)?;
+            if dashboards.is_empty()? && !meta_flag(&tx, "dashboards_seeded")? {
+                let starter = Dashboard::starter();
+                let bytes = serde_json::to_vec(&starter).expect("dashboards serialise");
+                dashboards.insert(starter.id.as_str(), bytes.as_slice())?;
+            }
             let mut meta = tx.open_table(META)?;
             if meta.get("schema_version")?.is_none() {
                 meta.insert("schema_version", SCHEMA_VERSION)?;
             }
+            // The starter dashboard is made once; deleting it is the user's choice.
+            meta.insert("dashboards_seeded", 1)?;
         }
         tx.commit()?;
         let mut series = HashMap::new();
@@ -347,6 +362,51 @@ impl TelemetrySource for RedbStore {
     }
 }
 
+impl DashboardStore for RedbStore {
+    fn dashboards(&self) -> Result<Vec<Dashboard>, SourceError> {
+        let rx = self.db.begin_read().map_err(source_err)?;
+        let table = rx.open_table(DASHBOARDS).map_err(source_err)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(source_err)? {
+            let (_, v) = entry.map_err(source_err)?;
+            match serde_json::from_slice::<Dashboard>(v.value()) {
+                Ok(d) => out.push(d),
+                Err(e) => tracing::error!(error = %e, "unreadable dashboard skipped"),
+            }
+        }
+        out.sort_by_key(|d| d.name.to_lowercase());
+        Ok(out)
+    }
+
+    fn dashboard(&self, id: &str) -> Result<Option<Dashboard>, SourceError> {
+        let rx = self.db.begin_read().map_err(source_err)?;
+        let table = rx.open_table(DASHBOARDS).map_err(source_err)?;
+        Ok(table.get(id).map_err(source_err)?.and_then(|v| serde_json::from_slice(v.value()).ok()))
+    }
+
+    fn save_dashboard(&self, mut dashboard: Dashboard) -> Result<Dashboard, SourceError> {
+        dashboard.updated = chrono::Utc::now().timestamp_millis();
+        let bytes = serde_json::to_vec(&dashboard).expect("dashboards serialise");
+        let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.db.begin_write().map_err(source_err)?;
+        tx.open_table(DASHBOARDS)
+            .map_err(source_err)?
+            .insert(dashboard.id.as_str(), bytes.as_slice())
+            .map_err(source_err)?;
+        tx.commit().map_err(source_err)?;
+        Ok(dashboard)
+    }
+
+    fn delete_dashboard(&self, id: &str) -> Result<bool, SourceError> {
+        let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.db.begin_write().map_err(source_err)?;
+        let existed =
+            tx.open_table(DASHBOARDS).map_err(source_err)?.remove(id).map_err(source_err)?.is_some();
+        tx.commit().map_err(source_err)?;
+        Ok(existed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,6 +504,32 @@ mod tests {
         assert_eq!(rest.len(), 2);
         assert!(matches!(rest[1], LiveEvent::Status { seq: 6, online: false, .. }));
         assert!(store.changes_since(6, 100).unwrap().is_empty());
+    }
+
+    #[test]
+    fn dashboards_are_seeded_once_saved_and_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.redb");
+        {
+            let store = RedbStore::open(&path).unwrap();
+            assert_eq!(
+                store.dashboards().unwrap().iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+                ["overview"]
+            );
+            let mut mine = Dashboard::starter();
+            mine.id = "mine".into();
+            mine.name = "Mine".into();
+            let saved = store.save_dashboard(mine).unwrap();
+            assert!(saved.updated > 0);
+            assert!(store.delete_dashboard("overview").unwrap());
+            assert!(!store.delete_dashboard("overview").unwrap());
+        }
+        // Reopening does not bring the deleted starter back.
+        let store = RedbStore::open(&path).unwrap();
+        let names: Vec<_> = store.dashboards().unwrap().into_iter().map(|d| d.name).collect();
+        assert_eq!(names, ["Mine"]);
+        assert_eq!(store.dashboard("mine").unwrap().map(|d| d.widgets.len()), Some(3));
+        assert_eq!(store.dashboard("nope").unwrap(), None);
     }
 
     #[test]

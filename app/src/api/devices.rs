@@ -1,0 +1,94 @@
+//! Server functions for devices: the list, one device, a metric's history, missed changes.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+use serde::{Deserialize, Serialize};
+use telemetry::{DeviceSummary, History, LiveEvent, Millis};
+
+use super::ApiError;
+#[cfg(feature = "ssr")]
+use super::ssr;
+
+/// Every device, plus the server's clock (so ages render the same on server and client) and
+/// the sequence number the list is current to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceList {
+    pub server_time: Millis,
+    pub last_seq: u64,
+    pub devices: Vec<DeviceSummary>,
+}
+
+/// One device (if known), the server's clock and the sequence number it is current to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceDetail {
+    pub server_time: Millis,
+    pub last_seq: u64,
+    pub device: Option<DeviceSummary>,
+}
+
+/// A page of changes after a sequence number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangePage {
+    /// Oldest first; fewer than asked means there is no more.
+    pub events: Vec<LiveEvent>,
+    pub last_seq: u64,
+}
+
+/// Most changes one page may hold.
+pub const MAX_CHANGES_PAGE: u32 = 1000;
+
+/// Longest history a chart may ask for: a year.
+pub const MAX_SPAN_SECS: i64 = 366 * 24 * 3600;
+
+#[server(prefix = "/api", endpoint = "devices", input = GetUrl)]
+pub async fn list_devices() -> Result<DeviceList, ApiError> {
+    let current = ssr::read(|s| s.devices()).await?;
+    Ok(DeviceList { server_time: ssr::now(), last_seq: current.last_seq, devices: current.value })
+}
+
+#[server(prefix = "/api", endpoint = "device", input = GetUrl)]
+pub async fn get_device(id: String) -> Result<DeviceDetail, ApiError> {
+    let current = ssr::read(move |s| s.device(&id)).await?;
+    Ok(DeviceDetail { server_time: ssr::now(), last_seq: current.last_seq, device: current.value })
+}
+
+/// Every change after `after`, oldest first, at most `limit`: what a client that was away
+/// missed.
+#[server(prefix = "/api", endpoint = "changes", input = GetUrl)]
+pub async fn changes_since(after: u64, limit: u32) -> Result<ChangePage, ApiError> {
+    let limit = limit.clamp(1, MAX_CHANGES_PAGE) as usize;
+    let (events, last_seq) = ssr::read(move |s| Ok((s.changes_since(after, limit)?, s.last_seq()?))).await?;
+    Ok(ChangePage { events, last_seq })
+}
+
+/// One metric's history over the last `span_secs` (ending now, by the server's clock), in at
+/// most `max_points` buckets.
+#[server(prefix = "/api", endpoint = "history", input = GetUrl)]
+pub async fn device_history(
+    device: String,
+    metric: String,
+    span_secs: i64,
+    max_points: u32,
+) -> Result<History, ApiError> {
+    if !(1..=MAX_SPAN_SECS).contains(&span_secs) {
+        return Err(ApiError::BadRequest(format!("span_secs must be 1..={MAX_SPAN_SECS}")));
+    }
+    let to = ssr::now();
+    let from = to - span_secs * 1000;
+    ssr::read(move |s| s.history(&device, &metric, from, to, max_points as usize)).await
+}
+
+/// One metric's history over `[from, to]` (a fixed range), in at most `max_points` buckets.
+#[server(prefix = "/api", endpoint = "history_between", input = GetUrl)]
+pub async fn history_between(
+    device: String,
+    metric: String,
+    from: Millis,
+    to: Millis,
+    max_points: u32,
+) -> Result<History, ApiError> {
+    if to < from || to - from > MAX_SPAN_SECS * 1000 {
+        return Err(ApiError::BadRequest("from must precede to, at most a year apart".into()));
+    }
+    ssr::read(move |s| s.history(&device, &metric, from, to, max_points as usize)).await
+}

@@ -1,0 +1,452 @@
+//! Dashboards: named sets of widgets with a grid layout per screen size and a time range.
+//! Stored by the server, cached by the browser; validated on save.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Millis;
+use crate::name::valid_name;
+
+/// Grid columns per breakpoint.
+pub const WIDE_COLS: u32 = 12;
+pub const MEDIUM_COLS: u32 = 6;
+pub const PHONE_COLS: u32 = 1;
+/// Most widgets one dashboard may hold.
+pub const MAX_WIDGETS: usize = 100;
+const MAX_TEXT: usize = 100;
+const MAX_THRESHOLDS: usize = 10;
+const MAX_ROWS: u32 = 1000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dashboard {
+    /// `[A-Za-z0-9_.-]{1,64}`, used in URLs.
+    pub id: String,
+    pub name: String,
+    pub widgets: Vec<Widget>,
+    pub layouts: Layouts,
+    /// The dashboard-wide time range; widgets may override it.
+    pub range: TimeRange,
+    /// Server time of the last save.
+    #[serde(default)]
+    pub updated: Millis,
+}
+
+/// A grid layout per breakpoint: wide (12 columns), medium (6), phone (1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Layouts {
+    pub wide: Vec<Placement>,
+    pub medium: Vec<Placement>,
+    pub phone: Vec<Placement>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Breakpoint {
+    Wide,
+    Medium,
+    Phone,
+}
+
+impl Breakpoint {
+    pub const ALL: [Breakpoint; 3] = [Breakpoint::Wide, Breakpoint::Medium, Breakpoint::Phone];
+
+    pub fn cols(self) -> u32 {
+        match self {
+            Breakpoint::Wide => WIDE_COLS,
+            Breakpoint::Medium => MEDIUM_COLS,
+            Breakpoint::Phone => PHONE_COLS,
+        }
+    }
+
+    /// The breakpoint for a viewport width in CSS pixels.
+    pub fn for_width(px: f64) -> Breakpoint {
+        if px >= 1024.0 {
+            Breakpoint::Wide
+        } else if px >= 600.0 {
+            Breakpoint::Medium
+        } else {
+            Breakpoint::Phone
+        }
+    }
+}
+
+impl Layouts {
+    pub fn get(&self, bp: Breakpoint) -> &Vec<Placement> {
+        match bp {
+            Breakpoint::Wide => &self.wide,
+            Breakpoint::Medium => &self.medium,
+            Breakpoint::Phone => &self.phone,
+        }
+    }
+
+    pub fn get_mut(&mut self, bp: Breakpoint) -> &mut Vec<Placement> {
+        match bp {
+            Breakpoint::Wide => &mut self.wide,
+            Breakpoint::Medium => &mut self.medium,
+            Breakpoint::Phone => &mut self.phone,
+        }
+    }
+}
+
+/// Where a widget sits, in grid cells.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    pub widget: String,
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WidgetKind {
+    LineChart,
+    Gauge,
+    Stat,
+    Table,
+    StatusList,
+}
+
+impl WidgetKind {
+    pub const ALL: [WidgetKind; 5] = [
+        WidgetKind::LineChart,
+        WidgetKind::Gauge,
+        WidgetKind::Stat,
+        WidgetKind::Table,
+        WidgetKind::StatusList,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            WidgetKind::LineChart => "Line chart",
+            WidgetKind::Gauge => "Gauge",
+            WidgetKind::Stat => "Stat",
+            WidgetKind::Table => "Table",
+            WidgetKind::StatusList => "Device status",
+        }
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            WidgetKind::LineChart => "line_chart",
+            WidgetKind::Gauge => "gauge",
+            WidgetKind::Stat => "stat",
+            WidgetKind::Table => "table",
+            WidgetKind::StatusList => "status_list",
+        }
+    }
+
+    /// Default size on the wide grid (w, h).
+    pub fn default_size(self) -> (u32, u32) {
+        match self {
+            WidgetKind::LineChart => (6, 4),
+            WidgetKind::Gauge => (3, 3),
+            WidgetKind::Stat => (3, 2),
+            WidgetKind::Table => (6, 4),
+            WidgetKind::StatusList => (4, 4),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Widget {
+    /// Unique within the dashboard.
+    pub id: String,
+    pub kind: WidgetKind,
+    pub title: String,
+    /// Devices shown; empty means every device.
+    #[serde(default)]
+    pub devices: Vec<String>,
+    /// Metrics shown (a gauge and a stat use the first).
+    #[serde(default)]
+    pub metrics: Vec<String>,
+    /// Overrides the guessed unit.
+    #[serde(default)]
+    pub unit: Option<String>,
+    #[serde(default)]
+    pub decimals: Option<u8>,
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Ascending: a value at or above a threshold takes its colour.
+    #[serde(default)]
+    pub thresholds: Vec<Threshold>,
+    /// Overrides the dashboard's time range.
+    #[serde(default)]
+    pub range: Option<TimeRange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Threshold {
+    pub value: f64,
+    /// `#rrggbb`.
+    pub color: String,
+}
+
+/// A time range: the last so many seconds (following now), or fixed bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TimeRange {
+    Last { secs: i64 },
+    Between { from: Millis, to: Millis },
+}
+
+impl Default for TimeRange {
+    fn default() -> Self {
+        TimeRange::Last { secs: 24 * 3600 }
+    }
+}
+
+impl TimeRange {
+    /// The presets offered by the picker.
+    pub const PRESETS: [(&'static str, i64); 6] =
+        [("15m", 900), ("1h", 3600), ("6h", 21_600), ("24h", 86_400), ("7d", 604_800), ("30d", 2_592_000)];
+
+    /// `[from, to]` at time `now`.
+    pub fn bounds(self, now: Millis) -> (Millis, Millis) {
+        match self {
+            TimeRange::Last { secs } => (now - secs * 1000, now),
+            TimeRange::Between { from, to } => (from.min(to), from.max(to)),
+        }
+    }
+
+    /// Whether the range moves with the clock.
+    pub fn follows_now(self) -> bool {
+        matches!(self, TimeRange::Last { .. })
+    }
+}
+
+impl Widget {
+    /// The colour for a value: the highest threshold it reaches.
+    pub fn color_for(&self, value: f64) -> Option<&str> {
+        self.thresholds.iter().rev().find(|t| value >= t.value).map(|t| t.color.as_str())
+    }
+}
+
+/// Why a dashboard was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DashboardError(pub String);
+
+impl std::fmt::Display for DashboardError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn is_color(s: &str) -> bool {
+    s.len() == 7 && s.starts_with('#') && s[1..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl Dashboard {
+    /// Checks what a client sent before it is stored.
+    pub fn validate(&self) -> Result<(), DashboardError> {
+        let err = |m: String| Err(DashboardError(m));
+        if valid_name(&self.id).is_err() {
+            return err("dashboard id must be 1-64 of A-Z a-z 0-9 _ . -".into());
+        }
+        if self.name.trim().is_empty() || self.name.chars().count() > MAX_TEXT {
+            return err(format!("dashboard name must be 1-{MAX_TEXT} characters"));
+        }
+        if self.widgets.len() > MAX_WIDGETS {
+            return err(format!("at most {MAX_WIDGETS} widgets"));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for w in &self.widgets {
+            if valid_name(&w.id).is_err() || !ids.insert(w.id.as_str()) {
+                return err(format!("widget id {:?} is invalid or repeated", w.id));
+            }
+            if w.title.chars().count() > MAX_TEXT {
+                return err(format!("widget title longer than {MAX_TEXT} characters"));
+            }
+            if w.devices.iter().chain(&w.metrics).any(|n| valid_name(n).is_err()) {
+                return err(format!("widget {:?}: device and metric names must be valid ids", w.id));
+            }
+            if w.unit.as_ref().is_some_and(|u| u.chars().count() > 16) {
+                return err("unit longer than 16 characters".into());
+            }
+            if w.thresholds.len() > MAX_THRESHOLDS
+                || w.thresholds.iter().any(|t| !t.value.is_finite() || !is_color(&t.color))
+            {
+                return err(format!("widget {:?}: thresholds need a number and a #rrggbb colour", w.id));
+            }
+            if [w.min, w.max].iter().flatten().any(|v| !v.is_finite()) {
+                return err("min and max must be finite numbers".into());
+            }
+        }
+        for bp in Breakpoint::ALL {
+            for p in self.layouts.get(bp) {
+                if !ids.contains(p.widget.as_str()) {
+                    return err(format!("layout places unknown widget {:?}", p.widget));
+                }
+                if p.w == 0 || p.h == 0 || p.x + p.w > bp.cols() || p.y > MAX_ROWS || p.h > MAX_ROWS {
+                    return err(format!("widget {:?} does not fit the {bp:?} grid", p.widget));
+                }
+            }
+        }
+        if let TimeRange::Last { secs } = self.range
+            && !(60..=366 * 86_400).contains(&secs)
+        {
+            return err("time range must be between 1 minute and a year".into());
+        }
+        Ok(())
+    }
+}
+
+impl Dashboard {
+    /// The dashboard created on first run: every device's status, a table of the seed's three
+    /// metrics for every device, and their temperatures over the last 24 h.
+    pub fn starter() -> Dashboard {
+        let widget = |id: &str, kind, title: &str, metrics: &[&str]| Widget {
+            id: id.into(),
+            kind,
+            title: title.into(),
+            devices: vec![],
+            metrics: metrics.iter().map(|m| (*m).to_owned()).collect(),
+            unit: None,
+            decimals: None,
+            min: None,
+            max: None,
+            thresholds: vec![],
+            range: None,
+        };
+        let widgets = vec![
+            widget("status", WidgetKind::StatusList, "Devices", &[]),
+            widget("latest", WidgetKind::Table, "Latest readings", &["temperature", "humidity", "battery"]),
+            widget("temperature", WidgetKind::LineChart, "Temperature", &["temperature"]),
+        ];
+        let place = |widget: &str, x, y, w, h| Placement { widget: widget.into(), x, y, w, h };
+        let layouts = Layouts {
+            wide: vec![
+                place("status", 0, 0, 4, 4),
+                place("latest", 4, 0, 8, 4),
+                place("temperature", 0, 4, 12, 4),
+            ],
+            medium: vec![
+                place("status", 0, 0, 3, 4),
+                place("latest", 3, 0, 3, 4),
+                place("temperature", 0, 4, 6, 4),
+            ],
+            phone: vec![
+                place("status", 0, 0, 1, 4),
+                place("latest", 0, 4, 1, 4),
+                place("temperature", 0, 8, 1, 4),
+            ],
+        };
+        Dashboard {
+            id: "overview".into(),
+            name: "Overview".into(),
+            widgets,
+            layouts,
+            range: TimeRange::default(),
+            updated: 0,
+        }
+    }
+}
+
+/// Summary for the dashboard list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DashboardInfo {
+    pub id: String,
+    pub name: String,
+    pub widgets: usize,
+    pub updated: Millis,
+}
+
+impl From<&Dashboard> for DashboardInfo {
+    fn from(d: &Dashboard) -> Self {
+        DashboardInfo { id: d.id.clone(), name: d.name.clone(), widgets: d.widgets.len(), updated: d.updated }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn widget(id: &str, kind: WidgetKind) -> Widget {
+        Widget {
+            id: id.into(),
+            kind,
+            title: "t".into(),
+            devices: vec![],
+            metrics: vec!["temperature".into()],
+            unit: None,
+            decimals: None,
+            min: None,
+            max: None,
+            thresholds: vec![],
+            range: None,
+        }
+    }
+
+    fn board() -> Dashboard {
+        Dashboard {
+            id: "home".into(),
+            name: "Home".into(),
+            widgets: vec![widget("a", WidgetKind::Gauge)],
+            layouts: Layouts {
+                wide: vec![Placement { widget: "a".into(), x: 9, y: 0, w: 3, h: 3 }],
+                medium: vec![],
+                phone: vec![Placement { widget: "a".into(), x: 0, y: 0, w: 1, h: 3 }],
+            },
+            range: TimeRange::default(),
+            updated: 0,
+        }
+    }
+
+    #[test]
+    fn a_sound_dashboard_passes() {
+        assert_eq!(board().validate(), Ok(()));
+        let json = serde_json::to_string(&board()).unwrap();
+        assert_eq!(serde_json::from_str::<Dashboard>(&json).unwrap(), board());
+    }
+
+    #[test]
+    fn bad_dashboards_are_refused_with_a_reason() {
+        let mut d = board();
+        d.id = "a/b".into();
+        assert!(d.validate().unwrap_err().0.contains("id"));
+        let mut d = board();
+        d.layouts.wide[0].x = 10;
+        assert!(d.validate().unwrap_err().0.contains("fit"));
+        let mut d = board();
+        d.widgets.push(widget("a", WidgetKind::Stat));
+        assert!(d.validate().unwrap_err().0.contains("repeated"));
+        let mut d = board();
+        d.widgets[0].thresholds.push(Threshold { value: 1.0, color: "red".into() });
+        assert!(d.validate().unwrap_err().0.contains("colour"));
+        let mut d = board();
+        d.widgets[0].devices.push("<script>".into());
+        assert!(d.validate().is_err());
+        let mut d = board();
+        d.layouts.phone[0].widget = "ghost".into();
+        assert!(d.validate().unwrap_err().0.contains("unknown"));
+    }
+
+    #[test]
+    fn the_starter_dashboard_is_valid() {
+        assert_eq!(Dashboard::starter().validate(), Ok(()));
+    }
+
+    #[test]
+    fn thresholds_pick_the_highest_reached() {
+        let mut w = widget("a", WidgetKind::Gauge);
+        w.thresholds = vec![
+            Threshold { value: 0.0, color: "#00ff00".into() },
+            Threshold { value: 30.0, color: "#ffaa00".into() },
+            Threshold { value: 40.0, color: "#ff0000".into() },
+        ];
+        assert_eq!(w.color_for(35.0), Some("#ffaa00"));
+        assert_eq!(w.color_for(40.0), Some("#ff0000"));
+        assert_eq!(w.color_for(-1.0), None);
+    }
+
+    #[test]
+    fn ranges_and_breakpoints() {
+        assert_eq!(TimeRange::Last { secs: 60 }.bounds(100_000), (40_000, 100_000));
+        assert_eq!(TimeRange::Between { from: 9, to: 3 }.bounds(0), (3, 9));
+        assert_eq!(Breakpoint::for_width(360.0), Breakpoint::Phone);
+        assert_eq!(Breakpoint::for_width(800.0), Breakpoint::Medium);
+        assert_eq!(Breakpoint::for_width(1440.0), Breakpoint::Wide);
+    }
+}
