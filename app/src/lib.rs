@@ -15,7 +15,7 @@
 //! - [`widgets`]: device card and line chart.
 
 // Leptos view types nest deeply; release builds (without type erasure) need the headroom.
-#![recursion_limit = "256"]
+#![recursion_limit = "512"]
 
 pub mod api;
 pub mod app;

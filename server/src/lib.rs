@@ -13,6 +13,9 @@
 //!
 //! Data flows one way: device → ingest → (store, hub) → server fn / WebSocket → UI.
 
+// Leptos view types nest deeply; release builds (without type erasure) need the headroom.
+#![recursion_limit = "512"]
+
 pub mod broker;
 pub mod config;
 pub mod http_ingest;
