@@ -51,8 +51,8 @@ node_tools() {
 build_tools() {
   apt_install librsvg2-bin
   node_tools
-  if [ ! -x tools/node_modules/.bin/wasm-opt ] || [ ! -d tools/node_modules/workbox-build ]; then
-    say "installing the build's npm tools (workbox-build, binaryen's wasm-opt) into tools/"
+  if [ ! -x tools/node_modules/.bin/wasm-opt ] || [ ! -d tools/node_modules/workbox-build ] || [ ! -d tools/node_modules/uplot ]; then
+    say "installing the build's npm tools (workbox-build, binaryen's wasm-opt, uPlot) into tools/"
     (cd tools && npm ci --silent --no-audit --no-fund)
   fi
 }

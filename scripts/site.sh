@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Finishes the site cargo-leptos built in target/site (it wipes that folder on every build):
-# PNG icons rendered from the one SVG source, then the Workbox service worker over it all.
+# PNG icons rendered from the one SVG source, uPlot for the charts, then the Workbox service
+# worker over it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SITE="${1:-target/site}"
@@ -12,5 +13,9 @@ done
 # The art is full-bleed with the glyph inside the safe zone, so it is also the maskable icon.
 cp "$SITE/icons/icon-512.png" "$SITE/icons/maskable-512.png"
 rsvg-convert -w 180 -h 180 public/icon.svg -o "$SITE/icons/apple-touch-icon.png"
+
+# uPlot, which charts.js draws interactive charts with.
+mkdir -p "$SITE/vendor"
+cp tools/node_modules/uplot/dist/uPlot.iife.min.js tools/node_modules/uplot/dist/uPlot.min.css "$SITE/vendor/"
 
 node tools/build-sw.mjs "$SITE"

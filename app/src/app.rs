@@ -27,6 +27,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="manifest" href="/manifest.webmanifest"/>
                 <link rel="apple-touch-icon" href="/icons/apple-touch-icon.png"/>
                 <script src="/pwa.js" defer></script>
+                <link rel="stylesheet" href="/vendor/uPlot.min.css"/>
+                <script src="/vendor/uPlot.iife.min.js" defer></script>
+                <script src="/charts.js" defer></script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>

@@ -52,12 +52,12 @@ pub fn use_series(
     device: Signal<String>,
     metric: Signal<String>,
     range: Signal<TimeRange>,
-    points: u32,
+    points: Signal<u32>,
 ) -> SeriesData {
     let live = expect_context::<Live>();
     let fetched = Resource::new(
-        move || (device.get(), metric.get(), range.get()),
-        move |(device, metric, range)| async move {
+        move || (device.get(), metric.get(), range.get(), points.get()),
+        move |(device, metric, range, points)| async move {
             match range {
                 TimeRange::Last { secs } => device_history(device, metric, secs, points).await,
                 TimeRange::Between { from, to } => history_between(device, metric, from, to, points).await,
@@ -121,6 +121,20 @@ pub fn use_series(
 }
 
 impl SeriesData {
+    /// Waits until the series is fetched (or failed), without following later readings.
+    pub async fn loaded(self) -> Result<(), ApiError> {
+        self.fetched.await.map(|_| ())
+    }
+
+    /// The history to draw now, if fetched: the browser's current copy when it is of this
+    /// series, else what was fetched. Reactive.
+    pub fn get(&self) -> Option<Result<History, ApiError>> {
+        let (device, metric, range) =
+            (self.device.get_untracked(), self.metric.get_untracked(), self.range.get_untracked());
+        let fetched = self.fetched.get()?;
+        Some(self.current.get().filter(|c| matches(c, &device, &metric, range)).map(Ok).unwrap_or(fetched))
+    }
+
     /// The history to draw: the browser's current copy when it is of this series, else what
     /// was fetched. Reactive: re-runs as readings arrive.
     pub async fn history(self) -> Result<History, ApiError> {

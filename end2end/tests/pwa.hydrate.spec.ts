@@ -143,7 +143,7 @@ test('back online, exactly the missed readings are fetched and applied once', as
 
   await expect(messages).toHaveText('101');
   await expect(page.locator('.metric-tabs a[data-metric="temperature"] .value')).toHaveText('199.0');
-  await expect(page.locator('svg.chart')).toHaveAttribute('data-readings', '101');
+  await expect(page.locator('svg.chart, .uplot-host').first()).toHaveAttribute('data-readings', '101');
   expect(gapRequests).toHaveLength(1);
   expect(gapEvents).toEqual([100]);
   // The chart folded the missed readings in; it did not fetch its whole range again.
@@ -158,7 +158,8 @@ test('offline, a chart reopens with the readings that arrived live', async ({ pa
   await page.goto(`/device/${device}?metric=temperature&range=1h`);
   await controlledBySw(page);
   await expect(page.locator('.live-badge')).toHaveAttribute('data-state', 'live');
-  const chart = page.locator('svg.chart');
+  // The server's SVG chart, or the interactive one that replaces it once the page is live.
+  const chart = page.locator('svg.chart, .uplot-host').first();
   await expect(chart).toHaveAttribute('data-readings', '1');
   publish(device, { temperature: 11 }, new Date(Date.now() - 30_000));
   publish(device, { temperature: 12 }, new Date(Date.now() - 20_000));

@@ -1,23 +1,34 @@
-//! Line chart widget: one series per chosen device and metric over the widget's time range.
+//! Line chart widget: one series per chosen device and metric over the widget's time range;
+//! drag across it to zoom in (fetching finer data for that range).
 
 use leptos::prelude::*;
-use telemetry::dashboard::Widget;
+use telemetry::dashboard::{TimeRange, Widget};
 
 use crate::board::Board;
 use crate::dom::use_size;
 use crate::format;
 use crate::series::{SeriesData, use_series};
-use crate::widgets::line_chart::{MultiChart, Series};
+use crate::widgets::interactive_chart::InteractiveChart;
+use crate::widgets::line_chart::Series;
 
 /// Most series one chart draws.
 pub const MAX_SERIES: usize = 12;
-/// Buckets per series: never more than the chart has pixels.
-const POINTS: u32 = 600;
+
+/// Buckets to ask for: about one per pixel of the chart's width, in steps of 100 (so small
+/// resizes do not refetch).
+pub fn points_for(width: f64) -> u32 {
+    ((width / 100.0).round() * 100.0).clamp(200.0, 2000.0) as u32
+}
 
 #[component]
 pub fn ChartWidget(widget: Widget) -> impl IntoView {
     let board = expect_context::<Board>();
-    let range = board.range_of(&widget);
+    let own = board.range_of(&widget);
+    let zoom: RwSignal<Option<TimeRange>> = RwSignal::new(None);
+    let range = Signal::derive(move || zoom.get().unwrap_or_else(|| own.get()));
+    let box_ref = NodeRef::<leptos::html::Div>::new();
+    let size = use_size(box_ref, (800.0, 240.0));
+    let points = Signal::derive(move || points_for(size.get().0));
     // The set of series changes only when devices come or go.
     let pairs = {
         let widget = widget.clone();
@@ -33,8 +44,12 @@ pub fn ChartWidget(widget: Widget) -> impl IntoView {
         })
     };
     let unit = widget.unit.clone();
-    let box_ref = NodeRef::<leptos::html::Div>::new();
-    let size = use_size(box_ref, (800.0, 240.0));
+    let decimals = widget.decimals;
+    let on_zoom = Callback::new(move |(from, to): (i64, i64)| {
+        if to - from >= 1000 {
+            zoom.set(Some(TimeRange::Between { from, to }));
+        }
+    });
     let chart = move || {
         let pairs = pairs.get();
         if pairs.is_empty() {
@@ -46,10 +61,23 @@ pub fn ChartWidget(widget: Widget) -> impl IntoView {
             .iter()
             .map(|(d, m)| {
                 let label = if several_metrics { format!("{d} {m}") } else { d.clone() };
-                (label, use_series(Signal::stored(d.clone()), Signal::stored(m.clone()), range, POINTS))
+                (label, use_series(Signal::stored(d.clone()), Signal::stored(m.clone()), range, points))
             })
             .collect();
         let unit = unit.clone().unwrap_or_else(|| format::unit_for(&pairs[0].1).to_owned());
+        let series = {
+            let sources = sources.clone();
+            Signal::derive(move || {
+                sources
+                    .iter()
+                    .filter_map(|(label, data)| {
+                        data.get()
+                            .and_then(Result::ok)
+                            .map(|history| Series { label: label.clone(), history })
+                    })
+                    .collect::<Vec<_>>()
+            })
+        };
         view! {
             <Transition fallback=|| view! { <p class="loading">"Loading chart…"</p> }>
                 {
@@ -59,19 +87,20 @@ pub fn ChartWidget(widget: Widget) -> impl IntoView {
                         let sources = sources.clone();
                         let unit = unit.clone();
                         Suspend::new(async move {
-                            let mut series = Vec::new();
-                            for (label, data) in sources {
-                                match data.history().await {
-                                    Ok(history) => series.push(Series { label, history }),
-                                    Err(e) => {
-                                        return view! { <p class="error" role="alert">"Cannot load history: " {e.to_string()}</p> }.into_any();
-                                    }
-                                }
+                            for (_, data) in &sources {
+                                let _ = data.loaded().await;
                             }
-                            // The legend takes a line below the plot.
-                            let (w, h) = size.get();
-                            let h = if series.len() > 1 { h - 24.0 } else { h };
-                            view! { <MultiChart series unit local=board.local size=(w, h)/> }.into_any()
+                            // Offline, a failed fetch may still be covered by the copy kept in the browser.
+                            let problem = Memo::new(move |_| {
+                                sources.iter().find_map(|(_, d)| match d.get() {
+                                    Some(Err(e)) => Some(e.to_string()),
+                                    _ => None,
+                                })
+                            });
+                            move || match problem.get() {
+                                None => view! { <InteractiveChart series unit=unit.clone() decimals local=board.local size on_zoom/> }.into_any(),
+                                Some(e) => view! { <p class="error" role="alert">"Cannot load history: " {e}</p> }.into_any(),
+                            }
                         })
                     }
                 }
@@ -79,5 +108,25 @@ pub fn ChartWidget(widget: Widget) -> impl IntoView {
         }
         .into_any()
     };
-    view! { <div class="chart-box-fill" node_ref=box_ref>{chart}</div> }
+    view! {
+        <div class="chart-box-fill" node_ref=box_ref>
+            <Show when=move || zoom.get().is_some()>
+                <button type="button" class="button reset-zoom" on:click=move |_| zoom.set(None)>"Reset zoom"</button>
+            </Show>
+            {chart}
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_more_points_than_pixels() {
+        assert_eq!(points_for(1150.0), 1200);
+        assert_eq!(points_for(1149.0), 1100);
+        assert_eq!(points_for(90.0), 200);
+        assert_eq!(points_for(9000.0), 2000);
+    }
 }

@@ -1,14 +1,15 @@
-//! One metric's history as a chart that stays current (see [`crate::series`]).
+//! One metric's history on a device page: a chart that stays current (see [`crate::series`]);
+//! drag across it to zoom in.
 
 use leptos::prelude::*;
 use telemetry::dashboard::TimeRange;
 
+use crate::dom::use_size;
 use crate::format;
 use crate::series::use_series;
-use crate::widgets::line_chart::LineChart;
-
-/// Buckets asked for: about one per horizontal pixel pair of the chart.
-pub const CHART_POINTS: u32 = 720;
+use crate::widgets::chart_widget::points_for;
+use crate::widgets::interactive_chart::InteractiveChart;
+use crate::widgets::line_chart::Series;
 
 #[component]
 pub fn HistoryChart(
@@ -17,19 +18,48 @@ pub fn HistoryChart(
     #[prop(into)] span_secs: Signal<i64>,
     #[prop(into)] local: Signal<bool>,
 ) -> impl IntoView {
-    let range = Signal::derive(move || TimeRange::Last { secs: span_secs.get() });
-    let series = use_series(Signal::stored(device), metric, range, CHART_POINTS);
+    let zoom: RwSignal<Option<TimeRange>> = RwSignal::new(None);
+    // A new metric or range ends the zoom.
+    Effect::new(move |_| {
+        let _ = (metric.get(), span_secs.get());
+        zoom.set(None);
+    });
+    let range = Signal::derive(move || zoom.get().unwrap_or(TimeRange::Last { secs: span_secs.get() }));
+    let box_ref = NodeRef::<leptos::html::Div>::new();
+    let size = use_size(box_ref, (800.0, 280.0));
+    let points = Signal::derive(move || points_for(size.get().0));
+    let data = use_series(Signal::stored(device.clone()), metric, range, points);
+    let series = Signal::derive(move || {
+        data.get()
+            .and_then(Result::ok)
+            .map(|history| vec![Series { label: format!("{} {}", history.device, history.metric), history }])
+            .unwrap_or_default()
+    });
+    let on_zoom = Callback::new(move |(from, to): (i64, i64)| {
+        if to - from >= 1000 {
+            zoom.set(Some(TimeRange::Between { from, to }));
+        }
+    });
     view! {
-        <Transition fallback=|| view! { <p class="loading">"Loading chart…"</p> }>
-            {move || Suspend::new(async move {
-                match series.history().await {
-                    Ok(h) => {
-                        let unit = format::unit_for(&h.metric);
-                        view! { <LineChart history=h unit local/> }.into_any()
+        <div class="history-chart" node_ref=box_ref>
+            <Show when=move || zoom.get().is_some()>
+                <button type="button" class="button reset-zoom" on:click=move |_| zoom.set(None)>"Reset zoom"</button>
+            </Show>
+            <Transition fallback=|| view! { <p class="loading">"Loading chart…"</p> }>
+                {move || Suspend::new(async move {
+                    let _ = data.loaded().await;
+                    let unit = format::unit_for(&metric.get_untracked()).to_owned();
+                    // Offline, a failed fetch may still be covered by the copy kept in the browser.
+                    let problem = Memo::new(move |_| match data.get() {
+                        Some(Err(e)) => Some(e.to_string()),
+                        _ => None,
+                    });
+                    move || match problem.get() {
+                        None => view! { <InteractiveChart series unit=unit.clone() decimals=None local size on_zoom/> }.into_any(),
+                        Some(e) => view! { <p class="error" role="alert">"Cannot load history: " {e}</p> }.into_any(),
                     }
-                    Err(e) => view! { <p class="error" role="alert">"Cannot load history: " {e.to_string()}</p> }.into_any(),
-                }
-            })}
-        </Transition>
+                })}
+            </Transition>
+        </div>
     }
 }

@@ -45,7 +45,7 @@ pub fn Stat(widget: Widget) -> impl IntoView {
         Signal::stored(device.clone()),
         Signal::stored(metric.clone()),
         Signal::stored(TimeRange::Last { secs: 3600 }),
-        60,
+        Signal::stored(60),
     );
     let color = {
         let widget = widget.clone();

@@ -1,0 +1,129 @@
+//! Series laid out for the interactive chart: one shared time axis (bucket centres), and per
+//! series its averages, minima and maxima, `null` where it has no bucket. A `null` row is put
+//! into every gap longer than two buckets, so lines break there instead of bridging it.
+
+use serde::Serialize;
+
+use super::line_chart::{PALETTE, Series};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeriesStyle {
+    pub label: String,
+    pub color: String,
+}
+
+/// What `charts.js` draws.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChartSpec {
+    pub unit: String,
+    pub decimals: Option<u8>,
+    pub series: Vec<SeriesStyle>,
+    /// Milliseconds since the epoch.
+    pub x: Vec<i64>,
+    pub avg: Vec<Vec<Option<f64>>>,
+    pub min: Vec<Vec<Option<f64>>>,
+    pub max: Vec<Vec<Option<f64>>>,
+}
+
+pub fn spec(series: &[Series], unit: &str, decimals: Option<u8>) -> ChartSpec {
+    let width = series.iter().map(|s| s.history.bucket_ms).max().unwrap_or(1).max(1);
+    let mut starts: Vec<i64> = series.iter().flat_map(|s| s.history.buckets.iter().map(|b| b.t)).collect();
+    starts.sort_unstable();
+    starts.dedup();
+    // Break lines across gaps: a start with nothing for more than two buckets before it gets
+    // an empty row just after the previous bucket.
+    let mut rows: Vec<Option<i64>> = Vec::with_capacity(starts.len() + 8);
+    for (i, t) in starts.iter().enumerate() {
+        if i > 0 && t - starts[i - 1] > 2 * width {
+            rows.push(None);
+        }
+        rows.push(Some(*t));
+    }
+    let mut out = ChartSpec {
+        unit: unit.to_owned(),
+        decimals,
+        series: series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| SeriesStyle {
+                label: s.label.clone(),
+                color: PALETTE[i % PALETTE.len()].to_owned(),
+            })
+            .collect(),
+        x: Vec::with_capacity(rows.len()),
+        avg: vec![Vec::with_capacity(rows.len()); series.len()],
+        min: vec![Vec::with_capacity(rows.len()); series.len()],
+        max: vec![Vec::with_capacity(rows.len()); series.len()],
+    };
+    let mut cursor = vec![0usize; series.len()];
+    let mut last_x = 0;
+    for row in rows {
+        let x = match row {
+            Some(t) => t + width / 2,
+            None => last_x + width,
+        };
+        last_x = x;
+        out.x.push(x);
+        for (k, s) in series.iter().enumerate() {
+            let b = row.and_then(|t| {
+                let buckets = &s.history.buckets;
+                while cursor[k] < buckets.len() && buckets[cursor[k]].t < t {
+                    cursor[k] += 1;
+                }
+                buckets.get(cursor[k]).filter(|b| b.t == t)
+            });
+            out.avg[k].push(b.map(|b| b.avg));
+            out.min[k].push(b.map(|b| b.min));
+            out.max[k].push(b.map(|b| b.max));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use telemetry::{Bucket, History};
+
+    fn series(label: &str, starts: &[i64]) -> Series {
+        Series {
+            label: label.into(),
+            history: History {
+                device: label.into(),
+                metric: "t".into(),
+                from: 0,
+                to: 1_000,
+                bucket_ms: 10,
+                buckets: starts
+                    .iter()
+                    .map(|t| Bucket {
+                        t: *t,
+                        min: *t as f64 - 1.0,
+                        max: *t as f64 + 1.0,
+                        avg: *t as f64,
+                        count: 1,
+                        last: 0.0,
+                    })
+                    .collect(),
+                last_seq: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn series_share_one_axis_with_nulls_where_missing() {
+        let s = spec(&[series("a", &[0, 10, 20]), series("b", &[10, 20, 30])], "°C", None);
+        assert_eq!(s.x, [5, 15, 25, 35]);
+        assert_eq!(s.avg[0], [Some(0.0), Some(10.0), Some(20.0), None]);
+        assert_eq!(s.avg[1], [None, Some(10.0), Some(20.0), Some(30.0)]);
+        assert_eq!(s.max[1][3], Some(31.0));
+        assert_eq!(s.series[1].color, PALETTE[1]);
+    }
+
+    #[test]
+    fn gaps_get_an_empty_row() {
+        let s = spec(&[series("a", &[0, 10, 100])], "", None);
+        assert_eq!(s.x, [5, 15, 25, 105]);
+        assert_eq!(s.avg[0], [Some(0.0), Some(10.0), None, Some(100.0)]);
+    }
+}

@@ -1,0 +1,137 @@
+// Interactive charts in the browser, on uPlot (fast canvas drawing, time axes in the browser's
+// time zone with DST handled): a tooltip with the exact value and local time under the cursor,
+// drag across to zoom into a range, and live updates. The dashboard's WASM calls
+// `iotCharts.mount/update/destroy`; without uPlot the server-rendered SVG chart stays.
+window.iotCharts = (() => {
+  const charts = new Map();
+  let nextId = 1;
+
+  const css = (name, fallback) =>
+    getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
+
+  const format = (v, decimals) => {
+    if (v == null || !Number.isFinite(v)) return '–';
+    if (decimals != null) return v.toFixed(decimals);
+    const a = Math.abs(v);
+    return v.toFixed(a >= 1000 ? 0 : a >= 10 ? 1 : 2);
+  };
+
+  // [x, avg…, min…, max…] in uPlot's column layout.
+  const columns = (spec) => [spec.x, ...spec.avg, ...spec.min, ...spec.max];
+
+  function tooltip(spec) {
+    let tip;
+    return {
+      hooks: {
+        init: (u) => {
+          tip = document.createElement('div');
+          tip.className = 'chart-tooltip';
+          tip.hidden = true;
+          u.over.appendChild(tip);
+          u.over.addEventListener('mouseleave', () => (tip.hidden = true));
+        },
+        setCursor: (u) => {
+          const i = u.cursor.idx;
+          if (i == null || u.cursor.left < 0) {
+            tip.hidden = true;
+            return;
+          }
+          const t = new Date(u.data[0][i]);
+          const rows = spec.series
+            .map((s, k) => {
+              const v = u.data[1 + k][i];
+              return v == null
+                ? ''
+                : `<div><span class="swatch" style="background:${s.color}"></span>${s.label}: <b>${format(v, spec.decimals)}</b> ${spec.unit}</div>`;
+            })
+            .join('');
+          if (!rows) {
+            tip.hidden = true;
+            return;
+          }
+          tip.innerHTML = `<time datetime="${t.toISOString()}">${t.toLocaleString()}</time>${rows}`;
+          tip.hidden = false;
+          const left = u.cursor.left + 12;
+          tip.style.left = `${Math.min(left, u.over.clientWidth - tip.offsetWidth - 4)}px`;
+          tip.style.top = `${Math.max(0, u.cursor.top - tip.offsetHeight - 8)}px`;
+        },
+      },
+    };
+  }
+
+  function options(el, spec, onZoom) {
+    const n = spec.series.length;
+    const axis = { stroke: css('--muted', '#5b6b79'), grid: { stroke: css('--grid', '#e5e9ee'), width: 1 }, ticks: { show: false } };
+    const hidden = { stroke: 'transparent', width: 0, points: { show: false } };
+    const series = [
+      {},
+      ...spec.series.map((s) => ({
+        label: s.label,
+        stroke: s.color,
+        width: 2,
+        spanGaps: false,
+        points: { show: false },
+        value: (u, v) => format(v, spec.decimals),
+      })),
+      ...spec.series.map((s) => ({ ...hidden, label: `${s.label} min` })),
+      ...spec.series.map((s) => ({ ...hidden, label: `${s.label} max` })),
+    ];
+    const bands = spec.series.map((s, k) => ({ series: [1 + 2 * n + k, 1 + n + k], fill: `${s.color}29` }));
+    return {
+      width: Math.max(200, el.clientWidth),
+      height: Math.max(120, el.clientHeight),
+      ms: 1,
+      legend: { show: false },
+      scales: { x: { time: true } },
+      axes: [axis, { ...axis, size: 56, values: (u, vals) => vals.map((v) => format(v, spec.decimals)) }],
+      series,
+      bands,
+      cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
+      select: { show: true },
+      hooks: {
+        setSelect: [
+          (u) => {
+            if (u.select.width > 4) {
+              const from = u.posToVal(u.select.left, 'x');
+              const to = u.posToVal(u.select.left + u.select.width, 'x');
+              onZoom(Math.round(from), Math.round(to));
+            }
+            u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+          },
+        ],
+      },
+      plugins: [tooltip(spec)],
+    };
+  }
+
+  return {
+    available: () => typeof window.uPlot === 'function',
+    mount(el, specJson, onZoom) {
+      const spec = JSON.parse(specJson);
+      const plot = new window.uPlot(options(el, spec, onZoom), columns(spec), el);
+      const resize = new ResizeObserver(() =>
+        plot.setSize({ width: Math.max(200, el.clientWidth), height: Math.max(120, el.clientHeight) }),
+      );
+      resize.observe(el);
+      const id = nextId++;
+      charts.set(id, { plot, resize, series: spec.series.length });
+      return id;
+    },
+    // New data for the same series; a different set of series needs a new chart.
+    update(id, specJson) {
+      const chart = charts.get(id);
+      if (!chart) return false;
+      const spec = JSON.parse(specJson);
+      if (spec.series.length !== chart.series) return false;
+      chart.plot.setData(columns(spec));
+      return true;
+    },
+    destroy(id) {
+      const chart = charts.get(id);
+      if (!chart) return;
+      chart.resize.disconnect();
+      chart.plot.destroy();
+      charts.delete(id);
+    },
+  };
+})();
