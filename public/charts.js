@@ -61,7 +61,12 @@ window.iotCharts = (() => {
 
   function options(el, spec, onZoom) {
     const n = spec.series.length;
-    const axis = { stroke: css('--muted', '#5b6b79'), grid: { stroke: css('--grid', '#e5e9ee'), width: 1 }, ticks: { show: false } };
+    // Colours are read at every redraw, so a theme change only needs a redraw.
+    const axis = {
+      stroke: () => css('--muted', '#5b6b79'),
+      grid: { stroke: () => css('--grid', '#e5e9ee'), width: 1 },
+      ticks: { show: false },
+    };
     const hidden = { stroke: 'transparent', width: 0, points: { show: false } };
     const series = [
       {},
@@ -103,6 +108,8 @@ window.iotCharts = (() => {
       plugins: [tooltip(spec)],
     };
   }
+
+  document.addEventListener('themechange', () => charts.forEach(({ plot }) => plot.redraw(false, true)));
 
   return {
     available: () => typeof window.uPlot === 'function',

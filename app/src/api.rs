@@ -39,14 +39,16 @@ pub mod ssr {
     use std::sync::Arc;
 
     use leptos::prelude::use_context;
-    use telemetry::{DashboardStore, SourceError, TelemetrySource};
+    use telemetry::{DashboardStore, DeviceAdmin, SourceError, TelemetrySource};
 
     use super::ApiError;
 
     /// What the server provides as context for every request: telemetry to read ...
     pub type Source = Arc<dyn TelemetrySource>;
-    /// ... and dashboards to keep.
+    /// ... dashboards to keep ...
     pub type Dashboards = Arc<dyn DashboardStore>;
+    /// ... and devices to rename or delete.
+    pub type Admin = Arc<dyn DeviceAdmin>;
 
     fn context<T: Clone + Send + Sync + 'static>() -> Result<T, ApiError> {
         use_context::<T>().ok_or(ApiError::Storage)
@@ -68,6 +70,13 @@ pub mod ssr {
         f: impl FnOnce(Source) -> Result<T, SourceError> + Send + 'static,
     ) -> Result<T, ApiError> {
         blocking(context::<Source>()?, f).await
+    }
+
+    /// A change to a device.
+    pub async fn admin<T: Send + 'static>(
+        f: impl FnOnce(Admin) -> Result<T, SourceError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        blocking(context::<Admin>()?, f).await
     }
 
     /// A dashboard read or write.

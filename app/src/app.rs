@@ -11,6 +11,7 @@ use crate::pages::dashboard::DashboardPage;
 use crate::pages::dashboards::DashboardsPage;
 use crate::pages::device::DevicePage;
 use crate::pages::home::HomePage;
+use crate::theme::ThemeToggle;
 
 /// The document around the app, rendered on the server. Pages stream in order, so the HTML
 /// carries every value even for a browser without JavaScript.
@@ -23,6 +24,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <meta name="theme-color" content="#0f766e"/>
+                <script src="/theme.js"></script>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <link rel="manifest" href="/manifest.webmanifest"/>
                 <link rel="apple-touch-icon" href="/icons/apple-touch-icon.png"/>
@@ -67,6 +69,7 @@ pub fn App() -> impl IntoView {
                 <div class="topbar-actions">
                     // Shown by pwa.js when the browser offers installation.
                     <button id="install-app" class="button" type="button" hidden>"Install app"</button>
+                    <ThemeToggle/>
                     <LiveBadge/>
                 </div>
             </header>

@@ -29,6 +29,7 @@ pub mod pages;
 pub mod series;
 #[cfg(feature = "hydrate")]
 mod socket;
+pub mod theme;
 pub mod widgets;
 
 pub use app::{App, shell};

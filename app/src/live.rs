@@ -203,6 +203,8 @@ pub fn merge(base: &[DeviceSummary], live: &BTreeMap<String, LiveDevice>) -> BTr
                 status: None,
                 message_count: 0,
                 metrics: Vec::new(),
+                name: None,
+                note: None,
             }),
             None => continue,
         };
@@ -258,6 +260,8 @@ mod tests {
                 .iter()
                 .map(|(n, v, t)| MetricLatest { name: (*n).into(), value: *v, ts: *t })
                 .collect(),
+            name: None,
+            note: None,
         }
     }
 

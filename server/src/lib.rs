@@ -7,7 +7,7 @@
 //! - [`ingest`]: validate → group commit → acknowledge → broadcast.
 //! - [`broker`]: the embedded MQTT broker, acknowledging only stored readings.
 //! - [`mqtt_client`]: ingest from an external broker with a persistent session.
-//! - [`http_ingest`]: `POST /api/telemetry`.
+//! - [`http_ingest`]: `POST /api/telemetry`; [`export`]: `GET /api/export.csv`.
 //! - [`hub`], [`ws`]: the `/ws/live` fan-out.
 //! - [`routes`]: the HTTP application; [`metrics`]: `/metrics`.
 //!
@@ -18,6 +18,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod export;
 pub mod http_ingest;
 pub mod hub;
 pub mod ingest;

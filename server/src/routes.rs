@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use leptos::prelude::{LeptosOptions, provide_context};
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
 use serde_json::json;
-use telemetry::{DashboardStore, TelemetrySource};
+use telemetry::{DashboardStore, DeviceAdmin, TelemetrySource};
 use tokio::sync::watch;
 
 use crate::config::MqttMode;
@@ -37,10 +37,12 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     let routes = generate_route_list(App);
     let source: Arc<dyn TelemetrySource> = state.store.clone();
     let dashboards: Arc<dyn DashboardStore> = state.store.clone();
+    let admin: Arc<dyn DeviceAdmin> = state.store.clone();
     let options = state.leptos_options.clone();
     Router::new()
         .route("/api/telemetry", post(crate::http_ingest::post_telemetry))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .route("/api/export.csv", get(crate::export::export_csv))
         .route("/ws/live", get(crate::ws::live))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -50,6 +52,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             move || {
                 provide_context(source.clone());
                 provide_context(dashboards.clone());
+                provide_context(admin.clone());
             },
             move || shell(options.clone()),
         )

@@ -5,7 +5,7 @@ mod redb_store;
 
 pub use redb_store::RedbStore;
 
-use telemetry::{DashboardStore, DeviceId, LiveEvent, Message, Millis, TelemetrySource};
+use telemetry::{DashboardStore, DeviceAdmin, DeviceId, LiveEvent, Message, Millis, TelemetrySource};
 
 /// An accepted message with the server time it arrived.
 #[derive(Debug, Clone)]
@@ -63,7 +63,7 @@ from_redb!(
     redb::CommitError
 );
 
-pub trait Store: TelemetrySource + DashboardStore {
+pub trait Store: TelemetrySource + DashboardStore + DeviceAdmin {
     /// Stores a batch of messages and status reports in one durable transaction: when this
     /// returns `Ok`, everything in it survives a crash. Idempotent per (device, metric, time).
     fn commit(&self, messages: &[Incoming], statuses: &[StatusReport]) -> Result<CommitOutcome, StoreError>;

@@ -246,3 +246,43 @@ async fn http_ingest_accepts_valid_readings_and_explains_refusals() {
     assert!(server.device("HTTP_4").is_null());
     assert!(server.device("HTTP_5").is_null());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_export_streams_every_reading_in_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &[]);
+    let start = now_ms() - 3_600_000;
+    // 12,000 readings: more than one storage page.
+    for batch in 0..6 {
+        let items: Vec<_> = (0..2_000)
+            .map(|i| {
+                let t = start + (batch * 2_000 + i) * 100;
+                let ts = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(t).unwrap().to_rfc3339();
+                json!({"device_id": "CSV_1", "telemetry": {"t": i as f64, "h": 1.0}, "timestamp": ts})
+            })
+            .collect();
+        let (status, body) =
+            server.post_json("/api/telemetry", serde_json::to_vec(&items).unwrap().as_slice());
+        assert_eq!(status, 202, "{body}");
+    }
+    let to = start + 12_000 * 100;
+    let (status, csv) =
+        server.get(&format!("/api/export.csv?device=CSV_1&metric=t&from={start}&to={to}&offset=-300"));
+    assert_eq!(status, 200);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "time_utc,time_local,device,metric,value");
+    assert_eq!(lines.len(), 1 + 12_000);
+    let first: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(chrono::DateTime::parse_from_rfc3339(first[0]).unwrap().timestamp_millis(), start);
+    assert!(first[1].ends_with("-05:00"), "{}", first[1]);
+    assert_eq!(chrono::DateTime::parse_from_rfc3339(first[1]).unwrap().timestamp_millis(), start);
+    assert_eq!(&first[2..], ["CSV_1", "t", "0"]);
+
+    // Every metric of the device, within a narrower range.
+    let (_, both) = server.get(&format!("/api/export.csv?device=CSV_1&from={start}&to={}", start + 999));
+    assert_eq!(both.lines().count(), 1 + 2 * 10);
+    let (status, _) = server.get("/api/export.csv?device=a/b");
+    assert_eq!(status, 400);
+    let (status, _) = server.get("/api/export.csv?device=NOBODY");
+    assert_eq!(status, 404);
+}

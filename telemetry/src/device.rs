@@ -21,6 +21,25 @@ pub struct DeviceSummary {
     pub message_count: u64,
     /// Latest value of every metric, by name.
     pub metrics: Vec<MetricLatest>,
+    /// A name the user gave it (shown instead of the id).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The user's note about it.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Longest display name and note.
+pub const MAX_DEVICE_NAME: usize = 64;
+pub const MAX_DEVICE_NOTE: usize = 1000;
+
+/// Trims a user's text; empty means none. Refuses text longer than `max` characters.
+pub fn user_text(text: &str, max: usize) -> Result<Option<String>, String> {
+    let t = text.trim();
+    if t.chars().count() > max {
+        return Err(format!("at most {max} characters"));
+    }
+    Ok((!t.is_empty()).then(|| t.to_owned()))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +89,11 @@ impl DeviceSummary {
     pub fn metric(&self, name: &str) -> Option<&MetricLatest> {
         self.metrics.iter().find(|m| m.name == name)
     }
+
+    /// What to call it on screen.
+    pub fn label(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
 }
 
 #[cfg(test)]
@@ -84,7 +108,16 @@ mod tests {
             status: status.map(|(online, at)| DeviceStatus { online, at }),
             message_count: 1,
             metrics: vec![],
+            name: None,
+            note: None,
         }
+    }
+
+    #[test]
+    fn user_text_is_trimmed_and_bounded() {
+        assert_eq!(user_text("  Greenhouse  ", 64), Ok(Some("Greenhouse".into())));
+        assert_eq!(user_text("   ", 64), Ok(None));
+        assert!(user_text(&"x".repeat(65), 64).is_err());
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub use history::{Bucket, History};
 pub use live::LiveEvent;
 pub use name::{DeviceId, NameError, valid_name};
 pub use payload::{DropReason, DroppedMetric, Message, RejectReason};
-pub use source::{Current, DashboardStore, SourceError, TelemetrySource};
+pub use source::{Current, DashboardStore, DeviceAdmin, SourceError, TelemetrySource};
 pub use timestamp::TimestampSource;
 pub use topic::DeviceTopic;
 

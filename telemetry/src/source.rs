@@ -31,6 +31,17 @@ pub trait TelemetrySource: Send + Sync {
         to: Millis,
         max_points: usize,
     ) -> Result<History, SourceError>;
+    /// Raw readings of one metric in `[from, to]`, oldest first, after time `after` if given,
+    /// at most `limit` (for exports, page by page).
+    fn points(
+        &self,
+        device: &str,
+        metric: &str,
+        from: Millis,
+        to: Millis,
+        after: Option<Millis>,
+        limit: usize,
+    ) -> Result<Vec<(Millis, f64)>, SourceError>;
     /// Stored changes (readings and statuses) with `seq > after`, oldest first, at most `limit`.
     fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<LiveEvent>, SourceError>;
     /// The latest sequence number handed out (0 before the first change).
@@ -46,6 +57,19 @@ pub trait DashboardStore: Send + Sync {
     fn save_dashboard(&self, dashboard: Dashboard) -> Result<Dashboard, SourceError>;
     /// Whether there was one to delete.
     fn delete_dashboard(&self, id: &str) -> Result<bool, SourceError>;
+}
+
+/// What the user may change about devices.
+pub trait DeviceAdmin: Send + Sync {
+    /// Sets (or clears, with `None`) a device's display name and note; false if unknown.
+    fn set_device_meta(
+        &self,
+        id: &str,
+        name: Option<String>,
+        note: Option<String>,
+    ) -> Result<bool, SourceError>;
+    /// Deletes a device and all its history; false if unknown.
+    fn delete_device(&self, id: &str) -> Result<bool, SourceError>;
 }
 
 /// A storage failure, already logged where it happened; the message is safe to show.

@@ -1,4 +1,5 @@
-//! Server functions for devices: the list, one device, a metric's history, missed changes.
+//! Server functions for devices: the list, one device, a metric's history, missed changes,
+//! naming and deleting.
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
@@ -91,4 +92,29 @@ pub async fn history_between(
         return Err(ApiError::BadRequest("from must precede to, at most a year apart".into()));
     }
     ssr::read(move |s| s.history(&device, &metric, from, to, max_points as usize)).await
+}
+
+/// Sets a device's display name and note (empty clears them). A plain form can post here.
+#[server(prefix = "/api", endpoint = "device/meta")]
+pub async fn update_device(id: String, name: String, note: String) -> Result<(), ApiError> {
+    use telemetry::device::{MAX_DEVICE_NAME, MAX_DEVICE_NOTE, user_text};
+    let name = user_text(&name, MAX_DEVICE_NAME).map_err(|e| ApiError::BadRequest(format!("name: {e}")))?;
+    let note = user_text(&note, MAX_DEVICE_NOTE).map_err(|e| ApiError::BadRequest(format!("note: {e}")))?;
+    match ssr::admin(move |s| s.set_device_meta(&id, name, note)).await? {
+        true => Ok(()),
+        false => Err(ApiError::BadRequest("no such device".into())),
+    }
+}
+
+/// Deletes a device and all its history, if `confirm` is "yes"; then goes to the overview.
+#[server(prefix = "/api", endpoint = "device/delete")]
+pub async fn delete_device(id: String, confirm: Option<String>) -> Result<(), ApiError> {
+    if confirm.as_deref() != Some("yes") {
+        return Err(ApiError::BadRequest("tick the box to confirm the deletion".into()));
+    }
+    if !ssr::admin(move |s| s.delete_device(&id)).await? {
+        return Err(ApiError::BadRequest("no such device".into()));
+    }
+    leptos_axum::redirect("/");
+    Ok(())
 }

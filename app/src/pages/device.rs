@@ -2,11 +2,12 @@
 //! Metric and range live in the query string, so every view is a link that works without
 //! JavaScript; with it, the chart refreshes as readings arrive.
 
+use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use telemetry::DeviceSummary;
 
-use crate::api::{DeviceDetail, get_device};
+use crate::api::{DeleteDevice, DeviceDetail, UpdateDevice, get_device};
 use crate::format;
 use crate::live::{Live, merge};
 use crate::widgets::history_chart::HistoryChart;
@@ -101,10 +102,43 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
     let id_for_links = id.clone();
     let link = move |m: String, r: Range| format!("/device/{}?metric={m}&range={}", id_for_links, r.key());
     let link2 = link.clone();
+    let link3 = link.clone();
+    let id2 = id.clone();
+    let id_label = id.clone();
+    // The other metrics' charts: re-made only when the set of metrics changes, not per reading.
+    let others = Memo::new(move |_| {
+        let shown = metric.get();
+        merged.with(|d| {
+            d.as_ref()
+                .map(|d| d.metrics.iter().map(|m| m.name.clone()).filter(|m| *m != shown).collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+    });
+    let display_name = RwSignal::new(merged.get_untracked().and_then(|d| d.name));
+    let device_note = merged.get_untracked().and_then(|d| d.note);
+    // The CSV of what the main chart shows, with local times at the browser's UTC offset.
+    let csv_href = {
+        let id = id.clone();
+        move || {
+            let to = now.get();
+            let from = to - range.get().secs() * 1000;
+            let offset = if local.get() { local_offset_minutes() } else { 0 };
+            format!("/api/export.csv?device={id}&metric={}&from={from}&to={to}&offset={offset}", metric.get())
+        }
+    };
 
     view! {
         <header class="device-head" data-device=id.clone() data-health=health>
-            <h1><span class="dot" title=health></span>{id.clone()}</h1>
+            <h1>
+                <span class="dot" title=health></span>
+                {
+                    let id = id.clone();
+                    move || display_name.get().unwrap_or_else(|| id.clone())
+                }
+                <Show when=move || display_name.get().is_some()>
+                    <span class="device-id muted">{id_label.clone()}</span>
+                </Show>
+            </h1>
             <dl class="facts">
                 <div><dt>"Status"</dt><dd class="health">{health}</dd></div>
                 <div>
@@ -159,7 +193,100 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
             <figcaption>
                 {move || format!("{} over the last {}, ", metric.get(), range.get().key())}
                 {move || if local.get() { "local time" } else { "UTC" }}
+                " · "
+                <a class="csv" href=csv_href download>"Download CSV"</a>
             </figcaption>
         </figure>
+        <section class="other-metrics" aria-label="Every metric">
+            {move || {
+                others
+                    .get()
+                    .into_iter()
+                    .map(|m| {
+                        let href = link3(m.clone(), range.get_untracked());
+                        view! {
+                            <figure class="chart-box small" data-metric=m.clone()>
+                                <figcaption><a href=href>{m.clone()}</a></figcaption>
+                                <HistoryChart device=id2.clone() metric=Signal::stored(m.clone()) span_secs=Signal::derive(move || range.get().secs()) local/>
+                            </figure>
+                        }
+                    })
+                    .collect_view()
+            }}
+        </section>
+        <DeviceAbout id=id.clone() name=display_name note=device_note/>
+    }
+}
+
+/// A device's name and note (editable), and deleting it with its history. Plain forms: they
+/// work without JavaScript too.
+#[component]
+fn DeviceAbout(id: String, name: RwSignal<Option<String>>, note: Option<String>) -> impl IntoView {
+    let update = ServerAction::<UpdateDevice>::new();
+    let delete = ServerAction::<DeleteDevice>::new();
+    // The name being saved, so the heading can show it once the save succeeds.
+    let saving: StoredValue<Option<String>> = StoredValue::new(None);
+    Effect::new(move |_| {
+        if let Some(input) = update.input().get() {
+            saving.set_value(Some(input.name));
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(())) = update.value().get() {
+            name.set(saving.get_value().map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()));
+        }
+    });
+    let (id_meta, id_delete) = (id.clone(), id);
+    let problem = move || {
+        [update.value().get(), delete.value().get()]
+            .into_iter()
+            .flatten()
+            .find_map(Result::err)
+            .map(|e| e.to_string())
+    };
+    view! {
+        <section class="device-about">
+            <h2>"About this device"</h2>
+            <ActionForm action=update attr:class="device-meta">
+                <input type="hidden" name="id" value=id_meta.clone()/>
+                <label class="field">
+                    "Display name"
+                    <input type="text" name="name" maxlength="64" value=name.get_untracked().unwrap_or_default() placeholder=id_meta.clone()/>
+                </label>
+                <label class="field">
+                    "Note"
+                    <textarea name="note" maxlength="1000" rows="3">{note.unwrap_or_default()}</textarea>
+                </label>
+                <button type="submit" class="button primary">"Save"</button>
+                <span class="save-state" role="status">
+                    {move || match update.value().get() {
+                        Some(Ok(())) => "Saved",
+                        _ if update.pending().get() => "Saving…",
+                        _ => "",
+                    }}
+                </span>
+            </ActionForm>
+            <ActionForm action=delete attr:class="device-delete">
+                <input type="hidden" name="id" value=id_delete.clone()/>
+                <label class="choice">
+                    <input type="checkbox" name="confirm" value="yes" required/>
+                    "Yes, delete this device and all its readings (this cannot be undone)"
+                </label>
+                <button type="submit" class="button danger">"Delete device"</button>
+            </ActionForm>
+            {move || problem().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        </section>
+    }
+}
+
+/// Minutes east of UTC in the browser's zone now (0 on the server).
+fn local_offset_minutes() -> i32 {
+    #[cfg(feature = "hydrate")]
+    {
+        -(js_sys::Date::new_0().get_timezone_offset() as i32)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        0
     }
 }

@@ -48,7 +48,12 @@ pub fn DeviceCard(
             <header>
                 <span class="dot" title=health aria-label=health></span>
                 <h2>
-                    <a href=href>{id.clone()}</a>
+                    <a href=href>
+                        {
+                            let id = id.clone();
+                            move || device.with(|d| d.as_ref().map(|d| d.label().to_owned())).unwrap_or_else(|| id.clone())
+                        }
+                    </a>
                 </h2>
             </header>
             <dl class="metrics">{metrics}</dl>

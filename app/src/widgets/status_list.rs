@@ -26,7 +26,7 @@ pub fn StatusList(widget: Widget) -> impl IntoView {
                     view! {
                         <li data-device=d.id.clone() data-health=health>
                             <span class="dot" title=health></span>
-                            <a href=format!("/device/{}", d.id)>{d.id.clone()}</a>
+                            <a href=format!("/device/{}", d.id)>{d.label().to_owned()}</a>
                             <span class="health">{health}</span>
                             <span class="muted">{format::age(now, d.last_seen)}</span>
                             {battery.map(|v| view! { <span class="battery">{format::value(v)} " V"</span> })}

@@ -98,7 +98,7 @@ pub fn Table(widget: Widget) -> impl IntoView {
                                     .collect_view();
                                 view! {
                                     <tr data-device=d.id.clone() data-health=health>
-                                        <td><span class="dot" title=health></span><a href=format!("/device/{}", d.id)>{d.id.clone()}</a></td>
+                                        <td><span class="dot" title=health></span><a href=format!("/device/{}", d.id)>{d.label().to_owned()}</a></td>
                                         {cells}
                                         <td class="muted">{format::age(board.now.get(), d.last_seen)}</td>
                                     </tr>
@@ -127,6 +127,8 @@ mod tests {
             metrics: t
                 .map(|v| vec![MetricLatest { name: "t".into(), value: v, ts: seen }])
                 .unwrap_or_default(),
+            name: None,
+            note: None,
         }
     }
 

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use telemetry::dashboard::Dashboard;
 use telemetry::history::{MAX_POINTS, bucket_width, downsample};
 use telemetry::{
-    Current, DashboardStore, DeviceStatus, DeviceSummary, History, LiveEvent, MetricLatest, Millis,
-    SourceError, TelemetrySource,
+    Current, DashboardStore, DeviceAdmin, DeviceStatus, DeviceSummary, History, LiveEvent, MetricLatest,
+    Millis, SourceError, TelemetrySource,
 };
 
 use super::{CommitOutcome, Incoming, StatusReport, Store, StoreError};
@@ -41,6 +41,10 @@ struct DeviceRecord {
     message_count: u64,
     /// metric → (value, reading time)
     metrics: BTreeMap<String, (f64, Millis)>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
 }
 
 impl DeviceRecord {
@@ -56,6 +60,8 @@ impl DeviceRecord {
                 .into_iter()
                 .map(|(name, (value, ts))| MetricLatest { name, value, ts })
                 .collect(),
+            name: self.name,
+            note: self.note,
         }
     }
 
@@ -339,6 +345,30 @@ impl TelemetrySource for RedbStore {
         Ok(history)
     }
 
+    fn points(
+        &self,
+        device: &str,
+        metric: &str,
+        from: Millis,
+        to: Millis,
+        after: Option<Millis>,
+        limit: usize,
+    ) -> Result<Vec<(Millis, f64)>, SourceError> {
+        let Some(sid) = self.series_id(device, metric) else { return Ok(Vec::new()) };
+        let start = after.map_or(from, |a| a.saturating_add(1).max(from));
+        if start > to {
+            return Ok(Vec::new());
+        }
+        let rx = self.db.begin_read().map_err(source_err)?;
+        let points = rx.open_table(POINTS).map_err(source_err)?;
+        let mut out = Vec::with_capacity(limit.min(10_000));
+        for entry in points.range((sid, start)..=(sid, to)).map_err(source_err)?.take(limit) {
+            let (k, v) = entry.map_err(source_err)?;
+            out.push((k.value().1, v.value()));
+        }
+        Ok(out)
+    }
+
     fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<LiveEvent>, SourceError> {
         let rx = self.db.begin_read().map_err(source_err)?;
         let changes = rx.open_table(CHANGES).map_err(source_err)?;
@@ -359,6 +389,66 @@ impl TelemetrySource for RedbStore {
     fn last_seq(&self) -> Result<u64, SourceError> {
         let rx = self.db.begin_read().map_err(source_err)?;
         Self::read_last_seq(&rx)
+    }
+}
+
+impl DeviceAdmin for RedbStore {
+    fn set_device_meta(
+        &self,
+        id: &str,
+        name: Option<String>,
+        note: Option<String>,
+    ) -> Result<bool, SourceError> {
+        let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.db.begin_write().map_err(source_err)?;
+        let found = {
+            let mut devices = tx.open_table(DEVICES).map_err(source_err)?;
+            match Self::read_device(&devices, id).map_err(source_err)?.filter(DeviceRecord::registered) {
+                Some(mut rec) => {
+                    rec.name = name;
+                    rec.note = note;
+                    let bytes = serde_json::to_vec(&rec).expect("device records serialise");
+                    devices.insert(id, bytes.as_slice()).map_err(source_err)?;
+                    true
+                }
+                None => false,
+            }
+        };
+        tx.commit().map_err(source_err)?;
+        Ok(found)
+    }
+
+    fn delete_device(&self, id: &str) -> Result<bool, SourceError> {
+        let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.db.begin_write().map_err(source_err)?;
+        let gone: Vec<(String, u32)> = {
+            let series = tx.open_table(SERIES).map_err(source_err)?;
+            let mut found = Vec::new();
+            for entry in series.range((id, "")..).map_err(source_err)? {
+                let (k, v) = entry.map_err(source_err)?;
+                let (device, metric) = k.value();
+                if device != id {
+                    break;
+                }
+                found.push((metric.to_owned(), v.value()));
+            }
+            found
+        };
+        let existed = {
+            let mut points = tx.open_table(POINTS).map_err(source_err)?;
+            let mut series = tx.open_table(SERIES).map_err(source_err)?;
+            for (metric, sid) in &gone {
+                points.retain_in((*sid, i64::MIN)..=(*sid, i64::MAX), |_, _| false).map_err(source_err)?;
+                series.remove((id, metric.as_str())).map_err(source_err)?;
+            }
+            tx.open_table(DEVICES).map_err(source_err)?.remove(id).map_err(source_err)?.is_some()
+        };
+        tx.commit().map_err(source_err)?;
+        let mut cache = self.series.write().unwrap_or_else(|e| e.into_inner());
+        for (metric, _) in gone {
+            cache.remove(&(id.to_owned(), metric));
+        }
+        Ok(existed)
     }
 }
 
@@ -487,6 +577,46 @@ mod tests {
         store.commit(&[], &[StatusReport { device: id, online: false, at: 300 }]).unwrap();
         let x = store.device("x").unwrap().value.unwrap();
         assert_eq!(x.status, Some(DeviceStatus { online: false, at: 300 }));
+    }
+
+    #[test]
+    fn devices_get_names_and_notes_and_can_be_deleted_with_their_history() {
+        let store = RedbStore::in_memory().unwrap();
+        store
+            .commit(&[msg("a", 1_000, &[("t", 1.0), ("h", 2.0)]), msg("b", 1_000, &[("t", 3.0)])], &[])
+            .unwrap();
+        assert!(
+            store.set_device_meta("a", Some("Greenhouse".into()), Some("<b>north</b> wall".into())).unwrap()
+        );
+        assert!(!store.set_device_meta("zzz", None, None).unwrap());
+        let a = store.device("a").unwrap().value.unwrap();
+        assert_eq!((a.name.as_deref(), a.note.as_deref()), (Some("Greenhouse"), Some("<b>north</b> wall")));
+        // A new reading keeps the name.
+        store.commit(&[msg("a", 2_000, &[("t", 5.0)])], &[]).unwrap();
+        assert_eq!(store.device("a").unwrap().value.unwrap().label(), "Greenhouse");
+
+        assert!(store.delete_device("a").unwrap());
+        assert!(!store.delete_device("a").unwrap());
+        assert!(store.device("a").unwrap().value.is_none());
+        assert!(store.history("a", "t", 0, 10_000, 10).unwrap().buckets.is_empty());
+        assert_eq!(store.point_count().unwrap(), 1, "only b's reading is left");
+        // The id can be used again from scratch.
+        store.commit(&[msg("a", 3_000, &[("t", 7.0)])], &[]).unwrap();
+        let again = store.device("a").unwrap().value.unwrap();
+        assert_eq!((again.message_count, again.name), (1, None));
+        assert_eq!(store.history("a", "t", 0, 10_000, 10).unwrap().buckets.len(), 1);
+    }
+
+    #[test]
+    fn raw_points_page_by_time() {
+        let store = RedbStore::in_memory().unwrap();
+        let msgs: Vec<_> = (0..10).map(|i| msg("a", 1_000 + i * 100, &[("t", i as f64)])).collect();
+        store.commit(&msgs, &[]).unwrap();
+        let first = store.points("a", "t", 1_100, 1_800, None, 3).unwrap();
+        assert_eq!(first, [(1_100, 1.0), (1_200, 2.0), (1_300, 3.0)]);
+        let next = store.points("a", "t", 1_100, 1_800, Some(1_300), 100).unwrap();
+        assert_eq!(next.iter().map(|p| p.0).collect::<Vec<_>>(), [1_400, 1_500, 1_600, 1_700, 1_800]);
+        assert!(store.points("a", "nope", 0, 9_999, None, 10).unwrap().is_empty());
     }
 
     #[test]

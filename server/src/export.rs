@@ -1,0 +1,134 @@
+//! `GET /api/export.csv`: a device's readings (one metric, or all) over a time range as CSV,
+//! streamed page by page from storage, so a year of readings never sits in memory.
+//!
+//! Columns: `time_utc` (RFC 3339, UTC), `time_local` (the same instant at the caller's UTC
+//! offset, `offset` minutes east of UTC), `device`, `metric`, `value`.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::Deserialize;
+use telemetry::{Millis, TelemetrySource, valid_name};
+use tokio::sync::mpsc;
+
+use crate::ingest::now_ms;
+use crate::routes::AppState;
+
+/// Readings read per storage page.
+const PAGE: usize = 5_000;
+
+#[derive(Debug, Deserialize)]
+pub struct ExportQuery {
+    pub device: String,
+    /// One metric; every metric of the device when absent.
+    pub metric: Option<String>,
+    /// Milliseconds since the epoch; default: 24 h before `to`.
+    pub from: Option<Millis>,
+    /// Default: now.
+    pub to: Option<Millis>,
+    /// Minutes east of UTC for `time_local`; default 0.
+    pub offset: Option<i32>,
+}
+
+fn bad(message: &str) -> Response {
+    (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message.to_owned())
+        .into_response()
+}
+
+/// One CSV row.
+pub fn row(out: &mut String, t: Millis, zone: &FixedOffset, device: &str, metric: &str, v: f64) {
+    use std::fmt::Write;
+    let utc = DateTime::<Utc>::from_timestamp_millis(t).unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{},{},{device},{metric},{v}",
+        utc.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        utc.with_timezone(zone).format("%Y-%m-%dT%H:%M:%S%.3f%:z"),
+    );
+}
+
+pub async fn export_csv(State(state): State<AppState>, Query(q): Query<ExportQuery>) -> Response {
+    if valid_name(&q.device).is_err() || q.metric.as_deref().is_some_and(|m| valid_name(m).is_err()) {
+        return bad("device and metric must be valid names");
+    }
+    let to = q.to.unwrap_or_else(now_ms);
+    let from = q.from.unwrap_or(to - 86_400_000);
+    if from > to {
+        return bad("from must not be after to");
+    }
+    let Some(zone) = FixedOffset::east_opt(q.offset.unwrap_or(0).clamp(-18 * 60, 18 * 60) * 60) else {
+        return bad("offset out of range");
+    };
+    let store: Arc<dyn TelemetrySource> = state.store.clone();
+    let device = q.device.clone();
+    let metrics = match q.metric.clone() {
+        Some(m) => vec![m],
+        None => {
+            let id = device.clone();
+            let s = store.clone();
+            match tokio::task::spawn_blocking(move || s.device(&id)).await {
+                Ok(Ok(current)) => match current.value {
+                    Some(d) => d.metrics.into_iter().map(|m| m.name).collect(),
+                    None => return (StatusCode::NOT_FOUND, "no such device").into_response(),
+                },
+                _ => return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response(),
+            }
+        }
+    };
+
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut chunk = String::from("time_utc,time_local,device,metric,value\n");
+        for metric in &metrics {
+            let mut after = None;
+            loop {
+                let page = match store.points(&device, metric, from, to, after, PAGE) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                        return;
+                    }
+                };
+                for (t, v) in &page {
+                    row(&mut chunk, *t, &zone, &device, metric, *v);
+                }
+                if tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk)))).is_err() {
+                    return; // The client went away.
+                }
+                match page.last() {
+                    Some((t, _)) if page.len() == PAGE => after = Some(*t),
+                    _ => break,
+                }
+            }
+        }
+    });
+    let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    let name = format!("{}-{}.csv", q.device, q.metric.as_deref().unwrap_or("all"));
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_give_utc_and_the_callers_local_time() {
+        let mut out = String::new();
+        let cet = FixedOffset::east_opt(3600).unwrap();
+        row(&mut out, 1_766_146_880_250, &cet, "d1", "temperature", 21.5);
+        assert_eq!(out, "2025-12-19T12:21:20.250Z,2025-12-19T13:21:20.250+01:00,d1,temperature,21.5\n");
+    }
+}
