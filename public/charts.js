@@ -75,7 +75,6 @@ window.iotCharts = (() => {
         stroke: s.color,
         width: 2,
         spanGaps: false,
-        points: { show: false },
         value: (u, v) => format(v, spec.decimals),
       })),
       ...spec.series.map((s) => ({ ...hidden, label: `${s.label} min` })),

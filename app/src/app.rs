@@ -49,10 +49,12 @@ pub fn App() -> impl IntoView {
     let live = Live::new();
     provide_context(live);
     // Effects run only in the browser, after hydration.
+    // Live data starts on the first frame after hydration: the server's HTML must be hydrated
+    // with exactly the data it was rendered from, before anything newer arrives.
     Effect::new(move |started: Option<()>| {
         if started.is_none() {
             #[cfg(feature = "hydrate")]
-            crate::live::start(live);
+            request_animation_frame(move || crate::live::start(live));
         }
     });
 

@@ -126,6 +126,12 @@ impl SeriesData {
         self.fetched.await.map(|_| ())
     }
 
+    /// What was fetched, without later readings: what the server rendered, so hydration sees the
+    /// same thing.
+    pub fn fetched(&self) -> Option<History> {
+        self.fetched.get().and_then(Result::ok)
+    }
+
     /// The history to draw now, if fetched: the browser's current copy when it is of this
     /// series, else what was fetched. Reactive.
     pub fn get(&self) -> Option<Result<History, ApiError>> {

@@ -1,4 +1,4 @@
-import { expect, test } from '@playwright/test';
+import { expect, test } from './fixtures';
 import { newDevice } from './mqtt';
 
 // A zone with DST, away from UTC, so local-time mistakes show.

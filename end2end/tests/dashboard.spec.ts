@@ -1,4 +1,4 @@
-import { expect, test } from '@playwright/test';
+import { expect, test } from './fixtures';
 import { newDevice, publish } from './mqtt';
 
 // Runs hydrated and with JavaScript off: the server-rendered page must carry the data.

@@ -1,4 +1,5 @@
-import { expect, Locator, Page, test } from '@playwright/test';
+import type { Locator, Page } from '@playwright/test';
+import { expect, test } from './fixtures';
 import { newDevice, publish } from './mqtt';
 
 /** A widget's grid area on the current layout: "x / span w" and "y / span h" (1-based). */

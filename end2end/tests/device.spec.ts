@@ -1,4 +1,4 @@
-import { expect, test } from '@playwright/test';
+import { expect, test } from './fixtures';
 import { newDevice, publish } from './mqtt';
 
 // Runs hydrated and without JavaScript: the device forms are plain forms.

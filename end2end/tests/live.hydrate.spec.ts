@@ -1,4 +1,4 @@
-import { expect, test } from '@playwright/test';
+import { expect, test } from './fixtures';
 import { newDevice, publish } from './mqtt';
 
 test('a new device appears and its values change live, without a reload', async ({ page }) => {

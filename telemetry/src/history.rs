@@ -68,6 +68,20 @@ impl History {
         self.buckets.retain(|b| b.t + width > from);
     }
 
+    /// The silence that counts as a gap in the data (drawn as a break in the line): more than
+    /// two buckets, and more than three times the usual spacing of the data, so sparse but
+    /// regular readings still join up.
+    pub fn gap_threshold(&self) -> Millis {
+        let mut steps: Vec<Millis> = self.buckets.windows(2).map(|w| w[1].t - w[0].t).collect();
+        let usual = if steps.is_empty() {
+            0
+        } else {
+            let mid = steps.len() / 2;
+            *steps.select_nth_unstable(mid).1
+        };
+        (2 * self.bucket_ms).max(3 * usual).max(1)
+    }
+
     /// Readings summarised in the buckets.
     pub fn readings(&self) -> u64 {
         self.buckets.iter().map(|b| u64::from(b.count)).sum()
@@ -180,6 +194,26 @@ mod tests {
         // One before the window is ignored.
         h.add_point(100, 1.0);
         assert!(h.buckets.first().unwrap().t + width > 4_000);
+    }
+
+    #[test]
+    fn gaps_are_judged_against_the_data_spacing() {
+        let bucket = |t| Bucket { t, min: 0.0, max: 0.0, avg: 0.0, count: 1, last: 0.0 };
+        let mut h = History {
+            device: "d".into(),
+            metric: "m".into(),
+            from: 0,
+            to: 10_000,
+            bucket_ms: 10,
+            buckets: (0..10).map(|i| bucket(i * 60)).collect(),
+            last_seq: 0,
+        };
+        // Readings every 60 ms in 10 ms buckets: not gaps.
+        assert_eq!(h.gap_threshold(), 180);
+        h.buckets.push(bucket(2_000));
+        assert!(2_000 - 540 > h.gap_threshold(), "a real silence is still a gap");
+        h.buckets = (0..10).map(|i| bucket(i * 10)).collect();
+        assert_eq!(h.gap_threshold(), 30);
     }
 
     #[test]

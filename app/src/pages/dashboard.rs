@@ -106,6 +106,8 @@ fn BoardView(dashboard: Dashboard, list: DeviceList) -> impl IntoView {
     let bp = RwSignal::new(Breakpoint::Wide);
     let preview: RwSignal<Option<Vec<Placement>>> = RwSignal::new(None);
     let configuring: RwSignal<Option<String>> = RwSignal::new(None);
+    // A widget just added from the palette: cancelling its first configuration removes it.
+    let fresh: RwSignal<Option<String>> = RwSignal::new(None);
     let selected: RwSignal<Option<String>> = RwSignal::new(None);
     let save_state = RwSignal::new(SaveState::Idle);
     let drag: StoredValue<Option<Drag>> = StoredValue::new(None);
@@ -204,6 +206,7 @@ fn BoardView(dashboard: Dashboard, list: DeviceList) -> impl IntoView {
             d.widgets.push(widget.clone());
         });
         configuring.set(Some(widget.id.clone()));
+        fresh.set(Some(widget.id.clone()));
         selected.set(Some(widget.id));
         save();
     };
@@ -527,9 +530,16 @@ fn BoardView(dashboard: Dashboard, list: DeviceList) -> impl IntoView {
                     }
                 });
                 configuring.set(None);
+                fresh.set(None);
                 save();
             });
-            let on_cancel = Callback::new(move |_| configuring.set(None));
+            let on_cancel = Callback::new(move |_| {
+                if let Some(id) = fresh.get_untracked().filter(|f| configuring.get_untracked().as_ref() == Some(f)) {
+                    remove_widget(id);
+                }
+                fresh.set(None);
+                configuring.set(None);
+            });
             Some(view! { <WidgetConfig widget on_save on_cancel/> })
         }}
     }

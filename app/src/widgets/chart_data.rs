@@ -1,6 +1,6 @@
 //! Series laid out for the interactive chart: one shared time axis (bucket centres), and per
 //! series its averages, minima and maxima, `null` where it has no bucket. A `null` row is put
-//! into every gap longer than two buckets, so lines break there instead of bridging it.
+//! into every gap (see `History::gap_threshold`), so lines break there instead of bridging it.
 
 use serde::Serialize;
 
@@ -27,14 +27,15 @@ pub struct ChartSpec {
 
 pub fn spec(series: &[Series], unit: &str, decimals: Option<u8>) -> ChartSpec {
     let width = series.iter().map(|s| s.history.bucket_ms).max().unwrap_or(1).max(1);
+    let gap = series.iter().map(|s| s.history.gap_threshold()).max().unwrap_or(2 * width);
     let mut starts: Vec<i64> = series.iter().flat_map(|s| s.history.buckets.iter().map(|b| b.t)).collect();
     starts.sort_unstable();
     starts.dedup();
-    // Break lines across gaps: a start with nothing for more than two buckets before it gets
-    // an empty row just after the previous bucket.
+    // Break lines across gaps: a start after a silence gets an empty row just after the
+    // previous bucket.
     let mut rows: Vec<Option<i64>> = Vec::with_capacity(starts.len() + 8);
     for (i, t) in starts.iter().enumerate() {
-        if i > 0 && t - starts[i - 1] > 2 * width {
+        if i > 0 && t - starts[i - 1] > gap {
             rows.push(None);
         }
         rows.push(Some(*t));
@@ -122,8 +123,14 @@ mod tests {
 
     #[test]
     fn gaps_get_an_empty_row() {
-        let s = spec(&[series("a", &[0, 10, 100])], "", None);
-        assert_eq!(s.x, [5, 15, 25, 105]);
-        assert_eq!(s.avg[0], [Some(0.0), Some(10.0), None, Some(100.0)]);
+        let s = spec(&[series("a", &[0, 10, 20, 30, 200])], "", None);
+        assert_eq!(s.x, [5, 15, 25, 35, 45, 205]);
+        assert_eq!(s.avg[0], [Some(0.0), Some(10.0), Some(20.0), Some(30.0), None, Some(200.0)]);
+    }
+
+    #[test]
+    fn sparse_regular_readings_are_not_gaps() {
+        let s = spec(&[series("a", &[0, 60, 120, 180])], "", None);
+        assert!(s.avg[0].iter().all(Option::is_some));
     }
 }

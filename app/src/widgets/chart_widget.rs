@@ -78,6 +78,17 @@ pub fn ChartWidget(widget: Widget) -> impl IntoView {
                     .collect::<Vec<_>>()
             })
         };
+        let fetched = {
+            let sources = sources.clone();
+            Signal::derive(move || {
+                sources
+                    .iter()
+                    .filter_map(|(label, data)| {
+                        data.fetched().map(|history| Series { label: label.clone(), history })
+                    })
+                    .collect::<Vec<_>>()
+            })
+        };
         view! {
             <Transition fallback=|| view! { <p class="loading">"Loading chart…"</p> }>
                 {
@@ -98,7 +109,7 @@ pub fn ChartWidget(widget: Widget) -> impl IntoView {
                                 })
                             });
                             move || match problem.get() {
-                                None => view! { <InteractiveChart series unit=unit.clone() decimals local=board.local size on_zoom/> }.into_any(),
+                                None => view! { <InteractiveChart series fetched unit=unit.clone() decimals local=board.local size on_zoom/> }.into_any(),
                                 Some(e) => view! { <p class="error" role="alert">"Cannot load history: " {e}</p> }.into_any(),
                             }
                         })

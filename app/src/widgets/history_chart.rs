@@ -35,6 +35,11 @@ pub fn HistoryChart(
             .map(|history| vec![Series { label: format!("{} {}", history.device, history.metric), history }])
             .unwrap_or_default()
     });
+    let fetched = Signal::derive(move || {
+        data.fetched()
+            .map(|history| vec![Series { label: format!("{} {}", history.device, history.metric), history }])
+            .unwrap_or_default()
+    });
     let on_zoom = Callback::new(move |(from, to): (i64, i64)| {
         if to - from >= 1000 {
             zoom.set(Some(TimeRange::Between { from, to }));
@@ -55,7 +60,7 @@ pub fn HistoryChart(
                         _ => None,
                     });
                     move || match problem.get() {
-                        None => view! { <InteractiveChart series unit=unit.clone() decimals=None local size on_zoom/> }.into_any(),
+                        None => view! { <InteractiveChart series fetched unit=unit.clone() decimals=None local size on_zoom/> }.into_any(),
                         Some(e) => view! { <p class="error" role="alert">"Cannot load history: " {e}</p> }.into_any(),
                     }
                 })}

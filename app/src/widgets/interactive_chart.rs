@@ -45,6 +45,9 @@ pub fn InteractiveChart(
     /// Every series, current.
     #[prop(into)]
     series: Signal<Vec<Series>>,
+    /// Every series as fetched (and server-rendered), without later readings.
+    #[prop(into)]
+    fetched: Signal<Vec<Series>>,
     unit: String,
     decimals: Option<u8>,
     #[prop(into)] local: Signal<bool>,
@@ -55,10 +58,14 @@ pub fn InteractiveChart(
     on_zoom: Callback<(i64, i64)>,
 ) -> impl IntoView {
     let enhanced = RwSignal::new(false);
+    // Until hydration is over, the SVG shows exactly what the server rendered; after that it
+    // (or the interactive chart) follows the readings.
+    let settled = RwSignal::new(false);
     Effect::new(move |_| {
         if interactive() {
             enhanced.set(true);
         }
+        request_animation_frame(move || settled.set(true));
     });
     let host = NodeRef::<leptos::html::Div>::new();
     let labels = move || series.with(|s| s.iter().map(|s| s.label.clone()).collect::<Vec<_>>());
@@ -104,7 +111,10 @@ pub fn InteractiveChart(
             when=move || enhanced.get()
             fallback={
                 let unit = unit.clone();
-                move || view! { <MultiChart series=series.get() unit=unit.clone() local size=size.get()/> }
+                move || {
+                    let shown = if settled.get() { series.get() } else { fetched.get() };
+                    view! { <MultiChart series=shown unit=unit.clone() local size=size.get()/> }
+                }
             }
         >
             <div class="chart-interactive">

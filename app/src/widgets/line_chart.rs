@@ -1,6 +1,6 @@
 //! A server-rendered SVG line chart of downsampled history, one or more series: each average
 //! as a line, its min–max as a shaded band, gaps (missing buckets) left blank, round-number
-//! axes. Renders without JavaScript; the browser may enhance it (see `chart_enhance`).
+//! axes. Renders without JavaScript; once the page is live, `interactive_chart` takes over.
 
 use leptos::prelude::*;
 use telemetry::{Bucket, History};
@@ -17,13 +17,14 @@ const BOTTOM: f64 = 28.0;
 pub const PALETTE: [&str; 8] =
     ["#0f9f8f", "#e0663a", "#4f7be8", "#c2469c", "#d4a106", "#5aa02c", "#8a63d2", "#2aa3c7"];
 
-/// Splits buckets into runs without gaps: a gap is more than two bucket widths of silence.
+/// Splits buckets into runs without gaps (see [`History::gap_threshold`]).
 fn runs(history: &History) -> Vec<&[Bucket]> {
     let b = &history.buckets;
+    let gap = history.gap_threshold();
     let mut out = Vec::new();
     let mut start = 0;
     for i in 1..b.len() {
-        if b[i].t - b[i - 1].t > 2 * history.bucket_ms.max(1) {
+        if b[i].t - b[i - 1].t > gap {
             out.push(&b[start..i]);
             start = i;
         }
@@ -73,6 +74,90 @@ pub fn LineChart(
     view! { <MultiChart series=vec![Series { label, history }] unit local/> }
 }
 
+/// Escapes text for HTML/SVG text and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The chart as SVG markup. Built as a string and set as the box's content, so hydration never
+/// compares it: the page may hydrate with newer readings or another size than the server had.
+pub fn svg(series: &[Series], unit: &str, local: bool, size: (f64, f64)) -> Option<String> {
+    use std::fmt::Write;
+    let (w, h) = (size.0.max(200.0), size.1.max(120.0));
+    let readings: u64 = series.iter().map(|s| s.history.readings()).sum();
+    if readings == 0 {
+        return None;
+    }
+    let all = || series.iter().flat_map(|s| s.history.buckets.iter());
+    let lo = all().map(|b| b.min).fold(f64::INFINITY, f64::min);
+    let hi = all().map(|b| b.max).fold(f64::NEG_INFINITY, f64::max);
+    let (domain, ticks) = value_axis(lo, hi, 5);
+    let y = Scale { domain, range: (h - BOTTOM, TOP) };
+    let from = series.iter().map(|s| s.history.from).min().unwrap_or_default();
+    let to = series.iter().map(|s| s.history.to).max().unwrap_or_default();
+    let x = Scale { domain: (from as f64, to as f64), range: (LEFT, w - RIGHT) };
+    let points: usize = series.iter().map(|s| s.history.buckets.len()).sum();
+    let latest: Vec<String> = series
+        .iter()
+        .filter_map(|s| {
+            s.history.buckets.last().map(|b| format!("{} {} {unit}", s.label, format::value(b.last)))
+        })
+        .collect();
+    let mut out = String::with_capacity(4096 + points * 40);
+    let _ = write!(
+        out,
+        r#"<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{}" data-points="{points}" data-readings="{readings}" data-from="{from}" data-to="{to}"><g class="grid">"#,
+        escape(&format!("{points} buckets from {readings} readings; latest: {}", latest.join(", "))),
+    );
+    for v in &ticks {
+        let py = y.map(*v);
+        let _ = write!(
+            out,
+            r#"<line x1="{LEFT}" x2="{:.1}" y1="{py:.1}" y2="{py:.1}"></line><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            w - RIGHT,
+            LEFT - 6.0,
+            py + 4.0,
+            format::value(*v)
+        );
+    }
+    let pattern = if to - from > 36 * 3_600_000 { "%a %H:%M" } else { "%H:%M" };
+    for t in time_ticks(from, to, ((w / 130.0) as usize).clamp(2, 10)) {
+        let tx = x.map(t as f64);
+        let label = format::datetime(t, local, pattern);
+        let _ = write!(
+            out,
+            r#"<line x1="{tx:.1}" x2="{tx:.1}" y1="{TOP}" y2="{:.1}"></line><text x="{tx:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            h - BOTTOM,
+            h - 8.0,
+            escape(label.trim_end_matches(" UTC"))
+        );
+    }
+    out.push_str("</g>");
+    for (i, s) in series.iter().enumerate() {
+        let (line, band) = paths(&s.history, &x, &y);
+        let color = PALETTE[i % PALETTE.len()];
+        let _ = write!(
+            out,
+            r#"<g class="series" data-series="{}" data-readings="{}"><path class="band" d="{band}" style="fill:{color}"></path><path class="line" d="{line}" style="stroke:{color}"></path></g>"#,
+            escape(&s.label),
+            s.history.readings()
+        );
+    }
+    out.push_str("</svg>");
+    Some(out)
+}
+
 #[component]
 pub fn MultiChart(
     series: Vec<Series>,
@@ -82,102 +167,63 @@ pub fn MultiChart(
     #[prop(default = (800.0, 280.0))]
     size: (f64, f64),
 ) -> impl IntoView {
-    let (w, height) = (size.0.max(200.0), size.1.max(120.0));
-    let readings: u64 = series.iter().map(|s| s.history.readings()).sum();
-    if readings == 0 {
-        return view! { <p class="chart-empty">"No readings in this range."</p> }.into_any();
-    }
-    let all = || series.iter().flat_map(|s| s.history.buckets.iter());
-    let lo = all().map(|b| b.min).fold(f64::INFINITY, f64::min);
-    let hi = all().map(|b| b.max).fold(f64::NEG_INFINITY, f64::max);
-    let (domain, ticks) = value_axis(lo, hi, 5);
-    let h = height;
-    let y = Scale { domain, range: (h - BOTTOM, TOP) };
-    let (from, to) = (
-        series.iter().map(|s| s.history.from).min().unwrap_or_default(),
-        series.iter().map(|s| s.history.to).max().unwrap_or_default(),
-    );
-    let x = Scale { domain: (from as f64, to as f64), range: (LEFT, w - RIGHT) };
-    let span = to - from;
-    let points: usize = series.iter().map(|s| s.history.buckets.len()).sum();
-    let latest: Vec<String> = series
-        .iter()
-        .filter_map(|s| {
-            s.history.buckets.last().map(|b| format!("{} {} {unit}", s.label, format::value(b.last)))
-        })
-        .collect();
-    let aria = format!("{points} buckets from {readings} readings; latest: {}", latest.join(", "));
-    let legend = (series.len() > 1).then(|| {
-        series
-            .iter()
+    let labels: Vec<String> = series.iter().map(|s| s.label.clone()).collect();
+    let markup = move || svg(&series, &unit, local.get(), size);
+    let legend = (labels.len() > 1).then(|| {
+        labels
+            .into_iter()
             .enumerate()
-            .map(|(i, s)| {
+            .map(|(i, label)| {
                 view! {
                     <li>
                         <span class="swatch" style=format!("background:{}", PALETTE[i % PALETTE.len()])></span>
-                        {s.label.clone()}
+                        {label}
                     </li>
                 }
             })
             .collect_view()
     });
-    let drawn = series
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let (line, band) = paths(&s.history, &x, &y);
-            let color = PALETTE[i % PALETTE.len()];
-            view! {
-                <g class="series" data-series=s.label.clone() data-readings=s.history.readings()>
-                    <path class="band" d=band style=format!("fill:{color}")></path>
-                    <path class="line" d=line style=format!("stroke:{color}")></path>
-                </g>
-            }
-        })
-        .collect_view();
-
     view! {
         <div class="chart-wrap">
-            <svg
-                class="chart"
-                viewBox=format!("0 0 {w} {h}")
-                role="img"
-                aria-label=aria
-                data-points=points
-                data-readings=readings
-                data-from=from
-                data-to=to
-            >
-                <g class="grid">
-                    {ticks
-                        .iter()
-                        .map(|v| {
-                            let py = format!("{:.1}", y.map(*v));
-                            let ty = format!("{:.1}", y.map(*v) + 4.0);
-                            view! {
-                                <line x1=LEFT x2=w - RIGHT y1=py.clone() y2=py></line>
-                                <text x=LEFT - 6.0 y=ty text-anchor="end">{format::value(*v)}</text>
-                            }
-                        })
-                        .collect_view()}
-                    {time_ticks(from, to, ((w / 130.0) as usize).clamp(2, 10))
-                        .into_iter()
-                        .map(|t| {
-                            let tx = format!("{:.1}", x.map(t as f64));
-                            let pattern = if span > 36 * 3_600_000 { "%a %H:%M" } else { "%H:%M" };
-                            view! {
-                                <line x1=tx.clone() x2=tx.clone() y1=TOP y2=h - BOTTOM></line>
-                                <text x=tx y=h - 8.0 text-anchor="middle">
-                                    {move || format::datetime(t, local.get(), pattern).trim_end_matches(" UTC").to_owned()}
-                                </text>
-                            }
-                        })
-                        .collect_view()}
-                </g>
-                {drawn}
-            </svg>
+            {move || match markup() {
+                Some(svg) => view! { <div class="svg-box" inner_html=svg></div> }.into_any(),
+                None => view! { <p class="chart-empty">"No readings in this range."</p> }.into_any(),
+            }}
             {legend.map(|l| view! { <ul class="legend">{l}</ul> })}
         </div>
     }
-    .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use telemetry::Bucket;
+
+    fn series(label: &str) -> Series {
+        Series {
+            label: label.into(),
+            history: History {
+                device: "d".into(),
+                metric: "t".into(),
+                from: 0,
+                to: 3_600_000,
+                bucket_ms: 60_000,
+                buckets: (0..10)
+                    .map(|i| Bucket { t: i * 60_000, min: 1.0, max: 3.0, avg: 2.0, count: 2, last: 2.0 })
+                    .collect(),
+                last_seq: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn svg_carries_counts_and_escapes_text() {
+        let markup = svg(&[series("a<b>\"")], "°C<", false, (800.0, 240.0)).unwrap();
+        assert!(markup.contains(r#"data-readings="20""#));
+        assert!(markup.contains(r#"data-points="10""#));
+        assert!(markup.contains("a&lt;b&gt;&quot;"));
+        assert!(!markup.contains("<b>"));
+        assert_eq!(markup.matches(r#"class="line""#).count(), 1);
+        assert!(svg(&[], "", false, (800.0, 240.0)).is_none());
+    }
 }
