@@ -3,7 +3,7 @@ SHELL := /bin/bash
 # wasm-opt from npm binaryen (tools/) comes first: cargo-leptos uses the one on PATH.
 export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test dev build release lint fmt clean-data
+.PHONY: run test dev build release lint bench clean-data
 
 ## run: build the release dashboard and start it with three simulated devices (http://127.0.0.1:3000)
 run: release
@@ -32,6 +32,13 @@ release:
 	scripts/setup.sh run
 	cargo leptos build --release
 	scripts/site.sh
+
+## bench: ingest versus Mosquitto alone, PWA and dashboard figures (release build); prints tables
+bench:
+	scripts/setup.sh test
+	scripts/bench-ingest.sh
+	scripts/bench-pwa.sh
+	scripts/bench-ui.sh
 
 ## lint: formatting and clippy, warnings as errors
 lint:
