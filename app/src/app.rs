@@ -13,9 +13,28 @@ use crate::pages::device::DevicePage;
 use crate::pages::home::HomePage;
 use crate::theme::ThemeToggle;
 
+/// The Content-Security-Policy of a page: scripts only from this site or inline with this
+/// response's nonce, WASM allowed to compile, nothing framed, forms posting only here. Inline
+/// `style` attributes are allowed (the grid places widgets with them).
+pub fn content_security_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+         worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'self'; \
+         form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
 /// The document around the app, rendered on the server. Pages stream in order, so the HTML
 /// carries every value even for a browser without JavaScript.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(response)) =
+        (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
+        && let Ok(value) = http::HeaderValue::from_str(&content_security_policy(&nonce))
+    {
+        response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -40,3 +40,30 @@ test('every metric is charted, and a device is deleted with its history after co
   await page.goto(`/device/${device}`);
   await expect(page.getByRole('heading', { name: 'Unknown device' })).toBeVisible();
 });
+
+test('markup in widget titles, names and notes is shown as text and never runs', async ({ page, request }) => {
+  const evil = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>';
+  const device = newDevice('E2E_XSS');
+  publish(device, { temperature: 20 });
+  // A metric name with markup is refused at the door.
+  const refused = await request.post('/api/telemetry', { data: { device_id: device, telemetry: { '<b>x</b>': 1, ok: 2 } } });
+  expect((await refused.json()).dropped_metrics[0].reason).toBe('bad_metric_name');
+  const dashboard = {
+    id: `xss-${Date.now().toString(36)}`,
+    name: evil,
+    widgets: [{ id: 'w1', kind: 'stat', title: evil, devices: [device], metrics: ['temperature'] }],
+    layouts: { wide: [{ widget: 'w1', x: 0, y: 0, w: 3, h: 2 }], medium: [], phone: [] },
+    range: { type: 'last', secs: 3600 },
+  };
+  expect((await request.post('/api/dashboards/save', { data: { dashboard } })).status()).toBe(200);
+  page.on('dialog', (d) => {
+    throw new Error(`a dialog opened: ${d.message()}`);
+  });
+  await page.goto(`/d/${dashboard.id}`);
+  await expect(page.locator('.widget-head h2')).toHaveText(evil);
+  await expect(page.locator('h1')).toHaveText(evil);
+  await page.goto('/dashboards');
+  await expect(page.locator('.dashboard-list')).toContainText(evil);
+  await expect(page.locator('main img')).toHaveCount(0);
+  if (test.info().project.name !== 'ssr') expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
+});

@@ -10,7 +10,7 @@ export const test = base.extend<{ pageErrors: void }>({
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
       page.on('console', (m) => {
-        if (m.type() === 'error' && /hydration|panicked/i.test(m.text())) errors.push(m.text().slice(0, 500));
+        if (m.type() === 'error' && /hydration|panicked|Content Security Policy|Refused to/i.test(m.text())) errors.push(m.text().slice(0, 500));
       });
       await use();
       expect(errors, 'errors in the page').toEqual([]);

@@ -23,6 +23,7 @@ pub struct WebConfig {
     pub listen: SocketAddr,
     pub site_root: PathBuf,
     pub max_body_bytes: usize,
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,6 +77,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("LEPTOS_SITE_ROOT", "web.site_root"),
     ("IOT_WEB_LISTEN", "web.listen"),
     ("IOT_SITE_ROOT", "web.site_root"),
+    ("IOT_ALLOWED_ORIGINS", "web.allowed_origins"),
     ("IOT_STORAGE_PATH", "storage.path"),
     ("IOT_COMMIT_MAX_READINGS", "storage.commit_max_readings"),
     ("IOT_COMMIT_LINGER_MS", "storage.commit_linger_ms"),
@@ -131,7 +133,20 @@ impl Config {
                     .or_insert_with(|| toml::Value::Table(Default::default()))
                     .as_table_mut()
                     .expect("sections are tables");
-                section.insert(field.to_owned(), env_value(&value));
+                let value = if *key == "web.allowed_origins" {
+                    // A comma-separated list.
+                    toml::Value::Array(
+                        value
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|o| !o.is_empty())
+                            .map(|o| toml::Value::String(o.into()))
+                            .collect(),
+                    )
+                } else {
+                    env_value(&value)
+                };
+                section.insert(field.to_owned(), value);
             }
         }
         let config: Config = toml::Value::Table(merged)
@@ -193,6 +208,7 @@ mod tests {
     fn file_then_env_override() {
         let file = "[mqtt]\nmode = \"external\"\nport = 1884\n[storage]\npath = \"/tmp/a.redb\"\n";
         let env = |k: &str| match k {
+            "IOT_ALLOWED_ORIGINS" => Some("https://a.example, https://b.example".to_owned()),
             "IOT_MQTT_PORT" => Some("1999".to_owned()),
             "IOT_WEB_LISTEN" => Some("0.0.0.0:8080".to_owned()),
             _ => None,
@@ -203,6 +219,7 @@ mod tests {
         assert_eq!(c.web.listen.to_string(), "0.0.0.0:8080");
         assert_eq!(c.storage.path, PathBuf::from("/tmp/a.redb"));
         assert_eq!(c.mqtt.host, "127.0.0.1");
+        assert_eq!(c.web.allowed_origins, ["https://a.example", "https://b.example"]);
     }
 
     #[test]

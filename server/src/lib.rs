@@ -9,7 +9,8 @@
 //! - [`mqtt_client`]: ingest from an external broker with a persistent session.
 //! - [`http_ingest`]: `POST /api/telemetry`; [`export`]: `GET /api/export.csv`.
 //! - [`hub`], [`ws`]: the `/ws/live` fan-out.
-//! - [`routes`]: the HTTP application; [`metrics`]: `/metrics`.
+//! - [`routes`]: the HTTP application; [`metrics`]: `/metrics`; [`security`]: CSRF and
+//!   origin checks, security headers.
 //!
 //! Data flows one way: device → ingest → (store, hub) → server fn / WebSocket → UI.
 
@@ -25,6 +26,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod mqtt_client;
 pub mod routes;
+pub mod security;
 pub mod store;
 pub mod ws;
 
@@ -138,7 +140,7 @@ impl Server {
             mqtt_mode: config.mqtt.mode,
             shutdown: stop_tx.subscribe(),
         };
-        let app = routes::router(state, config.web.max_body_bytes);
+        let app = routes::router(state, config.web.max_body_bytes, config.web.allowed_origins.clone());
         let stop = stop_tx.clone();
         let served = axum::serve(http, app)
             .with_graceful_shutdown(async move {

@@ -32,8 +32,9 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
 }
 
-/// The whole HTTP application.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+/// The whole HTTP application. `allowed_origins` may call in from other sites (see
+/// [`crate::security`]) and get CORS headers on `/api`.
+pub fn router(state: AppState, max_body_bytes: usize, allowed_origins: Vec<String>) -> Router {
     let routes = generate_route_list(App);
     let source: Arc<dyn TelemetrySource> = state.store.clone();
     let dashboards: Arc<dyn DashboardStore> = state.store.clone();
@@ -58,6 +59,21 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         )
         .fallback(file_and_error_handler::<AppState, _>(shell))
         .with_state(state)
+        .layer(cors(&allowed_origins))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(crate::security::Origins(allowed_origins)),
+            crate::security::guard,
+        ))
+}
+
+/// CORS for the configured origins only (none by default: same-origin use needs none).
+fn cors(allowed: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method};
+    let origins: Vec<HeaderValue> = allowed.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([axum::http::header::CONTENT_TYPE])
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {

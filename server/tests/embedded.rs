@@ -286,3 +286,57 @@ async fn csv_export_streams_every_reading_in_range() {
     let (status, _) = server.get("/api/export.csv?device=NOBODY");
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_sites_cannot_post_or_open_the_live_feed_and_pages_carry_security_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &[]);
+    let body = br#"{"device_id": "CSRF_1", "telemetry": {"t": 1}}"#;
+    let own = format!("http://{}", server.http);
+    let post = |headers: &[(&str, &str)]| {
+        http_full(server.http, "POST", "/api/telemetry", "application/json", headers, body).0
+    };
+
+    assert_eq!(post(&[("Origin", "https://evil.example")]), 403);
+    assert_eq!(post(&[("Sec-Fetch-Site", "cross-site"), ("Origin", "https://evil.example")]), 403);
+    assert_eq!(post(&[("Origin", own.as_str())]), 202);
+    assert_eq!(post(&[("Sec-Fetch-Site", "same-origin")]), 202);
+    assert_eq!(post(&[]), 202, "devices and scripts send no Origin");
+    // A cross-site form post to a server function is refused too.
+    let (status, _, _) = http_full(
+        server.http,
+        "POST",
+        "/api/device/delete",
+        "application/x-www-form-urlencoded",
+        &[("Origin", "https://evil.example")],
+        b"id=CSRF_1&confirm=yes",
+    );
+    assert_eq!(status, 403);
+    assert!(!server.device("CSRF_1").is_null(), "the device is still there");
+
+    // The live feed refuses other sites' pages.
+    let stream = tokio::net::TcpStream::connect(server.http).await.unwrap();
+    let request = tokio_tungstenite::tungstenite::http::Request::builder()
+        .uri(format!("ws://{}/ws/live", server.http))
+        .header("Host", server.http.to_string())
+        .header("Origin", "https://evil.example")
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", "13")
+        .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .body(())
+        .unwrap();
+    assert!(tokio_tungstenite::client_async(request, stream).await.is_err());
+
+    let (status, head, _) = http_full(server.http, "GET", "/", "", &[], b"");
+    assert_eq!(status, 200);
+    for expected in [
+        "x-content-type-options: nosniff",
+        "x-frame-options: deny",
+        "referrer-policy: same-origin",
+        "content-security-policy: default-src 'self'; script-src 'self' 'nonce-",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(head.contains(expected), "{expected} missing from:\n{head}");
+    }
+}

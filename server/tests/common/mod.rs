@@ -131,11 +131,27 @@ fn urlencode(s: &str) -> String {
 
 /// One HTTP/1.0 exchange (no chunking, body ends at close).
 pub fn http(addr: SocketAddr, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    let (status, _, body) = http_full(addr, method, path, content_type, &[], body);
+    (status, body)
+}
+
+/// One HTTP/1.0 exchange with extra request headers; answers status, response headers, body.
+pub fn http_full(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(TIMEOUT)).unwrap();
     let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n", body.len());
     if !content_type.is_empty() {
         req.push_str(&format!("Content-Type: {content_type}\r\n"));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).unwrap();
@@ -145,7 +161,7 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, content_type: &str, body
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, body.to_owned())
+    (status, head.to_ascii_lowercase(), body.to_owned())
 }
 
 /// Retries `f` until it returns `Some` or the timeout passes.
