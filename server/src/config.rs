@@ -32,6 +32,8 @@ pub struct StorageConfig {
     pub path: PathBuf,
     pub commit_max_readings: usize,
     pub commit_linger_ms: u64,
+    pub retention_days: u64,
+    pub prune_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -81,6 +83,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_STORAGE_PATH", "storage.path"),
     ("IOT_COMMIT_MAX_READINGS", "storage.commit_max_readings"),
     ("IOT_COMMIT_LINGER_MS", "storage.commit_linger_ms"),
+    ("IOT_RETENTION_DAYS", "storage.retention_days"),
+    ("IOT_PRUNE_INTERVAL_SECS", "storage.prune_interval_secs"),
     ("IOT_MQTT_MODE", "mqtt.mode"),
     ("IOT_MQTT_LISTEN", "mqtt.listen"),
     ("IOT_MQTT_HOST", "mqtt.host"),
@@ -160,6 +164,9 @@ impl Config {
         let invalid = |message: &str| ConfigError::Invalid { origin: None, message: message.into() };
         if self.storage.commit_max_readings == 0 {
             return Err(invalid("storage.commit_max_readings must be at least 1"));
+        }
+        if self.storage.prune_interval_secs == 0 {
+            return Err(invalid("storage.prune_interval_secs must be at least 1"));
         }
         if self.live.client_queue == 0 {
             return Err(invalid("live.client_queue must be at least 1"));

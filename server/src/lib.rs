@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`config`]: defaults, TOML file, environment.
 //! - [`store`]: the redb store (readings, device registry, status).
-//! - [`ingest`]: validate → group commit → acknowledge → broadcast.
+//! - [`ingest`]: validate → group commit → acknowledge → broadcast; [`retention`]: pruning.
 //! - [`broker`]: the embedded MQTT broker, acknowledging only stored readings.
 //! - [`mqtt_client`]: ingest from an external broker with a persistent session.
 //! - [`http_ingest`]: `POST /api/telemetry`; [`export`]: `GET /api/export.csv`.
@@ -25,6 +25,7 @@ pub mod hub;
 pub mod ingest;
 pub mod metrics;
 pub mod mqtt_client;
+pub mod retention;
 pub mod routes;
 pub mod security;
 pub mod store;
@@ -118,6 +119,13 @@ impl Server {
     /// and closes the database.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let Server { config, store, http, http_addr, broker, ingest, writer, hub, metrics, stop_tx } = self;
+        let pruning = tokio::spawn(retention::run(
+            store.clone(),
+            metrics.clone(),
+            config.storage.retention_days,
+            Duration::from_secs(config.storage.prune_interval_secs),
+            stop_tx.subscribe(),
+        ));
         let external = (config.mqtt.mode == MqttMode::External).then(|| {
             tokio::spawn(mqtt_client::run(config.mqtt.clone(), ingest.clone(), stop_tx.subscribe()))
         });
@@ -156,6 +164,7 @@ impl Server {
         if let Some(task) = external {
             let _ = task.await;
         }
+        let _ = pruning.await;
         // The stop signal closed the ingest queue: the writer commits what is queued and ends.
         let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
         drop(store);

@@ -56,6 +56,8 @@ pub struct Metrics {
     commits: AtomicU64,
     commit_failures: AtomicU64,
     commit_micros: AtomicU64,
+    readings_pruned: AtomicU64,
+    changes_pruned: AtomicU64,
     live_clients: AtomicI64,
     live_resyncs: AtomicU64,
     mqtt_connected: AtomicBool,
@@ -89,6 +91,11 @@ impl Metrics {
         self.readings_duplicate.fetch_add(duplicates, Relaxed);
         self.status_updates.fetch_add(statuses, Relaxed);
         self.commit_micros.fetch_add(micros, Relaxed);
+    }
+
+    pub fn pruned(&self, readings: u64, changes: u64) {
+        self.readings_pruned.fetch_add(readings, Relaxed);
+        self.changes_pruned.fetch_add(changes, Relaxed);
     }
 
     pub fn commit_failed(&self) {
@@ -161,6 +168,12 @@ impl Metrics {
                 "iot_live_resyncs_total",
                 "Live clients told to resync after falling behind.",
                 &self.live_resyncs,
+            ),
+            ("iot_readings_pruned_total", "Readings deleted past the retention.", &self.readings_pruned),
+            (
+                "iot_changes_pruned_total",
+                "Change-log entries deleted past the retention.",
+                &self.changes_pruned,
             ),
         ];
         for (name, help, value) in counters {

@@ -70,4 +70,14 @@ pub trait Store: TelemetrySource + DashboardStore + DeviceAdmin {
 
     /// Whether the database answers reads.
     fn healthy(&self) -> bool;
+
+    /// Deletes readings, and the change log, older than `before`.
+    fn prune(&self, before: Millis) -> Result<Pruned, StoreError>;
+}
+
+/// What a prune removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub readings: u64,
+    pub changes: u64,
 }

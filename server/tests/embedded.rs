@@ -340,3 +340,30 @@ async fn other_sites_cannot_post_or_open_the_live_feed_and_pages_carry_security_
         assert!(head.contains(expected), "{expected} missing from:\n{head}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_past_the_retention_are_pruned_and_the_rest_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("IOT_RETENTION_DAYS", "1".to_owned()), ("IOT_PRUNE_INTERVAL_SECS", "1".to_owned())];
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &env);
+    let at = |ms: i64| chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms).unwrap().to_rfc3339();
+    let three_days_ago = now_ms() - 3 * 86_400_000;
+    let mut items: Vec<_> = (0..10)
+        .map(|i| json!({"device_id": "RET_1", "telemetry": {"t": i}, "timestamp": at(three_days_ago + i * 1_000)}))
+        .collect();
+    items.push(json!({"device_id": "RET_1", "telemetry": {"t": 99}, "timestamp": at(now_ms() - 60_000)}));
+    let (status, body) = server.post_json("/api/telemetry", serde_json::to_vec(&items).unwrap().as_slice());
+    assert_eq!(status, 202, "{body}");
+
+    eventually("the old readings to be pruned", || {
+        (server.metric("iot_readings_pruned_total") >= 10).then_some(())
+    });
+    let (status, csv) =
+        server.get(&format!("/api/export.csv?device=RET_1&from={}&to={}", three_days_ago - 1, now_ms()));
+    assert_eq!(status, 200);
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{csv}");
+    assert!(rows[0].ends_with(",RET_1,t,99"), "{csv}");
+    assert_eq!(server.metric("iot_readings_pruned_total"), 10);
+    assert_eq!(server.device("RET_1")["id"], "RET_1", "the device stays registered");
+}

@@ -16,7 +16,7 @@ use telemetry::{
     Millis, SourceError, TelemetrySource,
 };
 
-use super::{CommitOutcome, Incoming, StatusReport, Store, StoreError};
+use super::{CommitOutcome, Incoming, Pruned, StatusReport, Store, StoreError};
 
 /// (device, metric) → series id.
 const SERIES: TableDefinition<(&str, &str), u32> = TableDefinition::new("series");
@@ -261,6 +261,45 @@ impl Store for RedbStore {
             self.series.write().unwrap_or_else(|e| e.into_inner()).extend(new_series);
         }
         Ok(outcome)
+    }
+
+    fn prune(&self, before: Millis) -> Result<Pruned, StoreError> {
+        let ids: Vec<u32> = self.series.read().unwrap_or_else(|e| e.into_inner()).values().copied().collect();
+        let mut pruned = Pruned::default();
+        // One transaction per series keeps each short, so ingest is never held up for long.
+        for sid in ids {
+            let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
+            let tx = self.db.begin_write()?;
+            let mut removed = 0;
+            tx.open_table(POINTS)?.retain_in((sid, i64::MIN)..(sid, before), |_, _| {
+                removed += 1;
+                false
+            })?;
+            tx.commit()?;
+            pruned.readings += removed;
+        }
+        let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.db.begin_write()?;
+        {
+            let mut changes = tx.open_table(CHANGES)?;
+            loop {
+                let old = match changes.first()? {
+                    Some((_, v)) => match serde_json::from_slice::<LiveEvent>(v.value()) {
+                        Ok(LiveEvent::Reading { received, .. }) => received < before,
+                        Ok(LiveEvent::Status { at, .. }) => at < before,
+                        _ => true,
+                    },
+                    None => false,
+                };
+                if !old {
+                    break;
+                }
+                changes.pop_first()?;
+                pruned.changes += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(pruned)
     }
 
     fn healthy(&self) -> bool {
@@ -605,6 +644,24 @@ mod tests {
         let again = store.device("a").unwrap().value.unwrap();
         assert_eq!((again.message_count, again.name), (1, None));
         assert_eq!(store.history("a", "t", 0, 10_000, 10).unwrap().buckets.len(), 1);
+    }
+
+    #[test]
+    fn pruning_drops_old_readings_and_changes_only() {
+        let store = RedbStore::in_memory().unwrap();
+        let msgs: Vec<_> = (0..10).map(|i| msg("a", 1_000 * i, &[("t", i as f64), ("h", 1.0)])).collect();
+        store.commit(&msgs, &[]).unwrap();
+        store.commit(&[msg("b", 9_500, &[("t", 9.5)])], &[]).unwrap();
+        let pruned = store.prune(5_000).unwrap();
+        // Readings at 0..4 s of two metrics; changes received before 5 s (received = ts + 10).
+        assert_eq!(pruned, Pruned { readings: 10, changes: 5 });
+        assert_eq!(store.point_count().unwrap(), 11);
+        let left = store.points("a", "t", 0, 20_000, None, 100).unwrap();
+        assert_eq!(left.first(), Some(&(5_000, 5.0)));
+        assert_eq!(left.len(), 5);
+        assert_eq!(store.changes_since(0, 100).unwrap().first().and_then(LiveEvent::seq), Some(6));
+        assert_eq!(store.prune(5_000).unwrap(), Pruned::default(), "nothing left to prune");
+        assert!(store.device("a").unwrap().value.is_some(), "the device stays registered");
     }
 
     #[test]
