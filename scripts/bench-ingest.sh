@@ -22,7 +22,8 @@ mosq=()
 for run in $(seq 1 "$RUNS"); do
   # The dashboard with its embedded broker, on a fresh database.
   web=$(free_port); mqtt=$(free_port)
-  IOT_WEB_LISTEN=127.0.0.1:$web IOT_MQTT_LISTEN=127.0.0.1:$mqtt IOT_STORAGE_PATH="$work/run$run.redb" \
+  # No per-device rate limit: this measures the pipeline, not the limiter.
+  IOT_DEVICE_MESSAGES_PER_SEC=0 IOT_WEB_LISTEN=127.0.0.1:$web IOT_MQTT_LISTEN=127.0.0.1:$mqtt IOT_STORAGE_PATH="$work/run$run.redb" \
     RUST_LOG=warn "$BIN/server" >/dev/null &
   server=$!
   until curl -fsS "http://127.0.0.1:$web/healthz" >/dev/null 2>&1; do sleep 0.1; done

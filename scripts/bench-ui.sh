@@ -7,7 +7,7 @@ make -s release
 cargo build --release -q -p simulator
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 web=$(free_port); mqtt=$(free_port); data=$(mktemp -d)
-IOT_WEB_LISTEN=127.0.0.1:$web IOT_MQTT_LISTEN=127.0.0.1:$mqtt IOT_STORAGE_PATH="$data/b.redb" RUST_LOG=warn \
+IOT_DEVICE_MESSAGES_PER_SEC=0 IOT_WEB_LISTEN=127.0.0.1:$web IOT_MQTT_LISTEN=127.0.0.1:$mqtt IOT_STORAGE_PATH="$data/b.redb" RUST_LOG=warn \
   target/release/server >/dev/null &
 server=$!
 trap 'kill $server; rm -rf "$data"' EXIT

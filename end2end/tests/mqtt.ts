@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 
 const mqttPort = process.env.E2E_MQTT_PORT ?? '18837';
 
@@ -7,14 +7,27 @@ export function newDevice(prefix: string): string {
   return `${prefix}_${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 }
 
+let published = 0;
+
 /**
  * Publishes one reading at QoS 1 with mosquitto_pub, as a device would. mosquitto_pub exits
- * once the PUBACK arrives, and the server acknowledges only stored readings.
+ * once the PUBACK arrives, and the server acknowledges only stored readings. Each call is its
+ * own MQTT session (a fresh client id): a device reconnecting under its old id while the
+ * broker is still closing that session is told "unavailable" and has to retry, as real
+ * devices do; a test should not depend on that timing. A refused connection is retried.
  */
 export function publish(device: string, telemetry: Record<string, number>, at: Date = new Date()): void {
   const payload = JSON.stringify({ telemetry, timestamp: at.toISOString() });
-  execFileSync('mosquitto_pub', [
-    '-h', '127.0.0.1', '-p', mqttPort, '-q', '1', '-i', `e2e-${device}`,
+  const args = [
+    '-h', '127.0.0.1', '-p', mqttPort, '-q', '1', '-i', `e2e-${process.pid}-${++published}`,
     '-t', `app/device/${device}/telemetry`, '-m', payload,
-  ]);
+  ];
+  for (let attempt = 1; ; attempt++) {
+    const run = spawnSync('mosquitto_pub', args, { encoding: 'utf8', timeout: 10_000 });
+    if (run.status === 0) return;
+    const why = `${run.stderr ?? ''}${run.error ?? ''}`.trim();
+    if (attempt >= 3 || !/refused|unavailable/i.test(why)) {
+      throw new Error(`mosquitto_pub for ${device} failed (exit ${run.status}): ${why}`);
+    }
+  }
 }

@@ -6,11 +6,15 @@
 //! - A valid reading is stored, then acknowledged and routed to subscribers as usual.
 //! - A malformed one is acknowledged (the device must not resend it forever), not routed,
 //!   logged and counted; MQTT 5 devices get reason "payload format invalid".
+//! - A device over its message rate has its PUBACK held back (up to a second), which slows
+//!   it down; beyond that, and over the device or metric caps, the message is dropped and
+//!   counted (see [`crate::limits`]); MQTT 5 devices get reason "quota exceeded".
 //! - If storage fails the device is disconnected without a PUBACK, so it resends later.
 //! - Status reports and last wills on `app/device/<id>/status` are recorded.
 //! - Other topics pass through: it is an ordinary broker for everything else.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rmqtt::codec::v5::PublishAckReason;
@@ -25,8 +29,12 @@ use telemetry::{DeviceId, DeviceTopic};
 use tracing::{info, warn};
 
 use crate::ingest::{Ingest, now_ms};
+use crate::limits::{Pace, Refusal};
 use crate::metrics::Source;
 use crate::store::StatusReport;
+
+/// Longest a device's PUBACK is held back to keep it to its message rate.
+const MAX_HOLD: Duration = Duration::from_secs(1);
 
 /// A running embedded broker; dropping it does not stop it, [`EmbeddedBroker::stop`] does.
 pub struct EmbeddedBroker {
@@ -96,9 +104,20 @@ impl TelemetryHook {
                 let parsed = parse_payload(device.clone(), payload, received);
                 self.ingest.record_parse(Source::Mqtt, &parsed);
                 match parsed {
-                    Ok(message) => {
+                    Ok(mut message) => {
                         for d in &message.dropped {
                             warn!(%device, metric = %d.name, reason = d.reason.label(), "metric dropped");
+                        }
+                        match self.ingest.admit(&mut message, Pace::Wait(MAX_HOLD)) {
+                            Ok(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
+                            Ok(_) => {}
+                            Err(refusal) => {
+                                let reason = match refusal {
+                                    Refusal::RateLimited(_) => PublishAckReason::QuotaExceeded,
+                                    _ => PublishAckReason::ImplementationSpecificError,
+                                };
+                                return Some(refuse(reason, refusal.to_string(), false));
+                            }
                         }
                         if let Err(e) = self.ingest.store(vec![message], received).await {
                             warn!(%device, %client, error = %e, "reading not stored; disconnecting without PUBACK");

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use crate::limits::LimitsConfig;
+
 const DEFAULTS: &str = include_str!("config.default.toml");
 
 #[derive(Debug, Clone, Deserialize)]
@@ -15,6 +17,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub mqtt: MqttConfig,
     pub live: LiveConfig,
+    pub limits: LimitsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +96,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_MQTT_USERNAME", "mqtt.username"),
     ("IOT_MQTT_PASSWORD", "mqtt.password"),
     ("IOT_LIVE_CLIENT_QUEUE", "live.client_queue"),
+    ("IOT_DEVICE_MESSAGES_PER_SEC", "limits.device_messages_per_sec"),
+    ("IOT_DEVICE_BURST", "limits.device_burst"),
+    ("IOT_MAX_DEVICES", "limits.max_devices"),
+    ("IOT_MAX_METRICS_PER_DEVICE", "limits.max_metrics_per_device"),
 ];
 
 impl Default for Config {
@@ -167,6 +174,15 @@ impl Config {
         }
         if self.storage.prune_interval_secs == 0 {
             return Err(invalid("storage.prune_interval_secs must be at least 1"));
+        }
+        let limits = &self.limits;
+        if !(limits.device_messages_per_sec >= 0.0 && limits.device_messages_per_sec.is_finite()) {
+            return Err(invalid("limits.device_messages_per_sec must be a number, 0 or more (0: no limit)"));
+        }
+        if limits.device_burst == 0 || limits.max_devices == 0 || limits.max_metrics_per_device == 0 {
+            return Err(invalid(
+                "limits.device_burst, max_devices and max_metrics_per_device must be at least 1",
+            ));
         }
         if self.live.client_queue == 0 {
             return Err(invalid("live.client_queue must be at least 1"));

@@ -14,6 +14,7 @@ use telemetry::payload::{MAX_PAYLOAD_BYTES, parse_http_item};
 use tracing::warn;
 
 use crate::ingest::now_ms;
+use crate::limits::Pace;
 use crate::metrics::Source;
 use crate::routes::AppState;
 
@@ -70,16 +71,21 @@ pub async fn post_telemetry(State(state): State<AppState>, body: Result<Bytes, B
     for (index, item) in items.iter().enumerate() {
         let parsed = parse_http_item(item, received);
         state.ingest.record_parse(Source::Http, &parsed);
-        match parsed {
+        match parsed.map_err(|r| (r.label(), r.to_string())).and_then(|mut message| {
+            match state.ingest.admit(&mut message, Pace::Unlimited) {
+                Ok(_) => Ok(message),
+                Err(refusal) => Err((refusal.label(), refusal.to_string())),
+            }
+        }) {
             Ok(message) => {
                 for d in &message.dropped {
                     dropped.push(json!({"index": index, "metric": d.name, "reason": d.reason.label()}));
                 }
                 accepted.push(message);
             }
-            Err(reason) => {
-                warn!(index, reason = reason.label(), "HTTP reading rejected: {reason}");
-                errors.push(json!({"index": index, "reason": reason.label(), "error": reason.to_string()}));
+            Err((label, text)) => {
+                warn!(index, reason = label, "HTTP reading rejected: {text}");
+                errors.push(json!({"index": index, "reason": label, "error": text}));
             }
         }
     }

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use telemetry::{Message, Millis};
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{error, warn};
+use tracing::{debug, error, warn};
 
 use crate::hub::Hub;
+use crate::limits::{Limits, Pace, Refusal};
 use crate::metrics::{Metrics, Source};
 use crate::store::{Incoming, StatusReport, Store};
 
@@ -47,6 +48,7 @@ impl Job {
 pub struct Ingest {
     tx: mpsc::Sender<Job>,
     metrics: Arc<Metrics>,
+    limits: Arc<Limits>,
 }
 
 /// Group-commit limits.
@@ -64,12 +66,41 @@ impl Ingest {
         store: Arc<dyn Store>,
         hub: Hub,
         metrics: Arc<Metrics>,
+        limits: Arc<Limits>,
         batching: Batching,
         stop: watch::Receiver<bool>,
     ) -> (Ingest, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let writer = tokio::spawn(writer(rx, store, hub, metrics.clone(), batching, stop));
-        (Ingest { tx, metrics }, writer)
+        (Ingest { tx, metrics, limits }, writer)
+    }
+
+    pub fn limits(&self) -> &Arc<Limits> {
+        &self.limits
+    }
+
+    /// Applies the admission limits to an accepted message, counting what they drop or
+    /// refuse. `Ok` holds how long to wait before storing it (see [`Pace::Wait`]).
+    pub fn admit(&self, message: &mut Message, pace: Pace) -> Result<Duration, Refusal> {
+        let before = message.dropped.len();
+        let result = self.limits.admit(message, pace, Instant::now());
+        for d in &message.dropped[before..] {
+            self.metrics.dropped_metric(d.reason.label());
+            warn!(device = %message.device, metric = %d.name, "metric dropped: the device has too many metrics");
+        }
+        match &result {
+            Ok(wait) if !wait.is_zero() => self.metrics.throttled(),
+            Ok(_) => {}
+            Err(refusal) => {
+                self.metrics.rejected(refusal.label());
+                match refusal {
+                    // A flooding device would flood the log too; the counter tells.
+                    Refusal::RateLimited(_) => debug!(device = %message.device, "message dropped: {refusal}"),
+                    _ => warn!(device = %message.device, "message refused: {refusal}"),
+                }
+            }
+        }
+        result
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {

@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`config`]: defaults, TOML file, environment.
 //! - [`store`]: the redb store (readings, device registry, status).
-//! - [`ingest`]: validate → group commit → acknowledge → broadcast; [`retention`]: pruning.
+//! - [`ingest`]: validate → group commit → acknowledge → broadcast; [`limits`]: per-device
+//!   rate and caps on devices and metrics; [`retention`]: pruning.
 //! - [`broker`]: the embedded MQTT broker, acknowledging only stored readings.
 //! - [`mqtt_client`]: ingest from an external broker with a persistent session.
 //! - [`http_ingest`]: `POST /api/telemetry`; [`export`]: `GET /api/export.csv`.
@@ -23,6 +24,7 @@ pub mod export;
 pub mod http_ingest;
 pub mod hub;
 pub mod ingest;
+pub mod limits;
 pub mod metrics;
 pub mod mqtt_client;
 pub mod retention;
@@ -37,6 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use leptos::prelude::LeptosOptions;
+use telemetry::TelemetrySource;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
@@ -45,6 +48,7 @@ use crate::broker::EmbeddedBroker;
 use crate::config::{Config, MqttMode};
 use crate::hub::Hub;
 use crate::ingest::{Batching, Ingest};
+use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::routes::AppState;
 use crate::store::RedbStore;
@@ -60,6 +64,8 @@ pub enum StartError {
     Http { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Broker(#[from] broker::BrokerError),
+    #[error("cannot read the device registry: {0}")]
+    Limits(String),
 }
 
 /// A server whose storage is open and whose listeners are bound; [`Server::run`] serves.
@@ -91,7 +97,10 @@ impl Server {
             linger: Duration::from_millis(config.storage.commit_linger_ms),
         };
         let (stop_tx, stop_rx) = watch::channel(false);
-        let (ingest, writer) = Ingest::start(store.clone(), hub.clone(), metrics.clone(), batching, stop_rx);
+        let known = store.devices().map_err(|e| StartError::Limits(e.0))?.value;
+        let limits = Arc::new(Limits::new(config.limits.clone(), &known));
+        let (ingest, writer) =
+            Ingest::start(store.clone(), hub.clone(), metrics.clone(), limits, batching, stop_rx);
         let addr = config.web.listen;
         let http = TcpListener::bind(addr).await.map_err(|source| StartError::Http { addr, source })?;
         let http_addr = http.local_addr().map_err(|source| StartError::Http { addr, source })?;

@@ -57,6 +57,7 @@ pub struct Metrics {
     commit_failures: AtomicU64,
     commit_micros: AtomicU64,
     readings_pruned: AtomicU64,
+    throttled: AtomicU64,
     changes_pruned: AtomicU64,
     live_clients: AtomicI64,
     live_resyncs: AtomicU64,
@@ -91,6 +92,10 @@ impl Metrics {
         self.readings_duplicate.fetch_add(duplicates, Relaxed);
         self.status_updates.fetch_add(statuses, Relaxed);
         self.commit_micros.fetch_add(micros, Relaxed);
+    }
+
+    pub fn throttled(&self) {
+        self.throttled.fetch_add(1, Relaxed);
     }
 
     pub fn pruned(&self, readings: u64, changes: u64) {
@@ -168,6 +173,11 @@ impl Metrics {
                 "iot_live_resyncs_total",
                 "Live clients told to resync after falling behind.",
                 &self.live_resyncs,
+            ),
+            (
+                "iot_messages_throttled_total",
+                "Messages held back (PUBACK delayed) to keep a device to its rate.",
+                &self.throttled,
             ),
             ("iot_readings_pruned_total", "Readings deleted past the retention.", &self.readings_pruned),
             (

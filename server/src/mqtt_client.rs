@@ -17,6 +17,7 @@ use tracing::{error, info, warn};
 
 use crate::config::MqttConfig;
 use crate::ingest::{Ack, Ingest, IngestError, now_ms};
+use crate::limits::Pace;
 use crate::metrics::Source;
 use crate::store::StatusReport;
 
@@ -110,11 +111,14 @@ async fn submit(
                 let parsed = parse_payload(device.clone(), &publish.payload, received);
                 ingest.record_parse(Source::Mqtt, &parsed);
                 match parsed {
-                    Ok(message) => {
+                    Ok(mut message) => {
                         for d in &message.dropped {
                             warn!(%device, metric = %d.name, reason = d.reason.label(), "metric dropped");
                         }
-                        ingest.submit(vec![message], received).await
+                        match ingest.admit(&mut message, Pace::Drop) {
+                            Ok(_) => ingest.submit(vec![message], received).await,
+                            Err(_) => ready(Ok(())),
+                        }
                     }
                     Err(reason) => {
                         warn!(%device, reason = reason.label(), "message rejected: {reason}");

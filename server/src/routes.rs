@@ -12,12 +12,13 @@ use axum::routing::{get, post};
 use leptos::prelude::{LeptosOptions, provide_context};
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
 use serde_json::json;
-use telemetry::{DashboardStore, DeviceAdmin, TelemetrySource};
+use telemetry::{DashboardStore, DeviceAdmin, SourceError, TelemetrySource};
 use tokio::sync::watch;
 
 use crate::config::MqttMode;
 use crate::hub::Hub;
 use crate::ingest::Ingest;
+use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -38,7 +39,8 @@ pub fn router(state: AppState, max_body_bytes: usize, allowed_origins: Vec<Strin
     let routes = generate_route_list(App);
     let source: Arc<dyn TelemetrySource> = state.store.clone();
     let dashboards: Arc<dyn DashboardStore> = state.store.clone();
-    let admin: Arc<dyn DeviceAdmin> = state.store.clone();
+    let admin: Arc<dyn DeviceAdmin> =
+        Arc::new(Admin { store: state.store.clone(), limits: state.ingest.limits().clone() });
     let options = state.leptos_options.clone();
     Router::new()
         .route("/api/telemetry", post(crate::http_ingest::post_telemetry))
@@ -98,4 +100,30 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let devices =
         tokio::task::spawn_blocking(move || store.devices().ok().map(|d| d.value.len())).await.ok().flatten();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(devices))
+}
+
+/// Device administration for the dashboard: deleting a device also frees its place under
+/// the device cap.
+struct Admin {
+    store: Arc<dyn Store>,
+    limits: Arc<Limits>,
+}
+
+impl DeviceAdmin for Admin {
+    fn set_device_meta(
+        &self,
+        id: &str,
+        name: Option<String>,
+        note: Option<String>,
+    ) -> Result<bool, SourceError> {
+        self.store.set_device_meta(id, name, note)
+    }
+
+    fn delete_device(&self, id: &str) -> Result<bool, SourceError> {
+        let deleted = self.store.delete_device(id)?;
+        if deleted {
+            self.limits.forget(id);
+        }
+        Ok(deleted)
+    }
 }

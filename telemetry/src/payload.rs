@@ -42,6 +42,8 @@ pub enum DropReason {
     NotANumber,
     NotFinite,
     BadName(NameError),
+    /// The device already has as many metrics as the server allows.
+    TooManyMetrics,
 }
 
 impl DropReason {
@@ -50,6 +52,7 @@ impl DropReason {
             DropReason::NotANumber => "not_a_number",
             DropReason::NotFinite => "not_finite",
             DropReason::BadName(_) => "bad_metric_name",
+            DropReason::TooManyMetrics => "too_many_metrics",
         }
     }
 }

@@ -1,0 +1,230 @@
+//! Admission limits, applied to every accepted message before it is queued for storage:
+//! a per-device message rate (a token bucket) and caps on how many devices, and how many
+//! metrics per device, the server takes on. What is over a limit is dropped and counted,
+//! never buffered: the state here is one small entry per admitted device, and the number of
+//! devices is capped.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use telemetry::payload::{DropReason, DroppedMetric};
+use telemetry::{DeviceSummary, Message};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Sustained messages per second one device may send; 0 means no limit.
+    pub device_messages_per_sec: f64,
+    /// Messages a device may send at once above its rate (after being quiet).
+    pub device_burst: u32,
+    /// Devices the server registers; messages from further new devices are refused.
+    pub max_devices: usize,
+    /// Metric names one device may have; further new names are dropped from its messages.
+    pub max_metrics_per_device: usize,
+}
+
+/// How a source deals with a device that is over its rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// MQTT devices of the embedded broker: one connection's publishes are handled one after
+    /// another, so holding the PUBACK back for up to this long slows the device down to its
+    /// rate without dropping anything; only what would wait longer is refused.
+    Wait(Duration),
+    /// Drop what is over the rate (external broker: its poll loop must never wait).
+    Drop,
+    /// No rate limit: HTTP ingest is for backfills, bounded by the request size instead.
+    Unlimited,
+}
+
+/// Why a message was not admitted; `label` is what `/metrics` counts it under.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    #[error("device sends faster than {0} messages per second")]
+    RateLimited(f64),
+    #[error("the server already has its maximum of {0} devices")]
+    TooManyDevices(usize),
+    #[error("every metric is beyond the device's maximum of {0} metrics")]
+    TooManyMetrics(usize),
+}
+
+impl Refusal {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Refusal::RateLimited(_) => "rate_limited",
+            Refusal::TooManyDevices(_) => "too_many_devices",
+            Refusal::TooManyMetrics(_) => "too_many_metrics",
+        }
+    }
+}
+
+struct DeviceState {
+    /// Tokens left; below zero while publishes are being held back.
+    tokens: f64,
+    refilled: Instant,
+    metrics: HashSet<String>,
+}
+
+pub struct Limits {
+    config: LimitsConfig,
+    devices: Mutex<HashMap<String, DeviceState>>,
+}
+
+impl Limits {
+    /// Starts with the devices (and metrics) already stored, so caps hold across restarts.
+    pub fn new(config: LimitsConfig, known: &[DeviceSummary]) -> Limits {
+        let now = Instant::now();
+        let devices = known
+            .iter()
+            .map(|d| {
+                let metrics = d.metrics.iter().map(|m| m.name.clone()).collect();
+                (d.id.clone(), DeviceState { tokens: f64::from(config.device_burst), refilled: now, metrics })
+            })
+            .collect();
+        Limits { config, devices: Mutex::new(devices) }
+    }
+
+    /// Admits `message` or says why not. Metrics beyond the device's cap are moved to
+    /// `message.dropped`. `Ok` holds how long to wait before storing it (zero unless `Pace::Wait`).
+    pub fn admit(&self, message: &mut Message, pace: Pace, now: Instant) -> Result<Duration, Refusal> {
+        let mut devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
+        let full = devices.len() >= self.config.max_devices;
+        let burst = f64::from(self.config.device_burst.max(1));
+        let state = match devices.get_mut(message.device.as_str()) {
+            Some(state) => state,
+            None if full => return Err(Refusal::TooManyDevices(self.config.max_devices)),
+            None => devices.entry(message.device.as_str().to_owned()).or_insert(DeviceState {
+                tokens: burst,
+                refilled: now,
+                metrics: HashSet::new(),
+            }),
+        };
+        let wait = self.take_token(state, pace, now)?;
+        let cap = self.config.max_metrics_per_device;
+        let (kept, over): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut message.values).into_iter().partition(|(name, _)| {
+                if state.metrics.contains(name) {
+                    true
+                } else if state.metrics.len() < cap {
+                    state.metrics.insert(name.clone());
+                    true
+                } else {
+                    false
+                }
+            });
+        message.values = kept;
+        message.dropped.extend(
+            over.into_iter().map(|(name, _)| DroppedMetric { name, reason: DropReason::TooManyMetrics }),
+        );
+        if message.values.is_empty() {
+            return Err(Refusal::TooManyMetrics(cap));
+        }
+        Ok(wait)
+    }
+
+    fn take_token(&self, state: &mut DeviceState, pace: Pace, now: Instant) -> Result<Duration, Refusal> {
+        let rate = self.config.device_messages_per_sec;
+        if rate <= 0.0 || pace == Pace::Unlimited {
+            return Ok(Duration::ZERO);
+        }
+        let burst = f64::from(self.config.device_burst.max(1));
+        let elapsed = now.saturating_duration_since(state.refilled).as_secs_f64();
+        state.tokens = (state.tokens + elapsed * rate).min(burst);
+        state.refilled = now;
+        let max_wait = match pace {
+            Pace::Wait(d) => d.as_secs_f64(),
+            _ => 0.0,
+        };
+        // Taking the token leaves `tokens - 1`; below zero, the message waits until it refills.
+        let left = state.tokens - 1.0;
+        let wait = if left >= 0.0 { 0.0 } else { -left / rate };
+        if wait > max_wait {
+            return Err(Refusal::RateLimited(rate));
+        }
+        state.tokens = left;
+        Ok(Duration::from_secs_f64(wait))
+    }
+
+    /// Forgets a deleted device, freeing its place under the device cap.
+    pub fn forget(&self, device: &str) {
+        self.devices.lock().unwrap_or_else(|e| e.into_inner()).remove(device);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use telemetry::DeviceId;
+    use telemetry::timestamp::TimestampSource;
+
+    fn config(rate: f64, burst: u32, devices: usize, metrics: usize) -> LimitsConfig {
+        LimitsConfig {
+            device_messages_per_sec: rate,
+            device_burst: burst,
+            max_devices: devices,
+            max_metrics_per_device: metrics,
+        }
+    }
+
+    fn msg(device: &str, metrics: &[&str]) -> Message {
+        Message {
+            device: DeviceId::try_from(device).unwrap(),
+            ts: 0,
+            ts_source: TimestampSource::Device,
+            values: metrics.iter().map(|m| (m.to_string(), 1.0)).collect(),
+            dropped: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_burst_passes_then_the_rate_holds() {
+        let limits = Limits::new(config(10.0, 3, 100, 100), &[]);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(limits.admit(&mut msg("a", &["t"]), Pace::Drop, t0), Ok(Duration::ZERO));
+        }
+        assert_eq!(limits.admit(&mut msg("a", &["t"]), Pace::Drop, t0), Err(Refusal::RateLimited(10.0)));
+        // Another device has its own bucket.
+        assert!(limits.admit(&mut msg("b", &["t"]), Pace::Drop, t0).is_ok());
+        // 100 ms later one token is back.
+        let t1 = t0 + Duration::from_millis(100);
+        assert!(limits.admit(&mut msg("a", &["t"]), Pace::Drop, t1).is_ok());
+        assert!(limits.admit(&mut msg("a", &["t"]), Pace::Drop, t1).is_err());
+    }
+
+    #[test]
+    fn waiting_sources_are_paced_and_refused_only_beyond_the_wait() {
+        let limits = Limits::new(config(10.0, 1, 100, 100), &[]);
+        let t0 = Instant::now();
+        let pace = Pace::Wait(Duration::from_millis(250));
+        assert_eq!(limits.admit(&mut msg("a", &["t"]), pace, t0), Ok(Duration::ZERO));
+        assert_eq!(limits.admit(&mut msg("a", &["t"]), pace, t0), Ok(Duration::from_millis(100)));
+        assert_eq!(limits.admit(&mut msg("a", &["t"]), pace, t0), Ok(Duration::from_millis(200)));
+        assert!(limits.admit(&mut msg("a", &["t"]), pace, t0).is_err(), "300 ms is over the wait");
+        assert!(limits.admit(&mut msg("a", &["t"]), Pace::Unlimited, t0).is_ok());
+    }
+
+    #[test]
+    fn device_and_metric_caps_hold_and_known_devices_count() {
+        let known: DeviceSummary = serde_json::from_value(serde_json::json!({
+            "id": "old", "first_seen": 0, "last_seen": 0, "status": null, "message_count": 1,
+            "metrics": [{"name": "t", "value": 1.0, "ts": 0}]
+        }))
+        .unwrap();
+        let limits = Limits::new(config(0.0, 1, 2, 2), &[known]);
+        let now = Instant::now();
+        assert!(limits.admit(&mut msg("new", &["t"]), Pace::Drop, now).is_ok());
+        assert_eq!(limits.admit(&mut msg("third", &["t"]), Pace::Drop, now), Err(Refusal::TooManyDevices(2)));
+        let mut m = msg("old", &["a", "b", "t"]);
+        assert!(limits.admit(&mut m, Pace::Drop, now).is_ok());
+        assert_eq!(m.values.iter().map(|v| v.0.as_str()).collect::<Vec<_>>(), ["a", "t"]);
+        assert_eq!(m.dropped, [DroppedMetric { name: "b".into(), reason: DropReason::TooManyMetrics }]);
+        assert_eq!(limits.admit(&mut msg("old", &["c"]), Pace::Drop, now), Err(Refusal::TooManyMetrics(2)));
+        limits.forget("new");
+        assert!(
+            limits.admit(&mut msg("third", &["t"]), Pace::Drop, now).is_ok(),
+            "a deleted device frees a place"
+        );
+    }
+}
