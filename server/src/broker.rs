@@ -11,6 +11,7 @@
 //!   counted (see [`crate::limits`]); MQTT 5 devices get reason "quota exceeded".
 //! - If storage fails the device is disconnected without a PUBACK, so it resends later.
 //! - Status reports and last wills on `app/device/<id>/status` are recorded.
+//! - A topic name holding `+` or `#` is refused whatever its namespace.
 //! - Other topics pass through: it is an ordinary broker for everything else.
 
 use std::net::SocketAddr;
@@ -99,6 +100,18 @@ impl TelemetryHook {
     /// Decides a client's publish: store it first when it is ours.
     async fn check(&self, client: &str, topic: &str, payload: &[u8]) -> Option<ReturnType> {
         let received = now_ms();
+        // A topic name never holds wildcards (MQTT 4.7.1); one that does must not reach
+        // subscribers whose filters it would match.
+        if topic.contains(['+', '#']) {
+            self.ingest.metrics().received(Source::Mqtt);
+            self.ingest.metrics().rejected("bad_topic");
+            warn!(%topic, %client, "message rejected: wildcard in a topic name");
+            return Some(refuse(
+                PublishAckReason::TopicNameInvalid,
+                "wildcard in a topic name".into(),
+                false,
+            ));
+        }
         match DeviceTopic::parse(topic) {
             Ok(DeviceTopic::Telemetry(device)) => {
                 let parsed = parse_payload(device.clone(), payload, received);

@@ -1,0 +1,171 @@
+//! The bad-input corpus, sent over raw MQTT (so nothing client-side cleans it up first) to the
+//! embedded broker, interleaved with good readings from another device. Each bad message is
+//! refused with its reason counted on `/metrics`, or (when it breaks the MQTT protocol itself)
+//! ends only its own connection; every good reading is stored and the server keeps running.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::*;
+
+/// A minimal MQTT 3.1.1 client that sends exactly the bytes it is given.
+struct Raw {
+    stream: TcpStream,
+    next_id: u16,
+}
+
+/// What the broker answered a publish with.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    PubAck,
+    Disconnected,
+}
+
+fn remaining_length(mut n: usize, out: &mut Vec<u8>) {
+    loop {
+        let mut byte = (n % 128) as u8;
+        n /= 128;
+        if n > 0 {
+            byte |= 0x80;
+        }
+        out.push(byte);
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+fn packet(first: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![first];
+    remaining_length(body.len(), &mut out);
+    out.extend_from_slice(body);
+    out
+}
+
+fn string(s: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    out.extend_from_slice(s);
+}
+
+impl Raw {
+    fn connect(addr: SocketAddr, client_id: &str) -> Raw {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut body = Vec::new();
+        string(b"MQTT", &mut body);
+        body.extend_from_slice(&[4, 0x02, 0, 60]);
+        string(client_id.as_bytes(), &mut body);
+        stream.write_all(&packet(0x10, &body)).unwrap();
+        let mut connack = [0u8; 4];
+        stream.read_exact(&mut connack).unwrap();
+        assert_eq!(connack, [0x20, 2, 0, 0], "CONNACK accepted");
+        Raw { stream, next_id: 1 }
+    }
+
+    fn publish(&mut self, topic: &[u8], payload: &[u8]) -> Answer {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut body = Vec::new();
+        string(topic, &mut body);
+        body.extend_from_slice(&id.to_be_bytes());
+        body.extend_from_slice(payload);
+        if self.stream.write_all(&packet(0x32, &body)).is_err() {
+            return Answer::Disconnected;
+        }
+        let mut ack = [0u8; 4];
+        match self.stream.read_exact(&mut ack) {
+            Ok(()) => {
+                assert_eq!(ack[..2], [0x40, 2], "a PUBACK");
+                assert_eq!(u16::from_be_bytes([ack[2], ack[3]]), id, "for this publish");
+                Answer::PubAck
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset) => {
+                Answer::Disconnected
+            }
+            Err(e) => panic!("no answer to a publish: {e}"),
+        }
+    }
+}
+
+#[test]
+fn every_bad_payload_class_is_refused_and_counted_and_good_readings_between_are_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &[]);
+    let topic = b"app/device/CORPUS/telemetry".as_slice();
+    let deep = format!(r#"{{"telemetry": {{"t": {}1{}}}}}"#, "[".repeat(10_000), "]".repeat(10_000));
+    let many_keys = {
+        let keys: Vec<String> = (0..10_000).map(|i| format!(r#""{i}":1"#)).collect();
+        format!(r#"{{"telemetry": {{{}}}}}"#, keys.join(","))
+    };
+    let one_mb = format!(r#"{{"telemetry": {{"t": 1}}, "pad": "{}"}}"#, "x".repeat(1_000_000));
+    let ok = br#"{"telemetry": {"t": 1}}"#.as_slice();
+    let id65 = format!("app/device/{}/telemetry", "x".repeat(65));
+
+    // (topic, payload, what the broker answers, the reason counted or None for a protocol error)
+    let corpus: Vec<(&[u8], Vec<u8>, Answer, Option<&str>)> = vec![
+        (topic, vec![0xff, 0xfe, 0xfd], Answer::PubAck, Some("not_json")),
+        (topic, b"{not json".to_vec(), Answer::PubAck, Some("not_json")),
+        (topic, b"".to_vec(), Answer::PubAck, Some("not_json")),
+        (topic, b"null".to_vec(), Answer::PubAck, Some("not_object")),
+        (topic, b"\"text\"".to_vec(), Answer::PubAck, Some("not_object")),
+        (topic, deep.into_bytes(), Answer::PubAck, Some("not_json")),
+        (topic, br#"{"telemetry": {"t": 1e999}}"#.to_vec(), Answer::PubAck, Some("not_json")),
+        (
+            topic,
+            br#"{"telemetry": {"t": "NaN", "u": "Infinity"}}"#.to_vec(),
+            Answer::PubAck,
+            Some("no_numeric_metric"),
+        ),
+        (topic, br#"{"telemetry": [1, 2]}"#.to_vec(), Answer::PubAck, Some("telemetry_not_object")),
+        (topic, many_keys.into_bytes(), Answer::PubAck, Some("too_large")),
+        (topic, one_mb.into_bytes(), Answer::PubAck, Some("too_large")),
+        (b"app/device//telemetry", ok.to_vec(), Answer::PubAck, Some("bad_device_id")),
+        (id65.as_bytes(), ok.to_vec(), Answer::PubAck, Some("bad_device_id")),
+        (b"app/device/a b/telemetry", ok.to_vec(), Answer::PubAck, Some("bad_device_id")),
+        // Wildcards in a topic name (Mosquitto CVE-2017-7650 let `+`/`#` slip past its ACLs).
+        (b"app/device/+/telemetry", ok.to_vec(), Answer::PubAck, Some("bad_topic")),
+        (b"app/device/#/telemetry", ok.to_vec(), Answer::PubAck, Some("bad_topic")),
+        (b"app/device/#", ok.to_vec(), Answer::PubAck, Some("bad_topic")),
+        (b"elsewhere/+", ok.to_vec(), Answer::PubAck, Some("bad_topic")),
+        (b"app/device/a/b/telemetry", ok.to_vec(), Answer::PubAck, Some("bad_device_id")),
+        // An empty topic name breaks the MQTT protocol: the broker closes that connection
+        // (Mosquitto CVE-2021-34432 crashed the whole broker).
+        (b"", ok.to_vec(), Answer::Disconnected, None),
+    ];
+
+    let good_addr = server.mqtt();
+    let at = now_ms() - 600_000;
+    let mut good = Raw::connect(good_addr, "corpus-good");
+    let mut bad = Raw::connect(server.mqtt(), "corpus-bad");
+    let mut expected = std::collections::BTreeMap::<&str, u64>::new();
+    for (i, (topic, payload, answer, reason)) in corpus.iter().enumerate() {
+        let got = bad.publish(topic, payload);
+        assert_eq!(&got, answer, "case {i}: {}", String::from_utf8_lossy(topic));
+        if got == Answer::Disconnected {
+            bad = Raw::connect(server.mqtt(), "corpus-bad");
+        }
+        if let Some(reason) = reason {
+            *expected.entry(reason).or_default() += 1;
+        }
+        let reading = seed_payload(20.0 + i as f64, 50.0, 3.9, at + i as i64 * 1_000);
+        assert_eq!(good.publish(b"app/device/CORPUS_GOOD/telemetry", reading.as_bytes()), Answer::PubAck);
+    }
+
+    for (reason, n) in &expected {
+        let counted = server.metric(&format!("iot_messages_rejected_total{{reason=\"{reason}\"}}"));
+        assert_eq!(counted, *n, "{reason}");
+    }
+    let corpus_size = corpus.len();
+    println!("bad-input corpus: {corpus_size} messages; refused and counted: {expected:?}");
+    assert_eq!(
+        server.readings("CORPUS_GOOD", "temperature"),
+        corpus_size as u64,
+        "every good reading stored"
+    );
+    assert!(server.device("CORPUS").is_null(), "nothing of the garbage registered a device");
+    let (status, _) = server.get("/healthz");
+    assert_eq!(status, 200);
+}
