@@ -90,6 +90,9 @@ impl Raw {
     }
 }
 
+/// Topic, payload, what the broker answers, and the reason counted (None: a protocol error).
+type Case<'a> = (&'a [u8], Vec<u8>, Answer, Option<&'a str>);
+
 #[test]
 fn every_bad_payload_class_is_refused_and_counted_and_good_readings_between_are_stored() {
     let dir = tempfile::tempdir().unwrap();
@@ -104,8 +107,7 @@ fn every_bad_payload_class_is_refused_and_counted_and_good_readings_between_are_
     let ok = br#"{"telemetry": {"t": 1}}"#.as_slice();
     let id65 = format!("app/device/{}/telemetry", "x".repeat(65));
 
-    // (topic, payload, what the broker answers, the reason counted or None for a protocol error)
-    let corpus: Vec<(&[u8], Vec<u8>, Answer, Option<&str>)> = vec![
+    let corpus: Vec<Case> = vec![
         (topic, vec![0xff, 0xfe, 0xfd], Answer::PubAck, Some("not_json")),
         (topic, b"{not json".to_vec(), Answer::PubAck, Some("not_json")),
         (topic, b"".to_vec(), Answer::PubAck, Some("not_json")),
