@@ -3,7 +3,7 @@ SHELL := /bin/bash
 # wasm-opt from npm binaryen (tools/) comes first: cargo-leptos uses the one on PATH.
 export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test dev build release lint bench clean-data
+.PHONY: run test soak dev build release lint bench clean-data
 
 ## run: build the release dashboard and start it with three simulated devices (http://127.0.0.1:3000)
 run: release
@@ -14,6 +14,12 @@ run: release
 test:
 	scripts/setup.sh test
 	scripts/test.sh
+
+## soak: kill -9 the server 20 times under load (embedded broker, and behind Mosquitto), restart
+## Mosquitto 10 times under load; prints what was published, acknowledged and stored
+soak:
+	scripts/setup.sh test
+	RUSTFLAGS="--cfg erase_components" cargo test -p server --test soak -- --ignored --nocapture --test-threads 1
 
 ## dev: cargo leptos watch (rebuild and reload on change) plus the simulator; no service worker
 dev:

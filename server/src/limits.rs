@@ -32,9 +32,9 @@ pub enum Pace {
     /// another, so holding the PUBACK back for up to this long slows the device down to its
     /// rate without dropping anything; only what would wait longer is refused.
     Wait(Duration),
-    /// Drop what is over the rate (external broker: its poll loop must never wait).
-    Drop,
-    /// No rate limit: HTTP ingest is for backfills, bounded by the request size instead.
+    /// No rate limit. HTTP ingest is for backfills, bounded by the request size instead. An
+    /// external broker replays what it queued while the server was down as fast as it can, and
+    /// that must not be dropped; its in-flight window and our in-order acks bound the buffering.
     Unlimited,
 }
 
@@ -134,7 +134,7 @@ impl Limits {
         state.refilled = now;
         let max_wait = match pace {
             Pace::Wait(d) => d.as_secs_f64(),
-            _ => 0.0,
+            Pace::Unlimited => 0.0,
         };
         // Taking the token leaves `tokens - 1`; below zero, the message waits until it refills.
         let left = state.tokens - 1.0;
@@ -182,15 +182,21 @@ mod tests {
         let limits = Limits::new(config(10.0, 3, 100, 100), &[]);
         let t0 = Instant::now();
         for _ in 0..3 {
-            assert_eq!(limits.admit(&mut msg("a", &["t"]), Pace::Drop, t0), Ok(Duration::ZERO));
+            assert_eq!(
+                limits.admit(&mut msg("a", &["t"]), Pace::Wait(Duration::ZERO), t0),
+                Ok(Duration::ZERO)
+            );
         }
-        assert_eq!(limits.admit(&mut msg("a", &["t"]), Pace::Drop, t0), Err(Refusal::RateLimited(10.0)));
+        assert_eq!(
+            limits.admit(&mut msg("a", &["t"]), Pace::Wait(Duration::ZERO), t0),
+            Err(Refusal::RateLimited(10.0))
+        );
         // Another device has its own bucket.
-        assert!(limits.admit(&mut msg("b", &["t"]), Pace::Drop, t0).is_ok());
+        assert!(limits.admit(&mut msg("b", &["t"]), Pace::Wait(Duration::ZERO), t0).is_ok());
         // 100 ms later one token is back.
         let t1 = t0 + Duration::from_millis(100);
-        assert!(limits.admit(&mut msg("a", &["t"]), Pace::Drop, t1).is_ok());
-        assert!(limits.admit(&mut msg("a", &["t"]), Pace::Drop, t1).is_err());
+        assert!(limits.admit(&mut msg("a", &["t"]), Pace::Wait(Duration::ZERO), t1).is_ok());
+        assert!(limits.admit(&mut msg("a", &["t"]), Pace::Wait(Duration::ZERO), t1).is_err());
     }
 
     #[test]
@@ -214,16 +220,22 @@ mod tests {
         .unwrap();
         let limits = Limits::new(config(0.0, 1, 2, 2), &[known]);
         let now = Instant::now();
-        assert!(limits.admit(&mut msg("new", &["t"]), Pace::Drop, now).is_ok());
-        assert_eq!(limits.admit(&mut msg("third", &["t"]), Pace::Drop, now), Err(Refusal::TooManyDevices(2)));
+        assert!(limits.admit(&mut msg("new", &["t"]), Pace::Wait(Duration::ZERO), now).is_ok());
+        assert_eq!(
+            limits.admit(&mut msg("third", &["t"]), Pace::Wait(Duration::ZERO), now),
+            Err(Refusal::TooManyDevices(2))
+        );
         let mut m = msg("old", &["a", "b", "t"]);
-        assert!(limits.admit(&mut m, Pace::Drop, now).is_ok());
+        assert!(limits.admit(&mut m, Pace::Wait(Duration::ZERO), now).is_ok());
         assert_eq!(m.values.iter().map(|v| v.0.as_str()).collect::<Vec<_>>(), ["a", "t"]);
         assert_eq!(m.dropped, [DroppedMetric { name: "b".into(), reason: DropReason::TooManyMetrics }]);
-        assert_eq!(limits.admit(&mut msg("old", &["c"]), Pace::Drop, now), Err(Refusal::TooManyMetrics(2)));
+        assert_eq!(
+            limits.admit(&mut msg("old", &["c"]), Pace::Wait(Duration::ZERO), now),
+            Err(Refusal::TooManyMetrics(2))
+        );
         limits.forget("new");
         assert!(
-            limits.admit(&mut msg("third", &["t"]), Pace::Drop, now).is_ok(),
+            limits.admit(&mut msg("third", &["t"]), Pace::Wait(Duration::ZERO), now).is_ok(),
             "a deleted device frees a place"
         );
     }

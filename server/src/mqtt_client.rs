@@ -56,18 +56,26 @@ pub async fn run(config: MqttConfig, ingest: Ingest, mut shutdown: watch::Receiv
         };
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) if ack.code == ConnectReturnCode::Success => {
-                metrics.set_mqtt_connected(true);
                 backoff = MIN_BACKOFF;
                 info!(%broker, session_present = ack.session_present, "connected to MQTT broker");
-                if !ack.session_present {
+                // Up (for /healthz) once subscribed: until then the broker drops what devices send.
+                if ack.session_present {
+                    metrics.set_mqtt_connected(true);
+                } else {
+                    // Acks queued while the connection was down may fill the request channel:
+                    // wait for room (the loop keeps polling, which drains it), never give up.
                     let filters = [TELEMETRY_FILTER, STATUS_FILTER]
                         .map(|path| rumqttc::SubscribeFilter::new(path.to_owned(), QoS::AtLeastOnce));
-                    if let Err(e) = client.try_subscribe_many(filters) {
-                        error!(error = %e, "cannot queue subscription");
-                    }
+                    let client = client.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = client.subscribe_many(filters).await {
+                            error!(error = %e, "cannot subscribe: the MQTT client has stopped");
+                        }
+                    });
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                metrics.set_mqtt_connected(true);
                 info!(codes = ?ack.return_codes, "subscribed to {TELEMETRY_FILTER} and {STATUS_FILTER}");
             }
             // Unbounded, yet bounded in practice: the broker sends no more than its in-flight
@@ -115,7 +123,7 @@ async fn submit(
                         for d in &message.dropped {
                             warn!(%device, metric = %d.name, reason = d.reason.label(), "metric dropped");
                         }
-                        match ingest.admit(&mut message, Pace::Drop) {
+                        match ingest.admit(&mut message, Pace::Unlimited) {
                             Ok(_) => ingest.submit(vec![message], received).await,
                             Err(_) => ready(Ok(())),
                         }

@@ -211,6 +211,15 @@ impl TimeRange {
         }
     }
 
+    /// A range a chart can show: the last minute to year, or fixed bounds from 1970 to 2100.
+    pub fn is_sane(self) -> bool {
+        const YEAR_2100: Millis = 4_102_444_800_000;
+        match self {
+            TimeRange::Last { secs } => (60..=366 * 86_400).contains(&secs),
+            TimeRange::Between { from, to } => [from, to].iter().all(|t| (0..=YEAR_2100).contains(t)),
+        }
+    }
+
     /// Whether the range moves with the clock.
     pub fn follows_now(self) -> bool {
         matches!(self, TimeRange::Last { .. })
@@ -279,15 +288,18 @@ impl Dashboard {
                 if !ids.contains(p.widget.as_str()) {
                     return err(format!("layout places unknown widget {:?}", p.widget));
                 }
-                if p.w == 0 || p.h == 0 || p.x + p.w > bp.cols() || p.y > MAX_ROWS || p.h > MAX_ROWS {
+                if p.w == 0
+                    || p.h == 0
+                    || p.x.saturating_add(p.w) > bp.cols()
+                    || p.y > MAX_ROWS
+                    || p.h > MAX_ROWS
+                {
                     return err(format!("widget {:?} does not fit the {bp:?} grid", p.widget));
                 }
             }
         }
-        if let TimeRange::Last { secs } = self.range
-            && !(60..=366 * 86_400).contains(&secs)
-        {
-            return err("time range must be between 1 minute and a year".into());
+        if !self.range.is_sane() || self.widgets.iter().any(|w| w.range.is_some_and(|r| !r.is_sane())) {
+            return err("time range must be between 1 minute and a year, within 1970 to 2100".into());
         }
         Ok(())
     }

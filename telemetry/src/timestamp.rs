@@ -60,7 +60,8 @@ fn from_epoch_number(n: f64) -> Option<Millis> {
         return None;
     }
     let ms = if n >= 1e11 { n } else { n * 1000.0 };
-    (ms < 1e15).then_some(ms as Millis)
+    // Nearest, not truncated: 1089574918.929 s times 1000 is 1089574918928.9999 in binary.
+    (ms < 1e15).then_some(ms.round() as Millis)
 }
 
 /// Decides a reading's time from the payload's `timestamp` field and the receive time.

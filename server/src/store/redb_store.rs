@@ -351,7 +351,7 @@ impl TelemetrySource for RedbStore {
         max_points: usize,
     ) -> Result<History, SourceError> {
         let (from, to) = (from.min(to), from.max(to));
-        let max_points = max_points.clamp(1, MAX_POINTS);
+        let max_points = max_points.clamp(2, MAX_POINTS);
         let width = bucket_width(from, to, max_points);
         let mut history = History {
             device: device.to_owned(),

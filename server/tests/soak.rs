@@ -1,0 +1,314 @@
+//! Long-running durability checks, run by `make soak` (they are `#[ignore]`d in `make test`):
+//! the server is killed with SIGKILL at random moments while devices publish, and (with an
+//! external Mosquitto) the broker is restarted under load. Every reading a device got a PUBACK
+//! for must be stored, none twice, and the database must pass redb's integrity check after
+//! every kill. Each test prints its counts.
+//!
+//! `SOAK_KILLS` (default 20) and `SOAK_BROKER_RESTARTS` (default 10) set the rounds.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::raw::{Answer, Raw};
+use common::*;
+use server::store::RedbStore;
+use telemetry::TelemetrySource;
+
+const DEVICES: usize = 5;
+
+fn rounds(var: &str, default: usize) -> usize {
+    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A small, seedable source of "random moments".
+struct Jitter(u64);
+
+impl Jitter {
+    fn new() -> Jitter {
+        let seed =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+        println!("jitter seed {seed}");
+        Jitter(seed | 1)
+    }
+
+    fn millis(&mut self, from: u64, to: u64) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        Duration::from_millis(from + self.0 % (to - from))
+    }
+}
+
+/// What one device sent and had acknowledged, by reading timestamp.
+#[derive(Default)]
+struct Sent {
+    published: BTreeSet<i64>,
+    acked: BTreeSet<i64>,
+}
+
+/// A device as firmware does it: publish one reading at QoS 1 until it is acknowledged,
+/// reconnecting (to wherever `broker` points now) whenever the connection breaks.
+fn device(id: String, broker: Arc<Mutex<SocketAddr>>, start: i64, stop: Arc<AtomicBool>) -> Sent {
+    let topic = format!("app/device/{id}/telemetry");
+    let mut sent = Sent::default();
+    let mut conn: Option<Raw> = None;
+    let mut i = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let Some(c) = conn.as_mut() else {
+            let addr = *broker.lock().unwrap();
+            match Raw::try_connect(addr, &id) {
+                Ok(c) => conn = Some(c),
+                Err(_) => thread::sleep(Duration::from_millis(50)),
+            }
+            continue;
+        };
+        let ts = start + i;
+        sent.published.insert(ts);
+        match c.publish(topic.as_bytes(), seed_payload(i as f64, 50.0, 3.7, ts).as_bytes()) {
+            Answer::PubAck => {
+                sent.acked.insert(ts);
+                i += 1;
+            }
+            // Resend the same reading on the next connection.
+            Answer::Disconnected | Answer::Silence => conn = None,
+        }
+    }
+    sent
+}
+
+struct Fleet {
+    broker: Arc<Mutex<SocketAddr>>,
+    stop: Arc<AtomicBool>,
+    devices: Vec<(String, thread::JoinHandle<Sent>)>,
+    start: i64,
+}
+
+impl Fleet {
+    fn start(prefix: &str, broker: SocketAddr) -> Fleet {
+        let broker = Arc::new(Mutex::new(broker));
+        let stop = Arc::new(AtomicBool::new(false));
+        let start = now_ms() - 1_800_000;
+        let devices = (0..DEVICES)
+            .map(|d| {
+                let id = format!("{prefix}_{d}");
+                let (b, s, name) = (broker.clone(), stop.clone(), id.clone());
+                (id, thread::spawn(move || device(name, b, start, s)))
+            })
+            .collect();
+        Fleet { broker, stop, devices, start }
+    }
+
+    fn point_to(&self, addr: SocketAddr) {
+        *self.broker.lock().unwrap() = addr;
+    }
+
+    fn finish(self) -> Vec<(String, Sent)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.devices.into_iter().map(|(id, t)| (id, t.join().unwrap())).collect()
+    }
+}
+
+/// Opens the database as redb itself and runs its integrity check.
+fn check_integrity(db: &Path) {
+    let mut raw = redb::Database::open(db).expect("the database opens after a kill");
+    assert!(
+        raw.check_integrity().expect("integrity check runs"),
+        "redb repaired the file: it was not consistent"
+    );
+}
+
+/// Compares what devices had acknowledged with what is stored; prints and returns the counts.
+fn audit(db: &Path, sent: &[(String, Sent)], start: i64, label: &str) -> (usize, usize, usize) {
+    let store = RedbStore::open(db).unwrap();
+    let (mut published, mut acked, mut stored) = (0, 0, 0);
+    for (id, s) in sent {
+        let points = store.points(id, "temperature", start, start + 10_000_000, None, 10_000_000).unwrap();
+        let times: BTreeSet<i64> = points.iter().map(|p| p.0).collect();
+        assert_eq!(times.len(), points.len(), "{id}: a reading stored twice");
+        let lost: Vec<_> = s.acked.difference(&times).collect();
+        assert!(lost.is_empty(), "{id}: acknowledged but not stored: {lost:?}");
+        assert!(times.is_subset(&s.published), "{id}: stored something never sent");
+        published += s.published.len();
+        acked += s.acked.len();
+        stored += times.len();
+    }
+    println!("{label}: published {published}, acknowledged {acked}, stored {stored}, duplicated 0, lost 0");
+    (published, acked, stored)
+}
+
+#[test]
+#[ignore = "soak: run with make soak"]
+fn embedded_broker_kill_9_loses_no_acknowledged_reading() {
+    let kills = rounds("SOAK_KILLS", 20);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    // Devices publish flat out, not held to a rate: as many readings in flight as can be.
+    let env = [("IOT_DEVICE_MESSAGES_PER_SEC", "0".to_owned())];
+    let mut server = ServerProcess::start(&db, &env);
+    let fleet = Fleet::start("SOAK_E", server.mqtt());
+    let mut jitter = Jitter::new();
+    let mut startups = Vec::new();
+    for _ in 0..kills {
+        thread::sleep(jitter.millis(300, 1_500));
+        server.kill();
+        check_integrity(&db);
+        let t = Instant::now();
+        server = ServerProcess::start(&db, &env);
+        startups.push(t.elapsed());
+        fleet.point_to(server.mqtt());
+    }
+    thread::sleep(Duration::from_secs(1));
+    let start = fleet.start;
+    let sent = fleet.finish();
+    server.kill();
+    check_integrity(&db);
+    let (_, acked, _) = audit(&db, &sent, start, &format!("embedded broker, {kills} × kill -9"));
+    assert!(acked > kills * DEVICES, "devices made progress between kills");
+    startups.sort();
+    println!(
+        "restart after kill: median {:?}, max {:?}",
+        startups[startups.len() / 2],
+        startups.last().unwrap()
+    );
+}
+
+/// Mosquitto with persistence, restartable on the same port.
+struct Mosquitto {
+    child: Option<Child>,
+    addr: SocketAddr,
+    conf: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    fn start() -> Mosquitto {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("mosquitto.conf");
+        let text = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n\
+             max_queued_messages 0\nmax_inflight_messages 100\n",
+            dir.path().display()
+        );
+        std::fs::write(&conf, text).unwrap();
+        // Mosquitto started as root drops to its own user, which must be able to save here.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let addr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut m = Mosquitto { child: None, addr, conf, _dir: dir };
+        m.launch();
+        m
+    }
+
+    fn launch(&mut self) {
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto is installed");
+        self.child = Some(child);
+        eventually("mosquitto to listen", || TcpStream::connect(self.addr).ok());
+    }
+
+    /// A clean restart (SIGTERM: Mosquitto writes its persistence file), on the same port.
+    fn restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+            child.wait().unwrap();
+        }
+        self.launch();
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn external_env(broker: SocketAddr) -> Vec<(&'static str, String)> {
+    vec![
+        ("IOT_MQTT_MODE", "external".into()),
+        ("IOT_MQTT_HOST", broker.ip().to_string()),
+        ("IOT_MQTT_PORT", broker.port().to_string()),
+        ("IOT_MQTT_CLIENT_ID", "soak-server".into()),
+        ("IOT_DEVICE_MESSAGES_PER_SEC", "0".into()),
+    ]
+}
+
+fn subscribed(server: &ServerProcess) -> Option<()> {
+    let (status, body) = server.get("/healthz");
+    (status == 200 && body.contains("\"connected\"")).then_some(())
+}
+
+/// Waits until every reading the broker acknowledged to a device is stored (the server's
+/// persistent session gets what was queued while it was down).
+fn wait_until_stored(server: &ServerProcess, sent: &[(String, Sent)]) {
+    let acked: u64 = sent.iter().map(|(_, s)| s.acked.len() as u64).sum();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let stored: u64 = sent.iter().map(|(id, _)| server.readings(id, "temperature")).sum();
+        if stored >= acked {
+            return;
+        }
+        assert!(Instant::now() < deadline, "only {stored} of {acked} acknowledged readings arrived");
+        thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+#[ignore = "soak: run with make soak"]
+fn external_broker_kill_9_and_broker_restarts_lose_nothing() {
+    let kills = rounds("SOAK_KILLS", 20);
+    let restarts = rounds("SOAK_BROKER_RESTARTS", 10);
+    let mut mosquitto = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    let env = external_env(mosquitto.addr);
+    let mut server = ServerProcess::start(&db, &env);
+    // Until the server has subscribed, the broker would drop what devices publish.
+    eventually("the server to subscribe", || subscribed(&server));
+    let mut jitter = Jitter::new();
+
+    // Round one: the server is killed under load; Mosquitto keeps its session's messages.
+    let fleet = Fleet::start("SOAK_X", mosquitto.addr);
+    for _ in 0..kills {
+        thread::sleep(jitter.millis(300, 1_500));
+        server.kill();
+        check_integrity(&db);
+        server = ServerProcess::start(&db, &env);
+    }
+    let start = fleet.start;
+    let sent = fleet.finish();
+    wait_until_stored(&server, &sent);
+    server.stop();
+    audit(&db, &sent, start, &format!("external Mosquitto, {kills} × kill -9 of the server"));
+
+    // Round two: the broker restarts under load.
+    let server = ServerProcess::start(&db, &env);
+    eventually("the server to resume its session", || subscribed(&server));
+    let fleet = Fleet::start("SOAK_B", mosquitto.addr);
+    for _ in 0..restarts {
+        thread::sleep(jitter.millis(300, 1_500));
+        mosquitto.restart();
+    }
+    thread::sleep(Duration::from_secs(1));
+    let start = fleet.start;
+    let sent = fleet.finish();
+    wait_until_stored(&server, &sent);
+    server.stop();
+    audit(&db, &sent, start, &format!("external Mosquitto, {restarts} broker restarts"));
+}
