@@ -3,12 +3,13 @@
 #   scripts/setup.sh build    Rust wasm target, wasm-bindgen-cli, cargo-leptos, rsvg-convert, and
 #                             the build's npm tools (Workbox for the service worker, wasm-opt)
 #   scripts/setup.sh run      the same
-#   scripts/setup.sh test     build + Chromium, Mosquitto and the end2end npm packages
+#   scripts/setup.sh test     build + Chromium, Mosquitto, the end2end npm packages, cargo-deny
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WASM_BINDGEN_VERSION=0.2.130
 CARGO_LEPTOS_VERSION=0.3.11
+CARGO_DENY_VERSION=0.20.2
 export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
@@ -66,8 +67,15 @@ test_tools() {
   fi
 }
 
+deny_tool() {
+  if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
+    say "installing cargo-deny $CARGO_DENY_VERSION (about 3 minutes, once)"
+    cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked
+  fi
+}
+
 case "${1:-build}" in
   build | run) build_tools; rust_tools ;;
-  test) test_tools; build_tools; rust_tools ;;
+  test) test_tools; build_tools; rust_tools; deny_tool ;;
   *) echo "usage: $0 build|run|test" >&2; exit 2 ;;
 esac

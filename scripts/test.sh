@@ -12,6 +12,9 @@ export PATH="$PWD/tools/node_modules/.bin:$PATH"
 cargo leptos build
 scripts/site.sh
 
+step "dependencies: licenses, bans, sources (cargo deny, deny.toml)"
+cargo deny check bans licenses sources
+
 step "Rust tests"
 # cargo-leptos builds debug binaries with `--cfg erase_components`; the same flags here reuse
 # that build instead of compiling everything a second time.
