@@ -1,11 +1,13 @@
 //! Server functions: the only way the UI reads and changes data, by domain ([`devices`],
-//! [`dashboards`]). Their bodies run on the server against the stores it provides as context.
+//! [`dashboards`], [`auth`]). Their bodies run on the server against the stores it provides as context.
 //! Reads are GET requests, so the service worker can answer them from its cache when offline;
 //! changes are POSTs.
 
+pub mod auth;
 pub mod dashboards;
 pub mod devices;
 
+pub use auth::*;
 pub use dashboards::*;
 pub use devices::*;
 

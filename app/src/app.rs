@@ -5,12 +5,14 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
+use crate::account::AccountMenu;
 use crate::format;
 use crate::live::{Connection, Live};
 use crate::pages::dashboard::DashboardPage;
 use crate::pages::dashboards::DashboardsPage;
 use crate::pages::device::DevicePage;
 use crate::pages::home::HomePage;
+use crate::pages::login::{LoginPage, SetupPage};
 use crate::theme::ThemeToggle;
 
 /// The Content-Security-Policy of a page: scripts only from this site or inline with this
@@ -72,8 +74,11 @@ pub fn App() -> impl IntoView {
     // with exactly the data it was rendered from, before anything newer arrives.
     Effect::new(move |started: Option<()>| {
         if started.is_none() {
+            // The sign-in pages have nothing live to show (and no session to show it with).
             #[cfg(feature = "hydrate")]
-            request_animation_frame(move || crate::live::start(live));
+            if !matches!(window().location().pathname().as_deref(), Ok("/login" | "/setup")) {
+                request_animation_frame(move || crate::live::start(live));
+            }
         }
     });
 
@@ -92,6 +97,7 @@ pub fn App() -> impl IntoView {
                     <button id="install-app" class="button" type="button" hidden>"Install app"</button>
                     <ThemeToggle/>
                     <LiveBadge/>
+                    <AccountMenu/>
                 </div>
             </header>
             // Shown by pwa.js when a new version is waiting.
@@ -106,6 +112,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("device/:id") view=DevicePage ssr=SsrMode::InOrder/>
                     <Route path=path!("dashboards") view=DashboardsPage ssr=SsrMode::InOrder/>
                     <Route path=path!("d/:id") view=DashboardPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("login") view=LoginPage/>
+                    <Route path=path!("setup") view=SetupPage/>
                 </Routes>
             </main>
         </Router>

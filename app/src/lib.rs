@@ -2,7 +2,7 @@
 //! plus the server functions they call.
 //!
 //! # Layout
-//! - [`app`]: the HTML shell, routes and top bar.
+//! - [`app`]: the HTML shell, routes and top bar; [`account`]: who is signed in.
 //! - [`board`]: what a dashboard's widgets share.
 //! - [`api`]: server functions (device list, one device, history) and their error type.
 //! - [`live`]: live state merged over server data; `socket` (browser only) keeps `/ws/live`
@@ -17,6 +17,7 @@
 // Leptos view types nest deeply; release builds (without type erasure) need the headroom.
 #![recursion_limit = "512"]
 
+pub mod account;
 pub mod api;
 pub mod app;
 pub mod board;

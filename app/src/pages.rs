@@ -4,3 +4,4 @@ pub mod dashboard;
 pub mod dashboards;
 pub mod device;
 pub mod home;
+pub mod login;

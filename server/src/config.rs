@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use crate::auth::AuthConfig;
 pub use crate::limits::LimitsConfig;
 
 const DEFAULTS: &str = include_str!("config.default.toml");
@@ -18,6 +19,7 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub live: LiveConfig,
     pub limits: LimitsConfig,
+    pub auth: AuthConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -100,6 +102,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_DEVICE_BURST", "limits.device_burst"),
     ("IOT_MAX_DEVICES", "limits.max_devices"),
     ("IOT_MAX_METRICS_PER_DEVICE", "limits.max_metrics_per_device"),
+    ("IOT_AUTH_OPEN", "auth.open"),
+    ("IOT_SESSION_DAYS", "auth.session_days"),
+    ("IOT_SECURE_COOKIES", "auth.secure_cookies"),
 ];
 
 impl Default for Config {
@@ -155,7 +160,7 @@ impl Config {
                             .collect(),
                     )
                 } else {
-                    env_value(&value)
+                    env_value(&value, section.get(field))
                 };
                 section.insert(field.to_owned(), value);
             }
@@ -194,9 +199,20 @@ impl Config {
     }
 }
 
-/// An environment value as TOML: numbers stay numbers, everything else is a string.
-fn env_value(raw: &str) -> toml::Value {
-    raw.parse::<i64>().map(toml::Value::Integer).unwrap_or_else(|_| toml::Value::String(raw.into()))
+/// An environment value as TOML, typed like the setting it replaces (so a password of digits
+/// stays a string); what does not parse stays a string and is reported by the type check.
+fn env_value(raw: &str, current: Option<&toml::Value>) -> toml::Value {
+    let text = || toml::Value::String(raw.into());
+    match current {
+        Some(toml::Value::Integer(_)) => raw.parse().map(toml::Value::Integer).unwrap_or_else(|_| text()),
+        Some(toml::Value::Float(_)) => raw.parse().map(toml::Value::Float).unwrap_or_else(|_| text()),
+        Some(toml::Value::Boolean(_)) => match raw.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => toml::Value::Boolean(true),
+            "false" | "0" | "no" | "off" => toml::Value::Boolean(false),
+            _ => text(),
+        },
+        _ => text(),
+    }
 }
 
 fn merge(base: &mut toml::Table, over: toml::Table) {
@@ -234,6 +250,10 @@ mod tests {
             "IOT_ALLOWED_ORIGINS" => Some("https://a.example, https://b.example".to_owned()),
             "IOT_MQTT_PORT" => Some("1999".to_owned()),
             "IOT_WEB_LISTEN" => Some("0.0.0.0:8080".to_owned()),
+            "IOT_MQTT_PASSWORD" => Some("12345".to_owned()),
+            "IOT_AUTH_OPEN" => Some("true".to_owned()),
+            "IOT_DEVICE_MESSAGES_PER_SEC" => Some("2.5".to_owned()),
+            "IOT_DEVICE_BURST" => Some("7".to_owned()),
             _ => None,
         };
         let c = Config::from_parts(Some(("f.toml".into(), file)), env).unwrap();
@@ -243,6 +263,9 @@ mod tests {
         assert_eq!(c.storage.path, PathBuf::from("/tmp/a.redb"));
         assert_eq!(c.mqtt.host, "127.0.0.1");
         assert_eq!(c.web.allowed_origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(c.mqtt.password.as_deref(), Some("12345"), "digits stay a string");
+        assert!(c.auth.open);
+        assert_eq!((c.limits.device_messages_per_sec, c.limits.device_burst), (2.5, 7));
     }
 
     #[test]

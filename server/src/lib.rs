@@ -8,6 +8,7 @@
 //!   rate and caps on devices and metrics; [`retention`]: pruning.
 //! - [`broker`]: the embedded MQTT broker, acknowledging only stored readings.
 //! - [`mqtt_client`]: ingest from an external broker with a persistent session.
+//! - [`auth`]: users, roles, sessions and the sign-in guard.
 //! - [`http_ingest`]: `POST /api/telemetry`; [`export`]: `GET /api/export.csv`.
 //! - [`hub`], [`ws`]: the `/ws/live` fan-out.
 //! - [`routes`]: the HTTP application; [`metrics`]: `/metrics`; [`security`]: CSRF and
@@ -18,6 +19,7 @@
 // Leptos view types nest deeply; release builds (without type erasure) need the headroom.
 #![recursion_limit = "512"]
 
+pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod export;
@@ -44,6 +46,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
 
+use crate::auth::Auth;
+use crate::auth::users::UserDb;
 use crate::broker::EmbeddedBroker;
 use crate::config::{Config, MqttMode};
 use crate::hub::Hub;
@@ -66,6 +70,8 @@ pub enum StartError {
     Broker(#[from] broker::BrokerError),
     #[error("cannot read the device registry: {0}")]
     Limits(String),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
 }
 
 /// A server whose storage is open and whose listeners are bound; [`Server::run`] serves.
@@ -79,6 +85,7 @@ pub struct Server {
     writer: tokio::task::JoinHandle<()>,
     hub: Hub,
     metrics: Arc<Metrics>,
+    auth: Arc<Auth>,
     stop_tx: watch::Sender<bool>,
 }
 
@@ -97,6 +104,12 @@ impl Server {
             linger: Duration::from_millis(config.storage.commit_linger_ms),
         };
         let (stop_tx, stop_rx) = watch::channel(false);
+        let users_path = auth::users_path(&config.storage.path);
+        let users = tokio::task::spawn_blocking(move || UserDb::open(&users_path))
+            .await
+            .expect("open task")
+            .map_err(auth::AuthError::from)?;
+        let auth = Arc::new(Auth::new(users, config.auth.clone())?);
         let known = store.devices().map_err(|e| StartError::Limits(e.0))?.value;
         let limits = Arc::new(Limits::new(config.limits.clone(), &known));
         let (ingest, writer) =
@@ -108,7 +121,7 @@ impl Server {
             MqttMode::Embedded => Some(EmbeddedBroker::start(config.mqtt.listen, ingest.clone()).await?),
             MqttMode::External => None,
         };
-        Ok(Server { config, store, http, http_addr, broker, ingest, writer, hub, metrics, stop_tx })
+        Ok(Server { config, store, http, http_addr, broker, ingest, writer, hub, metrics, auth, stop_tx })
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -127,7 +140,8 @@ impl Server {
     /// Serves until `shutdown` completes, then stops taking readings, commits what is queued
     /// and closes the database.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Server { config, store, http, http_addr, broker, ingest, writer, hub, metrics, stop_tx } = self;
+        let Server { config, store, http, http_addr, broker, ingest, writer, hub, metrics, auth, stop_tx } =
+            self;
         let pruning = tokio::spawn(retention::run(
             store.clone(),
             metrics.clone(),
@@ -154,6 +168,7 @@ impl Server {
             ingest,
             hub,
             metrics,
+            auth,
             mqtt_mode: config.mqtt.mode,
             shutdown: stop_tx.subscribe(),
         };

@@ -21,6 +21,69 @@ struct Args {
     /// Print the effective configuration and exit.
     #[arg(long)]
     print_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Manage the users who sign in (run while the server is stopped: it holds the user database).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(clap::Subcommand)]
+enum UserAction {
+    /// Add a user, or set an existing user's password and role. The password is read from
+    /// IOT_PASSWORD, else from the first line of standard input.
+    Add {
+        name: String,
+        #[arg(long, default_value = "admin", value_parser = ["admin", "viewer"])]
+        role: String,
+    },
+    /// List users and their roles.
+    List,
+    /// Remove a user (and end their sessions).
+    Remove { name: String },
+}
+
+fn users(config: &Config, action: UserAction) -> anyhow::Result<()> {
+    use server::auth::{Auth, users::UserDb, users_path};
+    let path = users_path(&config.storage.path);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let db = UserDb::open(&path).with_context(|| "is the server running? Stop it first, or use /setup")?;
+    let auth = Auth::new(db, config.auth.clone())?;
+    match action {
+        UserAction::Add { name, role } => {
+            let password = match std::env::var("IOT_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    eprintln!("password for {name}:");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            auth.add_user(&name, &password, role.parse().map_err(anyhow::Error::msg)?)?;
+            println!("user {name} ({role}) saved in {}", path.display());
+        }
+        UserAction::List => {
+            for (name, role) in auth.users()? {
+                println!("{name}\t{role}");
+            }
+        }
+        UserAction::Remove { name } => {
+            if !auth.remove_user(&name)? {
+                anyhow::bail!("no user {name}");
+            }
+            println!("user {name} removed");
+        }
+    }
+    Ok(())
 }
 
 fn env_help() -> String {
@@ -47,6 +110,9 @@ async fn main() -> anyhow::Result<()> {
     if args.print_config {
         println!("{config:#?}");
         return Ok(());
+    }
+    if let Some(Command::User { action }) = args.command {
+        return users(&config, action);
     }
     let server = Server::bind(config).await.context("cannot start")?;
     match server.mqtt_addr() {

@@ -15,6 +15,7 @@ use serde_json::json;
 use telemetry::{DashboardStore, DeviceAdmin, SourceError, TelemetrySource};
 use tokio::sync::watch;
 
+use crate::auth::Auth;
 use crate::config::MqttMode;
 use crate::hub::Hub;
 use crate::ingest::Ingest;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub ingest: Ingest,
     pub hub: Hub,
     pub metrics: Arc<Metrics>,
+    pub auth: Arc<Auth>,
     pub mqtt_mode: MqttMode,
     pub shutdown: watch::Receiver<bool>,
 }
@@ -48,6 +50,9 @@ pub fn router(state: AppState, max_body_bytes: usize, allowed_origins: Vec<Strin
         .route("/api/export.csv", get(crate::export::export_csv))
         .route("/ws/live", get(crate::ws::live))
         .route("/healthz", get(healthz))
+        .route("/auth/login", post(crate::auth::handlers::login))
+        .route("/auth/logout", post(crate::auth::handlers::logout))
+        .route("/auth/setup", post(crate::auth::handlers::setup))
         .route("/metrics", get(metrics))
         .leptos_routes_with_context(
             &state,
@@ -60,7 +65,8 @@ pub fn router(state: AppState, max_body_bytes: usize, allowed_origins: Vec<Strin
             move || shell(options.clone()),
         )
         .fallback(file_and_error_handler::<AppState, _>(shell))
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(state.auth.clone(), crate::auth::guard::require_sign_in))
         .layer(cors(&allowed_origins))
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(crate::security::Origins(allowed_origins)),

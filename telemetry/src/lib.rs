@@ -12,7 +12,9 @@
 //! - [`device`]: what the dashboard knows about a device.
 //! - [`dashboard`]: dashboards, widgets, grid layouts per screen size, time ranges.
 //! - [`source`]: the read-side interface the UI's server functions use.
+//! - [`auth`]: roles and the signed-in user as the UI sees them.
 
+pub mod auth;
 pub mod dashboard;
 pub mod device;
 pub mod history;
@@ -23,6 +25,7 @@ pub mod source;
 pub mod timestamp;
 pub mod topic;
 
+pub use auth::{Access, Role, SessionUser};
 pub use device::{DeviceStatus, DeviceSummary, MetricLatest};
 pub use history::{Bucket, History};
 pub use live::LiveEvent;

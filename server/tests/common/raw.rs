@@ -73,7 +73,8 @@ impl Raw {
     /// Publishes at QoS 1 and waits for the answer.
     pub fn publish(&mut self, topic: &[u8], payload: &[u8]) -> Answer {
         let id = self.next_id;
-        self.next_id += 1;
+        // Packet ids run 1..=65535 and wrap (0 is not one).
+        self.next_id = self.next_id.checked_add(1).unwrap_or(1);
         let mut body = Vec::new();
         string(topic, &mut body);
         body.extend_from_slice(&id.to_be_bytes());

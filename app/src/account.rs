@@ -1,0 +1,33 @@
+//! The header's account corner: who is signed in and "Sign out", or, while no user exists,
+//! the way to set up sign-in.
+
+use leptos::prelude::*;
+use telemetry::Access;
+
+use crate::api::whoami;
+
+#[component]
+pub fn AccountMenu() -> impl IntoView {
+    let access = Resource::new(|| (), |_| whoami());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || access.get().and_then(Result::ok).map(|a: Access| match a.user {
+                Some(user) => view! {
+                    <span class="account" data-role=user.role.as_str()>
+                        <span class="account-name">{user.name}</span>
+                        <span class="account-role">{user.role.as_str()}</span>
+                    </span>
+                    <form class="sign-out" method="post" action="/auth/logout">
+                        <button class="button" type="submit">"Sign out"</button>
+                    </form>
+                }.into_any(),
+                None if a.setup_needed => view! {
+                    <a class="button setup-link" href="/setup" title="Anyone who can reach this dashboard can change it">
+                        "Set up sign-in"
+                    </a>
+                }.into_any(),
+                None => ().into_any(),
+            })}
+        </Suspense>
+    }
+}

@@ -1,0 +1,266 @@
+//! Sign-in: users with Argon2id-hashed passwords and the roles admin (changes things) and
+//! viewer (looks), session cookies, and the request guard that enforces both.
+//!
+//! - No user yet: the dashboard is open and `/setup` creates the first admin (or `server user
+//!   add` does, with the server stopped). Once a user exists every page, server function, export
+//!   and the live WebSocket need a session, unless `auth.open` is set (a trusted LAN).
+//! - Sessions are random 256-bit tokens in an `HttpOnly; SameSite=Strict` cookie (`Secure` with
+//!   `auth.secure_cookies`, behind HTTPS); only their SHA-256 is stored. Scripts may send HTTP
+//!   Basic credentials instead.
+//! - Wrong passwords are throttled per user name (429); unknown names cost the same time.
+//!
+//! # Layout
+//! - [`users`]: the user and session tables; [`password`]: Argon2id; [`throttle`].
+//! - [`guard`]: the middleware; [`handlers`]: `/auth/login`, `/auth/logout`, `/auth/setup`.
+
+pub mod guard;
+pub mod handlers;
+pub mod password;
+pub mod throttle;
+pub mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use telemetry::{Access, Role, SessionUser, valid_name};
+
+use self::throttle::Throttle;
+use self::users::{SessionRecord, UserDb, UserDbError, UserRecord};
+
+/// The session cookie's name.
+pub const COOKIE: &str = "iot_session";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// No sign-in at all, even once users exist: for a trusted LAN.
+    pub open: bool,
+    /// How long a sign-in lasts.
+    pub session_days: u64,
+    /// Mark the cookie `Secure` (the dashboard is served over HTTPS, e.g. behind a proxy).
+    pub secure_cookies: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("user names are 1 to 64 of A-Z a-z 0-9 _ . -")]
+    BadName,
+    #[error("passwords need at least {} characters", telemetry::auth::MIN_PASSWORD_LEN)]
+    ShortPassword,
+    #[error("setup is done: a user already exists")]
+    AlreadySetUp,
+    #[error(transparent)]
+    Db(#[from] UserDbError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("too many wrong passwords; try again in {} s", .0.as_secs().max(1))]
+    Throttled(Duration),
+    #[error("wrong user name or password")]
+    Invalid,
+    #[error(transparent)]
+    Db(#[from] UserDbError),
+}
+
+/// Where the user database lives: `users.redb` next to the telemetry database.
+pub fn users_path(storage: &Path) -> PathBuf {
+    storage.with_file_name("users.redb")
+}
+
+pub struct Auth {
+    users: UserDb,
+    config: AuthConfig,
+    throttle: Throttle,
+    count: AtomicU64,
+    setup: Mutex<()>,
+}
+
+/// Percent-encodes a path for a query parameter, leaving unreserved characters and `/`.
+pub(crate) fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn now_ms() -> i64 {
+    crate::ingest::now_ms()
+}
+
+impl Auth {
+    pub fn new(users: UserDb, config: AuthConfig) -> Result<Auth, AuthError> {
+        let count = AtomicU64::new(users.count()?);
+        users.remove_expired(now_ms())?;
+        Ok(Auth { users, config, throttle: Throttle::default(), count, setup: Mutex::new(()) })
+    }
+
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    /// What a request with `user` (if signed in) may see.
+    pub fn access(&self, user: Option<SessionUser>) -> Access {
+        let none = self.count.load(Ordering::Relaxed) == 0;
+        Access { user, open: self.config.open || none, setup_needed: none }
+    }
+
+    pub fn add_user(&self, name: &str, password: &str, role: Role) -> Result<(), AuthError> {
+        if valid_name(name).is_err() {
+            return Err(AuthError::BadName);
+        }
+        if password.chars().count() < telemetry::auth::MIN_PASSWORD_LEN {
+            return Err(AuthError::ShortPassword);
+        }
+        let existed = self.users.get(name)?.is_some();
+        let record =
+            UserRecord { name: name.to_owned(), password: password::hash(password), role, created: now_ms() };
+        self.users.put(&record)?;
+        if !existed {
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    pub fn remove_user(&self, name: &str) -> Result<bool, AuthError> {
+        let removed = self.users.remove(name)?;
+        if removed {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+        }
+        Ok(removed)
+    }
+
+    pub fn users(&self) -> Result<Vec<(String, Role)>, AuthError> {
+        Ok(self.users.list()?.into_iter().map(|u| (u.name, u.role)).collect())
+    }
+
+    /// Creates the first admin and signs them in; refused once any user exists.
+    pub fn setup(&self, name: &str, password: &str) -> Result<String, AuthError> {
+        let _one_at_a_time = self.setup.lock().unwrap_or_else(|e| e.into_inner());
+        if self.users.count()? > 0 {
+            return Err(AuthError::AlreadySetUp);
+        }
+        self.add_user(name, password, Role::Admin)?;
+        Ok(self.new_session(name)?)
+    }
+
+    /// Checks a password (throttled). Blocking: Argon2 takes tens of milliseconds.
+    pub fn check_password(&self, name: &str, password: &str) -> Result<SessionUser, LoginError> {
+        let now = Instant::now();
+        self.throttle.check(name, now).map_err(LoginError::Throttled)?;
+        let user = self.users.get(name)?;
+        let ok = match &user {
+            Some(u) => password::verify(password, &u.password),
+            None => {
+                password::verify_nobody(password);
+                false
+            }
+        };
+        match user {
+            Some(u) if ok => {
+                self.throttle.succeeded(name);
+                Ok(SessionUser { name: u.name, role: u.role })
+            }
+            _ => {
+                self.throttle.failed(name, now);
+                Err(LoginError::Invalid)
+            }
+        }
+    }
+
+    /// Signs in: a new session token for the cookie.
+    pub fn login(&self, name: &str, password: &str) -> Result<String, LoginError> {
+        let user = self.check_password(name, password)?;
+        Ok(self.new_session(&user.name)?)
+    }
+
+    fn new_session(&self, name: &str) -> Result<String, UserDbError> {
+        let mut bytes = [0u8; 32];
+        OsRng.fill_bytes(&mut bytes);
+        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let expires = now_ms() + self.config.session_days as i64 * 86_400_000;
+        self.users.put_session(&token_hash(&token), &SessionRecord { user: name.to_owned(), expires })?;
+        Ok(token)
+    }
+
+    /// The user a session token belongs to, if it is valid and the user still exists.
+    pub fn session(&self, token: &str) -> Option<SessionUser> {
+        if token.len() != 64 {
+            return None;
+        }
+        let session = self.users.session(&token_hash(token)).ok().flatten()?;
+        if session.expires <= now_ms() {
+            return None;
+        }
+        let user = self.users.get(&session.user).ok().flatten()?;
+        Some(SessionUser { name: user.name, role: user.role })
+    }
+
+    pub fn logout(&self, token: &str) {
+        let _ = self.users.remove_session(&token_hash(token));
+    }
+
+    /// The `Set-Cookie` value for a new session.
+    pub fn cookie(&self, token: &str) -> String {
+        let secure = if self.config.secure_cookies { "; Secure" } else { "" };
+        let max_age = self.config.session_days * 86_400;
+        format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
+    }
+
+    /// The `Set-Cookie` value that signs out.
+    pub fn clear_cookie(&self) -> String {
+        format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth() -> Auth {
+        let config = AuthConfig { open: false, session_days: 7, secure_cookies: false };
+        Auth::new(UserDb::in_memory().unwrap(), config).unwrap()
+    }
+
+    #[test]
+    fn setup_once_then_sessions_and_roles() {
+        let a = auth();
+        assert!(a.access(None).open && a.access(None).setup_needed);
+        assert!(matches!(a.setup("ann", "short"), Err(AuthError::ShortPassword)));
+        let token = a.setup("ann", "correct horse").unwrap();
+        assert!(matches!(a.setup("eve", "correct horse"), Err(AuthError::AlreadySetUp)));
+        assert!(!a.access(None).open);
+        assert_eq!(a.session(&token), Some(SessionUser { name: "ann".into(), role: Role::Admin }));
+        a.add_user("val", "viewer pass", Role::Viewer).unwrap();
+        let v = a.login("val", "viewer pass").unwrap();
+        assert_eq!(a.session(&v).unwrap().role, Role::Viewer);
+        assert!(matches!(a.login("val", "wrong pass"), Err(LoginError::Invalid)));
+        assert!(matches!(a.login("nobody", "wrong pass"), Err(LoginError::Invalid)));
+        a.logout(&v);
+        assert_eq!(a.session(&v), None);
+        assert!(a.remove_user("ann").unwrap());
+        assert_eq!(a.session(&token), None, "a removed user's sessions end");
+        assert!(matches!(a.add_user("a/b", "long enough", Role::Admin), Err(AuthError::BadName)));
+        assert_eq!(a.session("00"), None);
+    }
+
+    #[test]
+    fn cookies_are_http_only_and_strict() {
+        let a = auth();
+        let c = a.cookie("abc");
+        assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && !c.contains("Secure"));
+    }
+}

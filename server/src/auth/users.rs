@@ -1,0 +1,146 @@
+//! Users and sign-in sessions, in their own redb file next to the telemetry database
+//! (`users.redb`). Session tokens are stored only as SHA-256 hashes, so a copy of the file
+//! does not let anyone in; passwords only as Argon2id hashes.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{Deserialize, Serialize};
+use telemetry::Role;
+
+/// User name → [`UserRecord`] (JSON).
+const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+/// SHA-256 of a session token → [`SessionRecord`] (JSON).
+const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessions");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub name: String,
+    /// Argon2id PHC string.
+    pub password: String,
+    pub role: Role,
+    pub created: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub user: String,
+    pub expires: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("user database: {0}")]
+pub struct UserDbError(String);
+
+fn err(e: impl std::fmt::Display) -> UserDbError {
+    UserDbError(e.to_string())
+}
+
+pub struct UserDb {
+    db: Database,
+}
+
+impl UserDb {
+    pub fn open(path: &Path) -> Result<UserDb, UserDbError> {
+        let db = Database::create(path).map_err(|e| UserDbError(format!("{}: {e}", path.display())))?;
+        Self::init(db)
+    }
+
+    pub fn in_memory() -> Result<UserDb, UserDbError> {
+        Self::init(
+            Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()).map_err(err)?,
+        )
+    }
+
+    fn init(db: Database) -> Result<UserDb, UserDbError> {
+        let tx = db.begin_write().map_err(err)?;
+        tx.open_table(USERS).map_err(err)?;
+        tx.open_table(SESSIONS).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(UserDb { db })
+    }
+
+    pub fn count(&self) -> Result<u64, UserDbError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        tx.open_table(USERS).map_err(err)?.len().map_err(err)
+    }
+
+    pub fn get(&self, name: &str) -> Result<Option<UserRecord>, UserDbError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let table = tx.open_table(USERS).map_err(err)?;
+        let Some(v) = table.get(name).map_err(err)? else { return Ok(None) };
+        serde_json::from_slice(v.value()).map(Some).map_err(err)
+    }
+
+    pub fn list(&self) -> Result<Vec<UserRecord>, UserDbError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let table = tx.open_table(USERS).map_err(err)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(err)? {
+            let (_, v) = entry.map_err(err)?;
+            out.push(serde_json::from_slice(v.value()).map_err(err)?);
+        }
+        Ok(out)
+    }
+
+    /// Adds or replaces a user.
+    pub fn put(&self, user: &UserRecord) -> Result<(), UserDbError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        {
+            let bytes = serde_json::to_vec(user).map_err(err)?;
+            tx.open_table(USERS).map_err(err)?.insert(user.name.as_str(), bytes.as_slice()).map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Removes a user and signs them out everywhere; false if there was none.
+    pub fn remove(&self, name: &str) -> Result<bool, UserDbError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        let existed = {
+            let mut sessions = tx.open_table(SESSIONS).map_err(err)?;
+            sessions
+                .retain(|_, v| {
+                    serde_json::from_slice::<SessionRecord>(v).map(|s| s.user != name).unwrap_or(false)
+                })
+                .map_err(err)?;
+            tx.open_table(USERS).map_err(err)?.remove(name).map_err(err)?.is_some()
+        };
+        tx.commit().map_err(err)?;
+        Ok(existed)
+    }
+
+    pub fn put_session(&self, token_hash: &[u8], session: &SessionRecord) -> Result<(), UserDbError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        {
+            let bytes = serde_json::to_vec(session).map_err(err)?;
+            let mut table = tx.open_table(SESSIONS).map_err(err)?;
+            table.insert(token_hash, bytes.as_slice()).map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    pub fn session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>, UserDbError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let table = tx.open_table(SESSIONS).map_err(err)?;
+        let Some(v) = table.get(token_hash).map_err(err)? else { return Ok(None) };
+        serde_json::from_slice(v.value()).map(Some).map_err(err)
+    }
+
+    pub fn remove_session(&self, token_hash: &[u8]) -> Result<(), UserDbError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        tx.open_table(SESSIONS).map_err(err)?.remove(token_hash).map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// Drops sessions that expired before `now`.
+    pub fn remove_expired(&self, now: i64) -> Result<(), UserDbError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        tx.open_table(SESSIONS)
+            .map_err(err)?
+            .retain(|_, v| {
+                serde_json::from_slice::<SessionRecord>(v).map(|s| s.expires > now).unwrap_or(false)
+            })
+            .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+}
