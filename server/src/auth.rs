@@ -213,6 +213,37 @@ impl Auth {
         let _ = self.users.remove_session(&token_hash(token));
     }
 
+    /// Whether MQTT devices must sign in (with their device key): whenever people must.
+    pub fn devices_must_sign_in(&self) -> bool {
+        !self.config.open && self.count.load(Ordering::Relaxed) > 0
+    }
+
+    /// Makes (or replaces) a device's MQTT password: a random key, shown once, stored hashed.
+    pub fn new_device_key(&self, device: &str) -> Result<String, AuthError> {
+        if valid_name(device).is_err() {
+            return Err(AuthError::BadName);
+        }
+        let mut bytes = [0u8; 24];
+        OsRng.fill_bytes(&mut bytes);
+        let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        self.users.put_device_key(device, &token_hash(&key))?;
+        Ok(key)
+    }
+
+    pub fn revoke_device_key(&self, device: &str) -> Result<bool, AuthError> {
+        Ok(self.users.remove_device_key(device)?)
+    }
+
+    pub fn device_keys(&self) -> Result<Vec<String>, AuthError> {
+        Ok(self.users.device_key_ids()?)
+    }
+
+    /// Whether `key` is `device`'s MQTT password. Keys are random, so a plain hash suffices.
+    pub fn check_device_key(&self, device: &str, key: &[u8]) -> bool {
+        let Ok(key) = std::str::from_utf8(key) else { return false };
+        self.users.device_key(device).ok().flatten().is_some_and(|h| h == token_hash(key))
+    }
+
     /// The `Set-Cookie` value for a new session.
     pub fn cookie(&self, token: &str) -> String {
         let secure = if self.config.secure_cookies { "; Secure" } else { "" };
@@ -255,6 +286,24 @@ mod tests {
         assert_eq!(a.session(&token), None, "a removed user's sessions end");
         assert!(matches!(a.add_user("a/b", "long enough", Role::Admin), Err(AuthError::BadName)));
         assert_eq!(a.session("00"), None);
+    }
+
+    #[test]
+    fn device_keys_are_made_checked_and_revoked() {
+        let a = auth();
+        assert!(!a.devices_must_sign_in(), "open until a user exists");
+        a.add_user("ann", "correct horse", Role::Admin).unwrap();
+        assert!(a.devices_must_sign_in());
+        let key = a.new_device_key("dev1").unwrap();
+        assert!(a.check_device_key("dev1", key.as_bytes()));
+        assert!(!a.check_device_key("dev2", key.as_bytes()), "keys belong to one device");
+        assert!(!a.check_device_key("dev1", b"guess"));
+        let again = a.new_device_key("dev1").unwrap();
+        assert!(!a.check_device_key("dev1", key.as_bytes()), "a new key replaces the old");
+        assert!(a.check_device_key("dev1", again.as_bytes()));
+        assert_eq!(a.device_keys().unwrap(), ["dev1"]);
+        assert!(a.revoke_device_key("dev1").unwrap());
+        assert!(!a.check_device_key("dev1", again.as_bytes()));
     }
 
     #[test]

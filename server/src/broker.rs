@@ -12,23 +12,28 @@
 //! - If storage fails the device is disconnected without a PUBACK, so it resends later.
 //! - Status reports and last wills on `app/device/<id>/status` are recorded.
 //! - A topic name holding `+` or `#` is refused whatever its namespace.
+//! - Once people must sign in, so must devices: user name and client id = the device id,
+//!   password = its key (`server device key <id>`); a device publishes and subscribes only
+//!   under `app/device/<its id>/`. Until then the broker is open, as on a trusted network.
 //! - Other topics pass through: it is an ordinary broker for everything else.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rmqtt::codec::v5::PublishAckReason;
+use rmqtt::codec::v5::{PublishAckReason, SubscribeAckReason};
 use rmqtt::context::ServerContext;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
 use rmqtt::net::Builder;
 use rmqtt::server::MqttServer;
-use rmqtt::types::{FromType, PublishAclResult, PublishResult};
+use rmqtt::types::{AuthResult, ConnectInfo, FromType, PublishAclResult, PublishResult, SubscribeAclResult};
 use telemetry::payload::parse_payload;
 use telemetry::topic::TopicError;
 use telemetry::{DeviceId, DeviceTopic};
 use tracing::{info, warn};
 
+use crate::auth::Auth;
 use crate::ingest::{Ingest, now_ms};
 use crate::limits::{Pace, Refusal};
 use crate::metrics::Source;
@@ -52,19 +57,28 @@ pub struct BrokerError {
 
 impl EmbeddedBroker {
     /// Binds the listener and starts accepting devices.
-    pub async fn start(listen: SocketAddr, ingest: Ingest) -> Result<EmbeddedBroker, BrokerError> {
+    pub async fn start(
+        listen: SocketAddr,
+        ingest: Ingest,
+        auth: Arc<Auth>,
+    ) -> Result<EmbeddedBroker, BrokerError> {
         let err = |e: rmqtt::Error| BrokerError { addr: listen, message: e.to_string() };
         let scx = ServerContext::new().build().await;
         let register = scx.extends.hook_mgr().register();
-        let hook = || Box::new(TelemetryHook { ingest: ingest.clone() }) as Box<dyn Handler>;
+        let hook =
+            || Box::new(TelemetryHook { ingest: ingest.clone(), auth: auth.clone() }) as Box<dyn Handler>;
         register.add(Type::MessagePublishCheckAcl, hook()).await;
         register.add(Type::MessagePublish, hook()).await;
+        register.add(Type::ClientAuthenticate, hook()).await;
+        register.add(Type::ClientSubscribeCheckAcl, hook()).await;
         register.start().await;
 
         let listener = Builder::new()
             .name("mqtt")
             .laddr(listen)
             .reuseaddr(Some(true))
+            // Every connection goes through the authenticate hook, which decides.
+            .allow_anonymous(false)
             .nodelay(true)
             .bind()
             .and_then(|l| l.tcp())
@@ -89,6 +103,7 @@ impl EmbeddedBroker {
 
 struct TelemetryHook {
     ingest: Ingest,
+    auth: Arc<Auth>,
 }
 
 fn refuse(reason: PublishAckReason, text: String, disconnect: bool) -> ReturnType {
@@ -97,9 +112,60 @@ fn refuse(reason: PublishAckReason, text: String, disconnect: bool) -> ReturnTyp
 }
 
 impl TelemetryHook {
+    /// Decides a connection: with sign-in on, a device signs in with its id as user name (and
+    /// client id, so nobody takes over another's session) and its key as password.
+    fn authenticate(&self, info: &ConnectInfo) -> AuthResult {
+        if !self.auth.devices_must_sign_in() {
+            return AuthResult::Allow(false, None);
+        }
+        let client = info.client_id();
+        let Some(user) = info.username() else {
+            warn!(%client, "MQTT connection refused: no user name");
+            self.ingest.metrics().mqtt_refused();
+            return AuthResult::NotAuthorized;
+        };
+        if user.as_ref() as &str != client.as_ref() as &str {
+            warn!(%client, %user, "MQTT connection refused: the client id must be the device id");
+            self.ingest.metrics().mqtt_refused();
+            return AuthResult::NotAuthorized;
+        }
+        if !info.password().is_some_and(|p| self.auth.check_device_key(user, p)) {
+            warn!(%client, "MQTT connection refused: wrong device key");
+            self.ingest.metrics().mqtt_refused();
+            return AuthResult::BadUsernameOrPassword;
+        }
+        // Never a superuser: rmqtt skips the publish hook (where readings are stored) for those.
+        AuthResult::Allow(false, None)
+    }
+
+    /// With sign-in on, a device may publish and subscribe only under `app/device/<its id>/`.
+    fn own_topic(&self, user: Option<&str>, topic: &str) -> bool {
+        if !self.auth.devices_must_sign_in() {
+            return true;
+        }
+        user.is_some_and(|u| {
+            topic
+                .strip_prefix("app/device/")
+                .and_then(|t| t.strip_prefix(u))
+                .is_some_and(|t| t.starts_with('/'))
+        })
+    }
+
     /// Decides a client's publish: store it first when it is ours.
-    async fn check(&self, client: &str, topic: &str, payload: &[u8]) -> Option<ReturnType> {
+    async fn check(
+        &self,
+        client: &str,
+        user: Option<&str>,
+        topic: &str,
+        payload: &[u8],
+    ) -> Option<ReturnType> {
         let received = now_ms();
+        if !self.own_topic(user, topic) {
+            self.ingest.metrics().received(Source::Mqtt);
+            self.ingest.metrics().rejected("not_authorized");
+            warn!(%topic, %client, "message refused: a device publishes only to its own topics");
+            return Some(refuse(PublishAckReason::NotAuthorized, "not this device's topic".into(), false));
+        }
         // A topic name never holds wildcards (MQTT 4.7.1); one that does must not reach
         // subscribers whose filters it would match.
         if topic.contains(['+', '#']) {
@@ -180,9 +246,22 @@ impl TelemetryHook {
 impl Handler for TelemetryHook {
     async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
         match param {
+            Parameter::ClientAuthenticate(info) => {
+                (false, Some(HookResult::AuthResult(self.authenticate(info))))
+            }
+            Parameter::ClientSubscribeCheckAcl(session, subscribe) => {
+                let user = session.id.username.as_deref();
+                if self.own_topic(user, &subscribe.topic_filter) {
+                    return (true, acc);
+                }
+                warn!(client = %session.id.client_id, filter = %subscribe.topic_filter, "subscription refused");
+                let refused = SubscribeAclResult::new_failure(SubscribeAckReason::NotAuthorized);
+                (false, Some(HookResult::SubscribeAclResult(refused)))
+            }
             Parameter::MessagePublishCheckAcl(session, publish) => {
                 let client = session.id.client_id.to_string();
-                match self.check(&client, &publish.topic, &publish.payload).await {
+                let user = session.id.username.as_deref();
+                match self.check(&client, user, &publish.topic, &publish.payload).await {
                     Some(refusal) => refusal,
                     None => (true, acc),
                 }

@@ -118,7 +118,9 @@ impl Server {
         let http = TcpListener::bind(addr).await.map_err(|source| StartError::Http { addr, source })?;
         let http_addr = http.local_addr().map_err(|source| StartError::Http { addr, source })?;
         let broker = match config.mqtt.mode {
-            MqttMode::Embedded => Some(EmbeddedBroker::start(config.mqtt.listen, ingest.clone()).await?),
+            MqttMode::Embedded => {
+                Some(EmbeddedBroker::start(config.mqtt.listen, ingest.clone(), auth.clone()).await?)
+            }
             MqttMode::External => None,
         };
         Ok(Server { config, store, http, http_addr, broker, ingest, writer, hub, metrics, auth, stop_tx })

@@ -32,6 +32,22 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Manage the keys devices sign in to the embedded broker with (user name and client id =
+    /// device id, password = key), once people must sign in. Run while the server is stopped.
+    Device {
+        #[command(subcommand)]
+        action: DeviceAction,
+    },
+}
+
+#[derive(clap::Subcommand)]
+enum DeviceAction {
+    /// Make a new key for a device (replacing any old one) and print it: it is shown only once.
+    Key { id: String },
+    /// Revoke a device's key: it can no longer connect.
+    Revoke { id: String },
+    /// List the devices that have a key.
+    Keys,
 }
 
 #[derive(clap::Subcommand)]
@@ -49,14 +65,34 @@ enum UserAction {
     Remove { name: String },
 }
 
-fn users(config: &Config, action: UserAction) -> anyhow::Result<()> {
+/// The user database, opened by a command while the server is stopped.
+fn open_auth(config: &Config) -> anyhow::Result<(server::auth::Auth, PathBuf)> {
     use server::auth::{Auth, users::UserDb, users_path};
     let path = users_path(&config.storage.path);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let db = UserDb::open(&path).with_context(|| "is the server running? Stop it first, or use /setup")?;
-    let auth = Auth::new(db, config.auth.clone())?;
+    let db = UserDb::open(&path).with_context(|| "is the server running? Stop it first")?;
+    Ok((Auth::new(db, config.auth.clone())?, path))
+}
+
+fn devices(config: &Config, action: DeviceAction) -> anyhow::Result<()> {
+    let (auth, _) = open_auth(config)?;
+    match action {
+        DeviceAction::Key { id } => println!("{}", auth.new_device_key(&id)?),
+        DeviceAction::Revoke { id } => {
+            if !auth.revoke_device_key(&id)? {
+                anyhow::bail!("device {id} has no key");
+            }
+            println!("key of {id} revoked");
+        }
+        DeviceAction::Keys => auth.device_keys()?.iter().for_each(|id| println!("{id}")),
+    }
+    Ok(())
+}
+
+fn users(config: &Config, action: UserAction) -> anyhow::Result<()> {
+    let (auth, path) = open_auth(config)?;
     match action {
         UserAction::Add { name, role } => {
             let password = match std::env::var("IOT_PASSWORD") {
@@ -111,8 +147,10 @@ async fn main() -> anyhow::Result<()> {
         println!("{config:#?}");
         return Ok(());
     }
-    if let Some(Command::User { action }) = args.command {
-        return users(&config, action);
+    match args.command {
+        Some(Command::User { action }) => return users(&config, action),
+        Some(Command::Device { action }) => return devices(&config, action),
+        None => {}
     }
     let server = Server::bind(config).await.context("cannot start")?;
     match server.mqtt_addr() {

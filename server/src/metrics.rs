@@ -58,6 +58,7 @@ pub struct Metrics {
     commit_micros: AtomicU64,
     readings_pruned: AtomicU64,
     throttled: AtomicU64,
+    mqtt_refused: AtomicU64,
     changes_pruned: AtomicU64,
     live_clients: AtomicI64,
     live_resyncs: AtomicU64,
@@ -92,6 +93,10 @@ impl Metrics {
         self.readings_duplicate.fetch_add(duplicates, Relaxed);
         self.status_updates.fetch_add(statuses, Relaxed);
         self.commit_micros.fetch_add(micros, Relaxed);
+    }
+
+    pub fn mqtt_refused(&self) {
+        self.mqtt_refused.fetch_add(1, Relaxed);
     }
 
     pub fn throttled(&self) {
@@ -178,6 +183,11 @@ impl Metrics {
                 "iot_messages_throttled_total",
                 "Messages held back (PUBACK delayed) to keep a device to its rate.",
                 &self.throttled,
+            ),
+            (
+                "iot_mqtt_connections_refused_total",
+                "MQTT connections refused for missing or wrong device credentials.",
+                &self.mqtt_refused,
             ),
             ("iot_readings_pruned_total", "Readings deleted past the retention.", &self.readings_pruned),
             (

@@ -6,6 +6,7 @@ mod common;
 
 use std::process::Command;
 
+use common::raw::{Answer, Raw};
 use common::*;
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -153,6 +154,54 @@ fn viewers_look_admins_change_and_scripts_use_basic_auth() {
         br#"{"device_id": "AUTH_3", "telemetry": {"t": 1}}"#,
     );
     assert_eq!(status, 403, "viewers cannot send readings");
+}
+
+fn cli(db: &std::path::Path, args: &[&str], password: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(args)
+        .env("IOT_STORAGE_PATH", db)
+        .env("IOT_PASSWORD", password)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn devices_sign_in_to_the_broker_with_their_key_and_keep_to_their_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    cli(&db, &["user", "add", "root"], "admin password");
+    let key = cli(&db, &["device", "key", "DEV_A"], "");
+    assert_eq!(key.len(), 48, "{key}");
+    let server = ServerProcess::start(&db, &[]);
+    let addr = server.mqtt();
+    let refused = |client: &str, login: Option<(&str, &str)>| {
+        Raw::try_connect_as(addr, client, login).err().map(|e| e.to_string()).unwrap_or_default()
+    };
+    assert!(refused("DEV_A", None).contains("[32, 2, 0, 5]"), "anonymous: not authorised");
+    assert!(refused("DEV_A", Some(("DEV_A", "guess"))).contains("[32, 2, 0, 4]"), "wrong key");
+    assert!(
+        refused("DEV_B", Some(("DEV_A", key.as_str()))).contains("[32, 2, 0, 5]"),
+        "someone else's client id"
+    );
+    assert_eq!(server.metric("iot_mqtt_connections_refused_total"), 3);
+
+    let mut dev = Raw::try_connect_as(addr, "DEV_A", Some(("DEV_A", key.as_str()))).expect("the right key");
+    let reading = seed_payload(21.0, 40.0, 3.9, now_ms() - 1_000);
+    assert_eq!(dev.publish(b"app/device/DEV_A/telemetry", reading.as_bytes()), Answer::PubAck);
+    assert_eq!(dev.publish(b"app/device/DEV_B/telemetry", reading.as_bytes()), Answer::PubAck);
+    assert_eq!(dev.publish(b"elsewhere/x", b"hello"), Answer::PubAck);
+    assert_eq!(dev.subscribe("app/device/#"), 0x80, "no reading other devices");
+    assert_eq!(dev.subscribe("app/device/DEV_A/#"), 1);
+    let basic = format!("Basic {}", base64_encode("root:admin password"));
+    let (_, _, body) =
+        http_full(server.http, "GET", "/api/device?id=DEV_A", "", &[("Authorization", basic.as_str())], b"");
+    assert!(body.contains("\"message_count\":1"), "{body}");
+    let (_, _, body) =
+        http_full(server.http, "GET", "/api/device?id=DEV_B", "", &[("Authorization", basic.as_str())], b"");
+    assert!(body.contains("\"device\":null"), "nothing published as another device: {body}");
+    assert_eq!(server.metric("iot_messages_rejected_total{reason=\"not_authorized\"}"), 2);
 }
 
 fn base64_encode(s: &str) -> String {

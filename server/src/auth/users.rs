@@ -12,6 +12,8 @@ use telemetry::Role;
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 /// SHA-256 of a session token → [`SessionRecord`] (JSON).
 const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessions");
+/// Device id → SHA-256 of its MQTT password (a random key the server made).
+const DEVICE_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("device_keys");
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -56,6 +58,7 @@ impl UserDb {
         let tx = db.begin_write().map_err(err)?;
         tx.open_table(USERS).map_err(err)?;
         tx.open_table(SESSIONS).map_err(err)?;
+        tx.open_table(DEVICE_KEYS).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(UserDb { db })
     }
@@ -142,5 +145,34 @@ impl UserDb {
             })
             .map_err(err)?;
         tx.commit().map_err(err)
+    }
+
+    pub fn put_device_key(&self, device: &str, key_hash: &[u8]) -> Result<(), UserDbError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        tx.open_table(DEVICE_KEYS).map_err(err)?.insert(device, key_hash).map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    pub fn remove_device_key(&self, device: &str) -> Result<bool, UserDbError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        let existed = tx.open_table(DEVICE_KEYS).map_err(err)?.remove(device).map_err(err)?.is_some();
+        tx.commit().map_err(err)?;
+        Ok(existed)
+    }
+
+    pub fn device_key(&self, device: &str) -> Result<Option<Vec<u8>>, UserDbError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let table = tx.open_table(DEVICE_KEYS).map_err(err)?;
+        Ok(table.get(device).map_err(err)?.map(|v| v.value().to_vec()))
+    }
+
+    pub fn device_key_ids(&self) -> Result<Vec<String>, UserDbError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let table = tx.open_table(DEVICE_KEYS).map_err(err)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(err)? {
+            out.push(entry.map_err(err)?.0.value().to_owned());
+        }
+        Ok(out)
     }
 }

@@ -55,12 +55,26 @@ impl Raw {
 
     /// Connects with a clean session, or says why not (refused, unreachable, no answer).
     pub fn try_connect(addr: SocketAddr, client_id: &str) -> std::io::Result<Raw> {
+        Raw::try_connect_as(addr, client_id, None)
+    }
+
+    /// Connects with a user name and password; a refusal's error holds the CONNACK bytes.
+    pub fn try_connect_as(
+        addr: SocketAddr,
+        client_id: &str,
+        login: Option<(&str, &str)>,
+    ) -> std::io::Result<Raw> {
         let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         let mut body = Vec::new();
         string(b"MQTT", &mut body);
-        body.extend_from_slice(&[4, 0x02, 0, 60]);
+        let flags = if login.is_some() { 0xC2 } else { 0x02 };
+        body.extend_from_slice(&[4, flags, 0, 60]);
         string(client_id.as_bytes(), &mut body);
+        if let Some((user, password)) = login {
+            string(user.as_bytes(), &mut body);
+            string(password.as_bytes(), &mut body);
+        }
         stream.write_all(&packet(0x10, &body))?;
         let mut connack = [0u8; 4];
         stream.read_exact(&mut connack)?;
@@ -68,6 +82,20 @@ impl Raw {
             return Err(std::io::Error::other(format!("CONNACK {connack:?}")));
         }
         Ok(Raw { stream, next_id: 1 })
+    }
+
+    /// Subscribes to one filter at QoS 1; answers the SUBACK's return code (0x80: refused).
+    pub fn subscribe(&mut self, filter: &str) -> u8 {
+        let id = self.next_id;
+        self.next_id = self.next_id.checked_add(1).unwrap_or(1);
+        let mut body = id.to_be_bytes().to_vec();
+        string(filter.as_bytes(), &mut body);
+        body.push(1);
+        self.stream.write_all(&packet(0x82, &body)).unwrap();
+        let mut ack = [0u8; 5];
+        self.stream.read_exact(&mut ack).unwrap();
+        assert_eq!(ack[..2], [0x90, 3], "a SUBACK");
+        ack[4]
     }
 
     /// Publishes at QoS 1 and waits for the answer.
