@@ -130,14 +130,7 @@ fn viewers_look_admins_change_and_scripts_use_basic_auth() {
 
     // A script with the admin's credentials.
     let basic = format!("Basic {}", base64_encode("root:admin password"));
-    let (status, _, body) = http_full(
-        server.http,
-        "POST",
-        "/api/telemetry",
-        "application/json",
-        &[("Authorization", basic.as_str())],
-        br#"{"device_id": "AUTH_2", "telemetry": {"t": 1}}"#,
-    );
+    let (status, body) = post_reading_as(&server, &basic, "AUTH_2");
     assert_eq!(status, 202, "{body}");
     let wrong = format!("Basic {}", base64_encode("root:wrong"));
     let (status, head, _) =
@@ -145,15 +138,17 @@ fn viewers_look_admins_change_and_scripts_use_basic_auth() {
     assert_eq!(status, 401);
     assert!(head.contains("www-authenticate: basic"), "{head}");
     let viewer_basic = format!("Basic {}", base64_encode("val:viewer password"));
-    let (status, _, _) = http_full(
-        server.http,
-        "POST",
-        "/api/telemetry",
-        "application/json",
-        &[("Authorization", viewer_basic.as_str())],
-        br#"{"device_id": "AUTH_3", "telemetry": {"t": 1}}"#,
-    );
+    let (status, _) = post_reading_as(&server, &viewer_basic, "AUTH_3");
     assert_eq!(status, 403, "viewers cannot send readings");
+}
+
+/// One reading through HTTP ingest with an `Authorization` header.
+fn post_reading_as(server: &ServerProcess, authorization: &str, device: &str) -> (u16, String) {
+    let body = format!(r#"{{"device_id": "{device}", "telemetry": {{"t": 1}}}}"#);
+    let headers = [("Authorization", authorization)];
+    let (status, _, body) =
+        http_full(server.http, "POST", "/api/telemetry", "application/json", &headers, body.as_bytes());
+    (status, body)
 }
 
 fn cli(db: &std::path::Path, args: &[&str], password: &str) -> String {

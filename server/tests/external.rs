@@ -4,57 +4,12 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::mosquitto::{Mosquitto, external_env, subscribed};
 use common::*;
-
-struct Mosquitto {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Mosquitto {
-    fn start() -> Mosquitto {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\n")).unwrap();
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto is installed (make test installs it: apt-get install mosquitto)");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        eventually("mosquitto to listen", || TcpStream::connect(addr).ok());
-        Mosquitto { child, addr, _dir: dir }
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn external_env(broker: SocketAddr, client_id: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("IOT_MQTT_MODE", "external".into()),
-        ("IOT_MQTT_HOST", broker.ip().to_string()),
-        ("IOT_MQTT_PORT", broker.port().to_string()),
-        ("IOT_MQTT_CLIENT_ID", client_id.into()),
-    ]
-}
-
-fn healthy(server: &ServerProcess) -> Option<()> {
-    let (status, body) = server.get("/healthz");
-    (status == 200 && body.contains("\"connected\"")).then_some(())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readings_through_mosquitto_are_stored_live_and_kept_while_the_server_is_down() {
@@ -64,7 +19,7 @@ async fn readings_through_mosquitto_are_stored_live_and_kept_while_the_server_is
     let env = external_env(broker.addr, "dashboard-test");
     let server = ServerProcess::start(&db, &env);
     assert!(server.mqtt.is_none(), "no embedded broker in external mode");
-    eventually("the server to connect to mosquitto", || healthy(&server));
+    eventually("the server to connect to mosquitto", || subscribed(&server));
     // The subscription is set up right after CONNACK; give the SUBACK a moment.
     eventually("the subscription", || (server.metric("iot_mqtt_connected") == 1).then_some(()));
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -114,7 +69,7 @@ async fn the_server_waits_for_an_absent_broker_and_connects_when_it_appears() {
     let conf = conf_dir.path().join("m.conf");
     std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\n")).unwrap();
     let mut broker = Command::new("mosquitto").arg("-c").arg(&conf).stderr(Stdio::null()).spawn().unwrap();
-    eventually("the server to connect", || healthy(&server));
+    eventually("the server to connect", || subscribed(&server));
     let _ = broker.kill();
     let _ = broker.wait();
     eventually("the server to notice the broker is gone", || (server.get("/healthz").0 == 503).then_some(()));

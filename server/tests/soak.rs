@@ -9,14 +9,14 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::mosquitto::{Mosquitto, external_env, subscribed};
 use common::raw::{Answer, Raw};
 use common::*;
 use server::store::RedbStore;
@@ -180,80 +180,6 @@ fn embedded_broker_kill_9_loses_no_acknowledged_reading() {
     );
 }
 
-/// Mosquitto with persistence, restartable on the same port.
-struct Mosquitto {
-    child: Option<Child>,
-    addr: SocketAddr,
-    conf: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Mosquitto {
-    fn start() -> Mosquitto {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("mosquitto.conf");
-        let text = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n\
-             max_queued_messages 0\nmax_inflight_messages 100\n",
-            dir.path().display()
-        );
-        std::fs::write(&conf, text).unwrap();
-        // Mosquitto started as root drops to its own user, which must be able to save here.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        let addr = format!("127.0.0.1:{port}").parse().unwrap();
-        let mut m = Mosquitto { child: None, addr, conf, _dir: dir };
-        m.launch();
-        m
-    }
-
-    fn launch(&mut self) {
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&self.conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto is installed");
-        self.child = Some(child);
-        eventually("mosquitto to listen", || TcpStream::connect(self.addr).ok());
-    }
-
-    /// A clean restart (SIGTERM: Mosquitto writes its persistence file), on the same port.
-    fn restart(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
-            child.wait().unwrap();
-        }
-        self.launch();
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn external_env(broker: SocketAddr) -> Vec<(&'static str, String)> {
-    vec![
-        ("IOT_MQTT_MODE", "external".into()),
-        ("IOT_MQTT_HOST", broker.ip().to_string()),
-        ("IOT_MQTT_PORT", broker.port().to_string()),
-        ("IOT_MQTT_CLIENT_ID", "soak-server".into()),
-        ("IOT_DEVICE_MESSAGES_PER_SEC", "0".into()),
-    ]
-}
-
-fn subscribed(server: &ServerProcess) -> Option<()> {
-    let (status, body) = server.get("/healthz");
-    (status == 200 && body.contains("\"connected\"")).then_some(())
-}
-
 /// Waits until every reading the broker acknowledged to a device is stored (the server's
 /// persistent session gets what was queued while it was down, as fast as it can commit), as
 /// long as the backlog keeps shrinking.
@@ -279,10 +205,10 @@ fn wait_until_stored(server: &ServerProcess, sent: &[(String, Sent)]) {
 fn external_broker_kill_9_and_broker_restarts_lose_nothing() {
     let kills = rounds("SOAK_KILLS", 20);
     let restarts = rounds("SOAK_BROKER_RESTARTS", 10);
-    let mut mosquitto = Mosquitto::start();
+    let mut mosquitto = Mosquitto::start_persistent();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.redb");
-    let env = external_env(mosquitto.addr);
+    let env = external_env(mosquitto.addr, "soak-server");
     let mut server = ServerProcess::start(&db, &env);
     // Until the server has subscribed, the broker would drop what devices publish.
     eventually("the server to subscribe", || subscribed(&server));

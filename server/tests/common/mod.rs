@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod mosquitto;
 pub mod raw;
 
 use std::io::{BufRead, BufReader, Read, Write};
