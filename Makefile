@@ -16,9 +16,10 @@ test:
 	scripts/test.sh
 
 ## soak: kill -9 the server 20 times under load (embedded broker, and behind Mosquitto), restart
-## Mosquitto 10 times under load; prints what was published, acknowledged and stored
+## Mosquitto 10 times under load, 20 stuck live clients, 200 devices for 30 minutes; prints the counts
 soak:
 	scripts/setup.sh test
+	RUSTFLAGS="--cfg erase_components" cargo build -p simulator
 	RUSTFLAGS="--cfg erase_components" cargo test -p server --test soak -- --ignored --nocapture --test-threads 1
 
 ## dev: cargo leptos watch (rebuild and reload on change) plus the simulator; no service worker

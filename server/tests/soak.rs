@@ -4,13 +4,15 @@
 //! for must be stored, none twice, and the database must pass redb's integrity check after
 //! every kill. Each test prints its counts.
 //!
-//! `SOAK_KILLS` (default 20) and `SOAK_BROKER_RESTARTS` (default 10) set the rounds.
+//! `SOAK_KILLS` (default 20), `SOAK_BROKER_RESTARTS` (10), `SOAK_MINUTES` (30) and
+//! `SOAK_DEVICES` (200) set the rounds.
 
 mod common;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -360,4 +362,53 @@ async fn stuck_live_clients_do_not_slow_the_others() {
     let rss_end = server.rss_kib();
     println!("server memory: {} MiB at start, {} MiB at the end", rss_start / 1024, rss_end / 1024);
     assert!(rss_end < rss_start + 200 * 1024, "memory stays bounded: {rss_start} KiB → {rss_end} KiB");
+}
+
+/// The simulator binary (`make soak` builds it next to the server).
+fn simulator() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("debug/simulator");
+    assert!(bin.exists(), "build the simulator first: cargo build -p simulator");
+    bin
+}
+
+#[test]
+#[ignore = "soak: run with make soak"]
+fn memory_and_disk_stay_flat_under_hours_of_devices() {
+    let minutes = rounds("SOAK_MINUTES", 30) as u64;
+    let devices = rounds("SOAK_DEVICES", 200);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    let server = ServerProcess::start(&db, &[]);
+    let mut sim = Command::new(simulator())
+        .args(["--port", &server.mqtt().port().to_string(), "-n", &devices.to_string(), "--interval", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Let every device connect and register before the first sample.
+    thread::sleep(Duration::from_secs(30));
+    let (rss_start, stored_start) = (server.rss_kib(), server.metric("iot_readings_stored_total"));
+    let mut samples = vec![rss_start];
+    for _ in 0..minutes {
+        thread::sleep(Duration::from_secs(60));
+        samples.push(server.rss_kib());
+    }
+    let stored = server.metric("iot_readings_stored_total") - stored_start;
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let rss_end = *samples.last().unwrap();
+    let disk = std::fs::metadata(&db).unwrap().len();
+    println!(
+        "{devices} devices at 1 Hz for {minutes} min: {stored} readings stored; server memory {} MiB at start, \
+         {} MiB at the end (max {} MiB); database {} MiB",
+        rss_start / 1024,
+        rss_end / 1024,
+        samples.iter().max().unwrap() / 1024,
+        disk / (1 << 20)
+    );
+    assert!(stored > 0, "the devices' readings were stored");
+    assert!(rss_end < rss_start + 64 * 1024, "memory stays flat: {rss_start} KiB → {rss_end} KiB");
 }
