@@ -29,6 +29,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use telemetry::{Access, Role, SessionUser, valid_name};
 
+use crate::ingest::now_ms;
+
 use self::throttle::Throttle;
 use self::users::{SessionRecord, UserDb, UserDbError, UserRecord};
 
@@ -97,8 +99,15 @@ fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-fn now_ms() -> i64 {
-    crate::ingest::now_ms()
+/// `n` random bytes as lower-case hex.
+fn random_hex(n: usize) -> String {
+    use std::fmt::Write;
+    let mut bytes = vec![0u8; n];
+    OsRng.fill_bytes(&mut bytes);
+    bytes.iter().fold(String::with_capacity(2 * n), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 impl Auth {
@@ -106,10 +115,6 @@ impl Auth {
         let count = AtomicU64::new(users.count()?);
         users.remove_expired(now_ms())?;
         Ok(Auth { users, config, throttle: Throttle::default(), count, setup: Mutex::new(()) })
-    }
-
-    pub fn config(&self) -> &AuthConfig {
-        &self.config
     }
 
     /// What a request with `user` (if signed in) may see.
@@ -125,11 +130,9 @@ impl Auth {
         if password.chars().count() < telemetry::auth::MIN_PASSWORD_LEN {
             return Err(AuthError::ShortPassword);
         }
-        let existed = self.users.get(name)?.is_some();
         let record =
             UserRecord { name: name.to_owned(), password: password::hash(password), role, created: now_ms() };
-        self.users.put(&record)?;
-        if !existed {
+        if !self.users.put(&record)? {
             self.count.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
@@ -188,9 +191,7 @@ impl Auth {
     }
 
     fn new_session(&self, name: &str) -> Result<String, UserDbError> {
-        let mut bytes = [0u8; 32];
-        OsRng.fill_bytes(&mut bytes);
-        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let token = random_hex(32);
         let expires = now_ms() + self.config.session_days as i64 * 86_400_000;
         self.users.put_session(&token_hash(&token), &SessionRecord { user: name.to_owned(), expires })?;
         Ok(token)
@@ -201,11 +202,7 @@ impl Auth {
         if token.len() != 64 {
             return None;
         }
-        let session = self.users.session(&token_hash(token)).ok().flatten()?;
-        if session.expires <= now_ms() {
-            return None;
-        }
-        let user = self.users.get(&session.user).ok().flatten()?;
+        let user = self.users.session_user(&token_hash(token), now_ms()).ok().flatten()?;
         Some(SessionUser { name: user.name, role: user.role })
     }
 
@@ -223,9 +220,7 @@ impl Auth {
         if valid_name(device).is_err() {
             return Err(AuthError::BadName);
         }
-        let mut bytes = [0u8; 24];
-        OsRng.fill_bytes(&mut bytes);
-        let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let key = random_hex(24);
         self.users.put_device_key(device, &token_hash(&key))?;
         Ok(key)
     }

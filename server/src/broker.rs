@@ -29,7 +29,7 @@ use rmqtt::net::Builder;
 use rmqtt::server::MqttServer;
 use rmqtt::types::{AuthResult, ConnectInfo, FromType, PublishAclResult, PublishResult, SubscribeAclResult};
 use telemetry::payload::parse_payload;
-use telemetry::topic::TopicError;
+use telemetry::topic::{DEVICE_PREFIX, TopicError};
 use telemetry::{DeviceId, DeviceTopic};
 use tracing::{info, warn};
 
@@ -145,7 +145,7 @@ impl TelemetryHook {
         }
         user.is_some_and(|u| {
             topic
-                .strip_prefix("app/device/")
+                .strip_prefix(DEVICE_PREFIX)
                 .and_then(|t| t.strip_prefix(u))
                 .is_some_and(|t| t.starts_with('/'))
         })
@@ -160,23 +160,25 @@ impl TelemetryHook {
         payload: &[u8],
     ) -> Option<ReturnType> {
         let received = now_ms();
-        if !self.own_topic(user, topic) {
+        // A refusal of the whole message for its topic: counted, logged, acknowledged, not routed.
+        let refuse_topic = |label: &'static str, reason: PublishAckReason, why: String| {
             self.ingest.metrics().received(Source::Mqtt);
-            self.ingest.metrics().rejected("not_authorized");
-            warn!(%topic, %client, "message refused: a device publishes only to its own topics");
-            return Some(refuse(PublishAckReason::NotAuthorized, "not this device's topic".into(), false));
+            self.ingest.metrics().rejected(label);
+            warn!(%topic, %client, "message refused: {why}");
+            Some(refuse(reason, why, false))
+        };
+        if !self.own_topic(user, topic) {
+            let why = "a device publishes only to its own topics".into();
+            return refuse_topic("not_authorized", PublishAckReason::NotAuthorized, why);
         }
         // A topic name never holds wildcards (MQTT 4.7.1); one that does must not reach
         // subscribers whose filters it would match.
         if topic.contains(['+', '#']) {
-            self.ingest.metrics().received(Source::Mqtt);
-            self.ingest.metrics().rejected("bad_topic");
-            warn!(%topic, %client, "message rejected: wildcard in a topic name");
-            return Some(refuse(
+            return refuse_topic(
+                "bad_topic",
                 PublishAckReason::TopicNameInvalid,
                 "wildcard in a topic name".into(),
-                false,
-            ));
+            );
         }
         match DeviceTopic::parse(topic) {
             Ok(DeviceTopic::Telemetry(device)) => {
@@ -214,12 +216,11 @@ impl TelemetryHook {
                 self.record_status(device, payload, received).await;
                 None
             }
-            Err(TopicError::BadDeviceId(e)) => {
-                self.ingest.metrics().received(Source::Mqtt);
-                self.ingest.metrics().rejected("bad_device_id");
-                warn!(%topic, %client, "message rejected: invalid device id: {e}");
-                Some(refuse(PublishAckReason::TopicNameInvalid, format!("invalid device id: {e}"), false))
-            }
+            Err(TopicError::BadDeviceId(e)) => refuse_topic(
+                "bad_device_id",
+                PublishAckReason::TopicNameInvalid,
+                format!("invalid device id: {e}"),
+            ),
             Err(TopicError::Foreign | TopicError::UnknownKind) => None,
         }
     }
@@ -259,9 +260,8 @@ impl Handler for TelemetryHook {
                 (false, Some(HookResult::SubscribeAclResult(refused)))
             }
             Parameter::MessagePublishCheckAcl(session, publish) => {
-                let client = session.id.client_id.to_string();
                 let user = session.id.username.as_deref();
-                match self.check(&client, user, &publish.topic, &publish.payload).await {
+                match self.check(&session.id.client_id, user, &publish.topic, &publish.payload).await {
                     Some(refusal) => refusal,
                     None => (true, acc),
                 }

@@ -149,19 +149,7 @@ impl Config {
                     .or_insert_with(|| toml::Value::Table(Default::default()))
                     .as_table_mut()
                     .expect("sections are tables");
-                let value = if *key == "web.allowed_origins" {
-                    // A comma-separated list.
-                    toml::Value::Array(
-                        value
-                            .split(',')
-                            .map(str::trim)
-                            .filter(|o| !o.is_empty())
-                            .map(|o| toml::Value::String(o.into()))
-                            .collect(),
-                    )
-                } else {
-                    env_value(&value, section.get(field))
-                };
+                let value = env_value(&value, section.get(field));
                 section.insert(field.to_owned(), value);
             }
         }
@@ -200,7 +188,8 @@ impl Config {
 }
 
 /// An environment value as TOML, typed like the setting it replaces (so a password of digits
-/// stays a string); what does not parse stays a string and is reported by the type check.
+/// stays a string, and a list is comma-separated); what does not parse stays a string and is
+/// reported by the type check.
 fn env_value(raw: &str, current: Option<&toml::Value>) -> toml::Value {
     let text = || toml::Value::String(raw.into());
     match current {
@@ -211,6 +200,13 @@ fn env_value(raw: &str, current: Option<&toml::Value>) -> toml::Value {
             "false" | "0" | "no" | "off" => toml::Value::Boolean(false),
             _ => text(),
         },
+        Some(toml::Value::Array(_)) => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.into()))
+                .collect(),
+        ),
         _ => text(),
     }
 }

@@ -6,14 +6,15 @@
 
 use std::sync::Arc;
 
+use axum::extract::ws::Utf8Bytes;
 use telemetry::LiveEvent;
 use tokio::sync::broadcast;
 
-/// One event, serialised once for all clients.
+/// One event, serialised once for all clients (cloning the text shares it).
 #[derive(Debug)]
 pub struct HubEvent {
     pub device: Option<String>,
-    pub json: String,
+    pub json: Utf8Bytes,
 }
 
 #[derive(Clone)]
@@ -28,13 +29,19 @@ impl Hub {
     }
 
     pub fn publish(&self, event: &LiveEvent) {
+        if self.tx.receiver_count() > 0 {
+            self.publish_json(event.device(), serde_json::to_string(event).expect("live events serialise"));
+        }
+    }
+
+    /// Sends an event already serialised (as the store wrote it to the change log).
+    pub fn publish_json(&self, device: Option<&str>, json: String) {
         if self.tx.receiver_count() == 0 {
             return;
         }
-        let json = serde_json::to_string(event).expect("live events serialise");
-        let device = event.device().map(str::to_owned);
+        let event = HubEvent { device: device.map(str::to_owned), json: json.into() };
         // An error only means nobody is listening.
-        let _ = self.tx.send(Arc::new(HubEvent { device, json }));
+        let _ = self.tx.send(Arc::new(event));
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<HubEvent>> {

@@ -208,12 +208,9 @@ async fn commit(jobs: Vec<Job>, store: &Arc<dyn Store>, hub: &Hub, metrics: &Met
     }
     let started = Instant::now();
     let store = store.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let outcome = store.commit(&messages, &statuses);
-        (outcome, messages, statuses)
-    })
-    .await;
-    let (outcome, messages, statuses) = match result {
+    let (n_messages, n_statuses) = (messages.len(), statuses.len() as u64);
+    let result = tokio::task::spawn_blocking(move || store.commit(&messages, &statuses)).await;
+    let outcome = match result {
         Ok(r) => r,
         Err(e) => {
             error!(error = %e, "storage commit panicked");
@@ -230,7 +227,7 @@ async fn commit(jobs: Vec<Job>, store: &Arc<dyn Store>, hub: &Hub, metrics: &Met
                 outcome.fresh_messages,
                 outcome.stored,
                 outcome.duplicates,
-                statuses.len() as u64,
+                n_statuses,
                 started.elapsed().as_micros() as u64,
             );
             if outcome.duplicates > 0 {
@@ -239,12 +236,12 @@ async fn commit(jobs: Vec<Job>, store: &Arc<dyn Store>, hub: &Hub, metrics: &Met
             for done in replies {
                 let _ = done.send(Ok(()));
             }
-            for event in &outcome.events {
-                hub.publish(event);
+            for (event, json) in outcome.events.iter().zip(outcome.wire) {
+                hub.publish_json(event.device(), json);
             }
         }
         Err(e) => {
-            error!(error = %e, messages = messages.len(), "storage commit failed; nothing acknowledged");
+            error!(error = %e, messages = n_messages, "storage commit failed; nothing acknowledged");
             metrics.commit_failed();
             for done in replies {
                 let _ = done.send(Err(IngestError::Storage));

@@ -90,52 +90,44 @@ impl Limits {
     pub fn admit(&self, message: &mut Message, pace: Pace, now: Instant) -> Result<Duration, Refusal> {
         let mut devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
         let full = devices.len() >= self.config.max_devices;
-        let burst = f64::from(self.config.device_burst.max(1));
         let state = match devices.get_mut(message.device.as_str()) {
             Some(state) => state,
             None if full => return Err(Refusal::TooManyDevices(self.config.max_devices)),
             None => devices.entry(message.device.as_str().to_owned()).or_insert(DeviceState {
-                tokens: burst,
+                tokens: self.burst(),
                 refilled: now,
                 metrics: HashSet::new(),
             }),
         };
         let wait = self.take_token(state, pace, now)?;
         let cap = self.config.max_metrics_per_device;
-        let (kept, over): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut message.values).into_iter().partition(|(name, _)| {
-                if state.metrics.contains(name) {
-                    true
-                } else if state.metrics.len() < cap {
-                    state.metrics.insert(name.clone());
-                    true
-                } else {
-                    false
-                }
-            });
-        message.values = kept;
-        message.dropped.extend(
-            over.into_iter().map(|(name, _)| DroppedMetric { name, reason: DropReason::TooManyMetrics }),
-        );
+        let known = &mut state.metrics;
+        let over = message.values.extract_if(.., |(name, _)| {
+            !(known.contains(name) || (known.len() < cap && known.insert(name.clone())))
+        });
+        let over: Vec<_> =
+            over.map(|(name, _)| DroppedMetric { name, reason: DropReason::TooManyMetrics }).collect();
+        message.dropped.extend(over);
         if message.values.is_empty() {
             return Err(Refusal::TooManyMetrics(cap));
         }
         Ok(wait)
     }
 
+    fn burst(&self) -> f64 {
+        f64::from(self.config.device_burst.max(1))
+    }
+
     fn take_token(&self, state: &mut DeviceState, pace: Pace, now: Instant) -> Result<Duration, Refusal> {
         let rate = self.config.device_messages_per_sec;
-        if rate <= 0.0 || pace == Pace::Unlimited {
+        let Pace::Wait(max_wait) = pace else { return Ok(Duration::ZERO) };
+        if rate <= 0.0 {
             return Ok(Duration::ZERO);
         }
-        let burst = f64::from(self.config.device_burst.max(1));
         let elapsed = now.saturating_duration_since(state.refilled).as_secs_f64();
-        state.tokens = (state.tokens + elapsed * rate).min(burst);
+        state.tokens = (state.tokens + elapsed * rate).min(self.burst());
         state.refilled = now;
-        let max_wait = match pace {
-            Pace::Wait(d) => d.as_secs_f64(),
-            Pace::Unlimited => 0.0,
-        };
+        let max_wait = max_wait.as_secs_f64();
         // Taking the token leaves `tokens - 1`; below zero, the message waits until it refills.
         let left = state.tokens - 1.0;
         let wait = if left >= 0.0 { 0.0 } else { -left / rate };

@@ -53,9 +53,13 @@ fn is_upgrade(req: &Request) -> bool {
     header(req.headers(), "upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
 }
 
+/// Whether a request may change something: every method but GET, HEAD and OPTIONS.
+pub fn changes_state(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
 pub async fn guard(State(allowed): State<Arc<Origins>>, req: Request, next: Next) -> Response {
-    let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if (changes_state || is_upgrade(&req))
+    if (changes_state(req.method()) || is_upgrade(&req))
         && let Some(why) = cross_site(req.headers(), &allowed)
     {
         warn!(method = %req.method(), path = %req.uri().path(), "cross-site request refused: {why}");

@@ -33,6 +33,8 @@ pub struct CommitOutcome {
     pub fresh_messages: u64,
     /// The changes this commit made, numbered, in order: what live clients are sent.
     pub events: Vec<LiveEvent>,
+    /// `events` as the JSON written to the change log, which is also what goes on the wire.
+    pub wire: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -89,12 +89,12 @@ pub async fn serve_client<S, R, E>(
                     }
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         metrics.live_resync();
-                        serde_json::to_string(&LiveEvent::Resync { missed }).expect("serialises")
+                        serde_json::to_string(&LiveEvent::Resync { missed }).expect("serialises").into()
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
             };
-            match tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text.into()))).await {
+            match tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text))).await {
                 Ok(Ok(())) => {}
                 // Gone, or not reading at all: drop it rather than hold its events.
                 Ok(Err(_)) | Err(_) => break,

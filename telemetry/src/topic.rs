@@ -8,6 +8,9 @@ pub const TELEMETRY_FILTER: &str = "app/device/+/telemetry";
 /// Subscription filter for every device's online/offline status.
 pub const STATUS_FILTER: &str = "app/device/+/status";
 
+/// Where every device's topics live: `app/device/<id>/...`.
+pub const DEVICE_PREFIX: &str = "app/device/";
+
 /// A topic in the `app/device/` namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeviceTopic {
@@ -29,7 +32,7 @@ pub enum TopicError {
 impl DeviceTopic {
     /// Parses a topic name (not a filter).
     pub fn parse(topic: &str) -> Result<DeviceTopic, TopicError> {
-        let rest = topic.strip_prefix("app/device/").ok_or(TopicError::Foreign)?;
+        let rest = topic.strip_prefix(DEVICE_PREFIX).ok_or(TopicError::Foreign)?;
         let (id, kind) = rest.rsplit_once('/').ok_or(TopicError::UnknownKind)?;
         if kind != "telemetry" && kind != "status" {
             return Err(TopicError::UnknownKind);
@@ -40,11 +43,11 @@ impl DeviceTopic {
 }
 
 pub fn telemetry_topic(device: &str) -> String {
-    format!("app/device/{device}/telemetry")
+    format!("{DEVICE_PREFIX}{device}/telemetry")
 }
 
 pub fn status_topic(device: &str) -> String {
-    format!("app/device/{device}/status")
+    format!("{DEVICE_PREFIX}{device}/status")
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use telemetry::{Access, SessionUser};
 use tracing::warn;
 
 use super::{Auth, COOKIE, LoginError};
+use crate::security::changes_state;
 
 /// Reachable without signing in.
 const PUBLIC: &[&str] = &[
@@ -29,11 +30,12 @@ const PUBLIC: &[&str] = &[
 ];
 
 fn is_public(method: &Method, path: &str) -> bool {
-    if PUBLIC.contains(&path) {
-        return true;
-    }
-    // The app's static files (scripts, styles, icons, manifest, service worker): no data in
-    // them. Page paths may hold dots too (device ids), so only these places count.
+    PUBLIC.contains(&path) || is_asset(method, path)
+}
+
+/// The app's static files (scripts, styles, icons, manifest, service worker): no data in them.
+/// Page paths may hold dots too (device ids), so only these places count.
+fn is_asset(method: &Method, path: &str) -> bool {
     let reads = matches!(*method, Method::GET | Method::HEAD);
     let top_level_file = path.matches('/').count() == 1 && path.contains('.');
     let asset_dir = ["/pkg/", "/icons/", "/vendor/"].iter().any(|d| path.starts_with(d));
@@ -73,6 +75,10 @@ fn wants_page(req: &Request) -> bool {
 }
 
 pub async fn require_sign_in(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
+    // Static files need nobody's identity: no session lookup for them.
+    if is_asset(req.method(), req.uri().path()) {
+        return next.run(req).await;
+    }
     let mut user: Option<SessionUser> = cookie(req.headers(), COOKIE).and_then(|t| auth.session(t));
     if user.is_none()
         && let Some((name, password)) = basic_credentials(req.headers())
@@ -96,25 +102,22 @@ pub async fn require_sign_in(State(auth): State<Arc<Auth>>, mut req: Request, ne
         }
     }
     let access: Access = auth.access(user);
-    req.extensions_mut().insert(access.clone());
-    let path = req.uri().path().to_owned();
-    if is_public(req.method(), &path) {
-        return next.run(req).await;
-    }
-    if access.user.is_none() && !access.open {
-        if wants_page(&req) {
-            let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-            let next_param = super::url_encode(target);
-            return Redirect::to(&format!("/login?next={next_param}")).into_response();
+    if !is_public(req.method(), req.uri().path()) {
+        if access.user.is_none() && !access.open {
+            if wants_page(&req) {
+                let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                let next_param = super::url_encode(target);
+                return Redirect::to(&format!("/login?next={next_param}")).into_response();
+            }
+            return json_error(StatusCode::UNAUTHORIZED, "sign in required");
         }
-        return json_error(StatusCode::UNAUTHORIZED, "sign in required");
+        if changes_state(req.method()) && !access.can_change() {
+            let who = access.user.as_ref().map(|u| u.name.as_str()).unwrap_or("-");
+            warn!(user = who, method = %req.method(), path = req.uri().path(), "change refused: viewers only look");
+            return json_error(StatusCode::FORBIDDEN, "only admins can change this");
+        }
     }
-    let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if changes && !access.can_change() {
-        let who = access.user.as_ref().map(|u| u.name.as_str()).unwrap_or("-");
-        warn!(user = who, method = %req.method(), %path, "change refused: viewers only look");
-        return json_error(StatusCode::FORBIDDEN, "only admins can change this");
-    }
+    req.extensions_mut().insert(access);
     next.run(req).await
 }
 

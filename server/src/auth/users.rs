@@ -86,14 +86,16 @@ impl UserDb {
         Ok(out)
     }
 
-    /// Adds or replaces a user.
-    pub fn put(&self, user: &UserRecord) -> Result<(), UserDbError> {
+    /// Adds or replaces a user; true if it replaced one.
+    pub fn put(&self, user: &UserRecord) -> Result<bool, UserDbError> {
         let tx = self.db.begin_write().map_err(err)?;
-        {
+        let replaced = {
             let bytes = serde_json::to_vec(user).map_err(err)?;
-            tx.open_table(USERS).map_err(err)?.insert(user.name.as_str(), bytes.as_slice()).map_err(err)?;
-        }
-        tx.commit().map_err(err)
+            let mut users = tx.open_table(USERS).map_err(err)?;
+            users.insert(user.name.as_str(), bytes.as_slice()).map_err(err)?.is_some()
+        };
+        tx.commit().map_err(err)?;
+        Ok(replaced)
     }
 
     /// Removes a user and signs them out everywhere; false if there was none.
@@ -122,10 +124,17 @@ impl UserDb {
         tx.commit().map_err(err)
     }
 
-    pub fn session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>, UserDbError> {
+    /// The user of an unexpired session, in one read (this runs on every request).
+    pub fn session_user(&self, token_hash: &[u8], now: i64) -> Result<Option<UserRecord>, UserDbError> {
         let tx = self.db.begin_read().map_err(err)?;
-        let table = tx.open_table(SESSIONS).map_err(err)?;
-        let Some(v) = table.get(token_hash).map_err(err)? else { return Ok(None) };
+        let sessions = tx.open_table(SESSIONS).map_err(err)?;
+        let Some(v) = sessions.get(token_hash).map_err(err)? else { return Ok(None) };
+        let session: SessionRecord = serde_json::from_slice(v.value()).map_err(err)?;
+        if session.expires <= now {
+            return Ok(None);
+        }
+        let users = tx.open_table(USERS).map_err(err)?;
+        let Some(v) = users.get(session.user.as_str()).map_err(err)? else { return Ok(None) };
         serde_json::from_slice(v.value()).map(Some).map_err(err)
     }
 

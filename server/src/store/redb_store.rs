@@ -10,7 +10,7 @@ use std::sync::{Mutex, RwLock};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use telemetry::dashboard::Dashboard;
-use telemetry::history::{MAX_POINTS, bucket_width, downsample};
+use telemetry::history::{bucket_width, downsample};
 use telemetry::{
     Current, DashboardStore, DeviceAdmin, DeviceStatus, DeviceSummary, History, LiveEvent, MetricLatest,
     Millis, SourceError, TelemetrySource,
@@ -246,8 +246,9 @@ impl Store for RedbStore {
                 });
             }
             for event in &outcome.events {
-                let bytes = serde_json::to_vec(event).expect("live events serialise");
-                changes.insert(event.seq().expect("numbered"), bytes.as_slice())?;
+                let json = serde_json::to_string(event).expect("live events serialise");
+                changes.insert(event.seq().expect("numbered"), json.as_bytes())?;
+                outcome.wire.push(json);
             }
             for (id, rec) in &records {
                 let bytes = serde_json::to_vec(rec).expect("device records serialise");
@@ -266,17 +267,21 @@ impl Store for RedbStore {
     fn prune(&self, before: Millis) -> Result<Pruned, StoreError> {
         let ids: Vec<u32> = self.series.read().unwrap_or_else(|e| e.into_inner()).values().copied().collect();
         let mut pruned = Pruned::default();
-        // One transaction per series keeps each short, so ingest is never held up for long.
-        for sid in ids {
+        // A transaction per few hundred series keeps each short, so ingest is never held up for
+        // long, and costs a few hundred commits for the largest registry rather than one each.
+        for chunk in ids.chunks(256) {
             let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
             let tx = self.db.begin_write()?;
-            let mut removed = 0;
-            tx.open_table(POINTS)?.retain_in((sid, i64::MIN)..(sid, before), |_, _| {
-                removed += 1;
-                false
-            })?;
+            {
+                let mut points = tx.open_table(POINTS)?;
+                for &sid in chunk {
+                    points.retain_in((sid, i64::MIN)..(sid, before), |_, _| {
+                        pruned.readings += 1;
+                        false
+                    })?;
+                }
+            }
             tx.commit()?;
-            pruned.readings += removed;
         }
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let tx = self.db.begin_write()?;
@@ -351,7 +356,6 @@ impl TelemetrySource for RedbStore {
         max_points: usize,
     ) -> Result<History, SourceError> {
         let (from, to) = (from.min(to), from.max(to));
-        let max_points = max_points.clamp(2, MAX_POINTS);
         let width = bucket_width(from, to, max_points);
         let mut history = History {
             device: device.to_owned(),
