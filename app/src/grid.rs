@@ -146,16 +146,6 @@ pub fn derive(wide: &[Placement], bp: Breakpoint) -> Vec<Placement> {
     out
 }
 
-/// Fills in missing breakpoints and drops placements of removed widgets.
-pub fn reconcile(layout: &mut Vec<Placement>, widgets: &[(String, (u32, u32))], cols: u32) {
-    layout.retain(|p| widgets.iter().any(|(id, _)| *id == p.widget));
-    for (id, (w, h)) in widgets {
-        if index(layout, id).is_none() {
-            add(layout, id, (*w).min(cols), *h, cols);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,6 +42,8 @@ pub struct Live {
     pub connection: RwSignal<Connection>,
     /// The browser's clock, ticking each second once hydrated; `None` on the server.
     pub now: RwSignal<Option<Millis>>,
+    /// Whether `now` has started: changes once, so what depends on it does not re-run each second.
+    hydrated: Memo<bool>,
     /// Time of the newest data shown, for "data as of" when offline.
     pub data_as_of: RwSignal<Option<Millis>>,
     /// Highest change sequence number applied.
@@ -56,10 +58,12 @@ pub struct Live {
 
 impl Live {
     pub fn new() -> Live {
+        let now = RwSignal::new(None);
         Live {
             devices: RwSignal::new(BTreeMap::new()),
             connection: RwSignal::new(Connection::Connecting),
-            now: RwSignal::new(None),
+            now,
+            hydrated: Memo::new(move |_| now.with(Option::is_some)),
             data_as_of: RwSignal::new(None),
             hwm: StoredValue::new(0),
             base: StoredValue::new(Vec::new()),
@@ -70,7 +74,7 @@ impl Live {
 
     /// True after hydration: times may then be shown in the browser's zone.
     pub fn hydrated(&self) -> bool {
-        self.now.get().is_some()
+        self.hydrated.get()
     }
 
     /// True when the live feed is down after hydration: values may be stale.

@@ -29,8 +29,6 @@ pub fn chart_key(device: &str, metric: &str, span_secs: i64) -> String {
 pub struct Cache {
     /// The highest change sequence number included.
     pub hwm: u64,
-    /// When it was written (browser clock).
-    pub saved_at: Millis,
     pub devices: Vec<DeviceSummary>,
 }
 
@@ -131,11 +129,8 @@ mod imp {
         set_timeout(
             move || {
                 SAVE_PENDING.with(|p| p.set(false));
-                let cache = Cache {
-                    hwm: live.hwm.get_value(),
-                    saved_at: chrono::Utc::now().timestamp_millis(),
-                    devices: live.snapshot().into_values().collect(),
-                };
+                let cache =
+                    Cache { hwm: live.hwm.get_value(), devices: live.snapshot().into_values().collect() };
                 leptos::task::spawn_local(async move {
                     if let Err(e) = save(cache).await {
                         unavailable(Some(live), e);

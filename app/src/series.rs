@@ -21,12 +21,7 @@ pub struct SeriesData {
 }
 
 fn matches(h: &History, device: &str, metric: &str, range: TimeRange) -> bool {
-    h.device == device
-        && h.metric == metric
-        && match range {
-            TimeRange::Last { secs } => h.to - h.from == secs * 1000,
-            TimeRange::Between { from, to } => h.from == from.min(to) && h.to == from.max(to),
-        }
+    h.device == device && h.metric == metric && range.bounds(h.to) == (h.from, h.to)
 }
 
 /// Whether a kept copy is more current than a fetched one (which, offline, is itself an old copy
@@ -89,8 +84,9 @@ pub fn use_series(
         let (device, metric, range) = (device.get_untracked(), metric.get_untracked(), range.get_untracked());
         let mut changed = false;
         live.batch.with(|events| {
-            current.update(|c| {
-                let Some(c) = c else { return };
+            // Notify (redraw) only when a point was added: most batches are other devices'.
+            current.maybe_update(|c| {
+                let Some(c) = c else { return false };
                 for e in events {
                     let Some(seq) = e.seq().filter(|s| *s > c.last_seq) else { continue };
                     // Every change up to here is accounted for, whichever device it was.
@@ -104,6 +100,7 @@ pub fn use_series(
                         changed = true;
                     }
                 }
+                changed
             });
         });
         #[cfg(feature = "hydrate")]

@@ -184,6 +184,9 @@ pub struct Threshold {
     pub color: String,
 }
 
+/// Longest time range a chart shows: a year.
+pub const MAX_RANGE_SECS: i64 = 366 * 86_400;
+
 /// A time range: the last so many seconds (following now), or fixed bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -203,6 +206,19 @@ impl TimeRange {
     pub const PRESETS: [(&'static str, i64); 6] =
         [("15m", 900), ("1h", 3600), ("6h", 21_600), ("24h", 86_400), ("7d", 604_800), ("30d", 2_592_000)];
 
+    /// The preset with this key (`"1h"`), if any.
+    pub fn preset(key: &str) -> Option<TimeRange> {
+        Self::PRESETS.iter().find(|(k, _)| *k == key).map(|(_, secs)| TimeRange::Last { secs: *secs })
+    }
+
+    /// This range's preset key, if it is one.
+    pub fn preset_key(self) -> Option<&'static str> {
+        match self {
+            TimeRange::Last { secs } => Self::PRESETS.iter().find(|(_, s)| *s == secs).map(|(k, _)| *k),
+            TimeRange::Between { .. } => None,
+        }
+    }
+
     /// `[from, to]` at time `now`.
     pub fn bounds(self, now: Millis) -> (Millis, Millis) {
         match self {
@@ -215,7 +231,7 @@ impl TimeRange {
     pub fn is_sane(self) -> bool {
         const YEAR_2100: Millis = 4_102_444_800_000;
         match self {
-            TimeRange::Last { secs } => (60..=366 * 86_400).contains(&secs),
+            TimeRange::Last { secs } => (60..=MAX_RANGE_SECS).contains(&secs),
             TimeRange::Between { from, to } => [from, to].iter().all(|t| (0..=YEAR_2100).contains(t)),
         }
     }

@@ -21,6 +21,22 @@ pub struct Bucket {
     pub last: f64,
 }
 
+impl Bucket {
+    /// A bucket of `width` holding one reading at `t`.
+    fn first(t: Millis, width: Millis, v: f64) -> Bucket {
+        Bucket { t: t.div_euclid(width) * width, min: v, max: v, avg: v, count: 1, last: v }
+    }
+
+    /// Folds in a later reading.
+    fn add(&mut self, v: f64) {
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        self.count += 1;
+        self.avg += (v - self.avg) / f64::from(self.count);
+        self.last = v;
+    }
+}
+
 /// One metric's downsampled history over `[from, to]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct History {
@@ -42,30 +58,22 @@ impl History {
     /// buckets it. A reading newer than `to` slides the window forward (keeping its span) and
     /// drops buckets that fall out of it; one older than `from` is ignored.
     pub fn add_point(&mut self, t: Millis, v: f64) {
+        let width = self.bucket_ms;
         if t > self.to {
             let span = self.to - self.from;
             self.to = t;
             self.from = t - span;
+            let from = self.from;
+            self.buckets.retain(|b| b.t + width > from);
         }
-        if t < self.from || self.bucket_ms <= 0 {
+        if t < self.from || width <= 0 {
             return;
         }
-        let start = t.div_euclid(self.bucket_ms) * self.bucket_ms;
-        match self.buckets.binary_search_by_key(&start, |b| b.t) {
-            Ok(i) => {
-                let b = &mut self.buckets[i];
-                let n = f64::from(b.count);
-                b.min = b.min.min(v);
-                b.max = b.max.max(v);
-                b.avg = (b.avg * n + v) / (n + 1.0);
-                b.count += 1;
-                b.last = v;
-            }
-            Err(i) => self.buckets.insert(i, Bucket { t: start, min: v, max: v, avg: v, count: 1, last: v }),
+        let bucket = Bucket::first(t, width, v);
+        match self.buckets.binary_search_by_key(&bucket.t, |b| b.t) {
+            Ok(i) => self.buckets[i].add(v),
+            Err(i) => self.buckets.insert(i, bucket),
         }
-        let from = self.from;
-        let width = self.bucket_ms;
-        self.buckets.retain(|b| b.t + width > from);
     }
 
     /// The silence that counts as a gap in the data (drawn as a break in the line): more than
@@ -102,22 +110,11 @@ pub fn bucket_width(from: Millis, to: Millis, max_points: usize) -> Millis {
 /// Folds time-ordered points into buckets of `width` aligned to multiples of it.
 pub fn downsample(points: impl IntoIterator<Item = (Millis, f64)>, width: Millis) -> Vec<Bucket> {
     let mut out: Vec<Bucket> = Vec::new();
-    let mut sum = 0.0;
     for (t, v) in points {
-        let start = t.div_euclid(width) * width;
+        let bucket = Bucket::first(t, width, v);
         match out.last_mut() {
-            Some(b) if b.t == start => {
-                b.min = b.min.min(v);
-                b.max = b.max.max(v);
-                b.count += 1;
-                b.last = v;
-                sum += v;
-                b.avg = sum / f64::from(b.count);
-            }
-            _ => {
-                sum = v;
-                out.push(Bucket { t: start, min: v, max: v, avg: v, count: 1, last: v });
-            }
+            Some(b) if b.t == bucket.t => b.add(v),
+            _ => out.push(bucket),
         }
     }
     out

@@ -38,7 +38,7 @@ pub struct ChangePage {
 pub const MAX_CHANGES_PAGE: u32 = 1000;
 
 /// Longest history a chart may ask for: a year.
-pub const MAX_SPAN_SECS: i64 = 366 * 24 * 3600;
+pub const MAX_SPAN_SECS: i64 = telemetry::dashboard::MAX_RANGE_SECS;
 
 #[server(prefix = "/api", endpoint = "devices", input = GetUrl)]
 pub async fn list_devices() -> Result<DeviceList, ApiError> {

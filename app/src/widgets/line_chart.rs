@@ -63,17 +63,6 @@ pub struct Series {
     pub history: History,
 }
 
-/// A chart of one series; see [`MultiChart`].
-#[component]
-pub fn LineChart(
-    history: History,
-    #[prop(into)] unit: String,
-    #[prop(into)] local: Signal<bool>,
-) -> impl IntoView {
-    let label = format!("{} {}", history.device, history.metric);
-    view! { <MultiChart series=vec![Series { label, history }] unit local/> }
-}
-
 /// Escapes text for HTML/SVG text and attribute values.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

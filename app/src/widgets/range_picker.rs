@@ -12,8 +12,7 @@ pub fn from_query(range: Option<String>, from: Option<String>, to: Option<String
     if let (Some(from), Some(to)) = (from.and_then(|f| f.parse().ok()), to.and_then(|t| t.parse().ok())) {
         return Some(TimeRange::Between { from, to });
     }
-    let key = range?;
-    TimeRange::PRESETS.iter().find(|(k, _)| *k == key).map(|(_, secs)| TimeRange::Last { secs: *secs })
+    TimeRange::preset(&range?)
 }
 
 /// Parses a `datetime-local` input value (browser local time) into UTC milliseconds.
@@ -53,11 +52,7 @@ pub fn RangePicker(
         }
     };
     let label = move || match range.get() {
-        TimeRange::Last { secs } => TimeRange::PRESETS
-            .iter()
-            .find(|(_, s)| *s == secs)
-            .map(|(k, _)| format!("Last {k}"))
-            .unwrap_or_default(),
+        r @ TimeRange::Last { .. } => r.preset_key().map(|k| format!("Last {k}")).unwrap_or_default(),
         TimeRange::Between { from, to } => {
             format!("{} – {}", format::date_time(from, local.get()), format::date_time(to, local.get()))
         }

@@ -199,7 +199,7 @@ pub fn WidgetConfig(
                         on:change=move |e| {
                             let v = event_target_value(&e);
                             draft.update(|w| {
-                                w.range = TimeRange::PRESETS.iter().find(|(k, _)| *k == v).map(|(_, secs)| TimeRange::Last { secs: *secs })
+                                w.range = TimeRange::preset(&v)
                             })
                         }
                     >
