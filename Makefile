@@ -1,16 +1,19 @@
 # The two commands a newcomer needs are `make run` and `make test`; each installs what it lacks.
 SHELL := /bin/bash
-# wasm-opt from npm binaryen (tools/) comes first: cargo-leptos uses the one on PATH.
-export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+# wasm-opt from npm binaryen (tools/) comes first: cargo-leptos uses the one on PATH. Debian
+# puts mosquitto in /usr/sbin, which is not on a normal user's PATH.
+export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH):/usr/sbin
+# cargo with the flags cargo-leptos builds with, so it reuses that build (see scripts/lib.sh).
+CARGO_SAME := RUSTFLAGS="--cfg erase_components" cargo
 
 .PHONY: run test soak dev build release lint bench clean-data
 
 ## run: build the release dashboard and start it with three simulated devices (http://127.0.0.1:3000)
 run: release
-	cargo build --release -p simulator
+	$(CARGO_SAME) build --release -p simulator
 	scripts/run.sh target/release
 
-## test: Rust unit and integration tests, then Playwright end2end in Chromium
+## test: dependency checks (cargo deny), Rust unit and integration tests, then Playwright in Chromium
 test:
 	scripts/setup.sh test
 	scripts/test.sh
@@ -19,13 +22,13 @@ test:
 ## Mosquitto 10 times under load, 20 stuck live clients, 200 devices for 30 minutes; prints the counts
 soak:
 	scripts/setup.sh test
-	RUSTFLAGS="--cfg erase_components" cargo build -p simulator
-	RUSTFLAGS="--cfg erase_components" cargo test -p server --test soak -- --ignored --nocapture --test-threads 1
+	$(CARGO_SAME) build -p simulator
+	$(CARGO_SAME) test -p server --test soak -- --ignored --nocapture --test-threads 1
 
 ## dev: cargo leptos watch (rebuild and reload on change) plus the simulator; no service worker
 dev:
 	scripts/setup.sh build
-	cargo build -p simulator
+	$(CARGO_SAME) build -p simulator
 	trap 'kill 0' EXIT; (sleep 20; until curl -fsS http://127.0.0.1:3000/healthz >/dev/null 2>&1; do sleep 1; done; target/debug/simulator) & cargo leptos watch
 
 ## build: debug build of the server and site
@@ -41,7 +44,7 @@ release:
 	scripts/site.sh
 
 ## bench: ingest versus Mosquitto alone, PWA and dashboard figures (release build); prints tables
-bench:
+bench: release
 	scripts/setup.sh test
 	scripts/bench-ingest.sh
 	scripts/bench-pwa.sh
@@ -50,7 +53,7 @@ bench:
 ## lint: formatting and clippy, warnings as errors
 lint:
 	cargo fmt --all --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	$(CARGO_SAME) clippy --workspace --all-targets -- -D warnings
 
 ## clean-data: delete the local database (data/)
 clean-data:

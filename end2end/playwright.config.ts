@@ -1,9 +1,9 @@
 import { defineConfig } from '@playwright/test';
 
 // scripts/test.sh picks free ports and a fresh data folder; these defaults serve a manual run.
-const webPort = process.env.E2E_WEB_PORT ?? '3117';
-const mqttPort = process.env.E2E_MQTT_PORT ?? '18837';
-const data = process.env.E2E_DATA ?? '/tmp/iot-dashboard-e2e';
+const webPort = process.env.E2E_WEB_PORT || '3117';
+const mqttPort = process.env.E2E_MQTT_PORT || '18837';
+const data = process.env.E2E_DATA || '/tmp/iot-dashboard-e2e';
 const baseURL = `http://127.0.0.1:${webPort}`;
 
 export default defineConfig({

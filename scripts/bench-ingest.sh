@@ -11,8 +11,8 @@ CONNECTIONS=${CONNECTIONS:-20}
 RUNS=${RUNS:-3}
 BIN=target/release
 
-cargo build --release -q -p server -p simulator
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+source scripts/lib.sh
+cargo_same build --release -q -p server -p simulator
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
@@ -21,15 +21,11 @@ embedded=()
 mosq=()
 for run in $(seq 1 "$RUNS"); do
   # The dashboard with its embedded broker, on a fresh database.
-  web=$(free_port); mqtt=$(free_port)
-  # No per-device rate limit: this measures the pipeline, not the limiter.
-  IOT_DEVICE_MESSAGES_PER_SEC=0 IOT_WEB_LISTEN=127.0.0.1:$web IOT_MQTT_LISTEN=127.0.0.1:$mqtt IOT_STORAGE_PATH="$work/run$run.redb" \
-    RUST_LOG=warn "$BIN/server" >/dev/null &
-  server=$!
-  until curl -fsS "http://127.0.0.1:$web/healthz" >/dev/null 2>&1; do sleep 0.1; done
-  line=$("$BIN/simulator" --port "$mqtt" --total "$TOTAL" --connections "$CONNECTIONS" 2>/dev/null)
-  stored=$(curl -fsS "http://127.0.0.1:$web/metrics" | awk '/^iot_messages_stored_total /{print $2}')
-  kill $server; wait $server 2>/dev/null || true
+  mkdir -p "$work/run$run"
+  start_server "$BIN" "$work/run$run"
+  line=$("$BIN/simulator" --port "$MQTT" --total "$TOTAL" --connections "$CONNECTIONS" 2>/dev/null)
+  stored=$(curl -fsS "http://127.0.0.1:$WEB/metrics" | awk '/^iot_messages_stored_total /{print $2}')
+  kill $SERVER; wait $SERVER 2>/dev/null || true
   [ "$stored" = "$TOTAL" ] || { echo "run $run: stored $stored of $TOTAL" >&2; exit 1; }
   rate=$(sed -E 's/.* = ([0-9]+) msg\/s/\1/' <<<"$line")
   embedded+=("$rate")

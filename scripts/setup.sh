@@ -20,10 +20,13 @@ as_root() {
   fi
 }
 
+# Installed, not merely known to dpkg (a removed package keeps its configuration).
+installed() { [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]; }
+
 APT_UPDATED=
 apt_install() {
   local missing=()
-  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  for pkg in "$@"; do installed "$pkg" || missing+=("$pkg"); done
   [ ${#missing[@]} -eq 0 ] && return
   say "installing ${missing[*]} (apt)"
   if [ -z "$APT_UPDATED" ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
@@ -31,6 +34,8 @@ apt_install() {
 }
 
 rust_tools() {
+  # rustup brings no linker, and some crates compile C (ring, aws-lc-sys).
+  apt_install gcc libc6-dev
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     say "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
@@ -47,24 +52,42 @@ rust_tools() {
 
 node_tools() {
   if ! command -v npm >/dev/null; then apt_install nodejs npm; fi
+  # Playwright and Workbox need Node.js 20 or newer (Debian 13 has it; Debian 12 has 18).
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  if [ "$major" -lt 20 ]; then
+    echo "setup: Node.js $(node --version) is too old: install Node.js 20 or newer (e.g. from nodejs.org) and run again" >&2
+    exit 1
+  fi
+}
+
+# npm_ci DIR: installs DIR's npm packages when missing or older than its lockfile.
+npm_ci() {
+  if [ ! -f "$1/node_modules/.package-lock.json" ] || [ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]; then
+    say "installing the npm packages of $1/"
+    (cd "$1" && npm ci --silent --no-audit --no-fund)
+  fi
 }
 
 build_tools() {
-  apt_install librsvg2-bin
+  apt_install librsvg2-bin curl
   node_tools
-  if [ ! -x tools/node_modules/.bin/wasm-opt ] || [ ! -d tools/node_modules/workbox-build ] || [ ! -d tools/node_modules/uplot ]; then
-    say "installing the build's npm tools (workbox-build, binaryen's wasm-opt, uPlot) into tools/"
-    (cd tools && npm ci --silent --no-audit --no-fund)
-  fi
+  # The build's npm tools: workbox-build, binaryen's wasm-opt, uPlot.
+  npm_ci tools
 }
 
 test_tools() {
+  local had_mosquitto=yes
+  installed mosquitto || had_mosquitto=
   apt_install chromium mosquitto mosquitto-clients
-  node_tools
-  if [ ! -x end2end/node_modules/.bin/playwright ]; then
-    say "installing the end2end npm packages"
-    (cd end2end && npm ci --silent --no-audit --no-fund)
+  # Debian starts a Mosquitto service on port 1883, which the dashboard's own broker needs;
+  # the tests start their own Mosquitto. Only a service this script brought is stopped.
+  if [ -z "$had_mosquitto" ] && command -v systemctl >/dev/null && systemctl is-enabled --quiet mosquitto 2>/dev/null; then
+    say "disabling the mosquitto service Debian started (port 1883 is the dashboard's)"
+    as_root systemctl disable --now mosquitto || true
   fi
+  node_tools
+  npm_ci end2end
 }
 
 deny_tool() {

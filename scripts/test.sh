@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
+source scripts/lib.sh
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -16,13 +17,13 @@ step "dependencies: licenses, bans, sources (cargo deny, deny.toml)"
 cargo deny check bans licenses sources
 
 step "Rust tests"
-# cargo-leptos builds debug binaries with `--cfg erase_components`; the same flags here reuse
-# that build instead of compiling everything a second time.
-RUSTFLAGS="--cfg erase_components" cargo test --workspace
+cargo_same test --workspace
 
 step "end2end (Playwright, Chromium)"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 E2E_DATA="$(mktemp -d)"
 trap 'rm -rf "$E2E_DATA"' EXIT
-export E2E_WEB_PORT="$(free_port)" E2E_MQTT_PORT="$(free_port)" E2E_DATA
+# Assigned before the export, so a failure stops the script instead of exporting nothing.
+E2E_WEB_PORT="$(free_port)"
+E2E_MQTT_PORT="$(free_port)"
+export E2E_WEB_PORT E2E_MQTT_PORT E2E_DATA
 (cd end2end && npx playwright test)

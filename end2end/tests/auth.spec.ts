@@ -7,7 +7,8 @@ import { expect, test } from './fixtures';
 
 // A second server of its own, with an admin and a viewer created from the command line (as an
 // operator would), so signing in is required; the shared server stays open for the other specs.
-const binary = path.resolve('../target/debug/server');
+const target = path.resolve(__dirname, '..', '..', 'target');
+const binary = path.join(target, 'debug', 'server');
 let server: ChildProcess;
 let base = '';
 let data = '';
@@ -29,7 +30,7 @@ test.beforeAll(async () => {
   }
   const [web, mqtt] = [await freePort(), await freePort()];
   server = spawn(binary, [], {
-    env: { ...env, IOT_WEB_LISTEN: `127.0.0.1:${web}`, IOT_MQTT_LISTEN: `127.0.0.1:${mqtt}`, IOT_SITE_ROOT: '../target/site' },
+    env: { ...env, IOT_WEB_LISTEN: `127.0.0.1:${web}`, IOT_MQTT_LISTEN: `127.0.0.1:${mqtt}`, IOT_SITE_ROOT: path.join(target, 'site') },
     stdio: 'ignore',
   });
   base = `http://127.0.0.1:${web}`;

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 
-const mqttPort = process.env.E2E_MQTT_PORT ?? '18837';
+const mqttPort = process.env.E2E_MQTT_PORT || '18837';
 
 /** A device id no other test (or earlier run) has used. */
 export function newDevice(prefix: string): string {
