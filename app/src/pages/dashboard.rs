@@ -137,19 +137,37 @@ fn BoardView(dashboard: Dashboard, list: DeviceList) -> impl IntoView {
         });
     }
 
+    // One save in flight at a time: changes made meanwhile go out, as the latest state, when it
+    // returns. So saves never land out of order, and "Saved" means the last change is stored.
+    let in_flight = StoredValue::new(false);
+    let changed_since = StoredValue::new(false);
     let save = move || {
-        let dashboard = state.get_untracked();
         save_state.set(SaveState::Saving);
+        if in_flight.get_value() {
+            changed_since.set_value(true);
+            return;
+        }
+        in_flight.set_value(true);
         leptos::task::spawn_local(async move {
-            match save_dashboard(dashboard).await {
-                Ok(saved) => {
-                    #[cfg(feature = "hydrate")]
-                    crate::offline::cache_dashboard(&saved);
-                    state.update(|d| d.updated = saved.updated);
-                    save_state.set(SaveState::Saved);
+            loop {
+                changed_since.set_value(false);
+                match save_dashboard(state.get_untracked()).await {
+                    Ok(saved) => {
+                        #[cfg(feature = "hydrate")]
+                        crate::offline::cache_dashboard(&saved);
+                        state.update(|d| d.updated = saved.updated);
+                    }
+                    Err(e) => {
+                        save_state.set(SaveState::Failed(e.to_string()));
+                        break;
+                    }
                 }
-                Err(e) => save_state.set(SaveState::Failed(e.to_string())),
+                if !changed_since.get_value() {
+                    save_state.set(SaveState::Saved);
+                    break;
+                }
             }
+            in_flight.set_value(false);
         });
     };
 
