@@ -15,7 +15,7 @@ source scripts/lib.sh
 cargo_same build --release -q -p server -p simulator
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 embedded=()
 mosq=()

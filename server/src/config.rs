@@ -38,6 +38,7 @@ pub struct StorageConfig {
     pub commit_max_readings: usize,
     pub commit_linger_ms: u64,
     pub retention_days: u64,
+    pub cache_mb: usize,
     pub prune_interval_secs: u64,
 }
 
@@ -89,6 +90,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_COMMIT_MAX_READINGS", "storage.commit_max_readings"),
     ("IOT_COMMIT_LINGER_MS", "storage.commit_linger_ms"),
     ("IOT_RETENTION_DAYS", "storage.retention_days"),
+    ("IOT_CACHE_MB", "storage.cache_mb"),
     ("IOT_PRUNE_INTERVAL_SECS", "storage.prune_interval_secs"),
     ("IOT_MQTT_MODE", "mqtt.mode"),
     ("IOT_MQTT_LISTEN", "mqtt.listen"),

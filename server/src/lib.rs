@@ -94,8 +94,12 @@ impl Server {
     /// listener. Port 0 picks a free port; see [`Server::http_addr`] / [`Server::mqtt_addr`].
     pub async fn bind(config: Config) -> Result<Server, StartError> {
         let path = config.storage.path.clone();
-        let store =
-            Arc::new(tokio::task::spawn_blocking(move || RedbStore::open(&path)).await.expect("open task")?);
+        let cache = config.storage.cache_mb << 20;
+        let store = Arc::new(
+            tokio::task::spawn_blocking(move || RedbStore::open_with_cache(&path, cache))
+                .await
+                .expect("open task")?,
+        );
         info!(path = %config.storage.path.display(), "storage open");
         let metrics = Arc::new(Metrics::default());
         let hub = Hub::new(config.live.client_queue);

@@ -71,6 +71,9 @@ impl DeviceRecord {
     }
 }
 
+/// Page cache when none is configured: `storage.cache_mb`'s default.
+pub const DEFAULT_CACHE_BYTES: usize = 32 << 20;
+
 pub struct RedbStore {
     db: Database,
     series: RwLock<HashMap<(String, String), u32>>,
@@ -85,11 +88,17 @@ impl RedbStore {
     /// Opens (or creates) the database file, creating its folder if needed. After a crash redb
     /// repairs the file here, before anything is served.
     pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens with at most `cache_bytes` of pages cached in memory (redb's own default, 1 GiB,
+    /// would let the server's memory grow with the database).
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<RedbStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
         }
-        let db = Database::create(path)?;
+        let db = Database::builder().set_cache_size(cache_bytes).create(path)?;
         Self::init(db)
     }
 
