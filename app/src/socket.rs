@@ -152,6 +152,13 @@ fn sync(live: Live) {
     leptos::task::spawn_local(async move {
         // An error means offline again: the next reconnect syncs.
         while let Ok(page) = changes_since(live.hwm.get_value(), MAX_CHANGES_PAGE).await {
+            let first = page.events.first().and_then(LiveEvent::seq);
+            if first.is_some_and(|seq| seq > live.hwm.get_value() + 1) {
+                // The server keeps only the latest changes (storage.change_log) and the gap
+                // is older: what is on screen cannot be patched, so load it afresh.
+                let _ = window().location().reload();
+                return;
+            }
             let full = page.events.len() >= MAX_CHANGES_PAGE as usize;
             live.apply(page.events);
             if !full {

@@ -40,6 +40,8 @@ pub struct StorageConfig {
     pub retention_days: u64,
     pub cache_mb: usize,
     pub prune_interval_secs: u64,
+    pub seal_interval_secs: u64,
+    pub change_log: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -92,6 +94,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_RETENTION_DAYS", "storage.retention_days"),
     ("IOT_CACHE_MB", "storage.cache_mb"),
     ("IOT_PRUNE_INTERVAL_SECS", "storage.prune_interval_secs"),
+    ("IOT_SEAL_INTERVAL_SECS", "storage.seal_interval_secs"),
+    ("IOT_CHANGE_LOG", "storage.change_log"),
     ("IOT_MQTT_MODE", "mqtt.mode"),
     ("IOT_MQTT_LISTEN", "mqtt.listen"),
     ("IOT_MQTT_HOST", "mqtt.host"),
@@ -167,8 +171,11 @@ impl Config {
         if self.storage.commit_max_readings == 0 {
             return Err(invalid("storage.commit_max_readings must be at least 1"));
         }
-        if self.storage.prune_interval_secs == 0 {
-            return Err(invalid("storage.prune_interval_secs must be at least 1"));
+        if self.storage.prune_interval_secs == 0 || self.storage.seal_interval_secs == 0 {
+            return Err(invalid("storage.prune_interval_secs and seal_interval_secs must be at least 1"));
+        }
+        if self.storage.change_log == 0 {
+            return Err(invalid("storage.change_log must be at least 1"));
         }
         let limits = &self.limits;
         if !(limits.device_messages_per_sec >= 0.0 && limits.device_messages_per_sec.is_finite()) {

@@ -5,7 +5,7 @@
 //! - [`config`]: defaults, TOML file, environment.
 //! - [`store`]: the redb store (readings, device registry, status).
 //! - [`ingest`]: validate → group commit → acknowledge → broadcast; [`limits`]: per-device
-//!   rate and caps on devices and metrics; [`retention`]: pruning.
+//!   rate and caps on devices and metrics; [`upkeep`]: sealing and pruning.
 //! - [`broker`]: the embedded MQTT broker, acknowledging only stored readings.
 //! - [`mqtt_client`]: ingest from an external broker with a persistent session.
 //! - [`auth`]: users, roles, sessions and the sign-in guard.
@@ -29,10 +29,10 @@ pub mod ingest;
 pub mod limits;
 pub mod metrics;
 pub mod mqtt_client;
-pub mod retention;
 pub mod routes;
 pub mod security;
 pub mod store;
+pub mod upkeep;
 pub mod ws;
 
 use std::future::Future;
@@ -148,11 +148,10 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let Server { config, store, http, http_addr, broker, ingest, writer, hub, metrics, auth, stop_tx } =
             self;
-        let pruning = tokio::spawn(retention::run(
+        let pruning = tokio::spawn(upkeep::run(
             store.clone(),
             metrics.clone(),
-            config.storage.retention_days,
-            Duration::from_secs(config.storage.prune_interval_secs),
+            config.storage.clone(),
             stop_tx.subscribe(),
         ));
         let external = (config.mqtt.mode == MqttMode::External).then(|| {

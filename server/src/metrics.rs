@@ -57,6 +57,7 @@ pub struct Metrics {
     commit_failures: AtomicU64,
     commit_micros: AtomicU64,
     readings_pruned: AtomicU64,
+    readings_sealed: AtomicU64,
     throttled: AtomicU64,
     mqtt_refused: AtomicU64,
     changes_pruned: AtomicU64,
@@ -101,6 +102,11 @@ impl Metrics {
 
     pub fn throttled(&self) {
         self.throttled.fetch_add(1, Relaxed);
+    }
+
+    pub fn sealed(&self, readings: u64, changes_trimmed: u64) {
+        self.readings_sealed.fetch_add(readings, Relaxed);
+        self.changes_pruned.fetch_add(changes_trimmed, Relaxed);
     }
 
     pub fn pruned(&self, readings: u64, changes: u64) {
@@ -190,9 +196,10 @@ impl Metrics {
                 &self.mqtt_refused,
             ),
             ("iot_readings_pruned_total", "Readings deleted past the retention.", &self.readings_pruned),
+            ("iot_readings_sealed_total", "Readings compressed into sealed chunks.", &self.readings_sealed),
             (
                 "iot_changes_pruned_total",
-                "Change-log entries deleted past the retention.",
+                "Change-log entries deleted past the retention or beyond storage.change_log.",
                 &self.changes_pruned,
             ),
         ];

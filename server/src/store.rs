@@ -1,7 +1,10 @@
 //! Durable storage of readings, device registry and status. [`Store`] is what ingest writes
 //! through; reads go through [`telemetry::TelemetrySource`], which every store implements.
 
+mod chunks;
+mod codec;
 mod redb_store;
+mod rollup;
 
 pub use redb_store::RedbStore;
 
@@ -46,6 +49,8 @@ pub enum StoreError {
     CreateDir { path: String, source: std::io::Error },
     #[error("storage: corrupt device record for {device}: {source}")]
     CorruptRecord { device: String, source: serde_json::Error },
+    #[error("storage: {0}")]
+    Corrupt(String),
 }
 
 macro_rules! from_redb {
@@ -62,7 +67,8 @@ from_redb!(
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
-    redb::CommitError
+    redb::CommitError,
+    redb::CompactionError
 );
 
 pub trait Store: TelemetrySource + DashboardStore + DeviceAdmin {
@@ -75,6 +81,12 @@ pub trait Store: TelemetrySource + DashboardStore + DeviceAdmin {
 
     /// Deletes readings, and the change log, older than `before`.
     fn prune(&self, before: Millis) -> Result<Pruned, StoreError>;
+
+    /// Compresses readings older than `before` into sealed chunks; returns how many moved.
+    fn seal(&self, before: Millis) -> Result<u64, StoreError>;
+
+    /// Keeps only the latest `keep` entries of the change log; returns how many went.
+    fn trim_changes(&self, keep: u64) -> Result<u64, StoreError>;
 }
 
 /// What a prune removed.
@@ -83,3 +95,6 @@ pub struct Pruned {
     pub readings: u64,
     pub changes: u64,
 }
+
+#[cfg(test)]
+mod engine_tests;

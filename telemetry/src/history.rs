@@ -35,6 +35,93 @@ impl Bucket {
         self.avg += (v - self.avg) / f64::from(self.count);
         self.last = v;
     }
+
+    /// Folds in a later summary.
+    fn merge(&mut self, s: &Summary) {
+        let (n, m) = (f64::from(self.count), s.count as f64);
+        self.min = self.min.min(s.min);
+        self.max = self.max.max(s.max);
+        self.avg = (self.avg * n + s.sum) / (n + m);
+        self.count = self.count.saturating_add(u32::try_from(s.count).unwrap_or(u32::MAX));
+        self.last = s.last;
+    }
+}
+
+/// Readings summarised: what a rollup keeps per series and period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    pub min: f64,
+    pub max: f64,
+    pub sum: f64,
+    pub count: u64,
+    /// The value of the latest reading, and its time.
+    pub last: f64,
+    pub last_t: Millis,
+}
+
+impl Summary {
+    pub fn of(t: Millis, v: f64) -> Summary {
+        Summary { min: v, max: v, sum: v, count: 1, last: v, last_t: t }
+    }
+
+    /// Folds in another summary of the same period (in any order).
+    pub fn merge(&mut self, o: &Summary) {
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        self.sum += o.sum;
+        self.count += o.count;
+        if o.last_t >= self.last_t {
+            self.last = o.last;
+            self.last_t = o.last_t;
+        }
+    }
+}
+
+/// Periods that storage keeps rollups for, finest first. A bucket width that is a multiple of
+/// one of them can be answered from that period's rollups.
+pub const ROLLUP_PERIODS: [Millis; 2] = [60_000, 3_600_000];
+
+/// Folds time-ordered readings and summaries into buckets of `width` aligned to multiples of it.
+#[derive(Debug)]
+pub struct Downsampler {
+    width: Millis,
+    out: Vec<Bucket>,
+}
+
+impl Downsampler {
+    pub fn new(width: Millis) -> Downsampler {
+        Downsampler { width: width.max(1), out: Vec::new() }
+    }
+
+    /// Adds a reading no older than any added before.
+    pub fn point(&mut self, t: Millis, v: f64) {
+        let bucket = Bucket::first(t, self.width, v);
+        match self.out.last_mut() {
+            Some(b) if b.t == bucket.t => b.add(v),
+            _ => self.out.push(bucket),
+        }
+    }
+
+    /// Adds the summary of a period starting at `t` that lies within one bucket, no older
+    /// than anything added before.
+    pub fn summary(&mut self, t: Millis, s: &Summary) {
+        if s.count == 0 {
+            return;
+        }
+        let start = t.div_euclid(self.width) * self.width;
+        match self.out.last_mut() {
+            Some(b) if b.t == start => b.merge(s),
+            _ => {
+                let mut b = Bucket { t: start, min: s.min, max: s.max, avg: 0.0, count: 0, last: s.last };
+                b.merge(s);
+                self.out.push(b);
+            }
+        }
+    }
+
+    pub fn finish(self) -> Vec<Bucket> {
+        self.out
+    }
 }
 
 /// One metric's downsampled history over `[from, to]`.
@@ -104,20 +191,22 @@ pub fn bucket_width(from: Millis, to: Millis, max_points: usize) -> Millis {
     // chart of one point shows nothing: fewer than two is taken as two.
     let n = max_points.clamp(2, MAX_POINTS) as i64;
     // An aligned grid can straddle one extra bucket, hence n - 1.
-    ((span + n - 2) / (n - 1)).max(1)
+    let width = ((span + n - 2) / (n - 1)).max(1);
+    // Widths of a rollup period or more are rounded up to a whole number of the longest such
+    // period, so long ranges are answered from rollups (fewer, never more, buckets).
+    match ROLLUP_PERIODS.iter().rev().find(|p| width >= **p) {
+        Some(p) => (width + p - 1) / p * p,
+        None => width,
+    }
 }
 
 /// Folds time-ordered points into buckets of `width` aligned to multiples of it.
 pub fn downsample(points: impl IntoIterator<Item = (Millis, f64)>, width: Millis) -> Vec<Bucket> {
-    let mut out: Vec<Bucket> = Vec::new();
+    let mut fold = Downsampler::new(width);
     for (t, v) in points {
-        let bucket = Bucket::first(t, width, v);
-        match out.last_mut() {
-            Some(b) if b.t == bucket.t => b.add(v),
-            _ => out.push(bucket),
-        }
+        fold.point(t, v);
     }
-    out
+    fold.finish()
 }
 
 #[cfg(test)]
@@ -219,5 +308,29 @@ mod tests {
         assert_eq!(w, 5_001);
         assert_eq!(bucket_width(0, 9, 100), 1);
         assert!(bucket_width(0, 0, 1) >= 1);
+        // A day into 1,000 buckets: whole minutes; a year: whole hours.
+        assert_eq!(bucket_width(0, 86_400_000, 1_000), 120_000);
+        assert_eq!(bucket_width(0, 365 * 86_400_000, 1_000) % 3_600_000, 0);
+    }
+
+    #[test]
+    fn summaries_fold_like_their_readings() {
+        let points: Vec<(Millis, f64)> = (0..600).map(|i| (i * 1_000, ((i * 37) % 101) as f64)).collect();
+        let width = 120_000;
+        let mut fold = Downsampler::new(width);
+        for minute in points.chunks(60) {
+            let mut s = Summary::of(minute[0].0, minute[0].1);
+            for (t, v) in &minute[1..] {
+                s.merge(&Summary::of(*t, *v));
+            }
+            fold.summary(minute[0].0, &s);
+        }
+        let from_rollups = fold.finish();
+        let from_points = downsample(points.iter().copied(), width);
+        assert_eq!(from_rollups.len(), from_points.len());
+        for (a, b) in from_rollups.iter().zip(&from_points) {
+            assert_eq!((a.t, a.min, a.max, a.count, a.last), (b.t, b.min, b.max, b.count, b.last));
+            assert!((a.avg - b.avg).abs() < 1e-9);
+        }
     }
 }

@@ -1,7 +1,8 @@
-//! The redb store. Points are keyed by (series id, time) so one metric's history is one
-//! contiguous range scan; series ids are assigned per (device, metric) on first sight.
-//! Device records hold the registry: first/last seen, status, message count and the latest
-//! value of every metric.
+//! The redb store. Series ids are assigned per (device, metric) on first sight; a series'
+//! readings are kept as [`chunks`](super::chunks) (a head of recent rows, then compressed
+//! chunks) with [`rollups`](super::rollup) per minute and hour for long ranges. Device
+//! records hold the registry: first/last seen, status, message count and the latest value of
+//! every metric.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -10,18 +11,18 @@ use std::sync::{Mutex, RwLock};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use telemetry::dashboard::Dashboard;
-use telemetry::history::{bucket_width, downsample};
+use telemetry::history::bucket_width;
 use telemetry::{
     Current, DashboardStore, DeviceAdmin, DeviceStatus, DeviceSummary, History, LiveEvent, MetricLatest,
     Millis, SourceError, TelemetrySource,
 };
 
+use super::chunks::{self, CHUNKS, POINTS, SEALED};
+use super::rollup;
 use super::{CommitOutcome, Incoming, Pruned, StatusReport, Store, StoreError};
 
 /// (device, metric) → series id.
 const SERIES: TableDefinition<(&str, &str), u32> = TableDefinition::new("series");
-/// (series id, reading time ms) → value.
-const POINTS: TableDefinition<(u32, i64), f64> = TableDefinition::new("points");
 /// device id → JSON [`DeviceRecord`].
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
 /// Counters and the schema version.
@@ -31,7 +32,9 @@ const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
 /// dashboard id → JSON [`Dashboard`].
 const DASHBOARDS: TableDefinition<&str, &[u8]> = TableDefinition::new("dashboards");
 
-const SCHEMA_VERSION: u64 = 1;
+/// 1: readings in one row each; 2: adds chunks and rollups (a version 1 file gets its
+/// rollups built from its readings on first open).
+const SCHEMA_VERSION: u64 = 2;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct DeviceRecord {
@@ -77,6 +80,8 @@ pub const DEFAULT_CACHE_BYTES: usize = 32 << 20;
 pub struct RedbStore {
     db: Database,
     series: RwLock<HashMap<(String, String), u32>>,
+    /// series id → latest sealed reading time: readings at or before it may be in a chunk.
+    sealed: RwLock<HashMap<u32, i64>>,
     write: Mutex<()>,
 }
 
@@ -112,6 +117,13 @@ impl RedbStore {
         let tx = db.begin_write()?;
         {
             tx.open_table(POINTS)?;
+            tx.open_table(CHUNKS)?;
+            tx.open_table(SEALED)?;
+            rollup::init(&tx)?;
+            let version = tx.open_table(META)?.get("schema_version")?.map(|v| v.value());
+            if version == Some(1) {
+                rollup::rebuild(&tx)?;
+            }
             tx.open_table(DEVICES)?;
             tx.open_table(SERIES)?;
             tx.open_table(CHANGES)?;
@@ -122,24 +134,25 @@ impl RedbStore {
                 dashboards.insert(starter.id.as_str(), bytes.as_slice())?;
             }
             let mut meta = tx.open_table(META)?;
-            if meta.get("schema_version")?.is_none() {
-                meta.insert("schema_version", SCHEMA_VERSION)?;
-            }
+            meta.insert("schema_version", SCHEMA_VERSION)?;
             // The starter dashboard is made once; deleting it is the user's choice.
             meta.insert("dashboards_seeded", 1)?;
         }
         tx.commit()?;
-        let mut series = HashMap::new();
+        let (mut series, mut sealed) = (HashMap::new(), HashMap::new());
         {
             let rx = db.begin_read()?;
-            let table = rx.open_table(SERIES)?;
-            for entry in table.iter()? {
+            for entry in rx.open_table(SERIES)?.iter()? {
                 let (k, v) = entry?;
                 let (device, metric) = k.value();
                 series.insert((device.to_owned(), metric.to_owned()), v.value());
             }
+            for entry in rx.open_table(SEALED)?.iter()? {
+                let (k, v) = entry?;
+                sealed.insert(k.value(), v.value());
+            }
         }
-        Ok(RedbStore { db, series: RwLock::new(series), write: Mutex::new(()) })
+        Ok(RedbStore { db, series: RwLock::new(series), sealed: RwLock::new(sealed), write: Mutex::new(()) })
     }
 
     fn series_id(&self, device: &str, metric: &str) -> Option<u32> {
@@ -150,7 +163,17 @@ impl RedbStore {
     /// Number of stored points, across all series.
     pub fn point_count(&self) -> Result<u64, StoreError> {
         let rx = self.db.begin_read()?;
-        Ok(rx.open_table(POINTS)?.len()?)
+        Ok(rx.open_table(POINTS)?.len()? + chunks::sealed_count(&rx.open_table(CHUNKS)?)?)
+    }
+
+    /// Readings waiting in the head, not yet sealed into chunks.
+    pub fn head_count(&self) -> Result<u64, StoreError> {
+        Ok(self.db.begin_read()?.open_table(POINTS)?.len()?)
+    }
+
+    /// Compacts the file, giving freed pages back to the file system (the server must be idle).
+    pub fn compact(&mut self) -> Result<bool, StoreError> {
+        Ok(self.db.compact()?)
     }
 
     fn read_last_seq(rx: &redb::ReadTransaction) -> Result<u64, SourceError> {
@@ -176,9 +199,12 @@ impl Store for RedbStore {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let mut outcome = CommitOutcome::default();
         let mut new_series: Vec<((String, String), u32)> = Vec::new();
+        let sealed = self.sealed.read().unwrap_or_else(|e| e.into_inner());
+        let mut rollups = rollup::Pending::default();
         let tx = self.db.begin_write()?;
         {
             let mut points = tx.open_table(POINTS)?;
+            let sealed_chunks = tx.open_table(CHUNKS)?;
             let mut series = tx.open_table(SERIES)?;
             let mut devices = tx.open_table(DEVICES)?;
             let mut meta = tx.open_table(META)?;
@@ -208,7 +234,10 @@ impl Store for RedbStore {
                             id
                         }
                     };
-                    if points.insert((sid, message.ts), *value)?.is_none() {
+                    let in_chunk = sealed.get(&sid).is_some_and(|end| message.ts <= *end)
+                        && chunks::sealed_at(&sealed_chunks, sid, message.ts)?;
+                    if !in_chunk && points.insert((sid, message.ts), *value)?.is_none() {
+                        rollups.add(sid, message.ts, *value);
                         outcome.stored += 1;
                         fresh = true;
                     } else {
@@ -266,6 +295,8 @@ impl Store for RedbStore {
             meta.insert("next_series_id", next_series)?;
             meta.insert("last_seq", seq)?;
         }
+        drop(sealed);
+        rollups.write(&tx)?;
         tx.commit()?;
         if !new_series.is_empty() {
             self.series.write().unwrap_or_else(|e| e.into_inner()).extend(new_series);
@@ -281,16 +312,20 @@ impl Store for RedbStore {
         for chunk in ids.chunks(256) {
             let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
             let tx = self.db.begin_write()?;
+            let mut readings = 0;
             {
                 let mut points = tx.open_table(POINTS)?;
                 for &sid in chunk {
                     points.retain_in((sid, i64::MIN)..(sid, before), |_, _| {
-                        pruned.readings += 1;
+                        readings += 1;
                         false
                     })?;
+                    readings += chunks::prune(&tx, sid, before)?;
+                    rollup::prune(&tx, sid, before)?;
                 }
             }
             tx.commit()?;
+            pruned.readings += readings;
         }
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let tx = self.db.begin_write()?;
@@ -314,6 +349,41 @@ impl Store for RedbStore {
         }
         tx.commit()?;
         Ok(pruned)
+    }
+
+    fn seal(&self, before: Millis) -> Result<u64, StoreError> {
+        let ids: Vec<u32> = self.series.read().unwrap_or_else(|e| e.into_inner()).values().copied().collect();
+        let mut moved = 0;
+        // Like pruning: short transactions, so ingest waits little.
+        for group in ids.chunks(64) {
+            let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
+            let tx = self.db.begin_write()?;
+            let mut ends = Vec::new();
+            for &sid in group {
+                let (n, end) = chunks::seal(&tx, sid, before)?;
+                moved += n;
+                ends.extend(end.map(|e| (sid, e)));
+            }
+            tx.commit()?;
+            self.sealed.write().unwrap_or_else(|e| e.into_inner()).extend(ends);
+        }
+        Ok(moved)
+    }
+
+    fn trim_changes(&self, keep: u64) -> Result<u64, StoreError> {
+        let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.db.begin_write()?;
+        let mut trimmed = 0;
+        {
+            let last = tx.open_table(META)?.get("last_seq")?.map(|v| v.value()).unwrap_or(0);
+            let mut changes = tx.open_table(CHANGES)?;
+            changes.retain_in(..=last.saturating_sub(keep), |_, _| {
+                trimmed += 1;
+                false
+            })?;
+        }
+        tx.commit()?;
+        Ok(trimmed)
     }
 
     fn healthy(&self) -> bool {
@@ -380,20 +450,7 @@ impl TelemetrySource for RedbStore {
         let Some(sid) = self.series_id(device, metric) else {
             return Ok(history);
         };
-        let points = rx.open_table(POINTS).map_err(source_err)?;
-        let range = points.range((sid, from)..=(sid, to)).map_err(source_err)?;
-        let mut failed = None;
-        let iter = range.map_while(|entry| match entry {
-            Ok((k, v)) => Some((k.value().1, v.value())),
-            Err(e) => {
-                failed = Some(e);
-                None
-            }
-        });
-        history.buckets = downsample(iter, width);
-        if let Some(e) = failed {
-            return Err(source_err(e));
-        }
+        history.buckets = rollup::buckets(&rx, sid, from, to, width).map_err(source_err)?;
         Ok(history)
     }
 
@@ -412,12 +469,14 @@ impl TelemetrySource for RedbStore {
             return Ok(Vec::new());
         }
         let rx = self.db.begin_read().map_err(source_err)?;
-        let points = rx.open_table(POINTS).map_err(source_err)?;
+        let head = rx.open_table(POINTS).map_err(source_err)?;
+        let sealed = rx.open_table(CHUNKS).map_err(source_err)?;
         let mut out = Vec::with_capacity(limit.min(10_000));
-        for entry in points.range((sid, start)..=(sid, to)).map_err(source_err)?.take(limit) {
-            let (k, v) = entry.map_err(source_err)?;
-            out.push((k.value().1, v.value()));
-        }
+        chunks::scan(&sealed, &head, sid, start, to, |t, v| {
+            out.push((t, v));
+            out.len() < limit
+        })
+        .map_err(source_err)?;
         Ok(out)
     }
 
@@ -491,14 +550,18 @@ impl DeviceAdmin for RedbStore {
             let mut series = tx.open_table(SERIES).map_err(source_err)?;
             for (metric, sid) in &gone {
                 points.retain_in((*sid, i64::MIN)..=(*sid, i64::MAX), |_, _| false).map_err(source_err)?;
+                chunks::delete(&tx, *sid).map_err(source_err)?;
+                rollup::delete(&tx, *sid).map_err(source_err)?;
                 series.remove((id, metric.as_str())).map_err(source_err)?;
             }
             tx.open_table(DEVICES).map_err(source_err)?.remove(id).map_err(source_err)?.is_some()
         };
         tx.commit().map_err(source_err)?;
         let mut cache = self.series.write().unwrap_or_else(|e| e.into_inner());
-        for (metric, _) in gone {
+        let mut sealed = self.sealed.write().unwrap_or_else(|e| e.into_inner());
+        for (metric, sid) in gone {
             cache.remove(&(id.to_owned(), metric));
+            sealed.remove(&sid);
         }
         Ok(existed)
     }
@@ -730,6 +793,34 @@ mod tests {
         assert_eq!(names, ["Mine"]);
         assert_eq!(store.dashboard("mine").unwrap().map(|d| d.widgets.len()), Some(3));
         assert_eq!(store.dashboard("nope").unwrap(), None);
+    }
+
+    #[test]
+    fn a_file_from_before_rollups_gets_them_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.redb");
+        {
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(SERIES).unwrap().insert(("a", "t"), 0).unwrap();
+            let mut points = tx.open_table(POINTS).unwrap();
+            for i in 0..7_200i64 {
+                points.insert((0, i * 1_000), (i % 60) as f64).unwrap();
+            }
+            drop(points);
+            let mut meta = tx.open_table(META).unwrap();
+            meta.insert("schema_version", 1).unwrap();
+            meta.insert("next_series_id", 1).unwrap();
+            drop(meta);
+            tx.commit().unwrap();
+        }
+        let store = RedbStore::open(&path).unwrap();
+        // Two hours in hour-wide buckets: read from the rebuilt hour rollups.
+        let h = store.history("a", "t", 0, 7_199_999, 3).unwrap();
+        assert_eq!(h.bucket_ms, 3_600_000);
+        let summary: Vec<_> = h.buckets.iter().map(|b| (b.t, b.count, b.min, b.max, b.last)).collect();
+        assert_eq!(summary, [(0, 3_600, 0.0, 59.0, 59.0), (3_600_000, 3_600, 0.0, 59.0, 59.0)]);
+        assert_eq!(h.buckets[0].avg, 29.5);
     }
 
     #[test]

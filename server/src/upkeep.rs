@@ -1,0 +1,76 @@
+//! Storage upkeep in the background:
+//! - every `storage.seal_interval_secs`, readings older than that are compressed into sealed
+//!   chunks, and the change log is cut to its latest `storage.change_log` entries;
+//! - every `storage.prune_interval_secs`, readings (and change-log entries) older than
+//!   `storage.retention_days` are deleted (0 days keeps everything), so disk use stays flat.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crate::config::StorageConfig;
+use crate::ingest::now_ms;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Runs until `stop` turns true.
+pub async fn run(
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    config: StorageConfig,
+    mut stop: watch::Receiver<bool>,
+) {
+    let seal_every = Duration::from_secs(config.seal_interval_secs);
+    let mut seal = tokio::time::interval(seal_every);
+    let mut prune = tokio::time::interval(Duration::from_secs(config.prune_interval_secs));
+    seal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let sealing = tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = seal.tick() => true,
+            _ = prune.tick(), if config.retention_days > 0 => false,
+        };
+        if sealing {
+            let before = now_ms() - seal_every.as_millis() as i64;
+            let keep = config.change_log;
+            let s = store.clone();
+            if let Some((sealed, trimmed)) =
+                blocking(move || Ok((s.seal(before)?, s.trim_changes(keep)?))).await
+            {
+                metrics.sealed(sealed, trimmed);
+            }
+        } else {
+            let days = config.retention_days;
+            let before = now_ms() - days as i64 * DAY_MS;
+            let s = store.clone();
+            if let Some(p) = blocking(move || s.prune(before)).await {
+                metrics.pruned(p.readings, p.changes);
+                if p.readings > 0 || p.changes > 0 {
+                    info!(readings = p.readings, changes = p.changes, days, "pruned data past the retention");
+                }
+            }
+        }
+    }
+}
+
+/// Runs a storage job off the async threads; failures are logged and retried next time.
+async fn blocking<T: Send + 'static>(
+    job: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Option<T> {
+    match tokio::task::spawn_blocking(job).await {
+        Ok(Ok(v)) => Some(v),
+        Ok(Err(e)) => {
+            error!(error = %e, "storage upkeep failed; will retry");
+            None
+        }
+        Err(e) => {
+            error!(error = %e, "storage upkeep panicked; will retry");
+            None
+        }
+    }
+}
