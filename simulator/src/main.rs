@@ -3,7 +3,7 @@
 
 mod burst;
 mod device;
-mod signal;
+use simulator::signal;
 
 use std::time::Duration;
 

@@ -1,0 +1,25 @@
+//! Storage benchmarks, run by `make bench` (scripts/bench-storage.sh), each printing a
+//! Markdown table:
+//! - `bench history [POINTS]`: one series of POINTS readings (1,000,000) at 1 Hz from the
+//!   simulator's temperature signal, in our store and in SQLite (indexed table, same data);
+//!   1,000-bucket min/max/avg over the full range and over the last hour, both ways.
+//! - `bench storage [POINTS]`: POINTS readings (10,000,000) from 100 simulated devices × 3
+//!   metrics at 1 Hz, committed, sealed and trimmed as the server does; bytes on disk per
+//!   reading.
+
+mod data;
+mod history;
+mod storage;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let count = |default: u64| args.get(1).map_or(default, |n| n.replace('_', "").parse().expect("a count"));
+    match args.first().map(String::as_str) {
+        Some("history") => history::run(count(1_000_000)),
+        Some("storage") => storage::run(count(10_000_000)),
+        _ => {
+            eprintln!("usage: bench history [POINTS] | bench storage [POINTS]");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Bytes on disk per reading, stored the way the server stores them: group commits of
+//! 10 s of readings from 100 devices, sealing and change-log trimming every minute.
+
+use std::time::Instant;
+
+use server::store::{RedbStore, Store};
+
+use crate::data::{Device, START, file_size};
+
+const DEVICES: u64 = 100;
+const METRICS: usize = 3;
+/// The server's defaults: `storage.seal_interval_secs` and `storage.change_log`.
+const SEAL_EVERY_MS: i64 = 60_000;
+const CHANGE_LOG: u64 = 10_000;
+
+pub fn run(points: u64) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join("storage.redb");
+    let mut store = RedbStore::open(&path).expect("the store opens");
+    let mut devices: Vec<Device> = (0..DEVICES).map(|n| Device::new(n, METRICS)).collect();
+    let seconds = points.div_ceil(DEVICES * METRICS as u64) as i64;
+
+    let started = Instant::now();
+    let mut batch = Vec::new();
+    for s in 0..seconds {
+        let ts = START + s * 1_000;
+        batch.extend(devices.iter_mut().map(|d| d.reading(ts)));
+        if (s + 1) % 10 == 0 || s + 1 == seconds {
+            store.commit(&batch, &[]).expect("commit");
+            batch.clear();
+        }
+        if (ts - START) % SEAL_EVERY_MS == 0 {
+            store.seal(ts - SEAL_EVERY_MS).expect("seal");
+            store.trim_changes(CHANGE_LOG).expect("trim");
+        }
+    }
+    let took = started.elapsed();
+    let stored = store.point_count().expect("count");
+    let head = store.head_count().expect("count");
+    let live = file_size(&path);
+    store.seal(i64::MAX).expect("seal");
+    store.compact().expect("compact");
+    let compacted = file_size(&path);
+
+    println!(
+        "| storage, {stored} readings ({DEVICES} devices × {METRICS} metrics at 1 Hz) | bytes | bytes per reading |"
+    );
+    println!("|---|---|---|");
+    println!(
+        "| file as the server leaves it ({head} readings not yet sealed, change log of {CHANGE_LOG}) | {live} | {:.2} |",
+        live as f64 / stored as f64
+    );
+    println!(
+        "| the same, all sealed and compacted | {compacted} | {:.2} |",
+        compacted as f64 / stored as f64
+    );
+    println!();
+    println!(
+        "stored through the store API at {:.0} readings/s ({} durable commits of 10 s of readings)",
+        stored as f64 / took.as_secs_f64(),
+        (seconds + 9) / 10
+    );
+}
