@@ -153,10 +153,16 @@ async fn main() -> anyhow::Result<()> {
         None => {}
     }
     let server = Server::bind(config).await.context("cannot start")?;
-    match server.mqtt_addr() {
-        Some(mqtt) => println!("dashboard http://{} mqtt://{mqtt}", server.http_addr()),
-        None => println!("dashboard http://{}", server.http_addr()),
+    // One line naming every listener, e.g. "dashboard https://A mqtt://B mqtts://C".
+    let scheme = if server.https() { "https" } else { "http" };
+    let mut line = format!("dashboard {scheme}://{}", server.http_addr());
+    if let Some(mqtt) = server.mqtt_addr() {
+        line.push_str(&format!(" mqtt://{mqtt}"));
     }
+    if let Some(mqtts) = server.mqtt_tls_addr() {
+        line.push_str(&format!(" mqtts://{mqtts}"));
+    }
+    println!("{line}");
     server.run(shutdown_signal()).await.context("server failed")?;
     Ok(())
 }
