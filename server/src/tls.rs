@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{InvalidMessage, ServerConfig};
 use serde::Deserialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -115,20 +115,7 @@ impl axum::serve::Listener for HttpsListener {
             // Both branches are cancel-safe: a handshake under way stays in the set.
             tokio::select! {
                 (tcp, addr) = axum::serve::Listener::accept(&mut self.tcp) => {
-                    let acceptor = self.acceptor.clone();
-                    self.handshakes.spawn(async move {
-                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                            Ok(Ok(tls)) => Some((tls, addr)),
-                            Ok(Err(e)) => {
-                                info!(%addr, "TLS handshake failed: {e}");
-                                None
-                            }
-                            Err(_) => {
-                                info!(%addr, "TLS handshake timed out");
-                                None
-                            }
-                        }
-                    });
+                    self.handshakes.spawn(handshake(self.acceptor.clone(), tcp, addr));
                 }
                 Some(done) = self.handshakes.join_next(), if !self.handshakes.is_empty() => {
                     if let Ok(Some(connection)) = done {
@@ -141,6 +128,29 @@ impl axum::serve::Listener for HttpsListener {
 
     fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.tcp.local_addr()
+    }
+}
+
+/// One client's TLS handshake; `None` (logged) when it fails or takes too long.
+async fn handshake(
+    acceptor: TlsAcceptor,
+    tcp: TcpStream,
+    addr: SocketAddr,
+) -> Option<(TlsStream<TcpStream>, SocketAddr)> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => Some((tls, addr)),
+        Ok(Err(e)) => {
+            let plain = e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()).is_some_and(|e| {
+                matches!(e, rustls::Error::InvalidMessage(InvalidMessage::InvalidContentType))
+            });
+            let hint = if plain { " (plain HTTP? This port speaks HTTPS only)" } else { "" };
+            info!(%addr, "TLS handshake failed: {e}{hint}");
+            None
+        }
+        Err(_) => {
+            info!(%addr, "TLS handshake timed out");
+            None
+        }
     }
 }
 
