@@ -107,9 +107,14 @@ impl EmbeddedBroker {
                 .bind()
                 .and_then(|l| l.tls())
                 .map_err(err)?;
-            let addr = listener.local_addr().map_err(err)?;
-            server = server.listener_by_id(listener, addr.port());
-            tls_addr = Some(addr);
+            let tls_bound = listener.local_addr().map_err(err)?;
+            // rmqtt tells listeners apart by these ids: one port, one listener.
+            if tls_bound.port() == addr.port() {
+                let message = "plain MQTT has this port (on another address): give TLS its own".into();
+                return Err(BrokerError { addr: tls.addr, message });
+            }
+            server = server.listener_by_id(listener, tls_bound.port());
+            tls_addr = Some(tls_bound);
         }
         let server = server.build();
         let task = tokio::spawn(async move {
