@@ -16,8 +16,11 @@
 //!   password = its key (`server device key <id>`); a device publishes and subscribes only
 //!   under `app/device/<its id>/`. Until then the broker is open, as on a trusted network.
 //! - Other topics pass through: it is an ordinary broker for everything else.
+//! - With `[tls]` set it also listens for MQTT over TLS (`mqtt.tls_listen`); both listeners
+//!   behave the same.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,7 +48,16 @@ const MAX_HOLD: Duration = Duration::from_secs(1);
 /// A running embedded broker; dropping it does not stop it, [`EmbeddedBroker::stop`] does.
 pub struct EmbeddedBroker {
     pub addr: SocketAddr,
+    /// MQTT over TLS, when configured.
+    pub tls_addr: Option<SocketAddr>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Where MQTT over TLS listens, and its certificate and key (PEM files).
+pub struct TlsListen<'a> {
+    pub addr: SocketAddr,
+    pub cert: &'a Path,
+    pub key: &'a Path,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,9 +68,10 @@ pub struct BrokerError {
 }
 
 impl EmbeddedBroker {
-    /// Binds the listener and starts accepting devices.
+    /// Binds the listeners (plain, and TLS if given) and starts accepting devices.
     pub async fn start(
         listen: SocketAddr,
+        tls: Option<TlsListen<'_>>,
         ingest: Ingest,
         auth: Arc<Auth>,
     ) -> Result<EmbeddedBroker, BrokerError> {
@@ -73,26 +86,48 @@ impl EmbeddedBroker {
         register.add(Type::ClientSubscribeCheckAcl, hook()).await;
         register.start().await;
 
-        let listener = Builder::new()
-            .name("mqtt")
-            .laddr(listen)
-            .reuseaddr(Some(true))
-            // Every connection goes through the authenticate hook, which decides.
-            .allow_anonymous(false)
-            .nodelay(true)
-            .bind()
-            .and_then(|l| l.tcp())
-            .map_err(err)?;
+        let builder = |name: &str, addr: SocketAddr| {
+            Builder::new()
+                .name(name)
+                .laddr(addr)
+                .reuseaddr(Some(true))
+                // Every connection goes through the authenticate hook, which decides.
+                .allow_anonymous(false)
+                .nodelay(true)
+        };
+        let listener = builder("mqtt", listen).bind().and_then(|l| l.tcp()).map_err(err)?;
         let addr = listener.local_addr().map_err(err)?;
-        let server = MqttServer::new(scx).listener_by_id(listener, addr.port()).build();
+        let mut server = MqttServer::new(scx).listener_by_id(listener, addr.port());
+        let mut tls_addr = None;
+        if let Some(tls) = tls {
+            let err = |e: rmqtt::Error| BrokerError { addr: tls.addr, message: e.to_string() };
+            let listener = builder("mqtts", tls.addr)
+                .tls_cert(Some(tls.cert.display().to_string()))
+                .tls_key(Some(tls.key.display().to_string()))
+                .bind()
+                .and_then(|l| l.tls())
+                .map_err(err)?;
+            let tls_bound = listener.local_addr().map_err(err)?;
+            // rmqtt tells listeners apart by these ids: one port, one listener.
+            if tls_bound.port() == addr.port() {
+                let message = "plain MQTT has this port (on another address): give TLS its own".into();
+                return Err(BrokerError { addr: tls.addr, message });
+            }
+            server = server.listener_by_id(listener, tls_bound.port());
+            tls_addr = Some(tls_bound);
+        }
+        let server = server.build();
         let task = tokio::spawn(async move {
             if let Err(e) = server.run().await {
                 tracing::error!(error = %e, "MQTT broker stopped");
             }
         });
         ingest.metrics().set_mqtt_connected(true);
-        info!(%addr, "embedded MQTT broker listening");
-        Ok(EmbeddedBroker { addr, task })
+        match tls_addr {
+            Some(tls) => info!(%addr, %tls, "embedded MQTT broker listening, and over TLS"),
+            None => info!(%addr, "embedded MQTT broker listening"),
+        }
+        Ok(EmbeddedBroker { addr, tls_addr, task })
     }
 
     /// Stops accepting connections.

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 pub use crate::auth::AuthConfig;
 pub use crate::limits::LimitsConfig;
+pub use crate::tls::TlsConfig;
 
 const DEFAULTS: &str = include_str!("config.default.toml");
 
@@ -20,6 +21,7 @@ pub struct Config {
     pub live: LiveConfig,
     pub limits: LimitsConfig,
     pub auth: AuthConfig,
+    pub tls: TlsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,6 +58,8 @@ pub enum MqttMode {
 pub struct MqttConfig {
     pub mode: MqttMode,
     pub listen: SocketAddr,
+    /// MQTT over TLS, when `[tls]` is set.
+    pub tls_listen: SocketAddr,
     pub host: String,
     pub port: u16,
     pub client_id: String,
@@ -98,6 +102,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_CHANGE_LOG", "storage.change_log"),
     ("IOT_MQTT_MODE", "mqtt.mode"),
     ("IOT_MQTT_LISTEN", "mqtt.listen"),
+    ("IOT_MQTT_TLS_LISTEN", "mqtt.tls_listen"),
     ("IOT_MQTT_HOST", "mqtt.host"),
     ("IOT_MQTT_PORT", "mqtt.port"),
     ("IOT_MQTT_CLIENT_ID", "mqtt.client_id"),
@@ -111,6 +116,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_AUTH_OPEN", "auth.open"),
     ("IOT_SESSION_DAYS", "auth.session_days"),
     ("IOT_SECURE_COOKIES", "auth.secure_cookies"),
+    ("IOT_TLS_CERT", "tls.cert"),
+    ("IOT_TLS_KEY", "tls.key"),
 ];
 
 impl Default for Config {
@@ -159,10 +166,12 @@ impl Config {
                 section.insert(field.to_owned(), value);
             }
         }
-        let config: Config = toml::Value::Table(merged)
+        let mut config: Config = toml::Value::Table(merged)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Invalid { origin: None, message: e.to_string() })?;
         config.validate()?;
+        // A session cookie sent over HTTPS must never go out over plain HTTP.
+        config.auth.secure_cookies |= config.tls.files().is_some();
         Ok(config)
     }
 
@@ -191,6 +200,9 @@ impl Config {
         }
         if self.mqtt.mode == MqttMode::External && self.mqtt.client_id.is_empty() {
             return Err(invalid("mqtt.client_id is required for a persistent session"));
+        }
+        if self.tls.half_set() {
+            return Err(invalid("tls.cert and tls.key go together: set both, or neither for no TLS"));
         }
         Ok(())
     }
@@ -271,6 +283,27 @@ mod tests {
         assert_eq!(c.mqtt.password.as_deref(), Some("12345"), "digits stay a string");
         assert!(c.auth.open);
         assert_eq!((c.limits.device_messages_per_sec, c.limits.device_burst), (2.5, 7));
+    }
+
+    #[test]
+    fn tls_takes_both_files_and_makes_cookies_secure() {
+        let c = Config::from_parts(None, no_env).unwrap();
+        assert!(c.tls.files().is_none() && !c.auth.secure_cookies);
+        assert_eq!(c.mqtt.tls_listen.to_string(), "127.0.0.1:8883");
+        let env = |k: &str| match k {
+            "IOT_TLS_CERT" => Some("/etc/iot/cert.pem".to_owned()),
+            "IOT_TLS_KEY" => Some("/etc/iot/key.pem".to_owned()),
+            "IOT_MQTT_TLS_LISTEN" => Some("0.0.0.0:8884".to_owned()),
+            _ => None,
+        };
+        let c = Config::from_parts(None, env).unwrap();
+        assert_eq!(c.tls.files(), Some((Path::new("/etc/iot/cert.pem"), Path::new("/etc/iot/key.pem"))));
+        assert_eq!(c.mqtt.tls_listen.to_string(), "0.0.0.0:8884");
+        assert!(c.auth.secure_cookies, "TLS on means Secure cookies");
+        let err = Config::from_parts(Some(("my.toml".into(), "[tls]\ncert = \"c.pem\"")), no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tls.key"), "{err}");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! - [`hub`], [`ws`]: the `/ws/live` fan-out.
 //! - [`routes`]: the HTTP application; [`metrics`]: `/metrics`; [`security`]: CSRF and
 //!   origin checks, security headers.
+//! - [`tls`]: HTTPS and MQTT over TLS, and the self-signed pair for trying them.
 //!
 //! Data flows one way: device → ingest → (store, hub) → server fn / WebSocket → UI.
 
@@ -32,6 +33,7 @@ pub mod mqtt_client;
 pub mod routes;
 pub mod security;
 pub mod store;
+pub mod tls;
 pub mod upkeep;
 pub mod ws;
 
@@ -48,7 +50,7 @@ use tracing::info;
 
 use crate::auth::Auth;
 use crate::auth::users::UserDb;
-use crate::broker::EmbeddedBroker;
+use crate::broker::{EmbeddedBroker, TlsListen};
 use crate::config::{Config, MqttMode};
 use crate::hub::Hub;
 use crate::ingest::{Batching, Ingest};
@@ -56,6 +58,7 @@ use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::routes::AppState;
 use crate::store::RedbStore;
+use crate::tls::HttpsListener;
 
 /// The name cargo-leptos gives the JS, WASM and CSS files (`[[workspace.metadata.leptos]] name`).
 pub const OUTPUT_NAME: &str = "iot-dashboard";
@@ -72,6 +75,8 @@ pub enum StartError {
     Limits(String),
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 /// A server whose storage is open and whose listeners are bound; [`Server::run`] serves.
@@ -80,6 +85,8 @@ pub struct Server {
     store: Arc<RedbStore>,
     http: TcpListener,
     http_addr: SocketAddr,
+    /// HTTPS instead of HTTP, when `[tls]` is set.
+    https: Option<Arc<rustls::ServerConfig>>,
     broker: Option<EmbeddedBroker>,
     ingest: Ingest,
     writer: tokio::task::JoinHandle<()>,
@@ -90,9 +97,14 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the database and binds the HTTP listener and (in embedded mode) the MQTT
-    /// listener. Port 0 picks a free port; see [`Server::http_addr`] / [`Server::mqtt_addr`].
+    /// Reads the TLS files if set, opens the database and binds the HTTP(S) listener and (in
+    /// embedded mode) the MQTT listeners. Port 0 picks a free port; see [`Server::http_addr`],
+    /// [`Server::mqtt_addr`] and [`Server::mqtt_tls_addr`].
     pub async fn bind(config: Config) -> Result<Server, StartError> {
+        let https = match config.tls.files() {
+            Some((cert, key)) => Some(tls::server_config(cert, key)?),
+            None => None,
+        };
         let path = config.storage.path.clone();
         let cache = config.storage.cache_mb << 20;
         let store = Arc::new(
@@ -123,20 +135,48 @@ impl Server {
         let http_addr = http.local_addr().map_err(|source| StartError::Http { addr, source })?;
         let broker = match config.mqtt.mode {
             MqttMode::Embedded => {
-                Some(EmbeddedBroker::start(config.mqtt.listen, ingest.clone(), auth.clone()).await?)
+                let tls = config.tls.files().map(|(cert, key)| TlsListen {
+                    addr: config.mqtt.tls_listen,
+                    cert,
+                    key,
+                });
+                Some(EmbeddedBroker::start(config.mqtt.listen, tls, ingest.clone(), auth.clone()).await?)
             }
             MqttMode::External => None,
         };
-        Ok(Server { config, store, http, http_addr, broker, ingest, writer, hub, metrics, auth, stop_tx })
+        Ok(Server {
+            config,
+            store,
+            http,
+            http_addr,
+            https,
+            broker,
+            ingest,
+            writer,
+            hub,
+            metrics,
+            auth,
+            stop_tx,
+        })
     }
 
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
     }
 
+    /// Whether the dashboard is served over HTTPS.
+    pub fn https(&self) -> bool {
+        self.https.is_some()
+    }
+
     /// The embedded broker's address, if it runs.
     pub fn mqtt_addr(&self) -> Option<SocketAddr> {
         self.broker.as_ref().map(|b| b.addr)
+    }
+
+    /// The embedded broker's MQTT-over-TLS address, if it runs with TLS.
+    pub fn mqtt_tls_addr(&self) -> Option<SocketAddr> {
+        self.broker.as_ref().and_then(|b| b.tls_addr)
     }
 
     pub fn metrics(&self) -> Arc<Metrics> {
@@ -146,8 +186,20 @@ impl Server {
     /// Serves until `shutdown` completes, then stops taking readings, commits what is queued
     /// and closes the database.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Server { config, store, http, http_addr, broker, ingest, writer, hub, metrics, auth, stop_tx } =
-            self;
+        let Server {
+            config,
+            store,
+            http,
+            http_addr,
+            https,
+            broker,
+            ingest,
+            writer,
+            hub,
+            metrics,
+            auth,
+            stop_tx,
+        } = self;
         let pruning = tokio::spawn(upkeep::run(
             store.clone(),
             metrics.clone(),
@@ -179,13 +231,17 @@ impl Server {
         };
         let app = routes::router(state, config.web.max_body_bytes, config.web.allowed_origins.clone());
         let stop = stop_tx.clone();
-        let served = axum::serve(http, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                info!("shutting down");
-                let _ = stop.send(true);
-            })
-            .await;
+        let graceful = async move {
+            shutdown.await;
+            info!("shutting down");
+            let _ = stop.send(true);
+        };
+        let served = match https {
+            Some(tls) => {
+                axum::serve(HttpsListener::new(http, tls), app).with_graceful_shutdown(graceful).await
+            }
+            None => axum::serve(http, app).with_graceful_shutdown(graceful).await,
+        };
         let _ = stop_tx.send(true);
         if let Some(broker) = broker {
             broker.stop();

@@ -38,6 +38,25 @@ enum Command {
         #[command(subcommand)]
         action: DeviceAction,
     },
+    /// HTTPS and MQTT over TLS.
+    Tls {
+        #[command(subcommand)]
+        action: TlsAction,
+    },
+}
+
+#[derive(clap::Subcommand)]
+enum TlsAction {
+    /// Write a self-signed certificate (cert.pem) and its key (key.pem, owner-only) for trying
+    /// TLS out, valid for localhost, 127.0.0.1, ::1 and each --host; print the settings to use.
+    SelfSigned {
+        /// Folder to write cert.pem and key.pem to (created if missing; existing files are kept).
+        #[arg(long)]
+        out: PathBuf,
+        /// Another name or IP address devices and browsers reach the server by (repeatable).
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -122,6 +141,31 @@ fn users(config: &Config, action: UserAction) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn tls(config: &Config, action: TlsAction) -> anyhow::Result<()> {
+    use server::tls::self_signed::{self, LOCAL_NAMES};
+    let TlsAction::SelfSigned { out, hosts } = action;
+    let (cert, key) = self_signed::write(&out, &hosts)?;
+    let absolute = |p: PathBuf| std::path::absolute(&p).unwrap_or(p).display().to_string();
+    let (cert, key) = (absolute(cert), absolute(key));
+    let names: Vec<&str> = hosts.iter().map(String::as_str).chain(LOCAL_NAMES).collect();
+    let quoted = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    println!("Wrote {cert} and {key} (self-signed, for {}).", names.join(", "));
+    println!();
+    println!("In the configuration file:");
+    println!("[tls]");
+    println!("cert = {}", quoted(&cert));
+    println!("key = {}", quoted(&key));
+    println!();
+    println!("or in the environment: IOT_TLS_CERT={cert} IOT_TLS_KEY={key}");
+    println!();
+    println!(
+        "The dashboard is then HTTPS only; devices use MQTT over TLS on {} (mqtt.tls_listen) \
+         with {cert} as their CA certificate; plain MQTT stays on {}.",
+        config.mqtt.tls_listen, config.mqtt.listen
+    );
+    Ok(())
+}
+
 fn env_help() -> String {
     let mut help = String::from("Environment overrides (applied after the file):\n");
     for (var, key) in ENV_VARS {
@@ -150,13 +194,20 @@ async fn main() -> anyhow::Result<()> {
     match args.command {
         Some(Command::User { action }) => return users(&config, action),
         Some(Command::Device { action }) => return devices(&config, action),
+        Some(Command::Tls { action }) => return tls(&config, action),
         None => {}
     }
     let server = Server::bind(config).await.context("cannot start")?;
-    match server.mqtt_addr() {
-        Some(mqtt) => println!("dashboard http://{} mqtt://{mqtt}", server.http_addr()),
-        None => println!("dashboard http://{}", server.http_addr()),
+    // One line naming every listener, e.g. "dashboard https://A mqtt://B mqtts://C".
+    let scheme = if server.https() { "https" } else { "http" };
+    let mut line = format!("dashboard {scheme}://{}", server.http_addr());
+    if let Some(mqtt) = server.mqtt_addr() {
+        line.push_str(&format!(" mqtt://{mqtt}"));
     }
+    if let Some(mqtts) = server.mqtt_tls_addr() {
+        line.push_str(&format!(" mqtts://{mqtts}"));
+    }
+    println!("{line}");
     server.run(shutdown_signal()).await.context("server failed")?;
     Ok(())
 }

@@ -35,7 +35,7 @@ pub async fn run(broker: &Broker, plan: &Plan) -> anyhow::Result<Outcome> {
     for c in 0..k {
         let share = plan.total / k + u64::from(c < plan.total % k);
         let id = format!("{}{:03}", plan.prefix, c + 1);
-        let mut o = options(broker, &id);
+        let mut o = options(broker, &id)?;
         o.set_inflight(plan.inflight.max(1));
         let per_conn_rate = plan.rate.map(|r| r / k as f64);
         tasks.push(tokio::spawn(connection(o, id, share, per_conn_rate, c)));

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 use serde_json::json;
 use telemetry::topic::{status_topic, telemetry_topic};
 use tracing::{info, warn};
@@ -25,18 +25,24 @@ pub fn payload(reading: Reading, at: chrono::DateTime<Utc>) -> String {
     .to_string()
 }
 
-pub fn options(broker: &Broker, client_id: &str) -> MqttOptions {
+/// Connection options for `client_id`: its own key when the broker has per-device keys, TLS
+/// when asked.
+pub fn options(broker: &Broker, client_id: &str) -> anyhow::Result<MqttOptions> {
     let mut o = MqttOptions::new(client_id, &broker.host, broker.port);
     o.set_keep_alive(Duration::from_secs(30));
-    if let Some(user) = &broker.username {
+    if let Some(keys) = &broker.keys {
+        o.set_credentials(client_id, keys.of(client_id)?);
+    } else if let Some(user) = &broker.username {
         o.set_credentials(user, broker.password.as_deref().unwrap_or(""));
     }
-    o
+    if let Some(tls) = &broker.tls {
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls.clone())));
+    }
+    Ok(o)
 }
 
 /// Runs one device forever.
-pub async fn run(broker: Broker, id: String, seed: u64, interval: Duration) {
-    let mut options = options(&broker, &id);
+pub async fn run(mut options: MqttOptions, id: String, seed: u64, interval: Duration) {
     options.set_last_will(LastWill::new(status_topic(&id), "offline", QoS::AtLeastOnce, true));
     let (client, mut eventloop) = AsyncClient::new(options, 64);
     let mut sensor = Sensor::new(seed);

@@ -3,8 +3,13 @@
 
 mod burst;
 mod device;
+mod keys;
+mod tls;
+
 use simulator::signal;
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -19,13 +24,21 @@ struct Args {
     /// Broker host.
     #[arg(long, default_value = "127.0.0.1", env = "SIM_MQTT_HOST")]
     host: String,
-    /// Broker port.
-    #[arg(long, default_value_t = 1883, env = "SIM_MQTT_PORT")]
-    port: u16,
+    /// Broker port [default: 1883, or 8883 with --tls-ca].
+    #[arg(long, env = "SIM_MQTT_PORT")]
+    port: Option<u16>,
+    /// One user name and password for every connection.
     #[arg(long, env = "SIM_MQTT_USERNAME")]
     username: Option<String>,
     #[arg(long, env = "SIM_MQTT_PASSWORD")]
     password: Option<String>,
+    /// Each device signs in as itself: a file of `<device id> <key>` lines (keys from
+    /// `server device key <id>`).
+    #[arg(long, env = "SIM_DEVICE_KEYS", conflicts_with = "username")]
+    keys: Option<PathBuf>,
+    /// Connect with TLS, trusting this PEM CA certificate (e.g. the server's self-signed cert.pem).
+    #[arg(long, env = "SIM_MQTT_TLS_CA")]
+    tls_ca: Option<PathBuf>,
     /// Number of devices (each its own connection).
     #[arg(long, short = 'n', default_value_t = 3)]
     devices: usize,
@@ -49,13 +62,17 @@ struct Args {
     inflight: u16,
 }
 
-/// Where and as whom to connect.
+/// Where, how and as whom to connect.
 #[derive(Clone)]
 pub struct Broker {
     pub host: String,
     pub port: u16,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Per-device keys (user name = client id = device id), instead of `username`.
+    pub keys: Option<keys::Keys>,
+    /// TLS, trusting the given CA.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 #[tokio::main]
@@ -68,8 +85,15 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let broker =
-        Broker { host: args.host, port: args.port, username: args.username, password: args.password };
+    let tls = args.tls_ca.as_deref().map(tls::client_config).transpose()?;
+    let broker = Broker {
+        host: args.host,
+        port: args.port.unwrap_or(if tls.is_some() { 8883 } else { 1883 }),
+        username: args.username,
+        password: args.password,
+        keys: args.keys.as_deref().map(keys::Keys::read).transpose()?,
+        tls,
+    };
 
     if let Some(total) = args.total {
         let plan = burst::Plan {
@@ -101,14 +125,16 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(
         devices = args.devices,
         ?interval,
-        "simulating devices on {}:{}",
+        "simulating devices on {}:{}{}",
         broker.host,
-        broker.port
+        broker.port,
+        if broker.tls.is_some() { " (TLS)" } else { "" }
     );
     let mut tasks = Vec::new();
     for i in 1..=args.devices {
         let id = format!("{prefix}{i:02}");
-        tasks.push(tokio::spawn(device::run(broker.clone(), id, i as u64, interval)));
+        let options = device::options(&broker, &id)?;
+        tasks.push(tokio::spawn(device::run(options, id, i as u64, interval)));
     }
     tokio::select! {
         _ = futures_all(tasks) => {},

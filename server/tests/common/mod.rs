@@ -22,6 +22,8 @@ pub struct ServerProcess {
     child: Child,
     pub http: SocketAddr,
     pub mqtt: Option<SocketAddr>,
+    /// MQTT over TLS, when the server has a certificate.
+    pub mqtts: Option<SocketAddr>,
     pub db: PathBuf,
 }
 
@@ -43,19 +45,20 @@ impl ServerProcess {
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let line = lines.next().expect("the server printed its addresses").expect("utf-8");
-        // "dashboard http://A mqtt://B"
-        let mut http = None;
-        let mut mqtt = None;
+        // "dashboard http://A mqtt://B", or "dashboard https://A mqtt://B mqtts://C"
+        let (mut http, mut mqtt, mut mqtts) = (None, None, None);
         for word in line.split_whitespace() {
-            if let Some(a) = word.strip_prefix("http://") {
+            if let Some(a) = word.strip_prefix("http://").or_else(|| word.strip_prefix("https://")) {
                 http = a.parse().ok();
             } else if let Some(a) = word.strip_prefix("mqtt://") {
                 mqtt = a.parse().ok();
+            } else if let Some(a) = word.strip_prefix("mqtts://") {
+                mqtts = a.parse().ok();
             }
         }
         std::thread::spawn(move || for _ in lines {});
         let http = http.unwrap_or_else(|| panic!("no http address in {line:?}"));
-        ServerProcess { child, http, mqtt, db: db.to_owned() }
+        ServerProcess { child, http, mqtt, mqtts, db: db.to_owned() }
     }
 
     pub fn mqtt(&self) -> SocketAddr {
