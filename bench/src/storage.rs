@@ -36,7 +36,7 @@ pub fn run(points: u64) {
     }
     let took = started.elapsed();
     let stored = store.point_count().expect("count");
-    let head = store.head_count().expect("count");
+    let head = store.head_count();
     let live = file_size(&path);
     store.seal(i64::MAX).expect("seal");
     store.compact().expect("compact");

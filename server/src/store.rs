@@ -3,6 +3,7 @@
 
 mod chunks;
 mod codec;
+mod head;
 mod redb_store;
 mod rollup;
 

@@ -81,11 +81,14 @@ impl Summary {
 /// one of them can be answered from that period's rollups.
 pub const ROLLUP_PERIODS: [Millis; 2] = [60_000, 3_600_000];
 
-/// Folds time-ordered readings and summaries into buckets of `width` aligned to multiples of it.
+/// Folds readings and summaries into buckets of `width` aligned to multiples of it. In time
+/// order is cheapest; anything older lands in its own bucket all the same, and each bucket's
+/// `last` is the value of its latest reading whatever the order.
 #[derive(Debug)]
 pub struct Downsampler {
     width: Millis,
-    out: Vec<Bucket>,
+    /// Each bucket with the time of its `last`.
+    out: Vec<(Bucket, Millis)>,
 }
 
 impl Downsampler {
@@ -93,34 +96,59 @@ impl Downsampler {
         Downsampler { width: width.max(1), out: Vec::new() }
     }
 
-    /// Adds a reading no older than any added before.
-    pub fn point(&mut self, t: Millis, v: f64) {
-        let bucket = Bucket::first(t, self.width, v);
-        match self.out.last_mut() {
-            Some(b) if b.t == bucket.t => b.add(v),
-            _ => self.out.push(bucket),
+    /// The bucket starting at `start`, if there is one yet.
+    fn slot(&mut self, start: Millis) -> Result<usize, usize> {
+        match self.out.last() {
+            Some((b, _)) if b.t == start => Ok(self.out.len() - 1),
+            Some((b, _)) if b.t < start => Err(self.out.len()),
+            None => Err(0),
+            Some(_) => self.out.binary_search_by_key(&start, |(b, _)| b.t),
         }
     }
 
-    /// Adds the summary of a period starting at `t` that lies within one bucket, no older
-    /// than anything added before.
+    pub fn point(&mut self, t: Millis, v: f64) {
+        let bucket = Bucket::first(t, self.width, v);
+        match self.slot(bucket.t) {
+            Ok(i) => {
+                let (b, last_t) = &mut self.out[i];
+                let last = b.last;
+                b.add(v);
+                if t < *last_t {
+                    b.last = last;
+                } else {
+                    *last_t = t;
+                }
+            }
+            Err(i) => self.out.insert(i, (bucket, t)),
+        }
+    }
+
+    /// Adds the summary of a period starting at `t` that lies within one bucket.
     pub fn summary(&mut self, t: Millis, s: &Summary) {
         if s.count == 0 {
             return;
         }
         let start = t.div_euclid(self.width) * self.width;
-        match self.out.last_mut() {
-            Some(b) if b.t == start => b.merge(s),
-            _ => {
-                let mut b = Bucket { t: start, min: s.min, max: s.max, avg: 0.0, count: 0, last: s.last };
-                b.merge(s);
-                self.out.push(b);
+        let i = match self.slot(start) {
+            Ok(i) => i,
+            Err(i) => {
+                let empty = Bucket { t: start, min: s.min, max: s.max, avg: 0.0, count: 0, last: s.last };
+                self.out.insert(i, (empty, s.last_t));
+                i
             }
+        };
+        let (b, last_t) = &mut self.out[i];
+        let last = b.last;
+        b.merge(s);
+        if s.last_t < *last_t {
+            b.last = last;
+        } else {
+            *last_t = s.last_t;
         }
     }
 
     pub fn finish(self) -> Vec<Bucket> {
-        self.out
+        self.out.into_iter().map(|(b, _)| b).collect()
     }
 }
 

@@ -1,5 +1,5 @@
-//! A series' readings live in two places: the head, one row per reading, where each commit
-//! appends; and sealed chunks, runs of up to [`CHUNK_MAX`] readings compressed by
+//! A series' readings live in two places: the [`head`](super::head), where each commit
+//! appends, and sealed chunks, runs of up to [`CHUNK_MAX`] readings compressed by
 //! [`codec`](super::codec). Sealing moves head readings older than a horizon into chunks,
 //! topping up the series' last chunk first, so chunks stay full however slowly a device
 //! reports. A reading that arrives late for a sealed time waits in the head and is merged
@@ -13,8 +13,6 @@ use telemetry::Millis;
 use super::StoreError;
 use super::codec::{self, CorruptChunk};
 
-/// (series id, reading time ms) → value: the head.
-pub(super) const POINTS: TableDefinition<(u32, i64), f64> = TableDefinition::new("points");
 /// (series id, time of its first reading) → an encoded chunk.
 pub(super) const CHUNKS: TableDefinition<(u32, i64), &[u8]> = TableDefinition::new("chunks");
 /// series id → the latest reading time in its chunks.
@@ -52,11 +50,11 @@ fn overlapping(
     Ok(out)
 }
 
-/// Visits `sid`'s readings in `[from, to]` in time order, from chunks and head alike, until
-/// `visit` returns false.
+/// Visits `sid`'s readings in `[from, to]` in time order, from chunks and `head` (its head
+/// readings in that range, in time order) alike, until `visit` returns false.
 pub(super) fn scan(
     chunks: &impl ReadableTable<(u32, i64), &'static [u8]>,
-    head: &impl ReadableTable<(u32, i64), f64>,
+    head: &[(Millis, f64)],
     sid: u32,
     from: Millis,
     to: Millis,
@@ -65,11 +63,8 @@ pub(super) fn scan(
     if from > to {
         return Ok(());
     }
-    let mut head = head.range((sid, from)..=(sid, to))?;
-    let mut next_head = || -> Result<Option<(Millis, f64)>, StoreError> {
-        Ok(head.next().transpose()?.map(|(k, v)| (k.value().1, v.value())))
-    };
-    let mut pending = next_head()?;
+    let mut head = head.iter().copied();
+    let mut pending = head.next();
     for bytes in overlapping(chunks, sid, from, to)? {
         for (t, v) in codec::decode(&bytes)? {
             if t < from || t > to {
@@ -79,7 +74,7 @@ pub(super) fn scan(
                 if !visit(ht, hv) {
                     return Ok(());
                 }
-                pending = next_head()?;
+                pending = head.next();
             }
             if !visit(t, v) {
                 return Ok(());
@@ -90,7 +85,7 @@ pub(super) fn scan(
         if !visit(ht, hv) {
             return Ok(());
         }
-        pending = next_head()?;
+        pending = head.next();
     }
     Ok(())
 }
@@ -120,22 +115,13 @@ pub(super) fn sealed_count(
     Ok(n)
 }
 
-/// Moves `sid`'s head readings older than `before` into chunks; returns how many moved and
-/// the latest sealed time.
+/// Merges readings of `sid` (in time order) into its chunks; returns the latest sealed time.
 pub(super) fn seal(
     tx: &WriteTransaction,
     sid: u32,
-    before: Millis,
-) -> Result<(u64, Option<Millis>), StoreError> {
-    let mut head = tx.open_table(POINTS)?;
-    let mut points = Vec::new();
-    for entry in head.range((sid, i64::MIN)..(sid, before))? {
-        let (k, v) = entry?;
-        points.push((k.value().1, v.value()));
-    }
-    if points.is_empty() {
-        return Ok((0, None));
-    }
+    points: Vec<(Millis, f64)>,
+) -> Result<Option<Millis>, StoreError> {
+    let Some(newest) = points.last().map(|p| p.0) else { return Ok(None) };
     let mut chunks = tx.open_table(CHUNKS)?;
     let mut sealed = tx.open_table(SEALED)?;
     let end = sealed.get(sid)?.map(|v| v.value());
@@ -144,7 +130,7 @@ pub(super) fn seal(
     let mut targets: BTreeMap<Option<i64>, Vec<(Millis, f64)>> = BTreeMap::new();
     let first =
         chunks.range((sid, i64::MIN)..=(sid, i64::MAX))?.next().transpose()?.map(|(k, _)| k.value().1);
-    for p in points.iter().copied() {
+    for p in points {
         let at =
             chunks.range((sid, i64::MIN)..=(sid, p.0))?.next_back().transpose()?.map(|(k, _)| k.value().1);
         targets.entry(at.or(first)).or_default().push(p);
@@ -163,12 +149,9 @@ pub(super) fn seal(
         }
         write_chunks(&mut chunks, sid, &add)?;
     }
-    let latest = points.last().map(|p| p.0).max(end);
-    if let Some(latest) = latest {
-        sealed.insert(sid, latest)?;
-    }
-    head.retain_in((sid, i64::MIN)..(sid, before), |_, _| false)?;
-    Ok((points.len() as u64, latest))
+    let latest = end.map_or(newest, |e| e.max(newest));
+    sealed.insert(sid, latest)?;
+    Ok(Some(latest))
 }
 
 /// Drops `sid`'s sealed readings older than `before`; returns how many.

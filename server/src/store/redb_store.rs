@@ -1,6 +1,7 @@
 //! The redb store. Series ids are assigned per (device, metric) on first sight; a series'
-//! readings are kept as [`chunks`](super::chunks) (a head of recent rows, then compressed
-//! chunks) with [`rollups`](super::rollup) per minute and hour for long ranges. Device
+//! readings are kept in the [`head`](super::head) until sealed into compressed
+//! [`chunks`](super::chunks), with [`rollups`](super::rollup) per minute and hour for long
+//! ranges. Device
 //! records hold the registry: first/last seen, status, message count and the latest value of
 //! every metric.
 
@@ -17,7 +18,8 @@ use telemetry::{
     Millis, SourceError, TelemetrySource,
 };
 
-use super::chunks::{self, CHUNKS, POINTS, SEALED};
+use super::chunks::{self, CHUNKS, SEALED};
+use super::head::{HEAD, Head};
 use super::rollup;
 use super::{CommitOutcome, Incoming, Pruned, StatusReport, Store, StoreError};
 
@@ -32,9 +34,11 @@ const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
 /// dashboard id → JSON [`Dashboard`].
 const DASHBOARDS: TableDefinition<&str, &[u8]> = TableDefinition::new("dashboards");
 
-/// 1: readings in one row each; 2: adds chunks and rollups (a version 1 file gets its
-/// rollups built from its readings on first open).
+/// 1: a row per reading, keyed (series, time); 2: head, chunks and rollups (a version 1
+/// file's readings are sealed into chunks and rollups on first open).
 const SCHEMA_VERSION: u64 = 2;
+/// The version 1 readings table.
+const POINTS_V1: TableDefinition<(u32, i64), f64> = TableDefinition::new("points");
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct DeviceRecord {
@@ -82,6 +86,9 @@ pub struct RedbStore {
     series: RwLock<HashMap<(String, String), u32>>,
     /// series id → latest sealed reading time: readings at or before it may be in a chunk.
     sealed: RwLock<HashMap<u32, i64>>,
+    /// Changed only with `write` held and around the commit that changes the head on disk, so
+    /// a reader taking it with its read transaction sees both alike.
+    head: RwLock<Head>,
     write: Mutex<()>,
 }
 
@@ -116,13 +123,13 @@ impl RedbStore {
     fn init(db: Database) -> Result<RedbStore, StoreError> {
         let tx = db.begin_write()?;
         {
-            tx.open_table(POINTS)?;
+            tx.open_table(HEAD)?;
             tx.open_table(CHUNKS)?;
             tx.open_table(SEALED)?;
             rollup::init(&tx)?;
             let version = tx.open_table(META)?.get("schema_version")?.map(|v| v.value());
             if version == Some(1) {
-                rollup::rebuild(&tx)?;
+                Self::migrate_v1(&tx)?;
             }
             tx.open_table(DEVICES)?;
             tx.open_table(SERIES)?;
@@ -140,7 +147,7 @@ impl RedbStore {
         }
         tx.commit()?;
         let (mut series, mut sealed) = (HashMap::new(), HashMap::new());
-        {
+        let head = {
             let rx = db.begin_read()?;
             for entry in rx.open_table(SERIES)?.iter()? {
                 let (k, v) = entry?;
@@ -151,8 +158,67 @@ impl RedbStore {
                 let (k, v) = entry?;
                 sealed.insert(k.value(), v.value());
             }
+            Head::load(&rx)?
+        };
+        Ok(RedbStore {
+            db,
+            series: RwLock::new(series),
+            sealed: RwLock::new(sealed),
+            head: RwLock::new(head),
+            write: Mutex::new(()),
+        })
+    }
+
+    /// Seals a version 1 file's readings, series by series, into chunks and rollups.
+    fn migrate_v1(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+        let mut run: Vec<(Millis, f64)> = Vec::new();
+        let mut current = None;
+        let flush = |sid: Option<u32>, run: &mut Vec<(Millis, f64)>| -> Result<(), StoreError> {
+            if let Some(sid) = sid {
+                let mut rollups = rollup::Pending::default();
+                for (t, v) in run.iter() {
+                    rollups.add(sid, *t, *v);
+                }
+                chunks::seal(tx, sid, std::mem::take(run))?;
+                rollups.write(tx)?;
+            }
+            Ok(())
+        };
+        {
+            let old = tx.open_table(POINTS_V1)?;
+            for entry in old.iter()? {
+                let (k, v) = entry?;
+                let (sid, t) = k.value();
+                if current != Some(sid) {
+                    flush(current, &mut run)?;
+                    current = Some(sid);
+                }
+                run.push((t, v.value()));
+            }
         }
-        Ok(RedbStore { db, series: RwLock::new(series), sealed: RwLock::new(sealed), write: Mutex::new(()) })
+        flush(current, &mut run)?;
+        tx.delete_table(POINTS_V1)?;
+        Ok(())
+    }
+
+    /// A read transaction and, as of it, `sid`'s head readings in `[from, to]`.
+    fn snapshot(
+        &self,
+        sid: Option<u32>,
+        from: Millis,
+        to: Millis,
+    ) -> Result<(redb::ReadTransaction, Vec<(Millis, f64)>), StoreError> {
+        let head = self.head();
+        let rx = self.db.begin_read()?;
+        Ok((rx, sid.map(|sid| head.range(sid, from, to)).unwrap_or_default()))
+    }
+
+    fn head(&self) -> std::sync::RwLockReadGuard<'_, Head> {
+        self.head.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn head_mut(&self) -> std::sync::RwLockWriteGuard<'_, Head> {
+        self.head.write().unwrap_or_else(|e| e.into_inner())
     }
 
     fn series_id(&self, device: &str, metric: &str) -> Option<u32> {
@@ -162,13 +228,16 @@ impl RedbStore {
 
     /// Number of stored points, across all series.
     pub fn point_count(&self) -> Result<u64, StoreError> {
-        let rx = self.db.begin_read()?;
-        Ok(rx.open_table(POINTS)?.len()? + chunks::sealed_count(&rx.open_table(CHUNKS)?)?)
+        let (head, rx) = {
+            let head = self.head();
+            (head.len(), self.db.begin_read()?)
+        };
+        Ok(head + chunks::sealed_count(&rx.open_table(CHUNKS)?)?)
     }
 
     /// Readings waiting in the head, not yet sealed into chunks.
-    pub fn head_count(&self) -> Result<u64, StoreError> {
-        Ok(self.db.begin_read()?.open_table(POINTS)?.len()?)
+    pub fn head_count(&self) -> u64 {
+        self.head().len()
     }
 
     /// Compacts the file, giving freed pages back to the file system (the server must be idle).
@@ -200,10 +269,11 @@ impl Store for RedbStore {
         let mut outcome = CommitOutcome::default();
         let mut new_series: Vec<((String, String), u32)> = Vec::new();
         let sealed = self.sealed.read().unwrap_or_else(|e| e.into_inner());
-        let mut rollups = rollup::Pending::default();
+        let head = self.head();
+        let mut added: Vec<(u32, Millis, f64)> = Vec::new();
         let tx = self.db.begin_write()?;
         {
-            let mut points = tx.open_table(POINTS)?;
+            let mut points = tx.open_table(HEAD)?;
             let sealed_chunks = tx.open_table(CHUNKS)?;
             let mut series = tx.open_table(SERIES)?;
             let mut devices = tx.open_table(DEVICES)?;
@@ -234,10 +304,11 @@ impl Store for RedbStore {
                             id
                         }
                     };
-                    let in_chunk = sealed.get(&sid).is_some_and(|end| message.ts <= *end)
-                        && chunks::sealed_at(&sealed_chunks, sid, message.ts)?;
-                    if !in_chunk && points.insert((sid, message.ts), *value)?.is_none() {
-                        rollups.add(sid, message.ts, *value);
+                    let stored = head.contains(sid, message.ts)
+                        || sealed.get(&sid).is_some_and(|end| message.ts <= *end)
+                            && chunks::sealed_at(&sealed_chunks, sid, message.ts)?;
+                    if !stored && points.insert((message.ts, sid), *value)?.is_none() {
+                        added.push((sid, message.ts, *value));
                         outcome.stored += 1;
                         fresh = true;
                     } else {
@@ -295,9 +366,14 @@ impl Store for RedbStore {
             meta.insert("next_series_id", next_series)?;
             meta.insert("last_seq", seq)?;
         }
-        drop(sealed);
-        rollups.write(&tx)?;
-        tx.commit()?;
+        drop((sealed, head));
+        {
+            let mut head = self.head_mut();
+            tx.commit()?;
+            for (sid, t, v) in added {
+                head.insert(sid, t, v);
+            }
+        }
         if !new_series.is_empty() {
             self.series.write().unwrap_or_else(|e| e.into_inner()).extend(new_series);
         }
@@ -307,27 +383,18 @@ impl Store for RedbStore {
     fn prune(&self, before: Millis) -> Result<Pruned, StoreError> {
         let ids: Vec<u32> = self.series.read().unwrap_or_else(|e| e.into_inner()).values().copied().collect();
         let mut pruned = Pruned::default();
-        // A transaction per few hundred series keeps each short, so ingest is never held up for
-        // long, and costs a few hundred commits for the largest registry rather than one each.
-        for chunk in ids.chunks(256) {
-            let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
-            let tx = self.db.begin_write()?;
-            let mut readings = 0;
-            {
-                let mut points = tx.open_table(POINTS)?;
-                for &sid in chunk {
-                    points.retain_in((sid, i64::MIN)..(sid, before), |_, _| {
-                        readings += 1;
-                        false
-                    })?;
-                    readings += chunks::prune(&tx, sid, before)?;
-                    rollup::prune(&tx, sid, before)?;
-                }
-            }
-            tx.commit()?;
-            pruned.readings += readings;
-        }
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.db.begin_write()?;
+        pruned.readings = self.head().delete(&tx, None, before)?;
+        for sid in ids {
+            pruned.readings += chunks::prune(&tx, sid, before)?;
+            rollup::prune(&tx, sid, before)?;
+        }
+        {
+            let mut head = self.head_mut();
+            tx.commit()?;
+            head.drop_before(before);
+        }
         let tx = self.db.begin_write()?;
         {
             let mut changes = tx.open_table(CHANGES)?;
@@ -352,21 +419,26 @@ impl Store for RedbStore {
     }
 
     fn seal(&self, before: Millis) -> Result<u64, StoreError> {
-        let ids: Vec<u32> = self.series.read().unwrap_or_else(|e| e.into_inner()).values().copied().collect();
-        let mut moved = 0;
-        // Like pruning: short transactions, so ingest waits little.
-        for group in ids.chunks(64) {
-            let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
-            let tx = self.db.begin_write()?;
-            let mut ends = Vec::new();
-            for &sid in group {
-                let (n, end) = chunks::seal(&tx, sid, before)?;
-                moved += n;
-                ends.extend(end.map(|e| (sid, e)));
-            }
-            tx.commit()?;
-            self.sealed.write().unwrap_or_else(|e| e.into_inner()).extend(ends);
+        let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let due = self.head().before(before);
+        if due.is_empty() {
+            return Ok(0);
         }
+        let tx = self.db.begin_write()?;
+        let (mut moved, mut ends, mut rollups) = (0, Vec::new(), rollup::Pending::default());
+        for (sid, points) in due {
+            moved += points.len() as u64;
+            for (t, v) in &points {
+                rollups.add(sid, *t, *v);
+            }
+            ends.extend(chunks::seal(&tx, sid, points)?.map(|end| (sid, end)));
+        }
+        rollups.write(&tx)?;
+        self.head().delete(&tx, None, before)?;
+        let mut head = self.head_mut();
+        tx.commit()?;
+        head.drop_before(before);
+        self.sealed.write().unwrap_or_else(|e| e.into_inner()).extend(ends);
         Ok(moved)
     }
 
@@ -445,12 +517,12 @@ impl TelemetrySource for RedbStore {
             buckets: Vec::new(),
             last_seq: 0,
         };
-        let rx = self.db.begin_read().map_err(source_err)?;
+        let sid = self.series_id(device, metric);
+        let (rx, head) = self.snapshot(sid, from, to).map_err(source_err)?;
         history.last_seq = Self::read_last_seq(&rx)?;
-        let Some(sid) = self.series_id(device, metric) else {
-            return Ok(history);
-        };
-        history.buckets = rollup::buckets(&rx, sid, from, to, width).map_err(source_err)?;
+        if let Some(sid) = sid {
+            history.buckets = rollup::buckets(&rx, &head, sid, from, to, width).map_err(source_err)?;
+        }
         Ok(history)
     }
 
@@ -468,8 +540,7 @@ impl TelemetrySource for RedbStore {
         if start > to {
             return Ok(Vec::new());
         }
-        let rx = self.db.begin_read().map_err(source_err)?;
-        let head = rx.open_table(POINTS).map_err(source_err)?;
+        let (rx, head) = self.snapshot(Some(sid), start, to).map_err(source_err)?;
         let sealed = rx.open_table(CHUNKS).map_err(source_err)?;
         let mut out = Vec::with_capacity(limit.min(10_000));
         chunks::scan(&sealed, &head, sid, start, to, |t, v| {
@@ -546,17 +617,22 @@ impl DeviceAdmin for RedbStore {
             found
         };
         let existed = {
-            let mut points = tx.open_table(POINTS).map_err(source_err)?;
             let mut series = tx.open_table(SERIES).map_err(source_err)?;
             for (metric, sid) in &gone {
-                points.retain_in((*sid, i64::MIN)..=(*sid, i64::MAX), |_, _| false).map_err(source_err)?;
+                self.head().delete(&tx, Some(*sid), i64::MAX).map_err(source_err)?;
                 chunks::delete(&tx, *sid).map_err(source_err)?;
                 rollup::delete(&tx, *sid).map_err(source_err)?;
                 series.remove((id, metric.as_str())).map_err(source_err)?;
             }
             tx.open_table(DEVICES).map_err(source_err)?.remove(id).map_err(source_err)?.is_some()
         };
-        tx.commit().map_err(source_err)?;
+        {
+            let mut head = self.head_mut();
+            tx.commit().map_err(source_err)?;
+            for (_, sid) in &gone {
+                head.drop_series(*sid);
+            }
+        }
         let mut cache = self.series.write().unwrap_or_else(|e| e.into_inner());
         let mut sealed = self.sealed.write().unwrap_or_else(|e| e.into_inner());
         for (metric, sid) in gone {
@@ -803,7 +879,7 @@ mod tests {
             let db = Database::create(&path).unwrap();
             let tx = db.begin_write().unwrap();
             tx.open_table(SERIES).unwrap().insert(("a", "t"), 0).unwrap();
-            let mut points = tx.open_table(POINTS).unwrap();
+            let mut points = tx.open_table(POINTS_V1).unwrap();
             for i in 0..7_200i64 {
                 points.insert((0, i * 1_000), (i % 60) as f64).unwrap();
             }
@@ -815,7 +891,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = RedbStore::open(&path).unwrap();
-        // Two hours in hour-wide buckets: read from the rebuilt hour rollups.
+        // Two hours in hour-wide buckets: read from the hour rollups the migration built.
         let h = store.history("a", "t", 0, 7_199_999, 3).unwrap();
         assert_eq!(h.bucket_ms, 3_600_000);
         let summary: Vec<_> = h.buckets.iter().map(|b| (b.t, b.count, b.min, b.max, b.last)).collect();

@@ -1,7 +1,8 @@
 //! Rollups: per series, a summary (min, max, sum, count, last) of every minute and every hour
-//! with readings, kept current by each commit. A chart over a long range reads these, not
-//! the readings: a bucket width that is a whole number of minutes (or hours) is answered from
-//! minute (or hour) rollups, with only the partial periods at either end read raw.
+//! with sealed readings, brought up to date by each sealing. A chart over a long range reads
+//! these, not the readings: a bucket width that is a whole number of minutes (or hours) is
+//! answered from minute (or hour) rollups plus the head's few unsealed readings, with only the
+//! partial periods at either end read raw.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +11,7 @@ use telemetry::Millis;
 use telemetry::history::{Bucket, Downsampler, ROLLUP_PERIODS, Summary};
 
 use super::StoreError;
-use super::chunks::{self, CHUNKS, POINTS};
+use super::chunks::{self, CHUNKS};
 
 /// min, max, sum, count, last value, and the last reading's time as an offset into the period
 /// (40 bytes).
@@ -37,7 +38,7 @@ pub(super) fn init(tx: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// One commit's new readings, summarised per period before they are written.
+/// Readings being sealed, summarised per period before they are written.
 #[derive(Default)]
 pub(super) struct Pending {
     rows: [BTreeMap<(u32, i64), Summary>; 2],
@@ -67,21 +68,6 @@ impl Pending {
     }
 }
 
-/// Builds every rollup from the head's readings (for a file from before rollups existed).
-pub(super) fn rebuild(tx: &WriteTransaction) -> Result<(), StoreError> {
-    let head = tx.open_table(POINTS)?;
-    let mut pending = Pending::default();
-    for (i, entry) in head.iter()?.enumerate() {
-        let (k, v) = entry?;
-        let (sid, t) = k.value();
-        pending.add(sid, t, v.value());
-        if i % 100_000 == 99_999 {
-            std::mem::take(&mut pending).write(tx)?;
-        }
-    }
-    pending.write(tx)
-}
-
 /// Deletes `sid`'s rollups of periods that ended by `before`.
 pub(super) fn prune(tx: &WriteTransaction, sid: u32, before: Millis) -> Result<(), StoreError> {
     for (def, period) in TABLES.into_iter().zip(ROLLUP_PERIODS) {
@@ -100,9 +86,11 @@ pub(super) fn delete(tx: &WriteTransaction, sid: u32) -> Result<(), StoreError> 
 }
 
 /// `sid`'s readings in `[from, to]` as buckets of `width`, from the coarsest rollups whose
-/// period divides the width, and raw readings where no whole period fits.
+/// period divides the width, and raw readings where no whole period fits. `head` holds the
+/// series' unsealed readings in `[from, to]`, in time order.
 pub(super) fn buckets(
     rx: &ReadTransaction,
+    head: &[(Millis, f64)],
     sid: u32,
     from: Millis,
     to: Millis,
@@ -110,13 +98,27 @@ pub(super) fn buckets(
 ) -> Result<Vec<Bucket>, StoreError> {
     let mut fold = Downsampler::new(width);
     let level = ROLLUP_PERIODS.iter().rposition(|p| width % p == 0);
-    fold_range(rx, sid, from, to, level, &mut fold)?;
+    fold_range(&Source { rx, head, sid }, from, to, level, &mut fold)?;
     Ok(fold.finish())
 }
 
-fn fold_range(
-    rx: &ReadTransaction,
+struct Source<'a> {
+    rx: &'a ReadTransaction,
+    head: &'a [(Millis, f64)],
     sid: u32,
+}
+
+impl Source<'_> {
+    /// The head's readings in `[from, to]`.
+    fn head(&self, from: Millis, to: Millis) -> &[(Millis, f64)] {
+        let a = self.head.partition_point(|p| p.0 < from);
+        let b = self.head.partition_point(|p| p.0 <= to);
+        &self.head[a..b.max(a)]
+    }
+}
+
+fn fold_range(
+    src: &Source,
     from: Millis,
     to: Millis,
     level: Option<usize>,
@@ -126,8 +128,8 @@ fn fold_range(
         return Ok(());
     }
     let Some(level) = level else {
-        let (chunks, head) = (rx.open_table(CHUNKS)?, rx.open_table(POINTS)?);
-        return chunks::scan(&chunks, &head, sid, from, to, |t, v| {
+        let chunks = src.rx.open_table(CHUNKS)?;
+        return chunks::scan(&chunks, src.head(from, to), src.sid, from, to, |t, v| {
             fold.point(t, v);
             true
         });
@@ -141,14 +143,18 @@ fn fold_range(
         .saturating_mul(period);
     let end = to.saturating_add(1).div_euclid(period).saturating_mul(period);
     if first >= end {
-        return fold_range(rx, sid, from, to, finer, fold);
+        return fold_range(src, from, to, finer, fold);
     }
-    fold_range(rx, sid, from, first - 1, finer, fold)?;
-    let table = rx.open_table(TABLES[level])?;
-    for entry in table.range((sid, first)..(sid, end))? {
+    fold_range(src, from, first - 1, finer, fold)?;
+    let table = src.rx.open_table(TABLES[level])?;
+    for entry in table.range((src.sid, first)..(src.sid, end))? {
         let (k, v) = entry?;
         let start = k.value().1;
         fold.summary(start, &summary(v.value(), start));
     }
-    fold_range(rx, sid, end, to, finer, fold)
+    // Unsealed readings are in no rollup yet.
+    for (t, v) in src.head(first, end - 1) {
+        fold.point(*t, *v);
+    }
+    fold_range(src, end, to, finer, fold)
 }
