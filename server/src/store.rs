@@ -5,6 +5,7 @@ mod chunks;
 mod codec;
 mod head;
 mod redb_store;
+mod registry;
 mod rollup;
 
 pub use redb_store::RedbStore;

@@ -131,6 +131,7 @@ fn pruning_reaches_into_chunks_and_rollups() {
 fn the_change_log_keeps_its_latest_entries() {
     let store = RedbStore::in_memory().unwrap();
     store.commit(&readings(&day()[..50]), &[]).unwrap();
+    store.seal(T0).unwrap();
     assert_eq!(store.trim_changes(20).unwrap(), 30);
     let left = store.changes_since(0, 100).unwrap();
     assert_eq!((left.len(), left[0].seq()), (20, Some(31)));
@@ -171,4 +172,47 @@ proptest! {
         let want = downsample(points.iter().copied().filter(|p| p.0 >= from && p.0 <= to), h.bucket_ms);
         assert_buckets_match(&h.buckets, &want);
     }
+}
+
+/// The registry is written at checkpoints; whatever happened since is replayed from the change
+/// log on open, once.
+#[test]
+fn the_registry_survives_a_crash_between_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.redb");
+    let points = day();
+    let status = |online, at| super::StatusReport { device: DeviceId::try_from("a").unwrap(), online, at };
+    {
+        let store = RedbStore::open(&path).unwrap();
+        store.commit(&readings(&points[..100]), &[]).unwrap();
+        store.seal(points[50].0).unwrap(); // a checkpoint
+        store.commit(&readings(&points[100..150]), &[status(false, T0 + 2_000_000)]).unwrap();
+        assert!(store.set_device_meta("a", Some("Greenhouse".into()), None).unwrap());
+        store.commit(&readings(&points[150..160]), &[]).unwrap();
+        // Dropped without another checkpoint, as a crash would leave it.
+    }
+    let store = RedbStore::open(&path).unwrap();
+    let a = store.device("a").unwrap().value.unwrap();
+    assert_eq!(a.message_count, 160, "every message counted once");
+    assert_eq!(a.metric("t").map(|m| (m.ts, m.value)), Some(points[159]));
+    assert_eq!(a.name.as_deref(), Some("Greenhouse"));
+    assert_eq!(a.status.map(|s| s.online), Some(false));
+    assert_eq!(store.changes_since(0, 1_000).unwrap().len(), 161, "nothing trimmed that was needed");
+
+    // Deleted stays deleted, however many of its changes the log still holds.
+    assert!(store.delete_device("a").unwrap());
+    drop(store);
+    let store = RedbStore::open(&path).unwrap();
+    assert!(store.device("a").unwrap().value.is_none());
+    assert!(store.devices().unwrap().value.is_empty());
+}
+
+#[test]
+fn trimming_keeps_changes_the_stored_registry_lacks() {
+    let store = RedbStore::in_memory().unwrap();
+    store.commit(&readings(&day()[..50]), &[]).unwrap();
+    // No checkpoint yet: the log is all the registry has on disk.
+    assert_eq!(store.trim_changes(10).unwrap(), 0);
+    store.seal(T0).unwrap();
+    assert_eq!(store.trim_changes(10).unwrap(), 40);
 }

@@ -1,36 +1,28 @@
 //! The redb store. Series ids are assigned per (device, metric) on first sight; a series'
 //! readings are kept in the [`head`](super::head) until sealed into compressed
 //! [`chunks`](super::chunks), with [`rollups`](super::rollup) per minute and hour for long
-//! ranges. Device
-//! records hold the registry: first/last seen, status, message count and the latest value of
-//! every metric.
+//! ranges. The device [`registry`](super::registry) is kept in memory and checkpointed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
-use serde::{Deserialize, Serialize};
 use telemetry::dashboard::Dashboard;
 use telemetry::history::bucket_width;
 use telemetry::{
-    Current, DashboardStore, DeviceAdmin, DeviceStatus, DeviceSummary, History, LiveEvent, MetricLatest,
-    Millis, SourceError, TelemetrySource,
+    Current, DashboardStore, DeviceAdmin, DeviceSummary, History, LiveEvent, Millis, SourceError,
+    TelemetrySource,
 };
 
 use super::chunks::{self, CHUNKS, SEALED};
 use super::head::{HEAD, Head};
+use super::registry::{CHANGES, CHECKPOINT, DEVICES, DeviceRecord, META, Registry};
 use super::rollup;
 use super::{CommitOutcome, Incoming, Pruned, StatusReport, Store, StoreError};
 
 /// (device, metric) → series id.
 const SERIES: TableDefinition<(&str, &str), u32> = TableDefinition::new("series");
-/// device id → JSON [`DeviceRecord`].
-const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
-/// Counters and the schema version.
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-/// seq → JSON [`LiveEvent`]: every stored change, for clients catching up after a gap.
-const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
 /// dashboard id → JSON [`Dashboard`].
 const DASHBOARDS: TableDefinition<&str, &[u8]> = TableDefinition::new("dashboards");
 
@@ -40,55 +32,23 @@ const SCHEMA_VERSION: u64 = 2;
 /// The version 1 readings table.
 const POINTS_V1: TableDefinition<(u32, i64), f64> = TableDefinition::new("points");
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct DeviceRecord {
-    first_seen: Millis,
-    last_seen: Millis,
-    status: Option<DeviceStatus>,
-    message_count: u64,
-    /// metric → (value, reading time)
-    metrics: BTreeMap<String, (f64, Millis)>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    note: Option<String>,
-}
-
-impl DeviceRecord {
-    fn summary(self, id: &str) -> DeviceSummary {
-        DeviceSummary {
-            id: id.to_owned(),
-            first_seen: self.first_seen,
-            last_seen: self.last_seen,
-            status: self.status,
-            message_count: self.message_count,
-            metrics: self
-                .metrics
-                .into_iter()
-                .map(|(name, (value, ts))| MetricLatest { name, value, ts })
-                .collect(),
-            name: self.name,
-            note: self.note,
-        }
-    }
-
-    /// Registered means at least one reading was stored; a status alone does not register.
-    fn registered(&self) -> bool {
-        self.message_count > 0
-    }
-}
-
 /// Page cache when none is configured: `storage.cache_mb`'s default.
 pub const DEFAULT_CACHE_BYTES: usize = 32 << 20;
+
+/// What the store keeps in memory.
+struct Memory {
+    head: Head,
+    devices: Registry,
+}
 
 pub struct RedbStore {
     db: Database,
     series: RwLock<HashMap<(String, String), u32>>,
     /// series id → latest sealed reading time: readings at or before it may be in a chunk.
     sealed: RwLock<HashMap<u32, i64>>,
-    /// Changed only with `write` held and around the commit that changes the head on disk, so
-    /// a reader taking it with its read transaction sees both alike.
-    head: RwLock<Head>,
+    /// Changed only with `write` held and around the commit whose changes it mirrors, so a
+    /// reader taking it with its read transaction sees both alike.
+    mem: RwLock<Memory>,
     write: Mutex<()>,
 }
 
@@ -142,6 +102,11 @@ impl RedbStore {
             }
             let mut meta = tx.open_table(META)?;
             meta.insert("schema_version", SCHEMA_VERSION)?;
+            // Files from before checkpoints stored every change in the device records.
+            if meta.get(CHECKPOINT)?.is_none() {
+                let last = meta.get("last_seq")?.map_or(0, |v| v.value());
+                meta.insert(CHECKPOINT, last)?;
+            }
             // The starter dashboard is made once; deleting it is the user's choice.
             meta.insert("dashboards_seeded", 1)?;
         }
@@ -158,13 +123,13 @@ impl RedbStore {
                 let (k, v) = entry?;
                 sealed.insert(k.value(), v.value());
             }
-            Head::load(&rx)?
+            Memory { head: Head::load(&rx)?, devices: Registry::load(&rx)? }
         };
         Ok(RedbStore {
             db,
             series: RwLock::new(series),
             sealed: RwLock::new(sealed),
-            head: RwLock::new(head),
+            mem: RwLock::new(head),
             write: Mutex::new(()),
         })
     }
@@ -208,17 +173,17 @@ impl RedbStore {
         from: Millis,
         to: Millis,
     ) -> Result<(redb::ReadTransaction, Vec<(Millis, f64)>), StoreError> {
-        let head = self.head();
+        let mem = self.mem();
         let rx = self.db.begin_read()?;
-        Ok((rx, sid.map(|sid| head.range(sid, from, to)).unwrap_or_default()))
+        Ok((rx, sid.map(|sid| mem.head.range(sid, from, to)).unwrap_or_default()))
     }
 
-    fn head(&self) -> std::sync::RwLockReadGuard<'_, Head> {
-        self.head.read().unwrap_or_else(|e| e.into_inner())
+    fn mem(&self) -> std::sync::RwLockReadGuard<'_, Memory> {
+        self.mem.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn head_mut(&self) -> std::sync::RwLockWriteGuard<'_, Head> {
-        self.head.write().unwrap_or_else(|e| e.into_inner())
+    fn mem_mut(&self) -> std::sync::RwLockWriteGuard<'_, Memory> {
+        self.mem.write().unwrap_or_else(|e| e.into_inner())
     }
 
     fn series_id(&self, device: &str, metric: &str) -> Option<u32> {
@@ -229,15 +194,15 @@ impl RedbStore {
     /// Number of stored points, across all series.
     pub fn point_count(&self) -> Result<u64, StoreError> {
         let (head, rx) = {
-            let head = self.head();
-            (head.len(), self.db.begin_read()?)
+            let mem = self.mem();
+            (mem.head.len(), self.db.begin_read()?)
         };
         Ok(head + chunks::sealed_count(&rx.open_table(CHUNKS)?)?)
     }
 
     /// Readings waiting in the head, not yet sealed into chunks.
     pub fn head_count(&self) -> u64 {
-        self.head().len()
+        self.mem().head.len()
     }
 
     /// Compacts the file, giving freed pages back to the file system (the server must be idle).
@@ -249,18 +214,24 @@ impl RedbStore {
         let meta = rx.open_table(META).map_err(source_err)?;
         Ok(meta.get("last_seq").map_err(source_err)?.map(|v| v.value()).unwrap_or(0))
     }
+}
 
-    fn read_device(
-        table: &impl ReadableTable<&'static str, &'static [u8]>,
-        id: &str,
-    ) -> Result<Option<DeviceRecord>, StoreError> {
-        match table.get(id)? {
-            None => Ok(None),
-            Some(bytes) => serde_json::from_slice(bytes.value())
-                .map(Some)
-                .map_err(|source| StoreError::CorruptRecord { device: id.to_owned(), source }),
-        }
-    }
+fn last_seq(tx: &redb::WriteTransaction) -> Result<u64, StoreError> {
+    Ok(tx.open_table(META)?.get("last_seq")?.map_or(0, |v| v.value()))
+}
+
+/// Every change up to this one is in the stored device records.
+fn checkpoint(tx: &redb::WriteTransaction) -> Result<u64, StoreError> {
+    Ok(tx.open_table(META)?.get(CHECKPOINT)?.map_or(0, |v| v.value()))
+}
+
+/// `device`'s record as this commit changes it, starting from the registry's.
+fn record<'a>(
+    records: &'a mut HashMap<String, DeviceRecord>,
+    registry: &Registry,
+    device: &str,
+) -> &'a mut DeviceRecord {
+    records.entry(device.to_owned()).or_insert_with(|| registry.get(device).cloned().unwrap_or_default())
 }
 
 impl Store for RedbStore {
@@ -269,27 +240,21 @@ impl Store for RedbStore {
         let mut outcome = CommitOutcome::default();
         let mut new_series: Vec<((String, String), u32)> = Vec::new();
         let sealed = self.sealed.read().unwrap_or_else(|e| e.into_inner());
-        let head = self.head();
+        let mem = self.mem();
         let mut added: Vec<(u32, Millis, f64)> = Vec::new();
+        let mut records: HashMap<String, DeviceRecord> = HashMap::new();
         let tx = self.db.begin_write()?;
         {
             let mut points = tx.open_table(HEAD)?;
             let sealed_chunks = tx.open_table(CHUNKS)?;
             let mut series = tx.open_table(SERIES)?;
-            let mut devices = tx.open_table(DEVICES)?;
             let mut meta = tx.open_table(META)?;
             let mut changes = tx.open_table(CHANGES)?;
             let mut next_series = meta.get("next_series_id")?.map(|v| v.value()).unwrap_or(0);
             let mut seq = meta.get("last_seq")?.map(|v| v.value()).unwrap_or(0);
-            let mut records: HashMap<String, DeviceRecord> = HashMap::new();
-
             for Incoming { message, received } in messages {
                 let device = message.device.as_str();
-                if !records.contains_key(device) {
-                    let rec = Self::read_device(&devices, device)?.unwrap_or_default();
-                    records.insert(device.to_owned(), rec);
-                }
-                let rec = records.get_mut(device).expect("inserted above");
+                let rec = record(&mut records, &mem.devices, device);
                 let mut fresh = false;
                 for (metric, value) in &message.values {
                     let sid = match self.series_id(device, metric).or_else(|| {
@@ -304,7 +269,7 @@ impl Store for RedbStore {
                             id
                         }
                     };
-                    let stored = head.contains(sid, message.ts)
+                    let stored = mem.head.contains(sid, message.ts)
                         || sealed.get(&sid).is_some_and(|end| message.ts <= *end)
                             && chunks::sealed_at(&sealed_chunks, sid, message.ts)?;
                     if !stored && points.insert((message.ts, sid), *value)?.is_none() {
@@ -314,19 +279,13 @@ impl Store for RedbStore {
                     } else {
                         outcome.duplicates += 1;
                     }
-                    let latest = rec.metrics.entry(metric.clone()).or_insert((*value, message.ts));
-                    if message.ts >= latest.1 {
-                        *latest = (*value, message.ts);
-                    }
                 }
-                if rec.first_seen == 0 {
-                    rec.first_seen = *received;
-                }
-                rec.last_seen = rec.last_seen.max(*received);
+                rec.saw(message.ts, *received, &message.values);
                 if fresh {
                     rec.message_count += 1;
                     outcome.fresh_messages += 1;
                     seq += 1;
+                    rec.seq = seq;
                     outcome.events.push(LiveEvent::Reading {
                         seq,
                         device: device.to_owned(),
@@ -338,15 +297,10 @@ impl Store for RedbStore {
             }
             for StatusReport { device, online, at } in statuses {
                 let device = device.as_str();
-                if !records.contains_key(device) {
-                    let rec = Self::read_device(&devices, device)?.unwrap_or_default();
-                    records.insert(device.to_owned(), rec);
-                }
-                let rec = records.get_mut(device).expect("inserted above");
-                if rec.status.is_none_or(|s| *at >= s.at) {
-                    rec.status = Some(DeviceStatus { online: *online, at: *at });
-                }
+                let rec = record(&mut records, &mem.devices, device);
+                rec.status(*online, *at);
                 seq += 1;
+                rec.seq = seq;
                 outcome.events.push(LiveEvent::Status {
                     seq,
                     device: device.to_owned(),
@@ -359,19 +313,18 @@ impl Store for RedbStore {
                 changes.insert(event.seq().expect("numbered"), json.as_bytes())?;
                 outcome.wire.push(json);
             }
-            for (id, rec) in &records {
-                let bytes = serde_json::to_vec(rec).expect("device records serialise");
-                devices.insert(id.as_str(), bytes.as_slice())?;
-            }
             meta.insert("next_series_id", next_series)?;
             meta.insert("last_seq", seq)?;
         }
-        drop((sealed, head));
+        drop((sealed, mem));
         {
-            let mut head = self.head_mut();
+            let mut mem = self.mem_mut();
             tx.commit()?;
             for (sid, t, v) in added {
-                head.insert(sid, t, v);
+                mem.head.insert(sid, t, v);
+            }
+            for (id, rec) in records {
+                mem.devices.put(id, rec);
             }
         }
         if !new_series.is_empty() {
@@ -385,21 +338,24 @@ impl Store for RedbStore {
         let mut pruned = Pruned::default();
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let tx = self.db.begin_write()?;
-        pruned.readings = self.head().delete(&tx, None, before)?;
+        pruned.readings = self.mem().head.delete(&tx, None, before)?;
         for sid in ids {
             pruned.readings += chunks::prune(&tx, sid, before)?;
             rollup::prune(&tx, sid, before)?;
         }
         {
-            let mut head = self.head_mut();
+            let mut mem = self.mem_mut();
             tx.commit()?;
-            head.drop_before(before);
+            mem.head.drop_before(before);
         }
         let tx = self.db.begin_write()?;
         {
+            let checkpoint = checkpoint(&tx)?;
             let mut changes = tx.open_table(CHANGES)?;
             loop {
                 let old = match changes.first()? {
+                    // Changes the stored registry lacks stay, however old.
+                    Some((k, _)) if k.value() > checkpoint => false,
                     Some((_, v)) => match serde_json::from_slice::<LiveEvent>(v.value()) {
                         Ok(LiveEvent::Reading { received, .. }) => received < before,
                         Ok(LiveEvent::Status { at, .. }) => at < before,
@@ -420,8 +376,11 @@ impl Store for RedbStore {
 
     fn seal(&self, before: Millis) -> Result<u64, StoreError> {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        let due = self.head().before(before);
-        if due.is_empty() {
+        let (due, dirty) = {
+            let mem = self.mem();
+            (mem.head.before(before), mem.devices.is_dirty())
+        };
+        if due.is_empty() && !dirty {
             return Ok(0);
         }
         let tx = self.db.begin_write()?;
@@ -434,10 +393,15 @@ impl Store for RedbStore {
             ends.extend(chunks::seal(&tx, sid, points)?.map(|end| (sid, end)));
         }
         rollups.write(&tx)?;
-        self.head().delete(&tx, None, before)?;
-        let mut head = self.head_mut();
+        {
+            let mem = self.mem();
+            mem.head.delete(&tx, None, before)?;
+            mem.devices.checkpoint(&tx, last_seq(&tx)?)?;
+        }
+        let mut mem = self.mem_mut();
         tx.commit()?;
-        head.drop_before(before);
+        mem.head.drop_before(before);
+        mem.devices.clean();
         self.sealed.write().unwrap_or_else(|e| e.into_inner()).extend(ends);
         Ok(moved)
     }
@@ -447,9 +411,9 @@ impl Store for RedbStore {
         let tx = self.db.begin_write()?;
         let mut trimmed = 0;
         {
-            let last = tx.open_table(META)?.get("last_seq")?.map(|v| v.value()).unwrap_or(0);
+            let upto = last_seq(&tx)?.saturating_sub(keep).min(checkpoint(&tx)?);
             let mut changes = tx.open_table(CHANGES)?;
-            changes.retain_in(..=last.saturating_sub(keep), |_, _| {
+            changes.retain_in(..=upto, |_, _| {
                 trimmed += 1;
                 false
             })?;
@@ -471,30 +435,20 @@ fn source_err(e: impl Into<StoreError>) -> SourceError {
 
 impl TelemetrySource for RedbStore {
     fn devices(&self) -> Result<Current<Vec<DeviceSummary>>, SourceError> {
+        let mem = self.mem();
         let rx = self.db.begin_read().map_err(source_err)?;
-        let table = rx.open_table(DEVICES).map_err(source_err)?;
-        let mut out = Vec::new();
-        for entry in table.iter().map_err(source_err)? {
-            let (k, v) = entry.map_err(source_err)?;
-            let id = k.value();
-            match serde_json::from_slice::<DeviceRecord>(v.value()) {
-                Ok(rec) if rec.registered() => out.push(rec.summary(id)),
-                Ok(_) => {}
-                Err(source) => {
-                    return Err(source_err(StoreError::CorruptRecord { device: id.to_owned(), source }));
-                }
-            }
-        }
-        Ok(Current { value: out, last_seq: Self::read_last_seq(&rx)? })
+        let mut value: Vec<DeviceSummary> =
+            mem.devices.iter().filter(|(_, r)| r.registered()).map(|(id, r)| r.summary(id)).collect();
+        drop(mem);
+        value.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Current { value, last_seq: Self::read_last_seq(&rx)? })
     }
 
     fn device(&self, id: &str) -> Result<Current<Option<DeviceSummary>>, SourceError> {
+        let mem = self.mem();
         let rx = self.db.begin_read().map_err(source_err)?;
-        let table = rx.open_table(DEVICES).map_err(source_err)?;
-        let value = Self::read_device(&table, id)
-            .map_err(source_err)?
-            .filter(DeviceRecord::registered)
-            .map(|r| r.summary(id));
+        let value = mem.devices.get(id).filter(|r| r.registered()).map(|r| r.summary(id));
+        drop(mem);
         Ok(Current { value, last_seq: Self::read_last_seq(&rx)? })
     }
 
@@ -582,22 +536,18 @@ impl DeviceAdmin for RedbStore {
         note: Option<String>,
     ) -> Result<bool, SourceError> {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = self.db.begin_write().map_err(source_err)?;
-        let found = {
-            let mut devices = tx.open_table(DEVICES).map_err(source_err)?;
-            match Self::read_device(&devices, id).map_err(source_err)?.filter(DeviceRecord::registered) {
-                Some(mut rec) => {
-                    rec.name = name;
-                    rec.note = note;
-                    let bytes = serde_json::to_vec(&rec).expect("device records serialise");
-                    devices.insert(id, bytes.as_slice()).map_err(source_err)?;
-                    true
-                }
-                None => false,
-            }
+        let Some(mut rec) = self.mem().devices.get(id).filter(|r| r.registered()).cloned() else {
+            return Ok(false);
         };
+        rec.name = name;
+        rec.note = note;
+        let tx = self.db.begin_write().map_err(source_err)?;
+        let bytes = serde_json::to_vec(&rec).expect("device records serialise");
+        tx.open_table(DEVICES).map_err(source_err)?.insert(id, bytes.as_slice()).map_err(source_err)?;
+        let mut mem = self.mem_mut();
         tx.commit().map_err(source_err)?;
-        Ok(found)
+        mem.devices.put(id.to_owned(), rec);
+        Ok(true)
     }
 
     fn delete_device(&self, id: &str) -> Result<bool, SourceError> {
@@ -617,21 +567,27 @@ impl DeviceAdmin for RedbStore {
             found
         };
         let existed = {
+            let mem = self.mem();
             let mut series = tx.open_table(SERIES).map_err(source_err)?;
             for (metric, sid) in &gone {
-                self.head().delete(&tx, Some(*sid), i64::MAX).map_err(source_err)?;
+                mem.head.delete(&tx, Some(*sid), i64::MAX).map_err(source_err)?;
                 chunks::delete(&tx, *sid).map_err(source_err)?;
                 rollup::delete(&tx, *sid).map_err(source_err)?;
                 series.remove((id, metric.as_str())).map_err(source_err)?;
             }
-            tx.open_table(DEVICES).map_err(source_err)?.remove(id).map_err(source_err)?.is_some()
+            // A checkpoint first, so the change log is never replayed onto the deleted device.
+            mem.devices.checkpoint(&tx, last_seq(&tx).map_err(source_err)?).map_err(source_err)?;
+            tx.open_table(DEVICES).map_err(source_err)?.remove(id).map_err(source_err)?;
+            mem.devices.get(id).is_some()
         };
         {
-            let mut head = self.head_mut();
+            let mut mem = self.mem_mut();
             tx.commit().map_err(source_err)?;
             for (_, sid) in &gone {
-                head.drop_series(*sid);
+                mem.head.drop_series(*sid);
             }
+            mem.devices.remove(id);
+            mem.devices.clean();
         }
         let mut cache = self.series.write().unwrap_or_else(|e| e.into_inner());
         let mut sealed = self.sealed.write().unwrap_or_else(|e| e.into_inner());
@@ -691,7 +647,7 @@ impl DashboardStore for RedbStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use telemetry::{DeviceId, Message, TimestampSource};
+    use telemetry::{DeviceId, DeviceStatus, Message, TimestampSource};
 
     fn msg(device: &str, ts: Millis, values: &[(&str, f64)]) -> Incoming {
         Incoming {
@@ -804,6 +760,7 @@ mod tests {
         let msgs: Vec<_> = (0..10).map(|i| msg("a", 1_000 * i, &[("t", i as f64), ("h", 1.0)])).collect();
         store.commit(&msgs, &[]).unwrap();
         store.commit(&[msg("b", 9_500, &[("t", 9.5)])], &[]).unwrap();
+        store.seal(0).unwrap(); // a registry checkpoint: changes before it may go
         let pruned = store.prune(5_000).unwrap();
         // Readings at 0..4 s of two metrics; changes received before 5 s (received = ts + 10).
         assert_eq!(pruned, Pruned { readings: 10, changes: 5 });

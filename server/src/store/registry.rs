@@ -1,0 +1,174 @@
+//! The device registry: a record per device (first and last seen, status, message count, the
+//! latest value of each metric, name, note). It lives in memory and reaches disk at
+//! checkpoints (every sealing, and with every deletion or edit) rather than with every commit,
+//! which would rewrite each device's record once per message. The change log keeps every change
+//! since the last checkpoint, so after a crash replaying it restores the registry; each record
+//! notes the last change it holds, so nothing is counted twice.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use telemetry::{DeviceStatus, DeviceSummary, LiveEvent, MetricLatest, Millis};
+
+use super::StoreError;
+
+/// device id → JSON [`DeviceRecord`].
+pub(super) const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
+/// Counters and the schema version.
+pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// seq → JSON [`LiveEvent`]: every stored change, for clients catching up after a gap.
+pub(super) const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
+/// In META: every change up to this one is in the stored records.
+pub(super) const CHECKPOINT: &str = "devices_seq";
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub(super) struct DeviceRecord {
+    pub first_seen: Millis,
+    pub last_seen: Millis,
+    pub status: Option<DeviceStatus>,
+    pub message_count: u64,
+    /// metric → (value, reading time)
+    pub metrics: BTreeMap<String, (f64, Millis)>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+    /// The last change folded in.
+    #[serde(default)]
+    pub seq: u64,
+}
+
+impl DeviceRecord {
+    pub fn summary(&self, id: &str) -> DeviceSummary {
+        DeviceSummary {
+            id: id.to_owned(),
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            status: self.status,
+            message_count: self.message_count,
+            metrics: self
+                .metrics
+                .iter()
+                .map(|(name, (value, ts))| MetricLatest { name: name.clone(), value: *value, ts: *ts })
+                .collect(),
+            name: self.name.clone(),
+            note: self.note.clone(),
+        }
+    }
+
+    /// Registered means at least one reading was stored; a status alone does not register.
+    pub fn registered(&self) -> bool {
+        self.message_count > 0
+    }
+
+    /// Notes a message received at `received`, holding `values` read at `ts`.
+    pub fn saw(&mut self, ts: Millis, received: Millis, values: &[(String, f64)]) {
+        for (metric, value) in values {
+            let latest = self.metrics.entry(metric.clone()).or_insert((*value, ts));
+            if ts >= latest.1 {
+                *latest = (*value, ts);
+            }
+        }
+        if self.first_seen == 0 {
+            self.first_seen = received;
+        }
+        self.last_seen = self.last_seen.max(received);
+    }
+
+    /// Notes a status report.
+    pub fn status(&mut self, online: bool, at: Millis) {
+        if self.status.is_none_or(|s| at >= s.at) {
+            self.status = Some(DeviceStatus { online, at });
+        }
+    }
+
+    /// Folds in a change from the log, unless it holds it already.
+    fn replay(&mut self, event: &LiveEvent) {
+        match event {
+            LiveEvent::Reading { seq, ts, received, values, .. } if *seq > self.seq => {
+                let values: Vec<(String, f64)> = values.iter().map(|(k, v)| (k.clone(), *v)).collect();
+                self.saw(*ts, *received, &values);
+                self.message_count += 1;
+                self.seq = *seq;
+            }
+            LiveEvent::Status { seq, online, at, .. } if *seq > self.seq => {
+                self.status(*online, *at);
+                self.seq = *seq;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[derive(Default)]
+pub(super) struct Registry {
+    records: HashMap<String, DeviceRecord>,
+    /// Changed since the last checkpoint.
+    dirty: HashSet<String>,
+}
+
+impl Registry {
+    /// The stored records with the changes since the last checkpoint replayed onto them.
+    pub fn load(rx: &ReadTransaction) -> Result<Registry, StoreError> {
+        let mut registry = Registry::default();
+        for entry in rx.open_table(DEVICES)?.iter()? {
+            let (k, v) = entry?;
+            let id = k.value();
+            let rec = serde_json::from_slice(v.value())
+                .map_err(|source| StoreError::CorruptRecord { device: id.to_owned(), source })?;
+            registry.records.insert(id.to_owned(), rec);
+        }
+        let checkpoint = rx.open_table(META)?.get(CHECKPOINT)?.map_or(0, |v| v.value());
+        for entry in rx.open_table(CHANGES)?.range(checkpoint.saturating_add(1)..)? {
+            let (_, v) = entry?;
+            let event: LiveEvent = serde_json::from_slice(v.value())
+                .map_err(|e| StoreError::Corrupt(format!("change log entry: {e}")))?;
+            if let Some(device) = event.device() {
+                registry.records.entry(device.to_owned()).or_default().replay(&event);
+                registry.dirty.insert(device.to_owned());
+            }
+        }
+        Ok(registry)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&DeviceRecord> {
+        self.records.get(id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &DeviceRecord)> {
+        self.records.iter()
+    }
+
+    pub fn put(&mut self, id: String, rec: DeviceRecord) {
+        self.dirty.insert(id.clone());
+        self.records.insert(id, rec);
+    }
+
+    pub fn remove(&mut self, id: &str) {
+        self.records.remove(id);
+        self.dirty.remove(id);
+    }
+
+    /// Writes the changed records and marks every change up to `last_seq` as held by them;
+    /// call [`Registry::clean`] once `tx` is committed.
+    pub fn checkpoint(&self, tx: &WriteTransaction, last_seq: u64) -> Result<(), StoreError> {
+        let mut devices = tx.open_table(DEVICES)?;
+        for id in &self.dirty {
+            if let Some(rec) = self.records.get(id) {
+                let bytes = serde_json::to_vec(rec).expect("device records serialise");
+                devices.insert(id.as_str(), bytes.as_slice())?;
+            }
+        }
+        tx.open_table(META)?.insert(CHECKPOINT, last_seq)?;
+        Ok(())
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
+    pub fn clean(&mut self) {
+        self.dirty.clear();
+    }
+}
