@@ -43,12 +43,10 @@ release:
 	cargo leptos build --release
 	scripts/site.sh
 
-## bench: ingest versus Mosquitto alone, PWA and dashboard figures (release build); prints tables
+## bench: every benchmark (ingest, latency, history vs SQLite, storage, memory, client); prints tables and writes docs/benchmarks.md
 bench: release
 	scripts/setup.sh test
-	scripts/bench-ingest.sh
-	scripts/bench-pwa.sh
-	scripts/bench-ui.sh
+	scripts/bench.sh
 
 ## lint: formatting and clippy, warnings as errors
 lint:

@@ -6,9 +6,12 @@
 //! - `bench storage [POINTS]`: POINTS readings (10,000,000) from 100 simulated devices × 3
 //!   metrics at 1 Hz, committed, sealed and trimmed as the server does; bytes on disk per
 //!   reading.
+//! - `bench latency HOST:PORT COUNT`: a `/ws/live` client that takes COUNT readings and prints
+//!   the delay from each reading's time to its arrival (p50, p99, max).
 
 mod data;
 mod history;
+mod latency;
 mod storage;
 
 fn main() {
@@ -17,8 +20,13 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("history") => history::run(count(1_000_000)),
         Some("storage") => storage::run(count(10_000_000)),
+        Some("latency") => latency::run(args.get(1).expect("the dashboard's HOST:PORT"), {
+            args.get(2).and_then(|n| n.parse().ok()).expect("a count")
+        }),
         _ => {
-            eprintln!("usage: bench history [POINTS] | bench storage [POINTS]");
+            eprintln!(
+                "usage: bench history [POINTS] | bench storage [POINTS] | bench latency HOST:PORT COUNT"
+            );
             std::process::exit(2);
         }
     }

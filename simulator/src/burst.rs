@@ -58,9 +58,20 @@ async fn connection(
     seed: u64,
 ) -> anyhow::Result<(u64, u64)> {
     let (client, mut eventloop) = AsyncClient::new(options, 1000);
+    // Connected before the clock starts, so a paced run's first readings are not stamped while
+    // the connection is still being set up.
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => break,
+            Ok(_) => {}
+            Err(e) => anyhow::bail!("{id}: cannot connect: {e}"),
+        }
+    }
     let topic = telemetry_topic(&id);
-    // Unique, strictly increasing reading times, all in the recent past.
+    // Unique, strictly increasing reading times: all in the recent past, or, when paced, the
+    // time of sending (so a receiver can measure the delay).
     let base = Utc::now().timestamp_millis() - share as i64 - 1;
+    let mut last = i64::MIN;
     let publisher = tokio::spawn(async move {
         let mut sensor = Sensor::new(seed);
         let started = Instant::now();
@@ -69,7 +80,12 @@ async fn connection(
                 let due = started + Duration::from_secs_f64(i as f64 / rate);
                 tokio::time::sleep_until(due.into()).await;
             }
-            let at = Utc.timestamp_millis_opt(base + i as i64).single().expect("valid time");
+            let ms = match rate {
+                Some(_) => Utc::now().timestamp_millis().max(last + 1),
+                None => base + i as i64,
+            };
+            last = ms;
+            let at = Utc.timestamp_millis_opt(ms).single().expect("valid time");
             client.publish(&topic, QoS::AtLeastOnce, false, payload(sensor.read(at), at)).await?;
         }
         anyhow::Ok(share)

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Memory figure: the server's resident memory with DEVICES simulated devices (each its own
+# MQTT connection) reporting every second, at the start and after MINUTES minutes.
+#   scripts/bench-memory.sh            DEVICES=1000 MINUTES=10 by default
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEVICES=${DEVICES:-1000}
+MINUTES=${MINUTES:-10}
+source scripts/lib.sh
+cargo_same build --release -q -p server -p simulator
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+rss() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER/status"; }
+
+start_server target/release "$work"
+start=$(rss)
+target/release/simulator --port "$MQTT" --devices "$DEVICES" --interval 1 >/dev/null 2>&1 &
+sleep $((MINUTES * 60))
+stored=$(curl -fsS "http://127.0.0.1:$WEB/metrics" | awk '/^iot_messages_stored_total /{print $2}')
+echo "| memory, $DEVICES devices at 1 Hz | server RSS |"
+echo "|---|---|"
+echo "| at start | $start MB |"
+echo "| after $MINUTES min ($stored messages stored) | $(rss) MB |"
+echo "| database file | $(du -m "$work/b.redb" | cut -f1) MB |"

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Every benchmark, one after another on this machine, into one report: printed, and written
+# to docs/benchmarks.md with the machine it ran on. `make bench` runs this after the release
+# build; MINUTES (10) sets the memory run's length.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=docs/benchmarks.md
+mkdir -p docs
+report=$(mktemp)
+trap 'rm -f "$report"' EXIT
+section() { printf '\n## %s\n\n' "$1" | tee -a "$report"; }
+run() { "$@" 2>&1 | tee -a "$report"; }
+
+{
+  echo "# Benchmarks"
+  echo
+  echo "Written by \`make bench\` on $(date -u +'%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)."
+  echo
+  echo "| machine | |"
+  echo "|---|---|"
+  echo "| CPU | $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(nproc) cores |"
+  echo "| memory | $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) |"
+  echo "| system | $(uname -sr) |"
+  echo "| Rust | $(rustc --version) |"
+  echo "| Mosquitto | $(mosquitto -h 2>/dev/null | awk 'NR==1 {print $3}') |"
+} | tee "$report"
+
+section "Ingest (durable, QoS 1)"
+run scripts/bench-ingest.sh
+section "Latency"
+run scripts/bench-latency.sh
+section "History and storage"
+run scripts/bench-storage.sh
+section "Memory"
+run scripts/bench-memory.sh
+section "Client size"
+run scripts/sizes.sh
+section "Offline and reconnect"
+run scripts/bench-pwa.sh
+section "Dashboard"
+run scripts/bench-ui.sh
+cp "$report" "$out"
+echo
+echo "written to $out"
