@@ -197,6 +197,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Tls { action }) => return tls(&config, action),
         None => {}
     }
+    survive_file_size_limit();
     let server = Server::bind(config).await.context("cannot start")?;
     // One line naming every listener, e.g. "dashboard https://A mqtt://B mqtts://C".
     let scheme = if server.https() { "https" } else { "http" };
@@ -210,6 +211,26 @@ async fn main() -> anyhow::Result<()> {
     println!("{line}");
     server.run(shutdown_signal()).await.context("server failed")?;
     Ok(())
+}
+
+/// A file-size limit (`ulimit -f`) reached sends SIGXFSZ, which by default kills the process;
+/// caught, the write fails instead, like a full disk: storage reports it, nothing is
+/// acknowledged, and writing resumes once there is room.
+fn survive_file_size_limit() {
+    #[cfg(target_os = "linux")]
+    {
+        const SIGXFSZ: i32 = 25;
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(SIGXFSZ)) {
+            Ok(mut s) => {
+                tokio::spawn(async move {
+                    while s.recv().await.is_some() {
+                        tracing::error!("file size limit reached: writes fail until it is raised");
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot catch SIGXFSZ"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

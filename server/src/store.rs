@@ -3,6 +3,7 @@
 
 mod chunks;
 mod codec;
+mod handle;
 mod head;
 mod redb_store;
 mod registry;
@@ -53,6 +54,8 @@ pub enum StoreError {
     CorruptRecord { device: String, source: serde_json::Error },
     #[error("storage: {0}")]
     Corrupt(String),
+    #[error("storage: the database is being reopened after a failed write")]
+    Unavailable,
 }
 
 macro_rules! from_redb {

@@ -16,6 +16,7 @@ use telemetry::{
 };
 
 use super::chunks::{self, CHUNKS, SEALED};
+use super::handle::Handle;
 use super::head::{HEAD, Head};
 use super::registry::{CHANGES, CHECKPOINT, DEVICES, DeviceRecord, META, Registry};
 use super::rollup;
@@ -35,6 +36,8 @@ const POINTS_V1: TableDefinition<(u32, i64), f64> = TableDefinition::new("points
 /// Page cache when none is configured: `storage.cache_mb`'s default.
 pub const DEFAULT_CACHE_BYTES: usize = 32 << 20;
 
+type Loaded = (HashMap<(String, String), u32>, HashMap<u32, i64>, Memory);
+
 /// What the store keeps in memory.
 struct Memory {
     head: Head,
@@ -42,7 +45,7 @@ struct Memory {
 }
 
 pub struct RedbStore {
-    db: Database,
+    db: Handle,
     series: RwLock<HashMap<(String, String), u32>>,
     /// series id → latest sealed reading time: readings at or before it may be in a chunk.
     sealed: RwLock<HashMap<u32, i64>>,
@@ -71,16 +74,20 @@ impl RedbStore {
                 .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
         }
         let db = Database::builder().set_cache_size(cache_bytes).create(path)?;
-        Self::init(db)
+        Self::init(db, Some(path.to_owned()), cache_bytes)
     }
 
     /// An in-memory store, for tests.
     pub fn in_memory() -> Result<RedbStore, StoreError> {
         let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
-        Self::init(db)
+        Self::init(db, None, 0)
     }
 
-    fn init(db: Database) -> Result<RedbStore, StoreError> {
+    fn init(
+        db: Database,
+        path: Option<std::path::PathBuf>,
+        cache_bytes: usize,
+    ) -> Result<RedbStore, StoreError> {
         let tx = db.begin_write()?;
         {
             tx.open_table(HEAD)?;
@@ -111,27 +118,48 @@ impl RedbStore {
             meta.insert("dashboards_seeded", 1)?;
         }
         tx.commit()?;
-        let (mut series, mut sealed) = (HashMap::new(), HashMap::new());
-        let head = {
-            let rx = db.begin_read()?;
-            for entry in rx.open_table(SERIES)?.iter()? {
-                let (k, v) = entry?;
-                let (device, metric) = k.value();
-                series.insert((device.to_owned(), metric.to_owned()), v.value());
-            }
-            for entry in rx.open_table(SEALED)?.iter()? {
-                let (k, v) = entry?;
-                sealed.insert(k.value(), v.value());
-            }
-            Memory { head: Head::load(&rx)?, devices: Registry::load(&rx)? }
-        };
+        let (series, sealed, mem) = Self::load(&db.begin_read()?)?;
         Ok(RedbStore {
-            db,
+            db: Handle::new(db, path, cache_bytes),
             series: RwLock::new(series),
             sealed: RwLock::new(sealed),
-            mem: RwLock::new(head),
+            mem: RwLock::new(mem),
             write: Mutex::new(()),
         })
+    }
+
+    /// What the store keeps in memory, as of `rx`.
+    fn load(rx: &redb::ReadTransaction) -> Result<Loaded, StoreError> {
+        let (mut series, mut sealed) = (HashMap::new(), HashMap::new());
+        for entry in rx.open_table(SERIES)?.iter()? {
+            let (k, v) = entry?;
+            let (device, metric) = k.value();
+            series.insert((device.to_owned(), metric.to_owned()), v.value());
+        }
+        for entry in rx.open_table(SEALED)?.iter()? {
+            let (k, v) = entry?;
+            sealed.insert(k.value(), v.value());
+        }
+        Ok((series, sealed, Memory { head: Head::load(rx)?, devices: Registry::load(rx)? }))
+    }
+
+    /// Begins a write (the writer lock held). After the file was reopened, what memory holds
+    /// is loaded again from it, as it stands after its last commit.
+    fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        let (tx, reopened) = self.db.write()?;
+        if reopened {
+            let (series, sealed, mem) = Self::load(&self.db.read()?)?;
+            *self.series.write().unwrap_or_else(|e| e.into_inner()) = series;
+            *self.sealed.write().unwrap_or_else(|e| e.into_inner()) = sealed;
+            *self.mem_mut() = mem;
+        }
+        Ok(tx)
+    }
+
+    /// Runs redb's integrity check (and repair), as after a crash.
+    pub fn check_integrity(&self) -> Result<bool, StoreError> {
+        let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        self.db.check_integrity()
     }
 
     /// Seals a version 1 file's readings, series by series, into chunks and rollups.
@@ -174,7 +202,7 @@ impl RedbStore {
         to: Millis,
     ) -> Result<(redb::ReadTransaction, Vec<(Millis, f64)>), StoreError> {
         let mem = self.mem();
-        let rx = self.db.begin_read()?;
+        let rx = self.db.read()?;
         Ok((rx, sid.map(|sid| mem.head.range(sid, from, to)).unwrap_or_default()))
     }
 
@@ -195,7 +223,7 @@ impl RedbStore {
     pub fn point_count(&self) -> Result<u64, StoreError> {
         let (head, rx) = {
             let mem = self.mem();
-            (mem.head.len(), self.db.begin_read()?)
+            (mem.head.len(), self.db.read()?)
         };
         Ok(head + chunks::sealed_count(&rx.open_table(CHUNKS)?)?)
     }
@@ -207,7 +235,7 @@ impl RedbStore {
 
     /// Compacts the file, giving freed pages back to the file system (the server must be idle).
     pub fn compact(&mut self) -> Result<bool, StoreError> {
-        Ok(self.db.compact()?)
+        self.db.compact()
     }
 
     fn read_last_seq(rx: &redb::ReadTransaction) -> Result<u64, SourceError> {
@@ -234,16 +262,22 @@ fn record<'a>(
     records.entry(device.to_owned()).or_insert_with(|| registry.get(device).cloned().unwrap_or_default())
 }
 
-impl Store for RedbStore {
-    fn commit(&self, messages: &[Incoming], statuses: &[StatusReport]) -> Result<CommitOutcome, StoreError> {
+/// The write paths; [`Store`] runs each through [`Handle::fail`].
+impl RedbStore {
+    fn commit_inner(
+        &self,
+        messages: &[Incoming],
+        statuses: &[StatusReport],
+    ) -> Result<CommitOutcome, StoreError> {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let mut outcome = CommitOutcome::default();
         let mut new_series: Vec<((String, String), u32)> = Vec::new();
+        // First: after a reopen it reloads what the locks below guard.
+        let tx = self.begin_write()?;
         let sealed = self.sealed.read().unwrap_or_else(|e| e.into_inner());
         let mem = self.mem();
         let mut added: Vec<(u32, Millis, f64)> = Vec::new();
         let mut records: HashMap<String, DeviceRecord> = HashMap::new();
-        let tx = self.db.begin_write()?;
         {
             let mut points = tx.open_table(HEAD)?;
             let sealed_chunks = tx.open_table(CHUNKS)?;
@@ -333,11 +367,11 @@ impl Store for RedbStore {
         Ok(outcome)
     }
 
-    fn prune(&self, before: Millis) -> Result<Pruned, StoreError> {
+    fn prune_inner(&self, before: Millis) -> Result<Pruned, StoreError> {
         let ids: Vec<u32> = self.series.read().unwrap_or_else(|e| e.into_inner()).values().copied().collect();
         let mut pruned = Pruned::default();
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = self.db.begin_write()?;
+        let tx = self.begin_write()?;
         pruned.readings = self.mem().head.delete(&tx, None, before)?;
         for sid in ids {
             pruned.readings += chunks::prune(&tx, sid, before)?;
@@ -348,7 +382,7 @@ impl Store for RedbStore {
             tx.commit()?;
             mem.head.drop_before(before);
         }
-        let tx = self.db.begin_write()?;
+        let tx = self.begin_write()?;
         {
             let checkpoint = checkpoint(&tx)?;
             let mut changes = tx.open_table(CHANGES)?;
@@ -374,7 +408,7 @@ impl Store for RedbStore {
         Ok(pruned)
     }
 
-    fn seal(&self, before: Millis) -> Result<u64, StoreError> {
+    fn seal_inner(&self, before: Millis) -> Result<u64, StoreError> {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let (due, dirty) = {
             let mem = self.mem();
@@ -383,7 +417,7 @@ impl Store for RedbStore {
         if due.is_empty() && !dirty {
             return Ok(0);
         }
-        let tx = self.db.begin_write()?;
+        let tx = self.begin_write()?;
         let (mut moved, mut ends, mut rollups) = (0, Vec::new(), rollup::Pending::default());
         for (sid, points) in due {
             moved += points.len() as u64;
@@ -406,9 +440,9 @@ impl Store for RedbStore {
         Ok(moved)
     }
 
-    fn trim_changes(&self, keep: u64) -> Result<u64, StoreError> {
+    fn trim_changes_inner(&self, keep: u64) -> Result<u64, StoreError> {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = self.db.begin_write()?;
+        let tx = self.begin_write()?;
         let mut trimmed = 0;
         {
             let upto = last_seq(&tx)?.saturating_sub(keep).min(checkpoint(&tx)?);
@@ -421,9 +455,27 @@ impl Store for RedbStore {
         tx.commit()?;
         Ok(trimmed)
     }
+}
+
+impl Store for RedbStore {
+    fn commit(&self, messages: &[Incoming], statuses: &[StatusReport]) -> Result<CommitOutcome, StoreError> {
+        self.db.fail(self.commit_inner(messages, statuses))
+    }
+
+    fn prune(&self, before: Millis) -> Result<Pruned, StoreError> {
+        self.db.fail(self.prune_inner(before))
+    }
+
+    fn seal(&self, before: Millis) -> Result<u64, StoreError> {
+        self.db.fail(self.seal_inner(before))
+    }
+
+    fn trim_changes(&self, keep: u64) -> Result<u64, StoreError> {
+        self.db.fail(self.trim_changes_inner(keep))
+    }
 
     fn healthy(&self) -> bool {
-        self.db.begin_read().map(|rx| rx.open_table(META).is_ok()).unwrap_or(false)
+        self.db.read().map(|rx| rx.open_table(META).is_ok()).unwrap_or(false)
     }
 }
 
@@ -436,7 +488,7 @@ fn source_err(e: impl Into<StoreError>) -> SourceError {
 impl TelemetrySource for RedbStore {
     fn devices(&self) -> Result<Current<Vec<DeviceSummary>>, SourceError> {
         let mem = self.mem();
-        let rx = self.db.begin_read().map_err(source_err)?;
+        let rx = self.db.read().map_err(source_err)?;
         let mut value: Vec<DeviceSummary> =
             mem.devices.iter().filter(|(_, r)| r.registered()).map(|(id, r)| r.summary(id)).collect();
         drop(mem);
@@ -446,7 +498,7 @@ impl TelemetrySource for RedbStore {
 
     fn device(&self, id: &str) -> Result<Current<Option<DeviceSummary>>, SourceError> {
         let mem = self.mem();
-        let rx = self.db.begin_read().map_err(source_err)?;
+        let rx = self.db.read().map_err(source_err)?;
         let value = mem.devices.get(id).filter(|r| r.registered()).map(|r| r.summary(id));
         drop(mem);
         Ok(Current { value, last_seq: Self::read_last_seq(&rx)? })
@@ -506,7 +558,7 @@ impl TelemetrySource for RedbStore {
     }
 
     fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<LiveEvent>, SourceError> {
-        let rx = self.db.begin_read().map_err(source_err)?;
+        let rx = self.db.read().map_err(source_err)?;
         let changes = rx.open_table(CHANGES).map_err(source_err)?;
         let mut out = Vec::new();
         for entry in changes.range(after.saturating_add(1)..).map_err(source_err)?.take(limit) {
@@ -523,7 +575,7 @@ impl TelemetrySource for RedbStore {
     }
 
     fn last_seq(&self) -> Result<u64, SourceError> {
-        let rx = self.db.begin_read().map_err(source_err)?;
+        let rx = self.db.read().map_err(source_err)?;
         Self::read_last_seq(&rx)
     }
 }
@@ -541,7 +593,7 @@ impl DeviceAdmin for RedbStore {
         };
         rec.name = name;
         rec.note = note;
-        let tx = self.db.begin_write().map_err(source_err)?;
+        let tx = self.begin_write().map_err(source_err)?;
         let bytes = serde_json::to_vec(&rec).expect("device records serialise");
         tx.open_table(DEVICES).map_err(source_err)?.insert(id, bytes.as_slice()).map_err(source_err)?;
         let mut mem = self.mem_mut();
@@ -552,7 +604,7 @@ impl DeviceAdmin for RedbStore {
 
     fn delete_device(&self, id: &str) -> Result<bool, SourceError> {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = self.db.begin_write().map_err(source_err)?;
+        let tx = self.begin_write().map_err(source_err)?;
         let gone: Vec<(String, u32)> = {
             let series = tx.open_table(SERIES).map_err(source_err)?;
             let mut found = Vec::new();
@@ -601,7 +653,7 @@ impl DeviceAdmin for RedbStore {
 
 impl DashboardStore for RedbStore {
     fn dashboards(&self) -> Result<Vec<Dashboard>, SourceError> {
-        let rx = self.db.begin_read().map_err(source_err)?;
+        let rx = self.db.read().map_err(source_err)?;
         let table = rx.open_table(DASHBOARDS).map_err(source_err)?;
         let mut out = Vec::new();
         for entry in table.iter().map_err(source_err)? {
@@ -616,7 +668,7 @@ impl DashboardStore for RedbStore {
     }
 
     fn dashboard(&self, id: &str) -> Result<Option<Dashboard>, SourceError> {
-        let rx = self.db.begin_read().map_err(source_err)?;
+        let rx = self.db.read().map_err(source_err)?;
         let table = rx.open_table(DASHBOARDS).map_err(source_err)?;
         Ok(table.get(id).map_err(source_err)?.and_then(|v| serde_json::from_slice(v.value()).ok()))
     }
@@ -625,7 +677,7 @@ impl DashboardStore for RedbStore {
         dashboard.updated = chrono::Utc::now().timestamp_millis();
         let bytes = serde_json::to_vec(&dashboard).expect("dashboards serialise");
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = self.db.begin_write().map_err(source_err)?;
+        let tx = self.begin_write().map_err(source_err)?;
         tx.open_table(DASHBOARDS)
             .map_err(source_err)?
             .insert(dashboard.id.as_str(), bytes.as_slice())
@@ -636,7 +688,7 @@ impl DashboardStore for RedbStore {
 
     fn delete_dashboard(&self, id: &str) -> Result<bool, SourceError> {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = self.db.begin_write().map_err(source_err)?;
+        let tx = self.begin_write().map_err(source_err)?;
         let existed =
             tx.open_table(DASHBOARDS).map_err(source_err)?.remove(id).map_err(source_err)?.is_some();
         tx.commit().map_err(source_err)?;

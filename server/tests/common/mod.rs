@@ -61,6 +61,10 @@ impl ServerProcess {
         ServerProcess { child, http, mqtt, mqtts, db: db.to_owned() }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn mqtt(&self) -> SocketAddr {
         self.mqtt.expect("the embedded broker runs")
     }

@@ -1,0 +1,111 @@
+//! A full disk. The server process gets a file-size limit at its database's current size (the
+//! kernel then refuses to grow the file, as when the disk is full): commits fail, nothing more
+//! is acknowledged, the failures are counted, the process keeps running and what was stored
+//! stays intact. Once the limit is lifted, the device's resent readings are stored and
+//! acknowledged, each once.
+
+mod common;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{ServerProcess, eventually};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use server::store::RedbStore;
+
+const DEVICE: &str = "full-disk";
+/// Metrics per reading: a big message fills the file sooner.
+const METRICS: usize = 60;
+
+fn payload(i: usize) -> String {
+    let values: serde_json::Map<String, serde_json::Value> =
+        (0..METRICS).map(|m| (format!("m{m:02}"), serde_json::json!(i as f64 + m as f64 / 100.0))).collect();
+    let t = chrono::DateTime::from_timestamp_millis(1_766_146_880_000 + i as i64 * 1_000).unwrap();
+    serde_json::json!({"telemetry": values, "timestamp": t.format("%Y-%m-%dT%H:%M:%S").to_string()})
+        .to_string()
+}
+
+/// Publishes readings `from..to` on one connection, in order; returns how many were
+/// acknowledged before the broker stopped answering (acknowledgements come in order).
+async fn publish(server: &ServerProcess, from: usize, to: usize) -> usize {
+    let addr = server.mqtt();
+    // A new client id each time: the broker refuses one whose old session is still closing.
+    static CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
+    let id = format!("{DEVICE}-{}", CONNECTIONS.fetch_add(1, Ordering::Relaxed));
+    let mut opts = MqttOptions::new(id, addr.ip().to_string(), addr.port());
+    opts.set_keep_alive(Duration::from_secs(30));
+    opts.set_inflight(50);
+    let (client, mut eventloop) = AsyncClient::new(opts, 100);
+    let topic = format!("app/device/{DEVICE}/telemetry");
+    let sender = tokio::spawn(async move {
+        for i in from..to {
+            if client.publish(&topic, QoS::AtLeastOnce, false, payload(i)).await.is_err() {
+                break;
+            }
+        }
+        client
+    });
+    let mut acked = 0;
+    while from + acked < to {
+        match tokio::time::timeout(Duration::from_secs(5), eventloop.poll()).await {
+            Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => acked += 1,
+            Ok(Ok(_)) => {}
+            // Refused and disconnected, or silent: the rest is not acknowledged.
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    sender.abort();
+    acked
+}
+
+fn limit_file_size(pid: u32, limit: &str) {
+    let status = Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &format!("--fsize={limit}:unlimited")])
+        .status()
+        .expect("prlimit (util-linux) runs");
+    assert!(status.success(), "prlimit --fsize={limit}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_stops_acknowledging_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    let server = ServerProcess::start(&db, &[("IOT_DEVICE_MESSAGES_PER_SEC", "0".into())]);
+    assert_eq!(publish(&server, 0, 100).await, 100, "acknowledged while there is room");
+
+    // No more room: the file may not grow past its size now.
+    limit_file_size(server.pid(), &std::fs::metadata(&db).unwrap().len().to_string());
+    let mut acked = 100;
+    let mut sent = 100;
+    while server.metric("iot_commit_failures_total") == 0 {
+        assert!(sent < 50_000, "the database never filled up");
+        acked += publish(&server, sent, sent + 500).await;
+        sent += 500;
+        if acked < sent {
+            break;
+        }
+    }
+    let failures = eventually("the failed commit counted", || {
+        Some(server.metric("iot_commit_failures_total")).filter(|n| *n > 0)
+    });
+    assert!(acked < sent, "something was refused");
+    // Still refused while full, and the server is still up and reading.
+    let again = publish(&server, acked, acked + 10).await;
+    assert_eq!(again, 0, "nothing acknowledged while the disk is full");
+    assert!(server.metric("iot_commit_failures_total") > failures);
+    assert_eq!(server.get("/healthz").0, 200);
+    assert_eq!(server.metric("iot_messages_stored_total"), acked as u64, "everything acknowledged is stored");
+
+    // Room again: the device resends what was not acknowledged, and more.
+    limit_file_size(server.pid(), "unlimited");
+    let total = sent + 100;
+    assert_eq!(publish(&server, acked, total).await, total - acked, "acknowledged once there is room");
+    let device = server.device(DEVICE);
+    assert_eq!(device["message_count"].as_u64(), Some(total as u64), "every reading stored once: {device}");
+    server.stop();
+
+    let store = RedbStore::open(&db).unwrap();
+    assert!(store.check_integrity().unwrap(), "the file needed no repair");
+    assert_eq!(store.point_count().unwrap(), (total * METRICS) as u64);
+}
