@@ -43,9 +43,10 @@ pub fn DeviceKeys() -> impl IntoView {
                 <button class="button primary" type="submit" disabled=move || !hydrated.get()>"Issue key"</button>
             </ActionForm>
             <p class="hint">"A device that has a key gets a new one: its old key stops working at once."</p>
-            <noscript>
-                <p class="hint">"Issuing a key needs JavaScript: the key is shown once, on this page."</p>
-            </noscript>
+            // Until hydrated (and for good without JavaScript): why the button is off.
+            {move || (!hydrated.get()).then(|| view! {
+                <p class="hint needs-js">"Issuing a key needs JavaScript: the key is shown once, on this page."</p>
+            })}
             {move || issue.value().get().map(|result| match result {
                 Ok(issued) => view! { <Issued issued/> }.into_any(),
                 Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
