@@ -26,6 +26,12 @@ const { count, size, warnings } = await generateSW({
   maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
   runtimeCaching: [
     {
+      // Users and device keys are kept nowhere but on the server: never cached.
+      urlPattern: ({ url }) =>
+        url.pathname === '/admin' || url.pathname.startsWith('/admin/') || url.pathname.startsWith('/api/admin/'),
+      handler: 'NetworkOnly',
+    },
+    {
       // Pages: the server's HTML when reachable, the last copy when not; a page never opened
       // before falls back to the overview (the app shell), which pwa.js moves to its own URL.
       urlPattern: ({ request }) => request.mode === 'navigate',

@@ -1,8 +1,8 @@
-//! The header's account corner: who is signed in and "Sign out", or, while no user exists,
-//! the way to set up sign-in.
+//! The header's account corner: who is signed in, the admin page's link (admins only) and
+//! "Sign out", or, while no user exists, the way to set up sign-in.
 
 use leptos::prelude::*;
-use telemetry::Access;
+use telemetry::{Access, Role};
 
 use crate::api::whoami;
 
@@ -13,6 +13,9 @@ pub fn AccountMenu() -> impl IntoView {
         <Suspense fallback=|| ()>
             {move || access.get().and_then(Result::ok).map(|a: Access| match a.user {
                 Some(user) => view! {
+                    {(user.role == Role::Admin).then(|| view! {
+                        <a class="admin-link" href="/admin">"Users & keys"</a>
+                    })}
                     <span class="account" data-role=user.role.as_str()>
                         <span class="account-name">{user.name}</span>
                         <span class="account-role">{user.role.as_str()}</span>

@@ -1,15 +1,20 @@
 //! Server functions: the only way the UI reads and changes data, by domain ([`devices`],
-//! [`dashboards`], [`auth`]). Their bodies run on the server against the stores it provides as context.
+//! [`dashboards`], [`auth`], and for admins only [`users`] and [`device_keys`]). Their bodies
+//! run on the server against the stores it provides as context.
 //! Reads are GET requests, so the service worker can answer them from its cache when offline;
 //! changes are POSTs.
 
 pub mod auth;
 pub mod dashboards;
+pub mod device_keys;
 pub mod devices;
+pub mod users;
 
 pub use auth::*;
 pub use dashboards::*;
+pub use device_keys::*;
 pub use devices::*;
+pub use users::*;
 
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
@@ -22,6 +27,9 @@ pub enum ApiError {
     Storage,
     #[error("{0}")]
     BadRequest(String),
+    /// Signed in, but not allowed (answered with 403).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("server unreachable: {0}")]
     Transport(String),
 }
@@ -41,7 +49,9 @@ pub mod ssr {
     use std::sync::Arc;
 
     use leptos::prelude::use_context;
-    use telemetry::{DashboardStore, DeviceAdmin, SourceError, TelemetrySource};
+    use telemetry::{
+        AccountError, Accounts, DashboardStore, DeviceAdmin, Role, SourceError, TelemetrySource,
+    };
 
     use super::ApiError;
 
@@ -49,8 +59,10 @@ pub mod ssr {
     pub type Source = Arc<dyn TelemetrySource>;
     /// ... dashboards to keep ...
     pub type Dashboards = Arc<dyn DashboardStore>;
-    /// ... and devices to rename or delete.
+    /// ... devices to rename or delete ...
     pub type Admin = Arc<dyn DeviceAdmin>;
+    /// ... and users and device keys.
+    pub type Users = Arc<dyn Accounts>;
 
     fn context<T: Clone + Send + Sync + 'static>() -> Result<T, ApiError> {
         use_context::<T>().ok_or(ApiError::Storage)
@@ -86,6 +98,54 @@ pub mod ssr {
         f: impl FnOnce(Dashboards) -> Result<T, SourceError> + Send + 'static,
     ) -> Result<T, ApiError> {
         blocking(context::<Dashboards>()?, f).await
+    }
+
+    /// The request's headers and extensions.
+    fn parts() -> Result<http::request::Parts, ApiError> {
+        context::<http::request::Parts>()
+    }
+
+    /// The signed-in admin making this request, or a 403 for anyone else (viewers, and
+    /// everyone while the dashboard is open without sign-in).
+    pub fn signed_in_admin() -> Result<String, ApiError> {
+        let access = parts()?.extensions.get::<telemetry::Access>().cloned().unwrap_or_default();
+        match access.user {
+            Some(user) if user.role == Role::Admin => Ok(user.name),
+            _ => {
+                if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+                    res.set_status(http::StatusCode::FORBIDDEN);
+                }
+                Err(ApiError::Forbidden("only admins can manage users and device keys".into()))
+            }
+        }
+    }
+
+    /// Whether this is a plain form post (no JavaScript), which the server answers with a
+    /// redirect back to the page.
+    pub fn plain_form_post() -> bool {
+        parts().is_ok_and(|p| {
+            p.headers
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("text/html"))
+        })
+    }
+
+    /// A user or device key call, signed in as an admin and off the async runtime. A refusal
+    /// sends a plain form post back to `/admin?error=<code>`, where the page says why.
+    pub async fn accounts<T: Send + 'static>(
+        f: impl FnOnce(Users, String) -> Result<T, AccountError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let admin = signed_in_admin()?;
+        let users = context::<Users>()?;
+        let result =
+            tokio::task::spawn_blocking(move || f(users, admin)).await.map_err(|_| ApiError::Storage)?;
+        result.map_err(|e| {
+            if plain_form_post() {
+                leptos_axum::redirect(&format!("/admin?error={}", e.code()));
+            }
+            ApiError::BadRequest(e.to_string())
+        })
     }
 
     pub fn now() -> telemetry::Millis {

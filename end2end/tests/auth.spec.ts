@@ -1,58 +1,16 @@
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { expect, test } from './fixtures';
+import { OwnServer, signIn, startServer } from './server';
 
-// A second server of its own, with an admin and a viewer created from the command line (as an
-// operator would), so signing in is required; the shared server stays open for the other specs.
-const target = path.resolve(__dirname, '..', '..', 'target');
-const binary = path.join(target, 'debug', 'server');
-let server: ChildProcess;
+// A second server of its own, with an admin and a viewer created from the command line.
+let server: OwnServer;
 let base = '';
-let data = '';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 test.beforeAll(async () => {
-  data = fs.mkdtempSync(path.join(os.tmpdir(), 'iot-auth-'));
-  const env = { ...process.env, IOT_STORAGE_PATH: path.join(data, 't.redb') };
-  for (const [name, role, password] of [['root', 'admin', 'admin password'], ['val', 'viewer', 'viewer password']]) {
-    execFileSync(binary, ['user', 'add', name, '--role', role], { env: { ...env, IOT_PASSWORD: password } });
-  }
-  const [web, mqtt] = [await freePort(), await freePort()];
-  server = spawn(binary, [], {
-    env: { ...env, IOT_WEB_LISTEN: `127.0.0.1:${web}`, IOT_MQTT_LISTEN: `127.0.0.1:${mqtt}`, IOT_SITE_ROOT: path.join(target, 'site') },
-    stdio: 'ignore',
-  });
-  base = `http://127.0.0.1:${web}`;
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) return;
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('the second server did not start');
+  server = await startServer([['root', 'admin', 'admin password'], ['val', 'viewer', 'viewer password']]);
+  base = server.base;
 });
 
-test.afterAll(() => {
-  server?.kill();
-  fs.rmSync(data, { recursive: true, force: true });
-});
-
-async function signIn(page: import('@playwright/test').Page, name: string, password: string) {
-  await page.getByLabel('User name').fill(name);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-}
+test.afterAll(() => server?.stop());
 
 test('strangers are sent to sign in and come back where they were going', async ({ page }) => {
   await page.goto(`${base}/d/overview?range=1h`);

@@ -9,17 +9,35 @@ export function newDevice(prefix: string): string {
 
 let published = 0;
 
+/** Where and as whom to publish: by default the shared test server, anonymously. */
+export interface PublishOptions {
+  /** The broker's port (default: the shared server's, E2E_MQTT_PORT). */
+  port?: number | string;
+  /** The device's key: signs in as the device (user name = client id = device id). */
+  key?: string;
+}
+
 /**
  * Publishes one reading at QoS 1 with mosquitto_pub, as a device would. mosquitto_pub exits
- * once the PUBACK arrives, and the server acknowledges only stored readings. Each call is its
- * own MQTT session (a fresh client id): a device reconnecting under its old id while the
- * broker is still closing that session is told "unavailable" and has to retry, as real
- * devices do; a test should not depend on that timing. A refused connection is retried.
+ * once the PUBACK arrives, and the server acknowledges only stored readings. Anonymously, each
+ * call is its own MQTT session (a fresh client id): a device reconnecting under its old id
+ * while the broker is still closing that session is told "unavailable" and has to retry, as
+ * real devices do; a test should not depend on that timing. With a key the client id must be
+ * the device id, so that retry matters. A refused connection is retried, then thrown (its
+ * message says why, e.g. "not authorised").
  */
-export function publish(device: string, telemetry: Record<string, number>, at: Date = new Date()): void {
+export function publish(
+  device: string,
+  telemetry: Record<string, number>,
+  at: Date = new Date(),
+  options: PublishOptions = {},
+): void {
   const payload = JSON.stringify({ telemetry, timestamp: at.toISOString() });
+  const login = options.key === undefined
+    ? ['-i', `e2e-${process.pid}-${++published}`]
+    : ['-i', device, '-u', device, '-P', options.key];
   const args = [
-    '-h', '127.0.0.1', '-p', mqttPort, '-q', '1', '-i', `e2e-${process.pid}-${++published}`,
+    '-h', '127.0.0.1', '-p', String(options.port ?? mqttPort), '-q', '1', ...login,
     '-t', `app/device/${device}/telemetry`, '-m', payload,
   ];
   for (let attempt = 1; ; attempt++) {

@@ -12,7 +12,9 @@
 //! # Layout
 //! - [`users`]: the user and session tables; [`password`]: Argon2id; [`throttle`].
 //! - [`guard`]: the middleware; [`handlers`]: `/auth/login`, `/auth/logout`, `/auth/setup`.
+//! - [`accounts`]: users and device keys as the dashboard's admin page changes them.
 
+pub mod accounts;
 pub mod guard;
 pub mod handlers;
 pub mod password;
@@ -217,12 +219,17 @@ impl Auth {
 
     /// Makes (or replaces) a device's MQTT password: a random key, shown once, stored hashed.
     pub fn new_device_key(&self, device: &str) -> Result<String, AuthError> {
+        Ok(self.replace_device_key(device)?.0)
+    }
+
+    /// A new key for `device`, and whether it replaced one.
+    fn replace_device_key(&self, device: &str) -> Result<(String, bool), AuthError> {
         if valid_name(device).is_err() {
             return Err(AuthError::BadName);
         }
         let key = random_hex(24);
-        self.users.put_device_key(device, &token_hash(&key))?;
-        Ok(key)
+        let replaced = self.users.put_device_key(device, &token_hash(&key))?;
+        Ok((key, replaced))
     }
 
     pub fn revoke_device_key(&self, device: &str) -> Result<bool, AuthError> {

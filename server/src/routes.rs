@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use leptos::prelude::{LeptosOptions, provide_context};
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
 use serde_json::json;
-use telemetry::{DashboardStore, DeviceAdmin, SourceError, TelemetrySource};
+use telemetry::{Accounts, DashboardStore, DeviceAdmin, SourceError, TelemetrySource};
 use tokio::sync::watch;
 
 use crate::auth::Auth;
@@ -43,6 +43,7 @@ pub fn router(state: AppState, max_body_bytes: usize, allowed_origins: Vec<Strin
     let dashboards: Arc<dyn DashboardStore> = state.store.clone();
     let admin: Arc<dyn DeviceAdmin> =
         Arc::new(Admin { store: state.store.clone(), limits: state.ingest.limits().clone() });
+    let accounts: Arc<dyn Accounts> = state.auth.clone();
     let options = state.leptos_options.clone();
     Router::new()
         .route("/api/telemetry", post(crate::http_ingest::post_telemetry))
@@ -61,6 +62,7 @@ pub fn router(state: AppState, max_body_bytes: usize, allowed_origins: Vec<Strin
                 provide_context(source.clone());
                 provide_context(dashboards.clone());
                 provide_context(admin.clone());
+                provide_context(accounts.clone());
             },
             move || shell(options.clone()),
         )

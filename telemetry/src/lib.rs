@@ -13,7 +13,9 @@
 //! - [`dashboard`]: dashboards, widgets, grid layouts per screen size, time ranges.
 //! - [`source`]: the read-side interface the UI's server functions use.
 //! - [`auth`]: roles and the signed-in user as the UI sees them.
+//! - [`accounts`]: users and device keys, as the admin page manages them.
 
+pub mod accounts;
 pub mod auth;
 pub mod dashboard;
 pub mod device;
@@ -25,6 +27,7 @@ pub mod source;
 pub mod timestamp;
 pub mod topic;
 
+pub use accounts::{AccountError, Accounts, IssuedKey, UserEntry};
 pub use auth::{Access, Role, SessionUser};
 pub use device::{DeviceStatus, DeviceSummary, MetricLatest};
 pub use history::{Bucket, History};

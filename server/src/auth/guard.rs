@@ -1,17 +1,19 @@
 //! The sign-in guard in front of every route: it works out who is asking (session cookie, or
 //! HTTP Basic for scripts), records it as an [`Access`] request extension (which the server
 //! functions read), sends strangers to the sign-in page (pages) or answers 401 (everything
-//! else), and lets only admins change things (every method but GET/HEAD).
+//! else), lets only admins change things (every method but GET/HEAD), and lets only signed-in
+//! admins reach the admin page and its server functions (users and device keys), even when
+//! the dashboard is open.
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use base64::Engine;
 use serde_json::json;
-use telemetry::{Access, SessionUser};
+use telemetry::{Access, Role, SessionUser};
 use tracing::warn;
 
 use super::{Auth, COOKIE, LoginError};
@@ -28,6 +30,12 @@ const PUBLIC: &[&str] = &[
     "/healthz",
     "/metrics",
 ];
+
+/// The admin page and its server functions: signed-in admins only (the server functions check
+/// again).
+fn admin_only(path: &str) -> bool {
+    path == "/admin" || path.starts_with("/admin/") || path.starts_with("/api/admin/")
+}
 
 fn is_public(method: &Method, path: &str) -> bool {
     PUBLIC.contains(&path) || is_asset(method, path)
@@ -117,6 +125,16 @@ pub async fn require_sign_in(State(auth): State<Arc<Auth>>, mut req: Request, ne
             return json_error(StatusCode::FORBIDDEN, "only admins can change this");
         }
     }
+    if admin_only(req.uri().path()) && !access.user.as_ref().is_some_and(|u| u.role == Role::Admin) {
+        let who = access.user.as_ref().map(|u| u.name.as_str()).unwrap_or("-");
+        warn!(user = who, path = req.uri().path(), "admin page refused: admins only");
+        if wants_page(&req) {
+            let body = "<!doctype html><title>Admins only</title><p>Only admins can manage users and \
+                        device keys.</p><p><a href=\"/\">Back to the dashboard</a></p>";
+            return (StatusCode::FORBIDDEN, Html(body)).into_response();
+        }
+        return json_error(StatusCode::FORBIDDEN, "only admins can manage users and device keys");
+    }
     req.extensions_mut().insert(access);
     next.run(req).await
 }
@@ -136,6 +154,16 @@ mod tests {
         assert!(!is_public(&Method::GET, "/ws/live"));
         assert!(!is_public(&Method::GET, "/device/a.b"));
         assert!(!is_public(&Method::GET, "/"));
+    }
+
+    #[test]
+    fn the_admin_page_and_its_functions_are_admin_only() {
+        for path in ["/admin", "/admin/", "/api/admin/users", "/api/admin/device_keys/issue"] {
+            assert!(admin_only(path), "{path}");
+        }
+        for path in ["/administrator", "/api/devices", "/d/admin", "/device/admin"] {
+            assert!(!admin_only(path), "{path}");
+        }
     }
 
     #[test]

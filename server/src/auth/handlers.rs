@@ -27,9 +27,15 @@ pub struct SetupForm {
     password: String,
 }
 
-/// Only a path on this site: never `//elsewhere` or `https://elsewhere`.
+/// Only a path on this site: never `//elsewhere` or `https://elsewhere`, and only printable
+/// ASCII (what the guard's percent-encoded paths hold), so it always fits a `Location` header.
 fn local(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') { next } else { "/" }
+    let printable = next.bytes().all(|b| b.is_ascii_graphic());
+    if printable && next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/"
+    }
 }
 
 fn with_cookie(to: &str, cookie: String) -> Response {
@@ -114,5 +120,8 @@ mod tests {
         assert_eq!(local("https://evil.example"), "/");
         assert_eq!(local("/\\evil.example"), "/");
         assert_eq!(local(""), "/");
+        assert_eq!(local("/\nSet-Cookie: x=1"), "/", "a line break would not fit the header");
+        assert_eq!(local("/caf\u{e9}"), "/");
+        assert_eq!(local("/a b"), "/");
     }
 }

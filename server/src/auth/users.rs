@@ -38,6 +38,23 @@ fn err(e: impl std::fmt::Display) -> UserDbError {
     UserDbError(e.to_string())
 }
 
+/// What [`UserDb::change_keeping_an_admin`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Done,
+    NoSuchUser,
+    /// Refused: the user is the last admin.
+    LastAdmin,
+}
+
+/// Ends every session of `name`.
+fn remove_sessions_of(tx: &redb::WriteTransaction, name: &str) -> Result<(), UserDbError> {
+    let mut sessions = tx.open_table(SESSIONS).map_err(err)?;
+    sessions
+        .retain(|_, v| serde_json::from_slice::<SessionRecord>(v).map(|s| s.user != name).unwrap_or(false))
+        .map_err(err)
+}
+
 pub struct UserDb {
     db: Database,
 }
@@ -98,20 +115,68 @@ impl UserDb {
         Ok(replaced)
     }
 
+    /// Adds a user unless one of that name exists; false if one did (nothing changed).
+    pub fn insert_new(&self, user: &UserRecord) -> Result<bool, UserDbError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        {
+            let mut users = tx.open_table(USERS).map_err(err)?;
+            if users.get(user.name.as_str()).map_err(err)?.is_some() {
+                return Ok(false);
+            }
+            let bytes = serde_json::to_vec(user).map_err(err)?;
+            users.insert(user.name.as_str(), bytes.as_slice()).map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(true)
+    }
+
     /// Removes a user and signs them out everywhere; false if there was none.
     pub fn remove(&self, name: &str) -> Result<bool, UserDbError> {
         let tx = self.db.begin_write().map_err(err)?;
         let existed = {
-            let mut sessions = tx.open_table(SESSIONS).map_err(err)?;
-            sessions
-                .retain(|_, v| {
-                    serde_json::from_slice::<SessionRecord>(v).map(|s| s.user != name).unwrap_or(false)
-                })
-                .map_err(err)?;
+            remove_sessions_of(&tx, name)?;
             tx.open_table(USERS).map_err(err)?.remove(name).map_err(err)?.is_some()
         };
         tx.commit().map_err(err)?;
         Ok(existed)
+    }
+
+    /// Removes a user (ending their sessions), or sets their role (`Some`), unless that would
+    /// leave no admin. Checked and written in one transaction, so two admins demoting each
+    /// other at once cannot both succeed.
+    pub fn change_keeping_an_admin(&self, name: &str, role: Option<Role>) -> Result<Change, UserDbError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        {
+            let mut users = tx.open_table(USERS).map_err(err)?;
+            let Some(v) = users.get(name).map_err(err)? else { return Ok(Change::NoSuchUser) };
+            let mut user: UserRecord = serde_json::from_slice(v.value()).map_err(err)?;
+            drop(v);
+            if user.role == Role::Admin && role != Some(Role::Admin) {
+                let mut admins = 0;
+                for entry in users.iter().map_err(err)? {
+                    let (_, v) = entry.map_err(err)?;
+                    let other: UserRecord = serde_json::from_slice(v.value()).map_err(err)?;
+                    admins += usize::from(other.role == Role::Admin);
+                }
+                if admins <= 1 {
+                    return Ok(Change::LastAdmin);
+                }
+            }
+            match role {
+                Some(role) => {
+                    user.role = role;
+                    let bytes = serde_json::to_vec(&user).map_err(err)?;
+                    users.insert(name, bytes.as_slice()).map_err(err)?;
+                }
+                None => {
+                    users.remove(name).map_err(err)?;
+                    drop(users);
+                    remove_sessions_of(&tx, name)?;
+                }
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(Change::Done)
     }
 
     pub fn put_session(&self, token_hash: &[u8], session: &SessionRecord) -> Result<(), UserDbError> {
@@ -156,10 +221,13 @@ impl UserDb {
         tx.commit().map_err(err)
     }
 
-    pub fn put_device_key(&self, device: &str, key_hash: &[u8]) -> Result<(), UserDbError> {
+    /// Sets a device's key hash; true if it replaced one.
+    pub fn put_device_key(&self, device: &str, key_hash: &[u8]) -> Result<bool, UserDbError> {
         let tx = self.db.begin_write().map_err(err)?;
-        tx.open_table(DEVICE_KEYS).map_err(err)?.insert(device, key_hash).map_err(err)?;
-        tx.commit().map_err(err)
+        let replaced =
+            tx.open_table(DEVICE_KEYS).map_err(err)?.insert(device, key_hash).map_err(err)?.is_some();
+        tx.commit().map_err(err)?;
+        Ok(replaced)
     }
 
     pub fn remove_device_key(&self, device: &str) -> Result<bool, UserDbError> {

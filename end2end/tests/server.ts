@@ -1,0 +1,60 @@
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+// A server of a spec's own, with users created from the command line (as an operator would),
+// so signing in is required; the shared server stays open for the other specs.
+const target = path.resolve(__dirname, '..', '..', 'target');
+const binary = path.join(target, 'debug', 'server');
+
+export interface OwnServer {
+  /** http://127.0.0.1:<port> */
+  base: string;
+  mqttPort: number;
+  stop(): void;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts a server on free ports with a fresh database holding `users` ([name, role, password]). */
+export async function startServer(users: [string, 'admin' | 'viewer', string][]): Promise<OwnServer> {
+  const data = fs.mkdtempSync(path.join(os.tmpdir(), 'iot-e2e-'));
+  const env = { ...process.env, IOT_STORAGE_PATH: path.join(data, 't.redb') };
+  for (const [name, role, password] of users) {
+    execFileSync(binary, ['user', 'add', name, '--role', role], { env: { ...env, IOT_PASSWORD: password } });
+  }
+  const [web, mqttPort] = [await freePort(), await freePort()];
+  const server: ChildProcess = spawn(binary, [], {
+    env: { ...env, IOT_WEB_LISTEN: `127.0.0.1:${web}`, IOT_MQTT_LISTEN: `127.0.0.1:${mqttPort}`, IOT_SITE_ROOT: path.join(target, 'site') },
+    stdio: 'ignore',
+  });
+  const stop = () => {
+    server.kill();
+    fs.rmSync(data, { recursive: true, force: true });
+  };
+  const base = `http://127.0.0.1:${web}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) return { base, mqttPort, stop };
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  stop();
+  throw new Error('the spec\'s own server did not start');
+}
+
+/** Fills in and submits the sign-in form on the page it is on. */
+export async function signIn(page: import('@playwright/test').Page, name: string, password: string) {
+  await page.getByLabel('User name').fill(name);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
