@@ -240,7 +240,10 @@ impl Server {
             Some(tls) => {
                 axum::serve(HttpsListener::new(http, tls), app).with_graceful_shutdown(graceful).await
             }
-            None => axum::serve(http, app).with_graceful_shutdown(graceful).await,
+            None => {
+                let http = axum::serve::ListenerExt::tap_io(http, no_delay);
+                axum::serve(http, app).with_graceful_shutdown(graceful).await
+            }
         };
         let _ = stop_tx.send(true);
         if let Some(broker) = broker {
@@ -262,5 +265,13 @@ fn leptos_env() -> leptos::config::Env {
     match std::env::var("LEPTOS_ENV").as_deref() {
         Ok("DEV") | Ok("dev") | Ok("development") => leptos::config::Env::DEV,
         _ => leptos::config::Env::PROD,
+    }
+}
+
+/// Small writes (a live reading, a PUBACK) go out at once rather than waiting, by Nagle's
+/// rule, for the previous one to be acknowledged: up to the peer's 40 ms delayed ACK.
+pub(crate) fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "TCP_NODELAY not set");
     }
 }

@@ -39,6 +39,10 @@ pub async fn run(config: MqttConfig, ingest: Ingest, mut shutdown: watch::Receiv
         options.set_credentials(user, config.password.as_deref().unwrap_or(""));
     }
     let (client, mut eventloop) = AsyncClient::new(options, 1024);
+    // Each PUBACK goes out as soon as its reading is stored.
+    let mut network = eventloop.network_options();
+    network.set_tcp_nodelay(true);
+    eventloop.set_network_options(network);
 
     let (to_submit, submit_rx) = mpsc::unbounded_channel();
     let (to_ack, ack_rx) = mpsc::unbounded_channel();

@@ -114,7 +114,8 @@ impl axum::serve::Listener for HttpsListener {
         loop {
             // Both branches are cancel-safe: a handshake under way stays in the set.
             tokio::select! {
-                (tcp, addr) = axum::serve::Listener::accept(&mut self.tcp) => {
+                (mut tcp, addr) = axum::serve::Listener::accept(&mut self.tcp) => {
+                    crate::no_delay(&mut tcp);
                     self.handshakes.spawn(handshake(self.acceptor.clone(), tcp, addr));
                 }
                 Some(done) = self.handshakes.join_next(), if !self.handshakes.is_empty() => {

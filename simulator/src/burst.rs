@@ -58,6 +58,10 @@ async fn connection(
     seed: u64,
 ) -> anyhow::Result<(u64, u64)> {
     let (client, mut eventloop) = AsyncClient::new(options, 1000);
+    // Paced publishes leave when due, not when the previous one is acknowledged.
+    let mut network = eventloop.network_options();
+    network.set_tcp_nodelay(true);
+    eventloop.set_network_options(network);
     // Connected before the clock starts, so a paced run's first readings are not stamped while
     // the connection is still being set up.
     loop {
