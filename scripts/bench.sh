@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every benchmark, one after another on this machine, into one report: printed, and written
 # to docs/benchmarks.md with the machine it ran on. `make bench` runs this after the release
-# build; MINUTES (10) sets the memory run's length.
+# build; MINUTES (10) sets the memory run's length, MB (1024) the start-up database's size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=docs/benchmarks.md
@@ -33,6 +33,8 @@ section "History and storage"
 run scripts/bench-storage.sh
 section "Memory"
 run scripts/bench-memory.sh
+section "Start-up"
+run scripts/bench-startup.sh
 section "Client size"
 run scripts/sizes.sh
 section "Offline and reconnect"

@@ -8,10 +8,12 @@
 //!   reading.
 //! - `bench latency HOST:PORT COUNT`: a `/ws/live` client that takes COUNT readings and prints
 //!   the delay from each reading's time to its arrival (p50, p99, max).
+//! - `bench fill PATH MB`: a database of MB megabytes of readings, for the start-up figure.
 
 mod data;
 mod history;
 mod latency;
+mod startup;
 mod storage;
 
 fn main() {
@@ -20,6 +22,10 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("history") => history::run(count(1_000_000)),
         Some("storage") => storage::run(count(10_000_000)),
+        Some("fill") => startup::run(
+            std::path::Path::new(args.get(1).expect("a database path")),
+            args.get(2).and_then(|n| n.parse().ok()).expect("megabytes"),
+        ),
         Some("latency") => latency::run(args.get(1).expect("the dashboard's HOST:PORT"), {
             args.get(2).and_then(|n| n.parse().ok()).expect("a count")
         }),
