@@ -21,6 +21,7 @@ pub mod account;
 pub mod api;
 pub mod app;
 pub mod board;
+pub mod confirm;
 pub mod dom;
 pub mod format;
 pub mod grid;

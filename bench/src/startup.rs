@@ -14,7 +14,6 @@ const DEVICES: usize = 100;
 const METRICS: usize = 10;
 
 pub fn run(path: &Path, megabytes: u64) {
-    let store = RedbStore::open(path).expect("the store opens");
     let ids: Vec<DeviceId> =
         (0..DEVICES).map(|n| DeviceId::try_from(format!("fill-{n:03}")).expect("a valid id")).collect();
     let names: Vec<String> = (0..METRICS).map(|m| format!("m{m}")).collect();
@@ -27,27 +26,32 @@ pub fn run(path: &Path, megabytes: u64) {
     };
     let started = Instant::now();
     let (mut second, mut readings) = (0i64, 0u64);
+    // Closing the store gives back the space it had reserved ahead: fill until the closed file
+    // is big enough.
     while file_size(path) < megabytes << 20 {
-        let mut batch = Vec::with_capacity(DEVICES * 60);
-        for _ in 0..60 {
-            let ts = START + second * 1_000;
-            second += 1;
-            for id in &ids {
-                let values = names.iter().map(|n| (n.clone(), random())).collect();
-                let message = Message {
-                    device: id.clone(),
-                    ts,
-                    ts_source: TimestampSource::Device,
-                    values,
-                    dropped: vec![],
-                };
-                batch.push(Incoming { message, received: ts });
+        let store = RedbStore::open(path).expect("the store opens");
+        while file_size(path) < megabytes << 20 {
+            let mut batch = Vec::with_capacity(DEVICES * 60);
+            for _ in 0..60 {
+                let ts = START + second * 1_000;
+                second += 1;
+                for id in &ids {
+                    let values = names.iter().map(|n| (n.clone(), random())).collect();
+                    let message = Message {
+                        device: id.clone(),
+                        ts,
+                        ts_source: TimestampSource::Device,
+                        values,
+                        dropped: vec![],
+                    };
+                    batch.push(Incoming { message, received: ts });
+                }
             }
+            readings += (batch.len() * METRICS) as u64;
+            store.commit(&batch, &[]).expect("commit");
+            store.seal(START + second * 1_000).expect("seal");
+            store.trim_changes(10_000).expect("trim");
         }
-        readings += (batch.len() * METRICS) as u64;
-        store.commit(&batch, &[]).expect("commit");
-        store.seal(START + second * 1_000).expect("seal");
-        store.trim_changes(10_000).expect("trim");
     }
     println!(
         "filled {} with {readings} readings: {} MB in {:.0} s",

@@ -8,6 +8,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use telemetry::DeviceSummary;
 
 use crate::api::{DeleteDevice, DeviceDetail, UpdateDevice, get_device};
+use crate::confirm::ConfirmSubmit;
 use crate::format;
 use crate::live::{Live, merge};
 use crate::widgets::history_chart::HistoryChart;
@@ -268,11 +269,10 @@ fn DeviceAbout(id: String, name: RwSignal<Option<String>>, note: Option<String>)
             </ActionForm>
             <ActionForm action=delete attr:class="device-delete">
                 <input type="hidden" name="id" value=id_delete.clone()/>
-                <label class="choice">
-                    <input type="checkbox" name="confirm" value="yes" required/>
-                    "Yes, delete this device and all its readings (this cannot be undone)"
-                </label>
-                <button type="submit" class="button danger">"Delete device"</button>
+                <ConfirmSubmit
+                    confirm="Yes, delete this device and all its readings (this cannot be undone)"
+                    button="Delete device"
+                />
             </ActionForm>
             {move || problem().map(|e| view! { <p class="error" role="alert">{e}</p> })}
         </section>

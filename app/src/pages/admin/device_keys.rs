@@ -7,6 +7,7 @@ use telemetry::IssuedKey;
 
 use super::{Outcome, OutcomeLine, track};
 use crate::api::{IssueDeviceKey, RevokeDeviceKey, list_device_keys};
+use crate::confirm::ConfirmSubmit;
 
 #[component]
 pub fn DeviceKeys() -> impl IntoView {
@@ -66,11 +67,7 @@ fn KeyList(ids: Vec<String>, revoke: ServerAction<RevokeDeviceKey>) -> impl Into
                     <code class="device-id">{shown}</code>
                     <ActionForm action=revoke attr:class="inline-form revoke-key">
                         <input type="hidden" name="device" value=id/>
-                        <label class="choice">
-                            <input type="checkbox" name="confirm" value="yes" required/>
-                            "Yes, revoke"
-                        </label>
-                        <button class="button danger" type="submit">"Revoke"</button>
+                        <ConfirmSubmit confirm="Yes, revoke" button="Revoke"/>
                     </ActionForm>
                 </li>
             }

@@ -7,6 +7,7 @@ use telemetry::auth::MIN_PASSWORD_LEN;
 
 use super::{Outcome, OutcomeLine, track};
 use crate::api::{AddUser, RemoveUser, SetUserRole, UserList, list_users};
+use crate::confirm::ConfirmSubmit;
 
 #[component]
 pub fn Users() -> impl IntoView {
@@ -84,11 +85,7 @@ fn UserTable(
                         </ActionForm>
                         <ActionForm action=remove attr:class="inline-form remove-user">
                             <input type="hidden" name="name" value=for_remove/>
-                            <label class="choice">
-                                <input type="checkbox" name="confirm" value="yes" required/>
-                                "Yes, remove"
-                            </label>
-                            <button class="button danger" type="submit">"Remove"</button>
+                            <ConfirmSubmit confirm="Yes, remove" button="Remove"/>
                         </ActionForm>
                     </td>
                 </tr>
