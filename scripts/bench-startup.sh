@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MB=${MB:-1024}
 source scripts/lib.sh
-cargo_same build --release -q -p server -p bench
+cargo_same build --release -q -p server -p simulator -p bench
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 target/release/bench fill "$work/b.redb" "$MB"
@@ -28,6 +28,8 @@ echo "| first open after filling | $SECS |"
 kill $SERVER; wait $SERVER 2>/dev/null || true
 launch
 echo "| after a clean stop | $SECS |"
+# Written to, then killed: the next open must check the file.
+target/release/simulator --port "$MQTT" --total 100 --connections 1 >/dev/null 2>&1
 kill -9 $SERVER; wait $SERVER 2>/dev/null || true
 launch
 echo "| after kill -9 (file checked and repaired) | $SECS |"

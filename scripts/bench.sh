@@ -9,7 +9,9 @@ mkdir -p docs
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 section() { printf '\n## %s\n\n' "$1" | tee -a "$report"; }
-run() { "$@" 2>&1 | tee -a "$report"; }
+# The report keeps the scripts' own lines, not the servers' log lines (timestamped, maybe coloured).
+log_line=$'^(\e\\[[0-9;]*m)*[0-9]{4}-[0-9]{2}-[0-9]{2}T'
+run() { "$@" 2>&1 | { grep --line-buffered -vE "$log_line" || true; } | tee -a "$report"; }
 
 {
   echo "# Benchmarks"
