@@ -67,6 +67,9 @@ enum DeviceAction {
     Revoke { id: String },
     /// List the devices that have a key.
     Keys,
+    /// Print an ACL file for Mosquitto (its `acl_file`): each device writes only its own
+    /// topics, the dashboard's login (mqtt.username) reads them all.
+    MosquittoAcl,
 }
 
 #[derive(clap::Subcommand)]
@@ -96,6 +99,13 @@ fn open_auth(config: &Config) -> anyhow::Result<(server::auth::Auth, PathBuf)> {
 }
 
 fn devices(config: &Config, action: DeviceAction) -> anyhow::Result<()> {
+    if let DeviceAction::MosquittoAcl = action {
+        let Some(user) = &config.mqtt.username else {
+            anyhow::bail!("set mqtt.username (IOT_MQTT_USERNAME): the dashboard's login at Mosquitto");
+        };
+        print!("{}", server::mqtt_client::mosquitto_acl(user));
+        return Ok(());
+    }
     let (auth, _) = open_auth(config)?;
     match action {
         DeviceAction::Key { id } => println!("{}", auth.new_device_key(&id)?),
@@ -106,6 +116,7 @@ fn devices(config: &Config, action: DeviceAction) -> anyhow::Result<()> {
             println!("key of {id} revoked");
         }
         DeviceAction::Keys => auth.device_keys()?.iter().for_each(|id| println!("{id}")),
+        DeviceAction::MosquittoAcl => unreachable!("handled above"),
     }
     Ok(())
 }

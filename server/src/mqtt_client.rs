@@ -191,3 +191,17 @@ async fn acknowledge(
         }
     }
 }
+/// Mosquitto's `acl_file` for this dashboard: a device (user name = device id) may write only
+/// under `app/device/<its id>/`, and `dashboard_user` may read every device's telemetry and
+/// status. Devices' passwords are their keys (`server device key <id>`), given to
+/// `mosquitto_passwd`.
+pub fn mosquitto_acl(dashboard_user: &str) -> String {
+    format!(
+        "# IoT dashboard: each device writes only its own topics; the dashboard reads them all.\n\
+         pattern write {prefix}%u/#\n\n\
+         user {dashboard_user}\n\
+         topic read {prefix}+/telemetry\n\
+         topic read {prefix}+/status\n",
+        prefix = telemetry::topic::DEVICE_PREFIX,
+    )
+}

@@ -74,3 +74,68 @@ async fn the_server_waits_for_an_absent_broker_and_connects_when_it_appears() {
     let _ = broker.wait();
     eventually("the server to notice the broker is gone", || (server.get("/healthz").0 == 503).then_some(()));
 }
+
+/// What `server device` prints, run against the database at `db` with `env`.
+fn server_device(db: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_server"))
+        .arg("device")
+        .args(args)
+        .env("IOT_STORAGE_PATH", db)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "server device {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_with_the_generated_acl_keeps_each_device_to_its_own_topics() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    let key_a = server_device(&db, &["key", "dev-a"], &[]).trim().to_owned();
+    let key_b = server_device(&db, &["key", "dev-b"], &[]).trim().to_owned();
+    let acl = server_device(&db, &["mosquitto-acl"], &[("IOT_MQTT_USERNAME", "dashboard")]);
+    assert!(acl.contains("pattern write app/device/%u/#"), "{acl}");
+
+    // Mosquitto, started as root, reads these as its own user.
+    let files = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(files.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (passwd, acl_file) = (files.path().join("passwd"), files.path().join("acl"));
+    std::fs::write(&acl_file, acl).unwrap();
+    for (i, (user, password)) in
+        [("dashboard", "dashboard password"), ("dev-a", &*key_a), ("dev-b", &*key_b)].into_iter().enumerate()
+    {
+        let create = if i == 0 { vec!["-c"] } else { vec![] };
+        let ok = Command::new("mosquitto_passwd")
+            .args(create)
+            .arg("-b")
+            .arg(&passwd)
+            .args([user, password])
+            .status()
+            .expect("mosquitto_passwd (package mosquitto) runs");
+        assert!(ok.success());
+    }
+    for f in [&passwd, &acl_file] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let broker = Mosquitto::start_secured(&passwd, &acl_file);
+    let mut env = external_env(broker.addr, "dashboard-acl");
+    env.push(("IOT_MQTT_USERNAME", "dashboard".into()));
+    env.push(("IOT_MQTT_PASSWORD", "dashboard password".into()));
+    let server = ServerProcess::start(&db, &env);
+    eventually("subscribed to the secured broker", || subscribed(&server));
+
+    let mut a = Device::connect(broker.addr, "dev-a", |o| {
+        o.set_credentials("dev-a", key_a.as_str());
+    })
+    .await;
+    // Its own topic, someone else's, its own again: Mosquitto drops the middle one.
+    a.publish("app/device/dev-a/telemetry", seed_payload(20.0, 50.0, 3.9, now_ms() - 2_000)).await;
+    a.publish("app/device/dev-b/telemetry", seed_payload(99.0, 99.0, 9.9, now_ms() - 1_000)).await;
+    a.publish("app/device/dev-a/telemetry", seed_payload(21.0, 51.0, 3.9, now_ms())).await;
+    eventually("dev-a's two readings stored", || {
+        (server.device("dev-a")["message_count"].as_u64() == Some(2)).then_some(())
+    });
+    assert!(server.device("dev-b").is_null(), "dev-a could not write as dev-b");
+}

@@ -17,12 +17,23 @@ pub struct Mosquitto {
 impl Mosquitto {
     /// Anonymous access, nothing kept across restarts.
     pub fn start() -> Mosquitto {
-        Mosquitto::with_settings("")
+        Mosquitto::with_settings("allow_anonymous true\n")
+    }
+
+    /// Logins from `password_file` only, and topics as `acl_file` allows.
+    pub fn start_secured(password_file: &std::path::Path, acl_file: &std::path::Path) -> Mosquitto {
+        Mosquitto::with_settings(&format!(
+            "allow_anonymous false\npassword_file {}\nacl_file {}\n",
+            password_file.display(),
+            acl_file.display()
+        ))
     }
 
     /// Persistence on and no cap on queued messages: what the README asks of users.
     pub fn start_persistent() -> Mosquitto {
-        Mosquitto::with_settings("persistence true\nmax_queued_messages 0\nmax_inflight_messages 100\n")
+        Mosquitto::with_settings(
+            "allow_anonymous true\npersistence true\nmax_queued_messages 0\nmax_inflight_messages 100\n",
+        )
     }
 
     fn with_settings(extra: &str) -> Mosquitto {
@@ -31,10 +42,8 @@ impl Mosquitto {
         // Mosquitto started as root drops to its own user, which must be able to save here.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         let conf = dir.path().join("mosquitto.conf");
-        let text = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence_location {}/\n{extra}",
-            dir.path().display()
-        );
+        let text =
+            format!("listener {port} 127.0.0.1\npersistence_location {}/\n{extra}", dir.path().display());
         std::fs::write(&conf, text).unwrap();
         let addr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut m = Mosquitto { child: None, addr, conf, _dir: dir };
