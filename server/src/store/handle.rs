@@ -1,9 +1,10 @@
 //! The database handle, and getting it back after a failed write. After an I/O error (a full
-//! disk, say) redb refuses every further transaction until the file is opened again; so a
-//! failed write marks the handle, and the next write reopens the file first (redb then
-//! repairs it to its last commit). Until that succeeds, writes fail and nothing is
-//! acknowledged; reads go on from the open file.
+//! disk, say) redb may refuse or mishandle further writes until the file is opened again; so a
+//! write transaction that ends without a successful commit marks the handle, and the next one
+//! reopens the file first (redb then repairs it to its last commit). Until that succeeds,
+//! writes fail and nothing is acknowledged; reads go on from the open file.
 
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +19,36 @@ pub(super) struct Handle {
     path: Option<PathBuf>,
     cache_bytes: usize,
     failed: AtomicBool,
+}
+
+/// A write transaction that marks its handle unless it commits.
+pub(super) struct Write<'a> {
+    tx: Option<WriteTransaction>,
+    failed: &'a AtomicBool,
+}
+
+impl Deref for Write<'_> {
+    type Target = WriteTransaction;
+
+    fn deref(&self) -> &WriteTransaction {
+        self.tx.as_ref().expect("a write is used only until it commits")
+    }
+}
+
+impl Write<'_> {
+    pub fn commit(mut self) -> Result<(), StoreError> {
+        let tx = self.tx.take().expect("a write commits once");
+        tx.commit().inspect_err(|_| self.failed.store(true, Ordering::Release)).map_err(Into::into)
+    }
+}
+
+impl Drop for Write<'_> {
+    fn drop(&mut self) {
+        // Abandoned part-way: something in it failed.
+        if self.tx.is_some() {
+            self.failed.store(true, Ordering::Release);
+        }
+    }
 }
 
 impl Handle {
@@ -36,20 +67,13 @@ impl Handle {
 
     /// Begins a write (with the store's writer lock held); `true` alongside it when the file
     /// was reopened first, so what the store keeps in memory must be loaded again.
-    pub fn write(&self) -> Result<(WriteTransaction, bool), StoreError> {
+    pub fn write(&self) -> Result<(Write<'_>, bool), StoreError> {
         let reopened = self.failed.load(Ordering::Acquire);
         if reopened {
             self.reopen()?;
         }
-        Ok((self.with(|db| Ok(db.begin_write()?))?, reopened))
-    }
-
-    /// Notes a failed write: the next one reopens the file.
-    pub fn fail<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        if result.is_err() {
-            self.failed.store(true, Ordering::Release);
-        }
-        result
+        let tx = self.with(|db| Ok(db.begin_write()?))?;
+        Ok((Write { tx: Some(tx), failed: &self.failed }, reopened))
     }
 
     fn reopen(&self) -> Result<(), StoreError> {

@@ -16,7 +16,7 @@ use telemetry::{
 };
 
 use super::chunks::{self, CHUNKS, SEALED};
-use super::handle::Handle;
+use super::handle::{Handle, Write};
 use super::head::{HEAD, Head};
 use super::registry::{CHANGES, CHECKPOINT, DEVICES, DeviceRecord, META, Registry};
 use super::rollup;
@@ -36,19 +36,19 @@ const POINTS_V1: TableDefinition<(u32, i64), f64> = TableDefinition::new("points
 /// Page cache when none is configured: `storage.cache_mb`'s default.
 pub const DEFAULT_CACHE_BYTES: usize = 16 << 20;
 
-type Loaded = (HashMap<(String, String), u32>, HashMap<u32, i64>, Memory);
+type Loaded = (HashMap<(String, String), u32>, Memory);
 
 /// What the store keeps in memory.
 struct Memory {
     head: Head,
     devices: Registry,
+    /// series id → latest sealed reading time: readings at or before it may be in a chunk.
+    sealed: HashMap<u32, i64>,
 }
 
 pub struct RedbStore {
     db: Handle,
     series: RwLock<HashMap<(String, String), u32>>,
-    /// series id → latest sealed reading time: readings at or before it may be in a chunk.
-    sealed: RwLock<HashMap<u32, i64>>,
     /// Changed only with `write` held and around the commit whose changes it mirrors, so a
     /// reader taking it with its read transaction sees both alike.
     mem: RwLock<Memory>,
@@ -118,11 +118,10 @@ impl RedbStore {
             meta.insert("dashboards_seeded", 1)?;
         }
         tx.commit()?;
-        let (series, sealed, mem) = Self::load(&db.begin_read()?)?;
+        let (series, mem) = Self::load(&db.begin_read()?)?;
         Ok(RedbStore {
             db: Handle::new(db, path, cache_bytes),
             series: RwLock::new(series),
-            sealed: RwLock::new(sealed),
             mem: RwLock::new(mem),
             write: Mutex::new(()),
         })
@@ -140,17 +139,16 @@ impl RedbStore {
             let (k, v) = entry?;
             sealed.insert(k.value(), v.value());
         }
-        Ok((series, sealed, Memory { head: Head::load(rx)?, devices: Registry::load(rx)? }))
+        Ok((series, Memory { head: Head::load(rx)?, devices: Registry::load(rx)?, sealed }))
     }
 
     /// Begins a write (the writer lock held). After the file was reopened, what memory holds
     /// is loaded again from it, as it stands after its last commit.
-    fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+    fn begin_write(&self) -> Result<Write<'_>, StoreError> {
         let (tx, reopened) = self.db.write()?;
         if reopened {
-            let (series, sealed, mem) = Self::load(&self.db.read()?)?;
+            let (series, mem) = Self::load(&self.db.read()?)?;
             *self.series.write().unwrap_or_else(|e| e.into_inner()) = series;
-            *self.sealed.write().unwrap_or_else(|e| e.into_inner()) = sealed;
             *self.mem_mut() = mem;
         }
         Ok(tx)
@@ -262,19 +260,13 @@ fn record<'a>(
     records.entry(device.to_owned()).or_insert_with(|| registry.get(device).cloned().unwrap_or_default())
 }
 
-/// The write paths; [`Store`] runs each through [`Handle::fail`].
-impl RedbStore {
-    fn commit_inner(
-        &self,
-        messages: &[Incoming],
-        statuses: &[StatusReport],
-    ) -> Result<CommitOutcome, StoreError> {
+impl Store for RedbStore {
+    fn commit(&self, messages: &[Incoming], statuses: &[StatusReport]) -> Result<CommitOutcome, StoreError> {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let mut outcome = CommitOutcome::default();
         let mut new_series: Vec<((String, String), u32)> = Vec::new();
         // First: after a reopen it reloads what the locks below guard.
         let tx = self.begin_write()?;
-        let sealed = self.sealed.read().unwrap_or_else(|e| e.into_inner());
         let mem = self.mem();
         let mut added: Vec<(u32, Millis, f64)> = Vec::new();
         let mut records: HashMap<String, DeviceRecord> = HashMap::new();
@@ -304,7 +296,7 @@ impl RedbStore {
                         }
                     };
                     let stored = mem.head.contains(sid, message.ts)
-                        || sealed.get(&sid).is_some_and(|end| message.ts <= *end)
+                        || mem.sealed.get(&sid).is_some_and(|end| message.ts <= *end)
                             && chunks::sealed_at(&sealed_chunks, sid, message.ts)?;
                     if !stored && points.insert((message.ts, sid), *value)?.is_none() {
                         added.push((sid, message.ts, *value));
@@ -350,7 +342,7 @@ impl RedbStore {
             meta.insert("next_series_id", next_series)?;
             meta.insert("last_seq", seq)?;
         }
-        drop((sealed, mem));
+        drop(mem);
         {
             let mut mem = self.mem_mut();
             tx.commit()?;
@@ -367,7 +359,7 @@ impl RedbStore {
         Ok(outcome)
     }
 
-    fn prune_inner(&self, before: Millis) -> Result<Pruned, StoreError> {
+    fn prune(&self, before: Millis) -> Result<Pruned, StoreError> {
         let ids: Vec<u32> = self.series.read().unwrap_or_else(|e| e.into_inner()).values().copied().collect();
         let mut pruned = Pruned::default();
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
@@ -408,7 +400,7 @@ impl RedbStore {
         Ok(pruned)
     }
 
-    fn seal_inner(&self, before: Millis) -> Result<u64, StoreError> {
+    fn seal(&self, before: Millis) -> Result<u64, StoreError> {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let (due, dirty) = {
             let mem = self.mem();
@@ -436,11 +428,11 @@ impl RedbStore {
         tx.commit()?;
         mem.head.drop_before(before);
         mem.devices.clean();
-        self.sealed.write().unwrap_or_else(|e| e.into_inner()).extend(ends);
+        mem.sealed.extend(ends);
         Ok(moved)
     }
 
-    fn trim_changes_inner(&self, keep: u64) -> Result<u64, StoreError> {
+    fn trim_changes(&self, keep: u64) -> Result<u64, StoreError> {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let tx = self.begin_write()?;
         let mut trimmed = 0;
@@ -454,24 +446,6 @@ impl RedbStore {
         }
         tx.commit()?;
         Ok(trimmed)
-    }
-}
-
-impl Store for RedbStore {
-    fn commit(&self, messages: &[Incoming], statuses: &[StatusReport]) -> Result<CommitOutcome, StoreError> {
-        self.db.fail(self.commit_inner(messages, statuses))
-    }
-
-    fn prune(&self, before: Millis) -> Result<Pruned, StoreError> {
-        self.db.fail(self.prune_inner(before))
-    }
-
-    fn seal(&self, before: Millis) -> Result<u64, StoreError> {
-        self.db.fail(self.seal_inner(before))
-    }
-
-    fn trim_changes(&self, keep: u64) -> Result<u64, StoreError> {
-        self.db.fail(self.trim_changes_inner(keep))
     }
 
     fn healthy(&self) -> bool {
@@ -637,15 +611,14 @@ impl DeviceAdmin for RedbStore {
             tx.commit().map_err(source_err)?;
             for (_, sid) in &gone {
                 mem.head.drop_series(*sid);
+                mem.sealed.remove(sid);
             }
             mem.devices.remove(id);
             mem.devices.clean();
         }
         let mut cache = self.series.write().unwrap_or_else(|e| e.into_inner());
-        let mut sealed = self.sealed.write().unwrap_or_else(|e| e.into_inner());
-        for (metric, sid) in gone {
+        for (metric, _) in gone {
             cache.remove(&(id.to_owned(), metric));
-            sealed.remove(&sid);
         }
         Ok(existed)
     }
