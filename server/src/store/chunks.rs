@@ -128,11 +128,18 @@ pub(super) fn seal(
     // Each reading goes to the chunk whose first time is the greatest at or before it (or the
     // series' first chunk); readings after every sealed one top up the last chunk.
     let mut targets: BTreeMap<Option<i64>, Vec<(Millis, f64)>> = BTreeMap::new();
-    let first =
-        chunks.range((sid, i64::MIN)..=(sid, i64::MAX))?.next().transpose()?.map(|(k, _)| k.value().1);
+    let (first, last) = {
+        let mut all = chunks.range((sid, i64::MIN)..=(sid, i64::MAX))?;
+        let first = all.next().transpose()?.map(|(k, _)| k.value().1);
+        (first, all.next_back().transpose()?.map(|(k, _)| k.value().1).or(first))
+    };
     for p in points {
-        let at =
-            chunks.range((sid, i64::MIN)..=(sid, p.0))?.next_back().transpose()?.map(|(k, _)| k.value().1);
+        // Past every sealed reading (the usual case): the last chunk, without a lookup.
+        let at = if end.is_none_or(|e| p.0 > e) {
+            last
+        } else {
+            chunks.range((sid, i64::MIN)..=(sid, p.0))?.next_back().transpose()?.map(|(k, _)| k.value().1)
+        };
         targets.entry(at.or(first)).or_default().push(p);
     }
     for (at, mut add) in targets {
