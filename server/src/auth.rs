@@ -125,15 +125,20 @@ impl Auth {
         Access { user, open: self.config.open || none, setup_needed: none }
     }
 
-    pub fn add_user(&self, name: &str, password: &str, role: Role) -> Result<(), AuthError> {
+    /// A new user's record, once the name and password pass.
+    fn new_record(name: &str, password: &str, role: Role) -> Result<UserRecord, AuthError> {
         if valid_name(name).is_err() {
             return Err(AuthError::BadName);
         }
         if password.chars().count() < telemetry::auth::MIN_PASSWORD_LEN {
             return Err(AuthError::ShortPassword);
         }
-        let record =
-            UserRecord { name: name.to_owned(), password: password::hash(password), role, created: now_ms() };
+        Ok(UserRecord { name: name.to_owned(), password: password::hash(password), role, created: now_ms() })
+    }
+
+    /// Adds a user, or replaces one of that name (the command line's `user add`).
+    pub fn add_user(&self, name: &str, password: &str, role: Role) -> Result<(), AuthError> {
+        let record = Self::new_record(name, password, role)?;
         if !self.users.put(&record)? {
             self.count.fetch_add(1, Ordering::Relaxed);
         }

@@ -32,6 +32,20 @@ fn call(addr: SocketAddr, login: &str, method: &str, path: &str, form: &str) -> 
     (status, body)
 }
 
+/// HTTP Basic logins of the two users [`with_admin_and_viewer`] makes.
+const ROOT: &str = "root:admin password";
+const VAL: &str = "val:viewer password";
+
+/// A running server whose users are the admin `root` and the viewer `val`.
+fn with_admin_and_viewer() -> (tempfile::TempDir, ServerProcess) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    add_user(&db, "root", "admin", "admin password");
+    add_user(&db, "val", "viewer", "viewer password");
+    let server = ServerProcess::start(&db, &[]);
+    (dir, server)
+}
+
 fn connack(addr: SocketAddr, device: &str, key: &str) -> String {
     match Raw::try_connect_as(addr, device, Some((device, key))) {
         Ok(_) => "accepted".into(),
@@ -41,12 +55,8 @@ fn connack(addr: SocketAddr, device: &str, key: &str) -> String {
 
 #[test]
 fn only_admins_manage_users_and_nobody_removes_themselves() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.redb");
-    add_user(&db, "root", "admin", "admin password");
-    add_user(&db, "val", "viewer", "viewer password");
-    let server = ServerProcess::start(&db, &[]);
-    let (root, val) = ("root:admin password", "val:viewer password");
+    let (_dir, server) = with_admin_and_viewer();
+    let (root, val) = (ROOT, VAL);
     let http = server.http;
 
     assert_eq!(call(http, val, "GET", "/api/admin/users", "").0, 403);
@@ -98,12 +108,8 @@ fn only_admins_manage_users_and_nobody_removes_themselves() {
 
 #[test]
 fn a_key_issued_by_an_admin_lets_its_device_in_until_replaced_or_revoked() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.redb");
-    add_user(&db, "root", "admin", "admin password");
-    add_user(&db, "val", "viewer", "viewer password");
-    let server = ServerProcess::start(&db, &[]);
-    let (root, val) = ("root:admin password", "val:viewer password");
+    let (_dir, server) = with_admin_and_viewer();
+    let (root, val) = (ROOT, VAL);
     let (http, mqtt) = (server.http, server.mqtt());
 
     assert_eq!(call(http, val, "POST", "/api/admin/device_keys/issue", "device=DEV_A").0, 403);

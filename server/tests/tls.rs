@@ -69,21 +69,8 @@ fn https(
     let conn = rustls::ClientConnection::new(tls.clone(), name).unwrap();
     let tcp = TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let mut s = rustls::StreamOwned::new(conn, tcp);
-    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: localhost:{}\r\n", addr.port());
-    req.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, head.to_ascii_lowercase(), body.to_owned())
+    let host = format!("localhost:{}", addr.port());
+    exchange(rustls::StreamOwned::new(conn, tcp), &host, method, path, "", headers, body.as_bytes())
 }
 
 /// What a plain-HTTP request to `addr` gets back (a broken connection counts as nothing).

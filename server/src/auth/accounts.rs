@@ -4,12 +4,11 @@
 
 use std::sync::atomic::Ordering;
 
-use telemetry::{AccountError, Accounts, DeviceId, IssuedKey, Role, UserEntry, valid_name};
+use telemetry::{AccountError, Accounts, DeviceId, IssuedKey, Role, UserEntry};
 use tracing::{info, warn};
 
-use super::users::{Change, UserDbError, UserRecord};
-use super::{Auth, AuthError, password};
-use crate::ingest::now_ms;
+use super::users::{Change, UserDbError};
+use super::{Auth, AuthError};
 
 fn storage(e: impl std::fmt::Display) -> AccountError {
     warn!(error = %e, "user database");
@@ -62,14 +61,7 @@ impl Accounts for Auth {
     }
 
     fn add_user(&self, name: &str, password: &str, role: Role) -> Result<(), AccountError> {
-        if valid_name(name).is_err() {
-            return Err(AccountError::BadName);
-        }
-        if password.chars().count() < telemetry::auth::MIN_PASSWORD_LEN {
-            return Err(AccountError::ShortPassword);
-        }
-        let record =
-            UserRecord { name: name.to_owned(), password: password::hash(password), role, created: now_ms() };
+        let record = Auth::new_record(name, password, role)?;
         if !self.users.insert_new(&record)? {
             return Err(AccountError::UserExists);
         }

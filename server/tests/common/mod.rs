@@ -164,9 +164,23 @@ pub fn http_full(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
+    let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n", body.len());
+    exchange(s, &addr.to_string(), method, path, content_type, headers, body)
+}
+
+/// One HTTP/1.0 exchange over `s` (plain or TLS) with the server named `host`: status,
+/// response headers (lower case) and body (which ends at close).
+pub fn exchange(
+    mut s: impl Read + Write,
+    host: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, String) {
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Length: {}\r\n", body.len());
     if !content_type.is_empty() {
         req.push_str(&format!("Content-Type: {content_type}\r\n"));
     }
