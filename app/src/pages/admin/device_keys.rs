@@ -8,6 +8,7 @@ use telemetry::IssuedKey;
 use super::{Outcome, OutcomeLine, track};
 use crate::api::{IssueDeviceKey, RevokeDeviceKey, list_device_keys};
 use crate::confirm::ConfirmSubmit;
+use crate::live::Live;
 
 #[component]
 pub fn DeviceKeys() -> impl IntoView {
@@ -16,9 +17,9 @@ pub fn DeviceKeys() -> impl IntoView {
     let keys = Resource::new(move || (issue.version().get(), revoke.version().get()), |_| list_device_keys());
     let revoked = RwSignal::new(None::<Outcome>);
     track(revoke, revoked, "Key revoked: the device can no longer connect.");
-    // Effects run only in the browser: until then the issue button stays off (see below).
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
+    // Until hydrated the issue button stays off (see below).
+    let live = expect_context::<Live>();
+    let hydrated = move || live.hydrated();
     view! {
         <section class="admin-section device-keys">
             <h2>"Device keys"</h2>
@@ -41,11 +42,11 @@ pub fn DeviceKeys() -> impl IntoView {
                 <label class="field">"Device id"
                     <input type="text" name="device" required maxlength="64" autocomplete="off" placeholder="kitchen-1"/>
                 </label>
-                <button class="button primary" type="submit" disabled=move || !hydrated.get()>"Issue key"</button>
+                <button class="button primary" type="submit" disabled=move || !hydrated()>"Issue key"</button>
             </ActionForm>
             <p class="hint">"A device that has a key gets a new one: its old key stops working at once."</p>
             // Until hydrated (and for good without JavaScript): why the button is off.
-            {move || (!hydrated.get()).then(|| view! {
+            {move || (!hydrated()).then(|| view! {
                 <p class="hint needs-js">"Issuing a key needs JavaScript: the key is shown once, on this page."</p>
             })}
             {move || issue.value().get().map(|result| match result {
