@@ -79,7 +79,8 @@ build_tools() {
 test_tools() {
   local had_mosquitto=yes
   installed mosquitto || had_mosquitto=
-  apt_install chromium mosquitto mosquitto-clients
+  # util-linux: prlimit, for the disk-full test (present on Debian; listed so it is certain).
+  apt_install chromium mosquitto mosquitto-clients util-linux
   # Debian starts a Mosquitto service on port 1883, which the dashboard's own broker needs;
   # the tests start their own Mosquitto. Only a service this script brought is stopped.
   if [ -z "$had_mosquitto" ] && command -v systemctl >/dev/null && systemctl is-enabled --quiet mosquitto 2>/dev/null; then
