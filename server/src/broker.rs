@@ -6,9 +6,13 @@
 //! - A valid reading is stored, then acknowledged and routed to subscribers as usual.
 //! - A malformed one is acknowledged (the device must not resend it forever), not routed,
 //!   logged and counted; MQTT 5 devices get reason "payload format invalid".
+//! - A connection's publishes are pipelined (our patched rmqtt, `vendor/README.md`): while one
+//!   waits for its commit the next are read and checked, so a commit takes many readings from
+//!   each connection; PUBACKs still go out in order.
 //! - A device over its message rate has its PUBACK held back (up to a second), which slows
 //!   it down; beyond that, and over the device or metric caps, the message is dropped and
-//!   counted (see [`crate::limits`]); MQTT 5 devices get reason "quota exceeded".
+//!   counted (see [`crate::limits`]); MQTT 5 devices get reason "quota exceeded". One
+//!   connection's publishes are admitted one after another ([`crate::pacing`]).
 //! - If storage fails the device is disconnected without a PUBACK, so it resends later.
 //! - Status reports and last wills on `app/device/<id>/status` are recorded.
 //! - A topic name holding `+` or `#` is refused whatever its namespace.
@@ -40,6 +44,7 @@ use crate::auth::Auth;
 use crate::ingest::{Ingest, now_ms};
 use crate::limits::{Pace, Refusal};
 use crate::metrics::Source;
+use crate::pacing::Pacing;
 use crate::store::StatusReport;
 
 /// Longest a device's PUBACK is held back to keep it to its message rate.
@@ -78,8 +83,11 @@ impl EmbeddedBroker {
         let err = |e: rmqtt::Error| BrokerError { addr: listen, message: e.to_string() };
         let scx = ServerContext::new().build().await;
         let register = scx.extends.hook_mgr().register();
-        let hook =
-            || Box::new(TelemetryHook { ingest: ingest.clone(), auth: auth.clone() }) as Box<dyn Handler>;
+        let pacing = Arc::new(Pacing::default());
+        let hook = || {
+            let (ingest, auth, pacing) = (ingest.clone(), auth.clone(), pacing.clone());
+            Box::new(TelemetryHook { ingest, auth, pacing }) as Box<dyn Handler>
+        };
         register.add(Type::MessagePublishCheckAcl, hook()).await;
         register.add(Type::MessagePublish, hook()).await;
         register.add(Type::ClientAuthenticate, hook()).await;
@@ -139,6 +147,7 @@ impl EmbeddedBroker {
 struct TelemetryHook {
     ingest: Ingest,
     auth: Arc<Auth>,
+    pacing: Arc<Pacing>,
 }
 
 fn refuse(reason: PublishAckReason, text: String, disconnect: bool) -> ReturnType {
@@ -224,6 +233,10 @@ impl TelemetryHook {
                         for d in &message.dropped {
                             warn!(%device, metric = %d.name, reason = d.reason.label(), "metric dropped");
                         }
+                        let turn = match self.ingest.limits().rate_limited() {
+                            true => Some(self.pacing.turn(client).await),
+                            false => None,
+                        };
                         match self.ingest.admit(&mut message, Pace::Wait(MAX_HOLD)) {
                             Ok(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
                             Ok(_) => {}
@@ -235,6 +248,7 @@ impl TelemetryHook {
                                 return Some(refuse(reason, refusal.to_string(), false));
                             }
                         }
+                        drop(turn);
                         if let Err(e) = self.ingest.store(vec![message], received).await {
                             warn!(%device, %client, error = %e, "reading not stored; disconnecting without PUBACK");
                             return Some(refuse(PublishAckReason::UnspecifiedError, e.to_string(), true));

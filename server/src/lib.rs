@@ -30,6 +30,7 @@ pub mod ingest;
 pub mod limits;
 pub mod metrics;
 pub mod mqtt_client;
+pub mod pacing;
 pub mod routes;
 pub mod security;
 pub mod store;

@@ -157,6 +157,28 @@ async fn bad_input_is_refused_counted_and_harms_nothing_else() {
     assert_eq!(status, 200);
 }
 
+/// A device with many QoS 1 messages in flight does not wait a commit for each: the broker
+/// reads its next publishes while one is being stored, so they share commits; PUBACKs still
+/// come in the order the messages were sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_s_messages_in_flight_share_commits_and_are_acknowledged_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &[]);
+    let mut device = Device::connect(server.mqtt(), "BURST", |o| {
+        o.set_inflight(100);
+    })
+    .await;
+    let start = now_ms() - 600_000;
+    let payloads = (0..300).map(|i| seed_payload(20.0, 50.0, 3.9, start + i * 1_000)).collect();
+    let acked = device.publish_all(&telemetry_topic("BURST"), payloads).await;
+    // The client numbers its messages 1 to 100 over and over (its in-flight window).
+    let sent: Vec<u16> = (0..300).map(|i| i % 100 + 1).collect();
+    assert_eq!(acked, sent, "PUBACKs out of order");
+    assert_eq!(server.readings("BURST", "temperature"), 300);
+    let commits = server.metric("iot_commits_total");
+    assert!(commits <= 150, "300 messages from one connection took {commits} commits");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_message_is_stored_once() {
     let dir = tempfile::tempdir().unwrap();

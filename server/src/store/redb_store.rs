@@ -34,7 +34,7 @@ const SCHEMA_VERSION: u64 = 2;
 const POINTS_V1: TableDefinition<(u32, i64), f64> = TableDefinition::new("points");
 
 /// Page cache when none is configured: `storage.cache_mb`'s default.
-pub const DEFAULT_CACHE_BYTES: usize = 16 << 20;
+pub const DEFAULT_CACHE_BYTES: usize = 8 << 20;
 
 type Loaded = (HashMap<(String, String), u32>, Memory);
 

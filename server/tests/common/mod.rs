@@ -213,7 +213,7 @@ pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 /// A device connection that counts PUBACKs.
 pub struct Device {
     pub client: AsyncClient,
-    acks: tokio::sync::mpsc::UnboundedReceiver<()>,
+    acks: tokio::sync::mpsc::UnboundedReceiver<u16>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -234,8 +234,8 @@ impl Device {
                             let _ = tx.send(());
                         }
                     }
-                    Ok(Event::Incoming(Packet::PubAck(_))) => {
-                        let _ = ack_tx.send(());
+                    Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                        let _ = ack_tx.send(ack.pkid);
                     }
                     Ok(_) => {}
                     Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
@@ -252,15 +252,20 @@ impl Device {
         tokio::time::timeout(TIMEOUT, self.acks.recv()).await.expect("PUBACK in time").unwrap();
     }
 
-    /// Publishes several at QoS 1 and waits for all their PUBACKs.
-    pub async fn publish_all(&mut self, topic: &str, payloads: Vec<String>) {
+    /// Publishes several at QoS 1 (up to 100 in flight) and waits for all their PUBACKs;
+    /// returns their packet ids in the order the PUBACKs came.
+    pub async fn publish_all(&mut self, topic: &str, payloads: Vec<String>) -> Vec<u16> {
         let n = payloads.len();
         for p in payloads {
             self.client.publish(topic, QoS::AtLeastOnce, false, p).await.unwrap();
         }
+        let mut acked = Vec::with_capacity(n);
         for _ in 0..n {
-            tokio::time::timeout(TIMEOUT, self.acks.recv()).await.expect("PUBACK in time").unwrap();
+            acked.push(
+                tokio::time::timeout(TIMEOUT, self.acks.recv()).await.expect("PUBACK in time").unwrap(),
+            );
         }
+        acked
     }
 
     /// Drops the TCP connection without DISCONNECT, as a device losing power does.
