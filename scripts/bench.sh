@@ -29,6 +29,8 @@ run() { "$@" 2>&1 | { grep --line-buffered -vE "$log_line" || true; } | tee -a "
 
 section "Ingest (durable, QoS 1)"
 run scripts/bench-ingest.sh
+echo | tee -a "$report"
+CONNECTIONS=20 run scripts/bench-ingest.sh
 section "Latency"
 run scripts/bench-latency.sh
 section "History and storage"

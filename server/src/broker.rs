@@ -50,6 +50,11 @@ use crate::store::StatusReport;
 /// Longest a device's PUBACK is held back to keep it to its message rate.
 const MAX_HOLD: Duration = Duration::from_secs(1);
 
+/// Unacknowledged QoS 1 messages a connection may have, each way (rmqtt's default is 16):
+/// how many of a device's publishes one commit can take (MQTT 5 devices are told this as
+/// the receive maximum).
+const IN_FLIGHT: std::num::NonZeroU16 = std::num::NonZeroU16::new(64).expect("not zero");
+
 /// A running embedded broker; dropping it does not stop it, [`EmbeddedBroker::stop`] does.
 pub struct EmbeddedBroker {
     pub addr: SocketAddr,
@@ -102,6 +107,7 @@ impl EmbeddedBroker {
                 // Every connection goes through the authenticate hook, which decides.
                 .allow_anonymous(false)
                 .nodelay(true)
+                .max_inflight(IN_FLIGHT)
         };
         let listener = builder("mqtt", listen).bind().and_then(|l| l.tcp()).map_err(err)?;
         let addr = listener.local_addr().map_err(err)?;

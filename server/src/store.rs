@@ -8,6 +8,7 @@ mod head;
 mod redb_store;
 mod registry;
 mod rollup;
+mod series_ids;
 
 pub use redb_store::RedbStore;
 

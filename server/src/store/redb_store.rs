@@ -20,6 +20,7 @@ use super::handle::{Handle, Write};
 use super::head::{HEAD, Head};
 use super::registry::{CHANGES, CHECKPOINT, DEVICES, DeviceRecord, META, Registry};
 use super::rollup;
+use super::series_ids::SeriesIds;
 use super::{CommitOutcome, Incoming, Pruned, StatusReport, Store, StoreError};
 
 /// (device, metric) → series id.
@@ -36,7 +37,7 @@ const POINTS_V1: TableDefinition<(u32, i64), f64> = TableDefinition::new("points
 /// Page cache when none is configured: `storage.cache_mb`'s default.
 pub const DEFAULT_CACHE_BYTES: usize = 8 << 20;
 
-type Loaded = (HashMap<(String, String), u32>, Memory);
+type Loaded = (SeriesIds, Memory);
 
 /// What the store keeps in memory.
 struct Memory {
@@ -48,7 +49,7 @@ struct Memory {
 
 pub struct RedbStore {
     db: Handle,
-    series: RwLock<HashMap<(String, String), u32>>,
+    series: RwLock<SeriesIds>,
     /// Changed only with `write` held and around the commit whose changes it mirrors, so a
     /// reader taking it with its read transaction sees both alike.
     mem: RwLock<Memory>,
@@ -129,11 +130,11 @@ impl RedbStore {
 
     /// What the store keeps in memory, as of `rx`.
     fn load(rx: &redb::ReadTransaction) -> Result<Loaded, StoreError> {
-        let (mut series, mut sealed) = (HashMap::new(), HashMap::new());
+        let (mut series, mut sealed) = (SeriesIds::default(), HashMap::new());
         for entry in rx.open_table(SERIES)?.iter()? {
             let (k, v) = entry?;
             let (device, metric) = k.value();
-            series.insert((device.to_owned(), metric.to_owned()), v.value());
+            series.insert(device.to_owned(), metric.to_owned(), v.value());
         }
         for entry in rx.open_table(SEALED)?.iter()? {
             let (k, v) = entry?;
@@ -214,7 +215,7 @@ impl RedbStore {
 
     fn series_id(&self, device: &str, metric: &str) -> Option<u32> {
         let series = self.series.read().unwrap_or_else(|e| e.into_inner());
-        series.get(&(device.to_owned(), metric.to_owned())).copied()
+        series.get(device, metric)
     }
 
     /// Number of stored points, across all series.
@@ -257,7 +258,11 @@ fn record<'a>(
     registry: &Registry,
     device: &str,
 ) -> &'a mut DeviceRecord {
-    records.entry(device.to_owned()).or_insert_with(|| registry.get(device).cloned().unwrap_or_default())
+    // Looked up before inserting: no key allocated for a device already in this commit.
+    if !records.contains_key(device) {
+        records.insert(device.to_owned(), registry.get(device).cloned().unwrap_or_default());
+    }
+    records.get_mut(device).expect("just inserted")
 }
 
 impl Store for RedbStore {
@@ -360,7 +365,7 @@ impl Store for RedbStore {
     }
 
     fn prune(&self, before: Millis) -> Result<Pruned, StoreError> {
-        let ids: Vec<u32> = self.series.read().unwrap_or_else(|e| e.into_inner()).values().copied().collect();
+        let ids: Vec<u32> = self.series.read().unwrap_or_else(|e| e.into_inner()).ids().collect();
         let mut pruned = Pruned::default();
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let tx = self.begin_write()?;
@@ -618,7 +623,7 @@ impl DeviceAdmin for RedbStore {
         }
         let mut cache = self.series.write().unwrap_or_else(|e| e.into_inner());
         for (metric, _) in gone {
-            cache.remove(&(id.to_owned(), metric));
+            cache.remove(id, &metric);
         }
         Ok(existed)
     }
