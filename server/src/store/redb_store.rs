@@ -37,10 +37,10 @@ const POINTS_V1: TableDefinition<(u32, i64), f64> = TableDefinition::new("points
 /// Page cache when none is configured: `storage.cache_mb`'s default.
 pub const DEFAULT_CACHE_BYTES: usize = 8 << 20;
 
-type Loaded = (SeriesIds, Memory);
-
 /// What the store keeps in memory.
 struct Memory {
+    /// (device, metric) → series id, as in the SERIES table.
+    series: SeriesIds,
     head: Head,
     devices: Registry,
     /// series id → latest sealed reading time: readings at or before it may be in a chunk.
@@ -49,7 +49,6 @@ struct Memory {
 
 pub struct RedbStore {
     db: Handle,
-    series: RwLock<SeriesIds>,
     /// Changed only with `write` held and around the commit whose changes it mirrors, so a
     /// reader taking it with its read transaction sees both alike.
     mem: RwLock<Memory>,
@@ -119,17 +118,12 @@ impl RedbStore {
             meta.insert("dashboards_seeded", 1)?;
         }
         tx.commit()?;
-        let (series, mem) = Self::load(&db.begin_read()?)?;
-        Ok(RedbStore {
-            db: Handle::new(db, path, cache_bytes),
-            series: RwLock::new(series),
-            mem: RwLock::new(mem),
-            write: Mutex::new(()),
-        })
+        let mem = Self::load(&db.begin_read()?)?;
+        Ok(RedbStore { db: Handle::new(db, path, cache_bytes), mem: RwLock::new(mem), write: Mutex::new(()) })
     }
 
     /// What the store keeps in memory, as of `rx`.
-    fn load(rx: &redb::ReadTransaction) -> Result<Loaded, StoreError> {
+    fn load(rx: &redb::ReadTransaction) -> Result<Memory, StoreError> {
         let (mut series, mut sealed) = (SeriesIds::default(), HashMap::new());
         for entry in rx.open_table(SERIES)?.iter()? {
             let (k, v) = entry?;
@@ -140,7 +134,7 @@ impl RedbStore {
             let (k, v) = entry?;
             sealed.insert(k.value(), v.value());
         }
-        Ok((series, Memory { head: Head::load(rx)?, devices: Registry::load(rx)?, sealed }))
+        Ok(Memory { series, head: Head::load(rx)?, devices: Registry::load(rx)?, sealed })
     }
 
     /// Begins a write (the writer lock held). After the file was reopened, what memory holds
@@ -148,9 +142,7 @@ impl RedbStore {
     fn begin_write(&self) -> Result<Write<'_>, StoreError> {
         let (tx, reopened) = self.db.write()?;
         if reopened {
-            let (series, mem) = Self::load(&self.db.read()?)?;
-            *self.series.write().unwrap_or_else(|e| e.into_inner()) = series;
-            *self.mem_mut() = mem;
+            *self.mem_mut() = Self::load(&self.db.read()?)?;
         }
         Ok(tx)
     }
@@ -214,8 +206,7 @@ impl RedbStore {
     }
 
     fn series_id(&self, device: &str, metric: &str) -> Option<u32> {
-        let series = self.series.read().unwrap_or_else(|e| e.into_inner());
-        series.get(device, metric)
+        self.mem().series.get(device, metric)
     }
 
     /// Number of stored points, across all series.
@@ -270,7 +261,7 @@ impl Store for RedbStore {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let mut outcome = CommitOutcome::default();
         let mut new_series: Vec<((String, String), u32)> = Vec::new();
-        // First: after a reopen it reloads what the locks below guard.
+        // First: after a reopen it reloads what `mem` holds.
         let tx = self.begin_write()?;
         let mem = self.mem();
         let mut added: Vec<(u32, Millis, f64)> = Vec::new();
@@ -288,7 +279,7 @@ impl Store for RedbStore {
                 let rec = record(&mut records, &mem.devices, device);
                 let mut fresh = false;
                 for (metric, value) in &message.values {
-                    let sid = match self.series_id(device, metric).or_else(|| {
+                    let sid = match mem.series.get(device, metric).or_else(|| {
                         new_series.iter().find(|((d, m), _)| d == device && m == metric).map(|(_, id)| *id)
                     }) {
                         Some(id) => id,
@@ -357,18 +348,16 @@ impl Store for RedbStore {
             for (id, rec) in records {
                 mem.devices.put(id, rec);
             }
-        }
-        if !new_series.is_empty() {
-            self.series.write().unwrap_or_else(|e| e.into_inner()).extend(new_series);
+            mem.series.extend(new_series);
         }
         Ok(outcome)
     }
 
     fn prune(&self, before: Millis) -> Result<Pruned, StoreError> {
-        let ids: Vec<u32> = self.series.read().unwrap_or_else(|e| e.into_inner()).ids().collect();
         let mut pruned = Pruned::default();
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let tx = self.begin_write()?;
+        let ids: Vec<u32> = self.mem().series.ids().collect();
         pruned.readings = self.mem().head.delete(&tx, None, before)?;
         for sid in ids {
             pruned.readings += chunks::prune(&tx, sid, before)?;
@@ -614,16 +603,13 @@ impl DeviceAdmin for RedbStore {
         {
             let mut mem = self.mem_mut();
             tx.commit().map_err(source_err)?;
-            for (_, sid) in &gone {
+            for (metric, sid) in &gone {
                 mem.head.drop_series(*sid);
                 mem.sealed.remove(sid);
+                mem.series.remove(id, metric);
             }
             mem.devices.remove(id);
             mem.devices.clean();
-        }
-        let mut cache = self.series.write().unwrap_or_else(|e| e.into_inner());
-        for (metric, _) in gone {
-            cache.remove(id, &metric);
         }
         Ok(existed)
     }
