@@ -239,12 +239,12 @@ impl TelemetryHook {
                         for d in &message.dropped {
                             warn!(%device, metric = %d.name, reason = d.reason.label(), "metric dropped");
                         }
-                        let turn = match self.ingest.limits().rate_limited() {
-                            true => Some(self.pacing.turn(client).await),
-                            false => None,
-                        };
+                        let mut turn = self.pacing.turn(client).await;
                         match self.ingest.admit(&mut message, Pace::Wait(MAX_HOLD)) {
-                            Ok(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
+                            Ok(wait) if !wait.is_zero() => {
+                                turn.hold();
+                                tokio::time::sleep(wait).await;
+                            }
                             Ok(_) => {}
                             Err(refusal) => {
                                 let reason = match refusal {

@@ -139,11 +139,6 @@ impl Limits {
     }
 
     /// Forgets a deleted device, freeing its place under the device cap.
-    /// Whether devices are held to a message rate at all.
-    pub fn rate_limited(&self) -> bool {
-        self.config.device_messages_per_sec > 0.0
-    }
-
     pub fn forget(&self, device: &str) {
         self.devices.lock().unwrap_or_else(|e| e.into_inner()).remove(device);
     }

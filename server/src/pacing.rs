@@ -1,23 +1,27 @@
 //! Keeps each MQTT connection's rate-limited publishes in step. The embedded broker runs a
 //! connection's publishes concurrently (its pipeline) and holds a PUBACK back to slow a device
 //! to its rate; were those holds computed all at once, they would add up and drop what a
-//! device sending in order would merely have had to wait for. So one connection's publishes
-//! pass admission one at a time, each after the previous one's hold; different connections
+//! device sending in order would merely have had to wait for. So while one of a connection's
+//! publishes is held back, its next ones wait for it before admission; different connections
 //! still go side by side (and so a device flooding over many connections is dropped).
+//!
+//! A connection with nothing held back costs one map lookup per publish: no allocation.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::OwnedMutexGuard;
 
-/// One lock per connection with a publish in admission; a connection's entry goes once its
-/// last publish is through, so the map holds only connections being admitted right now.
+type Holds = HashMap<String, Arc<tokio::sync::Mutex<()>>>;
+
+/// The connections with a publish held back right now, each with the lock its next
+/// publishes wait on.
 #[derive(Default)]
 pub struct Pacing {
-    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    holds: Mutex<Holds>,
 }
 
-/// A connection's turn at admission; the next publish of that connection waits for its drop.
+/// A publish's turn at admission.
 pub struct Turn<'a> {
     pacing: &'a Pacing,
     client: &'a str,
@@ -25,14 +29,18 @@ pub struct Turn<'a> {
 }
 
 impl Pacing {
-    /// Waits until the connection's earlier publishes are through admission (and their holds).
+    /// Waits while an earlier publish of `client` is held back; at once otherwise.
     pub async fn turn<'a>(&'a self, client: &'a str) -> Turn<'a> {
-        let lock = self.lock().entry(client.to_owned()).or_default().clone();
-        Turn { pacing: self, client, guard: Some(lock.lock_owned().await) }
+        let held = self.lock().get(client).cloned();
+        let guard = match held {
+            Some(lock) => Some(lock.lock_owned().await),
+            None => None,
+        };
+        Turn { pacing: self, client, guard }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<()>>>> {
-        self.turns.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Holds> {
+        self.holds.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     #[cfg(test)]
@@ -41,13 +49,27 @@ impl Pacing {
     }
 }
 
+impl Turn<'_> {
+    /// This publish is held back: the connection's next ones wait until this turn is dropped.
+    pub fn hold(&mut self) {
+        if self.guard.is_none() {
+            let lock = self.pacing.lock().entry(self.client.to_owned()).or_default().clone();
+            // Free: a connection's publishes are polled by one task, none in between.
+            self.guard = lock.try_lock_owned().ok();
+        }
+    }
+}
+
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        let mut turns = self.pacing.lock();
+        if self.guard.is_none() {
+            return;
+        }
+        let mut holds = self.pacing.lock();
         self.guard.take();
         // Nobody else holds or waits for this connection's lock: forget it.
-        if turns.get(self.client).is_some_and(|l| Arc::strong_count(l) == 1) {
-            turns.remove(self.client);
+        if holds.get(self.client).is_some_and(|l| Arc::strong_count(l) == 1) {
+            holds.remove(self.client);
         }
     }
 }
@@ -59,9 +81,12 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn one_connection_waits_its_turn_and_others_do_not() {
+    async fn a_held_publish_makes_its_connection_wait_and_no_other() {
         let pacing = Arc::new(Pacing::default());
-        let first = pacing.turn("a").await;
+        drop(pacing.turn("a").await);
+        assert_eq!(pacing.len(), 0, "nothing held back: nothing kept");
+        let mut first = pacing.turn("a").await;
+        first.hold();
         let other = tokio::time::timeout(Duration::from_secs(1), pacing.turn("b")).await;
         drop(other.expect("another connection goes at once"));
         let second = tokio::spawn({
@@ -69,7 +94,7 @@ mod tests {
             async move { drop(pacing.turn("a").await) }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!second.is_finished(), "the same connection waits for its earlier publish");
+        assert!(!second.is_finished(), "the same connection waits for its held publish");
         drop(first);
         second.await.unwrap();
         assert_eq!(pacing.len(), 0, "connections are forgotten once through");
