@@ -1,5 +1,6 @@
 import { Page } from '@playwright/test';
 import { expect, test } from './fixtures';
+import { signIn } from './server';
 
 // Markup where the sign-in pages take text: the user name field and the query parameters they
 // read (`next`, `error`). It is shown as typed or refused, and never runs. Runs hydrated and
@@ -17,9 +18,7 @@ async function nothingRan(page: Page) {
 test('markup typed as a user name on the sign-in page is refused and never runs', async ({ page }) => {
   for (const name of markup) {
     await page.goto('/login');
-    await page.getByLabel('User name').fill(name);
-    await page.getByLabel('Password').fill('some password');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await signIn(page, name, 'some password');
     await expect(page).toHaveURL(/\/login\?error=invalid/);
     await expect(page.getByRole('alert')).toHaveText('Wrong user name or password.');
     await nothingRan(page);
@@ -40,9 +39,7 @@ test('markup in the sign-in page\'s query is kept as text and never runs', async
     await nothingRan(page);
     // A failed sign-in comes back with `next`, still as text (a fresh name each time: wrong
     // passwords are throttled per name).
-    await page.getByLabel('User name').fill(`nobody-${test.info().project.name}-${i}`);
-    await page.getByLabel('Password').fill('some password');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await signIn(page, `nobody-${test.info().project.name}-${i}`, 'some password');
     await expect(page.getByRole('alert')).toHaveText('Wrong user name or password.');
     await expect(page.locator('input[name="next"]')).toHaveValue(kept);
     await nothingRan(page);

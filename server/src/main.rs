@@ -99,24 +99,23 @@ fn open_auth(config: &Config) -> anyhow::Result<(server::auth::Auth, PathBuf)> {
 }
 
 fn devices(config: &Config, action: DeviceAction) -> anyhow::Result<()> {
-    if let DeviceAction::MosquittoAcl = action {
-        let Some(user) = &config.mqtt.username else {
-            anyhow::bail!("set mqtt.username (IOT_MQTT_USERNAME): the dashboard's login at Mosquitto");
-        };
-        print!("{}", server::mqtt_client::mosquitto_acl(user));
-        return Ok(());
-    }
-    let (auth, _) = open_auth(config)?;
+    // Only the key commands need the user database (and the server stopped).
+    let auth = || open_auth(config).map(|(auth, _)| auth);
     match action {
-        DeviceAction::Key { id } => println!("{}", auth.new_device_key(&id)?),
+        DeviceAction::Key { id } => println!("{}", auth()?.new_device_key(&id)?),
         DeviceAction::Revoke { id } => {
-            if !auth.revoke_device_key(&id)? {
+            if !auth()?.revoke_device_key(&id)? {
                 anyhow::bail!("device {id} has no key");
             }
             println!("key of {id} revoked");
         }
-        DeviceAction::Keys => auth.device_keys()?.iter().for_each(|id| println!("{id}")),
-        DeviceAction::MosquittoAcl => unreachable!("handled above"),
+        DeviceAction::Keys => auth()?.device_keys()?.iter().for_each(|id| println!("{id}")),
+        DeviceAction::MosquittoAcl => {
+            let Some(user) = &config.mqtt.username else {
+                anyhow::bail!("set mqtt.username (IOT_MQTT_USERNAME): the dashboard's login at Mosquitto");
+            };
+            print!("{}", server::mqtt_client::mosquitto_acl(user));
+        }
     }
     Ok(())
 }
