@@ -261,6 +261,13 @@ pub mod v3 {
             super::send(&mut self.io, MqttPacket::V3(packet), self.cfg.send_timeout).await
         }
 
+        /// Patched: queues a packet in the write buffer without flushing it (see [`Self::flush`]),
+        /// so packets that are ready together go out in one write.
+        #[inline]
+        pub async fn feed(&mut self, packet: rmqtt_codec::v3::Packet) -> Result<()> {
+            super::feed(&mut self.io, MqttPacket::V3(packet), self.cfg.send_timeout).await
+        }
+
         /// Flushes write buffers
         #[inline]
         pub async fn flush(&mut self) -> Result<()> {
@@ -488,6 +495,13 @@ pub mod v5 {
             super::send(&mut self.io, MqttPacket::V5(packet), self.cfg.send_timeout).await
         }
 
+        /// Patched: queues a packet in the write buffer without flushing it (see [`Self::flush`]),
+        /// so packets that are ready together go out in one write.
+        #[inline]
+        pub async fn feed(&mut self, packet: rmqtt_codec::v5::Packet) -> Result<()> {
+            super::feed(&mut self.io, MqttPacket::V5(packet), self.cfg.send_timeout).await
+        }
+
         /// Flushes write buffers
         #[inline]
         pub async fn flush(&mut self) -> Result<()> {
@@ -576,6 +590,26 @@ where
         Ok(())
     } else {
         match tokio::time::timeout(send_timeout, io.send(packet)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(MqttError::SendPacket(SendPacketError::Encode(e))),
+            Err(_) => Err(MqttError::WriteTimeout),
+        }?;
+        Ok(())
+    }
+}
+
+/// Patched: [`send`] without the flush; the buffer is written out only when it passes the
+/// codec's backpressure boundary.
+#[inline]
+async fn feed<Io>(io: &mut Framed<Io, MqttCodec>, packet: MqttPacket, send_timeout: Duration) -> Result<()>
+where
+    Io: AsyncWrite + Unpin,
+{
+    if send_timeout.is_zero() {
+        io.feed(packet).await?;
+        Ok(())
+    } else {
+        match tokio::time::timeout(send_timeout, io.feed(packet)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(MqttError::SendPacket(SendPacketError::Encode(e))),
             Err(_) => Err(MqttError::WriteTimeout),

@@ -73,7 +73,7 @@ use async_trait::async_trait;
 use bitflags::Flags;
 use bytestring::ByteString;
 use futures::channel::mpsc::unbounded;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -412,7 +412,13 @@ impl SessionState {
                 }
 
                 Some(done) = pipeline.next(), if !pipeline.is_empty() => {
+                    // PUBACKs that are ready together (one commit often finishes many) are
+                    // queued and written out with one flush, not one write each.
                     state.finish_publish(sink, done).await?;
+                    while let Some(Some(done)) = pipeline.next().now_or_never() {
+                        state.finish_publish(sink, done).await?;
+                    }
+                    sink.flush().await?;
                 }
 
                 pkt = sink.recv(), if pipeline.len() < pipeline_max => {
@@ -1060,8 +1066,8 @@ impl SessionState {
         Ok(())
     }
 
-    /// Patched: routes a pipelined publish whose hooks are done and, for QoS 1, sends its
-    /// PUBACK; called in arrival order.
+    /// Patched: routes a pipelined publish whose hooks are done and, for QoS 1, queues its
+    /// PUBACK (the caller flushes); called in arrival order.
     async fn finish_publish<Io>(&mut self, sink: &mut Sink<Io>, done: Checked) -> std::result::Result<(), Reason>
     where
         Io: AsyncRead + AsyncWrite + Unpin,
@@ -1078,7 +1084,7 @@ impl SessionState {
                 self.in_inflight.remove(&packet_id);
             }
         })?;
-        let ack_res = sink.send_publish_ack(packet_id, pubres).await;
+        let ack_res = sink.feed_publish_ack(packet_id, pubres).await;
         if inflight_res {
             self.in_inflight.remove(&packet_id);
         }
@@ -1094,6 +1100,7 @@ impl SessionState {
         while let Some(done) = pipeline.next().await {
             self.finish_publish(sink, done).await?;
         }
+        sink.flush().await?;
         Ok(())
     }
 

@@ -1475,14 +1475,16 @@ where
     }
 
     #[inline]
-    pub(crate) async fn send_publish_ack(
+    /// Patched: queues the PUBACK without flushing it; the session flushes once every PUBACK
+    /// that is ready has been queued ([`Self::flush`]), so they share one write.
+    pub(crate) async fn feed_publish_ack(
         &mut self,
         packet_id: NonZeroU16,
         pubres: PublishResult,
     ) -> Result<()> {
         match self {
             Sink::V3(s) => {
-                s.send_publish_ack(packet_id).await?;
+                s.feed(crate::codec::v3::Packet::PublishAck { packet_id }).await?;
             }
             Sink::V5(s) => {
                 let ack = PublishAckV5 {
@@ -1491,10 +1493,19 @@ where
                     properties: pubres.properties,
                     reason_string: pubres.reason_string,
                 };
-                s.send_publish_ack(ack).await?;
+                s.feed(crate::codec::v5::Packet::PublishAck(ack)).await?;
             }
         }
         Ok(())
+    }
+
+    /// Patched: writes out what was queued.
+    #[inline]
+    pub(crate) async fn flush(&mut self) -> Result<()> {
+        match self {
+            Sink::V3(s) => s.flush().await,
+            Sink::V5(s) => s.flush().await,
+        }
     }
 
     #[inline]
