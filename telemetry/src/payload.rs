@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::Millis;
 use crate::name::{DeviceId, MAX_NAME_LEN, NameError, valid_name};
@@ -105,14 +105,22 @@ impl fmt::Display for RejectReason {
     }
 }
 
+mod reader;
+
+use reader::Telemetry;
+
 /// Parses an MQTT payload published by `device`.
 pub fn parse_payload(device: DeviceId, payload: &[u8], received: Millis) -> Result<Message, RejectReason> {
     if payload.len() > MAX_PAYLOAD_BYTES {
         return Err(RejectReason::TooLarge(payload.len()));
     }
-    let value: Value = serde_json::from_slice(payload).map_err(|e| RejectReason::NotJson(e.to_string()))?;
-    let object = value.as_object().ok_or(RejectReason::NotObject)?;
-    parse_object(device, object, received)
+    let fields = reader::read(payload)?;
+    let metrics = match fields.telemetry {
+        Telemetry::Metrics(m) => m,
+        Telemetry::NotObject => return Err(RejectReason::TelemetryNotObject),
+        Telemetry::Missing => return Err(RejectReason::MissingTelemetry),
+    };
+    accept(device, metrics, fields.timestamp.as_ref(), received)
 }
 
 /// Parses one HTTP ingest item: the MQTT payload plus a `device_id` field.
@@ -124,29 +132,32 @@ pub fn parse_http_item(item: &Value, received: Millis) -> Result<Message, Reject
         None => return Err(RejectReason::MissingDeviceId),
     };
     let device = DeviceId::try_from(id).map_err(RejectReason::BadDeviceId)?;
-    parse_object(device, object, received)
-}
-
-fn parse_object(
-    device: DeviceId,
-    object: &Map<String, Value>,
-    received: Millis,
-) -> Result<Message, RejectReason> {
-    let telemetry = match object.get("telemetry") {
-        Some(Value::Object(t)) => t,
+    let metrics = match object.get("telemetry") {
+        Some(Value::Object(t)) => t.iter().map(|(name, value)| (name.clone(), value.as_f64())).collect(),
         Some(_) => return Err(RejectReason::TelemetryNotObject),
         None => return Err(RejectReason::MissingTelemetry),
     };
-    let mut values = Vec::with_capacity(telemetry.len());
+    accept(device, metrics, object.get("timestamp"), received)
+}
+
+/// The message from `telemetry`'s metrics (sorted by name, each once; `None` where the value
+/// is not a number) and the `timestamp` field.
+fn accept(
+    device: DeviceId,
+    metrics: Vec<(String, Option<f64>)>,
+    timestamp: Option<&Value>,
+    received: Millis,
+) -> Result<Message, RejectReason> {
+    let mut values = Vec::with_capacity(metrics.len());
     let mut dropped = Vec::new();
-    for (name, value) in telemetry {
-        let drop = |reason| DroppedMetric { name: truncate(name), reason };
-        if let Err(e) = valid_name(name) {
+    for (name, value) in metrics {
+        let drop = |reason| DroppedMetric { name: truncate(&name), reason };
+        if let Err(e) = valid_name(&name) {
             dropped.push(drop(DropReason::BadName(e)));
             continue;
         }
-        match value.as_f64() {
-            Some(v) if v.is_finite() => values.push((name.clone(), v)),
+        match value {
+            Some(v) if v.is_finite() => values.push((name, v)),
             Some(_) => dropped.push(drop(DropReason::NotFinite)),
             None => dropped.push(drop(DropReason::NotANumber)),
         }
@@ -154,7 +165,7 @@ fn parse_object(
     if values.is_empty() {
         return Err(RejectReason::NoNumericMetric);
     }
-    let (ts, ts_source) = timestamp::resolve(object.get("timestamp"), received);
+    let (ts, ts_source) = timestamp::resolve(timestamp, received);
     Ok(Message { device, ts, ts_source, values, dropped })
 }
 
@@ -227,6 +238,76 @@ mod tests {
         );
         let deep = "[".repeat(500) + &"]".repeat(500);
         assert_eq!(parse(&deep).unwrap_err().label(), "not_json");
+    }
+
+    #[test]
+    fn a_repeated_key_counts_once_the_last_time() {
+        let m = parse(r#"{"telemetry": {"a": "x", "b": 1, "a": 2}, "timestamp": 5, "timestamp": null}"#);
+        let m = m.unwrap();
+        assert_eq!(m.values, vec![("a".into(), 2.0), ("b".into(), 1.0)]);
+        assert_eq!(m.ts_source, TimestampSource::Missing);
+        assert_eq!(parse(r#"{"telemetry": {"a": 1, "a": "x"}}"#).unwrap_err(), RejectReason::NoNumericMetric);
+        assert_eq!(
+            parse(r#"{"telemetry": {"a": 1}, "telemetry": 7}"#).unwrap_err(),
+            RejectReason::TelemetryNotObject
+        );
+    }
+
+    #[test]
+    fn nesting_limit_applies_to_skipped_fields() {
+        let deep = format!(r#"{{"telemetry": {{"a": 1}}, "pad": {}{}}}"#, "[".repeat(500), "]".repeat(500));
+        assert_eq!(parse(&deep).unwrap_err().label(), "not_json");
+        let deep = format!(r#"{{"telemetry": {{"a": 1, "b": {}{}}}}}"#, "[".repeat(500), "]".repeat(500));
+        assert_eq!(parse(&deep).unwrap_err().label(), "not_json");
+        let shallow = format!(r#"{{"telemetry": {{"a": 1}}, "pad": {}{}}}"#, "[".repeat(20), "]".repeat(20));
+        assert_eq!(parse(&shallow).unwrap().values, vec![("a".into(), 1.0)]);
+    }
+
+    /// Any JSON value, nested a few levels.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e300f64..1e300).prop_map(Value::from),
+            "[a-z/# \\\"é]{0,6}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::btree_map("[a-z_/ ]{0,5}", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// The one-pass reader decides exactly as reading the whole document first does (the
+        /// HTTP path), for any payload: accepted values, dropped metrics, time and reasons.
+        #[test]
+        fn one_pass_reader_agrees_with_the_parsed_document(
+            telemetry in any_json(),
+            timestamp in proptest::option::of(any_json()),
+            extra in any_json(),
+            whole in proptest::bool::weighted(0.9),
+        ) {
+            let mut object = serde_json::Map::new();
+            object.insert("telemetry".into(), telemetry);
+            if let Some(t) = timestamp {
+                object.insert("timestamp".into(), t);
+            }
+            object.insert("extra".into(), extra.clone());
+            let mut document = if whole { Value::Object(object) } else { extra };
+            if let Some(o) = document.as_object_mut() {
+                o.insert("device_id".into(), dev().as_str().into());
+            }
+            let text = document.to_string();
+            let one_pass = parse_payload(dev(), text.as_bytes(), NOW);
+            let parsed = parse_http_item(&serde_json::from_str(&text).unwrap(), NOW);
+            proptest::prop_assert_eq!(one_pass, parsed);
+        }
     }
 
     #[test]

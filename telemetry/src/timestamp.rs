@@ -3,7 +3,7 @@
 //! nothing. Anything missing, unparseable, before 2000 or more than an hour in the future is
 //! replaced by the server's receive time, so one device's bad clock cannot scramble a chart.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -42,6 +42,9 @@ impl TimestampSource {
 /// Parses a timestamp string: RFC 3339 with offset, or a naive date-time taken as UTC.
 pub fn parse_str(s: &str) -> Option<Millis> {
     let s = s.trim();
+    if let Some(t) = parse_naive_seconds(s) {
+        return Some(t);
+    }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_millis());
     }
@@ -51,6 +54,25 @@ pub fn parse_str(s: &str) -> Option<Millis> {
         }
     }
     None
+}
+
+/// The seed's form, `2025-12-19T12:21:20` (or with a space), read without a format string:
+/// most devices send it, so it is the ingest hot path. Anything else, or anything this cannot
+/// read (a leap second), is left to [`parse_str`]'s general path.
+fn parse_naive_seconds(s: &str) -> Option<Millis> {
+    let b = s.as_bytes();
+    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0u32, |n, d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))
+    };
+    let date = NaiveDate::from_ymd_opt(i32::try_from(num(0, 4)?).ok()?, num(5, 7)?, num(8, 10)?)?;
+    let time = NaiveTime::from_hms_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?)?;
+    Some(NaiveDateTime::new(date, time).and_utc().timestamp_millis())
 }
 
 /// Unix time as a number: seconds (possibly fractional), or milliseconds when it is too
@@ -99,6 +121,31 @@ mod tests {
     fn seed_naive_timestamp_is_utc() {
         assert_eq!(parse_str("2025-12-19T12:21:20"), Some(NOW));
         assert_eq!(parse_str("2025-12-19 12:21:20.250"), Some(NOW + 250));
+    }
+
+    #[test]
+    fn the_seed_form_reads_as_the_general_path_does() {
+        for s in [
+            "2025-12-19T12:21:20",
+            "2025-12-19 12:21:20",
+            "2000-02-29T23:59:59",
+            "2024-01-01T00:00:00",
+            "2025-02-29T12:00:00",
+            "2025-13-01T12:00:00",
+            "2025-12-19T24:00:00",
+            "2025-12-19T12:21:60",
+            "2025-12-19T12:21:2x",
+            "2025-12-19X12:21:20",
+            "+025-12-19T12:21:20",
+        ] {
+            let general = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+                .map(|t| t.and_utc().timestamp_millis());
+            assert_eq!(parse_str(s), general, "{s}");
+        }
+        assert_eq!(parse_naive_seconds("2025-12-19T12:21:20"), Some(NOW));
+        assert_eq!(parse_naive_seconds("2025-12-19T12:21:60"), None, "leap seconds take the general path");
     }
 
     #[test]
