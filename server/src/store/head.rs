@@ -8,8 +8,6 @@
 //! B-tree map): readings nearly always arrive in order, so an insert is a push, and a late
 //! one shifts at most a seal interval's worth.
 
-use std::collections::HashMap;
-
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use telemetry::Millis;
 
@@ -20,7 +18,7 @@ pub(super) const HEAD: TableDefinition<(i64, u32), f64> = TableDefinition::new("
 
 #[derive(Default)]
 pub(super) struct Head {
-    series: HashMap<u32, Series>,
+    series: super::FastMap<u32, Series>,
     len: u64,
 }
 

@@ -3,7 +3,6 @@
 //! [`chunks`](super::chunks), with [`rollups`](super::rollup) per minute and hour for long
 //! ranges. The device [`registry`](super::registry) is kept in memory and checkpointed.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, RwLock};
 
@@ -44,7 +43,7 @@ struct Memory {
     head: Head,
     devices: Registry,
     /// series id → latest sealed reading time: readings at or before it may be in a chunk.
-    sealed: HashMap<u32, i64>,
+    sealed: super::FastMap<u32, i64>,
 }
 
 pub struct RedbStore {
@@ -124,7 +123,7 @@ impl RedbStore {
 
     /// What the store keeps in memory, as of `rx`.
     fn load(rx: &redb::ReadTransaction) -> Result<Memory, StoreError> {
-        let (mut series, mut sealed) = (SeriesIds::default(), HashMap::new());
+        let (mut series, mut sealed) = (SeriesIds::default(), super::FastMap::default());
         for entry in rx.open_table(SERIES)?.iter()? {
             let (k, v) = entry?;
             let (device, metric) = k.value();
@@ -245,7 +244,7 @@ fn checkpoint(tx: &redb::WriteTransaction) -> Result<u64, StoreError> {
 
 /// `device`'s record as this commit changes it, starting from the registry's.
 fn record<'a>(
-    records: &'a mut HashMap<String, DeviceRecord>,
+    records: &'a mut super::FastMap<String, DeviceRecord>,
     registry: &Registry,
     device: &str,
 ) -> &'a mut DeviceRecord {
@@ -265,7 +264,7 @@ impl Store for RedbStore {
         let tx = self.begin_write()?;
         let mem = self.mem();
         let mut added: Vec<(u32, Millis, f64)> = Vec::new();
-        let mut records: HashMap<String, DeviceRecord> = HashMap::new();
+        let mut records: super::FastMap<String, DeviceRecord> = super::FastMap::default();
         {
             let mut points = tx.open_table(HEAD)?;
             let sealed_chunks = tx.open_table(CHUNKS)?;

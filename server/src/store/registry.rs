@@ -5,7 +5,7 @@
 //! since the last checkpoint, so after a crash replaying it restores the registry; each record
 //! notes the last change it holds, so nothing is counted twice.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -65,9 +65,13 @@ impl DeviceRecord {
     /// Notes a message received at `received`, holding `values` read at `ts`.
     pub fn saw(&mut self, ts: Millis, received: Millis, values: &[(String, f64)]) {
         for (metric, value) in values {
-            let latest = self.metrics.entry(metric.clone()).or_insert((*value, ts));
-            if ts >= latest.1 {
-                *latest = (*value, ts);
+            // Looked up first: a metric already known costs no key allocation.
+            match self.metrics.get_mut(metric.as_str()) {
+                Some(latest) if ts >= latest.1 => *latest = (*value, ts),
+                Some(_) => {}
+                None => {
+                    self.metrics.insert(metric.clone(), (*value, ts));
+                }
             }
         }
         if self.first_seen == 0 {
@@ -103,7 +107,7 @@ impl DeviceRecord {
 
 #[derive(Default)]
 pub(super) struct Registry {
-    records: HashMap<String, DeviceRecord>,
+    records: super::FastMap<String, DeviceRecord>,
     /// Changed since the last checkpoint.
     dirty: HashSet<String>,
 }

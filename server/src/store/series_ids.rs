@@ -1,10 +1,8 @@
 //! Series ids in memory, by device then metric, so a reading's id is found from borrowed
 //! names: no allocation per reading on the ingest path.
 
-use std::collections::HashMap;
-
 #[derive(Default)]
-pub(super) struct SeriesIds(HashMap<String, HashMap<String, u32>>);
+pub(super) struct SeriesIds(super::FastMap<String, super::FastMap<String, u32>>);
 
 impl SeriesIds {
     pub fn get(&self, device: &str, metric: &str) -> Option<u32> {
