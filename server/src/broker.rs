@@ -38,10 +38,10 @@ use rmqtt::types::{AuthResult, ConnectInfo, FromType, PublishAclResult, PublishR
 use telemetry::payload::parse_payload;
 use telemetry::topic::{DEVICE_PREFIX, TopicError};
 use telemetry::{DeviceId, DeviceTopic};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::auth::Auth;
-use crate::ingest::{Ingest, now_ms};
+use crate::ingest::{Ingest, IngestError, now_ms};
 use crate::limits::{Pace, Refusal};
 use crate::metrics::Source;
 use crate::pacing::Pacing;
@@ -292,8 +292,11 @@ impl TelemetryHook {
                 return;
             }
         };
-        if let Err(e) = self.ingest.status(StatusReport { device: device.clone(), online, at }).await {
-            warn!(%device, error = %e, "status not stored");
+        match self.ingest.status(StatusReport { device: device.clone(), online, at }).await {
+            Ok(()) => {}
+            // Devices dropped by the server's own shutdown: one line each would bury the log.
+            Err(IngestError::Closed) => debug!(%device, "status not stored: shutting down"),
+            Err(e) => warn!(%device, error = %e, "status not stored"),
         }
     }
 }
