@@ -7,6 +7,13 @@ use clap::Parser;
 use server::Server;
 use server::config::{Config, ENV_VARS};
 
+/// jemalloc, not glibc's malloc: ingest allocates per message and per reading, and glibc's
+/// malloc and free were a fifth of the server's CPU in a burst. With jemalloc, 200,000-message
+/// bursts run 6–14% faster and RSS with 1,000 devices stays at or below glibc's (mimalloc was as
+/// fast but held 79 MB where glibc held 59). Background threads give freed pages back.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "server",
