@@ -41,7 +41,7 @@ build:
 release:
 	scripts/setup.sh run
 	cargo leptos build --release
-	scripts/site.sh
+	scripts/site.sh target/site best
 
 ## bench: every benchmark (ingest, latency, history vs SQLite, storage, memory, client); prints tables and writes docs/benchmarks.md
 bench: release

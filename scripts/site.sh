@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Finishes the site cargo-leptos built in target/site (it wipes that folder on every build):
-# PNG icons rendered from the one SVG source, uPlot for the charts, then the Workbox service
-# worker over it all.
+# PNG icons rendered from the one SVG source, uPlot for the charts, the Workbox service worker
+# over it all, then brotli and gzip copies the server sends to browsers that accept them.
+#   scripts/site.sh [SITE] [fast|best]     best for release builds (make release), fast by default
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SITE="${1:-target/site}"
@@ -19,3 +20,4 @@ mkdir -p "$SITE/vendor"
 cp tools/node_modules/uplot/dist/uPlot.iife.min.js tools/node_modules/uplot/dist/uPlot.min.css "$SITE/vendor/"
 
 node tools/build-sw.mjs "$SITE"
+node tools/precompress.mjs "$SITE" "${2:-fast}"
