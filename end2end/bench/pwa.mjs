@@ -1,4 +1,7 @@
 // PWA figures, measured in Chromium against a running server (scripts/bench-pwa.sh starts one):
+//  0. cold load (new browser profile: no HTTP cache, no service worker): time to the first
+//     values on screen (server-rendered) and to the live feed (WASM loaded, hydrated,
+//     WebSocket open), and the bytes that took (median of 5)
 //  1. offline cold reload: time from reload to the first cached values on screen (median of 5)
 //  2. bytes over the network on reconnect after 100 missed readings, versus reloading the page
 //  3. precache size (what the service worker stores at install)
@@ -19,17 +22,40 @@ const publish = (device, telemetry, at = new Date()) =>
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args });
+const device = `BENCH_PWA_${Date.now().toString(36)}`;
+const valueOf = (device) => `[data-device="${device}"] [data-metric="temperature"] .value`;
+
+// 0. Cold load.
+publish(device, { temperature: 21.5 });
+const coldValues = [];
+const coldLive = [];
+const coldBytes = [];
+for (let i = 0; i < 5; i++) {
+  const fresh = await browser.newContext({ baseURL: base, serviceWorkers: 'block' });
+  const p = await fresh.newPage();
+  const cdp = await fresh.newCDPSession(p);
+  await cdp.send('Network.enable');
+  let received = 0;
+  cdp.on('Network.loadingFinished', (e) => (received += e.encodedDataLength));
+  const t0 = Date.now();
+  await p.goto('/', { waitUntil: 'commit' });
+  await p.locator(valueOf(device)).waitFor();
+  coldValues.push(Date.now() - t0);
+  await p.locator('.live-badge[data-state="live"]').waitFor();
+  coldLive.push(Date.now() - t0);
+  coldBytes.push(received);
+  await fresh.close();
+}
+
 const context = await browser.newContext({ baseURL: base });
 const page = await context.newPage();
 
 // 1. Offline cold reload.
-const device = `BENCH_PWA_${Date.now().toString(36)}`;
 await page.goto('/');
 await page.evaluate(() => navigator.serviceWorker.ready);
 await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
 await page.locator('.live-badge[data-state="live"]').waitFor();
-publish(device, { temperature: 21.5 });
-const value = page.locator(`[data-device="${device}"] [data-metric="temperature"] .value`);
+const value = page.locator(valueOf(device));
 await value.waitFor();
 await page.waitForTimeout(1500); // the cache is written in batches
 await context.setOffline(true);
@@ -80,6 +106,9 @@ const precache = urls.reduce((n, u) => n + fs.statSync(path.join(site, u.replace
 const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;
 console.log(`| figure | value |`);
 console.log(`|---|---|`);
+console.log(`| cold load to first values (new profile, median of 5; runs ${coldValues.join(', ')} ms) | ${median(coldValues)} ms |`);
+console.log(`| cold load to live (WASM loaded and hydrated, WebSocket open; runs ${coldLive.join(', ')} ms) | ${median(coldLive)} ms |`);
+console.log(`| network bytes of that cold load | ${kb(median(coldBytes))} |`);
 console.log(`| offline cold reload to first values (median of 5; runs ${reloads.join(', ')} ms) | ${median(reloads)} ms |`);
 console.log(`| network bytes on reconnect after 100 missed readings | ${kb(reconnectBytes)} |`);
 console.log(`| network bytes reloading that page instead (no cache) | ${kb(reloadBytes)} |`);
