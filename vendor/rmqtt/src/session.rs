@@ -412,7 +412,7 @@ impl SessionState {
                 }
 
                 Some(done) = pipeline.next(), if !pipeline.is_empty() => {
-                    // PUBACKs that are ready together (one commit often finishes many) are
+                    // Patched: PUBACKs that are ready together (one commit often finishes many) are
                     // queued and written out with one flush, not one write each.
                     state.finish_publish(sink, done).await?;
                     while let Some(Some(done)) = pipeline.next().now_or_never() {
