@@ -1,6 +1,7 @@
 import { expect, test } from './fixtures';
 import fs from 'node:fs';
 import path from 'node:path';
+import { newDevice } from './mqtt';
 
 const pkg = path.resolve(__dirname, '..', '..', 'target', 'site', 'pkg');
 const bundle = ['iot-dashboard.wasm', 'iot-dashboard.js', 'iot-dashboard.css'];
@@ -33,3 +34,25 @@ for (const encoding of ['br', 'gzip']) {
     }
   });
 }
+
+test('server answers (JSON, CSV) are compressed for a client that accepts it; pages stream as they are', async ({ request }) => {
+  const stored = await request.post('/api/telemetry', {
+    data: [{ device_id: newDevice('E2E_PACKED'), telemetry: { temperature: 21.5, humidity: 40 } }],
+  });
+  expect(stored.status()).toBe(202);
+  const changes = '/api/changes?after=0&limit=500';
+  for (const encoding of ['br', 'gzip']) {
+    const packed = await request.get(changes, { headers: { 'accept-encoding': encoding } });
+    expect(packed.status()).toBe(200);
+    expect(packed.headers()['content-encoding']).toBe(encoding);
+    const plain = await request.get(changes, { headers: { 'accept-encoding': 'identity' } });
+    expect(plain.headers()['content-encoding']).toBeUndefined();
+    // Decoded, the same answer (other tests may add changes meanwhile: compare the first ones).
+    const [a, b] = [await packed.json(), await plain.json()];
+    expect(a.events.slice(0, 10)).toEqual(b.events.slice(0, 10));
+    expect(a.events.length).toBeGreaterThan(0);
+  }
+  const page = await request.get('/', { headers: { 'accept-encoding': 'br, gzip' } });
+  expect(page.status()).toBe(200);
+  expect(page.headers()['content-encoding']).toBeUndefined();
+});

@@ -106,9 +106,10 @@ pub async fn export_csv(State(state): State<AppState>, Query(q): Query<ExportQue
             }
         }
     });
-    let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    }));
+    // Fused: the compression layer polls the body once more after its end, which `unfold`
+    // alone answers with a panic.
+    let rows = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let body = Body::from_stream(futures::StreamExt::fuse(rows));
     let name = format!("{}-{}.csv", q.device, q.metric.as_deref().unwrap_or("all"));
     (
         [

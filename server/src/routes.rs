@@ -69,11 +69,33 @@ pub fn router(state: AppState, max_body_bytes: usize, allowed_origins: Vec<Strin
         .fallback(file_and_error_handler::<AppState, _>(shell))
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(state.auth.clone(), crate::auth::guard::require_sign_in))
+        .layer(compression())
         .layer(cors(&allowed_origins))
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(crate::security::Origins(allowed_origins)),
             crate::security::guard,
         ))
+}
+
+/// JSON, CSV and the metrics text compressed for clients that accept it: history and missed
+/// changes are the large answers. Pages are left alone, since they stream in order and a
+/// compressor would hold their chunks back; static files are precompressed at build time.
+fn compression() -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::{CompressionLayer, CompressionLevel, DefaultPredicate, Predicate};
+    let data = |_: StatusCode,
+                _: axum::http::Version,
+                headers: &axum::http::HeaderMap,
+                _: &axum::http::Extensions| {
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| {
+            ["application/json", "text/csv", "text/plain"].iter().any(|data| t.starts_with(data))
+        })
+    };
+    CompressionLayer::new()
+        .br(true)
+        .gzip(true)
+        // Quick enough for every answer, and about gzip -9's ratio with brotli.
+        .quality(CompressionLevel::Precise(4))
+        .compress_when(DefaultPredicate::new().and(data))
 }
 
 /// CORS for the configured origins only (none by default: same-origin use needs none).
