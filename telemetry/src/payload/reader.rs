@@ -68,6 +68,19 @@ macro_rules! scalars_are {
     };
 }
 
+/// Each visitor is also the seed that reads its value, through `$read`.
+macro_rules! seed_reads_with {
+    ($visitor:ty, $read:ident) => {
+        impl<'de> DeserializeSeed<'de> for $visitor {
+            type Value = <Self as Visitor<'de>>::Value;
+
+            fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+                de.$read(self)
+            }
+        }
+    };
+}
+
 /// The document: `Some` for an object, `None` for anything else.
 struct Top;
 
@@ -108,13 +121,7 @@ enum TopKey {
 /// Reads a key of the document, compared without being copied.
 struct KeySeed;
 
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = TopKey;
-
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<TopKey, D::Error> {
-        de.deserialize_str(self)
-    }
-}
+seed_reads_with!(KeySeed, deserialize_str);
 
 impl<'de> Visitor<'de> for KeySeed {
     type Value = TopKey;
@@ -135,13 +142,7 @@ impl<'de> Visitor<'de> for KeySeed {
 /// The `telemetry` field's value.
 struct TelemetryValue;
 
-impl<'de> DeserializeSeed<'de> for TelemetryValue {
-    type Value = Telemetry;
-
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Telemetry, D::Error> {
-        de.deserialize_any(self)
-    }
-}
+seed_reads_with!(TelemetryValue, deserialize_any);
 
 impl<'de> Visitor<'de> for TelemetryValue {
     type Value = Telemetry;
@@ -178,13 +179,7 @@ impl<'de> Visitor<'de> for TelemetryValue {
 /// A metric's value: the number, or `None` for anything that is not a number.
 struct MetricValue;
 
-impl<'de> DeserializeSeed<'de> for MetricValue {
-    type Value = Option<f64>;
-
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Option<f64>, D::Error> {
-        de.deserialize_any(self)
-    }
-}
+seed_reads_with!(MetricValue, deserialize_any);
 
 impl<'de> Visitor<'de> for MetricValue {
     type Value = Option<f64>;
@@ -225,13 +220,7 @@ impl<'de> Visitor<'de> for MetricValue {
 /// serde_json's nesting limit applies to skipped values as it does to a parsed document.
 struct Skip;
 
-impl<'de> DeserializeSeed<'de> for Skip {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
-        de.deserialize_any(self)
-    }
-}
+seed_reads_with!(Skip, deserialize_any);
 
 impl<'de> Visitor<'de> for Skip {
     type Value = ();
