@@ -34,8 +34,9 @@ apt_install() {
 }
 
 rust_tools() {
-  # rustup brings no linker, and some crates compile C (ring, aws-lc-sys).
-  apt_install gcc libc6-dev
+  # rustup brings no linker, and some crates compile C (ring, aws-lc-sys, and jemalloc, whose
+  # build runs configure and make).
+  apt_install gcc libc6-dev make
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     say "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
