@@ -56,22 +56,31 @@ pub fn parse_str(s: &str) -> Option<Millis> {
     None
 }
 
-/// The seed's form, `2025-12-19T12:21:20` (or with a space), read without a format string:
-/// most devices send it, so it is the ingest hot path. Anything else, or anything this cannot
-/// read (a leap second), is left to [`parse_str`]'s general path.
+/// The seed's form, `2025-12-19T12:21:20` (or with a space), optionally with a fraction of up
+/// to nine digits (`...:20.250`), read without a format string: most devices send it, so it is
+/// the ingest hot path. Anything else, or anything this cannot read (a leap second), is left to
+/// [`parse_str`]'s general path.
 fn parse_naive_seconds(s: &str) -> Option<Millis> {
     let b = s.as_bytes();
-    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') {
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') {
         return None;
     }
     if b[13] != b':' || b[16] != b':' {
         return None;
     }
-    let num = |from: usize, to: usize| -> Option<u32> {
-        b[from..to].iter().try_fold(0u32, |n, d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))
+    let digits = |d: &[u8]| -> Option<u32> {
+        d.iter().try_fold(0u32, |n, d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))
+    };
+    let num = |from: usize, to: usize| digits(&b[from..to]);
+    let nanos = match &b[19..] {
+        [] => 0,
+        [b'.', fraction @ ..] if (1..=9).contains(&fraction.len()) => {
+            digits(fraction)? * 10u32.pow(9 - fraction.len() as u32)
+        }
+        _ => return None,
     };
     let date = NaiveDate::from_ymd_opt(i32::try_from(num(0, 4)?).ok()?, num(5, 7)?, num(8, 10)?)?;
-    let time = NaiveTime::from_hms_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?)?;
+    let time = NaiveTime::from_hms_nano_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?, nanos)?;
     Some(NaiveDateTime::new(date, time).and_utc().timestamp_millis())
 }
 
@@ -137,6 +146,14 @@ mod tests {
             "2025-12-19T12:21:2x",
             "2025-12-19X12:21:20",
             "+025-12-19T12:21:20",
+            "2025-12-19T12:21:20.250",
+            "2025-12-19 12:21:20.5",
+            "2025-12-19T12:21:20.999999999",
+            "2025-12-19T12:21:20.0000000009",
+            "2025-12-19T12:21:20.",
+            "2025-12-19T12:21:20.25x",
+            "2025-12-19T12:21:20,250",
+            "2025-12-19T12:21:60.500",
         ] {
             let general = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
                 .iter()
@@ -145,6 +162,7 @@ mod tests {
             assert_eq!(parse_str(s), general, "{s}");
         }
         assert_eq!(parse_naive_seconds("2025-12-19T12:21:20"), Some(NOW));
+        assert_eq!(parse_naive_seconds("2025-12-19T12:21:20.250"), Some(NOW + 250), "milliseconds");
         assert_eq!(parse_naive_seconds("2025-12-19T12:21:60"), None, "leap seconds take the general path");
     }
 
