@@ -14,6 +14,7 @@ mod series_ids;
 /// was 2% of ingest. It is seeded per process; device ids and metric names come from
 /// authenticated devices, within the per-device metric limit.
 type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 pub use redb_store::RedbStore;
 

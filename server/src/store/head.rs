@@ -1,20 +1,102 @@
-//! The head: readings not yet sealed into chunks. On disk they are keyed by (time, series),
-//! so one commit's readings from every device land on a few neighbouring pages rather than a
-//! page per series; in memory they are indexed per series, for reads and for spotting
-//! redeliveries. Sealing empties it every `storage.seal_interval_secs`, so it stays small;
-//! opening the store reloads the index from disk.
+//! The head: readings not yet sealed into chunks. On disk each commit writes its new readings
+//! as one row, a batch, so a commit of a thousand readings is one B-tree insert rather than a
+//! thousand; in memory they are indexed per series, for reads and for spotting redeliveries.
+//! Sealing empties it every `storage.seal_interval_secs`, so it stays small; opening the store
+//! reloads the index from disk.
 //!
 //! Each series' index is a vector sorted by time (16 bytes a reading, against about 60 in a
 //! B-tree map): readings nearly always arrive in order, so an insert is a push, and a late
 //! one shifts at most a seal interval's worth.
 
-use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadTransaction, ReadableTable, Table, TableDefinition, WriteTransaction};
 use telemetry::Millis;
 
 use super::StoreError;
 
-/// (reading time ms, series id) → value.
-pub(super) const HEAD: TableDefinition<(i64, u32), f64> = TableDefinition::new("head");
+/// (earliest reading time in the batch, batch number) → the batch's readings, [`READING`]
+/// bytes each: series id (u32), time (i64), value (f64), little-endian. Keyed by the earliest
+/// time so sealing finds every batch it empties in one range.
+pub(super) const HEAD: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("head_batches");
+/// Schema version 2's head, a row per reading: (time, series id) → value.
+pub(super) const HEAD_V2: TableDefinition<(i64, u32), f64> = TableDefinition::new("head");
+/// META key: the next batch number.
+const NEXT_BATCH: &str = "next_head_batch";
+/// Bytes per reading in a batch.
+const READING: usize = 20;
+
+/// A reading as a batch holds it: (series id, time, value).
+pub(super) type Reading = (u32, Millis, f64);
+
+fn encode(readings: &[Reading]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(readings.len() * READING);
+    for (sid, t, v) in readings {
+        out.extend_from_slice(&sid.to_le_bytes());
+        out.extend_from_slice(&t.to_le_bytes());
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+fn decode(bytes: &[u8]) -> Result<impl Iterator<Item = Reading> + '_, StoreError> {
+    if !bytes.len().is_multiple_of(READING) {
+        return Err(StoreError::Corrupt(format!("a head batch of {} bytes", bytes.len())));
+    }
+    Ok(bytes.chunks_exact(READING).map(|r| {
+        let (sid, rest) = r.split_at(4);
+        let (t, v) = rest.split_at(8);
+        (
+            u32::from_le_bytes(sid.try_into().expect("4 bytes")),
+            i64::from_le_bytes(t.try_into().expect("8 bytes")),
+            f64::from_le_bytes(v.try_into().expect("8 bytes")),
+        )
+    }))
+}
+
+/// Writes `readings` (not empty) as one batch numbered `number`.
+fn put(table: &mut Table<(i64, u64), &[u8]>, number: u64, readings: &[Reading]) -> Result<(), StoreError> {
+    let earliest = readings.iter().map(|r| r.1).min().expect("a batch is not empty");
+    table.insert((earliest, number), encode(readings).as_slice())?;
+    Ok(())
+}
+
+/// Writes one commit's new readings as a batch, numbered from `meta`'s counter.
+pub(super) fn append(
+    table: &mut Table<(i64, u64), &[u8]>,
+    meta: &mut Table<&str, u64>,
+    readings: &[Reading],
+) -> Result<(), StoreError> {
+    if readings.is_empty() {
+        return Ok(());
+    }
+    let number = meta.get(NEXT_BATCH)?.map_or(0, |v| v.value());
+    put(table, number, readings)?;
+    meta.insert(NEXT_BATCH, number + 1)?;
+    Ok(())
+}
+
+/// Moves a version 2 file's head, a row per reading, into batches.
+pub(super) fn migrate_v2(tx: &WriteTransaction) -> Result<(), StoreError> {
+    const BATCH: usize = 4096;
+    let readings = {
+        let old = tx.open_table(HEAD_V2)?;
+        let mut readings = Vec::new();
+        for entry in old.iter()? {
+            let (k, v) = entry?;
+            let (t, sid) = k.value();
+            readings.push((sid, t, v.value()));
+        }
+        readings
+    };
+    {
+        let mut table = tx.open_table(HEAD)?;
+        let mut meta = tx.open_table(super::registry::META)?;
+        for batch in readings.chunks(BATCH) {
+            append(&mut table, &mut meta, batch)?;
+        }
+    }
+    tx.delete_table(HEAD_V2)?;
+    Ok(())
+}
 
 #[derive(Default)]
 pub(super) struct Head {
@@ -75,9 +157,10 @@ impl Head {
     pub fn load(rx: &ReadTransaction) -> Result<Head, StoreError> {
         let mut head = Head::default();
         for entry in rx.open_table(HEAD)?.iter()? {
-            let (k, v) = entry?;
-            let (t, sid) = k.value();
-            head.insert(sid, t, v.value());
+            let (_, batch) = entry?;
+            for (sid, t, v) in decode(batch.value())? {
+                head.insert(sid, t, v);
+            }
         }
         Ok(head)
     }
@@ -130,20 +213,31 @@ impl Head {
     }
 
     /// Removes from disk the readings of `sid`, or of every series when `None`, older than
-    /// `before`; returns how many.
-    pub fn delete(&self, tx: &WriteTransaction, sid: Option<u32>, before: Millis) -> Result<u64, StoreError> {
+    /// `before`; returns how many. A batch keeps the readings it still holds.
+    pub fn delete(tx: &WriteTransaction, sid: Option<u32>, before: Millis) -> Result<u64, StoreError> {
         let mut table = tx.open_table(HEAD)?;
+        // Every batch with a reading older than `before` starts before it.
+        let touched = {
+            let mut touched = Vec::new();
+            for entry in table.range(..(before, 0))? {
+                let (k, batch) = entry?;
+                touched.push((k.value(), batch.value().to_vec()));
+            }
+            touched
+        };
         let mut n = 0;
-        match sid {
-            None => table.retain_in((i64::MIN, 0)..(before, 0), |_, _| {
-                n += 1;
-                false
-            })?,
-            Some(sid) => {
-                let series = self.series.get(&sid).map(|s| &s.0[..s.from(before)]).unwrap_or_default();
-                for (t, _) in series {
-                    n += u64::from(table.remove((*t, sid))?.is_some());
-                }
+        for ((earliest, number), batch) in touched {
+            let all = decode(&batch)?.count();
+            let kept: Vec<Reading> = decode(&batch)?
+                .filter(|(s, t, _)| *t >= before || sid.is_some_and(|sid| sid != *s))
+                .collect();
+            if kept.len() == all {
+                continue;
+            }
+            n += (all - kept.len()) as u64;
+            table.remove((earliest, number))?;
+            if !kept.is_empty() {
+                put(&mut table, number, &kept)?;
             }
         }
         Ok(n)
@@ -153,6 +247,7 @@ impl Head {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redb::{ReadableDatabase, ReadableTableMetadata};
 
     #[test]
     fn late_and_repeated_readings_keep_one_reading_per_time_in_order() {
@@ -164,6 +259,52 @@ mod tests {
         assert_eq!(head.range(7, 0, 100), vec![(5, 0.5), (10, 1.0), (20, 2.0), (30, 3.5)]);
         assert_eq!(head.range(7, 10, 20), vec![(10, 1.0), (20, 2.0)]);
         assert!(head.contains(7, 20) && !head.contains(7, 21) && !head.contains(8, 20));
+    }
+
+    /// The disk side of a head, as opening the store reads it.
+    fn reload(db: &redb::Database) -> Vec<(u32, Vec<(Millis, f64)>)> {
+        let head = Head::load(&db.begin_read().unwrap()).unwrap();
+        let mut all = head.before(Millis::MAX);
+        all.sort_by_key(|(sid, _)| *sid);
+        all
+    }
+
+    #[test]
+    fn batches_reload_and_deletes_keep_what_is_left_of_a_batch() {
+        let db =
+            redb::Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let (mut table, mut meta) =
+                (tx.open_table(HEAD).unwrap(), tx.open_table(super::super::registry::META).unwrap());
+            // Two commits: series 1 and 2 interleaved, one late reading in the second.
+            append(&mut table, &mut meta, &[(1, 10, 1.0), (2, 10, 2.0), (1, 20, 1.5)]).unwrap();
+            append(&mut table, &mut meta, &[(2, 30, 3.0), (1, 5, 0.5), (1, 40, 4.0)]).unwrap();
+            append(&mut table, &mut meta, &[]).unwrap();
+        }
+        tx.commit().unwrap();
+        assert_eq!(
+            reload(&db),
+            [(1, vec![(5, 0.5), (10, 1.0), (20, 1.5), (40, 4.0)]), (2, vec![(10, 2.0), (30, 3.0)])]
+        );
+
+        let tx = db.begin_write().unwrap();
+        assert_eq!(Head::delete(&tx, None, 20).unwrap(), 3, "sealed: everything before 20");
+        tx.commit().unwrap();
+        assert_eq!(reload(&db), [(1, vec![(20, 1.5), (40, 4.0)]), (2, vec![(30, 3.0)])]);
+
+        let tx = db.begin_write().unwrap();
+        assert_eq!(Head::delete(&tx, Some(1), Millis::MAX).unwrap(), 2, "a deleted device's series");
+        tx.commit().unwrap();
+        assert_eq!(reload(&db), [(2, vec![(30, 3.0)])]);
+        let rx = db.begin_read().unwrap();
+        assert_eq!(rx.open_table(HEAD).unwrap().len().unwrap(), 1, "emptied batches are gone");
+    }
+
+    #[test]
+    fn a_batch_of_the_wrong_length_is_reported_not_misread() {
+        assert!(matches!(decode(&[0; 21]), Err(StoreError::Corrupt(_))));
+        assert_eq!(decode(&encode(&[(7, -3, 2.5)])).unwrap().collect::<Vec<_>>(), [(7, -3, 2.5)]);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use telemetry::{
 
 use super::chunks::{self, CHUNKS, SEALED};
 use super::handle::{Handle, Write};
-use super::head::{HEAD, Head};
+use super::head::{self, HEAD, Head};
 use super::registry::{CHANGES, CHECKPOINT, DEVICES, DeviceRecord, META, Registry};
 use super::rollup;
 use super::series_ids::SeriesIds;
@@ -28,8 +28,9 @@ const SERIES: TableDefinition<(&str, &str), u32> = TableDefinition::new("series"
 const DASHBOARDS: TableDefinition<&str, &[u8]> = TableDefinition::new("dashboards");
 
 /// 1: a row per reading, keyed (series, time); 2: head, chunks and rollups (a version 1
-/// file's readings are sealed into chunks and rollups on first open).
-const SCHEMA_VERSION: u64 = 2;
+/// file's readings are sealed into chunks and rollups on first open); 3: the head written a
+/// batch per commit (a version 2 file's head rows are moved into batches on first open).
+const SCHEMA_VERSION: u64 = 3;
 /// The version 1 readings table.
 const POINTS_V1: TableDefinition<(u32, i64), f64> = TableDefinition::new("points");
 
@@ -94,8 +95,15 @@ impl RedbStore {
             tx.open_table(SEALED)?;
             rollup::init(&tx)?;
             let version = tx.open_table(META)?.get("schema_version")?.map(|v| v.value());
-            if version == Some(1) {
-                Self::migrate_v1(&tx)?;
+            match version {
+                Some(v) if v > SCHEMA_VERSION => {
+                    return Err(StoreError::Corrupt(format!(
+                        "the database was written by a newer version of the dashboard (schema {v}, this one reads up to {SCHEMA_VERSION})"
+                    )));
+                }
+                Some(1) => Self::migrate_v1(&tx)?,
+                Some(2) => head::migrate_v2(&tx)?,
+                _ => {}
             }
             tx.open_table(DEVICES)?;
             tx.open_table(SERIES)?;
@@ -263,7 +271,9 @@ impl Store for RedbStore {
         // First: after a reopen it reloads what `mem` holds.
         let tx = self.begin_write()?;
         let mem = self.mem();
-        let mut added: Vec<(u32, Millis, f64)> = Vec::new();
+        let mut added: Vec<head::Reading> = Vec::new();
+        // (series, time) of this commit's new readings: a message repeated within one commit.
+        let mut adding: super::FastSet<(u32, Millis)> = super::FastSet::default();
         let mut records: super::FastMap<String, DeviceRecord> = super::FastMap::default();
         {
             let mut points = tx.open_table(HEAD)?;
@@ -293,7 +303,7 @@ impl Store for RedbStore {
                     let stored = mem.head.contains(sid, message.ts)
                         || mem.sealed.get(&sid).is_some_and(|end| message.ts <= *end)
                             && chunks::sealed_at(&sealed_chunks, sid, message.ts)?;
-                    if !stored && points.insert((message.ts, sid), *value)?.is_none() {
+                    if !stored && adding.insert((sid, message.ts)) {
                         added.push((sid, message.ts, *value));
                         outcome.stored += 1;
                         fresh = true;
@@ -334,6 +344,7 @@ impl Store for RedbStore {
                 changes.insert(event.seq().expect("numbered"), json.as_bytes())?;
                 outcome.wire.push(json);
             }
+            head::append(&mut points, &mut meta, &added)?;
             meta.insert("next_series_id", next_series)?;
             meta.insert("last_seq", seq)?;
         }
@@ -357,7 +368,7 @@ impl Store for RedbStore {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let tx = self.begin_write()?;
         let ids: Vec<u32> = self.mem().series.ids().collect();
-        pruned.readings = self.mem().head.delete(&tx, None, before)?;
+        pruned.readings = Head::delete(&tx, None, before)?;
         for sid in ids {
             pruned.readings += chunks::prune(&tx, sid, before)?;
             rollup::prune(&tx, sid, before)?;
@@ -414,7 +425,7 @@ impl Store for RedbStore {
         rollups.write(&tx)?;
         {
             let mem = self.mem();
-            mem.head.delete(&tx, None, before)?;
+            Head::delete(&tx, None, before)?;
             mem.devices.checkpoint(&tx, last_seq(&tx)?)?;
         }
         let mut mem = self.mem_mut();
@@ -589,7 +600,7 @@ impl DeviceAdmin for RedbStore {
             let mem = self.mem();
             let mut series = tx.open_table(SERIES).map_err(source_err)?;
             for (metric, sid) in &gone {
-                mem.head.delete(&tx, Some(*sid), i64::MAX).map_err(source_err)?;
+                Head::delete(&tx, Some(*sid), i64::MAX).map_err(source_err)?;
                 chunks::delete(&tx, *sid).map_err(source_err)?;
                 rollup::delete(&tx, *sid).map_err(source_err)?;
                 series.remove((id, metric.as_str())).map_err(source_err)?;
@@ -869,6 +880,82 @@ mod tests {
         let summary: Vec<_> = h.buckets.iter().map(|b| (b.t, b.count, b.min, b.max, b.last)).collect();
         assert_eq!(summary, [(0, 3_600, 0.0, 59.0, 59.0), (3_600_000, 3_600, 0.0, 59.0, 59.0)]);
         assert_eq!(h.buckets[0].avg, 29.5);
+    }
+
+    #[test]
+    fn a_version_2_head_moves_into_batches_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.redb");
+        {
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(SERIES).unwrap().insert(("a", "t"), 0).unwrap();
+            tx.open_table(SERIES).unwrap().insert(("a", "h"), 1).unwrap();
+            let mut old = tx.open_table(head::HEAD_V2).unwrap();
+            for i in 0..5_000i64 {
+                old.insert((i * 1_000, 0), i as f64).unwrap();
+                old.insert((i * 1_000, 1), -(i as f64)).unwrap();
+            }
+            drop(old);
+            let mut meta = tx.open_table(META).unwrap();
+            meta.insert("schema_version", 2).unwrap();
+            meta.insert("next_series_id", 2).unwrap();
+            drop(meta);
+            tx.commit().unwrap();
+        }
+        for _ in 0..2 {
+            let store = RedbStore::open(&path).unwrap();
+            assert_eq!(store.head_count(), 10_000);
+            let h = store.history("a", "h", 0, 4_999_999, 5).unwrap();
+            let count: u32 = h.buckets.iter().map(|b| b.count).sum();
+            let min = h.buckets.iter().map(|b| b.min).fold(f64::INFINITY, f64::min);
+            let max = h.buckets.iter().map(|b| b.max).fold(f64::NEG_INFINITY, f64::max);
+            assert_eq!(
+                (count, min, max, h.buckets.last().map(|b| b.last)),
+                (5_000, -4_999.0, 0.0, Some(-4_999.0))
+            );
+            // A redelivery of a migrated reading is known as one.
+            let again = store.commit(&[msg("a", 4_999_000, &[("t", 4_999.0)])], &[]).unwrap();
+            assert_eq!((again.stored, again.duplicates), (0, 1));
+        }
+        let db = Database::open(&path).unwrap();
+        let rx = db.begin_read().unwrap();
+        assert!(rx.open_table(head::HEAD_V2).is_err(), "the version 2 head table is gone");
+    }
+
+    #[test]
+    fn a_file_from_a_newer_version_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("future.redb");
+        {
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META).unwrap().insert("schema_version", SCHEMA_VERSION + 1).unwrap();
+            tx.commit().unwrap();
+        }
+        let err = RedbStore::open(&path).err().expect("refused").to_string();
+        assert!(err.contains("newer version"), "{err}");
+        let db = Database::open(&path).unwrap();
+        let meta = db.begin_read().unwrap().open_table(META).unwrap();
+        assert_eq!(meta.get("schema_version").unwrap().map(|v| v.value()), Some(SCHEMA_VERSION + 1));
+    }
+
+    #[test]
+    fn a_reading_repeated_within_one_commit_is_stored_once() {
+        let store = RedbStore::in_memory().unwrap();
+        let out = store
+            .commit(
+                &[
+                    msg("a", 1_000, &[("t", 1.0)]),
+                    msg("a", 1_000, &[("t", 9.0)]),
+                    msg("a", 2_000, &[("t", 2.0)]),
+                ],
+                &[],
+            )
+            .unwrap();
+        assert_eq!((out.stored, out.duplicates, out.fresh_messages), (2, 1, 2));
+        let h = store.history("a", "t", 0, 10_000, 10).unwrap();
+        assert_eq!(h.buckets.iter().map(|b| b.last).collect::<Vec<_>>(), [1.0, 2.0], "the first one counts");
     }
 
     #[test]
