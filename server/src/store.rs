@@ -1,6 +1,7 @@
 //! Durable storage of readings, device registry and status. [`Store`] is what ingest writes
 //! through; reads go through [`telemetry::TelemetrySource`], which every store implements.
 
+mod change_log;
 mod chunks;
 mod codec;
 mod handle;

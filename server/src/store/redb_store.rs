@@ -14,10 +14,11 @@ use telemetry::{
     TelemetrySource,
 };
 
+use super::change_log::{self, CHANGES};
 use super::chunks::{self, CHUNKS, SEALED};
 use super::handle::{Handle, Write};
 use super::head::{self, HEAD, Head};
-use super::registry::{CHANGES, CHECKPOINT, DEVICES, DeviceRecord, META, Registry};
+use super::registry::{CHECKPOINT, DEVICES, DeviceRecord, META, Registry};
 use super::rollup;
 use super::series_ids::SeriesIds;
 use super::{CommitOutcome, Incoming, Pruned, StatusReport, Store, StoreError};
@@ -283,6 +284,7 @@ impl Store for RedbStore {
             let mut changes = tx.open_table(CHANGES)?;
             let mut next_series = meta.get("next_series_id")?.map(|v| v.value()).unwrap_or(0);
             let mut seq = meta.get("last_seq")?.map(|v| v.value()).unwrap_or(0);
+            let first_seq = seq + 1;
             for Incoming { message, received } in messages {
                 let device = message.device.as_str();
                 let rec = record(&mut records, &mem.devices, device);
@@ -339,11 +341,12 @@ impl Store for RedbStore {
                     at: *at,
                 });
             }
-            for event in &outcome.events {
-                let json = serde_json::to_string(event).expect("live events serialise");
-                changes.insert(event.seq().expect("numbered"), json.as_bytes())?;
-                outcome.wire.push(json);
-            }
+            outcome.wire = outcome
+                .events
+                .iter()
+                .map(|e| serde_json::to_string(e).expect("live events serialise"))
+                .collect();
+            change_log::append(&mut changes, first_seq, &outcome.wire)?;
             head::append(&mut points, &mut meta, &added)?;
             meta.insert("next_series_id", next_series)?;
             meta.insert("last_seq", seq)?;
@@ -381,24 +384,7 @@ impl Store for RedbStore {
         let tx = self.begin_write()?;
         {
             let checkpoint = checkpoint(&tx)?;
-            let mut changes = tx.open_table(CHANGES)?;
-            loop {
-                let old = match changes.first()? {
-                    // Changes the stored registry lacks stay, however old.
-                    Some((k, _)) if k.value() > checkpoint => false,
-                    Some((_, v)) => match serde_json::from_slice::<LiveEvent>(v.value()) {
-                        Ok(LiveEvent::Reading { received, .. }) => received < before,
-                        Ok(LiveEvent::Status { at, .. }) => at < before,
-                        _ => true,
-                    },
-                    None => false,
-                };
-                if !old {
-                    break;
-                }
-                changes.pop_first()?;
-                pruned.changes += 1;
-            }
+            pruned.changes = change_log::prune(&mut tx.open_table(CHANGES)?, checkpoint, before)?;
         }
         tx.commit()?;
         Ok(pruned)
@@ -439,15 +425,8 @@ impl Store for RedbStore {
     fn trim_changes(&self, keep: u64) -> Result<u64, StoreError> {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let tx = self.begin_write()?;
-        let mut trimmed = 0;
-        {
-            let upto = last_seq(&tx)?.saturating_sub(keep).min(checkpoint(&tx)?);
-            let mut changes = tx.open_table(CHANGES)?;
-            changes.retain_in(..=upto, |_, _| {
-                trimmed += 1;
-                false
-            })?;
-        }
+        let upto = last_seq(&tx)?.saturating_sub(keep).min(checkpoint(&tx)?);
+        let trimmed = change_log::trim(&mut tx.open_table(CHANGES)?, upto)?;
         tx.commit()?;
         Ok(trimmed)
     }
@@ -539,15 +518,15 @@ impl TelemetrySource for RedbStore {
         let rx = self.db.read().map_err(source_err)?;
         let changes = rx.open_table(CHANGES).map_err(source_err)?;
         let mut out = Vec::new();
-        for entry in changes.range(after.saturating_add(1)..).map_err(source_err)?.take(limit) {
-            let (_, v) = entry.map_err(source_err)?;
-            match serde_json::from_slice(v.value()) {
-                Ok(event) => out.push(event),
-                Err(e) => {
-                    tracing::error!(error = %e, "corrupt change record");
-                    return Err(SourceError("storage read failed".into()));
-                }
-            }
+        if limit > 0 {
+            change_log::after(&changes, after, |event| {
+                out.push(event);
+                out.len() < limit
+            })
+            .map_err(|e| {
+                tracing::error!(error = %e, "reading the change log failed");
+                SourceError("storage read failed".into())
+            })?;
         }
         Ok(out)
     }

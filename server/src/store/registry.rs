@@ -17,8 +17,6 @@ use super::StoreError;
 pub(super) const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
 /// Counters and the schema version.
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-/// seq → JSON [`LiveEvent`]: every stored change, for clients catching up after a gap.
-pub(super) const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
 /// In META: every change up to this one is in the stored records.
 pub(super) const CHECKPOINT: &str = "devices_seq";
 
@@ -124,15 +122,13 @@ impl Registry {
             registry.records.insert(id.to_owned(), rec);
         }
         let checkpoint = rx.open_table(META)?.get(CHECKPOINT)?.map_or(0, |v| v.value());
-        for entry in rx.open_table(CHANGES)?.range(checkpoint.saturating_add(1)..)? {
-            let (_, v) = entry?;
-            let event: LiveEvent = serde_json::from_slice(v.value())
-                .map_err(|e| StoreError::Corrupt(format!("change log entry: {e}")))?;
+        super::change_log::after(&rx.open_table(super::change_log::CHANGES)?, checkpoint, |event| {
             if let Some(device) = event.device() {
                 registry.records.entry(device.to_owned()).or_default().replay(&event);
                 registry.dirty.insert(device.to_owned());
             }
-        }
+            true
+        })?;
         Ok(registry)
     }
 
