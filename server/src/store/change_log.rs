@@ -1,9 +1,9 @@
 //! The change log: every stored change (a reading message, a status report), numbered, for
 //! clients catching up after a gap and for replaying the device registry after a crash.
 //!
-//! Each commit writes its changes as one row, keyed by the number of its first change, holding
-//! their JSON one per line; a commit of a thousand messages is one B-tree insert rather than a
-//! thousand. A row of one change is the layout files written before batches used, so those
+//! A commit writes its changes in rows of up to [`ROW_BYTES`], each keyed by the number of its
+//! first change and holding their JSON one per line: a commit of a thousand messages is about
+//! seventy B-tree inserts rather than a thousand. A row of one change is the layout files written before batches used, so those
 //! read as they are.
 
 use redb::{ReadableTable, Table, TableDefinition};
@@ -14,19 +14,29 @@ use super::StoreError;
 /// First change number of a commit → its changes' JSON [`LiveEvent`]s, one per line.
 pub(super) const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
 
-/// Writes one commit's changes, numbered from `first`, as a row.
+/// Bytes of JSON per row at most, unless one change is larger. redb keeps a row larger than a
+/// page on pages of a power of two, so a commit's changes go in rows that share pages instead.
+const ROW_BYTES: usize = 16_000;
+
+/// Writes one commit's changes, numbered from `first`, as rows.
 pub(super) fn append(table: &mut Table<u64, &[u8]>, first: u64, json: &[String]) -> Result<(), StoreError> {
-    if json.is_empty() {
-        return Ok(());
-    }
-    let mut row = Vec::with_capacity(json.iter().map(|j| j.len() + 1).sum());
-    for (i, event) in json.iter().enumerate() {
-        if i > 0 {
+    let mut row: Vec<u8> = Vec::with_capacity(ROW_BYTES);
+    let mut row_first = first;
+    for (seq, event) in (first..).zip(json) {
+        if !row.is_empty() && row.len() + 1 + event.len() > ROW_BYTES {
+            table.insert(row_first, row.as_slice())?;
+            row.clear();
+        }
+        if row.is_empty() {
+            row_first = seq;
+        } else {
             row.push(b'\n');
         }
         row.extend_from_slice(event.as_bytes());
     }
-    table.insert(first, row.as_slice())?;
+    if !row.is_empty() {
+        table.insert(row_first, row.as_slice())?;
+    }
     Ok(())
 }
 
@@ -141,6 +151,23 @@ mod tests {
         }
         tx.commit().unwrap();
         db
+    }
+
+    #[test]
+    fn a_large_commit_is_split_into_rows_that_fit_a_page() {
+        let db =
+            redb::Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut table = tx.open_table(CHANGES).unwrap();
+            let json: Vec<_> = (1..=1_000).map(|s| status(s, s as Millis)).collect();
+            append(&mut table, 1, &json).unwrap();
+            let rows: Vec<usize> = table.iter().unwrap().map(|e| e.unwrap().1.value().len()).collect();
+            assert!(rows.len() > 1 && rows.iter().all(|len| *len <= ROW_BYTES), "{rows:?}");
+        }
+        tx.commit().unwrap();
+        assert_eq!(seqs(&db, 0, 10_000), (1..=1_000).collect::<Vec<_>>());
+        assert_eq!(seqs(&db, 500, 3), [501, 502, 503]);
     }
 
     #[test]

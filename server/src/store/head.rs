@@ -23,6 +23,9 @@ pub(super) const HEAD_V2: TableDefinition<(i64, u32), f64> = TableDefinition::ne
 const NEXT_BATCH: &str = "next_head_batch";
 /// Bytes per reading in a batch.
 const READING: usize = 20;
+/// Readings per batch at most (2,000 bytes). redb keeps a row larger than a page on pages of
+/// a power of two, so a commit's readings go in rows that share pages instead.
+const BATCH_READINGS: usize = 800;
 
 /// A reading as a batch holds it: (series id, time, value).
 pub(super) type Reading = (u32, Millis, f64);
@@ -59,7 +62,7 @@ fn put(table: &mut Table<(i64, u64), &[u8]>, number: u64, readings: &[Reading]) 
     Ok(())
 }
 
-/// Writes one commit's new readings as a batch, numbered from `meta`'s counter.
+/// Writes one commit's new readings as batches, numbered from `meta`'s counter.
 pub(super) fn append(
     table: &mut Table<(i64, u64), &[u8]>,
     meta: &mut Table<&str, u64>,
@@ -68,15 +71,17 @@ pub(super) fn append(
     if readings.is_empty() {
         return Ok(());
     }
-    let number = meta.get(NEXT_BATCH)?.map_or(0, |v| v.value());
-    put(table, number, readings)?;
-    meta.insert(NEXT_BATCH, number + 1)?;
+    let mut number = meta.get(NEXT_BATCH)?.map_or(0, |v| v.value());
+    for batch in readings.chunks(BATCH_READINGS) {
+        put(table, number, batch)?;
+        number += 1;
+    }
+    meta.insert(NEXT_BATCH, number)?;
     Ok(())
 }
 
 /// Moves a version 2 file's head, a row per reading, into batches.
 pub(super) fn migrate_v2(tx: &WriteTransaction) -> Result<(), StoreError> {
-    const BATCH: usize = 4096;
     let readings = {
         let old = tx.open_table(HEAD_V2)?;
         let mut readings = Vec::new();
@@ -90,9 +95,7 @@ pub(super) fn migrate_v2(tx: &WriteTransaction) -> Result<(), StoreError> {
     {
         let mut table = tx.open_table(HEAD)?;
         let mut meta = tx.open_table(super::registry::META)?;
-        for batch in readings.chunks(BATCH) {
-            append(&mut table, &mut meta, batch)?;
-        }
+        append(&mut table, &mut meta, &readings)?;
     }
     tx.delete_table(HEAD_V2)?;
     Ok(())
@@ -216,29 +219,38 @@ impl Head {
     /// `before`; returns how many. A batch keeps the readings it still holds.
     pub fn delete(tx: &WriteTransaction, sid: Option<u32>, before: Millis) -> Result<u64, StoreError> {
         let mut table = tx.open_table(HEAD)?;
-        // Every batch with a reading older than `before` starts before it.
-        let touched = {
-            let mut touched = Vec::new();
-            for entry in table.range(..(before, 0))? {
-                let (k, batch) = entry?;
-                touched.push((k.value(), batch.value().to_vec()));
+        let (mut n, mut partial, mut corrupt) = (0, Vec::new(), None);
+        // Every batch with a reading older than `before` starts before it. Emptied batches go
+        // in this one pass; only what is left of the few it cuts into is held and rewritten.
+        table.retain_in(..(before, 0), |(_, number), batch| {
+            let readings = match decode(batch) {
+                Ok(readings) => readings,
+                Err(e) => {
+                    corrupt = Some(e);
+                    return true;
+                }
+            };
+            let (mut all, mut kept) = (0, Vec::new());
+            for r in readings {
+                all += 1;
+                if r.1 >= before || sid.is_some_and(|sid| sid != r.0) {
+                    kept.push(r);
+                }
             }
-            touched
-        };
-        let mut n = 0;
-        for ((earliest, number), batch) in touched {
-            let all = decode(&batch)?.count();
-            let kept: Vec<Reading> = decode(&batch)?
-                .filter(|(s, t, _)| *t >= before || sid.is_some_and(|sid| sid != *s))
-                .collect();
             if kept.len() == all {
-                continue;
+                return true;
             }
             n += (all - kept.len()) as u64;
-            table.remove((earliest, number))?;
             if !kept.is_empty() {
-                put(&mut table, number, &kept)?;
+                partial.push((number, kept));
             }
+            false
+        })?;
+        if let Some(e) = corrupt {
+            return Err(e);
+        }
+        for (number, kept) in partial {
+            put(&mut table, number, &kept)?;
         }
         Ok(n)
     }
@@ -271,6 +283,7 @@ mod tests {
 
     #[test]
     fn batches_reload_and_deletes_keep_what_is_left_of_a_batch() {
+        const LARGE: i64 = 2 * BATCH_READINGS as i64 + 50;
         let db =
             redb::Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()).unwrap();
         let tx = db.begin_write().unwrap();
@@ -281,12 +294,21 @@ mod tests {
             append(&mut table, &mut meta, &[(1, 10, 1.0), (2, 10, 2.0), (1, 20, 1.5)]).unwrap();
             append(&mut table, &mut meta, &[(2, 30, 3.0), (1, 5, 0.5), (1, 40, 4.0)]).unwrap();
             append(&mut table, &mut meta, &[]).unwrap();
+            // A large commit: rows of at most BATCH_READINGS, numbered on.
+            let many: Vec<Reading> = (0..LARGE).map(|i| (3, 1_000 + i, i as f64)).collect();
+            append(&mut table, &mut meta, &many).unwrap();
+            let rows: Vec<usize> =
+                table.iter().unwrap().map(|e| e.unwrap().1.value().len() / READING).collect();
+            assert_eq!(rows, [3, 3, BATCH_READINGS, BATCH_READINGS, 50]);
         }
         tx.commit().unwrap();
-        assert_eq!(
-            reload(&db),
-            [(1, vec![(5, 0.5), (10, 1.0), (20, 1.5), (40, 4.0)]), (2, vec![(10, 2.0), (30, 3.0)])]
-        );
+        let mut expected =
+            vec![(1, vec![(5, 0.5), (10, 1.0), (20, 1.5), (40, 4.0)]), (2, vec![(10, 2.0), (30, 3.0)])];
+        expected.push((3, (0..LARGE).map(|i| (1_000 + i, i as f64)).collect()));
+        assert_eq!(reload(&db), expected);
+        let tx = db.begin_write().unwrap();
+        assert_eq!(Head::delete(&tx, Some(3), Millis::MAX).unwrap(), LARGE as u64);
+        tx.commit().unwrap();
 
         let tx = db.begin_write().unwrap();
         assert_eq!(Head::delete(&tx, None, 20).unwrap(), 3, "sealed: everything before 20");
