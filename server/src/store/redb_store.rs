@@ -833,25 +833,38 @@ mod tests {
         assert_eq!(store.dashboard("nope").unwrap(), None);
     }
 
+    /// A file as schema `version` left it: `series` numbered from 0, and what `fill` writes.
+    fn old_file(
+        path: &Path,
+        version: u64,
+        series: &[(&str, &str)],
+        fill: impl FnOnce(&redb::WriteTransaction),
+    ) {
+        let db = Database::create(path).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut table = tx.open_table(SERIES).unwrap();
+            for (id, key) in (0u32..).zip(series) {
+                table.insert(key, id).unwrap();
+            }
+            let mut meta = tx.open_table(META).unwrap();
+            meta.insert("schema_version", version).unwrap();
+            meta.insert("next_series_id", series.len() as u64).unwrap();
+        }
+        fill(&tx);
+        tx.commit().unwrap();
+    }
+
     #[test]
     fn a_file_from_before_rollups_gets_them_on_open() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v1.redb");
-        {
-            let db = Database::create(&path).unwrap();
-            let tx = db.begin_write().unwrap();
-            tx.open_table(SERIES).unwrap().insert(("a", "t"), 0).unwrap();
+        old_file(&path, 1, &[("a", "t")], |tx| {
             let mut points = tx.open_table(POINTS_V1).unwrap();
             for i in 0..7_200i64 {
                 points.insert((0, i * 1_000), (i % 60) as f64).unwrap();
             }
-            drop(points);
-            let mut meta = tx.open_table(META).unwrap();
-            meta.insert("schema_version", 1).unwrap();
-            meta.insert("next_series_id", 1).unwrap();
-            drop(meta);
-            tx.commit().unwrap();
-        }
+        });
         let store = RedbStore::open(&path).unwrap();
         // Two hours in hour-wide buckets: read from the hour rollups the migration built.
         let h = store.history("a", "t", 0, 7_199_999, 3).unwrap();
@@ -865,23 +878,13 @@ mod tests {
     fn a_version_2_head_moves_into_batches_on_open() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v2.redb");
-        {
-            let db = Database::create(&path).unwrap();
-            let tx = db.begin_write().unwrap();
-            tx.open_table(SERIES).unwrap().insert(("a", "t"), 0).unwrap();
-            tx.open_table(SERIES).unwrap().insert(("a", "h"), 1).unwrap();
+        old_file(&path, 2, &[("a", "t"), ("a", "h")], |tx| {
             let mut old = tx.open_table(head::HEAD_V2).unwrap();
             for i in 0..5_000i64 {
                 old.insert((i * 1_000, 0), i as f64).unwrap();
                 old.insert((i * 1_000, 1), -(i as f64)).unwrap();
             }
-            drop(old);
-            let mut meta = tx.open_table(META).unwrap();
-            meta.insert("schema_version", 2).unwrap();
-            meta.insert("next_series_id", 2).unwrap();
-            drop(meta);
-            tx.commit().unwrap();
-        }
+        });
         for _ in 0..2 {
             let store = RedbStore::open(&path).unwrap();
             assert_eq!(store.head_count(), 10_000);
