@@ -215,9 +215,10 @@ impl Head {
         }
     }
 
-    /// Removes from disk the readings of `sid`, or of every series when `None`, older than
-    /// `before`; returns how many. A batch keeps the readings it still holds.
-    pub fn delete(tx: &WriteTransaction, sid: Option<u32>, before: Millis) -> Result<u64, StoreError> {
+    /// Removes from disk the readings of `series`, or of every series when `None`, older than
+    /// `before`; returns how many. A batch keeps the readings it still holds. One pass over
+    /// the head, however many series go.
+    pub fn delete(tx: &WriteTransaction, series: Option<&[u32]>, before: Millis) -> Result<u64, StoreError> {
         let mut table = tx.open_table(HEAD)?;
         let (mut n, mut partial, mut corrupt) = (0, Vec::new(), None);
         // Every batch with a reading older than `before` starts before it. Emptied batches go
@@ -233,7 +234,7 @@ impl Head {
             let (mut all, mut kept) = (0, Vec::new());
             for r in readings {
                 all += 1;
-                if r.1 >= before || sid.is_some_and(|sid| sid != r.0) {
+                if r.1 >= before || series.is_some_and(|series| !series.contains(&r.0)) {
                     kept.push(r);
                 }
             }
@@ -307,7 +308,7 @@ mod tests {
         expected.push((3, (0..LARGE).map(|i| (1_000 + i, i as f64)).collect()));
         assert_eq!(reload(&db), expected);
         let tx = db.begin_write().unwrap();
-        assert_eq!(Head::delete(&tx, Some(3), Millis::MAX).unwrap(), LARGE as u64);
+        assert_eq!(Head::delete(&tx, Some(&[3]), Millis::MAX).unwrap(), LARGE as u64);
         tx.commit().unwrap();
 
         let tx = db.begin_write().unwrap();
@@ -316,7 +317,7 @@ mod tests {
         assert_eq!(reload(&db), [(1, vec![(20, 1.5), (40, 4.0)]), (2, vec![(30, 3.0)])]);
 
         let tx = db.begin_write().unwrap();
-        assert_eq!(Head::delete(&tx, Some(1), Millis::MAX).unwrap(), 2, "a deleted device's series");
+        assert_eq!(Head::delete(&tx, Some(&[1]), Millis::MAX).unwrap(), 2, "a deleted device's series");
         tx.commit().unwrap();
         assert_eq!(reload(&db), [(2, vec![(30, 3.0)])]);
         let rx = db.begin_read().unwrap();

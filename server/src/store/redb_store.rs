@@ -578,8 +578,9 @@ impl DeviceAdmin for RedbStore {
         let existed = {
             let mem = self.mem();
             let mut series = tx.open_table(SERIES).map_err(source_err)?;
+            let sids: Vec<u32> = gone.iter().map(|(_, sid)| *sid).collect();
+            Head::delete(&tx, Some(&sids), i64::MAX).map_err(source_err)?;
             for (metric, sid) in &gone {
-                Head::delete(&tx, Some(*sid), i64::MAX).map_err(source_err)?;
                 chunks::delete(&tx, *sid).map_err(source_err)?;
                 rollup::delete(&tx, *sid).map_err(source_err)?;
                 series.remove((id, metric.as_str())).map_err(source_err)?;
@@ -909,12 +910,7 @@ mod tests {
     fn a_file_from_a_newer_version_is_refused_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("future.redb");
-        {
-            let db = Database::create(&path).unwrap();
-            let tx = db.begin_write().unwrap();
-            tx.open_table(META).unwrap().insert("schema_version", SCHEMA_VERSION + 1).unwrap();
-            tx.commit().unwrap();
-        }
+        old_file(&path, SCHEMA_VERSION + 1, &[], |_| {});
         let err = RedbStore::open(&path).err().expect("refused").to_string();
         assert!(err.contains("newer version"), "{err}");
         let db = Database::open(&path).unwrap();
