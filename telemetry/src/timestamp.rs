@@ -42,7 +42,7 @@ impl TimestampSource {
 /// Parses a timestamp string: RFC 3339 with offset, or a naive date-time taken as UTC.
 pub fn parse_str(s: &str) -> Option<Millis> {
     let s = s.trim();
-    if let Some(t) = parse_naive_seconds(s) {
+    if let Some(t) = parse_naive(s) {
         return Some(t);
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
@@ -60,7 +60,7 @@ pub fn parse_str(s: &str) -> Option<Millis> {
 /// to nine digits (`...:20.250`), read without a format string: most devices send it, so it is
 /// the ingest hot path. Anything else, or anything this cannot read (a leap second), is left to
 /// [`parse_str`]'s general path.
-fn parse_naive_seconds(s: &str) -> Option<Millis> {
+fn parse_naive(s: &str) -> Option<Millis> {
     let b = s.as_bytes();
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') {
         return None;
@@ -161,9 +161,9 @@ mod tests {
                 .map(|t| t.and_utc().timestamp_millis());
             assert_eq!(parse_str(s), general, "{s}");
         }
-        assert_eq!(parse_naive_seconds("2025-12-19T12:21:20"), Some(NOW));
-        assert_eq!(parse_naive_seconds("2025-12-19T12:21:20.250"), Some(NOW + 250), "milliseconds");
-        assert_eq!(parse_naive_seconds("2025-12-19T12:21:60"), None, "leap seconds take the general path");
+        assert_eq!(parse_naive("2025-12-19T12:21:20"), Some(NOW));
+        assert_eq!(parse_naive("2025-12-19T12:21:20.250"), Some(NOW + 250), "milliseconds");
+        assert_eq!(parse_naive("2025-12-19T12:21:60"), None, "leap seconds take the general path");
     }
 
     #[test]
