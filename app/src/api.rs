@@ -5,6 +5,7 @@
 //! changes are POSTs.
 
 pub mod auth;
+pub mod codec;
 pub mod dashboards;
 pub mod device_keys;
 pub mod devices;
@@ -16,7 +17,6 @@ pub use device_keys::*;
 pub use devices::*;
 pub use users::*;
 
-use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +35,7 @@ pub enum ApiError {
 }
 
 impl FromServerFnError for ApiError {
-    type Encoder = JsonEncoding;
+    type Encoder = codec::JsonTextEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         ApiError::Transport(value.to_string())

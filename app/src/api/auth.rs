@@ -7,9 +7,10 @@ use leptos::server_fn::codec::GetUrl;
 use telemetry::Access;
 
 use super::ApiError;
+use super::codec::JsonText;
 
 /// The current request's access, as the server's sign-in guard worked it out.
-#[server(prefix = "/api", endpoint = "whoami", input = GetUrl)]
+#[server(prefix = "/api", endpoint = "whoami", input = GetUrl, output = JsonText)]
 pub async fn whoami() -> Result<Access, ApiError> {
     let parts = use_context::<http::request::Parts>().ok_or(ApiError::Storage)?;
     Ok(parts.extensions.get::<Access>().cloned().unwrap_or_default())

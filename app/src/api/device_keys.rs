@@ -6,11 +6,12 @@ use leptos::server_fn::codec::GetUrl;
 use telemetry::IssuedKey;
 
 use super::ApiError;
+use super::codec::JsonText;
 #[cfg(feature = "ssr")]
 use super::ssr;
 
 /// The devices that have a key, by id.
-#[server(prefix = "/api", endpoint = "admin/device_keys", input = GetUrl)]
+#[server(prefix = "/api", endpoint = "admin/device_keys", input = GetUrl, output = JsonText)]
 pub async fn list_device_keys() -> Result<Vec<String>, ApiError> {
     ssr::accounts(|a, _| a.device_keys()).await
 }
@@ -18,7 +19,7 @@ pub async fn list_device_keys() -> Result<Vec<String>, ApiError> {
 /// Makes a key for `device`, replacing any it had. The key is in the answer and nowhere else,
 /// so a plain form post (which the server answers with a redirect) is refused before any key
 /// is replaced.
-#[server(prefix = "/api", endpoint = "admin/device_keys/issue")]
+#[server(prefix = "/api", endpoint = "admin/device_keys/issue", output = JsonText)]
 pub async fn issue_device_key(device: String) -> Result<IssuedKey, ApiError> {
     if ssr::plain_form_post() {
         ssr::signed_in_admin()?;
@@ -28,7 +29,7 @@ pub async fn issue_device_key(device: String) -> Result<IssuedKey, ApiError> {
 }
 
 /// Revokes a device's key, if `confirm` is "yes": it can no longer connect.
-#[server(prefix = "/api", endpoint = "admin/device_keys/revoke")]
+#[server(prefix = "/api", endpoint = "admin/device_keys/revoke", output = JsonText)]
 pub async fn revoke_device_key(device: String, confirm: Option<String>) -> Result<(), ApiError> {
     if confirm.as_deref() != Some("yes") {
         ssr::signed_in_admin()?;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use telemetry::{DeviceSummary, History, LiveEvent, Millis};
 
 use super::ApiError;
+use super::codec::JsonText;
 #[cfg(feature = "ssr")]
 use super::ssr;
 
@@ -40,13 +41,13 @@ pub const MAX_CHANGES_PAGE: u32 = 1000;
 /// Longest history a chart may ask for: a year.
 pub const MAX_SPAN_SECS: i64 = telemetry::dashboard::MAX_RANGE_SECS;
 
-#[server(prefix = "/api", endpoint = "devices", input = GetUrl)]
+#[server(prefix = "/api", endpoint = "devices", input = GetUrl, output = JsonText)]
 pub async fn list_devices() -> Result<DeviceList, ApiError> {
     let current = ssr::read(|s| s.devices()).await?;
     Ok(DeviceList { server_time: ssr::now(), last_seq: current.last_seq, devices: current.value })
 }
 
-#[server(prefix = "/api", endpoint = "device", input = GetUrl)]
+#[server(prefix = "/api", endpoint = "device", input = GetUrl, output = JsonText)]
 pub async fn get_device(id: String) -> Result<DeviceDetail, ApiError> {
     let current = ssr::read(move |s| s.device(&id)).await?;
     Ok(DeviceDetail { server_time: ssr::now(), last_seq: current.last_seq, device: current.value })
@@ -54,7 +55,7 @@ pub async fn get_device(id: String) -> Result<DeviceDetail, ApiError> {
 
 /// Every change after `after`, oldest first, at most `limit`: what a client that was away
 /// missed.
-#[server(prefix = "/api", endpoint = "changes", input = GetUrl)]
+#[server(prefix = "/api", endpoint = "changes", input = GetUrl, output = JsonText)]
 pub async fn changes_since(after: u64, limit: u32) -> Result<ChangePage, ApiError> {
     let limit = limit.clamp(1, MAX_CHANGES_PAGE) as usize;
     let events = ssr::read(move |s| s.changes_since(after, limit)).await?;
@@ -63,7 +64,7 @@ pub async fn changes_since(after: u64, limit: u32) -> Result<ChangePage, ApiErro
 
 /// One metric's history over the last `span_secs` (ending now, by the server's clock), in at
 /// most `max_points` buckets.
-#[server(prefix = "/api", endpoint = "history", input = GetUrl)]
+#[server(prefix = "/api", endpoint = "history", input = GetUrl, output = JsonText)]
 pub async fn device_history(
     device: String,
     metric: String,
@@ -79,7 +80,7 @@ pub async fn device_history(
 }
 
 /// One metric's history over `[from, to]` (a fixed range), in at most `max_points` buckets.
-#[server(prefix = "/api", endpoint = "history_between", input = GetUrl)]
+#[server(prefix = "/api", endpoint = "history_between", input = GetUrl, output = JsonText)]
 pub async fn history_between(
     device: String,
     metric: String,
@@ -94,7 +95,7 @@ pub async fn history_between(
 }
 
 /// Sets a device's display name and note (empty clears them). A plain form can post here.
-#[server(prefix = "/api", endpoint = "device/meta")]
+#[server(prefix = "/api", endpoint = "device/meta", output = JsonText)]
 pub async fn update_device(id: String, name: String, note: String) -> Result<(), ApiError> {
     use telemetry::device::{MAX_DEVICE_NAME, MAX_DEVICE_NOTE, user_text};
     let name = user_text(&name, MAX_DEVICE_NAME).map_err(|e| ApiError::BadRequest(format!("name: {e}")))?;
@@ -106,7 +107,7 @@ pub async fn update_device(id: String, name: String, note: String) -> Result<(),
 }
 
 /// Deletes a device and all its history, if `confirm` is "yes"; then goes to the overview.
-#[server(prefix = "/api", endpoint = "device/delete")]
+#[server(prefix = "/api", endpoint = "device/delete", output = JsonText)]
 pub async fn delete_device(id: String, confirm: Option<String>) -> Result<(), ApiError> {
     if confirm.as_deref() != Some("yes") {
         return Err(ApiError::BadRequest("tick the box to confirm the deletion".into()));

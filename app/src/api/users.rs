@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use telemetry::{Role, UserEntry};
 
 use super::ApiError;
+use super::codec::JsonText;
 #[cfg(feature = "ssr")]
 use super::ssr;
 
@@ -17,25 +18,25 @@ pub struct UserList {
     pub users: Vec<UserEntry>,
 }
 
-#[server(prefix = "/api", endpoint = "admin/users", input = GetUrl)]
+#[server(prefix = "/api", endpoint = "admin/users", input = GetUrl, output = JsonText)]
 pub async fn list_users() -> Result<UserList, ApiError> {
     ssr::accounts(|a, me| Ok(UserList { users: a.users()?, me })).await
 }
 
 /// Adds a user who signs in with `password`. A plain form can post here.
-#[server(prefix = "/api", endpoint = "admin/users/add")]
+#[server(prefix = "/api", endpoint = "admin/users/add", output = JsonText)]
 pub async fn add_user(name: String, password: String, role: Role) -> Result<(), ApiError> {
     ssr::accounts(move |a, _| a.add_user(name.trim(), &password, role)).await
 }
 
 /// Makes another user an admin or a viewer.
-#[server(prefix = "/api", endpoint = "admin/users/role")]
+#[server(prefix = "/api", endpoint = "admin/users/role", output = JsonText)]
 pub async fn set_user_role(name: String, role: Role) -> Result<(), ApiError> {
     ssr::accounts(move |a, me| a.set_role(&me, &name, role)).await
 }
 
 /// Removes another user and ends their sessions, if `confirm` is "yes".
-#[server(prefix = "/api", endpoint = "admin/users/remove")]
+#[server(prefix = "/api", endpoint = "admin/users/remove", output = JsonText)]
 pub async fn remove_user(name: String, confirm: Option<String>) -> Result<(), ApiError> {
     if confirm.as_deref() != Some("yes") {
         ssr::signed_in_admin()?;
