@@ -130,7 +130,7 @@ fn OfflineBanner() -> impl IntoView {
     let as_of = move || {
         live.data_as_of
             .get()
-            .map(|t| format!(" — data as of {}", format::datetime(t, true, "%H:%M")))
+            .map(|t| format!(" — data as of {}", format::datetime(t, true, format::Shown::Minute)))
             .unwrap_or_default()
     };
     view! {

@@ -3,7 +3,7 @@
 //! Times render in UTC on the server and in the browser's zone once hydrated; pages switch
 //! after hydration so the server's HTML and the first client render agree.
 
-use chrono::{DateTime, Local, Utc};
+use chrono::{DateTime, Datelike, Local, NaiveDateTime, Timelike, Utc};
 use telemetry::Millis;
 
 /// A unit guessed from a metric's name (the seed's three plus common others).
@@ -68,25 +68,52 @@ pub fn age(now: Millis, then: Millis) -> String {
     }
 }
 
+/// How much of a moment to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// `14:03`
+    Minute,
+    /// `14:03:07`
+    Second,
+    /// `Fri 14:03`
+    WeekdayMinute,
+    /// `2025-12-19 14:03`
+    DateMinute,
+}
+
 /// Wall-clock time of `t`: `14:03:07` in the browser's zone, or `14:03:07 UTC`.
 pub fn clock(t: Millis, local: bool) -> String {
-    datetime(t, local, "%H:%M:%S")
+    datetime(t, local, Shown::Second)
 }
 
 /// Date and time of `t`: `2025-12-19 14:03`.
 pub fn date_time(t: Millis, local: bool) -> String {
-    datetime(t, local, "%Y-%m-%d %H:%M")
+    datetime(t, local, Shown::DateMinute)
 }
 
-/// `t` formatted with a chrono pattern, in the browser's zone or UTC (then suffixed).
-pub fn datetime(t: Millis, local: bool, pattern: &str) -> String {
+/// `t` in the browser's zone, or in UTC (then suffixed). Written out field by field: chrono's
+/// pattern formatter would put its whole pattern parser into the WASM.
+pub fn datetime(t: Millis, local: bool, shown: Shown) -> String {
     let Some(utc) = DateTime::<Utc>::from_timestamp_millis(t) else {
         return String::new();
     };
     if local {
-        utc.with_timezone(&Local).format(pattern).to_string()
+        written(utc.with_timezone(&Local).naive_local(), shown)
     } else {
-        format!("{} UTC", utc.format(pattern))
+        format!("{} UTC", written(utc.naive_utc(), shown))
+    }
+}
+
+fn written(d: NaiveDateTime, shown: Shown) -> String {
+    const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let (h, m) = (d.hour(), d.minute());
+    match shown {
+        Shown::Minute => format!("{h:02}:{m:02}"),
+        Shown::Second => format!("{h:02}:{m:02}:{:02}", d.second()),
+        Shown::WeekdayMinute => {
+            format!("{} {h:02}:{m:02}", WEEKDAYS[d.weekday().num_days_from_monday() as usize])
+        }
+        Shown::DateMinute => format!("{:04}-{:02}-{:02} {h:02}:{m:02}", d.year(), d.month(), d.day()),
     }
 }
 
@@ -147,5 +174,24 @@ mod tests {
     fn utc_clock_is_labelled() {
         assert_eq!(clock(1_766_146_880_000, false), "12:21:20 UTC");
         assert_eq!(date_time(1_766_146_880_000, false), "2025-12-19 12:21 UTC");
+    }
+
+    #[test]
+    fn every_shape_matches_the_calendar() {
+        // 2025-12-19 was a Friday; 2024-02-29 09:05:03.999 a Thursday.
+        let fri = 1_766_146_880_000;
+        assert_eq!(datetime(fri, false, Shown::Minute), "12:21 UTC");
+        assert_eq!(datetime(fri, false, Shown::WeekdayMinute), "Fri 12:21 UTC");
+        let leap = 1_709_197_503_999;
+        assert_eq!(datetime(leap, false, Shown::Second), "09:05:03 UTC");
+        assert_eq!(datetime(leap, false, Shown::DateMinute), "2024-02-29 09:05 UTC");
+        assert_eq!(datetime(leap, false, Shown::WeekdayMinute), "Thu 09:05 UTC");
+        // Every weekday name, a week from Monday 2025-12-15.
+        let monday = fri - 4 * 86_400_000;
+        let names: Vec<String> = (0..7)
+            .map(|d| datetime(monday + d * 86_400_000, false, Shown::WeekdayMinute)[..3].to_owned())
+            .collect();
+        assert_eq!(names, ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]);
+        assert_eq!(datetime(i64::MAX, false, Shown::Minute), "");
     }
 }

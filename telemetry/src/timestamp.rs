@@ -3,7 +3,7 @@
 //! nothing. Anything missing, unparseable, before 2000 or more than an hour in the future is
 //! replaced by the server's receive time, so one device's bad clock cannot scramble a chart.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -113,10 +113,23 @@ pub fn resolve(field: Option<&Value>, received: Millis) -> (Millis, TimestampSou
 }
 
 /// Formats a time as RFC 3339 UTC with milliseconds.
+///
+/// Written out field by field: chrono's pattern formatter would put its pattern parser into
+/// the dashboard's WASM, which shows these times.
 pub fn format_utc(t: Millis) -> String {
-    DateTime::<Utc>::from_timestamp_millis(t)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_else(|| t.to_string())
+    match DateTime::<Utc>::from_timestamp_millis(t) {
+        Some(d) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            d.year(),
+            d.month(),
+            d.day(),
+            d.hour(),
+            d.minute(),
+            d.second(),
+            d.timestamp_subsec_millis()
+        ),
+        None => t.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -197,6 +210,9 @@ mod tests {
     #[test]
     fn format_round_trips() {
         assert_eq!(format_utc(NOW + 7), "2025-12-19T12:21:20.007Z");
+        assert_eq!(format_utc(EARLIEST), "2000-01-01T00:00:00.000Z");
+        assert_eq!(format_utc(EARLIEST - 1), "1999-12-31T23:59:59.999Z");
+        assert_eq!(format_utc(i64::MAX), i64::MAX.to_string());
         assert_eq!(parse_str(&format_utc(NOW + 7)), Some(NOW + 7));
     }
 }

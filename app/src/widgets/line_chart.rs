@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use telemetry::{Bucket, History};
 
 use super::scale::{Scale, time_ticks, value_axis};
-use crate::format;
+use crate::format::{self, Shown};
 
 const LEFT: f64 = 56.0;
 const RIGHT: f64 = 12.0;
@@ -120,10 +120,10 @@ pub fn svg(series: &[Series], unit: &str, local: bool, size: (f64, f64)) -> Opti
             format::value(*v)
         );
     }
-    let pattern = if to - from > 36 * 3_600_000 { "%a %H:%M" } else { "%H:%M" };
+    let shown = if to - from > 36 * 3_600_000 { Shown::WeekdayMinute } else { Shown::Minute };
     for t in time_ticks(from, to, ((w / 130.0) as usize).clamp(2, 10)) {
         let tx = x.map(t as f64);
-        let label = format::datetime(t, local, pattern);
+        let label = format::datetime(t, local, shown);
         let _ = write!(
             out,
             r#"<line x1="{tx:.1}" x2="{tx:.1}" y1="{TOP}" y2="{:.1}"></line><text x="{tx:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
