@@ -2,7 +2,7 @@
 """Where the client's WASM code goes: code bytes per crate, and the largest functions.
 
 Reads the wasm as cargo builds it, before wasm-bindgen and wasm-opt strip its names:
-    scripts/wasm-code-by-crate.py target/front/wasm32-unknown-unknown/wasm-release/app.wasm
+    scripts/wasm-code-by-crate.py target/front/wasm32-unknown-unknown/wasm-release/frontend.wasm
 A function counts for the crate of its first path segment, or of the self type of an impl
 (`<serde_json::de::Deserializer as ...>` counts for serde_json). Generic code counts where it
 is defined, not where it is instantiated. wasm-opt shrinks the total by about a third.
@@ -133,4 +133,4 @@ def main(path):
 
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else
-         "target/front/wasm32-unknown-unknown/wasm-release/app.wasm")
+         "target/front/wasm32-unknown-unknown/wasm-release/frontend.wasm")

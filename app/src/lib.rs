@@ -1,10 +1,12 @@
 //! The dashboard UI: Leptos components rendered on the server and hydrated in the browser,
-//! plus the server functions they call.
+//! plus the server functions they call. The browser's entry point, which hydrates [`App`], is
+//! the `frontend` crate.
 //!
 //! # Layout
 //! - [`app`]: the HTML shell, routes and top bar; [`account`]: who is signed in.
 //! - [`board`]: what a dashboard's widgets share.
-//! - [`api`]: server functions (device list, one device, history) and their error type.
+//! - [`api`]: server functions (device list, one device, history), their error type and the
+//!   encoding their answers travel in.
 //! - [`live`]: live state merged over server data; `socket` (browser only) keeps `/ws/live`
 //!   connected and fetches missed changes.
 //! - [`offline`]: the IndexedDB cache behind the offline-capable installed app.
@@ -35,11 +37,3 @@ pub mod theme;
 pub mod widgets;
 
 pub use app::{App, shell};
-
-/// Browser entry point: hydrates the server-rendered page.
-#[cfg(feature = "hydrate")]
-#[wasm_bindgen::prelude::wasm_bindgen]
-pub fn hydrate() {
-    console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
-}
