@@ -41,6 +41,8 @@ section "Start-up"
 run scripts/bench-startup.sh
 section "Client size"
 run scripts/sizes.sh
+echo | tee -a "$report"
+run scripts/bench-client-floor.sh
 section "Offline and reconnect"
 run scripts/bench-pwa.sh
 section "Dashboard"
