@@ -5,30 +5,31 @@
 //! so the two together put two copies of each decoder into the WASM. Reading answers as text
 //! too leaves one.
 
-use leptos::server_fn::codec::Post;
+use leptos::server_fn::codec::{JsonEncoding, Post};
 use leptos::server_fn::{Bytes, ContentType, Decodes, Encodes, Format, FormatType};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// JSON in the body of a POST; answers are decoded from text.
+/// JSON in the body of a POST, as the stock [`JsonEncoding`]; answers are decoded from text.
 pub struct JsonTextEncoding;
 
 /// The `output` of every server function (and the encoding of its errors).
 pub type JsonText = Post<JsonTextEncoding>;
 
 impl ContentType for JsonTextEncoding {
-    const CONTENT_TYPE: &'static str = "application/json";
+    const CONTENT_TYPE: &'static str = JsonEncoding::CONTENT_TYPE;
 }
 
 impl FormatType for JsonTextEncoding {
     const FORMAT_TYPE: Format = Format::Text;
 }
 
+/// Encoding is the stock JSON encoding's.
 impl<T: Serialize> Encodes<T> for JsonTextEncoding {
-    type Error = serde_json::Error;
+    type Error = <JsonEncoding as Encodes<T>>::Error;
 
     fn encode(value: &T) -> Result<Bytes, Self::Error> {
-        serde_json::to_vec(value).map(Bytes::from)
+        JsonEncoding::encode(value)
     }
 }
 
