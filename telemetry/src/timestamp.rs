@@ -3,7 +3,7 @@
 //! nothing. Anything missing, unparseable, before 2000 or more than an hour in the future is
 //! replaced by the server's receive time, so one device's bad clock cannot scramble a chart.
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -112,24 +112,12 @@ pub fn resolve(field: Option<&Value>, received: Millis) -> (Millis, TimestampSou
     }
 }
 
-/// Formats a time as RFC 3339 UTC with milliseconds.
-///
-/// Written out field by field: chrono's pattern formatter would put its pattern parser into
-/// the dashboard's WASM, which shows these times.
+/// Formats a time as RFC 3339 UTC with milliseconds. chrono's RFC 3339 writer, not its
+/// pattern formatter: the pattern parser would go into the dashboard's WASM, which shows these.
 pub fn format_utc(t: Millis) -> String {
-    match DateTime::<Utc>::from_timestamp_millis(t) {
-        Some(d) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            d.year(),
-            d.month(),
-            d.day(),
-            d.hour(),
-            d.minute(),
-            d.second(),
-            d.timestamp_subsec_millis()
-        ),
-        None => t.to_string(),
-    }
+    DateTime::<Utc>::from_timestamp_millis(t)
+        .map(|d| d.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .unwrap_or_else(|| t.to_string())
 }
 
 #[cfg(test)]
