@@ -1,6 +1,6 @@
 //! The head: readings not yet sealed into chunks. On disk each commit writes its new readings
-//! as one row, a batch, so a commit of a thousand readings is one B-tree insert rather than a
-//! thousand; in memory they are indexed per series, for reads and for spotting redeliveries.
+//! in rows of up to [`BATCH_READINGS`], batches, so a commit of a thousand readings is two
+//! B-tree inserts rather than a thousand; in memory they are indexed per series, for reads and for spotting redeliveries.
 //! Sealing empties it every `storage.seal_interval_secs`, so it stays small; opening the store
 //! reloads the index from disk.
 //!
@@ -23,7 +23,7 @@ pub(super) const HEAD_V2: TableDefinition<(i64, u32), f64> = TableDefinition::ne
 const NEXT_BATCH: &str = "next_head_batch";
 /// Bytes per reading in a batch.
 const READING: usize = 20;
-/// Readings per batch at most (2,000 bytes). redb keeps a row larger than a page on pages of
+/// Readings per batch at most (16,000 bytes). redb keeps a row larger than a page on pages of
 /// a power of two, so a commit's readings go in rows that share pages instead.
 const BATCH_READINGS: usize = 800;
 
