@@ -12,10 +12,4 @@ out="$target/site"
 wasm-bindgen --target=web --out-name=floor --out-dir="$out" \
   "$target/wasm32-unknown-unknown/wasm-release/client_floor.wasm"
 wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int "$out/floor_bg.wasm" -o "$out/floor.wasm"
-node -e '
-const fs = require("fs"), zlib = require("zlib");
-const b = fs.readFileSync(process.argv[1]);
-const br = zlib.brotliCompressSync(b, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }).length;
-console.log("| client floor (bench/client-floor) | raw | gzip | brotli |\n|---|---|---|---|");
-console.log(`| WASM alone | ${b.length} | ${zlib.gzipSync(b, { level: 9 }).length} | ${br} |`);
-' "$out/floor.wasm"
+node tools/sizes.mjs --title "client floor (bench/client-floor), WASM alone" "${out#"$PWD"/}/floor.wasm"

@@ -3,24 +3,12 @@
 # file a page loads (the WASM and its JS, the stylesheet, uPlot, our scripts), then the service
 # worker, which the browser fetches once on its own.
 set -euo pipefail
+tools="$(cd "$(dirname "$0")/../tools" && pwd)"
 cd "$(dirname "$0")/../${1:-target/site}"
-node -e '
-const fs = require("fs"), zlib = require("zlib");
-const sizes = f => {
-  const b = fs.readFileSync(f);
-  return [b.length, zlib.gzipSync(b, { level: 9 }).length,
-    zlib.brotliCompressSync(b, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }).length];
-};
-const list = d => fs.readdirSync(d).filter(f => /\.(wasm|js|css)$/.test(f)).sort().map(f => `${d}/${f}`);
-if (!fs.existsSync("vendor")) throw new Error("no vendor/ here: run scripts/site.sh first");
-const page = [...list("pkg"), ...list("vendor"), ...fs.readdirSync(".").filter(f => /\.js$/.test(f) && f !== "sw.js").sort()];
-let total = [0, 0, 0];
-console.log("| file | raw | gzip | brotli |\n|---|---|---|---|");
-for (const f of page) {
-  const s = sizes(f);
-  s.forEach((v, i) => (total[i] += v));
-  console.log(`| ${f} | ${s.join(" | ")} |`);
-}
-console.log(`| **whole client, what a page loads** | ${total.join(" | ")} |`);
-if (fs.existsSync("sw.js")) console.log(`| sw.js (service worker, fetched once) | ${sizes("sw.js").join(" | ")} |`);
-'
+[ -d vendor ] || { echo "no vendor/ here: run scripts/site.sh first" >&2; exit 1; }
+shopt -s nullglob
+page=(pkg/*.wasm pkg/*.js pkg/*.css vendor/*.js vendor/*.css)
+for f in *.js; do [ "$f" = sw.js ] || page+=("$f"); done
+after=()
+[ -f sw.js ] && after=(--after sw.js)
+node "$tools/sizes.mjs" --total "whole client, what a page loads" "${page[@]}" "${after[@]}"
