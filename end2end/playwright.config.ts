@@ -44,6 +44,8 @@ export default defineConfig({
       IOT_MQTT_LISTEN: `127.0.0.1:${mqttPort}`,
       IOT_STORAGE_PATH: `${data}/e2e.redb`,
       IOT_SITE_ROOT: '../target/site',
+      // The shared server stays open (no user): specs never set it up, but may post a bad form.
+      IOT_SETUP_TOKEN: 'e2e-setup-token',
       RUST_LOG: 'info,rmqtt=warn,rmqtt_net=warn',
     },
     reuseExistingServer: false,

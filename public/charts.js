@@ -37,19 +37,28 @@ window.iotCharts = (() => {
             return;
           }
           const t = new Date(u.data[0][i]);
-          const rows = spec.series
-            .map((s, k) => {
-              const v = u.data[1 + k][i];
-              return v == null
-                ? ''
-                : `<div><span class="swatch" style="background:${s.color}"></span>${s.label}: <b>${format(v, spec.decimals)}</b> ${spec.unit}</div>`;
-            })
-            .join('');
-          if (!rows) {
+          // Text nodes only: labels and units come from users (widget settings, device names).
+          const rows = [];
+          spec.series.forEach((s, k) => {
+            const v = u.data[1 + k][i];
+            if (v == null) return;
+            const row = document.createElement('div');
+            const swatch = document.createElement('span');
+            swatch.className = 'swatch';
+            swatch.style.background = s.color;
+            const value = document.createElement('b');
+            value.textContent = format(v, spec.decimals);
+            row.append(swatch, `${s.label}: `, value, ` ${spec.unit}`);
+            rows.push(row);
+          });
+          if (!rows.length) {
             tip.hidden = true;
             return;
           }
-          tip.innerHTML = `<time datetime="${t.toISOString()}">${t.toLocaleString()}</time>${rows}`;
+          const time = document.createElement('time');
+          time.dateTime = t.toISOString();
+          time.textContent = t.toLocaleString();
+          tip.replaceChildren(time, ...rows);
           tip.hidden = false;
           const left = u.cursor.left + 12;
           tip.style.left = `${Math.min(left, u.over.clientWidth - tip.offsetWidth - 4)}px`;

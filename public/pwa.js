@@ -20,6 +20,25 @@
     if (el('install-app')) el('install-app').hidden = true;
   });
 
+  // Signing out forgets this browser's copies of the data: the service worker's page and API
+  // caches and the offline store (the app shell stays precached). The server's answer also
+  // clears the HTTP cache (Clear-Site-Data: "cache").
+  document.addEventListener('submit', (event) => {
+    if (!event.target.closest('form.sign-out')) return;
+    event.preventDefault();
+    const form = event.target;
+    const forget = [
+      ...['pages', 'api'].map((name) => ('caches' in window ? caches.delete(name) : Promise.resolve())),
+      new Promise((done) => {
+        if (!('indexedDB' in window)) return done();
+        const request = indexedDB.deleteDatabase('iot-dashboard');
+        request.onsuccess = request.onerror = request.onblocked = () => done();
+      }),
+    ];
+    // Never let a stuck store keep anyone signed in.
+    Promise.race([Promise.allSettled(forget), new Promise((done) => setTimeout(done, 2000))]).then(() => form.submit());
+  });
+
   document.addEventListener('click', async (event) => {
     if (event.target.closest('#install-app') && installPrompt) {
       installPrompt.prompt();

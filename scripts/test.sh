@@ -18,6 +18,8 @@ cargo deny check bans licenses sources
 
 step "Rust tests"
 cargo_same test --workspace
+# The end2end demo spec runs scripts/run.sh, which starts the simulator too.
+cargo_same build -p simulator
 
 step "end2end (Playwright, Chromium)"
 E2E_DATA="$(mktemp -d)"

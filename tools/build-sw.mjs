@@ -26,9 +26,13 @@ const { count, size, warnings } = await generateSW({
   maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
   runtimeCaching: [
     {
-      // Users and device keys are kept nowhere but on the server: never cached.
+      // Users, device keys, the account and the sign-in pages (a setup link holds its token)
+      // are kept nowhere but on the server: never cached.
       urlPattern: ({ url }) =>
-        url.pathname === '/admin' || url.pathname.startsWith('/admin/') || url.pathname.startsWith('/api/admin/'),
+        ['/admin', '/account', '/login', '/setup'].includes(url.pathname) ||
+        url.pathname.startsWith('/admin/') ||
+        url.pathname.startsWith('/api/admin/') ||
+        url.pathname.startsWith('/auth/'),
       handler: 'NetworkOnly',
     },
     {

@@ -16,10 +16,10 @@ pub fn AccountMenu() -> impl IntoView {
                     {(user.role == Role::Admin).then(|| view! {
                         <a class="admin-link" href="/admin">"Users & keys"</a>
                     })}
-                    <span class="account" data-role=user.role.as_str()>
+                    <a class="account" href="/account" title="Your account" data-role=user.role.as_str()>
                         <span class="account-name">{user.name}</span>
                         <span class="account-role">{user.role.as_str()}</span>
-                    </span>
+                    </a>
                     <form class="sign-out" method="post" action="/auth/logout">
                         <button class="button" type="submit">"Sign out"</button>
                     </form>

@@ -20,18 +20,41 @@ pub use users::*;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
-/// Errors a page can show.
+/// Errors a page can show. Each answers with its own HTTP status ([`ApiError::status`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 pub enum ApiError {
+    /// 503: try again.
     #[error("storage is unavailable; try again shortly")]
     Storage,
+    /// 400: the arguments are wrong.
     #[error("{0}")]
     BadRequest(String),
-    /// Signed in, but not allowed (answered with 403).
+    /// 404: what the arguments name does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: it conflicts with what is stored (an id taken, a limit reached).
+    #[error("{0}")]
+    Conflict(String),
+    /// 403: signed in, but not allowed.
     #[error("{0}")]
     Forbidden(String),
+    /// The request never got an answer (in the browser); on the server, arguments that could
+    /// not be read (400).
     #[error("server unreachable: {0}")]
     Transport(String),
+}
+
+impl ApiError {
+    /// The HTTP status the server answers this error with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Storage => 503,
+            ApiError::BadRequest(_) | ApiError::Transport(_) => 400,
+            ApiError::NotFound(_) => 404,
+            ApiError::Conflict(_) => 409,
+            ApiError::Forbidden(_) => 403,
+        }
+    }
 }
 
 impl FromServerFnError for ApiError {
@@ -50,7 +73,7 @@ pub mod ssr {
 
     use leptos::prelude::use_context;
     use telemetry::{
-        AccountError, Accounts, DashboardStore, DeviceAdmin, Role, SourceError, TelemetrySource,
+        AccountError, Accounts, DashboardStore, DeviceAdmin, Role, SaveError, SourceError, TelemetrySource,
     };
 
     use super::ApiError;
@@ -91,6 +114,20 @@ pub mod ssr {
         f: impl FnOnce(Admin) -> Result<T, SourceError> + Send + 'static,
     ) -> Result<T, ApiError> {
         blocking(context::<Admin>()?, f).await
+    }
+
+    /// Storing a dashboard: its refusals answer 404 (gone) or 409 (changed since, or too
+    /// many dashboards).
+    pub async fn save<T: Send + 'static>(
+        f: impl FnOnce(Dashboards) -> Result<T, SaveError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = context::<Dashboards>()?;
+        match tokio::task::spawn_blocking(move || f(store)).await.map_err(|_| ApiError::Storage)? {
+            Ok(value) => Ok(value),
+            Err(e @ SaveError::NotFound) => Err(ApiError::NotFound(e.to_string())),
+            Err(e @ (SaveError::Stale | SaveError::Full)) => Err(ApiError::Conflict(e.to_string())),
+            Err(SaveError::Storage(_)) => Err(ApiError::Storage),
+        }
     }
 
     /// A dashboard read or write.

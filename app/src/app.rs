@@ -8,6 +8,7 @@ use leptos_router::{SsrMode, path};
 use crate::account::AccountMenu;
 use crate::format;
 use crate::live::{Connection, Live};
+use crate::pages::account::AccountPage;
 use crate::pages::admin::AdminPage;
 use crate::pages::dashboard::DashboardPage;
 use crate::pages::dashboards::DashboardsPage;
@@ -114,6 +115,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("dashboards") view=DashboardsPage ssr=SsrMode::InOrder/>
                     <Route path=path!("d/:id") view=DashboardPage ssr=SsrMode::InOrder/>
                     <Route path=path!("admin") view=AdminPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("account") view=AccountPage ssr=SsrMode::InOrder/>
                     <Route path=path!("login") view=LoginPage/>
                     <Route path=path!("setup") view=SetupPage/>
                 </Routes>

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
-use telemetry::{DeviceStatus, DeviceSummary, LiveEvent, MetricLatest, Millis};
+use telemetry::{DeviceStatus, DeviceSummary, LiveEvent, MetricLatest, Millis, Refused};
 
 /// The connection to `/ws/live`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,8 @@ pub struct LiveDevice {
     pub readings: u64,
     /// Known from the offline cache (so shown even without a reading this session).
     pub cached: bool,
+    /// What the feed last said about the device being refused: `Some(None)` when it stopped.
+    pub refused: Option<Option<Refused>>,
 }
 
 /// Live state shared by every page (a context).
@@ -189,6 +191,7 @@ pub fn apply(devices: &mut BTreeMap<String, LiveDevice>, event: LiveEvent) {
                 d.status = Some(DeviceStatus { online, at });
             }
         }
+        LiveEvent::Refused { device, refused } => devices.entry(device).or_default().refused = Some(refused),
         LiveEvent::Hello { .. } | LiveEvent::Resync { .. } => {}
     }
 }
@@ -209,10 +212,14 @@ pub fn merge(base: &[DeviceSummary], live: &BTreeMap<String, LiveDevice>) -> BTr
                 metrics: Vec::new(),
                 name: None,
                 note: None,
+                refused: None,
             }),
             None => continue,
         };
         d.last_seen = d.last_seen.max(l.last_seen);
+        if let Some(refused) = &l.refused {
+            d.refused = refused.clone();
+        }
         d.message_count += l.readings;
         if let Some(s) = l.status
             && d.status.is_none_or(|old| s.at >= old.at)
@@ -266,6 +273,7 @@ mod tests {
                 .collect(),
             name: None,
             note: None,
+            refused: None,
         }
     }
 

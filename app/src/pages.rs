@@ -1,5 +1,6 @@
 //! One component per route.
 
+pub mod account;
 pub mod admin;
 pub mod dashboard;
 pub mod dashboards;

@@ -8,6 +8,7 @@ pub mod history_chart;
 pub mod interactive_chart;
 pub mod line_chart;
 pub mod range_picker;
+pub mod refused_note;
 pub mod scale;
 pub mod stat;
 pub mod status_list;

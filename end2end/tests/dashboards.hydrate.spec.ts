@@ -25,7 +25,7 @@ async function newBoard(page: Page, name: string) {
   await expect(page.locator('.live-badge')).toHaveAttribute('data-state', 'live');
   await page.fill('form.create-dashboard input[name="name"]', name);
   await page.click('form.create-dashboard button[type="submit"]');
-  await expect(page).toHaveURL(/\/d\/[a-z0-9-]+-[a-z0-9]{5}\?edit=1$/);
+  await expect(page).toHaveURL(/\/d\/[a-z0-9-]+-[a-z0-9]{6}\?edit=1$/);
   await expect(page.locator('.palette')).toBeVisible();
 }
 
@@ -135,7 +135,7 @@ test('rename, duplicate and delete a dashboard', async ({ page }) => {
   await expect(page.locator('.save-state')).toHaveText('Saved');
 
   await page.getByRole('button', { name: 'Duplicate' }).click();
-  await expect(page).toHaveURL(/\/d\/copy-of-renamed-board-[a-z0-9]{5}$/);
+  await expect(page).toHaveURL(/\/d\/copy-of-renamed-board-[a-z0-9]{6}$/);
   await expect(page.locator('h1')).toHaveText('Copy of Renamed board');
   await expect(page.locator('.widget')).toHaveCount(1);
 

@@ -49,17 +49,19 @@ test('markup in widget titles, names and notes is shown as text and never runs',
   const refused = await request.post('/api/telemetry', { data: { device_id: device, telemetry: { '<b>x</b>': 1, ok: 2 } } });
   expect((await refused.json()).dropped_metrics[0].reason).toBe('bad_metric_name');
   const dashboard = {
-    id: `xss-${Date.now().toString(36)}`,
+    id: 'new',
     name: evil,
     widgets: [{ id: 'w1', kind: 'stat', title: evil, devices: [device], metrics: ['temperature'] }],
     layouts: { wide: [{ widget: 'w1', x: 0, y: 0, w: 3, h: 2 }], medium: [], phone: [] },
     range: { type: 'last', secs: 3600 },
   };
-  expect((await request.post('/api/dashboards/save', { data: { dashboard } })).status()).toBe(200);
+  const created = await request.post('/api/dashboards/create', { data: { dashboard } });
+  expect(created.status()).toBe(200);
+  const { id } = await created.json();
   page.on('dialog', (d) => {
     throw new Error(`a dialog opened: ${d.message()}`);
   });
-  await page.goto(`/d/${dashboard.id}`);
+  await page.goto(`/d/${id}`);
   await expect(page.locator('.widget-head h2')).toHaveText(evil);
   await expect(page.locator('h1')).toHaveText(evil);
   await page.goto('/dashboards');

@@ -15,6 +15,8 @@ export interface PublishOptions {
   port?: number | string;
   /** The device's key: signs in as the device (user name = client id = device id). */
   key?: string;
+  /** Without a key: connect under this client id (default: a fresh one each call). */
+  clientId?: string;
 }
 
 /**
@@ -34,7 +36,7 @@ export function publish(
 ): void {
   const payload = JSON.stringify({ telemetry, timestamp: at.toISOString() });
   const login = options.key === undefined
-    ? ['-i', `e2e-${process.pid}-${++published}`]
+    ? ['-i', options.clientId ?? `e2e-${process.pid}-${++published}`]
     : ['-i', device, '-u', device, '-P', options.key];
   const args = [
     '-h', '127.0.0.1', '-p', String(options.port ?? mqttPort), '-q', '1', ...login,

@@ -58,7 +58,8 @@ test('markup typed into the setup form is refused and never runs', async ({ page
     await nothingRan(page);
 
     // Past the browser's check, the server refuses it too.
-    const res = await page.request.post('/auth/setup', { form: { name, password: 'long enough password' }, maxRedirects: 0 });
+    const form = { token: 'e2e-setup-token', name, password: 'long enough password' };
+    const res = await page.request.post('/auth/setup', { form, maxRedirects: 0 });
     expect(res.status()).toBe(303);
     expect(res.headers().location).toBe('/setup?error=name');
     await page.goto('/setup?error=name');

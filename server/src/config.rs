@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use crate::auth::AuthConfig;
-pub use crate::limits::LimitsConfig;
+pub use crate::ingest::LimitsConfig;
+pub use crate::secret::Secret;
 pub use crate::tls::TlsConfig;
 
 const DEFAULTS: &str = include_str!("config.default.toml");
@@ -31,6 +32,13 @@ pub struct WebConfig {
     pub site_root: PathBuf,
     pub max_body_bytes: usize,
     pub allowed_origins: Vec<String>,
+    /// Host names the dashboard answers to besides IP addresses, loopback names and the
+    /// machine's own name.
+    pub hosts: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for throttling sign-ins).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A bearer token that reads `/metrics` without signing in; empty: none.
+    pub metrics_token: Secret,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,16 +66,32 @@ pub enum MqttMode {
 pub struct MqttConfig {
     pub mode: MqttMode,
     pub listen: SocketAddr,
+    /// Whether the embedded broker listens for plain MQTT on `listen` (with `[tls]` set it
+    /// may take MQTT over TLS only).
+    pub plain: bool,
     /// MQTT over TLS, when `[tls]` is set.
     pub tls_listen: SocketAddr,
+    /// Embedded broker: connections at once, CONNECTs being handled at once, the time a
+    /// CONNECT may take, the shortest keepalive (0 also allows none), the longest client id
+    /// and the largest packet.
+    pub max_connections: usize,
+    pub max_handshakes: usize,
+    pub handshake_timeout_secs: u64,
+    pub min_keepalive_secs: u16,
+    pub max_client_id: usize,
+    pub max_packet_bytes: u32,
     pub host: String,
     pub port: u16,
     pub client_id: String,
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     pub keep_alive_secs: u64,
+    /// External broker: connect over TLS, trusting `ca_file` (PEM) or, when empty, the
+    /// system's certificate authorities.
+    pub tls: bool,
+    pub ca_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -92,6 +116,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_WEB_LISTEN", "web.listen"),
     ("IOT_SITE_ROOT", "web.site_root"),
     ("IOT_ALLOWED_ORIGINS", "web.allowed_origins"),
+    ("IOT_WEB_HOSTS", "web.hosts"),
+    ("IOT_TRUSTED_PROXIES", "web.trusted_proxies"),
+    ("IOT_METRICS_TOKEN", "web.metrics_token"),
     ("IOT_STORAGE_PATH", "storage.path"),
     ("IOT_COMMIT_MAX_READINGS", "storage.commit_max_readings"),
     ("IOT_COMMIT_LINGER_MS", "storage.commit_linger_ms"),
@@ -102,12 +129,16 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_CHANGE_LOG", "storage.change_log"),
     ("IOT_MQTT_MODE", "mqtt.mode"),
     ("IOT_MQTT_LISTEN", "mqtt.listen"),
+    ("IOT_MQTT_PLAIN", "mqtt.plain"),
+    ("IOT_MQTT_MAX_CONNECTIONS", "mqtt.max_connections"),
     ("IOT_MQTT_TLS_LISTEN", "mqtt.tls_listen"),
     ("IOT_MQTT_HOST", "mqtt.host"),
     ("IOT_MQTT_PORT", "mqtt.port"),
     ("IOT_MQTT_CLIENT_ID", "mqtt.client_id"),
     ("IOT_MQTT_USERNAME", "mqtt.username"),
     ("IOT_MQTT_PASSWORD", "mqtt.password"),
+    ("IOT_MQTT_TLS", "mqtt.tls"),
+    ("IOT_MQTT_CA_FILE", "mqtt.ca_file"),
     ("IOT_LIVE_CLIENT_QUEUE", "live.client_queue"),
     ("IOT_DEVICE_MESSAGES_PER_SEC", "limits.device_messages_per_sec"),
     ("IOT_DEVICE_BURST", "limits.device_burst"),
@@ -116,6 +147,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_AUTH_OPEN", "auth.open"),
     ("IOT_SESSION_DAYS", "auth.session_days"),
     ("IOT_SECURE_COOKIES", "auth.secure_cookies"),
+    ("IOT_SETUP_TOKEN", "auth.setup_token"),
     ("IOT_TLS_CERT", "tls.cert"),
     ("IOT_TLS_KEY", "tls.key"),
 ];
@@ -201,6 +233,18 @@ impl Config {
         if self.mqtt.mode == MqttMode::External && self.mqtt.client_id.is_empty() {
             return Err(invalid("mqtt.client_id is required for a persistent session"));
         }
+        if self.mqtt.mode == MqttMode::Embedded && !self.mqtt.plain && self.tls.files().is_none() {
+            return Err(invalid("mqtt.plain = false needs [tls]: devices would have no way in"));
+        }
+        if self.mqtt.max_connections == 0 || self.mqtt.max_handshakes == 0 || self.mqtt.max_client_id == 0 {
+            return Err(invalid("mqtt.max_connections, max_handshakes and max_client_id must be at least 1"));
+        }
+        if self.mqtt.max_packet_bytes < 1024 {
+            return Err(invalid("mqtt.max_packet_bytes must be at least 1024"));
+        }
+        if self.web.max_body_bytes == 0 {
+            return Err(invalid("web.max_body_bytes must be at least 1"));
+        }
         if self.tls.half_set() {
             return Err(invalid("tls.cert and tls.key go together: set both, or neither for no TLS"));
         }
@@ -280,7 +324,7 @@ mod tests {
         assert_eq!(c.storage.path, PathBuf::from("/tmp/a.redb"));
         assert_eq!(c.mqtt.host, "127.0.0.1");
         assert_eq!(c.web.allowed_origins, ["https://a.example", "https://b.example"]);
-        assert_eq!(c.mqtt.password.as_deref(), Some("12345"), "digits stay a string");
+        assert_eq!(c.mqtt.password.as_ref().map(Secret::expose), Some("12345"), "digits stay a string");
         assert!(c.auth.open);
         assert_eq!((c.limits.device_messages_per_sec, c.limits.device_burst), (2.5, 7));
     }
@@ -304,6 +348,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("tls.key"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_not_printed_and_lists_come_from_the_environment() {
+        let env = |k: &str| match k {
+            "IOT_MQTT_PASSWORD" => Some("hunter22".to_owned()),
+            "IOT_METRICS_TOKEN" => Some("scrape-me".to_owned()),
+            "IOT_SETUP_TOKEN" => Some("let-me-in".to_owned()),
+            "IOT_WEB_HOSTS" => Some("dash.home, iot.lan".to_owned()),
+            "IOT_TRUSTED_PROXIES" => Some("10.0.0.1".to_owned()),
+            _ => None,
+        };
+        let c = Config::from_parts(None, env).unwrap();
+        let printed = format!("{c:#?}");
+        for secret in ["hunter22", "scrape-me", "let-me-in"] {
+            assert!(!printed.contains(secret), "{secret} printed");
+        }
+        assert_eq!(c.web.hosts, ["dash.home", "iot.lan"]);
+        assert_eq!(c.web.trusted_proxies, ["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]);
+        assert_eq!(c.auth.setup_token.expose(), "let-me-in");
+        let err = Config::from_parts(None, |k| (k == "IOT_MQTT_PLAIN").then(|| "false".into())).unwrap_err();
+        assert!(err.to_string().contains("[tls]"), "{err}");
     }
 
     #[test]

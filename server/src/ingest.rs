@@ -1,17 +1,29 @@
-//! The ingest service: every source (embedded broker, external broker, HTTP) hands accepted
-//! messages here. A single writer task groups whatever is waiting into one durable commit,
-//! then answers each submitter (so MQTT acknowledges only stored readings), then broadcasts
-//! the readings live. Order: validate (at the source) → group commit → acknowledge → broadcast.
+//! The one door every message comes in by. An edge (the embedded broker, the external broker's
+//! client, HTTP ingest) hands over what arrived; [`Ingest::admit`] decodes it (one decoder,
+//! [`telemetry::decode`]), checks the sender's rights and the limits, counts and records every
+//! refusal the same way, and [`Ingest::submit`] queues it for the single writer, which groups
+//! whatever is waiting into one durable commit, then answers each submitter (so MQTT
+//! acknowledges only stored readings), then broadcasts the changes live.
+//!
+//! Order: decode → authorise → admit (limits) → group commit → acknowledge → broadcast.
+
+mod limits;
+mod refusals;
+mod writer;
+
+pub use limits::{Limits, LimitsConfig, Pace};
+pub use refusals::Refusals;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use telemetry::{Message, Millis};
+use telemetry::text::untrusted;
+use telemetry::{Decoded, Message, Millis, Rejection, TimestampSource, own_topic};
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{debug, error, warn};
+use tracing::warn;
 
 use crate::hub::Hub;
-use crate::limits::{Limits, Pace, Refusal};
+use crate::log_limit::LogLimit;
 use crate::metrics::{Metrics, Source};
 use crate::store::{Incoming, StatusReport, Store};
 
@@ -43,19 +55,58 @@ impl Job {
     }
 }
 
+/// Group-commit limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Batching {
+    pub max_readings: usize,
+    pub linger: Duration,
+}
+
+/// One message as an edge received it.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival<'a> {
+    pub source: Source,
+    pub topic: &'a str,
+    pub payload: &'a [u8],
+    /// The device the sender signed in as: it may write only under `app/device/<it>/`.
+    /// `None`: no sign-in applies (an open broker, or the external broker, which enforces
+    /// its own ACL).
+    pub publisher: Option<&'a str>,
+    /// The sender's connection (its MQTT client id), which the rate limit of topics that are
+    /// not a device's is kept by.
+    pub client: &'a str,
+    pub received: Millis,
+}
+
+/// What an admitted message asks of storage.
+#[derive(Debug)]
+pub enum Admitted {
+    /// Readings to store, after waiting this long to keep the device to its rate.
+    Readings(Message, Duration),
+    /// A status to record, after waiting this long.
+    Status(StatusReport, Duration),
+    /// Nothing to store: not ours to read (routed as usual), or a cleared status. Wait this
+    /// long before routing it.
+    Nothing(Duration),
+}
+
+impl Admitted {
+    /// How long to hold the message back to keep its sender to its rate.
+    pub fn wait(&self) -> Duration {
+        match self {
+            Admitted::Readings(_, w) | Admitted::Status(_, w) | Admitted::Nothing(w) => *w,
+        }
+    }
+}
+
 /// Handle to the ingest service; cheap to clone.
 #[derive(Clone)]
 pub struct Ingest {
     tx: mpsc::Sender<Job>,
     metrics: Arc<Metrics>,
     limits: Arc<Limits>,
-}
-
-/// Group-commit limits.
-#[derive(Debug, Clone, Copy)]
-pub struct Batching {
-    pub max_readings: usize,
-    pub linger: Duration,
+    refusals: Arc<Refusals>,
+    log: Arc<LogLimit>,
 }
 
 impl Ingest {
@@ -71,56 +122,124 @@ impl Ingest {
         stop: watch::Receiver<bool>,
     ) -> (Ingest, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let writer = tokio::spawn(writer(rx, store, hub, metrics.clone(), batching, stop));
-        (Ingest { tx, metrics, limits }, writer)
+        let refusals = Arc::new(Refusals::new(hub.clone()));
+        let writer =
+            writer::Writer { store, hub, metrics: metrics.clone(), refusals: refusals.clone(), batching };
+        let writer = tokio::spawn(writer.run(rx, stop));
+        let log = Arc::new(LogLimit::default());
+        (Ingest { tx, metrics, limits, refusals, log }, writer)
     }
 
     pub fn limits(&self) -> &Arc<Limits> {
         &self.limits
     }
 
-    /// Applies the admission limits to an accepted message, counting what they drop or
-    /// refuse. `Ok` holds how long to wait before storing it (see [`Pace::Wait`]).
-    pub fn admit(&self, message: &mut Message, pace: Pace) -> Result<Duration, Refusal> {
-        let before = message.dropped.len();
-        let result = self.limits.admit(message, pace, Instant::now());
-        for d in &message.dropped[before..] {
-            self.metrics.dropped_metric(d.reason.label());
-            warn!(device = %message.device, metric = %d.name, "metric dropped: the device has too many metrics");
-        }
-        match &result {
-            Ok(wait) if !wait.is_zero() => self.metrics.throttled(),
-            Ok(_) => {}
-            Err(refusal) => {
-                self.metrics.rejected(refusal.label());
-                match refusal {
-                    // A flooding device would flood the log too; the counter tells.
-                    Refusal::RateLimited(_) => debug!(device = %message.device, "message dropped: {refusal}"),
-                    _ => warn!(device = %message.device, "message refused: {refusal}"),
-                }
-            }
-        }
-        result
-    }
-
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 
-    /// Counts the outcome of parsing a message (call once per received message).
-    pub fn record_parse(&self, source: Source, result: &Result<Message, telemetry::RejectReason>) {
-        self.metrics.received(source);
-        match result {
-            Ok(m) => {
-                for d in &m.dropped {
-                    self.metrics.dropped_metric(d.reason.label());
-                }
-                if m.ts_source != telemetry::TimestampSource::Device {
-                    self.metrics.timestamp_replaced(m.ts_source.label());
-                }
+    pub fn refusals(&self) -> &Arc<Refusals> {
+        &self.refusals
+    }
+
+    /// Decides one message: what to store, or why not. Every refusal is counted on
+    /// `/metrics`, logged (summarised when it repeats) and, for a registered device, shown
+    /// on the dashboard. `pace` says how a sender over its rate is dealt with.
+    pub fn admit(&self, arrival: &Arrival, pace: Pace) -> Result<Admitted, Rejection> {
+        let decoded = match arrival.publisher {
+            Some(device) if !own_topic(device, arrival.topic) => Err(Rejection::NotOwnTopic),
+            _ => telemetry::decode(arrival.topic, arrival.payload, arrival.received),
+        };
+        let now = Instant::now();
+        let result = match decoded {
+            Ok(Decoded::Readings(message)) => self.readings(message, pace, now),
+            Ok(Decoded::Status { device, online }) => self
+                .limits
+                .admit_device(&device, pace, now)
+                .map(|wait| Admitted::Status(StatusReport { device, online, at: arrival.received }, wait)),
+            Ok(Decoded::StatusCleared(device)) => {
+                self.limits.admit_device(&device, pace, now).map(Admitted::Nothing)
             }
-            Err(reason) => self.metrics.rejected(reason.label()),
+            // Not ours to read: only its sender's rate applies.
+            Ok(Decoded::Other) => {
+                let result = self.limits.admit_client(arrival.client, pace, now).map(Admitted::Nothing);
+                if let Err(why) = &result {
+                    self.metrics.rejected(why.label());
+                }
+                return result;
+            }
+            Err(why) => Err(why),
+        };
+        self.metrics.received(arrival.source);
+        match &result {
+            Ok(admitted) if !admitted.wait().is_zero() => self.metrics.throttled(),
+            Ok(_) => {}
+            Err(why) => self.record(arrival, why),
         }
+        result
+    }
+
+    /// Counts and records a message an edge refused before admitting it (its sender has no
+    /// right to send at all).
+    pub fn refused_message(&self, arrival: &Arrival, why: &Rejection) {
+        self.metrics.received(arrival.source);
+        self.record(arrival, why);
+    }
+
+    fn record(&self, arrival: &Arrival, why: &Rejection) {
+        self.metrics.rejected(why.label());
+        let id = device_of(arrival.topic).unwrap_or(arrival.client);
+        self.refusals.refused(id, self.limits.knows(id), why, None, arrival.received);
+    }
+
+    /// Logs (summarised when it repeats) a subscription refused to `client`.
+    pub fn refused_subscription(&self, client: &str, filter: &str) {
+        if let Some(earlier) = self.log.check(&format!("subscribe\n{client}"), Instant::now()) {
+            warn!(client = %untrusted(client), filter = %untrusted(filter), earlier, "subscription refused: a device subscribes only under its own topics");
+        }
+    }
+
+    /// Decides one HTTP ingest item, as decoded (or refused) by [`telemetry::decode_http_item`].
+    /// The caller answers each refusal in its response.
+    pub fn admit_item(&self, item: Result<Message, Rejection>) -> Result<Message, Rejection> {
+        self.metrics.received(Source::Http);
+        let result = item.and_then(|m| self.readings(m, Pace::Unlimited, Instant::now())).map(|admitted| {
+            let Admitted::Readings(message, _) = admitted else { unreachable!("readings admit as readings") };
+            message
+        });
+        if let Err(why) = &result {
+            self.metrics.rejected(why.label());
+        }
+        result
+    }
+
+    /// Counts and limits a message's readings.
+    fn readings(&self, mut message: Message, pace: Pace, now: Instant) -> Result<Admitted, Rejection> {
+        if message.ts_source != TimestampSource::Device {
+            self.metrics.timestamp_replaced(message.ts_source.label());
+        }
+        let result = self.limits.admit(&mut message, pace, now);
+        for dropped in &message.dropped {
+            self.metrics.dropped_metric(dropped.reason.label());
+            let key = format!("{}\n{}", message.device, dropped.reason.label());
+            if let Some(earlier) = self.log.check(&key, now) {
+                warn!(
+                    device = %message.device,
+                    metric = %untrusted(&dropped.name),
+                    reason = dropped.reason.label(),
+                    earlier,
+                    "metric dropped"
+                );
+            }
+        }
+        result.map(|wait| Admitted::Readings(message, wait))
+    }
+
+    /// Counts and records an MQTT connection refused for `client` (its client id, or the
+    /// device id it claimed) from `peer`.
+    pub fn connection_refused(&self, client: &str, why: &Rejection, peer: Option<&str>) {
+        self.metrics.mqtt_refused(why.label());
+        self.refusals.refused(client, self.limits.knows(client), why, peer, now_ms());
     }
 
     /// Queues messages for the next commit; the receiver resolves once they are durable.
@@ -135,119 +254,43 @@ impl Ingest {
         wait
     }
 
+    /// Queues a device's online/offline report for the next commit.
+    pub async fn submit_status(&self, report: StatusReport) -> oneshot::Receiver<Ack> {
+        let (done, wait) = oneshot::channel();
+        if let Err(mpsc::error::SendError(Job::Status(_, done))) =
+            self.tx.send(Job::Status(report, done)).await
+        {
+            let _ = done.send(Err(IngestError::Closed));
+        }
+        wait
+    }
+
+    /// Queues what [`Ingest::admit`] let through; the receiver resolves once it is durable
+    /// (at once when there is nothing to store).
+    pub async fn submit_admitted(&self, admitted: Admitted, received: Millis) -> oneshot::Receiver<Ack> {
+        match admitted {
+            Admitted::Readings(message, _) => self.submit(vec![message], received).await,
+            Admitted::Status(report, _) => self.submit_status(report).await,
+            Admitted::Nothing(_) => ready(Ok(())),
+        }
+    }
+
     /// Stores messages and waits until they are durable.
     pub async fn store(&self, messages: Vec<Message>, received: Millis) -> Ack {
         self.submit(messages, received).await.await.unwrap_or(Err(IngestError::Closed))
     }
-
-    /// Records a device's online/offline report and waits until it is durable.
-    pub async fn status(&self, report: StatusReport) -> Ack {
-        let (done, wait) = oneshot::channel();
-        if self.tx.send(Job::Status(report, done)).await.is_err() {
-            return Err(IngestError::Closed);
-        }
-        wait.await.unwrap_or(Err(IngestError::Closed))
-    }
 }
 
-async fn writer(
-    mut rx: mpsc::Receiver<Job>,
-    store: Arc<dyn Store>,
-    hub: Hub,
-    metrics: Arc<Metrics>,
-    batching: Batching,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut closed = false;
-    loop {
-        let first = tokio::select! {
-            biased;
-            _ = stop.wait_for(|stop| *stop), if !closed => {
-                rx.close();
-                closed = true;
-                continue;
-            }
-            job = rx.recv() => job,
-        };
-        let Some(first) = first else { break };
-        let mut jobs = vec![first];
-        let mut readings = jobs[0].readings();
-        let deadline = tokio::time::Instant::now() + batching.linger;
-        while readings < batching.max_readings {
-            let next = match rx.try_recv() {
-                Ok(job) => Some(job),
-                Err(mpsc::error::TryRecvError::Disconnected) => None,
-                Err(mpsc::error::TryRecvError::Empty) if batching.linger.is_zero() => None,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten()
-                }
-            };
-            let Some(job) = next else { break };
-            readings += job.readings();
-            jobs.push(job);
-        }
-        commit(jobs, &store, &hub, &metrics).await;
-    }
+/// An answer that is already known.
+pub fn ready(ack: Ack) -> oneshot::Receiver<Ack> {
+    let (done, wait) = oneshot::channel();
+    let _ = done.send(ack);
+    wait
 }
 
-async fn commit(jobs: Vec<Job>, store: &Arc<dyn Store>, hub: &Hub, metrics: &Metrics) {
-    let mut messages = Vec::new();
-    let mut statuses = Vec::new();
-    let mut replies = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        match job {
-            Job::Messages(m, done) => {
-                messages.extend(m);
-                replies.push(done);
-            }
-            Job::Status(s, done) => {
-                statuses.push(s);
-                replies.push(done);
-            }
-        }
-    }
-    let started = Instant::now();
-    let store = store.clone();
-    let (n_messages, n_statuses) = (messages.len(), statuses.len() as u64);
-    let result = tokio::task::spawn_blocking(move || store.commit(&messages, &statuses)).await;
-    let outcome = match result {
-        Ok(r) => r,
-        Err(e) => {
-            error!(error = %e, "storage commit panicked");
-            metrics.commit_failed();
-            for done in replies {
-                let _ = done.send(Err(IngestError::Storage));
-            }
-            return;
-        }
-    };
-    match outcome {
-        Ok(outcome) => {
-            metrics.committed(
-                outcome.fresh_messages,
-                outcome.stored,
-                outcome.duplicates,
-                n_statuses,
-                started.elapsed().as_micros() as u64,
-            );
-            if outcome.duplicates > 0 {
-                warn!(duplicates = outcome.duplicates, "redelivered readings were already stored");
-            }
-            for done in replies {
-                let _ = done.send(Ok(()));
-            }
-            for (event, json) in outcome.events.iter().zip(outcome.wire) {
-                hub.publish_json(event.device(), json);
-            }
-        }
-        Err(e) => {
-            error!(error = %e, messages = n_messages, "storage commit failed; nothing acknowledged");
-            metrics.commit_failed();
-            for done in replies {
-                let _ = done.send(Err(IngestError::Storage));
-            }
-        }
-    }
+/// The device id in `app/device/<id>/…`, if the topic has one (valid or not).
+fn device_of(topic: &str) -> Option<&str> {
+    topic.strip_prefix(telemetry::topic::DEVICE_PREFIX)?.split('/').next().filter(|id| !id.is_empty())
 }
 
 /// Server time now, in milliseconds.

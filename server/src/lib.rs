@@ -2,17 +2,18 @@
 //! redb, a live WebSocket feed, and the server-rendered Leptos dashboard, in one process.
 //!
 //! # Layout
-//! - [`config`]: defaults, TOML file, environment.
-//! - [`store`]: the redb store (readings, device registry, status).
-//! - [`ingest`]: validate → group commit → acknowledge → broadcast; [`limits`]: per-device
-//!   rate and caps on devices and metrics; [`upkeep`]: sealing and pruning.
-//! - [`broker`]: the embedded MQTT broker, acknowledging only stored readings.
-//! - [`mqtt_client`]: ingest from an external broker with a persistent session.
-//! - [`auth`]: users, roles, sessions and the sign-in guard.
-//! - [`http_ingest`]: `POST /api/telemetry`; [`export`]: `GET /api/export.csv`.
-//! - [`hub`], [`ws`]: the `/ws/live` fan-out.
-//! - [`routes`]: the HTTP application; [`metrics`]: `/metrics`; [`security`]: CSRF and
-//!   origin checks, security headers.
+//! - [`config`]: defaults, TOML file, environment ([`secret`]: values never printed).
+//! - [`ingest`]: the one door every message comes in by: decode → authorise → admit (limits)
+//!   → group commit → acknowledge → broadcast; who is refused and why.
+//! - [`mqtt`]: the embedded broker (acknowledging only stored readings), its sign-in
+//!   bookkeeping and pacing, or the client of an external broker.
+//! - [`web`]: routes, the guards, the live socket, HTTP ingest, export, health and metrics;
+//!   [`state`]: what its handlers share.
+//! - [`store`]: the redb store (readings, device registry, status, dashboards);
+//!   [`upkeep`]: sealing, pruning and expired sessions.
+//! - [`auth`]: users, roles, sessions, device keys and the password gate.
+//! - [`hub`]: the live fan-out; [`metrics`]: `/metrics` counters; [`log_limit`]: repeated
+//!   warnings summarised; [`files`]: owner-only files; [`random`]: tokens and ids.
 //! - [`tls`]: HTTPS and MQTT over TLS, and the self-signed pair for trying them.
 //!
 //! Data flows one way: device → ingest → (store, hub) → server fn / WebSocket → UI.
@@ -21,22 +22,20 @@
 #![recursion_limit = "512"]
 
 pub mod auth;
-pub mod broker;
 pub mod config;
-pub mod export;
-pub mod http_ingest;
+pub mod files;
 pub mod hub;
 pub mod ingest;
-pub mod limits;
+pub mod log_limit;
 pub mod metrics;
-pub mod mqtt_client;
-pub mod pacing;
-pub mod routes;
-pub mod security;
+pub mod mqtt;
+pub mod random;
+pub mod secret;
+pub mod state;
 pub mod store;
 pub mod tls;
 pub mod upkeep;
-pub mod ws;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -44,22 +43,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use leptos::prelude::LeptosOptions;
-use telemetry::TelemetrySource;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
 
 use crate::auth::Auth;
 use crate::auth::users::UserDb;
-use crate::broker::{EmbeddedBroker, TlsListen};
 use crate::config::{Config, MqttMode};
 use crate::hub::Hub;
-use crate::ingest::{Batching, Ingest};
-use crate::limits::Limits;
+use crate::ingest::{Batching, Ingest, Limits};
 use crate::metrics::Metrics;
-use crate::routes::AppState;
-use crate::store::RedbStore;
+use crate::mqtt::broker::{EmbeddedBroker, TlsListen};
+use crate::state::AppState;
+use crate::store::{RedbStore, Store};
 use crate::tls::HttpsListener;
+use crate::web::routes::WebSettings;
 
 /// The name cargo-leptos gives the JS, WASM and CSS files (`[[workspace.metadata.leptos]] name`).
 pub const OUTPUT_NAME: &str = "iot-dashboard";
@@ -71,13 +69,13 @@ pub enum StartError {
     #[error("cannot listen for HTTP on {addr}: {source}")]
     Http { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
-    Broker(#[from] broker::BrokerError),
-    #[error("cannot read the device registry: {0}")]
-    Limits(String),
+    Broker(#[from] mqtt::broker::BrokerError),
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    BrokerTls(#[from] mqtt::client::ClientTlsError),
 }
 
 /// A server whose storage is open and whose listeners are bound; [`Server::run`] serves.
@@ -88,7 +86,9 @@ pub struct Server {
     http_addr: SocketAddr,
     /// HTTPS instead of HTTP, when `[tls]` is set.
     https: Option<Arc<rustls::ServerConfig>>,
-    broker: Option<EmbeddedBroker>,
+    broker: Option<Arc<EmbeddedBroker>>,
+    /// TLS to the external broker, when `mqtt.tls` is set.
+    broker_tls: Option<Arc<rustls::ClientConfig>>,
     ingest: Ingest,
     writer: tokio::task::JoinHandle<()>,
     hub: Hub,
@@ -102,6 +102,17 @@ impl Server {
     /// embedded mode) the MQTT listeners. Port 0 picks a free port; see [`Server::http_addr`],
     /// [`Server::mqtt_addr`] and [`Server::mqtt_tls_addr`].
     pub async fn bind(config: Config) -> Result<Server, StartError> {
+        let addr = config.web.listen;
+        let http = TcpListener::bind(addr).await.map_err(|source| StartError::Http { addr, source })?;
+        Server::start(config, http).await
+    }
+
+    /// As [`Server::bind`], serving HTTP on `http` (already bound, e.g. to port 0 by a test).
+    pub async fn start(config: Config, http: TcpListener) -> Result<Server, StartError> {
+        let broker_tls = match (config.mqtt.mode, config.mqtt.tls) {
+            (MqttMode::External, true) => Some(mqtt::client::tls_config(&config.mqtt)?),
+            _ => None,
+        };
         let https = match config.tls.files() {
             Some((cert, key)) => Some(tls::server_config(cert, key)?),
             None => None,
@@ -127,12 +138,10 @@ impl Server {
             .expect("open task")
             .map_err(auth::AuthError::from)?;
         let auth = Arc::new(Auth::new(users, config.auth.clone())?);
-        let known = store.devices().map_err(|e| StartError::Limits(e.0))?.value;
-        let limits = Arc::new(Limits::new(config.limits.clone(), &known));
+        let limits = Arc::new(Limits::new(config.limits.clone(), &store.known_devices()));
         let (ingest, writer) =
             Ingest::start(store.clone(), hub.clone(), metrics.clone(), limits, batching, stop_rx);
         let addr = config.web.listen;
-        let http = TcpListener::bind(addr).await.map_err(|source| StartError::Http { addr, source })?;
         let http_addr = http.local_addr().map_err(|source| StartError::Http { addr, source })?;
         let broker = match config.mqtt.mode {
             MqttMode::Embedded => {
@@ -141,7 +150,7 @@ impl Server {
                     cert,
                     key,
                 });
-                Some(EmbeddedBroker::start(config.mqtt.listen, tls, ingest.clone(), auth.clone()).await?)
+                Some(Arc::new(EmbeddedBroker::start(&config.mqtt, tls, ingest.clone(), auth.clone()).await?))
             }
             MqttMode::External => None,
         };
@@ -152,6 +161,7 @@ impl Server {
             http_addr,
             https,
             broker,
+            broker_tls,
             ingest,
             writer,
             hub,
@@ -159,6 +169,19 @@ impl Server {
             auth,
             stop_tx,
         })
+    }
+
+    /// The link that creates the first admin, while no user exists: `/setup` with the
+    /// one-time setup token, on this server's address (`localhost` for an unspecified one).
+    pub fn setup_link(&self) -> Option<String> {
+        let token = self.auth.setup_token()?;
+        let scheme = if self.https() { "https" } else { "http" };
+        let host = match self.http_addr.ip() {
+            ip if ip.is_unspecified() => "localhost".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        Some(format!("{scheme}://{host}:{}/setup?token={token}", self.http_addr.port()))
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -172,7 +195,7 @@ impl Server {
 
     /// The embedded broker's address, if it runs.
     pub fn mqtt_addr(&self) -> Option<SocketAddr> {
-        self.broker.as_ref().map(|b| b.addr)
+        self.broker.as_ref().and_then(|b| b.addr)
     }
 
     /// The embedded broker's MQTT-over-TLS address, if it runs with TLS.
@@ -194,6 +217,7 @@ impl Server {
             http_addr,
             https,
             broker,
+            broker_tls,
             ingest,
             writer,
             hub,
@@ -203,12 +227,18 @@ impl Server {
         } = self;
         let pruning = tokio::spawn(upkeep::run(
             store.clone(),
+            auth.clone(),
             metrics.clone(),
             config.storage.clone(),
             stop_tx.subscribe(),
         ));
         let external = (config.mqtt.mode == MqttMode::External).then(|| {
-            tokio::spawn(mqtt_client::run(config.mqtt.clone(), ingest.clone(), stop_tx.subscribe()))
+            tokio::spawn(mqtt::client::run(
+                config.mqtt.clone(),
+                broker_tls,
+                ingest.clone(),
+                stop_tx.subscribe(),
+            ))
         });
         let leptos_options = LeptosOptions::builder()
             .output_name(std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| OUTPUT_NAME.to_owned()))
@@ -228,9 +258,19 @@ impl Server {
             metrics,
             auth,
             mqtt_mode: config.mqtt.mode,
+            broker: broker.clone(),
             shutdown: stop_tx.subscribe(),
         };
-        let app = routes::router(state, config.web.max_body_bytes, config.web.allowed_origins.clone());
+        let web = WebSettings {
+            max_body_bytes: config.web.max_body_bytes,
+            allowed_origins: config.web.allowed_origins.clone(),
+            hosts: config.web.hosts.clone(),
+            trusted_proxies: config.web.trusted_proxies.clone(),
+            metrics_token: config.web.metrics_token.expose().to_owned(),
+            https: https.is_some() || config.auth.secure_cookies,
+        };
+        let app =
+            web::routes::router(state, web).into_make_service_with_connect_info::<web::listener::Peer>();
         let stop = stop_tx.clone();
         let graceful = async move {
             shutdown.await;
@@ -242,8 +282,7 @@ impl Server {
                 axum::serve(HttpsListener::new(http, tls), app).with_graceful_shutdown(graceful).await
             }
             None => {
-                let http = axum::serve::ListenerExt::tap_io(http, no_delay);
-                axum::serve(http, app).with_graceful_shutdown(graceful).await
+                axum::serve(web::listener::PlainListener(http), app).with_graceful_shutdown(graceful).await
             }
         };
         let _ = stop_tx.send(true);

@@ -25,7 +25,7 @@ struct Args {
     /// TOML configuration file (keys as in server/src/config.default.toml); built-in defaults otherwise.
     #[arg(long, short, env = "IOT_CONFIG")]
     config: Option<PathBuf>,
-    /// Print the effective configuration and exit.
+    /// Print the effective configuration (passwords and tokens hidden) and exit.
     #[arg(long)]
     print_config: bool,
     #[command(subcommand)]
@@ -121,7 +121,7 @@ fn devices(config: &Config, action: DeviceAction) -> anyhow::Result<()> {
             let Some(user) = &config.mqtt.username else {
                 anyhow::bail!("set mqtt.username (IOT_MQTT_USERNAME): the dashboard's login at Mosquitto");
             };
-            print!("{}", server::mqtt_client::mosquitto_acl(user));
+            print!("{}", server::mqtt::client::mosquitto_acl(user));
         }
     }
     Ok(())
@@ -226,6 +226,11 @@ async fn main() -> anyhow::Result<()> {
         line.push_str(&format!(" mqtts://{mqtts}"));
     }
     println!("{line}");
+    // No user yet: the one link that creates the first admin (it holds the setup token).
+    if let Some(link) = server.setup_link() {
+        println!("setup {link}");
+        tracing::info!("no user yet: anyone can use the dashboard; create the first admin at {link}");
+    }
     server.run(shutdown_signal()).await.context("server failed")?;
     Ok(())
 }

@@ -23,12 +23,14 @@ impl Source {
 }
 
 #[derive(Default)]
-struct Labeled(Mutex<BTreeMap<String, u64>>);
+/// A counter per label; labels are fixed words (every refusal reason owns its own), so the
+/// map stays small.
+struct Labeled(Mutex<BTreeMap<&'static str, u64>>);
 
 impl Labeled {
-    fn add(&self, label: &str, n: u64) {
+    fn add(&self, label: &'static str, n: u64) {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *map.entry(label.to_owned()).or_default() += n;
+        *map.entry(label).or_default() += n;
     }
 
     fn get(&self, label: &str) -> u64 {
@@ -59,11 +61,13 @@ pub struct Metrics {
     readings_pruned: AtomicU64,
     readings_sealed: AtomicU64,
     throttled: AtomicU64,
-    mqtt_refused: AtomicU64,
+    mqtt_refused: Labeled,
     changes_pruned: AtomicU64,
     live_clients: AtomicI64,
     live_resyncs: AtomicU64,
     mqtt_connected: AtomicBool,
+    /// The latest commit failed (and none succeeded since).
+    commit_failing: AtomicBool,
 }
 
 impl Metrics {
@@ -71,7 +75,7 @@ impl Metrics {
         self.received.add(source.label(), 1);
     }
 
-    pub fn rejected(&self, reason: &str) {
+    pub fn rejected(&self, reason: &'static str) {
         self.rejected.add(reason, 1);
     }
 
@@ -79,15 +83,16 @@ impl Metrics {
         self.rejected.get(reason)
     }
 
-    pub fn dropped_metric(&self, reason: &str) {
+    pub fn dropped_metric(&self, reason: &'static str) {
         self.dropped_metrics.add(reason, 1);
     }
 
-    pub fn timestamp_replaced(&self, reason: &str) {
+    pub fn timestamp_replaced(&self, reason: &'static str) {
         self.timestamps_replaced.add(reason, 1);
     }
 
     pub fn committed(&self, messages: u64, stored: u64, duplicates: u64, statuses: u64, micros: u64) {
+        self.commit_failing.store(false, Relaxed);
         self.commits.fetch_add(1, Relaxed);
         self.messages_stored.fetch_add(messages, Relaxed);
         self.readings_stored.fetch_add(stored, Relaxed);
@@ -96,8 +101,8 @@ impl Metrics {
         self.commit_micros.fetch_add(micros, Relaxed);
     }
 
-    pub fn mqtt_refused(&self) {
-        self.mqtt_refused.fetch_add(1, Relaxed);
+    pub fn mqtt_refused(&self, reason: &'static str) {
+        self.mqtt_refused.add(reason, 1);
     }
 
     pub fn throttled(&self) {
@@ -115,7 +120,13 @@ impl Metrics {
     }
 
     pub fn commit_failed(&self) {
+        self.commit_failing.store(true, Relaxed);
         self.commit_failures.fetch_add(1, Relaxed);
+    }
+
+    /// Whether the latest commit failed.
+    pub fn last_commit_failed(&self) -> bool {
+        self.commit_failing.load(Relaxed)
     }
 
     pub fn live_client(&self, delta: i64) {
@@ -165,6 +176,12 @@ impl Metrics {
             "reason",
             "Readings stored at receive time because their timestamp was missing or unusable.",
         );
+        self.mqtt_refused.render(
+            &mut out,
+            "iot_mqtt_connections_refused_total",
+            "reason",
+            "MQTT connections refused (missing or wrong device credentials, a last will elsewhere), by reason.",
+        );
         let counters = [
             ("iot_messages_stored_total", "Messages durably stored.", &self.messages_stored),
             (
@@ -189,11 +206,6 @@ impl Metrics {
                 "iot_messages_throttled_total",
                 "Messages held back (PUBACK delayed) to keep a device to its rate.",
                 &self.throttled,
-            ),
-            (
-                "iot_mqtt_connections_refused_total",
-                "MQTT connections refused for missing or wrong device credentials.",
-                &self.mqtt_refused,
             ),
             ("iot_readings_pruned_total", "Readings deleted past the retention.", &self.readings_pruned),
             ("iot_readings_sealed_total", "Readings compressed into sealed chunks.", &self.readings_sealed),

@@ -89,6 +89,10 @@ pub trait Store: TelemetrySource + DashboardStore + DeviceAdmin {
     /// returns `Ok`, everything in it survives a crash. Idempotent per (device, metric, time).
     fn commit(&self, messages: &[Incoming], statuses: &[StatusReport]) -> Result<CommitOutcome, StoreError>;
 
+    /// Every device the registry holds, registered or not (a status alone makes a record):
+    /// what the device cap counts.
+    fn known_devices(&self) -> Vec<telemetry::DeviceSummary>;
+
     /// Whether the database answers reads.
     fn healthy(&self) -> bool;
 

@@ -2,7 +2,8 @@
 //! - every `storage.seal_interval_secs`, readings older than that are compressed into sealed
 //!   chunks, and the change log is cut to its latest `storage.change_log` entries;
 //! - every `storage.prune_interval_secs`, readings (and change-log entries) older than
-//!   `storage.retention_days` are deleted (0 days keeps everything), so disk use stays flat.
+//!   `storage.retention_days` are deleted (0 days keeps everything), so disk use stays flat;
+//! - every [`SESSION_PRUNE_EVERY`], expired sign-in sessions are deleted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,16 +11,20 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{error, info};
 
+use crate::auth::Auth;
 use crate::config::StorageConfig;
 use crate::ingest::now_ms;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
 const DAY_MS: i64 = 86_400_000;
+/// How often expired sessions are deleted.
+pub const SESSION_PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Runs until `stop` turns true.
 pub async fn run(
     store: Arc<dyn Store>,
+    auth: Arc<Auth>,
     metrics: Arc<Metrics>,
     config: StorageConfig,
     mut stop: watch::Receiver<bool>,
@@ -27,15 +32,30 @@ pub async fn run(
     let seal_every = Duration::from_secs(config.seal_interval_secs);
     let mut seal = tokio::time::interval(seal_every);
     let mut prune = tokio::time::interval(Duration::from_secs(config.prune_interval_secs));
+    let mut sessions = tokio::time::interval(SESSION_PRUNE_EVERY);
     seal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    sessions.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    enum Job {
+        Seal,
+        Prune,
+        Sessions,
+    }
     loop {
-        let sealing = tokio::select! {
+        let job = tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
-            _ = seal.tick() => true,
-            _ = prune.tick(), if config.retention_days > 0 => false,
+            _ = seal.tick() => Job::Seal,
+            _ = prune.tick(), if config.retention_days > 0 => Job::Prune,
+            _ = sessions.tick() => Job::Sessions,
         };
-        if sealing {
+        if let Job::Sessions = job {
+            let auth = auth.clone();
+            if let Some(e) =
+                tokio::task::spawn_blocking(move || auth.prune_sessions().err()).await.unwrap_or(None)
+            {
+                error!(error = %e, "cannot delete expired sessions");
+            }
+        } else if let Job::Seal = job {
             let before = now_ms() - seal_every.as_millis() as i64;
             let keep = config.change_log;
             let s = store.clone();

@@ -37,12 +37,22 @@ fn the_first_admin_closes_the_dashboard_and_sessions_open_it() {
     let (_, _, who) = get("/api/whoami", &[]);
     assert!(who.contains("\"setup_needed\":true") && who.contains("\"open\":true"), "{who}");
 
-    let (status, head, _) = post("/auth/setup", &[], "name=ann&password=short");
+    // Setup needs the one-time token the server printed (as a link).
+    let link = server.setup_link();
+    assert!(link.starts_with(&format!("http://{}/setup?token=", server.http)), "{link}");
+    let token = server.setup_token();
+    let (status, head, _) = post("/auth/setup", &[], "name=eve&password=correct+horse");
+    assert_eq!((status, location(&head).as_str()), (303, "/setup?error=token"), "no token, no admin");
+    let (status, head, _) = post("/auth/setup", &[], "token=guess&name=eve&password=correct+horse");
+    assert_eq!((status, location(&head).as_str()), (303, "/setup?error=token"));
+    let (status, head, _) = post("/auth/setup", &[], &format!("token={token}&name=ann&password=short"));
     assert_eq!((status, location(&head).as_str()), (303, "/setup?error=password"));
-    let (status, head, _) = post("/auth/setup", &[], "name=ann&password=correct+horse");
+    let (status, head, _) =
+        post("/auth/setup", &[], &format!("token={token}&name=ann&password=correct+horse"));
     assert_eq!((status, location(&head).as_str()), (303, "/"));
     let admin = session_cookie(&head);
-    let (status, head, _) = post("/auth/setup", &[], "name=eve&password=correct+horse");
+    let (status, head, _) =
+        post("/auth/setup", &[], &format!("token={token}&name=eve&password=correct+horse"));
     assert_eq!((status, location(&head).as_str()), (303, "/setup?error=done"), "setup happens once");
 
     // Strangers: pages redirect to sign-in, data answers 401; static files and health stay open.
@@ -180,7 +190,9 @@ fn devices_sign_in_to_the_broker_with_their_key_and_keep_to_their_topics() {
         refused("DEV_B", Some(("DEV_A", key.as_str()))).contains("[32, 2, 0, 5]"),
         "someone else's client id"
     );
-    assert_eq!(server.metric("iot_mqtt_connections_refused_total"), 3);
+    for reason in ["not_signed_in", "wrong_key", "client_id_not_device"] {
+        assert_eq!(server.metric(&format!("iot_mqtt_connections_refused_total{{reason=\"{reason}\"}}")), 1);
+    }
 
     let mut dev = Raw::try_connect_as(addr, "DEV_A", Some(("DEV_A", key.as_str()))).expect("the right key");
     let reading = seed_payload(21.0, 40.0, 3.9, now_ms() - 1_000);

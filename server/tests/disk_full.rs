@@ -114,12 +114,13 @@ async fn a_full_disk_stops_acknowledging_and_loses_nothing() {
     }
     assert_eq!(refused, 2, "nothing acknowledged while the disk is full");
     assert!(server.metric("iot_commit_failures_total") > failures);
-    assert_eq!(server.get("/healthz").0, 200);
+    assert_eq!(server.get("/healthz").0, 503, "health says storage is failing");
 
     // Room again: the device resends what was not acknowledged, and more.
     limit_file_size(server.pid(), "unlimited");
     let total = sent.max(acked) + 100;
     assert_eq!(publish(&server, acked, total).await, total - acked, "acknowledged once there is room");
+    assert_eq!(server.get("/healthz").0, 200, "healthy again once commits succeed");
     let device = server.device(DEVICE);
     assert_eq!(device["message_count"].as_u64(), Some(total as u64), "every reading stored once: {device}");
     server.stop();

@@ -132,16 +132,20 @@ async fn https_and_mqtt_over_tls_with_a_self_signed_pair() {
 
     // The session cookie never goes out over plain HTTP.
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
-    let (status, _, _) =
-        https(&tls, server.http, "POST", "/auth/setup", &form, "name=ann&password=correct+horse");
+    let setup = format!("token={}&name=ann&password=correct+horse", server.setup_token());
+    let (status, _, _) = https(&tls, server.http, "POST", "/auth/setup", &form, &setup);
     assert_eq!(status, 303);
     let (status, head, _) =
         https(&tls, server.http, "POST", "/auth/login", &form, "name=ann&password=correct+horse");
     assert_eq!(status, 303);
-    let cookie = head.lines().find(|l| l.starts_with("set-cookie: iot_session=")).expect("a session cookie");
+    let cookie = head
+        .lines()
+        .find(|l| l.starts_with("set-cookie: __host-iot_session="))
+        .expect("a __Host- session cookie");
     for attribute in ["httponly", "samesite=strict", "secure"] {
         assert!(cookie.split(';').any(|a| a.trim() == attribute), "{attribute} in {cookie}");
     }
+    assert!(head.contains("strict-transport-security: max-age=31536000"), "HSTS over HTTPS: {head}");
 
     // And it stops as cleanly as without TLS.
     device.vanish();

@@ -37,10 +37,25 @@ pub enum AccountError {
     BadDeviceId,
     NoKey,
     Storage,
+    /// Passwords are at most [`MAX_PASSWORD_LEN`] characters.
+    LongPassword,
+    /// The server keeps at most [`MAX_USERS`] users.
+    TooManyUsers,
+    /// The server keeps at most [`MAX_DEVICE_KEYS`] device keys.
+    TooManyKeys,
+    /// The current password given to change it was wrong.
+    WrongPassword,
 }
 
+/// Most users the server keeps.
+pub const MAX_USERS: usize = 1_000;
+/// Most device keys the server keeps.
+pub const MAX_DEVICE_KEYS: usize = 100_000;
+/// Longest password accepted (Argon2 reads all of it).
+pub const MAX_PASSWORD_LEN: usize = 1_024;
+
 impl AccountError {
-    pub const ALL: [AccountError; 9] = [
+    pub const ALL: [AccountError; 13] = [
         AccountError::BadName,
         AccountError::ShortPassword,
         AccountError::UserExists,
@@ -50,6 +65,10 @@ impl AccountError {
         AccountError::BadDeviceId,
         AccountError::NoKey,
         AccountError::Storage,
+        AccountError::LongPassword,
+        AccountError::TooManyUsers,
+        AccountError::TooManyKeys,
+        AccountError::WrongPassword,
     ];
 
     /// A short code for a URL (`/admin?error=last_admin`), so a page without JavaScript can
@@ -65,6 +84,10 @@ impl AccountError {
             AccountError::BadDeviceId => "bad_device_id",
             AccountError::NoKey => "no_key",
             AccountError::Storage => "storage",
+            AccountError::LongPassword => "long_password",
+            AccountError::TooManyUsers => "too_many_users",
+            AccountError::TooManyKeys => "too_many_keys",
+            AccountError::WrongPassword => "wrong_password",
         }
     }
 
@@ -87,6 +110,10 @@ impl fmt::Display for AccountError {
             AccountError::BadDeviceId => f.write_str("device ids are 1 to 64 of A-Z a-z 0-9 _ . -"),
             AccountError::NoKey => f.write_str("that device has no key"),
             AccountError::Storage => f.write_str("the user database is unavailable; try again shortly"),
+            AccountError::LongPassword => write!(f, "passwords are at most {MAX_PASSWORD_LEN} characters"),
+            AccountError::TooManyUsers => write!(f, "the server keeps at most {MAX_USERS} users"),
+            AccountError::TooManyKeys => write!(f, "the server keeps at most {MAX_DEVICE_KEYS} device keys"),
+            AccountError::WrongPassword => f.write_str("the current password is wrong"),
         }
     }
 }

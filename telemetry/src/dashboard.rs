@@ -12,6 +12,11 @@ pub const MEDIUM_COLS: u32 = 6;
 pub const PHONE_COLS: u32 = 1;
 /// Most widgets one dashboard may hold.
 pub const MAX_WIDGETS: usize = 100;
+/// Devices and metrics one widget may name (empty devices: every device).
+pub const MAX_WIDGET_DEVICES: usize = 50;
+pub const MAX_WIDGET_METRICS: usize = 20;
+/// Dashboards the server keeps.
+pub const MAX_DASHBOARDS: usize = 200;
 const MAX_TEXT: usize = 100;
 const MAX_THRESHOLDS: usize = 10;
 const MAX_ROWS: u32 = 1000;
@@ -284,6 +289,12 @@ impl Dashboard {
             if w.title.chars().count() > MAX_TEXT {
                 return err(format!("widget title longer than {MAX_TEXT} characters"));
             }
+            if w.devices.len() > MAX_WIDGET_DEVICES || w.metrics.len() > MAX_WIDGET_METRICS {
+                return err(format!(
+                    "widget {:?}: at most {MAX_WIDGET_DEVICES} devices and {MAX_WIDGET_METRICS} metrics",
+                    w.id
+                ));
+            }
             if w.devices.iter().chain(&w.metrics).any(|n| valid_name(n).is_err()) {
                 return err(format!("widget {:?}: device and metric names must be valid ids", w.id));
             }
@@ -300,6 +311,9 @@ impl Dashboard {
             }
         }
         for bp in Breakpoint::ALL {
+            if self.layouts.get(bp).len() > self.widgets.len() {
+                return err(format!("the {bp:?} layout places more widgets than there are"));
+            }
             for p in self.layouts.get(bp) {
                 if !ids.contains(p.widget.as_str()) {
                     return err(format!("layout places unknown widget {:?}", p.widget));
@@ -370,6 +384,22 @@ impl Dashboard {
             updated: 0,
         }
     }
+}
+
+/// A URL-safe id for a new dashboard named `name`: its name's words, then `suffix` (random,
+/// chosen by the store so the id is unique).
+pub fn new_id(name: &str, suffix: &str) -> String {
+    let slug: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let slug: String = slug.chars().take(40).collect();
+    if slug.is_empty() { format!("board-{suffix}") } else { format!("{slug}-{suffix}") }
 }
 
 /// Summary for the dashboard list.
@@ -476,5 +506,27 @@ mod tests {
         assert_eq!(Breakpoint::for_width(360.0), Breakpoint::Phone);
         assert_eq!(Breakpoint::for_width(800.0), Breakpoint::Medium);
         assert_eq!(Breakpoint::for_width(1440.0), Breakpoint::Wide);
+    }
+
+    #[test]
+    fn new_ids_are_slugs_with_a_suffix() {
+        assert_eq!(new_id("Green house #2", "ab12c"), "green-house-2-ab12c");
+        assert_eq!(new_id("  ", "x"), "board-x");
+        assert_eq!(new_id("Ünïcode ★", "x"), "n-code-x");
+        assert!(valid_name(&new_id(&"x".repeat(200), "abcdef")).is_ok());
+    }
+
+    #[test]
+    fn widget_lists_and_layouts_are_bounded() {
+        let mut d = Dashboard::starter();
+        d.widgets[0].devices = (0..=MAX_WIDGET_DEVICES).map(|i| format!("d{i}")).collect();
+        assert!(d.validate().unwrap_err().0.contains("at most"));
+        let mut d = Dashboard::starter();
+        d.widgets[0].metrics = (0..=MAX_WIDGET_METRICS).map(|i| format!("m{i}")).collect();
+        assert!(d.validate().is_err());
+        let mut d = Dashboard::starter();
+        let extra = d.layouts.wide[0].clone();
+        d.layouts.wide.extend(std::iter::repeat_n(extra, 10_000));
+        assert!(d.validate().unwrap_err().0.contains("more widgets"));
     }
 }

@@ -27,6 +27,9 @@ pub struct DeviceSummary {
     /// The user's note about it.
     #[serde(default)]
     pub note: Option<String>,
+    /// Set while the server refuses what the device sends (kept in memory, not stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<crate::Refused>,
 }
 
 /// Longest display name and note.
@@ -63,6 +66,8 @@ pub enum Health {
     Online,
     Stale,
     Offline,
+    /// Everything it sent since its last stored reading was refused.
+    Refused,
 }
 
 impl Health {
@@ -71,14 +76,19 @@ impl Health {
             Health::Online => "online",
             Health::Stale => "stale",
             Health::Offline => "offline",
+            Health::Refused => "refused",
         }
     }
 }
 
 impl DeviceSummary {
-    /// Offline when the device last said so (by its status topic or last will) and has sent
-    /// nothing since; stale when quiet for [`STALE_AFTER_MS`]; online otherwise.
+    /// Refused while what it sent since its last stored reading is being refused; offline when
+    /// the device last said so (by its status topic or last will) and has sent nothing since;
+    /// stale when quiet for [`STALE_AFTER_MS`]; online otherwise.
     pub fn health(&self, now: Millis) -> Health {
+        if self.refused.as_ref().is_some_and(|r| r.last >= self.last_seen) {
+            return Health::Refused;
+        }
         match self.status {
             Some(DeviceStatus { online: false, at }) if at >= self.last_seen => Health::Offline,
             _ if now - self.last_seen > STALE_AFTER_MS => Health::Stale,
@@ -110,6 +120,7 @@ mod tests {
             metrics: vec![],
             name: None,
             note: None,
+            refused: None,
         }
     }
 
@@ -129,5 +140,17 @@ mod tests {
         // A reading after the last will means the device is back.
         assert_eq!(dev(now - 100, Some((false, now - 500))).health(now), Health::Online);
         assert_eq!(dev(now - 100_000, Some((true, now - 100_000))).health(now), Health::Stale);
+        let refused = |last| crate::Refused {
+            reason: "not_signed_in".into(),
+            text: "not signed in (issue a key)".into(),
+            since: now - 5_000,
+            last,
+            count: 3,
+        };
+        let mut d = dev(now - 10_000, Some((true, now - 10_000)));
+        d.refused = Some(refused(now - 1_000));
+        assert_eq!(d.health(now), Health::Refused, "never shown healthy while refused");
+        d.refused = Some(refused(now - 20_000));
+        assert_eq!(d.health(now), Health::Online, "a reading stored since ends it");
     }
 }

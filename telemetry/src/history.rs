@@ -214,16 +214,17 @@ impl History {
 /// Width of the buckets for a range so that at most `max_points` (at least 2) of them cover it, with
 /// bucket starts aligned to multiples of the width (so repeated queries bucket alike).
 pub fn bucket_width(from: Millis, to: Millis, max_points: usize) -> Millis {
-    let span = (to - from).max(0) + 1;
+    // Saturating: times may come from outside, and `to - from` of extreme ones overflows.
+    let span = to.saturating_sub(from).max(0).saturating_add(1);
     // One aligned bucket cannot be promised for every range (a grid line may cross it), and a
     // chart of one point shows nothing: fewer than two is taken as two.
     let n = max_points.clamp(2, MAX_POINTS) as i64;
     // An aligned grid can straddle one extra bucket, hence n - 1.
-    let width = ((span + n - 2) / (n - 1)).max(1);
+    let width = (span.saturating_add(n - 2) / (n - 1)).max(1);
     // Widths of a rollup period or more are rounded up to a whole number of the longest such
     // period, so long ranges are answered from rollups (fewer, never more, buckets).
     match ROLLUP_PERIODS.iter().rev().find(|p| width >= **p) {
-        Some(p) => (width + p - 1) / p * p,
+        Some(p) => width.saturating_add(p - 1) / p * p,
         None => width,
     }
 }
@@ -257,6 +258,14 @@ mod tests {
             assert!(buckets.len() <= max.max(2), "{from}..{to} max {max}: {} buckets", buckets.len());
             assert!(!buckets.is_empty());
         }
+    }
+
+    #[test]
+    fn extreme_ranges_give_wide_buckets_not_an_overflow() {
+        // Wrapping, `i64::MAX - i64::MIN` would be -1: one-millisecond buckets over everything.
+        let w = bucket_width(i64::MIN, i64::MAX, 1000);
+        assert!(w > 1_000_000_000_000_000, "{w}");
+        assert_eq!(bucket_width(i64::MAX, i64::MIN, 10), 1, "a reversed range is one point wide");
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! - [`name`]: device ids and metric names (`[A-Za-z0-9_.-]{1,64}`).
 //! - [`topic`]: `app/device/<id>/telemetry` and `app/device/<id>/status`.
 //! - [`payload`]: parsing and validating a device's JSON message.
+//! - [`decode`]: topic + payload → readings, a status or a [`Rejection`] (every edge's one
+//!   decoder); [`rejection`]: why something was refused, with its `/metrics` label.
+//! - [`text`]: outside text made safe for a log line.
 //! - [`timestamp`]: the timestamp rules (RFC 3339, naive = UTC, sane range).
 //! - [`live`]: events pushed to dashboards over `/ws/live`.
 //! - [`history`]: downsampled buckets for charts.
@@ -18,23 +21,28 @@
 pub mod accounts;
 pub mod auth;
 pub mod dashboard;
+pub mod decode;
 pub mod device;
 pub mod history;
 pub mod live;
 pub mod name;
 pub mod payload;
+pub mod rejection;
 pub mod source;
+pub mod text;
 pub mod timestamp;
 pub mod topic;
 
 pub use accounts::{AccountError, Accounts, IssuedKey, UserEntry};
 pub use auth::{Access, Role, SessionUser};
+pub use decode::{Decoded, decode, decode_http_item, own_topic};
 pub use device::{DeviceStatus, DeviceSummary, MetricLatest};
 pub use history::{Bucket, History};
 pub use live::LiveEvent;
 pub use name::{DeviceId, NameError, valid_name};
 pub use payload::{DropReason, DroppedMetric, Message, RejectReason};
-pub use source::{Current, DashboardStore, DeviceAdmin, SourceError, TelemetrySource};
+pub use rejection::{Refused, RefusedId, RefusedIds, Rejection};
+pub use source::{Current, DashboardStore, DeviceAdmin, SaveError, SourceError, TelemetrySource};
 pub use timestamp::TimestampSource;
 pub use topic::DeviceTopic;
 

@@ -29,13 +29,18 @@ pub enum LiveEvent {
     Status { seq: u64, device: String, online: bool, at: Millis },
     /// This client fell behind and `missed` events were skipped: reload state, then carry on.
     Resync { missed: u64 },
+    /// The server is refusing a device's messages or connections (`refused`), or stopped
+    /// doing so (`null`). Not a stored change: it has no `seq`.
+    Refused { device: String, refused: Option<crate::Refused> },
 }
 
 impl LiveEvent {
     /// The device an event is about, for per-device filtering.
     pub fn device(&self) -> Option<&str> {
         match self {
-            LiveEvent::Reading { device, .. } | LiveEvent::Status { device, .. } => Some(device),
+            LiveEvent::Reading { device, .. }
+            | LiveEvent::Status { device, .. }
+            | LiveEvent::Refused { device, .. } => Some(device),
             LiveEvent::Hello { .. } | LiveEvent::Resync { .. } => None,
         }
     }
@@ -44,7 +49,7 @@ impl LiveEvent {
     pub fn seq(&self) -> Option<u64> {
         match self {
             LiveEvent::Reading { seq, .. } | LiveEvent::Status { seq, .. } => Some(*seq),
-            LiveEvent::Hello { .. } | LiveEvent::Resync { .. } => None,
+            LiveEvent::Hello { .. } | LiveEvent::Resync { .. } | LiveEvent::Refused { .. } => None,
         }
     }
 }

@@ -53,10 +53,47 @@ pub trait DashboardStore: Send + Sync {
     /// Every dashboard, by name.
     fn dashboards(&self) -> Result<Vec<Dashboard>, SourceError>;
     fn dashboard(&self, id: &str) -> Result<Option<Dashboard>, SourceError>;
-    /// Stores (creates or replaces) a validated dashboard, stamping `updated`; returns it.
-    fn save_dashboard(&self, dashboard: Dashboard) -> Result<Dashboard, SourceError>;
+    /// Stores a new, validated dashboard under an id the store makes from its name (the id it
+    /// came with is not used), stamping `updated`; returns it.
+    fn create_dashboard(&self, dashboard: Dashboard) -> Result<Dashboard, SaveError>;
+    /// Replaces a stored dashboard with a validated copy, if nobody saved it since that copy
+    /// was loaded (its `updated` is the stored one's); stamps a newer `updated`; returns it.
+    fn save_dashboard(&self, dashboard: Dashboard) -> Result<Dashboard, SaveError>;
     /// Whether there was one to delete.
     fn delete_dashboard(&self, id: &str) -> Result<bool, SourceError>;
+}
+
+/// Why a dashboard was not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveError {
+    /// No dashboard has this id (deleted meanwhile; new ones are created, not saved).
+    NotFound,
+    /// Someone saved it since this copy was loaded.
+    Stale,
+    /// The server keeps at most [`crate::dashboard::MAX_DASHBOARDS`].
+    Full,
+    Storage(SourceError),
+}
+
+impl fmt::Display for SaveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SaveError::NotFound => f.write_str("this dashboard no longer exists"),
+            SaveError::Stale => {
+                f.write_str("this dashboard was changed elsewhere since you opened it: reload it")
+            }
+            SaveError::Full => {
+                write!(f, "the server keeps at most {} dashboards", crate::dashboard::MAX_DASHBOARDS)
+            }
+            SaveError::Storage(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<SourceError> for SaveError {
+    fn from(e: SourceError) -> SaveError {
+        SaveError::Storage(e)
+    }
 }
 
 /// What the user may change about devices.

@@ -1,4 +1,6 @@
-//! Server functions for dashboards: list, load, save (create, rename, edit, duplicate), delete.
+//! Server functions for dashboards: list, load, create (new, duplicate), save (rename, edit),
+//! delete. The server makes new dashboards' ids, and a save replaces only the copy it was
+//! made from (409 when someone saved it since).
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::{GetUrl, Json};
@@ -20,11 +22,19 @@ pub async fn get_dashboard(id: String) -> Result<Option<Dashboard>, ApiError> {
     ssr::dashboards(move |s| s.dashboard(&id)).await
 }
 
-/// Creates or replaces a dashboard; answers with what was stored.
+/// Creates a dashboard under an id the server makes; answers with what was stored.
+#[server(prefix = "/api", endpoint = "dashboards/create", input = Json, output = JsonText)]
+pub async fn create_dashboard(dashboard: Dashboard) -> Result<Dashboard, ApiError> {
+    dashboard.validate().map_err(|e| ApiError::BadRequest(e.0))?;
+    ssr::save(move |s| s.create_dashboard(dashboard)).await
+}
+
+/// Replaces a dashboard, if `dashboard.updated` is the stored copy's; answers with what was
+/// stored (with its new `updated`).
 #[server(prefix = "/api", endpoint = "dashboards/save", input = Json, output = JsonText)]
 pub async fn save_dashboard(dashboard: Dashboard) -> Result<Dashboard, ApiError> {
     dashboard.validate().map_err(|e| ApiError::BadRequest(e.0))?;
-    ssr::dashboards(move |s| s.save_dashboard(dashboard)).await
+    ssr::save(move |s| s.save_dashboard(dashboard)).await
 }
 
 #[server(prefix = "/api", endpoint = "dashboards/delete", input = Json, output = JsonText)]

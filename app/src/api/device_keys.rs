@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
-use telemetry::IssuedKey;
+use telemetry::{IssuedKey, RefusedId};
 
 use super::ApiError;
 use super::codec::JsonText;
@@ -36,4 +36,13 @@ pub async fn revoke_device_key(device: String, confirm: Option<String>) -> Resul
         return Err(ApiError::BadRequest("tick the box to confirm revoking the key".into()));
     }
     ssr::accounts(move |a, _| a.revoke_device_key(&device)).await
+}
+
+/// The last few ids the server refused and has never registered (connections without a key
+/// or with a wrong one, mostly), newest first.
+#[server(prefix = "/api", endpoint = "admin/refused", input = GetUrl, output = JsonText)]
+pub async fn list_refused_ids() -> Result<Vec<RefusedId>, ApiError> {
+    ssr::signed_in_admin()?;
+    let refused = use_context::<std::sync::Arc<dyn telemetry::RefusedIds>>().ok_or(ApiError::Storage)?;
+    Ok(refused.refused_ids())
 }

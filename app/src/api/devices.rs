@@ -88,7 +88,8 @@ pub async fn history_between(
     to: Millis,
     max_points: u32,
 ) -> Result<History, ApiError> {
-    if to < from || to - from > MAX_SPAN_SECS * 1000 {
+    // Checked: `to - from` of two times from outside can overflow.
+    if to.checked_sub(from).is_none_or(|span| !(0..=MAX_SPAN_SECS * 1000).contains(&span)) {
         return Err(ApiError::BadRequest("from must precede to, at most a year apart".into()));
     }
     ssr::read(move |s| s.history(&device, &metric, from, to, max_points as usize)).await

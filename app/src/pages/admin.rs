@@ -3,6 +3,7 @@
 //! JavaScript: the key is shown once, on this page, and never travels in a URL.
 
 mod device_keys;
+mod refused;
 mod users;
 
 use leptos::prelude::*;
@@ -10,6 +11,7 @@ use leptos_router::hooks::use_query_map;
 use telemetry::AccountError;
 
 use self::device_keys::DeviceKeys;
+use self::refused::RefusedIds;
 use self::users::Users;
 
 #[component]
@@ -26,6 +28,7 @@ pub fn AdminPage() -> impl IntoView {
             {move || error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             <Users/>
             <DeviceKeys/>
+            <RefusedIds/>
         </section>
     }
 }

@@ -7,11 +7,10 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use telemetry::dashboard::{Breakpoint, Dashboard, Placement, Widget, WidgetKind};
 
-use crate::api::{DeviceList, get_dashboard, list_devices, save_dashboard};
+use crate::api::{DeviceList, create_dashboard, get_dashboard, list_devices, save_dashboard};
 use crate::board::Board;
 use crate::grid;
 use crate::live::{Live, merge};
-use crate::pages::dashboards::{new_id, random_suffix};
 use crate::widgets::chart_widget::ChartWidget;
 use crate::widgets::gauge::Gauge;
 use crate::widgets::range_picker::{RangePicker, from_query};
@@ -198,8 +197,16 @@ fn BoardView(dashboard: Dashboard, list: DeviceList) -> impl IntoView {
             WidgetKind::Table => metrics.iter().take(3).cloned().collect(),
             _ => metrics.first().cloned().into_iter().collect(),
         };
+        // The first `<kind>-<n>` this dashboard does not use yet.
+        let prefix = kind.key().replace('_', "-");
+        let id = state.with_untracked(|d| {
+            (1..)
+                .map(|n| format!("{prefix}-{n}"))
+                .find(|id| d.widgets.iter().all(|w| &w.id != id))
+                .expect("a free id")
+        });
         let widget = Widget {
-            id: format!("{}-{}", kind.key().replace('_', "-"), random_suffix()),
+            id,
             kind,
             title: kind.label().into(),
             devices: vec![],
@@ -342,10 +349,9 @@ fn BoardView(dashboard: Dashboard, list: DeviceList) -> impl IntoView {
         move |_| {
             let mut copy = state.get_untracked();
             copy.name = format!("Copy of {}", copy.name).chars().take(100).collect();
-            copy.id = new_id(&copy.name, &random_suffix());
             let navigate = navigate.clone();
             leptos::task::spawn_local(async move {
-                if let Ok(saved) = save_dashboard(copy).await {
+                if let Ok(saved) = create_dashboard(copy).await {
                     navigate(&format!("/d/{}", saved.id), Default::default());
                 }
             });

@@ -4,37 +4,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 use telemetry::dashboard::{Dashboard, Layouts, TimeRange};
 
-use crate::api::{list_dashboards, save_dashboard};
+use crate::api::{create_dashboard, list_dashboards};
 use crate::format;
-
-/// A URL-safe id for a new dashboard named `name`, unique enough with a random suffix.
-pub fn new_id(name: &str, suffix: &str) -> String {
-    let slug: String = name
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect::<String>()
-        .split('-')
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join("-");
-    let slug: String = slug.chars().take(40).collect();
-    if slug.is_empty() { format!("board-{suffix}") } else { format!("{slug}-{suffix}") }
-}
-
-/// A short random suffix (browser only; the server never makes ids).
-pub fn random_suffix() -> String {
-    #[cfg(feature = "hydrate")]
-    {
-        let n = (js_sys::Math::random() * 36f64.powi(5)) as u64;
-        let digits = "0123456789abcdefghijklmnopqrstuvwxyz".as_bytes();
-        (0..5).map(|i| digits[((n / 36u64.pow(i)) % 36) as usize] as char).collect()
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        "00000".into()
-    }
-}
 
 #[component]
 pub fn DashboardsPage() -> impl IntoView {
@@ -50,7 +21,8 @@ pub fn DashboardsPage() -> impl IntoView {
             return;
         }
         let dashboard = Dashboard {
-            id: new_id(&title, &random_suffix()),
+            // The server makes the id.
+            id: "new".into(),
             name: title,
             widgets: vec![],
             layouts: Layouts::default(),
@@ -59,7 +31,7 @@ pub fn DashboardsPage() -> impl IntoView {
         };
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
-            match save_dashboard(dashboard).await {
+            match create_dashboard(dashboard).await {
                 Ok(saved) => navigate(&format!("/d/{}?edit=1", saved.id), Default::default()),
                 Err(e) => error.set(Some(e.to_string())),
             }
@@ -108,18 +80,5 @@ pub fn DashboardsPage() -> impl IntoView {
                 {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             </form>
         </section>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_url_safe_slugs() {
-        assert_eq!(new_id("Green house #2", "ab12c"), "green-house-2-ab12c");
-        assert_eq!(new_id("  ", "x"), "board-x");
-        assert_eq!(new_id("Ünïcode ★", "x"), "n-code-x");
-        assert!(telemetry::valid_name(&new_id(&"x".repeat(200), "abcde")).is_ok());
     }
 }

@@ -12,6 +12,7 @@ use crate::confirm::ConfirmSubmit;
 use crate::format;
 use crate::live::{Live, merge};
 use crate::widgets::history_chart::HistoryChart;
+use crate::widgets::refused_note::RefusedNote;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Range {
@@ -100,6 +101,9 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
     let last_seen = move || field(|d| d.last_seen);
     let health =
         move || merged.with(|d| d.as_ref().map(|d| d.health(now.get()).label()).unwrap_or("offline"));
+    let refused = Signal::derive(move || {
+        merged.with(|d| d.as_ref().and_then(|d| d.refused.clone().filter(|r| r.last >= d.last_seen)))
+    });
     let id_for_links = id.clone();
     let link = move |m: String, r: Range| format!("/device/{}?metric={m}&range={}", id_for_links, r.key());
     let link2 = link.clone();
@@ -140,6 +144,7 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
                     <span class="device-id muted">{id_label.clone()}</span>
                 </Show>
             </h1>
+            <RefusedNote refused local/>
             <dl class="facts">
                 <div><dt>"Status"</dt><dd class="health">{health}</dd></div>
                 <div>

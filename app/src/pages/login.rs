@@ -33,12 +33,18 @@ pub fn LoginPage() -> impl IntoView {
     }
 }
 
-/// `/setup`: the first admin, while no user exists.
+/// `/setup?token=…`: the first admin, while no user exists. The token is the one the server
+/// printed at start (its setup link holds it): without it nobody who can merely reach the
+/// dashboard can claim it.
 #[component]
 pub fn SetupPage() -> impl IntoView {
     let query = use_query_map();
+    let token = move || query.with(|q| q.get("token")).filter(|t| !t.is_empty());
     let error = move || {
         query.with(|q| q.get("error")).map(|e| match e.as_str() {
+            "token" => "That is not the setup token: use the setup link the server printed when it \
+                        started (make run shows it), or the token in it."
+                .to_owned(),
             "name" => "User names are 1 to 64 of A-Z a-z 0-9 _ . -".to_owned(),
             "password" => {
                 format!("Passwords need at least {} characters.", telemetry::auth::MIN_PASSWORD_LEN)
@@ -56,6 +62,15 @@ pub fn SetupPage() -> impl IntoView {
             </p>
             {move || error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             <form class="auth-form" method="post" action="/auth/setup">
+                {move || match token() {
+                    Some(t) => view! { <input type="hidden" name="token" value=t/> }.into_any(),
+                    None => view! {
+                        <label class="field">"Setup token"
+                            <input type="text" name="token" required autocomplete="off" spellcheck="false"/>
+                            <span class="hint">"Printed by the server when it started, in its setup link."</span>
+                        </label>
+                    }.into_any(),
+                }}
                 <label class="field">"User name"
                     <input type="text" name="name" autocomplete="username" required pattern="[A-Za-z0-9_.\\-]{1,64}"/>
                 </label>

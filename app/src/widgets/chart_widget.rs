@@ -34,13 +34,13 @@ pub fn ChartWidget(widget: Widget) -> impl IntoView {
         let widget = widget.clone();
         Memo::new(move |_| {
             let metrics = board.metrics_of(&widget);
-            let mut pairs: Vec<(String, String)> = board
+            // Cut before collecting: the cross product of a widget's lists is never built whole.
+            board
                 .devices_of(&widget)
                 .into_iter()
                 .flat_map(|d| metrics.iter().map(move |m| (d.clone(), m.clone())))
-                .collect();
-            pairs.truncate(MAX_SERIES);
-            pairs
+                .take(MAX_SERIES)
+                .collect::<Vec<(String, String)>>()
         })
     };
     let unit = widget.unit.clone();

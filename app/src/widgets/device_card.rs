@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use telemetry::DeviceSummary;
 
 use crate::format;
+use crate::widgets::refused_note::RefusedNote;
 
 /// `device` changes whenever the device does; `now` is the clock ages are measured against;
 /// `local` is whether times may be shown in the browser's zone; `stale` marks values that may
@@ -43,6 +44,10 @@ pub fn DeviceCard(
         })
     };
     let last_seen = move || device.with(|d| d.as_ref().map(|d| d.last_seen).unwrap_or_default());
+    // Shown while what it sent since its last stored reading is refused.
+    let refused = Signal::derive(move || {
+        device.with(|d| d.as_ref().and_then(|d| d.refused.clone().filter(|r| r.last >= d.last_seen)))
+    });
     view! {
         <article class="device-card" class:stale=stale data-device=id.clone() data-health=health>
             <header>
@@ -56,6 +61,7 @@ pub fn DeviceCard(
                     </a>
                 </h2>
             </header>
+            <RefusedNote refused local/>
             <dl class="metrics">{metrics}</dl>
             <footer>
                 "Last seen "

@@ -129,6 +129,7 @@ mod tests {
                 .unwrap_or_default(),
             name: None,
             note: None,
+            refused: None,
         }
     }
 

@@ -4,11 +4,12 @@
 
 use std::sync::atomic::Ordering;
 
+use telemetry::accounts::MAX_USERS;
 use telemetry::{AccountError, Accounts, DeviceId, IssuedKey, Role, UserEntry};
 use tracing::{info, warn};
 
 use super::users::{Change, UserDbError};
-use super::{Auth, AuthError};
+use super::{Auth, AuthError, AuthEvent};
 
 fn storage(e: impl std::fmt::Display) -> AccountError {
     warn!(error = %e, "user database");
@@ -26,7 +27,10 @@ impl From<AuthError> for AccountError {
         match e {
             AuthError::BadName => AccountError::BadName,
             AuthError::ShortPassword => AccountError::ShortPassword,
-            AuthError::AlreadySetUp => AccountError::UserExists,
+            AuthError::LongPassword => AccountError::LongPassword,
+            AuthError::AlreadySetUp | AuthError::WrongSetupToken => AccountError::UserExists,
+            AuthError::TooManyUsers => AccountError::TooManyUsers,
+            AuthError::TooManyKeys => AccountError::TooManyKeys,
             AuthError::Db(e) => storage(e),
         }
     }
@@ -40,6 +44,7 @@ impl Auth {
         }
         match self.users.change_keeping_an_admin(name, role)? {
             Change::Done => {
+                self.announce(AuthEvent::Sessions);
                 match role {
                     Some(role) => info!(by, user = name, %role, "role changed"),
                     None => {
@@ -62,6 +67,9 @@ impl Accounts for Auth {
 
     fn add_user(&self, name: &str, password: &str, role: Role) -> Result<(), AccountError> {
         let record = Auth::new_record(name, password, role)?;
+        if self.count.load(Ordering::Relaxed) >= MAX_USERS as u64 {
+            return Err(AccountError::TooManyUsers);
+        }
         if !self.users.insert_new(&record)? {
             return Err(AccountError::UserExists);
         }
@@ -104,13 +112,20 @@ mod tests {
     use crate::auth::AuthConfig;
     use crate::auth::users::UserDb;
 
-    fn auth_with(users: &[(&str, Role)]) -> Auth {
-        let config = AuthConfig { open: false, session_days: 7, secure_cookies: false };
+    const PEER: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    fn auth_with(users: &[(&str, Role)]) -> std::sync::Arc<Auth> {
+        let config = AuthConfig {
+            open: false,
+            session_days: 7,
+            secure_cookies: false,
+            setup_token: Default::default(),
+        };
         let auth = Auth::new(UserDb::in_memory().unwrap(), config).unwrap();
         for (name, role) in users {
             Accounts::add_user(&auth, name, "long enough", *role).unwrap();
         }
-        auth
+        std::sync::Arc::new(auth)
     }
 
     /// The admin page's view (the command line's methods share some names).
@@ -149,11 +164,11 @@ mod tests {
         assert_eq!(page(&a).remove_user("bob", "ann"), Err(AccountError::NoSuchUser));
     }
 
-    #[test]
-    fn a_removed_user_is_signed_out_and_a_demoted_one_only_looks() {
+    #[tokio::test]
+    async fn a_removed_user_is_signed_out_and_a_demoted_one_only_looks() {
         let a = auth_with(&[("ann", Role::Admin), ("val", Role::Admin), ("vic", Role::Viewer)]);
-        let val = a.login("val", "long enough").unwrap();
-        let vic = a.login("vic", "long enough").unwrap();
+        let val = a.login("val", "long enough", PEER).await.unwrap();
+        let vic = a.login("vic", "long enough", PEER).await.unwrap();
         page(&a).set_role("ann", "val", Role::Viewer).unwrap();
         assert_eq!(a.session(&val).map(|u| u.role), Some(Role::Viewer), "takes effect at once");
         page(&a).remove_user("ann", "vic").unwrap();
@@ -161,11 +176,11 @@ mod tests {
         assert!(a.devices_must_sign_in());
     }
 
-    #[test]
-    fn adding_refuses_taken_names_bad_names_and_short_passwords() {
+    #[tokio::test]
+    async fn adding_refuses_taken_names_bad_names_and_short_passwords() {
         let a = auth_with(&[("ann", Role::Admin)]);
         assert_eq!(page(&a).add_user("ann", "other password", Role::Viewer), Err(AccountError::UserExists));
-        assert!(a.login("ann", "long enough").is_ok(), "the existing password stays");
+        assert!(a.login("ann", "long enough", PEER).await.is_ok(), "the existing password stays");
         assert_eq!(
             page(&a).add_user("<img src=x onerror=1>", "long enough", Role::Viewer),
             Err(AccountError::BadName)
@@ -179,17 +194,17 @@ mod tests {
         let a = auth_with(&[("ann", Role::Admin)]);
         let first = page(&a).issue_device_key("kitchen-1").unwrap();
         assert!(!first.replaced);
-        assert!(a.check_device_key("kitchen-1", first.key.as_bytes()));
+        assert!(a.check_device_key("kitchen-1", first.key.as_bytes()).is_some());
         let second = page(&a).issue_device_key("kitchen-1").unwrap();
         assert!(second.replaced, "the page says the old key was replaced");
-        assert!(!a.check_device_key("kitchen-1", first.key.as_bytes()), "the old key stops working");
-        assert!(a.check_device_key("kitchen-1", second.key.as_bytes()));
-        assert_eq!(Accounts::device_keys(&a).unwrap(), ["kitchen-1"]);
+        assert!(a.check_device_key("kitchen-1", first.key.as_bytes()).is_none(), "the old key stops working");
+        assert!(a.check_device_key("kitchen-1", second.key.as_bytes()).is_some());
+        assert_eq!(Accounts::device_keys(&*a).unwrap(), ["kitchen-1"]);
         page(&a).revoke_device_key("kitchen-1").unwrap();
-        assert!(!a.check_device_key("kitchen-1", second.key.as_bytes()));
+        assert!(a.check_device_key("kitchen-1", second.key.as_bytes()).is_none());
         assert_eq!(page(&a).revoke_device_key("kitchen-1"), Err(AccountError::NoKey));
         assert_eq!(page(&a).issue_device_key("a/b").unwrap_err(), AccountError::BadDeviceId);
         assert_eq!(page(&a).issue_device_key("<b>").unwrap_err(), AccountError::BadDeviceId);
-        assert!(Accounts::device_keys(&a).unwrap().is_empty());
+        assert!(Accounts::device_keys(&*a).unwrap().is_empty());
     }
 }

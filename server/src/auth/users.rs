@@ -60,7 +60,9 @@ pub struct UserDb {
 }
 
 impl UserDb {
+    /// Opens (or creates) the file, only its owner reading it.
     pub fn open(path: &Path) -> Result<UserDb, UserDbError> {
+        crate::files::private_file(path).map_err(|e| UserDbError(format!("{}: {e}", path.display())))?;
         let db = Database::create(path).map_err(|e| UserDbError(format!("{}: {e}", path.display())))?;
         Self::init(db)
     }
@@ -179,12 +181,34 @@ impl UserDb {
         Ok(Change::Done)
     }
 
-    pub fn put_session(&self, token_hash: &[u8], session: &SessionRecord) -> Result<(), UserDbError> {
+    /// Stores a session; beyond `max_per_user` sessions of that user, the ones closest to
+    /// expiry end.
+    pub fn put_session(
+        &self,
+        token_hash: &[u8],
+        session: &SessionRecord,
+        max_per_user: usize,
+    ) -> Result<(), UserDbError> {
         let tx = self.db.begin_write().map_err(err)?;
         {
             let bytes = serde_json::to_vec(session).map_err(err)?;
             let mut table = tx.open_table(SESSIONS).map_err(err)?;
             table.insert(token_hash, bytes.as_slice()).map_err(err)?;
+            let mut mine = Vec::new();
+            for entry in table.iter().map_err(err)? {
+                let (k, v) = entry.map_err(err)?;
+                if let Ok(s) = serde_json::from_slice::<SessionRecord>(v.value())
+                    && s.user == session.user
+                {
+                    mine.push((s.expires, k.value().to_vec()));
+                }
+            }
+            if mine.len() > max_per_user {
+                mine.sort();
+                for (_, key) in &mine[..mine.len() - max_per_user] {
+                    table.remove(key.as_slice()).map_err(err)?;
+                }
+            }
         }
         tx.commit().map_err(err)
     }
@@ -203,22 +227,70 @@ impl UserDb {
         serde_json::from_slice(v.value()).map(Some).map_err(err)
     }
 
+    /// Sets a user's password (an Argon2id PHC string) and ends all their sessions, in one
+    /// transaction; false if there is no such user.
+    pub fn set_password(&self, name: &str, password: &str) -> Result<bool, UserDbError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        {
+            let mut users = tx.open_table(USERS).map_err(err)?;
+            let Some(v) = users.get(name).map_err(err)? else { return Ok(false) };
+            let mut user: UserRecord = serde_json::from_slice(v.value()).map_err(err)?;
+            drop(v);
+            user.password = password.to_owned();
+            let bytes = serde_json::to_vec(&user).map_err(err)?;
+            users.insert(name, bytes.as_slice()).map_err(err)?;
+            drop(users);
+            remove_sessions_of(&tx, name)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(true)
+    }
+
+    /// Ends every session of `name`.
+    pub fn end_sessions_of(&self, name: &str) -> Result<(), UserDbError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        remove_sessions_of(&tx, name)?;
+        tx.commit().map_err(err)
+    }
+
     pub fn remove_session(&self, token_hash: &[u8]) -> Result<(), UserDbError> {
         let tx = self.db.begin_write().map_err(err)?;
         tx.open_table(SESSIONS).map_err(err)?.remove(token_hash).map_err(err)?;
         tx.commit().map_err(err)
     }
 
-    /// Drops sessions that expired before `now`.
-    pub fn remove_expired(&self, now: i64) -> Result<(), UserDbError> {
+    /// Drops sessions that expired before `now`; answers how many sessions are left.
+    pub fn remove_expired(&self, now: i64) -> Result<u64, UserDbError> {
         let tx = self.db.begin_write().map_err(err)?;
-        tx.open_table(SESSIONS)
-            .map_err(err)?
-            .retain(|_, v| {
-                serde_json::from_slice::<SessionRecord>(v).map(|s| s.expires > now).unwrap_or(false)
-            })
-            .map_err(err)?;
-        tx.commit().map_err(err)
+        let left = {
+            let mut sessions = tx.open_table(SESSIONS).map_err(err)?;
+            sessions
+                .retain(|_, v| {
+                    serde_json::from_slice::<SessionRecord>(v).map(|s| s.expires > now).unwrap_or(false)
+                })
+                .map_err(err)?;
+            sessions.len().map_err(err)?
+        };
+        tx.commit().map_err(err)?;
+        Ok(left)
+    }
+
+    /// Sessions stored (live or not yet pruned).
+    pub fn session_count(&self) -> Result<u64, UserDbError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        tx.open_table(SESSIONS).map_err(err)?.len().map_err(err)
+    }
+
+    /// Every device key: device id → SHA-256 of the key.
+    pub fn device_key_hashes(&self) -> Result<Vec<(String, Vec<u8>)>, UserDbError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let table = tx.open_table(DEVICE_KEYS).map_err(err)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(err)? {
+            let (k, v) = entry.map_err(err)?;
+            out.push((k.value().to_owned(), v.value().to_vec()));
+        }
+        Ok(out)
     }
 
     /// Sets a device's key hash; true if it replaced one.

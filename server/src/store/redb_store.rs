@@ -7,10 +7,10 @@ use std::path::Path;
 use std::sync::{Mutex, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
-use telemetry::dashboard::Dashboard;
+use telemetry::dashboard::{Dashboard, MAX_DASHBOARDS, new_id};
 use telemetry::history::bucket_width;
 use telemetry::{
-    Current, DashboardStore, DeviceAdmin, DeviceSummary, History, LiveEvent, Millis, SourceError,
+    Current, DashboardStore, DeviceAdmin, DeviceSummary, History, LiveEvent, Millis, SaveError, SourceError,
     TelemetrySource,
 };
 
@@ -70,10 +70,11 @@ impl RedbStore {
     /// Opens with at most `cache_bytes` of pages cached in memory (redb's own default, 1 GiB,
     /// would let the server's memory grow with the database).
     pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<RedbStore, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
+        let create = |at: &Path, source| StoreError::CreateDir { path: at.display().to_string(), source };
+        if let Some(dir) = path.parent() {
+            crate::files::private_dir(dir).map_err(|e| create(dir, e))?;
         }
+        crate::files::private_file(path).map_err(|e| create(path, e))?;
         let db = Database::builder().set_cache_size(cache_bytes).create(path)?;
         Self::init(db, Some(path.to_owned()), cache_bytes)
     }
@@ -431,6 +432,10 @@ impl Store for RedbStore {
         Ok(trimmed)
     }
 
+    fn known_devices(&self) -> Vec<DeviceSummary> {
+        self.mem().devices.iter().map(|(id, r)| r.summary(id)).collect()
+    }
+
     fn healthy(&self) -> bool {
         self.db.read().map(|rx| rx.open_table(META).is_ok()).unwrap_or(false)
     }
@@ -627,15 +632,48 @@ impl DashboardStore for RedbStore {
         Ok(table.get(id).map_err(source_err)?.and_then(|v| serde_json::from_slice(v.value()).ok()))
     }
 
-    fn save_dashboard(&self, mut dashboard: Dashboard) -> Result<Dashboard, SourceError> {
-        dashboard.updated = chrono::Utc::now().timestamp_millis();
-        let bytes = serde_json::to_vec(&dashboard).expect("dashboards serialise");
+    fn create_dashboard(&self, mut dashboard: Dashboard) -> Result<Dashboard, SaveError> {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let tx = self.begin_write().map_err(source_err)?;
-        tx.open_table(DASHBOARDS)
-            .map_err(source_err)?
-            .insert(dashboard.id.as_str(), bytes.as_slice())
-            .map_err(source_err)?;
+        {
+            let mut table = tx.open_table(DASHBOARDS).map_err(source_err)?;
+            if table.len().map_err(source_err)? >= MAX_DASHBOARDS as u64 {
+                return Err(SaveError::Full);
+            }
+            // Random suffixes: a taken one (about one in two billion) just draws again.
+            dashboard.id = loop {
+                let id = new_id(&dashboard.name, &crate::random::base36(6));
+                if table.get(id.as_str()).map_err(source_err)?.is_none() {
+                    break id;
+                }
+            };
+            dashboard.updated = chrono::Utc::now().timestamp_millis();
+            let bytes = serde_json::to_vec(&dashboard).expect("dashboards serialise");
+            table.insert(dashboard.id.as_str(), bytes.as_slice()).map_err(source_err)?;
+        }
+        tx.commit().map_err(source_err)?;
+        Ok(dashboard)
+    }
+
+    fn save_dashboard(&self, mut dashboard: Dashboard) -> Result<Dashboard, SaveError> {
+        let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.begin_write().map_err(source_err)?;
+        {
+            let mut table = tx.open_table(DASHBOARDS).map_err(source_err)?;
+            let stored = match table.get(dashboard.id.as_str()).map_err(source_err)? {
+                Some(v) => {
+                    serde_json::from_slice::<Dashboard>(v.value()).map(|d| d.updated).unwrap_or(i64::MIN)
+                }
+                None => return Err(SaveError::NotFound),
+            };
+            if stored != dashboard.updated {
+                return Err(SaveError::Stale);
+            }
+            // Always newer than the copy it replaces, even within one millisecond.
+            dashboard.updated = chrono::Utc::now().timestamp_millis().max(stored.saturating_add(1));
+            let bytes = serde_json::to_vec(&dashboard).expect("dashboards serialise");
+            table.insert(dashboard.id.as_str(), bytes.as_slice()).map_err(source_err)?;
+        }
         tx.commit().map_err(source_err)?;
         Ok(dashboard)
     }
@@ -819,19 +857,44 @@ mod tests {
                 ["overview"]
             );
             let mut mine = Dashboard::starter();
-            mine.id = "mine".into();
+            mine.id = "overview".into();
             mine.name = "Mine".into();
-            let saved = store.save_dashboard(mine).unwrap();
-            assert!(saved.updated > 0);
+            let created = store.create_dashboard(mine).unwrap();
+            assert!(created.id.starts_with("mine-") && created.updated > 0, "{}", created.id);
+            let overview = store.dashboard("overview").unwrap().unwrap();
+            assert_eq!(overview.name, "Overview", "creating never replaces another dashboard");
+            let mut edit = created.clone();
+            edit.name = "Mine, edited".into();
+            let saved = store.save_dashboard(edit.clone()).unwrap();
+            assert!(saved.updated > created.updated);
+            assert_eq!(
+                store.save_dashboard(edit).unwrap_err(),
+                SaveError::Stale,
+                "a copy older than the stored one"
+            );
+            let mut gone = saved.clone();
+            gone.id = "nope".into();
+            assert_eq!(store.save_dashboard(gone).unwrap_err(), SaveError::NotFound);
             assert!(store.delete_dashboard("overview").unwrap());
             assert!(!store.delete_dashboard("overview").unwrap());
         }
         // Reopening does not bring the deleted starter back.
         let store = RedbStore::open(&path).unwrap();
-        let names: Vec<_> = store.dashboards().unwrap().into_iter().map(|d| d.name).collect();
-        assert_eq!(names, ["Mine"]);
-        assert_eq!(store.dashboard("mine").unwrap().map(|d| d.widgets.len()), Some(3));
+        let all = store.dashboards().unwrap();
+        assert_eq!(all.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["Mine, edited"]);
+        assert_eq!(store.dashboard(&all[0].id).unwrap().map(|d| d.widgets.len()), Some(3));
         assert_eq!(store.dashboard("nope").unwrap(), None);
+    }
+
+    #[test]
+    fn the_number_of_dashboards_is_capped() {
+        let store = RedbStore::in_memory().unwrap();
+        for _ in 1..MAX_DASHBOARDS {
+            store.create_dashboard(Dashboard::starter()).unwrap();
+        }
+        assert_eq!(store.create_dashboard(Dashboard::starter()).unwrap_err(), SaveError::Full);
+        assert!(store.delete_dashboard("overview").unwrap());
+        assert!(store.create_dashboard(Dashboard::starter()).is_ok(), "a deleted one frees a place");
     }
 
     /// A file as schema `version` left it: `series` numbered from 0, and what `fill` writes.

@@ -52,6 +52,7 @@ impl DeviceRecord {
                 .collect(),
             name: self.name.clone(),
             note: self.note.clone(),
+            refused: None,
         }
     }
 

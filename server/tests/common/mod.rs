@@ -16,10 +16,15 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 
 pub const TIMEOUT: Duration = Duration::from_secs(20);
+/// The token test servers let `/metrics` be read with (`web.metrics_token`).
+pub const METRICS_TOKEN: &str = "test-scrape-token";
 
 /// The `server` binary, running.
 pub struct ServerProcess {
     child: Child,
+    /// The rest of what the server prints on stdout, line by line.
+    stdout: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
+    setup: std::sync::OnceLock<String>,
     pub http: SocketAddr,
     pub mqtt: Option<SocketAddr>,
     /// MQTT over TLS, when the server has a certificate.
@@ -35,6 +40,7 @@ impl ServerProcess {
             .env("IOT_MQTT_LISTEN", "127.0.0.1:0")
             .env("IOT_STORAGE_PATH", db)
             .env("RUST_LOG", "info,rmqtt=warn,rmqtt_net=warn")
+            .env("IOT_METRICS_TOKEN", METRICS_TOKEN)
             .env_remove("IOT_CONFIG")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -56,9 +62,43 @@ impl ServerProcess {
                 mqtts = a.parse().ok();
             }
         }
-        std::thread::spawn(move || for _ in lines {});
+        let (tx, stdout) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
         let http = http.unwrap_or_else(|| panic!("no http address in {line:?}"));
-        ServerProcess { child, http, mqtt, mqtts, db: db.to_owned() }
+        ServerProcess {
+            child,
+            stdout: std::sync::Mutex::new(stdout),
+            setup: std::sync::OnceLock::new(),
+            http,
+            mqtt,
+            mqtts,
+            db: db.to_owned(),
+        }
+    }
+
+    /// The setup link the server prints while no user exists (`setup http://…/setup?token=…`).
+    pub fn setup_link(&self) -> String {
+        self.setup
+            .get_or_init(|| {
+                let stdout = self.stdout.lock().unwrap();
+                loop {
+                    let line = stdout.recv_timeout(TIMEOUT).expect("the server printed its setup link");
+                    if let Some(link) = line.strip_prefix("setup ") {
+                        return link.to_owned();
+                    }
+                }
+            })
+            .clone()
+    }
+
+    /// The one-time setup token, from the setup link.
+    pub fn setup_token(&self) -> String {
+        let link = self.setup_link();
+        link.split_once("token=").expect("a token in the link").1.to_owned()
     }
 
     pub fn pid(&self) -> u32 {
@@ -123,13 +163,21 @@ impl ServerProcess {
         h["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).sum()
     }
 
-    /// The value of one Prometheus sample line, e.g. `iot_messages_rejected_total{reason="not_json"}`.
+    /// The value of one Prometheus sample line, e.g. `iot_messages_rejected_total{reason="not_json"}`;
+    /// fails when the server does not report it (a labelled counter appears once it counts).
     pub fn metric(&self, sample: &str) -> u64 {
-        let (_, text) = self.get("/metrics");
+        self.metric_opt(sample).unwrap_or_else(|| panic!("/metrics has no {sample}"))
+    }
+
+    /// The value of one Prometheus sample line, if the server reports it.
+    pub fn metric_opt(&self, sample: &str) -> Option<u64> {
+        let bearer = format!("Bearer {METRICS_TOKEN}");
+        let (status, _, text) =
+            http_full(self.http, "GET", "/metrics", "", &[("Authorization", &bearer)], b"");
+        assert_eq!(status, 200, "/metrics: {text}");
         text.lines()
             .find_map(|l| l.strip_prefix(sample).and_then(|rest| rest.trim().parse::<f64>().ok()))
             .map(|v| v as u64)
-            .unwrap_or(0)
     }
 }
 
@@ -315,6 +363,129 @@ impl LiveClient {
                 }
                 _ => continue,
             }
+        }
+    }
+}
+
+/// One exchange of exactly `request` (the caller writes every header, `Host` included):
+/// status, response headers (lower case) and body. The answer ends when the server closes,
+/// when its `Content-Length` is in, or after the headers of a `101`. The server may answer and
+/// close before the whole request is sent (a body too large): what it answered counts.
+pub fn http_raw(addr: SocketAddr, request: &[u8]) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let _ = s.write_all(request);
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    let complete = |raw: &[u8]| {
+        let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
+        let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+        if head.split_whitespace().nth(1) == Some("101") {
+            return true;
+        }
+        let length =
+            head.lines().find_map(|l| l.strip_prefix("content-length:")?.trim().parse::<usize>().ok());
+        length.is_some_and(|n| raw.len() >= end + 4 + n)
+    };
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                raw.extend_from_slice(&buf[..n]);
+                if complete(&raw) {
+                    break;
+                }
+            }
+            // A reset after the answer (the rest of a refused body unread) ends it too.
+            Err(_) if !raw.is_empty() => break,
+            Err(e) => panic!("no answer from {addr}: {e}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}
+
+/// What a server started with [`ServerProcess::start_logged`] wrote on stderr, line by line.
+#[derive(Clone, Default)]
+pub struct ServerLog {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ServerLog {
+    /// Every line so far (bytes that are not UTF-8 replaced).
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Waits until some line satisfies `f`, and answers it.
+    pub fn wait_for(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
+        eventually(what, || self.lines().into_iter().find(|l| f(l)))
+    }
+}
+
+impl ServerProcess {
+    /// Like [`ServerProcess::start`], with what the server logs on stderr kept for the test.
+    pub fn start_logged(db: &Path, env: &[(&str, String)]) -> (ServerProcess, ServerLog) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
+        cmd.env("IOT_WEB_LISTEN", "127.0.0.1:0")
+            .env("IOT_MQTT_LISTEN", "127.0.0.1:0")
+            .env("IOT_STORAGE_PATH", db)
+            .env("RUST_LOG", "info,rmqtt=warn,rmqtt_net=warn")
+            .env("IOT_METRICS_TOKEN", METRICS_TOKEN)
+            .env_remove("IOT_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start the server binary");
+        let log = ServerLog::default();
+        let stderr = child.stderr.take().expect("stderr");
+        let lines = log.lines.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut line = Vec::new();
+            while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                let text = String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']).to_owned();
+                lines.lock().unwrap().push(text);
+                line.clear();
+            }
+        });
+        (ServerProcess::from_child(child, db), log)
+    }
+
+    /// A started server, once it printed its addresses.
+    fn from_child(mut child: Child, db: &Path) -> ServerProcess {
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = lines.next().expect("the server printed its addresses").expect("utf-8");
+        let (mut http, mut mqtt, mut mqtts) = (None, None, None);
+        for word in line.split_whitespace() {
+            if let Some(a) = word.strip_prefix("http://").or_else(|| word.strip_prefix("https://")) {
+                http = a.parse().ok();
+            } else if let Some(a) = word.strip_prefix("mqtt://") {
+                mqtt = a.parse().ok();
+            } else if let Some(a) = word.strip_prefix("mqtts://") {
+                mqtts = a.parse().ok();
+            }
+        }
+        let (tx, stdout) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let http = http.unwrap_or_else(|| panic!("no http address in {line:?}"));
+        ServerProcess {
+            child,
+            stdout: std::sync::Mutex::new(stdout),
+            setup: std::sync::OnceLock::new(),
+            http,
+            mqtt,
+            mqtts,
+            db: db.to_owned(),
         }
     }
 }

@@ -92,8 +92,7 @@ pub fn external_env(broker: SocketAddr, client_id: &str) -> Vec<(&'static str, S
     ]
 }
 
-/// `Some` once the server reports MQTT up (for an external broker: subscribed).
+/// `Some` once the server reports itself healthy (for an external broker: subscribed).
 pub fn subscribed(server: &ServerProcess) -> Option<()> {
-    let (status, body) = server.get("/healthz");
-    (status == 200 && body.contains("\"connected\"")).then_some(())
+    (server.get("/healthz").0 == 200).then_some(())
 }

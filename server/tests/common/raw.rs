@@ -122,3 +122,109 @@ impl Raw {
         }
     }
 }
+
+/// A CONNECT (MQTT 3.1.1, clean session) built field by field, for what a well-behaved client
+/// library would not send.
+pub struct Connect<'a> {
+    pub client_id: &'a [u8],
+    /// User name and password.
+    pub login: Option<(&'a str, &'a str)>,
+    /// Last will topic and message, sent at QoS 1 and retained.
+    pub will: Option<(&'a str, &'a [u8])>,
+    pub keep_alive: u16,
+}
+
+impl<'a> Connect<'a> {
+    /// A plain CONNECT as `client_id`, keepalive 60 s.
+    pub fn new(client_id: &'a str) -> Connect<'a> {
+        Connect { client_id: client_id.as_bytes(), login: None, will: None, keep_alive: 60 }
+    }
+
+    /// The packet's bytes.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut body = Vec::new();
+        string(b"MQTT", &mut body);
+        let mut flags = 0x02;
+        if self.will.is_some() {
+            // Will flag, will QoS 1, will retain.
+            flags |= 0x04 | (1 << 3) | 0x20;
+        }
+        if self.login.is_some() {
+            flags |= 0xC0;
+        }
+        body.extend_from_slice(&[4, flags]);
+        body.extend_from_slice(&self.keep_alive.to_be_bytes());
+        string(self.client_id, &mut body);
+        if let Some((topic, message)) = self.will {
+            string(topic.as_bytes(), &mut body);
+            string(message, &mut body);
+        }
+        if let Some((user, password)) = self.login {
+            string(user.as_bytes(), &mut body);
+            string(password.as_bytes(), &mut body);
+        }
+        packet(0x10, &body)
+    }
+}
+
+/// Why a CONNECT did not make a connection.
+#[derive(Debug, PartialEq)]
+pub enum Refused {
+    /// A CONNACK with this return code (5: not authorised, 4: bad user name or password,
+    /// 2: identifier rejected).
+    Code(u8),
+    /// The broker closed the connection without a CONNACK.
+    Closed,
+    /// No answer within the read timeout.
+    Silence,
+}
+
+impl Raw {
+    /// Sends `connect`; answers the connection if the broker accepted it.
+    pub fn try_connect_with(addr: SocketAddr, connect: &Connect) -> Result<Raw, Refused> {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("reach the broker");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        if stream.write_all(&connect.bytes()).is_err() {
+            return Err(Refused::Closed);
+        }
+        let mut connack = [0u8; 4];
+        match stream.read_exact(&mut connack) {
+            Ok(()) if connack == [0x20, 2, 0, 0] => Ok(Raw { stream, next_id: 1 }),
+            Ok(()) => {
+                assert_eq!(connack[..2], [0x20, 2], "a CONNACK");
+                Err(Refused::Code(connack[3]))
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Err(Refused::Silence)
+            }
+            Err(_) => Err(Refused::Closed),
+        }
+    }
+
+    /// Whether the broker ends this connection within `within` (anything it sends meanwhile
+    /// is read and ignored).
+    pub fn closed_within(&mut self, within: Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        let mut buf = [0u8; 256];
+        let closed = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break false;
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            match self.stream.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(_) => continue,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break false,
+                Err(_) => break true,
+            }
+        };
+        self.stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        closed
+    }
+
+    /// Sets how long [`Raw::publish`] waits for its answer.
+    pub fn set_read_timeout(&mut self, timeout: Duration) {
+        self.stream.set_read_timeout(Some(timeout)).unwrap();
+    }
+}

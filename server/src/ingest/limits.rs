@@ -1,8 +1,10 @@
 //! Admission limits, applied to every accepted message before it is queued for storage:
 //! a per-device message rate (a token bucket) and caps on how many devices, and how many
-//! metrics per device, the server takes on. What is over a limit is dropped and counted,
-//! never buffered: the state here is one small entry per admitted device, and the number of
-//! devices is capped.
+//! metrics per device, the server takes on. Statuses count against both, like readings; a
+//! message on a topic that is not a device's is held to its connection's rate. What is over a
+//! limit is dropped and counted, never buffered: the state here is one small entry per
+//! admitted device (their number is capped) and one per connection sending other topics (as
+//! many, at most).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use telemetry::payload::{DropReason, DroppedMetric};
-use telemetry::{DeviceSummary, Message};
+use telemetry::{DeviceId, DeviceSummary, Message, Rejection};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,37 +40,24 @@ pub enum Pace {
     Unlimited,
 }
 
-/// Why a message was not admitted; `label` is what `/metrics` counts it under.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum Refusal {
-    #[error("device sends faster than {0} messages per second")]
-    RateLimited(f64),
-    #[error("the server already has its maximum of {0} devices")]
-    TooManyDevices(usize),
-    #[error("every metric is beyond the device's maximum of {0} metrics")]
-    TooManyMetrics(usize),
-}
-
-impl Refusal {
-    pub fn label(&self) -> &'static str {
-        match self {
-            Refusal::RateLimited(_) => "rate_limited",
-            Refusal::TooManyDevices(_) => "too_many_devices",
-            Refusal::TooManyMetrics(_) => "too_many_metrics",
-        }
-    }
-}
-
-struct DeviceState {
+/// A token bucket: a sender's rate.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
     /// Tokens left; below zero while publishes are being held back.
     tokens: f64,
     refilled: Instant,
+}
+
+struct DeviceState {
+    bucket: Bucket,
     metrics: HashSet<String>,
 }
 
 pub struct Limits {
     config: LimitsConfig,
     devices: Mutex<HashMap<String, DeviceState>>,
+    /// Connections sending messages that are not a device's, by client id.
+    clients: Mutex<HashMap<String, Bucket>>,
 }
 
 impl Limits {
@@ -79,27 +68,72 @@ impl Limits {
             .iter()
             .map(|d| {
                 let metrics = d.metrics.iter().map(|m| m.name.clone()).collect();
-                (d.id.clone(), DeviceState { tokens: f64::from(config.device_burst), refilled: now, metrics })
+                let bucket = Bucket { tokens: f64::from(config.device_burst), refilled: now };
+                (d.id.clone(), DeviceState { bucket, metrics })
             })
             .collect();
-        Limits { config, devices: Mutex::new(devices) }
+        Limits { config, devices: Mutex::new(devices), clients: Mutex::default() }
+    }
+
+    /// Whether the server has taken `device` on.
+    pub fn knows(&self, device: &str) -> bool {
+        self.lock().contains_key(device)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, DeviceState>> {
+        self.devices.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The state of `device`, taking it on if there is room.
+    fn device<'a>(
+        &self,
+        devices: &'a mut HashMap<String, DeviceState>,
+        device: &str,
+        now: Instant,
+    ) -> Result<&'a mut DeviceState, Rejection> {
+        if !devices.contains_key(device) {
+            if devices.len() >= self.config.max_devices {
+                return Err(Rejection::TooManyDevices(self.config.max_devices));
+            }
+            let bucket = Bucket { tokens: self.burst(), refilled: now };
+            devices.insert(device.to_owned(), DeviceState { bucket, metrics: HashSet::new() });
+        }
+        Ok(devices.get_mut(device).expect("present"))
+    }
+
+    /// Admits a status (or another message about `device` with no readings): it takes one of
+    /// the device's messages, and a place under the device cap if the device is new.
+    pub fn admit_device(&self, device: &DeviceId, pace: Pace, now: Instant) -> Result<Duration, Rejection> {
+        let mut devices = self.lock();
+        let state = self.device(&mut devices, device.as_str(), now)?;
+        self.take_token(&mut state.bucket, pace, now)
+    }
+
+    /// Admits a message on a topic that is not a device's, at its connection's rate.
+    pub fn admit_client(&self, client: &str, pace: Pace, now: Instant) -> Result<Duration, Rejection> {
+        if pace == Pace::Unlimited || self.config.device_messages_per_sec <= 0.0 {
+            return Ok(Duration::ZERO);
+        }
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if !clients.contains_key(client) && clients.len() >= self.config.max_devices {
+            // Forget connections whose buckets have refilled: they would start full anyway.
+            let refill = self.burst() / self.config.device_messages_per_sec;
+            clients.retain(|_, b| now.saturating_duration_since(b.refilled).as_secs_f64() < refill);
+            if clients.len() >= self.config.max_devices {
+                return Err(Rejection::RateLimited(self.config.device_messages_per_sec));
+            }
+        }
+        let bucket =
+            clients.entry(client.to_owned()).or_insert(Bucket { tokens: self.burst(), refilled: now });
+        self.take_token(bucket, pace, now)
     }
 
     /// Admits `message` or says why not. Metrics beyond the device's cap are moved to
     /// `message.dropped`. `Ok` holds how long to wait before storing it (zero unless `Pace::Wait`).
-    pub fn admit(&self, message: &mut Message, pace: Pace, now: Instant) -> Result<Duration, Refusal> {
-        let mut devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
-        let full = devices.len() >= self.config.max_devices;
-        let state = match devices.get_mut(message.device.as_str()) {
-            Some(state) => state,
-            None if full => return Err(Refusal::TooManyDevices(self.config.max_devices)),
-            None => devices.entry(message.device.as_str().to_owned()).or_insert(DeviceState {
-                tokens: self.burst(),
-                refilled: now,
-                metrics: HashSet::new(),
-            }),
-        };
-        let wait = self.take_token(state, pace, now)?;
+    pub fn admit(&self, message: &mut Message, pace: Pace, now: Instant) -> Result<Duration, Rejection> {
+        let mut devices = self.lock();
+        let state = self.device(&mut devices, message.device.as_str(), now)?;
+        let wait = self.take_token(&mut state.bucket, pace, now)?;
         let cap = self.config.max_metrics_per_device;
         let known = &mut state.metrics;
         let over = message.values.extract_if(.., |(name, _)| {
@@ -109,7 +143,7 @@ impl Limits {
             over.map(|(name, _)| DroppedMetric { name, reason: DropReason::TooManyMetrics }).collect();
         message.dropped.extend(over);
         if message.values.is_empty() {
-            return Err(Refusal::TooManyMetrics(cap));
+            return Err(Rejection::TooManyMetrics(cap));
         }
         Ok(wait)
     }
@@ -118,7 +152,7 @@ impl Limits {
         f64::from(self.config.device_burst.max(1))
     }
 
-    fn take_token(&self, state: &mut DeviceState, pace: Pace, now: Instant) -> Result<Duration, Refusal> {
+    fn take_token(&self, state: &mut Bucket, pace: Pace, now: Instant) -> Result<Duration, Rejection> {
         let rate = self.config.device_messages_per_sec;
         let Pace::Wait(max_wait) = pace else { return Ok(Duration::ZERO) };
         if rate <= 0.0 {
@@ -132,7 +166,7 @@ impl Limits {
         let left = state.tokens - 1.0;
         let wait = if left >= 0.0 { 0.0 } else { -left / rate };
         if wait > max_wait {
-            return Err(Refusal::RateLimited(rate));
+            return Err(Rejection::RateLimited(rate));
         }
         state.tokens = left;
         Ok(Duration::from_secs_f64(wait))
@@ -140,7 +174,7 @@ impl Limits {
 
     /// Forgets a deleted device, freeing its place under the device cap.
     pub fn forget(&self, device: &str) {
-        self.devices.lock().unwrap_or_else(|e| e.into_inner()).remove(device);
+        self.lock().remove(device);
     }
 }
 
@@ -181,7 +215,7 @@ mod tests {
         }
         assert_eq!(
             limits.admit(&mut msg("a", &["t"]), Pace::Wait(Duration::ZERO), t0),
-            Err(Refusal::RateLimited(10.0))
+            Err(Rejection::RateLimited(10.0))
         );
         // Another device has its own bucket.
         assert!(limits.admit(&mut msg("b", &["t"]), Pace::Wait(Duration::ZERO), t0).is_ok());
@@ -215,7 +249,7 @@ mod tests {
         assert!(limits.admit(&mut msg("new", &["t"]), Pace::Wait(Duration::ZERO), now).is_ok());
         assert_eq!(
             limits.admit(&mut msg("third", &["t"]), Pace::Wait(Duration::ZERO), now),
-            Err(Refusal::TooManyDevices(2))
+            Err(Rejection::TooManyDevices(2))
         );
         let mut m = msg("old", &["a", "b", "t"]);
         assert!(limits.admit(&mut m, Pace::Wait(Duration::ZERO), now).is_ok());
@@ -223,12 +257,42 @@ mod tests {
         assert_eq!(m.dropped, [DroppedMetric { name: "b".into(), reason: DropReason::TooManyMetrics }]);
         assert_eq!(
             limits.admit(&mut msg("old", &["c"]), Pace::Wait(Duration::ZERO), now),
-            Err(Refusal::TooManyMetrics(2))
+            Err(Rejection::TooManyMetrics(2))
         );
         limits.forget("new");
         assert!(
             limits.admit(&mut msg("third", &["t"]), Pace::Wait(Duration::ZERO), now).is_ok(),
             "a deleted device frees a place"
         );
+    }
+
+    #[test]
+    fn statuses_take_a_message_and_a_place_under_the_device_cap() {
+        let limits = Limits::new(config(10.0, 1, 1, 8), &[]);
+        let now = Instant::now();
+        let pace = Pace::Wait(Duration::ZERO);
+        let a = DeviceId::try_from("a").unwrap();
+        assert_eq!(limits.admit_device(&a, pace, now), Ok(Duration::ZERO));
+        assert!(limits.knows("a"));
+        assert_eq!(limits.admit_device(&a, pace, now), Err(Rejection::RateLimited(10.0)));
+        let b = DeviceId::try_from("b").unwrap();
+        assert_eq!(limits.admit_device(&b, pace, now), Err(Rejection::TooManyDevices(1)));
+        assert!(!limits.knows("b"), "a refused status registers nothing");
+    }
+
+    #[test]
+    fn other_topics_are_held_to_their_connection_rate() {
+        let limits = Limits::new(config(10.0, 2, 2, 8), &[]);
+        let now = Instant::now();
+        let pace = Pace::Wait(Duration::ZERO);
+        assert!(limits.admit_client("c1", pace, now).is_ok());
+        assert!(limits.admit_client("c1", pace, now).is_ok());
+        assert_eq!(limits.admit_client("c1", pace, now), Err(Rejection::RateLimited(10.0)));
+        assert!(limits.admit_client("c1", Pace::Unlimited, now).is_ok());
+        assert!(!limits.knows("c1"), "a connection is not a device");
+        assert!(limits.admit_client("c2", pace, now).is_ok());
+        assert!(limits.admit_client("c3", pace, now).is_err(), "connections are bounded too");
+        let later = now + Duration::from_secs(1);
+        assert!(limits.admit_client("c3", pace, later).is_ok(), "refilled ones are forgotten");
     }
 }

@@ -16,7 +16,7 @@ use telemetry::{Millis, TelemetrySource, valid_name};
 use tokio::sync::mpsc;
 
 use crate::ingest::now_ms;
-use crate::routes::AppState;
+use crate::state::AppState;
 
 /// Readings read per storage page.
 const PAGE: usize = 5_000;
@@ -56,7 +56,7 @@ pub async fn export_csv(State(state): State<AppState>, Query(q): Query<ExportQue
         return bad("device and metric must be valid names");
     }
     let to = q.to.unwrap_or_else(now_ms);
-    let from = q.from.unwrap_or(to - 86_400_000);
+    let from = q.from.unwrap_or(to.saturating_sub(86_400_000));
     if from > to {
         return bad("from must not be after to");
     }

@@ -1,22 +1,23 @@
 //! `POST /api/telemetry`: the MQTT payload plus `device_id`, or an array of those, through the
-//! same validation and commit as MQTT. Answers 202 with counts once stored, 400 for a body that
-//! is not JSON, 413 for one too large, 422 when nothing in it is acceptable, 503 when storage
-//! fails.
+//! same door as MQTT ([`crate::ingest::Ingest::admit_item`]). Answers 202 with counts once
+//! stored, 400 for a body that is not JSON, 413 for one too large, 422 when nothing in it is
+//! acceptable, 403 when a device key posted only other devices' readings, 503 when storage
+//! fails. Each refused item is named in the answer (and counted), not logged.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
-use telemetry::payload::{MAX_PAYLOAD_BYTES, parse_http_item};
-use tracing::warn;
+use telemetry::payload::MAX_PAYLOAD_BYTES;
+use telemetry::{Rejection, decode_http_item};
 
+use super::sign_in::IngestAs;
 use crate::ingest::now_ms;
-use crate::limits::Pace;
 use crate::metrics::Source;
-use crate::routes::AppState;
+use crate::state::AppState;
 
 fn error(status: StatusCode, message: impl Into<String>, extra: Value) -> Response {
     let mut body = json!({ "error": message.into() });
@@ -33,7 +34,14 @@ fn refuse(state: &AppState, status: StatusCode, reason: &'static str, message: S
     error(status, message, json!({ "reason": reason }))
 }
 
-pub async fn post_telemetry(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+/// Most items one request may hold.
+pub const MAX_ITEMS: usize = 10_000;
+
+pub async fn post_telemetry(
+    State(state): State<AppState>,
+    device_key: Option<Extension<IngestAs>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -56,6 +64,10 @@ pub async fn post_telemetry(State(state): State<AppState>, body: Result<Bytes, B
         Value::Array(items) if items.is_empty() => {
             return error(StatusCode::UNPROCESSABLE_ENTITY, "empty array", json!({"reason": "empty"}));
         }
+        Value::Array(items) if items.len() > MAX_ITEMS => {
+            let message = format!("at most {MAX_ITEMS} readings per request");
+            return refuse(&state, StatusCode::PAYLOAD_TOO_LARGE, "too_large", message);
+        }
         Value::Array(items) => items,
         Value::Object(_) if body.len() > MAX_PAYLOAD_BYTES => {
             let message = format!("a single reading may be at most {MAX_PAYLOAD_BYTES} bytes");
@@ -69,33 +81,25 @@ pub async fn post_telemetry(State(state): State<AppState>, body: Result<Bytes, B
     let mut errors = Vec::new();
     let mut dropped = Vec::new();
     for (index, item) in items.iter().enumerate() {
-        let parsed = parse_http_item(item, received);
-        state.ingest.record_parse(Source::Http, &parsed);
-        match parsed.map_err(|r| (r.label(), r.to_string())).and_then(|mut message| {
-            match state.ingest.admit(&mut message, Pace::Unlimited) {
-                Ok(_) => Ok(message),
-                Err(refusal) => Err((refusal.label(), refusal.to_string())),
-            }
-        }) {
+        let decoded = decode_http_item(item, received).and_then(|m| match &device_key {
+            Some(Extension(IngestAs(device))) if m.device.as_str() != device => Err(Rejection::NotOwnTopic),
+            _ => Ok(m),
+        });
+        match state.ingest.admit_item(decoded) {
             Ok(message) => {
                 for d in &message.dropped {
                     dropped.push(json!({"index": index, "metric": d.name, "reason": d.reason.label()}));
                 }
                 accepted.push(message);
             }
-            Err((label, text)) => {
-                warn!(index, reason = label, "HTTP reading rejected: {text}");
-                errors.push(json!({"index": index, "reason": label, "error": text}));
-            }
+            Err(why) => errors.push(json!({"index": index, "reason": why.label(), "error": why.to_string()})),
         }
     }
     if accepted.is_empty() {
         let message = errors[0]["error"].as_str().unwrap_or("invalid reading").to_owned();
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            message,
-            json!({"rejected": errors.len(), "errors": errors}),
-        );
+        let foreign = errors.iter().all(|e| e["reason"] == Rejection::NotOwnTopic.label());
+        let status = if foreign { StatusCode::FORBIDDEN } else { StatusCode::UNPROCESSABLE_ENTITY };
+        return error(status, message, json!({"rejected": errors.len(), "errors": errors}));
     }
     let count = accepted.len();
     if let Err(e) = state.ingest.store(accepted, received).await {

@@ -1,0 +1,24 @@
+//! The HTTP surface: the Leptos dashboard (pages, server functions, static files), the live
+//! WebSocket, HTTP ingest, CSV export, `/healthz` and `/metrics`, behind two guards.
+//!
+//! # Layout
+//! - [`routes`]: the router, built from an [`crate::state::AppState`].
+//! - [`listener`]: plain HTTP, and the peer address requests carry.
+//! - [`guard`]: the outermost guard: host names, cross-site requests, body sizes, the
+//!   client's address, response headers.
+//! - [`sign_in`]: who is asking and what they may do; [`auth_forms`]: sign in, out, setup and
+//!   password changes.
+//! - [`live`]: `/ws/live`; [`http_ingest`]: `POST /api/telemetry`; [`export`]:
+//!   `GET /api/export.csv`; [`health`]: `/healthz` and `/metrics`; [`status`]: the right HTTP
+//!   status for server function errors.
+
+pub mod auth_forms;
+pub mod export;
+pub mod guard;
+pub mod health;
+pub mod http_ingest;
+pub mod listener;
+pub mod live;
+pub mod routes;
+pub mod sign_in;
+pub mod status;

@@ -1,0 +1,222 @@
+//! The HTTP application: routes, the context the Leptos server functions run with, and the
+//! layers around them (from the inside out: server function statuses, sign-in, compression,
+//! CORS, the site guard).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use app::{App, shell};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, header};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
+use telemetry::{
+    Accounts, Current, DashboardStore, DeviceAdmin, DeviceSummary, History, LiveEvent, Millis, RefusedIds,
+    SourceError, TelemetrySource,
+};
+
+use super::guard::Site;
+use super::health::Probe;
+use super::sign_in::SignIn;
+use crate::ingest::{Limits, Refusals};
+use crate::state::AppState;
+use crate::store::Store;
+
+/// What the router is built with besides the shared state.
+pub struct WebSettings {
+    pub max_body_bytes: usize,
+    pub allowed_origins: Vec<String>,
+    pub hosts: Vec<String>,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub metrics_token: String,
+    /// Browsers see the dashboard over HTTPS (TLS here, or secure cookies behind a proxy).
+    pub https: bool,
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState, web: WebSettings) -> Router {
+    let routes = generate_route_list(App);
+    let refusals = state.ingest.refusals().clone();
+    let source: Arc<dyn TelemetrySource> =
+        Arc::new(WithRefusals { store: state.store.clone(), refusals: refusals.clone() });
+    let dashboards: Arc<dyn DashboardStore> = state.store.clone();
+    let admin: Arc<dyn DeviceAdmin> = Arc::new(Admin {
+        store: state.store.clone(),
+        limits: state.ingest.limits().clone(),
+        refusals: refusals.clone(),
+    });
+    let accounts: Arc<dyn Accounts> = state.auth.clone();
+    let refused: Arc<dyn RefusedIds> = Arc::new(Strangers(refusals));
+    let options = state.leptos_options.clone();
+    let sign_in = Arc::new(SignIn { auth: state.auth.clone(), metrics_token: web.metrics_token });
+    let site = Arc::new(Site::new(
+        &web.hosts,
+        web.allowed_origins.clone(),
+        web.https,
+        web.trusted_proxies,
+        web.max_body_bytes,
+    ));
+    Router::new()
+        .route("/api/telemetry", post(super::http_ingest::post_telemetry))
+        .layer(DefaultBodyLimit::max(web.max_body_bytes))
+        .route("/api/export.csv", get(super::export::export_csv))
+        .route("/ws/live", get(super::live::live))
+        .route("/healthz", get(super::health::healthz))
+        .route("/metrics", get(super::health::metrics))
+        .route("/auth/login", post(super::auth_forms::login))
+        .route("/auth/logout", post(super::auth_forms::logout))
+        .route("/auth/setup", post(super::auth_forms::setup))
+        .route("/auth/password", post(super::auth_forms::change_password))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || {
+                provide_context(source.clone());
+                provide_context(dashboards.clone());
+                provide_context(admin.clone());
+                provide_context(accounts.clone());
+                provide_context(refused.clone());
+            },
+            move || shell(options.clone()),
+        )
+        .fallback(file_and_error_handler::<AppState, _>(shell))
+        .with_state(state.clone())
+        .layer(Extension(Arc::new(Probe::default())))
+        .layer(axum::middleware::from_fn(super::status::server_fn_status))
+        .layer(axum::middleware::from_fn_with_state(sign_in, super::sign_in::require_sign_in))
+        .layer(compression())
+        .layer(cors(&web.allowed_origins))
+        .layer(axum::middleware::from_fn_with_state(site, super::guard::guard))
+}
+
+/// JSON, CSV and the metrics text compressed for clients that accept it: history and missed
+/// changes are the large answers. Pages are left alone, since they stream in order and a
+/// compressor would hold their chunks back; static files are precompressed at build time.
+fn compression() -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::{CompressionLayer, CompressionLevel, DefaultPredicate, Predicate};
+    let data = |_: StatusCode,
+                _: axum::http::Version,
+                headers: &axum::http::HeaderMap,
+                _: &axum::http::Extensions| {
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| {
+            ["application/json", "text/csv", "text/plain"].iter().any(|data| t.starts_with(data))
+        })
+    };
+    CompressionLayer::new()
+        .br(true)
+        .gzip(true)
+        // Quick enough for every answer, and about gzip -9's ratio with brotli.
+        .quality(CompressionLevel::Precise(4))
+        .compress_when(DefaultPredicate::new().and(data))
+}
+
+/// CORS for the configured origins only (none by default: same-origin use needs none).
+fn cors(allowed: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method};
+    let origins: Vec<HeaderValue> = allowed.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([axum::http::header::CONTENT_TYPE])
+}
+
+/// The store as the pages read it, with each device's refusal state (kept in memory by the
+/// ingest door) filled in.
+struct WithRefusals {
+    store: Arc<dyn Store>,
+    refusals: Arc<Refusals>,
+}
+
+impl WithRefusals {
+    fn fill(&self, device: &mut DeviceSummary) {
+        device.refused = self.refusals.of(&device.id);
+    }
+}
+
+impl TelemetrySource for WithRefusals {
+    fn devices(&self) -> Result<Current<Vec<DeviceSummary>>, SourceError> {
+        let mut current = self.store.devices()?;
+        if self.refusals.watching() {
+            current.value.iter_mut().for_each(|d| self.fill(d));
+        }
+        Ok(current)
+    }
+
+    fn device(&self, id: &str) -> Result<Current<Option<DeviceSummary>>, SourceError> {
+        let mut current = self.store.device(id)?;
+        if let Some(d) = &mut current.value {
+            self.fill(d);
+        }
+        Ok(current)
+    }
+
+    fn history(
+        &self,
+        device: &str,
+        metric: &str,
+        from: Millis,
+        to: Millis,
+        max: usize,
+    ) -> Result<History, SourceError> {
+        self.store.history(device, metric, from, to, max)
+    }
+
+    fn points(
+        &self,
+        device: &str,
+        metric: &str,
+        from: Millis,
+        to: Millis,
+        after: Option<Millis>,
+        limit: usize,
+    ) -> Result<Vec<(Millis, f64)>, SourceError> {
+        self.store.points(device, metric, from, to, after, limit)
+    }
+
+    fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<LiveEvent>, SourceError> {
+        self.store.changes_since(after, limit)
+    }
+
+    fn last_seq(&self) -> Result<u64, SourceError> {
+        self.store.last_seq()
+    }
+}
+
+/// Device administration for the dashboard: deleting a device also frees its place under
+/// the device cap and forgets its refusals.
+struct Admin {
+    store: Arc<dyn Store>,
+    limits: Arc<Limits>,
+    refusals: Arc<Refusals>,
+}
+
+impl DeviceAdmin for Admin {
+    fn set_device_meta(
+        &self,
+        id: &str,
+        name: Option<String>,
+        note: Option<String>,
+    ) -> Result<bool, SourceError> {
+        self.store.set_device_meta(id, name, note)
+    }
+
+    fn delete_device(&self, id: &str) -> Result<bool, SourceError> {
+        let deleted = self.store.delete_device(id)?;
+        if deleted {
+            self.limits.forget(id);
+            self.refusals.forget(id);
+        }
+        Ok(deleted)
+    }
+}
+
+/// The refused ids the server never registered, for the admin page.
+struct Strangers(Arc<Refusals>);
+
+impl RefusedIds for Strangers {
+    fn refused_ids(&self) -> Vec<telemetry::RefusedId> {
+        self.0.strangers()
+    }
+}
