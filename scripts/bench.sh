@@ -33,6 +33,8 @@ echo | tee -a "$report"
 CONNECTIONS=20 run scripts/bench-ingest.sh
 section "Latency"
 run scripts/bench-latency.sh
+echo | tee -a "$report"
+run scripts/bench-login-storm.sh
 section "History and storage"
 run scripts/bench-storage.sh
 section "Memory"

@@ -9,10 +9,13 @@
 //! - `bench latency HOST:PORT COUNT`: a `/ws/live` client that takes COUNT readings and prints
 //!   the delay from each reading's time to its arrival (p50, p99, max).
 //! - `bench fill PATH MB`: a database of MB megabytes of readings, for the start-up figure.
+//! - `bench login-storm WEB MQTT SECS KEY`: a device's PUBACK round trips, quiet and while many
+//!   clients send wrong passwords.
 
 mod data;
 mod history;
 mod latency;
+mod login_storm;
 mod startup;
 mod storage;
 
@@ -26,12 +29,19 @@ fn main() {
             std::path::Path::new(args.get(1).expect("a database path")),
             args.get(2).and_then(|n| n.parse().ok()).expect("megabytes"),
         ),
+        Some("login-storm") => login_storm::run(
+            args.get(1).expect("the dashboard's HOST:PORT"),
+            args.get(2).expect("the broker's HOST:PORT"),
+            args.get(3).and_then(|n| n.parse().ok()).expect("seconds"),
+            args.get(4).expect("STORM_1's device key"),
+        ),
         Some("latency") => latency::run(args.get(1).expect("the dashboard's HOST:PORT"), {
             args.get(2).and_then(|n| n.parse().ok()).expect("a count")
         }),
         _ => {
             eprintln!(
-                "usage: bench history [POINTS] | bench storage [POINTS] | bench latency HOST:PORT COUNT"
+                "usage: bench history [POINTS] | bench storage [POINTS] | bench latency HOST:PORT COUNT \
+                 | bench login-storm WEB MQTT SECS KEY"
             );
             std::process::exit(2);
         }

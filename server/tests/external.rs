@@ -139,3 +139,48 @@ async fn mosquitto_with_the_generated_acl_keeps_each_device_to_its_own_topics() 
     });
     assert!(server.device("dev-b").is_null(), "dev-a could not write as dev-b");
 }
+
+/// `server tls self-signed` into `dir`, readable by Mosquitto's own user; answers (cert, key).
+fn pair_for_mosquitto(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let out = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["tls", "self-signed", "--out"])
+        .arg(dir)
+        .env_remove("IOT_CONFIG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    (cert, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_reaches_its_broker_over_tls_trusting_only_its_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = pair_for_mosquitto(&dir.path().join("tls"));
+    let broker = Mosquitto::start_tls(&cert, &key);
+    let tls = broker.tls_addr.unwrap();
+
+    // Trusting the broker's certificate: connected over TLS, readings arrive.
+    let mut env = external_env(tls, "dashboard-tls");
+    env.push(("IOT_MQTT_TLS", "true".into()));
+    env.push(("IOT_MQTT_CA_FILE", cert.display().to_string()));
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &env);
+    eventually("subscribed over TLS", || subscribed(&server));
+    let mut device = Device::connect(broker.addr, "tls-dev", |_| {}).await;
+    device.publish("app/device/tls-dev/telemetry", seed_payload(20.0, 50.0, 3.9, now_ms())).await;
+    eventually("the reading stored", || (server.device("tls-dev")["message_count"] == 1).then_some(()));
+    server.stop();
+
+    // Trusting another authority: never connected, and /healthz says so.
+    let other = tempfile::tempdir().unwrap();
+    let (other_cert, _) = pair_for_mosquitto(&other.path().join("tls"));
+    let mut env = external_env(tls, "dashboard-tls-2");
+    env.push(("IOT_MQTT_TLS", "true".into()));
+    env.push(("IOT_MQTT_CA_FILE", other_cert.display().to_string()));
+    let server = ServerProcess::start(&dir.path().join("u.redb"), &env);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(server.get("/healthz").0, 503, "a broker the CA file does not vouch for is not trusted");
+}

@@ -10,6 +10,8 @@ use super::{ServerProcess, eventually};
 pub struct Mosquitto {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// MQTT over TLS, when started with a certificate.
+    pub tls_addr: Option<SocketAddr>,
     conf: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -36,6 +38,21 @@ impl Mosquitto {
         )
     }
 
+    /// Anonymous access, plain and over TLS with this certificate and key (PEM files Mosquitto's
+    /// own user can read).
+    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Mosquitto {
+        let tls_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut m = Mosquitto::with_settings(&format!(
+            "allow_anonymous true\nlistener {tls_port} 127.0.0.1\ncertfile {}\nkeyfile {}\nallow_anonymous true\n",
+            cert.display(),
+            key.display()
+        ));
+        let tls_addr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+        eventually("mosquitto to listen for TLS", || TcpStream::connect(tls_addr).ok());
+        m.tls_addr = Some(tls_addr);
+        m
+    }
+
     fn with_settings(extra: &str) -> Mosquitto {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = tempfile::tempdir().unwrap();
@@ -46,7 +63,7 @@ impl Mosquitto {
             format!("listener {port} 127.0.0.1\npersistence_location {}/\n{extra}", dir.path().display());
         std::fs::write(&conf, text).unwrap();
         let addr = format!("127.0.0.1:{port}").parse().unwrap();
-        let mut m = Mosquitto { child: None, addr, conf, _dir: dir };
+        let mut m = Mosquitto { child: None, addr, tls_addr: None, conf, _dir: dir };
         m.launch();
         m
     }
