@@ -207,20 +207,57 @@ impl Server {
         self.metrics.clone()
     }
 
+    /// The HTTP application over this server's state: what [`Server::run`] serves, and what a
+    /// test may call directly (`tower::ServiceExt::oneshot`).
+    pub fn router(&self) -> axum::Router {
+        let config = &self.config;
+        let leptos_options = LeptosOptions::builder()
+            .output_name(std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| OUTPUT_NAME.to_owned()))
+            .site_root(config.web.site_root.display().to_string())
+            .site_pkg_dir(std::env::var("LEPTOS_SITE_PKG_DIR").unwrap_or_else(|_| "pkg".to_owned()))
+            .site_addr(self.http_addr)
+            .env(leptos_env())
+            .reload_port(
+                std::env::var("LEPTOS_RELOAD_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3001),
+            )
+            .build();
+        let state = AppState {
+            leptos_options,
+            store: self.store.clone(),
+            ingest: self.ingest.clone(),
+            hub: self.hub.clone(),
+            metrics: self.metrics.clone(),
+            auth: self.auth.clone(),
+            mqtt_mode: config.mqtt.mode,
+            broker: self.broker.clone(),
+            shutdown: self.stop_tx.subscribe(),
+        };
+        let web = WebSettings {
+            max_body_bytes: config.web.max_body_bytes,
+            allowed_origins: config.web.allowed_origins.clone(),
+            hosts: config.web.hosts.clone(),
+            trusted_proxies: config.web.trusted_proxies.clone(),
+            metrics_token: config.web.metrics_token.expose().to_owned(),
+            https: self.https.is_some() || config.auth.secure_cookies,
+        };
+        web::routes::router(state, web)
+    }
+
     /// Serves until `shutdown` completes, then stops taking readings, commits what is queued
     /// and closes the database.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let router = self.router();
         let Server {
             config,
             store,
             http,
-            http_addr,
+            http_addr: _,
             https,
             broker,
             broker_tls,
             ingest,
             writer,
-            hub,
+            hub: _,
             metrics,
             auth,
             stop_tx,
@@ -240,37 +277,7 @@ impl Server {
                 stop_tx.subscribe(),
             ))
         });
-        let leptos_options = LeptosOptions::builder()
-            .output_name(std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| OUTPUT_NAME.to_owned()))
-            .site_root(config.web.site_root.display().to_string())
-            .site_pkg_dir(std::env::var("LEPTOS_SITE_PKG_DIR").unwrap_or_else(|_| "pkg".to_owned()))
-            .site_addr(http_addr)
-            .env(leptos_env())
-            .reload_port(
-                std::env::var("LEPTOS_RELOAD_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3001),
-            )
-            .build();
-        let state = AppState {
-            leptos_options,
-            store: store.clone(),
-            ingest,
-            hub,
-            metrics,
-            auth,
-            mqtt_mode: config.mqtt.mode,
-            broker: broker.clone(),
-            shutdown: stop_tx.subscribe(),
-        };
-        let web = WebSettings {
-            max_body_bytes: config.web.max_body_bytes,
-            allowed_origins: config.web.allowed_origins.clone(),
-            hosts: config.web.hosts.clone(),
-            trusted_proxies: config.web.trusted_proxies.clone(),
-            metrics_token: config.web.metrics_token.expose().to_owned(),
-            https: https.is_some() || config.auth.secure_cookies,
-        };
-        let app =
-            web::routes::router(state, web).into_make_service_with_connect_info::<web::listener::Peer>();
+        let app = router.into_make_service_with_connect_info::<web::listener::Peer>();
         let stop = stop_tx.clone();
         let graceful = async move {
             shutdown.await;
