@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH):/usr
 # cargo with the flags cargo-leptos builds with, so it reuses that build (see scripts/lib.sh).
 CARGO_SAME := RUSTFLAGS="--cfg erase_components" cargo
 
-.PHONY: run test soak dev build release lint bench clean-data
+.PHONY: run test soak dev build release dist lint bench clean-data
 
 ## run: build the release dashboard and start it with three simulated devices (http://127.0.0.1:3000)
 run: release
@@ -42,6 +42,12 @@ release:
 	scripts/setup.sh run
 	cargo leptos build --release
 	scripts/site.sh target/site best
+
+## dist: one tarball (server, simulator, web client, configuration, systemd unit) that runs on
+## another Debian machine without a toolchain; checked by unpacking and starting it in an empty folder
+dist: release
+	$(CARGO_SAME) build --release -p simulator
+	scripts/dist.sh
 
 ## bench: every benchmark (ingest, latency, history vs SQLite, storage, memory, client); prints tables and writes docs/benchmarks.md
 bench: release
