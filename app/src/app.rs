@@ -79,7 +79,8 @@ pub fn App() -> impl IntoView {
             // The sign-in pages have nothing live to show (and no session to show it with).
             #[cfg(feature = "hydrate")]
             if !matches!(window().location().pathname().as_deref(), Ok("/login" | "/setup")) {
-                request_animation_frame(move || crate::live::start(live));
+                let owner = Owner::current().unwrap_or_else(Owner::new);
+                request_animation_frame(move || owner.with(|| crate::browser::start(live)));
             }
         }
     });

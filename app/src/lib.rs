@@ -23,6 +23,7 @@ pub mod account;
 pub mod api;
 pub mod app;
 pub mod board;
+pub mod browser;
 pub mod confirm;
 pub mod dom;
 pub mod format;

@@ -3,6 +3,8 @@
 //! applied once per animation frame, so a burst of readings costs one re-render, not one per
 //! reading.
 //!
+//! This is state only: the browser side (`crate::browser`) feeds it and keeps it offline.
+//!
 //! Every change carries a sequence number. The client keeps the highest it has applied (its
 //! high-water mark) and, whenever it reconnects, fetches only the changes after it, so nothing
 //! is missed and nothing is counted twice.
@@ -54,7 +56,8 @@ pub struct Live {
     pub base: StoredValue<Vec<DeviceSummary>>,
     /// Why the offline cache cannot be used, if it cannot (private mode, storage refused).
     pub cache_problem: RwSignal<Option<String>>,
-    /// The changes applied last, for views that fold them into their own data (charts).
+    /// The changes applied last, for views that fold them into their own data (charts), and
+    /// for the offline cache, which saves soon after each batch.
     pub batch: RwSignal<Vec<LiveEvent>>,
 }
 
@@ -130,8 +133,6 @@ impl Live {
         });
         self.batch.set(fresh);
         self.note_data_time(newest);
-        #[cfg(feature = "hydrate")]
-        crate::offline::save_soon(*self);
     }
 
     /// Overlays what the offline cache remembered (newer values win, per metric).
@@ -239,21 +240,6 @@ pub fn merge(base: &[DeviceSummary], live: &BTreeMap<String, LiveDevice>) -> BTr
         d.metrics.sort_by(|a, b| a.name.cmp(&b.name));
     }
     out
-}
-
-/// Starts the clock, the offline cache and the `/ws/live` connection (browser only).
-#[cfg(feature = "hydrate")]
-pub fn start(live: Live) {
-    use std::time::Duration;
-    let now = || chrono::Utc::now().timestamp_millis();
-    live.now.set(Some(now()));
-    let _ = set_interval_with_handle(move || live.now.set(Some(now())), Duration::from_secs(1));
-    leptos::task::spawn_local(async move {
-        if let Some(cache) = crate::offline::load(live).await {
-            live.restore(cache.hwm, cache.devices);
-        }
-    });
-    crate::socket::start(live);
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub struct Cache {
 }
 
 #[cfg(feature = "hydrate")]
-pub use imp::{cache_dashboard, cached_dashboard, load, load_chart, save_chart_soon, save_soon};
+pub use imp::{cache_dashboard, cached_dashboard, keep_saved, load, load_chart, save_chart_soon};
 
 #[cfg(feature = "hydrate")]
 mod imp {
@@ -121,8 +121,14 @@ mod imp {
         Ok(())
     }
 
+    /// Saves `live` soon after every batch of changes it applies (the cache observes the
+    /// state; the state does not know about the cache).
+    pub fn keep_saved(live: Live) {
+        Effect::watch(move || live.batch.track(), move |_, _, _| save_soon(live), false);
+    }
+
     /// Writes the current state soon, once for any number of calls in the meantime.
-    pub fn save_soon(live: Live) {
+    fn save_soon(live: Live) {
         if SAVE_PENDING.with(|p| p.replace(true)) {
             return;
         }
