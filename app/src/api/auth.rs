@@ -6,8 +6,8 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 use telemetry::Access;
 
-use super::ApiError;
 use super::codec::JsonText;
+use super::error::ApiError;
 
 /// The current request's access, as the server's sign-in guard worked it out.
 #[server(prefix = "/api", endpoint = "whoami", input = GetUrl, output = JsonText)]

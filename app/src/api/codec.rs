@@ -45,13 +45,12 @@ impl<T: DeserializeOwned> Decodes<T> for JsonTextEncoding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::ApiError;
 
     #[test]
     fn answers_round_trip() {
-        let value = (vec![1.5_f64, -2.0], Some("é".to_owned()), ApiError::BadRequest("no".into()));
+        let value = (vec![1.5_f64, -2.0], Some("é".to_owned()), Err::<u8, String>("no".into()));
         let bytes = <JsonTextEncoding as Encodes<_>>::encode(&value).unwrap();
-        let back: (Vec<f64>, Option<String>, ApiError) = JsonTextEncoding::decode(bytes).unwrap();
+        let back: (Vec<f64>, Option<String>, Result<u8, String>) = JsonTextEncoding::decode(bytes).unwrap();
         assert_eq!(back, value);
     }
 

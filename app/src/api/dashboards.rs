@@ -6,8 +6,8 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::{GetUrl, Json};
 use telemetry::dashboard::{Dashboard, DashboardInfo};
 
-use super::ApiError;
 use super::codec::JsonText;
+use super::error::ApiError;
 #[cfg(feature = "ssr")]
 use super::ssr;
 

@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 use telemetry::{IssuedKey, RefusedId};
 
-use super::ApiError;
 use super::codec::JsonText;
+use super::error::ApiError;
 #[cfg(feature = "ssr")]
 use super::ssr;
 

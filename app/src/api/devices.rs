@@ -6,8 +6,8 @@ use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
 use telemetry::{DeviceSummary, History, LiveEvent, Millis};
 
-use super::ApiError;
 use super::codec::JsonText;
+use super::error::ApiError;
 #[cfg(feature = "ssr")]
 use super::ssr;
 

@@ -6,8 +6,8 @@ use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
 use telemetry::{Role, UserEntry};
 
-use super::ApiError;
 use super::codec::JsonText;
+use super::error::ApiError;
 #[cfg(feature = "ssr")]
 use super::ssr;
 

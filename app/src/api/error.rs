@@ -1,0 +1,65 @@
+//! The error every server function answers with, typed across the wire.
+
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+/// Errors a page can show. Each answers with its own HTTP status ([`ApiError::status`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub enum ApiError {
+    /// 503: try again.
+    #[error("storage is unavailable; try again shortly")]
+    Storage,
+    /// 400: the arguments are wrong.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404: what the arguments name does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: it conflicts with what is stored (an id taken, a limit reached).
+    #[error("{0}")]
+    Conflict(String),
+    /// 403: signed in, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request never got an answer (in the browser); on the server, arguments that could
+    /// not be read (400).
+    #[error("server unreachable: {0}")]
+    Transport(String),
+}
+
+impl ApiError {
+    /// The HTTP status the server answers this error with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Storage => 503,
+            ApiError::BadRequest(_) | ApiError::Transport(_) => 400,
+            ApiError::NotFound(_) => 404,
+            ApiError::Conflict(_) => 409,
+            ApiError::Forbidden(_) => 403,
+        }
+    }
+}
+
+impl FromServerFnError for ApiError {
+    type Encoder = super::codec::JsonTextEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        ApiError::Transport(value.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use leptos::server_fn::{Decodes, Encodes};
+
+    use super::*;
+    use crate::api::codec::JsonTextEncoding;
+
+    #[test]
+    fn errors_cross_the_wire_as_they_were() {
+        let error = ApiError::BadRequest("no".into());
+        let bytes = <JsonTextEncoding as Encodes<_>>::encode(&error).unwrap();
+        let back: ApiError = JsonTextEncoding::decode(bytes).unwrap();
+        assert_eq!((back.status(), back), (400, error));
+    }
+}

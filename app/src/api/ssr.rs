@@ -1,0 +1,120 @@
+//! Server-only helpers for the server function bodies (compiled with the `ssr` feature only).
+
+use std::sync::Arc;
+
+use leptos::prelude::use_context;
+use telemetry::{
+    AccountError, Accounts, DashboardStore, DeviceAdmin, Role, SaveError, SourceError, TelemetrySource,
+};
+
+use super::error::ApiError;
+
+/// What the server provides as context for every request: telemetry to read ...
+pub type Source = Arc<dyn TelemetrySource>;
+/// ... dashboards to keep ...
+pub type Dashboards = Arc<dyn DashboardStore>;
+/// ... devices to rename or delete ...
+pub type Admin = Arc<dyn DeviceAdmin>;
+/// ... and users and device keys.
+pub type Users = Arc<dyn Accounts>;
+
+fn context<T: Clone + Send + Sync + 'static>() -> Result<T, ApiError> {
+    use_context::<T>().ok_or(ApiError::Storage)
+}
+
+/// Runs a storage call off the async runtime.
+async fn blocking<S: Send + 'static, T: Send + 'static>(
+    store: S,
+    f: impl FnOnce(S) -> Result<T, SourceError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(move || f(store))
+        .await
+        .map_err(|_| ApiError::Storage)?
+        .map_err(|_| ApiError::Storage)
+}
+
+/// A telemetry read.
+pub async fn read<T: Send + 'static>(
+    f: impl FnOnce(Source) -> Result<T, SourceError> + Send + 'static,
+) -> Result<T, ApiError> {
+    blocking(context::<Source>()?, f).await
+}
+
+/// A change to a device.
+pub async fn admin<T: Send + 'static>(
+    f: impl FnOnce(Admin) -> Result<T, SourceError> + Send + 'static,
+) -> Result<T, ApiError> {
+    blocking(context::<Admin>()?, f).await
+}
+
+/// Storing a dashboard: its refusals answer 404 (gone) or 409 (changed since, or too
+/// many dashboards).
+pub async fn save<T: Send + 'static>(
+    f: impl FnOnce(Dashboards) -> Result<T, SaveError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = context::<Dashboards>()?;
+    match tokio::task::spawn_blocking(move || f(store)).await.map_err(|_| ApiError::Storage)? {
+        Ok(value) => Ok(value),
+        Err(e @ SaveError::NotFound) => Err(ApiError::NotFound(e.to_string())),
+        Err(e @ (SaveError::Stale | SaveError::Full)) => Err(ApiError::Conflict(e.to_string())),
+        Err(SaveError::Storage(_)) => Err(ApiError::Storage),
+    }
+}
+
+/// A dashboard read or write.
+pub async fn dashboards<T: Send + 'static>(
+    f: impl FnOnce(Dashboards) -> Result<T, SourceError> + Send + 'static,
+) -> Result<T, ApiError> {
+    blocking(context::<Dashboards>()?, f).await
+}
+
+/// The request's headers and extensions.
+fn parts() -> Result<http::request::Parts, ApiError> {
+    context::<http::request::Parts>()
+}
+
+/// The signed-in admin making this request, or a 403 for anyone else (viewers, and
+/// everyone while the dashboard is open without sign-in).
+pub fn signed_in_admin() -> Result<String, ApiError> {
+    let access = parts()?.extensions.get::<telemetry::Access>().cloned().unwrap_or_default();
+    match access.user {
+        Some(user) if user.role == Role::Admin => Ok(user.name),
+        _ => {
+            if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+                res.set_status(http::StatusCode::FORBIDDEN);
+            }
+            Err(ApiError::Forbidden("only admins can manage users and device keys".into()))
+        }
+    }
+}
+
+/// Whether this is a plain form post (no JavaScript), which the server answers with a
+/// redirect back to the page.
+pub fn plain_form_post() -> bool {
+    parts().is_ok_and(|p| {
+        p.headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"))
+    })
+}
+
+/// A user or device key call, signed in as an admin and off the async runtime. A refusal
+/// sends a plain form post back to `/admin?error=<code>`, where the page says why.
+pub async fn accounts<T: Send + 'static>(
+    f: impl FnOnce(Users, String) -> Result<T, AccountError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let admin = signed_in_admin()?;
+    let users = context::<Users>()?;
+    let result = tokio::task::spawn_blocking(move || f(users, admin)).await.map_err(|_| ApiError::Storage)?;
+    result.map_err(|e| {
+        if plain_form_post() {
+            leptos_axum::redirect(&format!("/admin?error={}", e.code()));
+        }
+        ApiError::BadRequest(e.to_string())
+    })
+}
+
+pub fn now() -> telemetry::Millis {
+    chrono::Utc::now().timestamp_millis()
+}
