@@ -5,7 +5,7 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 use telemetry::IssuedKey;
 
-use super::{Outcome, OutcomeLine, track};
+use super::outcome::{Outcome, OutcomeLine, track};
 use crate::api::{IssueDeviceKey, RevokeDeviceKey, list_device_keys};
 use crate::confirm::ConfirmSubmit;
 use crate::live::Live;

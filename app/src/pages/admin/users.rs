@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use telemetry::Role;
 use telemetry::auth::MIN_PASSWORD_LEN;
 
-use super::{Outcome, OutcomeLine, track};
+use super::outcome::{Outcome, OutcomeLine, track};
 use crate::api::{AddUser, RemoveUser, SetUserRole, UserList, list_users};
 use crate::confirm::ConfirmSubmit;
 
