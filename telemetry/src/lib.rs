@@ -17,8 +17,10 @@
 //! - [`source`]: the read-side interface the UI's server functions use.
 //! - [`auth`]: roles and the signed-in user as the UI sees them.
 //! - [`accounts`]: users and device keys, as the admin page manages them.
+//! - [`alarm`]: alarm rules, alarms and the state machine that opens and clears them.
 
 pub mod accounts;
+pub mod alarm;
 pub mod auth;
 pub mod dashboard;
 pub mod decode;

@@ -1,0 +1,663 @@
+//! The state machine a rule runs for each device it watches: pure, so every semantic the
+//! module above promises is tested here, and deterministic, so the server stores its state
+//! ([`Track`]) with the reading or tick that changed it and resumes it after a restart.
+//!
+//! Threshold rules go `Normal → Pending → Firing ⇄ Recovering → Normal`. No-data and offline
+//! rules go `Normal → Firing ⇄ Recovering → Normal`, their timer being `after_secs`. Timers run
+//! on the server's clock (arrival times), ordering and freshness on the device's.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Level, Op, Rule, RuleKind, Severity};
+use crate::Millis;
+use crate::device::STALE_AFTER_MS;
+
+/// A reading more than this much older than its arrival is a backfill: stored, not evaluated.
+pub const FRESH_MS: Millis = 5 * 60_000;
+
+/// Opens within the flap window that make an alarm flapping (the second is one too many).
+pub const FLAP_OPENS: usize = 2;
+
+/// Where a rule stands for one device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum Phase {
+    #[default]
+    Normal,
+    /// Breaching since `since` (server time), with `samples` breaching readings so far.
+    Pending { since: Millis, samples: u32, severity: Severity, value: Option<f64> },
+    /// The alarm is open.
+    Firing { severity: Severity },
+    /// The alarm is open and readings have been at its clear level since `since`.
+    Recovering { severity: Severity, since: Millis },
+}
+
+/// What a rule remembers about one device between evaluations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Track {
+    pub phase: Phase,
+    /// The open alarm (Firing, Recovering), or the one that last cleared by itself (Normal),
+    /// which a new breach within the flap window reopens.
+    #[serde(default)]
+    pub alarm: Option<String>,
+    /// Device time of the newest reading evaluated.
+    #[serde(default)]
+    pub last_ts: Millis,
+    /// Server time of the latest reading of the watched metric (no-data rules).
+    #[serde(default)]
+    pub last_data: Millis,
+    /// Server times the alarm opened within the flap window.
+    #[serde(default)]
+    pub opens: Vec<Millis>,
+    #[serde(default)]
+    pub flapping: bool,
+    /// Server time of the latest open or clear.
+    #[serde(default)]
+    pub last_change: Millis,
+    /// When the alarm last cleared by itself (a hand's clear is never reopened).
+    #[serde(default)]
+    pub cleared_at: Option<Millis>,
+}
+
+impl Track {
+    /// Whether anything here needs the clock: a pending period, an open alarm (no-data and
+    /// offline rules clear only on readings, but flapping ends by time), or flapping.
+    pub fn wants_ticks(&self) -> bool {
+        !matches!(self.phase, Phase::Normal) || self.flapping
+    }
+
+    /// Whether it holds nothing worth storing: a fresh track would act the same.
+    pub fn is_idle(&self) -> bool {
+        self.phase == Phase::Normal && self.alarm.is_none() && self.opens.is_empty() && !self.flapping
+    }
+}
+
+/// What an evaluation decided; the caller opens and changes alarm records accordingly.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Open an alarm: reopen `Track::alarm` when `reopen`, else a new one (the caller sets
+    /// `Track::alarm` to its id).
+    Open { severity: Severity, value: Option<f64>, reopen: bool },
+    /// The open alarm's severity moved.
+    Severity { from: Severity, to: Severity, value: f64 },
+    /// The open alarm cleared.
+    Clear { value: Option<f64> },
+    /// It opened twice within the flap window: one notice, then quiet.
+    Flapping,
+    /// It has been stable for the flap window.
+    Stable,
+}
+
+/// What a rule is evaluated on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Input<'a> {
+    /// A stored reading of the device: its values, device time, server arrival time.
+    Reading { values: &'a [(String, f64)], ts: Millis, received: Millis },
+    /// The device reported `online` or `offline` (its last will, say).
+    Status { online: bool },
+    /// The clock moved on. `last_seen`: the device's latest reading (server time);
+    /// `offline_since`: when it said it was offline, if it has not sent anything since.
+    Tick { last_seen: Millis, offline_since: Option<Millis> },
+}
+
+/// The server's clock for an evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    pub now: Millis,
+    /// No-data and offline rules do not open alarms before this (a grace period after start).
+    pub quiet_until: Millis,
+}
+
+/// Runs `rule` for one device on `input`, updating `track`; answers what to do.
+pub fn evaluate(rule: &Rule, track: &mut Track, input: Input, clock: Clock) -> Vec<Effect> {
+    let mut out = Vec::new();
+    match &rule.kind {
+        RuleKind::Threshold { metric, op, levels, clear, clear_high } => {
+            let bounds = ClearBounds::of(*op, levels, *clear, *clear_high);
+            threshold(rule, metric, *op, levels, bounds, track, input, clock.now, &mut out);
+        }
+        RuleKind::NoData { metric, after_secs, severity } => {
+            no_data(rule, metric.as_deref(), *after_secs, *severity, track, input, clock, &mut out);
+        }
+        RuleKind::Offline { after_secs, severity } => {
+            offline(rule, *after_secs, *severity, track, input, clock, &mut out);
+        }
+    }
+    if track.flapping && clock.now.saturating_sub(track.last_change) >= window(rule) {
+        track.flapping = false;
+        out.push(Effect::Stable);
+    }
+    out
+}
+
+/// A person cleared the alarm: it is not reopened (nor counted as flapping), and if the latest
+/// reading still breaches, a new pending period starts now (level-triggered: a condition that holds opens a new alarm
+/// after `for`).
+pub fn cleared_by_hand(rule: &Rule, track: &mut Track, latest: Option<f64>, now: Millis) {
+    track.alarm = None;
+    // A person stepped in: what follows is a new story, not flapping.
+    track.opens.clear();
+    track.cleared_at = None;
+    track.last_change = now;
+    track.phase = Phase::Normal;
+    if let (RuleKind::Threshold { op, levels, .. }, Some(v)) = (&rule.kind, latest)
+        && let Some(severity) = breached(*op, levels, v)
+    {
+        track.phase = Phase::Pending { since: now, samples: 1, severity, value: Some(v) };
+    }
+}
+
+fn window(rule: &Rule) -> Millis {
+    (rule.flap_window_secs as Millis).saturating_mul(1000)
+}
+
+fn secs(s: u64) -> Millis {
+    (s as Millis).saturating_mul(1000)
+}
+
+/// The highest level `v` breaches.
+fn breached(op: Op, levels: &[Level], v: f64) -> Option<Severity> {
+    levels.iter().filter(|l| op.breaches(v, l.value, l.high.unwrap_or(l.value))).map(|l| l.severity).max()
+}
+
+/// The clear level: readings that no longer breach it clear the alarm.
+#[derive(Debug, Clone, Copy)]
+struct ClearBounds {
+    value: f64,
+    high: f64,
+}
+
+impl ClearBounds {
+    fn of(op: Op, levels: &[Level], clear: Option<f64>, clear_high: Option<f64>) -> ClearBounds {
+        // Default: the least severe level, i.e. the one easiest to breach.
+        let loosest = levels.iter().min_by_key(|l| l.severity);
+        let value = clear.or(loosest.map(|l| l.value)).unwrap_or(0.0);
+        let high = clear_high.or(loosest.and_then(|l| l.high)).unwrap_or(value);
+        let _ = op;
+        ClearBounds { value, high }
+    }
+
+    fn clears(self, op: Op, v: f64) -> bool {
+        !op.breaches(v, self.value, self.high)
+    }
+}
+
+/// Opens (or reopens) the alarm, minding the flap window.
+fn open(
+    rule: &Rule,
+    track: &mut Track,
+    severity: Severity,
+    value: Option<f64>,
+    now: Millis,
+    out: &mut Vec<Effect>,
+) {
+    let window = window(rule);
+    track.opens.retain(|t| now.saturating_sub(*t) < window);
+    track.opens.push(now);
+    let reopen = track.alarm.is_some() && track.cleared_at.is_some_and(|c| now.saturating_sub(c) < window);
+    if !reopen {
+        track.alarm = None;
+    }
+    out.push(Effect::Open { severity, value, reopen });
+    if !track.flapping && track.opens.len() >= FLAP_OPENS {
+        track.flapping = true;
+        out.push(Effect::Flapping);
+    }
+    track.phase = Phase::Firing { severity };
+    track.cleared_at = None;
+    track.last_change = now;
+}
+
+fn clear(track: &mut Track, value: Option<f64>, now: Millis, out: &mut Vec<Effect>) {
+    track.phase = Phase::Normal;
+    track.cleared_at = Some(now);
+    track.last_change = now;
+    out.push(Effect::Clear { value });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn threshold(
+    rule: &Rule,
+    metric: &str,
+    op: Op,
+    levels: &[Level],
+    bounds: ClearBounds,
+    track: &mut Track,
+    input: Input,
+    now: Millis,
+    out: &mut Vec<Effect>,
+) {
+    let pending_for = secs(rule.for_secs);
+    let samples_needed = rule.min_samples.max(1);
+    let ready = |since: Millis, samples: u32, at: Millis| {
+        at.saturating_sub(since) >= pending_for && samples >= samples_needed
+    };
+    match input {
+        Input::Reading { values, ts, received } => {
+            let Some(v) = values.iter().find(|(name, _)| name == metric).map(|(_, v)| *v) else { return };
+            if ts < track.last_ts || received.saturating_sub(ts) > FRESH_MS {
+                return;
+            }
+            track.last_ts = ts;
+            let severity = breached(op, levels, v);
+            match (track.phase, severity) {
+                (Phase::Normal, Some(severity)) => {
+                    track.phase = Phase::Pending { since: received, samples: 1, severity, value: Some(v) };
+                    if ready(received, 1, received) {
+                        open(rule, track, severity, Some(v), received, out);
+                    }
+                }
+                (Phase::Normal, None) => {}
+                (Phase::Pending { since, samples, .. }, Some(severity)) => {
+                    let samples = samples.saturating_add(1);
+                    track.phase = Phase::Pending { since, samples, severity, value: Some(v) };
+                    if ready(since, samples, received) {
+                        open(rule, track, severity, Some(v), received, out);
+                    }
+                }
+                (Phase::Pending { .. }, None) => track.phase = Phase::Normal,
+                (Phase::Firing { severity: from } | Phase::Recovering { severity: from, .. }, Some(to)) => {
+                    track.phase = Phase::Firing { severity: to };
+                    if to != from {
+                        out.push(Effect::Severity { from, to, value: v });
+                    }
+                }
+                (Phase::Firing { severity }, None) if bounds.clears(op, v) => {
+                    track.phase = Phase::Recovering { severity, since: received };
+                    if rule.clear_for_secs == 0 {
+                        clear(track, Some(v), received, out);
+                    }
+                }
+                (Phase::Recovering { since, .. }, None) if bounds.clears(op, v) => {
+                    if received.saturating_sub(since) >= secs(rule.clear_for_secs) {
+                        clear(track, Some(v), received, out);
+                    }
+                }
+                // Between the clear level and the trip level: no change, but recovering stops.
+                (Phase::Firing { .. }, None) => {}
+                (Phase::Recovering { severity, .. }, None) => track.phase = Phase::Firing { severity },
+            }
+        }
+        // Firing on the clock: the pending period may end between readings. Clearing is not
+        // done on the clock: silence never resolves an alarm.
+        Input::Tick { .. } => {
+            if let Phase::Pending { since, samples, severity, value } = track.phase
+                && ready(since, samples, now)
+            {
+                open(rule, track, severity, value, now, out);
+            }
+        }
+        Input::Status { .. } => {}
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn no_data(
+    rule: &Rule,
+    metric: Option<&str>,
+    after_secs: u64,
+    severity: Severity,
+    track: &mut Track,
+    input: Input,
+    clock: Clock,
+    out: &mut Vec<Effect>,
+) {
+    match input {
+        Input::Reading { values, received, .. } => {
+            if !values.iter().any(|(name, _)| metric.is_none_or(|m| m == name)) {
+                return;
+            }
+            track.last_data = track.last_data.max(received);
+            resumed(rule, track, received, out);
+        }
+        Input::Tick { last_seen, .. } => {
+            if track.last_data == 0 {
+                track.last_data = last_seen;
+            }
+            let quiet = clock.now.saturating_sub(track.last_data);
+            if track.phase == Phase::Normal
+                && track.last_data > 0
+                && quiet >= secs(after_secs)
+                && clock.now >= clock.quiet_until
+            {
+                open(rule, track, severity, None, clock.now, out);
+            }
+        }
+        Input::Status { .. } => {}
+    }
+}
+
+fn offline(
+    rule: &Rule,
+    after_secs: u64,
+    severity: Severity,
+    track: &mut Track,
+    input: Input,
+    clock: Clock,
+    out: &mut Vec<Effect>,
+) {
+    match input {
+        Input::Reading { received, .. } => resumed(rule, track, received, out),
+        Input::Status { online: true } => resumed(rule, track, clock.now, out),
+        Input::Status { online: false } => {}
+        Input::Tick { last_seen, offline_since } => {
+            if last_seen == 0 || track.phase != Phase::Normal || clock.now < clock.quiet_until {
+                return;
+            }
+            let down_since = offline_since.unwrap_or(last_seen.saturating_add(STALE_AFTER_MS));
+            if clock.now >= down_since.saturating_add(secs(after_secs)) {
+                open(rule, track, severity, None, clock.now, out);
+            }
+        }
+    }
+}
+
+/// Data came back: the open alarm recovers, and clears once `clear_for` has passed (confirmed
+/// by a reading).
+fn resumed(rule: &Rule, track: &mut Track, at: Millis, out: &mut Vec<Effect>) {
+    match track.phase {
+        Phase::Firing { severity } => {
+            track.phase = Phase::Recovering { severity, since: at };
+            if rule.clear_for_secs == 0 {
+                clear(track, None, at, out);
+            }
+        }
+        Phase::Recovering { since, .. } if at.saturating_sub(since) >= secs(rule.clear_for_secs) => {
+            clear(track, None, at, out);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Millis = 1000;
+    const T0: Millis = 1_766_146_880_000;
+
+    fn rule(json: serde_json::Value) -> Rule {
+        let mut base = serde_json::json!({"name": "r"});
+        base.as_object_mut().unwrap().extend(json.as_object().unwrap().clone());
+        let r: Rule = serde_json::from_value(base).unwrap();
+        r.validate().unwrap();
+        r
+    }
+
+    fn hot(for_secs: u64, clear: Option<f64>, clear_for_secs: u64) -> Rule {
+        let mut j = serde_json::json!({"kind": "threshold", "metric": "t", "op": ">",
+            "levels": [{"severity": "critical", "value": 30}], "for_secs": for_secs, "clear_for_secs": clear_for_secs});
+        if let Some(c) = clear {
+            j["clear"] = c.into();
+        }
+        rule(j)
+    }
+
+    /// Feeds readings `(seconds after T0, value)` every so often, with a tick each second in
+    /// between; answers (seconds, effect) in order.
+    fn run(rule: &Rule, track: &mut Track, readings: &[(i64, f64)], until: i64) -> Vec<(i64, Effect)> {
+        run_from(rule, track, readings, 0, until)
+    }
+
+    fn run_from(
+        rule: &Rule,
+        track: &mut Track,
+        readings: &[(i64, f64)],
+        from: i64,
+        until: i64,
+    ) -> Vec<(i64, Effect)> {
+        let mut out = Vec::new();
+        let mut next = readings.iter().peekable();
+        for sec in from..=until {
+            let now = T0 + sec * S;
+            let clock = Clock { now, quiet_until: 0 };
+            while let Some((at, v)) = next.next_if(|(at, _)| *at == sec) {
+                let values = [("t".to_owned(), *v)];
+                let input = Input::Reading { values: &values, ts: T0 + at * S, received: now };
+                out.extend(evaluate(rule, track, input, clock).into_iter().map(|e| (sec, e)));
+            }
+            let tick = Input::Tick { last_seen: now, offline_since: None };
+            out.extend(evaluate(rule, track, tick, clock).into_iter().map(|e| (sec, e)));
+            if let Some((_, Effect::Open { reopen: false, .. })) = out.last() {
+                track.alarm = Some(format!("alarm-{sec}"));
+            }
+        }
+        out
+    }
+
+    fn opens(effects: &[(i64, Effect)]) -> Vec<i64> {
+        effects.iter().filter(|(_, e)| matches!(e, Effect::Open { .. })).map(|(s, _)| *s).collect()
+    }
+
+    fn every(step: i64, from: i64, to: i64, v: f64) -> Vec<(i64, f64)> {
+        (from..=to).step_by(step as usize).map(|s| (s, v)).collect()
+    }
+
+    #[test]
+    fn a_pending_period_fires_on_the_clock_once() {
+        // Acceptance 1: t > 30 for 30 s, readings of 31 every 5 s: one alarm at t0 + 30 s.
+        let r = hot(30, None, 0);
+        let mut track = Track::default();
+        let effects = run(&r, &mut track, &every(5, 0, 120, 31.0), 120);
+        assert_eq!(opens(&effects), [30]);
+        assert_eq!(effects.len(), 1, "{effects:?}");
+        // Reporting every 5 minutes: still fires 30 s after the first breaching reading.
+        let mut track = Track::default();
+        let effects = run(&r, &mut track, &[(0, 31.0), (300, 31.0)], 310);
+        assert_eq!(opens(&effects), [30]);
+    }
+
+    #[test]
+    fn a_breach_too_short_fires_nothing_and_a_new_one_starts_over() {
+        // Acceptance 2: 20 s of 31, then 29; a later 31 restarts the pending timer.
+        let r = hot(30, None, 0);
+        let mut track = Track::default();
+        let mut readings = every(5, 0, 20, 31.0);
+        readings.push((25, 29.0));
+        readings.extend(every(5, 40, 100, 31.0));
+        let effects = run(&r, &mut track, &readings, 100);
+        assert_eq!(opens(&effects), [70], "30 s after the new breach at 40 s");
+    }
+
+    #[test]
+    fn hysteresis_and_clear_for() {
+        // Acceptance 3: clear level 28, clear_for 60 s.
+        let r = hot(0, Some(28.0), 60);
+        let mut track = Track::default();
+        let mut readings = vec![(0, 31.0)];
+        readings.extend(every(5, 5, 200, 29.5));
+        let effects = run(&r, &mut track, &readings, 200);
+        assert_eq!(opens(&effects), [0]);
+        assert!(!effects.iter().any(|(_, e)| matches!(e, Effect::Clear { .. })), "29.5 never clears");
+        let effects = run_from(&r, &mut track, &every(5, 205, 400, 27.9), 201, 400);
+        let clears: Vec<_> = effects.iter().filter(|(_, e)| matches!(e, Effect::Clear { .. })).collect();
+        assert_eq!(clears.len(), 1);
+        assert_eq!(clears[0].0, 265, "held 60 s from 205 s, then cleared by a reading");
+    }
+
+    #[test]
+    fn a_reading_in_the_hysteresis_zone_stops_recovering() {
+        let r = hot(0, Some(28.0), 20);
+        let mut track = Track::default();
+        let effects =
+            run(&r, &mut track, &[(0, 31.0), (5, 27.0), (15, 29.0), (20, 27.0), (30, 27.0), (40, 27.0)], 40);
+        let clears: Vec<_> =
+            effects.iter().filter(|(_, e)| matches!(e, Effect::Clear { .. })).map(|(s, _)| *s).collect();
+        assert_eq!(clears, [40], "recovering restarted at 20 s");
+    }
+
+    #[test]
+    fn silence_never_clears_and_late_readings_never_move_it() {
+        let r = hot(0, None, 0);
+        let mut track = Track::default();
+        let effects = run(&r, &mut track, &[(0, 35.0)], 3600);
+        assert_eq!(opens(&effects), [0]);
+        assert_eq!(effects.len(), 1, "an hour of silence: still firing");
+        assert!(matches!(track.phase, Phase::Firing { .. }));
+        // A reading with an older device time than the newest: stored, not evaluated.
+        let values = [("t".to_owned(), 10.0)];
+        let late = Input::Reading { values: &values, ts: T0 - S, received: T0 + 3601 * S };
+        assert!(evaluate(&r, &mut track, late, Clock { now: T0 + 3601 * S, quiet_until: 0 }).is_empty());
+        // A backfill (arriving long after its time) is not evaluated either.
+        let mut fresh = Track::default();
+        let values = [("t".to_owned(), 99.0)];
+        let backfill = Input::Reading { values: &values, ts: T0, received: T0 + FRESH_MS + S };
+        assert!(
+            evaluate(&r, &mut fresh, backfill, Clock { now: T0 + FRESH_MS + S, quiet_until: 0 }).is_empty()
+        );
+        assert_eq!(fresh, Track::default());
+    }
+
+    #[test]
+    fn severity_moves_up_and_down_while_open() {
+        let r = rule(serde_json::json!({"kind": "threshold", "metric": "t", "op": ">",
+            "levels": [{"severity": "warning", "value": 30}, {"severity": "critical", "value": 35}]}));
+        let mut track = Track::default();
+        let effects = run(&r, &mut track, &[(0, 31.0), (5, 36.0), (10, 32.0), (15, 29.0)], 15);
+        let kinds: Vec<_> = effects.into_iter().map(|(_, e)| e).collect();
+        assert_eq!(
+            kinds,
+            [
+                Effect::Open { severity: Severity::Warning, value: Some(31.0), reopen: false },
+                Effect::Severity { from: Severity::Warning, to: Severity::Critical, value: 36.0 },
+                Effect::Severity { from: Severity::Critical, to: Severity::Warning, value: 32.0 },
+                Effect::Clear { value: Some(29.0) },
+            ]
+        );
+    }
+
+    #[test]
+    fn min_samples_and_bands() {
+        let r = rule(serde_json::json!({"kind": "threshold", "metric": "t", "op": "outside",
+            "levels": [{"severity": "major", "value": 10, "high": 20}], "min_samples": 3}));
+        let mut track = Track::default();
+        let effects =
+            run(&r, &mut track, &[(0, 5.0), (1, 25.0), (2, 15.0), (3, 5.0), (4, 5.0), (5, 25.0)], 6);
+        assert_eq!(opens(&effects), [5], "three breaching readings in a row");
+    }
+
+    #[test]
+    fn reopening_within_the_window_then_flapping_then_stable() {
+        // Acceptance 10: 12 crossings in 10 min → one open as new, then flapping, then quiet.
+        let r = hot(0, None, 0);
+        let mut track = Track::default();
+        let readings: Vec<_> = (0..12).map(|i| (i * 50, if i % 2 == 0 { 31.0 } else { 29.0 })).collect();
+        let effects = run(&r, &mut track, &readings, 600);
+        let news = effects.iter().filter(|(_, e)| matches!(e, Effect::Open { reopen: false, .. })).count();
+        let flapping = effects.iter().filter(|(_, e)| *e == Effect::Flapping).count();
+        assert_eq!((news, flapping), (1, 1), "{effects:?}");
+        assert!(effects.iter().filter(|(_, e)| matches!(e, Effect::Open { reopen: true, .. })).count() == 5);
+        assert!(track.flapping);
+        // Stable for the window (30 min): flapping ends, once.
+        let effects = run_from(&r, &mut track, &[], 601, 2500);
+        assert_eq!(effects.iter().filter(|(_, e)| *e == Effect::Stable).count(), 1);
+        assert!(!track.flapping);
+    }
+
+    #[test]
+    fn a_hand_clear_is_level_triggered() {
+        let r = hot(30, None, 0);
+        let mut track = Track::default();
+        run(&r, &mut track, &every(5, 0, 40, 31.0), 40);
+        assert!(matches!(track.phase, Phase::Firing { .. }));
+        cleared_by_hand(&r, &mut track, Some(31.0), T0 + 41 * S);
+        assert_eq!(track.alarm, None);
+        assert!(matches!(track.phase, Phase::Pending { since, .. } if since == T0 + 41 * S));
+        // Still breaching: a new alarm (not a reopened one) 30 s later, on the clock alone.
+        let mut effects = Vec::new();
+        for sec in 41..=80 {
+            let now = T0 + sec * S;
+            let tick = Input::Tick { last_seen: now, offline_since: None };
+            effects.extend(
+                evaluate(&r, &mut track, tick, Clock { now, quiet_until: 0 }).into_iter().map(|e| (sec, e)),
+            );
+        }
+        assert_eq!(
+            effects,
+            [(71, Effect::Open { severity: Severity::Critical, value: Some(31.0), reopen: false })]
+        );
+    }
+
+    #[test]
+    fn no_data_fires_after_the_quiet_time_and_clears_on_data() {
+        let r = rule(serde_json::json!({"kind": "no_data", "metric": "t", "after_secs": 60}));
+        let mut track = Track::default();
+        let clock = |s: i64| Clock { now: T0 + s * S, quiet_until: T0 + 30 * S };
+        let values = [("t".to_owned(), 1.0)];
+        evaluate(&r, &mut track, Input::Reading { values: &values, ts: T0, received: T0 }, clock(0));
+        let tick = |_: i64| Input::Tick { last_seen: T0, offline_since: None };
+        assert!(evaluate(&r, &mut track, tick(59), clock(59)).is_empty());
+        assert_eq!(
+            evaluate(&r, &mut track, tick(60), clock(60)),
+            [Effect::Open { severity: Severity::Major, value: None, reopen: false }]
+        );
+        let other = [("h".to_owned(), 1.0)];
+        assert!(
+            evaluate(
+                &r,
+                &mut track,
+                Input::Reading { values: &other, ts: T0 + 70 * S, received: T0 + 70 * S },
+                clock(70)
+            )
+            .is_empty(),
+            "another metric is not data for it"
+        );
+        let back = Input::Reading { values: &values, ts: T0 + 80 * S, received: T0 + 80 * S };
+        assert_eq!(evaluate(&r, &mut track, back, clock(80)), [Effect::Clear { value: None }]);
+    }
+
+    #[test]
+    fn offline_fires_after_its_time_and_not_during_the_start_grace() {
+        let r = rule(serde_json::json!({"kind": "offline", "after_secs": 120}));
+        let mut track = Track::default();
+        let seen = T0;
+        // Its last will at 10 s: offline from then; fires at 130 s.
+        let tick = |_: i64| Input::Tick { last_seen: seen, offline_since: Some(T0 + 10 * S) };
+        assert!(evaluate(&r, &mut track, tick(129), Clock { now: T0 + 129 * S, quiet_until: 0 }).is_empty());
+        assert_eq!(evaluate(&r, &mut track, tick(130), Clock { now: T0 + 130 * S, quiet_until: 0 }).len(), 1);
+        assert_eq!(
+            evaluate(
+                &r,
+                &mut track,
+                Input::Status { online: true },
+                Clock { now: T0 + 140 * S, quiet_until: 0 }
+            ),
+            [Effect::Clear { value: None }]
+        );
+        // Just restarted: a device long unheard of waits out the grace period.
+        let mut fresh = Track::default();
+        let long_ago = Input::Tick { last_seen: T0 - 3_600 * S, offline_since: None };
+        assert!(evaluate(&r, &mut fresh, long_ago, Clock { now: T0, quiet_until: T0 + 60 * S }).is_empty());
+        // Stale (no will): from 60 s after its last reading.
+        let stale = Input::Tick { last_seen: T0, offline_since: None };
+        assert!(evaluate(&r, &mut fresh, stale, Clock { now: T0 + 179 * S, quiet_until: 0 }).is_empty());
+        assert_eq!(evaluate(&r, &mut fresh, stale, Clock { now: T0 + 180 * S, quiet_until: 0 }).len(), 1);
+    }
+
+    #[test]
+    fn tracks_survive_a_round_trip_and_idle_ones_store_nothing() {
+        let r = hot(30, None, 0);
+        let mut track = Track::default();
+        assert!(track.is_idle() && !track.wants_ticks());
+        run(&r, &mut track, &every(5, 0, 20, 31.0), 20);
+        assert!(matches!(track.phase, Phase::Pending { .. }) && track.wants_ticks());
+        let stored = serde_json::to_string(&track).unwrap();
+        let mut back: Track = serde_json::from_str(&stored).unwrap();
+        assert_eq!(back, track);
+        // After a restart 20 s into the period, it fires 10 s later, not 30.
+        let effects: Vec<_> = (21..=40)
+            .flat_map(|sec| {
+                let now = T0 + sec * S;
+                evaluate(
+                    &r,
+                    &mut back,
+                    Input::Tick { last_seen: now, offline_since: None },
+                    Clock { now, quiet_until: 0 },
+                )
+                .into_iter()
+                .map(move |e| (sec, e))
+            })
+            .collect();
+        assert_eq!(opens(&effects), [30]);
+    }
+}
