@@ -1,13 +1,11 @@
-//! The HTML shell, the router and the top bar with the live-connection badge.
+//! The HTML shell (with its Content-Security-Policy), the app: live state as a context, the
+//! top bar and the routes.
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
-use crate::account::AccountMenu;
-use crate::format;
-use crate::live::{Connection, Live};
 use crate::pages::account::AccountPage;
 use crate::pages::admin::AdminPage;
 use crate::pages::dashboard::DashboardPage;
@@ -15,7 +13,8 @@ use crate::pages::dashboards::DashboardsPage;
 use crate::pages::device::DevicePage;
 use crate::pages::home::HomePage;
 use crate::pages::login::{LoginPage, SetupPage};
-use crate::theme::ThemeToggle;
+use crate::state::live::Live;
+use crate::topbar::TopBar;
 
 /// The Content-Security-Policy of a page: scripts only from this site or inline with this
 /// response's nonce, WASM allowed to compile, nothing framed, forms posting only here. Inline
@@ -79,7 +78,7 @@ pub fn App() -> impl IntoView {
             // The sign-in pages have nothing live to show (and no session to show it with).
             #[cfg(feature = "hydrate")]
             if !matches!(window().location().pathname().as_deref(), Ok("/login" | "/setup")) {
-                let owner = Owner::current().unwrap_or_else(Owner::new);
+                let owner = Owner::current().unwrap_or_default();
                 request_animation_frame(move || owner.with(|| crate::browser::start(live)));
             }
         }
@@ -89,26 +88,7 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/iot-dashboard.css"/>
         <Title text="IoT Dashboard"/>
         <Router>
-            <header class="topbar">
-                <a class="brand" href="/">"IoT Dashboard"</a>
-                <nav class="main-nav" aria-label="Main">
-                    <a href="/">"Devices"</a>
-                    <a href="/dashboards">"Dashboards"</a>
-                </nav>
-                <div class="topbar-actions">
-                    // Shown by pwa.js when the browser offers installation.
-                    <button id="install-app" class="button" type="button" hidden>"Install app"</button>
-                    <ThemeToggle/>
-                    <LiveBadge/>
-                    <AccountMenu/>
-                </div>
-            </header>
-            // Shown by pwa.js when a new version is waiting.
-            <div id="update-banner" class="banner update" role="status" hidden>
-                "Update available — "
-                <button id="update-reload" class="button" type="button">"reload"</button>
-            </div>
-            <OfflineBanner/>
+            <TopBar/>
             <main>
                 <Routes fallback=|| view! { <div class="empty"><h2>"Page not found"</h2><p><a href="/">"Back to all devices"</a></p></div> }>
                     <Route path=path!("") view=HomePage ssr=SsrMode::InOrder/>
@@ -122,45 +102,5 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </main>
         </Router>
-    }
-}
-
-/// "Offline — data as of HH:MM" while the live feed is down, and why offline mode is off
-/// when the browser refuses storage.
-#[component]
-fn OfflineBanner() -> impl IntoView {
-    let live = expect_context::<Live>();
-    let as_of = move || {
-        live.data_as_of
-            .get()
-            .map(|t| format!(" — data as of {}", format::datetime(t, true, format::Shown::Minute)))
-            .unwrap_or_default()
-    };
-    view! {
-        <Show when=move || live.offline()>
-            <div class="banner offline" role="status">"Offline" {as_of}</div>
-        </Show>
-        <Show when=move || live.cache_problem.get().is_some()>
-            <div class="banner note" role="note">
-                "Offline mode is off: this browser does not let the dashboard store data ("
-                {move || live.cache_problem.get().unwrap_or_default()} ")."
-            </div>
-        </Show>
-    }
-}
-
-#[component]
-fn LiveBadge() -> impl IntoView {
-    let live = expect_context::<Live>();
-    let state = move || match (live.hydrated(), live.connection.get()) {
-        (false, _) => ("static", "Server view"),
-        (true, Connection::Connecting) => ("connecting", "Connecting…"),
-        (true, Connection::Open) => ("live", "Live"),
-        (true, Connection::Reconnecting) => ("reconnecting", "Reconnecting…"),
-    };
-    view! {
-        <span class="live-badge" data-state=move || state().0 role="status">
-            {move || state().1}
-        </span>
     }
 }

@@ -1,10 +1,22 @@
-//! The browser's side of the app (hydrate only where it touches the browser): starting the
-//! live feed, and what the components use of the DOM and of storage.
+//! The browser's side: what talks to the DOM, to storage and to the live feed. Code that needs
+//! the browser is gated behind the `hydrate` feature inside each file (all of `socket`); the
+//! rest renders on the server as the page looks before it is live.
+//!
+//! - [`dom`]: element sizes for components.
+//! - [`offline`]: the IndexedDB cache of devices and charts (and dashboards in local storage).
+//! - `socket` (browser only): keeps `/ws/live` connected and fetches missed changes.
+//! - [`theme`]: the light or dark theme in effect and the user's choice.
+
+pub mod dom;
+pub mod offline;
+#[cfg(feature = "hydrate")]
+mod socket;
+pub mod theme;
 
 /// Starts the clock, the offline cache and the `/ws/live` connection (browser only). Called
 /// under the app's owner, so the effects it registers go with the page.
 #[cfg(feature = "hydrate")]
-pub fn start(live: crate::live::Live) {
+pub fn start(live: crate::state::live::Live) {
     use std::time::Duration;
 
     use leptos::prelude::*;
@@ -13,10 +25,10 @@ pub fn start(live: crate::live::Live) {
     live.now.set(Some(now()));
     let _ = set_interval_with_handle(move || live.now.set(Some(now())), Duration::from_secs(1));
     leptos::task::spawn_local(async move {
-        if let Some(cache) = crate::offline::load(live).await {
+        if let Some(cache) = offline::load(live).await {
             live.restore(cache.hwm, cache.devices);
         }
     });
-    crate::offline::keep_saved(live);
-    crate::socket::start(live);
+    offline::keep_saved(live);
+    socket::start(live);
 }

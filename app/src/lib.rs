@@ -3,38 +3,39 @@
 //! the `frontend` crate.
 //!
 //! # Layout
-//! - [`app`]: the HTML shell, routes and top bar; [`account`]: who is signed in.
-//! - [`board`]: what a dashboard's widgets share.
-//! - [`api`]: server functions (device list, one device, history), their error type and the
-//!   encoding their answers travel in.
-//! - [`live`]: live state merged over server data; `socket` (browser only) keeps `/ws/live`
-//!   connected and fetches missed changes.
-//! - [`offline`]: the IndexedDB cache behind the offline-capable installed app.
-//! - [`format`]: units, numbers, times and ages as shown on screen.
-//! - [`grid`]: the dashboard grid's move, resize and compaction rules.
-//! - [`series`]: a metric's history kept current with live readings (charts, stats).
-//! - [`pages`]: the device overview and a device's history page.
-//! - [`widgets`]: device card and line chart.
+//! Rooms by job; each uses only rooms listed before it here. `tools/module_cycles.py` checks
+//! that no two modules, or rooms (`--depth 1`), need each other.
+//! - [`logic`]: pure code, tested natively: [`format`](logic::format) (units, numbers, times),
+//!   [`grid`](logic::grid) (the dashboard grid's move, resize and compaction rules),
+//!   [`series`](logic::series) (live readings folded into a history), and chart maths
+//!   ([`scale`](logic::scale), [`chart_data`](logic::chart_data)).
+//! - [`api`]: server functions by domain, their error type ([`api::ApiError`]) and the
+//!   encoding their answers travel in; server-only helpers in `api::ssr`.
+//! - [`state`]: contexts the components share: [`live`](state::live) (live data merged over
+//!   server data) and [`board`](state::board) (what a dashboard's widgets share).
+//! - [`browser`]: the DOM, storage and the live feed: [`dom`](browser::dom) (element sizes),
+//!   [`offline`](browser::offline) (the IndexedDB cache behind the installed app), `socket`
+//!   (keeps `/ws/live` connected; browser only), [`theme`](browser::theme); and
+//!   `browser::start`, which starts them once the page is hydrated.
+//! - [`widgets`]: reusable components, one per file (device card, charts, gauge, stat,
+//!   table, status list, range picker, widget settings, confirm box), and
+//!   [`use_series`](widgets::use_series), the data hook of charts and stats.
+//! - [`topbar`]: the bar on every page (account menu, theme toggle, live badge) and the
+//!   banners under it.
+//! - [`pages`]: one component per route; [`pages::dashboard`] is split by what a person sees
+//!   (editor, widget frame, grid binding, saving).
+//! - [`app`]: the HTML shell, the live-state context and the routes.
 
 // Leptos view types nest deeply; release builds (without type erasure) need the headroom.
 #![recursion_limit = "512"]
 
-pub mod account;
 pub mod api;
 pub mod app;
-pub mod board;
 pub mod browser;
-pub mod confirm;
-pub mod dom;
-pub mod format;
-pub mod grid;
-pub mod live;
-pub mod offline;
+pub mod logic;
 pub mod pages;
-pub mod series;
-#[cfg(feature = "hydrate")]
-mod socket;
-pub mod theme;
+pub mod state;
+pub mod topbar;
 pub mod widgets;
 
 pub use app::{App, shell};

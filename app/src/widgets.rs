@@ -1,7 +1,7 @@
-//! Reusable display components, one per file.
+//! Reusable components, one per file, and [`use_series`], the data hook charts and stats share.
 
-pub mod chart_data;
 pub mod chart_widget;
+pub mod confirm_submit;
 pub mod device_card;
 pub mod gauge;
 pub mod history_chart;
@@ -9,8 +9,8 @@ pub mod interactive_chart;
 pub mod line_chart;
 pub mod range_picker;
 pub mod refused_note;
-pub mod scale;
 pub mod stat;
 pub mod status_list;
 pub mod table;
+pub mod use_series;
 pub mod widget_config;

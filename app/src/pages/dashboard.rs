@@ -8,9 +8,9 @@ use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use telemetry::dashboard::{Breakpoint, Dashboard, Placement, Widget, WidgetKind};
 
 use crate::api::{DeviceList, create_dashboard, get_dashboard, list_devices, save_dashboard};
-use crate::board::Board;
-use crate::grid;
-use crate::live::{Live, merge};
+use crate::logic::grid;
+use crate::state::board::Board;
+use crate::state::live::{Live, merge};
 use crate::widgets::chart_widget::ChartWidget;
 use crate::widgets::gauge::Gauge;
 use crate::widgets::range_picker::{RangePicker, from_query};
@@ -128,7 +128,7 @@ fn BoardView(dashboard: Dashboard, list: DeviceList) -> impl IntoView {
             window_event_listener(leptos::ev::resize, move |_| bp.set(Breakpoint::for_width(width())));
         on_cleanup(move || handle.remove());
         Effect::new(move |_| {
-            if let Some(cached) = crate::offline::cached_dashboard(&state.get_untracked().id)
+            if let Some(cached) = crate::browser::offline::cached_dashboard(&state.get_untracked().id)
                 && cached.updated > state.get_untracked().updated
             {
                 state.set(cached);
@@ -153,7 +153,7 @@ fn BoardView(dashboard: Dashboard, list: DeviceList) -> impl IntoView {
                 match save_dashboard(state.get_untracked()).await {
                     Ok(saved) => {
                         #[cfg(feature = "hydrate")]
-                        crate::offline::cache_dashboard(&saved);
+                        crate::browser::offline::cache_dashboard(&saved);
                         state.update(|d| d.updated = saved.updated);
                     }
                     Err(e) => {

@@ -5,7 +5,7 @@ use leptos_router::hooks::use_navigate;
 use telemetry::dashboard::{Dashboard, Layouts, TimeRange};
 
 use crate::api::{create_dashboard, list_dashboards};
-use crate::format;
+use crate::logic::format;
 
 #[component]
 pub fn DashboardsPage() -> impl IntoView {

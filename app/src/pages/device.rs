@@ -8,9 +8,9 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use telemetry::DeviceSummary;
 
 use crate::api::{DeleteDevice, DeviceDetail, UpdateDevice, get_device};
-use crate::confirm::ConfirmSubmit;
-use crate::format;
-use crate::live::{Live, merge};
+use crate::logic::format;
+use crate::state::live::{Live, merge};
+use crate::widgets::confirm_submit::ConfirmSubmit;
 use crate::widgets::history_chart::HistoryChart;
 use crate::widgets::refused_note::RefusedNote;
 

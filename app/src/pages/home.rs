@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::api::{DeviceList, list_devices};
-use crate::live::{Live, merge};
+use crate::state::live::{Live, merge};
 use crate::widgets::device_card::DeviceCard;
 
 #[component]

@@ -4,12 +4,12 @@
 use leptos::prelude::*;
 use telemetry::dashboard::{TimeRange, Widget};
 
-use crate::board::Board;
-use crate::dom::use_size;
-use crate::format;
-use crate::series::{SeriesData, use_series};
+use crate::browser::dom::use_size;
+use crate::logic::chart_data::Series;
+use crate::logic::format;
+use crate::state::board::Board;
 use crate::widgets::interactive_chart::InteractiveChart;
-use crate::widgets::line_chart::Series;
+use crate::widgets::use_series::{SeriesData, use_series};
 
 /// Most series one chart draws.
 pub const MAX_SERIES: usize = 12;

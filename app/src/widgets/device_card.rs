@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use telemetry::DeviceSummary;
 
-use crate::format;
+use crate::logic::format;
 use crate::widgets::refused_note::RefusedNote;
 
 /// `device` changes whenever the device does; `now` is the clock ages are measured against;

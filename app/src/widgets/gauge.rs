@@ -7,8 +7,8 @@ use leptos::prelude::*;
 use telemetry::dashboard::Widget;
 use telemetry::device::Health;
 
-use crate::board::Board;
-use crate::format;
+use crate::logic::format;
+use crate::state::board::Board;
 
 /// The dial sweeps 240°, from 210° (lower left) clockwise to -30° (lower right).
 const START: f64 = 210.0;

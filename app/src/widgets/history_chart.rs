@@ -1,15 +1,15 @@
-//! One metric's history on a device page: a chart that stays current (see [`crate::series`]);
-//! drag across it to zoom in.
+//! One metric's history on a device page: a chart that stays current (see
+//! [`use_series`](crate::widgets::use_series)); drag across it to zoom in.
 
 use leptos::prelude::*;
 use telemetry::dashboard::TimeRange;
 
-use crate::dom::use_size;
-use crate::format;
-use crate::series::use_series;
+use crate::browser::dom::use_size;
+use crate::logic::chart_data::Series;
+use crate::logic::format;
 use crate::widgets::chart_widget::points_for;
 use crate::widgets::interactive_chart::InteractiveChart;
-use crate::widgets::line_chart::Series;
+use crate::widgets::use_series::use_series;
 
 #[component]
 pub fn HistoryChart(

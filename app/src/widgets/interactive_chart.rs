@@ -3,9 +3,10 @@
 
 use leptos::prelude::*;
 
+use super::line_chart::MultiChart;
 #[cfg(feature = "hydrate")]
-use super::chart_data::spec;
-use super::line_chart::{MultiChart, PALETTE, Series};
+use crate::logic::chart_data::spec;
+use crate::logic::chart_data::{PALETTE, Series};
 
 #[cfg(feature = "hydrate")]
 mod js {

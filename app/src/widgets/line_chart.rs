@@ -5,17 +5,14 @@
 use leptos::prelude::*;
 use telemetry::{Bucket, History};
 
-use super::scale::{Scale, time_ticks, value_axis};
-use crate::format::{self, Shown};
+use crate::logic::chart_data::{PALETTE, Series};
+use crate::logic::format::{self, Shown};
+use crate::logic::scale::{Scale, time_ticks, value_axis};
 
 const LEFT: f64 = 56.0;
 const RIGHT: f64 = 12.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 28.0;
-
-/// Colours for series, in order (readable on light and dark backgrounds).
-pub const PALETTE: [&str; 8] =
-    ["#0f9f8f", "#e0663a", "#4f7be8", "#c2469c", "#d4a106", "#5aa02c", "#8a63d2", "#2aa3c7"];
 
 /// Splits buckets into runs without gaps (see [`History::gap_threshold`]).
 fn runs(history: &History) -> Vec<&[Bucket]> {
@@ -54,13 +51,6 @@ fn paths(h: &History, x: &Scale, y: &Scale) -> (String, String) {
         band.push_str(&format!("M{}Z ", upper.chain(lower).collect::<Vec<_>>().join(" L")));
     }
     (line, band)
-}
-
-/// One series to draw: a label (for the legend) and its history.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Series {
-    pub label: String,
-    pub history: History,
 }
 
 /// Escapes text for HTML/SVG text and attribute values.

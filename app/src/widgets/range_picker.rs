@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 use telemetry::dashboard::TimeRange;
 
-use crate::format;
+use crate::logic::format;
 
 /// The range a page's query asks for: `?range=6h`, or `?from=<ms>&to=<ms>`.
 pub fn from_query(range: Option<String>, from: Option<String>, to: Option<String>) -> Option<TimeRange> {

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use telemetry::Refused;
 
-use crate::format;
+use crate::logic::format;
 
 /// The line for `refused`, if set; `local` says whether times may be in the browser's zone.
 #[component]

@@ -5,9 +5,9 @@ use leptos::prelude::*;
 use telemetry::History;
 use telemetry::dashboard::{TimeRange, Widget};
 
-use crate::board::Board;
-use crate::format;
-use crate::series::use_series;
+use crate::logic::format;
+use crate::state::board::Board;
+use crate::widgets::use_series::use_series;
 
 /// The sparkline's path over a `w`×`h` box.
 fn sparkline(h: &History, w: f64, height: f64) -> String {

@@ -4,8 +4,8 @@
 use leptos::prelude::*;
 use telemetry::dashboard::Widget;
 
-use crate::board::Board;
-use crate::format;
+use crate::logic::format;
+use crate::state::board::Board;
 
 #[component]
 pub fn StatusList(widget: Widget) -> impl IntoView {

@@ -7,8 +7,8 @@ use leptos::prelude::*;
 use telemetry::DeviceSummary;
 use telemetry::dashboard::Widget;
 
-use crate::board::Board;
-use crate::format;
+use crate::logic::format;
+use crate::state::board::Board;
 
 /// What a table is sorted by.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,8 +4,8 @@
 use leptos::prelude::*;
 use telemetry::dashboard::{Threshold, TimeRange, Widget, WidgetKind};
 
-use crate::board::Board;
-use crate::format;
+use crate::logic::format;
+use crate::state::board::Board;
 
 fn parse_opt(s: &str) -> Option<f64> {
     let s = s.trim();

@@ -7,8 +7,8 @@ use telemetry::IssuedKey;
 
 use super::outcome::{Outcome, OutcomeLine, track};
 use crate::api::{IssueDeviceKey, RevokeDeviceKey, list_device_keys};
-use crate::confirm::ConfirmSubmit;
-use crate::live::Live;
+use crate::state::live::Live;
+use crate::widgets::confirm_submit::ConfirmSubmit;
 
 #[component]
 pub fn DeviceKeys() -> impl IntoView {

@@ -5,8 +5,8 @@
 use leptos::prelude::*;
 
 use crate::api::list_refused_ids;
-use crate::format;
-use crate::live::Live;
+use crate::logic::format;
+use crate::state::live::Live;
 
 #[component]
 pub fn RefusedIds() -> impl IntoView {

@@ -7,7 +7,7 @@ use telemetry::auth::MIN_PASSWORD_LEN;
 
 use super::outcome::{Outcome, OutcomeLine, track};
 use crate::api::{AddUser, RemoveUser, SetUserRole, UserList, list_users};
-use crate::confirm::ConfirmSubmit;
+use crate::widgets::confirm_submit::ConfirmSubmit;
 
 #[component]
 pub fn Users() -> impl IntoView {

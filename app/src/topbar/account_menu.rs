@@ -1,4 +1,4 @@
-//! The header's account corner: who is signed in, the admin page's link (admins only) and
+//! The top bar's account corner: who is signed in, the admin page's link (admins only) and
 //! "Sign out", or, while no user exists, the way to set up sign-in.
 
 use leptos::prelude::*;

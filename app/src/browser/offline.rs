@@ -46,7 +46,7 @@ mod imp {
     use wasm_bindgen::JsValue;
 
     use super::{Cache, MAX_CHARTS, prune};
-    use crate::live::Live;
+    use crate::state::live::Live;
     use telemetry::History;
 
     const DB_NAME: &str = "iot-dashboard";

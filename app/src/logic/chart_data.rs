@@ -1,10 +1,21 @@
-//! Series laid out for the interactive chart: one shared time axis (bucket centres), and per
-//! series its averages, minima and maxima, `null` where it has no bucket. A `null` row is put
-//! into every gap (see `History::gap_threshold`), so lines break there instead of bridging it.
+//! What charts draw: [`Series`] and their colours, and ([`spec`]) the layout the interactive
+//! chart takes: one shared time axis (bucket centres), and per series its averages, minima and
+//! maxima, `null` where it has no bucket. A `null` row is put into every gap (see
+//! `History::gap_threshold`), so lines break there instead of bridging it.
 
 use serde::Serialize;
+use telemetry::History;
 
-use super::line_chart::{PALETTE, Series};
+/// Colours for series, in order (readable on light and dark backgrounds).
+pub const PALETTE: [&str; 8] =
+    ["#0f9f8f", "#e0663a", "#4f7be8", "#c2469c", "#d4a106", "#5aa02c", "#8a63d2", "#2aa3c7"];
+
+/// One series to draw: a label (for the legend) and its history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub label: String,
+    pub history: History,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SeriesStyle {

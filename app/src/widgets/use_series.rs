@@ -1,14 +1,16 @@
-//! One series (a device's metric over a time range) as charts and stats need it: fetched once,
+//! The data hook of charts and stats, [`use_series`]: one series (a device's metric over a
+//! time range) fetched once,
 //! downsampled by the server, then kept current by folding in every live or caught-up reading
 //! exactly as the server would bucket it, so reconnecting never refetches the range. Series
 //! that follow "now" are kept offline (their last 24 h).
 
 use leptos::prelude::*;
+use telemetry::History;
 use telemetry::dashboard::TimeRange;
-use telemetry::{History, LiveEvent};
 
 use crate::api::{ApiError, device_history, history_between};
-use crate::live::Live;
+use crate::logic::series;
+use crate::state::live::Live;
 
 /// A series' data: what was fetched and the browser's current copy of it.
 #[derive(Clone, Copy)]
@@ -20,25 +22,11 @@ pub struct SeriesData {
     range: Signal<TimeRange>,
 }
 
-fn matches(h: &History, device: &str, metric: &str, range: TimeRange) -> bool {
-    h.device == device && h.metric == metric && range.bounds(h.to) == (h.from, h.to)
-}
-
-/// Whether a kept copy is more current than a fetched one (which, offline, is itself an old copy
-/// from the page or service-worker cache).
-#[cfg(feature = "hydrate")]
-fn newer(kept: &History, fetched: &History) -> bool {
-    kept.device == fetched.device
-        && kept.metric == fetched.metric
-        && kept.to - kept.from == fetched.to - fetched.from
-        && kept.last_seq > fetched.last_seq
-}
-
 /// The offline key of a series that follows now.
 #[cfg(feature = "hydrate")]
 fn keep_key(device: &str, metric: &str, range: TimeRange) -> Option<String> {
     match range {
-        TimeRange::Last { secs } => Some(crate::offline::chart_key(device, metric, secs)),
+        TimeRange::Last { secs } => Some(crate::browser::offline::chart_key(device, metric, secs)),
         TimeRange::Between { .. } => None,
     }
 }
@@ -69,8 +57,8 @@ pub fn use_series(
         #[cfg(feature = "hydrate")]
         if let Some(key) = keep_key(&device.get_untracked(), &metric.get_untracked(), range.get_untracked()) {
             leptos::task::spawn_local(async move {
-                let Some(kept) = crate::offline::load_chart(&key).await else { return };
-                if fresh.as_ref().is_none_or(|f| newer(&kept, f)) {
+                let Some(kept) = crate::browser::offline::load_chart(&key).await else { return };
+                if fresh.as_ref().is_none_or(|f| series::newer(&kept, f)) {
                     current.set(Some(kept));
                 }
             });
@@ -86,20 +74,7 @@ pub fn use_series(
         live.batch.with(|events| {
             // Notify (redraw) only when a point was added: most batches are other devices'.
             current.maybe_update(|c| {
-                let Some(c) = c else { return false };
-                for e in events {
-                    let Some(seq) = e.seq().filter(|s| *s > c.last_seq) else { continue };
-                    // Every change up to here is accounted for, whichever device it was.
-                    c.last_seq = seq;
-                    if let LiveEvent::Reading { device: d, ts, values, .. } = e
-                        && *d == device
-                        && let Some(v) = values.get(&metric)
-                        && (range.follows_now() || *ts <= c.to)
-                    {
-                        c.add_point(*ts, *v);
-                        changed = true;
-                    }
-                }
+                changed = c.as_mut().is_some_and(|c| series::fold(c, events, &device, &metric, range));
                 changed
             });
         });
@@ -108,7 +83,7 @@ pub fn use_series(
             && let Some(key) = keep_key(&device, &metric, range)
             && let Some(h) = current.get_untracked()
         {
-            crate::offline::save_chart_soon(live, key, h);
+            crate::browser::offline::save_chart_soon(live, key, h);
         }
         #[cfg(not(feature = "hydrate"))]
         let _ = changed;
@@ -135,7 +110,13 @@ impl SeriesData {
         let (device, metric, range) =
             (self.device.get_untracked(), self.metric.get_untracked(), self.range.get_untracked());
         let fetched = self.fetched.get()?;
-        Some(self.current.get().filter(|c| matches(c, &device, &metric, range)).map(Ok).unwrap_or(fetched))
+        Some(
+            self.current
+                .get()
+                .filter(|c| series::is_of(c, &device, &metric, range))
+                .map(Ok)
+                .unwrap_or(fetched),
+        )
     }
 
     /// The history to draw: the browser's current copy when it is of this series, else what
@@ -144,6 +125,6 @@ impl SeriesData {
         let fetched = self.fetched.await;
         let (device, metric, range) =
             (self.device.get_untracked(), self.metric.get_untracked(), self.range.get_untracked());
-        self.current.get().filter(|c| matches(c, &device, &metric, range)).map(Ok).unwrap_or(fetched)
+        self.current.get().filter(|c| series::is_of(c, &device, &metric, range)).map(Ok).unwrap_or(fetched)
     }
 }

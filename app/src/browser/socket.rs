@@ -13,7 +13,7 @@ use wasm_bindgen::closure::Closure;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 use crate::api::{MAX_CHANGES_PAGE, changes_since};
-use crate::live::{Connection, Live};
+use crate::state::live::{Connection, Live};
 
 #[derive(Default)]
 struct State {

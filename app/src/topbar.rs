@@ -1,0 +1,40 @@
+//! The bar at the top of every page (brand, main links, install, theme, live badge, account),
+//! and the banners under it.
+
+mod account_menu;
+mod live_badge;
+mod offline_banner;
+mod theme_toggle;
+
+use leptos::prelude::*;
+
+use self::account_menu::AccountMenu;
+use self::live_badge::LiveBadge;
+use self::offline_banner::OfflineBanner;
+use self::theme_toggle::ThemeToggle;
+
+#[component]
+pub fn TopBar() -> impl IntoView {
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">"IoT Dashboard"</a>
+            <nav class="main-nav" aria-label="Main">
+                <a href="/">"Devices"</a>
+                <a href="/dashboards">"Dashboards"</a>
+            </nav>
+            <div class="topbar-actions">
+                // Shown by pwa.js when the browser offers installation.
+                <button id="install-app" class="button" type="button" hidden>"Install app"</button>
+                <ThemeToggle/>
+                <LiveBadge/>
+                <AccountMenu/>
+            </div>
+        </header>
+        // Shown by pwa.js when a new version is waiting.
+        <div id="update-banner" class="banner update" role="status" hidden>
+            "Update available — "
+            <button id="update-reload" class="button" type="button">"reload"</button>
+        </div>
+        <OfflineBanner/>
+    }
+}
