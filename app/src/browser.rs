@@ -13,17 +13,19 @@ pub mod offline;
 mod socket;
 pub mod theme;
 
+/// How often the page's clock (`Live::now`: ages, "data as of") moves on.
+#[cfg(feature = "hydrate")]
+const CLOCK_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Starts the clock, the offline cache and the `/ws/live` connection (browser only). Called
 /// under the app's owner, so the effects it registers go with the page.
 #[cfg(feature = "hydrate")]
 pub fn start(live: crate::state::live::Live) {
-    use std::time::Duration;
-
     use leptos::prelude::*;
 
     let now = || chrono::Utc::now().timestamp_millis();
     live.now.set(Some(now()));
-    let _ = set_interval_with_handle(move || live.now.set(Some(now())), Duration::from_secs(1));
+    let _ = set_interval_with_handle(move || live.now.set(Some(now())), CLOCK_TICK);
     leptos::task::spawn_local(async move {
         if let Some(cache) = offline::load(live).await {
             live.restore(cache.hwm, cache.devices);

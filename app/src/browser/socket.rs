@@ -15,6 +15,14 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 use crate::api::{MAX_CHANGES_PAGE, changes_since};
 use crate::state::live::{Connection, Live};
 
+/// The first retry waits about this long (with jitter: half to all of it), each one after twice
+/// as long as the one before ...
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+/// ... up to this.
+const LONGEST_RETRY: Duration = Duration::from_secs(30);
+/// A connection that stayed open this long worked: when it drops, retries start over.
+const WORKED_AFTER: Duration = Duration::from_secs(30);
+
 #[derive(Default)]
 struct State {
     ws: Option<WebSocket>,
@@ -99,7 +107,7 @@ fn connect(live: Live, attempt: u32) {
         STATE.with(|s| s.borrow_mut().ws = None);
         live.connection.set(Connection::Reconnecting);
         // A connection that lived a while starts the back-off over.
-        let lived = opened_at.borrow().is_some_and(|t| js_sys::Date::now() - t > 30_000.0);
+        let lived = opened_at.borrow().is_some_and(|t| js_sys::Date::now() - t > millis(WORKED_AFTER));
         retry(live, generation, if lived { 0 } else { attempt + 1 });
     });
     ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
@@ -113,8 +121,9 @@ fn connect(live: Live, attempt: u32) {
 }
 
 fn retry(live: Live, generation: u32, attempt: u32) {
-    let base = 500.0 * 2f64.powi(attempt.min(6) as i32);
-    let delay = base.min(30_000.0) * (0.5 + js_sys::Math::random() * 0.5);
+    // Six doublings are past the longest wait already.
+    let base = millis(FIRST_RETRY) * 2f64.powi(attempt.min(6) as i32);
+    let delay = base.min(millis(LONGEST_RETRY)) * (0.5 + js_sys::Math::random() * 0.5);
     set_timeout(
         move || {
             if current(generation) {
@@ -123,6 +132,10 @@ fn retry(live: Live, generation: u32, attempt: u32) {
         },
         Duration::from_millis(delay as u64),
     );
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_millis() as f64
 }
 
 /// The server says where it is: fetch what we missed, if anything.

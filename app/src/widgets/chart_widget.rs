@@ -8,7 +8,7 @@ use crate::browser::dom::use_size;
 use crate::logic::chart_data::Series;
 use crate::logic::format;
 use crate::state::board::Board;
-use crate::widgets::interactive_chart::InteractiveChart;
+use crate::widgets::interactive_chart::{InteractiveChart, MIN_ZOOM_MS};
 use crate::widgets::use_series::{SeriesData, use_series};
 
 /// Most series one chart draws.
@@ -46,7 +46,7 @@ pub fn ChartWidget(widget: Widget) -> impl IntoView {
     let unit = widget.unit.clone();
     let decimals = widget.decimals;
     let on_zoom = Callback::new(move |(from, to): (i64, i64)| {
-        if to - from >= 1000 {
+        if to - from >= MIN_ZOOM_MS {
             zoom.set(Some(TimeRange::Between { from, to }));
         }
     });

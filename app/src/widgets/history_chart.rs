@@ -8,7 +8,7 @@ use crate::browser::dom::use_size;
 use crate::logic::chart_data::Series;
 use crate::logic::format;
 use crate::widgets::chart_widget::points_for;
-use crate::widgets::interactive_chart::InteractiveChart;
+use crate::widgets::interactive_chart::{InteractiveChart, MIN_ZOOM_MS};
 use crate::widgets::use_series::use_series;
 
 #[component]
@@ -41,7 +41,7 @@ pub fn HistoryChart(
             .unwrap_or_default()
     });
     let on_zoom = Callback::new(move |(from, to): (i64, i64)| {
-        if to - from >= 1000 {
+        if to - from >= MIN_ZOOM_MS {
             zoom.set(Some(TimeRange::Between { from, to }));
         }
     });

@@ -41,6 +41,9 @@ pub fn interactive() -> bool {
     }
 }
 
+/// The narrowest range a drag zooms to, in milliseconds: narrower drags are ignored.
+pub const MIN_ZOOM_MS: i64 = 1000;
+
 #[component]
 pub fn InteractiveChart(
     /// Every series, current.

@@ -13,6 +13,8 @@ const LEFT: f64 = 56.0;
 const RIGHT: f64 = 12.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 28.0;
+/// Ranges longer than this (in milliseconds) label their time ticks with the weekday.
+const WEEKDAYS_AFTER_MS: i64 = 36 * 3_600_000;
 
 /// Splits buckets into runs without gaps (see [`History::gap_threshold`]).
 fn runs(history: &History) -> Vec<&[Bucket]> {
@@ -110,7 +112,7 @@ pub fn svg(series: &[Series], unit: &str, local: bool, size: (f64, f64)) -> Opti
             format::value(*v)
         );
     }
-    let shown = if to - from > 36 * 3_600_000 { Shown::WeekdayMinute } else { Shown::Minute };
+    let shown = if to - from > WEEKDAYS_AFTER_MS { Shown::WeekdayMinute } else { Shown::Minute };
     for t in time_ticks(from, to, ((w / 130.0) as usize).clamp(2, 10)) {
         let tx = x.map(t as f64);
         let label = format::datetime(t, local, shown);
