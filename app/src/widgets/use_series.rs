@@ -1,8 +1,8 @@
 //! The data hook of charts and stats, [`use_series`]: one series (a device's metric over a
-//! time range) fetched once,
-//! downsampled by the server, then kept current by folding in every live or caught-up reading
-//! exactly as the server would bucket it, so reconnecting never refetches the range. Series
-//! that follow "now" are kept offline (their last 24 h).
+//! time range) fetched once, downsampled by the server, then kept current by folding in every
+//! live or caught-up reading exactly as the server would bucket it (see [`crate::logic::series`]),
+//! so reconnecting never refetches the range. Series that follow "now" are kept offline (their
+//! last 24 h).
 
 use leptos::prelude::*;
 use telemetry::History;
