@@ -1,7 +1,7 @@
 //! The database handle, and getting it back after a failed write. After an I/O error (a full
 //! disk, say) redb may refuse or mishandle further writes until the file is opened again; so a
-//! write transaction that ends without a successful commit marks the handle, and the next one
-//! reopens the file first (redb then repairs it to its last commit). Until that succeeds,
+//! write transaction that ends without a successful commit (or a deliberate abort) marks the
+//! handle, and the next one reopens the file first (redb then repairs it to its last commit). Until that succeeds,
 //! writes fail and nothing is acknowledged; reads go on from the open file.
 
 use std::ops::Deref;
@@ -39,6 +39,13 @@ impl Write<'_> {
     pub fn commit(mut self) -> Result<(), StoreError> {
         let tx = self.tx.take().expect("a write commits once");
         tx.commit().inspect_err(|_| self.failed.store(true, Ordering::Release)).map_err(Into::into)
+    }
+
+    /// Ends the write leaving the file as it was, as a refusal does: nothing failed, so the
+    /// handle is not marked unless the abort itself fails.
+    pub fn abort(mut self) -> Result<(), StoreError> {
+        let tx = self.tx.take().expect("a write ends once");
+        tx.abort().inspect_err(|_| self.failed.store(true, Ordering::Release)).map_err(Into::into)
     }
 }
 

@@ -635,21 +635,28 @@ impl DashboardStore for RedbStore {
     fn create_dashboard(&self, mut dashboard: Dashboard) -> Result<Dashboard, SaveError> {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let tx = self.begin_write().map_err(source_err)?;
-        {
+        let refused = {
             let mut table = tx.open_table(DASHBOARDS).map_err(source_err)?;
             if table.len().map_err(source_err)? >= MAX_DASHBOARDS as u64 {
-                return Err(SaveError::Full);
+                Some(SaveError::Full)
+            } else {
+                // Random suffixes: a taken one (about one in two billion) just draws again.
+                dashboard.id = loop {
+                    let id = new_id(&dashboard.name, &crate::random::base36(6));
+                    if table.get(id.as_str()).map_err(source_err)?.is_none() {
+                        break id;
+                    }
+                };
+                dashboard.updated = chrono::Utc::now().timestamp_millis();
+                let bytes = serde_json::to_vec(&dashboard).expect("dashboards serialise");
+                table.insert(dashboard.id.as_str(), bytes.as_slice()).map_err(source_err)?;
+                None
             }
-            // Random suffixes: a taken one (about one in two billion) just draws again.
-            dashboard.id = loop {
-                let id = new_id(&dashboard.name, &crate::random::base36(6));
-                if table.get(id.as_str()).map_err(source_err)?.is_none() {
-                    break id;
-                }
-            };
-            dashboard.updated = chrono::Utc::now().timestamp_millis();
-            let bytes = serde_json::to_vec(&dashboard).expect("dashboards serialise");
-            table.insert(dashboard.id.as_str(), bytes.as_slice()).map_err(source_err)?;
+        };
+        // A refusal is no failure: the write is aborted, not abandoned, so the file is not reopened.
+        if let Some(refusal) = refused {
+            tx.abort().map_err(source_err)?;
+            return Err(refusal);
         }
         tx.commit().map_err(source_err)?;
         Ok(dashboard)
@@ -658,21 +665,29 @@ impl DashboardStore for RedbStore {
     fn save_dashboard(&self, mut dashboard: Dashboard) -> Result<Dashboard, SaveError> {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let tx = self.begin_write().map_err(source_err)?;
-        {
+        let refused = {
             let mut table = tx.open_table(DASHBOARDS).map_err(source_err)?;
             let stored = match table.get(dashboard.id.as_str()).map_err(source_err)? {
-                Some(v) => {
-                    serde_json::from_slice::<Dashboard>(v.value()).map(|d| d.updated).unwrap_or(i64::MIN)
-                }
-                None => return Err(SaveError::NotFound),
+                Some(v) => Some(
+                    serde_json::from_slice::<Dashboard>(v.value()).map(|d| d.updated).unwrap_or(i64::MIN),
+                ),
+                None => None,
             };
-            if stored != dashboard.updated {
-                return Err(SaveError::Stale);
+            match stored {
+                None => Some(SaveError::NotFound),
+                Some(stored) if stored != dashboard.updated => Some(SaveError::Stale),
+                Some(stored) => {
+                    // Always newer than the copy it replaces, even within one millisecond.
+                    dashboard.updated = chrono::Utc::now().timestamp_millis().max(stored.saturating_add(1));
+                    let bytes = serde_json::to_vec(&dashboard).expect("dashboards serialise");
+                    table.insert(dashboard.id.as_str(), bytes.as_slice()).map_err(source_err)?;
+                    None
+                }
             }
-            // Always newer than the copy it replaces, even within one millisecond.
-            dashboard.updated = chrono::Utc::now().timestamp_millis().max(stored.saturating_add(1));
-            let bytes = serde_json::to_vec(&dashboard).expect("dashboards serialise");
-            table.insert(dashboard.id.as_str(), bytes.as_slice()).map_err(source_err)?;
+        };
+        if let Some(refusal) = refused {
+            tx.abort().map_err(source_err)?;
+            return Err(refusal);
         }
         tx.commit().map_err(source_err)?;
         Ok(dashboard)
