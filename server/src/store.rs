@@ -19,7 +19,9 @@ type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 pub use redb_store::RedbStore;
 
-use telemetry::{DashboardStore, DeviceAdmin, DeviceId, LiveEvent, Message, Millis, TelemetrySource};
+use telemetry::{
+    DashboardStore, DeviceAdmin, DeviceId, LiveEvent, Message, Millis, SourceError, TelemetrySource,
+};
 
 /// An accepted message with the server time it arrived.
 #[derive(Debug, Clone)]
@@ -83,6 +85,25 @@ from_redb!(
     redb::CommitError,
     redb::CompactionError
 );
+
+/// The one conversion to the read side's error, at the trait boundary: only the kind of
+/// failure crosses (the cause is logged where it is converted).
+impl From<StoreError> for SourceError {
+    fn from(e: StoreError) -> SourceError {
+        match e {
+            StoreError::Unavailable => SourceError::Unavailable,
+            StoreError::Corrupt(_) | StoreError::CorruptRecord { .. } => SourceError::Corrupt,
+            StoreError::CreateDir { .. } => SourceError::Io,
+            StoreError::Redb(e) => match e {
+                redb::Error::Io(_) => SourceError::Io,
+                redb::Error::Corrupted(_) => SourceError::Corrupt,
+                // redb wants the file opened again, which the next write does.
+                redb::Error::PreviousIo | redb::Error::DatabaseClosed => SourceError::Unavailable,
+                _ => SourceError::Failed,
+            },
+        }
+    }
+}
 
 pub trait Store: TelemetrySource + DashboardStore + DeviceAdmin {
     /// Stores a batch of messages and status reports in one durable transaction: when this

@@ -77,9 +77,12 @@ impl Summary {
     }
 }
 
+pub const MINUTE_MS: Millis = 60_000;
+pub const HOUR_MS: Millis = 60 * MINUTE_MS;
+
 /// Periods that storage keeps rollups for, finest first. A bucket width that is a multiple of
 /// one of them can be answered from that period's rollups.
-pub const ROLLUP_PERIODS: [Millis; 2] = [60_000, 3_600_000];
+pub const ROLLUP_PERIODS: [Millis; 2] = [MINUTE_MS, HOUR_MS];
 
 /// Folds readings and summaries into buckets of `width` aligned to multiples of it. In time
 /// order is cheapest; anything older lands in its own bucket all the same, and each bucket's

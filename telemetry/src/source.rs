@@ -109,13 +109,30 @@ pub trait DeviceAdmin: Send + Sync {
     fn delete_device(&self, id: &str) -> Result<bool, SourceError>;
 }
 
-/// A storage failure, already logged where it happened; the message is safe to show.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceError(pub String);
+/// A storage failure. Its cause is logged where it happened; this says only what kind of
+/// failure it was, so its message is safe to show to anyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// Storage is not answering for now (the database is being reopened after a failed write,
+    /// or is closed): trying again later may work.
+    Unavailable,
+    /// Stored data did not read back as it was written.
+    Corrupt,
+    /// The disk failed a read or a write (full, say, or failing).
+    Io,
+    /// Any other storage failure.
+    Failed,
+}
 
 impl fmt::Display for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(match self {
+            SourceError::Unavailable => "storage is unavailable for the moment: try again shortly",
+            SourceError::Corrupt => "stored data could not be read back",
+            SourceError::Io => "storage could not read or write its disk",
+            SourceError::Failed => "storage failed",
+        })
     }
 }
 

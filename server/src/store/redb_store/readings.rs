@@ -1,0 +1,308 @@
+//! Readings: a commit (validate, store, number the changes, all in one transaction), sealing
+//! the head into chunks and rollups, pruning past the retention, and the read side: history,
+//! raw points, the change log.
+
+use telemetry::history::bucket_width;
+use telemetry::{Current, DeviceSummary, History, LiveEvent, Millis, SourceError, TelemetrySource};
+
+use super::super::change_log::{self, CHANGES};
+use super::super::chunks::{self, CHUNKS};
+use super::super::head::{self, HEAD, Head};
+use super::super::registry::{DeviceRecord, META, Registry};
+use super::super::rollup;
+use super::super::{CommitOutcome, FastMap, FastSet, Incoming, Pruned, StatusReport, Store, StoreError};
+use super::schema::{LAST_SEQ, NEXT_SERIES, SERIES, checkpoint, counter, last_seq};
+use super::{RedbStore, answer};
+
+/// `device`'s record as this commit changes it, starting from the registry's.
+fn record<'a>(
+    records: &'a mut FastMap<String, DeviceRecord>,
+    registry: &Registry,
+    device: &str,
+) -> &'a mut DeviceRecord {
+    // Looked up before inserting: no key allocated for a device already in this commit.
+    if !records.contains_key(device) {
+        records.insert(device.to_owned(), registry.get(device).cloned().unwrap_or_default());
+    }
+    records.get_mut(device).expect("just inserted")
+}
+
+impl Store for RedbStore {
+    fn commit(&self, messages: &[Incoming], statuses: &[StatusReport]) -> Result<CommitOutcome, StoreError> {
+        let _writer = self.writer();
+        let mut outcome = CommitOutcome::default();
+        let mut new_series: Vec<((String, String), u32)> = Vec::new();
+        // First: after a reopen it reloads what `mem` holds.
+        let tx = self.begin_write()?;
+        let mem = self.mem();
+        let mut added: Vec<head::Reading> = Vec::new();
+        // (series, time) of this commit's new readings: a message repeated within one commit.
+        let mut adding: FastSet<(u32, Millis)> = FastSet::default();
+        let mut records: FastMap<String, DeviceRecord> = FastMap::default();
+        {
+            let mut points = tx.open_table(HEAD)?;
+            let sealed_chunks = tx.open_table(CHUNKS)?;
+            let mut series = tx.open_table(SERIES)?;
+            let mut meta = tx.open_table(META)?;
+            let mut changes = tx.open_table(CHANGES)?;
+            let mut next_series = counter(&meta, NEXT_SERIES)?;
+            let mut seq = counter(&meta, LAST_SEQ)?;
+            let first_seq = seq + 1;
+            for Incoming { message, received } in messages {
+                let device = message.device.as_str();
+                let rec = record(&mut records, &mem.devices, device);
+                let mut fresh = false;
+                for (metric, value) in &message.values {
+                    let sid = match mem.series.get(device, metric).or_else(|| {
+                        new_series.iter().find(|((d, m), _)| d == device && m == metric).map(|(_, id)| *id)
+                    }) {
+                        Some(id) => id,
+                        None => {
+                            let id = u32::try_from(next_series).expect("fewer than 2^32 series");
+                            next_series += 1;
+                            series.insert((device, metric.as_str()), id)?;
+                            new_series.push(((device.to_owned(), metric.clone()), id));
+                            id
+                        }
+                    };
+                    let stored = mem.head.contains(sid, message.ts)
+                        || mem.sealed.get(&sid).is_some_and(|end| message.ts <= *end)
+                            && chunks::sealed_at(&sealed_chunks, sid, message.ts)?;
+                    if !stored && adding.insert((sid, message.ts)) {
+                        added.push((sid, message.ts, *value));
+                        outcome.stored += 1;
+                        fresh = true;
+                    } else {
+                        outcome.duplicates += 1;
+                    }
+                }
+                rec.saw(message.ts, *received, &message.values);
+                if fresh {
+                    rec.message_count += 1;
+                    outcome.fresh_messages += 1;
+                    seq += 1;
+                    rec.seq = seq;
+                    outcome.events.push(LiveEvent::Reading {
+                        seq,
+                        device: device.to_owned(),
+                        ts: message.ts,
+                        received: *received,
+                        values: message.values.iter().cloned().collect(),
+                    });
+                }
+            }
+            for StatusReport { device, online, at } in statuses {
+                let device = device.as_str();
+                let rec = record(&mut records, &mem.devices, device);
+                rec.status(*online, *at);
+                seq += 1;
+                rec.seq = seq;
+                outcome.events.push(LiveEvent::Status {
+                    seq,
+                    device: device.to_owned(),
+                    online: *online,
+                    at: *at,
+                });
+            }
+            outcome.wire = outcome
+                .events
+                .iter()
+                .map(|e| serde_json::to_string(e).expect("live events serialise"))
+                .collect();
+            change_log::append(&mut changes, first_seq, &outcome.wire)?;
+            head::append(&mut points, &mut meta, &added)?;
+            meta.insert(NEXT_SERIES, next_series)?;
+            meta.insert(LAST_SEQ, seq)?;
+        }
+        drop(mem);
+        {
+            let mut mem = self.mem_mut();
+            tx.commit()?;
+            for (sid, t, v) in added {
+                mem.head.insert(sid, t, v);
+            }
+            for (id, rec) in records {
+                mem.devices.put(id, rec);
+            }
+            mem.series.extend(new_series);
+        }
+        Ok(outcome)
+    }
+
+    fn prune(&self, before: Millis) -> Result<Pruned, StoreError> {
+        let mut pruned = Pruned::default();
+        let _writer = self.writer();
+        let tx = self.begin_write()?;
+        let ids: Vec<u32> = self.mem().series.ids().collect();
+        pruned.readings = Head::delete(&tx, None, before)?;
+        for sid in ids {
+            pruned.readings += chunks::prune(&tx, sid, before)?;
+            rollup::prune(&tx, sid, before)?;
+        }
+        {
+            let mut mem = self.mem_mut();
+            tx.commit()?;
+            mem.head.drop_before(before);
+        }
+        let tx = self.begin_write()?;
+        {
+            let checkpoint = checkpoint(&tx)?;
+            pruned.changes = change_log::prune(&mut tx.open_table(CHANGES)?, checkpoint, before)?;
+        }
+        tx.commit()?;
+        Ok(pruned)
+    }
+
+    fn seal(&self, before: Millis) -> Result<u64, StoreError> {
+        let _writer = self.writer();
+        let (due, dirty) = {
+            let mem = self.mem();
+            (mem.head.before(before), mem.devices.is_dirty())
+        };
+        if due.is_empty() && !dirty {
+            return Ok(0);
+        }
+        let tx = self.begin_write()?;
+        let (mut moved, mut ends, mut rollups) = (0, Vec::new(), rollup::Pending::default());
+        for (sid, points) in due {
+            moved += points.len() as u64;
+            for (t, v) in &points {
+                rollups.add(sid, *t, *v);
+            }
+            ends.extend(chunks::seal(&tx, sid, points)?.map(|end| (sid, end)));
+        }
+        rollups.write(&tx)?;
+        {
+            let mem = self.mem();
+            Head::delete(&tx, None, before)?;
+            mem.devices.checkpoint(&tx, last_seq(&tx)?)?;
+        }
+        let mut mem = self.mem_mut();
+        tx.commit()?;
+        mem.head.drop_before(before);
+        mem.devices.clean();
+        mem.sealed.extend(ends);
+        Ok(moved)
+    }
+
+    fn trim_changes(&self, keep: u64) -> Result<u64, StoreError> {
+        let _writer = self.writer();
+        let tx = self.begin_write()?;
+        let upto = last_seq(&tx)?.saturating_sub(keep).min(checkpoint(&tx)?);
+        let trimmed = change_log::trim(&mut tx.open_table(CHANGES)?, upto)?;
+        tx.commit()?;
+        Ok(trimmed)
+    }
+
+    fn known_devices(&self) -> Vec<DeviceSummary> {
+        self.mem().devices.iter().map(|(id, r)| r.summary(id)).collect()
+    }
+
+    fn healthy(&self) -> bool {
+        self.db.read().map(|rx| rx.open_table(META).is_ok()).unwrap_or(false)
+    }
+}
+
+/// The latest change number, as of `rx`.
+fn read_last_seq(rx: &redb::ReadTransaction) -> Result<u64, StoreError> {
+    counter(&rx.open_table(META)?, LAST_SEQ)
+}
+
+impl TelemetrySource for RedbStore {
+    fn devices(&self) -> Result<Current<Vec<DeviceSummary>>, SourceError> {
+        answer(|| {
+            let mem = self.mem();
+            let rx = self.db.read()?;
+            let mut value: Vec<DeviceSummary> =
+                mem.devices.iter().filter(|(_, r)| r.registered()).map(|(id, r)| r.summary(id)).collect();
+            drop(mem);
+            value.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(Current { value, last_seq: read_last_seq(&rx)? })
+        })
+    }
+
+    fn device(&self, id: &str) -> Result<Current<Option<DeviceSummary>>, SourceError> {
+        answer(|| {
+            let mem = self.mem();
+            let rx = self.db.read()?;
+            let value = mem.devices.get(id).filter(|r| r.registered()).map(|r| r.summary(id));
+            drop(mem);
+            Ok(Current { value, last_seq: read_last_seq(&rx)? })
+        })
+    }
+
+    fn history(
+        &self,
+        device: &str,
+        metric: &str,
+        from: Millis,
+        to: Millis,
+        max_points: usize,
+    ) -> Result<History, SourceError> {
+        let (from, to) = (from.min(to), from.max(to));
+        let width = bucket_width(from, to, max_points);
+        let mut history = History {
+            device: device.to_owned(),
+            metric: metric.to_owned(),
+            from,
+            to,
+            bucket_ms: width,
+            buckets: Vec::new(),
+            last_seq: 0,
+        };
+        answer(|| {
+            let sid = self.series_id(device, metric);
+            let (rx, head) = self.snapshot(sid, from, to)?;
+            history.last_seq = read_last_seq(&rx)?;
+            if let Some(sid) = sid {
+                history.buckets = rollup::buckets(&rx, &head, sid, from, to, width)?;
+            }
+            Ok(history)
+        })
+    }
+
+    fn points(
+        &self,
+        device: &str,
+        metric: &str,
+        from: Millis,
+        to: Millis,
+        after: Option<Millis>,
+        limit: usize,
+    ) -> Result<Vec<(Millis, f64)>, SourceError> {
+        let Some(sid) = self.series_id(device, metric) else { return Ok(Vec::new()) };
+        let start = after.map_or(from, |a| a.saturating_add(1).max(from));
+        if start > to {
+            return Ok(Vec::new());
+        }
+        answer(|| {
+            let (rx, head) = self.snapshot(Some(sid), start, to)?;
+            let sealed = rx.open_table(CHUNKS)?;
+            let mut out = Vec::with_capacity(limit.min(10_000));
+            chunks::scan(&sealed, &head, sid, start, to, |t, v| {
+                out.push((t, v));
+                out.len() < limit
+            })?;
+            Ok(out)
+        })
+    }
+
+    fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<LiveEvent>, SourceError> {
+        answer(|| {
+            let rx = self.db.read()?;
+            let changes = rx.open_table(CHANGES)?;
+            let mut out = Vec::new();
+            if limit > 0 {
+                change_log::after(&changes, after, |event| {
+                    out.push(event);
+                    out.len() < limit
+                })?;
+            }
+            Ok(out)
+        })
+    }
+
+    fn last_seq(&self) -> Result<u64, SourceError> {
+        answer(|| read_last_seq(&self.db.read()?))
+    }
+}

@@ -1,0 +1,258 @@
+//! The store's behaviour through its traits: commits, redeliveries, the registry, pruning,
+//! raw points, the change log, dashboards, reopening, and what a failure tells the caller.
+
+use telemetry::dashboard::{Dashboard, MAX_DASHBOARDS};
+use telemetry::{
+    DashboardStore, DeviceAdmin, DeviceId, DeviceStatus, LiveEvent, Message, Millis, SaveError, SourceError,
+    TelemetrySource, TimestampSource,
+};
+
+use super::super::{Incoming, Pruned, StatusReport, Store, StoreError};
+use super::RedbStore;
+
+pub(super) fn msg(device: &str, ts: Millis, values: &[(&str, f64)]) -> Incoming {
+    Incoming {
+        message: Message {
+            device: DeviceId::try_from(device).unwrap(),
+            ts,
+            ts_source: TimestampSource::Device,
+            values: values.iter().map(|(n, v)| ((*n).to_owned(), *v)).collect(),
+            dropped: vec![],
+        },
+        received: ts + 10,
+    }
+}
+
+#[test]
+fn stores_registers_and_reads_back() {
+    let store = RedbStore::in_memory().unwrap();
+    let out = store
+        .commit(
+            &[
+                msg("a", 1_000, &[("temperature", 20.0), ("humidity", 50.0)]),
+                msg("b", 1_500, &[("temperature", 30.0)]),
+            ],
+            &[],
+        )
+        .unwrap();
+    assert_eq!((out.stored, out.duplicates, out.fresh_messages), (3, 0, 2));
+    assert_eq!(out.events.iter().map(|e| e.seq()).collect::<Vec<_>>(), [Some(1), Some(2)]);
+    store.commit(&[msg("a", 2_000, &[("temperature", 21.0)])], &[]).unwrap();
+
+    let devices = store.devices().unwrap().value;
+    assert_eq!(devices.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    let a = &devices[0];
+    assert_eq!((a.first_seen, a.last_seen, a.message_count), (1_010, 2_010, 2));
+    assert_eq!(a.metric("temperature").map(|m| (m.value, m.ts)), Some((21.0, 2_000)));
+    assert_eq!(a.metric("humidity").map(|m| (m.value, m.ts)), Some((50.0, 1_000)));
+
+    let h = store.history("a", "temperature", 0, 10_000, 100).unwrap();
+    assert_eq!(h.buckets.iter().map(|b| b.avg).collect::<Vec<_>>(), [20.0, 21.0]);
+    assert!(store.history("a", "nope", 0, 10_000, 100).unwrap().buckets.is_empty());
+    assert!(store.history("zzz", "temperature", 0, 10_000, 100).unwrap().buckets.is_empty());
+}
+
+#[test]
+fn redelivery_is_stored_once() {
+    let store = RedbStore::in_memory().unwrap();
+    let m = msg("a", 1_000, &[("t", 1.0), ("h", 2.0)]);
+    store.commit(std::slice::from_ref(&m), &[]).unwrap();
+    let again = store.commit(&[m.clone(), m], &[]).unwrap();
+    assert_eq!((again.stored, again.duplicates, again.fresh_messages), (0, 4, 0));
+    assert!(again.events.is_empty(), "a redelivery is not a change");
+    assert_eq!(store.last_seq().unwrap(), 1);
+    assert_eq!(store.point_count().unwrap(), 2);
+    assert_eq!(store.device("a").unwrap().value.unwrap().message_count, 1);
+}
+
+#[test]
+fn late_readings_do_not_replace_the_latest_value() {
+    let store = RedbStore::in_memory().unwrap();
+    store.commit(&[msg("a", 5_000, &[("t", 5.0)])], &[]).unwrap();
+    store.commit(&[msg("a", 1_000, &[("t", 1.0)])], &[]).unwrap();
+    let a = store.device("a").unwrap().value.unwrap();
+    assert_eq!(a.metric("t").map(|m| m.value), Some(5.0));
+    assert_eq!(store.point_count().unwrap(), 2);
+}
+
+#[test]
+fn status_is_recorded_but_does_not_register() {
+    let store = RedbStore::in_memory().unwrap();
+    let id = DeviceId::try_from("x").unwrap();
+    store.commit(&[], &[StatusReport { device: id.clone(), online: true, at: 100 }]).unwrap();
+    assert!(store.devices().unwrap().value.is_empty());
+    store.commit(&[msg("x", 200, &[("t", 1.0)])], &[]).unwrap();
+    store.commit(&[], &[StatusReport { device: id, online: false, at: 300 }]).unwrap();
+    let x = store.device("x").unwrap().value.unwrap();
+    assert_eq!(x.status, Some(DeviceStatus { online: false, at: 300 }));
+}
+
+#[test]
+fn devices_get_names_and_notes_and_can_be_deleted_with_their_history() {
+    let store = RedbStore::in_memory().unwrap();
+    store.commit(&[msg("a", 1_000, &[("t", 1.0), ("h", 2.0)]), msg("b", 1_000, &[("t", 3.0)])], &[]).unwrap();
+    assert!(store.set_device_meta("a", Some("Greenhouse".into()), Some("<b>north</b> wall".into())).unwrap());
+    assert!(!store.set_device_meta("zzz", None, None).unwrap());
+    let a = store.device("a").unwrap().value.unwrap();
+    assert_eq!((a.name.as_deref(), a.note.as_deref()), (Some("Greenhouse"), Some("<b>north</b> wall")));
+    // A new reading keeps the name.
+    store.commit(&[msg("a", 2_000, &[("t", 5.0)])], &[]).unwrap();
+    assert_eq!(store.device("a").unwrap().value.unwrap().label(), "Greenhouse");
+
+    assert!(store.delete_device("a").unwrap());
+    assert!(!store.delete_device("a").unwrap());
+    assert!(store.device("a").unwrap().value.is_none());
+    assert!(store.history("a", "t", 0, 10_000, 10).unwrap().buckets.is_empty());
+    assert_eq!(store.point_count().unwrap(), 1, "only b's reading is left");
+    // The id can be used again from scratch.
+    store.commit(&[msg("a", 3_000, &[("t", 7.0)])], &[]).unwrap();
+    let again = store.device("a").unwrap().value.unwrap();
+    assert_eq!((again.message_count, again.name), (1, None));
+    assert_eq!(store.history("a", "t", 0, 10_000, 10).unwrap().buckets.len(), 1);
+}
+
+#[test]
+fn pruning_drops_old_readings_and_changes_only() {
+    let store = RedbStore::in_memory().unwrap();
+    let msgs: Vec<_> = (0..10).map(|i| msg("a", 1_000 * i, &[("t", i as f64), ("h", 1.0)])).collect();
+    store.commit(&msgs, &[]).unwrap();
+    store.commit(&[msg("b", 9_500, &[("t", 9.5)])], &[]).unwrap();
+    store.seal(0).unwrap(); // a registry checkpoint: changes before it may go
+    let pruned = store.prune(5_000).unwrap();
+    // Readings at 0..4 s of two metrics; changes received before 5 s (received = ts + 10).
+    assert_eq!(pruned, Pruned { readings: 10, changes: 5 });
+    assert_eq!(store.point_count().unwrap(), 11);
+    let left = store.points("a", "t", 0, 20_000, None, 100).unwrap();
+    assert_eq!(left.first(), Some(&(5_000, 5.0)));
+    assert_eq!(left.len(), 5);
+    assert_eq!(store.changes_since(0, 100).unwrap().first().and_then(LiveEvent::seq), Some(6));
+    assert_eq!(store.prune(5_000).unwrap(), Pruned::default(), "nothing left to prune");
+    assert!(store.device("a").unwrap().value.is_some(), "the device stays registered");
+}
+
+#[test]
+fn raw_points_page_by_time() {
+    let store = RedbStore::in_memory().unwrap();
+    let msgs: Vec<_> = (0..10).map(|i| msg("a", 1_000 + i * 100, &[("t", i as f64)])).collect();
+    store.commit(&msgs, &[]).unwrap();
+    let first = store.points("a", "t", 1_100, 1_800, None, 3).unwrap();
+    assert_eq!(first, [(1_100, 1.0), (1_200, 2.0), (1_300, 3.0)]);
+    let next = store.points("a", "t", 1_100, 1_800, Some(1_300), 100).unwrap();
+    assert_eq!(next.iter().map(|p| p.0).collect::<Vec<_>>(), [1_400, 1_500, 1_600, 1_700, 1_800]);
+    assert!(store.points("a", "nope", 0, 9_999, None, 10).unwrap().is_empty());
+}
+
+#[test]
+fn changes_are_numbered_and_paged() {
+    let store = RedbStore::in_memory().unwrap();
+    for i in 0..5 {
+        store.commit(&[msg("a", 1_000 + i, &[("t", i as f64)])], &[]).unwrap();
+    }
+    let id = DeviceId::try_from("a").unwrap();
+    store.commit(&[], &[StatusReport { device: id, online: false, at: 9_000 }]).unwrap();
+    assert_eq!(store.last_seq().unwrap(), 6);
+    let page = store.changes_since(2, 2).unwrap();
+    assert_eq!(page.iter().map(|e| e.seq().unwrap()).collect::<Vec<_>>(), [3, 4]);
+    let rest = store.changes_since(4, 100).unwrap();
+    assert_eq!(rest.len(), 2);
+    assert!(matches!(rest[1], LiveEvent::Status { seq: 6, online: false, .. }));
+    assert!(store.changes_since(6, 100).unwrap().is_empty());
+}
+
+#[test]
+fn dashboards_are_seeded_once_saved_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.redb");
+    {
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(
+            store.dashboards().unwrap().iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            ["overview"]
+        );
+        let mut mine = Dashboard::starter();
+        mine.id = "overview".into();
+        mine.name = "Mine".into();
+        let created = store.create_dashboard(mine).unwrap();
+        assert!(created.id.starts_with("mine-") && created.updated > 0, "{}", created.id);
+        let overview = store.dashboard("overview").unwrap().unwrap();
+        assert_eq!(overview.name, "Overview", "creating never replaces another dashboard");
+        let mut edit = created.clone();
+        edit.name = "Mine, edited".into();
+        let saved = store.save_dashboard(edit.clone()).unwrap();
+        assert!(saved.updated > created.updated);
+        assert_eq!(
+            store.save_dashboard(edit).unwrap_err(),
+            SaveError::Stale,
+            "a copy older than the stored one"
+        );
+        let mut gone = saved.clone();
+        gone.id = "nope".into();
+        assert_eq!(store.save_dashboard(gone).unwrap_err(), SaveError::NotFound);
+        assert!(store.delete_dashboard("overview").unwrap());
+        assert!(!store.delete_dashboard("overview").unwrap());
+    }
+    // Reopening does not bring the deleted starter back.
+    let store = RedbStore::open(&path).unwrap();
+    let all = store.dashboards().unwrap();
+    assert_eq!(all.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["Mine, edited"]);
+    assert_eq!(store.dashboard(&all[0].id).unwrap().map(|d| d.widgets.len()), Some(3));
+    assert_eq!(store.dashboard("nope").unwrap(), None);
+}
+
+#[test]
+fn the_number_of_dashboards_is_capped() {
+    let store = RedbStore::in_memory().unwrap();
+    for _ in 1..MAX_DASHBOARDS {
+        store.create_dashboard(Dashboard::starter()).unwrap();
+    }
+    assert_eq!(store.create_dashboard(Dashboard::starter()).unwrap_err(), SaveError::Full);
+    assert!(store.delete_dashboard("overview").unwrap());
+    assert!(store.create_dashboard(Dashboard::starter()).is_ok(), "a deleted one frees a place");
+}
+
+#[test]
+fn a_storage_failure_reaches_the_dashboard_as_its_kind_only() {
+    let store = RedbStore::in_memory().unwrap();
+    // An abandoned write marks the handle; an in-memory file cannot be reopened, so writes stop.
+    drop(store.begin_write().unwrap());
+    assert_eq!(store.delete_dashboard("overview"), Err(SourceError::Unavailable));
+    assert_eq!(
+        store.create_dashboard(Dashboard::starter()).unwrap_err(),
+        SaveError::Storage(SourceError::Unavailable)
+    );
+    assert_eq!(store.dashboards().unwrap().len(), 1, "reads go on from the open file");
+    let record = serde_json::from_str::<u8>("x").unwrap_err();
+    let corrupt = StoreError::CorruptRecord { device: "greenhouse-7".into(), source: record };
+    let shown = SourceError::from(corrupt).to_string();
+    assert!(!shown.contains("greenhouse-7") && !shown.is_empty(), "{shown}");
+}
+
+#[test]
+fn a_reading_repeated_within_one_commit_is_stored_once() {
+    let store = RedbStore::in_memory().unwrap();
+    let out = store
+        .commit(
+            &[msg("a", 1_000, &[("t", 1.0)]), msg("a", 1_000, &[("t", 9.0)]), msg("a", 2_000, &[("t", 2.0)])],
+            &[],
+        )
+        .unwrap();
+    assert_eq!((out.stored, out.duplicates, out.fresh_messages), (2, 1, 2));
+    let h = store.history("a", "t", 0, 10_000, 10).unwrap();
+    assert_eq!(h.buckets.iter().map(|b| b.last).collect::<Vec<_>>(), [1.0, 2.0], "the first one counts");
+}
+
+#[test]
+fn survives_reopen_with_series_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub/t.redb");
+    {
+        let store = RedbStore::open(&path).unwrap();
+        store.commit(&[msg("a", 1_000, &[("t", 1.0)]), msg("b", 1_000, &[("t", 2.0)])], &[]).unwrap();
+    }
+    let store = RedbStore::open(&path).unwrap();
+    store.commit(&[msg("c", 2_000, &[("t", 3.0)])], &[]).unwrap();
+    for (d, v) in [("a", 1.0), ("b", 2.0), ("c", 3.0)] {
+        let h = store.history(d, "t", 0, 10_000, 10).unwrap();
+        assert_eq!(h.buckets.iter().map(|b| b.last).collect::<Vec<_>>(), [v], "{d}");
+    }
+}
