@@ -47,11 +47,26 @@ pub struct StorageConfig {
     pub path: PathBuf,
     pub commit_max_readings: usize,
     pub commit_linger_ms: u64,
+    /// Days raw readings (and the change log) are kept; 0 keeps everything.
     pub retention_days: u64,
+    /// Days minute and hour rollups are kept (0: forever), never less than a finer level.
+    pub minute_rollup_days: u64,
+    pub hour_rollup_days: u64,
     pub cache_mb: usize,
     pub prune_interval_secs: u64,
     pub seal_interval_secs: u64,
     pub change_log: u64,
+}
+
+impl StorageConfig {
+    /// How long each level of storage is kept.
+    pub fn retention(&self) -> crate::store::Retention {
+        crate::store::Retention {
+            readings_days: self.retention_days,
+            minute_rollup_days: self.minute_rollup_days,
+            hour_rollup_days: self.hour_rollup_days,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -123,6 +138,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_COMMIT_MAX_READINGS", "storage.commit_max_readings"),
     ("IOT_COMMIT_LINGER_MS", "storage.commit_linger_ms"),
     ("IOT_RETENTION_DAYS", "storage.retention_days"),
+    ("IOT_MINUTE_ROLLUP_DAYS", "storage.minute_rollup_days"),
+    ("IOT_HOUR_ROLLUP_DAYS", "storage.hour_rollup_days"),
     ("IOT_CACHE_MB", "storage.cache_mb"),
     ("IOT_PRUNE_INTERVAL_SECS", "storage.prune_interval_secs"),
     ("IOT_SEAL_INTERVAL_SECS", "storage.seal_interval_secs"),
@@ -302,6 +319,23 @@ mod tests {
         assert_eq!(c.mqtt.listen.to_string(), "127.0.0.1:1883");
         assert_eq!(c.mqtt.mode, MqttMode::Embedded);
         assert_eq!(c.storage.path, PathBuf::from("data/telemetry.redb"));
+    }
+
+    #[test]
+    fn each_storage_level_has_its_own_retention() {
+        let c = Config::from_parts(None, no_env).unwrap();
+        let defaults =
+            crate::store::Retention { readings_days: 30, minute_rollup_days: 365, hour_rollup_days: 0 };
+        assert_eq!(c.storage.retention(), defaults);
+        let env = |k: &str| match k {
+            "IOT_RETENTION_DAYS" => Some("7".to_owned()),
+            "IOT_MINUTE_ROLLUP_DAYS" => Some("90".to_owned()),
+            "IOT_HOUR_ROLLUP_DAYS" => Some("730".to_owned()),
+            _ => None,
+        };
+        let c = Config::from_parts(None, env).unwrap();
+        let set = crate::store::Retention { readings_days: 7, minute_rollup_days: 90, hour_rollup_days: 730 };
+        assert_eq!(c.storage.retention(), set);
     }
 
     #[test]

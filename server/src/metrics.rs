@@ -59,6 +59,8 @@ pub struct Metrics {
     commit_failures: AtomicU64,
     commit_micros: AtomicU64,
     readings_pruned: AtomicU64,
+    /// Rollup rows pruned, by level.
+    rollups_pruned: Labeled,
     readings_sealed: AtomicU64,
     throttled: AtomicU64,
     mqtt_refused: Labeled,
@@ -117,6 +119,11 @@ impl Metrics {
     pub fn pruned(&self, readings: u64, changes: u64) {
         self.readings_pruned.fetch_add(readings, Relaxed);
         self.changes_pruned.fetch_add(changes, Relaxed);
+    }
+
+    pub fn rollups_pruned(&self, minute: u64, hour: u64) {
+        self.rollups_pruned.add("minute", minute);
+        self.rollups_pruned.add("hour", hour);
     }
 
     pub fn commit_failed(&self) {
@@ -181,6 +188,12 @@ impl Metrics {
             "iot_mqtt_connections_refused_total",
             "reason",
             "MQTT connections refused (missing or wrong device credentials, a last will elsewhere), by reason.",
+        );
+        self.rollups_pruned.render(
+            &mut out,
+            "iot_rollups_pruned_total",
+            "level",
+            "Rollup rows (a series' summary of a minute or an hour) deleted past their retention.",
         );
         let counters = [
             ("iot_messages_stored_total", "Messages durably stored.", &self.messages_stored),

@@ -8,6 +8,7 @@ mod handle;
 mod head;
 mod redb_store;
 mod registry;
+mod retention;
 mod rollup;
 mod series_ids;
 
@@ -18,6 +19,7 @@ type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 pub use redb_store::RedbStore;
+pub use retention::{Horizons, Retention};
 
 use telemetry::{
     DashboardStore, DeviceAdmin, DeviceId, LiveEvent, Message, Millis, SourceError, TelemetrySource,
@@ -117,8 +119,10 @@ pub trait Store: TelemetrySource + DashboardStore + DeviceAdmin {
     /// Whether the database answers reads.
     fn healthy(&self) -> bool;
 
-    /// Deletes readings, and the change log, older than `before`.
-    fn prune(&self, before: Millis) -> Result<Pruned, StoreError>;
+    /// Deletes what each level holds from before its horizon: raw readings and change-log
+    /// entries, and minute and hour rollups of periods that ended by it. Readings still in
+    /// the head are rolled up before they go.
+    fn prune(&self, horizons: Horizons) -> Result<Pruned, StoreError>;
 
     /// Compresses readings older than `before` into sealed chunks; returns how many moved.
     fn seal(&self, before: Millis) -> Result<u64, StoreError>;
@@ -132,6 +136,9 @@ pub trait Store: TelemetrySource + DashboardStore + DeviceAdmin {
 pub struct Pruned {
     pub readings: u64,
     pub changes: u64,
+    /// Rollup rows (one per series and period).
+    pub minute_rollups: u64,
+    pub hour_rollups: u64,
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! Storage upkeep in the background:
 //! - every `storage.seal_interval_secs`, readings older than that are compressed into sealed
 //!   chunks, and the change log is cut to its latest `storage.change_log` entries;
-//! - every `storage.prune_interval_secs`, readings (and change-log entries) older than
-//!   `storage.retention_days` are deleted (0 days keeps everything), so disk use stays flat;
+//! - every `storage.prune_interval_secs`, each level of storage is cut to its own retention:
+//!   readings (and change-log entries) to `storage.retention_days`, minute and hour rollups
+//!   to `storage.minute_rollup_days` and `hour_rollup_days` (0 days keeps a level), so disk
+//!   use stays flat while long charts keep their rollups;
 //! - every [`SESSION_PRUNE_EVERY`], expired sign-in sessions are deleted.
 
 use std::sync::Arc;
@@ -15,11 +17,10 @@ use crate::auth::Auth;
 use crate::config::StorageConfig;
 use crate::ingest::now_ms;
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{Pruned, Store};
 
-const DAY_MS: i64 = 86_400_000;
 /// How often expired sessions are deleted.
-pub const SESSION_PRUNE_EVERY: Duration = Duration::from_secs(3600);
+pub const SESSION_PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// Runs until `stop` turns true.
 pub async fn run(
@@ -30,6 +31,7 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let seal_every = Duration::from_secs(config.seal_interval_secs);
+    let retention = config.retention();
     let mut seal = tokio::time::interval(seal_every);
     let mut prune = tokio::time::interval(Duration::from_secs(config.prune_interval_secs));
     let mut sessions = tokio::time::interval(SESSION_PRUNE_EVERY);
@@ -45,7 +47,7 @@ pub async fn run(
         let job = tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
             _ = seal.tick() => Job::Seal,
-            _ = prune.tick(), if config.retention_days > 0 => Job::Prune,
+            _ = prune.tick(), if retention.prunes() => Job::Prune,
             _ = sessions.tick() => Job::Sessions,
         };
         if let Job::Sessions = job {
@@ -65,13 +67,19 @@ pub async fn run(
                 metrics.sealed(sealed, trimmed);
             }
         } else {
-            let days = config.retention_days;
-            let before = now_ms() - days as i64 * DAY_MS;
+            let horizons = retention.horizons(now_ms());
             let s = store.clone();
-            if let Some(p) = blocking(move || s.prune(before)).await {
+            if let Some(p) = blocking(move || s.prune(horizons)).await {
                 metrics.pruned(p.readings, p.changes);
-                if p.readings > 0 || p.changes > 0 {
-                    info!(readings = p.readings, changes = p.changes, days, "pruned data past the retention");
+                metrics.rollups_pruned(p.minute_rollups, p.hour_rollups);
+                if p != Pruned::default() {
+                    info!(
+                        readings = p.readings,
+                        changes = p.changes,
+                        minute_rollups = p.minute_rollups,
+                        hour_rollups = p.hour_rollups,
+                        "pruned data past its retention"
+                    );
                 }
             }
         }

@@ -2,10 +2,11 @@
 //! as they would from the raw readings.
 
 use proptest::prelude::*;
-use telemetry::history::{Bucket, bucket_width, downsample};
+use telemetry::history::{Bucket, HOUR_MS, MINUTE_MS, bucket_width, downsample};
 use telemetry::{DeviceAdmin, DeviceId, Message, Millis, TelemetrySource, TimestampSource};
 
-use super::{Incoming, RedbStore, Store};
+use super::retention::DAY_MS;
+use super::{Horizons, Incoming, Pruned, RedbStore, Retention, Store};
 
 const T0: Millis = 1_766_146_880_000;
 
@@ -54,7 +55,7 @@ fn sealing_keeps_every_reading_and_every_answer() {
     let store = RedbStore::in_memory().unwrap();
     let points = day();
     store.commit(&readings(&points), &[]).unwrap();
-    let before_seal: Vec<_> = [(0, 86_400_000, 1_000), (3_600_000, 7_200_000, 500), (0, 86_400_000, 50)]
+    let before_seal: Vec<_> = [(0, DAY_MS, 1_000), (HOUR_MS, 2 * HOUR_MS, 500), (0, DAY_MS, 50)]
         .iter()
         .map(|&(a, b, n)| store.history("a", "t", T0 + a, T0 + b, n).unwrap())
         .collect();
@@ -91,7 +92,7 @@ fn sealed_readings_are_still_recognised_as_redeliveries() {
     let again = store.commit(&readings(&points[100..200]), &[]).unwrap();
     assert_eq!((again.stored, again.duplicates), (0, 100));
     assert_eq!(store.point_count().unwrap(), 8_640);
-    assert_eq!(store.history("a", "t", T0, T0 + 86_400_000, 1_000).unwrap().readings(), 8_640);
+    assert_eq!(store.history("a", "t", T0, T0 + DAY_MS, 1_000).unwrap().readings(), 8_640);
 }
 
 #[test]
@@ -106,7 +107,7 @@ fn late_readings_land_in_the_right_chunk() {
     assert_eq!(all(&store), points, "late readings read back in order before sealing");
     assert_eq!(store.seal(i64::MAX).unwrap(), late.len() as u64);
     assert_eq!(all(&store), points, "and after");
-    let h = store.history("a", "t", T0, T0 + 86_400_000, 1_000).unwrap();
+    let h = store.history("a", "t", T0, T0 + DAY_MS, 1_000).unwrap();
     assert_buckets_match(&h.buckets, &downsample(points.iter().copied(), h.bucket_ms));
 }
 
@@ -115,16 +116,84 @@ fn pruning_reaches_into_chunks_and_rollups() {
     let store = RedbStore::in_memory().unwrap();
     let points = day();
     store.commit(&readings(&points), &[]).unwrap();
-    store.seal(T0 + 43_200_000).unwrap();
-    let cut = T0 + 21_600_005;
-    let pruned = store.prune(cut).unwrap();
+    store.seal(T0 + 12 * HOUR_MS).unwrap();
+    let cut = T0 + 6 * HOUR_MS + 5;
+    let pruned = store.prune(Horizons::all(cut)).unwrap();
     let kept: Vec<_> = points.iter().copied().filter(|p| p.0 >= cut).collect();
     assert_eq!(pruned.readings, (points.len() - kept.len()) as u64);
     assert_eq!(all(&store), kept);
-    let h = store.history("a", "t", cut, T0 + 86_400_000, 100).unwrap();
+    let h = store.history("a", "t", cut, T0 + DAY_MS, 100).unwrap();
     assert_buckets_match(&h.buckets, &downsample(kept.iter().copied(), h.bucket_ms));
     assert!(store.delete_device("a").unwrap());
     assert_eq!(store.point_count().unwrap(), 0);
+}
+
+/// Over a year, pruned with the default retention: readings older than 30 days and minute
+/// rollups older than 365 days go, hour rollups stay; a chart reads whatever level is left.
+#[test]
+fn each_level_is_pruned_by_its_own_age_and_long_charts_still_answer() {
+    const NOW: Millis = 490_600 * HOUR_MS;
+    let retention = crate::config::Config::default().storage.retention();
+    assert_eq!(retention, Retention { readings_days: 30, minute_rollup_days: 365, hour_rollup_days: 0 });
+    // 400 days, a reading every 10 minutes, values in 0.0..100.0.
+    let mut points: Vec<(Millis, f64)> = (0..=400 * 144)
+        .map(|i| (NOW - 400 * DAY_MS + i * 10 * MINUTE_MS, ((i * 7_919) % 1_000) as f64 / 10.0))
+        .collect();
+    let store = RedbStore::in_memory().unwrap();
+    for batch in points.chunks(5_000) {
+        store.commit(&readings(batch), &[]).unwrap();
+    }
+    store.seal(NOW - HOUR_MS).unwrap();
+    // A late reading, 100 days old, still in the head when pruning comes: rolled up first.
+    let late = (NOW - 100 * DAY_MS + 5 * MINUTE_MS, 123.0);
+    store.commit(&readings(&[late]), &[]).unwrap();
+    points.insert(points.partition_point(|p| p.0 < late.0), late);
+
+    let horizons = retention.horizons(NOW);
+    let (raw, minutes) = (NOW - 30 * DAY_MS, NOW - 365 * DAY_MS);
+    assert_eq!(horizons, Horizons { readings: Some(raw), minute_rollups: Some(minutes), hour_rollups: None });
+    let pruned = store.prune(horizons).unwrap();
+    let kept: Vec<_> = points.iter().copied().filter(|p| p.0 >= raw).collect();
+    assert_eq!(pruned.readings, (points.len() - kept.len()) as u64);
+    // A minute rollup per reading (they are 10 minutes apart) whose minute ended by then.
+    let old_minutes = points.iter().filter(|p| p.0 - p.0 % MINUTE_MS + MINUTE_MS <= minutes).count();
+    assert_eq!((pruned.minute_rollups, pruned.hour_rollups), (old_minutes as u64, 0));
+    assert_eq!(all(&store), kept, "raw readings older than 30 days are gone");
+
+    let within = |from: Millis, to: Millis| points.iter().copied().filter(move |p| p.0 >= from && p.0 <= to);
+    let chart = |from: Millis, to: Millis, max_points| {
+        let h = store.history("a", "t", from, to, max_points).unwrap();
+        let want = downsample(within(from, to), h.bucket_ms);
+        (h, want)
+    };
+    // A year at 1,000 points: 9-hour buckets, from hour rollups (and the head's last hour).
+    let (year, want) = chart(NOW - 365 * DAY_MS, NOW, 1_000);
+    assert_eq!(year.bucket_ms, 9 * HOUR_MS);
+    assert_eq!(year.readings(), within(NOW - 365 * DAY_MS, NOW).count() as u64);
+    assert_buckets_match(&year.buckets, &want);
+    // Hour rollups are kept for good: 400 days answer too, in whole hours.
+    let (all_days, want) = chart(NOW - 400 * DAY_MS, NOW, 1_000);
+    assert_eq!(all_days.readings(), points.len() as u64);
+    assert_buckets_match(&all_days.buckets, &want);
+    // A day 200 days ago in 2-minute buckets: from minute rollups.
+    let (day, want) = chart(NOW - 200 * DAY_MS, NOW - 199 * DAY_MS - 1, 1_000);
+    assert_eq!((day.bucket_ms, day.readings()), (2 * MINUTE_MS, 144));
+    assert_buckets_match(&day.buckets, &want);
+    // A day 380 days ago: minute buckets find nothing left; hour ones all of it.
+    let (old_day, _) = chart(NOW - 380 * DAY_MS, NOW - 379 * DAY_MS - 1, 1_000);
+    assert_eq!(old_day.bucket_ms, 2 * MINUTE_MS);
+    assert!(old_day.buckets.is_empty(), "minute rollups older than 365 days are gone");
+    let (old_day, want) = chart(NOW - 380 * DAY_MS, NOW - 379 * DAY_MS - 1, 12);
+    assert_eq!((old_day.bucket_ms, old_day.readings()), (3 * HOUR_MS, 144));
+    assert_buckets_match(&old_day.buckets, &want);
+    // Buckets under a minute over pruned readings: what is left, which is nothing, not an error.
+    let (narrow, _) = chart(late.0 - MINUTE_MS, late.0 + MINUTE_MS, 1_000);
+    assert!(narrow.bucket_ms < MINUTE_MS && narrow.buckets.is_empty());
+    // The late reading reached the rollups before it went.
+    let (late_hour, _) = chart(late.0 - late.0 % HOUR_MS, late.0 - late.0 % HOUR_MS + HOUR_MS - 1, 1);
+    assert_eq!(late_hour.buckets.iter().map(|b| (b.count, b.max)).collect::<Vec<_>>(), [(7, 123.0)]);
+
+    assert_eq!(store.prune(horizons).unwrap(), Pruned::default(), "nothing more to prune");
 }
 
 #[test]

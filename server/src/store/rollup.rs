@@ -2,7 +2,8 @@
 //! with sealed readings, brought up to date by each sealing. A chart over a long range reads
 //! these, not the readings: a bucket width that is a whole number of minutes (or hours) is
 //! answered from minute (or hour) rollups plus the head's few unsealed readings, with only the
-//! partial periods at either end read raw.
+//! partial periods at either end read raw. Each level is pruned by its own
+//! [`retention`](super::retention), so rollups outlive the readings they summarise.
 
 use std::collections::BTreeMap;
 
@@ -17,8 +18,11 @@ use super::chunks::{self, CHUNKS};
 /// (40 bytes).
 type Row = (f64, f64, f64, u32, f64, u32);
 
-/// (series id, period start) → summary; one table per entry of [`ROLLUP_PERIODS`].
-const TABLES: [TableDefinition<(u32, i64), Row>; 2] =
+/// Rollup levels, finest first: one per entry of [`ROLLUP_PERIODS`].
+const LEVELS: usize = ROLLUP_PERIODS.len();
+
+/// (series id, period start) → summary; a table per level.
+const TABLES: [TableDefinition<(u32, i64), Row>; LEVELS] =
     [TableDefinition::new("rollup_1m"), TableDefinition::new("rollup_1h")];
 
 fn row(s: &Summary, start: Millis) -> Row {
@@ -41,7 +45,7 @@ pub(super) fn init(tx: &WriteTransaction) -> Result<(), StoreError> {
 /// Readings being sealed, summarised per period before they are written.
 #[derive(Default)]
 pub(super) struct Pending {
-    rows: [BTreeMap<(u32, i64), Summary>; 2],
+    rows: [BTreeMap<(u32, i64), Summary>; LEVELS],
 }
 
 impl Pending {
@@ -68,13 +72,24 @@ impl Pending {
     }
 }
 
-/// Deletes `sid`'s rollups of periods that ended by `before`.
-pub(super) fn prune(tx: &WriteTransaction, sid: u32, before: Millis) -> Result<(), StoreError> {
-    for (def, period) in TABLES.into_iter().zip(ROLLUP_PERIODS) {
-        let last = before.saturating_sub(period);
-        tx.open_table(def)?.retain_in((sid, i64::MIN)..=(sid, last), |_, _| false)?;
+/// Deletes `sid`'s rollups of periods that ended by their level's horizon (an entry per
+/// [`ROLLUP_PERIODS`]; `None` keeps that level); returns how many went from each.
+pub(super) fn prune(
+    tx: &WriteTransaction,
+    sid: u32,
+    horizons: [Option<Millis>; LEVELS],
+) -> Result<[u64; LEVELS], StoreError> {
+    let mut pruned = [0; LEVELS];
+    for (level, before) in horizons.into_iter().enumerate() {
+        let Some(before) = before else { continue };
+        let last = before.saturating_sub(ROLLUP_PERIODS[level]);
+        let n = &mut pruned[level];
+        tx.open_table(TABLES[level])?.retain_in((sid, i64::MIN)..=(sid, last), |_, _| {
+            *n += 1;
+            false
+        })?;
     }
-    Ok(())
+    Ok(pruned)
 }
 
 /// Deletes all of `sid`'s rollups.

@@ -1,6 +1,6 @@
 //! Readings: a commit (validate, store, number the changes, all in one transaction), sealing
-//! the head into chunks and rollups, pruning past the retention, and the read side: history,
-//! raw points, the change log.
+//! the head into chunks and rollups, pruning each level past its own horizon, and the read
+//! side: history, raw points, the change log.
 
 use telemetry::history::bucket_width;
 use telemetry::{Current, DeviceSummary, History, LiveEvent, Millis, SourceError, TelemetrySource};
@@ -10,7 +10,9 @@ use super::super::chunks::{self, CHUNKS};
 use super::super::head::{self, HEAD, Head};
 use super::super::registry::{DeviceRecord, META, Registry};
 use super::super::rollup;
-use super::super::{CommitOutcome, FastMap, FastSet, Incoming, Pruned, StatusReport, Store, StoreError};
+use super::super::{
+    CommitOutcome, FastMap, FastSet, Horizons, Incoming, Pruned, StatusReport, Store, StoreError,
+};
 use super::schema::{LAST_SEQ, NEXT_SERIES, SERIES, checkpoint, counter, last_seq};
 use super::{RedbStore, answer};
 
@@ -129,27 +131,49 @@ impl Store for RedbStore {
         Ok(outcome)
     }
 
-    fn prune(&self, before: Millis) -> Result<Pruned, StoreError> {
+    fn prune(&self, horizons: Horizons) -> Result<Pruned, StoreError> {
         let mut pruned = Pruned::default();
         let _writer = self.writer();
         let tx = self.begin_write()?;
         let ids: Vec<u32> = self.mem().series.ids().collect();
-        pruned.readings = Head::delete(&tx, None, before)?;
-        for sid in ids {
-            pruned.readings += chunks::prune(&tx, sid, before)?;
-            rollup::prune(&tx, sid, before)?;
+        if let Some(before) = horizons.readings {
+            // Rollups may outlive the readings: unsealed ones (late arrivals) are rolled up
+            // before they go, as sealing would have.
+            let mut rollups = rollup::Pending::default();
+            for (sid, points) in self.mem().head.before(before) {
+                for (t, v) in points {
+                    rollups.add(sid, t, v);
+                }
+            }
+            rollups.write(&tx)?;
+            pruned.readings = Head::delete(&tx, None, before)?;
+            for &sid in &ids {
+                pruned.readings += chunks::prune(&tx, sid, before)?;
+            }
+        }
+        let rollup_horizons = [horizons.minute_rollups, horizons.hour_rollups];
+        if rollup_horizons.iter().any(Option::is_some) {
+            for sid in ids {
+                let [minutes, hours] = rollup::prune(&tx, sid, rollup_horizons)?;
+                pruned.minute_rollups += minutes;
+                pruned.hour_rollups += hours;
+            }
         }
         {
             let mut mem = self.mem_mut();
             tx.commit()?;
-            mem.head.drop_before(before);
+            if let Some(before) = horizons.readings {
+                mem.head.drop_before(before);
+            }
         }
-        let tx = self.begin_write()?;
-        {
-            let checkpoint = checkpoint(&tx)?;
-            pruned.changes = change_log::prune(&mut tx.open_table(CHANGES)?, checkpoint, before)?;
+        if let Some(before) = horizons.readings {
+            let tx = self.begin_write()?;
+            {
+                let checkpoint = checkpoint(&tx)?;
+                pruned.changes = change_log::prune(&mut tx.open_table(CHANGES)?, checkpoint, before)?;
+            }
+            tx.commit()?;
         }
-        tx.commit()?;
         Ok(pruned)
     }
 
@@ -231,6 +255,8 @@ impl TelemetrySource for RedbStore {
         })
     }
 
+    /// Buckets of a minute or more are read from rollups, so they outlive the raw readings;
+    /// narrower ones over a range whose readings were pruned hold what is left (nothing).
     fn history(
         &self,
         device: &str,

@@ -7,7 +7,7 @@ use telemetry::{
     TelemetrySource, TimestampSource,
 };
 
-use super::super::{Incoming, Pruned, StatusReport, Store, StoreError};
+use super::super::{Horizons, Incoming, Pruned, StatusReport, Store, StoreError};
 use super::RedbStore;
 
 pub(super) fn msg(device: &str, ts: Millis, values: &[(&str, f64)]) -> Incoming {
@@ -118,15 +118,15 @@ fn pruning_drops_old_readings_and_changes_only() {
     store.commit(&msgs, &[]).unwrap();
     store.commit(&[msg("b", 9_500, &[("t", 9.5)])], &[]).unwrap();
     store.seal(0).unwrap(); // a registry checkpoint: changes before it may go
-    let pruned = store.prune(5_000).unwrap();
+    let pruned = store.prune(Horizons::all(5_000)).unwrap();
     // Readings at 0..4 s of two metrics; changes received before 5 s (received = ts + 10).
-    assert_eq!(pruned, Pruned { readings: 10, changes: 5 });
+    assert_eq!(pruned, Pruned { readings: 10, changes: 5, ..Pruned::default() });
     assert_eq!(store.point_count().unwrap(), 11);
     let left = store.points("a", "t", 0, 20_000, None, 100).unwrap();
     assert_eq!(left.first(), Some(&(5_000, 5.0)));
     assert_eq!(left.len(), 5);
     assert_eq!(store.changes_since(0, 100).unwrap().first().and_then(LiveEvent::seq), Some(6));
-    assert_eq!(store.prune(5_000).unwrap(), Pruned::default(), "nothing left to prune");
+    assert_eq!(store.prune(Horizons::all(5_000)).unwrap(), Pruned::default(), "nothing left to prune");
     assert!(store.device("a").unwrap().value.is_some(), "the device stays registered");
 }
 
