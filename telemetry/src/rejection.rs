@@ -39,6 +39,8 @@ pub enum Rejection {
     WillNotOwnStatus,
     /// The server was too far behind to take a QoS 0 message (which nobody resends).
     Overloaded,
+    /// A client id longer than the broker takes (`mqtt.max_client_id`).
+    ClientIdTooLong(usize),
 }
 
 impl Rejection {
@@ -58,6 +60,7 @@ impl Rejection {
             Rejection::ClientIdNotDevice => "client_id_not_device",
             Rejection::WillNotOwnStatus => "will_not_own_status",
             Rejection::Overloaded => "overloaded",
+            Rejection::ClientIdTooLong(_) => "client_id_too_long",
         }
     }
 
@@ -91,6 +94,7 @@ impl fmt::Display for Rejection {
             Rejection::ClientIdNotDevice => f.write_str("the client id must be the device id"),
             Rejection::WillNotOwnStatus => f.write_str("a last will goes only to the device's own status"),
             Rejection::Overloaded => f.write_str("the server is behind; a QoS 0 message was dropped"),
+            Rejection::ClientIdTooLong(max) => write!(f, "client ids are at most {max} bytes"),
         }
     }
 }
@@ -151,6 +155,7 @@ mod tests {
             Rejection::ClientIdNotDevice,
             Rejection::WillNotOwnStatus,
             Rejection::Overloaded,
+            Rejection::ClientIdTooLong(1),
             Rejection::Payload(RejectReason::NotObject),
         ];
         let mut labels: Vec<_> = all.iter().map(Rejection::label).collect();

@@ -119,6 +119,7 @@ impl EmbeddedBroker {
                 pacing: pacing.clone(),
                 sessions: sessions.clone(),
                 probe_id: probe_id.clone(),
+                max_client_id: config.max_client_id,
             }) as Box<dyn Handler>
         };
         for typ in [
@@ -144,7 +145,8 @@ impl EmbeddedBroker {
                 .max_connections(config.max_connections)
                 .max_handshaking_limit(config.max_handshakes)
                 .handshake_timeout(Duration::from_secs(config.handshake_timeout_secs.max(1)))
-                .max_clientid_len(config.max_client_id)
+                // Checked in the authenticate hook instead, which logs the refusal (cut short).
+                .max_clientid_len(usize::from(u16::MAX))
                 .max_packet_size(config.max_packet_bytes)
                 .min_keepalive(config.min_keepalive_secs)
                 .allow_zero_keepalive(config.min_keepalive_secs == 0)
@@ -265,6 +267,7 @@ struct TelemetryHook {
     pacing: Arc<Pacing>,
     sessions: Arc<Sessions>,
     probe_id: String,
+    max_client_id: usize,
 }
 
 fn refuse(reason: PublishAckReason, text: String, disconnect: bool) -> ReturnType {
@@ -282,7 +285,8 @@ fn ack_reason(why: &Rejection) -> PublishAckReason {
         | Rejection::NotSignedIn
         | Rejection::WrongKey
         | Rejection::ClientIdNotDevice
-        | Rejection::WillNotOwnStatus => PublishAckReason::NotAuthorized,
+        | Rejection::WillNotOwnStatus
+        | Rejection::ClientIdTooLong(_) => PublishAckReason::NotAuthorized,
         Rejection::TooManyDevices(_) | Rejection::TooManyMetrics(_) | Rejection::Overloaded => {
             PublishAckReason::ImplementationSpecificError
         }
@@ -307,6 +311,14 @@ impl TelemetryHook {
         }
         let user = info.username().map(|u| -> &str { u });
         let peer = info.id().remote_addr.map(|a| a.to_string());
+        if client.len() > self.max_client_id {
+            self.ingest.connection_refused(
+                client,
+                &Rejection::ClientIdTooLong(self.max_client_id),
+                peer.as_deref(),
+            );
+            return AuthResult::NotAuthorized;
+        }
         let will = info.last_will();
         if will.as_ref().is_some_and(|w| will_topic(w).contains(['+', '#'])) {
             self.ingest.connection_refused(client, &Rejection::WildcardTopic, peer.as_deref());
