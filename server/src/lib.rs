@@ -12,6 +12,7 @@
 //! - [`store`]: the redb store (readings, device registry, status, dashboards);
 //!   [`upkeep`]: sealing, pruning and expired sessions.
 //! - [`auth`]: users, roles, sessions, device keys and the password gate.
+//! - [`alarms`]: rules evaluated on readings and the clock; [`notify`]: where alarms are sent.
 //! - [`hub`]: the live fan-out; [`metrics`]: `/metrics` counters; [`log_limit`]: repeated
 //!   warnings summarised; [`files`]: owner-only files; [`random`]: tokens and ids.
 //! - [`tls`]: HTTPS and MQTT over TLS, and the self-signed pair for trying them.
@@ -21,6 +22,7 @@
 // Leptos view types nest deeply; release builds (without type erasure) need the headroom.
 #![recursion_limit = "512"]
 
+pub mod alarms;
 pub mod auth;
 pub mod config;
 pub mod files;
@@ -29,6 +31,7 @@ pub mod ingest;
 pub mod log_limit;
 pub mod metrics;
 pub mod mqtt;
+pub mod notify;
 pub mod random;
 pub mod secret;
 pub mod state;

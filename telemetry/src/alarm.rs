@@ -343,6 +343,11 @@ pub struct Alarm {
     /// Times it opened (reopened within the flap window counts again).
     pub opened: u32,
     pub flapping: bool,
+    /// When the next reminder is due, while it is active and unacknowledged.
+    #[serde(default)]
+    pub remind_at: Option<Millis>,
+    #[serde(default)]
+    pub comments: u32,
     /// The latest change's sequence number in the change log.
     #[serde(default)]
     pub seq: u64,
@@ -518,6 +523,8 @@ mod tests {
             last_breach_at: None,
             opened: 1,
             flapping: false,
+            remind_at: None,
+            comments: 0,
             seq: 0,
         };
         assert_eq!(status.status(), AlarmStatus::ActiveUnack);

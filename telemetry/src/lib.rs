@@ -17,7 +17,8 @@
 //! - [`source`]: the read-side interface the UI's server functions use.
 //! - [`auth`]: roles and the signed-in user as the UI sees them.
 //! - [`accounts`]: users and device keys, as the admin page manages them.
-//! - [`alarm`]: alarm rules, alarms and the state machine that opens and clears them.
+//! - [`alarm`]: alarm rules, alarms and the state machine that opens and clears them;
+//!   [`notify`]: notification channels and what they are sent.
 
 pub mod accounts;
 pub mod alarm;
@@ -28,6 +29,7 @@ pub mod device;
 pub mod history;
 pub mod live;
 pub mod name;
+pub mod notify;
 pub mod payload;
 pub mod rejection;
 pub mod source;

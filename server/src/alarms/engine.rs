@@ -1,0 +1,660 @@
+//! The alarm engine: every rule's state machine for every device it watches, the open alarms,
+//! and what each evaluation changes. It computes [`Changes`] without changing itself; the
+//! writer commits them in the transaction of the readings (or tick, or person) that caused
+//! them, and only then [`Engine::apply`]s them, so memory never runs ahead of the disk.
+
+use std::collections::HashMap;
+
+use telemetry::Millis;
+use telemetry::alarm::RuleKind;
+use telemetry::alarm::eval::{self, Clock, Effect, Input, Track};
+use telemetry::alarm::{Alarm, Rule, Severity, Transition, TransitionKind};
+use telemetry::notify::{Delivery, DeliveryState, Notice, notifies};
+
+/// A track's key: (rule id, device id).
+pub type TrackKey = (String, String);
+
+/// What an evaluation or an action changes, stored together in one transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    /// New state per (rule, device) to store; `None` deletes it (back to idle).
+    pub tracks: Vec<(TrackKey, Option<Track>)>,
+    /// State kept in memory only: the newest reading's time, the last data seen (after a
+    /// restart they start again from the next reading and the registry's last-seen).
+    pub soft: Vec<(TrackKey, Track)>,
+    /// Alarms as they are now (new or changed).
+    pub alarms: Vec<Alarm>,
+    pub transitions: Vec<Transition>,
+    /// Notifications to send.
+    pub deliveries: Vec<Delivery>,
+}
+
+impl Changes {
+    /// Whether there is nothing to store.
+    pub fn is_empty(&self) -> bool {
+        self.tracks.is_empty() && self.alarms.is_empty() && self.transitions.is_empty()
+    }
+}
+
+/// A stored reading as rules see it: device, its values, device time.
+pub type Reading<'a> = (&'a str, &'a [(String, f64)], Millis);
+
+/// A device's presence, for offline and no-data rules on the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presence {
+    /// Server time of its latest reading (0: none).
+    pub last_seen: Millis,
+    /// When it said it was offline, if it has sent nothing since.
+    pub offline_since: Option<Millis>,
+}
+
+/// What a person does to an alarm.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Ack,
+    Clear,
+    /// Until this server time.
+    Shelve(Millis),
+    Unshelve,
+    Comment(String),
+}
+
+/// Why an action was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActError {
+    #[error("no such alarm")]
+    NotFound,
+    #[error("the alarm is already {0}")]
+    Already(&'static str),
+}
+
+pub struct Engine {
+    rules: HashMap<String, Rule>,
+    /// Rule ids by the device they name; `everyone`: rules naming none (every device).
+    by_device: HashMap<String, Vec<String>>,
+    everyone: Vec<String>,
+    tracks: HashMap<TrackKey, Track>,
+    /// Active alarms, and cleared ones a track may reopen.
+    alarms: HashMap<String, Alarm>,
+    /// Channel ids that exist (a rule naming a deleted one notifies the rest).
+    channels: Vec<String>,
+    /// No-data and offline rules open nothing before this (the start grace).
+    quiet_until: Millis,
+    /// The dashboard's address as people reach it, for links in notifications.
+    public_url: String,
+}
+
+impl Engine {
+    pub fn new(quiet_until: Millis, public_url: String) -> Engine {
+        Engine {
+            rules: HashMap::new(),
+            by_device: HashMap::new(),
+            everyone: Vec::new(),
+            tracks: HashMap::new(),
+            alarms: HashMap::new(),
+            channels: Vec::new(),
+            quiet_until,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// Loads what the store kept: rules, tracks, the alarms tracks refer to, channel ids.
+    pub fn load(
+        &mut self,
+        rules: Vec<Rule>,
+        tracks: Vec<(TrackKey, Track)>,
+        alarms: Vec<Alarm>,
+        channels: Vec<String>,
+    ) {
+        self.rules = rules.into_iter().map(|r| (r.id.clone(), r)).collect();
+        self.index();
+        self.tracks = tracks.into_iter().collect();
+        self.alarms = alarms.into_iter().map(|a| (a.id.clone(), a)).collect();
+        self.channels = channels;
+    }
+
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.values()
+    }
+
+    pub fn alarm(&self, id: &str) -> Option<&Alarm> {
+        self.alarms.get(id)
+    }
+
+    /// Active alarms, for the badge.
+    pub fn active(&self) -> impl Iterator<Item = &Alarm> {
+        self.alarms.values().filter(|a| a.active)
+    }
+
+    /// Replaces (or adds) a rule; its devices' states start over if the condition changed.
+    pub fn set_rule(&mut self, rule: Rule) {
+        let changed =
+            self.rules.get(&rule.id).is_none_or(|old| old.kind != rule.kind || old.devices != rule.devices);
+        if changed {
+            self.tracks.retain(|(r, _), t| r != &rule.id || t.alarm.is_some());
+        }
+        self.rules.insert(rule.id.clone(), rule);
+        self.index();
+    }
+
+    /// Forgets a rule and its states (its alarms stay in history).
+    pub fn remove_rule(&mut self, id: &str) {
+        self.rules.remove(id);
+        self.index();
+        self.tracks.retain(|(r, _), _| r != id);
+    }
+
+    fn index(&mut self) {
+        self.by_device.clear();
+        self.everyone.clear();
+        for rule in self.rules.values().filter(|r| r.enabled) {
+            if rule.devices.is_empty() {
+                self.everyone.push(rule.id.clone());
+            }
+            for device in &rule.devices {
+                self.by_device.entry(device.clone()).or_default().push(rule.id.clone());
+            }
+        }
+    }
+
+    /// The enabled rules watching `device`.
+    fn watching<'a>(&'a self, device: &str) -> impl Iterator<Item = &'a Rule> + 'a {
+        let scoped = self.by_device.get(device).into_iter().flatten();
+        self.everyone.iter().chain(scoped).filter_map(|id| self.rules.get(id))
+    }
+
+    /// Whether any rule is enabled (nothing to evaluate otherwise).
+    pub fn has_rules(&self) -> bool {
+        !self.everyone.is_empty() || !self.by_device.is_empty()
+    }
+
+    pub fn set_channels(&mut self, channels: Vec<String>) {
+        self.channels = channels;
+    }
+
+    /// Stored changes take effect.
+    pub fn apply(&mut self, changes: &Changes) {
+        for (key, track) in &changes.soft {
+            self.tracks.insert(key.clone(), track.clone());
+        }
+        // A track back to idle is deleted on disk; what memory holds of it (soft) stays.
+        for (key, track) in &changes.tracks {
+            if let Some(t) = track {
+                self.tracks.insert(key.clone(), t.clone());
+            }
+        }
+        for alarm in &changes.alarms {
+            self.alarms.insert(alarm.id.clone(), alarm.clone());
+        }
+        // Cleared alarms no track can reopen any more are history, kept by the store only.
+        let referenced: std::collections::HashSet<&String> =
+            self.tracks.values().filter_map(|t| t.alarm.as_ref()).collect();
+        let keep: Vec<String> = self
+            .alarms
+            .values()
+            .filter(|a| a.active || referenced.contains(&a.id))
+            .map(|a| a.id.clone())
+            .collect();
+        self.alarms.retain(|id, _| keep.contains(id));
+    }
+
+    /// Evaluates every rule watching the devices of a stored batch: readings `(device, values,
+    /// device time)` arrived at `received`, and statuses `(device, online)`.
+    pub fn on_batch(
+        &self,
+        readings: &[Reading],
+        statuses: &[(&str, bool)],
+        received: Millis,
+    ) -> Changes {
+        let mut work = Work::new(self, received);
+        if !self.has_rules() {
+            return work.finish();
+        }
+        for (device, values, ts) in readings {
+            for rule in self.watching(device) {
+                // A reading without the rule's metric is no news to it (an offline rule hears
+                // every reading: the device is back).
+                if rule.metric().is_some_and(|m| !values.iter().any(|(n, _)| n == m)) {
+                    continue;
+                }
+                let input = Input::Reading { values, ts: *ts, received };
+                work.evaluate(rule, device, input);
+            }
+        }
+        for (device, online) in statuses {
+            for rule in self.watching(device).filter(|r| matches!(r.kind, RuleKind::Offline { .. })) {
+                work.evaluate(rule, device, Input::Status { online: *online });
+            }
+        }
+        work.finish()
+    }
+
+    /// The clock moved to `now`: pending periods end, no-data and offline rules look at
+    /// `devices` (each with its presence), flapping ends, reminders fall due.
+    pub fn on_tick(&self, now: Millis, devices: &[(String, Presence)]) -> Changes {
+        let mut work = Work::new(self, now);
+        for rule in self.rules.values().filter(|r| r.enabled) {
+            let clocked = !matches!(rule.kind, RuleKind::Threshold { .. });
+            if clocked {
+                for (device, presence) in devices.iter().filter(|(d, _)| rule.watches(d)) {
+                    let input =
+                        Input::Tick { last_seen: presence.last_seen, offline_since: presence.offline_since };
+                    work.evaluate(rule, device, input);
+                }
+            } else {
+                let busy: Vec<&String> = self
+                    .tracks
+                    .iter()
+                    .filter(|((r, _), t)| r == &rule.id && t.wants_ticks())
+                    .map(|((_, d), _)| d)
+                    .collect();
+                for device in busy {
+                    work.evaluate(rule, device, Input::Tick { last_seen: now, offline_since: None });
+                }
+            }
+        }
+        let due: Vec<Alarm> = self
+            .alarms
+            .values()
+            .filter(|a| a.active && !a.acked && !a.shelved(now) && a.remind_at.is_some_and(|t| t <= now))
+            .cloned()
+            .collect();
+        for mut alarm in due {
+            let remind = self.rules.get(&alarm.rule_id).map_or(0, |r| r.remind_secs);
+            alarm.remind_at = (remind > 0).then(|| now.saturating_add(remind as Millis * 1000));
+            let value = alarm.last_value;
+            work.transition(&mut alarm, TransitionKind::Reminder, value, None, None);
+            work.put(alarm);
+        }
+        work.finish()
+    }
+
+    /// What `by` doing `action` to alarm `id` at `now` changes.
+    pub fn act(
+        &self,
+        id: &str,
+        action: Action,
+        by: &str,
+        now: Millis,
+        latest: Option<f64>,
+    ) -> Result<Changes, ActError> {
+        let mut alarm = self.alarms.get(id).cloned().ok_or(ActError::NotFound)?;
+        let mut work = Work::new(self, now);
+        let kind = match &action {
+            Action::Ack if alarm.acked => return Err(ActError::Already("acknowledged")),
+            Action::Ack => {
+                alarm.acked = true;
+                alarm.acked_at = Some(now);
+                alarm.acked_by = Some(by.to_owned());
+                alarm.remind_at = None;
+                TransitionKind::Acked
+            }
+            Action::Clear if !alarm.active => return Err(ActError::Already("cleared")),
+            Action::Clear => {
+                alarm.active = false;
+                alarm.cleared_at = Some(now);
+                alarm.remind_at = None;
+                if let Some(rule) = self.rules.get(&alarm.rule_id) {
+                    let key = (rule.id.clone(), alarm.device.clone());
+                    let mut track = self.tracks.get(&key).cloned().unwrap_or_default();
+                    eval::cleared_by_hand(rule, &mut track, latest, now);
+                    work.tracks.insert(key, (track, true));
+                }
+                TransitionKind::Cleared
+            }
+            Action::Shelve(until) => {
+                alarm.shelved_until = Some(*until);
+                TransitionKind::Shelved
+            }
+            Action::Unshelve => {
+                alarm.shelved_until = None;
+                TransitionKind::Unshelved
+            }
+            Action::Comment(_) => {
+                alarm.comments = alarm.comments.saturating_add(1);
+                TransitionKind::Commented
+            }
+        };
+        let text = match action {
+            Action::Comment(text) => Some(text),
+            _ => None,
+        };
+        let value = alarm.last_value;
+        work.transition(&mut alarm, kind, value, Some(by.to_owned()), text);
+        work.put(alarm);
+        Ok(work.finish())
+    }
+}
+
+/// One evaluation's scratch: the tracks and alarms it changed, in order.
+struct Work<'a> {
+    engine: &'a Engine,
+    now: Millis,
+    /// Tracks as this evaluation left them, and whether what is stored of them changed.
+    tracks: HashMap<TrackKey, (Track, bool)>,
+    alarms: Vec<Alarm>,
+    transitions: Vec<Transition>,
+    deliveries: Vec<Delivery>,
+}
+
+impl<'a> Work<'a> {
+    fn new(engine: &'a Engine, now: Millis) -> Work<'a> {
+        Work {
+            engine,
+            now,
+            tracks: HashMap::new(),
+            alarms: Vec::new(),
+            transitions: Vec::new(),
+            deliveries: Vec::new(),
+        }
+    }
+
+    /// The alarm as this evaluation left it so far.
+    fn alarm(&self, id: &str) -> Option<Alarm> {
+        self.alarms.iter().rev().find(|a| a.id == id).cloned().or_else(|| self.engine.alarms.get(id).cloned())
+    }
+
+    fn put(&mut self, alarm: Alarm) {
+        self.alarms.retain(|a| a.id != alarm.id);
+        self.alarms.push(alarm);
+    }
+
+    fn evaluate(&mut self, rule: &Rule, device: &str, input: Input) {
+        let key = (rule.id.clone(), device.to_owned());
+        let (before, stored_changed) = match self.tracks.get(&key) {
+            Some((t, changed)) => (t.clone(), *changed),
+            None => (self.engine.tracks.get(&key).cloned().unwrap_or_default(), false),
+        };
+        let mut track = before.clone();
+        let clock = Clock { now: self.now, quiet_until: self.engine.quiet_until };
+        let effects = eval::evaluate(rule, &mut track, input, clock);
+        for effect in effects {
+            self.effect(rule, device, &mut track, effect);
+        }
+        if track != before {
+            let changed = stored_changed || durable(&track) != durable(&before);
+            self.tracks.insert(key, (track, changed));
+        }
+    }
+
+    fn effect(&mut self, rule: &Rule, device: &str, track: &mut Track, effect: Effect) {
+        let now = self.now;
+        let remind_at = (rule.remind_secs > 0).then(|| now.saturating_add(rule.remind_secs as Millis * 1000));
+        match effect {
+            Effect::Open { severity, value, reopen } => {
+                let reopened = reopen.then(|| track.alarm.as_deref().and_then(|id| self.alarm(id))).flatten();
+                let (mut alarm, kind) = match reopened {
+                    Some(mut a) => {
+                        a.active = true;
+                        a.acked = false;
+                        a.acked_at = None;
+                        a.acked_by = None;
+                        a.cleared_at = None;
+                        a.severity = severity;
+                        a.opened = a.opened.saturating_add(1);
+                        (a, TransitionKind::Reopened)
+                    }
+                    None => (new_alarm(rule, device, severity, value, now), TransitionKind::Fired),
+                };
+                alarm.last_value = value.or(alarm.last_value);
+                alarm.last_breach_at = value.map(|_| now).or(alarm.last_breach_at);
+                alarm.flapping = track.flapping;
+                alarm.remind_at = remind_at;
+                track.alarm = Some(alarm.id.clone());
+                self.transition(&mut alarm, kind, value, None, None);
+                self.put(alarm);
+            }
+            Effect::Severity { from, to, value } => {
+                let Some(mut alarm) = track.alarm.as_deref().and_then(|id| self.alarm(id)) else { return };
+                alarm.severity = to;
+                alarm.last_value = Some(value);
+                alarm.last_breach_at = Some(now);
+                let kind = if to > from { TransitionKind::Escalated } else { TransitionKind::Deescalated };
+                self.transition(&mut alarm, kind, Some(value), None, None);
+                self.put(alarm);
+            }
+            Effect::Clear { value } => {
+                let Some(mut alarm) = track.alarm.as_deref().and_then(|id| self.alarm(id)) else { return };
+                alarm.active = false;
+                alarm.cleared_at = Some(now);
+                alarm.remind_at = None;
+                self.transition(&mut alarm, TransitionKind::Cleared, value, None, None);
+                self.put(alarm);
+            }
+            Effect::Flapping | Effect::Stable => {
+                let Some(mut alarm) = track.alarm.as_deref().and_then(|id| self.alarm(id)) else { return };
+                let flapping = effect == Effect::Flapping;
+                alarm.flapping = flapping;
+                let kind = if flapping { TransitionKind::Flapping } else { TransitionKind::Stable };
+                let value = alarm.last_value;
+                self.transition(&mut alarm, kind, value, None, None);
+                self.put(alarm);
+            }
+        }
+    }
+
+    /// Logs `kind` on `alarm` and queues its notifications: to the rule's channels, unless the
+    /// alarm is shelved, or flapping and this is one of the changes flapping keeps quiet.
+    fn transition(
+        &mut self,
+        alarm: &mut Alarm,
+        kind: TransitionKind,
+        value: Option<f64>,
+        by: Option<String>,
+        text: Option<String>,
+    ) {
+        let at = self.now;
+        self.transitions.push(Transition {
+            alarm_id: alarm.id.clone(),
+            kind,
+            at,
+            severity: alarm.severity,
+            value,
+            by,
+            text,
+        });
+        let hushed = alarm.flapping
+            && matches!(
+                kind,
+                TransitionKind::Fired
+                    | TransitionKind::Reopened
+                    | TransitionKind::Cleared
+                    | TransitionKind::Escalated
+                    | TransitionKind::Deescalated
+            );
+        if !notifies(kind) || hushed || alarm.shelved(at) {
+            return;
+        }
+        let Some(rule) = self.engine.rules.get(&alarm.rule_id) else { return };
+        for channel in rule.channels.iter().filter(|c| self.engine.channels.contains(c)) {
+            let notice = Notice {
+                version: 1,
+                event: kind.event().to_owned(),
+                alarm_id: alarm.id.clone(),
+                rule_id: alarm.rule_id.clone(),
+                rule_name: alarm.rule_name.clone(),
+                device: alarm.device.clone(),
+                severity: alarm.severity,
+                status: alarm.status().as_str().to_owned(),
+                value,
+                at,
+                url: format!("{}/alarms/{}", self.engine.public_url, alarm.id),
+            };
+            self.deliveries.push(Delivery {
+                id: format!("msg_{}", crate::random::base36(24)),
+                channel: channel.clone(),
+                notice,
+                state: DeliveryState::Pending,
+                created: at,
+                attempts: 0,
+                next_at: at,
+                last_status: None,
+                last_error: None,
+                done_at: None,
+            });
+        }
+    }
+
+    fn finish(self) -> Changes {
+        let mut changes = Changes {
+            alarms: self.alarms,
+            transitions: self.transitions,
+            deliveries: self.deliveries,
+            ..Changes::default()
+        };
+        for (key, (track, changed)) in self.tracks {
+            if changed {
+                changes.tracks.push((key.clone(), (!track.is_idle()).then(|| track.clone())));
+            }
+            changes.soft.push((key, track));
+        }
+        changes
+    }
+}
+
+/// What is stored of a track: all but the newest reading's time and the last data seen.
+fn durable(track: &Track) -> Track {
+    Track { last_ts: 0, last_data: 0, ..track.clone() }
+}
+
+fn new_alarm(rule: &Rule, device: &str, severity: Severity, value: Option<f64>, now: Millis) -> Alarm {
+    Alarm {
+        id: format!("al-{}", crate::random::base36(12)),
+        rule_id: rule.id.clone(),
+        rule_name: rule.name.clone(),
+        device: device.to_owned(),
+        severity,
+        active: true,
+        acked: false,
+        started_at: now,
+        cleared_at: None,
+        acked_at: None,
+        acked_by: None,
+        shelved_until: None,
+        value,
+        last_value: value,
+        last_breach_at: value.map(|_| now),
+        opened: 1,
+        flapping: false,
+        remind_at: None,
+        comments: 0,
+        seq: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: Millis = 1_766_146_880_000;
+
+    fn engine(rules: &[serde_json::Value]) -> Engine {
+        let mut e = Engine::new(0, "http://dash.local:3000/".into());
+        let rules = rules
+            .iter()
+            .enumerate()
+            .map(|(i, j)| {
+                let mut r: Rule = serde_json::from_value(j.clone()).unwrap();
+                r.id = format!("r{i}");
+                r
+            })
+            .collect();
+        e.load(rules, vec![], vec![], vec!["ops".into()]);
+        e
+    }
+
+    fn hot() -> serde_json::Value {
+        serde_json::json!({"name": "hot", "kind": "threshold", "metric": "t", "op": ">",
+            "levels": [{"severity": "critical", "value": 30}], "channels": ["ops", "deleted"], "remind_secs": 600})
+    }
+
+    /// Stores a reading of `t` for `device` at `at` and applies what it changed.
+    fn reading(e: &mut Engine, device: &str, t: f64, at: Millis) -> Changes {
+        let values = [("t".to_owned(), t)];
+        let changes = e.on_batch(&[(device, &values, at)], &[], at);
+        e.apply(&changes);
+        changes
+    }
+
+    #[test]
+    fn a_breach_opens_an_alarm_notifies_its_channels_and_a_reading_clears_it() {
+        let mut e = engine(&[hot()]);
+        let quiet = reading(&mut e, "d1", 20.0, T0);
+        assert!(quiet.is_empty() && quiet.deliveries.is_empty(), "{quiet:?}");
+        let fired = reading(&mut e, "d1", 31.5, T0 + 1000);
+        assert_eq!(fired.alarms.len(), 1);
+        let alarm = &fired.alarms[0];
+        assert!(alarm.active && !alarm.acked && alarm.device == "d1" && alarm.value == Some(31.5));
+        assert_eq!(fired.transitions.iter().map(|t| t.kind).collect::<Vec<_>>(), [TransitionKind::Fired]);
+        assert_eq!(fired.deliveries.len(), 1, "only channels that exist");
+        let notice = &fired.deliveries[0].notice;
+        assert_eq!((notice.event.as_str(), notice.status.as_str()), ("alarm.fired", "ACTIVE_UNACK"));
+        assert_eq!(notice.url, format!("http://dash.local:3000/alarms/{}", alarm.id));
+        assert_eq!(fired.tracks.len(), 1, "the firing state is stored");
+        assert_eq!(e.active().count(), 1);
+
+        let cleared = reading(&mut e, "d1", 25.0, T0 + 2000);
+        assert!(!cleared.alarms[0].active && cleared.alarms[0].id == alarm.id);
+        assert_eq!(cleared.deliveries[0].notice.event, "alarm.cleared");
+        assert_eq!(e.active().count(), 0);
+        let other = reading(&mut e, "d2", 20.0, T0 + 3000);
+        assert!(other.tracks.is_empty(), "a device in the normal state stores nothing");
+    }
+
+    #[test]
+    fn reminders_until_acknowledged_then_a_hand_clear_starts_a_new_alarm() {
+        let mut e = engine(&[hot()]);
+        let fired = reading(&mut e, "d1", 35.0, T0);
+        let id = fired.alarms[0].id.clone();
+        let tick = e.on_tick(T0 + 600_000, &[]);
+        assert_eq!(tick.transitions.iter().map(|t| t.kind).collect::<Vec<_>>(), [TransitionKind::Reminder]);
+        e.apply(&tick);
+        let acked = e.act(&id, Action::Ack, "ann", T0 + 601_000, None).unwrap();
+        assert!(acked.alarms[0].acked && acked.alarms[0].acked_by.as_deref() == Some("ann"));
+        e.apply(&acked);
+        assert_eq!(
+            e.act(&id, Action::Ack, "ann", T0 + 602_000, None),
+            Err(ActError::Already("acknowledged"))
+        );
+        assert!(e.on_tick(T0 + 1_300_000, &[]).transitions.is_empty(), "acknowledged: no reminders");
+        // Cleared by hand while the value still breaches: a new alarm once `for` (0) passes.
+        let cleared = e.act(&id, Action::Clear, "ann", T0 + 1_400_000, Some(35.0)).unwrap();
+        assert_eq!(cleared.alarms[0].status(), telemetry::alarm::AlarmStatus::ClearedAck);
+        e.apply(&cleared);
+        let again = e.on_tick(T0 + 1_401_000, &[]);
+        assert_eq!(again.alarms.len(), 1);
+        assert_ne!(again.alarms[0].id, id, "a new alarm, not the cleared one reopened");
+        assert_eq!(e.act("nope", Action::Ack, "ann", T0, None), Err(ActError::NotFound));
+    }
+
+    #[test]
+    fn flapping_is_notified_once_and_then_kept_quiet() {
+        let mut e = engine(&[hot()]);
+        let mut events = Vec::new();
+        for i in 0..12 {
+            let changes = reading(&mut e, "d1", if i % 2 == 0 { 31.0 } else { 29.0 }, T0 + i * 50_000);
+            events.extend(changes.deliveries.into_iter().map(|d| d.notice.event));
+        }
+        let count = |name: &str| events.iter().filter(|e| *e == name).count();
+        assert_eq!((count("alarm.fired"), count("alarm.flapping")), (1, 1), "{events:?}");
+        assert_eq!(count("alarm.reopened"), 0, "reopening while flapping is quiet");
+        assert_eq!(e.alarms.values().filter(|a| a.opened == 6).count(), 1, "one alarm, opened six times");
+    }
+
+    #[test]
+    fn offline_rules_wait_out_the_start_grace() {
+        let mut e = Engine::new(T0 + 60_000, "http://x".into());
+        let mut rule: Rule =
+            serde_json::from_value(serde_json::json!({"name": "gone", "kind": "offline", "after_secs": 120}))
+                .unwrap();
+        rule.id = "r0".into();
+        e.load(vec![rule], vec![], vec![], vec![]);
+        let devices = [("d1".to_owned(), Presence { last_seen: T0 - 3_600_000, offline_since: None })];
+        assert!(e.on_tick(T0 + 1000, &devices).alarms.is_empty(), "just started: grace");
+        let fired = e.on_tick(T0 + 60_000, &devices);
+        assert_eq!(fired.alarms.len(), 1, "still unheard of after the grace");
+        e.apply(&fired);
+        let back = reading(&mut e, "d1", 1.0, T0 + 61_000);
+        assert!(!back.alarms[0].active, "a reading: it is back");
+    }
+}

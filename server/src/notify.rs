@@ -1,0 +1,10 @@
+//! Notifications: the channels alarms are sent to, signed webhooks, and when to try again.
+//!
+//! # Layout
+//! - [`channels`]: sending to a webhook, an ntfy topic or a mailbox.
+//! - [`sign`]: Standard Webhooks signatures.
+//! - [`schedule`]: the retry schedule and what an answer means.
+
+pub mod channels;
+pub mod schedule;
+pub mod sign;
