@@ -87,7 +87,10 @@ async fn pubacks(mqtt: &str, key: &str, secs: u64) -> Vec<f64> {
         let payload = format!(r#"{{"telemetry": {{"n": {i}}}}}"#);
         let sent = Instant::now();
         client.publish(&topic, QoS::AtLeastOnce, false, payload).await.expect("publish");
-        let at = tokio::time::timeout(Duration::from_secs(10), acks.recv()).await.expect("PUBACK").expect("PUBACK");
+        let at = tokio::time::timeout(Duration::from_secs(10), acks.recv())
+            .await
+            .expect("PUBACK")
+            .expect("PUBACK");
         out.push((at - sent).as_secs_f64() * 1000.0);
     }
     let _ = client.disconnect().await;
