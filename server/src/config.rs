@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use crate::alarms::AlarmsConfig;
 pub use crate::auth::AuthConfig;
 pub use crate::ingest::LimitsConfig;
+pub use crate::notify::sender::NotifyConfig;
 pub use crate::secret::Secret;
 pub use crate::tls::TlsConfig;
 
@@ -23,6 +25,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub auth: AuthConfig,
     pub tls: TlsConfig,
+    pub notify: NotifyConfig,
+    pub alarms: AlarmsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,6 +171,16 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_SETUP_TOKEN", "auth.setup_token"),
     ("IOT_TLS_CERT", "tls.cert"),
     ("IOT_TLS_KEY", "tls.key"),
+    ("IOT_PUBLIC_URL", "notify.public_url"),
+    ("IOT_ALARM_RETENTION_DAYS", "alarms.retention_days"),
+    ("IOT_ALARM_START_GRACE_SECS", "alarms.start_grace_secs"),
+    ("IOT_NOTIFY_RETRY_SECS", "notify.retry_secs"),
+    ("IOT_SMTP_HOST", "notify.smtp_host"),
+    ("IOT_SMTP_PORT", "notify.smtp_port"),
+    ("IOT_SMTP_SECURITY", "notify.smtp_security"),
+    ("IOT_SMTP_USERNAME", "notify.smtp_username"),
+    ("IOT_SMTP_PASSWORD", "notify.smtp_password"),
+    ("IOT_SMTP_FROM", "notify.smtp_from"),
 ];
 
 impl Default for Config {
@@ -262,6 +276,18 @@ impl Config {
         if self.web.max_body_bytes == 0 {
             return Err(invalid("web.max_body_bytes must be at least 1"));
         }
+        if self.notify.retry_secs.is_empty() || self.notify.retry_secs.len() > 20 {
+            return Err(invalid("notify.retry_secs: 1 to 20 waits"));
+        }
+        if !matches!(self.notify.smtp_security.as_str(), "starttls" | "tls" | "none") {
+            return Err(invalid("notify.smtp_security is starttls, tls or none"));
+        }
+        if !(self.notify.public_url.is_empty()
+            || self.notify.public_url.starts_with("http://")
+            || self.notify.public_url.starts_with("https://"))
+        {
+            return Err(invalid("notify.public_url starts with http:// or https://"));
+        }
         if self.tls.half_set() {
             return Err(invalid("tls.cert and tls.key go together: set both, or neither for no TLS"));
         }
@@ -282,11 +308,17 @@ fn env_value(raw: &str, current: Option<&toml::Value>) -> toml::Value {
             "false" | "0" | "no" | "off" => toml::Value::Boolean(false),
             _ => text(),
         },
-        Some(toml::Value::Array(_)) => toml::Value::Array(
+        // A list of numbers stays numbers (each parsed like the setting's first), else strings.
+        Some(toml::Value::Array(current)) => toml::Value::Array(
             raw.split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| toml::Value::String(s.into()))
+                .map(|s| match current.first() {
+                    Some(first @ (toml::Value::Integer(_) | toml::Value::Float(_))) => {
+                        env_value(s, Some(first))
+                    }
+                    _ => toml::Value::String(s.into()),
+                })
                 .collect(),
         ),
         _ => text(),

@@ -44,13 +44,14 @@ pub enum IngestError {
 enum Job {
     Messages(Vec<Incoming>, oneshot::Sender<Ack>),
     Status(StatusReport, oneshot::Sender<Ack>),
+    Alarm(crate::alarms::AlarmJob),
 }
 
 impl Job {
     fn readings(&self) -> usize {
         match self {
             Job::Messages(m, _) => m.iter().map(|i| i.message.values.len()).sum::<usize>().max(1),
-            Job::Status(..) => 1,
+            Job::Status(..) | Job::Alarm(_) => 1,
         }
     }
 }
@@ -113,19 +114,30 @@ impl Ingest {
     /// Starts the writer task. Once `stop` turns true (or every `Ingest` handle is dropped)
     /// it refuses new jobs, commits what is queued and ends; await the returned handle to
     /// know the last commit is done.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         store: Arc<dyn Store>,
         hub: Hub,
         metrics: Arc<Metrics>,
         limits: Arc<Limits>,
         batching: Batching,
+        engine: crate::alarms::engine::Engine,
+        notifier: Arc<tokio::sync::Notify>,
         stop: watch::Receiver<bool>,
     ) -> (Ingest, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let refusals = Arc::new(Refusals::new(hub.clone()));
-        let writer =
-            writer::Writer { store, hub, metrics: metrics.clone(), refusals: refusals.clone(), batching };
-        let writer = tokio::spawn(writer.run(rx, stop));
+        let writer = writer::Writer {
+            store,
+            hub,
+            metrics: metrics.clone(),
+            refusals: refusals.clone(),
+            batching,
+            engine,
+            notifier,
+        };
+        let writer = tokio::spawn(writer.run(rx, stop.clone()));
+        tokio::spawn(clock(tx.clone(), stop));
         let log = Arc::new(LogLimit::default());
         (Ingest { tx, metrics, limits, refusals, log }, writer)
     }
@@ -278,6 +290,30 @@ impl Ingest {
     /// Stores messages and waits until they are durable.
     pub async fn store(&self, messages: Vec<Message>, received: Millis) -> Ack {
         self.submit(messages, received).await.await.unwrap_or(Err(IngestError::Closed))
+    }
+}
+
+/// Sends the writer the clock's tick once a second, for rules on the clock. A full queue skips
+/// a tick: the next one does its work.
+async fn clock(tx: mpsc::Sender<Job>, mut stop: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(crate::alarms::TICK);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = every.tick() => {
+                if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(Job::Alarm(crate::alarms::AlarmJob::Tick)) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Ingest {
+    /// Hands an alarm change to the writer; false if it has stopped.
+    pub fn alarm_job(&self, job: crate::alarms::AlarmJob) -> bool {
+        self.tx.blocking_send(Job::Alarm(job)).is_ok()
     }
 }
 

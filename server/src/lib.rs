@@ -50,6 +50,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
 
+use telemetry::alarm::AlarmDesk;
+
+use crate::alarms::desk::Desk;
+use crate::alarms::engine::Engine;
 use crate::auth::Auth;
 use crate::auth::users::UserDb;
 use crate::config::{Config, MqttMode};
@@ -58,7 +62,7 @@ use crate::ingest::{Batching, Ingest, Limits};
 use crate::metrics::Metrics;
 use crate::mqtt::broker::{EmbeddedBroker, TlsListen};
 use crate::state::AppState;
-use crate::store::{RedbStore, Store};
+use crate::store::{AlarmStore, RedbStore, Store};
 use crate::tls::HttpsListener;
 use crate::web::routes::WebSettings;
 
@@ -79,6 +83,8 @@ pub enum StartError {
     Tls(#[from] tls::TlsError),
     #[error(transparent)]
     BrokerTls(#[from] mqtt::client::ClientTlsError),
+    #[error(transparent)]
+    Notify(#[from] notify::channels::SenderError),
 }
 
 /// A server whose storage is open and whose listeners are bound; [`Server::run`] serves.
@@ -97,7 +103,22 @@ pub struct Server {
     hub: Hub,
     metrics: Arc<Metrics>,
     auth: Arc<Auth>,
+    /// Alarms, rules and channels, for the pages and the API.
+    desk: Arc<dyn AlarmDesk>,
+    /// Wakes the notification sender.
+    notifier: Arc<tokio::sync::Notify>,
+    /// The notification senders, taken by `run`.
+    senders: Option<notify::channels::Senders>,
     stop_tx: watch::Sender<bool>,
+}
+
+/// The host part of a link to `addr`: `localhost` for an unspecified address.
+fn link_host(addr: SocketAddr) -> String {
+    match addr.ip() {
+        ip if ip.is_unspecified() => format!("localhost:{}", addr.port()),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", addr.port()),
+        ip => format!("{ip}:{}", addr.port()),
+    }
 }
 
 impl Server {
@@ -142,10 +163,38 @@ impl Server {
             .map_err(auth::AuthError::from)?;
         let auth = Arc::new(Auth::new(users, config.auth.clone())?);
         let limits = Arc::new(Limits::new(config.limits.clone(), &store.known_devices()));
-        let (ingest, writer) =
-            Ingest::start(store.clone(), hub.clone(), metrics.clone(), limits, batching, stop_rx);
         let addr = config.web.listen;
         let http_addr = http.local_addr().map_err(|source| StartError::Http { addr, source })?;
+        let public_url = match config.notify.public_url.as_str() {
+            "" => {
+                let scheme = if https.is_some() { "https" } else { "http" };
+                format!("{scheme}://{}", link_host(http_addr))
+            }
+            url => url.trim_end_matches('/').to_owned(),
+        };
+        let grace = (config.alarms.start_grace_secs as i64).saturating_mul(1000);
+        let mut engine = Engine::new(ingest::now_ms().saturating_add(grace), public_url.clone());
+        let saved = store.alarm_state()?;
+        info!(
+            rules = saved.rules.len(),
+            open = saved.alarms.iter().filter(|a| a.active).count(),
+            "alarms loaded"
+        );
+        engine.load(saved.rules, saved.tracks, saved.alarms, saved.channels);
+        let notifier = Arc::new(tokio::sync::Notify::new());
+        let senders = notify::channels::Senders::new(&config.notify.smtp())?;
+        let (ingest, writer) = Ingest::start(
+            store.clone(),
+            hub.clone(),
+            metrics.clone(),
+            limits,
+            batching,
+            engine,
+            notifier.clone(),
+            stop_rx,
+        );
+        let desk: Arc<dyn AlarmDesk> =
+            Arc::new(Desk::new(store.clone(), ingest.clone(), notifier.clone(), public_url));
         let broker = match config.mqtt.mode {
             MqttMode::Embedded => {
                 let tls = config.tls.files().map(|(cert, key)| TlsListen {
@@ -170,6 +219,9 @@ impl Server {
             hub,
             metrics,
             auth,
+            desk,
+            notifier,
+            senders: Some(senders),
             stop_tx,
         })
     }
@@ -179,12 +231,7 @@ impl Server {
     pub fn setup_link(&self) -> Option<String> {
         let token = self.auth.setup_token()?;
         let scheme = if self.https() { "https" } else { "http" };
-        let host = match self.http_addr.ip() {
-            ip if ip.is_unspecified() => "localhost".to_owned(),
-            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-            ip => ip.to_string(),
-        };
-        Some(format!("{scheme}://{host}:{}/setup?token={token}", self.http_addr.port()))
+        Some(format!("{scheme}://{}/setup?token={token}", link_host(self.http_addr)))
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -233,6 +280,7 @@ impl Server {
             auth: self.auth.clone(),
             mqtt_mode: config.mqtt.mode,
             broker: self.broker.clone(),
+            desk: self.desk.clone(),
             shutdown: self.stop_tx.subscribe(),
         };
         let web = WebSettings {
@@ -248,8 +296,17 @@ impl Server {
 
     /// Serves until `shutdown` completes, then stops taking readings, commits what is queued
     /// and closes the database.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let router = self.router();
+        let sender = self.senders.take().map(|senders| {
+            let sender = notify::sender::Sender::new(
+                self.store.clone(),
+                senders,
+                self.config.notify.clone(),
+                self.metrics.clone(),
+            );
+            tokio::spawn(sender.run(self.notifier.clone(), self.stop_tx.subscribe()))
+        });
         let Server {
             config,
             store,
@@ -263,6 +320,9 @@ impl Server {
             hub: _,
             metrics,
             auth,
+            desk: _,
+            notifier: _,
+            senders: _,
             stop_tx,
         } = self;
         let pruning = tokio::spawn(upkeep::run(
@@ -270,6 +330,7 @@ impl Server {
             auth.clone(),
             metrics.clone(),
             config.storage.clone(),
+            config.alarms.retention_days,
             stop_tx.subscribe(),
         ));
         let external = (config.mqtt.mode == MqttMode::External).then(|| {
@@ -303,6 +364,9 @@ impl Server {
             let _ = task.await;
         }
         let _ = pruning.await;
+        if let Some(task) = sender {
+            let _ = task.await;
+        }
         // The stop signal closed the ingest queue: the writer commits what is queued and ends.
         let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
         drop(store);

@@ -64,6 +64,7 @@ pub struct Metrics {
     readings_sealed: AtomicU64,
     throttled: AtomicU64,
     mqtt_refused: Labeled,
+    notifications: Labeled,
     changes_pruned: AtomicU64,
     live_clients: AtomicI64,
     live_resyncs: AtomicU64,
@@ -105,6 +106,11 @@ impl Metrics {
 
     pub fn mqtt_refused(&self, reason: &'static str) {
         self.mqtt_refused.add(reason, 1);
+    }
+
+    /// Notifications that came to `outcome` (sent, retried, failed, suppressed).
+    pub fn notification(&self, outcome: &'static str, n: u64) {
+        self.notifications.add(outcome, n);
     }
 
     pub fn throttled(&self) {
@@ -194,6 +200,12 @@ impl Metrics {
             "iot_rollups_pruned_total",
             "level",
             "Rollup rows (a series' summary of a minute or an hour) deleted past their retention.",
+        );
+        self.notifications.render(
+            &mut out,
+            "iot_notifications_total",
+            "outcome",
+            "Alarm notifications by what came of an attempt: sent, retried, failed, suppressed (over a channel's rate).",
         );
         let counters = [
             ("iot_messages_stored_total", "Messages durably stored.", &self.messages_stored),

@@ -27,5 +27,7 @@ pub struct AppState {
     pub mqtt_mode: MqttMode,
     /// The embedded broker, when it runs (`/healthz` probes it).
     pub broker: Option<Arc<EmbeddedBroker>>,
+    /// Alarms, rules and notification channels.
+    pub desk: Arc<dyn telemetry::alarm::AlarmDesk>,
     pub shutdown: watch::Receiver<bool>,
 }

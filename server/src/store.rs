@@ -107,10 +107,21 @@ impl From<StoreError> for SourceError {
     }
 }
 
-pub trait Store: TelemetrySource + DashboardStore + DeviceAdmin {
-    /// Stores a batch of messages and status reports in one durable transaction: when this
+pub trait Store: TelemetrySource + DashboardStore + DeviceAdmin + AlarmStore {
+    /// Stores a batch of messages and status reports, and what the alarm engine made of them
+    /// (alarms, their logs, rule states, notifications), in one durable transaction: when this
     /// returns `Ok`, everything in it survives a crash. Idempotent per (device, metric, time).
-    fn commit(&self, messages: &[Incoming], statuses: &[StatusReport]) -> Result<CommitOutcome, StoreError>;
+    fn commit_with(
+        &self,
+        messages: &[Incoming],
+        statuses: &[StatusReport],
+        alarms: &crate::alarms::engine::Changes,
+    ) -> Result<CommitOutcome, StoreError>;
+
+    /// [`Store::commit_with`] no alarm changes.
+    fn commit(&self, messages: &[Incoming], statuses: &[StatusReport]) -> Result<CommitOutcome, StoreError> {
+        self.commit_with(messages, statuses, &crate::alarms::engine::Changes::default())
+    }
 
     /// Every device the registry holds, registered or not (a status alone makes a record):
     /// what the device cap counts.
@@ -129,6 +140,59 @@ pub trait Store: TelemetrySource + DashboardStore + DeviceAdmin {
 
     /// Keeps only the latest `keep` entries of the change log; returns how many went.
     fn trim_changes(&self, keep: u64) -> Result<u64, StoreError>;
+}
+
+/// What the alarm engine starts from after a start.
+#[derive(Debug, Clone, Default)]
+pub struct AlarmState {
+    pub rules: Vec<telemetry::alarm::Rule>,
+    pub tracks: Vec<(crate::alarms::engine::TrackKey, telemetry::alarm::eval::Track)>,
+    /// Active alarms, and cleared ones a rule's state may reopen.
+    pub alarms: Vec<telemetry::alarm::Alarm>,
+    /// Notification channel ids.
+    pub channels: Vec<String>,
+}
+
+/// Alarms, rules, channels and notifications (their share of a commit is written by
+/// [`Store::commit`]).
+pub trait AlarmStore: Send + Sync {
+    fn alarm_state(&self) -> Result<AlarmState, StoreError>;
+    fn rules(&self) -> Result<Vec<telemetry::alarm::Rule>, StoreError>;
+    fn rule_count(&self) -> Result<u64, StoreError>;
+    /// Creates or replaces a rule.
+    fn put_rule(&self, rule: &telemetry::alarm::Rule) -> Result<(), StoreError>;
+    /// Deletes a rule and its states (its alarms stay in the history); false if none.
+    fn delete_rule(&self, id: &str) -> Result<bool, StoreError>;
+    fn channels(&self) -> Result<Vec<crate::notify::channels::StoredChannel>, StoreError>;
+    fn put_channel(&self, channel: &crate::notify::channels::StoredChannel) -> Result<(), StoreError>;
+    fn delete_channel(&self, id: &str) -> Result<bool, StoreError>;
+    /// Alarms the query admits, newest first.
+    fn alarms(
+        &self,
+        query: &telemetry::alarm::AlarmQuery,
+    ) -> Result<Vec<telemetry::alarm::Alarm>, StoreError>;
+    /// An alarm and its log.
+    #[allow(clippy::type_complexity)]
+    fn alarm(
+        &self,
+        id: &str,
+    ) -> Result<Option<(telemetry::alarm::Alarm, Vec<telemetry::alarm::Transition>)>, StoreError>;
+    /// Pending deliveries due at `now`, soonest first.
+    fn due_deliveries(
+        &self,
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<telemetry::notify::Delivery>, StoreError>;
+    /// When the next pending delivery is due.
+    fn next_due(&self) -> Result<Option<Millis>, StoreError>;
+    /// Stores deliveries' new states (and keeps the done ones to a bounded number).
+    fn update_deliveries(&self, updates: &[telemetry::notify::Delivery]) -> Result<(), StoreError>;
+    /// Deliveries, newest first.
+    fn deliveries(&self, limit: usize) -> Result<Vec<telemetry::notify::Delivery>, StoreError>;
+    fn delivery(&self, id: &str) -> Result<Option<telemetry::notify::Delivery>, StoreError>;
+    /// Deletes alarms started before `before` that are cleared and acknowledged (with their
+    /// logs); answers how many.
+    fn prune_alarms(&self, before: Millis) -> Result<u64, StoreError>;
 }
 
 /// What a prune removed.

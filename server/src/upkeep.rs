@@ -5,7 +5,8 @@
 //!   readings (and change-log entries) to `storage.retention_days`, minute and hour rollups
 //!   to `storage.minute_rollup_days` and `hour_rollup_days` (0 days keeps a level), so disk
 //!   use stays flat while long charts keep their rollups;
-//! - every [`SESSION_PRUNE_EVERY`], expired sign-in sessions are deleted.
+//! - every [`SESSION_PRUNE_EVERY`], expired sign-in sessions are deleted, and alarms cleared and
+//!   acknowledged before `alarms.retention_days`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,8 @@ use crate::ingest::now_ms;
 use crate::metrics::Metrics;
 use crate::store::{Pruned, Store};
 
+/// A day, in milliseconds.
+const DAY_MS: i64 = 86_400_000;
 /// How often expired sessions are deleted.
 pub const SESSION_PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 
@@ -28,6 +31,7 @@ pub async fn run(
     auth: Arc<Auth>,
     metrics: Arc<Metrics>,
     config: StorageConfig,
+    alarm_retention_days: u64,
     mut stop: watch::Receiver<bool>,
 ) {
     let seal_every = Duration::from_secs(config.seal_interval_secs);
@@ -56,6 +60,19 @@ pub async fn run(
                 tokio::task::spawn_blocking(move || auth.prune_sessions().err()).await.unwrap_or(None)
             {
                 error!(error = %e, "cannot delete expired sessions");
+            }
+            if alarm_retention_days > 0 {
+                let before = now_ms().saturating_sub((alarm_retention_days as i64).saturating_mul(DAY_MS));
+                let s = store.clone();
+                if let Some(n) = blocking(move || s.prune_alarms(before)).await
+                    && n > 0
+                {
+                    info!(
+                        alarms = n,
+                        days = alarm_retention_days,
+                        "deleted alarm history past the retention"
+                    );
+                }
             }
         } else if let Job::Seal = job {
             let before = now_ms() - seal_every.as_millis() as i64;

@@ -10,8 +10,9 @@
 //!   password changes.
 //! - [`live`]: `/ws/live`; [`http_ingest`]: `POST /api/telemetry`; [`export`]:
 //!   `GET /api/export.csv`; [`health`]: `/healthz` and `/metrics`; [`status`]: the right HTTP
-//!   status for server function errors.
+//!   status for server function errors; [`alarms_api`]: alarms, rules and channels as JSON.
 
+pub mod alarms_api;
 pub mod auth_forms;
 pub mod export;
 pub mod guard;

@@ -445,6 +445,152 @@ pub struct Transition {
     pub text: Option<String>,
 }
 
+/// What a person does to an alarm (the API's bodies: `{"action": "shelve", "hours": 8}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum AlarmAction {
+    Ack,
+    Clear,
+    /// For 1, 8 or 24 hours.
+    Shelve {
+        hours: u32,
+    },
+    Unshelve,
+    Comment {
+        text: String,
+    },
+}
+
+impl AlarmAction {
+    /// Checks what was sent.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            AlarmAction::Shelve { hours } if !matches!(hours, 1 | 8 | 24) => {
+                Err("shelve for 1, 8 or 24 hours".into())
+            }
+            AlarmAction::Comment { text } if text.trim().is_empty() || text.chars().count() > MAX_COMMENT => {
+                Err(format!("a comment is 1 to {MAX_COMMENT} characters"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Which alarms a list shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusFilter {
+    /// Active (acknowledged or not).
+    #[default]
+    Active,
+    /// Active and not acknowledged: what needs someone.
+    ActiveUnack,
+    /// Not acknowledged, active or cleared.
+    Unacked,
+    Cleared,
+    All,
+}
+
+impl StatusFilter {
+    pub fn admits(self, alarm: &Alarm) -> bool {
+        match self {
+            StatusFilter::Active => alarm.active,
+            StatusFilter::ActiveUnack => alarm.active && !alarm.acked,
+            StatusFilter::Unacked => !alarm.acked,
+            StatusFilter::Cleared => !alarm.active,
+            StatusFilter::All => true,
+        }
+    }
+}
+
+/// A list of alarms: filters, newest first, at most `limit`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlarmQuery {
+    #[serde(default)]
+    pub status: StatusFilter,
+    #[serde(default)]
+    pub severity: Option<Severity>,
+    #[serde(default)]
+    pub device: Option<String>,
+    #[serde(default)]
+    pub rule: Option<String>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// Most alarms one list answers.
+pub const MAX_LIST: usize = 500;
+
+impl AlarmQuery {
+    pub fn admits(&self, alarm: &Alarm) -> bool {
+        self.status.admits(alarm)
+            && self.severity.is_none_or(|s| s == alarm.severity)
+            && self.device.as_ref().is_none_or(|d| *d == alarm.device)
+            && self.rule.as_ref().is_none_or(|r| *r == alarm.rule_id)
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit.unwrap_or(MAX_LIST).clamp(1, MAX_LIST)
+    }
+}
+
+/// An alarm with its log, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmDetail {
+    pub alarm: Alarm,
+    pub log: Vec<Transition>,
+}
+
+/// Why an alarm request was refused; every message is safe to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AlarmError {
+    NotFound,
+    /// What was sent is wrong (the text says how).
+    Invalid(String),
+    /// It conflicts with the state (already acknowledged, too many rules).
+    Conflict(String),
+    Storage,
+}
+
+impl fmt::Display for AlarmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AlarmError::NotFound => f.write_str("not found"),
+            AlarmError::Invalid(why) | AlarmError::Conflict(why) => f.write_str(why),
+            AlarmError::Storage => f.write_str("storage is unavailable; try again shortly"),
+        }
+    }
+}
+
+impl std::error::Error for AlarmError {}
+
+/// Alarms, rules and notifications as the dashboard and the API manage them. Reads answer
+/// what is stored; changes go through the server's single writer, so they are ordered with
+/// the readings that open and clear alarms.
+pub trait AlarmDesk: Send + Sync {
+    fn alarms(&self, query: &AlarmQuery) -> Result<Vec<Alarm>, AlarmError>;
+    fn alarm(&self, id: &str) -> Result<AlarmDetail, AlarmError>;
+    /// `by` (an admin) acts on an alarm; answers it as it is now.
+    fn act(&self, id: &str, action: AlarmAction, by: &str) -> Result<Alarm, AlarmError>;
+    fn rules(&self) -> Result<Vec<Rule>, AlarmError>;
+    /// Creates (an empty `id`) or replaces a rule; answers it as stored.
+    fn save_rule(&self, rule: Rule) -> Result<Rule, AlarmError>;
+    fn delete_rule(&self, id: &str) -> Result<(), AlarmError>;
+    fn channels(&self) -> Result<Vec<crate::notify::ChannelInfo>, AlarmError>;
+    /// Creates a channel; answers it, and a webhook's signing secret (shown once).
+    fn create_channel(
+        &self,
+        channel: crate::notify::NewChannel,
+    ) -> Result<(crate::notify::ChannelInfo, Option<String>), AlarmError>;
+    fn delete_channel(&self, id: &str) -> Result<(), AlarmError>;
+    /// Sends a test notice to a channel (as a delivery, listed like the others).
+    fn test_channel(&self, id: &str) -> Result<(), AlarmError>;
+    /// Notifications, newest first.
+    fn deliveries(&self, limit: usize) -> Result<Vec<crate::notify::Delivery>, AlarmError>;
+    /// Sends a failed (or suppressed) notification again.
+    fn resend(&self, id: &str) -> Result<(), AlarmError>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -311,12 +311,13 @@ impl Dashboard {
             }
         }
         for bp in Breakpoint::ALL {
-            if self.layouts.get(bp).len() > self.widgets.len() {
-                return err(format!("the {bp:?} layout places more widgets than there are"));
-            }
+            let mut placed = std::collections::HashSet::new();
             for p in self.layouts.get(bp) {
                 if !ids.contains(p.widget.as_str()) {
                     return err(format!("layout places unknown widget {:?}", p.widget));
+                }
+                if !placed.insert(p.widget.as_str()) {
+                    return err(format!("the {bp:?} layout places widget {:?} twice", p.widget));
                 }
                 if p.w == 0
                     || p.h == 0
@@ -527,6 +528,6 @@ mod tests {
         let mut d = Dashboard::starter();
         let extra = d.layouts.wide[0].clone();
         d.layouts.wide.extend(std::iter::repeat_n(extra, 10_000));
-        assert!(d.validate().unwrap_err().0.contains("more widgets"));
+        assert!(d.validate().unwrap_err().0.contains("twice"));
     }
 }

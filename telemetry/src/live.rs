@@ -32,6 +32,8 @@ pub enum LiveEvent {
     /// The server is refusing a device's messages or connections (`refused`), or stopped
     /// doing so (`null`). Not a stored change: it has no `seq`.
     Refused { device: String, refused: Option<crate::Refused> },
+    /// An alarm opened or changed (fired, cleared, acknowledged, …), as it is now.
+    Alarm { seq: u64, alarm: crate::alarm::Alarm },
 }
 
 impl LiveEvent {
@@ -41,6 +43,7 @@ impl LiveEvent {
             LiveEvent::Reading { device, .. }
             | LiveEvent::Status { device, .. }
             | LiveEvent::Refused { device, .. } => Some(device),
+            LiveEvent::Alarm { alarm, .. } => Some(&alarm.device),
             LiveEvent::Hello { .. } | LiveEvent::Resync { .. } => None,
         }
     }
@@ -48,7 +51,9 @@ impl LiveEvent {
     /// The change's sequence number, for readings and statuses.
     pub fn seq(&self) -> Option<u64> {
         match self {
-            LiveEvent::Reading { seq, .. } | LiveEvent::Status { seq, .. } => Some(*seq),
+            LiveEvent::Reading { seq, .. } | LiveEvent::Status { seq, .. } | LiveEvent::Alarm { seq, .. } => {
+                Some(*seq)
+            }
             LiveEvent::Hello { .. } | LiveEvent::Resync { .. } | LiveEvent::Refused { .. } => None,
         }
     }

@@ -961,8 +961,10 @@ fn dashboard_ok(d: &Dashboard) -> bool {
         }
     }
     for (places, cols) in [(&d.layouts.wide, 12u64), (&d.layouts.medium, 6), (&d.layouts.phone, 1)] {
+        let mut placed = BTreeSet::new();
         for p in places {
             if !ids.contains(p.widget.as_str())
+                || !placed.insert(p.widget.as_str())
                 || p.w == 0
                 || p.h == 0
                 || u64::from(p.x) + u64::from(p.w) > cols
@@ -1041,16 +1043,25 @@ fn valid_widget(id: String) -> impl Strategy<Value = Widget> {
         })
 }
 
+/// Some of `ids`, each placed once, within `cols` columns.
 fn placement_within(ids: Vec<String>, cols: u32) -> impl Strategy<Value = Vec<Placement>> {
-    let one = (prop::sample::select(ids), 1..=cols, any::<prop::sample::Index>(), 0u32..=1000, 1u32..=1000)
-        .prop_map(move |(widget, w, x, y, h)| Placement {
-            widget,
-            x: x.index((cols - w + 1) as usize) as u32,
-            y,
-            w,
-            h,
-        });
-    prop::collection::vec(one, 0..6)
+    let n = ids.len();
+    prop::sample::subsequence(ids, 0..=n).prop_flat_map(move |chosen| {
+        chosen
+            .into_iter()
+            .map(|widget| {
+                (1..=cols, any::<prop::sample::Index>(), 0u32..=1000, 1u32..=1000).prop_map(
+                    move |(w, x, y, h)| Placement {
+                        widget: widget.clone(),
+                        x: x.index((cols - w + 1) as usize) as u32,
+                        y,
+                        w,
+                        h,
+                    },
+                )
+            })
+            .collect::<Vec<_>>()
+    })
 }
 
 /// A dashboard the rules accept.
@@ -1101,6 +1112,7 @@ enum Breakage {
     ThresholdColor(String),
     Min(f64),
     UnknownWidget(String),
+    PlacedTwice(Breakpoint),
     ZeroSize(bool),
     OffGrid(Breakpoint, u32, u32),
     TooLow(u32),
@@ -1115,7 +1127,7 @@ fn bad_name() -> impl Strategy<Value = String> {
 fn breakage() -> impl Strategy<Value = Breakage> {
     let bp = prop::sample::select(Breakpoint::ALL.to_vec());
     let non_finite = prop::sample::select(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY]);
-    let off_grid = (bp, any::<u32>(), 1..=u32::MAX)
+    let off_grid = (bp.clone(), any::<u32>(), 1..=u32::MAX)
         .prop_filter("off the grid", |(bp, x, w)| u64::from(*x) + u64::from(*w) > u64::from(bp.cols()))
         .prop_map(|(bp, x, w)| Breakage::OffGrid(bp, x, w));
     prop_oneof![
@@ -1134,6 +1146,7 @@ fn breakage() -> impl Strategy<Value = Breakage> {
         "[#0-9a-zA-Z ]{0,9}".prop_filter("bad colour", |s| !color_ok(s)).prop_map(Breakage::ThresholdColor),
         non_finite.prop_map(Breakage::Min),
         "[a-z]{1,8}".prop_map(|s| Breakage::UnknownWidget(format!("ghost-{s}"))),
+        bp.clone().prop_map(Breakage::PlacedTwice),
         any::<bool>().prop_map(Breakage::ZeroSize),
         off_grid.clone(),
         off_grid,
@@ -1172,6 +1185,10 @@ fn break_dashboard(d: &mut Dashboard, b: Breakage) {
         Breakage::ThresholdColor(c) => w0.thresholds.push(Threshold { value: 1.0, color: c }),
         Breakage::Min(v) => w0.min = Some(v),
         Breakage::UnknownWidget(s) => d.layouts.phone.push(Placement { widget: s, x: 0, y: 0, w: 1, h: 1 }),
+        Breakage::PlacedTwice(bp) => {
+            let places = d.layouts.get_mut(bp);
+            places.extend([place(0, 0, 1, 1), place(0, 2, 1, 1)]);
+        }
         Breakage::ZeroSize(zero_w) => {
             d.layouts.wide.push(if zero_w { place(0, 0, 0, 1) } else { place(0, 0, 1, 0) });
         }

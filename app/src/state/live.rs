@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
+use telemetry::alarm::Alarm;
 use telemetry::{DeviceStatus, DeviceSummary, LiveEvent, MetricLatest, Millis, Refused};
 
 /// The connection to `/ws/live`.
@@ -59,6 +60,8 @@ pub struct Live {
     /// The changes applied last, for views that fold them into their own data (charts), and
     /// for the offline cache, which saves soon after each batch.
     pub batch: RwSignal<Vec<LiveEvent>>,
+    /// Active alarms as the server last said (the header's badge counts the unacknowledged).
+    pub alarms: RwSignal<BTreeMap<String, Alarm>>,
 }
 
 impl Live {
@@ -74,6 +77,7 @@ impl Live {
             base: StoredValue::new(Vec::new()),
             cache_problem: RwSignal::new(None),
             batch: RwSignal::new(Vec::new()),
+            alarms: RwSignal::new(BTreeMap::new()),
         }
     }
 
@@ -131,6 +135,15 @@ impl Live {
                 apply(devices, e.clone());
             }
         });
+        if fresh.iter().any(|e| matches!(e, LiveEvent::Alarm { .. })) {
+            self.alarms.update(|alarms| {
+                for e in &fresh {
+                    if let LiveEvent::Alarm { alarm, .. } = e {
+                        note_alarm(alarms, alarm.clone());
+                    }
+                }
+            });
+        }
         self.batch.set(fresh);
         self.note_data_time(newest);
     }
@@ -172,6 +185,20 @@ impl Default for Live {
     }
 }
 
+/// Keeps `alarm` if active, forgets it once cleared.
+pub fn note_alarm(alarms: &mut BTreeMap<String, Alarm>, alarm: Alarm) {
+    if alarm.active {
+        match alarms.get(&alarm.id) {
+            Some(known) if known.seq > alarm.seq => {}
+            _ => {
+                alarms.insert(alarm.id.clone(), alarm);
+            }
+        }
+    } else {
+        alarms.remove(&alarm.id);
+    }
+}
+
 /// Folds one event into the live map.
 pub fn apply(devices: &mut BTreeMap<String, LiveDevice>, event: LiveEvent) {
     match event {
@@ -193,6 +220,8 @@ pub fn apply(devices: &mut BTreeMap<String, LiveDevice>, event: LiveEvent) {
             }
         }
         LiveEvent::Refused { device, refused } => devices.entry(device).or_default().refused = Some(refused),
+        // Alarms are not a device's state: `Live::alarms` holds them.
+        LiveEvent::Alarm { .. } => {}
         LiveEvent::Hello { .. } | LiveEvent::Resync { .. } => {}
     }
 }

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use telemetry::Millis;
 use telemetry::alarm::RuleKind;
 use telemetry::alarm::eval::{self, Clock, Effect, Input, Track};
-use telemetry::alarm::{Alarm, Rule, Severity, Transition, TransitionKind};
+use telemetry::alarm::{
+    Alarm, AlarmAction as Action, AlarmError, Rule, Severity, Transition, TransitionKind,
+};
 use telemetry::notify::{Delivery, DeliveryState, Notice, notifies};
 
 /// A track's key: (rule id, device id).
@@ -48,17 +50,6 @@ pub struct Presence {
     pub offline_since: Option<Millis>,
 }
 
-/// What a person does to an alarm.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    Ack,
-    Clear,
-    /// Until this server time.
-    Shelve(Millis),
-    Unshelve,
-    Comment(String),
-}
-
 /// Why an action was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ActError {
@@ -66,6 +57,15 @@ pub enum ActError {
     NotFound,
     #[error("the alarm is already {0}")]
     Already(&'static str),
+}
+
+impl From<ActError> for AlarmError {
+    fn from(e: ActError) -> AlarmError {
+        match e {
+            ActError::NotFound => AlarmError::NotFound,
+            ActError::Already(_) => AlarmError::Conflict(e.to_string()),
+        }
+    }
 }
 
 pub struct Engine {
@@ -168,8 +168,19 @@ impl Engine {
         !self.everyone.is_empty() || !self.by_device.is_empty()
     }
 
-    pub fn set_channels(&mut self, channels: Vec<String>) {
-        self.channels = channels;
+    pub fn add_channel(&mut self, id: String) {
+        if !self.channels.contains(&id) {
+            self.channels.push(id);
+        }
+    }
+
+    pub fn remove_channel(&mut self, id: &str) {
+        self.channels.retain(|c| c != id);
+    }
+
+    /// Whether any alarm is open (reminders may fall due on the clock).
+    pub fn has_alarms(&self) -> bool {
+        self.alarms.values().any(|a| a.active)
     }
 
     /// Stored changes take effect.
@@ -198,78 +209,40 @@ impl Engine {
         self.alarms.retain(|id, _| keep.contains(id));
     }
 
-    /// Evaluates every rule watching the devices of a stored batch: readings `(device, values,
-    /// device time)` arrived at `received`, and statuses `(device, online)`.
-    pub fn on_batch(
-        &self,
-        readings: &[Reading],
-        statuses: &[(&str, bool)],
-        received: Millis,
-    ) -> Changes {
-        let mut work = Work::new(self, received);
-        if !self.has_rules() {
-            return work.finish();
-        }
-        for (device, values, ts) in readings {
-            for rule in self.watching(device) {
-                // A reading without the rule's metric is no news to it (an offline rule hears
-                // every reading: the device is back).
-                if rule.metric().is_some_and(|m| !values.iter().any(|(n, _)| n == m)) {
-                    continue;
-                }
-                let input = Input::Reading { values, ts: *ts, received };
-                work.evaluate(rule, device, input);
-            }
-        }
-        for (device, online) in statuses {
-            for rule in self.watching(device).filter(|r| matches!(r.kind, RuleKind::Offline { .. })) {
-                work.evaluate(rule, device, Input::Status { online: *online });
-            }
-        }
+    /// An evaluation at `now`: feed it what one commit holds (readings, statuses, the clock,
+    /// people's actions), then [`Work::finish`] it. Later steps see earlier steps' changes.
+    pub fn work(&self, now: Millis) -> Work<'_> {
+        Work::new(self, now)
+    }
+
+    /// Whether any rule needs devices' presence on the clock (no-data and offline rules).
+    pub fn wants_presence(&self) -> bool {
+        self.rules.values().any(|r| r.enabled && !matches!(r.kind, RuleKind::Threshold { .. }))
+    }
+
+    /// The latest value `alarm`'s rule reads, as this engine last evaluated it: what a hand's
+    /// clear checks for "still breaching".
+    pub fn latest_value(&self, alarm: &Alarm) -> Option<f64> {
+        alarm.last_value
+    }
+
+    /// [`Engine::work`] on one stored batch: readings `(device, values, device time)` arrived
+    /// at `received`, and statuses `(device, online)`.
+    pub fn on_batch(&self, readings: &[Reading], statuses: &[(&str, bool)], received: Millis) -> Changes {
+        let mut work = self.work(received);
+        work.readings(readings);
+        work.statuses(statuses);
         work.finish()
     }
 
-    /// The clock moved to `now`: pending periods end, no-data and offline rules look at
-    /// `devices` (each with its presence), flapping ends, reminders fall due.
+    /// [`Engine::work`] on the clock.
     pub fn on_tick(&self, now: Millis, devices: &[(String, Presence)]) -> Changes {
-        let mut work = Work::new(self, now);
-        for rule in self.rules.values().filter(|r| r.enabled) {
-            let clocked = !matches!(rule.kind, RuleKind::Threshold { .. });
-            if clocked {
-                for (device, presence) in devices.iter().filter(|(d, _)| rule.watches(d)) {
-                    let input =
-                        Input::Tick { last_seen: presence.last_seen, offline_since: presence.offline_since };
-                    work.evaluate(rule, device, input);
-                }
-            } else {
-                let busy: Vec<&String> = self
-                    .tracks
-                    .iter()
-                    .filter(|((r, _), t)| r == &rule.id && t.wants_ticks())
-                    .map(|((_, d), _)| d)
-                    .collect();
-                for device in busy {
-                    work.evaluate(rule, device, Input::Tick { last_seen: now, offline_since: None });
-                }
-            }
-        }
-        let due: Vec<Alarm> = self
-            .alarms
-            .values()
-            .filter(|a| a.active && !a.acked && !a.shelved(now) && a.remind_at.is_some_and(|t| t <= now))
-            .cloned()
-            .collect();
-        for mut alarm in due {
-            let remind = self.rules.get(&alarm.rule_id).map_or(0, |r| r.remind_secs);
-            alarm.remind_at = (remind > 0).then(|| now.saturating_add(remind as Millis * 1000));
-            let value = alarm.last_value;
-            work.transition(&mut alarm, TransitionKind::Reminder, value, None, None);
-            work.put(alarm);
-        }
+        let mut work = self.work(now);
+        work.tick(devices);
         work.finish()
     }
 
-    /// What `by` doing `action` to alarm `id` at `now` changes.
+    /// [`Engine::work`] on one action.
     pub fn act(
         &self,
         id: &str,
@@ -278,8 +251,106 @@ impl Engine {
         now: Millis,
         latest: Option<f64>,
     ) -> Result<Changes, ActError> {
-        let mut alarm = self.alarms.get(id).cloned().ok_or(ActError::NotFound)?;
-        let mut work = Work::new(self, now);
+        let mut work = self.work(now);
+        work.act(id, action, by, latest)?;
+        Ok(work.finish())
+    }
+}
+
+/// One evaluation's scratch: the tracks and alarms it changed, in order.
+pub struct Work<'a> {
+    engine: &'a Engine,
+    now: Millis,
+    /// Tracks as this evaluation left them, and whether what is stored of them changed.
+    tracks: HashMap<TrackKey, (Track, bool)>,
+    alarms: Vec<Alarm>,
+    transitions: Vec<Transition>,
+    deliveries: Vec<Delivery>,
+}
+
+impl<'a> Work<'a> {
+    /// Stored readings `(device, values, device time)` that arrived now.
+    pub fn readings(&mut self, readings: &[Reading]) {
+        let engine = self.engine;
+        if !engine.has_rules() {
+            return;
+        }
+        let received = self.now;
+        for (device, values, ts) in readings {
+            for rule in engine.watching(device) {
+                // A reading without the rule's metric is no news to it (an offline rule hears
+                // every reading: the device is back).
+                if rule.metric().is_some_and(|m| !values.iter().any(|(n, _)| n == m)) {
+                    continue;
+                }
+                self.evaluate(rule, device, Input::Reading { values, ts: *ts, received });
+            }
+        }
+    }
+
+    /// Statuses `(device, online)` that arrived now.
+    pub fn statuses(&mut self, statuses: &[(&str, bool)]) {
+        let engine = self.engine;
+        for (device, online) in statuses {
+            for rule in engine.watching(device).filter(|r| matches!(r.kind, RuleKind::Offline { .. })) {
+                self.evaluate(rule, device, Input::Status { online: *online });
+            }
+        }
+    }
+
+    /// The clock moved on: pending periods end, no-data and offline rules look at `devices`
+    /// (each with its presence), flapping ends, reminders fall due.
+    pub fn tick(&mut self, devices: &[(String, Presence)]) {
+        let engine = self.engine;
+        let now = self.now;
+        for rule in engine.rules.values().filter(|r| r.enabled) {
+            if matches!(rule.kind, RuleKind::Threshold { .. }) {
+                let busy: Vec<&String> = engine
+                    .tracks
+                    .iter()
+                    .filter(|((r, _), t)| r == &rule.id && t.wants_ticks())
+                    .map(|((_, d), _)| d)
+                    .collect();
+                for device in busy {
+                    self.evaluate(rule, device, Input::Tick { last_seen: now, offline_since: None });
+                }
+            } else {
+                for (device, presence) in devices.iter().filter(|(d, _)| rule.watches(d)) {
+                    let input =
+                        Input::Tick { last_seen: presence.last_seen, offline_since: presence.offline_since };
+                    self.evaluate(rule, device, input);
+                }
+            }
+        }
+        let due: Vec<String> = engine
+            .alarms
+            .keys()
+            .filter_map(|id| self.alarm(id))
+            .filter(|a| a.active && !a.acked && !a.shelved(now) && a.remind_at.is_some_and(|t| t <= now))
+            .map(|a| a.id)
+            .collect();
+        for id in due {
+            let Some(mut alarm) = self.alarm(&id) else { continue };
+            let remind = engine.rules.get(&alarm.rule_id).map_or(0, |r| r.remind_secs);
+            alarm.remind_at = (remind > 0).then(|| now.saturating_add(remind as Millis * 1000));
+            let value = alarm.last_value;
+            self.transition(&mut alarm, TransitionKind::Reminder, value, None, None);
+            self.put(alarm);
+        }
+    }
+
+    /// `by` does `action` to alarm `id`; `latest` is the rule's metric's latest value (a
+    /// hand's clear of a condition that still holds starts a new pending period). Answers the
+    /// alarm as it is now.
+    pub fn act(
+        &mut self,
+        id: &str,
+        action: Action,
+        by: &str,
+        latest: Option<f64>,
+    ) -> Result<Alarm, ActError> {
+        let now = self.now;
+        let mut alarm = self.alarm(id).ok_or(ActError::NotFound)?;
         let kind = match &action {
             Action::Ack if alarm.acked => return Err(ActError::Already("acknowledged")),
             Action::Ack => {
@@ -294,50 +365,45 @@ impl Engine {
                 alarm.active = false;
                 alarm.cleared_at = Some(now);
                 alarm.remind_at = None;
-                if let Some(rule) = self.rules.get(&alarm.rule_id) {
+                if let Some(rule) = self.engine.rules.get(&alarm.rule_id) {
                     let key = (rule.id.clone(), alarm.device.clone());
-                    let mut track = self.tracks.get(&key).cloned().unwrap_or_default();
+                    let mut track = self.track(&key);
                     eval::cleared_by_hand(rule, &mut track, latest, now);
-                    work.tracks.insert(key, (track, true));
+                    self.tracks.insert(key, (track, true));
                 }
                 TransitionKind::Cleared
             }
-            Action::Shelve(until) => {
-                alarm.shelved_until = Some(*until);
+            Action::Shelve { hours } => {
+                alarm.shelved_until = Some(now.saturating_add(Millis::from(*hours) * 3_600_000));
                 TransitionKind::Shelved
             }
             Action::Unshelve => {
                 alarm.shelved_until = None;
                 TransitionKind::Unshelved
             }
-            Action::Comment(_) => {
+            Action::Comment { .. } => {
                 alarm.comments = alarm.comments.saturating_add(1);
                 TransitionKind::Commented
             }
         };
         let text = match action {
-            Action::Comment(text) => Some(text),
+            Action::Comment { text } => Some(text),
             _ => None,
         };
         let value = alarm.last_value;
-        work.transition(&mut alarm, kind, value, Some(by.to_owned()), text);
-        work.put(alarm);
-        Ok(work.finish())
+        self.transition(&mut alarm, kind, value, Some(by.to_owned()), text);
+        self.put(alarm.clone());
+        Ok(alarm)
     }
-}
 
-/// One evaluation's scratch: the tracks and alarms it changed, in order.
-struct Work<'a> {
-    engine: &'a Engine,
-    now: Millis,
-    /// Tracks as this evaluation left them, and whether what is stored of them changed.
-    tracks: HashMap<TrackKey, (Track, bool)>,
-    alarms: Vec<Alarm>,
-    transitions: Vec<Transition>,
-    deliveries: Vec<Delivery>,
-}
+    /// A track as this evaluation left it so far.
+    fn track(&self, key: &TrackKey) -> Track {
+        match self.tracks.get(key) {
+            Some((t, _)) => t.clone(),
+            None => self.engine.tracks.get(key).cloned().unwrap_or_default(),
+        }
+    }
 
-impl<'a> Work<'a> {
     fn new(engine: &'a Engine, now: Millis) -> Work<'a> {
         Work {
             engine,
@@ -350,7 +416,7 @@ impl<'a> Work<'a> {
     }
 
     /// The alarm as this evaluation left it so far.
-    fn alarm(&self, id: &str) -> Option<Alarm> {
+    pub fn alarm(&self, id: &str) -> Option<Alarm> {
         self.alarms.iter().rev().find(|a| a.id == id).cloned().or_else(|| self.engine.alarms.get(id).cloned())
     }
 
@@ -495,7 +561,7 @@ impl<'a> Work<'a> {
         }
     }
 
-    fn finish(self) -> Changes {
+    pub fn finish(self) -> Changes {
         let mut changes = Changes {
             alarms: self.alarms,
             transitions: self.transitions,

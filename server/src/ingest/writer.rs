@@ -1,16 +1,22 @@
-//! The single writer: it groups whatever is waiting into one durable commit, answers each
-//! submitter (so MQTT acknowledges only stored readings), then broadcasts the changes live.
+//! The single writer: it groups whatever is waiting into one durable commit, with what the
+//! alarm engine makes of it (alarm changes, their notifications), answers each submitter (so
+//! MQTT acknowledges only stored readings and their alarm transitions), applies the alarm
+//! changes in memory, then broadcasts the changes live. Alarm rules and channels change here
+//! too, between commits, so evaluation always sees them in order.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::{mpsc, watch};
+use telemetry::alarm::{Alarm, AlarmAction, AlarmError};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, warn};
 
-use super::{Batching, IngestError, Job, Refusals};
+use super::{Batching, IngestError, Job, Refusals, now_ms};
+use crate::alarms::AlarmJob;
+use crate::alarms::engine::{ActError, Engine, Presence};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 pub(super) struct Writer {
     pub store: Arc<dyn Store>,
@@ -18,10 +24,24 @@ pub(super) struct Writer {
     pub metrics: Arc<Metrics>,
     pub refusals: Arc<Refusals>,
     pub batching: Batching,
+    pub engine: Engine,
+    /// Woken when a commit queued notifications.
+    pub notifier: Arc<tokio::sync::Notify>,
+}
+
+/// An action waiting for its commit.
+/// A change to the alarm configuration, done on the store off the async runtime.
+type StoreJob = Box<dyn FnOnce(&dyn Store) -> Result<(), StoreError> + Send>;
+
+struct Act {
+    id: String,
+    action: AlarmAction,
+    by: String,
+    reply: oneshot::Sender<Result<Alarm, AlarmError>>,
 }
 
 impl Writer {
-    pub(super) async fn run(self, mut rx: mpsc::Receiver<Job>, mut stop: watch::Receiver<bool>) {
+    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Job>, mut stop: watch::Receiver<bool>) {
         let batching = self.batching;
         let mut closed = false;
         loop {
@@ -55,11 +75,13 @@ impl Writer {
         }
     }
 
-    async fn commit(&self, jobs: Vec<Job>) {
-        let metrics = &self.metrics;
+    async fn commit(&mut self, jobs: Vec<Job>) {
+        let metrics = self.metrics.clone();
         let mut messages = Vec::new();
         let mut statuses = Vec::new();
         let mut replies = Vec::with_capacity(jobs.len());
+        let mut tick = false;
+        let mut acts = Vec::new();
         for job in jobs {
             match job {
                 Job::Messages(m, done) => {
@@ -70,17 +92,31 @@ impl Writer {
                     statuses.push(s);
                     replies.push(done);
                 }
+                Job::Alarm(AlarmJob::Tick) => tick = true,
+                Job::Alarm(AlarmJob::Act { id, action, by, reply }) => {
+                    acts.push(Act { id, action, by, reply })
+                }
+                Job::Alarm(config) => self.configure(config).await,
             }
         }
         let started = Instant::now();
+        let now = now_ms();
+        let (changes, acted) = self.evaluate(&messages, &statuses, tick, acts, now).await;
+        if messages.is_empty() && statuses.is_empty() && changes.is_empty() && changes.deliveries.is_empty() {
+            // A tick that changed nothing: no commit (no fsync) for it.
+            for (act, result) in acted {
+                let _ = act.reply.send(result.map_err(AlarmError::from));
+            }
+            return;
+        }
         let store = self.store.clone();
         let (n_messages, n_statuses) = (messages.len(), statuses.len() as u64);
         let result = tokio::task::spawn_blocking(move || {
-            let outcome = store.commit(&messages, &statuses);
-            (outcome, messages)
+            let outcome = store.commit_with(&messages, &statuses, &changes);
+            (outcome, messages, changes)
         })
         .await;
-        let (outcome, messages) = match result {
+        let (outcome, messages, changes) = match result {
             Ok(r) => r,
             Err(e) => {
                 error!(error = %e, "storage commit panicked");
@@ -88,11 +124,21 @@ impl Writer {
                 for done in replies {
                     let _ = done.send(Err(IngestError::Storage));
                 }
+                for (act, _) in acted {
+                    let _ = act.reply.send(Err(AlarmError::Storage));
+                }
                 return;
             }
         };
         match outcome {
             Ok(outcome) => {
+                self.engine.apply(&changes);
+                if !changes.deliveries.is_empty() {
+                    self.notifier.notify_one();
+                }
+                for (act, result) in acted {
+                    let _ = act.reply.send(result.map_err(AlarmError::from));
+                }
                 metrics.committed(
                     outcome.fresh_messages,
                     outcome.stored,
@@ -121,7 +167,114 @@ impl Writer {
                 for done in replies {
                     let _ = done.send(Err(IngestError::Storage));
                 }
+                for (act, _) in acted {
+                    let _ = act.reply.send(Err(AlarmError::Storage));
+                }
             }
+        }
+    }
+
+    /// What the alarm engine makes of this commit: its readings and statuses, the clock if it
+    /// ticked, then people's actions, in that order; and each action's outcome.
+    async fn evaluate(
+        &self,
+        messages: &[crate::store::Incoming],
+        statuses: &[crate::store::StatusReport],
+        tick: bool,
+        acts: Vec<Act>,
+        now: telemetry::Millis,
+    ) -> (crate::alarms::engine::Changes, Vec<(Act, Result<Alarm, ActError>)>) {
+        let engine = &self.engine;
+        if !engine.has_rules() && acts.is_empty() && !(tick && engine.has_alarms()) {
+            return (Default::default(), Vec::new());
+        }
+        let presences = if tick && engine.wants_presence() { self.presences().await } else { Vec::new() };
+        let mut work = engine.work(now);
+        let readings: Vec<crate::alarms::engine::Reading> = messages
+            .iter()
+            .map(|i| (i.message.device.as_str(), i.message.values.as_slice(), i.message.ts))
+            .collect();
+        work.readings(&readings);
+        let statuses: Vec<(&str, bool)> = statuses.iter().map(|s| (s.device.as_str(), s.online)).collect();
+        work.statuses(&statuses);
+        if tick {
+            work.tick(&presences);
+        }
+        let mut acted = Vec::with_capacity(acts.len());
+        for act in acts {
+            let latest = work.alarm(&act.id).and_then(|alarm| self.latest(&alarm));
+            let result = work.act(&act.id, act.action.clone(), &act.by, latest);
+            acted.push((act, result));
+        }
+        (work.finish(), acted)
+    }
+
+    /// The latest value of `alarm`'s metric on its device.
+    fn latest(&self, alarm: &Alarm) -> Option<f64> {
+        let rule = self.engine.rules().find(|r| r.id == alarm.rule_id)?;
+        let metric = rule.metric()?;
+        let device = self.store.device(&alarm.device).ok()?.value?;
+        device.metric(metric).map(|m| m.value)
+    }
+
+    /// Every known device's presence, for offline and no-data rules.
+    async fn presences(&self) -> Vec<(String, Presence)> {
+        let store = self.store.clone();
+        let devices = tokio::task::spawn_blocking(move || store.known_devices()).await.unwrap_or_default();
+        devices
+            .into_iter()
+            .map(|d| {
+                let offline_since = d.status.filter(|s| !s.online && s.at >= d.last_seen).map(|s| s.at);
+                (d.id, Presence { last_seen: d.last_seen, offline_since })
+            })
+            .collect()
+    }
+
+    /// A rule or channel changed: stored first, then the engine sees it.
+    async fn configure(&mut self, job: AlarmJob) {
+        let store = self.store.clone();
+        let stored = |f: StoreJob| async move {
+            tokio::task::spawn_blocking(move || f(&*store)).await.map_err(|_| AlarmError::Storage)?.map_err(
+                |e| {
+                    error!(error = %e, "alarm configuration not stored");
+                    AlarmError::Storage
+                },
+            )
+        };
+        match job {
+            AlarmJob::SaveRule(rule, reply) => {
+                let copy = rule.clone();
+                let result = stored(Box::new(move |s| s.put_rule(&copy))).await;
+                if result.is_ok() {
+                    self.engine.set_rule(rule);
+                }
+                let _ = reply.send(result);
+            }
+            AlarmJob::DeleteRule(id, reply) => {
+                let key = id.clone();
+                let result = stored(Box::new(move |s| s.delete_rule(&key).map(drop))).await;
+                if result.is_ok() {
+                    self.engine.remove_rule(&id);
+                }
+                let _ = reply.send(result);
+            }
+            AlarmJob::SaveChannel(channel, reply) => {
+                let copy = channel.clone();
+                let result = stored(Box::new(move |s| s.put_channel(&copy))).await;
+                if result.is_ok() {
+                    self.engine.add_channel(channel.id);
+                }
+                let _ = reply.send(result);
+            }
+            AlarmJob::DeleteChannel(id, reply) => {
+                let key = id.clone();
+                let result = stored(Box::new(move |s| s.delete_channel(&key).map(drop))).await;
+                if result.is_ok() {
+                    self.engine.remove_channel(&id);
+                }
+                let _ = reply.send(result);
+            }
+            AlarmJob::Tick | AlarmJob::Act { .. } => unreachable!("evaluated with the commit"),
         }
     }
 }

@@ -1,8 +1,9 @@
 //! When to try a notification again, and whether to: the retry schedule, what an answer means,
 //! and `Retry-After`.
 //!
-//! A delivery is tried at once, then after 5 s, 30 s, 2 min, 10 min, 30 min and 1 h, then every
-//! hour until it is a day old, when it is given up. A receiver's `Retry-After` is honoured
+//! A delivery is tried at once, then after each of `notify.retry_secs` (5 s, 30 s, 2 min,
+//! 10 min, 30 min, 1 h by default), then every last one until it is a day old, when it is
+//! given up. A receiver's `Retry-After` is honoured
 //! (within that day). Time-outs, connection errors, 408, 429 and 5xx are tried again; other
 //! 4xx are final (the request itself is wrong: retrying would not help).
 
@@ -10,9 +11,6 @@ use std::time::Duration;
 
 use crate::ingest::now_ms;
 
-/// Waits before the 2nd, 3rd, … attempts; then hourly.
-const BACKOFF_SECS: [u64; 6] = [5, 30, 120, 600, 1800, 3600];
-const HOURLY: Duration = Duration::from_secs(3600);
 /// A delivery older than this is given up.
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 
@@ -50,11 +48,18 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(Duration::from_millis(at.saturating_sub(now_ms()).max(0) as u64))
 }
 
-/// When to try again after `attempts` attempts of a delivery made at `created` (ms), or
-/// `None` to give up. A `Retry-After` longer than the schedule's wait is honoured.
-pub fn next_attempt(created: i64, attempts: u32, retry_after: Option<Duration>, now: i64) -> Option<i64> {
-    let wait =
-        BACKOFF_SECS.get(attempts.saturating_sub(1) as usize).map_or(HOURLY, |s| Duration::from_secs(*s));
+/// When to try again after `attempts` attempts of a delivery made at `created` (ms), waiting
+/// `backoff[attempts - 1]` seconds (the last one once they run out), or `None` to give up. A
+/// `Retry-After` longer than the schedule's wait is honoured.
+pub fn next_attempt(
+    backoff: &[u64],
+    created: i64,
+    attempts: u32,
+    retry_after: Option<Duration>,
+    now: i64,
+) -> Option<i64> {
+    let index = (attempts.saturating_sub(1) as usize).min(backoff.len().saturating_sub(1));
+    let wait = Duration::from_secs(backoff.get(index).copied().unwrap_or(3600));
     let wait = retry_after.map_or(wait, |r| r.max(wait));
     let at = now.saturating_add(wait.as_millis() as i64);
     (at <= created.saturating_add(GIVE_UP_AFTER.as_millis() as i64)).then_some(at)
@@ -83,19 +88,19 @@ mod tests {
     }
 
     #[test]
-    fn the_schedule_backs_off_then_goes_hourly_and_gives_up_after_a_day() {
+    fn the_schedule_backs_off_then_keeps_its_last_wait_and_gives_up_after_a_day() {
         let t0 = 1_000_000_000_000;
-        let waits: Vec<i64> = (1..=8).map(|n| next_attempt(t0, n, None, t0).unwrap() - t0).collect();
+        let backoff = [5, 30, 120, 600, 1800, 3600];
+        let waits: Vec<i64> =
+            (1..=8).map(|n| next_attempt(&backoff, t0, n, None, t0).unwrap() - t0).collect();
         assert_eq!(waits, [5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 3_600_000, 3_600_000]);
         let late = t0 + 23 * 3_600_000 + 1;
-        assert_eq!(next_attempt(t0, 20, None, late), None, "a day old: given up");
+        assert_eq!(next_attempt(&backoff, t0, 20, None, late), None, "a day old: given up");
+        let minute = Some(Duration::from_secs(60));
+        assert_eq!(next_attempt(&backoff, t0, 1, minute, t0), Some(t0 + 60_000), "Retry-After honoured");
+        let second = Some(Duration::from_secs(1));
         assert_eq!(
-            next_attempt(t0, 1, Some(Duration::from_secs(60)), t0),
-            Some(t0 + 60_000),
-            "Retry-After honoured"
-        );
-        assert_eq!(
-            next_attempt(t0, 4, Some(Duration::from_secs(1)), t0),
+            next_attempt(&backoff, t0, 4, second, t0),
             Some(t0 + 600_000),
             "never sooner than the schedule"
         );

@@ -6,8 +6,10 @@
 //!
 //! Its rooms: [`schema`] (tables, versions, migrations, opening a file), [`readings`]
 //! (commits, sealing, pruning, and history, points and changes read back), [`devices`]
-//! (names, notes, deleting) and [`dashboards`].
+//! (names, notes, deleting), [`dashboards`] and [`alarms`] (rules, channels, states, alarms,
+//! their logs, the notification outbox).
 
+mod alarms;
 mod dashboards;
 mod devices;
 mod readings;

@@ -49,6 +49,7 @@ pub fn router(state: AppState, web: WebSettings) -> Router {
     });
     let accounts: Arc<dyn Accounts> = state.auth.clone();
     let refused: Arc<dyn RefusedIds> = Arc::new(Strangers(refusals));
+    let desk = state.desk.clone();
     let options = state.leptos_options.clone();
     let sign_in = Arc::new(SignIn { auth: state.auth.clone(), metrics_token: web.metrics_token });
     let site = Arc::new(Site::new(
@@ -69,6 +70,7 @@ pub fn router(state: AppState, web: WebSettings) -> Router {
         .route("/auth/logout", post(super::auth_forms::logout))
         .route("/auth/setup", post(super::auth_forms::setup))
         .route("/auth/password", post(super::auth_forms::change_password))
+        .merge(super::alarms_api::routes())
         .leptos_routes_with_context(
             &state,
             routes,
@@ -78,6 +80,7 @@ pub fn router(state: AppState, web: WebSettings) -> Router {
                 provide_context(admin.clone());
                 provide_context(accounts.clone());
                 provide_context(refused.clone());
+                provide_context(desk.clone());
             },
             move || shell(options.clone()),
         )

@@ -235,7 +235,8 @@ fn threshold(
     match input {
         Input::Reading { values, ts, received } => {
             let Some(v) = values.iter().find(|(name, _)| name == metric).map(|(_, v)| *v) else { return };
-            if ts < track.last_ts || received.saturating_sub(ts) > FRESH_MS {
+            // Late (older than the newest evaluated, or a redelivery of it) or a backfill.
+            if (track.last_ts != 0 && ts <= track.last_ts) || received.saturating_sub(ts) > FRESH_MS {
                 return;
             }
             track.last_ts = ts;

@@ -30,7 +30,12 @@ fn record<'a>(
 }
 
 impl Store for RedbStore {
-    fn commit(&self, messages: &[Incoming], statuses: &[StatusReport]) -> Result<CommitOutcome, StoreError> {
+    fn commit_with(
+        &self,
+        messages: &[Incoming],
+        statuses: &[StatusReport],
+        alarm_changes: &crate::alarms::engine::Changes,
+    ) -> Result<CommitOutcome, StoreError> {
         let _writer = self.writer();
         let mut outcome = CommitOutcome::default();
         let mut new_series: Vec<((String, String), u32)> = Vec::new();
@@ -106,6 +111,7 @@ impl Store for RedbStore {
                     at: *at,
                 });
             }
+            outcome.events.extend(super::alarms::write_changes(&tx, &mut meta, alarm_changes, &mut seq)?);
             outcome.wire = outcome
                 .events
                 .iter()

@@ -16,7 +16,7 @@ use super::super::registry::{CHECKPOINT, DEVICES, META, Registry};
 use super::super::rollup;
 use super::super::series_ids::SeriesIds;
 use super::super::{FastMap, StoreError};
-use super::{Memory, RedbStore, dashboards};
+use super::{Memory, RedbStore, alarms, dashboards};
 
 /// (device, metric) → series id.
 pub(super) const SERIES: TableDefinition<(&str, &str), u32> = TableDefinition::new("series");
@@ -101,6 +101,7 @@ impl RedbStore {
             tx.open_table(SERIES)?;
             tx.open_table(CHANGES)?;
             dashboards::init(&tx)?;
+            alarms::init(&tx)?;
             let mut meta = tx.open_table(META)?;
             meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
             // Files from before checkpoints stored every change in the device records.

@@ -1,0 +1,450 @@
+//! Alarms on the real server, with a real HTTP receiver for their notifications: rules made
+//! through the API, readings through HTTP ingest and MQTT, the server killed with -9 at the
+//! worst moments. Timers are seconds here where users would set minutes; the semantics are
+//! the same.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, StatusCode};
+use common::*;
+use serde_json::{Value, json};
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Hit {
+    headers: HeaderMap,
+    body: String,
+    at: Instant,
+}
+
+/// An HTTP receiver for webhooks and ntfy messages, answering from a script of statuses (then
+/// 200), on a port of its own.
+struct Receiver {
+    addr: SocketAddr,
+    hits: Arc<Mutex<Vec<Hit>>>,
+    answers: Arc<Mutex<VecDeque<u16>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    async fn start(answers: &[u16]) -> Receiver {
+        Receiver::on(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(), answers)
+    }
+
+    fn on(listener: tokio::net::TcpListener, answers: &[u16]) -> Receiver {
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let answers = Arc::new(Mutex::new(answers.iter().copied().collect::<VecDeque<_>>()));
+        let (h, a) = (hits.clone(), answers.clone());
+        let app = axum::Router::new().fallback(move |headers: HeaderMap, body: String| {
+            let (hits, answers) = (h.clone(), a.clone());
+            async move {
+                hits.lock().unwrap().push(Hit { headers, body, at: Instant::now() });
+                StatusCode::from_u16(answers.lock().unwrap().pop_front().unwrap_or(200)).unwrap()
+            }
+        });
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver { addr, hits, answers, task }
+    }
+
+    fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().unwrap().clone()
+    }
+
+    /// The webhook bodies received, as JSON.
+    fn events(&self) -> Vec<Value> {
+        self.hits().iter().filter_map(|h| serde_json::from_str(&h.body).ok()).collect()
+    }
+
+    fn count(&self, event: &str) -> usize {
+        self.events().iter().filter(|e| e["event"] == event).count()
+    }
+
+    fn stop(self) {
+        self.task.abort();
+    }
+}
+
+/// The settings every test server gets: quick retries, a short start grace.
+fn quick() -> Vec<(&'static str, String)> {
+    vec![
+        ("IOT_NOTIFY_RETRY_SECS", "1,1,1,1".into()),
+        ("IOT_ALARM_START_GRACE_SECS", "1".into()),
+        ("IOT_DEVICE_MESSAGES_PER_SEC", "0".into()),
+    ]
+}
+
+fn call(server: &ServerProcess, method: &str, path: &str, body: &Value) -> (u16, Value) {
+    let bytes = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
+    let (status, _, text) = http_full(server.http, method, path, "application/json", &[], &bytes);
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A webhook channel to `receiver`; answers (its id, its secret).
+fn webhook(server: &ServerProcess, receiver: &Receiver) -> (String, String) {
+    let (status, channel) = call(
+        server,
+        "POST",
+        "/api/notification_channels",
+        &json!({"kind": "webhook", "name": "ops", "url": format!("http://{}/hook", receiver.addr)}),
+    );
+    assert_eq!(status, 201, "{channel}");
+    (channel["id"].as_str().unwrap().to_owned(), channel["secret"].as_str().unwrap().to_owned())
+}
+
+fn rule(server: &ServerProcess, rule: Value) -> String {
+    let (status, stored) = call(server, "POST", "/api/alarm_rules", &rule);
+    assert_eq!(status, 201, "{stored}");
+    stored["id"].as_str().unwrap().to_owned()
+}
+
+/// One reading of `t` for `device`, stamped now, through HTTP ingest.
+fn reading(server: &ServerProcess, device: &str, t: f64) {
+    let body = json!({"device_id": device, "telemetry": {"t": t}, "timestamp": now_ms()});
+    let (status, answer) = server.post_json("/api/telemetry", body.to_string().as_bytes());
+    assert_eq!(status, 202, "{answer}");
+}
+
+/// Readings of `t` every half second for `secs`.
+async fn readings(server: &ServerProcess, device: &str, t: f64, secs: f64) {
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    while Instant::now() < until {
+        reading(server, device, t);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn alarms(server: &ServerProcess, query: &str) -> Vec<Value> {
+    let (status, list) = call(server, "GET", &format!("/api/alarms?{query}"), &Value::Null);
+    assert_eq!(status, 200, "{list}");
+    list.as_array().unwrap().clone()
+}
+
+/// Waits (up to 20 s) for `f` to hold.
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn signed(hit: &Hit, secret: &str) -> bool {
+    let h = |name: &str| hit.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let timestamp: i64 = h("webhook-timestamp").parse().unwrap_or(0);
+    server::notify::sign::verify(
+        secret,
+        &h("webhook-id"),
+        timestamp,
+        hit.body.as_bytes(),
+        &h("webhook-signature"),
+    )
+}
+
+fn hot(device: &str, channel: &str, for_secs: u64) -> Value {
+    json!({"name": "hot", "devices": [device], "kind": "threshold", "metric": "t", "op": ">",
+        "levels": [{"severity": "critical", "value": 30}], "clear": 28, "for_secs": for_secs,
+        "clear_for_secs": 2, "channels": [channel]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_threshold_alarm_fires_after_its_pending_period_once_and_clears_with_hysteresis() {
+    let receiver = Receiver::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &quick());
+    let (channel, secret) = webhook(&server, &receiver);
+    rule(&server, hot("AL_1", &channel, 3));
+
+    // Breaching for 3 s opens it; it opened 3 s (±1) after the first breaching reading.
+    let first = now_ms();
+    readings(&server, "AL_1", 31.0, 5.0).await;
+    let active = alarms(&server, "status=active");
+    assert_eq!(active.len(), 1, "{active:?}");
+    let started = active[0]["started_at"].as_i64().unwrap();
+    assert!(
+        (first + 2_000..=first + 4_000).contains(&started),
+        "fired {} ms after the first breach",
+        started - first
+    );
+    until("the fired notice", || receiver.count("alarm.fired") == 1).await;
+    let fired = receiver.hits().into_iter().find(|h| h.body.contains("alarm.fired")).unwrap();
+    assert!(signed(&fired, &secret), "a valid Standard Webhooks signature");
+    assert_eq!(receiver.events()[0]["status"], "ACTIVE_UNACK");
+
+    // Between the clear level and the trip level: no change. At 27.9 for 2 s: cleared, once.
+    readings(&server, "AL_1", 29.5, 3.0).await;
+    assert_eq!(alarms(&server, "status=active").len(), 1, "29.5 never clears");
+    readings(&server, "AL_1", 27.9, 3.5).await;
+    assert!(alarms(&server, "status=active").is_empty());
+    until("the cleared notice", || receiver.count("alarm.cleared") == 1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!((receiver.count("alarm.fired"), receiver.count("alarm.cleared")), (1, 1));
+    receiver.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_receiver_is_retried_with_the_same_id_and_a_refusal_is_final() {
+    let receiver = Receiver::start(&[500, 500, 500, 200]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &quick());
+    let (channel, secret) = webhook(&server, &receiver);
+    rule(&server, hot("AL_2", &channel, 0));
+    reading(&server, "AL_2", 35.0);
+    until("four attempts", || receiver.hits().len() >= 4).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let hits = receiver.hits();
+    assert_eq!(hits.len(), 4, "three failures and the success, no more");
+    let ids: Vec<_> = hits.iter().map(|h| h.headers["webhook-id"].to_str().unwrap().to_owned()).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "the same id every time: {ids:?}");
+    assert!(hits.iter().all(|h| signed(h, &secret)), "each attempt signed");
+    assert!(
+        hits.windows(2).all(|w| w[1].at.duration_since(w[0].at) >= Duration::from_millis(900)),
+        "backed off"
+    );
+    let (_, deliveries) = call(&server, "GET", "/api/notifications/deliveries", &Value::Null);
+    assert_eq!(deliveries[0]["state"], "sent", "{deliveries}");
+    assert_eq!(deliveries[0]["attempts"], 4);
+
+    // A receiver refusing the request (400): given up at once, listed as failed, resendable.
+    receiver.answers.lock().unwrap().extend([400]);
+    readings(&server, "AL_2", 20.0, 3.0).await;
+    until("the cleared notice's one attempt", || receiver.hits().len() == 5).await;
+    let failed = until_failed(&server).await;
+    assert_eq!((failed["last_status"].as_u64(), failed["attempts"].as_u64()), (Some(400), Some(1)));
+    let (status, _) = call(
+        &server,
+        "POST",
+        &format!("/api/notifications/deliveries/{}/resend", failed["id"].as_str().unwrap()),
+        &Value::Null,
+    );
+    assert_eq!(status, 202);
+    until("the resent notice", || receiver.hits().len() == 6).await;
+    assert_eq!(receiver.hits()[5].headers["webhook-id"], receiver.hits()[4].headers["webhook-id"]);
+    receiver.stop();
+}
+
+async fn until_failed(server: &ServerProcess) -> Value {
+    let start = Instant::now();
+    loop {
+        let (_, list) = call(server, "GET", "/api/notifications/deliveries", &Value::Null);
+        if let Some(failed) = list.as_array().unwrap().iter().find(|d| d["state"] == "failed") {
+            return failed.clone();
+        }
+        assert!(start.elapsed() < TIMEOUT, "no failed delivery: {list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_resumes_a_pending_period_keeps_an_alarm_and_sends_what_was_due_once() {
+    let receiver = Receiver::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    let server = ServerProcess::start(&db, &quick());
+    let (channel, _) = webhook(&server, &receiver);
+    rule(&server, hot("AL_3", &channel, 6));
+
+    // Killed 4 s into a 6 s pending period: fires about 2 s after the restart, not 6.
+    let first = now_ms();
+    readings(&server, "AL_3", 31.0, 4.0).await;
+    assert!(alarms(&server, "status=active").is_empty());
+    server.kill();
+    let server = ServerProcess::start(&db, &quick());
+    readings(&server, "AL_3", 31.0, 4.0).await;
+    let active = alarms(&server, "status=active");
+    assert_eq!(active.len(), 1);
+    let started = active[0]["started_at"].as_i64().unwrap();
+    assert!(
+        started - first < 8_000,
+        "the pending period went on: fired {} ms after the first breach",
+        started - first
+    );
+    until("the fired notice", || receiver.count("alarm.fired") == 1).await;
+
+    // Killed while firing: still active and unacknowledged after, and not notified again.
+    server.kill();
+    let server = ServerProcess::start(&db, &quick());
+    readings(&server, "AL_3", 32.0, 2.0).await;
+    let active = alarms(&server, "status=active");
+    assert_eq!((active.len(), active[0]["acked"].as_bool()), (1, Some(false)));
+    assert_eq!(receiver.count("alarm.fired"), 1, "no second fired notice");
+
+    // The receiver is down when the alarm clears; the server is killed before it could send:
+    // after the restart the notice goes out exactly once.
+    let addr = receiver.addr;
+    receiver.stop();
+    readings(&server, "AL_3", 20.0, 3.0).await;
+    assert!(alarms(&server, "status=active").is_empty(), "cleared (and its notice queued)");
+    server.kill();
+    let receiver = Receiver::on(tokio::net::TcpListener::bind(addr).await.unwrap(), &[]);
+    let server = ServerProcess::start(&db, &quick());
+    until("the cleared notice after the restart", || receiver.count("alarm.cleared") == 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.count("alarm.cleared"), 1, "once");
+    drop(server);
+    receiver.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_device_keeps_its_alarm_and_an_offline_rule_fires_after_its_will() {
+    let receiver = Receiver::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &quick());
+    let (channel, _) = webhook(&server, &receiver);
+    rule(&server, hot("AL_4", &channel, 0));
+    rule(
+        &server,
+        json!({"name": "gone", "devices": ["AL_4"], "kind": "offline", "after_secs": 2, "channels": [channel]}),
+    );
+    let mut device = common::raw::Raw::try_connect_with(
+        server.mqtt(),
+        &common::raw::Connect {
+            will: Some(("app/device/AL_4/status", b"offline".as_slice())),
+            ..common::raw::Connect::new("AL_4")
+        },
+    )
+    .expect("connected");
+    let payload = json!({"telemetry": {"t": 40.0}}).to_string();
+    assert_eq!(device.publish(b"app/device/AL_4/telemetry", payload.as_bytes()), common::raw::Answer::PubAck);
+    until("the threshold alarm", || alarms(&server, "status=active").len() == 1).await;
+    // The device drops off: its will says offline.
+    let dropped = Instant::now();
+    drop(device);
+    until("the offline alarm", || alarms(&server, "status=active").len() == 2).await;
+    let after = dropped.elapsed();
+    assert!(
+        after >= Duration::from_millis(1500) && after < Duration::from_secs(5),
+        "offline alarm after {after:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let active = alarms(&server, "status=active");
+    assert!(
+        active.iter().any(|a| a["rule_name"] == "hot"),
+        "silence did not clear the threshold alarm: {active:?}"
+    );
+    receiver.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flapping_is_told_once_reminders_stop_when_acknowledged_and_a_hand_clear_starts_anew() {
+    let receiver = Receiver::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &quick());
+    let (channel, _) = webhook(&server, &receiver);
+    let mut flappy = hot("AL_5", &channel, 0);
+    flappy["clear_for_secs"] = 0.into();
+    rule(&server, flappy);
+    for i in 0..12 {
+        reading(&server, "AL_5", if i % 2 == 0 { 31.0 } else { 25.0 });
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        (receiver.count("alarm.fired"), receiver.count("alarm.flapping")),
+        (1, 1),
+        "{:?}",
+        receiver.events()
+    );
+    assert_eq!(receiver.count("alarm.reopened"), 0);
+
+    let mut reminding = hot("AL_6", &channel, 0);
+    reminding["remind_secs"] = 1.into();
+    rule(&server, reminding);
+    reading(&server, "AL_6", 33.0);
+    until("two reminders", || receiver.count("alarm.reminder") >= 2).await;
+    let id = alarms(&server, "device=AL_6")[0]["id"].as_str().unwrap().to_owned();
+    let (status, acked) = call(&server, "POST", &format!("/api/alarms/{id}/ack"), &Value::Null);
+    assert_eq!((status, &acked["acked"]), (200, &Value::Bool(true)));
+    let reminders = receiver.count("alarm.reminder");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(receiver.count("alarm.reminder"), reminders, "acknowledged: no more reminders");
+    let (status, again) = call(&server, "POST", &format!("/api/alarms/{id}/ack"), &Value::Null);
+    assert_eq!(status, 409, "{again}");
+    // Cleared by hand while still breaching: a new alarm (with its own id) follows.
+    let (status, cleared) = call(&server, "POST", &format!("/api/alarms/{id}/clear"), &Value::Null);
+    assert_eq!((status, cleared["active"].as_bool()), (200, Some(false)));
+    let (_, detail) = call(&server, "GET", &format!("/api/alarms/{id}"), &Value::Null);
+    assert_eq!(detail["alarm"]["acked"], true, "CLEARED_ACK");
+    let kinds: Vec<_> =
+        detail["log"].as_array().unwrap().iter().map(|t| t["kind"].as_str().unwrap().to_owned()).collect();
+    assert!(
+        kinds.starts_with(&["fired".into(), "reminder".into()])
+            && kinds.ends_with(&["acked".into(), "cleared".into()]),
+        "{kinds:?}"
+    );
+    until("a new alarm", || alarms(&server, "device=AL_6&status=active").len() == 1).await;
+    assert_ne!(alarms(&server, "device=AL_6&status=active")[0]["id"], id.as_str());
+    receiver.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_alarms_at_once_reach_a_person_as_one_message() {
+    let receiver = Receiver::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &quick());
+    let (status, phone) = call(
+        &server,
+        "POST",
+        "/api/notification_channels",
+        &json!({"kind": "ntfy", "name": "phone", "url": format!("http://{}/alarms", receiver.addr)}),
+    );
+    assert_eq!(status, 201, "{phone}");
+    assert!(phone.get("secret").is_none(), "only webhooks have a secret");
+    let mut all = hot("x", phone["id"].as_str().unwrap(), 0);
+    all.as_object_mut().unwrap().remove("devices");
+    rule(&server, all);
+    let batch: Vec<Value> =
+        (0..200).map(|i| json!({"device_id": format!("MANY_{i}"), "telemetry": {"t": 40.0}})).collect();
+    let (status, answer) = server.post_json("/api/telemetry", Value::Array(batch).to_string().as_bytes());
+    assert_eq!(status, 202, "{answer}");
+    until("the message", || !receiver.hits().is_empty()).await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let hits = receiver.hits();
+    assert!(hits.len() <= 2, "{} messages", hits.len());
+    assert!(
+        hits[0].body.contains("MANY_")
+            && hits[0].headers["title"].to_str().unwrap().contains("200 alarm changes"),
+        "{:?}",
+        hits[0]
+    );
+    assert_eq!(hits[0].headers["priority"], "5");
+    assert_eq!(alarms(&server, "status=active&limit=500").len(), 200);
+    receiver.stop();
+}
+
+#[test]
+fn rules_and_channels_refuse_bad_input_with_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &quick());
+    for bad in [
+        json!({"name": "", "kind": "offline", "after_secs": 5}),
+        json!({"name": "x", "kind": "offline", "after_secs": 0}),
+        json!({"name": "x", "kind": "threshold", "metric": "t", "op": ">", "levels": []}),
+        json!({"name": "x", "kind": "offline", "after_secs": 5, "channels": ["nope"]}),
+    ] {
+        let (status, answer) = call(&server, "POST", "/api/alarm_rules", &bad);
+        assert_eq!(status, 422, "{bad}: {answer}");
+        assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()));
+    }
+    let (status, _) = call(&server, "POST", "/api/alarm_rules", &json!({"name": "x", "kind": "telepathy"}));
+    assert_eq!(status, 400, "not a rule at all");
+    let (status, _) = call(
+        &server,
+        "POST",
+        "/api/notification_channels",
+        &json!({"kind": "webhook", "name": "x", "url": "file:///etc/passwd"}),
+    );
+    assert_eq!(status, 422);
+    assert_eq!(call(&server, "GET", "/api/alarms/nope", &Value::Null).0, 404);
+    assert_eq!(call(&server, "POST", "/api/alarms/nope/ack", &Value::Null).0, 404);
+    assert_eq!(call(&server, "POST", "/api/alarms/nope/shelve", &json!({"hours": 3})).0, 422);
+    assert_eq!(call(&server, "DELETE", "/api/alarm_rules/nope", &Value::Null).0, 404);
+    assert_eq!(call(&server, "GET", "/api/alarms?status=sideways", &Value::Null).0, 400);
+}
