@@ -541,6 +541,40 @@ pub struct AlarmDetail {
     pub log: Vec<Transition>,
 }
 
+/// The longest history a backtest reads.
+pub const MAX_BACKTEST_SECS: u64 = 7 * 86_400;
+/// Most episodes a backtest lists (it still counts them all).
+pub const MAX_BACKTEST_EPISODES: usize = 200;
+
+/// One alarm a rule would have opened, as a backtest found it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Episode {
+    pub device: String,
+    /// The highest severity it reached.
+    pub severity: Severity,
+    pub fired_at: Millis,
+    /// `None`: still active at the end of the window.
+    pub cleared_at: Option<Millis>,
+    pub value: Option<f64>,
+}
+
+/// What a rule would have done over stored history: the alarms it would have opened and the
+/// notifications they would have sent, so a threshold that flaps shows before it is saved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Backtest {
+    pub from: Millis,
+    pub to: Millis,
+    pub devices: u32,
+    /// Readings evaluated.
+    pub readings: u64,
+    /// Alarms opened (all of them, also beyond the listed episodes).
+    pub opened: u32,
+    /// Notifications that would have been sent (fired, cleared, escalations, flapping).
+    pub notifications: u32,
+    /// Newest last, at most [`MAX_BACKTEST_EPISODES`].
+    pub episodes: Vec<Episode>,
+}
+
 /// Why an alarm request was refused; every message is safe to show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AlarmError {
@@ -589,6 +623,9 @@ pub trait AlarmDesk: Send + Sync {
     fn deliveries(&self, limit: usize) -> Result<Vec<crate::notify::Delivery>, AlarmError>;
     /// Sends a failed (or suppressed) notification again.
     fn resend(&self, id: &str) -> Result<(), AlarmError>;
+    /// What `rule` (saved or not) would have done over the last `window_secs` of stored
+    /// history (at most [`MAX_BACKTEST_SECS`]).
+    fn backtest(&self, rule: &Rule, window_secs: u64) -> Result<Backtest, AlarmError>;
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use telemetry::Millis;
 use telemetry::alarm::{
-    Alarm, AlarmAction, AlarmDesk, AlarmDetail, AlarmError, AlarmQuery, MAX_RULES, Rule, Severity,
+    Alarm, AlarmAction, AlarmDesk, AlarmDetail, AlarmError, AlarmQuery, Backtest, MAX_RULES, Rule, Severity,
 };
 use telemetry::notify::{
     ChannelInfo, ChannelKind, Delivery, DeliveryState, MAX_CHANNELS, NewChannel, Notice,
@@ -208,6 +208,11 @@ impl AlarmDesk for Desk {
         self.store.update_deliveries(&[d]).map_err(storage)?;
         self.notifier.notify_one();
         Ok(())
+    }
+
+    fn backtest(&self, _rule: &Rule, _window_secs: u64) -> Result<Backtest, AlarmError> {
+        // Filled in by the backtest change (replaying stored history through the engine).
+        Err(AlarmError::Invalid("backtests are not available yet".into()))
     }
 }
 
