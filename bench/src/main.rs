@@ -5,7 +5,7 @@
 //!   1,000-bucket min/max/avg over the full range and over the last hour, both ways.
 //! - `bench storage [POINTS]`: POINTS readings (10,000,000) from 100 simulated devices × 3
 //!   metrics at 1 Hz, committed, sealed and trimmed as the server does; bytes on disk per
-//!   reading.
+//!   reading, and per minute and hour summary of the rollups.
 //! - `bench latency HOST:PORT COUNT`: a `/ws/live` client that takes COUNT readings and prints
 //!   the delay from each reading's time to its arrival (p50, p99, max).
 //! - `bench fill PATH MB`: a database of MB megabytes of readings, for the start-up figure.

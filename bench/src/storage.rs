@@ -38,9 +38,11 @@ pub fn run(points: u64) {
     let stored = store.point_count().expect("count");
     let head = store.head_count();
     let live = file_size(&path);
+    let live_rollups = store.rollup_sizes().expect("rollup sizes");
     store.seal(i64::MAX).expect("seal");
     store.compact().expect("compact");
     let compacted = file_size(&path);
+    let rollups = store.rollup_sizes().expect("rollup sizes");
 
     println!(
         "| storage, {stored} readings ({DEVICES} devices × {METRICS} metrics at 1 Hz) | bytes | bytes per reading |"
@@ -54,6 +56,23 @@ pub fn run(points: u64) {
         "| the same, all sealed and compacted | {compacted} | {:.2} |",
         compacted as f64 / stored as f64
     );
+    println!();
+    println!(
+        "| rollups | summaries | bytes of pages | bytes per summary: pages, as left | the same, all sealed and compacted | keys and values alone |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let per = |bytes: u64, summaries: u64| bytes as f64 / summaries.max(1) as f64;
+    for (live, all) in live_rollups.iter().zip(&rollups) {
+        println!(
+            "| {} s | {} | {} | {:.2} | {:.2} | {:.2} |",
+            all.period / 1_000,
+            all.summaries,
+            all.bytes,
+            per(live.bytes, live.summaries),
+            per(all.bytes, all.summaries),
+            per(all.stored, all.summaries)
+        );
+    }
     println!();
     println!(
         "stored through the store API at {:.0} readings/s ({} durable commits of 10 s of readings)",

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use telemetry::Millis;
 use telemetry::history::{Bucket, Downsampler, ROLLUP_PERIODS, Summary};
 
@@ -19,7 +19,7 @@ use super::chunks::{self, CHUNKS};
 type Row = (f64, f64, f64, u32, f64, u32);
 
 /// Rollup levels, finest first: one per entry of [`ROLLUP_PERIODS`].
-const LEVELS: usize = ROLLUP_PERIODS.len();
+pub(super) const LEVELS: usize = ROLLUP_PERIODS.len();
 
 /// (series id, period start) → summary; a table per level.
 const TABLES: [TableDefinition<(u32, i64), Row>; LEVELS] =
@@ -32,6 +32,28 @@ fn row(s: &Summary, start: Millis) -> Row {
 
 fn summary(r: Row, start: Millis) -> Summary {
     Summary { min: r.0, max: r.1, sum: r.2, count: u64::from(r.3), last: r.4, last_t: start + i64::from(r.5) }
+}
+
+/// One level's rollups on disk: how many summaries, the bytes of its table's pages (`bytes`:
+/// what its keys and values take, `stored`, the B-tree's own and what is left free on them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LevelSize {
+    pub period: Millis,
+    pub summaries: u64,
+    pub stored: u64,
+    pub bytes: u64,
+}
+
+/// Each level's size, finest first.
+pub(super) fn sizes(rx: &ReadTransaction) -> Result<[LevelSize; LEVELS], StoreError> {
+    let mut out = [LevelSize { period: 0, summaries: 0, stored: 0, bytes: 0 }; LEVELS];
+    for ((size, def), period) in out.iter_mut().zip(TABLES).zip(ROLLUP_PERIODS) {
+        let table = rx.open_table(def)?;
+        let stats = table.stats()?;
+        let bytes = stats.stored_bytes() + stats.metadata_bytes() + stats.fragmented_bytes();
+        *size = LevelSize { period, summaries: table.len()?, stored: stats.stored_bytes(), bytes };
+    }
+    Ok(out)
 }
 
 /// Creates the tables.

@@ -233,6 +233,13 @@ impl Store for RedbStore {
     }
 }
 
+impl RedbStore {
+    /// What each rollup level takes on disk, finest first (for `bench storage`).
+    pub fn rollup_sizes(&self) -> Result<[rollup::LevelSize; rollup::LEVELS], StoreError> {
+        rollup::sizes(&self.db.read()?)
+    }
+}
+
 /// The latest change number, as of `rx`.
 fn read_last_seq(rx: &redb::ReadTransaction) -> Result<u64, StoreError> {
     counter(&rx.open_table(META)?, LAST_SEQ)
