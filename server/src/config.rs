@@ -175,6 +175,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_ALARM_RETENTION_DAYS", "alarms.retention_days"),
     ("IOT_ALARM_START_GRACE_SECS", "alarms.start_grace_secs"),
     ("IOT_NOTIFY_RETRY_SECS", "notify.retry_secs"),
+    ("IOT_NOTIFY_RATE_PER_10MIN", "notify.rate_per_10min"),
+    ("IOT_NOTIFY_GROUP_WAIT_SECS", "notify.group_wait_secs"),
     ("IOT_SMTP_HOST", "notify.smtp_host"),
     ("IOT_SMTP_PORT", "notify.smtp_port"),
     ("IOT_SMTP_SECURITY", "notify.smtp_security"),
