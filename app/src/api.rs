@@ -1,10 +1,11 @@
 //! Server functions: the only way the UI reads and changes data, by domain ([`devices`],
-//! [`dashboards`], [`auth`], and for admins only [`users`] and [`device_keys`]). Their bodies
-//! run on the server against the stores it provides as context.
+//! [`dashboards`], [`auth`], [`alarms`], and for admins only [`users`] and [`device_keys`]).
+//! Their bodies run on the server against the stores it provides as context.
 //! Reads are GET requests, so the service worker can answer them from its cache when offline;
 //! changes are POSTs. They answer with an [`ApiError`]; their bodies share the server-only
 //! helpers in `ssr`, and their answers travel as [`codec`] says.
 
+pub mod alarms;
 pub mod auth;
 pub mod codec;
 pub mod dashboards;
@@ -15,6 +16,7 @@ mod error;
 pub mod ssr;
 pub mod users;
 
+pub use alarms::*;
 pub use auth::*;
 pub use dashboards::*;
 pub use device_keys::*;

@@ -1,9 +1,12 @@
 //! Pure code, tested natively: no signals, no browser. How values are shown
 //! ([`format`](mod@format)), where widgets go ([`grid`]), how a series takes live readings
-//! ([`series`]) and how charts are laid out ([`scale`], [`chart_data`]).
+//! ([`series`]), how charts are laid out ([`scale`], [`chart_data`]), and alarms as pages show
+//! them ([`alarms`]: filters, the badge's count, live changes; [`rule_form`]: the rule editor).
 
+pub mod alarms;
 pub mod chart_data;
 pub mod format;
 pub mod grid;
+pub mod rule_form;
 pub mod scale;
 pub mod series;

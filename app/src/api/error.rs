@@ -40,6 +40,20 @@ impl ApiError {
     }
 }
 
+/// An alarm desk's refusal: what was sent is wrong (400), names nothing (404), conflicts with
+/// what is stored (409), or storage is unavailable (503). Every message is safe to show.
+impl From<telemetry::alarm::AlarmError> for ApiError {
+    fn from(e: telemetry::alarm::AlarmError) -> ApiError {
+        use telemetry::alarm::AlarmError;
+        match e {
+            AlarmError::NotFound => ApiError::NotFound(e.to_string()),
+            AlarmError::Invalid(why) => ApiError::BadRequest(why),
+            AlarmError::Conflict(why) => ApiError::Conflict(why),
+            AlarmError::Storage => ApiError::Storage,
+        }
+    }
+}
+
 impl FromServerFnError for ApiError {
     type Encoder = super::codec::JsonTextEncoding;
 
@@ -61,5 +75,19 @@ mod tests {
         let bytes = <JsonTextEncoding as Encodes<_>>::encode(&error).unwrap();
         let back: ApiError = JsonTextEncoding::decode(bytes).unwrap();
         assert_eq!((back.status(), back), (400, error));
+    }
+
+    #[test]
+    fn alarm_refusals_keep_their_meaning() {
+        use telemetry::alarm::AlarmError;
+        let status = |e: AlarmError| ApiError::from(e).status();
+        assert_eq!(status(AlarmError::NotFound), 404);
+        assert_eq!(status(AlarmError::Invalid("backtests are not available yet".into())), 400);
+        assert_eq!(status(AlarmError::Conflict("already acknowledged".into())), 409);
+        assert_eq!(status(AlarmError::Storage), 503);
+        assert_eq!(
+            ApiError::from(AlarmError::Invalid("levels: 1 to 4".into())).to_string(),
+            "levels: 1 to 4"
+        );
     }
 }

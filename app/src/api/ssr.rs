@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use leptos::prelude::use_context;
+use telemetry::alarm::{AlarmDesk, AlarmError};
 use telemetry::{
     AccountError, Accounts, DashboardStore, DeviceAdmin, Role, SaveError, SourceError, TelemetrySource,
 };
@@ -15,8 +16,10 @@ pub type Source = Arc<dyn TelemetrySource>;
 pub type Dashboards = Arc<dyn DashboardStore>;
 /// ... devices to rename or delete ...
 pub type Admin = Arc<dyn DeviceAdmin>;
-/// ... and users and device keys.
+/// ... users and device keys ...
 pub type Users = Arc<dyn Accounts>;
+/// ... and alarms, their rules and notification channels (calls may wait for the writer).
+pub type Desk = Arc<dyn AlarmDesk>;
 
 fn context<T: Clone + Send + Sync + 'static>() -> Result<T, ApiError> {
     use_context::<T>().ok_or(ApiError::Storage)
@@ -113,6 +116,36 @@ pub async fn accounts<T: Send + 'static>(
         }
         ApiError::BadRequest(e.to_string())
     })
+}
+
+/// Who is acting on alarms, rules or channels: an admin, or anyone while the dashboard is
+/// open, as for the alarm API over the same desk (and as the sign-in guard lets post); named
+/// as the alarm's log records them ("open" while the dashboard is open). A 403 for viewers.
+pub fn alarm_actor() -> Result<String, ApiError> {
+    let access = parts()?.extensions.get::<telemetry::Access>().cloned().unwrap_or_default();
+    if access.can_change() {
+        return Ok(access.user.map_or_else(|| "open".to_owned(), |u| u.name));
+    }
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(http::StatusCode::FORBIDDEN);
+    }
+    Err(ApiError::Forbidden("only admins can act on alarms or change rules and channels".into()))
+}
+
+/// An alarm desk read, off the async runtime.
+pub async fn desk<T: Send + 'static>(
+    f: impl FnOnce(Desk) -> Result<T, AlarmError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let desk = context::<Desk>()?;
+    tokio::task::spawn_blocking(move || f(desk)).await.map_err(|_| ApiError::Storage)?.map_err(ApiError::from)
+}
+
+/// An alarm desk change by whoever may make one ([`alarm_actor`], passed to `f`).
+pub async fn desk_change<T: Send + 'static>(
+    f: impl FnOnce(Desk, String) -> Result<T, AlarmError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let by = alarm_actor()?;
+    desk(move |d| f(d, by)).await
 }
 
 pub fn now() -> telemetry::Millis {

@@ -1,0 +1,458 @@
+//! The alarm rule editor's form as it is posted (every field text, so a plain form without
+//! JavaScript posts the same thing as the hydrated page), and its conversion to and from a
+//! [`Rule`]. Durations read as `90`, `90s`, `5m`, `2h` or `1d` and are written back the same
+//! way.
+
+use serde::{Deserialize, Serialize};
+use telemetry::alarm::{Level, MAX_LEVELS, Op, Rule, RuleKind, Severity};
+
+/// The kinds of rule, as the form's `kind` field names them, with their labels.
+pub const KINDS: [(&str, &str); 3] =
+    [("threshold", "Threshold"), ("no_data", "No data"), ("offline", "Offline or stale")];
+
+/// The comparisons, as the form's `op` field names them (the API's names), with their labels.
+pub const OPS: [(Op, &str); 6] = [
+    (Op::Gt, "above (>)"),
+    (Op::Ge, "at or above (>=)"),
+    (Op::Lt, "below (<)"),
+    (Op::Le, "at or below (<=)"),
+    (Op::Outside, "outside a band"),
+    (Op::Inside, "inside a band"),
+];
+
+/// Most device ids the editor's device field takes (the rule's own limit).
+pub const MAX_DEVICES: usize = telemetry::alarm::MAX_RULE_DEVICES;
+
+/// One severity level's row: unused while its value is empty.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LevelForm {
+    #[serde(default)]
+    pub severity: String,
+    #[serde(default)]
+    pub value: String,
+    #[serde(default)]
+    pub high: String,
+}
+
+/// The rule editor's fields, as posted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuleForm {
+    /// Empty for a new rule.
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// A ticked checkbox sends a value; an unticked one sends nothing.
+    #[serde(default)]
+    pub enabled: Option<String>,
+    /// Device ids separated by commas, spaces or lines; empty: every device.
+    #[serde(default)]
+    pub devices: String,
+    /// `threshold`, `no_data` or `offline`.
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub metric: String,
+    #[serde(default)]
+    pub op: String,
+    #[serde(default)]
+    pub levels: Vec<LevelForm>,
+    #[serde(default)]
+    pub clear: String,
+    #[serde(default)]
+    pub clear_high: String,
+    /// No data or offline for this long (a duration).
+    #[serde(default)]
+    pub after: String,
+    /// The severity of a no-data or offline alarm.
+    #[serde(default)]
+    pub severity: String,
+    /// Durations.
+    #[serde(default)]
+    pub pending: String,
+    #[serde(default)]
+    pub clear_for: String,
+    #[serde(default)]
+    pub remind: String,
+    #[serde(default)]
+    pub flap_window: String,
+    #[serde(default)]
+    pub min_samples: String,
+    /// Channel ids (ticked checkboxes).
+    #[serde(default)]
+    pub channels: Vec<String>,
+}
+
+/// Reads a duration: a whole number of seconds, or followed by `s`, `m`, `min`, `h` or `d`.
+/// Empty reads as `None`.
+pub fn parse_duration(text: &str) -> Result<Option<u64>, String> {
+    let t = text.trim().to_ascii_lowercase();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let unit_secs = match unit.trim() {
+        "" | "s" | "sec" | "secs" => 1,
+        "m" | "min" | "mins" => 60,
+        "h" | "hr" | "hrs" => 3600,
+        "d" | "day" | "days" => 86_400,
+        _ => return Err(format!("{text:?} is not a duration (try 30s, 5m, 2h or 1d)")),
+    };
+    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration (try 30s, 5m, 2h or 1d)"))?;
+    n.checked_mul(unit_secs).map(Some).ok_or_else(|| format!("{text:?} is too long"))
+}
+
+/// Writes seconds as the largest whole unit: `90s`, `5m`, `2h`, `1d`; `0` as empty.
+pub fn format_duration(secs: u64) -> String {
+    match secs {
+        0 => String::new(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// The form's name of a severity, and back.
+pub fn parse_severity(text: &str) -> Option<Severity> {
+    Severity::ALL.into_iter().find(|s| s.as_str() == text.trim())
+}
+
+pub fn parse_op(text: &str) -> Option<Op> {
+    OPS.iter().map(|(op, _)| *op).find(|op| op.as_str() == text.trim())
+}
+
+fn number(text: &str, what: &str) -> Result<Option<f64>, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(Some(v)),
+        _ => Err(format!("{what}: {t:?} is not a number")),
+    }
+}
+
+fn duration(text: &str, what: &str) -> Result<u64, String> {
+    parse_duration(text).map(Option::unwrap_or_default).map_err(|e| format!("{what}: {e}"))
+}
+
+fn written(v: Option<f64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+impl RuleForm {
+    /// An empty form for a new rule: a threshold rule, enabled, with sensible timings.
+    pub fn new_rule() -> RuleForm {
+        RuleForm {
+            enabled: Some("on".into()),
+            kind: "threshold".into(),
+            op: ">".into(),
+            levels: Self::rows(&[]),
+            severity: "major".into(),
+            pending: "1m".into(),
+            flap_window: "30m".into(),
+            ..RuleForm::default()
+        }
+    }
+
+    /// Four level rows: `levels`, then empty ones.
+    fn rows(levels: &[Level]) -> Vec<LevelForm> {
+        let mut rows: Vec<LevelForm> = levels
+            .iter()
+            .map(|l| LevelForm {
+                severity: l.severity.as_str().into(),
+                value: l.value.to_string(),
+                high: written(l.high),
+            })
+            .collect();
+        // Empty rows offer the severities not used yet, highest first.
+        let mut unused = Severity::ALL.into_iter().rev().filter(|s| !levels.iter().any(|l| l.severity == *s));
+        while rows.len() < MAX_LEVELS {
+            rows.push(LevelForm {
+                severity: unused.next().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                ..LevelForm::default()
+            });
+        }
+        rows
+    }
+
+    /// The form that edits `rule`.
+    pub fn from_rule(rule: &Rule) -> RuleForm {
+        let mut form = RuleForm {
+            id: rule.id.clone(),
+            name: rule.name.clone(),
+            enabled: rule.enabled.then(|| "on".into()),
+            devices: rule.devices.join(", "),
+            pending: format_duration(rule.for_secs),
+            clear_for: format_duration(rule.clear_for_secs),
+            remind: format_duration(rule.remind_secs),
+            flap_window: format_duration(rule.flap_window_secs),
+            min_samples: if rule.min_samples > 1 { rule.min_samples.to_string() } else { String::new() },
+            channels: rule.channels.clone(),
+            op: ">".into(),
+            severity: "major".into(),
+            levels: Self::rows(&[]),
+            ..RuleForm::default()
+        };
+        match &rule.kind {
+            RuleKind::Threshold { metric, op, levels, clear, clear_high } => {
+                form.kind = "threshold".into();
+                form.metric = metric.clone();
+                form.op = op.as_str().into();
+                form.levels = Self::rows(levels);
+                form.clear = written(*clear);
+                form.clear_high = written(*clear_high);
+            }
+            RuleKind::NoData { metric, after_secs, severity } => {
+                form.kind = "no_data".into();
+                form.metric = metric.clone().unwrap_or_default();
+                form.after = format_duration(*after_secs);
+                form.severity = severity.as_str().into();
+            }
+            RuleKind::Offline { after_secs, severity } => {
+                form.kind = "offline".into();
+                form.after = format_duration(*after_secs);
+                form.severity = severity.as_str().into();
+            }
+        }
+        form
+    }
+
+    /// The rule this form describes, or what is wrong with it (the server checks the rest:
+    /// limits, channels that exist).
+    pub fn to_rule(&self) -> Result<Rule, String> {
+        let mut devices: Vec<String> = Vec::new();
+        for d in self.devices.split(|c: char| c == ',' || c.is_whitespace()).filter(|d| !d.is_empty()) {
+            if devices.len() >= MAX_DEVICES {
+                return Err(format!("devices: at most {MAX_DEVICES}"));
+            }
+            if !devices.iter().any(|known| known == d) {
+                devices.push(d.to_owned());
+            }
+        }
+        let severity = || match self.severity.trim() {
+            "" => Ok(Severity::Major),
+            s => parse_severity(s).ok_or_else(|| format!("severity: {s:?} is not one")),
+        };
+        let after = || match parse_duration(&self.after) {
+            Ok(Some(secs)) => Ok(secs),
+            Ok(None) => Err("after: how long before it opens (e.g. 5m)".to_owned()),
+            Err(e) => Err(format!("after: {e}")),
+        };
+        let kind = match self.kind.trim() {
+            "threshold" => {
+                let op = parse_op(&self.op).ok_or("op: choose a comparison")?;
+                let mut levels = Vec::new();
+                for (i, row) in self.levels.iter().enumerate().take(MAX_LEVELS) {
+                    let what = format!("level {}", i + 1);
+                    let Some(value) = number(&row.value, &what)? else { continue };
+                    let severity =
+                        parse_severity(&row.severity).ok_or_else(|| format!("{what}: choose a severity"))?;
+                    let high = if op.is_band() {
+                        Some(
+                            number(&row.high, &what)?
+                                .ok_or_else(|| format!("{what}: a band needs its upper end"))?,
+                        )
+                    } else {
+                        None
+                    };
+                    levels.push(Level { severity, value, high });
+                }
+                if levels.is_empty() {
+                    return Err("levels: give at least one level a value".into());
+                }
+                let clear = number(&self.clear, "clear level")?;
+                let clear_high = if op.is_band() { number(&self.clear_high, "clear level")? } else { None };
+                if op.is_band() && clear.is_some() != clear_high.is_some() {
+                    return Err("clear level: a band's clear level needs both ends".into());
+                }
+                RuleKind::Threshold { metric: self.metric.trim().to_owned(), op, levels, clear, clear_high }
+            }
+            "no_data" => {
+                let metric = Some(self.metric.trim().to_owned()).filter(|m| !m.is_empty());
+                RuleKind::NoData { metric, after_secs: after()?, severity: severity()? }
+            }
+            "offline" => RuleKind::Offline { after_secs: after()?, severity: severity()? },
+            _ => return Err("kind: threshold, no data or offline".into()),
+        };
+        let min_samples = match self.min_samples.trim() {
+            "" => 0,
+            n => n.parse().map_err(|_| format!("minimum samples: {n:?} is not a whole number"))?,
+        };
+        let flap_window = parse_duration(&self.flap_window).map_err(|e| format!("flap window: {e}"))?;
+        Ok(Rule {
+            id: self.id.trim().to_owned(),
+            name: self.name.trim().to_owned(),
+            enabled: self.enabled.is_some(),
+            devices,
+            kind,
+            for_secs: duration(&self.pending, "for")?,
+            min_samples,
+            clear_for_secs: duration(&self.clear_for, "clear for")?,
+            remind_secs: duration(&self.remind, "remind every")?,
+            flap_window_secs: flap_window.unwrap_or(30 * 60),
+            channels: self.channels.iter().map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect(),
+            version: 0,
+        })
+    }
+}
+
+/// A rule in a few words: "temperature > 30 (critical), clears < 28" or "offline 2m".
+pub fn summary(rule: &Rule) -> String {
+    let timing =
+        if rule.for_secs > 0 { format!(" for {}", format_duration(rule.for_secs)) } else { String::new() };
+    match &rule.kind {
+        RuleKind::Threshold { metric, op, levels, clear, clear_high } => {
+            let levels: Vec<String> = levels
+                .iter()
+                .map(|l| match l.high {
+                    Some(high) => format!("{}–{high} ({})", l.value, l.severity),
+                    None => format!("{} ({})", l.value, l.severity),
+                })
+                .collect();
+            let clears = match (clear, clear_high) {
+                (Some(c), Some(h)) => format!(", clears back in {c}–{h}"),
+                (Some(c), None) => format!(", clears at {c}"),
+                _ => String::new(),
+            };
+            format!("{metric} {} {}{timing}{clears}", op.as_str(), levels.join(", "))
+        }
+        RuleKind::NoData { metric, after_secs, severity } => format!(
+            "no {} for {} ({severity})",
+            metric.as_deref().unwrap_or("data"),
+            format_duration(*after_secs)
+        ),
+        RuleKind::Offline { after_secs, severity } => {
+            format!("offline or stale for {} ({severity})", format_duration(*after_secs))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_and_write_in_the_largest_whole_unit() {
+        assert_eq!(parse_duration(""), Ok(None));
+        assert_eq!(parse_duration("90"), Ok(Some(90)));
+        assert_eq!(parse_duration(" 90s "), Ok(Some(90)));
+        assert_eq!(parse_duration("5m"), Ok(Some(300)));
+        assert_eq!(parse_duration("5 min"), Ok(Some(300)));
+        assert_eq!(parse_duration("2H"), Ok(Some(7200)));
+        assert_eq!(parse_duration("1d"), Ok(Some(86_400)));
+        for bad in ["m", "5x", "-5m", "1.5h", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        for secs in [0, 1, 59, 60, 90, 300, 3600, 5400, 86_400, 7 * 86_400] {
+            let written = format_duration(secs);
+            assert_eq!(parse_duration(&written), Ok((secs > 0).then_some(secs)), "{written}");
+        }
+        assert_eq!(format_duration(5400), "90m");
+    }
+
+    fn api_rule(json: serde_json::Value) -> Rule {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn every_kind_of_rule_survives_the_form() {
+        let rules = [
+            api_rule(serde_json::json!({
+                "id": "rule-1", "name": "hot", "devices": ["ESP32_SIM_01", "b"], "kind": "threshold",
+                "metric": "temperature", "op": ">",
+                "levels": [{"severity": "critical", "value": 30}, {"severity": "warning", "value": 27.5}],
+                "clear": 28, "for_secs": 30, "clear_for_secs": 60, "remind_secs": 3600, "min_samples": 3,
+                "channels": ["ch-a"]
+            })),
+            api_rule(serde_json::json!({
+                "id": "rule-2", "name": "band", "kind": "threshold", "metric": "humidity", "op": "outside",
+                "levels": [{"severity": "major", "value": 30, "high": 70}], "clear": 35, "clear_high": 65,
+                "enabled": false, "flap_window_secs": 600
+            })),
+            api_rule(serde_json::json!({"id": "rule-3", "name": "quiet", "kind": "no_data", "metric": "t",
+                "after_secs": 300, "severity": "minor"})),
+            api_rule(
+                serde_json::json!({"id": "rule-4", "name": "quiet any", "kind": "no_data", "after_secs": 60}),
+            ),
+            api_rule(
+                serde_json::json!({"id": "rule-5", "name": "gone", "kind": "offline", "after_secs": 120}),
+            ),
+        ];
+        for rule in rules {
+            assert_eq!(rule.validate(), Ok(()), "{}", rule.name);
+            let form = RuleForm::from_rule(&rule);
+            assert_eq!(form.levels.len(), MAX_LEVELS);
+            let mut back = form.to_rule().unwrap();
+            back.version = rule.version;
+            assert_eq!(back, rule);
+        }
+    }
+
+    #[test]
+    fn a_new_form_offers_unused_severities_and_reads_as_posted() {
+        let form = RuleForm::new_rule();
+        let offered: Vec<&str> = form.levels.iter().map(|l| l.severity.as_str()).collect();
+        assert_eq!(offered, ["critical", "major", "minor", "warning"]);
+        assert!(form.to_rule().unwrap_err().contains("levels"));
+        // As a browser posts it: the wrapper's name, indexed rows, repeated channel boxes.
+        let posted = "rule[name]=hot&rule[enabled]=on&rule[devices]=a,+b%0Ab&rule[kind]=threshold\
+                      &rule[metric]=t&rule[op]=%3E&rule[levels][0][severity]=critical&rule[levels][0][value]=30\
+                      &rule[levels][1][severity]=major&rule[levels][1][value]=&rule[clear]=28\
+                      &rule[pending]=30s&rule[clear_for]=1m&rule[channels][]=ch-1&rule[channels][]=ch-2";
+        #[derive(Deserialize)]
+        struct Args {
+            rule: RuleForm,
+        }
+        let args: Args = serde_qs::Config::new(5, false).deserialize_str(posted).unwrap();
+        let rule = args.rule.to_rule().unwrap();
+        assert_eq!(rule.devices, ["a", "b"]);
+        assert_eq!(rule.for_secs, 30);
+        assert_eq!(rule.clear_for_secs, 60);
+        assert_eq!(rule.flap_window_secs, 1800);
+        assert_eq!(rule.channels, ["ch-1", "ch-2"]);
+        assert!(rule.enabled);
+        assert_eq!(
+            rule.kind,
+            RuleKind::Threshold {
+                metric: "t".into(),
+                op: Op::Gt,
+                levels: vec![Level { severity: Severity::Critical, value: 30.0, high: None }],
+                clear: Some(28.0),
+                clear_high: None,
+            }
+        );
+        assert_eq!(summary(&rule), "t > 30 (critical) for 30s, clears at 28");
+    }
+
+    #[test]
+    fn mistakes_say_which_field() {
+        let mut form = RuleForm::new_rule();
+        form.name = "x".into();
+        form.metric = "t".into();
+        form.levels[0].value = "abc".into();
+        assert!(form.to_rule().unwrap_err().starts_with("level 1"));
+        form.levels[0].value = "30".into();
+        form.pending = "soon".into();
+        assert!(form.to_rule().unwrap_err().starts_with("for:"));
+        form.pending = "1m".into();
+        form.op = "outside".into();
+        assert!(form.to_rule().unwrap_err().contains("upper end"));
+        form.op = "~".into();
+        assert!(form.to_rule().unwrap_err().starts_with("op"));
+        form.kind = "offline".into();
+        assert!(form.to_rule().unwrap_err().starts_with("after"));
+        form.after = "2m".into();
+        form.severity = "apocalyptic".into();
+        assert!(form.to_rule().unwrap_err().starts_with("severity"));
+        form.severity = String::new();
+        assert_eq!(
+            form.to_rule().unwrap().kind,
+            RuleKind::Offline { after_secs: 120, severity: Severity::Major }
+        );
+        form.kind = "telepathy".into();
+        assert!(form.to_rule().is_err());
+    }
+}
