@@ -1,9 +1,11 @@
 //! Alarms on the server: the engine that runs every rule for every device and opens, changes
-//! and clears alarms ([`engine`]), and the desk the dashboard and the API manage them through
-//! ([`desk`]). Everything that changes alarm state is done by the single writer
-//! ([`crate::ingest`]) as an [`AlarmJob`], committed with the readings, tick or action that
-//! caused it, and notified through [`crate::notify`].
+//! and clears alarms ([`engine`]), the desk the dashboard and the API manage them through
+//! ([`desk`]), and backtests of rules over stored history ([`backtest`]). Everything that
+//! changes alarm state is done by the single writer ([`crate::ingest`]) as an [`AlarmJob`],
+//! committed with the readings, tick or action that caused it, and notified through
+//! [`crate::notify`].
 
+pub mod backtest;
 pub mod desk;
 pub mod engine;
 

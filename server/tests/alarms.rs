@@ -448,3 +448,93 @@ fn rules_and_channels_refuse_bad_input_with_reasons() {
     assert_eq!(call(&server, "DELETE", "/api/alarm_rules/nope", &Value::Null).0, 404);
     assert_eq!(call(&server, "GET", "/api/alarms?status=sideways", &Value::Null).0, 400);
 }
+
+/// Readings `(device, ms, t)` through HTTP ingest, in one request.
+fn backfill(server: &ServerProcess, readings: &[(&str, i64, f64)]) {
+    let batch: Vec<Value> = readings
+        .iter()
+        .map(|(d, at, t)| json!({"device_id": d, "telemetry": {"t": t}, "timestamp": at}))
+        .collect();
+    let (status, answer) = server.post_json("/api/telemetry", Value::Array(batch).to_string().as_bytes());
+    assert_eq!(status, 202, "{answer}");
+}
+
+#[test]
+fn a_backtest_replays_stored_history_and_shows_a_flapping_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &quick());
+    // Two hours ago on: one device hot for 10 minutes, then for 5, every 10 s; another crossing
+    // the threshold every 30 s for an hour.
+    let t0 = now_ms() / 1000 * 1000 - 7_200_000;
+    let mut readings = Vec::new();
+    for i in 0..660 {
+        let hot = (120..180).contains(&i) || (360..390).contains(&i);
+        readings.push(("BT_STEADY", t0 + i * 10_000, if hot { 35.0 } else { 25.0 }));
+    }
+    for i in 0..120 {
+        readings.push(("BT_FLAPPY", t0 + i * 30_000, if i % 2 == 0 { 31.0 } else { 25.0 }));
+    }
+    backfill(&server, &readings);
+    assert!(alarms(&server, "status=all").is_empty(), "backfilled readings open no alarm");
+
+    // t > 30 for 60 s: the steady device's two hot spells, nothing from the flapping one.
+    let mut rule = json!({"name": "hot", "devices": ["BT_STEADY", "BT_FLAPPY"], "kind": "threshold",
+        "metric": "t", "op": ">", "levels": [{"severity": "critical", "value": 30}], "clear": 28,
+        "for_secs": 60});
+    let (status, answer) = call(&server, "POST", "/api/alarm_rules/backtest?window_secs=10800", &rule);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!((answer["devices"].as_u64(), answer["readings"].as_u64()), (Some(2), Some(780)));
+    assert_eq!((answer["opened"].as_u64(), answer["notifications"].as_u64()), (Some(2), Some(4)), "{answer}");
+    let episodes = answer["episodes"].as_array().unwrap();
+    let spans: Vec<(i64, i64)> = episodes
+        .iter()
+        .map(|e| (e["fired_at"].as_i64().unwrap() - t0, e["cleared_at"].as_i64().unwrap() - t0))
+        .collect();
+    assert_eq!(
+        spans,
+        [(1_260_000, 1_800_000), (3_660_000, 3_900_000)],
+        "60 s after each spell began, until it ended"
+    );
+    assert!(episodes.iter().all(|e| e["device"] == "BT_STEADY" && e["severity"] == "critical"));
+    assert!(answer.get("limited").is_none(), "{answer}");
+
+    // Without the pending period, the flapping device opens it at every crossing; the flap
+    // guard keeps the notifications to fired, cleared, flapping, and stable again half an hour
+    // after the last crossing.
+    rule["for_secs"] = 0.into();
+    rule["devices"] = json!(["BT_FLAPPY"]);
+    let (status, answer) = call(&server, "POST", "/api/alarm_rules/backtest?window_secs=10800", &rule);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (answer["opened"].as_u64(), answer["notifications"].as_u64()),
+        (Some(60), Some(4)),
+        "{answer}"
+    );
+    assert_eq!(answer["episodes"].as_array().unwrap().len(), 60);
+    // Over the last hour only: the flapping device's readings are older.
+    let (_, answer) = call(&server, "POST", "/api/alarm_rules/backtest?window_secs=3600", &rule);
+    assert_eq!((answer["devices"].as_u64(), answer["opened"].as_u64()), (Some(0), Some(0)), "{answer}");
+
+    // A rule over every device replays every device that has the metric.
+    rule.as_object_mut().unwrap().remove("devices");
+    let (_, answer) = call(&server, "POST", "/api/alarm_rules/backtest", &rule);
+    assert_eq!(answer["devices"].as_u64(), Some(2), "{answer}");
+
+    let week = 7 * 86_400;
+    let (status, answer) =
+        call(&server, "POST", &format!("/api/alarm_rules/backtest?window_secs={}", week + 1), &rule);
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("window_secs"));
+    let (status, _) = call(&server, "POST", "/api/alarm_rules/backtest?window_secs=soon", &rule);
+    assert_eq!(status, 400);
+    let (status, _) =
+        call(&server, "POST", "/api/alarm_rules/backtest", &json!({"name": "x", "kind": "telepathy"}));
+    assert_eq!(status, 400);
+    let (status, _) = call(
+        &server,
+        "POST",
+        "/api/alarm_rules/backtest",
+        &json!({"name": "x", "kind": "offline", "after_secs": 0}),
+    );
+    assert_eq!(status, 422);
+}

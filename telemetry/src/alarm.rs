@@ -24,6 +24,7 @@
 //!   that simply reconnect page nobody.
 
 pub mod eval;
+pub mod replay;
 
 use std::fmt;
 
@@ -545,6 +546,11 @@ pub struct AlarmDetail {
 pub const MAX_BACKTEST_SECS: u64 = 7 * 86_400;
 /// Most episodes a backtest lists (it still counts them all).
 pub const MAX_BACKTEST_EPISODES: usize = 200;
+/// Most devices one backtest replays (a rule over every device replays the first, by id).
+pub const MAX_BACKTEST_DEVICES: usize = 1000;
+/// Most readings one backtest replays (a week of one reading a second is 604,800): the
+/// devices after the one that reaches it are left out.
+pub const MAX_BACKTEST_READINGS: u64 = 5_000_000;
 
 /// One alarm a rule would have opened, as a backtest found it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -569,10 +575,16 @@ pub struct Backtest {
     pub readings: u64,
     /// Alarms opened (all of them, also beyond the listed episodes).
     pub opened: u32,
-    /// Notifications that would have been sent (fired, cleared, escalations, flapping).
+    /// Changes that would have been told to the rule's channels (fired, cleared, escalations,
+    /// flapping and stable; each to every channel), as the live engine tells them: a flapping
+    /// alarm's openings and clearings are not.
     pub notifications: u32,
     /// Newest last, at most [`MAX_BACKTEST_EPISODES`].
     pub episodes: Vec<Episode>,
+    /// Set when the answer covers less than was asked, saying what was left out (devices
+    /// beyond [`MAX_BACKTEST_DEVICES`], or after [`MAX_BACKTEST_READINGS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limited: Option<String>,
 }
 
 /// Why an alarm request was refused; every message is safe to show.

@@ -141,6 +141,21 @@ pub fn notifies(kind: TransitionKind) -> bool {
     !matches!(kind, TransitionKind::Commented | TransitionKind::Shelved | TransitionKind::Unshelved)
 }
 
+/// Whether a transition is told to the rule's channels: worth telling, and not one of the
+/// changes a flapping alarm keeps quiet about (it opens, clears and moves until it is stable).
+pub fn told(kind: TransitionKind, flapping: bool) -> bool {
+    let hushed = flapping
+        && matches!(
+            kind,
+            TransitionKind::Fired
+                | TransitionKind::Reopened
+                | TransitionKind::Cleared
+                | TransitionKind::Escalated
+                | TransitionKind::Deescalated
+        );
+    notifies(kind) && !hushed
+}
+
 /// Where a notification stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -4,10 +4,12 @@
 //! off the async runtime.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use telemetry::Millis;
 use telemetry::alarm::{
-    Alarm, AlarmAction, AlarmDesk, AlarmDetail, AlarmError, AlarmQuery, Backtest, MAX_RULES, Rule, Severity,
+    Alarm, AlarmAction, AlarmDesk, AlarmDetail, AlarmError, AlarmQuery, Backtest, MAX_BACKTEST_SECS,
+    MAX_RULES, Rule, Severity,
 };
 use telemetry::notify::{
     ChannelInfo, ChannelKind, Delivery, DeliveryState, MAX_CHANNELS, NewChannel, Notice,
@@ -21,8 +23,13 @@ use crate::notify::channels::StoredChannel;
 use crate::notify::sign;
 use crate::store::{Store, StoreError};
 
+/// Backtests running at once (each takes a core while it reads and replays).
+const MAX_BACKTESTS_AT_ONCE: usize = 2;
+
 pub struct Desk {
     store: Arc<dyn Store>,
+    /// Backtests running now, at most [`MAX_BACKTESTS_AT_ONCE`].
+    backtests: Arc<AtomicUsize>,
     ingest: Ingest,
     /// Woken when a delivery is queued here (tests, resends).
     notifier: Arc<tokio::sync::Notify>,
@@ -41,7 +48,7 @@ impl Desk {
         notifier: Arc<tokio::sync::Notify>,
         public_url: String,
     ) -> Desk {
-        Desk { store, ingest, notifier, public_url }
+        Desk { store, backtests: Arc::new(AtomicUsize::new(0)), ingest, notifier, public_url }
     }
 
     /// Hands `job` to the writer and waits for its answer.
@@ -54,6 +61,26 @@ impl Desk {
             return Err(AlarmError::Storage);
         }
         answer.blocking_recv().unwrap_or(Err(AlarmError::Storage))
+    }
+}
+
+/// A place among the backtests running, given back when dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(running: &Arc<AtomicUsize>) -> Option<Slot> {
+        running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_BACKTESTS_AT_ONCE).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(running.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -210,9 +237,32 @@ impl AlarmDesk for Desk {
         Ok(())
     }
 
-    fn backtest(&self, _rule: &Rule, _window_secs: u64) -> Result<Backtest, AlarmError> {
-        // Filled in by the backtest change (replaying stored history through the engine).
-        Err(AlarmError::Invalid("backtests are not available yet".into()))
+    fn backtest(&self, rule: &Rule, window_secs: u64) -> Result<Backtest, AlarmError> {
+        rule.validate().map_err(AlarmError::Invalid)?;
+        if !(1..=MAX_BACKTEST_SECS).contains(&window_secs) {
+            return Err(AlarmError::Invalid(format!("window_secs: 1 to {MAX_BACKTEST_SECS} (a week)")));
+        }
+        let Some(_slot) = Slot::take(&self.backtests) else {
+            return Err(AlarmError::Conflict(format!(
+                "{MAX_BACKTESTS_AT_ONCE} backtests are running; try again when one is done"
+            )));
+        };
+        let started = std::time::Instant::now();
+        let to = now_ms();
+        let from = to.saturating_sub((window_secs as Millis).saturating_mul(1000));
+        let answer = super::backtest::run(&*self.store, rule, from, to).map_err(|e| {
+            error!(error = %e, "backtest: cannot read history");
+            AlarmError::Storage
+        })?;
+        info!(
+            rule = %telemetry::text::untrusted(&rule.name),
+            devices = answer.devices,
+            readings = answer.readings,
+            opened = answer.opened,
+            ms = started.elapsed().as_millis() as u64,
+            "backtest"
+        );
+        Ok(answer)
     }
 }
 

@@ -11,7 +11,7 @@ use telemetry::alarm::eval::{self, Clock, Effect, Input, Track};
 use telemetry::alarm::{
     Alarm, AlarmAction as Action, AlarmError, Rule, Severity, Transition, TransitionKind,
 };
-use telemetry::notify::{Delivery, DeliveryState, Notice, notifies};
+use telemetry::notify::{Delivery, DeliveryState, Notice, told};
 
 /// A track's key: (rule id, device id).
 pub type TrackKey = (String, String);
@@ -446,10 +446,11 @@ impl<'a> Work<'a> {
     fn effect(&mut self, rule: &Rule, device: &str, track: &mut Track, effect: Effect) {
         let now = self.now;
         let remind_at = (rule.remind_secs > 0).then(|| now.saturating_add(rule.remind_secs as Millis * 1000));
+        let kind = effect.kind();
         match effect {
             Effect::Open { severity, value, reopen } => {
                 let reopened = reopen.then(|| track.alarm.as_deref().and_then(|id| self.alarm(id))).flatten();
-                let (mut alarm, kind) = match reopened {
+                let mut alarm = match reopened {
                     Some(mut a) => {
                         a.active = true;
                         a.acked = false;
@@ -458,9 +459,9 @@ impl<'a> Work<'a> {
                         a.cleared_at = None;
                         a.severity = severity;
                         a.opened = a.opened.saturating_add(1);
-                        (a, TransitionKind::Reopened)
+                        a
                     }
-                    None => (new_alarm(rule, device, severity, value, now), TransitionKind::Fired),
+                    None => new_alarm(rule, device, severity, value, now),
                 };
                 alarm.last_value = value.or(alarm.last_value);
                 alarm.last_breach_at = value.map(|_| now).or(alarm.last_breach_at);
@@ -470,12 +471,11 @@ impl<'a> Work<'a> {
                 self.transition(&mut alarm, kind, value, None, None);
                 self.put(alarm);
             }
-            Effect::Severity { from, to, value } => {
+            Effect::Severity { to, value, .. } => {
                 let Some(mut alarm) = track.alarm.as_deref().and_then(|id| self.alarm(id)) else { return };
                 alarm.severity = to;
                 alarm.last_value = Some(value);
                 alarm.last_breach_at = Some(now);
-                let kind = if to > from { TransitionKind::Escalated } else { TransitionKind::Deescalated };
                 self.transition(&mut alarm, kind, Some(value), None, None);
                 self.put(alarm);
             }
@@ -484,14 +484,12 @@ impl<'a> Work<'a> {
                 alarm.active = false;
                 alarm.cleared_at = Some(now);
                 alarm.remind_at = None;
-                self.transition(&mut alarm, TransitionKind::Cleared, value, None, None);
+                self.transition(&mut alarm, kind, value, None, None);
                 self.put(alarm);
             }
             Effect::Flapping | Effect::Stable => {
                 let Some(mut alarm) = track.alarm.as_deref().and_then(|id| self.alarm(id)) else { return };
-                let flapping = effect == Effect::Flapping;
-                alarm.flapping = flapping;
-                let kind = if flapping { TransitionKind::Flapping } else { TransitionKind::Stable };
+                alarm.flapping = effect == Effect::Flapping;
                 let value = alarm.last_value;
                 self.transition(&mut alarm, kind, value, None, None);
                 self.put(alarm);
@@ -519,16 +517,7 @@ impl<'a> Work<'a> {
             by,
             text,
         });
-        let hushed = alarm.flapping
-            && matches!(
-                kind,
-                TransitionKind::Fired
-                    | TransitionKind::Reopened
-                    | TransitionKind::Cleared
-                    | TransitionKind::Escalated
-                    | TransitionKind::Deescalated
-            );
-        if !notifies(kind) || hushed || alarm.shelved(at) {
+        if !told(kind, alarm.flapping) || alarm.shelved(at) {
             return;
         }
         let Some(rule) = self.engine.rules.get(&alarm.rule_id) else { return };

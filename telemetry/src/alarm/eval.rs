@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Level, Op, Rule, RuleKind, Severity};
+use super::{Level, Op, Rule, RuleKind, Severity, TransitionKind};
 use crate::Millis;
 use crate::device::STALE_AFTER_MS;
 
@@ -86,6 +86,21 @@ pub enum Effect {
     Flapping,
     /// It has been stable for the flap window.
     Stable,
+}
+
+impl Effect {
+    /// The entry it makes in the alarm's log.
+    pub fn kind(&self) -> TransitionKind {
+        match self {
+            Effect::Open { reopen: false, .. } => TransitionKind::Fired,
+            Effect::Open { reopen: true, .. } => TransitionKind::Reopened,
+            Effect::Severity { from, to, .. } if to > from => TransitionKind::Escalated,
+            Effect::Severity { .. } => TransitionKind::Deescalated,
+            Effect::Clear { .. } => TransitionKind::Cleared,
+            Effect::Flapping => TransitionKind::Flapping,
+            Effect::Stable => TransitionKind::Stable,
+        }
+    }
 }
 
 /// What a rule is evaluated on.
