@@ -3,7 +3,8 @@
 #   scripts/setup.sh build    Rust wasm target, wasm-bindgen-cli, cargo-leptos, rsvg-convert, and
 #                             the build's npm tools (Workbox for the service worker, wasm-opt)
 #   scripts/setup.sh run      the same
-#   scripts/setup.sh test     build + Chromium, Mosquitto, the end2end npm packages, cargo-deny
+#   scripts/setup.sh test     build + Chromium, Mosquitto, an SMTP server (aiosmtpd), the end2end
+#                             npm packages, cargo-deny
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -81,7 +82,8 @@ test_tools() {
   local had_mosquitto=yes
   installed mosquitto || had_mosquitto=
   # util-linux: prlimit, for the disk-full test (present on Debian; listed so it is certain).
-  apt_install chromium mosquitto mosquitto-clients util-linux
+  # python3-aiosmtpd: the real SMTP server (STARTTLS) the mail notification test sends to.
+  apt_install chromium mosquitto mosquitto-clients util-linux python3-aiosmtpd
   # Debian starts a Mosquitto service on port 1883, which the dashboard's own broker needs;
   # the tests start their own Mosquitto. Only a service this script brought is stopped.
   if [ -z "$had_mosquitto" ] && command -v systemctl >/dev/null && systemctl is-enabled --quiet mosquitto 2>/dev/null; then

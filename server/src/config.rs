@@ -183,6 +183,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_SMTP_USERNAME", "notify.smtp_username"),
     ("IOT_SMTP_PASSWORD", "notify.smtp_password"),
     ("IOT_SMTP_FROM", "notify.smtp_from"),
+    ("IOT_SMTP_CA_FILE", "notify.smtp_ca_file"),
 ];
 
 impl Default for Config {

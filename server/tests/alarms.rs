@@ -538,3 +538,88 @@ fn a_backtest_replays_stored_history_and_shows_a_flapping_threshold() {
     );
     assert_eq!(status, 422);
 }
+
+/// A real SMTP server requiring STARTTLS (`smtp_sink.py`, on Debian's python3-aiosmtpd) and
+/// the mails it took, as JSON.
+struct MailSink {
+    child: std::process::Child,
+    port: u16,
+    mails: std::sync::mpsc::Receiver<Value>,
+}
+
+impl MailSink {
+    fn start(cert: &std::path::Path, key: &std::path::Path) -> MailSink {
+        use std::io::BufRead;
+        // Debian's interpreter, which sees Debian's python3-aiosmtpd (a python3 found first on
+        // PATH, pyenv's say, may not).
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp_sink.py");
+        let mut child = std::process::Command::new("/usr/bin/python3")
+            .arg(script)
+            .args([cert, key])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("/usr/bin/python3 runs (scripts/setup.sh test installs python3-aiosmtpd)");
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        let port = first.strip_prefix("listening ").and_then(|p| p.parse().ok()).unwrap_or_else(|| {
+            panic!("the mail sink did not start ({first:?}): is python3-aiosmtpd installed? scripts/setup.sh test")
+        });
+        let (tx, mails) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = tx.send(serde_json::from_str(&line).unwrap_or(Value::Null));
+            }
+        });
+        MailSink { child, port, mails }
+    }
+}
+
+impl Drop for MailSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_email_channel_sends_one_mail_over_starttls_to_a_real_smtp_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = server::tls::self_signed::write(&dir.path().join("tls"), &[]).unwrap();
+    let sink = MailSink::start(&cert, &key);
+    let mut env = quick();
+    env.extend([
+        ("IOT_SMTP_HOST", "127.0.0.1".to_owned()),
+        ("IOT_SMTP_PORT", sink.port.to_string()),
+        ("IOT_SMTP_SECURITY", "starttls".to_owned()),
+        ("IOT_SMTP_CA_FILE", cert.display().to_string()),
+        ("IOT_SMTP_FROM", "IoT Dashboard <alarms@example.com>".to_owned()),
+        ("IOT_NOTIFY_GROUP_WAIT_SECS", "1".to_owned()),
+    ]);
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &env);
+    let (status, channel) = call(
+        &server,
+        "POST",
+        "/api/notification_channels",
+        &json!({"kind": "email", "name": "ann", "to": ["ann@example.com", "ops@example.com"]}),
+    );
+    assert_eq!(status, 201, "{channel}");
+    rule(&server, hot("MAIL_1", channel["id"].as_str().unwrap(), 0));
+    reading(&server, "MAIL_1", 35.5);
+
+    let mail = sink.mails.recv_timeout(TIMEOUT).expect("a mail arrived");
+    assert_eq!(mail["tls"], true, "sent after STARTTLS (the sink refuses anything else)");
+    assert_eq!(mail["mail_from"], "alarms@example.com");
+    assert_eq!(mail["rcpt_tos"], json!(["ann@example.com", "ops@example.com"]));
+    let data = mail["data"].as_str().unwrap();
+    assert!(data.contains("Subject: Fired: hot on MAIL_1 (critical, 35.5)"), "{data}");
+    assert!(data.contains("From: \"IoT Dashboard\" <alarms@example.com>"), "{data}");
+    let id = alarms(&server, "device=MAIL_1")[0]["id"].as_str().unwrap().to_owned();
+    assert!(data.contains(&format!("/alarms/{id}")), "the body links the alarm: {data}");
+    assert!(
+        sink.mails.recv_timeout(Duration::from_secs(3)).is_err(),
+        "one mail, not one per recipient or per attempt"
+    );
+    let (_, deliveries) = call(&server, "GET", "/api/notifications/deliveries", &Value::Null);
+    assert_eq!((&deliveries[0]["state"], &deliveries[0]["last_status"]), (&json!("sent"), &json!(250)));
+}

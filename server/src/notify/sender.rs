@@ -49,6 +49,8 @@ pub struct NotifyConfig {
     pub smtp_username: String,
     pub smtp_password: Secret,
     pub smtp_from: String,
+    /// A PEM file of the CA that signed the SMTP server's certificate; empty: the system's.
+    pub smtp_ca_file: String,
 }
 
 impl NotifyConfig {
@@ -60,6 +62,7 @@ impl NotifyConfig {
             username: self.smtp_username.clone(),
             password: self.smtp_password.clone(),
             from: self.smtp_from.clone(),
+            ca_file: self.smtp_ca_file.clone(),
         }
     }
 }
