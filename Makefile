@@ -54,9 +54,10 @@ bench: release
 	scripts/setup.sh test
 	scripts/bench.sh
 
-## lint: formatting and clippy, warnings as errors
+## lint: formatting, the icons file up to date (tools/icons.mjs), and clippy, warnings as errors
 lint:
 	cargo fmt --all --check
+	node tools/icons.mjs --check
 	$(CARGO_SAME) clippy --workspace --all-targets -- -D warnings
 
 ## clean-data: delete the local database (data/)

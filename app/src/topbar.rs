@@ -12,6 +12,7 @@ use self::account_menu::AccountMenu;
 use self::live_badge::LiveBadge;
 use self::offline_banner::OfflineBanner;
 use self::theme_toggle::ThemeToggle;
+use crate::widgets::icon::{Icon, Lucide};
 
 #[component]
 pub fn TopBar() -> impl IntoView {
@@ -24,7 +25,10 @@ pub fn TopBar() -> impl IntoView {
             </nav>
             <div class="topbar-actions">
                 // Shown by pwa.js when the browser offers installation.
-                <button id="install-app" class="button" type="button" hidden>"Install app"</button>
+                <button id="install-app" class="button" type="button" title="Install app" hidden>
+                    <Icon icon=Lucide::Download/>
+                    <span class="label">"Install app"</span>
+                </button>
                 <ThemeToggle/>
                 <LiveBadge/>
                 <AccountMenu/>

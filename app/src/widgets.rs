@@ -5,6 +5,7 @@ pub mod confirm_submit;
 pub mod device_card;
 pub mod gauge;
 pub mod history_chart;
+pub mod icon;
 pub mod interactive_chart;
 pub mod line_chart;
 pub mod range_picker;

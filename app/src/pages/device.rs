@@ -12,6 +12,7 @@ use crate::logic::format;
 use crate::state::live::{Live, merge};
 use crate::widgets::confirm_submit::ConfirmSubmit;
 use crate::widgets::history_chart::HistoryChart;
+use crate::widgets::icon::{Icon, Lucide};
 use crate::widgets::refused_note::RefusedNote;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +58,7 @@ pub fn DevicePage() -> impl IntoView {
     let detail = Resource::new(id, get_device);
     view! {
         <section class="device-page">
-            <p class="back"><a href="/">"← All devices"</a></p>
+            <p class="back"><a href="/"><Icon icon=Lucide::ArrowLeft/>"All devices"</a></p>
             <Transition fallback=|| view! { <p class="loading">"Loading device…"</p> }>
                 {move || Suspend::new(async move {
                     match detail.await {

@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 
 use crate::browser::theme::Theme;
+use crate::widgets::icon::{Icon, Lucide};
 
 #[component]
 pub fn ThemeToggle() -> impl IntoView {
@@ -17,19 +18,24 @@ pub fn ThemeToggle() -> impl IntoView {
         crate::browser::theme::choose(next);
         theme.set(Some(next));
     };
+    let label = move || match theme.get() {
+        Some(Theme::Dark) => "Switch to light theme",
+        _ => "Switch to dark theme",
+    };
     view! {
         <button
             type="button"
             class="icon-button theme-toggle"
             hidden=move || theme.get().is_none()
-            aria-label=move || match theme.get() {
-                Some(Theme::Dark) => "Switch to light theme",
-                _ => "Switch to dark theme",
-            }
+            aria-label=label
+            title=label
             data-theme=move || theme.get().map(Theme::key).unwrap_or_default()
             on:click=toggle
         >
-            {move || if theme.get() == Some(Theme::Dark) { "☀" } else { "☾" }}
+            {move || {
+                let icon = if theme.get() == Some(Theme::Dark) { Lucide::Sun } else { Lucide::Moon };
+                view! { <Icon icon/> }
+            }}
         </button>
     }
 }

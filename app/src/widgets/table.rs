@@ -9,6 +9,7 @@ use telemetry::dashboard::Widget;
 
 use crate::logic::format;
 use crate::state::board::Board;
+use crate::widgets::icon::{Icon, Lucide};
 
 /// What a table is sorted by.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,16 +56,24 @@ pub fn Table(widget: Widget) -> impl IntoView {
     };
     let header = move |label: String, key: SortKey| {
         let k = key.clone();
-        let aria = move || match sort.get() {
-            (s, true) if s == k => "ascending",
-            (s, false) if s == k => "descending",
-            _ => "none",
+        // Some(ascending) for the column the rows are sorted by.
+        let order = Memo::new(move |_| sort.with(|(s, asc)| (*s == k).then_some(*asc)));
+        let aria = move || match order.get() {
+            Some(true) => "ascending",
+            Some(false) => "descending",
+            None => "none",
+        };
+        let arrow = move || {
+            order.get().map(|asc| {
+                let icon = if asc { Lucide::ChevronUp } else { Lucide::ChevronDown };
+                view! { <Icon icon/> }
+            })
         };
         view! {
             <th aria-sort=aria>
                 <button type="button" class="sort" on:click=move |_| sort.update(|(s, asc)| {
                     if *s == key { *asc = !*asc } else { *s = key.clone(); *asc = true }
-                })>{label}</button>
+                })>{label}{arrow}</button>
             </th>
         }
     };

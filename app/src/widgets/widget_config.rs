@@ -6,6 +6,7 @@ use telemetry::dashboard::{Threshold, TimeRange, Widget, WidgetKind};
 
 use crate::logic::format;
 use crate::state::board::Board;
+use crate::widgets::icon::{Icon, Lucide};
 
 fn parse_opt(s: &str) -> Option<f64> {
     let s = s.trim();
@@ -179,9 +180,9 @@ pub fn WidgetConfig(
                                             prop:value=t.color.clone()
                                             on:input=move |e| draft.update(|w| w.thresholds[i].color = event_target_value(&e))
                                         />
-                                        <button type="button" class="icon-button" aria-label="Remove threshold" on:click=move |_| draft.update(|w| {
+                                        <button type="button" class="icon-button" aria-label="Remove threshold" title="Remove threshold" on:click=move |_| draft.update(|w| {
                                             w.thresholds.remove(i);
-                                        })>"✕"</button>
+                                        })><Icon icon=Lucide::X/></button>
                                     </div>
                                 }
                             })

@@ -10,6 +10,7 @@ use super::editor::Editor;
 use crate::logic::grid;
 use crate::widgets::chart_widget::ChartWidget;
 use crate::widgets::gauge::Gauge;
+use crate::widgets::icon::{Icon, Lucide};
 use crate::widgets::stat::Stat;
 use crate::widgets::status_list::StatusList;
 use crate::widgets::table::Table;
@@ -116,13 +117,13 @@ fn EditTools(editor: Editor, id: String) -> impl IntoView {
                 {
                     let (up_id, down_id) = (id.clone(), id.clone());
                     view! {
-                        <button type="button" class="icon-button" aria-label="Move up" on:click=move |_| reorder(&up_id, -1)>"↑"</button>
-                        <button type="button" class="icon-button" aria-label="Move down" on:click=move |_| reorder(&down_id, 1)>"↓"</button>
+                        <button type="button" class="icon-button" aria-label="Move up" title="Move up" on:click=move |_| reorder(&up_id, -1)><Icon icon=Lucide::ArrowUp/></button>
+                        <button type="button" class="icon-button" aria-label="Move down" title="Move down" on:click=move |_| reorder(&down_id, 1)><Icon icon=Lucide::ArrowDown/></button>
                     }
                 }
             </Show>
-            <button type="button" class="icon-button configure" aria-label="Configure" on:click=move |_| editor.configuring.set(Some(configure_id.clone()))>"⚙"</button>
-            <button type="button" class="icon-button remove" aria-label="Remove" on:click=move |_| editor.remove_widget(remove_id.clone())>"✕"</button>
+            <button type="button" class="icon-button configure" aria-label="Configure" title="Configure" on:click=move |_| editor.configuring.set(Some(configure_id.clone()))><Icon icon=Lucide::Settings/></button>
+            <button type="button" class="icon-button remove" aria-label="Remove" title="Remove" on:click=move |_| editor.remove_widget(remove_id.clone())><Icon icon=Lucide::X/></button>
         </span>
     }
 }
