@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH):/usr
 # cargo with the flags cargo-leptos builds with, so it reuses that build (see scripts/lib.sh).
 CARGO_SAME := RUSTFLAGS="--cfg erase_components" cargo
 
-.PHONY: run test soak dev build release dist lint bench clean-data
+.PHONY: run test soak dev build release dist lint bench screenshots clean-data
 
 ## run: build the release dashboard and start it with three simulated devices (http://127.0.0.1:3000)
 run: release
@@ -53,6 +53,14 @@ dist: release
 bench: release
 	scripts/setup.sh test
 	scripts/bench.sh
+
+## screenshots: the README's screenshots (docs/screenshots/, each under 150 KB) from Playwright
+## against the real server with a day of the simulator's kind of readings
+screenshots:
+	scripts/setup.sh test
+	cargo leptos build
+	scripts/site.sh
+	scripts/screenshots.sh
 
 ## lint: formatting, the icons file up to date (tools/icons.mjs), and clippy, warnings as errors
 lint:
