@@ -1,9 +1,9 @@
 # The two commands a newcomer needs are `make run` and `make test`; each installs what it lacks.
 SHELL := /bin/bash
-# wasm-opt from npm binaryen (tools/) comes first: cargo-leptos uses the one on PATH. Debian
+# The build's npm tools (tools/: wasm-opt, lightningcss, terser) come first. Debian
 # puts mosquitto in /usr/sbin, which is not on a normal user's PATH.
 export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH):/usr/sbin
-# cargo with the flags cargo-leptos builds with, so it reuses that build (see scripts/lib.sh).
+# cargo with the flags the site is built with, so it reuses that build (see scripts/lib.sh).
 CARGO_SAME := RUSTFLAGS="--cfg erase_components" cargo
 
 .PHONY: run test soak dev build release dist lint bench screenshots clean-data
@@ -27,20 +27,20 @@ soak:
 
 ## dev: cargo leptos watch (rebuild and reload on change) plus the simulator; no service worker
 dev:
-	scripts/setup.sh build
+	scripts/setup.sh dev
 	$(CARGO_SAME) build -p simulator
 	trap 'kill 0' EXIT; (sleep 20; until curl -fsS http://127.0.0.1:3000/healthz >/dev/null 2>&1; do sleep 1; done; target/debug/simulator) & cargo leptos watch
 
 ## build: debug build of the server and site
 build:
 	scripts/setup.sh build
-	cargo leptos build
+	scripts/build.sh
 	scripts/site.sh
 
 ## release: size-optimised WASM (wasm-opt) and the release server binary, site in target/site
 release:
 	scripts/setup.sh run
-	cargo leptos build --release
+	scripts/build.sh release
 	scripts/site.sh target/site best
 
 ## dist: one tarball (server, simulator, web client, configuration, systemd unit) that runs on
@@ -58,7 +58,7 @@ bench: release
 ## against the real server with a day of the simulator's kind of readings
 screenshots:
 	scripts/setup.sh test
-	cargo leptos build
+	scripts/build.sh
 	scripts/site.sh
 	scripts/screenshots.sh
 

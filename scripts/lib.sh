@@ -1,8 +1,8 @@
 # Shared by the scripts (source it): cargo with the build's flags, free ports, a server to measure.
 
-# cargo-leptos compiles with `--cfg erase_components` (Cargo.toml: always-erase-components);
-# every other cargo call uses exactly the same flags, so it reuses that build instead of
-# compiling everything a second time.
+# The site is built with `--cfg erase_components` (as cargo-leptos does with Cargo.toml's
+# always-erase-components); every other cargo call uses exactly the same flags, so it reuses
+# that build instead of compiling everything a second time.
 cargo_same() { RUSTFLAGS="--cfg erase_components" cargo "$@"; }
 
 # A free loopback port (Node is installed by setup.sh anyway; python3 may not be).

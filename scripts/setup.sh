@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the dashboard needs to build, run and test, skipping whatever is present.
-#   scripts/setup.sh build    Rust wasm target, wasm-bindgen-cli, cargo-leptos, rsvg-convert, and
-#                             the build's npm tools (Workbox for the service worker, wasm-opt)
+#   scripts/setup.sh build    Rust wasm target, wasm-bindgen-cli, rsvg-convert, and the build's
+#                             npm tools (wasm-opt, lightningcss, terser, Workbox, uPlot)
 #   scripts/setup.sh run      the same
 #   scripts/setup.sh test     build + Chromium, Mosquitto, an SMTP server (aiosmtpd), the end2end
 #                             npm packages, cargo-deny
+#   scripts/setup.sh dev      build + cargo-leptos (make dev's watch-and-reload; about 15 minutes
+#                             to compile, once, so only make dev installs it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,16 +40,29 @@ rust_tools() {
   # rustup brings no linker, and some crates compile C (ring, aws-lc-sys, and jemalloc, whose
   # build runs configure and make).
   apt_install gcc libc6-dev make
-  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  if ! grep -qx wasm32-unknown-unknown <<<"$(rustup target list --installed)"; then
     say "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
+  fi
+  # make lint (which make test runs) needs rustfmt and clippy; rustup's minimal profile has neither.
+  local missing=() have
+  have=$(rustup component list --installed)
+  for component in rustfmt clippy; do
+    grep -q "^$component" <<<"$have" || missing+=("$component")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "adding ${missing[*]} (rustup)"
+    rustup component add "${missing[@]}"
   fi
   if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
     say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
     cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
   fi
+}
+
+leptos_tool() {
   if [ "$(cargo leptos --version 2>/dev/null)" != "cargo-leptos $CARGO_LEPTOS_VERSION" ]; then
-    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 20 minutes, once)"
+    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 15 minutes, once)"
     cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --ignore-rust-version
   fi
 }
@@ -74,7 +89,7 @@ npm_ci() {
 build_tools() {
   apt_install librsvg2-bin curl
   node_tools
-  # The build's npm tools: workbox-build, binaryen's wasm-opt, uPlot.
+  # The build's npm tools: binaryen's wasm-opt, lightningcss, terser, workbox-build, uPlot.
   npm_ci tools
 }
 
@@ -104,5 +119,6 @@ deny_tool() {
 case "${1:-build}" in
   build | run) build_tools; rust_tools ;;
   test) test_tools; build_tools; rust_tools; deny_tool ;;
-  *) echo "usage: $0 build|run|test" >&2; exit 2 ;;
+  dev) build_tools; rust_tools; leptos_tool ;;
+  *) echo "usage: $0 build|run|test|dev" >&2; exit 2 ;;
 esac

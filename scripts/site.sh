@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Finishes the site cargo-leptos built in target/site (it wipes that folder on every build):
+# Finishes the site scripts/build.sh (or cargo-leptos) built in target/site, which each build
+# starts afresh:
 # PNG icons rendered from the one SVG source, uPlot for the charts, the Workbox service worker
 # over it all, then brotli and gzip copies the server sends to browsers that accept them.
 #   scripts/site.sh [SITE] [fast|best]     best for release builds (make release), fast by default

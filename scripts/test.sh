@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Everything `make test` runs: the build, Rust unit and integration tests (real broker, real
-# redb, real Mosquitto), then Playwright in Debian's Chromium against the real server.
+# Everything `make test` runs: the build, lint, dependency rules, Rust unit and integration
+# tests (real broker, real redb, real Mosquitto), then Playwright in Debian's Chromium against
+# the real server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -8,10 +9,13 @@ source scripts/lib.sh
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "build (cargo leptos build, icons, service worker)"
+step "build (server, WASM, site: icons, service worker)"
 export PATH="$PWD/tools/node_modules/.bin:$PATH"
-cargo leptos build
+scripts/build.sh
 scripts/site.sh
+
+step "lint (rustfmt, the icons file, clippy with warnings as errors: make lint)"
+make --no-print-directory lint
 
 step "dependencies: licenses, bans, sources (cargo deny, deny.toml)"
 cargo deny check bans licenses sources

@@ -1,4 +1,4 @@
-// Generates the service worker over the site cargo-leptos built (node tools/build-sw.mjs [site]).
+// Generates the service worker over the built site (node tools/build-sw.mjs [site]).
 // Every JS/WASM/CSS file, icon and the manifest is precached with a content revision; pages
 // and server functions are network-first with the cache as the offline fallback; /ws/live is
 // never touched (service workers do not see WebSockets).
