@@ -1,6 +1,7 @@
 //! Alarms on the server: the engine that runs every rule for every device and opens, changes
 //! and clears alarms ([`engine`]), the desk the dashboard and the API manage them through
-//! ([`desk`]), and backtests of rules over stored history ([`backtest`]). Everything that
+//! ([`desk`]), rules and channels from the configuration file ([`provision`]), and backtests
+//! of rules over stored history ([`backtest`]). Everything that
 //! changes alarm state is done by the single writer ([`crate::ingest`]) as an [`AlarmJob`],
 //! committed with the readings, tick or action that caused it, and notified through
 //! [`crate::notify`].
@@ -8,6 +9,7 @@
 pub mod backtest;
 pub mod desk;
 pub mod engine;
+pub mod provision;
 
 use telemetry::alarm::{Alarm, AlarmAction, AlarmError, Rule};
 use tokio::sync::oneshot;
@@ -26,6 +28,9 @@ pub struct AlarmsConfig {
     pub start_grace_secs: u64,
     /// Cleared and acknowledged alarms older than this many days are deleted (0: kept).
     pub retention_days: u64,
+    /// `[[alarms.rules]]`: rules provisioned from the file ([`provision`]).
+    #[serde(default)]
+    pub rules: provision::Items,
 }
 
 /// A change to alarm state, done by the writer in order with the readings.

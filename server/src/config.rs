@@ -291,6 +291,8 @@ impl Config {
         {
             return Err(invalid("notify.public_url starts with http:// or https://"));
         }
+        crate::alarms::provision::parse(&self.alarms.rules, &self.notify.channels)
+            .map_err(|message| ConfigError::Invalid { origin: None, message })?;
         if self.tls.half_set() {
             return Err(invalid("tls.cert and tls.key go together: set both, or neither for no TLS"));
         }
@@ -439,6 +441,33 @@ mod tests {
         assert_eq!(c.auth.setup_token.expose(), "let-me-in");
         let err = Config::from_parts(None, |k| (k == "IOT_MQTT_PLAIN").then(|| "false".into())).unwrap_err();
         assert!(err.to_string().contains("[tls]"), "{err}");
+    }
+
+    #[test]
+    fn the_provisioning_examples_in_the_defaults_are_valid() {
+        // The commented `[[notify.channels]]` and `[[alarms.rules]]` blocks, uncommented.
+        let mut example = String::new();
+        let mut inside = false;
+        for line in DEFAULTS.lines() {
+            inside = line.starts_with("# [[") || (inside && line.starts_with('#'));
+            if inside {
+                example.push_str(line.trim_start_matches('#').strip_prefix(' ').unwrap_or(""));
+                example.push('\n');
+            }
+        }
+        let c = Config::from_parts(Some(("example".into(), &example)), no_env).unwrap();
+        let p = crate::alarms::provision::parse(&c.alarms.rules, &c.notify.channels).unwrap();
+        assert_eq!((p.channels.len(), p.rules.len()), (3, 2), "{example}");
+        let err = Config::from_parts(
+            Some(("my.toml".into(), &example.replace("clear_for_secs", "clear_for_sec"))),
+            no_env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(r#"alarms.rules[0] (id "greenhouse-hot"): unknown setting `clear_for_sec`"#),
+            "{err}"
+        );
     }
 
     #[test]

@@ -85,6 +85,9 @@ pub enum StartError {
     BrokerTls(#[from] mqtt::client::ClientTlsError),
     #[error(transparent)]
     Notify(#[from] notify::channels::SenderError),
+    /// A rule or channel from the configuration file was refused (the message names it).
+    #[error("{0}")]
+    Provision(String),
 }
 
 /// A server whose storage is open and whose listeners are bound; [`Server::run`] serves.
@@ -193,8 +196,18 @@ impl Server {
             notifier.clone(),
             stop_rx,
         );
-        let desk: Arc<dyn AlarmDesk> =
-            Arc::new(Desk::new(store.clone(), ingest.clone(), notifier.clone(), public_url));
+        let desk = Arc::new(Desk::new(store.clone(), ingest.clone(), notifier.clone(), public_url));
+        // Provisioned rules and channels are in place before the first device connects.
+        let provision = alarms::provision::parse(&config.alarms.rules, &config.notify.channels)
+            .map_err(StartError::Provision)?;
+        if !provision.is_empty() {
+            let d = desk.clone();
+            tokio::task::spawn_blocking(move || d.provision(provision))
+                .await
+                .expect("provision task")
+                .map_err(StartError::Provision)?;
+        }
+        let desk: Arc<dyn AlarmDesk> = desk;
         let broker = match config.mqtt.mode {
             MqttMode::Embedded => {
                 let tls = config.tls.files().map(|(cert, key)| TlsListen {

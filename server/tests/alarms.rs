@@ -623,3 +623,100 @@ fn an_email_channel_sends_one_mail_over_starttls_to_a_real_smtp_server() {
     let (_, deliveries) = call(&server, "GET", "/api/notifications/deliveries", &Value::Null);
     assert_eq!((&deliveries[0]["state"], &deliveries[0]["last_status"]), (&json!("sent"), &json!(250)));
 }
+
+/// A configuration file provisioning a webhook channel `ops` to `receiver` (signed with
+/// `secret`) and a rule `greenhouse-hot` over PROV_1, pending for `for_secs`.
+fn provisioning(receiver: &Receiver, secret: &str, for_secs: u64, channel: &str) -> String {
+    format!(
+        r#"
+[[notify.channels]]
+id = "ops"
+name = "Ops webhook"
+kind = "webhook"
+url = "http://{}/hook"
+secret = "{secret}"
+
+[[alarms.rules]]
+id = "greenhouse-hot"
+name = "Greenhouse too hot"
+devices = ["PROV_1"]
+kind = "threshold"
+metric = "t"
+op = ">"
+levels = [{{ severity = "critical", value = 30 }}]
+clear = 28
+for_secs = {for_secs}
+channels = ["{channel}"]
+"#,
+        receiver.addr
+    )
+}
+
+/// The server started with `config`, expected to refuse it: what it said on stderr.
+fn refused_start(dir: &std::path::Path, config: &str) -> String {
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .env("IOT_CONFIG", &path)
+        .env("IOT_STORAGE_PATH", dir.join("t.redb"))
+        .env("IOT_WEB_LISTEN", "127.0.0.1:0")
+        .env("IOT_MQTT_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the server started with a bad provisioned item");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_and_channels_provisioned_from_the_config_file_are_created_then_replaced_by_id() {
+    let receiver = Receiver::start(&[]).await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let dir = tempfile::tempdir().unwrap();
+    let (db, config) = (dir.path().join("t.redb"), dir.path().join("iot.toml"));
+    std::fs::write(&config, provisioning(&receiver, secret, 0, "ops")).unwrap();
+    let mut env = quick();
+    env.push(("IOT_CONFIG", config.display().to_string()));
+
+    let server = ServerProcess::start(&db, &env);
+    let (_, channels) = call(&server, "GET", "/api/notification_channels", &Value::Null);
+    assert_eq!(channels.as_array().unwrap().len(), 1, "{channels}");
+    assert_eq!((&channels[0]["id"], &channels[0]["kind"]), (&json!("ops"), &json!("webhook")));
+    let (status, rule) = call(&server, "GET", "/api/alarm_rules/greenhouse-hot", &Value::Null);
+    assert_eq!((status, &rule["version"], &rule["name"]), (200, &json!(1), &json!("Greenhouse too hot")));
+    reading(&server, "PROV_1", 35.0);
+    until("the fired notice", || receiver.count("alarm.fired") == 1).await;
+    let fired = receiver.hits().into_iter().find(|h| h.body.contains("alarm.fired")).unwrap();
+    assert!(signed(&fired, secret), "signed with the secret from the file");
+
+    // Started again with the same file: nothing replaced, the alarm and its state go on.
+    server.kill();
+    let server = ServerProcess::start(&db, &env);
+    let (_, rule) = call(&server, "GET", "/api/alarm_rules/greenhouse-hot", &Value::Null);
+    assert_eq!(rule["version"], 1, "an unchanged rule is left as it is");
+    reading(&server, "PROV_1", 36.0);
+    assert_eq!(alarms(&server, "status=active").len(), 1);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.count("alarm.fired"), 1, "still firing: not fired again");
+
+    // The file changed: the rule with that id is replaced, not added.
+    server.stop();
+    std::fs::write(&config, provisioning(&receiver, secret, 30, "ops")).unwrap();
+    let server = ServerProcess::start(&db, &env);
+    let (_, rules) = call(&server, "GET", "/api/alarm_rules", &Value::Null);
+    assert_eq!(rules.as_array().unwrap().len(), 1, "{rules}");
+    assert_eq!((&rules[0]["version"], &rules[0]["for_secs"]), (&json!(2), &json!(30)));
+    let (_, channels) = call(&server, "GET", "/api/notification_channels", &Value::Null);
+    assert_eq!(channels.as_array().unwrap().len(), 1);
+    server.stop();
+
+    // A bad item stops the start, and the error names it.
+    let said = refused_start(dir.path(), &provisioning(&receiver, secret, 30, "nope"));
+    assert!(said.contains(r#"alarms.rules[0] (id "greenhouse-hot"): channels: no channel nope"#), "{said}");
+    let typo = provisioning(&receiver, secret, 30, "ops").replace("for_secs", "for_sec");
+    let said = refused_start(dir.path(), &typo);
+    assert!(said.contains(r#"alarms.rules[0] (id "greenhouse-hot"): unknown setting `for_sec`"#), "{said}");
+    let unsigned = provisioning(&receiver, secret, 30, "ops").replace(&format!("secret = \"{secret}\""), "");
+    let said = refused_start(dir.path(), &unsigned);
+    assert!(said.contains(r#"notify.channels[0] (id "ops"): secret"#), "{said}");
+    receiver.stop();
+}

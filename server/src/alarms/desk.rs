@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use tracing::{error, info};
 
 use super::AlarmJob;
+use super::provision::Provision;
 use crate::ingest::{Ingest, now_ms};
 use crate::notify::channels::StoredChannel;
 use crate::notify::sign;
@@ -61,6 +62,66 @@ impl Desk {
             return Err(AlarmError::Storage);
         }
         answer.blocking_recv().unwrap_or(Err(AlarmError::Storage))
+    }
+}
+
+impl Desk {
+    /// Creates or replaces the rules and channels the configuration file provisions (checked
+    /// by [`super::provision::parse`]), through the writer like the API's saves; leaves those
+    /// stored just so as they are. The error names the item.
+    pub fn provision(&self, p: Provision) -> Result<(), String> {
+        let storage = |e: StoreError| format!("provisioning: {e}");
+        let stored = self.store.channels().map_err(storage)?;
+        let new = p.channels.iter().filter(|c| !stored.iter().any(|s| s.id == c.id)).count();
+        if stored.len() + new > MAX_CHANNELS {
+            return Err(format!(
+                "notify.channels: the server keeps at most {MAX_CHANNELS} channels ({} stored, {new} more provisioned)",
+                stored.len()
+            ));
+        }
+        let now = now_ms();
+        for (i, spec) in p.channels.into_iter().enumerate() {
+            let old = stored.iter().find(|s| s.id == spec.id);
+            let channel = StoredChannel {
+                id: spec.id,
+                name: spec.channel.name.trim().to_owned(),
+                kind: spec.channel.kind,
+                secret: spec.secret,
+                created: old.map_or(now, |o| o.created),
+            };
+            if old == Some(&channel) {
+                continue;
+            }
+            let (id, replaced) = (channel.id.clone(), old.is_some());
+            self.job(|reply| AlarmJob::SaveChannel(channel, reply))
+                .map_err(|e| format!("notify.channels[{i}] (id {id:?}): {e}"))?;
+            info!(channel = %id, replaced, "notification channel provisioned");
+        }
+        let channels = self.store.channels().map_err(storage)?;
+        let existing = self.store.rules().map_err(storage)?;
+        let new = p.rules.iter().filter(|r| !existing.iter().any(|e| e.id == r.id)).count();
+        if existing.len() + new > MAX_RULES {
+            return Err(format!(
+                "alarms.rules: the server keeps at most {MAX_RULES} rules ({} stored, {new} more provisioned)",
+                existing.len()
+            ));
+        }
+        for (i, mut rule) in p.rules.into_iter().enumerate() {
+            let id = rule.id.clone();
+            if let Some(missing) = rule.channels.iter().find(|c| !channels.iter().any(|k| &k.id == *c)) {
+                return Err(format!("alarms.rules[{i}] (id {id:?}): channels: no channel {missing}"));
+            }
+            let old = existing.iter().find(|r| r.id == rule.id);
+            rule.version = old.map_or(0, |o| o.version);
+            if old == Some(&rule) {
+                continue;
+            }
+            rule.version = rule.version.saturating_add(1);
+            self.job(|reply| AlarmJob::SaveRule(rule, reply))
+                .map_err(|e| format!("alarms.rules[{i}] (id {id:?}): {e}"))?;
+            info!(rule = %id, replaced = old.is_some(), "alarm rule provisioned");
+        }
+        Ok(())
     }
 }
 

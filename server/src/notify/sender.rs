@@ -51,6 +51,10 @@ pub struct NotifyConfig {
     pub smtp_from: String,
     /// A PEM file of the CA that signed the SMTP server's certificate; empty: the system's.
     pub smtp_ca_file: String,
+    /// `[[notify.channels]]`: channels provisioned from the file
+    /// ([`crate::alarms::provision`]).
+    #[serde(default)]
+    pub channels: crate::alarms::provision::Items,
 }
 
 impl NotifyConfig {
