@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use server::store::Incoming;
 use simulator::signal::Sensor;
-use telemetry::{DeviceId, Message, Millis, TimestampSource};
+use telemetry::{DeviceId, Message, Millis};
 
 /// 2025-01-01T00:00:00Z.
 pub const START: Millis = 1_735_689_600_000;
@@ -34,13 +34,7 @@ impl Device {
         let r = self.sensor.read(chrono::DateTime::from_timestamp_millis(ts).expect("a valid time"));
         let values = [("temperature", r.temperature), ("humidity", r.humidity), ("battery", r.battery)];
         Incoming {
-            message: Message {
-                device: self.id.clone(),
-                ts,
-                ts_source: TimestampSource::Device,
-                values: values[..self.metrics].iter().map(|(n, v)| ((*n).to_owned(), *v)).collect(),
-                dropped: vec![],
-            },
+            message: Message::new(self.id.clone(), ts, values[..self.metrics].iter().copied()),
             received: ts,
         }
     }

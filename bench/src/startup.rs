@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use server::store::{Incoming, RedbStore, Store};
-use telemetry::{DeviceId, Message, TimestampSource};
+use telemetry::{DeviceId, Message};
 
 use crate::data::{START, file_size};
 
@@ -36,14 +36,7 @@ pub fn run(path: &Path, megabytes: u64) {
                 let ts = START + second * 1_000;
                 second += 1;
                 for id in &ids {
-                    let values = names.iter().map(|n| (n.clone(), random())).collect();
-                    let message = Message {
-                        device: id.clone(),
-                        ts,
-                        ts_source: TimestampSource::Device,
-                        values,
-                        dropped: vec![],
-                    };
+                    let message = Message::new(id.clone(), ts, names.iter().map(|n| (n.as_str(), random())));
                     batch.push(Incoming { message, received: ts });
                 }
             }

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{ServerProcess, eventually};
+use common::{ServerProcess, eventually, telemetry_topic};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use server::store::RedbStore;
 
@@ -19,14 +19,12 @@ const DEVICE: &str = "full-disk";
 const METRICS: usize = 60;
 
 /// Reading `i` is `i` seconds after a day ago: recent, or the retention would delete it.
-fn payload(i: usize) -> String {
+fn reading(i: usize) -> String {
     static START: std::sync::LazyLock<i64> =
         std::sync::LazyLock::new(|| (chrono::Utc::now().timestamp() - 86_400) * 1_000);
-    let values: serde_json::Map<String, serde_json::Value> =
-        (0..METRICS).map(|m| (format!("m{m:02}"), serde_json::json!(i as f64 + m as f64 / 100.0))).collect();
-    let t = chrono::DateTime::from_timestamp_millis(*START + i as i64 * 1_000).unwrap();
-    serde_json::json!({"telemetry": values, "timestamp": t.format("%Y-%m-%dT%H:%M:%S").to_string()})
-        .to_string()
+    let names: Vec<String> = (0..METRICS).map(|m| format!("m{m:02}")).collect();
+    let values = names.iter().enumerate().map(|(m, name)| (name.as_str(), i as f64 + m as f64 / 100.0));
+    common::payload(values, *START + i as i64 * 1_000)
 }
 
 /// Publishes readings `from..to` on one connection, in order; returns how many were
@@ -40,10 +38,10 @@ async fn publish(server: &ServerProcess, from: usize, to: usize) -> usize {
     opts.set_keep_alive(Duration::from_secs(30));
     opts.set_inflight(50);
     let (client, mut eventloop) = AsyncClient::new(opts, 100);
-    let topic = format!("app/device/{DEVICE}/telemetry");
+    let topic = telemetry_topic(DEVICE);
     let sender = tokio::spawn(async move {
         for i in from..to {
-            if client.publish(&topic, QoS::AtLeastOnce, false, payload(i)).await.is_err() {
+            if client.publish(&topic, QoS::AtLeastOnce, false, reading(i)).await.is_err() {
                 break;
             }
         }

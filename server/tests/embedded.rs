@@ -7,10 +7,6 @@ mod common;
 use common::*;
 use serde_json::json;
 
-fn telemetry_topic(device: &str) -> String {
-    format!("app/device/{device}/telemetry")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reading_is_stored_pushed_live_and_kept_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();

@@ -8,15 +8,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn topic(device: &str) -> String {
-    format!("app/device/{device}/telemetry")
-}
-
-fn payload(metrics: &[&str], ms: i64) -> String {
-    let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms).unwrap().to_rfc3339();
-    let values: serde_json::Map<_, _> =
-        metrics.iter().map(|m| (m.to_string(), serde_json::json!(1.5))).collect();
-    serde_json::json!({"telemetry": values, "timestamp": t}).to_string()
+/// A message with each of `metrics` at 1.5.
+fn ones(metrics: &[&str], ms: i64) -> String {
+    payload(metrics.iter().map(|m| (*m, 1.5)), ms)
 }
 
 fn limited(rate: &str, burst: &str, devices: &str, metrics: &str) -> Vec<(&'static str, String)> {
@@ -35,7 +29,7 @@ async fn a_fast_device_is_slowed_to_its_rate_and_loses_nothing() {
     let mut device = Device::connect(server.mqtt(), "FAST_1", |_| {}).await;
     let start = now_ms() - 60_000;
     let started = Instant::now();
-    device.publish_all(&topic("FAST_1"), (0..8).map(|i| payload(&["t"], start + i)).collect()).await;
+    device.publish_all(&telemetry_topic("FAST_1"), (0..8).map(|i| ones(&["t"], start + i)).collect()).await;
     // 2 at once, then 6 more at 2 per second: at least 3 s, however fast storage is. (A commit
     // slower than half a second would space them out by itself; none is that slow.)
     let took = started.elapsed();
@@ -61,8 +55,8 @@ async fn a_flood_beyond_the_rate_is_dropped_and_counted() {
         let addr = server.mqtt();
         tasks.push(tokio::spawn(async move {
             let mut conn = Device::connect(addr, &format!("FLOOD_conn{c}"), |_| {}).await;
-            let payloads = (0..8).map(|i| payload(&["t"], start + c * 100 + i)).collect();
-            conn.publish_all(&topic("FLOOD_1"), payloads).await;
+            let payloads = (0..8).map(|i| ones(&["t"], start + c * 100 + i)).collect();
+            conn.publish_all(&telemetry_topic("FLOOD_1"), payloads).await;
         }));
     }
     for t in tasks {
@@ -83,11 +77,11 @@ async fn caps_on_devices_and_metrics_hold_across_a_restart() {
     let server = ServerProcess::start(&db, &env);
     let now = now_ms() - 1_000;
     let mut a = Device::connect(server.mqtt(), "CAP_A", |_| {}).await;
-    a.publish(&topic("CAP_A"), payload(&["t", "h", "v"], now)).await;
+    a.publish(&telemetry_topic("CAP_A"), ones(&["t", "h", "v"], now)).await;
     let mut b = Device::connect(server.mqtt(), "CAP_B", |_| {}).await;
-    b.publish(&topic("CAP_B"), payload(&["t"], now)).await;
+    b.publish(&telemetry_topic("CAP_B"), ones(&["t"], now)).await;
     let mut c = Device::connect(server.mqtt(), "CAP_C", |_| {}).await;
-    c.publish(&topic("CAP_C"), payload(&["t"], now)).await;
+    c.publish(&telemetry_topic("CAP_C"), ones(&["t"], now)).await;
 
     assert_eq!(server.readings("CAP_A", "h"), 1);
     assert_eq!(server.readings("CAP_A", "t"), 1);
@@ -100,10 +94,10 @@ async fn caps_on_devices_and_metrics_hold_across_a_restart() {
 
     let server = ServerProcess::start(&db, &env);
     let mut c = Device::connect(server.mqtt(), "CAP_C2", |_| {}).await;
-    c.publish(&topic("CAP_C"), payload(&["t"], now + 1)).await;
+    c.publish(&telemetry_topic("CAP_C"), ones(&["t"], now + 1)).await;
     assert!(server.device("CAP_C").is_null(), "the stored devices still count");
     let mut a = Device::connect(server.mqtt(), "CAP_A2", |_| {}).await;
-    a.publish(&topic("CAP_A"), payload(&["v", "t"], now + 1)).await;
+    a.publish(&telemetry_topic("CAP_A"), ones(&["v", "t"], now + 1)).await;
     assert_eq!(server.readings("CAP_A", "t"), 2);
     assert_eq!(server.readings("CAP_A", "v"), 0);
 }

@@ -124,10 +124,6 @@ fn reading(device: &str, ms: i64) -> String {
     item.to_string()
 }
 
-fn telemetry_topic(device: &str) -> Vec<u8> {
-    format!("app/device/{device}/telemetry").into_bytes()
-}
-
 // ---------------------------------------------------------------------------------------------
 // DNS rebinding
 
@@ -282,8 +278,10 @@ fn a_device_cannot_leave_a_last_will_on_another_device_s_status() {
     let mut victim = Raw::try_connect_with(addr, &victim_will).expect("the victim connects");
     assert_eq!(victim.publish(b"app/device/VICTIM/status", b"online"), Answer::PubAck);
     assert_eq!(
-        victim
-            .publish(&telemetry_topic("VICTIM"), seed_payload(20.0, 50.0, 3.9, now_ms() - 1_000).as_bytes()),
+        victim.publish(
+            telemetry_topic("VICTIM").as_bytes(),
+            seed_payload(20.0, 50.0, 3.9, now_ms() - 1_000).as_bytes()
+        ),
         Answer::PubAck
     );
 
@@ -314,14 +312,17 @@ fn a_device_cannot_leave_a_last_will_on_another_device_s_status() {
     let mut mallory = Raw::try_connect_with(addr, &honest).expect("a will on its own status");
     assert_eq!(mallory.publish(b"app/device/MALLORY/status", b"online"), Answer::PubAck);
     let reading = seed_payload(20.0, 50.0, 3.9, now_ms() - 1_000);
-    assert_eq!(mallory.publish(&telemetry_topic("MALLORY"), reading.as_bytes()), Answer::PubAck);
+    assert_eq!(mallory.publish(telemetry_topic("MALLORY").as_bytes(), reading.as_bytes()), Answer::PubAck);
     drop(mallory);
     eventually("the attacker's own will", || {
         (device_as(&server, &admin, "MALLORY")["status"]["online"] == false).then_some(())
     });
     assert_eq!(device_as(&server, &admin, "VICTIM")["status"]["online"], true, "the victim is still online");
     assert_eq!(
-        victim.publish(&telemetry_topic("VICTIM"), seed_payload(21.0, 50.0, 3.9, now_ms()).as_bytes()),
+        victim.publish(
+            telemetry_topic("VICTIM").as_bytes(),
+            seed_payload(21.0, 50.0, 3.9, now_ms()).as_bytes()
+        ),
         Answer::PubAck
     );
 }
@@ -343,7 +344,10 @@ fn replacing_or_revoking_a_key_ends_the_device_s_live_connection() {
     let mut stolen =
         Raw::try_connect_as(addr, "DEV_K", Some(("DEV_K", old_key.as_str()))).expect("the key works");
     assert_eq!(
-        stolen.publish(&telemetry_topic("DEV_K"), seed_payload(1.0, 2.0, 3.0, now_ms() - 3_000).as_bytes()),
+        stolen.publish(
+            telemetry_topic("DEV_K").as_bytes(),
+            seed_payload(1.0, 2.0, 3.0, now_ms() - 3_000).as_bytes()
+        ),
         Answer::PubAck
     );
 
@@ -355,7 +359,7 @@ fn replacing_or_revoking_a_key_ends_the_device_s_live_connection() {
     let new_key = issued["key"].as_str().unwrap().to_owned();
     assert_ne!(new_key, old_key);
     assert!(stolen.closed_within(Duration::from_secs(5)), "the old key's connection ends");
-    assert_eq!(stolen.publish(&telemetry_topic("DEV_K"), b"{}"), Answer::Disconnected);
+    assert_eq!(stolen.publish(telemetry_topic("DEV_K").as_bytes(), b"{}"), Answer::Disconnected);
     let again = Connect { login: Some(("DEV_K", old_key.as_str())), ..Connect::new("DEV_K") };
     assert_eq!(Raw::try_connect_with(addr, &again).err(), Some(Refused::Code(4)), "the old key is refused");
 
@@ -366,7 +370,10 @@ fn replacing_or_revoking_a_key_ends_the_device_s_live_connection() {
         other => Some(other.expect("the new key")),
     });
     assert_eq!(
-        device.publish(&telemetry_topic("DEV_K"), seed_payload(1.0, 2.0, 3.0, now_ms() - 2_000).as_bytes()),
+        device.publish(
+            telemetry_topic("DEV_K").as_bytes(),
+            seed_payload(1.0, 2.0, 3.0, now_ms() - 2_000).as_bytes()
+        ),
         Answer::PubAck
     );
 
@@ -396,14 +403,19 @@ fn creating_the_first_admin_ends_anonymous_mqtt_connections_but_not_keyed_ones()
     assert_eq!(Raw::try_connect_with(addr, &wild).err(), Some(Refused::Code(5)), "a wildcard will");
     let mut anonymous = Raw::connect(addr, "ANON_1");
     assert_eq!(
-        anonymous
-            .publish(&telemetry_topic("ANON_1"), seed_payload(1.0, 2.0, 3.0, now_ms() - 3_000).as_bytes()),
+        anonymous.publish(
+            telemetry_topic("ANON_1").as_bytes(),
+            seed_payload(1.0, 2.0, 3.0, now_ms() - 3_000).as_bytes()
+        ),
         Answer::PubAck
     );
     let mut keyed =
         Raw::try_connect_as(addr, "DEV_K", Some(("DEV_K", key.as_str()))).expect("a device with its key");
     assert_eq!(
-        keyed.publish(&telemetry_topic("DEV_K"), seed_payload(1.0, 2.0, 3.0, now_ms() - 3_000).as_bytes()),
+        keyed.publish(
+            telemetry_topic("DEV_K").as_bytes(),
+            seed_payload(1.0, 2.0, 3.0, now_ms() - 3_000).as_bytes()
+        ),
         Answer::PubAck
     );
 
@@ -413,11 +425,14 @@ fn creating_the_first_admin_ends_anonymous_mqtt_connections_but_not_keyed_ones()
     let admin = session_cookie(&head);
 
     assert!(anonymous.closed_within(Duration::from_secs(5)), "the anonymous connection ends");
-    assert_eq!(anonymous.publish(&telemetry_topic("ANON_1"), b"{}"), Answer::Disconnected);
+    assert_eq!(anonymous.publish(telemetry_topic("ANON_1").as_bytes(), b"{}"), Answer::Disconnected);
     assert_eq!(Raw::try_connect_with(addr, &Connect::new("ANON_2")).err(), Some(Refused::Code(5)));
     assert!(!keyed.closed_within(Duration::from_secs(1)), "the keyed device stays connected");
     assert_eq!(
-        keyed.publish(&telemetry_topic("DEV_K"), seed_payload(1.0, 2.0, 3.0, now_ms() - 1_000).as_bytes()),
+        keyed.publish(
+            telemetry_topic("DEV_K").as_bytes(),
+            seed_payload(1.0, 2.0, 3.0, now_ms() - 1_000).as_bytes()
+        ),
         Answer::PubAck
     );
     assert_eq!(device_as(&server, &admin, "DEV_K")["message_count"], 2);
@@ -603,8 +618,8 @@ fn devices_are_acknowledged_while_sign_ins_are_hammered() {
     let mut during = 0;
     for i in 0..50 {
         let sent = Instant::now();
-        let answer =
-            device.publish(&telemetry_topic("BUSY_1"), seed_payload(1.0, 2.0, 3.0, start + i).as_bytes());
+        let answer = device
+            .publish(telemetry_topic("BUSY_1").as_bytes(), seed_payload(1.0, 2.0, 3.0, start + i).as_bytes());
         assert_eq!(answer, Answer::PubAck, "publish {i}");
         slowest = slowest.max(sent.elapsed());
         during += 1;
@@ -707,7 +722,7 @@ fn status_messages_are_rate_limited_and_count_against_the_device_cap() {
     for i in 0..5 {
         let reading = seed_payload(1.0, 2.0, 3.0, now_ms() - 1_000);
         assert_eq!(
-            spammer.publish(&telemetry_topic(&format!("NEW_{i}")), reading.as_bytes()),
+            spammer.publish(telemetry_topic(&format!("NEW_{i}")).as_bytes(), reading.as_bytes()),
             Answer::PubAck
         );
     }

@@ -59,7 +59,7 @@ struct Sent {
 /// A device as firmware does it: publish one reading at QoS 1 until it is acknowledged,
 /// reconnecting (to wherever `broker` points now) whenever the connection breaks.
 fn device(id: String, broker: Arc<Mutex<SocketAddr>>, start: i64, stop: Arc<AtomicBool>) -> Sent {
-    let topic = format!("app/device/{id}/telemetry");
+    let topic = telemetry_topic(&id);
     let mut sent = Sent::default();
     let mut conn: Option<Raw> = None;
     let mut i = 0;

@@ -29,6 +29,20 @@ pub struct Message {
     pub dropped: Vec<DroppedMetric>,
 }
 
+impl Message {
+    /// A message as a device stamps it (tests, benchmarks, tools): `values` sorted by name,
+    /// as the decoder leaves them.
+    pub fn new<'a>(
+        device: DeviceId,
+        ts: Millis,
+        values: impl IntoIterator<Item = (&'a str, f64)>,
+    ) -> Message {
+        let mut values: Vec<(String, f64)> = values.into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
+        values.sort_by(|a, b| a.0.cmp(&b.0));
+        Message { device, ts, ts_source: TimestampSource::Device, values, dropped: Vec::new() }
+    }
+}
+
 /// A metric left out of an otherwise accepted message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DroppedMetric {

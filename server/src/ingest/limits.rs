@@ -182,7 +182,6 @@ impl Limits {
 mod tests {
     use super::*;
     use telemetry::DeviceId;
-    use telemetry::timestamp::TimestampSource;
 
     fn config(rate: f64, burst: u32, devices: usize, metrics: usize) -> LimitsConfig {
         LimitsConfig {
@@ -194,13 +193,7 @@ mod tests {
     }
 
     fn msg(device: &str, metrics: &[&str]) -> Message {
-        Message {
-            device: DeviceId::try_from(device).unwrap(),
-            ts: 0,
-            ts_source: TimestampSource::Device,
-            values: metrics.iter().map(|m| (m.to_string(), 1.0)).collect(),
-            dropped: Vec::new(),
-        }
+        Message::new(DeviceId::try_from(device).unwrap(), 0, metrics.iter().map(|m| (*m, 1.0)))
     }
 
     #[test]

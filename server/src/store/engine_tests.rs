@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use telemetry::history::{Bucket, HOUR_MS, MINUTE_MS, bucket_width, downsample};
-use telemetry::{DeviceAdmin, DeviceId, Message, Millis, TelemetrySource, TimestampSource};
+use telemetry::{DeviceAdmin, DeviceId, Message, Millis, TelemetrySource};
 
 use super::retention::DAY_MS;
 use super::{Horizons, Incoming, Pruned, RedbStore, Retention, Store};
@@ -15,13 +15,7 @@ fn readings(points: &[(Millis, f64)]) -> Vec<Incoming> {
     points
         .iter()
         .map(|&(ts, v)| Incoming {
-            message: Message {
-                device: DeviceId::try_from("a").unwrap(),
-                ts,
-                ts_source: TimestampSource::Device,
-                values: vec![("t".to_owned(), v)],
-                dropped: vec![],
-            },
+            message: Message::new(DeviceId::try_from("a").unwrap(), ts, [("t", v)]),
             received: ts,
         })
         .collect()

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
+#[allow(unused_imports)] // not every test publishes
+pub use telemetry::topic::telemetry_topic;
 
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 /// The token test servers let `/metrics` be read with (`web.metrics_token`).
@@ -328,14 +330,18 @@ impl Device {
     }
 }
 
-/// A reading in the seed's format, timestamped `ms` (UTC, naive form).
-pub fn seed_payload(temperature: f64, humidity: f64, battery: f64, ms: i64) -> String {
+/// A device's message with `values`, timestamped `ms` (UTC, in the seed's naive form).
+pub fn payload<'a>(values: impl IntoIterator<Item = (&'a str, f64)>, ms: i64) -> String {
     let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms).unwrap();
-    serde_json::json!({
-        "telemetry": {"temperature": temperature, "humidity": humidity, "battery": battery},
-        "timestamp": t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
-    })
-    .to_string()
+    let values: serde_json::Map<String, Value> =
+        values.into_iter().map(|(metric, v)| (metric.to_owned(), serde_json::json!(v))).collect();
+    serde_json::json!({"telemetry": values, "timestamp": t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string()})
+        .to_string()
+}
+
+/// A reading as the seed's devices send it.
+pub fn seed_payload(temperature: f64, humidity: f64, battery: f64, ms: i64) -> String {
+    payload([("temperature", temperature), ("humidity", humidity), ("battery", battery)], ms)
 }
 
 pub fn now_ms() -> i64 {

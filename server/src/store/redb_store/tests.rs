@@ -4,7 +4,7 @@
 use telemetry::dashboard::{Dashboard, MAX_DASHBOARDS};
 use telemetry::{
     DashboardStore, DeviceAdmin, DeviceId, DeviceStatus, LiveEvent, Message, Millis, SaveError, SourceError,
-    TelemetrySource, TimestampSource,
+    TelemetrySource,
 };
 
 use super::super::{Horizons, Incoming, Pruned, StatusReport, Store, StoreError};
@@ -12,13 +12,7 @@ use super::RedbStore;
 
 pub(super) fn msg(device: &str, ts: Millis, values: &[(&str, f64)]) -> Incoming {
     Incoming {
-        message: Message {
-            device: DeviceId::try_from(device).unwrap(),
-            ts,
-            ts_source: TimestampSource::Device,
-            values: values.iter().map(|(n, v)| ((*n).to_owned(), *v)).collect(),
-            dropped: vec![],
-        },
+        message: Message::new(DeviceId::try_from(device).unwrap(), ts, values.iter().copied()),
         received: ts + 10,
     }
 }
