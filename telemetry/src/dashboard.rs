@@ -254,15 +254,65 @@ impl Widget {
     }
 }
 
-/// Why a dashboard was refused.
+/// Why a dashboard was refused; its text says what to change.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DashboardError(pub String);
+pub enum DashboardError {
+    Id,
+    Name,
+    TooManyWidgets,
+    /// A widget id that is not a valid name, or is used twice.
+    WidgetId(String),
+    WidgetTitle(String),
+    /// A widget names too many devices or metrics.
+    WidgetLists(String),
+    /// A widget names a device or metric that is not a valid name.
+    WidgetNames(String),
+    Unit(String),
+    Thresholds(String),
+    MinMax(String),
+    /// A layout places a widget the dashboard does not have.
+    UnknownWidget(String),
+    PlacedTwice(Breakpoint, String),
+    OffGrid(Breakpoint, String),
+    Range,
+}
 
 impl std::fmt::Display for DashboardError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            DashboardError::Id => f.write_str("dashboard id must be 1-64 of A-Z a-z 0-9 _ . -"),
+            DashboardError::Name => write!(f, "dashboard name must be 1-{MAX_TEXT} characters"),
+            DashboardError::TooManyWidgets => write!(f, "at most {MAX_WIDGETS} widgets"),
+            DashboardError::WidgetId(w) => write!(f, "widget id {w:?} is invalid or repeated"),
+            DashboardError::WidgetTitle(w) => {
+                write!(f, "widget {w:?}: title longer than {MAX_TEXT} characters")
+            }
+            DashboardError::WidgetLists(w) => write!(
+                f,
+                "widget {w:?}: at most {MAX_WIDGET_DEVICES} devices and {MAX_WIDGET_METRICS} metrics"
+            ),
+            DashboardError::WidgetNames(w) => {
+                write!(f, "widget {w:?}: device and metric names must be valid ids")
+            }
+            DashboardError::Unit(w) => write!(f, "widget {w:?}: unit longer than 16 characters"),
+            DashboardError::Thresholds(w) => {
+                write!(
+                    f,
+                    "widget {w:?}: at most {MAX_THRESHOLDS} thresholds, each a number and a #rrggbb colour"
+                )
+            }
+            DashboardError::MinMax(w) => write!(f, "widget {w:?}: min and max must be finite numbers"),
+            DashboardError::UnknownWidget(w) => write!(f, "layout places unknown widget {w:?}"),
+            DashboardError::PlacedTwice(bp, w) => write!(f, "the {bp:?} layout places widget {w:?} twice"),
+            DashboardError::OffGrid(bp, w) => write!(f, "widget {w:?} does not fit the {bp:?} grid"),
+            DashboardError::Range => {
+                f.write_str("time range must be between 1 minute and a year, within 1970 to 2100")
+            }
+        }
     }
 }
+
+impl std::error::Error for DashboardError {}
 
 fn is_color(s: &str) -> bool {
     s.len() == 7 && s.starts_with('#') && s[1..].bytes().all(|b| b.is_ascii_hexdigit())
@@ -271,53 +321,51 @@ fn is_color(s: &str) -> bool {
 impl Dashboard {
     /// Checks what a client sent before it is stored.
     pub fn validate(&self) -> Result<(), DashboardError> {
-        let err = |m: String| Err(DashboardError(m));
+        use DashboardError as E;
         if valid_name(&self.id).is_err() {
-            return err("dashboard id must be 1-64 of A-Z a-z 0-9 _ . -".into());
+            return Err(E::Id);
         }
         if self.name.trim().is_empty() || self.name.chars().count() > MAX_TEXT {
-            return err(format!("dashboard name must be 1-{MAX_TEXT} characters"));
+            return Err(E::Name);
         }
         if self.widgets.len() > MAX_WIDGETS {
-            return err(format!("at most {MAX_WIDGETS} widgets"));
+            return Err(E::TooManyWidgets);
         }
         let mut ids = std::collections::HashSet::new();
         for w in &self.widgets {
+            let id = || w.id.clone();
             if valid_name(&w.id).is_err() || !ids.insert(w.id.as_str()) {
-                return err(format!("widget id {:?} is invalid or repeated", w.id));
+                return Err(E::WidgetId(id()));
             }
             if w.title.chars().count() > MAX_TEXT {
-                return err(format!("widget title longer than {MAX_TEXT} characters"));
+                return Err(E::WidgetTitle(id()));
             }
             if w.devices.len() > MAX_WIDGET_DEVICES || w.metrics.len() > MAX_WIDGET_METRICS {
-                return err(format!(
-                    "widget {:?}: at most {MAX_WIDGET_DEVICES} devices and {MAX_WIDGET_METRICS} metrics",
-                    w.id
-                ));
+                return Err(E::WidgetLists(id()));
             }
             if w.devices.iter().chain(&w.metrics).any(|n| valid_name(n).is_err()) {
-                return err(format!("widget {:?}: device and metric names must be valid ids", w.id));
+                return Err(E::WidgetNames(id()));
             }
             if w.unit.as_ref().is_some_and(|u| u.chars().count() > 16) {
-                return err("unit longer than 16 characters".into());
+                return Err(E::Unit(id()));
             }
             if w.thresholds.len() > MAX_THRESHOLDS
                 || w.thresholds.iter().any(|t| !t.value.is_finite() || !is_color(&t.color))
             {
-                return err(format!("widget {:?}: thresholds need a number and a #rrggbb colour", w.id));
+                return Err(E::Thresholds(id()));
             }
             if [w.min, w.max].iter().flatten().any(|v| !v.is_finite()) {
-                return err("min and max must be finite numbers".into());
+                return Err(E::MinMax(id()));
             }
         }
         for bp in Breakpoint::ALL {
             let mut placed = std::collections::HashSet::new();
             for p in self.layouts.get(bp) {
                 if !ids.contains(p.widget.as_str()) {
-                    return err(format!("layout places unknown widget {:?}", p.widget));
+                    return Err(E::UnknownWidget(p.widget.clone()));
                 }
                 if !placed.insert(p.widget.as_str()) {
-                    return err(format!("the {bp:?} layout places widget {:?} twice", p.widget));
+                    return Err(E::PlacedTwice(bp, p.widget.clone()));
                 }
                 if p.w == 0
                     || p.h == 0
@@ -325,12 +373,12 @@ impl Dashboard {
                     || p.y > MAX_ROWS
                     || p.h > MAX_ROWS
                 {
-                    return err(format!("widget {:?} does not fit the {bp:?} grid", p.widget));
+                    return Err(E::OffGrid(bp, p.widget.clone()));
                 }
             }
         }
         if !self.range.is_sane() || self.widgets.iter().any(|w| w.range.is_some_and(|r| !r.is_sane())) {
-            return err("time range must be between 1 minute and a year, within 1970 to 2100".into());
+            return Err(E::Range);
         }
         Ok(())
     }
@@ -464,22 +512,22 @@ mod tests {
     fn bad_dashboards_are_refused_with_a_reason() {
         let mut d = board();
         d.id = "a/b".into();
-        assert!(d.validate().unwrap_err().0.contains("id"));
+        assert_eq!(d.validate(), Err(DashboardError::Id));
         let mut d = board();
         d.layouts.wide[0].x = 10;
-        assert!(d.validate().unwrap_err().0.contains("fit"));
+        assert_eq!(d.validate(), Err(DashboardError::OffGrid(Breakpoint::Wide, "a".into())));
         let mut d = board();
         d.widgets.push(widget("a", WidgetKind::Stat));
-        assert!(d.validate().unwrap_err().0.contains("repeated"));
+        assert_eq!(d.validate(), Err(DashboardError::WidgetId("a".into())));
         let mut d = board();
         d.widgets[0].thresholds.push(Threshold { value: 1.0, color: "red".into() });
-        assert!(d.validate().unwrap_err().0.contains("colour"));
+        assert_eq!(d.validate(), Err(DashboardError::Thresholds("a".into())));
         let mut d = board();
         d.widgets[0].devices.push("<script>".into());
-        assert!(d.validate().is_err());
+        assert_eq!(d.validate(), Err(DashboardError::WidgetNames("a".into())));
         let mut d = board();
         d.layouts.phone[0].widget = "ghost".into();
-        assert!(d.validate().unwrap_err().0.contains("unknown"));
+        assert_eq!(d.validate(), Err(DashboardError::UnknownWidget("ghost".into())));
     }
 
     #[test]
@@ -521,13 +569,15 @@ mod tests {
     fn widget_lists_and_layouts_are_bounded() {
         let mut d = Dashboard::starter();
         d.widgets[0].devices = (0..=MAX_WIDGET_DEVICES).map(|i| format!("d{i}")).collect();
-        assert!(d.validate().unwrap_err().0.contains("at most"));
+        let first = d.widgets[0].id.clone();
+        assert_eq!(d.validate(), Err(DashboardError::WidgetLists(first.clone())));
+        assert!(d.validate().unwrap_err().to_string().contains("at most"));
         let mut d = Dashboard::starter();
         d.widgets[0].metrics = (0..=MAX_WIDGET_METRICS).map(|i| format!("m{i}")).collect();
-        assert!(d.validate().is_err());
+        assert_eq!(d.validate(), Err(DashboardError::WidgetLists(first.clone())));
         let mut d = Dashboard::starter();
         let extra = d.layouts.wide[0].clone();
-        d.layouts.wide.extend(std::iter::repeat_n(extra, 10_000));
-        assert!(d.validate().unwrap_err().0.contains("twice"));
+        d.layouts.wide.extend(std::iter::repeat_n(extra.clone(), 10_000));
+        assert_eq!(d.validate(), Err(DashboardError::PlacedTwice(Breakpoint::Wide, extra.widget)));
     }
 }

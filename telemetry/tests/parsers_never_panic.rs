@@ -1263,7 +1263,7 @@ proptest! {
         prop_assert!(!dashboard_ok(&d), "{:?} did not break the oracle", b);
         let got = d.validate();
         prop_assert!(got.is_err(), "{:?} accepted", b);
-        prop_assert!(!got.unwrap_err().0.is_empty());
+        prop_assert!(!got.unwrap_err().to_string().is_empty());
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub async fn get_dashboard(id: String) -> Result<Option<Dashboard>, ApiError> {
 /// Creates a dashboard under an id the server makes; answers with what was stored.
 #[server(prefix = "/api", endpoint = "dashboards/create", input = Json, output = JsonText)]
 pub async fn create_dashboard(dashboard: Dashboard) -> Result<Dashboard, ApiError> {
-    dashboard.validate().map_err(|e| ApiError::BadRequest(e.0))?;
+    dashboard.validate().map_err(|e| ApiError::BadRequest(e.to_string()))?;
     ssr::save(move |s| s.create_dashboard(dashboard)).await
 }
 
@@ -33,7 +33,7 @@ pub async fn create_dashboard(dashboard: Dashboard) -> Result<Dashboard, ApiErro
 /// stored (with its new `updated`).
 #[server(prefix = "/api", endpoint = "dashboards/save", input = Json, output = JsonText)]
 pub async fn save_dashboard(dashboard: Dashboard) -> Result<Dashboard, ApiError> {
-    dashboard.validate().map_err(|e| ApiError::BadRequest(e.0))?;
+    dashboard.validate().map_err(|e| ApiError::BadRequest(e.to_string()))?;
     ssr::save(move |s| s.save_dashboard(dashboard)).await
 }
 
