@@ -327,6 +327,60 @@ fn a_device_cannot_leave_a_last_will_on_another_device_s_status() {
     );
 }
 
+#[test]
+fn a_will_refused_when_it_fires_reaches_no_subscriber() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    let victim_key = cli(&db, &["device", "key", "VICTIM"], "");
+    let mallory_key = cli(&db, &["device", "key", "MALLORY"], "");
+    let server = ServerProcess::start(&db, &[]);
+    let addr = server.mqtt();
+
+    // A will that stands is delivered as usual.
+    let mut watcher = Raw::connect(addr, "WATCHER");
+    assert_eq!(watcher.subscribe("app/device/HONEST/#"), 1);
+    let honest = Connect { will: Some(("app/device/HONEST/status", b"offline")), ..Connect::new("HONEST") };
+    drop(Raw::try_connect_with(addr, &honest).expect("a will on its own status"));
+    let (topic, said) = watcher.next_message(Duration::from_secs(5)).expect("an honest will is delivered");
+    assert_eq!((topic.as_str(), said.as_slice()), ("app/device/HONEST/status", b"offline".as_slice()));
+
+    // While the dashboard is open, wills on any plain topic are taken at CONNECT: one from an
+    // anonymous client, one from a device with a key, both on the victim's status.
+    let mut victim =
+        Raw::try_connect_as(addr, "VICTIM", Some(("VICTIM", victim_key.as_str()))).expect("the victim");
+    assert_eq!(victim.subscribe("app/device/VICTIM/status"), 1, "a device reads its own status");
+    assert_eq!(victim.publish(b"app/device/VICTIM/status", b"online"), Answer::PubAck);
+    let (topic, said) = victim.next_message(Duration::from_secs(5)).expect("its own status comes back");
+    assert_eq!((topic.as_str(), said.as_slice()), ("app/device/VICTIM/status", b"online".as_slice()));
+    let reading = seed_payload(20.0, 50.0, 3.9, now_ms() - 1_000);
+    assert_eq!(victim.publish(telemetry_topic("VICTIM").as_bytes(), reading.as_bytes()), Answer::PubAck);
+    fn forged<'a>(client: &'a str, login: Option<(&'a str, &'a str)>) -> Connect<'a> {
+        Connect { login, will: Some(("app/device/VICTIM/status", b"offline")), ..Connect::new(client) }
+    }
+    let anonymous = Raw::try_connect_with(addr, &forged("MALLORY_A", None)).expect("open: a will anywhere");
+    let keyed = Raw::try_connect_with(addr, &forged("MALLORY", Some(("MALLORY", &mallory_key))))
+        .expect("open: a keyed device's will anywhere");
+
+    // Sign-in becomes required: the anonymous client is ended and its will fires; then the
+    // keyed one drops off and its will, on a status not its own, fires too.
+    let body = format!("token={}&name=ann&password=correct+horse", server.setup_token());
+    let (status, head, _) = post_form(&server, "/auth/setup", &[], &body);
+    assert_eq!((status, location(&head).as_str()), (303, "/"));
+    let admin = session_cookie(&head);
+    let mut anonymous = anonymous;
+    assert!(anonymous.closed_within(Duration::from_secs(5)), "the anonymous client is ended");
+    drop(keyed);
+
+    // Neither will is recorded, nor delivered to the victim's subscription.
+    let heard = victim.next_message(Duration::from_secs(3));
+    assert_eq!(heard, None, "a refused will reached a subscriber");
+    assert_eq!(device_as(&server, &admin, "VICTIM")["status"]["online"], true, "the victim is still online");
+    // The subscription still works: silence above was not a dead connection.
+    assert_eq!(victim.publish(b"app/device/VICTIM/status", b"online"), Answer::PubAck);
+    let (topic, _) = victim.next_message(Duration::from_secs(5)).expect("the victim's own status");
+    assert_eq!(topic, "app/device/VICTIM/status");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Rights are checked again while connected
 

@@ -23,6 +23,11 @@
 //! is replaced or revoked, or, if it came in without a key while the dashboard was open, when
 //! sign-in becomes required. Until then the broker is open, as on a trusted network.
 //!
+//! A last will is checked again when it fires (the rights it was left with may have ended). One
+//! that fails is neither recorded nor delivered: rmqtt routes whatever the publish hook hands
+//! back, so the hook marks it ([`WITHHELD`]) and the delivery check drops it for every
+//! subscriber.
+//!
 //! With `[tls]` set it also listens for MQTT over TLS (`mqtt.tls_listen`; `mqtt.plain = false`
 //! leaves that one only). Connections, CONNECTs in progress, client ids, packets and keepalives
 //! are bounded (`mqtt.*`).
@@ -39,7 +44,7 @@ use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
 use rmqtt::net::Builder;
 use rmqtt::server::MqttServer;
 use rmqtt::types::{
-    AuthResult, ClientId, ConnectInfo, FromType, Id, LastWill, PublishAclResult, PublishResult,
+    AuthResult, ClientId, ConnectInfo, FromType, Id, LastWill, Publish, PublishAclResult, PublishResult,
     SubscribeAclResult,
 };
 use telemetry::text::untrusted;
@@ -65,6 +70,10 @@ const IN_FLIGHT: std::num::NonZeroU16 = std::num::NonZeroU16::new(64).expect("no
 
 /// How long the health probe waits for the broker's CONNACK.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The user property that marks a last will the server refused when it fired; its value is
+/// random per start, so no client's own will or message carries it.
+const WITHHELD: &str = "iot-withheld";
 
 /// A running embedded broker; dropping it does not stop it, [`EmbeddedBroker::stop`] does.
 pub struct EmbeddedBroker {
@@ -110,6 +119,7 @@ impl EmbeddedBroker {
             .await;
         let sessions = Arc::new(Sessions::default());
         let probe_id = format!("iot-health-{}", crate::random::hex(8));
+        let withheld = crate::random::hex(16);
         let register = scx.extends.hook_mgr().register();
         let pacing = Arc::new(Pacing::default());
         let hook = || {
@@ -119,6 +129,7 @@ impl EmbeddedBroker {
                 pacing: pacing.clone(),
                 sessions: sessions.clone(),
                 probe_id: probe_id.clone(),
+                withheld: withheld.clone(),
                 max_client_id: config.max_client_id,
             }) as Box<dyn Handler>
         };
@@ -127,6 +138,7 @@ impl EmbeddedBroker {
             Type::ClientSubscribeCheckAcl,
             Type::MessagePublishCheckAcl,
             Type::MessagePublish,
+            Type::MessageExpiryCheck,
             Type::SessionTerminated,
         ] {
             register.add(typ, hook()).await;
@@ -267,6 +279,8 @@ struct TelemetryHook {
     pacing: Arc<Pacing>,
     sessions: Arc<Sessions>,
     probe_id: String,
+    /// The value of a withheld will's [`WITHHELD`] property.
+    withheld: String,
     max_client_id: usize,
 }
 
@@ -406,31 +420,52 @@ impl TelemetryHook {
         Arrival { source: Source::Mqtt, topic, payload, publisher, client, received }
     }
 
-    /// Records a last will the broker publishes for a client that went away. With sign-in on,
-    /// only a signed-in device's will on its own status counts (checked at CONNECT, and here
-    /// again).
-    async fn last_will(&self, id: &Id, topic: &str, payload: &[u8]) {
+    /// Records a last will the broker publishes for a client that went away, and answers
+    /// whether it may be delivered. With sign-in on, only a signed-in device's will on its own
+    /// status counts (checked at CONNECT, and here again, since rights may have ended since);
+    /// like a publish, a will that is refused or not stored is not delivered either.
+    async fn last_will(&self, id: &Id, topic: &str, payload: &[u8]) -> bool {
         let client: &str = &id.client_id;
         let own = match self.sessions.rights(&self.auth, client, id.create_time) {
             Ok(own) => own,
             Err(why) => {
-                debug!(client = %untrusted(client), "last will not recorded: {why}");
-                return;
+                debug!(client = %untrusted(client), "last will withheld: {why}");
+                return false;
             }
         };
         if own && topic != status_topic(client) {
-            return;
+            debug!(client = %untrusted(client), "last will withheld: not its own status");
+            return false;
         }
         let arrival = self.arrival(client, own.then_some(client), topic, payload, now_ms());
-        let Ok(admitted) = self.ingest.admit(&arrival, Pace::Unlimited) else { return };
+        let Ok(admitted) = self.ingest.admit(&arrival, Pace::Unlimited) else { return false };
         match self.ingest.submit_admitted(admitted, arrival.received).await.await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => true,
             // Devices dropped by the server's own shutdown: one line each would bury the log.
             Ok(Err(IngestError::Closed)) | Err(_) => {
-                debug!(client = %untrusted(client), "last will not stored: shutting down")
+                debug!(client = %untrusted(client), "last will not stored: shutting down");
+                false
             }
-            Ok(Err(e)) => warn!(client = %untrusted(client), error = %e, "last will not stored"),
+            Ok(Err(e)) => {
+                warn!(client = %untrusted(client), error = %e, "last will not stored");
+                false
+            }
         }
+    }
+
+    /// `will`, marked so that no subscriber gets it ([`TelemetryHook::is_withheld`]).
+    fn withhold(&self, will: &Publish) -> Publish {
+        let mut will = will.clone();
+        will.retain = false;
+        let mark = (WITHHELD.into(), self.withheld.clone().into());
+        will.properties.get_or_insert_with(Default::default).user_properties.push(mark);
+        will
+    }
+
+    fn is_withheld(&self, message: &Publish) -> bool {
+        message.properties.as_ref().is_some_and(|p| {
+            p.user_properties.iter().any(|(k, v)| k == WITHHELD && v == self.withheld.as_str())
+        })
     }
 }
 
@@ -462,10 +497,19 @@ impl Handler for TelemetryHook {
                     None => (true, acc),
                 }
             }
-            // A last will is published by the broker itself, without the ACL check.
+            // A last will is published by the broker itself, without the ACL check. rmqtt
+            // routes what this hook answers, so a refused one is handed back withheld.
             Parameter::MessagePublish(_, from, publish) if matches!(from.typ(), FromType::LastWill) => {
-                self.last_will(&from.id, &publish.topic, &publish.payload).await;
-                (true, acc)
+                if self.last_will(&from.id, &publish.topic, &publish.payload).await {
+                    return (true, acc);
+                }
+                (false, Some(HookResult::Publish(self.withhold(publish))))
+            }
+            // Checked before each delivery to a subscriber: a withheld will goes to nobody.
+            Parameter::MessageExpiryCheck(_, from, message)
+                if matches!(from.typ(), FromType::LastWill) && self.is_withheld(message) =>
+            {
+                (false, Some(HookResult::MessageExpiry))
             }
             Parameter::SessionTerminated(session, _) => {
                 self.sessions.ended(&session.id.client_id, session.id.create_time);

@@ -1,14 +1,18 @@
 //! A minimal MQTT 3.1.1 client over a plain socket: it sends exactly the bytes it is given
 //! (so bad input reaches the broker as is) and reports exactly what came back.
 
+use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A minimal MQTT 3.1.1 client that sends exactly the bytes it is given.
 pub struct Raw {
     stream: TcpStream,
     next_id: u16,
+    /// Messages the broker delivered (topic, payload) while the client waited for something
+    /// else, oldest first.
+    inbox: VecDeque<(String, Vec<u8>)>,
 }
 
 /// What the broker answered a publish with.
@@ -81,7 +85,7 @@ impl Raw {
         if connack != [0x20, 2, 0, 0] {
             return Err(std::io::Error::other(format!("CONNACK {connack:?}")));
         }
-        Ok(Raw { stream, next_id: 1 })
+        Ok(Raw { stream, next_id: 1, inbox: VecDeque::new() })
     }
 
     /// Subscribes to one filter at QoS 1; answers the SUBACK's return code (0x80: refused).
@@ -92,10 +96,67 @@ impl Raw {
         string(filter.as_bytes(), &mut body);
         body.push(1);
         self.stream.write_all(&packet(0x82, &body)).unwrap();
-        let mut ack = [0u8; 5];
-        self.stream.read_exact(&mut ack).unwrap();
-        assert_eq!(ack[..2], [0x90, 3], "a SUBACK");
-        ack[4]
+        loop {
+            let (first, body) = self.read_packet().expect("a SUBACK");
+            if first & 0xF0 == 0x30 {
+                self.received(first, &body);
+                continue;
+            }
+            assert_eq!((first, body.len()), (0x90, 3), "a SUBACK");
+            return body[2];
+        }
+    }
+
+    /// Reads one whole packet: its first byte and the rest after the length.
+    fn read_packet(&mut self) -> std::io::Result<(u8, Vec<u8>)> {
+        let mut first = [0u8; 1];
+        self.stream.read_exact(&mut first)?;
+        let (mut length, mut shift) = (0usize, 0);
+        loop {
+            let mut byte = [0u8; 1];
+            self.stream.read_exact(&mut byte)?;
+            length |= usize::from(byte[0] & 0x7F) << shift;
+            shift += 7;
+            if byte[0] & 0x80 == 0 {
+                break;
+            }
+        }
+        let mut body = vec![0u8; length];
+        self.stream.read_exact(&mut body)?;
+        Ok((first[0], body))
+    }
+
+    /// Keeps a delivered PUBLISH (acknowledged if QoS 1) for [`Raw::next_message`].
+    fn received(&mut self, first: u8, body: &[u8]) {
+        let topic_len = usize::from(u16::from_be_bytes([body[0], body[1]]));
+        let topic = String::from_utf8_lossy(&body[2..2 + topic_len]).into_owned();
+        let mut rest = &body[2 + topic_len..];
+        if first & 0x06 != 0 {
+            let id = [rest[0], rest[1]];
+            rest = &rest[2..];
+            let _ = self.stream.write_all(&[0x40, 2, id[0], id[1]]);
+        }
+        self.inbox.push_back((topic, rest.to_vec()));
+    }
+
+    /// The next message the broker delivers to this client's subscriptions within `within`,
+    /// if any (anything else it sends meanwhile is read and ignored).
+    pub fn next_message(&mut self, within: Duration) -> Option<(String, Vec<u8>)> {
+        let deadline = Instant::now() + within;
+        while self.inbox.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            match self.read_packet() {
+                Ok((first, body)) if first & 0xF0 == 0x30 => self.received(first, &body),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        self.stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        self.inbox.pop_front()
     }
 
     /// Publishes at QoS 1 and waits for the answer.
@@ -110,15 +171,20 @@ impl Raw {
         if self.stream.write_all(&packet(0x32, &body)).is_err() {
             return Answer::Disconnected;
         }
-        let mut ack = [0u8; 4];
-        match self.stream.read_exact(&mut ack) {
-            Ok(()) => {
-                assert_eq!(ack[..2], [0x40, 2], "a PUBACK");
-                assert_eq!(u16::from_be_bytes([ack[2], ack[3]]), id, "for this publish");
-                Answer::PubAck
+        loop {
+            match self.read_packet() {
+                // A message for this client's own subscriptions may come first.
+                Ok((first, body)) if first & 0xF0 == 0x30 => self.received(first, &body),
+                Ok((first, ack)) => {
+                    assert_eq!((first, ack.len()), (0x40, 2), "a PUBACK");
+                    assert_eq!(u16::from_be_bytes([ack[0], ack[1]]), id, "for this publish");
+                    return Answer::PubAck;
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return Answer::Silence;
+                }
+                Err(_) => return Answer::Disconnected,
             }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Answer::Silence,
-            Err(_) => Answer::Disconnected,
         }
     }
 }
@@ -189,7 +255,7 @@ impl Raw {
         }
         let mut connack = [0u8; 4];
         match stream.read_exact(&mut connack) {
-            Ok(()) if connack == [0x20, 2, 0, 0] => Ok(Raw { stream, next_id: 1 }),
+            Ok(()) if connack == [0x20, 2, 0, 0] => Ok(Raw { stream, next_id: 1, inbox: VecDeque::new() }),
             Ok(()) => {
                 assert_eq!(connack[..2], [0x20, 2], "a CONNACK");
                 Err(Refused::Code(connack[3]))
