@@ -266,6 +266,9 @@ pub struct Work<'a> {
     alarms: Vec<Alarm>,
     transitions: Vec<Transition>,
     deliveries: Vec<Delivery>,
+    /// Stored alarms the engine has let go (cleared, no longer reopenable), read back so people
+    /// can still acknowledge, shelve or comment on them; not changes by themselves.
+    recalled: Vec<Alarm>,
 }
 
 impl<'a> Work<'a> {
@@ -412,12 +415,27 @@ impl<'a> Work<'a> {
             alarms: Vec::new(),
             transitions: Vec::new(),
             deliveries: Vec::new(),
+            recalled: Vec::new(),
         }
     }
 
     /// The alarm as this evaluation left it so far.
     pub fn alarm(&self, id: &str) -> Option<Alarm> {
-        self.alarms.iter().rev().find(|a| a.id == id).cloned().or_else(|| self.engine.alarms.get(id).cloned())
+        self.alarms
+            .iter()
+            .rev()
+            .find(|a| a.id == id)
+            .cloned()
+            .or_else(|| self.engine.alarms.get(id).cloned())
+            .or_else(|| self.recalled.iter().find(|a| a.id == id).cloned())
+    }
+
+    /// Makes a stored alarm the engine has let go known to this evaluation, so an action on it
+    /// (acknowledging a cleared alarm: CLEARED_UNACK → CLEARED_ACK) finds it.
+    pub fn recall(&mut self, alarm: Alarm) {
+        if self.alarm(&alarm.id).is_none() {
+            self.recalled.push(alarm);
+        }
     }
 
     fn put(&mut self, alarm: Alarm) {
@@ -680,6 +698,30 @@ mod tests {
         assert_eq!(again.alarms.len(), 1);
         assert_ne!(again.alarms[0].id, id, "a new alarm, not the cleared one reopened");
         assert_eq!(e.act("nope", Action::Ack, "ann", T0, None), Err(ActError::NotFound));
+    }
+
+    #[test]
+    fn a_cleared_alarm_the_engine_let_go_is_still_acknowledged_once_recalled() {
+        let mut e = engine(&[hot()]);
+        let id = reading(&mut e, "d1", 35.0, T0).alarms[0].id.clone();
+        let cleared = e.act(&id, Action::Clear, "ann", T0 + 1000, Some(35.0)).unwrap();
+        e.apply(&cleared);
+        let stored = cleared.alarms[0].clone();
+        assert_eq!(stored.status(), telemetry::alarm::AlarmStatus::ClearedUnack);
+        assert_eq!(e.act(&id, Action::Ack, "ann", T0 + 2000, None), Err(ActError::NotFound), "history now");
+
+        let mut work = e.work(T0 + 2000);
+        work.recall(stored.clone());
+        assert_eq!(work.act(&id, Action::Clear, "ann", None), Err(ActError::Already("cleared")));
+        let acked = work.act(&id, Action::Ack, "bob", None).unwrap();
+        assert_eq!(acked.status(), telemetry::alarm::AlarmStatus::ClearedAck);
+        let changes = work.finish();
+        assert_eq!(changes.alarms.len(), 1);
+        assert_eq!(changes.transitions.iter().map(|t| t.kind).collect::<Vec<_>>(), [TransitionKind::Acked]);
+        // Recalled and left alone, it is no change.
+        let mut idle = e.work(T0 + 3000);
+        idle.recall(stored);
+        assert!(idle.finish().alarms.is_empty());
     }
 
     #[test]

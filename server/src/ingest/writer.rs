@@ -202,6 +202,13 @@ impl Writer {
         }
         let mut acted = Vec::with_capacity(acts.len());
         for act in acts {
+            // A cleared alarm the engine let go is history in the store: still acknowledged,
+            // shelved or commented on.
+            if work.alarm(&act.id).is_none()
+                && let Ok(Some((alarm, _))) = self.store.alarm(&act.id)
+            {
+                work.recall(alarm);
+            }
             let latest = work.alarm(&act.id).and_then(|alarm| self.latest(&alarm));
             let result = work.act(&act.id, act.action.clone(), &act.by, latest);
             acted.push((act, result));
