@@ -68,6 +68,52 @@ window.iotCharts = (() => {
     };
   }
 
+  // Guide lines at fixed values (an alarm's trip and clear levels), dashed, labelled at the
+  // right end; canvas text, so labels are never markup.
+  function guides(spec) {
+    const list = spec.guides || [];
+    return {
+      hooks: {
+        draw: (u) => {
+          const ctx = u.ctx;
+          const px = window.devicePixelRatio || 1;
+          const { left, top, width, height } = u.bbox;
+          ctx.save();
+          for (const g of list) {
+            const y = Math.round(u.valToPos(g.value, 'y', true));
+            if (!Number.isFinite(y) || y < top || y > top + height) continue;
+            const color = g.kind === 'trip' ? css('--error', '#b91c1c') : css('--online', '#16a34a');
+            ctx.strokeStyle = color;
+            ctx.fillStyle = color;
+            ctx.lineWidth = 1.5 * px;
+            ctx.setLineDash([6 * px, 4 * px]);
+            ctx.beginPath();
+            ctx.moveTo(left, y);
+            ctx.lineTo(left + width, y);
+            ctx.stroke();
+            ctx.font = `${11 * px}px system-ui, sans-serif`;
+            ctx.textAlign = 'right';
+            ctx.fillText(g.label, left + width - 4 * px, y - 4 * px);
+          }
+          ctx.restore();
+        },
+      },
+    };
+  }
+
+  // The value range: the data's, stretched to take in every guide.
+  function valueRange(spec) {
+    const values = (spec.guides || []).map((g) => g.value).filter(Number.isFinite);
+    if (!values.length) return {};
+    return {
+      range: (u, min, max) => {
+        const lo = Math.min(...values, min ?? Infinity);
+        const hi = Math.max(...values, max ?? -Infinity);
+        return window.uPlot.rangeNum(lo, hi, 0.1, true);
+      },
+    };
+  }
+
   function options(el, spec, onZoom) {
     const n = spec.series.length;
     // Colours are read at every redraw, so a theme change only needs a redraw.
@@ -95,7 +141,7 @@ window.iotCharts = (() => {
       height: Math.max(120, el.clientHeight),
       ms: 1,
       legend: { show: false },
-      scales: { x: { time: true } },
+      scales: { x: { time: true }, y: valueRange(spec) },
       axes: [axis, { ...axis, size: 56, values: (u, vals) => vals.map((v) => format(v, spec.decimals)) }],
       series,
       bands,
@@ -113,7 +159,7 @@ window.iotCharts = (() => {
           },
         ],
       },
-      plugins: [tooltip(spec)],
+      plugins: [tooltip(spec), guides(spec)],
     };
   }
 

@@ -1,7 +1,8 @@
 //! What charts draw: [`Series`] and their colours, and ([`spec`]) the layout the interactive
 //! chart takes: one shared time axis (bucket centres), and per series its averages, minima and
 //! maxima, `null` where it has no bucket. A `null` row is put into every gap (see
-//! `History::gap_threshold`), so lines break there instead of bridging it.
+//! `History::gap_threshold`), so lines break there instead of bridging it. [`Guide`]s are
+//! horizontal lines at fixed values (an alarm rule's trip and clear levels).
 
 use serde::Serialize;
 use telemetry::History;
@@ -15,6 +16,39 @@ pub const PALETTE: [&str; 8] =
 pub struct Series {
     pub label: String,
     pub history: History,
+}
+
+/// What a guide line marks: where an alarm trips, or where it clears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GuideKind {
+    Trip,
+    Clear,
+}
+
+impl GuideKind {
+    pub fn key(self) -> &'static str {
+        match self {
+            GuideKind::Trip => "trip",
+            GuideKind::Clear => "clear",
+        }
+    }
+}
+
+/// A horizontal line across a chart at `value`, labelled.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Guide {
+    pub kind: GuideKind,
+    pub value: f64,
+    pub label: String,
+}
+
+/// The value range a chart shows: the data's, stretched to take in every guide.
+pub fn with_guides((lo, hi): (f64, f64), guides: &[Guide]) -> (f64, f64) {
+    guides
+        .iter()
+        .filter(|g| g.value.is_finite())
+        .fold((lo, hi), |(lo, hi), g| (lo.min(g.value), hi.max(g.value)))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -34,6 +68,8 @@ pub struct ChartSpec {
     pub avg: Vec<Vec<Option<f64>>>,
     pub min: Vec<Vec<Option<f64>>>,
     pub max: Vec<Vec<Option<f64>>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub guides: Vec<Guide>,
 }
 
 pub fn spec(series: &[Series], unit: &str, decimals: Option<u8>) -> ChartSpec {
@@ -66,6 +102,7 @@ pub fn spec(series: &[Series], unit: &str, decimals: Option<u8>) -> ChartSpec {
         avg: vec![Vec::with_capacity(rows.len()); series.len()],
         min: vec![Vec::with_capacity(rows.len()); series.len()],
         max: vec![Vec::with_capacity(rows.len()); series.len()],
+        guides: Vec::new(),
     };
     let mut cursor = vec![0usize; series.len()];
     let mut last_x = 0;
@@ -137,6 +174,18 @@ mod tests {
         let s = spec(&[series("a", &[0, 10, 20, 30, 200])], "", None);
         assert_eq!(s.x, [5, 15, 25, 35, 45, 205]);
         assert_eq!(s.avg[0], [Some(0.0), Some(10.0), Some(20.0), Some(30.0), None, Some(200.0)]);
+    }
+
+    #[test]
+    fn guides_stretch_the_value_range_and_travel_only_when_there_are_some() {
+        let trip = Guide { kind: GuideKind::Trip, value: 30.0, label: "critical > 30".into() };
+        let clear = Guide { kind: GuideKind::Clear, value: 2.0, label: "clears at 2".into() };
+        assert_eq!(with_guides((20.0, 25.0), &[trip.clone(), clear]), (2.0, 30.0));
+        assert_eq!(with_guides((20.0, 25.0), &[]), (20.0, 25.0));
+        let mut s = spec(&[series("a", &[0])], "", None);
+        assert!(!serde_json::to_string(&s).unwrap().contains("guides"));
+        s.guides.push(trip);
+        assert!(serde_json::to_string(&s).unwrap().contains(r#""guides":[{"kind":"trip","value":30.0"#));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use super::line_chart::MultiChart;
 #[cfg(feature = "hydrate")]
 use crate::logic::chart_data::spec;
-use crate::logic::chart_data::{PALETTE, Series};
+use crate::logic::chart_data::{Guide, PALETTE, Series};
 
 #[cfg(feature = "hydrate")]
 mod js {
@@ -60,6 +60,9 @@ pub fn InteractiveChart(
     size: Signal<(f64, f64)>,
     /// Called with (from, to) in milliseconds when the user drags across a range.
     on_zoom: Callback<(i64, i64)>,
+    /// Horizontal lines at fixed values (an alarm's trip and clear levels).
+    #[prop(optional)]
+    guides: Vec<Guide>,
 ) -> impl IntoView {
     let enhanced = RwSignal::new(false);
     // Until hydration is over, the SVG shows exactly what the server rendered; after that it
@@ -80,12 +83,17 @@ pub fn InteractiveChart(
         use wasm_bindgen::closure::Closure;
         let chart: StoredValue<Option<u32>> = StoredValue::new(None);
         let unit = unit.clone();
+        let guides = guides.clone();
         Effect::new(move |_| {
             if !enhanced.get() {
                 return;
             }
             let Some(el) = host.get() else { return };
-            let json = series.with(|s| serde_json::to_string(&spec(s, &unit, decimals)).unwrap_or_default());
+            let json = series.with(|s| {
+                let mut spec = spec(s, &unit, decimals);
+                spec.guides = guides.clone();
+                serde_json::to_string(&spec).unwrap_or_default()
+            });
             if let Some(id) = chart.get_value() {
                 if js::update(id, &json) {
                     return;
@@ -117,7 +125,7 @@ pub fn InteractiveChart(
                 let unit = unit.clone();
                 move || {
                     let shown = if settled.get() { series.get() } else { fetched.get() };
-                    view! { <MultiChart series=shown unit=unit.clone() local size=size.get()/> }
+                    view! { <MultiChart series=shown unit=unit.clone() local size=size.get() guides=guides.clone()/> }
                 }
             }
         >

@@ -1,11 +1,12 @@
 //! A server-rendered SVG line chart of downsampled history, one or more series: each average
 //! as a line, its min–max as a shaded band, gaps (missing buckets) left blank, round-number
-//! axes. Renders without JavaScript; once the page is live, `interactive_chart` takes over.
+//! axes, and guide lines (an alarm's trip and clear levels) if given. Renders without
+//! JavaScript; once the page is live, `interactive_chart` takes over.
 
 use leptos::prelude::*;
 use telemetry::{Bucket, History};
 
-use crate::logic::chart_data::{PALETTE, Series};
+use crate::logic::chart_data::{Guide, PALETTE, Series, with_guides};
 use crate::logic::format::{self, Shown};
 use crate::logic::scale::{Scale, time_ticks, value_axis};
 
@@ -73,7 +74,7 @@ pub fn escape(text: &str) -> String {
 
 /// The chart as SVG markup. Built as a string and set as the box's content, so hydration never
 /// compares it: the page may hydrate with newer readings or another size than the server had.
-pub fn svg(series: &[Series], unit: &str, local: bool, size: (f64, f64)) -> Option<String> {
+pub fn svg(series: &[Series], unit: &str, local: bool, size: (f64, f64), guides: &[Guide]) -> Option<String> {
     use std::fmt::Write;
     let (w, h) = (size.0.max(200.0), size.1.max(120.0));
     let readings: u64 = series.iter().map(|s| s.history.readings()).sum();
@@ -83,6 +84,7 @@ pub fn svg(series: &[Series], unit: &str, local: bool, size: (f64, f64)) -> Opti
     let all = || series.iter().flat_map(|s| s.history.buckets.iter());
     let lo = all().map(|b| b.min).fold(f64::INFINITY, f64::min);
     let hi = all().map(|b| b.max).fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = with_guides((lo, hi), guides);
     let (domain, ticks) = value_axis(lo, hi, 5);
     let y = Scale { domain, range: (h - BOTTOM, TOP) };
     let from = series.iter().map(|s| s.history.from).min().unwrap_or_default();
@@ -125,6 +127,19 @@ pub fn svg(series: &[Series], unit: &str, local: bool, size: (f64, f64)) -> Opti
         );
     }
     out.push_str("</g>");
+    for g in guides.iter().filter(|g| g.value.is_finite()) {
+        let py = y.map(g.value);
+        let _ = write!(
+            out,
+            r#"<g class="guide {kind}" data-guide="{kind}" data-value="{value}"><line x1="{LEFT}" x2="{:.1}" y1="{py:.1}" y2="{py:.1}"></line><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text></g>"#,
+            w - RIGHT,
+            w - RIGHT - 4.0,
+            py - 4.0,
+            escape(&g.label),
+            kind = g.kind.key(),
+            value = g.value,
+        );
+    }
     for (i, s) in series.iter().enumerate() {
         let (line, band) = paths(&s.history, &x, &y);
         let color = PALETTE[i % PALETTE.len()];
@@ -147,9 +162,12 @@ pub fn MultiChart(
     /// Size in SVG units: the measured size of its box, so text is not stretched.
     #[prop(default = (800.0, 280.0))]
     size: (f64, f64),
+    /// Horizontal lines at fixed values (an alarm's trip and clear levels).
+    #[prop(optional)]
+    guides: Vec<Guide>,
 ) -> impl IntoView {
     let labels: Vec<String> = series.iter().map(|s| s.label.clone()).collect();
-    let markup = move || svg(&series, &unit, local.get(), size);
+    let markup = move || svg(&series, &unit, local.get(), size, &guides);
     let legend = (labels.len() > 1).then(|| {
         labels
             .into_iter()
@@ -199,12 +217,27 @@ mod tests {
 
     #[test]
     fn svg_carries_counts_and_escapes_text() {
-        let markup = svg(&[series("a<b>\"")], "°C<", false, (800.0, 240.0)).unwrap();
+        let markup = svg(&[series("a<b>\"")], "°C<", false, (800.0, 240.0), &[]).unwrap();
         assert!(markup.contains(r#"data-readings="20""#));
         assert!(markup.contains(r#"data-points="10""#));
         assert!(markup.contains("a&lt;b&gt;&quot;"));
         assert!(!markup.contains("<b>"));
         assert_eq!(markup.matches(r#"class="line""#).count(), 1);
-        assert!(svg(&[], "", false, (800.0, 240.0)).is_none());
+        assert!(svg(&[], "", false, (800.0, 240.0), &[]).is_none());
+    }
+
+    #[test]
+    fn guides_are_drawn_inside_the_axis_and_escaped() {
+        use crate::logic::chart_data::GuideKind;
+        let guides = [
+            Guide { kind: GuideKind::Trip, value: 30.0, label: "critical > 30 <b>".into() },
+            Guide { kind: GuideKind::Clear, value: 2.5, label: "clears at 2.5".into() },
+        ];
+        let markup = svg(&[series("a")], "°C", false, (800.0, 240.0), &guides).unwrap();
+        assert!(markup.contains(r#"data-guide="trip" data-value="30""#));
+        assert!(markup.contains(r#"data-guide="clear" data-value="2.5""#));
+        assert!(markup.contains("critical &gt; 30 &lt;b&gt;"));
+        // The data is 1..3, the trip line at 30: the axis reaches it.
+        assert!(markup.contains(">30.0</text>"), "{markup}");
     }
 }
