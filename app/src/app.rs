@@ -8,6 +8,7 @@ use leptos_router::{SsrMode, path};
 
 use crate::pages::account::AccountPage;
 use crate::pages::admin::AdminPage;
+use crate::pages::alarms::{AlarmPage, AlarmsPage, RulesPage};
 use crate::pages::dashboard::DashboardPage;
 use crate::pages::dashboards::DashboardsPage;
 use crate::pages::device::DevicePage;
@@ -95,6 +96,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("device/:id") view=DevicePage ssr=SsrMode::InOrder/>
                     <Route path=path!("dashboards") view=DashboardsPage ssr=SsrMode::InOrder/>
                     <Route path=path!("d/:id") view=DashboardPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("alarms") view=AlarmsPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("alarms/rules") view=RulesPage ssr=SsrMode::InOrder/>
+                    <Route path=path!("alarms/:id") view=AlarmPage ssr=SsrMode::InOrder/>
                     <Route path=path!("admin") view=AdminPage ssr=SsrMode::InOrder/>
                     <Route path=path!("account") view=AccountPage ssr=SsrMode::InOrder/>
                     <Route path=path!("login") view=LoginPage/>

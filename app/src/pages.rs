@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod alarms;
 pub mod dashboard;
 pub mod dashboards;
 pub mod device;

@@ -22,6 +22,7 @@ pub fn TopBar() -> impl IntoView {
             <nav class="main-nav" aria-label="Main">
                 <a href="/">"Devices"</a>
                 <a href="/dashboards">"Dashboards"</a>
+                <a href="/alarms">"Alarms"</a>
             </nav>
             <div class="topbar-actions">
                 // Shown by pwa.js when the browser offers installation.

@@ -2,9 +2,14 @@
 //! without JavaScript), which alarms need someone (the header's badge), a list kept current
 //! with live changes, and when an active alarm's device went quiet.
 
-use telemetry::alarm::{Alarm, AlarmAction, AlarmQuery, AlarmStatus, Severity, StatusFilter};
+use telemetry::alarm::{
+    Alarm, AlarmAction, AlarmQuery, AlarmStatus, Rule, RuleKind, Severity, StatusFilter, TransitionKind,
+};
+use telemetry::dashboard::{MAX_RANGE_SECS, TimeRange};
 use telemetry::device::STALE_AFTER_MS;
 use telemetry::{DeviceSummary, Millis};
+
+use super::chart_data::{Guide, GuideKind};
 
 /// The status filters, by their names in the address (the API's names), with their labels.
 pub const STATUS_FILTERS: [(StatusFilter, &str, &str); 5] = [
@@ -141,6 +146,67 @@ pub fn status_label(status: AlarmStatus) -> &'static str {
     }
 }
 
+/// How far an alarm's chart reaches before it fired and after it cleared.
+pub const CHART_AROUND_MS: Millis = 3_600_000;
+
+/// The range an alarm's chart shows: an hour either side of the alarm, never past now; while
+/// it is active, up to now and on with it.
+pub fn chart_range(started_at: Millis, cleared_at: Option<Millis>, now: Millis) -> TimeRange {
+    let from = started_at - CHART_AROUND_MS;
+    match cleared_at {
+        Some(cleared) => TimeRange::Between { from, to: (cleared + CHART_AROUND_MS).min(now.max(cleared)) },
+        None => TimeRange::Last { secs: ((now - from) / 1000).clamp(60, MAX_RANGE_SECS) },
+    }
+}
+
+/// An entry of an alarm's log as people read it.
+pub fn transition_label(kind: TransitionKind, by: Option<&str>) -> &'static str {
+    match kind {
+        TransitionKind::Fired => "Fired",
+        TransitionKind::Reopened => "Fired again",
+        TransitionKind::Escalated => "Escalated",
+        TransitionKind::Deescalated => "Eased",
+        TransitionKind::Cleared if by.is_some() => "Cleared by hand",
+        TransitionKind::Cleared => "Cleared",
+        TransitionKind::Acked => "Acknowledged",
+        TransitionKind::Shelved => "Shelved",
+        TransitionKind::Unshelved => "Unshelved",
+        TransitionKind::Flapping => "Flapping: quiet until stable",
+        TransitionKind::Stable => "Stable again",
+        TransitionKind::Reminder => "Reminder",
+        TransitionKind::Commented => "Comment",
+    }
+}
+
+/// The lines a threshold rule's chart gets: each level where it trips, and where it clears
+/// (when the rule says; otherwise it clears below its lowest level, already drawn).
+pub fn guides(rule: &Rule) -> Vec<Guide> {
+    let RuleKind::Threshold { op, levels, clear, clear_high, .. } = &rule.kind else { return Vec::new() };
+    let mut out = Vec::new();
+    for level in levels {
+        match level.high {
+            Some(high) if op.is_band() => {
+                let what = op.as_str();
+                out.push(Guide {
+                    kind: GuideKind::Trip,
+                    value: level.value,
+                    label: format!("{} {what} {}–{high}", level.severity, level.value),
+                });
+                out.push(Guide { kind: GuideKind::Trip, value: high, label: String::new() });
+            }
+            _ => out.push(Guide {
+                kind: GuideKind::Trip,
+                value: level.value,
+                label: format!("{} {} {}", level.severity, op.as_str(), level.value),
+            }),
+        }
+    }
+    for value in [clear, clear_high].into_iter().flatten() {
+        out.push(Guide { kind: GuideKind::Clear, value: *value, label: format!("clears at {value}") });
+    }
+    out
+}
+
 /// The actions the forms post (`action` and, for shelving, `hours`; a bulk form's buttons
 /// name the hours in the action: `shelve_8`), as the desk takes them.
 pub fn action_from(action: &str, hours: Option<u32>, text: Option<String>) -> Result<AlarmAction, String> {
@@ -272,6 +338,47 @@ mod tests {
         let mut cleared = a.clone();
         cleared.active = false;
         assert_eq!(silent_since(&cleared, Some(&device), Some("t"), 1_000_000), None);
+    }
+
+    #[test]
+    fn a_threshold_rule_draws_its_levels_and_clear_level() {
+        let rule: Rule = serde_json::from_value(serde_json::json!({
+            "name": "hot", "kind": "threshold", "metric": "t", "op": ">",
+            "levels": [{"severity": "critical", "value": 30}, {"severity": "warning", "value": 27}], "clear": 26
+        }))
+        .unwrap();
+        let lines: Vec<(GuideKind, f64, String)> =
+            guides(&rule).into_iter().map(|g| (g.kind, g.value, g.label)).collect();
+        assert_eq!(
+            lines,
+            [
+                (GuideKind::Trip, 30.0, "critical > 30".to_owned()),
+                (GuideKind::Trip, 27.0, "warning > 27".to_owned()),
+                (GuideKind::Clear, 26.0, "clears at 26".to_owned()),
+            ]
+        );
+        let band: Rule = serde_json::from_value(serde_json::json!({
+            "name": "band", "kind": "threshold", "metric": "h", "op": "outside",
+            "levels": [{"severity": "major", "value": 30, "high": 70}]
+        }))
+        .unwrap();
+        assert_eq!(guides(&band).iter().map(|g| g.value).collect::<Vec<_>>(), [30.0, 70.0]);
+        let offline: Rule =
+            serde_json::from_value(serde_json::json!({"name": "gone", "kind": "offline", "after_secs": 60}))
+                .unwrap();
+        assert!(guides(&offline).is_empty());
+        assert_eq!(transition_label(TransitionKind::Cleared, Some("ann")), "Cleared by hand");
+    }
+
+    #[test]
+    fn the_chart_reaches_an_hour_either_side_and_no_further_than_now() {
+        let h = CHART_AROUND_MS;
+        assert_eq!(chart_range(10 * h, Some(12 * h), 20 * h), TimeRange::Between { from: 9 * h, to: 13 * h });
+        assert_eq!(
+            chart_range(10 * h, Some(12 * h), 12 * h + 5),
+            TimeRange::Between { from: 9 * h, to: 12 * h + 5 }
+        );
+        assert_eq!(chart_range(10 * h, None, 11 * h), TimeRange::Last { secs: 7200 });
     }
 
     #[test]
