@@ -200,7 +200,7 @@ pub trait AlarmStore: Send + Sync {
 pub struct Pruned {
     pub readings: u64,
     pub changes: u64,
-    /// Rollup rows (one per series and period).
+    /// Rollup summaries (one per series and period, however many share a row).
     pub minute_rollups: u64,
     pub hour_rollups: u64,
 }

@@ -14,7 +14,7 @@ use telemetry::Millis;
 const VERSION: u8 = 1;
 const XOR: u8 = 0;
 const DECIMAL: u8 = 1;
-const MAX_PLACES: u32 = 6;
+pub(super) const MAX_PLACES: u32 = 6;
 /// Integers beyond this are not exact in an f64.
 const EXACT: f64 = 9_007_199_254_740_992.0;
 
@@ -28,12 +28,12 @@ pub struct ChunkInfo {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("corrupt chunk: {0}")]
-pub struct CorruptChunk(&'static str);
+pub struct CorruptChunk(pub(super) &'static str);
 
 /// Encodes time-ordered readings (strictly increasing times, at least one).
 pub fn encode(points: &[(Millis, f64)]) -> Vec<u8> {
     assert!(!points.is_empty(), "a chunk holds at least one reading");
-    let places = decimal_places(points);
+    let places = decimal_places(points.iter().map(|p| p.1));
     let mut out = vec![VERSION, if places.is_some() { DECIMAL } else { XOR }, places.unwrap_or(0) as u8];
     put_varint(&mut out, points.len() as u64);
     put_varint(&mut out, zigzag(points[0].0));
@@ -126,10 +126,10 @@ fn header(bytes: &[u8]) -> Result<Header<'_>, CorruptChunk> {
 }
 
 /// The fewest decimal places that write every value exactly, if six or fewer do.
-fn decimal_places(points: &[(Millis, f64)]) -> Option<u32> {
+pub(super) fn decimal_places(values: impl Iterator<Item = f64> + Clone) -> Option<u32> {
     (0..=MAX_PLACES).find(|&p| {
         let scale = 10f64.powi(p as i32);
-        points.iter().all(|(_, v)| {
+        values.clone().all(|v| {
             let n = (v * scale).round();
             // Checked as decoding restores it (so -0.0, say, is not taken for 0).
             n.abs() < EXACT && ((n as i64) as f64 / scale).to_bits() == v.to_bits()
@@ -139,14 +139,14 @@ fn decimal_places(points: &[(Millis, f64)]) -> Option<u32> {
 
 /// Gorilla's float coding: each value XOR the one before, skipping the zero bits the two share.
 #[derive(Default)]
-struct XorState {
+pub(super) struct XorState {
     prev: Option<u64>,
     lead: u32,
     trail: u32,
 }
 
 impl XorState {
-    fn put(&mut self, w: &mut BitWriter, v: u64) {
+    pub(super) fn put(&mut self, w: &mut BitWriter, v: u64) {
         let Some(prev) = self.prev.replace(v) else {
             w.put(v, 64);
             self.lead = u32::MAX;
@@ -171,7 +171,7 @@ impl XorState {
         }
     }
 
-    fn get(&mut self, r: &mut BitReader) -> Result<u64, CorruptChunk> {
+    pub(super) fn get(&mut self, r: &mut BitReader) -> Result<u64, CorruptChunk> {
         let Some(prev) = self.prev else {
             let v = r.get(64)?;
             self.prev = Some(v);
@@ -234,7 +234,7 @@ fn get_signed(r: &mut BitReader) -> Result<i64, CorruptChunk> {
 }
 
 #[derive(Default)]
-struct BitWriter {
+pub(super) struct BitWriter {
     out: Vec<u8>,
     acc: u64,
     /// Bits held in `acc` (fewer than 8 between calls).
@@ -243,7 +243,7 @@ struct BitWriter {
 
 impl BitWriter {
     /// Appends the low `len` bits of `v` (len ≤ 64), most significant first.
-    fn put(&mut self, v: u64, len: u32) {
+    pub(super) fn put(&mut self, v: u64, len: u32) {
         if len > 56 {
             self.put(v >> 32, len - 32);
             self.put(v & 0xffff_ffff, 32);
@@ -259,7 +259,7 @@ impl BitWriter {
         self.acc &= (1u64 << self.n) - 1;
     }
 
-    fn finish(mut self) -> Vec<u8> {
+    pub(super) fn finish(mut self) -> Vec<u8> {
         if self.n > 0 {
             self.out.push((self.acc << (8 - self.n)) as u8);
         }
@@ -267,19 +267,34 @@ impl BitWriter {
     }
 }
 
-struct BitReader<'a> {
+pub(super) struct BitReader<'a> {
     bytes: &'a [u8],
     /// Next bit to read, from the start.
     pos: usize,
 }
 
 impl<'a> BitReader<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
+    pub(super) fn new(bytes: &'a [u8]) -> Self {
         BitReader { bytes, pos: 0 }
     }
 
+    /// The next 57 bits at least, from the first, in the top of a word (zeros past the end).
+    pub(super) fn peek(&self) -> u64 {
+        let at = self.pos / 8;
+        let word = match self.bytes.get(at..at + 8) {
+            Some(eight) => u64::from_be_bytes(eight.try_into().expect("8 bytes")),
+            None => {
+                let mut window = [0u8; 8];
+                let have = self.bytes.len().saturating_sub(at).min(8);
+                window[..have].copy_from_slice(&self.bytes[at..at + have]);
+                u64::from_be_bytes(window)
+            }
+        };
+        word << (self.pos % 8)
+    }
+
     /// Reads `len` bits (len ≤ 64), most significant first.
-    fn get(&mut self, len: u32) -> Result<u64, CorruptChunk> {
+    pub(super) fn get(&mut self, len: u32) -> Result<u64, CorruptChunk> {
         if len > 32 {
             let high = self.get(len - 32)?;
             return Ok((high << 32) | self.get(32)?);
@@ -291,25 +306,53 @@ impl<'a> BitReader<'a> {
         if end > self.bytes.len() * 8 {
             return Err(CorruptChunk("truncated"));
         }
-        let at = self.pos / 8;
-        let mut window = [0u8; 8];
-        let have = (self.bytes.len() - at).min(8);
-        window[..have].copy_from_slice(&self.bytes[at..at + have]);
-        let v = (u64::from_be_bytes(window) << (self.pos % 8)) >> (64 - len);
+        let v = self.peek() >> (64 - len);
         self.pos = end;
         Ok(v)
     }
+
+    /// Moves past `len` bits; whether there were that many.
+    pub(super) fn skip(&mut self, len: u32) -> bool {
+        let end = self.pos + len as usize;
+        if end > self.bytes.len() * 8 {
+            return false;
+        }
+        self.pos = end;
+        true
+    }
+
+    /// Reads zero bits and the one bit that ends them; returns how many zeros there were
+    /// (more than `max` is an error).
+    pub(super) fn zeros(&mut self, max: u32) -> Result<u32, CorruptChunk> {
+        let mut zeros = 0;
+        loop {
+            let left = (self.bytes.len() * 8 - self.pos).min(57) as u32;
+            if left == 0 {
+                return Err(CorruptChunk("truncated"));
+            }
+            let lead = self.peek().leading_zeros().min(left);
+            zeros += lead;
+            if zeros > max {
+                return Err(CorruptChunk("too many zeros"));
+            }
+            if lead < left {
+                self.pos += lead as usize + 1;
+                return Ok(zeros);
+            }
+            self.pos += left as usize;
+        }
+    }
 }
 
-fn zigzag(n: i64) -> u64 {
+pub(super) fn zigzag(n: i64) -> u64 {
     ((n << 1) ^ (n >> 63)) as u64
 }
 
-fn unzigzag(n: u64) -> i64 {
+pub(super) fn unzigzag(n: u64) -> i64 {
     ((n >> 1) as i64) ^ -((n & 1) as i64)
 }
 
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+pub(super) fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
         n >>= 7;
@@ -317,7 +360,7 @@ fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     out.push(n as u8);
 }
 
-fn get_varint(bytes: &mut &[u8]) -> Result<u64, CorruptChunk> {
+pub(super) fn get_varint(bytes: &mut &[u8]) -> Result<u64, CorruptChunk> {
     let mut n = 0u64;
     for shift in (0..64).step_by(7) {
         let (&b, rest) = bytes.split_first().ok_or(CorruptChunk("truncated header"))?;
@@ -371,6 +414,23 @@ mod tests {
         assert_eq!(bytes[1], XOR);
         roundtrip(&[(5, -0.0), (6, f64::MAX), (7, f64::MIN_POSITIVE), (i64::MAX, 1.0)]);
         roundtrip(&[(i64::MIN, 7.0)]);
+    }
+
+    #[test]
+    fn runs_of_zeros_are_counted_across_words() {
+        let runs = [0, 3, 31, 32, 40, 64];
+        let mut w = BitWriter::default();
+        for n in runs {
+            w.put(0, n);
+            w.put(1, 1);
+        }
+        let bytes = w.finish();
+        let mut r = BitReader::new(&bytes);
+        for n in runs {
+            assert_eq!(r.zeros(64), Ok(n));
+        }
+        assert!(BitReader::new(&[0, 0]).zeros(64).is_err(), "no one bit");
+        assert!(BitReader::new(&[0, 1]).zeros(14).is_err(), "more zeros than allowed");
     }
 
     #[test]

@@ -190,6 +190,98 @@ fn each_level_is_pruned_by_its_own_age_and_long_charts_still_answer() {
     assert_eq!(store.prune(horizons).unwrap(), Pruned::default(), "nothing more to prune");
 }
 
+/// Readings that arrive late for minutes already rolled up are folded into their packed hour:
+/// into a minute it holds (a new max and last), and as a minute it lacked.
+#[test]
+fn late_readings_are_folded_into_their_packed_hour() {
+    let store = RedbStore::in_memory().unwrap();
+    let mut points = day();
+    let hour = T0 - T0 % HOUR_MS + 3 * HOUR_MS;
+    let lacked = hour + 17 * MINUTE_MS;
+    let last_of_minute = hour + 42 * MINUTE_MS + 50_000;
+    let i = points.binary_search_by_key(&last_of_minute, |p| p.0).unwrap();
+    points[i].1 = 99.5;
+    let (late, early): (Vec<_>, Vec<_>) = points
+        .iter()
+        .copied()
+        .partition(|p| p.0 == last_of_minute || (lacked..lacked + MINUTE_MS).contains(&p.0));
+    store.commit(&readings(&early), &[]).unwrap();
+    store.seal(i64::MAX).unwrap();
+    let minutes = |store: &RedbStore| store.history("a", "t", hour, hour + HOUR_MS - 1, 61).unwrap();
+    assert_eq!(minutes(&store).buckets.len(), 59);
+    store.commit(&readings(&late), &[]).unwrap();
+    assert_eq!(store.seal(i64::MAX).unwrap(), 7);
+    let h = minutes(&store);
+    assert_eq!((h.bucket_ms, h.buckets.len()), (MINUTE_MS, 60));
+    let in_hour = points.iter().copied().filter(|p| (hour..hour + HOUR_MS).contains(&p.0));
+    assert_buckets_match(&h.buckets, &downsample(in_hour, MINUTE_MS));
+    assert_eq!((h.buckets[42].max, h.buckets[42].last, h.buckets[17].count), (99.5, 99.5, 6));
+    // The day in hours, from the hour rollups, as from the readings.
+    let (from, to) = (T0 - T0 % HOUR_MS + HOUR_MS, T0 - T0 % HOUR_MS + 23 * HOUR_MS - 1);
+    let h = store.history("a", "t", from, to, 23).unwrap();
+    assert_eq!(h.bucket_ms, HOUR_MS);
+    let in_day = points.iter().copied().filter(|p| (from..=to).contains(&p.0));
+    assert_buckets_match(&h.buckets, &downsample(in_day, HOUR_MS));
+    // The day starts 21 minutes and 20 seconds into an hour.
+    assert_eq!(store.rollup_sizes().unwrap().map(|l| l.summaries), [1_441, 25]);
+}
+
+/// A horizon inside a packed row: rows wholly before it go, the row it falls in keeps the
+/// periods that end after it, and what was pruned is counted in summaries.
+#[test]
+fn pruning_inside_a_packed_row_is_exact() {
+    let store = RedbStore::in_memory().unwrap();
+    let points = day();
+    store.commit(&readings(&points), &[]).unwrap();
+    store.seal(i64::MAX).unwrap();
+    let distinct = |period: Millis, keep: &dyn Fn(Millis) -> bool| {
+        let mut starts: Vec<Millis> =
+            points.iter().map(|p| p.0 - p.0 % period).filter(|s| keep(*s)).collect();
+        starts.dedup();
+        starts.len() as u64
+    };
+    let (minutes, hours) = (distinct(MINUTE_MS, &|_| true), distinct(HOUR_MS, &|_| true));
+    assert_eq!(store.rollup_sizes().unwrap().map(|l| l.summaries), [minutes, hours]);
+
+    // Hours kept longest, then minutes, then readings, each cut mid-row.
+    let horizons = Horizons {
+        readings: Some(T0 + 9 * HOUR_MS + 3_000),
+        minute_rollups: Some(T0 + 5 * HOUR_MS + 17 * MINUTE_MS + 5),
+        hour_rollups: Some(T0 + 2 * HOUR_MS + 5),
+    };
+    let ended = |period: Millis, before: Option<Millis>| distinct(period, &|s| s + period <= before.unwrap());
+    let old = points.iter().filter(|p| p.0 < horizons.readings.unwrap()).count() as u64;
+    let want = Pruned {
+        readings: old,
+        changes: old, // a message per reading, received when it was taken
+        minute_rollups: ended(MINUTE_MS, horizons.minute_rollups),
+        hour_rollups: ended(HOUR_MS, horizons.hour_rollups),
+    };
+    assert!(!want.minute_rollups.is_multiple_of(60) && want.hour_rollups > 0);
+    assert_eq!(store.prune(horizons).unwrap(), want);
+    assert_eq!(
+        store.rollup_sizes().unwrap().map(|l| l.summaries),
+        [minutes - want.minute_rollups, hours - want.hour_rollups]
+    );
+    assert_eq!(store.prune(horizons).unwrap(), Pruned::default(), "nothing more to prune");
+
+    // The minutes left in the row the horizon fell in, in minute buckets from the rollups
+    // (from the first minute wholly after it: a range starting before it is widened).
+    let cut = horizons.minute_rollups.unwrap();
+    let (from, to) = (cut - cut % MINUTE_MS + MINUTE_MS, T0 + 9 * HOUR_MS - T0 % MINUTE_MS - 1);
+    let h = store.history("a", "t", from, to, ((to + 1 - from) / MINUTE_MS + 1) as usize).unwrap();
+    assert_eq!(h.bucket_ms, MINUTE_MS);
+    let within =
+        |from: Millis, to: Millis| points.iter().copied().filter(move |p| (from..=to).contains(&p.0));
+    assert_buckets_match(&h.buckets, &downsample(within(from, to), MINUTE_MS));
+    // The hours left in the day row the hour horizon fell in, and on past the other horizons.
+    let cut = horizons.hour_rollups.unwrap();
+    let (from, to) = (cut - cut % HOUR_MS, cut - cut % HOUR_MS + 20 * HOUR_MS - 1);
+    let h = store.history("a", "t", from, to, 21).unwrap();
+    assert_eq!(h.bucket_ms, HOUR_MS);
+    assert_buckets_match(&h.buckets, &downsample(within(from, to), HOUR_MS));
+}
+
 #[test]
 fn the_change_log_keeps_its_latest_entries() {
     let store = RedbStore::in_memory().unwrap();

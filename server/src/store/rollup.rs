@@ -4,34 +4,50 @@
 //! answered from minute (or hour) rollups plus the head's few unsealed readings, with only the
 //! partial periods at either end read raw. Each level is pruned by its own
 //! [`retention`](super::retention), so rollups outlive the readings they summarise.
+//!
+//! A row holds a group of one series' summaries, [packed](packed): the minutes of an hour, the
+//! hours of a day. Sealing rewrites the rows it adds to (every minute, the current hour's).
+
+mod packed;
 
 use std::collections::BTreeMap;
 
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use telemetry::Millis;
-use telemetry::history::{Bucket, Downsampler, ROLLUP_PERIODS, Summary};
+use telemetry::history::{Bucket, Downsampler, HOUR_MS, ROLLUP_PERIODS, Summary};
 
 use super::StoreError;
 use super::chunks::{self, CHUNKS};
-
-/// min, max, sum, count, last value, and the last reading's time as an offset into the period
-/// (40 bytes).
-type Row = (f64, f64, f64, u32, f64, u32);
+use super::retention::DAY_MS;
+use packed::Group;
 
 /// Rollup levels, finest first: one per entry of [`ROLLUP_PERIODS`].
 pub(super) const LEVELS: usize = ROLLUP_PERIODS.len();
 
-/// (series id, period start) → summary; a table per level.
-const TABLES: [TableDefinition<(u32, i64), Row>; LEVELS] =
+/// What a row of each level spans: an hour of minutes, a day of hours.
+const GROUPS: [Millis; LEVELS] = [HOUR_MS, DAY_MS];
+
+/// (series id, start of the group) → the group's summaries, packed; a table per level.
+const TABLES: [TableDefinition<(u32, i64), &[u8]>; LEVELS] =
+    [TableDefinition::new("rollup_1m_by_hour"), TableDefinition::new("rollup_1h_by_day")];
+
+/// Schema versions 2 and 3: a row per series and period, (series id, period start) → min, max,
+/// sum, count, last value, and the last reading's time as an offset into the period.
+pub(super) type RowV3 = (f64, f64, f64, u32, f64, u32);
+pub(super) const TABLES_V3: [TableDefinition<(u32, i64), RowV3>; LEVELS] =
     [TableDefinition::new("rollup_1m"), TableDefinition::new("rollup_1h")];
 
-fn row(s: &Summary, start: Millis) -> Row {
-    let count = u32::try_from(s.count).unwrap_or(u32::MAX);
-    (s.min, s.max, s.sum, count, s.last, u32::try_from(s.last_t - start).unwrap_or(0))
+/// The group of `level` that holds the period starting at (or the time) `t`.
+fn group(level: usize, t: Millis) -> Group {
+    let (period, span) = (ROLLUP_PERIODS[level], GROUPS[level]);
+    Group { start: t.div_euclid(span).saturating_mul(span), period, periods: (span / period) as u32 }
 }
 
-fn summary(r: Row, start: Millis) -> Summary {
-    Summary { min: r.0, max: r.1, sum: r.2, count: u64::from(r.3), last: r.4, last_t: start + i64::from(r.5) }
+/// Summaries, each with the start of its period, in time order.
+type Periods = Vec<(Millis, Summary)>;
+
+fn decode(level: usize, start: Millis, bytes: &[u8]) -> Result<Periods, StoreError> {
+    Ok(packed::decode(group(level, start), bytes)?)
 }
 
 /// One level's rollups on disk: how many summaries, the bytes of its table's pages (`bytes`:
@@ -50,8 +66,12 @@ pub(super) fn sizes(rx: &ReadTransaction) -> Result<[LevelSize; LEVELS], StoreEr
     for ((size, def), period) in out.iter_mut().zip(TABLES).zip(ROLLUP_PERIODS) {
         let table = rx.open_table(def)?;
         let stats = table.stats()?;
+        let mut summaries = 0;
+        for entry in table.iter()? {
+            summaries += packed::count(entry?.1.value())?;
+        }
         let bytes = stats.stored_bytes() + stats.metadata_bytes() + stats.fragmented_bytes();
-        *size = LevelSize { period, summaries: table.len()?, stored: stats.stored_bytes(), bytes };
+        *size = LevelSize { period, summaries, stored: stats.stored_bytes(), bytes };
     }
     Ok(out)
 }
@@ -60,6 +80,38 @@ pub(super) fn sizes(rx: &ReadTransaction) -> Result<[LevelSize; LEVELS], StoreEr
 pub(super) fn init(tx: &WriteTransaction) -> Result<(), StoreError> {
     for table in TABLES {
         tx.open_table(table)?;
+    }
+    Ok(())
+}
+
+/// Packs the rollups of a version 2 or 3 file, a row per series and period, into rows of a
+/// group each, and drops the old tables.
+pub(super) fn migrate_v3(tx: &WriteTransaction) -> Result<(), StoreError> {
+    for (level, (old, new)) in TABLES_V3.into_iter().zip(TABLES).enumerate() {
+        {
+            let mut packed = tx.open_table(new)?;
+            let mut row: Option<((u32, i64), Periods)> = None;
+            for entry in tx.open_table(old)?.iter()? {
+                let (k, v) = entry?;
+                let (sid, start) = k.value();
+                let (min, max, sum, count, last, offset) = v.value();
+                let last_t = start.saturating_add(i64::from(offset));
+                let s = Summary { min, max, sum, count: u64::from(count), last, last_t };
+                let key = (sid, group(level, start).start);
+                match &mut row {
+                    Some((at, summaries)) if *at == key => summaries.push((start, s)),
+                    _ => {
+                        if let Some((at, summaries)) = row.replace((key, vec![(start, s)])) {
+                            packed.insert(at, packed::encode(group(level, at.1), &summaries).as_slice())?;
+                        }
+                    }
+                }
+            }
+            if let Some((at, summaries)) = row {
+                packed.insert(at, packed::encode(group(level, at.1), &summaries).as_slice())?;
+            }
+        }
+        tx.delete_table(old)?;
     }
     Ok(())
 }
@@ -78,24 +130,53 @@ impl Pending {
         }
     }
 
-    /// Folds the summaries into the stored rollups.
+    /// Folds the summaries into the stored rollups, rewriting each row they fall in.
     pub fn write(self, tx: &WriteTransaction) -> Result<(), StoreError> {
-        for (rows, def) in self.rows.into_iter().zip(TABLES) {
+        for (level, (rows, def)) in self.rows.into_iter().zip(TABLES).enumerate() {
             let mut table = tx.open_table(def)?;
-            for (key, mut s) in rows {
-                let stored = table.get(key)?.map(|r| summary(r.value(), key.1));
-                if let Some(stored) = stored {
-                    s.merge(&stored);
+            let mut rows = rows.into_iter().peekable();
+            while let Some(((sid, start), s)) = rows.next() {
+                let group = group(level, start);
+                let mut adding = vec![(start, s)];
+                while let Some(((_, start), s)) = rows
+                    .next_if(|((next, t), _)| *next == sid && *t < group.start.saturating_add(GROUPS[level]))
+                {
+                    adding.push((start, s));
                 }
-                table.insert(key, row(&s, key.1))?;
+                let stored = table.get((sid, group.start))?.map(|row| row.value().to_vec());
+                let stored = match stored {
+                    Some(bytes) => packed::decode(group, &bytes)?,
+                    None => Vec::new(),
+                };
+                table
+                    .insert((sid, group.start), packed::encode(group, &fold_in(stored, adding)).as_slice())?;
             }
         }
         Ok(())
     }
 }
 
+/// A row's stored summaries with new ones folded in (both in time order): a new summary of a
+/// stored period is merged with the stored one.
+fn fold_in(stored: Periods, adding: Periods) -> Periods {
+    let mut out = Vec::with_capacity(stored.len() + adding.len());
+    let mut stored = stored.into_iter().peekable();
+    for (start, mut s) in adding {
+        while let Some(before) = stored.next_if(|(t, _)| *t < start) {
+            out.push(before);
+        }
+        if let Some((_, old)) = stored.next_if(|(t, _)| *t == start) {
+            s.merge(&old);
+        }
+        out.push((start, s));
+    }
+    out.extend(stored);
+    out
+}
+
 /// Deletes `sid`'s rollups of periods that ended by their level's horizon (an entry per
-/// [`ROLLUP_PERIODS`]; `None` keeps that level); returns how many went from each.
+/// [`ROLLUP_PERIODS`]; `None` keeps that level); returns how many summaries went from each.
+/// Rows wholly before the horizon go; the one it falls in keeps its later periods.
 pub(super) fn prune(
     tx: &WriteTransaction,
     sid: u32,
@@ -104,12 +185,34 @@ pub(super) fn prune(
     let mut pruned = [0; LEVELS];
     for (level, before) in horizons.into_iter().enumerate() {
         let Some(before) = before else { continue };
+        // Periods starting at or before `last` ended by `before`.
         let last = before.saturating_sub(ROLLUP_PERIODS[level]);
+        let cut = group(level, last);
+        let mut table = tx.open_table(TABLES[level])?;
         let n = &mut pruned[level];
-        tx.open_table(TABLES[level])?.retain_in((sid, i64::MIN)..=(sid, last), |_, _| {
-            *n += 1;
+        let mut unreadable = None;
+        table.retain_in((sid, i64::MIN)..(sid, cut.start), |_, row| {
+            match packed::count(row) {
+                Ok(count) => *n += count,
+                Err(e) => unreadable = Some(e),
+            }
             false
         })?;
+        if let Some(e) = unreadable {
+            return Err(e.into());
+        }
+        let row = table.get((sid, cut.start))?.map(|row| row.value().to_vec());
+        if let Some(bytes) = row {
+            let mut summaries = packed::decode(cut, &bytes)?;
+            let had = summaries.len();
+            summaries.retain(|(start, _)| *start > last);
+            *n += (had - summaries.len()) as u64;
+            if summaries.is_empty() {
+                table.remove((sid, cut.start))?;
+            } else if summaries.len() < had {
+                table.insert((sid, cut.start), packed::encode(cut, &summaries).as_slice())?;
+            }
+        }
     }
     Ok(pruned)
 }
@@ -184,10 +287,13 @@ fn fold_range(
     }
     fold_range(src, from, first - 1, finer, fold)?;
     let table = src.rx.open_table(TABLES[level])?;
-    for entry in table.range((src.sid, first)..(src.sid, end))? {
+    for entry in table.range((src.sid, group(level, first).start)..(src.sid, end))? {
         let (k, v) = entry?;
-        let start = k.value().1;
-        fold.summary(start, &summary(v.value(), start));
+        for (start, s) in decode(level, k.value().1, v.value())? {
+            if (first..end).contains(&start) {
+                fold.summary(start, &s);
+            }
+        }
     }
     // Unsealed readings are in no rollup yet.
     for (t, v) in src.head(first, end - 1) {

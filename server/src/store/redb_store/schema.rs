@@ -13,9 +13,8 @@ use super::super::chunks::{self, CHUNKS, SEALED};
 use super::super::handle::Handle;
 use super::super::head::{self, HEAD, Head};
 use super::super::registry::{CHECKPOINT, DEVICES, META, Registry};
-use super::super::rollup;
 use super::super::series_ids::SeriesIds;
-use super::super::{FastMap, StoreError};
+use super::super::{FastMap, StoreError, rollup};
 use super::{Memory, RedbStore, alarms, dashboards};
 
 /// (device, metric) → series id.
@@ -23,8 +22,10 @@ pub(super) const SERIES: TableDefinition<(&str, &str), u32> = TableDefinition::n
 
 /// 1: a row per reading, keyed (series, time); 2: head, chunks and rollups (a version 1
 /// file's readings are sealed into chunks and rollups on first open); 3: the head written a
-/// batch per commit (a version 2 file's head rows are moved into batches on first open).
-pub(super) const SCHEMA_VERSION: u64 = 3;
+/// batch per commit (a version 2 file's head rows are moved into batches on first open);
+/// 4: rollups packed, a row per series and hour of minutes or day of hours (a version 2 or 3
+/// file's rollups are packed on first open).
+pub(super) const SCHEMA_VERSION: u64 = 4;
 /// The version 1 readings table.
 pub(super) const POINTS_V1: TableDefinition<(u32, i64), f64> = TableDefinition::new("points");
 
@@ -94,7 +95,11 @@ impl RedbStore {
                     )));
                 }
                 Some(1) => migrate_v1(&tx)?,
-                Some(2) => head::migrate_v2(&tx)?,
+                Some(2) => {
+                    head::migrate_v2(&tx)?;
+                    rollup::migrate_v3(&tx)?;
+                }
+                Some(3) => rollup::migrate_v3(&tx)?,
                 _ => {}
             }
             tx.open_table(DEVICES)?;
