@@ -123,7 +123,8 @@ fn pruning_reaches_into_chunks_and_rollups() {
 }
 
 /// Over a year, pruned with the default retention: readings older than 30 days and minute
-/// rollups older than 365 days go, hour rollups stay; a chart reads whatever level is left.
+/// rollups older than 365 days go, hour rollups stay; a chart reads whatever level is left,
+/// in buckets no finer than it.
 #[test]
 fn each_level_is_pruned_by_its_own_age_and_long_charts_still_answer() {
     const NOW: Millis = 490_600 * HOUR_MS;
@@ -173,21 +174,68 @@ fn each_level_is_pruned_by_its_own_age_and_long_charts_still_answer() {
     let (day, want) = chart(NOW - 200 * DAY_MS, NOW - 199 * DAY_MS - 1, 1_000);
     assert_eq!((day.bucket_ms, day.readings()), (2 * MINUTE_MS, 144));
     assert_buckets_match(&day.buckets, &want);
-    // A day 380 days ago: minute buckets find nothing left; hour ones all of it.
-    let (old_day, _) = chart(NOW - 380 * DAY_MS, NOW - 379 * DAY_MS - 1, 1_000);
-    assert_eq!(old_day.bucket_ms, 2 * MINUTE_MS);
-    assert!(old_day.buckets.is_empty(), "minute rollups older than 365 days are gone");
+    // A day 380 days ago: its minute rollups are gone, so 2-minute buckets are widened to hours.
+    let (old_day, want) = chart(NOW - 380 * DAY_MS, NOW - 379 * DAY_MS - 1, 1_000);
+    assert_eq!((old_day.bucket_ms, old_day.readings()), (HOUR_MS, 144));
+    assert_buckets_match(&old_day.buckets, &want);
     let (old_day, want) = chart(NOW - 380 * DAY_MS, NOW - 379 * DAY_MS - 1, 12);
     assert_eq!((old_day.bucket_ms, old_day.readings()), (3 * HOUR_MS, 144));
     assert_buckets_match(&old_day.buckets, &want);
-    // Buckets under a minute over pruned readings: what is left, which is nothing, not an error.
-    let (narrow, _) = chart(late.0 - MINUTE_MS, late.0 + MINUTE_MS, 1_000);
-    assert!(narrow.bucket_ms < MINUTE_MS && narrow.buckets.is_empty());
+    // Buckets under a minute over pruned readings: a minute wide, from the minute rollups.
+    let (narrow, want) = chart(late.0 - MINUTE_MS, late.0 + MINUTE_MS, 1_000);
+    assert_eq!(narrow.bucket_ms, MINUTE_MS);
+    assert_eq!(narrow.buckets.iter().map(|b| (b.count, b.max)).collect::<Vec<_>>(), [(1, 123.0)]);
+    assert_buckets_match(&narrow.buckets, &want);
     // The late reading reached the rollups before it went.
     let (late_hour, _) = chart(late.0 - late.0 % HOUR_MS, late.0 - late.0 % HOUR_MS + HOUR_MS - 1, 1);
     assert_eq!(late_hour.buckets.iter().map(|b| (b.count, b.max)).collect::<Vec<_>>(), [(7, 123.0)]);
 
     assert_eq!(store.prune(horizons).unwrap(), Pruned::default(), "nothing more to prune");
+}
+
+/// Pruned with the defaults, a day 200 days ago asked in 30-second buckets is answered in
+/// minute ones, and a day 380 days ago asked in 5-minute buckets in hour ones, each with every
+/// reading in it; the file remembers how far each level was pruned.
+#[test]
+fn buckets_finer_than_the_level_left_are_widened_to_it() {
+    const NOW: Millis = 490_600 * HOUR_MS;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.redb");
+    let days = [NOW - 200 * DAY_MS, NOW - 380 * DAY_MS];
+    // A reading every 7 s through both days, values a random walk of two decimals.
+    let (mut points, mut v) = (Vec::new(), 2_000i64);
+    for start in [days[1], days[0]] {
+        for i in 0..DAY_MS / 7_000 {
+            v += (i * 7_919 % 13) - 6;
+            points.push((start + i * 7_000, v as f64 / 100.0));
+        }
+    }
+    {
+        let store = RedbStore::open(&path).unwrap();
+        for batch in points.chunks(5_000) {
+            store.commit(&readings(batch), &[]).unwrap();
+        }
+        store.seal(NOW).unwrap();
+        store.prune(crate::config::Config::default().storage.retention().horizons(NOW)).unwrap();
+    }
+    let store = RedbStore::open(&path).unwrap();
+    let within = |from: Millis, to: Millis| points.iter().copied().filter(move |p| p.0 >= from && p.0 <= to);
+    // 2,881 buckets cut a day into 30-second ones; its readings are gone, its minutes are not.
+    let (from, to) = (days[0], days[0] + DAY_MS - 1);
+    assert_eq!(bucket_width(from, to, 2_881), 30_000);
+    let h = store.history("a", "t", from, to, 2_881).unwrap();
+    assert_eq!((h.bucket_ms, h.buckets.len()), (MINUTE_MS, 1_440));
+    assert_eq!(h.readings(), within(from, to).count() as u64);
+    assert_buckets_match(&h.buckets, &downsample(within(from, to), MINUTE_MS));
+    // 289 buckets cut a day into 5-minute ones; its minutes are gone, its hours are not.
+    let (from, to) = (days[1], days[1] + DAY_MS - 1);
+    assert_eq!(bucket_width(from, to, 289), 5 * MINUTE_MS);
+    let h = store.history("a", "t", from, to, 289).unwrap();
+    assert_eq!((h.bucket_ms, h.buckets.len()), (HOUR_MS, 24));
+    assert_eq!(h.readings(), within(from, to).count() as u64);
+    assert_buckets_match(&h.buckets, &downsample(within(from, to), HOUR_MS));
+    // Where the readings are kept, buckets are as asked.
+    assert_eq!(store.history("a", "t", NOW - DAY_MS, NOW - 1, 2_881).unwrap().bucket_ms, 30_000);
 }
 
 /// Readings that arrive late for minutes already rolled up are folded into their packed hour:

@@ -1,12 +1,21 @@
 //! How long each level of storage is kept: raw readings (with the change log), minute rollups
 //! and hour rollups, each for its own number of days. A chart over a long range reads only
 //! rollups, so they may outlive the readings they summarise: a year's chart needs the hour
-//! rollups of a year, not its readings.
+//! rollups of a year, not its readings. The file remembers how far each level was pruned, so
+//! a chart whose buckets are finer than what is left at its start is answered in wider ones.
 
+use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use telemetry::Millis;
-use telemetry::history::HOUR_MS;
+use telemetry::history::{HOUR_MS, ROLLUP_PERIODS};
+
+use super::StoreError;
 
 pub const DAY_MS: Millis = 24 * HOUR_MS;
+
+/// Level → the latest horizon it was pruned to: what it held from before then is gone.
+const PRUNED: TableDefinition<&str, i64> = TableDefinition::new("pruned_before");
+/// PRUNED's keys, finest level first.
+const LEVELS: [&str; 3] = ["readings", "minute_rollups", "hour_rollups"];
 
 /// Days each level is kept; 0 keeps it forever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +39,52 @@ impl Horizons {
     pub fn all(before: Millis) -> Horizons {
         Horizons { readings: Some(before), minute_rollups: Some(before), hour_rollups: Some(before) }
     }
+
+    fn levels(&self) -> [Option<Millis>; 3] {
+        [self.readings, self.minute_rollups, self.hour_rollups]
+    }
+
+    /// The bucket width to answer a range starting at `from` in, when these are the horizons
+    /// each level was pruned to: `width`, or, when a level finer than it holds nothing at
+    /// `from` any more, the period of the next level up (a minute where the readings are gone,
+    /// an hour where the minute rollups are too). Never narrower, so never more buckets; a
+    /// width of a period or more is a whole number of its periods already.
+    pub fn width_at(&self, from: Millis, width: Millis) -> Millis {
+        let gone = |horizon: Option<Millis>| horizon.is_some_and(|before| from < before);
+        let finer = [self.readings, self.minute_rollups];
+        finer
+            .into_iter()
+            .zip(ROLLUP_PERIODS)
+            .fold(width, |w, (h, period)| if gone(h) { w.max(period) } else { w })
+    }
+}
+
+/// Creates the table of horizons pruned to.
+pub(super) fn init(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(PRUNED)?;
+    Ok(())
+}
+
+/// Notes that each level was pruned to its horizon (a level's record only moves forward: what
+/// went stays gone even if its retention grows).
+pub(super) fn record(tx: &WriteTransaction, horizons: Horizons) -> Result<(), StoreError> {
+    let mut table = tx.open_table(PRUNED)?;
+    for (key, horizon) in LEVELS.into_iter().zip(horizons.levels()) {
+        let Some(before) = horizon else { continue };
+        let stored = table.get(key)?.map(|v| v.value());
+        if stored.is_none_or(|t| t < before) {
+            table.insert(key, before)?;
+        }
+    }
+    Ok(())
+}
+
+/// The horizons each level has been pruned to, as of `rx`.
+pub(super) fn pruned(rx: &ReadTransaction) -> Result<Horizons, StoreError> {
+    let table = rx.open_table(PRUNED)?;
+    let [readings, minute_rollups, hour_rollups] =
+        LEVELS.map(|key| table.get(key).map(|v| v.map(|v| v.value())));
+    Ok(Horizons { readings: readings?, minute_rollups: minute_rollups?, hour_rollups: hour_rollups? })
 }
 
 impl Retention {
@@ -76,6 +131,24 @@ mod tests {
             Horizons { readings: Some(970 * DAY_MS), minute_rollups: Some(635 * DAY_MS), hour_rollups: None }
         );
         assert_eq!(retention(30, 365, 400).horizons(now).hour_rollups, Some(600 * DAY_MS));
+    }
+
+    #[test]
+    fn buckets_finer_than_what_is_left_at_the_start_are_widened() {
+        let (now, minute) = (1_000 * DAY_MS, ROLLUP_PERIODS[0]);
+        let pruned = retention(30, 365, 0).horizons(now);
+        let days_ago = |d: i64| now - d * DAY_MS;
+        // Readings are kept: any width stands.
+        assert_eq!(pruned.width_at(days_ago(29), 30_000), 30_000);
+        // Readings gone, minute rollups kept: a minute at least.
+        assert_eq!(pruned.width_at(days_ago(40), 30_000), minute);
+        assert_eq!(pruned.width_at(days_ago(40), 5 * minute), 5 * minute);
+        // Minute rollups gone too: an hour at least.
+        assert_eq!(pruned.width_at(days_ago(380), 30_000), HOUR_MS);
+        assert_eq!(pruned.width_at(days_ago(380), 5 * minute), HOUR_MS);
+        assert_eq!(pruned.width_at(days_ago(380), 3 * HOUR_MS), 3 * HOUR_MS);
+        // Nothing pruned yet, or kept forever: as asked.
+        assert_eq!(Horizons::default().width_at(i64::MIN, 1), 1);
     }
 
     #[test]

@@ -9,9 +9,9 @@ use super::super::change_log::{self, CHANGES};
 use super::super::chunks::{self, CHUNKS};
 use super::super::head::{self, HEAD, Head};
 use super::super::registry::{DeviceRecord, META, Registry};
-use super::super::rollup;
 use super::super::{
-    CommitOutcome, FastMap, FastSet, Horizons, Incoming, Pruned, StatusReport, Store, StoreError,
+    CommitOutcome, FastMap, FastSet, Horizons, Incoming, Pruned, StatusReport, Store, StoreError, retention,
+    rollup,
 };
 use super::schema::{LAST_SEQ, NEXT_SERIES, SERIES, checkpoint, counter, last_seq};
 use super::{RedbStore, answer};
@@ -165,6 +165,7 @@ impl Store for RedbStore {
                 pruned.hour_rollups += hours;
             }
         }
+        retention::record(&tx, horizons)?;
         {
             let mut mem = self.mem_mut();
             tx.commit()?;
@@ -268,8 +269,9 @@ impl TelemetrySource for RedbStore {
         })
     }
 
-    /// Buckets of a minute or more are read from rollups, so they outlive the raw readings;
-    /// narrower ones over a range whose readings were pruned hold what is left (nothing).
+    /// Buckets of a minute or more are read from rollups, so they outlive the raw readings.
+    /// Buckets finer than the finest level left at the range's start are widened to its period
+    /// (a minute where readings were pruned, an hour where minute rollups were too).
     fn history(
         &self,
         device: &str,
@@ -293,8 +295,9 @@ impl TelemetrySource for RedbStore {
             let sid = self.series_id(device, metric);
             let (rx, head) = self.snapshot(sid, from, to)?;
             history.last_seq = read_last_seq(&rx)?;
+            history.bucket_ms = retention::pruned(&rx)?.width_at(from, width);
             if let Some(sid) = sid {
-                history.buckets = rollup::buckets(&rx, &head, sid, from, to, width)?;
+                history.buckets = rollup::buckets(&rx, &head, sid, from, to, history.bucket_ms)?;
             }
             Ok(history)
         })

@@ -14,7 +14,7 @@ use super::super::handle::Handle;
 use super::super::head::{self, HEAD, Head};
 use super::super::registry::{CHECKPOINT, DEVICES, META, Registry};
 use super::super::series_ids::SeriesIds;
-use super::super::{FastMap, StoreError, rollup};
+use super::super::{FastMap, StoreError, retention, rollup};
 use super::{Memory, RedbStore, alarms, dashboards};
 
 /// (device, metric) → series id.
@@ -23,8 +23,8 @@ pub(super) const SERIES: TableDefinition<(&str, &str), u32> = TableDefinition::n
 /// 1: a row per reading, keyed (series, time); 2: head, chunks and rollups (a version 1
 /// file's readings are sealed into chunks and rollups on first open); 3: the head written a
 /// batch per commit (a version 2 file's head rows are moved into batches on first open);
-/// 4: rollups packed, a row per series and hour of minutes or day of hours (a version 2 or 3
-/// file's rollups are packed on first open).
+/// 4: rollups packed, a row per series and hour of minutes or day of hours, and the horizons
+/// each level was pruned to (a version 2 or 3 file's rollups are packed on first open).
 pub(super) const SCHEMA_VERSION: u64 = 4;
 /// The version 1 readings table.
 pub(super) const POINTS_V1: TableDefinition<(u32, i64), f64> = TableDefinition::new("points");
@@ -87,6 +87,7 @@ impl RedbStore {
             tx.open_table(CHUNKS)?;
             tx.open_table(SEALED)?;
             rollup::init(&tx)?;
+            retention::init(&tx)?;
             let version = tx.open_table(META)?.get(VERSION_KEY)?.map(|v| v.value());
             match version {
                 Some(v) if v > SCHEMA_VERSION => {
