@@ -205,7 +205,7 @@ impl Metrics {
             &mut out,
             "iot_notifications_total",
             "outcome",
-            "Alarm notifications by what came of an attempt: sent, retried, failed, suppressed (over a channel's rate).",
+            "Alarm notifications by what came of an attempt: sent, retried, failed, suppressed (over a channel's rate, or counted but not listed in a digest).",
         );
         let counters = [
             ("iot_messages_stored_total", "Messages durably stored.", &self.messages_stored),

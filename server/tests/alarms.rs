@@ -416,6 +416,14 @@ async fn many_alarms_at_once_reach_a_person_as_one_message() {
     );
     assert_eq!(hits[0].headers["priority"], "5");
     assert_eq!(alarms(&server, "status=active&limit=500").len(), 200);
+    // The message lists ten of them and counts the rest, which /metrics counts as suppressed.
+    assert!(hits[0].body.contains("… and 190 more: http://"), "{}", hits[0].body);
+    assert!(hits[0].body.len() < 4096, "within ntfy's message size: {} bytes", hits[0].body.len());
+    assert_eq!(server.metric(r#"iot_notifications_total{outcome="suppressed"}"#), 190);
+    assert_eq!(server.metric(r#"iot_notifications_total{outcome="sent"}"#), 10);
+    let (_, deliveries) = call(&server, "GET", "/api/notifications/deliveries?limit=1000", &Value::Null);
+    let suppressed = deliveries.as_array().unwrap().iter().filter(|d| d["state"] == "suppressed").count();
+    assert_eq!(suppressed, 190, "listed as suppressed, each can be resent");
     receiver.stop();
 }
 
@@ -718,5 +726,100 @@ async fn rules_and_channels_provisioned_from_the_config_file_are_created_then_re
     let unsigned = provisioning(&receiver, secret, 30, "ops").replace(&format!("secret = \"{secret}\""), "");
     let said = refused_start(dir.path(), &unsigned);
     assert!(said.contains(r#"notify.channels[0] (id "ops"): secret"#), "{said}");
+    receiver.stop();
+}
+
+/// A device as the simulator runs it: its own MQTT connection to `broker`, a retained
+/// `offline` last will, `online` on every connect, a reading every second; trying to reconnect
+/// every 4 s whenever the connection breaks (so after a restart the fleet is back within
+/// 4 s, some of it only after the clock's first ticks), until the task is aborted.
+async fn fleet_device(id: String, broker: SocketAddr) {
+    use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+    let status = format!("app/device/{id}/status");
+    let mut options = MqttOptions::new(&id, broker.ip().to_string(), broker.port());
+    options.set_keep_alive(Duration::from_secs(5));
+    options.set_last_will(LastWill::new(&status, "offline", QoS::AtLeastOnce, true));
+    let (client, mut eventloop) = AsyncClient::new(options, 100);
+    let publisher = client.clone();
+    let telemetry = format!("app/device/{id}/telemetry");
+    let readings = tokio::spawn(async move {
+        loop {
+            // No timestamp: stamped when it arrives. Dropped while disconnected.
+            let _ = publisher.try_publish(&telemetry, QoS::AtLeastOnce, false, r#"{"telemetry": {"t": 20}}"#);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                let _ = client.try_publish(&status, QoS::AtLeastOnce, true, "online");
+            }
+            Ok(_) => {}
+            Err(_) => tokio::time::sleep(Duration::from_secs(4)).await,
+        }
+        if readings.is_finished() {
+            return;
+        }
+    }
+}
+
+/// Every registered device and its last reading's server time.
+fn last_seen(server: &ServerProcess) -> Vec<(String, i64)> {
+    let devices = server.server_fn("devices", &[]);
+    devices["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["id"].as_str().unwrap().to_owned(), d["last_seen"].as_i64().unwrap_or(0)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_100_devices_connected_pages_nobody_when_they_reconnect_within_the_grace() {
+    const GRACE_SECS: u64 = 15;
+    let receiver = Receiver::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    // Devices are configured with the broker's address: the same port after the restart.
+    let mqtt = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut env = quick();
+    env.push(("IOT_MQTT_LISTEN", mqtt.to_string()));
+    env.push(("IOT_ALARM_START_GRACE_SECS", GRACE_SECS.to_string()));
+    let server = ServerProcess::start(&db, &env);
+    let (channel, _) = webhook(&server, &receiver);
+    rule(&server, json!({"name": "offline", "kind": "offline", "after_secs": 1, "channels": [channel]}));
+    let fleet: Vec<_> = (0..100).map(|i| tokio::spawn(fleet_device(format!("FLEET_{i:03}"), mqtt))).collect();
+    // One more device, which will not come back after the restart: the rule is live.
+    let gone = tokio::spawn(fleet_device("GONE".into(), mqtt));
+    until("101 devices reporting", || server.metric("iot_devices") == 101).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(alarms(&server, "status=all").is_empty());
+
+    // Killed, and down for longer than a device takes to look offline on the clock (stale
+    // after 60 s, then after_secs): without the grace every device would page on the restart.
+    server.kill();
+    gone.abort();
+    tokio::time::sleep(Duration::from_secs(62)).await;
+    let restarted = now_ms();
+    let server = ServerProcess::start(&db, &env);
+    until("the fleet back within the grace", || {
+        last_seen(&server).iter().filter(|(id, seen)| id.starts_with("FLEET_") && *seen >= restarted).count()
+            == 100
+    })
+    .await;
+    assert!(
+        now_ms() < restarted + GRACE_SECS as i64 * 1000,
+        "the devices took longer than the grace to reconnect"
+    );
+    until("the grace to end and the offline device to page", || receiver.count("alarm.fired") >= 1).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let fired: Vec<Value> = receiver.events().into_iter().filter(|e| e["event"] == "alarm.fired").collect();
+    let devices: Vec<&str> = fired.iter().map(|e| e["device"].as_str().unwrap()).collect();
+    assert_eq!(devices, ["GONE"], "only the device that stayed away pages, once");
+    let active = alarms(&server, "status=active");
+    assert_eq!(active.len(), 1, "{active:?}");
+    for device in fleet {
+        device.abort();
+    }
     receiver.stop();
 }

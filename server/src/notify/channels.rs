@@ -232,9 +232,21 @@ fn error_text(e: &reqwest::Error) -> String {
     text
 }
 
-/// A title and a body for people: one notice as its line; several as a count and their lines.
+/// Most changes one message to people lists; it counts the rest and links the alarm list. A
+/// digest of 200 changes stays readable, and within ntfy's 4,096 bytes (over which ntfy turns
+/// a message into an attachment, or refuses it).
+pub const DIGEST_LINES: usize = 10;
+
+/// A title and a body for people: one notice as its line; several as a count and their lines
+/// (the first [`DIGEST_LINES`], then how many more).
 fn summary(notices: &[&Notice]) -> (String, String) {
-    let lines: Vec<String> = notices.iter().map(|n| format!("{}\n{}", n.line(), n.url)).collect();
+    let mut lines: Vec<String> =
+        notices.iter().take(DIGEST_LINES).map(|n| format!("{}\n{}", n.line(), n.url)).collect();
+    if notices.len() > DIGEST_LINES {
+        let url = &notices[0].url;
+        let list = url.find("/alarms").map_or(url.as_str(), |at| &url[..at + "/alarms".len()]);
+        lines.push(format!("… and {} more: {list}", notices.len() - DIGEST_LINES));
+    }
     let title = match notices {
         [one] => one.line(),
         many => format!("{} alarm changes", many.len()),

@@ -6,6 +6,8 @@
 //! - **Grouping**: on people's channels (ntfy, mail) the notices of one channel that fall due
 //!   within [`NotifyConfig::group_wait_secs`] of each other go out as one message ("5 alarm
 //!   changes"); a site-wide power cut pages once, not a hundred times.
+//!   A message lists at most [`DIGEST_LINES`] changes and counts the rest, which are marked
+//!   suppressed (and counted on `/metrics`).
 //! - **Rate**: at most `rate_per_10min` messages per channel in any ten minutes; what is over
 //!   it is marked suppressed and counted, and the channel's next message says how many.
 
@@ -19,7 +21,7 @@ use telemetry::notify::{Delivery, DeliveryState, Notice};
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
-use super::channels::{Senders, SmtpConfig, StoredChannel};
+use super::channels::{DIGEST_LINES, Senders, SmtpConfig, StoredChannel};
 use super::schedule::{self, Outcome};
 use crate::ingest::now_ms;
 use crate::metrics::Metrics;
@@ -198,11 +200,19 @@ impl Sender {
         }
         let suppressed = std::mem::take(&mut rate.suppressed);
         rate.sent.push(Instant::now());
+        let summary = (suppressed > 0).then(|| suppressed_notice(&deliveries[0].notice, suppressed));
         let mut notices: Vec<&Notice> = deliveries.iter().map(|d| &d.notice).collect();
-        let summary;
-        if suppressed > 0 {
-            summary = suppressed_notice(&deliveries[0].notice, suppressed);
-            notices.push(&summary);
+        // The changes a message lists; the rest it only counts (suppressed). On people's
+        // channels the rate's count comes first, so a digest's cut never hides it; a webhook
+        // sends its one notice.
+        let mut listed = DIGEST_LINES;
+        if let Some(summary) = &summary {
+            if channel.groups() {
+                notices.insert(0, summary);
+                listed -= 1;
+            } else {
+                notices.push(summary);
+            }
         }
         let outcome = self.senders.send(channel, &deliveries[0].id, &notices).await;
         for d in &mut deliveries {
@@ -210,8 +220,24 @@ impl Sender {
         }
         match outcome {
             Outcome::Sent { status } => {
-                self.metrics.notification("sent", deliveries.len() as u64);
-                deliveries.into_iter().map(|d| finished(d, DeliveryState::Sent, status, "", now)).collect()
+                let total = deliveries.len();
+                let counted = total.saturating_sub(listed);
+                self.metrics.notification("sent", (total - counted) as u64);
+                if counted > 0 {
+                    self.metrics.notification("suppressed", counted as u64);
+                }
+                let why = format!("one of {counted} more counted, not listed, in a digest of {total}");
+                deliveries
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, d)| {
+                        if i < listed {
+                            finished(d, DeliveryState::Sent, status, "", now)
+                        } else {
+                            finished(d, DeliveryState::Suppressed, status, &why, now)
+                        }
+                    })
+                    .collect()
             }
             Outcome::Failed { status, error } => {
                 self.metrics.notification("failed", deliveries.len() as u64);
