@@ -493,6 +493,62 @@ fn creating_the_first_admin_ends_anonymous_mqtt_connections_but_not_keyed_ones()
     assert_eq!(device_as(&server, &admin, "ANON_1")["message_count"], 1);
 }
 
+#[test]
+fn subscriptions_made_while_open_deliver_only_what_rights_allow_once_sign_in_is_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    let reader_key = cli(&db, &["device", "key", "READER"], "");
+    let sensor_key = cli(&db, &["device", "key", "SENSOR"], "");
+    let server = ServerProcess::start(&db, &[]);
+    let addr = server.mqtt();
+
+    // While open, anyone reads anything: an anonymous `#`, a client claiming a device's name
+    // without a password, and a device with its key reading every device.
+    let mut anonymous = Raw::connect(addr, "ANON_SUB");
+    assert_eq!(anonymous.subscribe("#"), 1);
+    let claim = Connect { user: Some("SENSOR"), ..Connect::new("CLAIMER") };
+    let mut claimer = Raw::try_connect_with(addr, &claim).expect("open: a user name without a password");
+    assert_eq!(claimer.subscribe("app/device/SENSOR/#"), 1);
+    let mut reader =
+        Raw::try_connect_as(addr, "READER", Some(("READER", reader_key.as_str()))).expect("the reader's key");
+    assert_eq!(reader.subscribe("#"), 1);
+    let mut sensor =
+        Raw::try_connect_as(addr, "SENSOR", Some(("SENSOR", sensor_key.as_str()))).expect("the sensor's key");
+    let reading = |ms: i64| seed_payload(20.0, 50.0, 3.9, ms);
+    assert_eq!(
+        sensor.publish(telemetry_topic("SENSOR").as_bytes(), reading(now_ms() - 2_000).as_bytes()),
+        Answer::PubAck
+    );
+    for (who, client) in [("anonymous", &mut anonymous), ("claimer", &mut claimer), ("reader", &mut reader)] {
+        let heard = client.next_message(Duration::from_secs(5));
+        assert_eq!(heard.map(|(t, _)| t), Some(telemetry_topic("SENSOR")), "{who} reads while open");
+    }
+
+    let body = format!("token={}&name=ann&password=correct+horse", server.setup_token());
+    let (status, head, _) = post_form(&server, "/auth/setup", &[], &body);
+    assert_eq!((status, location(&head).as_str()), (303, "/"));
+
+    // The sensor goes on; none of them hears it any more. The keyless ones are ended; the
+    // keyed reader stays connected, but its `#` now brings only its own topics.
+    assert_eq!(
+        sensor.publish(telemetry_topic("SENSOR").as_bytes(), reading(now_ms() - 1_000).as_bytes()),
+        Answer::PubAck
+    );
+    for (who, client) in [("anonymous", &mut anonymous), ("claimer", &mut claimer), ("reader", &mut reader)] {
+        assert_eq!(client.next_message(Duration::from_secs(2)), None, "{who} still reads another device");
+    }
+    assert!(anonymous.closed_within(Duration::from_secs(5)), "the anonymous reader is ended");
+    assert!(claimer.closed_within(Duration::from_secs(5)), "a name without a key is ended");
+    assert!(!reader.closed_within(Duration::from_millis(500)), "the keyed reader stays connected");
+    assert_eq!(reader.publish(b"app/device/READER/status", b"online"), Answer::PubAck);
+    let heard = reader.next_message(Duration::from_secs(5));
+    assert_eq!(
+        heard.map(|(t, _)| t).as_deref(),
+        Some("app/device/READER/status"),
+        "its own topics still arrive"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Hostile arguments
 

@@ -26,7 +26,8 @@
 //! A last will is checked again when it fires (the rights it was left with may have ended). One
 //! that fails is neither recorded nor delivered: rmqtt routes whatever the publish hook hands
 //! back, so the hook marks it ([`WITHHELD`]) and the delivery check drops it for every
-//! subscriber.
+//! subscriber. That check also holds every delivery to the subscriber's rights of the moment,
+//! so a subscription outlives neither its rights nor a kick that failed (which is retried).
 //!
 //! With `[tls]` set it also listens for MQTT over TLS (`mqtt.tls_listen`; `mqtt.plain = false`
 //! leaves that one only). Connections, CONNECTs in progress, client ids, packets and keepalives
@@ -70,6 +71,9 @@ const IN_FLIGHT: std::num::NonZeroU16 = std::num::NonZeroU16::new(64).expect("no
 
 /// How long the health probe waits for the broker's CONNACK.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How soon a connection whose rights ended, and which could not be ended, is tried again.
+const KICK_RETRY: Duration = Duration::from_secs(1);
 
 /// The user property that marks a last will the server refused when it fired; its value is
 /// random per start, so no client's own will or message carries it.
@@ -248,29 +252,53 @@ async fn handshake(addr: SocketAddr, client: &str) -> bool {
     tcp.read_exact(&mut ack).await.is_ok() && ack[0] == 0x20
 }
 
-/// Ends the connections whose rights ended, whenever who may do what changes.
+/// Ends the connections whose rights ended, whenever who may do what changes. A connection
+/// that cannot be ended at once (rmqtt's entry busy) is tried again [`KICK_RETRY`] later; until
+/// it ends, it is refused every publish, subscription and delivery anyway ([`Sessions::rights`]).
 async fn end_lost_rights(scx: ServerContext, auth: Arc<Auth>, sessions: Arc<Sessions>) {
+    use tokio::sync::broadcast::error::RecvError;
     let mut events = auth.events();
+    let mut retry_at: Option<tokio::time::Instant> = None;
     loop {
-        match events.recv().await {
-            Ok(AuthEvent::Sessions) => continue,
-            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        let retry = async {
+            match retry_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(AuthEvent::Sessions) => continue,
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            },
+            () = retry => {}
         }
+        retry_at = None;
         for client in sessions.without_rights(&auth) {
-            let id = Id::from(scx.node.id(), ClientId::from(client.clone()));
-            let entry = scx.extends.shared().await.entry(id);
-            match entry.try_lock().await {
-                Ok(mut entry) => match entry.kick(true, true, true).await {
-                    Ok(_) => info!(client = %untrusted(&client), "MQTT connection ended: its rights ended"),
-                    Err(e) => {
-                        warn!(client = %untrusted(&client), error = %e, "cannot end an MQTT connection")
-                    }
-                },
-                Err(e) => warn!(client = %untrusted(&client), error = %e, "cannot end an MQTT connection"),
+            if !kick(&scx, &client).await {
+                retry_at = Some(tokio::time::Instant::now() + KICK_RETRY);
             }
         }
     }
+}
+
+/// Ends `client`'s connection; `false` if it could not be ended now.
+async fn kick(scx: &ServerContext, client: &str) -> bool {
+    let id = Id::from(scx.node.id(), ClientId::from(client.to_owned()));
+    let entry = scx.extends.shared().await.entry(id);
+    let error = match entry.try_lock().await {
+        Ok(mut entry) => match entry.kick(true, true, true).await {
+            Ok(_) => {
+                info!(client = %untrusted(client), "MQTT connection ended: its rights ended");
+                return true;
+            }
+            Err(e) => e,
+        },
+        Err(e) => e,
+    };
+    warn!(client = %untrusted(client), error = %error, "cannot end an MQTT connection yet; trying again");
+    false
 }
 
 struct TelemetryHook {
@@ -505,11 +533,18 @@ impl Handler for TelemetryHook {
                 }
                 (false, Some(HookResult::Publish(self.withhold(publish))))
             }
-            // Checked before each delivery to a subscriber: a withheld will goes to nobody.
-            Parameter::MessageExpiryCheck(_, from, message)
-                if matches!(from.typ(), FromType::LastWill) && self.is_withheld(message) =>
-            {
-                (false, Some(HookResult::MessageExpiry))
+            // Checked before each delivery to a subscriber: a withheld will goes to nobody, and
+            // a subscriber gets only what its rights allow now, whatever it subscribed to
+            // before they changed (a keyed device's `#` from while the dashboard was open).
+            Parameter::MessageExpiryCheck(subscriber, from, message) => {
+                let withheld = matches!(from.typ(), FromType::LastWill) && self.is_withheld(message);
+                let id = &subscriber.id;
+                if withheld
+                    || !self.sessions.may_receive(&self.auth, &id.client_id, id.create_time, &message.topic)
+                {
+                    return (false, Some(HookResult::MessageExpiry));
+                }
+                (true, acc)
             }
             Parameter::SessionTerminated(session, _) => {
                 self.sessions.ended(&session.id.client_id, session.id.create_time);

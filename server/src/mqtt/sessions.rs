@@ -1,12 +1,12 @@
 //! How each MQTT client of the embedded broker signed in, so that its rights are checked on
-//! every publish and subscription, and its connection ends when they do: when its device key
+//! every publish, subscription and delivery, and its connection ends when they do: when its device key
 //! is replaced or revoked, and, for clients that came in without a key while the dashboard was
 //! open, when sign-in becomes required.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use telemetry::Rejection;
+use telemetry::{Rejection, own_topic};
 
 use crate::auth::Auth;
 
@@ -69,6 +69,17 @@ impl Sessions {
         }
     }
 
+    /// Whether `client`'s connection `created` may be delivered a message on `topic` now:
+    /// anything while sign-in is not required, then only its own device's topics, and nothing
+    /// once its rights ended (even if it subscribed more widely while they lasted).
+    pub fn may_receive(&self, auth: &Auth, client: &str, created: i64, topic: &str) -> bool {
+        match self.rights(auth, client, created) {
+            Ok(true) => own_topic(client, topic),
+            Ok(false) => true,
+            Err(_) => false,
+        }
+    }
+
     /// Connections whose rights ended: every one without a current key, once sign-in is
     /// required.
     pub fn without_rights(&self, auth: &Auth) -> Vec<String> {
@@ -117,12 +128,16 @@ mod tests {
         s.connected("anon", 2, SignedIn::Anonymous);
         assert_eq!(s.rights(&auth, "anon", 2), Ok(false), "open: anything goes");
         assert!(s.without_rights(&auth).is_empty());
+        assert!(s.may_receive(&auth, "d1", 1, "app/device/d2/telemetry"));
 
         auth.add_user("ann", "correct horse", Role::Admin).unwrap();
         assert_eq!(s.rights(&auth, "d1", 1), Ok(true));
         assert_eq!(s.rights(&auth, "anon", 2), Err(Rejection::NotSignedIn));
         assert_eq!(s.rights(&auth, "d1", 9), Err(Rejection::WrongKey), "another connection's id");
         assert_eq!(s.without_rights(&auth), ["anon"]);
+        assert!(s.may_receive(&auth, "d1", 1, "app/device/d1/status"));
+        assert!(!s.may_receive(&auth, "d1", 1, "app/device/d2/telemetry"), "own topics only now");
+        assert!(!s.may_receive(&auth, "anon", 2, "app/device/anon/status"), "rights ended");
 
         auth.new_device_key("d1").unwrap();
         assert_eq!(s.rights(&auth, "d1", 1), Err(Rejection::WrongKey), "a replaced key ends it");

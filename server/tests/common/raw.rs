@@ -195,6 +195,8 @@ pub struct Connect<'a> {
     pub client_id: &'a [u8],
     /// User name and password.
     pub login: Option<(&'a str, &'a str)>,
+    /// A user name without a password (when `login` is `None`).
+    pub user: Option<&'a str>,
     /// Last will topic and message, sent at QoS 1 and retained.
     pub will: Option<(&'a str, &'a [u8])>,
     pub keep_alive: u16,
@@ -203,7 +205,7 @@ pub struct Connect<'a> {
 impl<'a> Connect<'a> {
     /// A plain CONNECT as `client_id`, keepalive 60 s.
     pub fn new(client_id: &'a str) -> Connect<'a> {
-        Connect { client_id: client_id.as_bytes(), login: None, will: None, keep_alive: 60 }
+        Connect { client_id: client_id.as_bytes(), login: None, user: None, will: None, keep_alive: 60 }
     }
 
     /// The packet's bytes.
@@ -217,6 +219,8 @@ impl<'a> Connect<'a> {
         }
         if self.login.is_some() {
             flags |= 0xC0;
+        } else if self.user.is_some() {
+            flags |= 0x80;
         }
         body.extend_from_slice(&[4, flags]);
         body.extend_from_slice(&self.keep_alive.to_be_bytes());
@@ -228,6 +232,8 @@ impl<'a> Connect<'a> {
         if let Some((user, password)) = self.login {
             string(user.as_bytes(), &mut body);
             string(password.as_bytes(), &mut body);
+        } else if let Some(user) = self.user {
+            string(user.as_bytes(), &mut body);
         }
         packet(0x10, &body)
     }
