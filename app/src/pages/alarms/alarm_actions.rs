@@ -59,11 +59,27 @@ pub fn AlarmActions(
     }
 }
 
-/// Adds a comment to the alarm's log.
+/// Adds a comment to the alarm's log (and, once it is in, empties the box).
 #[component]
 pub fn CommentForm(id: String, act: ServerAction<ActOnAlarm>) -> impl IntoView {
+    let form = NodeRef::<leptos::html::Form>::new();
+    // What was sent last (the input is gone once the answer is in).
+    let commenting = StoredValue::new(false);
+    Effect::new(move |_| {
+        if let Some(input) = act.input().get() {
+            commenting.set_value(input.action == "comment");
+        }
+    });
+    Effect::new(move |_| {
+        if matches!(act.value().get(), Some(Ok(_))) && commenting.get_value() {
+            #[cfg(feature = "hydrate")]
+            if let Some(form) = form.get_untracked() {
+                form.reset();
+            }
+        }
+    });
     view! {
-        <ActionForm action=act attr:class="comment-form">
+        <ActionForm action=act node_ref=form attr:class="comment-form">
             <input type="hidden" name="id" value=id/>
             <input type="hidden" name="action" value="comment"/>
             <label class="field">"Add a comment"

@@ -62,7 +62,7 @@ pub fn BacktestButtons(form: NodeRef<leptos::html::Form>) -> impl IntoView {
 fn BacktestResult(answer: Backtest) -> impl IntoView {
     let live = expect_context::<Live>();
     let local = move || live.hydrated();
-    let Backtest { from, to, devices, readings, opened, notifications, episodes, .. } = answer;
+    let Backtest { from, to, devices, readings, opened, notifications, episodes, limited } = answer;
     let listed = episodes.len();
     let plural =
         |n: u64, one: &str, many: &str| if n == 1 { format!("1 {one}") } else { format!("{n} {many}") };
@@ -80,6 +80,7 @@ fn BacktestResult(answer: Backtest) -> impl IntoView {
                     format::date_time(to, local()),
                 )}
             </p>
+            {limited.map(|why| view! { <p class="note backtest-limited">"Not all of it: " {why}</p> })}
             {(listed > 0).then(|| view! {
                 <table class="admin-table episodes">
                     <thead><tr><th>"Device"</th><th>"Severity"</th><th>"Fired"</th><th>"Cleared"</th><th>"Value"</th></tr></thead>
