@@ -1,5 +1,6 @@
 //! Reusable components, one per file, and [`use_series`], the data hook charts and stats share.
 
+pub mod alarm_list;
 pub mod chart_widget;
 pub mod confirm_submit;
 pub mod device_card;

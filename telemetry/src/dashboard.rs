@@ -110,15 +110,18 @@ pub enum WidgetKind {
     Stat,
     Table,
     StatusList,
+    /// The active alarms of its devices.
+    AlarmList,
 }
 
 impl WidgetKind {
-    pub const ALL: [WidgetKind; 5] = [
+    pub const ALL: [WidgetKind; 6] = [
         WidgetKind::LineChart,
         WidgetKind::Gauge,
         WidgetKind::Stat,
         WidgetKind::Table,
         WidgetKind::StatusList,
+        WidgetKind::AlarmList,
     ];
 
     pub fn label(self) -> &'static str {
@@ -128,6 +131,7 @@ impl WidgetKind {
             WidgetKind::Stat => "Stat",
             WidgetKind::Table => "Table",
             WidgetKind::StatusList => "Device status",
+            WidgetKind::AlarmList => "Alarm list",
         }
     }
 
@@ -138,6 +142,7 @@ impl WidgetKind {
             WidgetKind::Stat => "stat",
             WidgetKind::Table => "table",
             WidgetKind::StatusList => "status_list",
+            WidgetKind::AlarmList => "alarm_list",
         }
     }
 
@@ -149,6 +154,7 @@ impl WidgetKind {
             WidgetKind::Stat => (3, 2),
             WidgetKind::Table => (6, 4),
             WidgetKind::StatusList => (4, 4),
+            WidgetKind::AlarmList => (4, 4),
         }
     }
 }

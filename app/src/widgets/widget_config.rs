@@ -25,7 +25,7 @@ pub fn WidgetConfig(
     let devices = Memo::new(move |_| board.devices.with(|d| d.keys().cloned().collect::<Vec<_>>()));
     let metrics = Memo::new(move |_| board.all_metrics());
     let single = matches!(widget.kind, WidgetKind::Gauge | WidgetKind::Stat);
-    let uses_metrics = widget.kind != WidgetKind::StatusList;
+    let uses_metrics = !matches!(widget.kind, WidgetKind::StatusList | WidgetKind::AlarmList);
 
     let toggle = move |list: fn(&mut Widget) -> &mut Vec<String>, name: String, single: bool| {
         move |_| {

@@ -46,7 +46,7 @@ impl Editor {
     /// Adds a widget of a kind, placed at every arranged breakpoint, and opens its settings.
     fn add_widget(self, kind: WidgetKind, metrics: Vec<String>) {
         let wanted = match kind {
-            WidgetKind::StatusList => vec![],
+            WidgetKind::StatusList | WidgetKind::AlarmList => vec![],
             WidgetKind::Table => metrics.iter().take(3).cloned().collect(),
             _ => metrics.first().cloned().into_iter().collect(),
         };

@@ -8,6 +8,7 @@ use telemetry::dashboard::{Breakpoint, Widget, WidgetKind};
 
 use super::editor::Editor;
 use crate::logic::grid;
+use crate::widgets::alarm_list::AlarmListWidget;
 use crate::widgets::chart_widget::ChartWidget;
 use crate::widgets::gauge::Gauge;
 use crate::widgets::icon::{Icon, Lucide};
@@ -58,6 +59,7 @@ pub(super) fn WidgetFrame(editor: Editor, widget: Widget) -> impl IntoView {
         WidgetKind::Stat => view! { <Stat widget=widget.clone()/> }.into_any(),
         WidgetKind::Table => view! { <Table widget=widget.clone()/> }.into_any(),
         WidgetKind::StatusList => view! { <StatusList widget=widget.clone()/> }.into_any(),
+        WidgetKind::AlarmList => view! { <AlarmListWidget widget=widget.clone()/> }.into_any(),
     };
     view! {
         <article
