@@ -7,8 +7,9 @@
 //! that no two modules, or rooms (`--depth 1`), need each other.
 //! - [`logic`]: pure code, tested natively: [`format`](logic::format) (units, numbers, times),
 //!   [`grid`](logic::grid) (the dashboard grid's move, resize and compaction rules),
-//!   [`series`](logic::series) (live readings folded into a history), and chart maths
-//!   ([`scale`](logic::scale), [`chart_data`](logic::chart_data)).
+//!   [`series`](logic::series) (live readings folded into a history), chart maths
+//!   ([`scale`](logic::scale), [`chart_data`](logic::chart_data)), and alarms as pages show
+//!   them ([`alarms`](logic::alarms), [`rule_form`](logic::rule_form)).
 //! - [`api`]: server functions by domain, their error type ([`api::ApiError`]) and the
 //!   encoding their answers travel in; server-only helpers in `api::ssr`.
 //! - [`state`]: contexts the components share: [`live`](state::live) (live data merged over
@@ -18,12 +19,13 @@
 //!   (keeps `/ws/live` connected; browser only), [`theme`](browser::theme); and
 //!   `browser::start`, which starts them once the page is hydrated.
 //! - [`widgets`]: reusable components, one per file (device card, charts, gauge, stat,
-//!   table, status list, range picker, widget settings, confirm box), and
+//!   table, status list, alarm list, range picker, widget settings, confirm box), and
 //!   [`use_series`](widgets::use_series), the data hook of charts and stats.
-//! - [`topbar`]: the bar on every page (account menu, theme toggle, live badge) and the
-//!   banners under it.
+//! - [`topbar`]: the bar on every page (account menu, theme toggle, alarm and live badges)
+//!   and the banners under it.
 //! - [`pages`]: one component per route; [`pages::dashboard`] is split by what a person sees
-//!   (editor, widget frame, grid binding, saving).
+//!   (editor, widget frame, grid binding, saving), and so is [`pages::alarms`] (the list, one
+//!   alarm, the rules page with its editor, backtest, channels and deliveries).
 //! - [`app`]: the HTML shell, the live-state context and the routes.
 
 // Leptos view types nest deeply; release builds (without type erasure) need the headroom.

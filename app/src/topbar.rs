@@ -1,7 +1,8 @@
-//! The bar at the top of every page (brand, main links, install, theme, live badge, account),
+//! The bar at the top of every page (brand, main links, install, theme, alarm and live badges, account),
 //! and the banners under it.
 
 mod account_menu;
+mod alarm_badge;
 mod live_badge;
 mod offline_banner;
 mod theme_toggle;
@@ -31,6 +32,7 @@ pub fn TopBar() -> impl IntoView {
                     <span class="label">"Install app"</span>
                 </button>
                 <ThemeToggle/>
+                <alarm_badge::AlarmBadge/>
                 <LiveBadge/>
                 <AccountMenu/>
             </div>

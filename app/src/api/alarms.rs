@@ -29,10 +29,12 @@ pub struct AlarmList {
 }
 
 /// What the header's badge starts from: the active, unacknowledged alarms (shelved ones too:
-/// a shelf runs out), and whether there were more than [`telemetry::alarm::MAX_LIST`].
+/// a shelf runs out), whether there were more than [`telemetry::alarm::MAX_LIST`], and the
+/// sequence number they are current to (at least).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BadgeSeed {
     pub server_time: Millis,
+    pub last_seq: u64,
     pub alarms: Vec<Alarm>,
     pub more: bool,
 }
@@ -93,14 +95,18 @@ pub async fn list_alarms(
     Ok(AlarmList { server_time: ssr::now(), alarms })
 }
 
-/// The alarms that need someone, for the header's badge before the live feed connects.
+/// The alarms that need someone, for the header's badge before the live feed connects. The
+/// header is on the sign-in pages too, rendered for strangers: they get nothing.
 #[server(prefix = "/api", endpoint = "alarm_badge", input = GetUrl, output = JsonText)]
 pub async fn alarm_badge() -> Result<BadgeSeed, ApiError> {
     use telemetry::alarm::{AlarmQuery, MAX_LIST};
+    ssr::signed_in()?;
+    // The mark first, then the alarms: they are at least as new as it.
+    let last_seq = ssr::read(|s| s.last_seq()).await?;
     let query =
         AlarmQuery { status: StatusFilter::ActiveUnack, limit: Some(MAX_LIST), ..AlarmQuery::default() };
     let alarms = ssr::desk(move |d| d.alarms(&query)).await?;
-    Ok(BadgeSeed { server_time: ssr::now(), more: alarms.len() >= MAX_LIST, alarms })
+    Ok(BadgeSeed { server_time: ssr::now(), last_seq, more: alarms.len() >= MAX_LIST, alarms })
 }
 
 #[server(prefix = "/api", endpoint = "alarm_one", input = GetUrl, output = JsonText)]

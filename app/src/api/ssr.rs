@@ -118,6 +118,18 @@ pub async fn accounts<T: Send + 'static>(
     })
 }
 
+/// Someone who may read: a signed-in user, or anyone while the dashboard is open. (The sign-in
+/// guard sends everyone else away from pages and functions, but the header is rendered on the
+/// sign-in pages too, and what it calls runs in that render.)
+pub fn signed_in() -> Result<(), ApiError> {
+    let access = parts()?.extensions.get::<telemetry::Access>().cloned().unwrap_or_default();
+    if access.user.is_some() || access.open {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("sign in first".into()))
+    }
+}
+
 /// Who is acting on alarms, rules or channels: an admin, or anyone while the dashboard is
 /// open, as for the alarm API over the same desk (and as the sign-in guard lets post); named
 /// as the alarm's log records them ("open" while the dashboard is open). A 403 for viewers.

@@ -148,6 +148,23 @@ impl Live {
         self.note_data_time(newest);
     }
 
+    /// Records the active, unacknowledged alarms the server listed (the header badge's start),
+    /// current to at least `last_seq`: newer news of each alarm wins. The mark is taken only
+    /// if nothing set one (no page data), so changes after it are fetched on connecting; a
+    /// page's own data keeps its own mark.
+    pub fn seed_alarms(&self, last_seq: u64, alarms: Vec<Alarm>) {
+        self.hwm.update_value(|h| {
+            if *h == 0 {
+                *h = last_seq;
+            }
+        });
+        self.alarms.update(|known| {
+            for alarm in alarms {
+                note_alarm(known, alarm);
+            }
+        });
+    }
+
     /// Overlays what the offline cache remembered (newer values win, per metric).
     pub fn restore(&self, hwm: u64, devices: Vec<DeviceSummary>) {
         self.hwm.update_value(|h| *h = (*h).max(hwm));
@@ -185,15 +202,14 @@ impl Default for Live {
     }
 }
 
-/// Keeps `alarm` if active, forgets it once cleared.
+/// Keeps `alarm` if active, forgets it once cleared; older news than what is known (a lower
+/// `seq`) changes nothing.
 pub fn note_alarm(alarms: &mut BTreeMap<String, Alarm>, alarm: Alarm) {
+    if alarms.get(&alarm.id).is_some_and(|known| known.seq > alarm.seq) {
+        return;
+    }
     if alarm.active {
-        match alarms.get(&alarm.id) {
-            Some(known) if known.seq > alarm.seq => {}
-            _ => {
-                alarms.insert(alarm.id.clone(), alarm);
-            }
-        }
+        alarms.insert(alarm.id.clone(), alarm);
     } else {
         alarms.remove(&alarm.id);
     }
@@ -351,6 +367,50 @@ mod tests {
             assert_eq!(a.metric("t").map(|m| m.value), Some(3.0));
             assert_eq!(live.hwm.get_value(), 12);
             assert_eq!(live.data_as_of.get_untracked(), Some(121));
+        });
+    }
+
+    #[test]
+    fn alarms_seeded_by_the_server_take_only_newer_news() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let alarm = |seq: u64, active: bool, acked: bool| Alarm {
+                id: "a1".into(),
+                rule_id: "r".into(),
+                rule_name: "hot".into(),
+                device: "d".into(),
+                severity: telemetry::alarm::Severity::Major,
+                active,
+                acked,
+                started_at: 0,
+                cleared_at: None,
+                acked_at: None,
+                acked_by: None,
+                shelved_until: None,
+                value: None,
+                last_value: None,
+                last_breach_at: None,
+                opened: 1,
+                flapping: false,
+                remind_at: None,
+                comments: 0,
+                seq,
+            };
+            let live = Live::new();
+            live.seed_alarms(20, vec![alarm(15, true, false)]);
+            assert_eq!(live.hwm.get_value(), 20);
+            // Replayed older news (cleared at 12, before it fired again at 15) changes nothing.
+            live.apply(vec![LiveEvent::Alarm { seq: 21, alarm: alarm(12, false, false) }]);
+            assert!(live.alarms.with_untracked(|a| a.contains_key("a1")));
+            live.apply(vec![LiveEvent::Alarm { seq: 22, alarm: alarm(22, true, true) }]);
+            assert!(live.alarms.with_untracked(|a| a["a1"].acked));
+            live.apply(vec![LiveEvent::Alarm { seq: 23, alarm: alarm(23, false, true) }]);
+            assert!(live.alarms.with_untracked(|a| a.is_empty()));
+            // A page's own mark stays.
+            let other = Live::new();
+            other.seed(5, &[]);
+            other.seed_alarms(20, vec![]);
+            assert_eq!(other.hwm.get_value(), 5);
         });
     }
 

@@ -54,6 +54,7 @@ pub enum Lucide {
     ArrowDown,
     ArrowLeft,
     ArrowUp,
+    Bell,
     ChevronDown,
     ChevronUp,
     Download,
@@ -73,6 +74,9 @@ impl Lucide {
             Lucide::ArrowDown => r#"<path d="M12 5v14"/><path d="m19 12-7 7-7-7"/>"#,
             Lucide::ArrowLeft => r#"<path d="m12 19-7-7 7-7"/><path d="M19 12H5"/>"#,
             Lucide::ArrowUp => r#"<path d="m5 12 7-7 7 7"/><path d="M12 19V5"/>"#,
+            Lucide::Bell => {
+                r#"<path d="M10.268 21a2 2 0 0 0 3.464 0"/><path d="M3.262 15.326A1 1 0 0 0 4 17h16a1 1 0 0 0 .74-1.673C19.41 13.956 18 12.499 18 8A6 6 0 0 0 6 8c0 4.499-1.411 5.956-2.738 7.326"/>"#
+            }
             Lucide::ChevronDown => r#"<path d="m6 9 6 6 6-6"/>"#,
             Lucide::ChevronUp => r#"<path d="m18 15-6-6-6 6"/>"#,
             Lucide::Download => {
@@ -106,6 +110,7 @@ impl Lucide {
             Lucide::ArrowDown => "icon lucide-arrow-down",
             Lucide::ArrowLeft => "icon lucide-arrow-left",
             Lucide::ArrowUp => "icon lucide-arrow-up",
+            Lucide::Bell => "icon lucide-bell",
             Lucide::ChevronDown => "icon lucide-chevron-down",
             Lucide::ChevronUp => "icon lucide-chevron-up",
             Lucide::Download => "icon lucide-download",
