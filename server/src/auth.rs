@@ -245,9 +245,11 @@ impl Auth {
         Ok(removed)
     }
 
-    /// `name`'s role, if they exist.
-    pub fn user_role(&self, name: &str) -> Option<Role> {
-        self.users.get(name).ok().flatten().map(|u| u.role)
+    /// What `name`'s Basic credentials stand on, if they exist: their role and a digest of their
+    /// password's hash. It changes when either does (a password change or reset, or the user
+    /// removed and added again), so what was opened with the old password can be ended.
+    pub fn credentials_stamp(&self, name: &str) -> Option<(Role, [u8; 32])> {
+        self.users.get(name).ok().flatten().map(|u| (u.role, token_hash(&u.password)))
     }
 
     pub fn users(&self) -> Result<Vec<(String, Role)>, AuthError> {
@@ -357,8 +359,13 @@ impl Auth {
     }
 
     fn new_session(&self, name: &str) -> Result<String, UserDbError> {
-        let token = crate::random::hex(32);
         let expires = now_ms().saturating_add((self.config.session_days as i64).saturating_mul(86_400_000));
+        self.session_until(name, expires)
+    }
+
+    /// A new session for `name` that lasts until `expires` (ms).
+    pub(crate) fn session_until(&self, name: &str, expires: i64) -> Result<String, UserDbError> {
+        let token = crate::random::hex(32);
         let record = SessionRecord { user: name.to_owned(), expires };
         self.users.put_session(&token_hash(&token), &record, MAX_SESSIONS_PER_USER)?;
         Ok(token)

@@ -931,11 +931,16 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
 /// Opens `/ws/live` with a session cookie and reads its hello.
 async fn live_with_cookie(http: SocketAddr, cookie: &str) -> Ws {
+    live_with(http, ("Cookie", cookie)).await
+}
+
+/// Opens `/ws/live` with one credential header and reads its hello.
+async fn live_with(http: SocketAddr, (name, value): (&str, &str)) -> Ws {
     let stream = tokio::net::TcpStream::connect(http).await.unwrap();
     let request = tokio_tungstenite::tungstenite::http::Request::builder()
         .uri(format!("ws://{http}/ws/live"))
         .header("Host", http.to_string())
-        .header("Cookie", cookie)
+        .header(name, value)
         .header("Connection", "Upgrade")
         .header("Upgrade", "websocket")
         .header("Sec-WebSocket-Version", "13")
@@ -988,6 +993,60 @@ async fn a_live_feed_closes_when_its_session_ends_or_its_user_is_removed() {
         post_form(&server, "/api/admin/users/remove", &[("Cookie", root.as_str())], "name=bob&confirm=yes");
     assert_eq!(status, 200, "{body}");
     assert!(closes_within(&mut bobs, Duration::from_secs(5)).await, "a removed user's feed closes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_one_s_password_ends_every_other_session_and_feed_basic_ones_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    cli(&db, &["user", "add", "root"], "admin password");
+    cli(&db, &["user", "add", "bob", "--role", "viewer"], "bob password");
+    let server = ServerProcess::start(&db, &[]);
+    let laptop = sign_in(&server, "bob", "bob password");
+    let phone = sign_in(&server, "bob", "bob password");
+    let mut laptop_feed = live_with_cookie(server.http, &laptop).await;
+    let old_basic = basic("bob", "bob password");
+    let mut script_feed = live_with(server.http, ("Authorization", &old_basic)).await;
+
+    // A wrong current password changes nothing.
+    let as_phone = [("Cookie", phone.as_str())];
+    let (status, head, _) =
+        post_form(&server, "/auth/password", &as_phone, "current=guess&password=new+bob+password");
+    assert_eq!((status, location(&head).as_str()), (303, "/account?error=wrong_password"));
+    assert!(!closes_within(&mut laptop_feed, Duration::from_millis(500)).await);
+
+    // Bob changes it from the phone (a viewer may: it is their own).
+    let body = "current=bob+password&password=new+bob+password&confirm=new+bob+password";
+    let (status, head, _) = post_form(&server, "/auth/password", &as_phone, body);
+    assert_eq!((status, location(&head).as_str()), (303, "/account?done=password"), "{head}");
+    let fresh = session_cookie(&head);
+    assert!(closes_within(&mut laptop_feed, Duration::from_secs(5)).await, "the laptop's feed closes");
+    assert!(
+        closes_within(&mut script_feed, Duration::from_secs(5)).await,
+        "a feed on the old Basic password closes"
+    );
+    for (who, cookie) in [("laptop", &laptop), ("phone", &phone)] {
+        let (status, _, _) = get_with(&server, "/api/devices", &[("Cookie", cookie.as_str())]);
+        assert_eq!(status, 401, "the {who}'s old session");
+    }
+    let (status, _, _) = get_with(&server, "/api/devices", &[("Cookie", fresh.as_str())]);
+    assert_eq!(status, 200, "the session the change answered with");
+    let (status, _, _) = get_with(&server, "/api/devices", &[("Authorization", old_basic.as_str())]);
+    assert_eq!(status, 401, "the old password");
+    let new_basic = basic("bob", "new bob password");
+    let (status, _, _) = get_with(&server, "/api/devices", &[("Authorization", new_basic.as_str())]);
+    assert_eq!(status, 200, "the new password");
+
+    // Removed: a feed on Basic credentials closes too.
+    let mut script_feed = live_with(server.http, ("Authorization", &new_basic)).await;
+    let root = sign_in(&server, "root", "admin password");
+    let (status, _, body) =
+        post_form(&server, "/api/admin/users/remove", &[("Cookie", root.as_str())], "name=bob&confirm=yes");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        closes_within(&mut script_feed, Duration::from_secs(5)).await,
+        "a removed user's Basic feed closes"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

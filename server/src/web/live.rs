@@ -57,8 +57,11 @@ fn rights(auth: Arc<Auth>, headers: &HeaderMap, access: &Access) -> Rights {
         }
         Box::new(move || auth.access(None).open || session_user(&auth, &cookies).as_ref() == Some(&user))
     } else {
-        // By Basic credentials: as long as the user keeps their role.
-        Box::new(move || auth.access(None).open || auth.user_role(&user.name) == Some(user.role))
+        // By Basic credentials: as long as the user keeps their role and password.
+        let Some(stamp) = auth.credentials_stamp(&user.name).filter(|(role, _)| *role == user.role) else {
+            return Box::new(|| false);
+        };
+        Box::new(move || auth.access(None).open || auth.credentials_stamp(&user.name) == Some(stamp))
     }
 }
 
@@ -99,6 +102,7 @@ pub async fn live(
                 metrics: state.metrics,
                 shutdown: state.shutdown,
                 rights,
+                recheck: RECHECK_EVERY,
                 changes,
             };
             serve_client(sink, stream, feed)
@@ -126,8 +130,10 @@ pub struct Feed {
     pub last_seq: u64,
     pub metrics: Arc<Metrics>,
     pub shutdown: watch::Receiver<bool>,
-    /// Checked on every change to who may do what and every [`RECHECK_EVERY`].
+    /// Checked on every change to who may do what and every `recheck`.
     pub rights: Rights,
+    /// [`RECHECK_EVERY`], but for tests.
+    pub recheck: Duration,
     pub changes: broadcast::Receiver<AuthEvent>,
 }
 
@@ -137,11 +143,11 @@ where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, E>> + Unpin,
 {
-    let Feed { mut rx, filter, last_seq, metrics, mut shutdown, rights, mut changes } = feed;
+    let Feed { mut rx, filter, last_seq, metrics, mut shutdown, rights, recheck, mut changes } = feed;
     metrics.live_client(1);
     let hello =
         serde_json::to_string(&LiveEvent::Hello { server_time: now_ms(), last_seq }).expect("serialises");
-    let mut recheck = tokio::time::interval(RECHECK_EVERY);
+    let mut recheck = tokio::time::interval(recheck);
     recheck.reset();
     if sink.send(Message::Text(hello.into())).await.is_ok() {
         loop {
@@ -236,6 +242,7 @@ mod tests {
             metrics: metrics.clone(),
             shutdown: stop,
             rights: Box::new(|| true),
+            recheck: RECHECK_EVERY,
             changes,
         };
         let task = tokio::spawn(serve_client(sink, client_rx, feed));
@@ -272,6 +279,7 @@ mod tests {
             metrics: Arc::new(Metrics::default()),
             shutdown: stop,
             rights: Box::new(move || still.load(std::sync::atomic::Ordering::SeqCst)),
+            recheck: RECHECK_EVERY,
             changes,
         };
         let task = tokio::spawn(serve_client(sink, client_rx, feed));
@@ -282,6 +290,47 @@ mod tests {
         allowed.store(false, std::sync::atomic::Ordering::SeqCst);
         auth_tx.send(AuthEvent::Sessions).unwrap();
         assert!(matches!(out.next().await, Some(Message::Close(None))), "signed out: the feed closes");
+        task.await.unwrap();
+    }
+
+    /// Sessions expire without an announcement: the periodic check ends the feed.
+    #[tokio::test]
+    async fn a_feed_ends_when_its_session_expires() {
+        use crate::auth::users::UserDb;
+        let config = crate::auth::AuthConfig {
+            open: false,
+            session_days: 1,
+            secure_cookies: false,
+            setup_token: Default::default(),
+        };
+        let auth = Arc::new(Auth::new(UserDb::in_memory().unwrap(), config).unwrap());
+        auth.add_user("ann", "correct horse", telemetry::Role::Viewer).unwrap();
+        let token = auth.session_until("ann", now_ms() + 300).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(axum::http::header::COOKIE, format!("iot_session={token}").parse().unwrap());
+        let access = auth.access(session_user(&auth, &headers));
+        assert!(access.user.is_some(), "signed in when the feed opens");
+        let hub = Hub::new(4);
+        let (_stop_tx, stop) = watch::channel(false);
+        let (sink, mut out) = mpsc::channel::<Message>(0);
+        let (_client_tx, client_rx) = mpsc::unbounded::<Result<Message, ()>>();
+        let feed = Feed {
+            rx: hub.subscribe(),
+            filter: None,
+            last_seq: 0,
+            metrics: Arc::new(Metrics::default()),
+            shutdown: stop,
+            rights: rights(auth.clone(), &headers, &access),
+            recheck: Duration::from_millis(200),
+            changes: auth.events(),
+        };
+        let task = tokio::spawn(serve_client(sink, client_rx, feed));
+        assert!(matches!(text(out.next().await.unwrap()), LiveEvent::Hello { .. }));
+        hub.publish(&reading("a", 1));
+        assert_eq!(text(out.next().await.unwrap()), reading("a", 1), "the session is valid");
+        // Nothing announces the session's end: the next periodic check finds it.
+        let closed = tokio::time::timeout(Duration::from_secs(5), out.next()).await;
+        assert!(matches!(closed, Ok(Some(Message::Close(None)))), "the feed closes: {closed:?}");
         task.await.unwrap();
     }
 
