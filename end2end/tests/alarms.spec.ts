@@ -1,6 +1,7 @@
 import { APIRequestContext } from '@playwright/test';
 import { expect, test } from './fixtures';
 import { newDevice, publish } from './mqtt';
+import { OwnServer, signIn, startServer } from './server';
 import { PHONE_WIDTHS, expectFitsScreen } from './viewport';
 
 // Alarms with plain forms: every spec here runs hydrated and with JavaScript off, so the list's
@@ -166,4 +167,60 @@ test('the alarm pages fit a phone screen', async ({ page, request }) => {
       await expectFitsScreen(page, `${path} at ${width} px`);
     }
   }
+});
+
+test.describe('signed in', () => {
+  let server: OwnServer;
+
+  test.beforeAll(async () => {
+    server = await startServer([['ann', 'admin', 'admin password'], ['val', 'viewer', 'viewer password']]);
+  });
+
+  test.afterAll(() => server?.stop());
+
+  test('strangers get no badge, viewers see alarms but cannot act, admins act under their name', async ({ page }) => {
+    const { base } = server;
+    await page.goto(`${base}/login`);
+    await expect(page.locator('.alarm-badge')).toHaveCount(0);
+    const stranger = await page.request.get(`${base}/api/alarm_badge`);
+    expect(stranger.status()).toBe(401);
+
+    // An alarm, made by an admin through the API with HTTP Basic.
+    const device = newDevice('E2E_ALARM_ROLES');
+    const auth = { Authorization: `Basic ${Buffer.from('ann:admin password').toString('base64')}` };
+    const rule = await page.request.post(`${base}/api/alarm_rules`, {
+      headers: auth,
+      data: { name: 'roles', devices: [device], kind: 'threshold', metric: 't', op: '>', levels: [{ severity: 'major', value: 1 }] },
+    });
+    expect(rule.status()).toBe(201);
+    const stored = await page.request.post(`${base}/api/telemetry`, { headers: auth, data: { device_id: device, telemetry: { t: 5 } } });
+    expect(stored.status()).toBe(202);
+    const id = (await (await page.request.get(`${base}/api/alarms?device=${device}`, { headers: auth })).json())[0].id;
+
+    await signIn(page, 'val', 'viewer password');
+    await expect(page.locator('.account-name')).toHaveText('val');
+    await expect(page.locator('.alarm-badge')).toHaveAttribute('data-count', '1');
+    await page.goto(`${base}/alarms`);
+    await expect(page.locator(`tr[data-alarm="${id}"]`)).toBeVisible();
+    await expect(page.locator('.bulk-actions')).toHaveCount(0);
+    await expect(page.locator(`tr[data-alarm="${id}"] input[type="checkbox"]`)).toHaveCount(0);
+    await page.goto(`${base}/alarms/${id}`);
+    await expect(page.locator('.alarm-actions')).toHaveCount(0);
+    await expect(page.locator('.comment-form')).toHaveCount(0);
+    await page.goto(`${base}/alarms/rules`);
+    await expect(page.locator('.rule-list')).toContainText('roles');
+    await expect(page.locator('.rule-editor')).toHaveCount(0);
+    await expect(page.getByText('Only admins change rules and channels.')).toBeVisible();
+    const refused = await page.request.post(`${base}/api/alarm_act`, { form: { id, action: 'ack' }, headers: { Origin: base } });
+    expect(refused.status()).toBe(403);
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.goto(`${base}/login?next=/alarms/${id}`);
+    await signIn(page, 'ann', 'admin password');
+    await expect(page).toHaveURL(`${base}/alarms/${id}`);
+    await page.getByRole('button', { name: 'Acknowledge' }).click();
+    await expect(page.locator('.alarm-head')).toHaveAttribute('data-status', 'ACTIVE_ACK');
+    await expect(page.locator('.alarm-facts .acked')).toContainText('by ann');
+    await expect(page.locator('.alarm-badge')).toHaveAttribute('data-count', '0');
+  });
 });
