@@ -39,6 +39,7 @@ use telemetry::{Access, Role, SessionUser, valid_name};
 use tokio::sync::broadcast;
 
 use crate::ingest::now_ms;
+use crate::log_limit::LogLimit;
 
 use self::gate::Gate;
 use self::users::{SessionRecord, UserDb, UserDbError, UserRecord};
@@ -129,6 +130,8 @@ pub struct Auth {
     /// Every device key's hash, by device: checked on every CONNECT and publish.
     keys: RwLock<HashMap<String, [u8; 32]>>,
     events: broadcast::Sender<AuthEvent>,
+    /// The budget of sign-in's log lines (failed sign-ins, wrong setup tokens, refusals).
+    log: LogLimit,
 }
 
 /// Percent-encodes a path for a query parameter, leaving unreserved characters and `/`.
@@ -174,7 +177,14 @@ impl Auth {
             setup_token: Mutex::new(setup_token),
             keys: RwLock::new(keys),
             events: broadcast::channel(64).0,
+            log: LogLimit::default(),
         })
+    }
+
+    /// Whether to log a line about `key` for `reason` now ([`LogLimit::check`]): sign-in's
+    /// refusals are repeated at will by outsiders.
+    pub fn log_line(&self, reason: &'static str, key: &str) -> Option<u64> {
+        self.log.check(reason, key, std::time::Instant::now())
     }
 
     /// Changes to who may do what, from now on.
@@ -279,8 +289,11 @@ impl Auth {
         password: &str,
         peer: IpAddr,
     ) -> Result<SessionUser, LoginError> {
-        // No such name can exist: nothing to hide by spending Argon2's time on it.
+        // No such name can exist: nothing to hide by spending Argon2's time on it, but it is
+        // a failure from that address all the same.
         if valid_name(name).is_err() || password.chars().count() > MAX_PASSWORD_LEN {
+            self.gate.check_address(peer).map_err(LoginError::Throttled)?;
+            self.gate.failed(peer);
             return Err(LoginError::Invalid);
         }
         let (auth, who, password) = (self.clone(), name.to_owned(), password.to_owned());

@@ -154,6 +154,11 @@ impl Ingest {
         &self.refusals
     }
 
+    /// The budget of ingest's log lines (see [`LogLimit`]), for the edges' own lines.
+    pub fn log(&self) -> &Arc<LogLimit> {
+        &self.log
+    }
+
     /// Decides one message: what to store, or why not. Every refusal is counted on
     /// `/metrics`, logged (summarised when it repeats) and, for a registered device, shown
     /// on the dashboard. `pace` says how a sender over its rate is dealt with.
@@ -206,7 +211,7 @@ impl Ingest {
 
     /// Logs (summarised when it repeats) a subscription refused to `client`.
     pub fn refused_subscription(&self, client: &str, filter: &str) {
-        if let Some(earlier) = self.log.check(&format!("subscribe\n{client}"), Instant::now()) {
+        if let Some(earlier) = self.log.check("subscription refused", client, Instant::now()) {
             warn!(client = %untrusted(client), filter = %untrusted(filter), earlier, "subscription refused: a device subscribes only under its own topics");
         }
     }
@@ -233,8 +238,7 @@ impl Ingest {
         let result = self.limits.admit(&mut message, pace, now);
         for dropped in &message.dropped {
             self.metrics.dropped_metric(dropped.reason.label());
-            let key = format!("{}\n{}", message.device, dropped.reason.label());
-            if let Some(earlier) = self.log.check(&key, now) {
+            if let Some(earlier) = self.log.check(dropped.reason.label(), message.device.as_str(), now) {
                 warn!(
                     device = %message.device,
                     metric = %untrusted(&dropped.name),

@@ -13,8 +13,9 @@
 //!   [`upkeep`]: sealing, pruning and expired sessions.
 //! - [`auth`]: users, roles, sessions, device keys and the password gate.
 //! - [`alarms`]: rules evaluated on readings and the clock; [`notify`]: where alarms are sent.
-//! - [`hub`]: the live fan-out; [`metrics`]: `/metrics` counters; [`log_limit`]: repeated
-//!   warnings summarised; [`files`]: owner-only files; [`random`]: tokens and ids.
+//! - [`hub`]: the live fan-out; [`metrics`]: `/metrics` counters; [`log_limit`]: warnings
+//!   outsiders can repeat, bounded per sender and per reason; [`files`]: owner-only files;
+//!   [`random`]: tokens and ids.
 //! - [`tls`]: HTTPS and MQTT over TLS, and the self-signed pair for trying them.
 //!
 //! Data flows one way: device → ingest → (store, hub) → server fn / WebSocket → UI.
@@ -68,6 +69,12 @@ use crate::web::routes::WebSettings;
 
 /// The name cargo-leptos gives the JS, WASM and CSS files (`[[workspace.metadata.leptos]] name`).
 pub const OUTPUT_NAME: &str = "iot-dashboard";
+
+/// The log filter unless `RUST_LOG` says otherwise. rmqtt's own warnings are about single
+/// clients (a failed TLS handshake, a refused subscription filter) that anyone can repeat at
+/// will, a line each: only its errors are shown. The server logs refusals itself, bounded
+/// ([`log_limit`]).
+pub const LOG_FILTER: &str = "info,rmqtt=error,rmqtt_net=error";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

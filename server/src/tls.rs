@@ -7,7 +7,7 @@ pub mod self_signed;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -18,6 +18,8 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tracing::info;
+
+use crate::log_limit::LogLimit;
 
 /// Longest a client may take over its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -93,16 +95,18 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsEr
 
 /// The HTTPS listener: TCP connections that completed a TLS handshake. Handshakes run side by
 /// side, so a slow or silent client holds up nobody; one that fails (plain HTTP, an untrusted
-/// certificate) is logged and closed.
+/// certificate) is logged (a few lines a minute, [`LogLimit`]) and closed.
 pub struct HttpsListener {
     tcp: TcpListener,
     acceptor: TlsAcceptor,
     handshakes: JoinSet<Option<(TlsStream<TcpStream>, SocketAddr)>>,
+    log: Arc<LogLimit>,
 }
 
 impl HttpsListener {
     pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> HttpsListener {
-        HttpsListener { tcp, acceptor: TlsAcceptor::from(config), handshakes: JoinSet::new() }
+        let log = Arc::default();
+        HttpsListener { tcp, acceptor: TlsAcceptor::from(config), handshakes: JoinSet::new(), log }
     }
 }
 
@@ -116,7 +120,7 @@ impl axum::serve::Listener for HttpsListener {
             tokio::select! {
                 (mut tcp, addr) = axum::serve::Listener::accept(&mut self.tcp) => {
                     crate::no_delay(&mut tcp);
-                    self.handshakes.spawn(handshake(self.acceptor.clone(), tcp, addr));
+                    self.handshakes.spawn(handshake(self.acceptor.clone(), tcp, addr, self.log.clone()));
                 }
                 Some(done) = self.handshakes.join_next(), if !self.handshakes.is_empty() => {
                     if let Ok(Some(connection)) = done {
@@ -137,7 +141,9 @@ async fn handshake(
     acceptor: TlsAcceptor,
     tcp: TcpStream,
     addr: SocketAddr,
+    log: Arc<LogLimit>,
 ) -> Option<(TlsStream<TcpStream>, SocketAddr)> {
+    let logged = || log.check("TLS handshake failed", &addr.ip().to_string(), Instant::now()).is_some();
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => Some((tls, addr)),
         Ok(Err(e)) => {
@@ -145,11 +151,15 @@ async fn handshake(
                 matches!(e, rustls::Error::InvalidMessage(InvalidMessage::InvalidContentType))
             });
             let hint = if plain { " (plain HTTP? This port speaks HTTPS only)" } else { "" };
-            info!(%addr, "TLS handshake failed: {e}{hint}");
+            if logged() {
+                info!(%addr, "TLS handshake failed: {e}{hint}");
+            }
             None
         }
         Err(_) => {
-            info!(%addr, "TLS handshake timed out");
+            if logged() {
+                info!(%addr, "TLS handshake timed out");
+            }
             None
         }
     }

@@ -809,6 +809,121 @@ fn attackers_cannot_forge_log_lines_or_flood_the_log() {
     );
 }
 
+#[test]
+fn a_thousand_varied_bad_requests_leave_a_few_dozen_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("IOT_TRUSTED_PROXIES", "127.0.0.1".to_owned())];
+    let (server, log) = ServerProcess::start_logged(&dir.path().join("t.redb"), &env);
+    let token = server.setup_token();
+    let from = |i: usize| format!("10.{}.{}.{}", i / 65536 % 256, i / 256 % 256, i % 256);
+    let mut sent = 0;
+
+    // Wrong setup tokens, each from another address (so the per-address throttle never bites).
+    for i in 0..200 {
+        let (status, _, _) = post_form(
+            &server,
+            "/auth/setup",
+            &[("X-Forwarded-For", &from(i))],
+            &format!("token=guess{i}&name=eve&password=correct+horse"),
+        );
+        assert_eq!(status, 303);
+        sent += 1;
+    }
+    let body = format!("token={token}&name=root&password=admin+password");
+    let (status, head, _) = post_form(&server, "/auth/setup", &[("X-Forwarded-For", "10.200.0.1")], &body);
+    assert_eq!((status, location(&head).as_str()), (303, "/"));
+    let root = session_cookie(&head);
+    let (status, _, body) = post_form(
+        &server,
+        "/api/admin/users/add",
+        &[("Cookie", root.as_str())],
+        "name=val&password=viewer+password&role=viewer",
+    );
+    assert_eq!(status, 200, "{body}");
+    let viewer = sign_in(&server, "val", "viewer password");
+    let before = log.lines().len();
+
+    // Names that cannot exist (a space, over 64 characters), all from one address: no Argon2,
+    // but no free pass either.
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for i in 0..200 {
+        let name = if i % 2 == 0 { format!("no+such+user+{i}") } else { format!("{}{i}", "n".repeat(70)) };
+        let (status, _, _) = post_form(
+            &server,
+            "/auth/login",
+            &[("X-Forwarded-For", "10.201.0.1")],
+            &format!("name={name}&password=x"),
+        );
+        *statuses.entry(status).or_default() += 1;
+        sent += 1;
+    }
+    assert_eq!(statuses.get(&303), Some(&20), "20 failures, then the address is refused: {statuses:?}");
+    // Wrong passwords for names that could exist, each from another address.
+    for i in 0..100 {
+        let (status, _, _) = post_form(
+            &server,
+            "/auth/login",
+            &[("X-Forwarded-For", &from(1000 + i))],
+            &format!("name=user{i}&password=wrong"),
+        );
+        assert!([303, 503].contains(&status), "{status}");
+        sent += 1;
+    }
+    // Other host names and other origins, a new one each time.
+    for i in 0..200 {
+        let (status, _, _) =
+            send(server.http, "GET / HTTP/1.0", &[("Host", &format!("evil{i}.example"))], b"");
+        assert_eq!(status, 421);
+        sent += 1;
+    }
+    for i in 0..100 {
+        let origin = format!("http://evil{i}.example");
+        let (status, _, _) = http_full(
+            server.http,
+            "POST",
+            "/api/telemetry",
+            "application/json",
+            &[("Origin", &origin)],
+            b"{}",
+        );
+        assert_eq!(status, 403);
+        sent += 1;
+    }
+    // A viewer trying to change things and to reach the admin page, a new path each time.
+    for i in 0..100 {
+        let (status, _, _) =
+            post_form(&server, &format!("/api/dashboards/save?try={i}"), &[("Cookie", viewer.as_str())], "");
+        assert_eq!(status, 403);
+        sent += 1;
+    }
+    for i in 0..50 {
+        let (status, _, _) = get_with(&server, &format!("/admin/{i}"), &[("Cookie", viewer.as_str())]);
+        assert_eq!(status, 403);
+        sent += 1;
+    }
+    // Devices without a key, a new client id each time.
+    for i in 0..50 {
+        assert!(Raw::try_connect_with(server.mqtt(), &Connect::new(&format!("NOKEY_{i}"))).is_err());
+        sent += 1;
+    }
+    assert_eq!(sent, 1000);
+
+    log.wait_for("the last refusal", |l| l.contains("NOKEY_") || l.contains("not_signed_in"));
+    std::thread::sleep(Duration::from_millis(500));
+    let lines = log.lines();
+    let flood = &lines[before..];
+    let warnings = flood.iter().filter(|l| l.contains("WARN")).count();
+    // Seven kinds of refusal, each at most 10 lines and a notice that the rest are counted.
+    assert!(warnings <= 7 * 11, "{warnings} warnings for 1,000 requests:\n{}", flood.join("\n"));
+    assert!(
+        flood.iter().any(|l| l.contains("the rest are counted")),
+        "the log says lines were left out:\n{}",
+        flood.join("\n")
+    );
+    let setup_lines = lines[..before].iter().filter(|l| l.contains("wrong setup token")).count();
+    assert!(setup_lines <= 11, "200 wrong setup tokens took {setup_lines} lines");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Status messages
 

@@ -54,8 +54,7 @@ impl Refusals {
     /// Notes that `id` was refused for `why`. `registered` tells whether the server knows the
     /// device (then the dashboard shows it), else it is listed as a stranger.
     pub fn refused(&self, id: &str, registered: bool, why: &Rejection, peer: Option<&str>, now: Millis) {
-        let key = format!("{id}\n{}", why.label());
-        if let Some(earlier) = self.log.check(&key, Instant::now()) {
+        if let Some(earlier) = self.log.check(why.label(), id, Instant::now()) {
             let id = untrusted(id);
             match earlier {
                 0 => warn!(%id, reason = why.label(), "refused: {why}"),

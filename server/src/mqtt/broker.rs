@@ -36,7 +36,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rmqtt::codec::v5::{PublishAckReason, SubscribeAckReason};
@@ -59,6 +59,7 @@ use super::sessions::{Sessions, SignedIn};
 use crate::auth::{Auth, AuthEvent};
 use crate::config::MqttConfig;
 use crate::ingest::{Admitted, Arrival, Ingest, IngestError, Pace, now_ms};
+use crate::log_limit::LogLimit;
 use crate::metrics::Source;
 
 /// Longest a device's PUBACK is held back to keep it to its message rate.
@@ -199,7 +200,7 @@ impl EmbeddedBroker {
                 tracing::error!(error = %e, "MQTT broker stopped");
             }
         });
-        let kicker = tokio::spawn(end_lost_rights(scx, auth.clone(), sessions));
+        let kicker = tokio::spawn(end_lost_rights(scx, auth.clone(), sessions, ingest.log().clone()));
         ingest.metrics().set_mqtt_connected(true);
         match (addr, tls_addr) {
             (Some(addr), Some(tls)) => info!(%addr, %tls, "embedded MQTT broker listening, and over TLS"),
@@ -255,7 +256,7 @@ async fn handshake(addr: SocketAddr, client: &str) -> bool {
 /// Ends the connections whose rights ended, whenever who may do what changes. A connection
 /// that cannot be ended at once (rmqtt's entry busy) is tried again [`KICK_RETRY`] later; until
 /// it ends, it is refused every publish, subscription and delivery anyway ([`Sessions::rights`]).
-async fn end_lost_rights(scx: ServerContext, auth: Arc<Auth>, sessions: Arc<Sessions>) {
+async fn end_lost_rights(scx: ServerContext, auth: Arc<Auth>, sessions: Arc<Sessions>, log: Arc<LogLimit>) {
     use tokio::sync::broadcast::error::RecvError;
     let mut events = auth.events();
     let mut retry_at: Option<tokio::time::Instant> = None;
@@ -276,7 +277,7 @@ async fn end_lost_rights(scx: ServerContext, auth: Arc<Auth>, sessions: Arc<Sess
         }
         retry_at = None;
         for client in sessions.without_rights(&auth) {
-            if !kick(&scx, &client).await {
+            if !kick(&scx, &client, &log).await {
                 retry_at = Some(tokio::time::Instant::now() + KICK_RETRY);
             }
         }
@@ -284,20 +285,25 @@ async fn end_lost_rights(scx: ServerContext, auth: Arc<Auth>, sessions: Arc<Sess
 }
 
 /// Ends `client`'s connection; `false` if it could not be ended now.
-async fn kick(scx: &ServerContext, client: &str) -> bool {
+async fn kick(scx: &ServerContext, client: &str, log: &LogLimit) -> bool {
     let id = Id::from(scx.node.id(), ClientId::from(client.to_owned()));
     let entry = scx.extends.shared().await.entry(id);
     let error = match entry.try_lock().await {
         Ok(mut entry) => match entry.kick(true, true, true).await {
             Ok(_) => {
-                info!(client = %untrusted(client), "MQTT connection ended: its rights ended");
+                // Every client of an open broker may be ended at once: a few lines, then a count.
+                if log.check("MQTT connection ended", client, Instant::now()).is_some() {
+                    info!(client = %untrusted(client), "MQTT connection ended: its rights ended");
+                }
                 return true;
             }
             Err(e) => e,
         },
         Err(e) => e,
     };
-    warn!(client = %untrusted(client), error = %error, "cannot end an MQTT connection yet; trying again");
+    if log.check("cannot end an MQTT connection", client, Instant::now()).is_some() {
+        warn!(client = %untrusted(client), error = %error, "cannot end an MQTT connection yet; trying again");
+    }
     false
 }
 
@@ -431,7 +437,9 @@ impl TelemetryHook {
         {
             Ok(()) => None,
             Err(e) => {
-                warn!(client = %untrusted(client), error = %e, "not stored; disconnecting without PUBACK");
+                if self.ingest.log().check("not stored", client, Instant::now()).is_some() {
+                    warn!(client = %untrusted(client), error = %e, "not stored; disconnecting without PUBACK");
+                }
                 Some(refuse(PublishAckReason::UnspecifiedError, e.to_string(), true))
             }
         }
@@ -475,7 +483,9 @@ impl TelemetryHook {
                 false
             }
             Ok(Err(e)) => {
-                warn!(client = %untrusted(client), error = %e, "last will not stored");
+                if self.ingest.log().check("not stored", client, Instant::now()).is_some() {
+                    warn!(client = %untrusted(client), error = %e, "last will not stored");
+                }
                 false
             }
         }

@@ -98,7 +98,9 @@ pub async fn login(
         Err(LoginError::Throttled(wait)) => throttled(wait, "wrong passwords", "/login"),
         Err(LoginError::Busy) => busy(),
         Err(LoginError::Invalid) => {
-            warn!(user = %untrusted(&name), %peer, "sign-in failed: wrong user name or password");
+            if let Some(earlier) = auth.log_line("sign-in failed", &format!("{name}\n{peer}")) {
+                warn!(user = %untrusted(&name), %peer, earlier, "sign-in failed: wrong user name or password");
+            }
             Redirect::to(&format!("/login?error=invalid&next={}", crate::auth::url_encode(&next)))
                 .into_response()
         }
@@ -143,7 +145,9 @@ pub async fn setup(
                 AuthError::AlreadySetUp | AuthError::TooManyUsers => "done",
                 AuthError::WrongSetupToken => {
                     auth.failed_attempt(peer);
-                    warn!(%peer, "setup refused: wrong setup token");
+                    if let Some(earlier) = auth.log_line("wrong setup token", &peer.to_string()) {
+                        warn!(%peer, earlier, "setup refused: wrong setup token");
+                    }
                     "token"
                 }
                 AuthError::TooManyKeys | AuthError::Db(_) => "storage",

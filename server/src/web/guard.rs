@@ -191,7 +191,7 @@ pub async fn guard(State(site): State<Arc<Site>>, mut req: Request, next: Next) 
         && !site.host_allowed(&authority)
     {
         let name = host_name(&authority).to_owned();
-        if site.log.check(&format!("host\n{name}"), Instant::now()).is_some() {
+        if site.log.check("request for another host name", &name, Instant::now()).is_some() {
             warn!(host = %untrusted(&name), path = %untrusted(req.uri().path()), "request for another host name refused");
         }
         return plain(
@@ -206,7 +206,7 @@ pub async fn guard(State(site): State<Arc<Site>>, mut req: Request, next: Next) 
     if (changes_state(req.method()) || is_upgrade(&req))
         && let Some(why) = cross_site(req.headers(), &site)
     {
-        if site.log.check(&format!("origin\n{why}"), Instant::now()).is_some() {
+        if site.log.check("cross-site request", &why, Instant::now()).is_some() {
             warn!(method = %req.method(), path = %untrusted(req.uri().path()), "cross-site request refused: {why}");
         }
         return plain(StatusCode::FORBIDDEN, "cross-site request refused\n".into());

@@ -155,13 +155,17 @@ pub async fn require_sign_in(State(guard): State<Arc<SignIn>>, mut req: Request,
         }
         if changes_state(req.method()) && !access.can_change() && path != "/auth/password" {
             let who = access.user.as_ref().map(|u| u.name.as_str()).unwrap_or("-");
-            warn!(user = who, method = %req.method(), path = %untrusted(&path), "change refused: viewers only look");
+            if let Some(earlier) = auth.log_line("change refused", &format!("{who}\n{path}")) {
+                warn!(user = who, method = %req.method(), path = %untrusted(&path), earlier, "change refused: viewers only look");
+            }
             return json_error(StatusCode::FORBIDDEN, "only admins can change this");
         }
     }
     if admin_only(&path) && !access.user.as_ref().is_some_and(|u| u.role == Role::Admin) {
         let who = access.user.as_ref().map(|u| u.name.as_str()).unwrap_or("-");
-        warn!(user = who, path = %untrusted(&path), "admin page refused: admins only");
+        if let Some(earlier) = auth.log_line("admin page refused", &format!("{who}\n{path}")) {
+            warn!(user = who, path = %untrusted(&path), earlier, "admin page refused: admins only");
+        }
         if wants_page(&req) {
             let body = "<!doctype html><title>Admins only</title><p>Only admins can manage users and \
                         device keys.</p><p><a href=\"/\">Back to the dashboard</a></p>";
