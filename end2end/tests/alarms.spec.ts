@@ -105,6 +105,21 @@ test("an alarm's page acts with plain forms and keeps its timeline", async ({ pa
   await expect(page.locator('.alarm-timeline li[data-kind="acked"]')).toContainText('by open');
 });
 
+test('an alarm whose device went quiet says since when, and stays active', async ({ page, request }) => {
+  const device = newDevice('E2E_ALARM_QUIET');
+  await hotRule(request, device, `quiet ${device}`);
+  // Its last reading (breaching) was taken 90 s ago: recent enough to be evaluated, old enough
+  // that the device counts as quiet.
+  const taken = new Date(Date.now() - 90_000);
+  publish(device, { temperature: 33 }, taken);
+  const id = await alarmOf(request, device);
+  await page.goto(`/alarms/${id}`);
+  await expect(page.locator('.alarm-head')).toHaveAttribute('data-status', 'ACTIVE_UNACK');
+  const hhmm = (d: Date) => `${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
+  // UTC from the server; the browser's zone once live (the test runs in UTC either way).
+  await expect(page.locator('.no-data')).toContainText(`No data since ${hhmm(taken)}`);
+});
+
 test('rules and channels are made and deleted with plain forms', async ({ page }) => {
   const device = newDevice('E2E_ALARM_FORMS');
   const name = `forms ${device}`;
