@@ -580,6 +580,28 @@ fn hostile_query_arguments_get_4xx_not_500() {
     assert!(body.contains("device"), "{body}");
 }
 
+/// The release build panics on an overflow in our server code (the history server functions
+/// live in `app`) instead of wrapping into a wrong answer; the browser's WASM keeps its size.
+#[test]
+fn release_builds_check_overflows_in_server_code_but_not_in_the_wasm() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let cargo: toml::Table = std::fs::read_to_string(manifest).unwrap().parse().unwrap();
+    let profile = |name: &str, package: &str| {
+        cargo["profile"][name]
+            .get("package")
+            .and_then(|p| p.get(package))
+            .and_then(|p| p.get("overflow-checks"))
+            .and_then(toml::Value::as_bool)
+    };
+    for package in ["server", "telemetry", "app"] {
+        assert_eq!(profile("release", package), Some(true), "{package} in release");
+    }
+    assert_eq!(cargo["profile"]["wasm-release"]["inherits"].as_str(), Some("release"));
+    for package in ["telemetry", "app"] {
+        assert_eq!(profile("wasm-release", package), Some(false), "{package} in the WASM");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Body sizes
 
