@@ -1245,6 +1245,33 @@ fn the_broker_refuses_long_client_ids_and_short_keepalives() {
     assert!(refused(keep_alive(0)), "keepalive 0: a silent client would hold its connection forever");
 }
 
+#[test]
+fn the_broker_bounds_packets_and_ends_silent_handshakes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[mqtt]\nmax_packet_bytes = 1024\nhandshake_timeout_secs = 1\n").unwrap();
+    let server =
+        ServerProcess::start(&dir.path().join("t.redb"), &[("IOT_CONFIG", config.display().to_string())]);
+    let addr = server.mqtt();
+
+    // A packet under the limit is taken; one over it ends the connection.
+    let mut device = Raw::connect(addr, "PKT_1");
+    let small = payload([("t", 1.0)], now_ms() - 2_000);
+    assert_eq!(device.publish(telemetry_topic("PKT_1").as_bytes(), small.as_bytes()), Answer::PubAck);
+    let big = format!(r#"{{"telemetry": {{"t": 2}}, "pad": "{}"}}"#, "p".repeat(2_000));
+    assert_eq!(device.publish(telemetry_topic("PKT_1").as_bytes(), big.as_bytes()), Answer::Disconnected);
+    assert_eq!(server.device("PKT_1")["message_count"], 1);
+
+    // A connection that never sends its CONNECT is ended after the handshake timeout.
+    let mut silent = std::net::TcpStream::connect(addr).unwrap();
+    silent.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    let read = std::io::Read::read(&mut silent, &mut buf);
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(started.elapsed() < Duration::from_secs(4), "ended after {:?}", started.elapsed());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Metrics and health
 

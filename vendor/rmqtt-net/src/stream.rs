@@ -63,9 +63,16 @@ where
     }
 
     /// Negotiates protocol version and returns appropriate stream
+    ///
+    /// Patched: within the listener's handshake timeout. Upstream waited for the first packet
+    /// without one (the timeout applied only to the CONNECT after it), so a client that
+    /// connected and sent nothing held its socket and task for good.
     #[inline]
     pub async fn mqtt(mut self) -> Result<MqttStream<Io>> {
-        Ok(match self.probe_version().await? {
+        let version = tokio::time::timeout(self.cfg.handshake_timeout, self.probe_version())
+            .await
+            .map_err(|_| anyhow!("no MQTT packet within the handshake timeout"))??;
+        Ok(match version {
             ProtocolVersion::MQTT3 => MqttStream::V3(v3::MqttStream {
                 io: self.io,
                 remote_addr: self.remote_addr,
