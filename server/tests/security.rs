@@ -1246,6 +1246,39 @@ fn the_broker_refuses_long_client_ids_and_short_keepalives() {
 }
 
 #[test]
+fn a_full_broker_refuses_the_next_device_and_health_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("IOT_MQTT_MAX_CONNECTIONS", "3".to_owned())];
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &env);
+    let addr = server.mqtt();
+    let health = || {
+        let (status, _, body) = get_with(&server, "/healthz", &[]);
+        (status, serde_json::from_str::<Value>(&body).unwrap())
+    };
+    assert_eq!(health().0, 200);
+    let mut devices: Vec<Raw> = (0..3).map(|i| Raw::connect(addr, &format!("FULL_{i}"))).collect();
+    assert_eq!(
+        Raw::try_connect_with(addr, &Connect::new("FULL_3")).err(),
+        Some(Refused::Code(3)),
+        "a fourth connection: server unavailable"
+    );
+    // Devices cannot get in: not healthy (once the last probe's answer has aged).
+    std::thread::sleep(Duration::from_millis(2_100));
+    let (status, body) = health();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["mqtt"], "down", "{body}");
+    devices.pop();
+    let mut fourth =
+        eventually("a place frees up", || Raw::try_connect_with(addr, &Connect::new("FULL_3")).ok());
+    let reading = seed_payload(1.0, 2.0, 3.0, now_ms() - 1_000);
+    assert_eq!(fourth.publish(telemetry_topic("FULL_3").as_bytes(), reading.as_bytes()), Answer::PubAck);
+    drop(fourth);
+    std::thread::sleep(Duration::from_millis(2_100));
+    let (_, body) = eventually("healthy again", || Some(health()).filter(|(s, _)| *s == 200));
+    assert_eq!(body["mqtt"], "up", "{body}");
+}
+
+#[test]
 fn the_broker_bounds_packets_and_ends_silent_handshakes() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");

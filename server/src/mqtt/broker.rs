@@ -211,8 +211,9 @@ impl EmbeddedBroker {
         Ok(EmbeddedBroker { addr, tls_addr, probe_id, task, kicker })
     }
 
-    /// Whether the broker still completes an MQTT handshake: a CONNECT on the plain listener
-    /// (or a TCP connection to the TLS one) answered in time.
+    /// Whether the broker still takes devices: a CONNECT on the plain listener (or a TCP
+    /// connection to the TLS one) answered in time, and not with "server unavailable" (all
+    /// `mqtt.max_connections` taken, or no handshake slot in time).
     pub async fn probe(&self) -> bool {
         if self.task.is_finished() {
             return false;
@@ -239,7 +240,8 @@ impl EmbeddedBroker {
     }
 }
 
-/// An MQTT 3.1.1 CONNECT as `client`, answered by any CONNACK.
+/// An MQTT 3.1.1 CONNECT as `client`, answered by a CONNACK other than "server unavailable"
+/// (the probe's own refusal, "not authorised", means the broker would take a device).
 async fn handshake(addr: SocketAddr, client: &str) -> bool {
     let Ok(mut tcp) = tokio::net::TcpStream::connect(addr).await else { return false };
     let mut connect = vec![0x10, 0, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 30];
@@ -250,7 +252,8 @@ async fn handshake(addr: SocketAddr, client: &str) -> bool {
         return false;
     }
     let mut ack = [0u8; 4];
-    tcp.read_exact(&mut ack).await.is_ok() && ack[0] == 0x20
+    const SERVER_UNAVAILABLE: u8 = 3;
+    tcp.read_exact(&mut ack).await.is_ok() && ack[0] == 0x20 && ack[3] != SERVER_UNAVAILABLE
 }
 
 /// Ends the connections whose rights ended, whenever who may do what changes. A connection

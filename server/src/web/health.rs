@@ -2,8 +2,9 @@
 //!
 //! `/healthz` is public and says only ok (200) or not (503); signed-in users (or anyone while
 //! the dashboard is open) also get which part is down. Storage is up when its database answers
-//! reads and its latest commit did not fail; MQTT is up when the embedded broker still answers
-//! a CONNECT (probed at most every [`PROBE_EVERY`]), or the external broker is connected and
+//! reads and its latest commit did not fail; MQTT is up when the embedded broker still takes
+//! a CONNECT (probed at most every [`PROBE_EVERY`]; "server unavailable", as when every
+//! `mqtt.max_connections` is taken, counts as down), or the external broker is connected and
 //! subscribed.
 
 use std::sync::Mutex;
