@@ -661,6 +661,74 @@ fn oversized_bodies_get_413_never_500() {
     assert_eq!(status, 202, "readings may be larger than forms: {body}");
 }
 
+/// A dashboard with `widgets` line charts, each naming `devices` devices and `metrics` metrics,
+/// placed on every layout.
+fn dashboard(id: &str, widgets: usize, devices: usize, metrics: usize) -> Value {
+    let names = |prefix: &str, n: usize| (0..n).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>();
+    let widget = |i: usize| {
+        serde_json::json!({"id": format!("w{i}"), "kind": "line_chart", "title": format!("Chart {i}"),
+            "devices": names("DB_", devices), "metrics": names("m", metrics)})
+    };
+    let place = |cols: usize, w: usize| {
+        (0..widgets)
+            .map(|i| serde_json::json!({"widget": format!("w{i}"), "x": (i * w) % cols, "y": (i * w) / cols * 4, "w": w, "h": 4}))
+            .collect::<Vec<_>>()
+    };
+    serde_json::json!({"dashboard": {"id": id, "name": id, "widgets": (0..widgets).map(widget).collect::<Vec<_>>(),
+        "layouts": {"wide": place(12, 6), "medium": place(6, 6), "phone": place(1, 1)},
+        "range": {"type": "last", "secs": 86400}}})
+}
+
+#[test]
+fn dashboards_past_their_bounds_are_refused_and_the_biggest_page_stays_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &[]);
+    // Some history for the charts to draw: 50 devices, 20 metrics each, a few readings.
+    let start = now_ms() - 3_600_000;
+    let items: Vec<Value> = (0..50)
+        .flat_map(|d| {
+            (0..3).map(move |k| {
+                let values: serde_json::Map<String, Value> =
+                    (0..20).map(|m| (format!("m{m}"), Value::from(m + k))).collect();
+                let ts = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(start + k * 600_000)
+                    .unwrap()
+                    .to_rfc3339();
+                serde_json::json!({"device_id": format!("DB_{d}"), "telemetry": values, "timestamp": ts})
+            })
+        })
+        .collect();
+    let (status, body) = server.post_json("/api/telemetry", &serde_json::to_vec(&items).unwrap());
+    assert_eq!(status, 202, "{body}");
+
+    // The review's attack: one chart naming 2,000 devices by 2,000 metrics, in 34 KB.
+    let attack = serde_json::to_vec(&dashboard("attack", 1, 2_000, 2_000)).unwrap();
+    assert!(attack.len() < 64 * 1024, "{} bytes", attack.len());
+    let rss = server.rss_kib();
+    for path in ["/api/dashboards/create", "/api/dashboards/save"] {
+        let (status, body) = server.post_json(path, &attack);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body.contains("at most 50 devices and 20 metrics"), "{path}: {body}");
+    }
+    let (status, body) = server
+        .post_json("/api/dashboards/create", &serde_json::to_vec(&dashboard("many", 101, 1, 1)).unwrap());
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("at most 100 widgets"), "{body}");
+    let (status, _) = server.get("/d/attack");
+    assert_ne!(status, 500);
+
+    // The biggest dashboard allowed: 100 charts, each 50 devices by 20 metrics.
+    let biggest = serde_json::to_vec(&dashboard("biggest", 100, 50, 20)).unwrap();
+    let (status, body) = server.post_json("/api/dashboards/create", &biggest);
+    assert_eq!(status, 200, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap().to_owned();
+    let (status, _, page) = get_with(&server, &format!("/d/{id}"), &[("Accept", "text/html")]);
+    assert_eq!(status, 200);
+    assert!(page.contains("Chart 99"), "the page shows every chart");
+    let grown = server.rss_kib().saturating_sub(rss);
+    // The review measured 434 MB more for one such page before charts cut their lists.
+    assert!(grown < 64 * 1024, "the server grew by {grown} KiB for one page view");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Password guessing
 
@@ -718,6 +786,27 @@ fn devices_are_acknowledged_while_sign_ins_are_hammered() {
     let key = cli(&db, &["device", "key", "BUSY_1"], "");
     let server = ServerProcess::start(&db, &[("IOT_TRUSTED_PROXIES", "127.0.0.1".to_owned())]);
     let mut device = Raw::try_connect_as(server.mqtt(), "BUSY_1", Some(("BUSY_1", key.as_str()))).unwrap();
+    let start = now_ms() - 60_000;
+    let mut sent = 0;
+    let mut publish = |device: &mut Raw| {
+        let began = Instant::now();
+        let reading = seed_payload(1.0, 2.0, 3.0, start + sent);
+        sent += 1;
+        assert_eq!(device.publish(telemetry_topic("BUSY_1").as_bytes(), reading.as_bytes()), Answer::PubAck);
+        began.elapsed()
+    };
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+
+    // The same device, same pace, with nobody signing in: the baseline.
+    let quiet: Vec<Duration> = (0..20)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            publish(&mut device)
+        })
+        .collect();
 
     let http = server.http;
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(51));
@@ -745,25 +834,24 @@ fn devices_are_acknowledged_while_sign_ins_are_hammered() {
         })
         .collect();
     barrier.wait();
-    let start = now_ms() - 60_000;
-    let mut slowest = Duration::ZERO;
-    let mut during = 0;
-    for i in 0..50 {
-        let sent = Instant::now();
-        let answer = device
-            .publish(telemetry_topic("BUSY_1").as_bytes(), seed_payload(1.0, 2.0, 3.0, start + i).as_bytes());
-        assert_eq!(answer, Answer::PubAck, "publish {i}");
-        slowest = slowest.max(sent.elapsed());
-        during += 1;
-        if attackers.iter().all(|a| a.is_finished()) {
-            break;
-        }
+    let mut storm = Vec::new();
+    while storm.len() < 50 && !attackers.iter().all(|a| a.is_finished()) {
+        storm.push(publish(&mut device));
         std::thread::sleep(Duration::from_millis(50));
     }
     let answers: Vec<u16> = attackers.into_iter().flat_map(|a| a.join().unwrap()).collect();
     assert!(answers.iter().all(|s| [303, 429, 503].contains(s)), "{answers:?}");
-    assert!(during >= 2, "the device published while the sign-ins ran");
-    assert!(slowest < Duration::from_secs(2), "a PUBACK took {slowest:?}");
+    assert!(answers.contains(&303), "some wrong passwords were checked: {answers:?}");
+    assert!(storm.len() >= 3, "the device published while the sign-ins ran");
+    // Generous on purpose (the machine is shared): a storm may slow a PUBACK a little, never
+    // by the seconds 150 Argon2 checks at once would take.
+    let (quiet_median, storm_median) = (median(quiet), median(storm.clone()));
+    let slowest = storm.iter().max().copied().unwrap_or_default();
+    assert!(
+        storm_median <= quiet_median * 5 + Duration::from_millis(100),
+        "PUBACK median {storm_median:?} during the storm, {quiet_median:?} when quiet"
+    );
+    assert!(slowest < Duration::from_secs(2), "a PUBACK took {slowest:?} during the storm");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1184,6 +1272,32 @@ async fn changing_one_s_password_ends_every_other_session_and_feed_basic_ones_to
         closes_within(&mut script_feed, Duration::from_secs(5)).await,
         "a removed user's Basic feed closes"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_feed_takes_no_client_message_over_1_kib() {
+    use futures::SinkExt;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &[]);
+    let connect = || async {
+        let stream = tokio::net::TcpStream::connect(server.http).await.unwrap();
+        let url = format!("ws://{}/ws/live", server.http);
+        let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.expect("websocket upgrade");
+        let hello = tokio::time::timeout(TIMEOUT, ws.next()).await.unwrap().unwrap().unwrap();
+        assert!(hello.to_text().unwrap().contains("\"hello\""));
+        ws
+    };
+    // A small message (a ping's worth) is read and ignored: the feed goes on.
+    let mut small = connect().await;
+    small.send(Message::text("x".repeat(100))).await.unwrap();
+    let (status, body) = server.post_json("/api/telemetry", reading("WS_1", now_ms() - 1_000).as_bytes());
+    assert_eq!(status, 202, "{body}");
+    let event = tokio::time::timeout(TIMEOUT, small.next()).await.expect("an event").unwrap().unwrap();
+    assert!(event.to_text().unwrap().contains("WS_1"), "{event:?}");
+    // Over 1 KiB: the connection ends.
+    let mut big = connect().await;
+    big.send(Message::text("x".repeat(2 * 1024))).await.unwrap();
+    assert!(closes_within(&mut big, Duration::from_secs(5)).await, "a 2 KiB message ends the feed");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 //! TLS on the running server, with the pair `server tls self-signed` writes: the dashboard
-//! answers HTTPS only, devices publish over MQTT with TLS (plain MQTT stays), the session
-//! cookie is Secure, and a missing key file stops start-up with its name.
+//! answers HTTPS only, devices publish over MQTT with TLS (plain MQTT stays unless
+//! `mqtt.plain = false`), the session cookie is Secure, and a missing key file stops start-up
+//! with its name.
 
 mod common;
 
@@ -150,6 +151,39 @@ async fn https_and_mqtt_over_tls_with_a_self_signed_pair() {
     // And it stops as cleanly as without TLS.
     device.vanish();
     server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_plain_mqtt_off_devices_connect_over_tls_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(&dir.path().join("tls"));
+    // A port that was free: plain MQTT would listen there if it were on.
+    let plain_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let server = ServerProcess::start(
+        &dir.path().join("t.redb"),
+        &[
+            ("IOT_TLS_CERT", cert.display().to_string()),
+            ("IOT_TLS_KEY", key.display().to_string()),
+            ("IOT_MQTT_TLS_LISTEN", "127.0.0.1:0".into()),
+            ("IOT_MQTT_LISTEN", format!("127.0.0.1:{plain_port}")),
+            ("IOT_MQTT_PLAIN", "false".into()),
+        ],
+    );
+    assert_eq!(server.mqtt, None, "no plain MQTT address is printed");
+    let refused = TcpStream::connect(("127.0.0.1", plain_port));
+    assert!(refused.is_err(), "something listens on the plain MQTT port");
+    let tls = client_config(&cert);
+    let (status, _, body) = https(&tls, server.http, "GET", "/healthz", &[], "");
+    assert_eq!(status, 200, "healthy over TLS only: {body}");
+
+    let mqtts = server.mqtts.expect("MQTT over TLS listens");
+    let transport = Transport::tls_with_config(TlsConfiguration::Rustls(tls.clone()));
+    let mut device = Device::connect(mqtts, "TLS_ONLY", |o| {
+        o.set_transport(transport);
+    })
+    .await;
+    device.publish("app/device/TLS_ONLY/telemetry", READING).await;
+    device.vanish();
 }
 
 #[test]
