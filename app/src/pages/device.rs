@@ -244,6 +244,9 @@ fn DeviceAbout(id: String, name: RwSignal<Option<String>>, note: Option<String>)
         }
     });
     let (id_meta, id_delete) = (id.clone(), id);
+    // Read now, not when the form's children are rendered: by then the page's signals may be
+    // gone (the server renders a resource's view more than once).
+    let initial_name = name.get_untracked().unwrap_or_default();
     let problem = move || {
         [update.value().get(), delete.value().get()]
             .into_iter()
@@ -258,7 +261,7 @@ fn DeviceAbout(id: String, name: RwSignal<Option<String>>, note: Option<String>)
                 <input type="hidden" name="id" value=id_meta.clone()/>
                 <label class="field">
                     "Display name"
-                    <input type="text" name="name" maxlength="64" value=name.get_untracked().unwrap_or_default() placeholder=id_meta.clone()/>
+                    <input type="text" name="name" maxlength="64" value=initial_name placeholder=id_meta.clone()/>
                 </label>
                 <label class="field">
                     "Note"
