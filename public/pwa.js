@@ -58,12 +58,21 @@
     waiting = worker;
     if (el('update-banner')) el('update-banner').hidden = false;
   };
+  // Pages the worker never keeps (tools/build-sw.mjs says the same): users and device keys, the
+  // account, and the sign-in pages (a setup link holds its token).
+  const neverKept = (path) =>
+    ['/admin', '/account', '/login', '/setup'].includes(path) || path.startsWith('/admin/') || path.startsWith('/auth/');
   // The page that installed the worker was loaded before the worker ran, so it is not in the
   // worker's page cache yet: put it there, or the very first visit could not reopen offline.
   const keepThisPage = () =>
     caches
       .open('pages')
-      .then((cache) => Promise.all([cache.add(window.location.href), cache.match('/').then((m) => m || cache.add('/'))]))
+      .then((cache) =>
+        Promise.all([
+          neverKept(window.location.pathname) ? null : cache.add(window.location.href),
+          cache.match('/').then((m) => m || cache.add('/')),
+        ]),
+      )
       .catch(() => {});
   // In-app navigations do not pass through the worker either: keep those pages too.
   const pushState = history.pushState;

@@ -27,7 +27,8 @@ const { count, size, warnings } = await generateSW({
   runtimeCaching: [
     {
       // Users, device keys, the account and the sign-in pages (a setup link holds its token)
-      // are kept nowhere but on the server: never cached.
+      // are kept nowhere but on the server: never cached (public/pwa.js, which keeps the pages
+      // the worker did not see load, leaves the same ones out).
       urlPattern: ({ url }) =>
         ['/admin', '/account', '/login', '/setup'].includes(url.pathname) ||
         url.pathname.startsWith('/admin/') ||
