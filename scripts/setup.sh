@@ -87,7 +87,10 @@ npm_ci() {
 }
 
 build_tools() {
-  apt_install librsvg2-bin curl
+  # tzdata: the time-zone rules local-day charts and CSV exports use (the server reads
+  # /usr/share/zoneinfo, which Debian's updates keep current; a built-in copy stands in
+  # where it is missing).
+  apt_install librsvg2-bin curl tzdata
   node_tools
   # The build's npm tools: binaryen's wasm-opt, lightningcss, terser, workbox-build, uPlot.
   npm_ci tools

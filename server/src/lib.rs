@@ -159,6 +159,8 @@ impl Server {
                 .expect("open task")?,
         );
         info!(path = %config.storage.path.display(), "storage open");
+        // Read now, so the first chart in local days does not wait for it.
+        info!(database = %telemetry::zone::database(), "time zones");
         let metrics = Arc::new(Metrics::default());
         let hub = Hub::new(config.live.client_queue);
         let batching = Batching {

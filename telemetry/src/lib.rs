@@ -11,7 +11,8 @@
 //! - [`text`]: outside text made safe for a log line.
 //! - [`timestamp`]: the timestamp rules (RFC 3339, naive = UTC, sane range).
 //! - [`live`]: events pushed to dashboards over `/ws/live`.
-//! - [`history`]: downsampled buckets for charts.
+//! - [`history`]: downsampled buckets for charts, in the viewer's local days from a day up;
+//!   `zone` (feature `zones`, server only): time zones by IANA name, which give those days.
 //! - [`device`]: what the dashboard knows about a device.
 //! - [`dashboard`]: dashboards, widgets, grid layouts per screen size, time ranges.
 //! - [`source`]: the read-side interface the UI's server functions use.
@@ -36,6 +37,8 @@ pub mod source;
 pub mod text;
 pub mod timestamp;
 pub mod topic;
+#[cfg(feature = "zones")]
+pub mod zone;
 
 pub use accounts::{AccountError, Accounts, IssuedKey, UserEntry};
 pub use auth::{Access, Role, SessionUser};

@@ -6,7 +6,7 @@ use std::fmt;
 use crate::Millis;
 use crate::dashboard::Dashboard;
 use crate::device::DeviceSummary;
-use crate::history::History;
+use crate::history::{History, LocalDays};
 use crate::live::LiveEvent;
 
 /// A value read together with the sequence number it is current to (one read transaction),
@@ -22,7 +22,8 @@ pub trait TelemetrySource: Send + Sync {
     fn devices(&self) -> Result<Current<Vec<DeviceSummary>>, SourceError>;
     /// One device, if known.
     fn device(&self, id: &str) -> Result<Current<Option<DeviceSummary>>, SourceError>;
-    /// One metric's downsampled history over `[from, to]`, at most `max_points` buckets.
+    /// One metric's downsampled history over `[from, to]`, at most `max_points` buckets;
+    /// buckets of a day or more are UTC days.
     fn history(
         &self,
         device: &str,
@@ -30,6 +31,19 @@ pub trait TelemetrySource: Send + Sync {
         from: Millis,
         to: Millis,
         max_points: usize,
+    ) -> Result<History, SourceError> {
+        self.history_in(device, metric, from, to, max_points, None)
+    }
+    /// [`TelemetrySource::history`], with buckets of a day or more the viewer's local `days`
+    /// if given (see [`crate::history::day_edges`]).
+    fn history_in(
+        &self,
+        device: &str,
+        metric: &str,
+        from: Millis,
+        to: Millis,
+        max_points: usize,
+        days: Option<&dyn LocalDays>,
     ) -> Result<History, SourceError>;
     /// Raw readings of one metric in `[from, to]`, oldest first, after time `after` if given,
     /// at most `limit` (for exports, page by page).

@@ -19,7 +19,7 @@ use telemetry::Millis;
 use telemetry::dashboard::{
     Breakpoint, Dashboard, Layouts, MAX_WIDGETS, Placement, Threshold, TimeRange, Widget, WidgetKind,
 };
-use telemetry::history::{self, History, MAX_POINTS};
+use telemetry::history::{self, DAY_MS, History, LocalDays, MAX_POINTS};
 use telemetry::name::{DeviceId, MAX_NAME_LEN, NameError, valid_name};
 use telemetry::payload::{self, DropReason, MAX_PAYLOAD_BYTES, Message, RejectReason};
 use telemetry::timestamp::{self, EARLIEST, MAX_AHEAD_MS, TimestampSource};
@@ -1318,8 +1318,100 @@ fn check_bucketing(from: Millis, to: Millis, max_points: usize) -> Result<(), Te
     Ok(())
 }
 
+/// A zone with one change: `offsets.0` seconds east of UTC before `change`, `offsets.1` from
+/// it (any of them, in quarter hours, up to ±14 hours).
+#[derive(Debug)]
+struct OneChange {
+    offsets: (Millis, Millis),
+    change: Millis,
+}
+
+impl OneChange {
+    fn offset(&self, t: Millis) -> Millis {
+        if t < self.change { self.offsets.0 } else { self.offsets.1 }
+    }
+}
+
+impl LocalDays for OneChange {
+    fn name(&self) -> &str {
+        "Test/One_Change"
+    }
+    fn day_of(&self, t: Millis) -> Option<i64> {
+        Some(t.checked_add(self.offset(t))?.div_euclid(DAY_MS))
+    }
+    fn day_start(&self, day: i64) -> Option<Millis> {
+        let midnight = day.checked_mul(DAY_MS)?;
+        let early = midnight - self.offsets.0;
+        // A midnight the change skips: the day starts at the change.
+        Some(if early < self.change { early } else { (midnight - self.offsets.1).max(self.change) })
+    }
+}
+
+fn one_change() -> impl Strategy<Value = OneChange> {
+    (-56i64..=56, -56i64..=56, 0i64..4_102_444_800_000)
+        .prop_map(|(a, b, change)| OneChange { offsets: (a * 900_000, b * 900_000), change })
+}
+
 proptest! {
     #![proptest_config(config(256))]
+
+    /// Local days in any zone (offsets, changes either way, midnights skipped or doubled):
+    /// never more buckets than asked, starting at its local midnights, covering the range,
+    /// and live readings land where a fold over the same edges puts them.
+    #[test]
+    fn local_days_never_more_buckets_than_asked(
+        zone in one_change(),
+        from_before_change in -40i64 * DAY_MS..40 * DAY_MS,
+        span in 0i64..=YEAR_SECS * 1000,
+        max_points in prop_oneof![2usize..40, 2usize..=MAX_POINTS],
+        live in prop::collection::vec((0i64..3 * DAY_MS, -1000i32..1000), 0..30),
+    ) {
+        let from = zone.change + from_before_change;
+        let to = from + span;
+        let Some((width, edges)) = history::day_edges(from, to, max_points, &zone) else {
+            prop_assert!(history::bucket_width(from, to, max_points) < DAY_MS);
+            return Ok(());
+        };
+        prop_assert!(width >= history::bucket_width(from, to, max_points) && width % DAY_MS == 0);
+        prop_assert!(edges.windows(2).all(|w| w[0] < w[1]), "increasing");
+        prop_assert!(edges[0] <= from && *edges.last().unwrap() > to + 7 * DAY_MS - DAY_MS);
+        let touched = edges.windows(2).filter(|w| w[1] > from && w[0] <= to).count();
+        prop_assert!(touched <= max_points.clamp(2, MAX_POINTS), "{touched} buckets");
+        let n = width / DAY_MS;
+        for edge in &edges {
+            let day = zone.day_of(*edge).unwrap();
+            prop_assert_eq!(zone.day_start(day), Some(*edge), "a local midnight");
+            // A skipped day's bucket starts at the next day's midnight.
+            prop_assert!(day.rem_euclid(n) == 0 || zone.day_start(day - 1) == Some(*edge));
+        }
+
+        let mut h = History {
+            device: "d".into(),
+            metric: "m".into(),
+            from,
+            to,
+            bucket_ms: width,
+            buckets: Vec::new(),
+            last_seq: 0,
+            edges: edges.clone(),
+            zone: Some(zone.name().into()),
+        };
+        let (mut t, mut all) = (to, Vec::new());
+        for (dt, v) in live {
+            t += dt;
+            let before = h.clone();
+            if !h.add_point(t, f64::from(v)) {
+                prop_assert!(t >= *edges.last().unwrap());
+                prop_assert_eq!(&h, &before, "refused: unchanged");
+                break;
+            }
+            all.push((t, f64::from(v)));
+            prop_assert_eq!(h.to - h.from, span, "the window keeps its span");
+        }
+        let want = history::downsample_between(all.iter().copied(), &edges);
+        let kept: Vec<_> = want.into_iter().filter(|b| h.edges[0] <= b.t).collect();
+        prop_assert_eq!(&h.buckets, &kept);
+    }
 
     #[test]
     fn history_never_more_buckets_than_asked(
@@ -1348,12 +1440,14 @@ proptest! {
             bucket_ms: width,
             buckets: Vec::new(),
             last_seq: 0,
+            edges: Vec::new(),
+            zone: None,
         };
         let mut t = from;
         let mut all = Vec::new();
         for (dt, v) in steps {
             t += dt;
-            h.add_point(t, f64::from(v));
+            prop_assert!(h.add_point(t, f64::from(v)), "without edges every reading fits");
             all.push((t, f64::from(v)));
             prop_assert_eq!(h.to - h.from, span, "the window keeps its span");
             prop_assert!(h.to >= t);

@@ -63,23 +63,27 @@ pub async fn changes_since(after: u64, limit: u32) -> Result<ChangePage, ApiErro
 }
 
 /// One metric's history over the last `span_secs` (ending now, by the server's clock), in at
-/// most `max_points` buckets.
+/// most `max_points` buckets. Buckets of a day or more are local days of the time zone `tz`
+/// (an IANA name: the browser's), else UTC days.
 #[server(prefix = "/api", endpoint = "history", input = GetUrl, output = JsonText)]
 pub async fn device_history(
     device: String,
     metric: String,
     span_secs: i64,
     max_points: u32,
+    #[server(default)] tz: Option<String>,
 ) -> Result<History, ApiError> {
     if !(1..=MAX_SPAN_SECS).contains(&span_secs) {
         return Err(ApiError::BadRequest(format!("span_secs must be 1..={MAX_SPAN_SECS}")));
     }
+    let zone = zone(tz)?;
     let to = ssr::now();
     let from = to - span_secs * 1000;
-    ssr::read(move |s| s.history(&device, &metric, from, to, max_points as usize)).await
+    ssr::read(move |s| s.history_in(&device, &metric, from, to, max_points as usize, days(&zone))).await
 }
 
-/// One metric's history over `[from, to]` (a fixed range), in at most `max_points` buckets.
+/// One metric's history over `[from, to]` (a fixed range), in at most `max_points` buckets,
+/// days in `tz` as [`device_history`]'s.
 #[server(prefix = "/api", endpoint = "history_between", input = GetUrl, output = JsonText)]
 pub async fn history_between(
     device: String,
@@ -87,12 +91,27 @@ pub async fn history_between(
     from: Millis,
     to: Millis,
     max_points: u32,
+    #[server(default)] tz: Option<String>,
 ) -> Result<History, ApiError> {
     // Checked: `to - from` of two times from outside can overflow.
     if to.checked_sub(from).is_none_or(|span| !(0..=MAX_SPAN_SECS * 1000).contains(&span)) {
         return Err(ApiError::BadRequest("from must precede to, at most a year apart".into()));
     }
-    ssr::read(move |s| s.history(&device, &metric, from, to, max_points as usize)).await
+    let zone = zone(tz)?;
+    ssr::read(move |s| s.history_in(&device, &metric, from, to, max_points as usize, days(&zone))).await
+}
+
+/// The time zone a history query names, if any: a bad name is a 400 saying why.
+#[cfg(feature = "ssr")]
+fn zone(tz: Option<String>) -> Result<Option<telemetry::zone::Zone>, ApiError> {
+    tz.map(|name| telemetry::zone::Zone::named(&name))
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+#[cfg(feature = "ssr")]
+fn days(zone: &Option<telemetry::zone::Zone>) -> Option<&dyn telemetry::history::LocalDays> {
+    zone.as_ref().map(|z| z as &dyn telemetry::history::LocalDays)
 }
 
 /// Sets a device's display name and note (empty clears them). A plain form can post here.

@@ -248,6 +248,8 @@ mod tests {
             bucket_ms: hour,
             buckets: (0..=7 * 24).map(|i| bucket(now - i * hour)).rev().collect(),
             last_seq: 0,
+            edges: Vec::new(),
+            zone: None,
         };
         let kept = prune(h, now);
         assert_eq!(kept.buckets.len(), 24 + 1);

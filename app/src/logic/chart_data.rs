@@ -155,6 +155,8 @@ mod tests {
                     })
                     .collect(),
                 last_seq: 0,
+                edges: Vec::new(),
+                zone: None,
             },
         }
     }

@@ -19,31 +19,54 @@ pub fn newer(kept: &History, fetched: &History) -> bool {
         && kept.last_seq > fetched.last_seq
 }
 
+/// What folding changes into a history did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folded {
+    /// No point of this series among them.
+    Unchanged,
+    /// Points were added.
+    Changed,
+    /// A reading fell past the local days the history knows: it needs fetching again (it
+    /// holds what came before that reading).
+    Beyond,
+}
+
 /// Folds the changes after `history.last_seq` into it: readings of this device's metric
-/// become points (a range that does not follow now takes none after its end). True when a
-/// point was added.
+/// become points (a range that does not follow now takes none after its end).
 pub fn fold(
     history: &mut History,
     events: &[LiveEvent],
     device: &str,
     metric: &str,
     range: TimeRange,
-) -> bool {
-    let mut changed = false;
+) -> Folded {
+    let mut folded = Folded::Unchanged;
     for e in events {
         let Some(seq) = e.seq().filter(|s| *s > history.last_seq) else { continue };
-        // Every change up to here is accounted for, whichever device it was.
-        history.last_seq = seq;
         if let LiveEvent::Reading { device: d, ts, values, .. } = e
             && d == device
             && let Some(v) = values.get(metric)
             && (range.follows_now() || *ts <= history.to)
         {
-            history.add_point(*ts, *v);
-            changed = true;
+            if !history.add_point(*ts, *v) {
+                return Folded::Beyond;
+            }
+            folded = Folded::Changed;
         }
+        // Every change up to here is accounted for, whichever device it was.
+        history.last_seq = seq;
     }
-    changed
+    folded
+}
+
+/// Whether a query for `range` in at most `points` buckets should name the browser's time
+/// zone: only buckets of a day or more follow it (see `telemetry::history::in_days`).
+pub fn wants_zone(range: TimeRange, points: u32) -> bool {
+    let span = match range {
+        TimeRange::Last { secs } => secs.saturating_mul(1000),
+        TimeRange::Between { from, to } => to.saturating_sub(from).saturating_abs(),
+    };
+    telemetry::history::in_days(span, points as usize)
 }
 
 #[cfg(test)]
@@ -61,6 +84,8 @@ mod tests {
             bucket_ms: MIN,
             buckets: Vec::new(),
             last_seq,
+            edges: Vec::new(),
+            zone: None,
         }
     }
 
@@ -80,9 +105,13 @@ mod tests {
         let last_hour = TimeRange::Last { secs: 3600 };
         let others =
             [reading(5, "a", "t", 10 * MIN), reading(6, "b", "t", 11 * MIN), reading(7, "a", "h", 12 * MIN)];
-        assert!(!fold(&mut h, &others, "a", "t", last_hour), "seen, another device, another metric");
+        assert_eq!(
+            fold(&mut h, &others, "a", "t", last_hour),
+            Folded::Unchanged,
+            "seen, another device, another metric"
+        );
         assert_eq!((h.readings(), h.last_seq), (0, 7));
-        assert!(fold(&mut h, &[reading(8, "a", "t", 13 * MIN)], "a", "t", last_hour));
+        assert_eq!(fold(&mut h, &[reading(8, "a", "t", 13 * MIN)], "a", "t", last_hour), Folded::Changed);
         assert_eq!((h.readings(), h.last_seq), (1, 8));
     }
 
@@ -90,8 +119,33 @@ mod tests {
     fn a_fixed_range_takes_no_reading_after_its_end() {
         let mut h = history(0);
         let fixed = TimeRange::Between { from: 0, to: 60 * MIN };
-        assert!(!fold(&mut h, &[reading(1, "a", "t", 61 * MIN)], "a", "t", fixed));
+        assert_eq!(fold(&mut h, &[reading(1, "a", "t", 61 * MIN)], "a", "t", fixed), Folded::Unchanged);
         assert_eq!((h.readings(), h.last_seq, h.to), (0, 1, 60 * MIN));
+    }
+
+    #[test]
+    fn a_reading_past_the_known_local_days_asks_for_a_fresh_copy() {
+        const DAY: i64 = 24 * 60 * MIN;
+        let mut h = History {
+            to: DAY,
+            bucket_ms: DAY,
+            edges: vec![0, DAY, 2 * DAY],
+            zone: Some("Europe/Berlin".into()),
+            ..history(1)
+        };
+        let last_day = TimeRange::Last { secs: 24 * 3600 };
+        let events =
+            [reading(2, "a", "t", DAY + 5), reading(3, "a", "t", 2 * DAY), reading(4, "a", "t", 2 * DAY + 1)];
+        assert_eq!(fold(&mut h, &events, "a", "t", last_day), Folded::Beyond);
+        assert_eq!((h.readings(), h.last_seq), (1, 2), "what came before is in, the rest is not");
+    }
+
+    #[test]
+    fn only_charts_of_whole_days_name_the_zone() {
+        assert!(wants_zone(TimeRange::Last { secs: 365 * 86_400 }, 200));
+        assert!(!wants_zone(TimeRange::Last { secs: 30 * 86_400 }, 200));
+        assert!(wants_zone(TimeRange::Between { from: 0, to: 196 * 86_400_000 }, 200));
+        assert!(!wants_zone(TimeRange::Last { secs: 3600 }, 2));
     }
 
     #[test]

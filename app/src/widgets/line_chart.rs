@@ -211,6 +211,8 @@ mod tests {
                     .map(|i| Bucket { t: i * 60_000, min: 1.0, max: 3.0, avg: 2.0, count: 2, last: 2.0 })
                     .collect(),
                 last_seq: 0,
+                edges: Vec::new(),
+                zone: None,
             },
         }
     }

@@ -9,7 +9,7 @@ use telemetry::History;
 use telemetry::dashboard::TimeRange;
 
 use crate::api::{ApiError, device_history, history_between};
-use crate::logic::series;
+use crate::logic::series::{self, Folded};
 use crate::state::live::Live;
 
 /// A series' data: what was fetched and the browser's current copy of it.
@@ -42,16 +42,21 @@ pub fn use_series(
         move || (device.get(), metric.get(), range.get(), points.get()),
         move |(device, metric, range, points)| async move {
             match range {
-                TimeRange::Last { secs } => device_history(device, metric, secs, points).await,
-                TimeRange::Between { from, to } => history_between(device, metric, from, to, points).await,
+                TimeRange::Last { secs } => device_history(device, metric, secs, points, None).await,
+                TimeRange::Between { from, to } => {
+                    history_between(device, metric, from, to, points, None).await
+                }
             }
         },
     );
     let current: RwSignal<Option<History>> = RwSignal::new(None);
+    // Asked again for days past those it knows, and not answered yet.
+    let asking_again = StoredValue::new(false);
 
     // Adopt what was fetched; offline, prefer a newer kept copy.
     Effect::new(move |_| {
         let Some(result) = fetched.get() else { return };
+        asking_again.set_value(false);
         let fresh = result.ok();
         current.set(fresh.clone());
         #[cfg(feature = "hydrate")]
@@ -70,14 +75,21 @@ pub fn use_series(
     // Fold in live and caught-up readings.
     Effect::new(move |_| {
         let (device, metric, range) = (device.get_untracked(), metric.get_untracked(), range.get_untracked());
-        let mut changed = false;
+        let mut folded = Folded::Unchanged;
         live.batch.with(|events| {
             // Notify (redraw) only when a point was added: most batches are other devices'.
             current.maybe_update(|c| {
-                changed = c.as_mut().is_some_and(|c| series::fold(c, events, &device, &metric, range));
-                changed
+                if let Some(c) = c.as_mut() {
+                    folded = series::fold(c, events, &device, &metric, range);
+                }
+                folded == Folded::Changed
             });
         });
+        if folded == Folded::Beyond && !asking_again.get_value() {
+            asking_again.set_value(true);
+            fetched.refetch();
+        }
+        let changed = folded == Folded::Changed;
         #[cfg(feature = "hydrate")]
         if changed
             && let Some(key) = keep_key(&device, &metric, range)

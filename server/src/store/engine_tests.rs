@@ -2,7 +2,10 @@
 //! as they would from the raw readings.
 
 use proptest::prelude::*;
-use telemetry::history::{Bucket, HOUR_MS, MINUTE_MS, bucket_width, downsample};
+use telemetry::history::{
+    Bucket, HOUR_MS, LocalDays, MINUTE_MS, bucket_width, downsample, downsample_between, in_days,
+};
+use telemetry::zone::Zone;
 use telemetry::{DeviceAdmin, DeviceId, Message, Millis, TelemetrySource};
 
 use super::retention::DAY_MS;
@@ -374,6 +377,101 @@ proptest! {
         prop_assert!(h.buckets.len() <= max_points.max(2));
         let want = downsample(points.iter().copied().filter(|p| p.0 >= from && p.0 <= to), h.bucket_ms);
         assert_buckets_match(&h.buckets, &want);
+    }
+}
+
+/// Zones whose midnights fall on whole hours, half hours and quarter hours, with DST changes of
+/// an hour or half an hour, both ways, north and south.
+const ZONES: [&str; 6] = [
+    "Europe/Berlin",
+    "America/New_York",
+    "Australia/Sydney",
+    "Asia/Kolkata",
+    "Australia/Lord_Howe",
+    "Asia/Kathmandu",
+];
+
+/// 2026-03-20 and 2025-10-20, 00:00 UTC: weeks before Europe's spring forward and Sydney's and
+/// Lord Howe's fall back, and before New York's fall back.
+const DST_SEASONS: [Millis; 2] = [1_773_964_800_000, 1_760_918_400_000];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Buckets of local days, whatever was sealed, read exactly as a fold of the raw readings
+    /// over the same days: the hours from hour rollups, what lies off the hour from the rest.
+    #[test]
+    fn local_days_read_like_the_raw_readings(
+        zone in 0usize..ZONES.len(),
+        season in 0usize..DST_SEASONS.len(),
+        steps in prop::collection::vec((1i64..10_800_000, -1_000i64..1_000), 1..600),
+        seal_at in 0usize..600,
+        from_frac in 0.0f64..0.5,
+        max_points in 2usize..40,
+    ) {
+        let zone = Zone::named(ZONES[zone]).unwrap();
+        let start = DST_SEASONS[season];
+        let mut t = start;
+        let points: Vec<(Millis, f64)> = steps
+            .iter()
+            .map(|&(dt, v)| {
+                t += dt;
+                (t, v as f64 / 10.0)
+            })
+            .collect();
+        let store = RedbStore::in_memory().unwrap();
+        store.commit(&readings(&points), &[]).unwrap();
+        if let Some(p) = points.get(seal_at) {
+            store.seal(p.0).unwrap();
+        }
+        let from = start + ((t - start) as f64 * from_frac) as i64;
+        let h = store.history_in("a", "t", from, t, max_points, Some(&zone)).unwrap();
+        prop_assert!(h.buckets.len() <= max_points.max(2));
+        let within = points.iter().copied().filter(|p| p.0 >= from && p.0 <= t);
+        if !in_days(t - from, max_points) {
+            prop_assert!(h.edges.is_empty() && h.zone.is_none());
+            assert_buckets_match(&h.buckets, &downsample(within, h.bucket_ms));
+            return Ok(());
+        }
+        prop_assert_eq!(h.zone.as_deref(), Some(zone.name()));
+        for edge in &h.edges {
+            prop_assert_eq!(zone.day_start(zone.day_of(*edge).unwrap()), Some(*edge), "a local midnight");
+        }
+        prop_assert!(h.edges[0] <= from && *h.edges.last().unwrap() > t);
+        assert_buckets_match(&h.buckets, &downsample_between(within, &h.edges));
+    }
+}
+
+/// Pruned with the defaults, local days in a zone whose midnights are not on whole hours
+/// (Kolkata's are at 18:30 UTC) are cut at 18:00 where only hour rollups are left, and at its
+/// midnights where minute rollups still are; every reading is counted once.
+#[test]
+fn local_days_are_cut_at_whole_hours_where_only_hours_are_left() {
+    const NOW: Millis = 490_600 * HOUR_MS;
+    let kolkata = Zone::named("Asia/Kolkata").unwrap();
+    // 20 days, one ending 375 days ago (only hours left) and one 200 days ago, a reading every 10 minutes.
+    let points: Vec<(Millis, f64)> = [NOW - 385 * DAY_MS, NOW - 210 * DAY_MS]
+        .into_iter()
+        .flat_map(|start| (0..10 * 144).map(move |i| (start + i * 10 * MINUTE_MS, (i % 97) as f64)))
+        .collect();
+    let store = RedbStore::in_memory().unwrap();
+    store.commit(&readings(&points), &[]).unwrap();
+    store.seal(NOW).unwrap();
+    store.prune(crate::config::Config::default().storage.retention().horizons(NOW)).unwrap();
+    for start in [NOW - 385 * DAY_MS, NOW - 210 * DAY_MS] {
+        let (from, to) = (start, start + 10 * DAY_MS - 1);
+        let h = store.history_in("a", "t", from, to, 11, Some(&kolkata)).unwrap();
+        assert_eq!(h.bucket_ms, DAY_MS);
+        let off_hour = h.edges.iter().filter(|e| *e % HOUR_MS != 0).count();
+        if start < NOW - 365 * DAY_MS {
+            assert_eq!(off_hour, 0, "cut at whole hours");
+            assert!(h.edges.iter().all(|e| e.rem_euclid(DAY_MS) == 18 * HOUR_MS));
+        } else {
+            assert_eq!(off_hour, h.edges.len(), "at the midnights, from minute rollups");
+        }
+        let within = points.iter().copied().filter(|p| p.0 >= from && p.0 <= to);
+        assert_buckets_match(&h.buckets, &downsample_between(within, &h.edges));
+        assert_eq!(h.readings(), 10 * 144);
     }
 }
 

@@ -6,11 +6,11 @@
 
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use telemetry::Millis;
-use telemetry::history::{HOUR_MS, ROLLUP_PERIODS};
+use telemetry::history::ROLLUP_PERIODS;
 
 use super::StoreError;
 
-pub const DAY_MS: Millis = 24 * HOUR_MS;
+pub use telemetry::history::DAY_MS;
 
 /// Level → the latest horizon it was pruned to: what it held from before then is gone.
 const PRUNED: TableDefinition<&str, i64> = TableDefinition::new("pruned_before");
@@ -56,6 +56,27 @@ impl Horizons {
             .into_iter()
             .zip(ROLLUP_PERIODS)
             .fold(width, |w, (h, period)| if gone(h) { w.max(period) } else { w })
+    }
+
+    /// Local-day `edges` as these horizons leave them readable: an edge where the readings
+    /// are gone moves back to its whole minute, one where the minute rollups are gone too to
+    /// its whole hour, so each bucket is still read whole from what is left (a zone whose
+    /// midnights are not whole hours, like Kolkata's, gets days from 23:30 there). Edges that
+    /// meet become one.
+    pub fn snap(&self, edges: &[Millis]) -> Vec<Millis> {
+        let gone = |horizon: Option<Millis>, t: Millis| horizon.is_some_and(|before| t < before);
+        let mut out: Vec<Millis> = Vec::with_capacity(edges.len());
+        for &edge in edges {
+            let period = [(self.minute_rollups, ROLLUP_PERIODS[1]), (self.readings, ROLLUP_PERIODS[0])]
+                .into_iter()
+                .find(|(horizon, _)| gone(*horizon, edge))
+                .map_or(1, |(_, period)| period);
+            let edge = edge.div_euclid(period) * period;
+            if out.last().is_none_or(|e| *e < edge) {
+                out.push(edge);
+            }
+        }
+        out
     }
 }
 
@@ -117,6 +138,7 @@ impl Retention {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use telemetry::history::{HOUR_MS, MINUTE_MS};
 
     fn retention(readings_days: u64, minute_rollup_days: u64, hour_rollup_days: u64) -> Retention {
         Retention { readings_days, minute_rollup_days, hour_rollup_days }
@@ -149,6 +171,28 @@ mod tests {
         assert_eq!(pruned.width_at(days_ago(380), 3 * HOUR_MS), 3 * HOUR_MS);
         // Nothing pruned yet, or kept forever: as asked.
         assert_eq!(Horizons::default().width_at(i64::MIN, 1), 1);
+    }
+
+    #[test]
+    fn local_days_are_cut_where_what_is_left_can_cut_them() {
+        let now = 1_000 * DAY_MS;
+        let pruned = retention(30, 365, 0).horizons(now);
+        // Kolkata's midnights, 18:30 UTC, and one of a zone 53 minutes and 28 seconds east.
+        let odd = |days: i64, past: Millis| now - days * DAY_MS + past;
+        let edges = [
+            odd(400, -5 * HOUR_MS - 30 * MINUTE_MS),
+            odd(399, -5 * HOUR_MS - 30 * MINUTE_MS),
+            odd(200, -53 * MINUTE_MS - 28_000),
+            odd(10, -5 * HOUR_MS - 30 * MINUTE_MS),
+        ];
+        assert_eq!(
+            pruned.snap(&edges),
+            [odd(400, -6 * HOUR_MS), odd(399, -6 * HOUR_MS), odd(200, -54 * MINUTE_MS), edges[3]],
+            "hours where only hours are left, minutes where minutes are, else as they are"
+        );
+        assert_eq!(Horizons::default().snap(&edges), edges);
+        // Two that meet become one.
+        assert_eq!(pruned.snap(&[odd(400, 10), odd(400, 20), odd(399, 0)]), [odd(400, 0), odd(399, 0)]);
     }
 
     #[test]

@@ -242,6 +242,27 @@ pub(super) fn buckets(
     Ok(fold.finish())
 }
 
+/// `sid`'s readings in `[from, to]` in the buckets between `edges` (local days, see
+/// [`Downsampler::between`]), each read on its own: its whole hours from hour rollups, what is
+/// left at its ends from minute rollups and readings (where a zone's midnight is not on a
+/// whole hour).
+pub(super) fn buckets_between(
+    rx: &ReadTransaction,
+    head: &[(Millis, f64)],
+    sid: u32,
+    from: Millis,
+    to: Millis,
+    edges: &[Millis],
+) -> Result<Vec<Bucket>, StoreError> {
+    let src = Source { rx, head, sid };
+    let mut fold = Downsampler::between(edges.to_vec());
+    for bucket in edges.windows(2).take_while(|w| w[0] <= to) {
+        let (start, end) = (bucket[0].max(from), bucket[1].saturating_sub(1).min(to));
+        fold_range(&src, start, end, Some(LEVELS - 1), &mut fold)?;
+    }
+    Ok(fold.finish())
+}
+
 struct Source<'a> {
     rx: &'a ReadTransaction,
     head: &'a [(Millis, f64)],

@@ -1,8 +1,10 @@
 //! `GET /api/export.csv`: a device's readings (one metric, or all) over a time range as CSV,
 //! streamed page by page from storage, so a year of readings never sits in memory.
 //!
-//! Columns: `time_utc` (RFC 3339, UTC), `time_local` (the same instant at the caller's UTC
-//! offset, `offset` minutes east of UTC), `device`, `metric`, `value`.
+//! Columns: `time_utc` (RFC 3339, UTC), `time_local` (the same instant in the caller's time
+//! zone `tz`, each row at that zone's offset at its time, so rows either side of a DST change
+//! differ; or, for older links, at one fixed `offset` in minutes east of UTC), `device`,
+//! `metric`, `value`.
 
 use std::sync::Arc;
 
@@ -12,6 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Deserialize;
+use telemetry::zone::Zone;
 use telemetry::{Millis, TelemetrySource, valid_name};
 use tokio::sync::mpsc;
 
@@ -30,8 +33,27 @@ pub struct ExportQuery {
     pub from: Option<Millis>,
     /// Default: now.
     pub to: Option<Millis>,
-    /// Minutes east of UTC for `time_local`; default 0.
+    /// A time zone (IANA name) for `time_local`, each row at its offset then.
+    pub tz: Option<String>,
+    /// Minutes east of UTC for every row's `time_local`, when there is no `tz`; default 0.
     pub offset: Option<i32>,
+}
+
+/// Whose clock `time_local` reads.
+enum Local {
+    Zone(Zone),
+    Fixed(FixedOffset),
+}
+
+impl Local {
+    /// The offset at `t`.
+    fn at(&self, t: Millis) -> FixedOffset {
+        match self {
+            Local::Fixed(offset) => *offset,
+            Local::Zone(zone) => FixedOffset::east_opt(zone.offset_secs(t))
+                .unwrap_or(FixedOffset::east_opt(0).expect("0 is an offset")),
+        }
+    }
 }
 
 fn bad(message: &str) -> Response {
@@ -60,8 +82,15 @@ pub async fn export_csv(State(state): State<AppState>, Query(q): Query<ExportQue
     if from > to {
         return bad("from must not be after to");
     }
-    let Some(zone) = FixedOffset::east_opt(q.offset.unwrap_or(0).clamp(-18 * 60, 18 * 60) * 60) else {
-        return bad("offset out of range");
+    let local = match (&q.tz, q.offset) {
+        (Some(name), _) => match Zone::named(name) {
+            Ok(zone) => Local::Zone(zone),
+            Err(e) => return bad(&e.to_string()),
+        },
+        (None, offset) => match FixedOffset::east_opt(offset.unwrap_or(0).clamp(-18 * 60, 18 * 60) * 60) {
+            Some(offset) => Local::Fixed(offset),
+            None => return bad("offset out of range"),
+        },
     };
     let store: Arc<dyn TelemetrySource> = state.store.clone();
     let device = q.device.clone();
@@ -94,7 +123,7 @@ pub async fn export_csv(State(state): State<AppState>, Query(q): Query<ExportQue
                     }
                 };
                 for (t, v) in &page {
-                    row(&mut chunk, *t, &zone, &device, metric, *v);
+                    row(&mut chunk, *t, &local.at(*t), &device, metric, *v);
                 }
                 if tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk)))).is_err() {
                     return; // The client went away.
@@ -131,5 +160,21 @@ mod tests {
         let cet = FixedOffset::east_opt(3600).unwrap();
         row(&mut out, 1_766_146_880_250, &cet, "d1", "temperature", 21.5);
         assert_eq!(out, "2025-12-19T12:21:20.250Z,2025-12-19T13:21:20.250+01:00,d1,temperature,21.5\n");
+    }
+
+    #[test]
+    fn a_zone_gives_each_row_its_own_offset() {
+        let berlin = Local::Zone(Zone::named("Europe/Berlin").unwrap());
+        // 2026-03-29 00:59 and 01:00 UTC: the last minute of winter time, the first of summer.
+        let (before, after) = (1_774_745_940_000, 1_774_746_000_000);
+        let mut out = String::new();
+        for t in [before, after] {
+            row(&mut out, t, &berlin.at(t), "d1", "t", 1.0);
+        }
+        assert_eq!(
+            out,
+            "2026-03-29T00:59:00.000Z,2026-03-29T01:59:00.000+01:00,d1,t,1\n\
+             2026-03-29T01:00:00.000Z,2026-03-29T03:00:00.000+02:00,d1,t,1\n"
+        );
     }
 }

@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
+use telemetry::history::LocalDays;
 use telemetry::{
     Accounts, Current, DashboardStore, DeviceAdmin, DeviceSummary, History, LiveEvent, Millis, RefusedIds,
     SourceError, TelemetrySource,
@@ -155,15 +156,16 @@ impl TelemetrySource for WithRefusals {
         Ok(current)
     }
 
-    fn history(
+    fn history_in(
         &self,
         device: &str,
         metric: &str,
         from: Millis,
         to: Millis,
         max: usize,
+        days: Option<&dyn LocalDays>,
     ) -> Result<History, SourceError> {
-        self.store.history(device, metric, from, to, max)
+        self.store.history_in(device, metric, from, to, max, days)
     }
 
     fn points(

@@ -2,7 +2,7 @@
 //! the head into chunks and rollups, pruning each level past its own horizon, and the read
 //! side: history, raw points, the change log.
 
-use telemetry::history::bucket_width;
+use telemetry::history::{LocalDays, bucket_width, day_edges};
 use telemetry::{Current, DeviceSummary, History, LiveEvent, Millis, SourceError, TelemetrySource};
 
 use super::super::change_log::{self, CHANGES};
@@ -271,16 +271,21 @@ impl TelemetrySource for RedbStore {
 
     /// Buckets of a minute or more are read from rollups, so they outlive the raw readings.
     /// Buckets finer than the finest level left at the range's start are widened to its period
-    /// (a minute where readings were pruned, an hour where minute rollups were too).
-    fn history(
+    /// (a minute where readings were pruned, an hour where minute rollups were too). Local days
+    /// are read from hour rollups, and where a zone's midnight is not on a whole hour, the
+    /// rest from minute rollups and readings; where those are gone, the day is cut at the
+    /// whole hour (or minute) before its midnight instead (`edges` say where).
+    fn history_in(
         &self,
         device: &str,
         metric: &str,
         from: Millis,
         to: Millis,
         max_points: usize,
+        days: Option<&dyn LocalDays>,
     ) -> Result<History, SourceError> {
         let (from, to) = (from.min(to), from.max(to));
+        let local = days.and_then(|d| Some((d.name().to_owned(), day_edges(from, to, max_points, d)?)));
         let width = bucket_width(from, to, max_points);
         let mut history = History {
             device: device.to_owned(),
@@ -290,14 +295,29 @@ impl TelemetrySource for RedbStore {
             bucket_ms: width,
             buckets: Vec::new(),
             last_seq: 0,
+            edges: Vec::new(),
+            zone: None,
         };
         answer(|| {
             let sid = self.series_id(device, metric);
             let (rx, head) = self.snapshot(sid, from, to)?;
             history.last_seq = read_last_seq(&rx)?;
-            history.bucket_ms = retention::pruned(&rx)?.width_at(from, width);
-            if let Some(sid) = sid {
-                history.buckets = rollup::buckets(&rx, &head, sid, from, to, history.bucket_ms)?;
+            let pruned = retention::pruned(&rx)?;
+            match local {
+                Some((zone, (width, edges))) => {
+                    history.bucket_ms = width;
+                    history.edges = pruned.snap(&edges);
+                    history.zone = Some(zone);
+                    if let Some(sid) = sid {
+                        history.buckets = rollup::buckets_between(&rx, &head, sid, from, to, &history.edges)?;
+                    }
+                }
+                None => {
+                    history.bucket_ms = pruned.width_at(from, width);
+                    if let Some(sid) = sid {
+                        history.buckets = rollup::buckets(&rx, &head, sid, from, to, history.bucket_ms)?;
+                    }
+                }
             }
             Ok(history)
         })
