@@ -1440,7 +1440,14 @@ fn metrics_need_a_token_and_health_tells_strangers_only_ok() {
     let (status, _, body) = get_with(&server, "/healthz", &[]);
     assert_eq!(status, 200);
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), serde_json::json!({"status": "ok"}), "{body}");
+    // Public too, for the sign-in page: a stranger learns only that signing in is needed.
+    let (status, _, body) = get_with(&server, "/api/whoami", &[]);
+    assert_eq!(status, 200);
+    let stranger = serde_json::json!({"user": null, "open": false, "setup_needed": false});
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), stranger, "{body}");
     let admin = sign_in(&server, "root", "admin password");
+    let (_, _, body) = get_with(&server, "/api/whoami", &[("Cookie", admin.as_str())]);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["user"]["name"], "root", "{body}");
     let (status, _, body) = get_with(&server, "/healthz", &[("Cookie", admin.as_str())]);
     assert_eq!(status, 200);
     assert!(body.contains("\"storage\"") && body.contains("\"mqtt\""), "details for users: {body}");
