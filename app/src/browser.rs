@@ -6,12 +6,14 @@
 //! - [`offline`]: the IndexedDB cache of devices and charts (and dashboards in local storage).
 //! - `socket` (browser only): keeps `/ws/live` connected and fetches missed changes.
 //! - [`theme`]: the light or dark theme in effect and the user's choice.
+//! - [`zone`]: the browser's time zone, by name, for queries in local days.
 
 pub mod dom;
 pub mod offline;
 #[cfg(feature = "hydrate")]
 mod socket;
 pub mod theme;
+pub mod zone;
 
 /// How often the page's clock (`Live::now`: ages, "data as of") moves on.
 #[cfg(feature = "hydrate")]

@@ -16,7 +16,8 @@
 //!   server data) and [`board`](state::board) (what a dashboard's widgets share).
 //! - [`browser`]: the DOM, storage and the live feed: [`dom`](browser::dom) (element sizes),
 //!   [`offline`](browser::offline) (the IndexedDB cache behind the installed app), `socket`
-//!   (keeps `/ws/live` connected; browser only), [`theme`](browser::theme); and
+//!   (keeps `/ws/live` connected; browser only), [`theme`](browser::theme),
+//!   [`zone`](browser::zone) (the browser's time zone, by name, for day buckets and CSVs); and
 //!   `browser::start`, which starts them once the page is hydrated.
 //! - [`widgets`]: reusable components, one per file (device card, charts, gauge, stat,
 //!   table, status list, alarm list, range picker, widget settings, confirm box), and

@@ -8,6 +8,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use telemetry::DeviceSummary;
 
 use crate::api::{DeleteDevice, DeviceDetail, UpdateDevice, get_device};
+use crate::browser::zone::tz_param;
 use crate::logic::format;
 use crate::state::live::{Live, merge};
 use crate::widgets::confirm_submit::ConfirmSubmit;
@@ -122,14 +123,15 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
     });
     let display_name = RwSignal::new(merged.get_untracked().and_then(|d| d.name));
     let device_note = merged.get_untracked().and_then(|d| d.note);
-    // The CSV of what the main chart shows, with local times at the browser's UTC offset.
+    // The CSV of what the main chart shows, with local times in the browser's zone (each row
+    // at its own offset); UTC before hydration, as the page shows times.
     let csv_href = {
         let id = id.clone();
         move || {
             let to = now.get();
             let from = to - range.get().secs() * 1000;
-            let offset = if local.get() { local_offset_minutes() } else { 0 };
-            format!("/api/export.csv?device={id}&metric={}&from={from}&to={to}&offset={offset}", metric.get())
+            let tz = if local.get() { tz_param() } else { String::new() };
+            format!("/api/export.csv?device={id}&metric={}&from={from}&to={to}{tz}", metric.get())
         }
     };
 
@@ -285,17 +287,5 @@ fn DeviceAbout(id: String, name: RwSignal<Option<String>>, note: Option<String>)
             </ActionForm>
             {move || problem().map(|e| view! { <p class="error" role="alert">{e}</p> })}
         </section>
-    }
-}
-
-/// Minutes east of UTC in the browser's zone now (0 on the server).
-fn local_offset_minutes() -> i32 {
-    #[cfg(feature = "hydrate")]
-    {
-        -(js_sys::Date::new_0().get_timezone_offset() as i32)
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        0
     }
 }

@@ -3,12 +3,17 @@
 //! live or caught-up reading exactly as the server would bucket it (see [`crate::logic::series`]),
 //! so reconnecting never refetches the range. Series that follow "now" are kept offline (their
 //! last 24 h).
+//!
+//! Buckets of a day or more are the viewer's local days: once hydrated, such a series is asked
+//! for again naming the browser's time zone (the server renders in UTC, as it shows times),
+//! and again when live readings run past the days it knows.
 
 use leptos::prelude::*;
 use telemetry::History;
 use telemetry::dashboard::TimeRange;
 
 use crate::api::{ApiError, device_history, history_between};
+use crate::browser::zone::time_zone;
 use crate::logic::series::{self, Folded};
 use crate::state::live::Live;
 
@@ -38,14 +43,28 @@ pub fn use_series(
     points: Signal<u32>,
 ) -> SeriesData {
     let live = expect_context::<Live>();
+    // Only whole-day buckets follow the zone: other series are not fetched again on hydration.
+    let zone = Memo::new(move |_| {
+        (live.hydrated() && series::wants_zone(range.get(), points.get())).then(time_zone).flatten()
+    });
     let fetched = Resource::new(
-        move || (device.get(), metric.get(), range.get(), points.get()),
-        move |(device, metric, range, points)| async move {
-            match range {
-                TimeRange::Last { secs } => device_history(device, metric, secs, points, None).await,
-                TimeRange::Between { from, to } => {
-                    history_between(device, metric, from, to, points, None).await
+        move || (device.get(), metric.get(), range.get(), points.get(), zone.get()),
+        move |(device, metric, range, points, tz)| async move {
+            let ask = |tz: Option<String>| {
+                let (device, metric) = (device.clone(), metric.clone());
+                async move {
+                    match range {
+                        TimeRange::Last { secs } => device_history(device, metric, secs, points, tz).await,
+                        TimeRange::Between { from, to } => {
+                            history_between(device, metric, from, to, points, tz).await
+                        }
+                    }
                 }
+            };
+            match ask(tz.clone()).await {
+                // A zone this server's database lacks: UTC days rather than no chart.
+                Err(ApiError::BadRequest(_)) if tz.is_some() => ask(None).await,
+                answer => answer,
             }
         },
     );
