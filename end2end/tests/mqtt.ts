@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 
 const mqttPort = process.env.E2E_MQTT_PORT || '18837';
 
@@ -50,4 +50,31 @@ export function publish(
       throw new Error(`mosquitto_pub for ${device} failed (exit ${run.status}): ${why}`);
     }
   }
+}
+
+/**
+ * One attempt to publish, without retrying and without holding up the test while it runs (the
+ * page can be watched meanwhile): resolves with mosquitto_pub's exit status and what it printed
+ * (a refused connection says why).
+ */
+export function publishOnce(
+  device: string,
+  telemetry: Record<string, number>,
+  options: PublishOptions = {},
+): Promise<{ status: number | null; output: string }> {
+  const payload = JSON.stringify({ telemetry, timestamp: new Date().toISOString() });
+  const login = options.key === undefined
+    ? ['-i', options.clientId ?? `e2e-${process.pid}-${++published}`]
+    : ['-i', device, '-u', device, '-P', options.key];
+  const args = [
+    '-h', '127.0.0.1', '-p', String(options.port ?? mqttPort), '-q', '1', ...login,
+    '-t', `app/device/${device}/telemetry`, '-m', payload,
+  ];
+  return new Promise((resolve) => {
+    const run = spawn('mosquitto_pub', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    run.stdout.on('data', (d) => (output += d));
+    run.stderr.on('data', (d) => (output += d));
+    run.on('close', (status) => resolve({ status, output }));
+  });
 }

@@ -8,8 +8,8 @@
 //! [`MAX_STRANGERS`] strangers.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use telemetry::text::untrusted;
@@ -23,16 +23,21 @@ use crate::log_limit::LogLimit;
 pub const MAX_STRANGERS: usize = 50;
 
 /// A device's refusal state goes out live at most this often while refusals repeat (each new
-/// reason goes out at once).
+/// reason goes out at once, and the last of a burst goes out when its second is up, so a page
+/// ends with the true count).
 const LIVE_EVERY: Duration = Duration::from_secs(1);
 
 struct Entry {
     refused: Refused,
     pushed: Instant,
+    /// A push of the latest state is scheduled (refusals came faster than [`LIVE_EVERY`]).
+    trailing: bool,
 }
 
+type Devices = Arc<Mutex<HashMap<String, Entry>>>;
+
 pub struct Refusals {
-    devices: Mutex<HashMap<String, Entry>>,
+    devices: Devices,
     /// `devices.len()`, read without the lock on every stored message.
     count: AtomicUsize,
     strangers: Mutex<VecDeque<RefusedId>>,
@@ -43,7 +48,7 @@ pub struct Refusals {
 impl Refusals {
     pub fn new(hub: Hub) -> Refusals {
         Refusals {
-            devices: Mutex::default(),
+            devices: Devices::default(),
             count: AtomicUsize::new(0),
             strangers: Mutex::default(),
             log: LogLimit::default(),
@@ -74,6 +79,7 @@ impl Refusals {
         let entry = devices.entry(id.to_owned()).or_insert_with(|| Entry {
             refused: Refused { reason: String::new(), text: String::new(), since: now, last: now, count: 0 },
             pushed: instant - LIVE_EVERY,
+            trailing: false,
         });
         let new_reason = entry.refused.reason != why.label();
         if new_reason {
@@ -82,14 +88,35 @@ impl Refusals {
         }
         entry.refused.last = now;
         entry.refused.count += 1;
-        let push = (new_reason || instant.duration_since(entry.pushed) >= LIVE_EVERY).then(|| {
+        let since_push = instant.duration_since(entry.pushed);
+        let push = (new_reason || since_push >= LIVE_EVERY).then(|| {
             entry.pushed = instant;
             entry.refused.clone()
+        });
+        // Too soon to push again: push the latest state once its second is up.
+        let trail = (push.is_none() && !entry.trailing).then(|| {
+            entry.trailing = true;
+            LIVE_EVERY.saturating_sub(since_push)
         });
         self.count.store(devices.len(), Ordering::Relaxed);
         drop(devices);
         if let Some(refused) = push {
             self.hub.publish(&LiveEvent::Refused { device: id.to_owned(), refused: Some(refused) });
+        }
+        if let (Some(wait), Ok(runtime)) = (trail, tokio::runtime::Handle::try_current()) {
+            let (devices, hub, id) = (self.devices.clone(), self.hub.clone(), id.to_owned());
+            runtime.spawn(async move {
+                tokio::time::sleep(wait).await;
+                let latest = {
+                    let mut devices = devices.lock().unwrap_or_else(|e| e.into_inner());
+                    // Gone: accepted (which said so) or forgotten in the meantime.
+                    let Some(entry) = devices.get_mut(&id) else { return };
+                    entry.trailing = false;
+                    entry.pushed = Instant::now();
+                    entry.refused.clone()
+                };
+                hub.publish(&LiveEvent::Refused { device: id, refused: Some(latest) });
+            });
         }
     }
 
@@ -185,7 +212,13 @@ mod tests {
             "{}",
             first.json
         );
-        assert!(feed.try_recv().is_err(), "a repeat within a second is not pushed again");
+        assert!(feed.try_recv().is_err(), "a repeat within a second is not pushed at once");
+        let trailing = tokio::time::timeout(LIVE_EVERY * 3, feed.recv()).await.expect("pushed").unwrap();
+        assert!(
+            trailing.json.contains("\"count\":2"),
+            "the last of a burst, once its second is up: {}",
+            trailing.json
+        );
         r.refused("d1", true, &Rejection::WrongKey, None, 4_000);
         assert!(feed.recv().await.unwrap().json.contains("wrong_key"), "a new reason is pushed at once");
         r.accepted("d1");
