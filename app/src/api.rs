@@ -1,5 +1,6 @@
 //! Server functions: the only way the UI reads and changes data, by domain ([`devices`],
-//! [`dashboards`], [`auth`], [`alarms`], and for admins only [`users`] and [`device_keys`]).
+//! [`fleet`] (tags, groups, the fleet list), [`dashboards`], [`auth`], [`alarms`], and for
+//! admins only [`users`] and [`device_keys`]).
 //! Their bodies run on the server against the stores it provides as context.
 //! Reads are GET requests, so the service worker can answer them from its cache when offline;
 //! changes are POSTs. They answer with an [`ApiError`]; their bodies share the server-only
@@ -12,6 +13,7 @@ pub mod dashboards;
 pub mod device_keys;
 pub mod devices;
 mod error;
+pub mod fleet;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 pub mod users;
@@ -22,4 +24,5 @@ pub use dashboards::*;
 pub use device_keys::*;
 pub use devices::*;
 pub use error::ApiError;
+pub use fleet::*;
 pub use users::*;

@@ -9,6 +9,7 @@
 
 mod limits;
 mod refusals;
+mod tags;
 mod writer;
 
 pub use limits::{Limits, LimitsConfig, Pace};
@@ -45,13 +46,14 @@ enum Job {
     Messages(Vec<Incoming>, oneshot::Sender<Ack>),
     Status(StatusReport, oneshot::Sender<Ack>),
     Alarm(crate::alarms::AlarmJob),
+    Tags(tags::TagJob),
 }
 
 impl Job {
     fn readings(&self) -> usize {
         match self {
             Job::Messages(m, _) => m.iter().map(|i| i.message.values.len()).sum::<usize>().max(1),
-            Job::Status(..) | Job::Alarm(_) => 1,
+            Job::Status(..) | Job::Alarm(_) | Job::Tags(_) => 1,
         }
     }
 }

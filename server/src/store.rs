@@ -107,7 +107,7 @@ impl From<StoreError> for SourceError {
     }
 }
 
-pub trait Store: TelemetrySource + DashboardStore + DeviceAdmin + AlarmStore {
+pub trait Store: TelemetrySource + DashboardStore + DeviceAdmin + AlarmStore + TagStore {
     /// Stores a batch of messages and status reports, and what the alarm engine made of them
     /// (alarms, their logs, rule states, notifications), in one durable transaction: when this
     /// returns `Ok`, everything in it survives a crash. Idempotent per (device, metric, time).
@@ -140,6 +140,18 @@ pub trait Store: TelemetrySource + DashboardStore + DeviceAdmin + AlarmStore {
 
     /// Keeps only the latest `keep` entries of the change log; returns how many went.
     fn trim_changes(&self, keep: u64) -> Result<u64, StoreError>;
+}
+
+/// Devices' tags. Changed only by the writer ([`crate::ingest`]), which hands out every
+/// change's number and broadcasts them in order.
+pub trait TagStore: Send + Sync {
+    /// Sets each device's whole set of tags, at server time `at`, durably: one numbered change
+    /// per device whose tags differ (what live clients are sent); unknown devices are left out.
+    fn put_tags(
+        &self,
+        tags: &[(String, telemetry::tags::Tags)],
+        at: Millis,
+    ) -> Result<CommitOutcome, StoreError>;
 }
 
 /// What the alarm engine starts from after a start.

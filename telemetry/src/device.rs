@@ -8,7 +8,7 @@ use crate::Millis;
 /// A device with no reading for this long is shown as stale.
 pub const STALE_AFTER_MS: Millis = 60_000;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeviceSummary {
     pub id: String,
     /// Server time of the first accepted reading.
@@ -27,6 +27,9 @@ pub struct DeviceSummary {
     /// The user's note about it.
     #[serde(default)]
     pub note: Option<String>,
+    /// Its tags (`site=greenhouse`), as people set them.
+    #[serde(default, skip_serializing_if = "crate::tags::Tags::is_empty")]
+    pub tags: crate::tags::Tags,
     /// Set while the server refuses what the device sends (kept in memory, not stored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused: Option<crate::Refused>,
@@ -120,6 +123,7 @@ mod tests {
             metrics: vec![],
             name: None,
             note: None,
+            tags: Default::default(),
             refused: None,
         }
     }

@@ -13,7 +13,10 @@
 //! - [`live`]: events pushed to dashboards over `/ws/live`.
 //! - [`history`]: downsampled buckets for charts, in the viewer's local days from a day up;
 //!   `zone` (feature `zones`, server only): time zones by IANA name, which give those days.
-//! - [`device`]: what the dashboard knows about a device.
+//! - [`device`]: what the dashboard knows about a device; [`tags`]: the `key=value` tags
+//!   people give devices; [`query`]: the fleet query language (`tag:site=greenhouse
+//!   fw!=1.4.2`) and groups (saved queries); [`fleet`]: what a query reads of a device, the
+//!   signal and battery bands, the fleet view's rows.
 //! - [`dashboard`]: dashboards, widgets, grid layouts per screen size, time ranges.
 //! - [`source`]: the read-side interface the UI's server functions use.
 //! - [`auth`]: roles and the signed-in user as the UI sees them.
@@ -27,13 +30,16 @@ pub mod auth;
 pub mod dashboard;
 pub mod decode;
 pub mod device;
+pub mod fleet;
 pub mod history;
 pub mod live;
 pub mod name;
 pub mod notify;
 pub mod payload;
+pub mod query;
 pub mod rejection;
 pub mod source;
+pub mod tags;
 pub mod text;
 pub mod timestamp;
 pub mod topic;

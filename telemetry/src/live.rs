@@ -34,6 +34,8 @@ pub enum LiveEvent {
     Refused { device: String, refused: Option<crate::Refused> },
     /// An alarm opened or changed (fired, cleared, acknowledged, …), as it is now.
     Alarm { seq: u64, alarm: crate::alarm::Alarm },
+    /// Someone changed a device's tags: all of them as they are now, set at server time `at`.
+    Tags { seq: u64, device: String, tags: crate::tags::Tags, at: Millis },
 }
 
 impl LiveEvent {
@@ -42,18 +44,20 @@ impl LiveEvent {
         match self {
             LiveEvent::Reading { device, .. }
             | LiveEvent::Status { device, .. }
-            | LiveEvent::Refused { device, .. } => Some(device),
+            | LiveEvent::Refused { device, .. }
+            | LiveEvent::Tags { device, .. } => Some(device),
             LiveEvent::Alarm { alarm, .. } => Some(&alarm.device),
             LiveEvent::Hello { .. } | LiveEvent::Resync { .. } => None,
         }
     }
 
-    /// The change's sequence number, for readings and statuses.
+    /// The change's sequence number, for stored changes.
     pub fn seq(&self) -> Option<u64> {
         match self {
-            LiveEvent::Reading { seq, .. } | LiveEvent::Status { seq, .. } | LiveEvent::Alarm { seq, .. } => {
-                Some(*seq)
-            }
+            LiveEvent::Reading { seq, .. }
+            | LiveEvent::Status { seq, .. }
+            | LiveEvent::Alarm { seq, .. }
+            | LiveEvent::Tags { seq, .. } => Some(*seq),
             LiveEvent::Hello { .. } | LiveEvent::Resync { .. } | LiveEvent::Refused { .. } => None,
         }
     }

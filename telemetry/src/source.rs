@@ -121,6 +121,9 @@ pub trait DeviceAdmin: Send + Sync {
     ) -> Result<bool, SourceError>;
     /// Deletes a device and all its history; false if unknown.
     fn delete_device(&self, id: &str) -> Result<bool, SourceError>;
+    /// Sets how often a device is expected to report (`None`: learn it from its readings),
+    /// kept across restarts; false if unknown.
+    fn set_expected_interval(&self, id: &str, interval: Option<Millis>) -> Result<bool, SourceError>;
 }
 
 /// A storage failure. Its cause is logged where it happened; this says only what kind of

@@ -1,5 +1,5 @@
 //! Server functions for devices: the list, one device, a metric's history, missed changes,
-//! naming and deleting.
+//! naming, setting how often one reports, and deleting.
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
@@ -121,6 +121,19 @@ pub async fn update_device(id: String, name: String, note: String) -> Result<(),
     let name = user_text(&name, MAX_DEVICE_NAME).map_err(|e| ApiError::BadRequest(format!("name: {e}")))?;
     let note = user_text(&note, MAX_DEVICE_NOTE).map_err(|e| ApiError::BadRequest(format!("note: {e}")))?;
     match ssr::admin(move |s| s.set_device_meta(&id, name, note)).await? {
+        true => Ok(()),
+        false => Err(ApiError::BadRequest("no such device".into())),
+    }
+}
+
+/// Sets how often a device is expected to report, as a person writes it (`90`, `90s`, `5m`,
+/// `1h`, `2d`; 10 s to 7 days); empty goes back to learning it from its readings. It is stale
+/// once quiet for three times that (never under 30 s). A plain form can post here.
+#[server(prefix = "/api", endpoint = "device/interval", output = JsonText)]
+pub async fn set_device_interval(id: String, interval: String) -> Result<(), ApiError> {
+    let interval = telemetry::device::parse_interval(&interval)
+        .map_err(|e| ApiError::BadRequest(format!("expected interval: {e}")))?;
+    match ssr::admin(move |s| s.set_expected_interval(&id, interval)).await? {
         true => Ok(()),
         false => Err(ApiError::BadRequest("no such device".into())),
     }

@@ -18,8 +18,10 @@ pub type Dashboards = Arc<dyn DashboardStore>;
 pub type Admin = Arc<dyn DeviceAdmin>;
 /// ... users and device keys ...
 pub type Users = Arc<dyn Accounts>;
-/// ... and alarms, their rules and notification channels (calls may wait for the writer).
+/// ... alarms, their rules and notification channels (calls may wait for the writer) ...
 pub type Desk = Arc<dyn AlarmDesk>;
+/// ... and devices' tags (changes wait for the writer).
+pub type Tagger = Arc<dyn telemetry::tags::TagAdmin>;
 
 fn context<T: Clone + Send + Sync + 'static>() -> Result<T, ApiError> {
     use_context::<T>().ok_or(ApiError::Storage)
@@ -158,6 +160,20 @@ pub async fn desk_change<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let by = alarm_actor()?;
     desk(move |d| f(d, by)).await
+}
+
+/// A tag edit, off the async runtime: a device that would hold too many tags is a 409.
+pub async fn tags<T: Send + 'static>(
+    f: impl FnOnce(Tagger) -> Result<T, telemetry::tags::TagEditError> + Send + 'static,
+) -> Result<T, ApiError> {
+    use telemetry::tags::{TagEditError, TagError};
+    let tagger = context::<Tagger>()?;
+    match tokio::task::spawn_blocking(move || f(tagger)).await.map_err(|_| ApiError::Storage)? {
+        Ok(value) => Ok(value),
+        Err(TagEditError::Tags(e @ TagError::Full(_))) => Err(ApiError::Conflict(e.to_string())),
+        Err(TagEditError::Tags(e)) => Err(ApiError::BadRequest(e.to_string())),
+        Err(TagEditError::Storage(_)) => Err(ApiError::Storage),
+    }
 }
 
 pub fn now() -> telemetry::Millis {

@@ -67,7 +67,7 @@ pub fn list_href(query: &AlarmQuery) -> String {
 
 /// Percent-encodes a query value (ids are `[A-Za-z0-9_.-]`, but a typed filter may be
 /// anything).
-fn encode(value: &str) -> String {
+pub(crate) fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         match b {
@@ -328,6 +328,7 @@ mod tests {
             metrics: vec![telemetry::MetricLatest { name: "t".into(), value: 31.0, ts: 40_000 }],
             name: None,
             note: None,
+            tags: Default::default(),
             refused: None,
         };
         assert_eq!(silent_since(&a, Some(&device), Some("t"), 90_000), None);

@@ -117,6 +117,18 @@ fn written(d: NaiveDateTime, shown: Shown) -> String {
     }
 }
 
+/// How often a device is expected to report, and when it is stale: "5m (learned), stale
+/// after 15m", "1h (set), stale after 3h", "not known yet, stale after 1m".
+pub fn interval(i: telemetry::device::Interval) -> String {
+    use telemetry::device::format_interval;
+    let expected = match (i.set, i.learned) {
+        (Some(set), _) => format!("{} (set)", format_interval(set)),
+        (None, Some(learned)) => format!("{} (learned)", format_interval(learned)),
+        (None, None) => "not known yet".into(),
+    };
+    format!("{expected}, stale after {}", format_interval(i.stale_after()))
+}
+
 /// RFC 3339, for `<time datetime=...>`.
 pub fn iso(t: Millis) -> String {
     telemetry::timestamp::format_utc(t)
@@ -168,6 +180,16 @@ mod tests {
         assert_eq!(age(4 * 3_600_000, 0), "4 h ago");
         assert_eq!(age(3 * 86_400_000, 0), "3 d ago");
         assert_eq!(age(0, 5_000), "just now");
+    }
+
+    #[test]
+    fn intervals_say_where_they_come_from() {
+        use telemetry::device::Interval;
+        let learned = Interval { learned: Some(300_000), set: None };
+        assert_eq!(interval(learned), "5m (learned), stale after 15m");
+        assert_eq!(interval(Interval { set: Some(3_600_000), ..learned }), "1h (set), stale after 3h");
+        assert_eq!(interval(Interval { learned: Some(2_000), set: None }), "2s (learned), stale after 30s");
+        assert_eq!(interval(Interval::default()), "not known yet, stale after 1m");
     }
 
     #[test]

@@ -16,6 +16,8 @@ use crate::widgets::history_chart::HistoryChart;
 use crate::widgets::icon::{Icon, Lucide};
 use crate::widgets::refused_note::RefusedNote;
 
+mod device_tags;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Range {
     Hour,
@@ -223,6 +225,7 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
                     .collect_view()
             }}
         </section>
+        <device_tags::DeviceTags id=id.clone() tags=Signal::derive(move || merged.with(|d| d.as_ref().map(|d| d.tags.clone()).unwrap_or_default()))/>
         <DeviceAbout id=id.clone() name=display_name note=device_note/>
     }
 }

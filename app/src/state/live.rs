@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use telemetry::alarm::Alarm;
+use telemetry::tags::Tags;
 use telemetry::{DeviceStatus, DeviceSummary, LiveEvent, MetricLatest, Millis, Refused};
 
 /// The connection to `/ws/live`.
@@ -38,6 +39,8 @@ pub struct LiveDevice {
     pub cached: bool,
     /// What the feed last said about the device being refused: `Some(None)` when it stopped.
     pub refused: Option<Option<Refused>>,
+    /// Its tags as the feed (or a newer cache) last said.
+    pub tags: Option<Tags>,
 }
 
 /// Live state shared by every page (a context).
@@ -167,12 +170,17 @@ impl Live {
 
     /// Overlays what the offline cache remembered (newer values win, per metric).
     pub fn restore(&self, hwm: u64, devices: Vec<DeviceSummary>) {
+        // Tags carry no time of their own: the cache's win if it is newer than the page.
+        let newer = hwm > self.hwm.get_value();
         self.hwm.update_value(|h| *h = (*h).max(hwm));
         let newest = devices.iter().map(|d| d.last_seen).max();
         self.devices.update(|live| {
             for d in devices {
                 let l = live.entry(d.id.clone()).or_default();
                 l.cached = true;
+                if newer {
+                    l.tags = Some(d.tags.clone());
+                }
                 l.last_seen = l.last_seen.max(d.last_seen);
                 if let Some(s) = d.status
                     && l.status.is_none_or(|old| s.at > old.at)
@@ -236,6 +244,7 @@ pub fn apply(devices: &mut BTreeMap<String, LiveDevice>, event: LiveEvent) {
             }
         }
         LiveEvent::Refused { device, refused } => devices.entry(device).or_default().refused = Some(refused),
+        LiveEvent::Tags { device, tags, .. } => devices.entry(device).or_default().tags = Some(tags),
         // Alarms are not a device's state: `Live::alarms` holds them.
         LiveEvent::Alarm { .. } => {}
         LiveEvent::Hello { .. } | LiveEvent::Resync { .. } => {}
@@ -258,10 +267,14 @@ pub fn merge(base: &[DeviceSummary], live: &BTreeMap<String, LiveDevice>) -> BTr
                 metrics: Vec::new(),
                 name: None,
                 note: None,
+                tags: Default::default(),
                 refused: None,
             }),
             None => continue,
         };
+        if let Some(tags) = &l.tags {
+            d.tags = tags.clone();
+        }
         d.last_seen = d.last_seen.max(l.last_seen);
         if let Some(refused) = &l.refused {
             d.refused = refused.clone();
@@ -304,6 +317,7 @@ mod tests {
                 .collect(),
             name: None,
             note: None,
+            tags: Default::default(),
             refused: None,
         }
     }
@@ -350,6 +364,30 @@ mod tests {
         apply(&mut live, LiveEvent::Status { seq: 1, device: "a".into(), online: false, at: 150 });
         let a = &merge(&base, &live)["a"];
         assert_eq!(a.health(160), telemetry::device::Health::Offline);
+    }
+
+    #[test]
+    fn tags_follow_the_feed_and_a_newer_cache() {
+        let tags = |text: &str| telemetry::tags::parse_tags(text).unwrap();
+        let mut with = summary("a", 100, &[]);
+        with.tags = tags("site=barn");
+        let base = vec![with.clone()];
+        let mut live = BTreeMap::new();
+        assert_eq!(merge(&base, &live)["a"].tags, tags("site=barn"), "the server's until the feed says");
+        apply(&mut live, LiveEvent::Tags { seq: 3, device: "a".into(), tags: tags("site=greenhouse"), at: 1 });
+        assert_eq!(merge(&base, &live)["a"].tags, tags("site=greenhouse"));
+        let owner = Owner::new();
+        owner.with(|| {
+            let live = Live::new();
+            live.seed(5, std::slice::from_ref(&with));
+            let mut cached = summary("a", 100, &[]);
+            cached.tags = tags("site=old");
+            live.restore(4, vec![cached.clone()]);
+            assert_eq!(live.snapshot()["a"].tags, tags("site=barn"), "an older cache leaves the page's");
+            cached.tags = tags("site=new");
+            live.restore(9, vec![cached]);
+            assert_eq!(live.snapshot()["a"].tags, tags("site=new"), "a newer cache wins");
+        });
     }
 
     #[test]

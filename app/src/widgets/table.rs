@@ -138,6 +138,7 @@ mod tests {
                 .unwrap_or_default(),
             name: None,
             note: None,
+            tags: Default::default(),
             refused: None,
         }
     }

@@ -32,7 +32,10 @@ pub fn run(store: &dyn Store, rule: &Rule, from: Millis, to: Millis) -> Result<B
             Some(metric) => vec![metric.to_owned()],
             // No-data on any metric, offline: any reading says the device is there.
             None => match store.device(device)?.value {
-                Some(d) => d.metrics.into_iter().map(|m| m.name).collect(),
+                Some(d) => {
+                    replay.stale_after(d.stale_after());
+                    d.metrics.into_iter().map(|m| m.name).collect()
+                }
                 None => continue,
             },
         };

@@ -48,6 +48,8 @@ pub struct Presence {
     pub last_seen: Millis,
     /// When it said it was offline, if it has sent nothing since.
     pub offline_since: Option<Millis>,
+    /// How long after `last_seen` it counts as gone without saying so (its expected interval's).
+    pub stale_after: Millis,
 }
 
 /// Why an action was refused.
@@ -315,12 +317,16 @@ impl<'a> Work<'a> {
                     .map(|((_, d), _)| d)
                     .collect();
                 for device in busy {
-                    self.evaluate(rule, device, Input::Tick { last_seen: now, offline_since: None });
+                    let tick = Input::Tick { last_seen: now, offline_since: None, stale_after: 0 };
+                    self.evaluate(rule, device, tick);
                 }
             } else {
                 for (device, presence) in devices.iter().filter(|(d, _)| rule.watches(d)) {
-                    let input =
-                        Input::Tick { last_seen: presence.last_seen, offline_since: presence.offline_since };
+                    let input = Input::Tick {
+                        last_seen: presence.last_seen,
+                        offline_since: presence.offline_since,
+                        stale_after: presence.stale_after,
+                    };
                     self.evaluate(rule, device, input);
                 }
             }
@@ -746,7 +752,10 @@ mod tests {
                 .unwrap();
         rule.id = "r0".into();
         e.load(vec![rule], vec![], vec![], vec![]);
-        let devices = [("d1".to_owned(), Presence { last_seen: T0 - 3_600_000, offline_since: None })];
+        let devices = [(
+            "d1".to_owned(),
+            Presence { last_seen: T0 - 3_600_000, offline_since: None, stale_after: 60_000 },
+        )];
         assert!(e.on_tick(T0 + 1000, &devices).alarms.is_empty(), "just started: grace");
         let fired = e.on_tick(T0 + 60_000, &devices);
         assert_eq!(fired.alarms.len(), 1, "still unheard of after the grace");

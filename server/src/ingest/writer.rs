@@ -97,6 +97,7 @@ impl Writer {
                     acts.push(Act { id, action, by, reply })
                 }
                 Job::Alarm(config) => self.configure(config).await,
+                Job::Tags(job) => self.tags(job).await,
             }
         }
         let started = Instant::now();
@@ -235,6 +236,22 @@ impl Writer {
                 (d.id, Presence { last_seen: d.last_seen, offline_since })
             })
             .collect()
+    }
+
+    /// A tag edit: stored, answered, then broadcast.
+    async fn tags(&mut self, job: super::tags::TagJob) {
+        let store = self.store.clone();
+        let super::tags::TagJob { devices, edit, reply } = job;
+        let result = tokio::task::spawn_blocking(move || super::tags::apply(&store, &devices, &edit))
+            .await
+            .unwrap_or(Err(telemetry::tags::TagEditError::Storage(telemetry::SourceError::Failed)));
+        let result = result.map(|(tagged, outcome)| {
+            for (event, json) in outcome.events.iter().zip(outcome.wire) {
+                self.hub.publish_json(event.device(), json);
+            }
+            tagged
+        });
+        let _ = reply.send(result);
     }
 
     /// A rule or channel changed: stored first, then the engine sees it.

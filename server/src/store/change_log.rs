@@ -1,5 +1,6 @@
-//! The change log: every stored change (a reading message, a status report), numbered, for
-//! clients catching up after a gap and for replaying the device registry after a crash.
+//! The change log: every stored change (a reading message, a status report, a device's new
+//! tags, an alarm's news), numbered, for clients catching up after a gap and for replaying the
+//! device registry after a crash.
 //!
 //! A commit writes its changes in rows of up to [`ROW_BYTES`], each keyed by the number of its
 //! first change and holding their JSON one per line: a commit of a thousand messages is about
@@ -107,7 +108,7 @@ pub(super) fn prune(table: &mut Table<u64, &[u8]>, upto: u64, before: Millis) ->
         seq <= upto
             && match parse(json) {
                 Ok(LiveEvent::Reading { received, .. }) => received < before,
-                Ok(LiveEvent::Status { at, .. }) => at < before,
+                Ok(LiveEvent::Status { at, .. } | LiveEvent::Tags { at, .. }) => at < before,
                 _ => true,
             }
     })

@@ -1,5 +1,5 @@
 //! The device registry: a record per device (first and last seen, status, message count, the
-//! latest value of each metric, name, note). It lives in memory and reaches disk at
+//! latest value of each metric, name, note, tags). It lives in memory and reaches disk at
 //! checkpoints (every sealing, and with every deletion or edit) rather than with every commit,
 //! which would rewrite each device's record once per message. The change log keeps every change
 //! since the last checkpoint, so after a crash replaying it restores the registry; each record
@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
+use telemetry::tags::Tags;
 use telemetry::{DeviceStatus, DeviceSummary, LiveEvent, MetricLatest, Millis};
 
 use super::StoreError;
@@ -32,6 +33,8 @@ pub(super) struct DeviceRecord {
     pub name: Option<String>,
     #[serde(default)]
     pub note: Option<String>,
+    #[serde(default, skip_serializing_if = "Tags::is_empty")]
+    pub tags: Tags,
     /// The last change folded in.
     #[serde(default)]
     pub seq: u64,
@@ -52,6 +55,7 @@ impl DeviceRecord {
                 .collect(),
             name: self.name.clone(),
             note: self.note.clone(),
+            tags: self.tags.clone(),
             refused: None,
         }
     }
@@ -97,6 +101,10 @@ impl DeviceRecord {
             }
             LiveEvent::Status { seq, online, at, .. } if *seq > self.seq => {
                 self.status(*online, *at);
+                self.seq = *seq;
+            }
+            LiveEvent::Tags { seq, tags, .. } if *seq > self.seq => {
+                self.tags = tags.clone();
                 self.seq = *seq;
             }
             _ => {}

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{Level, Op, Rule, RuleKind, Severity, TransitionKind};
 use crate::Millis;
-use crate::device::STALE_AFTER_MS;
 
 /// A reading more than this much older than its arrival is a backfill: stored, not evaluated.
 pub const FRESH_MS: Millis = 5 * 60_000;
@@ -111,8 +110,10 @@ pub enum Input<'a> {
     /// The device reported `online` or `offline` (its last will, say).
     Status { online: bool },
     /// The clock moved on. `last_seen`: the device's latest reading (server time);
-    /// `offline_since`: when it said it was offline, if it has not sent anything since.
-    Tick { last_seen: Millis, offline_since: Option<Millis> },
+    /// `offline_since`: when it said it was offline, if it has not sent anything since;
+    /// `stale_after`: how long after `last_seen` it counts as gone without saying so (its own,
+    /// from its expected interval: [`crate::device::Interval::stale_after`]).
+    Tick { last_seen: Millis, offline_since: Option<Millis>, stale_after: Millis },
 }
 
 /// The server's clock for an evaluation.
@@ -356,11 +357,11 @@ fn offline(
         Input::Reading { received, .. } => resumed(rule, track, received, out),
         Input::Status { online: true } => resumed(rule, track, clock.now, out),
         Input::Status { online: false } => {}
-        Input::Tick { last_seen, offline_since } => {
+        Input::Tick { last_seen, offline_since, stale_after } => {
             if last_seen == 0 || track.phase != Phase::Normal || clock.now < clock.quiet_until {
                 return;
             }
-            let down_since = offline_since.unwrap_or(last_seen.saturating_add(STALE_AFTER_MS));
+            let down_since = offline_since.unwrap_or(last_seen.saturating_add(stale_after));
             if clock.now >= down_since.saturating_add(secs(after_secs)) {
                 open(rule, track, severity, None, clock.now, out);
             }
@@ -388,6 +389,7 @@ fn resumed(rule: &Rule, track: &mut Track, at: Millis, out: &mut Vec<Effect>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::DEFAULT_STALE_MS;
 
     const S: Millis = 1000;
     const T0: Millis = 1_766_146_880_000;
@@ -432,7 +434,7 @@ mod tests {
                 let input = Input::Reading { values: &values, ts: T0 + at * S, received: now };
                 out.extend(evaluate(rule, track, input, clock).into_iter().map(|e| (sec, e)));
             }
-            let tick = Input::Tick { last_seen: now, offline_since: None };
+            let tick = Input::Tick { last_seen: now, offline_since: None, stale_after: DEFAULT_STALE_MS };
             out.extend(evaluate(rule, track, tick, clock).into_iter().map(|e| (sec, e)));
             if let Some((_, Effect::Open { reopen: false, .. })) = out.last() {
                 track.alarm = Some(format!("alarm-{sec}"));
@@ -583,7 +585,7 @@ mod tests {
         let mut effects = Vec::new();
         for sec in 41..=80 {
             let now = T0 + sec * S;
-            let tick = Input::Tick { last_seen: now, offline_since: None };
+            let tick = Input::Tick { last_seen: now, offline_since: None, stale_after: DEFAULT_STALE_MS };
             effects.extend(
                 evaluate(&r, &mut track, tick, Clock { now, quiet_until: 0 }).into_iter().map(|e| (sec, e)),
             );
@@ -601,7 +603,7 @@ mod tests {
         let clock = |s: i64| Clock { now: T0 + s * S, quiet_until: T0 + 30 * S };
         let values = [("t".to_owned(), 1.0)];
         evaluate(&r, &mut track, Input::Reading { values: &values, ts: T0, received: T0 }, clock(0));
-        let tick = |_: i64| Input::Tick { last_seen: T0, offline_since: None };
+        let tick = |_: i64| Input::Tick { last_seen: T0, offline_since: None, stale_after: DEFAULT_STALE_MS };
         assert!(evaluate(&r, &mut track, tick(59), clock(59)).is_empty());
         assert_eq!(
             evaluate(&r, &mut track, tick(60), clock(60)),
@@ -628,7 +630,11 @@ mod tests {
         let mut track = Track::default();
         let seen = T0;
         // Its last will at 10 s: offline from then; fires at 130 s.
-        let tick = |_: i64| Input::Tick { last_seen: seen, offline_since: Some(T0 + 10 * S) };
+        let tick = |_: i64| Input::Tick {
+            last_seen: seen,
+            offline_since: Some(T0 + 10 * S),
+            stale_after: DEFAULT_STALE_MS,
+        };
         assert!(evaluate(&r, &mut track, tick(129), Clock { now: T0 + 129 * S, quiet_until: 0 }).is_empty());
         assert_eq!(evaluate(&r, &mut track, tick(130), Clock { now: T0 + 130 * S, quiet_until: 0 }).len(), 1);
         assert_eq!(
@@ -642,12 +648,18 @@ mod tests {
         );
         // Just restarted: a device long unheard of waits out the grace period.
         let mut fresh = Track::default();
-        let long_ago = Input::Tick { last_seen: T0 - 3_600 * S, offline_since: None };
+        let long_ago =
+            Input::Tick { last_seen: T0 - 3_600 * S, offline_since: None, stale_after: DEFAULT_STALE_MS };
         assert!(evaluate(&r, &mut fresh, long_ago, Clock { now: T0, quiet_until: T0 + 60 * S }).is_empty());
-        // Stale (no will): from 60 s after its last reading.
-        let stale = Input::Tick { last_seen: T0, offline_since: None };
+        // Stale (no will): from its own stale time after its last reading, 60 s here ...
+        let stale = Input::Tick { last_seen: T0, offline_since: None, stale_after: DEFAULT_STALE_MS };
         assert!(evaluate(&r, &mut fresh, stale, Clock { now: T0 + 179 * S, quiet_until: 0 }).is_empty());
         assert_eq!(evaluate(&r, &mut fresh, stale, Clock { now: T0 + 180 * S, quiet_until: 0 }).len(), 1);
+        // ... 15 min for a device expected every 5 min: offline for 2 min at 17 min.
+        let mut slow = Track::default();
+        let stale = Input::Tick { last_seen: T0, offline_since: None, stale_after: 900 * S };
+        assert!(evaluate(&r, &mut slow, stale, Clock { now: T0 + 1_019 * S, quiet_until: 0 }).is_empty());
+        assert_eq!(evaluate(&r, &mut slow, stale, Clock { now: T0 + 1_020 * S, quiet_until: 0 }).len(), 1);
     }
 
     #[test]
@@ -667,7 +679,7 @@ mod tests {
                 evaluate(
                     &r,
                     &mut back,
-                    Input::Tick { last_seen: now, offline_since: None },
+                    Input::Tick { last_seen: now, offline_since: None, stale_after: DEFAULT_STALE_MS },
                     Clock { now, quiet_until: 0 },
                 )
                 .into_iter()

@@ -29,6 +29,8 @@ pub struct Replay<'r> {
     rule: &'r Rule,
     out: Backtest,
     device: Option<Device>,
+    /// How long after its latest reading a device counts as gone (offline rules).
+    stale_after: Millis,
     /// Tests compare bisection with ticking every second.
     #[cfg(test)]
     every_tick: bool,
@@ -61,9 +63,16 @@ impl<'r> Replay<'r> {
                 limited: None,
             },
             device: None,
+            stale_after: crate::device::DEFAULT_STALE_MS,
             #[cfg(test)]
             every_tick: false,
         }
+    }
+
+    /// How long after its latest reading the devices replayed next count as gone without
+    /// saying so ([`crate::device::Interval::stale_after`]; a minute unless told).
+    pub fn stale_after(&mut self, stale_after: Millis) {
+        self.stale_after = stale_after;
     }
 
     /// Readings replayed so far.
@@ -172,7 +181,7 @@ impl<'r> Replay<'r> {
     /// The clock's input: the device's presence is its latest reading (no statuses are stored).
     fn tick(&self) -> Input<'static> {
         let last_seen = self.device.as_ref().map_or(0, |d| d.last.max(0));
-        Input::Tick { last_seen, offline_since: None }
+        Input::Tick { last_seen, offline_since: None, stale_after: self.stale_after }
     }
 
     /// Evaluates `input` at `now` and counts what it did.

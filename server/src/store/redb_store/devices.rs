@@ -1,29 +1,24 @@
-//! Device administration: a name and a note per device, and deleting a device with all its
-//! history. Both write the registry through at once, as a checkpoint does.
+//! Device administration: a name, a note and an expected interval per device, and deleting a
+//! device with all its history. Each writes the registry through at once, as a checkpoint does.
 
 use redb::ReadableTable;
-use telemetry::{DeviceAdmin, SourceError};
+use telemetry::{DeviceAdmin, Millis, SourceError};
 
 use super::super::chunks;
 use super::super::head::Head;
-use super::super::registry::DEVICES;
+use super::super::registry::{DEVICES, DeviceRecord};
 use super::super::rollup;
 use super::schema::{SERIES, last_seq};
 use super::{RedbStore, answer};
 
-impl DeviceAdmin for RedbStore {
-    fn set_device_meta(
-        &self,
-        id: &str,
-        name: Option<String>,
-        note: Option<String>,
-    ) -> Result<bool, SourceError> {
+impl RedbStore {
+    /// Changes a registered device's record and writes it through; false if unknown.
+    fn edit_record(&self, id: &str, change: impl FnOnce(&mut DeviceRecord)) -> Result<bool, SourceError> {
         let _writer = self.writer();
         let Some(mut rec) = self.mem().devices.get(id).filter(|r| r.registered()).cloned() else {
             return Ok(false);
         };
-        rec.name = name;
-        rec.note = note;
+        change(&mut rec);
         answer(|| {
             let tx = self.begin_write()?;
             let bytes = serde_json::to_vec(&rec).expect("device records serialise");
@@ -33,6 +28,24 @@ impl DeviceAdmin for RedbStore {
             mem.devices.put(id.to_owned(), rec);
             Ok(true)
         })
+    }
+}
+
+impl DeviceAdmin for RedbStore {
+    fn set_device_meta(
+        &self,
+        id: &str,
+        name: Option<String>,
+        note: Option<String>,
+    ) -> Result<bool, SourceError> {
+        self.edit_record(id, |rec| {
+            rec.name = name;
+            rec.note = note;
+        })
+    }
+
+    fn set_expected_interval(&self, id: &str, interval: Option<Millis>) -> Result<bool, SourceError> {
+        self.edit_record(id, |rec| rec.interval_set = interval)
     }
 
     fn delete_device(&self, id: &str) -> Result<bool, SourceError> {

@@ -85,6 +85,7 @@ impl Store for RedbStore {
                 }
                 rec.saw(message.ts, *received, &message.values);
                 if fresh {
+                    rec.arrived(message.ts, *received);
                     rec.message_count += 1;
                     outcome.fresh_messages += 1;
                     seq += 1;

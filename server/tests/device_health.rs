@@ -1,0 +1,79 @@
+//! Device health against the whole server (issue 17): each device's expected interval,
+//! learned or set, says when it is stale, and survives a kill -9.
+
+mod common;
+
+use common::*;
+use telemetry::DeviceSummary;
+use telemetry::device::Health;
+
+const FORM: &str = "application/x-www-form-urlencoded";
+const MIN: i64 = 60_000;
+
+fn summary(server: &ServerProcess, id: &str) -> DeviceSummary {
+    serde_json::from_value(server.device(id)).unwrap()
+}
+
+/// The health the device page shows (server-rendered, as without JavaScript).
+fn page_health(server: &ServerProcess, id: &str) -> String {
+    let (status, html) = server.get(&format!("/device/{id}"));
+    assert_eq!(status, 200, "{html}");
+    let marker = "<dd class=\"health\">";
+    let from = html.find(marker).unwrap_or_else(|| panic!("no health on the page: {html}")) + marker.len();
+    html[from..].split('<').next().unwrap().to_owned()
+}
+
+/// Sleeps until `at` (this machine's clock, which is the server's).
+async fn until(at: i64) {
+    let wait = at - now_ms();
+    if wait > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_10_s_device_is_stale_after_30_s_and_a_5_min_one_not_at_6_min_even_after_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    let server = ServerProcess::start(&db, &[]);
+    let mut meter = Device::connect(server.mqtt(), "meter", |_| {}).await;
+    let mut door = Device::connect(server.mqtt(), "door", |_| {}).await;
+
+    // The meter reports every 10 s (its readings' own times: a backfill would not count).
+    meter.publish(&telemetry_topic("meter"), payload([("kwh", 1.0)], now_ms())).await;
+    door.publish(&telemetry_topic("door"), payload([("open", 0.0)], now_ms())).await;
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    meter.publish(&telemetry_topic("meter"), payload([("kwh", 1.1)], now_ms())).await;
+    let learned = summary(&server, "meter").interval;
+    assert!(learned.set.is_none());
+    assert!(learned.learned.is_some_and(|ms| (10_000..10_500).contains(&ms)), "{learned:?}");
+
+    // The door sensor reports every 5 min: set on its page (a plain form post).
+    let (status, body) = http(server.http, "POST", "/api/device/interval", FORM, b"id=door&interval=5m");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(server.http, "POST", "/api/device/interval", FORM, b"id=door&interval=5s");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("between 10 s and 7 days"), "{body}");
+    let door_summary = summary(&server, "door");
+    assert_eq!(door_summary.interval.set, Some(5 * MIN));
+    let door_seen = door_summary.last_seen;
+    assert_eq!(door_summary.health(door_seen + 6 * MIN), Health::Online, "not stale at 6 min");
+    assert_eq!(door_summary.health(door_seen + 15 * MIN), Health::Stale, "stale at 15 min");
+
+    // Both unchanged by a kill -9 (the meter's only in the change log, not checkpointed yet).
+    meter.vanish();
+    door.vanish();
+    server.kill();
+    let server = ServerProcess::start(&db, &[]);
+    let meter = summary(&server, "meter");
+    assert_eq!(meter.interval, learned);
+    assert_eq!(summary(&server, "door").interval, door_summary.interval);
+
+    until(meter.last_seen + 25_000).await;
+    assert_eq!(page_health(&server, "meter"), "online", "quiet for 25 s");
+    until(meter.last_seen + 31_000).await;
+    assert_eq!(page_health(&server, "meter"), "stale", "quiet for 31 s");
+    assert_eq!(page_health(&server, "door"), "online", "a 5 min device quiet for as long is fine");
+    let (_, html) = server.get("/device/door");
+    assert!(html.contains("5m (set), stale after 15m"), "the page says how often it reports");
+}
