@@ -11,6 +11,7 @@
 //! - [`text`]: outside text made safe for a log line.
 //! - [`timestamp`]: the timestamp rules (RFC 3339, naive = UTC, sane range).
 //! - [`live`]: events pushed to dashboards over `/ws/live`.
+//! - [`rhythm`]: how often a device reports, learned from when its readings arrive.
 //! - [`history`]: downsampled buckets for charts, in the viewer's local days from a day up;
 //!   `zone` (feature `zones`, server only): time zones by IANA name, which give those days.
 //! - [`device`]: what the dashboard knows about a device; [`tags`]: the `key=value` tags
@@ -38,6 +39,7 @@ pub mod notify;
 pub mod payload;
 pub mod query;
 pub mod rejection;
+pub mod rhythm;
 pub mod source;
 pub mod tags;
 pub mod text;

@@ -6,7 +6,7 @@ use telemetry::alarm::{
     Alarm, AlarmAction, AlarmQuery, AlarmStatus, Rule, RuleKind, Severity, StatusFilter, TransitionKind,
 };
 use telemetry::dashboard::{MAX_RANGE_SECS, TimeRange};
-use telemetry::device::STALE_AFTER_MS;
+use telemetry::device::DEFAULT_STALE_MS;
 use telemetry::{DeviceSummary, Millis};
 
 use super::chart_data::{Guide, GuideKind};
@@ -117,8 +117,9 @@ pub fn fold(list: &mut Vec<Alarm>, query: &AlarmQuery, alarm: &Alarm) -> bool {
 }
 
 /// When an active alarm's device last sent the alarm's metric (or anything, for rules
-/// without one), if that is longer ago than a device counts as live: the alarm is kept, and
-/// the page says "no data since" then. Silence never clears an alarm.
+/// without one), if that is longer ago than the device counts as live (its own stale time,
+/// from its expected interval): the alarm is kept, and the page says "no data since" then.
+/// Silence never clears an alarm.
 pub fn silent_since(
     alarm: &Alarm,
     device: Option<&DeviceSummary>,
@@ -133,7 +134,8 @@ pub fn silent_since(
         (Some(d), None) => Some(d.last_seen),
         (None, _) => alarm.last_breach_at,
     }?;
-    (now - heard > STALE_AFTER_MS).then_some(heard)
+    let stale_after = device.map_or(DEFAULT_STALE_MS, DeviceSummary::stale_after);
+    (now.saturating_sub(heard) >= stale_after).then_some(heard)
 }
 
 /// The status as people read it.
@@ -330,6 +332,7 @@ mod tests {
             note: None,
             tags: Default::default(),
             refused: None,
+            interval: Default::default(),
         };
         assert_eq!(silent_since(&a, Some(&device), Some("t"), 90_000), None);
         assert_eq!(silent_since(&a, Some(&device), Some("t"), 100_001), Some(40_000));
@@ -339,6 +342,11 @@ mod tests {
         let mut cleared = a.clone();
         cleared.active = false;
         assert_eq!(silent_since(&cleared, Some(&device), Some("t"), 1_000_000), None);
+        // A device expected every 5 min is not silent until 15 min have passed.
+        let mut slow = device.clone();
+        slow.interval.learned = Some(300_000);
+        assert_eq!(silent_since(&a, Some(&slow), Some("t"), 40_000 + 899_999), None);
+        assert_eq!(silent_since(&a, Some(&slow), Some("t"), 40_000 + 900_000), Some(40_000));
     }
 
     #[test]

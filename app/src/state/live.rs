@@ -269,6 +269,7 @@ pub fn merge(base: &[DeviceSummary], live: &BTreeMap<String, LiveDevice>) -> BTr
                 note: None,
                 tags: Default::default(),
                 refused: None,
+                interval: Default::default(),
             }),
             None => continue,
         };
@@ -319,6 +320,7 @@ mod tests {
             note: None,
             tags: Default::default(),
             refused: None,
+            interval: Default::default(),
         }
     }
 

@@ -140,6 +140,7 @@ mod tests {
             note: None,
             tags: Default::default(),
             refused: None,
+            interval: Default::default(),
         }
     }
 

@@ -233,7 +233,8 @@ impl Writer {
             .into_iter()
             .map(|d| {
                 let offline_since = d.status.filter(|s| !s.online && s.at >= d.last_seen).map(|s| s.at);
-                (d.id, Presence { last_seen: d.last_seen, offline_since })
+                let stale_after = d.stale_after();
+                (d.id, Presence { last_seen: d.last_seen, offline_since, stale_after })
             })
             .collect()
     }

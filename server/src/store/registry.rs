@@ -1,5 +1,5 @@
 //! The device registry: a record per device (first and last seen, status, message count, the
-//! latest value of each metric, name, note, tags). It lives in memory and reaches disk at
+//! latest value of each metric, name, note, how often it reports, tags). It lives in memory and reaches disk at
 //! checkpoints (every sealing, and with every deletion or edit) rather than with every commit,
 //! which would rewrite each device's record once per message. The change log keeps every change
 //! since the last checkpoint, so after a crash replaying it restores the registry; each record
@@ -38,6 +38,12 @@ pub(super) struct DeviceRecord {
     /// The last change folded in.
     #[serde(default)]
     pub seq: u64,
+    /// When its messages arrive, to learn its interval.
+    #[serde(default)]
+    pub rhythm: telemetry::rhythm::Rhythm,
+    /// The interval someone set (it wins over the learned one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_set: Option<Millis>,
 }
 
 impl DeviceRecord {
@@ -57,6 +63,7 @@ impl DeviceRecord {
             note: self.note.clone(),
             tags: self.tags.clone(),
             refused: None,
+            interval: telemetry::device::Interval { learned: self.rhythm.learned(), set: self.interval_set },
         }
     }
 
@@ -83,6 +90,12 @@ impl DeviceRecord {
         self.last_seen = self.last_seen.max(received);
     }
 
+    /// Notes a newly stored message read at `ts`, received at `received` (a redelivery is no
+    /// arrival): what its interval is learned from.
+    pub fn arrived(&mut self, ts: Millis, received: Millis) {
+        self.rhythm.observe(ts, received);
+    }
+
     /// Notes a status report.
     pub fn status(&mut self, online: bool, at: Millis) {
         if self.status.is_none_or(|s| at >= s.at) {
@@ -96,6 +109,7 @@ impl DeviceRecord {
             LiveEvent::Reading { seq, ts, received, values, .. } if *seq > self.seq => {
                 let values: Vec<(String, f64)> = values.iter().map(|(k, v)| (k.clone(), *v)).collect();
                 self.saw(*ts, *received, &values);
+                self.arrived(*ts, *received);
                 self.message_count += 1;
                 self.seq = *seq;
             }

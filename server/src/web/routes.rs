@@ -209,6 +209,10 @@ impl DeviceAdmin for Admin {
         self.store.set_device_meta(id, name, note)
     }
 
+    fn set_expected_interval(&self, id: &str, interval: Option<Millis>) -> Result<bool, SourceError> {
+        self.store.set_expected_interval(id, interval)
+    }
+
     fn delete_device(&self, id: &str) -> Result<bool, SourceError> {
         let deleted = self.store.delete_device(id)?;
         if deleted {
