@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use telemetry::DeviceSummary;
 
-use crate::api::{DeleteDevice, DeviceDetail, UpdateDevice, get_device};
+use crate::api::{DeleteDevice, DeviceDetail, SetDeviceInterval, UpdateDevice, get_device};
 use crate::browser::zone::tz_param;
 use crate::logic::format;
 use crate::state::live::{Live, merge};
@@ -91,6 +91,7 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
     let live = expect_context::<Live>();
     let query = use_query_map();
     let id = device.id.clone();
+    let interval = RwSignal::new(device.interval);
     let merged = {
         let id = id.clone();
         Memo::new(move |_| live.devices.with(|l| merge(std::slice::from_ref(&device), l).remove(&id)))
@@ -163,6 +164,7 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
                     <dd>{move || format::date_time(field(|d| d.first_seen), local.get())}</dd>
                 </div>
                 <div><dt>"Messages"</dt><dd>{move || field(|d| d.message_count as i64)}</dd></div>
+                <div><dt>"Expected every"</dt><dd class="interval">{move || format::interval(interval.get())}</dd></div>
             </dl>
         </header>
         <nav class="tabs metric-tabs" aria-label="Metric">
@@ -226,16 +228,22 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
             }}
         </section>
         <device_tags::DeviceTags id=id.clone() tags=Signal::derive(move || merged.with(|d| d.as_ref().map(|d| d.tags.clone()).unwrap_or_default()))/>
-        <DeviceAbout id=id.clone() name=display_name note=device_note/>
+        <DeviceAbout id=id.clone() name=display_name note=device_note interval/>
     }
 }
 
-/// A device's name and note (editable), and deleting it with its history. Plain forms: they
-/// work without JavaScript too.
+/// A device's name, note and expected interval (editable), and deleting it with its history.
+/// Plain forms: they work without JavaScript too.
 #[component]
-fn DeviceAbout(id: String, name: RwSignal<Option<String>>, note: Option<String>) -> impl IntoView {
+fn DeviceAbout(
+    id: String,
+    name: RwSignal<Option<String>>,
+    note: Option<String>,
+    interval: RwSignal<telemetry::device::Interval>,
+) -> impl IntoView {
     let update = ServerAction::<UpdateDevice>::new();
     let delete = ServerAction::<DeleteDevice>::new();
+    let set_interval = ServerAction::<SetDeviceInterval>::new();
     // The name being saved, so the heading can show it once the save succeeds.
     let saving: StoredValue<Option<String>> = StoredValue::new(None);
     Effect::new(move |_| {
@@ -248,12 +256,32 @@ fn DeviceAbout(id: String, name: RwSignal<Option<String>>, note: Option<String>)
             name.set(saving.get_value().map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()));
         }
     });
-    let (id_meta, id_delete) = (id.clone(), id);
+    // The interval being saved, shown once the save succeeds.
+    let saving_interval: StoredValue<Option<String>> = StoredValue::new(None);
+    Effect::new(move |_| {
+        if let Some(input) = set_interval.input().get() {
+            saving_interval.set_value(Some(input.interval));
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(())) = set_interval.value().get()
+            && let Some(Ok(set)) = saving_interval.get_value().map(|t| telemetry::device::parse_interval(&t))
+        {
+            interval.update(|i| i.set = set);
+        }
+    });
+    let (id_meta, id_interval, id_delete) = (id.clone(), id.clone(), id);
+    let initial = interval.get_untracked();
+    let interval_value = initial.set.map(telemetry::device::format_interval).unwrap_or_default();
+    let interval_hint = match initial.learned {
+        Some(learned) => format!("learned: {}", telemetry::device::format_interval(learned)),
+        None => "learned from its readings".to_owned(),
+    };
     // Read now, not when the form's children are rendered: by then the page's signals may be
     // gone (the server renders a resource's view more than once).
     let initial_name = name.get_untracked().unwrap_or_default();
     let problem = move || {
-        [update.value().get(), delete.value().get()]
+        [update.value().get(), set_interval.value().get(), delete.value().get()]
             .into_iter()
             .flatten()
             .find_map(Result::err)
@@ -277,6 +305,24 @@ fn DeviceAbout(id: String, name: RwSignal<Option<String>>, note: Option<String>)
                     {move || match update.value().get() {
                         Some(Ok(())) => "Saved",
                         _ if update.pending().get() => "Saving…",
+                        _ => "",
+                    }}
+                </span>
+            </ActionForm>
+            <ActionForm action=set_interval attr:class="device-interval">
+                <input type="hidden" name="id" value=id_interval/>
+                <label class="field">
+                    "Expected interval"
+                    <input type="text" name="interval" maxlength="16" value=interval_value placeholder=interval_hint/>
+                </label>
+                <p class="hint muted">
+                    "How often it reports (90s, 5m, 1h); empty: learned from its readings. Stale once quiet for three times that, at least 30 s."
+                </p>
+                <button type="submit" class="button">"Save interval"</button>
+                <span class="save-state" role="status">
+                    {move || match set_interval.value().get() {
+                        Some(Ok(())) => "Saved",
+                        _ if set_interval.pending().get() => "Saving…",
                         _ => "",
                     }}
                 </span>

@@ -250,3 +250,57 @@ fn survives_reopen_with_series_ids() {
         assert_eq!(h.buckets.iter().map(|b| b.last).collect::<Vec<_>>(), [v], "{d}");
     }
 }
+
+#[test]
+fn expected_intervals_are_learned_set_and_survive_a_crash_and_a_checkpoint() {
+    use telemetry::device::{Health, Interval};
+    const MIN: Millis = 60_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let arrived = |device: &str, at: Millis| Incoming {
+        message: Message::new(DeviceId::try_from(device).unwrap(), at, [("t", 1.0)]),
+        received: at,
+    };
+    let t0 = 1_766_146_880_000;
+    let intervals = |store: &RedbStore| {
+        let mut all: Vec<(String, Interval)> =
+            store.devices().unwrap().value.into_iter().map(|d| (d.id, d.interval)).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    };
+    let learned = |ms| Interval { learned: Some(ms), set: None };
+    let expected = vec![
+        ("fast".to_owned(), learned(10_000)),
+        ("set".to_owned(), Interval { learned: Some(10_000), set: Some(60 * MIN) }),
+        ("slow".to_owned(), learned(5 * MIN)),
+    ];
+    {
+        let store = RedbStore::open(&path).unwrap();
+        for i in 0..6 {
+            let batch = [arrived("slow", t0 + i * 5 * MIN), arrived("fast", t0 + i * 10_000)];
+            store.commit(&batch, &[]).unwrap();
+            store.commit(&[arrived("set", t0 + i * 10_000)], &[]).unwrap();
+        }
+        // A redelivery is no arrival.
+        store.commit(&[arrived("slow", t0 + 25 * MIN)], &[]).unwrap();
+        assert!(store.set_expected_interval("set", Some(60 * MIN)).unwrap());
+        assert!(!store.set_expected_interval("nobody", Some(60 * MIN)).unwrap());
+        assert_eq!(intervals(&store), expected);
+        // Dropped without a checkpoint: what it learned is only in the change log.
+    }
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(intervals(&store), expected, "replayed from the change log");
+    store.seal(t0 + 3_600 * MIN).unwrap();
+    drop(store);
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(intervals(&store), expected, "from the checkpointed records");
+    let slow = store.device("slow").unwrap().value.unwrap();
+    let last = slow.last_seen;
+    assert_eq!(slow.health(last + 6 * MIN), Health::Online);
+    assert_eq!(slow.health(last + 15 * MIN), Health::Stale);
+    let fast = store.device("fast").unwrap().value.unwrap();
+    assert_eq!(fast.health(fast.last_seen + 29_000), Health::Online);
+    assert_eq!(fast.health(fast.last_seen + 30_000), Health::Stale);
+    assert!(store.set_expected_interval("set", None).unwrap());
+    assert_eq!(store.device("set").unwrap().value.unwrap().interval, learned(10_000), "back to learning");
+}
