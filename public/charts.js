@@ -1,7 +1,8 @@
 // Interactive charts in the browser, on uPlot (fast canvas drawing, time axes in the browser's
 // time zone with DST handled): a tooltip with the exact value and local time under the cursor,
-// drag across to zoom into a range, and live updates. The dashboard's WASM calls
-// `iotCharts.mount/update/destroy`; without uPlot the server-rendered SVG chart stays.
+// drag across to zoom into a range, and live updates; guide lines (alarm rules' levels) and
+// alarm bands (when an alarm was active) as elements over and under the plot. The dashboard's
+// WASM calls `iotCharts.mount/update/destroy`; without uPlot the server-rendered SVG chart stays.
 window.iotCharts = (() => {
   const charts = new Map();
   let nextId = 1;
@@ -19,7 +20,8 @@ window.iotCharts = (() => {
   // [x, avg…, min…, max…] in uPlot's column layout.
   const columns = (spec) => [spec.x, ...spec.avg, ...spec.min, ...spec.max];
 
-  function tooltip(spec) {
+  // `state.spec` is the chart's latest spec: update() replaces it.
+  function tooltip(state) {
     let tip;
     return {
       hooks: {
@@ -39,6 +41,7 @@ window.iotCharts = (() => {
           const t = new Date(u.data[0][i]);
           // Text nodes only: labels and units come from users (widget settings, device names).
           const rows = [];
+          const spec = state.spec;
           spec.series.forEach((s, k) => {
             const v = u.data[1 + k][i];
             if (v == null) return;
@@ -68,45 +71,100 @@ window.iotCharts = (() => {
     };
   }
 
-  // Guide lines at fixed values (an alarm's trip and clear levels), dashed, labelled at the
-  // right end; canvas text, so labels are never markup.
-  function guides(spec) {
-    const list = spec.guides || [];
+  // Marks placed as elements after every redraw (new data, zoom, resize), so they are part of
+  // the page, not pixels: alarm bands under the plot (from when an alarm started to when it
+  // cleared, or on to the end, in its severity's colour) and guide lines over it (dashed, at
+  // fixed values, labelled at the right end). Labels are text nodes: they come from users.
+  function marks(state) {
+    let under;
+    let over;
+    const layer = (parent, name) => {
+      const el = document.createElement('div');
+      el.className = `chart-marks ${name}`;
+      parent.appendChild(el);
+      return el;
+    };
     return {
       hooks: {
+        init: (u) => {
+          under = layer(u.under, 'bands');
+          over = layer(u.over, 'guides');
+        },
         draw: (u) => {
-          const ctx = u.ctx;
-          const px = window.devicePixelRatio || 1;
-          const { left, top, width, height } = u.bbox;
-          ctx.save();
-          for (const g of list) {
-            const y = Math.round(u.valToPos(g.value, 'y', true));
-            if (!Number.isFinite(y) || y < top || y > top + height) continue;
-            const color = g.kind === 'trip' ? css('--error', '#b91c1c') : css('--online', '#16a34a');
-            ctx.strokeStyle = color;
-            ctx.fillStyle = color;
-            ctx.lineWidth = 1.5 * px;
-            ctx.setLineDash([6 * px, 4 * px]);
-            ctx.beginPath();
-            ctx.moveTo(left, y);
-            ctx.lineTo(left + width, y);
-            ctx.stroke();
-            ctx.font = `${11 * px}px system-ui, sans-serif`;
-            ctx.textAlign = 'right';
-            ctx.fillText(g.label, left + width - 4 * px, y - 4 * px);
+          const spec = state.spec;
+          const { min, max } = u.scales.x;
+          const bands = [];
+          for (const b of min == null || max == null ? [] : spec.alarm_bands || []) {
+            const from = Math.max(b.from, min);
+            const to = Math.min(b.to ?? Infinity, max);
+            if (!(from <= to)) continue;
+            const left = u.valToPos(from, 'x');
+            const el = document.createElement('div');
+            el.className = 'alarm-band';
+            el.dataset.alarm = b.alarm;
+            el.dataset.severity = b.severity;
+            el.dataset.from = b.from;
+            if (b.to != null) el.dataset.to = b.to;
+            el.title = b.label;
+            el.style.left = `${left}px`;
+            el.style.width = `${Math.max(1, u.valToPos(to, 'x') - left)}px`;
+            bands.push(el);
           }
-          ctx.restore();
+          under.replaceChildren(...bands);
+          // The time the plot spans, where bands are placed from.
+          under.dataset.from = min;
+          under.dataset.to = max;
+          const height = u.over.clientHeight;
+          const guides = [];
+          for (const g of spec.guides || []) {
+            const y = u.valToPos(g.value, 'y');
+            if (!Number.isFinite(y) || y < 0 || y > height) continue;
+            const el = document.createElement('div');
+            el.className = `chart-guide ${g.kind}`;
+            el.dataset.guide = g.kind;
+            el.dataset.value = g.value;
+            el.style.top = `${y}px`;
+            if (g.label) {
+              const label = document.createElement('span');
+              label.textContent = g.label;
+              el.append(label);
+            }
+            guides.push(el);
+          }
+          over.replaceChildren(...guides);
         },
       },
     };
   }
 
-  // The value range: the data's, stretched to take in every guide.
-  function valueRange(spec) {
-    const values = (spec.guides || []).map((g) => g.value).filter(Number.isFinite);
-    if (!values.length) return {};
+  // The time range: the data's, stretched to take in the alarm bands within the range asked
+  // (`from` to `to`: now, for a chart that follows it), so an alarm that started after the last
+  // reading (a device gone quiet) still shows.
+  function timeRange(state) {
+    return {
+      time: true,
+      range: (u, min, max) => {
+        const { from, to } = state.spec;
+        let [lo, hi] = [min, max];
+        for (const b of state.spec.alarm_bands || []) {
+          const start = Math.max(b.from, from);
+          const end = Math.min(b.to ?? to, to);
+          if (!(start <= end)) continue;
+          lo = lo == null ? start : Math.min(lo, start);
+          hi = hi == null ? end : Math.max(hi, end);
+        }
+        return [lo, hi];
+      },
+    };
+  }
+
+  // The value range: the data's, stretched to take in every guide (a page's guides are known
+  // when its charts mount).
+  function valueRange(state) {
+    if (!(state.spec.guides || []).length) return {};
     return {
       range: (u, min, max) => {
+        const values = (state.spec.guides || []).map((g) => g.value).filter(Number.isFinite);
         const lo = Math.min(...values, min ?? Infinity);
         const hi = Math.max(...values, max ?? -Infinity);
         return window.uPlot.rangeNum(lo, hi, 0.1, true);
@@ -114,7 +172,8 @@ window.iotCharts = (() => {
     };
   }
 
-  function options(el, spec, onZoom) {
+  function options(el, state, onZoom) {
+    const spec = state.spec;
     const n = spec.series.length;
     // Colours are read at every redraw, so a theme change only needs a redraw.
     const axis = {
@@ -141,7 +200,7 @@ window.iotCharts = (() => {
       height: Math.max(120, el.clientHeight),
       ms: 1,
       legend: { show: false },
-      scales: { x: { time: true }, y: valueRange(spec) },
+      scales: { x: timeRange(state), y: valueRange(state) },
       axes: [axis, { ...axis, size: 56, values: (u, vals) => vals.map((v) => format(v, spec.decimals)) }],
       series,
       bands,
@@ -159,7 +218,7 @@ window.iotCharts = (() => {
           },
         ],
       },
-      plugins: [tooltip(spec), guides(spec)],
+      plugins: [marks(state), tooltip(state)],
     };
   }
 
@@ -168,22 +227,24 @@ window.iotCharts = (() => {
   return {
     available: () => typeof window.uPlot === 'function',
     mount(el, specJson, onZoom) {
-      const spec = JSON.parse(specJson);
-      const plot = new window.uPlot(options(el, spec, onZoom), columns(spec), el);
+      const state = { spec: JSON.parse(specJson) };
+      const plot = new window.uPlot(options(el, state, onZoom), columns(state.spec), el);
       const resize = new ResizeObserver(() =>
         plot.setSize({ width: Math.max(200, el.clientWidth), height: Math.max(120, el.clientHeight) }),
       );
       resize.observe(el);
       const id = nextId++;
-      charts.set(id, { plot, resize, series: spec.series.length });
+      charts.set(id, { plot, resize, state });
       return id;
     },
-    // New data for the same series; a different set of series needs a new chart.
+    // New data, guides or bands for the same series; a different set of series needs a new
+    // chart.
     update(id, specJson) {
       const chart = charts.get(id);
       if (!chart) return false;
       const spec = JSON.parse(specJson);
-      if (spec.series.length !== chart.series) return false;
+      if (spec.series.length !== chart.state.spec.series.length) return false;
+      chart.state.spec = spec;
       chart.plot.setData(columns(spec));
       return true;
     },

@@ -9,7 +9,8 @@
 //!   [`grid`](logic::grid) (the dashboard grid's move, resize and compaction rules),
 //!   [`series`](logic::series) (live readings folded into a history), chart maths
 //!   ([`scale`](logic::scale), [`chart_data`](logic::chart_data)), and alarms as pages show
-//!   them ([`alarms`](logic::alarms), [`rule_form`](logic::rule_form)).
+//!   them ([`alarms`](logic::alarms), [`rule_form`](logic::rule_form), and on charts:
+//!   [`marks`](logic::marks)).
 //! - [`api`]: server functions by domain, their error type ([`api::ApiError`]) and the
 //!   encoding their answers travel in; server-only helpers in `api::ssr`.
 //! - [`state`]: contexts the components share: [`live`](state::live) (live data merged over
@@ -20,8 +21,9 @@
 //!   [`zone`](browser::zone) (the browser's time zone, by name, for day buckets and CSVs); and
 //!   `browser::start`, which starts them once the page is hydrated.
 //! - [`widgets`]: reusable components, one per file (device card, charts, gauge, stat,
-//!   table, status list, alarm list, range picker, widget settings, confirm box), and
-//!   [`use_series`](widgets::use_series), the data hook of charts and stats.
+//!   table, status list, alarm list, range picker, widget settings, confirm box), and their
+//!   data hooks: [`use_series`](widgets::use_series) (charts and stats) and
+//!   [`use_marks`](widgets::use_marks) (alarm rules and bands on charts and gauges).
 //! - [`topbar`]: the bar on every page (account menu, theme toggle, alarm and live badges)
 //!   and the banners under it.
 //! - [`pages`]: one component per route; [`pages::dashboard`] is split by what a person sees

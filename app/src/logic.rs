@@ -1,14 +1,15 @@
 //! Pure code, tested natively: no signals, no browser. How values are shown
 //! ([`format`](mod@format)), where widgets go ([`grid`]), how a series takes live readings
 //! ([`series`]), how charts are laid out ([`scale`], [`chart_data`]), and alarms as pages show
-//! them ([`alarms`]: filters, the badge's count, live changes; [`rule_form`]: the rule editor),
-//! and the fleet view's addresses ([`fleet`]).
+//! them ([`alarms`]: filters, the badge's count, live changes; [`rule_form`]: the rule editor;
+//! [`marks`]: alarms marked on charts), and the fleet view's addresses ([`fleet`]).
 
 pub mod alarms;
 pub mod chart_data;
 pub mod fleet;
 pub mod format;
 pub mod grid;
+pub mod marks;
 pub mod rule_form;
 pub mod scale;
 pub mod series;

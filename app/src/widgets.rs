@@ -1,4 +1,5 @@
-//! Reusable components, one per file, and [`use_series`], the data hook charts and stats share.
+//! Reusable components, one per file, and the data hooks they share: [`use_series`] (charts and
+//! stats) and [`use_marks`] (what charts and gauges mark for alarms).
 
 pub mod alarm_list;
 pub mod chart_widget;
@@ -14,5 +15,6 @@ pub mod refused_note;
 pub mod stat;
 pub mod status_list;
 pub mod table;
+pub mod use_marks;
 pub mod use_series;
 pub mod widget_config;

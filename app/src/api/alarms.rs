@@ -1,6 +1,7 @@
-//! Server functions for alarms: the list (filtered), one alarm with its log, acting on one or
-//! many (acknowledge, clear, shelve, unshelve, comment), rules (list, save, delete, backtest),
-//! notification channels (list, create, delete, test) and deliveries (list, resend).
+//! Server functions for alarms: the list (filtered), the alarms active in a chart's range, one
+//! alarm with its log, acting on one or many (acknowledge, clear, shelve, unshelve, comment),
+//! rules (list, save, delete, backtest), notification channels (list, create, delete, test)
+//! and deliveries (list, resend).
 //!
 //! Everyone signed in reads; admins (and anyone while the dashboard is open) act, as with the
 //! alarm API (`/api/alarms…`, `/api/alarm_rules…`) over the same desk. Their endpoints are
@@ -89,10 +90,55 @@ pub async fn list_alarms(
         severity,
         device: bounded(device, "device")?,
         rule: bounded(rule, "rule")?,
-        limit: None,
+        ..Default::default()
     };
     let alarms = ssr::desk(move |d| d.alarms(&query)).await?;
     Ok(AlarmList { server_time: ssr::now(), alarms })
+}
+
+/// Most devices one [`alarm_spans`] call takes, and alarms it answers per device.
+pub const MAX_SPAN_DEVICES: usize = 50;
+pub const MAX_SPANS: usize = 100;
+
+/// The alarms of `devices` that were active at some time in a chart's range: the last
+/// `span_secs` (to now, by the server's clock), or `from` to `to`. At most [`MAX_SPANS`] per
+/// device, the active and latest first; oldest first in the answer.
+#[server(prefix = "/api", endpoint = "alarm_spans", input = GetUrl, output = JsonText)]
+pub async fn alarm_spans(
+    #[server(default)] devices: Vec<String>,
+    #[server(default)] span_secs: Option<i64>,
+    #[server(default)] from: Option<Millis>,
+    #[server(default)] to: Option<Millis>,
+) -> Result<Vec<Alarm>, ApiError> {
+    use telemetry::alarm::AlarmQuery;
+    if devices.len() > MAX_SPAN_DEVICES || devices.iter().any(|d| telemetry::name::valid_name(d).is_err()) {
+        return Err(ApiError::BadRequest(format!("devices: at most {MAX_SPAN_DEVICES} device ids")));
+    }
+    let (from, to) = match (span_secs, from, to) {
+        (Some(secs), None, None) if (1..=telemetry::dashboard::MAX_RANGE_SECS).contains(&secs) => {
+            let now = ssr::now();
+            (now - secs * 1000, now)
+        }
+        (None, Some(from), Some(to)) if from <= to => (from, to),
+        _ => return Err(ApiError::BadRequest("a range: span_secs, or from and to".into())),
+    };
+    ssr::desk(move |d| {
+        let mut out = Vec::new();
+        for device in devices {
+            let query = AlarmQuery {
+                status: StatusFilter::All,
+                device: Some(device),
+                from: Some(from),
+                to: Some(to),
+                limit: Some(MAX_SPANS),
+                ..AlarmQuery::default()
+            };
+            out.extend(d.alarms(&query)?);
+        }
+        out.sort_by_key(|a| a.started_at);
+        Ok(out)
+    })
+    .await
 }
 
 /// The alarms that need someone, for the header's badge before the live feed connects. The

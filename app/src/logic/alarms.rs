@@ -47,7 +47,7 @@ pub fn query_from(
         severity: severity.and_then(parse_severity),
         device: text(device),
         rule: text(rule),
-        limit: None,
+        ..AlarmQuery::default()
     }
 }
 

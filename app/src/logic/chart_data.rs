@@ -2,10 +2,12 @@
 //! chart takes: one shared time axis (bucket centres), and per series its averages, minima and
 //! maxima, `null` where it has no bucket. A `null` row is put into every gap (see
 //! `History::gap_threshold`), so lines break there instead of bridging it. [`Guide`]s are
-//! horizontal lines at fixed values (an alarm rule's trip and clear levels).
+//! horizontal lines at fixed values (an alarm rule's trip and clear levels); [`AlarmBand`]s
+//! shade the time an alarm was active.
 
 use serde::Serialize;
-use telemetry::History;
+use telemetry::alarm::Severity;
+use telemetry::{History, Millis};
 
 /// Colours for series, in order (readable on light and dark backgrounds).
 pub const PALETTE: [&str; 8] =
@@ -43,6 +45,27 @@ pub struct Guide {
     pub label: String,
 }
 
+/// A span of time shaded across a chart, in its severity's colour: while an alarm on one of
+/// its series was active.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlarmBand {
+    pub alarm: String,
+    pub severity: Severity,
+    pub from: Millis,
+    /// When it cleared; `None` while it is active (to the chart's end).
+    pub to: Option<Millis>,
+    pub label: String,
+}
+
+impl AlarmBand {
+    /// Where it meets the time range `[from, to]`, if it does.
+    pub fn within(&self, from: Millis, to: Millis) -> Option<(Millis, Millis)> {
+        let end = self.to.unwrap_or(Millis::MAX).min(to);
+        let start = self.from.max(from);
+        (start <= end).then_some((start, end))
+    }
+}
+
 /// The value range a chart shows: the data's, stretched to take in every guide.
 pub fn with_guides((lo, hi): (f64, f64), guides: &[Guide]) -> (f64, f64) {
     guides
@@ -62,6 +85,10 @@ pub struct SeriesStyle {
 pub struct ChartSpec {
     pub unit: String,
     pub decimals: Option<u8>,
+    /// The time range asked (the series' together), in which alarm bands are drawn: the time
+    /// axis spans the data and the bands within it.
+    pub from: Millis,
+    pub to: Millis,
     pub series: Vec<SeriesStyle>,
     /// Milliseconds since the epoch.
     pub x: Vec<i64>,
@@ -70,6 +97,8 @@ pub struct ChartSpec {
     pub max: Vec<Vec<Option<f64>>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub guides: Vec<Guide>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alarm_bands: Vec<AlarmBand>,
 }
 
 pub fn spec(series: &[Series], unit: &str, decimals: Option<u8>) -> ChartSpec {
@@ -90,6 +119,8 @@ pub fn spec(series: &[Series], unit: &str, decimals: Option<u8>) -> ChartSpec {
     let mut out = ChartSpec {
         unit: unit.to_owned(),
         decimals,
+        from: series.iter().map(|s| s.history.from).min().unwrap_or_default(),
+        to: series.iter().map(|s| s.history.to).max().unwrap_or_default(),
         series: series
             .iter()
             .enumerate()
@@ -103,6 +134,7 @@ pub fn spec(series: &[Series], unit: &str, decimals: Option<u8>) -> ChartSpec {
         min: vec![Vec::with_capacity(rows.len()); series.len()],
         max: vec![Vec::with_capacity(rows.len()); series.len()],
         guides: Vec::new(),
+        alarm_bands: Vec::new(),
     };
     let mut cursor = vec![0usize; series.len()];
     let mut last_x = 0;
@@ -188,6 +220,28 @@ mod tests {
         assert!(!serde_json::to_string(&s).unwrap().contains("guides"));
         s.guides.push(trip);
         assert!(serde_json::to_string(&s).unwrap().contains(r#""guides":[{"kind":"trip","value":30.0"#));
+    }
+
+    #[test]
+    fn alarm_bands_meet_a_range_where_they_overlap_it_and_travel_with_their_severity() {
+        let band = |from, to| AlarmBand {
+            alarm: "a1".into(),
+            severity: Severity::Critical,
+            from,
+            to,
+            label: "hot: critical".into(),
+        };
+        assert_eq!(band(100, Some(200)).within(0, 1000), Some((100, 200)));
+        assert_eq!(band(100, Some(200)).within(150, 1000), Some((150, 200)));
+        assert_eq!(band(100, None).within(0, 1000), Some((100, 1000)), "active: to the end");
+        assert_eq!(band(100, Some(200)).within(201, 1000), None);
+        assert_eq!(band(1001, None).within(0, 1000), None);
+        let mut s = spec(&[series("a", &[0])], "", None);
+        assert!(!serde_json::to_string(&s).unwrap().contains("alarm_bands"));
+        s.alarm_bands.push(band(100, None));
+        assert!(serde_json::to_string(&s).unwrap().contains(
+            r#""alarm_bands":[{"alarm":"a1","severity":"critical","from":100,"to":null,"label":"hot: critical"}]"#
+        ));
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::api::{DeviceList, get_dashboard, list_devices};
 use crate::state::board::Board;
 use crate::state::live::{Live, merge};
 use crate::widgets::range_picker::from_query;
+use crate::widgets::use_marks::{fetch_rules, provide_rules};
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
@@ -29,12 +30,16 @@ pub fn DashboardPage() -> impl IntoView {
     let id = move || params.read().get("id").unwrap_or_default();
     let dashboard = Resource::new(id, get_dashboard);
     let devices = Resource::new(|| (), |_| list_devices());
+    let rules = fetch_rules();
     view! {
         <section class="dashboard-page">
             <Transition fallback=|| view! { <p class="loading">"Loading dashboard…"</p> }>
                 {move || Suspend::new(async move {
                     match (dashboard.await, devices.await) {
-                        (Ok(Some(dashboard)), Ok(list)) => view! { <BoardView dashboard list/> }.into_any(),
+                        (Ok(Some(dashboard)), Ok(list)) => {
+                            provide_rules(rules.await);
+                            view! { <BoardView dashboard list/> }.into_any()
+                        }
                         (Ok(None), _) => view! {
                             <div class="empty">
                                 <h2>"No such dashboard"</h2>

@@ -17,6 +17,7 @@ use crate::widgets::icon::{Icon, Lucide};
 use crate::widgets::refused_note::RefusedNote;
 
 mod device_tags;
+use crate::widgets::use_marks::{fetch_rules, provide_rules, use_bands};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Range {
@@ -59,6 +60,8 @@ pub fn DevicePage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
     let detail = Resource::new(id, get_device);
+    // What the charts mark for alarms.
+    let rules = fetch_rules();
     view! {
         <section class="device-page">
             <p class="back"><a href="/"><Icon icon=Lucide::ArrowLeft/>"All devices"</a></p>
@@ -67,6 +70,7 @@ pub fn DevicePage() -> impl IntoView {
                     match detail.await {
                         Ok(DeviceDetail { server_time, last_seq, device: Some(device) }) => {
                             live.seed(last_seq, std::slice::from_ref(&device));
+                            provide_rules(rules.await);
                             view! { <DeviceView device server_time/> }.into_any()
                         }
                         Ok(DeviceDetail { device: None, .. }) => {
@@ -102,6 +106,11 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
         merged.get_untracked().and_then(|d| d.metrics.first().map(|m| m.name.clone())).unwrap_or_default();
     let metric = Memo::new(move |_| query.read().get("metric").unwrap_or_else(|| first_metric.clone()));
     let range = Memo::new(move |_| Range::parse(query.read().get("range").as_deref()));
+    // The device's alarms over the range, for every chart.
+    let alarms = use_bands(
+        Signal::stored(vec![id.clone()]),
+        Signal::derive(move || telemetry::dashboard::TimeRange::Last { secs: range.get().secs() }),
+    );
     let field = move |f: fn(&DeviceSummary) -> i64| merged.with(|d| d.as_ref().map(f).unwrap_or_default());
     let last_seen = move || field(|d| d.last_seen);
     let health =
@@ -202,7 +211,7 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
                 .collect_view()}
         </nav>
         <figure class="chart-box">
-            <HistoryChart device=id.clone() metric=metric span_secs=Signal::derive(move || range.get().secs()) local/>
+            <HistoryChart device=id.clone() metric=metric span_secs=Signal::derive(move || range.get().secs()) local alarms/>
             <figcaption>
                 {move || format!("{} over the last {}, ", metric.get(), range.get().key())}
                 {move || if local.get() { "local time" } else { "UTC" }}
@@ -220,7 +229,7 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
                         view! {
                             <figure class="chart-box small" data-metric=m.clone()>
                                 <figcaption><a href=href>{m.clone()}</a></figcaption>
-                                <HistoryChart device=id2.clone() metric=Signal::stored(m.clone()) span_secs=Signal::derive(move || range.get().secs()) local/>
+                                <HistoryChart device=id2.clone() metric=Signal::stored(m.clone()) span_secs=Signal::derive(move || range.get().secs()) local alarms/>
                             </figure>
                         }
                     })

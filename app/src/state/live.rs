@@ -63,7 +63,9 @@ pub struct Live {
     /// The changes applied last, for views that fold them into their own data (charts), and
     /// for the offline cache, which saves soon after each batch.
     pub batch: RwSignal<Vec<LiveEvent>>,
-    /// Active alarms as the server last said (the header's badge counts the unacknowledged).
+    /// Alarms by id as the server last said: the active ones (the header's badge counts the
+    /// unacknowledged), and the latest [`KEPT_CLEARED`] cleared (so charts end their bands,
+    /// and older news of them cannot bring them back).
     pub alarms: RwSignal<BTreeMap<String, Alarm>>,
 }
 
@@ -210,16 +212,27 @@ impl Default for Live {
     }
 }
 
-/// Keeps `alarm` if active, forgets it once cleared; older news than what is known (a lower
-/// `seq`) changes nothing.
+/// Cleared alarms [`Live::alarms`] keeps at most.
+pub const KEPT_CLEARED: usize = 200;
+
+/// Keeps the latest news of `alarm`: older news than what is known (a lower `seq`) changes
+/// nothing. Past [`KEPT_CLEARED`] cleared alarms, the one cleared longest ago is forgotten.
 pub fn note_alarm(alarms: &mut BTreeMap<String, Alarm>, alarm: Alarm) {
     if alarms.get(&alarm.id).is_some_and(|known| known.seq > alarm.seq) {
         return;
     }
-    if alarm.active {
-        alarms.insert(alarm.id.clone(), alarm);
-    } else {
-        alarms.remove(&alarm.id);
+    let cleared = !alarm.active;
+    alarms.insert(alarm.id.clone(), alarm);
+    if cleared {
+        let mut old: Vec<(u64, String)> =
+            alarms.values().filter(|a| !a.active).map(|a| (a.seq, a.id.clone())).collect();
+        if old.len() > KEPT_CLEARED {
+            let extra = old.len() - KEPT_CLEARED;
+            old.sort_unstable();
+            for (_, id) in old.into_iter().take(extra) {
+                alarms.remove(&id);
+            }
+        }
     }
 }
 
@@ -445,13 +458,48 @@ mod tests {
             live.apply(vec![LiveEvent::Alarm { seq: 22, alarm: alarm(22, true, true) }]);
             assert!(live.alarms.with_untracked(|a| a["a1"].acked));
             live.apply(vec![LiveEvent::Alarm { seq: 23, alarm: alarm(23, false, true) }]);
-            assert!(live.alarms.with_untracked(|a| a.is_empty()));
+            assert!(live.alarms.with_untracked(|a| !a["a1"].active), "cleared, and known so");
+            live.seed_alarms(20, vec![alarm(15, true, false)]);
+            assert!(live.alarms.with_untracked(|a| !a["a1"].active), "older news cannot bring it back");
             // A page's own mark stays.
             let other = Live::new();
             other.seed(5, &[]);
             other.seed_alarms(20, vec![]);
             assert_eq!(other.hwm.get_value(), 5);
         });
+    }
+
+    #[test]
+    fn only_the_latest_cleared_alarms_are_kept() {
+        let alarm = |i: u64, active: bool| Alarm {
+            id: format!("a{i}"),
+            rule_id: "r".into(),
+            rule_name: "hot".into(),
+            device: "d".into(),
+            severity: telemetry::alarm::Severity::Major,
+            active,
+            acked: false,
+            started_at: 0,
+            cleared_at: (!active).then_some(1),
+            acked_at: None,
+            acked_by: None,
+            shelved_until: None,
+            value: None,
+            last_value: None,
+            last_breach_at: None,
+            opened: 1,
+            flapping: false,
+            remind_at: None,
+            comments: 0,
+            seq: i,
+        };
+        let mut alarms = BTreeMap::new();
+        note_alarm(&mut alarms, alarm(0, true));
+        for i in 1..=KEPT_CLEARED as u64 + 5 {
+            note_alarm(&mut alarms, alarm(i, false));
+        }
+        assert_eq!(alarms.len(), KEPT_CLEARED + 1, "every active one, and the latest cleared");
+        assert!(alarms.contains_key("a0") && !alarms.contains_key("a5") && alarms.contains_key("a6"));
     }
 
     #[test]

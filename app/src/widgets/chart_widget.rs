@@ -1,5 +1,6 @@
-//! Line chart widget: one series per chosen device and metric over the widget's time range;
-//! drag across it to zoom in (fetching finer data for that range).
+//! Line chart widget: one series per chosen device and metric over the widget's time range,
+//! shaded where alarms on them were active; drag across it to zoom in (fetching finer data for
+//! that range).
 
 use leptos::prelude::*;
 use telemetry::dashboard::{TimeRange, Widget};
@@ -9,6 +10,7 @@ use crate::logic::chart_data::Series;
 use crate::logic::format;
 use crate::state::board::Board;
 use crate::widgets::interactive_chart::{InteractiveChart, MIN_ZOOM_MS};
+use crate::widgets::use_marks::{page_rules, use_bands};
 use crate::widgets::use_series::{SeriesData, use_series};
 
 /// Most series one chart draws.
@@ -43,6 +45,12 @@ pub fn ChartWidget(widget: Widget) -> impl IntoView {
                 .collect::<Vec<(String, String)>>()
         })
     };
+    // Fetched for the widget's range: a zoomed chart shows part of it.
+    let alarms =
+        use_bands(Signal::derive(move || pairs.with(|p| p.iter().map(|(d, _)| d.clone()).collect())), own);
+    let shown: Signal<Vec<(String, String)>> = pairs.into();
+    let follows_now = Signal::derive(move || range.get().follows_now());
+    let rules = StoredValue::new(page_rules());
     let unit = widget.unit.clone();
     let decimals = widget.decimals;
     let on_zoom = Callback::new(move |(from, to): (i64, i64)| {
@@ -101,6 +109,8 @@ pub fn ChartWidget(widget: Widget) -> impl IntoView {
                             for (_, data) in &sources {
                                 let _ = data.loaded().await;
                             }
+                            alarms.loaded().await;
+                            let bands = alarms.bands(rules.get_value(), shown);
                             // Offline, a failed fetch may still be covered by the copy kept in the browser.
                             let problem = Memo::new(move |_| {
                                 sources.iter().find_map(|(_, d)| match d.get() {
@@ -109,7 +119,7 @@ pub fn ChartWidget(widget: Widget) -> impl IntoView {
                                 })
                             });
                             move || match problem.get() {
-                                None => view! { <InteractiveChart series fetched unit=unit.clone() decimals local=board.local size on_zoom/> }.into_any(),
+                                None => view! { <InteractiveChart series fetched unit=unit.clone() decimals local=board.local size on_zoom bands follows_now/> }.into_any(),
                                 Some(e) => view! { <p class="error" role="alert">"Cannot load history: " {e}</p> }.into_any(),
                             }
                         })

@@ -1,12 +1,13 @@
 //! A chart that is server-rendered SVG first and, once the page is live and uPlot is loaded,
-//! an interactive canvas chart (tooltip, drag to zoom) updated in place as readings arrive.
+//! an interactive canvas chart (tooltip, drag to zoom) updated in place as readings arrive,
+//! with its guide lines and alarm bands (elements over the canvas).
 
 use leptos::prelude::*;
 
 use super::line_chart::MultiChart;
 #[cfg(feature = "hydrate")]
 use crate::logic::chart_data::spec;
-use crate::logic::chart_data::{Guide, PALETTE, Series};
+use crate::logic::chart_data::{AlarmBand, Guide, PALETTE, Series};
 
 #[cfg(feature = "hydrate")]
 mod js {
@@ -60,9 +61,15 @@ pub fn InteractiveChart(
     size: Signal<(f64, f64)>,
     /// Called with (from, to) in milliseconds when the user drags across a range.
     on_zoom: Callback<(i64, i64)>,
-    /// Horizontal lines at fixed values (an alarm's trip and clear levels).
-    #[prop(optional)]
-    guides: Vec<Guide>,
+    /// Horizontal lines at fixed values (alarm rules' trip and clear levels).
+    #[prop(optional, into)]
+    guides: Signal<Vec<Guide>>,
+    /// Times shaded (when alarms were active), following the live feed.
+    #[prop(optional, into)]
+    bands: Signal<Vec<AlarmBand>>,
+    /// Whether the range follows now: an active alarm's band then reaches now.
+    #[prop(optional, into)]
+    follows_now: Signal<bool>,
 ) -> impl IntoView {
     let enhanced = RwSignal::new(false);
     // Until hydration is over, the SVG shows exactly what the server rendered; after that it
@@ -83,7 +90,6 @@ pub fn InteractiveChart(
         use wasm_bindgen::closure::Closure;
         let chart: StoredValue<Option<u32>> = StoredValue::new(None);
         let unit = unit.clone();
-        let guides = guides.clone();
         Effect::new(move |_| {
             if !enhanced.get() {
                 return;
@@ -91,7 +97,11 @@ pub fn InteractiveChart(
             let Some(el) = host.get() else { return };
             let json = series.with(|s| {
                 let mut spec = spec(s, &unit, decimals);
-                spec.guides = guides.clone();
+                spec.guides = guides.get();
+                spec.alarm_bands = bands.get();
+                if follows_now.get() {
+                    spec.to = spec.to.max(js_sys::Date::now() as i64);
+                }
                 serde_json::to_string(&spec).unwrap_or_default()
             });
             if let Some(id) = chart.get_value() {
@@ -116,7 +126,7 @@ pub fn InteractiveChart(
         });
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = (decimals, on_zoom);
+    let _ = (decimals, on_zoom, follows_now);
 
     view! {
         <Show
@@ -125,7 +135,7 @@ pub fn InteractiveChart(
                 let unit = unit.clone();
                 move || {
                     let shown = if settled.get() { series.get() } else { fetched.get() };
-                    view! { <MultiChart series=shown unit=unit.clone() local size=size.get() guides=guides.clone()/> }
+                    view! { <MultiChart series=shown unit=unit.clone() local size=size.get() guides=guides.get() bands=bands.get()/> }
                 }
             }
         >

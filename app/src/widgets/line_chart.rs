@@ -1,12 +1,13 @@
 //! A server-rendered SVG line chart of downsampled history, one or more series: each average
 //! as a line, its min–max as a shaded band, gaps (missing buckets) left blank, round-number
-//! axes, and guide lines (an alarm's trip and clear levels) if given. Renders without
-//! JavaScript; once the page is live, `interactive_chart` takes over.
+//! axes, guide lines (an alarm's trip and clear levels) and alarm bands (the time an alarm was
+//! active, shaded) if given. Renders without JavaScript; once the page is live,
+//! `interactive_chart` takes over.
 
 use leptos::prelude::*;
 use telemetry::{Bucket, History};
 
-use crate::logic::chart_data::{Guide, PALETTE, Series, with_guides};
+use crate::logic::chart_data::{AlarmBand, Guide, PALETTE, Series, with_guides};
 use crate::logic::format::{self, Shown};
 use crate::logic::scale::{Scale, time_ticks, value_axis};
 
@@ -74,7 +75,14 @@ pub fn escape(text: &str) -> String {
 
 /// The chart as SVG markup. Built as a string and set as the box's content, so hydration never
 /// compares it: the page may hydrate with newer readings or another size than the server had.
-pub fn svg(series: &[Series], unit: &str, local: bool, size: (f64, f64), guides: &[Guide]) -> Option<String> {
+pub fn svg(
+    series: &[Series],
+    unit: &str,
+    local: bool,
+    size: (f64, f64),
+    guides: &[Guide],
+    bands: &[AlarmBand],
+) -> Option<String> {
     use std::fmt::Write;
     let (w, h) = (size.0.max(200.0), size.1.max(120.0));
     let readings: u64 = series.iter().map(|s| s.history.readings()).sum();
@@ -127,6 +135,21 @@ pub fn svg(series: &[Series], unit: &str, local: bool, size: (f64, f64), guides:
         );
     }
     out.push_str("</g>");
+    for b in bands {
+        let Some((start, end)) = b.within(from, to) else { continue };
+        let (x0, x1) = (x.map(start as f64), x.map(end as f64));
+        let _ = write!(
+            out,
+            r#"<rect class="alarm-band" data-alarm="{}" data-severity="{}" data-from="{}"{} x="{x0:.1}" y="{TOP}" width="{:.1}" height="{:.1}"><title>{}</title></rect>"#,
+            escape(&b.alarm),
+            b.severity,
+            b.from,
+            b.to.map(|t| format!(r#" data-to="{t}""#)).unwrap_or_default(),
+            (x1 - x0).max(1.0),
+            h - BOTTOM - TOP,
+            escape(&b.label),
+        );
+    }
     for g in guides.iter().filter(|g| g.value.is_finite()) {
         let py = y.map(g.value);
         let _ = write!(
@@ -165,9 +188,12 @@ pub fn MultiChart(
     /// Horizontal lines at fixed values (an alarm's trip and clear levels).
     #[prop(optional)]
     guides: Vec<Guide>,
+    /// Times shaded (when alarms were active).
+    #[prop(optional)]
+    bands: Vec<AlarmBand>,
 ) -> impl IntoView {
     let labels: Vec<String> = series.iter().map(|s| s.label.clone()).collect();
-    let markup = move || svg(&series, &unit, local.get(), size, &guides);
+    let markup = move || svg(&series, &unit, local.get(), size, &guides, &bands);
     let legend = (labels.len() > 1).then(|| {
         labels
             .into_iter()
@@ -219,13 +245,13 @@ mod tests {
 
     #[test]
     fn svg_carries_counts_and_escapes_text() {
-        let markup = svg(&[series("a<b>\"")], "°C<", false, (800.0, 240.0), &[]).unwrap();
+        let markup = svg(&[series("a<b>\"")], "°C<", false, (800.0, 240.0), &[], &[]).unwrap();
         assert!(markup.contains(r#"data-readings="20""#));
         assert!(markup.contains(r#"data-points="10""#));
         assert!(markup.contains("a&lt;b&gt;&quot;"));
         assert!(!markup.contains("<b>"));
         assert_eq!(markup.matches(r#"class="line""#).count(), 1);
-        assert!(svg(&[], "", false, (800.0, 240.0), &[]).is_none());
+        assert!(svg(&[], "", false, (800.0, 240.0), &[], &[]).is_none());
     }
 
     #[test]
@@ -235,11 +261,40 @@ mod tests {
             Guide { kind: GuideKind::Trip, value: 30.0, label: "critical > 30 <b>".into() },
             Guide { kind: GuideKind::Clear, value: 2.5, label: "clears at 2.5".into() },
         ];
-        let markup = svg(&[series("a")], "°C", false, (800.0, 240.0), &guides).unwrap();
+        let markup = svg(&[series("a")], "°C", false, (800.0, 240.0), &guides, &[]).unwrap();
         assert!(markup.contains(r#"data-guide="trip" data-value="30""#));
         assert!(markup.contains(r#"data-guide="clear" data-value="2.5""#));
         assert!(markup.contains("critical &gt; 30 &lt;b&gt;"));
         // The data is 1..3, the trip line at 30: the axis reaches it.
         assert!(markup.contains(">30.0</text>"), "{markup}");
+    }
+
+    #[test]
+    fn alarm_bands_shade_where_they_meet_the_range() {
+        use telemetry::alarm::Severity;
+        let band = |alarm: &str, from, to| AlarmBand {
+            alarm: alarm.into(),
+            severity: Severity::Critical,
+            from,
+            to,
+            label: "hot <b> on d: critical".into(),
+        };
+        let bands = [
+            band("half", 1_800_000, None),
+            band("cleared", 0, Some(900_000)),
+            band("before", -100, Some(-1)),
+        ];
+        let markup = svg(&[series("a")], "°C", false, (800.0, 240.0), &[], &bands).unwrap();
+        // The plot is 800 - 56 - 12 = 732 wide from x = 56: an hour; the active band takes the
+        // second half, the cleared one the first quarter.
+        assert!(
+            markup.contains(r#"data-alarm="half" data-severity="critical" data-from="1800000" x="422.0" y="12" width="366.0""#),
+            "{markup}"
+        );
+        assert!(markup.contains(
+            r#"data-alarm="cleared" data-severity="critical" data-from="0" data-to="900000" x="56.0""#
+        ));
+        assert!(!markup.contains("before"), "outside the range: not drawn");
+        assert!(markup.contains("<title>hot &lt;b&gt; on d: critical</title>"));
     }
 }

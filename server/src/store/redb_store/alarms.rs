@@ -2,8 +2,10 @@
 //! their logs, and the notification outbox. What an evaluation changed is written by
 //! [`write_changes`] inside the commit of the readings (or tick, or action) that caused it,
 //! with an [`telemetry::LiveEvent::Alarm`] in the change log for each changed alarm.
+//! Alarms are indexed by start (lists, newest first; pruning) and by end (the alarms active in
+//! a chart's range).
 
-use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, TableHandle, WriteTransaction};
 use telemetry::alarm::eval::Track;
 use telemetry::alarm::{Alarm, AlarmQuery, Rule, Transition};
 use telemetry::notify::{Delivery, DeliveryState};
@@ -26,6 +28,12 @@ const TRACKS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("alarm
 const ALARMS: TableDefinition<&str, &[u8]> = TableDefinition::new("alarms");
 /// (start time, alarm id): alarms newest first, and pruning by age.
 const BY_START: TableDefinition<(i64, &str), ()> = TableDefinition::new("alarms_by_start");
+/// (end, alarm id), the end being when it cleared or [`OPEN`] while it is active: the alarms
+/// active at some time after `t` are those from `(t, "")` on. Made from `ALARMS` when a file
+/// from before it is opened.
+const BY_END: TableDefinition<(i64, &str), ()> = TableDefinition::new("alarms_by_end");
+/// An active alarm's end in `BY_END`.
+const OPEN: i64 = i64::MAX;
 /// (alarm id, entry number) → JSON [`Transition`].
 const LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("alarm_log");
 /// delivery id → JSON [`Delivery`].
@@ -43,18 +51,32 @@ pub const MAX_LOG: u64 = 500;
 /// Deliveries kept once done (sent, failed, suppressed); the oldest go first.
 pub const MAX_DONE_DELIVERIES: u64 = 10_000;
 
-/// Creates the tables.
+/// Creates the tables (and indexes the alarms of a file from before `BY_END`).
 pub(super) fn init(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(RULES)?;
     tx.open_table(CHANNELS)?;
     tx.open_table(TRACKS)?;
     tx.open_table(ALARMS)?;
     tx.open_table(BY_START)?;
+    if !tx.list_tables()?.any(|t| t.name() == BY_END.name()) {
+        let alarms = tx.open_table(ALARMS)?;
+        let mut by_end = tx.open_table(BY_END)?;
+        for entry in alarms.iter()? {
+            let (id, v) = entry?;
+            let alarm: Alarm = parse(v.value(), "alarm")?;
+            by_end.insert((end_key(&alarm), id.value()), ())?;
+        }
+    }
     tx.open_table(LOG)?;
     tx.open_table(OUTBOX)?;
     tx.open_table(DUE)?;
     tx.open_table(BY_CREATED)?;
     Ok(())
+}
+
+/// An alarm's key in `BY_END`.
+fn end_key(alarm: &Alarm) -> i64 {
+    alarm.end().unwrap_or(OPEN)
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -93,12 +115,21 @@ pub(super) fn write_changes(
     {
         let mut alarms = tx.open_table(ALARMS)?;
         let mut by_start = tx.open_table(BY_START)?;
+        let mut by_end = tx.open_table(BY_END)?;
         for alarm in &changes.alarms {
             *seq += 1;
             let mut alarm = alarm.clone();
             alarm.seq = *seq;
-            alarms.insert(alarm.id.as_str(), json(&alarm).as_slice())?;
+            let old_end = match alarms.insert(alarm.id.as_str(), json(&alarm).as_slice())? {
+                Some(old) => Some(end_key(&parse(old.value(), "alarm")?)),
+                None => None,
+            };
+            let end = end_key(&alarm);
+            if let Some(old_end) = old_end.filter(|old| *old != end) {
+                by_end.remove((old_end, alarm.id.as_str()))?;
+            }
             by_start.insert((alarm.started_at, alarm.id.as_str()), ())?;
+            by_end.insert((end, alarm.id.as_str()), ())?;
             events.push(LiveEvent::Alarm { seq: *seq, alarm });
         }
     }
@@ -267,6 +298,23 @@ impl AlarmStore for RedbStore {
         let rx = self.db.read()?;
         let alarms = rx.open_table(ALARMS)?;
         let mut out = Vec::new();
+        if let Some(from) = query.from {
+            // The alarms still active at `from` or later: the active ones first, then the latest
+            // cleared back to `from`. Sorted as every list is, newest first.
+            for entry in rx.open_table(BY_END)?.range((from, "")..)?.rev() {
+                let (k, _) = entry?;
+                let Some(v) = alarms.get(k.value().1)? else { continue };
+                let alarm: Alarm = parse(v.value(), "alarm")?;
+                if query.admits(&alarm) {
+                    out.push(alarm);
+                    if out.len() >= query.limit() {
+                        break;
+                    }
+                }
+            }
+            out.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
+            return Ok(out);
+        }
         for entry in rx.open_table(BY_START)?.iter()?.rev() {
             let (k, _) = entry?;
             let Some(v) = alarms.get(k.value().1)? else { continue };
@@ -370,6 +418,7 @@ impl AlarmStore for RedbStore {
     fn prune_alarms(&self, before: Millis) -> Result<u64, StoreError> {
         self.alarm_write(|tx| {
             let mut by_start = tx.open_table(BY_START)?;
+            let mut by_end = tx.open_table(BY_END)?;
             let mut alarms = tx.open_table(ALARMS)?;
             let mut log = tx.open_table(LOG)?;
             let tracks = tx.open_table(TRACKS)?;
@@ -400,6 +449,7 @@ impl AlarmStore for RedbStore {
                 }
                 alarms.remove(id.as_str())?;
                 by_start.remove((start, id.as_str()))?;
+                by_end.remove((end_key(&alarm), id.as_str()))?;
                 let entries: Vec<u64> = log
                     .range((id.as_str(), 0)..=(id.as_str(), u64::MAX))?
                     .map(|e| e.map(|(k, _)| k.value().1))
@@ -411,5 +461,142 @@ impl AlarmStore for RedbStore {
             }
             Ok(pruned)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use telemetry::TelemetrySource;
+    use telemetry::alarm::{Severity, StatusFilter};
+
+    use super::*;
+    use crate::alarms::engine::Changes;
+    use crate::store::Store;
+
+    fn alarm(id: &str, device: &str, started_at: Millis, cleared_at: Option<Millis>) -> Alarm {
+        Alarm {
+            id: id.into(),
+            rule_id: "r".into(),
+            rule_name: "hot".into(),
+            device: device.into(),
+            severity: Severity::Major,
+            active: cleared_at.is_none(),
+            acked: true,
+            started_at,
+            cleared_at,
+            acked_at: None,
+            acked_by: None,
+            shelved_until: None,
+            value: None,
+            last_value: None,
+            last_breach_at: None,
+            opened: 1,
+            flapping: false,
+            remind_at: None,
+            comments: 0,
+            seq: 0,
+        }
+    }
+
+    fn store(alarms: Vec<Alarm>) -> RedbStore {
+        let store = RedbStore::in_memory().unwrap();
+        store.commit_with(&[], &[], &Changes { alarms, ..Changes::default() }).unwrap();
+        store
+    }
+
+    /// The ids of `device`'s alarms active at some time in `[from, to]`.
+    fn between(store: &RedbStore, device: &str, from: Millis, to: Millis) -> Vec<String> {
+        let query = AlarmQuery {
+            status: StatusFilter::All,
+            device: Some(device.into()),
+            from: Some(from),
+            to: Some(to),
+            ..AlarmQuery::default()
+        };
+        store.alarms(&query).unwrap().into_iter().map(|a| a.id).collect()
+    }
+
+    #[test]
+    fn a_range_finds_the_alarms_active_in_it_as_they_clear_reopen_and_go() {
+        let store = store(vec![
+            alarm("old", "d", 100, Some(200)),
+            alarm("mid", "d", 300, Some(400)),
+            alarm("open", "d", 350, None),
+            alarm("other", "e", 300, None),
+        ]);
+        assert_eq!(between(&store, "d", 0, 99), Vec::<String>::new());
+        assert_eq!(between(&store, "d", 150, 160), ["old"]);
+        assert_eq!(between(&store, "d", 150, 1000), ["open", "mid", "old"], "newest first");
+        assert_eq!(between(&store, "d", 401, 1000), ["open"]);
+        assert_eq!(between(&store, "e", 0, 1000), ["other"]);
+
+        // It clears (its end moves from open to 500), then reopens (open again).
+        store
+            .commit_with(
+                &[],
+                &[],
+                &Changes { alarms: vec![alarm("open", "d", 350, Some(500))], ..Changes::default() },
+            )
+            .unwrap();
+        assert_eq!(between(&store, "d", 501, 1000), Vec::<String>::new());
+        assert_eq!(between(&store, "d", 450, 1000), ["open"]);
+        store
+            .commit_with(
+                &[],
+                &[],
+                &Changes { alarms: vec![alarm("open", "d", 350, None)], ..Changes::default() },
+            )
+            .unwrap();
+        assert_eq!(between(&store, "d", 10_000, 20_000), ["open"], "one index entry per alarm");
+        let rx = store.db.read().unwrap();
+        assert_eq!(rx.open_table(BY_END).unwrap().len().unwrap(), 4);
+        drop(rx);
+
+        // Pruned with the history it belongs to.
+        assert_eq!(store.prune_alarms(250).unwrap(), 1);
+        assert_eq!(between(&store, "d", 0, 1000), ["open", "mid"]);
+        assert_eq!(store.db.read().unwrap().open_table(BY_END).unwrap().len().unwrap(), 3);
+
+        // A limit keeps the active and latest first.
+        let query = AlarmQuery {
+            status: StatusFilter::All,
+            device: Some("d".into()),
+            from: Some(0),
+            limit: Some(1),
+            ..AlarmQuery::default()
+        };
+        assert_eq!(store.alarms(&query).unwrap()[0].id, "open");
+    }
+
+    #[test]
+    fn a_file_from_before_the_end_index_gets_it_on_opening() {
+        let store = store(vec![alarm("old", "d", 100, Some(200)), alarm("open", "d", 350, None)]);
+        {
+            let _writer = store.writer();
+            let tx = store.begin_write().unwrap();
+            assert!(tx.delete_table(BY_END).unwrap());
+            init(&tx).unwrap();
+            tx.commit().unwrap();
+        }
+        assert_eq!(between(&store, "d", 150, 400), ["open", "old"]);
+        assert_eq!(between(&store, "d", 201, 400), ["open"]);
+    }
+
+    #[test]
+    fn alarm_changes_are_in_the_change_log_for_clients_catching_up() {
+        let store = store(vec![alarm("a1", "d", 100, None)]);
+        let mut acked = alarm("a1", "d", 100, None);
+        acked.acked_by = Some("ann".into());
+        store.commit_with(&[], &[], &Changes { alarms: vec![acked], ..Changes::default() }).unwrap();
+        let changes = store.changes_since(0, 100).unwrap();
+        let told: Vec<(u64, Option<String>)> = changes
+            .iter()
+            .filter_map(|e| match e {
+                LiveEvent::Alarm { seq, alarm } => Some((*seq, alarm.acked_by.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(told, [(1, None), (2, Some("ann".into()))]);
+        assert_eq!(store.changes_since(1, 100).unwrap().len(), 1, "only what came after");
     }
 }
