@@ -49,7 +49,8 @@ dist: release
 	$(CARGO_SAME) build --release -p simulator
 	scripts/dist.sh
 
-## bench: every benchmark (ingest, latency, history vs SQLite, storage, memory, client); prints tables and writes docs/benchmarks.md
+## bench: every benchmark (ingest, latency, history vs SQLite, storage, alarms, memory, client); prints tables and
+## writes docs/benchmarks.md
 bench: release
 	scripts/setup.sh test
 	scripts/bench.sh

@@ -37,6 +37,8 @@ echo | tee -a "$report"
 run scripts/bench-login-storm.sh
 section "History and storage"
 run scripts/bench-storage.sh
+section "Alarms"
+run scripts/bench-alarms.sh
 section "Memory"
 run scripts/bench-memory.sh
 section "Start-up"

@@ -11,7 +11,10 @@
 //! - `bench fill PATH MB`: a database of MB megabytes of readings, for the start-up figure.
 //! - `bench login-storm WEB MQTT SECS KEY`: a device's PUBACK round trips, quiet and while many
 //!   clients send wrong passwords.
+//! - `bench backtest [DAYS]`, `bench alarm-latency MQTT HOOK_PORT RATE SECS`: alarm figures
+//!   (see [`alarms`]).
 
+mod alarms;
 mod data;
 mod history;
 mod latency;
@@ -35,13 +38,21 @@ fn main() {
             args.get(3).and_then(|n| n.parse().ok()).expect("seconds"),
             args.get(4).expect("STORM_1's device key"),
         ),
+        Some("backtest") => alarms::backtest(count(7)),
+        Some("alarm-latency") => alarms::latency(
+            args.get(1).and_then(|a| a.parse().ok()).expect("the broker's HOST:PORT"),
+            args.get(2).and_then(|p| p.parse().ok()).expect("a port for the webhook receiver"),
+            args.get(3).and_then(|n| n.parse().ok()).expect("messages per second"),
+            args.get(4).and_then(|n| n.parse().ok()).expect("seconds"),
+        ),
         Some("latency") => latency::run(args.get(1).expect("the dashboard's HOST:PORT"), {
             args.get(2).and_then(|n| n.parse().ok()).expect("a count")
         }),
         _ => {
             eprintln!(
                 "usage: bench history [POINTS] | bench storage [POINTS] | bench latency HOST:PORT COUNT \
-                 | bench login-storm WEB MQTT SECS KEY"
+                 | bench login-storm WEB MQTT SECS KEY | bench backtest [DAYS] \
+                 | bench alarm-latency MQTT HOOK_PORT RATE SECS"
             );
             std::process::exit(2);
         }

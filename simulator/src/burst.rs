@@ -19,6 +19,8 @@ pub struct Plan {
     pub rate: Option<f64>,
     pub prefix: String,
     pub inflight: u16,
+    /// Devices to publish as, spread over the connections; `None`: one per connection.
+    pub devices: Option<usize>,
 }
 
 pub struct Outcome {
@@ -35,10 +37,20 @@ pub async fn run(broker: &Broker, plan: &Plan) -> anyhow::Result<Outcome> {
     for c in 0..k {
         let share = plan.total / k + u64::from(c < plan.total % k);
         let id = format!("{}{:03}", plan.prefix, c + 1);
+        // The devices this connection publishes as: itself, or every k-th of the plan's.
+        let devices: Vec<String> = match plan.devices {
+            None => vec![id.clone()],
+            Some(n) => {
+                (c..n as u64).step_by(k as usize).map(|d| format!("{}{:04}", plan.prefix, d + 1)).collect()
+            }
+        };
+        if devices.is_empty() {
+            anyhow::bail!("more connections than devices");
+        }
         let mut o = options(broker, &id)?;
         o.set_inflight(plan.inflight.max(1));
         let per_conn_rate = plan.rate.map(|r| r / k as f64);
-        tasks.push(tokio::spawn(connection(o, id, share, per_conn_rate, c)));
+        tasks.push(tokio::spawn(connection(o, id, devices, share, per_conn_rate, c)));
     }
     let mut outcome = Outcome { sent: 0, acked: 0, elapsed: Duration::ZERO };
     for t in tasks {
@@ -53,6 +65,7 @@ pub async fn run(broker: &Broker, plan: &Plan) -> anyhow::Result<Outcome> {
 async fn connection(
     options: rumqttc::MqttOptions,
     id: String,
+    devices: Vec<String>,
     share: u64,
     rate: Option<f64>,
     seed: u64,
@@ -71,7 +84,7 @@ async fn connection(
             Err(e) => anyhow::bail!("{id}: cannot connect: {e}"),
         }
     }
-    let topic = telemetry_topic(&id);
+    let topics: Vec<String> = devices.iter().map(|d| telemetry_topic(d)).collect();
     // Unique, strictly increasing reading times: all in the recent past, or, when paced, the
     // time of sending (so a receiver can measure the delay).
     let base = Utc::now().timestamp_millis() - share as i64 - 1;
@@ -90,7 +103,8 @@ async fn connection(
             };
             last = ms;
             let at = Utc.timestamp_millis_opt(ms).single().expect("valid time");
-            client.publish(&topic, QoS::AtLeastOnce, false, payload(sensor.read(at), at)).await?;
+            let topic = &topics[i as usize % topics.len()];
+            client.publish(topic, QoS::AtLeastOnce, false, payload(sensor.read(at), at)).await?;
         }
         anyhow::Ok(share)
     });

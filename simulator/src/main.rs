@@ -60,6 +60,10 @@ struct Args {
     /// Burst mode: unacknowledged publishes allowed per connection.
     #[arg(long, default_value_t = 100)]
     inflight: u16,
+    /// Burst mode: publish as this many devices (PREFIX0001, ...), spread over the connections,
+    /// each connection taking its devices in turn [default: one per connection, named as it].
+    #[arg(long)]
+    burst_devices: Option<usize>,
 }
 
 /// Where, how and as whom to connect.
@@ -102,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
             rate: args.rate,
             prefix: args.prefix.unwrap_or_else(|| "BENCH_".into()),
             inflight: args.inflight,
+            devices: args.burst_devices,
         };
         let out = burst::run(&broker, &plan).await?;
         let secs = out.elapsed.as_secs_f64();
