@@ -4,9 +4,11 @@ import { newDevice, publish } from './mqtt';
 
 // Alarms drawn where the data is: a chart shades the time each alarm on its series was active
 // (its severity's colour, from when it fired to when it cleared, or on to the end while it is
-// active). Without JavaScript the server's SVG carries the bands (svg .alarm-band); once live
-// the interactive chart places them as elements under its canvas (.chart-marks .alarm-band).
-// Positions are checked from the elements' data and coordinates, a few pixels either way.
+// active) and draws the levels of the threshold rules watching it; a gauge marks those levels
+// on its dial. Without JavaScript the server's SVG carries them (svg .alarm-band, .guide); once
+// live the interactive chart places them as elements over and under its canvas
+// (.chart-marks .alarm-band, .chart-guide). Positions are checked from the elements' data and
+// coordinates, a few pixels either way.
 
 const hydrated = () => test.info().project.name === 'hydrated';
 
@@ -109,6 +111,24 @@ async function expectBands(chart: Locator, shown: Alarm[], absent: Alarm[]) {
   }
 }
 
+/** The guide lines in a chart: (kind, value), top to bottom. */
+async function guides(chart: Locator): Promise<string[]> {
+  if (!hydrated()) {
+    return chart.locator('svg.chart .guide').evaluateAll((gs) =>
+      gs
+        .map((g) => ({ at: Number(g.querySelector('line')!.getAttribute('y1')), key: `${g.getAttribute('data-guide')} ${g.getAttribute('data-value')}` }))
+        .sort((a, b) => a.at - b.at)
+        .map((g) => g.key),
+    );
+  }
+  return chart.locator('.chart-guide').evaluateAll((gs) =>
+    gs
+      .map((g) => ({ at: parseFloat((g as HTMLElement).style.top), key: `${g.getAttribute('data-guide')} ${g.getAttribute('data-value')}` }))
+      .sort((a, b) => a.at - b.at)
+      .map((g) => g.key),
+  );
+}
+
 async function ready(page: Page, chart: Locator) {
   if (hydrated()) {
     await expect(page.locator('.live-badge')).toHaveAttribute('data-state', 'live');
@@ -118,7 +138,7 @@ async function ready(page: Page, chart: Locator) {
   }
 }
 
-test("a device's charts shade its alarms on their metric", async ({ page, request }) => {
+test("a device's charts shade its alarms on their metric and draw the rules' levels", async ({ page, request }) => {
   const { device, cleared, active, damp } = await alarmedDevice(request, 'E2E_MARKS_DEVICE');
   await page.goto(`/device/${device}?metric=temperature&range=1h`);
   const main = page.locator('.chart-box:not(.small)');
@@ -130,7 +150,14 @@ test("a device's charts shade its alarms on their metric", async ({ page, reques
   await expect(main.locator(`.alarm-band[data-alarm="${active.id}"]`)).toHaveAttribute('data-severity', 'critical');
   await expectBands(humidity, [damp], [cleared, active]);
   await expect(humidity.locator('.alarm-band')).toHaveAttribute('data-severity', 'minor');
-  if (!hydrated()) return;
+  // The levels, top to bottom, the value axis stretched to take them in.
+  await expect.poll(() => guides(main)).toEqual(['trip 30', 'trip 27', 'clear 26']);
+  await expect.poll(() => guides(humidity)).toEqual(['trip 80']);
+  if (!hydrated()) {
+    await expect(main.locator('.guide[data-value="30"] text')).toHaveText(`hot ${device}: critical > 30`);
+    return;
+  }
+  await expect(main.locator('.chart-guide[data-value="30"]')).toHaveText(`hot ${device}: critical > 30`);
 
   // Live: the active alarm's band ends as a reading clears it, and a new alarm starts one.
   publish(device, { temperature: 20, humidity: 50 });
@@ -143,13 +170,20 @@ test("a device's charts shade its alarms on their metric", async ({ page, reques
   await expect(main.locator(`.alarm-band[data-alarm="${fresh.id}"]`)).toHaveAttribute('data-from', String(fresh.started_at));
 });
 
-test("a dashboard's chart shades its alarms", async ({ page, request }) => {
+test("a dashboard's chart shades its alarms and its gauge marks the rules' levels", async ({ page, request }) => {
   const { device, cleared, active, damp } = await alarmedDevice(request, 'E2E_MARKS_BOARD');
   const dashboard = {
     id: 'new',
     name: `marks ${device}`,
-    widgets: [{ id: 'w1', kind: 'line_chart', title: 'Temperature', devices: [device], metrics: ['temperature'] }],
-    layouts: { wide: [{ widget: 'w1', x: 0, y: 0, w: 8, h: 4 }], medium: [], phone: [] },
+    widgets: [
+      { id: 'w1', kind: 'line_chart', title: 'Temperature', devices: [device], metrics: ['temperature'] },
+      { id: 'w2', kind: 'gauge', title: 'Now', devices: [device], metrics: ['temperature'], min: 0, max: 50 },
+    ],
+    layouts: {
+      wide: [{ widget: 'w1', x: 0, y: 0, w: 8, h: 4 }, { widget: 'w2', x: 8, y: 0, w: 4, h: 4 }],
+      medium: [],
+      phone: [],
+    },
     range: { type: 'last', secs: 3600 },
   };
   const created = await request.post('/api/dashboards/create', { data: { dashboard } });
@@ -158,4 +192,17 @@ test("a dashboard's chart shades its alarms", async ({ page, request }) => {
   const chart = page.locator('.widget[data-kind="line_chart"]');
   await ready(page, chart);
   await expectBands(chart, [cleared, active], [damp]);
+  await expect.poll(() => guides(chart)).toEqual(['trip 30', 'trip 27', 'clear 26']);
+
+  // The gauge (0 to 50 over 240°, from lower left): a mark across the dial at each level.
+  const gauge = page.locator('.widget[data-kind="gauge"] .gauge');
+  const marks = await gauge.locator('.gauge-mark').evaluateAll((ls) =>
+    ls.map((l) => [l.getAttribute('data-guide'), l.getAttribute('data-value'), l.getAttribute('x1'), l.getAttribute('y1')]),
+  );
+  expect(marks.map(([kind, value]) => `${kind} ${value}`)).toEqual(['trip 30', 'trip 27', 'clear 26']);
+  for (const [, value, x1, y1] of marks) {
+    const deg = ((210 - (Number(value) / 50) * 240) * Math.PI) / 180;
+    expect(Math.abs(Number(x1) - (100 + 69 * Math.cos(deg)))).toBeLessThan(0.5);
+    expect(Math.abs(Number(y1) - (100 - 69 * Math.sin(deg)))).toBeLessThan(0.5);
+  }
 });

@@ -1,5 +1,7 @@
 //! What charts mark over their data for alarms: [`bands`], the spans when an alarm on a shown
-//! series was active, from what a page fetched and what the live feed said since.
+//! series was active, from what a page fetched and what the live feed said since; and what
+//! charts and gauges mark at fixed values: [`rule_guides`], the levels of the threshold rules
+//! watching a shown series (matched by metric and device scope, [`Rule::watches`]).
 //!
 //! An alarm concerns a chart's series when it is on the series' device and its rule reads the
 //! series' metric, or no metric in particular (offline rules, no-data rules on any metric). An
@@ -8,9 +10,10 @@
 
 use std::collections::BTreeMap;
 
-use telemetry::alarm::{Alarm, Rule};
+use telemetry::alarm::{Alarm, Rule, RuleKind};
 
-use super::chart_data::AlarmBand;
+use super::alarms::guides;
+use super::chart_data::{AlarmBand, Guide};
 
 /// Whether `alarm` (on its device) concerns a chart of `metric`.
 pub fn concerns(alarm: &Alarm, rules: &[Rule], metric: &str) -> bool {
@@ -46,9 +49,32 @@ pub fn bands(
     out
 }
 
+/// The guide lines of a chart (or the marks of a gauge) of `series` (device, metric): each
+/// level of every enabled threshold rule on one of their metrics that watches its device, and
+/// its clear level, labelled with the rule's name; a line two series share is drawn once.
+pub fn rule_guides(rules: &[Rule], series: &[(String, String)]) -> Vec<Guide> {
+    let mut out: Vec<Guide> = Vec::new();
+    for rule in rules {
+        let RuleKind::Threshold { metric, .. } = &rule.kind else { continue };
+        if !series.iter().any(|(d, m)| m == metric && rule.watches(d)) {
+            continue;
+        }
+        for mut g in guides(rule) {
+            if !g.label.is_empty() {
+                g.label = format!("{}: {}", rule.name, g.label);
+            }
+            if !out.contains(&g) {
+                out.push(g);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logic::chart_data::GuideKind;
     use telemetry::alarm::Severity;
 
     fn rule(id: &str, json: serde_json::Value) -> Rule {
@@ -140,5 +166,44 @@ mod tests {
         // Oldest first (the helper starts each at 100 + the seq of its latest news).
         assert_eq!(ids(&shown), ["a2", "a1", "a3"]);
         assert_eq!(shown.iter().map(|b| b.to).collect::<Vec<_>>(), [None, Some(900), Some(950)]);
+    }
+
+    #[test]
+    fn charts_and_gauges_draw_the_levels_of_the_rules_watching_them() {
+        let mut rules = rules();
+        rules.push(rule(
+            "band",
+            serde_json::json!({"name": "comfort", "devices": ["b"], "kind": "threshold", "metric": "t",
+                "op": "outside", "levels": [{"severity": "minor", "value": 18, "high": 26}],
+                "clear": 19, "clear_high": 25}),
+        ));
+        rules.push(rule(
+            "off",
+            serde_json::json!({"name": "off", "enabled": false, "kind": "threshold", "metric": "t", "op": "<",
+                "levels": [{"severity": "warning", "value": 0}]}),
+        ));
+        let lines = |series: &[(&str, &str)]| {
+            let series: Vec<(String, String)> =
+                series.iter().map(|(d, m)| ((*d).to_owned(), (*m).to_owned())).collect();
+            rule_guides(&rules, &series).into_iter().map(|g| (g.kind, g.value, g.label)).collect::<Vec<_>>()
+        };
+        // "hot" watches every device's t; "comfort" only b's; "off" is disabled; "quiet" and
+        // "gone" have no levels.
+        assert_eq!(lines(&[("a", "t")]), [(GuideKind::Trip, 30.0, "hot: critical > 30".to_owned())]);
+        assert_eq!(lines(&[("a", "h")]), []);
+        let b = lines(&[("a", "t"), ("b", "t")]);
+        assert_eq!(b.len(), 5, "hot once for both devices, then comfort's band and clear levels: {b:?}");
+        assert_eq!(
+            b.iter().map(|(k, v, _)| (*k, *v)).collect::<Vec<_>>(),
+            [
+                (GuideKind::Trip, 30.0),
+                (GuideKind::Trip, 18.0),
+                (GuideKind::Trip, 26.0),
+                (GuideKind::Clear, 19.0),
+                (GuideKind::Clear, 25.0)
+            ]
+        );
+        assert_eq!(b[1].2, "comfort: minor outside 18–26");
+        assert_eq!(b[2].2, "", "a band's upper line is not labelled again");
     }
 }

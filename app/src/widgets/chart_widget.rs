@@ -1,6 +1,6 @@
 //! Line chart widget: one series per chosen device and metric over the widget's time range,
-//! shaded where alarms on them were active; drag across it to zoom in (fetching finer data for
-//! that range).
+//! with the levels of the alarm rules watching them, shaded where their alarms were active;
+//! drag across it to zoom in (fetching finer data for that range).
 
 use leptos::prelude::*;
 use telemetry::dashboard::{TimeRange, Widget};
@@ -10,7 +10,7 @@ use crate::logic::chart_data::Series;
 use crate::logic::format;
 use crate::state::board::Board;
 use crate::widgets::interactive_chart::{InteractiveChart, MIN_ZOOM_MS};
-use crate::widgets::use_marks::{page_rules, use_bands};
+use crate::widgets::use_marks::{page_rules, rule_guides, use_bands};
 use crate::widgets::use_series::{SeriesData, use_series};
 
 /// Most series one chart draws.
@@ -111,6 +111,7 @@ pub fn ChartWidget(widget: Widget) -> impl IntoView {
                             }
                             alarms.loaded().await;
                             let bands = alarms.bands(rules.get_value(), shown);
+                            let guides = rule_guides(rules.get_value(), shown);
                             // Offline, a failed fetch may still be covered by the copy kept in the browser.
                             let problem = Memo::new(move |_| {
                                 sources.iter().find_map(|(_, d)| match d.get() {
@@ -119,7 +120,7 @@ pub fn ChartWidget(widget: Widget) -> impl IntoView {
                                 })
                             });
                             move || match problem.get() {
-                                None => view! { <InteractiveChart series fetched unit=unit.clone() decimals local=board.local size on_zoom bands follows_now/> }.into_any(),
+                                None => view! { <InteractiveChart series fetched unit=unit.clone() decimals local=board.local size on_zoom guides bands follows_now/> }.into_any(),
                                 Some(e) => view! { <p class="error" role="alert">"Cannot load history: " {e}</p> }.into_any(),
                             }
                         })

@@ -1,5 +1,6 @@
-//! Gauge widget: a radial dial from min to max with coloured threshold bands, the value and
-//! its unit; shaded when the device is stale or offline.
+//! Gauge widget: a radial dial from min to max with coloured threshold bands, marks at the
+//! levels of the alarm rules watching its metric, the value and its unit; shaded when the
+//! device is stale or offline.
 
 use std::f64::consts::PI;
 
@@ -7,8 +8,10 @@ use leptos::prelude::*;
 use telemetry::dashboard::Widget;
 use telemetry::device::Health;
 
-use crate::logic::format;
+use crate::logic::chart_data::Guide;
+use crate::logic::{format, marks};
 use crate::state::board::Board;
+use crate::widgets::use_marks::page_rules;
 
 /// The dial sweeps 240°, from 210° (lower left) clockwise to -30° (lower right).
 const START: f64 = 210.0;
@@ -29,6 +32,23 @@ fn arc(a: f64, b: f64) -> String {
     let (x1, y1) = point(START - b * SWEEP);
     let large = if (b - a) * SWEEP > 180.0 { 1 } else { 0 };
     format!("M{x0:.2},{y0:.2} A{R},{R} 0 {large} 1 {x1:.2},{y1:.2}")
+}
+
+/// A mark across the dial at fraction `f` (0..=1), from just inside the track to just outside.
+fn tick(f: f64) -> ((f64, f64), (f64, f64)) {
+    let rad = (START - f * SWEEP) * PI / 180.0;
+    let at = |r: f64| (CX + r * rad.cos(), CY - r * rad.sin());
+    (at(R - 11.0), at(R + 11.0))
+}
+
+/// The marks of the guides within `[min, max]`: (guide, fraction of the dial).
+fn on_dial(guides: Vec<Guide>, min: f64, max: f64) -> Vec<(Guide, f64)> {
+    let span = if max > min { max - min } else { 1.0 };
+    guides
+        .into_iter()
+        .filter(|g| (min..=max).contains(&g.value))
+        .map(|g| (g.clone(), (g.value - min) / span))
+        .collect()
 }
 
 /// Default bounds when none are configured, by unit.
@@ -80,6 +100,25 @@ pub fn Gauge(widget: Widget) -> impl IntoView {
         }
     };
     let decimals = widget.decimals;
+    // The levels of the rules watching it (an alarm's trip levels, where it clears).
+    let marks = on_dial(marks::rule_guides(&page_rules(), &[(device.clone(), metric.clone())]), min, max)
+        .into_iter()
+        .map(|(g, f)| {
+            let ((x1, y1), (x2, y2)) = tick(f);
+            view! {
+                <line
+                    class=format!("gauge-mark {}", g.kind.key())
+                    data-guide=g.kind.key()
+                    data-value=g.value.to_string()
+                    data-label=g.label
+                    x1=format!("{x1:.2}")
+                    y1=format!("{y1:.2}")
+                    x2=format!("{x2:.2}")
+                    y2=format!("{y2:.2}")
+                ></line>
+            }
+        })
+        .collect_view();
     view! {
         <div class="gauge" class:stale=stale data-device=device data-metric=metric>
             <svg viewBox="0 0 200 170" role="img" aria-label=move || format!("{} {}", value().map(format::value).unwrap_or_default(), unit)>
@@ -89,6 +128,7 @@ pub fn Gauge(widget: Widget) -> impl IntoView {
                     .map(|(d, color)| view! { <path class="gauge-band" d=d style=format!("stroke:{color}")></path> })
                     .collect_view()}
                 <path class="gauge-fill" d=move || value().map(|v| arc(0.0, frac(v))).unwrap_or_default() style=move || format!("stroke:{}", fill_color())></path>
+                {marks}
                 <text class="gauge-value" x=CX y=CY + 8.0 text-anchor="middle">
                     {move || value().map(|v| format::value_with(v, decimals)).unwrap_or_else(|| "–".into())}
                 </text>
@@ -113,5 +153,17 @@ mod tests {
         assert!(full.contains(" 0 1 1 "), "a 240° arc is the large one: {full}");
         assert!(arc(0.0, 0.5).contains(" 0 0 1 "));
         assert_eq!(arc(-1.0, 2.0), full, "clamped to the dial");
+    }
+
+    #[test]
+    fn rule_levels_are_marked_where_they_fall_on_the_dial() {
+        use crate::logic::chart_data::GuideKind;
+        let guide = |value| Guide { kind: GuideKind::Trip, value, label: String::new() };
+        let marks = on_dial(vec![guide(-20.0), guide(20.0), guide(50.0), guide(51.0)], -10.0, 50.0);
+        assert_eq!(marks.iter().map(|(g, f)| (g.value, *f)).collect::<Vec<_>>(), [(20.0, 0.5), (50.0, 1.0)]);
+        // Halfway is straight up: the mark runs vertically across the track.
+        let ((x1, y1), (x2, y2)) = tick(0.5);
+        assert!((x1 - CX).abs() < 1e-9 && (x2 - CX).abs() < 1e-9, "{x1} {x2}");
+        assert!((y1 - (CY - R + 11.0)).abs() < 1e-9 && (y2 - (CY - R - 11.0)).abs() < 1e-9);
     }
 }

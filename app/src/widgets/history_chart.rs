@@ -1,6 +1,6 @@
 //! One metric's history on a device page: a chart that stays current (see
-//! [`use_series`](crate::widgets::use_series)), shaded where alarms on it were active; drag
-//! across it to zoom in.
+//! [`use_series`](crate::widgets::use_series)), with the levels of the alarm rules watching it,
+//! shaded where its alarms were active; drag across it to zoom in.
 
 use leptos::prelude::*;
 use telemetry::dashboard::TimeRange;
@@ -10,7 +10,7 @@ use crate::logic::chart_data::Series;
 use crate::logic::format;
 use crate::widgets::chart_widget::points_for;
 use crate::widgets::interactive_chart::{InteractiveChart, MIN_ZOOM_MS};
-use crate::widgets::use_marks::{ChartAlarms, page_rules, use_bands};
+use crate::widgets::use_marks::{ChartAlarms, page_rules, rule_guides, use_bands};
 use crate::widgets::use_series::use_series;
 
 #[component]
@@ -72,6 +72,7 @@ pub fn HistoryChart(
                     let _ = data.loaded().await;
                     alarms.loaded().await;
                     let bands = alarms.bands(rules.get_value(), shown);
+                    let guides = rule_guides(rules.get_value(), shown);
                     let unit = format::unit_for(&metric.get_untracked()).to_owned();
                     // Offline, a failed fetch may still be covered by the copy kept in the browser.
                     let problem = Memo::new(move |_| match data.get() {
@@ -79,7 +80,7 @@ pub fn HistoryChart(
                         _ => None,
                     });
                     move || match problem.get() {
-                        None => view! { <InteractiveChart series fetched unit=unit.clone() decimals=None local size on_zoom bands follows_now/> }.into_any(),
+                        None => view! { <InteractiveChart series fetched unit=unit.clone() decimals=None local size on_zoom guides bands follows_now/> }.into_any(),
                         Some(e) => view! { <p class="error" role="alert">"Cannot load history: " {e}</p> }.into_any(),
                     }
                 })}

@@ -12,7 +12,7 @@ use telemetry::alarm::{Alarm, Rule};
 use telemetry::dashboard::TimeRange;
 
 use crate::api::{ApiError, MAX_SPAN_DEVICES, alarm_spans, list_rules};
-use crate::logic::chart_data::AlarmBand;
+use crate::logic::chart_data::{AlarmBand, Guide};
 use crate::logic::marks;
 use crate::state::live::Live;
 
@@ -33,6 +33,11 @@ pub fn provide_rules(rules: Result<Vec<Rule>, ApiError>) {
 /// The page's rules (none if it provided none).
 pub fn page_rules() -> Arc<Vec<Rule>> {
     use_context::<PageRules>().map(|r| r.0).unwrap_or_default()
+}
+
+/// The rules' levels a chart of `series` (device, metric) draws.
+pub fn rule_guides(rules: Arc<Vec<Rule>>, series: Signal<Vec<(String, String)>>) -> Signal<Vec<Guide>> {
+    Memo::new(move |_| series.with(|s| marks::rule_guides(&rules, s))).into()
 }
 
 /// Charts' alarms: fetched for their devices and range.
