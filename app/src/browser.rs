@@ -3,7 +3,8 @@
 //! rest renders on the server as the page looks before it is live.
 //!
 //! - [`dom`]: element sizes for components.
-//! - [`offline`]: the IndexedDB cache of devices and charts (and dashboards in local storage).
+//! - [`offline`]: the IndexedDB cache of devices, alarms and charts (and dashboards in local
+//!   storage).
 //! - `socket` (browser only): keeps `/ws/live` connected and fetches missed changes.
 //! - [`theme`]: the light or dark theme in effect and the user's choice.
 //! - [`zone`]: the browser's time zone, by name, for queries in local days.
@@ -31,6 +32,7 @@ pub fn start(live: crate::state::live::Live) {
     leptos::task::spawn_local(async move {
         if let Some(cache) = offline::load(live).await {
             live.restore(cache.hwm, cache.devices);
+            live.restore_alarms(cache.alarms_as_of, cache.alarms);
         }
     });
     offline::keep_saved(live);

@@ -173,6 +173,54 @@ test('offline, a chart reopens with the readings that arrived live', async ({ pa
   await expect(chart).toHaveAttribute('data-readings', '3');
 });
 
+test('offline, the last-known alarms show in the badge and the list, and catch up once back', async ({ page, context, request }) => {
+  const device = newDevice('E2E_ALARM_OFFLINE');
+  const rule = await request.post('/api/alarm_rules', {
+    data: {
+      name: `offline ${device}`, devices: [device], kind: 'threshold', metric: 'temperature', op: '>',
+      levels: [{ severity: 'critical', value: 30 }], for_secs: 0,
+    },
+  });
+  expect(rule.status(), await rule.text()).toBe(201);
+  await page.goto('/alarms?status=active_unack');
+  await controlledBySw(page);
+  await expect(page.locator('.live-badge')).toHaveAttribute('data-state', 'live');
+  const badge = page.locator('.alarm-badge');
+  const before = Number(await badge.getAttribute('data-count'));
+  const keptPage = () => page.evaluate(async () => (await (await caches.open('pages')).match(location.href))?.text() ?? '');
+  await expect.poll(keptPage).toContain('alarms-page');
+
+  // It fires while the page is open: the page the worker kept does not list it; only the live
+  // feed, and then the browser's cache, know it.
+  publish(device, { temperature: 35 });
+  const [alarm] = await (await request.get(`/api/alarms?status=active&device=${device}`)).json();
+  const row = page.locator(`tr[data-alarm="${alarm.id}"]`);
+  await expect(row).toHaveAttribute('data-status', 'ACTIVE_UNACK');
+  await expect(badge).toHaveAttribute('data-count', String(before + 1));
+  await expect.poll(() => cachedAlarms(page), { timeout: 5_000 }).toContain(alarm.id);
+  expect(await keptPage()).not.toContain(alarm.id);
+
+  await context.setOffline(true);
+  await page.reload();
+  await expect(page.locator('.banner.offline')).toBeVisible();
+  await expect(row).toHaveAttribute('data-status', 'ACTIVE_UNACK');
+  await expect(badge).toHaveAttribute('data-count', String(before + 1));
+
+  // Acknowledged elsewhere meanwhile: back online, the change comes through the change log.
+  const acked = await request.post(`/api/alarms/${alarm.id}/ack`);
+  expect(acked.ok(), await acked.text()).toBe(true);
+  const caughtUp: number[] = [];
+  page.on('response', async (response) => {
+    if (response.url().includes('/api/changes')) caughtUp.push((await response.json()).events.length);
+  });
+  await context.setOffline(false);
+  await expect(page.locator('.live-badge')).toHaveAttribute('data-state', 'live');
+  await expect(row).toHaveCount(0);
+  await expect(badge).toHaveAttribute('data-count', String(before));
+  expect(caughtUp.length).toBeGreaterThan(0);
+  await expect.poll(() => cachedAlarms(page, true), { timeout: 5_000 }).toContain(alarm.id);
+});
+
 test('a new version offers "Update available — reload" and the click loads it', async ({ page }) => {
   await page.goto('/');
   await controlledBySw(page);
@@ -218,6 +266,28 @@ function keptChartReadings(page: Page, key: string): Promise<number> {
         };
       }),
     key,
+  );
+}
+
+/** The ids of the alarms in the app's IndexedDB cache (only the acknowledged ones if `acked`). */
+function cachedAlarms(page: Page, acked = false): Promise<string[]> {
+  return page.evaluate(
+    (acked) =>
+      new Promise<string[]>((resolve) => {
+        const open = indexedDB.open('iot-dashboard');
+        open.onerror = () => resolve([]);
+        open.onsuccess = () => {
+          const db = open.result;
+          if (!db.objectStoreNames.contains('state')) return resolve([]);
+          const get = db.transaction('state').objectStore('state').get('cache');
+          get.onerror = () => resolve([]);
+          get.onsuccess = () => {
+            const alarms: { id: string; acked: boolean }[] = get.result ? (JSON.parse(get.result).alarms ?? []) : [];
+            resolve(alarms.filter((a) => !acked || a.acked).map((a) => a.id));
+          };
+        };
+      }),
+    acked,
   );
 }
 

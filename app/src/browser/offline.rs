@@ -1,10 +1,11 @@
 //! The offline cache: the device registry with every device's latest values and the
-//! high-water mark, plus the last 24 h of every chart shown, kept in IndexedDB so the
-//! installed app opens with last-known readings when there is no network. Written in batches
-//! as live changes arrive; charts beyond [`MAX_CHARTS`] (least recently shown first) and
-//! buckets older than 24 h are pruned.
+//! high-water mark, the last-known alarms, plus the last 24 h of every chart shown, kept in
+//! IndexedDB so the installed app opens with last-known readings and alarms when there is no
+//! network. Written in batches as live changes arrive; charts beyond [`MAX_CHARTS`] (least
+//! recently shown first) and buckets older than 24 h are pruned.
 
 use serde::{Deserialize, Serialize};
+use telemetry::alarm::Alarm;
 use telemetry::{DeviceSummary, History, Millis};
 
 /// Charts kept offline at most.
@@ -30,6 +31,12 @@ pub struct Cache {
     /// The highest change sequence number included.
     pub hwm: u64,
     pub devices: Vec<DeviceSummary>,
+    /// The alarms `Live::alarms` held (active ones, and the latest cleared) ...
+    #[serde(default)]
+    pub alarms: Vec<Alarm>,
+    /// ... listing every active, unacknowledged one as of this change (0: not every one).
+    #[serde(default)]
+    pub alarms_as_of: u64,
 }
 
 #[cfg(feature = "hydrate")]
@@ -135,8 +142,12 @@ mod imp {
         set_timeout(
             move || {
                 SAVE_PENDING.with(|p| p.set(false));
-                let cache =
-                    Cache { hwm: live.hwm.get_value(), devices: live.snapshot().into_values().collect() };
+                let cache = Cache {
+                    hwm: live.hwm.get_value(),
+                    devices: live.snapshot().into_values().collect(),
+                    alarms: live.alarms.with_untracked(|a| a.values().cloned().collect()),
+                    alarms_as_of: live.alarms_as_of.get_value(),
+                };
                 leptos::task::spawn_local(async move {
                     if let Err(e) = save(cache).await {
                         unavailable(Some(live), e);
@@ -255,5 +266,11 @@ mod tests {
         assert_eq!(kept.buckets.len(), 24 + 1);
         assert!(kept.buckets.iter().all(|b| b.t > now - KEEP_MS - hour));
         assert_eq!(chart_key("a", "t", 3600), "a/t/3600");
+    }
+
+    #[test]
+    fn a_cache_written_before_alarms_were_kept_still_reads() {
+        let cache: Cache = serde_json::from_str(r#"{"hwm": 7, "devices": []}"#).unwrap();
+        assert_eq!((cache.hwm, cache.alarms.len(), cache.alarms_as_of), (7, 0, 0));
     }
 }

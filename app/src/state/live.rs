@@ -67,6 +67,10 @@ pub struct Live {
     /// unacknowledged), and the latest [`KEPT_CLEARED`] cleared (so charts end their bands,
     /// and older news of them cannot bring them back).
     pub alarms: RwSignal<BTreeMap<String, Alarm>>,
+    /// The change as of which `alarms` lists every active, unacknowledged alarm (0: not known
+    /// to): a list as of an earlier change (a page from the offline cache, say) cannot bring
+    /// back what a later one left out.
+    pub alarms_as_of: StoredValue<u64>,
 }
 
 impl Live {
@@ -83,6 +87,7 @@ impl Live {
             cache_problem: RwSignal::new(None),
             batch: RwSignal::new(Vec::new()),
             alarms: RwSignal::new(BTreeMap::new()),
+            alarms_as_of: StoredValue::new(0),
         }
     }
 
@@ -154,20 +159,29 @@ impl Live {
     }
 
     /// Records the active, unacknowledged alarms the server listed (the header badge's start),
-    /// current to at least `last_seq`: newer news of each alarm wins. The mark is taken only
-    /// if nothing set one (no page data), so changes after it are fetched on connecting; a
-    /// page's own data keeps its own mark.
-    pub fn seed_alarms(&self, last_seq: u64, alarms: Vec<Alarm>) {
+    /// current to at least `last_seq` (every one of them, unless there were `more`): newer news
+    /// of each alarm wins (see [`merge_alarms`]). The mark is taken only if nothing set one (no
+    /// page data), so changes after it are fetched on connecting; a page's own data keeps its
+    /// own mark.
+    pub fn seed_alarms(&self, last_seq: u64, alarms: Vec<Alarm>, more: bool) {
         self.hwm.update_value(|h| {
             if *h == 0 {
                 *h = last_seq;
             }
         });
-        self.alarms.update(|known| {
-            for alarm in alarms {
-                note_alarm(known, alarm);
-            }
-        });
+        self.merge_alarms(if more { 0 } else { last_seq }, alarms);
+    }
+
+    /// Overlays the alarms the offline cache remembered, which listed every active,
+    /// unacknowledged one as of `as_of` (0: not every one).
+    pub fn restore_alarms(&self, as_of: u64, alarms: Vec<Alarm>) {
+        self.merge_alarms(as_of, alarms);
+    }
+
+    fn merge_alarms(&self, as_of: u64, alarms: Vec<Alarm>) {
+        let mut known_as_of = self.alarms_as_of.get_value();
+        self.alarms.update(|known| merge_alarms(known, &mut known_as_of, as_of, alarms));
+        self.alarms_as_of.set_value(known_as_of);
     }
 
     /// Overlays what the offline cache remembered (newer values win, per metric).
@@ -209,6 +223,33 @@ impl Live {
 impl Default for Live {
     fn default() -> Self {
         Live::new()
+    }
+}
+
+/// Merges `list`, which holds every active, unacknowledged alarm as of change `as_of` (0: not
+/// every one), into `known`, which does as of `*known_as_of`. A list as new or newer is taken
+/// whole: a known alarm it leaves out that was active and unacknowledged by `as_of` no longer
+/// is (acknowledged or cleared since: it is forgotten). From an older list only news of known
+/// alarms, or of changes after `*known_as_of`, is taken. Either way newer news wins.
+pub fn merge_alarms(
+    known: &mut BTreeMap<String, Alarm>,
+    known_as_of: &mut u64,
+    as_of: u64,
+    list: Vec<Alarm>,
+) {
+    if as_of > 0 && as_of >= *known_as_of {
+        let listed: std::collections::BTreeSet<&str> = list.iter().map(|a| a.id.as_str()).collect();
+        known.retain(|id, a| !(a.active && !a.acked && a.seq <= as_of) || listed.contains(id.as_str()));
+        *known_as_of = as_of;
+        for alarm in list {
+            note_alarm(known, alarm);
+        }
+    } else {
+        for alarm in list {
+            if known.contains_key(&alarm.id) || alarm.seq > *known_as_of {
+                note_alarm(known, alarm);
+            }
+        }
     }
 }
 
@@ -450,7 +491,7 @@ mod tests {
                 seq,
             };
             let live = Live::new();
-            live.seed_alarms(20, vec![alarm(15, true, false)]);
+            live.seed_alarms(20, vec![alarm(15, true, false)], false);
             assert_eq!(live.hwm.get_value(), 20);
             // Replayed older news (cleared at 12, before it fired again at 15) changes nothing.
             live.apply(vec![LiveEvent::Alarm { seq: 21, alarm: alarm(12, false, false) }]);
@@ -459,14 +500,88 @@ mod tests {
             assert!(live.alarms.with_untracked(|a| a["a1"].acked));
             live.apply(vec![LiveEvent::Alarm { seq: 23, alarm: alarm(23, false, true) }]);
             assert!(live.alarms.with_untracked(|a| !a["a1"].active), "cleared, and known so");
-            live.seed_alarms(20, vec![alarm(15, true, false)]);
+            live.seed_alarms(20, vec![alarm(15, true, false)], false);
             assert!(live.alarms.with_untracked(|a| !a["a1"].active), "older news cannot bring it back");
             // A page's own mark stays.
             let other = Live::new();
             other.seed(5, &[]);
-            other.seed_alarms(20, vec![]);
+            other.seed_alarms(20, vec![], false);
             assert_eq!(other.hwm.get_value(), 5);
         });
+    }
+
+    fn news(id: &str, seq: u64, active: bool, acked: bool) -> Alarm {
+        Alarm {
+            id: id.into(),
+            rule_id: "r".into(),
+            rule_name: "hot".into(),
+            device: "d".into(),
+            severity: telemetry::alarm::Severity::Major,
+            active,
+            acked,
+            started_at: 0,
+            cleared_at: (!active).then_some(1),
+            acked_at: None,
+            acked_by: None,
+            shelved_until: None,
+            value: None,
+            last_value: None,
+            last_breach_at: None,
+            opened: 1,
+            flapping: false,
+            remind_at: None,
+            comments: 0,
+            seq,
+        }
+    }
+
+    fn needing(known: &BTreeMap<String, Alarm>) -> Vec<&str> {
+        known.values().filter(|a| a.active && !a.acked).map(|a| a.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_newer_list_of_alarms_wins_whole_and_an_older_one_adds_only_news() {
+        // The offline cache (as of 50) knew: x fired at 30, y cleared at 40, z fired at 45.
+        let cache =
+            || vec![news("x", 30, true, false), news("y", 40, false, false), news("z", 45, true, false)];
+        // A fresh page (as of 100): x was acknowledged since, y is gone, z is still on, w is new.
+        let page = || vec![news("z", 45, true, false), news("w", 90, true, false)];
+        for cache_first in [true, false] {
+            let (mut known, mut as_of) = (BTreeMap::new(), 0);
+            if cache_first {
+                merge_alarms(&mut known, &mut as_of, 50, cache());
+                merge_alarms(&mut known, &mut as_of, 100, page());
+            } else {
+                merge_alarms(&mut known, &mut as_of, 100, page());
+                merge_alarms(&mut known, &mut as_of, 50, cache());
+            }
+            assert_eq!(needing(&known), ["w", "z"], "cache first: {cache_first}");
+            assert_eq!(as_of, 100);
+        }
+
+        // Offline, a page kept from before (as of 20, when only v was on) and the cache (as of
+        // 50: v acknowledged at 35, x fired at 30 and y cleared at 40 since).
+        let old_page = || vec![news("v", 10, true, false), news("y", 12, true, false)];
+        let cache =
+            || vec![news("v", 35, true, true), news("x", 30, true, false), news("y", 40, false, false)];
+        for cache_first in [true, false] {
+            let (mut known, mut as_of) = (BTreeMap::new(), 0);
+            if cache_first {
+                merge_alarms(&mut known, &mut as_of, 50, cache());
+                merge_alarms(&mut known, &mut as_of, 20, old_page());
+            } else {
+                merge_alarms(&mut known, &mut as_of, 20, old_page());
+                merge_alarms(&mut known, &mut as_of, 50, cache());
+            }
+            assert_eq!(needing(&known), ["x"], "cache first: {cache_first}");
+            assert!(known["v"].acked && !known["y"].active);
+        }
+
+        // A list that is not whole (the badge's first 500 of more) only adds.
+        let (mut known, mut as_of) = (BTreeMap::new(), 0);
+        merge_alarms(&mut known, &mut as_of, 50, vec![news("a", 10, true, false)]);
+        merge_alarms(&mut known, &mut as_of, 0, vec![news("b", 60, true, false)]);
+        assert_eq!((needing(&known), as_of), (vec!["a", "b"], 50));
     }
 
     #[test]

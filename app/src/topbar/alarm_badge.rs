@@ -20,7 +20,7 @@ pub fn AlarmBadge() -> impl IntoView {
         if let Some(Ok(s)) = seed.get()
             && !seeded.get_untracked()
         {
-            live.seed_alarms(s.last_seq, s.alarms);
+            live.seed_alarms(s.last_seq, s.alarms, s.more);
             seeded.set(true);
         }
     });

@@ -1,9 +1,8 @@
 //! Alarm list widget: the active alarms of its devices (every device when none are chosen),
 //! newest first, with severity, rule, device and age, each linking to its page; kept current
-//! by the live feed.
+//! by the live feed (and, offline, by the alarms the browser remembered).
 
 use leptos::prelude::*;
-use telemetry::LiveEvent;
 use telemetry::alarm::{Alarm, AlarmQuery, StatusFilter};
 use telemetry::dashboard::Widget;
 
@@ -37,13 +36,16 @@ fn Rows(alarms: Vec<Alarm>, devices: Vec<String>) -> impl IntoView {
     let live = expect_context::<Live>();
     let rows = RwSignal::new(alarms);
     let query = AlarmQuery { status: StatusFilter::Active, ..AlarmQuery::default() };
+    // The live feed's (or, offline, the cache's) news of each alarm.
     Effect::new(move |_| {
-        live.batch.with(|events| {
-            for e in events {
-                if let LiveEvent::Alarm { alarm, .. } = e {
-                    rows.maybe_update(|rows| alarms::fold(rows, &query, alarm));
+        live.alarms.with(|known| {
+            rows.maybe_update(|rows| {
+                let mut changed = false;
+                for a in known.values() {
+                    changed |= alarms::fold(rows, &query, a);
                 }
-            }
+                changed
+            })
         });
     });
     let shown = move || {

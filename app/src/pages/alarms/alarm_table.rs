@@ -1,9 +1,9 @@
-//! The alarm list: one row per alarm, kept current by the live feed, and for those who may act
-//! a plain form around it: tick alarms, then acknowledge, clear, shelve or unshelve them all.
+//! The alarm list: one row per alarm, kept current by the live feed (and, offline, by the
+//! alarms the browser remembered), and for those who may act a plain form around it: tick
+//! alarms, then acknowledge, clear, shelve or unshelve them all.
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
-use telemetry::LiveEvent;
 use telemetry::alarm::{Alarm, AlarmQuery};
 
 use super::labels::{SeverityLabel, StatusLabel, value_text};
@@ -22,15 +22,17 @@ pub fn AlarmTable(
     let local = Signal::derive(move || live.hydrated());
     let server_time = list.server_time;
     let rows = RwSignal::new(list.alarms);
-    // Live changes: new alarms this list would show appear, changed ones change, and ones it no
-    // longer admits (acknowledged elsewhere, say) go.
+    // What the live feed (or the offline cache) says: new alarms this list would show appear,
+    // changed ones change, and ones it no longer admits (acknowledged elsewhere, say) go.
     Effect::new(move |_| {
-        live.batch.with(|events| {
-            for e in events {
-                if let LiveEvent::Alarm { alarm, .. } = e {
-                    rows.maybe_update(|rows| alarms::fold(rows, &query, alarm));
+        live.alarms.with(|known| {
+            rows.maybe_update(|rows| {
+                let mut changed = false;
+                for a in known.values() {
+                    changed |= alarms::fold(rows, &query, a);
                 }
-            }
+                changed
+            })
         });
     });
     let empty = move || rows.with(Vec::is_empty);
