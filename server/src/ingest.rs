@@ -172,10 +172,11 @@ impl Ingest {
         let now = Instant::now();
         let result = match decoded {
             Ok(Decoded::Readings(message)) => self.readings(message, pace, now),
-            Ok(Decoded::Status { device, online }) => self
-                .limits
-                .admit_device(&device, pace, now)
-                .map(|wait| Admitted::Status(StatusReport { device, online, at: arrival.received }, wait)),
+            Ok(Decoded::Status { device, online, session }) => {
+                self.limits.admit_device(&device, pace, now).map(|wait| {
+                    Admitted::Status(StatusReport { device, online, at: arrival.received, session }, wait)
+                })
+            }
             Ok(Decoded::StatusCleared(device)) => {
                 self.limits.admit_device(&device, pace, now).map(Admitted::Nothing)
             }

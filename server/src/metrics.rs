@@ -55,6 +55,7 @@ pub struct Metrics {
     readings_stored: AtomicU64,
     readings_duplicate: AtomicU64,
     status_updates: AtomicU64,
+    stale_wills: AtomicU64,
     commits: AtomicU64,
     commit_failures: AtomicU64,
     commit_micros: AtomicU64,
@@ -102,6 +103,11 @@ impl Metrics {
         self.readings_duplicate.fetch_add(duplicates, Relaxed);
         self.status_updates.fetch_add(statuses, Relaxed);
         self.commit_micros.fetch_add(micros, Relaxed);
+    }
+
+    /// Last wills from an older session than the device's latest, ignored.
+    pub fn stale_wills(&self, n: u64) {
+        self.stale_wills.fetch_add(n, Relaxed);
     }
 
     pub fn mqtt_refused(&self, reason: &'static str) {
@@ -220,6 +226,11 @@ impl Metrics {
                 &self.readings_duplicate,
             ),
             ("iot_status_updates_total", "Device online/offline reports stored.", &self.status_updates),
+            (
+                "iot_stale_wills_total",
+                "Last wills from an older session than the device's current one, ignored.",
+                &self.stale_wills,
+            ),
             ("iot_commits_total", "Storage commits (each holds many readings).", &self.commits),
             ("iot_commit_failures_total", "Storage commits that failed.", &self.commit_failures),
             (

@@ -38,6 +38,9 @@ pub struct StatusReport {
     pub device: DeviceId,
     pub online: bool,
     pub at: Millis,
+    /// The session counter it was numbered with, if any: an `offline` from an older session
+    /// than the device's latest is a delayed last will, and is ignored.
+    pub session: Option<u64>,
 }
 
 /// What one commit did.
@@ -49,6 +52,8 @@ pub struct CommitOutcome {
     pub duplicates: u64,
     /// Messages that stored something new.
     pub fresh_messages: u64,
+    /// Last wills from an older session than the device's latest, ignored.
+    pub stale_wills: u64,
     /// The changes this commit made, numbered, in order: what live clients are sent.
     pub events: Vec<LiveEvent>,
     /// `events` as the JSON written to the change log, which is also what goes on the wire.

@@ -77,3 +77,49 @@ async fn a_10_s_device_is_stale_after_30_s_and_a_5_min_one_not_at_6_min_even_aft
     let (_, html) = server.get("/device/door");
     assert!(html.contains("5m (set), stale after 15m"), "the page says how often it reports");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_will_from_an_older_session_is_ignored_and_the_current_one_is_offline_within_a_second() {
+    use rumqttc::{LastWill, QoS};
+    use telemetry::decode::status_payload;
+    use telemetry::topic::status_topic;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &[]);
+    let status = status_topic("valve");
+    let with_will = |session| {
+        let (topic, will) = (status.clone(), status_payload(false, session));
+        move |o: &mut rumqttc::MqttOptions| {
+            o.set_last_will(LastWill::new(topic, will, QoS::AtLeastOnce, true));
+        }
+    };
+    // Session 16, on a connection that will outlive its successor (a half-open socket the
+    // broker has not noticed yet, say).
+    let mut old = Device::connect(server.mqtt(), "valve-16", with_will(16)).await;
+    old.publish(&status, status_payload(true, 16)).await;
+    let mut valve = Device::connect(server.mqtt(), "valve", with_will(17)).await;
+    valve.publish(&status, status_payload(true, 17)).await;
+    valve.publish(&telemetry_topic("valve"), payload([("flow", 2.5)], now_ms())).await;
+    let mut live = LiveClient::connect(server.http, "?device=valve").await;
+
+    // Session 16's will comes now: ignored, counted, not a change.
+    old.vanish();
+    eventually("the old session's will counted", || {
+        (server.metric_opt("iot_stale_wills_total") == Some(1)).then_some(())
+    });
+    let seen = summary(&server, "valve");
+    assert_eq!(seen.status.map(|s| (s.online, s.session)), Some((true, Some(17))));
+    assert_eq!(page_health(&server, "valve"), "online");
+
+    // Session 17's own will: offline within a second, its last reading still shown.
+    let gone = std::time::Instant::now();
+    valve.vanish();
+    let event = live.next().await;
+    assert!(gone.elapsed() < std::time::Duration::from_secs(1), "offline after {:?}", gone.elapsed());
+    assert_eq!((event["type"].as_str(), event["online"].as_bool()), (Some("status"), Some(false)), "{event}");
+    assert_eq!(event["session"], 17);
+    assert_eq!(page_health(&server, "valve"), "offline");
+    let (_, html) = server.get("/device/valve");
+    let last_seen = telemetry::timestamp::format_utc(seen.last_seen);
+    let minute = &last_seen[..16].replace('T', " ");
+    assert!(html.contains(&format!("<dt>Last seen</dt><dd>{minute} UTC")), "last seen {minute} on the page");
+}

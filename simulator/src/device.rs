@@ -1,11 +1,14 @@
 //! One simulated device: its own MQTT connection, a retained `offline` last will on its status
-//! topic, `online` on every connect, and a reading every interval at QoS 1.
+//! topic, `online` on every connect, and a reading every interval at QoS 1. Both statuses carry
+//! its session counter (`{"state":"offline","session":17}`), one more on every connection, so
+//! the server tells a will delayed past a reconnection from a real one.
 
 use std::time::Duration;
 
 use chrono::Utc;
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 use serde_json::json;
+use telemetry::decode::status_payload;
 use telemetry::topic::{status_topic, telemetry_topic};
 use tracing::{info, warn};
 
@@ -41,9 +44,17 @@ pub fn options(broker: &Broker, client_id: &str) -> anyhow::Result<MqttOptions> 
     Ok(o)
 }
 
+/// The last will of connection `session`: retained, so a dashboard that connects later sees it.
+fn will(id: &str, session: u64) -> LastWill {
+    LastWill::new(status_topic(id), status_payload(false, session), QoS::AtLeastOnce, true)
+}
+
 /// Runs one device forever.
 pub async fn run(mut options: MqttOptions, id: String, seed: u64, interval: Duration) {
-    options.set_last_will(LastWill::new(status_topic(&id), "offline", QoS::AtLeastOnce, true));
+    // Sessions only grow, across restarts too: counted from the start's Unix second, one more a
+    // connection (every 2 s at most, so never past the next start's).
+    let mut session = Utc::now().timestamp().max(0) as u64;
+    options.set_last_will(will(&id, session));
     let (client, mut eventloop) = AsyncClient::new(options, 64);
     let mut sensor = Sensor::new(seed);
     let topic = telemetry_topic(&id);
@@ -67,8 +78,9 @@ pub async fn run(mut options: MqttOptions, id: String, seed: u64, interval: Dura
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                info!(device = %id, "connected");
-                let _ = client.try_publish(status_topic(&id), QoS::AtLeastOnce, true, "online");
+                info!(device = %id, session, "connected");
+                let online = status_payload(true, session);
+                let _ = client.try_publish(status_topic(&id), QoS::AtLeastOnce, true, online);
             }
             Ok(Event::Incoming(Packet::PubAck(_))) => {
                 acked += 1;
@@ -79,6 +91,9 @@ pub async fn run(mut options: MqttOptions, id: String, seed: u64, interval: Dura
             Ok(_) => {}
             Err(e) => {
                 warn!(device = %id, error = %e, "connection lost; retrying in 2 s");
+                // The next connection is a new session, with its own will.
+                session += 1;
+                eventloop.mqtt_options.set_last_will(will(&id, session));
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }

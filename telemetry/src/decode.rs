@@ -15,8 +15,9 @@ use crate::topic::{DeviceTopic, TopicError};
 pub enum Decoded {
     /// Readings to store.
     Readings(Message),
-    /// `online` / `offline` on the device's status topic (a last will, usually).
-    Status { device: DeviceId, online: bool },
+    /// `online` / `offline` on the device's status topic (a last will, usually), with the
+    /// session (connection) counter the device numbered it with, if it did.
+    Status { device: DeviceId, online: bool, session: Option<u64> },
     /// An empty message on a status topic: it clears the retained status; nothing to record.
     StatusCleared(DeviceId),
     /// Not the dashboard's to read: outside `app/device/`, or another kind of topic under a
@@ -46,15 +47,50 @@ pub fn decode(topic: &str, payload: &[u8], received: Millis) -> Result<Decoded, 
         Ok(DeviceTopic::Telemetry(device)) => payload::parse_payload(device, payload, received)
             .map(Decoded::Readings)
             .map_err(Rejection::Payload),
-        Ok(DeviceTopic::Status(device)) => match payload.trim_ascii() {
-            b"online" => Ok(Decoded::Status { device, online: true }),
-            b"offline" => Ok(Decoded::Status { device, online: false }),
-            b"" => Ok(Decoded::StatusCleared(device)),
-            _ => Err(Rejection::BadStatus),
+        Ok(DeviceTopic::Status(device)) => match status(payload) {
+            Ok(Some((online, session))) => Ok(Decoded::Status { device, online, session }),
+            Ok(None) => Ok(Decoded::StatusCleared(device)),
+            Err(()) => Err(Rejection::BadStatus),
         },
         Err(TopicError::BadDeviceId(e)) => Err(Rejection::BadDeviceId(e)),
         Err(TopicError::Foreign | TopicError::UnknownKind) => Ok(Decoded::Other),
     }
+}
+
+/// Longest JSON status read.
+pub const MAX_STATUS_BYTES: usize = 256;
+
+/// A status payload: `online` or `offline`, or `{"state": "online"|"offline", "session": n}`
+/// with the device's connection counter (optional; other fields ignored), as Sparkplug's
+/// bdSeq, so a last will delayed past the device's next connection can be told from a real
+/// one. `Ok(None)`: empty, which clears the retained status.
+fn status(payload: &[u8]) -> Result<Option<(bool, Option<u64>)>, ()> {
+    #[derive(serde::Deserialize)]
+    struct Numbered<'a> {
+        #[serde(borrow)]
+        state: std::borrow::Cow<'a, str>,
+        #[serde(default)]
+        session: Option<u64>,
+    }
+    let online = |state: &str| match state {
+        "online" => Ok(true),
+        "offline" => Ok(false),
+        _ => Err(()),
+    };
+    match payload.trim_ascii() {
+        b"" => Ok(None),
+        json @ [b'{', ..] if json.len() <= MAX_STATUS_BYTES => {
+            let numbered: Numbered = serde_json::from_slice(json).map_err(|_| ())?;
+            Ok(Some((online(&numbered.state)?, numbered.session)))
+        }
+        word => Ok(Some((online(std::str::from_utf8(word).map_err(|_| ())?)?, None))),
+    }
+}
+
+/// The status a device numbers with its session counter: `{"state":"offline","session":17}`.
+pub fn status_payload(online: bool, session: u64) -> String {
+    let state = if online { "online" } else { "offline" };
+    format!(r#"{{"state":"{state}","session":{session}}}"#)
 }
 
 /// Decodes one HTTP ingest item: the MQTT payload plus a `device_id` field.
@@ -88,7 +124,7 @@ mod tests {
         assert_eq!(readings.device(), Some(&id("d1")));
         assert_eq!(
             decode("app/device/d1/status", b" offline\n", 5),
-            Ok(Decoded::Status { device: id("d1"), online: false })
+            Ok(Decoded::Status { device: id("d1"), online: false, session: None })
         );
         assert_eq!(decode("app/device/d1/status", b"", 5), Ok(Decoded::StatusCleared(id("d1"))));
         assert_eq!(decode("app/device/d1/status", b"gone", 5), Err(Rejection::BadStatus));
@@ -104,6 +140,30 @@ mod tests {
         );
         assert_eq!(decode("elsewhere/x", b"x", 5), Ok(Decoded::Other));
         assert_eq!(decode("app/device/d1/config", b"x", 5), Ok(Decoded::Other));
+    }
+
+    #[test]
+    fn a_status_may_carry_its_session() {
+        let status = |payload: &[u8]| decode("app/device/d1/status", payload, 5);
+        let numbered = |online, session| Ok(Decoded::Status { device: id("d1"), online, session });
+        assert_eq!(status(br#"{"state":"offline","session":17}"#), numbered(false, Some(17)));
+        assert_eq!(status(br#" {"session": 3, "state": "online", "fw": "1.4"} "#), numbered(true, Some(3)));
+        assert_eq!(status(br#"{"state":"online"}"#), numbered(true, None));
+        assert_eq!(status(status_payload(false, u64::MAX).as_bytes()), numbered(false, Some(u64::MAX)));
+        assert_eq!(status(b"online"), numbered(true, None));
+        for bad in [
+            &br#"{"state":"gone","session":1}"#[..],
+            br#"{"session":1}"#,
+            br#"{"state":"offline","session":-1}"#,
+            br#"{"state":"offline","session":"17"}"#,
+            br#"{"state":"offline""#,
+            b"Offline",
+            b"\xff",
+        ] {
+            assert_eq!(status(bad), Err(Rejection::BadStatus), "{}", String::from_utf8_lossy(bad));
+        }
+        let long = format!(r#"{{"state":"offline","session":1,"x":"{}"}}"#, "y".repeat(MAX_STATUS_BYTES));
+        assert_eq!(status(long.as_bytes()), Err(Rejection::BadStatus), "bounded");
     }
 
     #[test]

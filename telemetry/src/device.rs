@@ -134,6 +134,10 @@ pub struct DeviceStatus {
     pub online: bool,
     /// Server time the status was received.
     pub at: Millis,
+    /// The latest session (connection) counter the device numbered a status with: a last will
+    /// from an older session is ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u64>,
 }
 
 /// The dot on a device card.
@@ -196,7 +200,7 @@ mod tests {
             id: "d".into(),
             first_seen: 0,
             last_seen,
-            status: status.map(|(online, at)| DeviceStatus { online, at }),
+            status: status.map(|(online, at)| DeviceStatus { online, at, session: None }),
             message_count: 1,
             metrics: vec![],
             name: None,

@@ -25,8 +25,16 @@ pub enum LiveEvent {
         received: Millis,
         values: BTreeMap<String, f64>,
     },
-    /// A device reported `online` or `offline` (possibly through its last will).
-    Status { seq: u64, device: String, online: bool, at: Millis },
+    /// A device reported `online` or `offline` (possibly through its last will), numbered with
+    /// its session counter if it did.
+    Status {
+        seq: u64,
+        device: String,
+        online: bool,
+        at: Millis,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<u64>,
+    },
     /// This client fell behind and `missed` events were skipped: reload state, then carry on.
     Resync { missed: u64 },
     /// The server is refusing a device's messages or connections (`refused`), or stopped
@@ -85,6 +93,14 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&LiveEvent::Resync { missed: 3 }).unwrap(),
             r#"{"type":"resync","missed":3}"#
+        );
+        let will = LiveEvent::Status { seq: 8, device: "d1".into(), online: false, at: 9, session: Some(17) };
+        let json = serde_json::to_string(&will).unwrap();
+        assert_eq!(json, r#"{"type":"status","seq":8,"device":"d1","online":false,"at":9,"session":17}"#);
+        let plain = r#"{"type":"status","seq":8,"device":"d1","online":false,"at":9}"#;
+        assert_eq!(
+            serde_json::from_str::<LiveEvent>(plain).unwrap(),
+            LiveEvent::Status { seq: 8, device: "d1".into(), online: false, at: 9, session: None }
         );
     }
 }

@@ -20,7 +20,7 @@ pub enum Rejection {
     NotOwnTopic,
     /// The readings payload broke the contract.
     Payload(RejectReason),
-    /// A status that is neither `online` nor `offline`.
+    /// A status that is neither `online` nor `offline` (plain, or as `{"state": …}`).
     BadStatus,
     /// Over the device's message rate (messages per second).
     RateLimited(f64),
@@ -83,7 +83,9 @@ impl fmt::Display for Rejection {
             Rejection::BadDeviceId(e) => write!(f, "invalid device id: {e}"),
             Rejection::NotOwnTopic => f.write_str("a device publishes only to its own topics"),
             Rejection::Payload(reason) => reason.fmt(f),
-            Rejection::BadStatus => f.write_str("status must be online or offline"),
+            Rejection::BadStatus => {
+                f.write_str(r#"status must be online, offline or {"state": "offline", "session": n}"#)
+            }
             Rejection::RateLimited(rate) => write!(f, "device sends faster than {rate} messages per second"),
             Rejection::TooManyDevices(n) => write!(f, "the server already has its maximum of {n} devices"),
             Rejection::TooManyMetrics(n) => {

@@ -291,10 +291,11 @@ pub fn apply(devices: &mut BTreeMap<String, LiveDevice>, event: LiveEvent) {
                 }
             }
         }
-        LiveEvent::Status { device, online, at, .. } => {
+        LiveEvent::Status { device, online, at, session, .. } => {
             let d = devices.entry(device).or_default();
             if d.status.is_none_or(|s| at >= s.at) {
-                d.status = Some(DeviceStatus { online, at });
+                let session = session.or(d.status.and_then(|s| s.session));
+                d.status = Some(DeviceStatus { online, at, session });
             }
         }
         LiveEvent::Refused { device, refused } => devices.entry(device).or_default().refused = Some(refused),
@@ -394,7 +395,10 @@ mod tests {
         let mut live = BTreeMap::new();
         apply(&mut live, reading(1, "a", 200, &[("t", 21.0), ("battery", 3.9)]));
         apply(&mut live, reading(2, "new", 300, &[("t", 5.0)]));
-        apply(&mut live, LiveEvent::Status { seq: 3, device: "ghost".into(), online: true, at: 5 });
+        apply(
+            &mut live,
+            LiveEvent::Status { seq: 3, device: "ghost".into(), online: true, at: 5, session: None },
+        );
         let merged = merge(&base, &live);
         assert_eq!(merged.keys().collect::<Vec<_>>(), ["a", "new"]);
         let a = &merged["a"];
@@ -417,7 +421,10 @@ mod tests {
     fn status_events_mark_devices_offline() {
         let base = vec![summary("a", 100, &[("t", 1.0, 100)])];
         let mut live = BTreeMap::new();
-        apply(&mut live, LiveEvent::Status { seq: 1, device: "a".into(), online: false, at: 150 });
+        apply(
+            &mut live,
+            LiveEvent::Status { seq: 1, device: "a".into(), online: false, at: 150, session: None },
+        );
         let a = &merge(&base, &live)["a"];
         assert_eq!(a.health(160), telemetry::device::Health::Offline);
     }

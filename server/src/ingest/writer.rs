@@ -144,9 +144,10 @@ impl Writer {
                     outcome.fresh_messages,
                     outcome.stored,
                     outcome.duplicates,
-                    n_statuses,
+                    n_statuses.saturating_sub(outcome.stale_wills),
                     started.elapsed().as_micros() as u64,
                 );
+                metrics.stale_wills(outcome.stale_wills);
                 if outcome.duplicates > 0 {
                     warn!(duplicates = outcome.duplicates, "redelivered readings were already stored");
                 }

@@ -120,7 +120,8 @@ mod tests {
     use redb::ReadableDatabase;
 
     fn status(seq: u64, at: Millis) -> String {
-        let event = LiveEvent::Status { seq, device: "d".into(), online: seq.is_multiple_of(2), at };
+        let event =
+            LiveEvent::Status { seq, device: "d".into(), online: seq.is_multiple_of(2), at, session: None };
         serde_json::to_string(&event).unwrap()
     }
 

@@ -482,7 +482,12 @@ fn the_registry_survives_a_crash_between_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.redb");
     let points = day();
-    let status = |online, at| super::StatusReport { device: DeviceId::try_from("a").unwrap(), online, at };
+    let status = |online, at| super::StatusReport {
+        device: DeviceId::try_from("a").unwrap(),
+        online,
+        at,
+        session: None,
+    };
     {
         let store = RedbStore::open(&path).unwrap();
         store.commit(&readings(&points[..100]), &[]).unwrap();

@@ -96,11 +96,20 @@ impl DeviceRecord {
         self.rhythm.observe(ts, received);
     }
 
-    /// Notes a status report.
-    pub fn status(&mut self, online: bool, at: Millis) {
-        if self.status.is_none_or(|s| at >= s.at) {
-            self.status = Some(DeviceStatus { online, at });
+    /// Notes a status report, unless it is a last will (`offline`) numbered with an older
+    /// session than the latest the device numbered a status with: a will delayed past the
+    /// device's next connection, which must not mark it offline. Answers whether it was taken.
+    /// A status without a session keeps the known one; an `online` with a lower one (a device
+    /// that does not keep its counter, restarted) starts over from it.
+    pub fn status(&mut self, online: bool, at: Millis, session: Option<u64>) -> bool {
+        let known = self.status.and_then(|s| s.session);
+        if !online && session.zip(known).is_some_and(|(will, current)| will < current) {
+            return false;
         }
+        if self.status.is_none_or(|s| at >= s.at) {
+            self.status = Some(DeviceStatus { online, at, session: session.or(known) });
+        }
+        true
     }
 
     /// Folds in a change from the log, unless it holds it already.
@@ -113,8 +122,8 @@ impl DeviceRecord {
                 self.message_count += 1;
                 self.seq = *seq;
             }
-            LiveEvent::Status { seq, online, at, .. } if *seq > self.seq => {
-                self.status(*online, *at);
+            LiveEvent::Status { seq, online, at, session, .. } if *seq > self.seq => {
+                self.status(*online, *at, *session);
                 self.seq = *seq;
             }
             LiveEvent::Tags { seq, tags, .. } if *seq > self.seq => {

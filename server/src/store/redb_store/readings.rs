@@ -99,10 +99,13 @@ impl Store for RedbStore {
                     });
                 }
             }
-            for StatusReport { device, online, at } in statuses {
+            for StatusReport { device, online, at, session } in statuses {
                 let device = device.as_str();
                 let rec = record(&mut records, &mem.devices, device);
-                rec.status(*online, *at);
+                if !rec.status(*online, *at, *session) {
+                    outcome.stale_wills += 1;
+                    continue;
+                }
                 seq += 1;
                 rec.seq = seq;
                 outcome.events.push(LiveEvent::Status {
@@ -110,6 +113,7 @@ impl Store for RedbStore {
                     device: device.to_owned(),
                     online: *online,
                     at: *at,
+                    session: *session,
                 });
             }
             outcome.events.extend(super::alarms::write_changes(&tx, &mut meta, alarm_changes, &mut seq)?);

@@ -73,12 +73,55 @@ fn late_readings_do_not_replace_the_latest_value() {
 fn status_is_recorded_but_does_not_register() {
     let store = RedbStore::in_memory().unwrap();
     let id = DeviceId::try_from("x").unwrap();
-    store.commit(&[], &[StatusReport { device: id.clone(), online: true, at: 100 }]).unwrap();
+    store.commit(&[], &[StatusReport { device: id.clone(), online: true, at: 100, session: None }]).unwrap();
     assert!(store.devices().unwrap().value.is_empty());
     store.commit(&[msg("x", 200, &[("t", 1.0)])], &[]).unwrap();
-    store.commit(&[], &[StatusReport { device: id, online: false, at: 300 }]).unwrap();
+    store.commit(&[], &[StatusReport { device: id, online: false, at: 300, session: None }]).unwrap();
     let x = store.device("x").unwrap().value.unwrap();
-    assert_eq!(x.status, Some(DeviceStatus { online: false, at: 300 }));
+    assert_eq!(x.status, Some(DeviceStatus { online: false, at: 300, session: None }));
+}
+
+#[test]
+fn a_will_from_an_older_session_is_ignored_and_stays_so_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let status =
+        |online, at, session| StatusReport { device: DeviceId::try_from("x").unwrap(), online, at, session };
+    let seen = |store: &RedbStore| store.device("x").unwrap().value.unwrap().status.unwrap();
+    {
+        let store = RedbStore::open(&path).unwrap();
+        store.commit(&[msg("x", 100, &[("t", 1.0)])], &[status(true, 200, Some(16))]).unwrap();
+        store.commit(&[], &[status(true, 300, Some(17))]).unwrap();
+        // Session 16's will, delayed past session 17's connection: no change, no event.
+        let out = store.commit(&[], &[status(false, 400, Some(16))]).unwrap();
+        assert_eq!((out.stale_wills, out.events.len()), (1, 0));
+        assert_eq!(seen(&store), DeviceStatus { online: true, at: 300, session: Some(17) });
+        // A plain status keeps the known session; session 17's own will is taken.
+        store.commit(&[], &[status(true, 450, None)]).unwrap();
+        assert_eq!(seen(&store).session, Some(17));
+        store.commit(&[], &[status(false, 500, Some(15))]).unwrap();
+        let out = store.commit(&[], &[status(false, 600, Some(17))]).unwrap();
+        assert_eq!((out.stale_wills, out.events.len()), (0, 1));
+        assert_eq!(seen(&store), DeviceStatus { online: false, at: 600, session: Some(17) });
+        // A device that lost its counter starts over from what it announces (a will numbered
+        // before that is no longer told apart: sessions should only grow).
+        store.commit(&[], &[status(true, 700, Some(1))]).unwrap();
+        store.commit(&[], &[status(false, 800, Some(16))]).unwrap();
+        store.commit(&[], &[status(true, 900, Some(2))]).unwrap();
+        store.commit(&[], &[status(false, 950, Some(1))]).unwrap();
+        // Dropped without a checkpoint: replayed from the change log.
+    }
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(seen(&store), DeviceStatus { online: true, at: 900, session: Some(2) });
+    let changes = store.changes_since(0, 100).unwrap();
+    let wills: Vec<_> = changes
+        .iter()
+        .filter_map(|e| match e {
+            LiveEvent::Status { online: false, session, .. } => Some(*session),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(wills, [Some(17), Some(16)], "only the wills taken are changes");
 }
 
 #[test]
@@ -143,7 +186,7 @@ fn changes_are_numbered_and_paged() {
         store.commit(&[msg("a", 1_000 + i, &[("t", i as f64)])], &[]).unwrap();
     }
     let id = DeviceId::try_from("a").unwrap();
-    store.commit(&[], &[StatusReport { device: id, online: false, at: 9_000 }]).unwrap();
+    store.commit(&[], &[StatusReport { device: id, online: false, at: 9_000, session: None }]).unwrap();
     assert_eq!(store.last_seq().unwrap(), 6);
     let page = store.changes_since(2, 2).unwrap();
     assert_eq!(page.iter().map(|e| e.seq().unwrap()).collect::<Vec<_>>(), [3, 4]);
