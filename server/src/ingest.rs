@@ -47,13 +47,15 @@ enum Job {
     Status(StatusReport, oneshot::Sender<Ack>),
     Alarm(crate::alarms::AlarmJob),
     Tags(tags::TagJob),
+    /// Groups changed: rules' scopes are worked out again.
+    Rescope,
 }
 
 impl Job {
     fn readings(&self) -> usize {
         match self {
             Job::Messages(m, _) => m.iter().map(|i| i.message.values.len()).sum::<usize>().max(1),
-            Job::Status(..) | Job::Alarm(_) | Job::Tags(_) => 1,
+            Job::Status(..) | Job::Alarm(_) | Job::Tags(_) | Job::Rescope => 1,
         }
     }
 }
@@ -137,6 +139,7 @@ impl Ingest {
             batching,
             engine,
             notifier,
+            rescoped: Instant::now(),
         };
         let writer = tokio::spawn(writer.run(rx, stop.clone()));
         tokio::spawn(clock(tx.clone(), stop));

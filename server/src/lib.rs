@@ -13,6 +13,8 @@
 //!   [`upkeep`]: sealing, pruning and expired sessions.
 //! - [`auth`]: users, roles, sessions, device keys and the password gate.
 //! - [`alarms`]: rules evaluated on readings and the clock; [`notify`]: where alarms are sent.
+//! - [`fleet`]: tags and groups as the dashboard changes them, and which devices a rule's
+//!   scope holds.
 //! - [`hub`]: the live fan-out; [`metrics`]: `/metrics` counters; [`log_limit`]: warnings
 //!   outsiders can repeat, bounded per sender and per reason; [`files`]: owner-only files;
 //!   [`random`]: tokens and ids.
@@ -27,6 +29,7 @@ pub mod alarms;
 pub mod auth;
 pub mod config;
 pub mod files;
+pub mod fleet;
 pub mod hub;
 pub mod ingest;
 pub mod log_limit;

@@ -112,7 +112,7 @@ impl From<StoreError> for SourceError {
     }
 }
 
-pub trait Store: TelemetrySource + DashboardStore + DeviceAdmin + AlarmStore + TagStore {
+pub trait Store: TelemetrySource + DashboardStore + DeviceAdmin + AlarmStore + TagStore + GroupStore {
     /// Stores a batch of messages and status reports, and what the alarm engine made of them
     /// (alarms, their logs, rule states, notifications), in one durable transaction: when this
     /// returns `Ok`, everything in it survives a crash. Idempotent per (device, metric, time).
@@ -157,6 +157,17 @@ pub trait TagStore: Send + Sync {
         tags: &[(String, telemetry::tags::Tags)],
         at: Millis,
     ) -> Result<CommitOutcome, StoreError>;
+}
+
+/// Groups (saved fleet queries), stored as given: the caller checks them
+/// ([`crate::fleet::Fleet`]).
+pub trait GroupStore: Send + Sync {
+    /// Every group, by name.
+    fn groups(&self) -> Result<Vec<telemetry::query::Group>, StoreError>;
+    /// Creates or replaces the group with this id.
+    fn put_group(&self, group: &telemetry::query::Group) -> Result<(), StoreError>;
+    /// Whether there was one to delete.
+    fn delete_group(&self, id: &str) -> Result<bool, StoreError>;
 }
 
 /// What the alarm engine starts from after a start.

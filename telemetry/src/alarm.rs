@@ -37,6 +37,9 @@ use crate::name::valid_name;
 pub const MAX_RULES: usize = 100;
 /// Most devices a rule may name (none: every device).
 pub const MAX_RULE_DEVICES: usize = 1000;
+/// What a rule's scope may read.
+pub const SCOPE_FIELDS: &str =
+    "scope: a rule's scope reads ids, names, tags, attributes and groups (not status, readings or time)";
 /// Most notification channels a rule may notify.
 pub const MAX_RULE_CHANNELS: usize = 10;
 /// Severity levels a threshold rule may have.
@@ -183,6 +186,10 @@ pub struct Rule {
     /// Devices it watches; empty: every device.
     #[serde(default)]
     pub devices: Vec<String>,
+    /// Only devices this fleet query holds too ([`crate::query`]: `tag:site=greenhouse`,
+    /// `group:greenhouse`); it may read ids, names, tags, attributes and groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     #[serde(flatten)]
     pub kind: RuleKind,
     /// Pending period: the condition holds this long before the alarm opens.
@@ -217,7 +224,8 @@ fn default_flap_window() -> u64 {
 }
 
 impl Rule {
-    /// Whether the rule watches `device`.
+    /// Whether the rule watches `device` by its list of devices (its scope is the engine's to
+    /// check: it knows the devices' tags).
     pub fn watches(&self, device: &str) -> bool {
         self.enabled && (self.devices.is_empty() || self.devices.iter().any(|d| d == device))
     }
@@ -230,6 +238,12 @@ impl Rule {
         }
         if self.devices.len() > MAX_RULE_DEVICES || self.devices.iter().any(|d| valid_name(d).is_err()) {
             return Err(format!("devices: at most {MAX_RULE_DEVICES} valid device ids"));
+        }
+        if let Some(scope) = &self.scope {
+            let query = crate::query::Query::parse(scope).map_err(|e| format!("scope: {e}"))?;
+            if !query.is_timeless() {
+                return Err(SCOPE_FIELDS.into());
+            }
         }
         if self.channels.len() > MAX_RULE_CHANNELS || self.channels.iter().any(|c| valid_name(c).is_err()) {
             return Err(format!("channels: at most {MAX_RULE_CHANNELS} channel ids"));

@@ -168,6 +168,9 @@ pub struct Widget {
     /// Devices shown; empty means every device.
     #[serde(default)]
     pub devices: Vec<String>,
+    /// Only the devices this fleet query matches too (`tag:site=greenhouse`, `group:north`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
     /// Metrics shown (a gauge and a stat use the first).
     #[serde(default)]
     pub metrics: Vec<String>,
@@ -273,6 +276,8 @@ pub enum DashboardError {
     WidgetLists(String),
     /// A widget names a device or metric that is not a valid name.
     WidgetNames(String),
+    /// A widget's fleet query does not read.
+    WidgetQuery(String, crate::query::QueryError),
     Unit(String),
     Thresholds(String),
     MinMax(String),
@@ -300,6 +305,7 @@ impl std::fmt::Display for DashboardError {
             DashboardError::WidgetNames(w) => {
                 write!(f, "widget {w:?}: device and metric names must be valid ids")
             }
+            DashboardError::WidgetQuery(w, e) => write!(f, "widget {w:?}: {e}"),
             DashboardError::Unit(w) => write!(f, "widget {w:?}: unit longer than 16 characters"),
             DashboardError::Thresholds(w) => {
                 write!(
@@ -352,6 +358,9 @@ impl Dashboard {
             if w.devices.iter().chain(&w.metrics).any(|n| valid_name(n).is_err()) {
                 return Err(E::WidgetNames(id()));
             }
+            if let Some(Err(e)) = w.query.as_deref().map(crate::query::Query::parse) {
+                return Err(E::WidgetQuery(id(), e));
+            }
             if w.unit.as_ref().is_some_and(|u| u.chars().count() > 16) {
                 return Err(E::Unit(id()));
             }
@@ -399,6 +408,7 @@ impl Dashboard {
             kind,
             title: title.into(),
             devices: vec![],
+            query: None,
             metrics: metrics.iter().map(|m| (*m).to_owned()).collect(),
             unit: None,
             decimals: None,
@@ -482,6 +492,7 @@ mod tests {
             kind,
             title: "t".into(),
             devices: vec![],
+            query: None,
             metrics: vec!["temperature".into()],
             unit: None,
             decimals: None,
@@ -585,5 +596,15 @@ mod tests {
         let extra = d.layouts.wide[0].clone();
         d.layouts.wide.extend(std::iter::repeat_n(extra.clone(), 10_000));
         assert_eq!(d.validate(), Err(DashboardError::PlacedTwice(Breakpoint::Wide, extra.widget)));
+    }
+
+    #[test]
+    fn a_widget_s_query_must_read() {
+        let mut d = Dashboard::starter();
+        d.widgets[0].query = Some("tag:site=greenhouse OR group:north".into());
+        assert_eq!(d.validate(), Ok(()));
+        d.widgets[0].query = Some("tag:site=greenhouse stauts:x".into());
+        let e = d.validate().unwrap_err().to_string();
+        assert!(e.starts_with("widget \"status\": query, at character 21: unknown field"), "{e}");
     }
 }

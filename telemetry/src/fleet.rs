@@ -289,7 +289,8 @@ pub fn sort_devices<D: Facts>(devices: &mut [D], sort: Sort, now: Millis, alarms
             }
             SortKey::Seen => a.last_seen().cmp(&b.last_seen()),
             SortKey::Fw => {
-                return by_text(firmware(a).as_deref(), firmware(b).as_deref(), desc).then(a.id().cmp(b.id()));
+                return by_text(firmware(a).as_deref(), firmware(b).as_deref(), desc)
+                    .then(a.id().cmp(b.id()));
             }
             SortKey::Rssi => {
                 return by_number(a.metric("rssi"), b.metric("rssi"), desc).then(a.id().cmp(b.id()));
@@ -346,6 +347,48 @@ pub fn summarize<'a, D: Facts + 'a>(devices: impl IntoIterator<Item = &'a D>, no
     versions.truncate(MAX_FIRMWARE_CHIPS);
     s.firmware = versions;
     s
+}
+
+/// Why a group was not saved or deleted. Safe to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupError {
+    /// What was sent is wrong (400).
+    Invalid(String),
+    /// No group has this id (404).
+    NotFound,
+    /// Another group has this id, the server keeps [`crate::query::MAX_GROUPS`] already, or a
+    /// rule's scope names the group (409).
+    Conflict(String),
+    Storage(crate::SourceError),
+}
+
+impl std::fmt::Display for GroupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GroupError::Invalid(why) | GroupError::Conflict(why) => f.write_str(why),
+            GroupError::NotFound => f.write_str("there is no such group"),
+            GroupError::Storage(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Tags and groups as the dashboard changes them: every change checked, bounded and done in
+/// order with the readings (tag changes are numbered and broadcast like them).
+pub trait FleetAdmin: Send + Sync {
+    /// Applies `edit` to each of `devices` (unknown ones are left out), all or nothing.
+    fn edit_tags(
+        &self,
+        devices: &[String],
+        edit: &crate::tags::TagEdit,
+    ) -> Result<crate::tags::Tagged, crate::tags::TagEditError>;
+    /// Every group, by name.
+    fn groups(&self) -> Result<Vec<crate::query::Group>, crate::SourceError>;
+    /// Creates (`create`: its id must be free) or replaces a group, stamping `updated`;
+    /// answers it as stored.
+    fn save_group(&self, group: crate::query::Group, create: bool)
+    -> Result<crate::query::Group, GroupError>;
+    /// Deletes a group no rule's scope names.
+    fn delete_group(&self, id: &str) -> Result<(), GroupError>;
 }
 
 #[cfg(test)]

@@ -245,12 +245,6 @@ impl fmt::Display for TagEditError {
     }
 }
 
-/// Changing devices' tags: all of an edit or none of it, in order with every other change.
-pub trait TagAdmin: Send + Sync {
-    /// Applies `edit` to each of `devices` (unknown ones are left out).
-    fn edit_tags(&self, devices: &[String], edit: &TagEdit) -> Result<Tagged, TagEditError>;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1032,6 +1032,7 @@ fn valid_widget(id: String) -> impl Strategy<Value = Widget> {
                 kind,
                 title,
                 devices,
+                query: None,
                 metrics,
                 unit,
                 decimals,
@@ -1220,12 +1221,14 @@ fn wild_dashboard() -> impl Strategy<Value = Dashboard> {
         prop::option::of(f()),
         prop::option::of(f()),
         prop::collection::vec((f(), prop_oneof!["#[0-9a-fA-F]{6}", "[#0-9a-g]{0,8}"]), 0..12),
+        prop::option::of(prop_oneof![text(40), regex("[ a-z:=!<>()\"*-]{0,40}")]),
     )
-        .prop_map(|(id, kind, title, devices, metrics, unit, min, max, thresholds)| Widget {
+        .prop_map(|(id, kind, title, devices, metrics, unit, min, max, thresholds, query)| Widget {
             id,
             kind,
             title,
             devices,
+            query,
             metrics,
             unit,
             decimals: None,

@@ -1,11 +1,19 @@
-//! Server functions for the fleet: devices' tags (one device's, or many at once).
+//! Server functions for the fleet: devices' tags (one device's, or many at once), groups
+//! (saved queries) and the fleet view (one page of devices matching a query, in order).
 
 use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+use telemetry::query::Group;
+use telemetry::tags::Tagged;
 
 use super::codec::JsonText;
 use super::error::ApiError;
 #[cfg(feature = "ssr")]
 use super::ssr;
+
+/// Most devices one bulk edit may name by id (a page's worth, and then some); "every device
+/// the query matches" names them by query instead.
+pub const MAX_BULK_IDS: usize = 1000;
 
 /// Sets a device's tags to those in `tags` (`site=greenhouse floor=2`; empty: none). A plain
 /// form can post here.
@@ -18,4 +26,119 @@ pub async fn set_device_tags(id: String, tags: String) -> Result<(), ApiError> {
         return Err(ApiError::NotFound("no such device".into()));
     }
     Ok(())
+}
+
+/// Adds tags (`add`: `site=greenhouse`, setting the key's value) and removes others
+/// (`remove`: `floor` or `floor=2`) on the devices ticked (`ids`), or on every device the
+/// query `q` matches when `all` is set: all of it, or nothing if a device would then hold too
+/// many tags (409). A plain form can post here; it goes back to the fleet view.
+#[server(prefix = "/api", endpoint = "fleet/tags", output = JsonText)]
+pub async fn edit_fleet_tags(
+    #[server(default)] ids: Option<Vec<String>>,
+    #[server(default)] all: Option<String>,
+    #[server(default)] q: Option<String>,
+    #[server(default)] add: String,
+    #[server(default)] remove: String,
+    #[server(default)] back: Option<String>,
+) -> Result<Tagged, ApiError> {
+    use telemetry::tags::{TagEdit, parse_removals, parse_tags};
+    let add = parse_tags(&add).map_err(|e| ApiError::BadRequest(format!("add: {e}")))?;
+    let remove = parse_removals(&remove).map_err(|e| ApiError::BadRequest(format!("remove: {e}")))?;
+    if add.is_empty() && remove.is_empty() {
+        return Err(ApiError::BadRequest("give tags to add or remove".into()));
+    }
+    let devices = if all.is_some() {
+        let q = q.unwrap_or_default();
+        let (query, devices) = ssr_fleet::query_and_devices(&q).await?;
+        let now = ssr::now();
+        devices.into_iter().filter(|d| query.matches(d, now)).map(|d| d.id).collect()
+    } else {
+        let ids = ids.unwrap_or_default();
+        if ids.len() > MAX_BULK_IDS {
+            return Err(ApiError::BadRequest(format!("at most {MAX_BULK_IDS} devices at once")));
+        }
+        ids
+    };
+    if devices.is_empty() {
+        return Err(ApiError::BadRequest("tick the devices to change first".into()));
+    }
+    let tagged = ssr::tags(move |t| t.edit_tags(&devices, &TagEdit::Change { add, remove })).await?;
+    if ssr::plain_form_post() {
+        leptos_axum::redirect(&ssr_fleet::back_to_fleet(back.as_deref()));
+    }
+    Ok(tagged)
+}
+
+/// Every group, by name.
+#[server(prefix = "/api", endpoint = "groups", input = GetUrl, output = JsonText)]
+pub async fn list_groups() -> Result<Vec<Group>, ApiError> {
+    ssr::groups(|f| f.groups().map_err(telemetry::fleet::GroupError::Storage)).await
+}
+
+/// Saves the query `query` as a group named `name`: a new one (its id made from the name) or,
+/// with `id`, that group changed. A plain form can post here; it goes to the group's devices.
+#[server(prefix = "/api", endpoint = "group/save", output = JsonText)]
+pub async fn save_group(
+    #[server(default)] id: Option<String>,
+    name: String,
+    query: String,
+) -> Result<Group, ApiError> {
+    use telemetry::query::group_id;
+    let create = id.as_deref().is_none_or(|id| id.trim().is_empty());
+    let id = if create { group_id(&name) } else { id.unwrap_or_default().trim().to_owned() };
+    let group = Group { id, name, query, updated: 0 };
+    let saved = ssr::groups(move |f| f.save_group(group, create)).await?;
+    if ssr::plain_form_post() {
+        leptos_axum::redirect(&crate::logic::fleet::fleet_href(&format!("group:{}", saved.id)));
+    }
+    Ok(saved)
+}
+
+/// Deletes a group, if `confirm` is "yes" and no alarm rule's scope names it.
+#[server(prefix = "/api", endpoint = "group/delete", output = JsonText)]
+pub async fn delete_group(id: String, confirm: Option<String>) -> Result<(), ApiError> {
+    if confirm.as_deref() != Some("yes") {
+        return Err(ApiError::BadRequest("tick the box to confirm the deletion".into()));
+    }
+    ssr::groups(move |f| f.delete_group(&id)).await?;
+    if ssr::plain_form_post() {
+        leptos_axum::redirect("/fleet");
+    }
+    Ok(())
+}
+
+/// Server-only helpers of the fleet's functions.
+#[cfg(feature = "ssr")]
+mod ssr_fleet {
+    use telemetry::DeviceSummary;
+    use telemetry::query::Query;
+
+    use super::{ApiError, ssr};
+
+    /// `q` parsed with the stored groups put in (a mistake is a 400 saying where), and every
+    /// device (with its refusals).
+    pub async fn query_and_devices(q: &str) -> Result<(Query, Vec<DeviceSummary>), ApiError> {
+        let parsed = Query::parse(q).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let groups = if parsed.groups().is_empty() {
+            Vec::new()
+        } else {
+            ssr::groups(|f| f.groups().map_err(telemetry::fleet::GroupError::Storage)).await?
+        };
+        let query =
+            Query::parse_with_groups(q, |id| groups.iter().find(|g| g.id == id).map(|g| g.query.clone()))
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let devices = ssr::read(|s| s.devices()).await?.value;
+        Ok((query, devices))
+    }
+
+    /// Where a plain form goes back to: the fleet view it was posted from (only a `/fleet`
+    /// address; anything else is the fleet view).
+    pub fn back_to_fleet(back: Option<&str>) -> String {
+        match back {
+            Some(b) if (b == "/fleet" || b.starts_with("/fleet?")) && !b.contains(['\r', '\n']) => {
+                b.to_owned()
+            }
+            _ => "/fleet".to_owned(),
+        }
+    }
 }

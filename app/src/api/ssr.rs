@@ -20,8 +20,8 @@ pub type Admin = Arc<dyn DeviceAdmin>;
 pub type Users = Arc<dyn Accounts>;
 /// ... alarms, their rules and notification channels (calls may wait for the writer) ...
 pub type Desk = Arc<dyn AlarmDesk>;
-/// ... and devices' tags (changes wait for the writer).
-pub type Tagger = Arc<dyn telemetry::tags::TagAdmin>;
+/// ... and the fleet: devices' tags (changes wait for the writer) and groups.
+pub type Fleet = Arc<dyn telemetry::fleet::FleetAdmin>;
 
 fn context<T: Clone + Send + Sync + 'static>() -> Result<T, ApiError> {
     use_context::<T>().ok_or(ApiError::Storage)
@@ -164,15 +164,30 @@ pub async fn desk_change<T: Send + 'static>(
 
 /// A tag edit, off the async runtime: a device that would hold too many tags is a 409.
 pub async fn tags<T: Send + 'static>(
-    f: impl FnOnce(Tagger) -> Result<T, telemetry::tags::TagEditError> + Send + 'static,
+    f: impl FnOnce(Fleet) -> Result<T, telemetry::tags::TagEditError> + Send + 'static,
 ) -> Result<T, ApiError> {
     use telemetry::tags::{TagEditError, TagError};
-    let tagger = context::<Tagger>()?;
-    match tokio::task::spawn_blocking(move || f(tagger)).await.map_err(|_| ApiError::Storage)? {
+    let fleet = context::<Fleet>()?;
+    match tokio::task::spawn_blocking(move || f(fleet)).await.map_err(|_| ApiError::Storage)? {
         Ok(value) => Ok(value),
         Err(TagEditError::Tags(e @ TagError::Full(_))) => Err(ApiError::Conflict(e.to_string())),
         Err(TagEditError::Tags(e)) => Err(ApiError::BadRequest(e.to_string())),
         Err(TagEditError::Storage(_)) => Err(ApiError::Storage),
+    }
+}
+
+/// A group read or change, off the async runtime: refusals answer 400, 404 or 409.
+pub async fn groups<T: Send + 'static>(
+    f: impl FnOnce(Fleet) -> Result<T, telemetry::fleet::GroupError> + Send + 'static,
+) -> Result<T, ApiError> {
+    use telemetry::fleet::GroupError;
+    let fleet = context::<Fleet>()?;
+    match tokio::task::spawn_blocking(move || f(fleet)).await.map_err(|_| ApiError::Storage)? {
+        Ok(value) => Ok(value),
+        Err(GroupError::Invalid(why)) => Err(ApiError::BadRequest(why)),
+        Err(e @ GroupError::NotFound) => Err(ApiError::NotFound(e.to_string())),
+        Err(GroupError::Conflict(why)) => Err(ApiError::Conflict(why)),
+        Err(GroupError::Storage(_)) => Err(ApiError::Storage),
     }
 }
 

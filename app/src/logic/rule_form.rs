@@ -48,6 +48,9 @@ pub struct RuleForm {
     /// Device ids separated by commas, spaces or lines; empty: every device.
     #[serde(default)]
     pub devices: String,
+    /// A fleet query the devices must match too (`tag:site=greenhouse`); empty: none.
+    #[serde(default)]
+    pub scope: String,
     /// `threshold`, `no_data` or `offline`.
     #[serde(default)]
     pub kind: String,
@@ -185,6 +188,7 @@ impl RuleForm {
             name: rule.name.clone(),
             enabled: rule.enabled.then(|| "on".into()),
             devices: rule.devices.join(", "),
+            scope: rule.scope.clone().unwrap_or_default(),
             pending: format_duration(rule.for_secs),
             clear_for: format_duration(rule.clear_for_secs),
             remind: format_duration(rule.remind_secs),
@@ -287,6 +291,7 @@ impl RuleForm {
             name: self.name.trim().to_owned(),
             enabled: self.enabled.is_some(),
             devices,
+            scope: Some(self.scope.trim().to_owned()).filter(|s| !s.is_empty()),
             kind,
             for_secs: duration(&self.pending, "for")?,
             min_samples,

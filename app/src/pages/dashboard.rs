@@ -18,7 +18,7 @@ use telemetry::dashboard::Dashboard;
 
 use self::editor::{BoardHead, ConfigDialog, Editor, Palette};
 use self::widget_frame::WidgetFrame;
-use crate::api::{DeviceList, get_dashboard, list_devices};
+use crate::api::{DeviceList, get_dashboard, list_devices, list_groups};
 use crate::state::board::Board;
 use crate::state::live::{Live, merge};
 use crate::widgets::range_picker::from_query;
@@ -30,6 +30,8 @@ pub fn DashboardPage() -> impl IntoView {
     let id = move || params.read().get("id").unwrap_or_default();
     let dashboard = Resource::new(id, get_dashboard);
     let devices = Resource::new(|| (), |_| list_devices());
+    // Widgets' fleet queries may name groups.
+    let groups = Resource::new(|| (), |_| list_groups());
     let rules = fetch_rules();
     view! {
         <section class="dashboard-page">
@@ -37,8 +39,9 @@ pub fn DashboardPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match (dashboard.await, devices.await) {
                         (Ok(Some(dashboard)), Ok(list)) => {
+                            let groups = groups.await.unwrap_or_default();
                             provide_rules(rules.await);
-                            view! { <BoardView dashboard list/> }.into_any()
+                            view! { <BoardView dashboard list groups/> }.into_any()
                         }
                         (Ok(None), _) => view! {
                             <div class="empty">
@@ -60,7 +63,7 @@ pub fn DashboardPage() -> impl IntoView {
 /// One dashboard with its devices: provides the [`Board`] its widgets share, then lays out the
 /// head, the palette, the grid of widget frames and the settings dialog.
 #[component]
-fn BoardView(dashboard: Dashboard, list: DeviceList) -> impl IntoView {
+fn BoardView(dashboard: Dashboard, list: DeviceList, groups: Vec<telemetry::query::Group>) -> impl IntoView {
     let live = expect_context::<Live>();
     let query = use_query_map();
     live.seed(list.last_seq, &list.devices);
@@ -77,6 +80,7 @@ fn BoardView(dashboard: Dashboard, list: DeviceList) -> impl IntoView {
         local: Signal::derive(move || live.hydrated()),
         offline: Signal::derive(move || live.offline()),
         range,
+        groups: StoredValue::new(groups),
     };
     provide_context(board);
 

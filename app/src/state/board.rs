@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use telemetry::dashboard::{TimeRange, Widget};
+use telemetry::query::{Group, Query};
 use telemetry::{DeviceSummary, Millis};
 
 /// A dashboard's shared state (a context for its widgets).
@@ -18,16 +19,30 @@ pub struct Board {
     pub offline: Signal<bool>,
     /// The dashboard-wide time range.
     pub range: Signal<TimeRange>,
+    /// The fleet's groups, which widgets' queries may name.
+    pub groups: StoredValue<Vec<Group>>,
 }
 
 impl Board {
-    /// The devices a widget shows: its list, or every device when the list is empty.
+    /// The devices a widget shows: its list, or every device when the list is empty; of
+    /// those, the ones its fleet query matches if it has one (an unknown group matches none).
     pub fn devices_of(&self, widget: &Widget) -> Vec<String> {
-        if widget.devices.is_empty() {
-            self.devices.with(|d| d.keys().cloned().collect())
-        } else {
-            widget.devices.clone()
-        }
+        let listed = || {
+            if widget.devices.is_empty() {
+                self.devices.with(|d| d.keys().cloned().collect())
+            } else {
+                widget.devices.clone()
+            }
+        };
+        let Some(text) = widget.query.as_deref().filter(|q| !q.trim().is_empty()) else { return listed() };
+        let lookup =
+            |id: &str| self.groups.with_value(|g| g.iter().find(|g| g.id == id).map(|g| g.query.clone()));
+        let Ok(query) = Query::parse(text).and_then(|q| q.resolve(lookup, true)) else { return Vec::new() };
+        // Health and last-seen terms follow the clock; the others only the devices.
+        let now = if query.is_timeless() { self.now.get_untracked() } else { self.now.get() };
+        self.devices.with(|all| {
+            listed().into_iter().filter(|id| all.get(id).is_some_and(|d| query.matches(d, now))).collect()
+        })
     }
 
     /// The metrics a widget shows: its list, or every metric its devices have.

@@ -14,7 +14,15 @@ use crate::state::live::Live;
 #[component]
 pub fn AlarmListWidget(widget: Widget) -> impl IntoView {
     let list = Resource::new(|| (), |_| list_alarms(Some(StatusFilter::Active), None, None, None));
-    let devices = widget.devices;
+    // A fleet query narrows it to the devices it matches as the page opens ("" when none: an
+    // id no device has, since an empty list means every device).
+    let devices = match widget.query {
+        Some(_) => {
+            let ids = expect_context::<Board>().devices_of(&widget);
+            if ids.is_empty() { vec![String::new()] } else { ids }
+        }
+        None => widget.devices,
+    };
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading alarms…"</p> }>
             {move || {

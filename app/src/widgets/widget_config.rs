@@ -1,5 +1,5 @@
-//! The dialog that configures a widget: title, devices, metrics, unit, decimals, min/max,
-//! thresholds with colours, and its own time range.
+//! The dialog that configures a widget: title, devices (and a fleet query they must match),
+//! metrics, unit, decimals, min/max, thresholds with colours, and its own time range.
 
 use leptos::prelude::*;
 use telemetry::dashboard::{Threshold, TimeRange, Widget, WidgetKind};
@@ -80,6 +80,27 @@ pub fn WidgetConfig(
                     }}
                 </div>
             </fieldset>
+            <label class="field">
+                "Only devices matching a fleet query (tag:site=greenhouse, group:north; empty: no filter)"
+                <input
+                    type="text"
+                    name="query"
+                    maxlength=telemetry::query::MAX_QUERY_LEN.to_string()
+                    autocomplete="off"
+                    spellcheck="false"
+                    prop:value=text(|w| w.query.clone().unwrap_or_default())
+                    on:input=move |e| {
+                        let q = event_target_value(&e);
+                        draft.update(|w| w.query = Some(q.trim().to_owned()).filter(|q| !q.is_empty()))
+                    }
+                />
+                {move || {
+                    draft
+                        .with(|w| w.query.as_deref().map(telemetry::query::Query::parse))
+                        .and_then(Result::err)
+                        .map(|e| view! { <span class="error" role="alert">{e.to_string()}</span> })
+                }}
+            </label>
             <Show when=move || uses_metrics>
                 <fieldset class="field">
                     <legend>{if single { "Metric" } else { "Metrics" }}</legend>

@@ -191,7 +191,11 @@ impl AlarmDesk for Desk {
 
     fn save_rule(&self, mut rule: Rule) -> Result<Rule, AlarmError> {
         rule.name = rule.name.trim().to_owned();
+        rule.scope = rule.scope.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
         rule.validate().map_err(AlarmError::Invalid)?;
+        if let Some(scope) = &rule.scope {
+            crate::fleet::check_scope(&*self.store, scope).map_err(storage)?.map_err(AlarmError::Invalid)?;
+        }
         let existing = self.store.rules().map_err(storage)?;
         if rule.id.is_empty() {
             if existing.len() >= MAX_RULES {

@@ -78,6 +78,10 @@ pub struct Engine {
     /// Rule ids by the device they name; `everyone`: rules naming none (every device).
     by_device: HashMap<String, Vec<String>>,
     everyone: Vec<String>,
+    /// Rules with a scope (a fleet query), and the devices each scope held when last worked
+    /// out ([`Engine::set_scopes`]); a device not yet in it is not watched.
+    scoped: Vec<String>,
+    scopes: HashMap<String, std::collections::HashSet<String>>,
     tracks: HashMap<TrackKey, Track>,
     /// Active alarms, and cleared ones a track may reopen.
     alarms: HashMap<String, Alarm>,
@@ -95,6 +99,8 @@ impl Engine {
             rules: HashMap::default(),
             by_device: HashMap::default(),
             everyone: Vec::new(),
+            scoped: Vec::new(),
+            scopes: HashMap::default(),
             tracks: HashMap::default(),
             alarms: HashMap::default(),
             channels: Vec::new(),
@@ -133,8 +139,9 @@ impl Engine {
 
     /// Replaces (or adds) a rule; its devices' states start over if the condition changed.
     pub fn set_rule(&mut self, rule: Rule) {
-        let changed =
-            self.rules.get(&rule.id).is_none_or(|old| old.kind != rule.kind || old.devices != rule.devices);
+        let changed = self.rules.get(&rule.id).is_none_or(|old| {
+            old.kind != rule.kind || old.devices != rule.devices || old.scope != rule.scope
+        });
         if changed {
             self.tracks.retain(|(r, _), t| r != &rule.id || t.alarm.is_some());
         }
@@ -152,7 +159,12 @@ impl Engine {
     fn index(&mut self) {
         self.by_device.clear();
         self.everyone.clear();
+        self.scoped.clear();
         for rule in self.rules.values().filter(|r| r.enabled) {
+            if rule.scope.is_some() {
+                self.scoped.push(rule.id.clone());
+                continue;
+            }
             if rule.devices.is_empty() {
                 self.everyone.push(rule.id.clone());
             }
@@ -163,14 +175,36 @@ impl Engine {
     }
 
     /// The enabled rules watching `device`.
-    fn watching<'a>(&'a self, device: &str) -> impl Iterator<Item = &'a Rule> + 'a {
-        let scoped = self.by_device.get(device).into_iter().flatten();
-        self.everyone.iter().chain(scoped).filter_map(|id| self.rules.get(id))
+    fn watching<'a>(&'a self, device: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
+        let named = self.by_device.get(device).into_iter().flatten();
+        let scoped =
+            self.scoped.iter().filter(move |id| self.scopes.get(*id).is_some_and(|s| s.contains(device)));
+        let unscoped = self.everyone.iter().chain(named).filter_map(|id| self.rules.get(id));
+        unscoped.chain(scoped.filter_map(|id| self.rules.get(id)).filter(move |r| r.watches(device)))
+    }
+
+    /// Whether `rule` watches `device`: by its devices, and its scope if it has one.
+    fn watches(&self, rule: &Rule, device: &str) -> bool {
+        rule.watches(device)
+            && (rule.scope.is_none() || self.scopes.get(&rule.id).is_some_and(|s| s.contains(device)))
     }
 
     /// Whether any rule is enabled (nothing to evaluate otherwise).
     pub fn has_rules(&self) -> bool {
-        !self.everyone.is_empty() || !self.by_device.is_empty()
+        !self.everyone.is_empty() || !self.by_device.is_empty() || !self.scoped.is_empty()
+    }
+
+    /// The enabled rules with a scope, whose devices [`Engine::set_scopes`] is told.
+    pub fn scoped_rules(&self) -> impl Iterator<Item = &Rule> {
+        self.scoped.iter().filter_map(|id| self.rules.get(id))
+    }
+
+    /// The devices each scoped rule's query holds now, by rule id.
+    pub fn set_scopes(
+        &mut self,
+        scopes: impl IntoIterator<Item = (String, std::collections::HashSet<String>)>,
+    ) {
+        self.scopes = scopes.into_iter().collect();
     }
 
     pub fn add_channel(&mut self, id: String) {
@@ -330,7 +364,7 @@ impl<'a> Work<'a> {
                     self.evaluate(rule, device, tick);
                 }
             } else {
-                for (device, presence) in devices.iter().filter(|(d, _)| rule.watches(d)) {
+                for (device, presence) in devices.iter().filter(|(d, _)| engine.watches(rule, d)) {
                     let input = Input::Tick {
                         last_seen: presence.last_seen,
                         offline_since: presence.offline_since,
@@ -695,6 +729,36 @@ mod tests {
         assert_eq!(e.active().count(), 0);
         let other = reading(&mut e, "d2", 20.0, T0 + 3000);
         assert!(other.tracks.is_empty(), "a device in the normal state stores nothing");
+    }
+
+    #[test]
+    fn a_scoped_rule_watches_only_the_devices_its_scope_holds() {
+        let mut scoped = hot();
+        scoped["scope"] = "tag:site=greenhouse".into();
+        let mut offline = serde_json::json!({"name": "gone", "kind": "offline", "after_secs": 60});
+        offline["scope"] = "tag:site=greenhouse".into();
+        let mut e = engine(&[scoped, offline]);
+        assert!(e.has_rules());
+        assert!(
+            reading(&mut e, "in", 31.0, T0).alarms.is_empty(),
+            "nobody is in scope before it is worked out"
+        );
+        let members = |ids: &[&str]| ids.iter().map(|d| (*d).to_owned()).collect();
+        let scopes: Vec<_> = e.scoped_rules().map(|r| (r.id.clone(), members(&["in"]))).collect();
+        assert_eq!(scopes.len(), 2);
+        e.set_scopes(scopes);
+        assert_eq!(reading(&mut e, "in", 32.0, T0 + 1000).alarms.len(), 1);
+        assert!(reading(&mut e, "out", 32.0, T0 + 1000).alarms.is_empty());
+        let gone = Presence { last_seen: T0 - 3_600_000, offline_since: None, stale_after: 60_000 };
+        let ticked = e.on_tick(T0 + 120_000, &[("in".into(), gone), ("out".into(), gone)]);
+        let opened: Vec<&str> =
+            ticked.alarms.iter().filter(|a| a.rule_name == "gone").map(|a| a.device.as_str()).collect();
+        assert_eq!(opened, ["in"], "the offline rule too");
+        // A changed scope starts the rule's states over, as a changed list of devices does.
+        let mut rule = e.rules().find(|r| r.name == "hot").unwrap().clone();
+        rule.scope = Some("tag:site=barn".into());
+        e.set_rule(rule);
+        assert!(e.scoped_rules().count() == 2);
     }
 
     #[test]

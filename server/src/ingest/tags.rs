@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use telemetry::SourceError;
-use telemetry::tags::{MAX_EDIT_DEVICES, TagAdmin, TagEdit, TagEditError, TagError, Tagged, Tags};
+use telemetry::tags::{MAX_EDIT_DEVICES, TagEdit, TagEditError, TagError, Tagged, Tags};
 use tokio::sync::oneshot;
 use tracing::error;
 
@@ -65,9 +65,10 @@ pub(super) fn apply(
     Ok((Tagged { matched: current.len(), changed: outcome.events.len() }, outcome))
 }
 
-impl TagAdmin for Ingest {
-    /// Checked here, done by the writer; blocking (call it off the async runtime).
-    fn edit_tags(&self, devices: &[String], edit: &TagEdit) -> Result<Tagged, TagEditError> {
+impl Ingest {
+    /// Applies a tag edit: checked here, done by the writer; blocking (call it off the async
+    /// runtime).
+    pub fn edit_tags(&self, devices: &[String], edit: &TagEdit) -> Result<Tagged, TagEditError> {
         edit.validate().map_err(TagEditError::Tags)?;
         if devices.len() > MAX_EDIT_DEVICES {
             return Err(TagEditError::Tags(TagError::TooManyDevices));
@@ -78,5 +79,11 @@ impl TagAdmin for Ingest {
             return Err(TagEditError::Storage(SourceError::Unavailable));
         }
         answer.blocking_recv().unwrap_or(Err(TagEditError::Storage(SourceError::Unavailable)))
+    }
+
+    /// Asks the writer to work out again which devices alarm rules' scopes hold (a group
+    /// changed). A full queue skips it: the writer does it every few seconds anyway.
+    pub fn rescope(&self) {
+        let _ = self.tx.try_send(Job::Rescope);
     }
 }

@@ -27,7 +27,13 @@ pub(super) struct Writer {
     pub engine: Engine,
     /// Woken when a commit queued notifications.
     pub notifier: Arc<tokio::sync::Notify>,
+    /// When alarm rules' scopes were last worked out.
+    pub rescoped: Instant,
 }
+
+/// Rules' scopes are worked out again this often (new devices, attributes), besides when tags,
+/// groups or rules change.
+const RESCOPE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// An action waiting for its commit.
 /// A change to the alarm configuration, done on the store off the async runtime.
@@ -42,6 +48,7 @@ struct Act {
 
 impl Writer {
     pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Job>, mut stop: watch::Receiver<bool>) {
+        self.rescope().await;
         let batching = self.batching;
         let mut closed = false;
         loop {
@@ -97,8 +104,16 @@ impl Writer {
                     acts.push(Act { id, action, by, reply })
                 }
                 Job::Alarm(config) => self.configure(config).await,
-                Job::Tags(job) => self.tags(job).await,
+                Job::Tags(job) => {
+                    if self.tags(job).await {
+                        self.rescope().await;
+                    }
+                }
+                Job::Rescope => self.rescope().await,
             }
+        }
+        if tick && self.rescoped.elapsed() >= RESCOPE_EVERY {
+            self.rescope().await;
         }
         let started = Instant::now();
         let now = now_ms();
@@ -240,8 +255,8 @@ impl Writer {
             .collect()
     }
 
-    /// A tag edit: stored, answered, then broadcast.
-    async fn tags(&mut self, job: super::tags::TagJob) {
+    /// A tag edit: stored, answered, then broadcast; true if it changed any device.
+    async fn tags(&mut self, job: super::tags::TagJob) -> bool {
         let store = self.store.clone();
         let super::tags::TagJob { devices, edit, reply } = job;
         let result = tokio::task::spawn_blocking(move || super::tags::apply(&store, &devices, &edit))
@@ -253,7 +268,25 @@ impl Writer {
             }
             tagged
         });
+        let changed = result.as_ref().is_ok_and(|t| t.changed > 0);
         let _ = reply.send(result);
+        changed
+    }
+
+    /// Works out which devices the alarm rules' scopes hold: at the start, when tags, groups
+    /// or rules change, and every [`RESCOPE_EVERY`] (new devices, attributes).
+    async fn rescope(&mut self) {
+        self.rescoped = Instant::now();
+        let rules: Vec<telemetry::alarm::Rule> = self.engine.scoped_rules().cloned().collect();
+        if rules.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || crate::fleet::scopes(&*store, &rules, now_ms())).await {
+            Ok(Ok(scopes)) => self.engine.set_scopes(scopes),
+            Ok(Err(e)) => error!(error = %e, "alarm scopes not worked out"),
+            Err(e) => error!(error = %e, "alarm scopes panicked"),
+        }
     }
 
     /// A rule or channel changed: stored first, then the engine sees it.
@@ -272,7 +305,11 @@ impl Writer {
                 let copy = rule.clone();
                 let result = stored(Box::new(move |s| s.put_rule(&copy))).await;
                 if result.is_ok() {
+                    let scoped = rule.scope.is_some();
                     self.engine.set_rule(rule);
+                    if scoped {
+                        self.rescope().await;
+                    }
                 }
                 let _ = reply.send(result);
             }

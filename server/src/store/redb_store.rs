@@ -6,12 +6,13 @@
 //!
 //! Its rooms: [`schema`] (tables, versions, migrations, opening a file), [`readings`]
 //! (commits, sealing, pruning, and history, points and changes read back), [`devices`]
-//! (names, notes, deleting), [`tags`], [`dashboards`] and [`alarms`] (rules, channels, states,
-//! alarms, their logs, the notification outbox).
+//! (names, notes, deleting), [`tags`], [`groups`], [`dashboards`] and [`alarms`] (rules,
+//! channels, states, alarms, their logs, the notification outbox).
 
 mod alarms;
 mod dashboards;
 mod devices;
+mod groups;
 mod readings;
 mod schema;
 mod tags;

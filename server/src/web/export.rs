@@ -1,5 +1,7 @@
 //! `GET /api/export.csv`: a device's readings (one metric, or all) over a time range as CSV,
-//! streamed page by page from storage, so a year of readings never sits in memory.
+//! streamed page by page from storage, so a year of readings never sits in memory; or, with a
+//! fleet query `q` instead of `device`, the readings of every device it matches (a group:
+//! `q=group:greenhouse`), device by device, at most [`MAX_EXPORT_DEVICES`].
 //!
 //! Columns: `time_utc` (RFC 3339, UTC), `time_local` (the same instant in the caller's time
 //! zone `tz`, each row at that zone's offset at its time, so rows either side of a DST change
@@ -24,9 +26,15 @@ use crate::state::AppState;
 /// Readings read per storage page.
 const PAGE: usize = 5_000;
 
+/// Most devices one export by query may hold.
+pub const MAX_EXPORT_DEVICES: usize = 1000;
+
 #[derive(Debug, Deserialize)]
 pub struct ExportQuery {
-    pub device: String,
+    /// One device; or `q`.
+    pub device: Option<String>,
+    /// A fleet query: every device it matches.
+    pub q: Option<String>,
     /// One metric; every metric of the device when absent.
     pub metric: Option<String>,
     /// Milliseconds since the epoch; default: 24 h before `to`.
@@ -74,7 +82,9 @@ pub fn row(out: &mut String, t: Millis, zone: &FixedOffset, device: &str, metric
 }
 
 pub async fn export_csv(State(state): State<AppState>, Query(q): Query<ExportQuery>) -> Response {
-    if valid_name(&q.device).is_err() || q.metric.as_deref().is_some_and(|m| valid_name(m).is_err()) {
+    if q.device.as_deref().is_some_and(|d| valid_name(d).is_err())
+        || q.metric.as_deref().is_some_and(|m| valid_name(m).is_err())
+    {
         return bad("device and metric must be valid names");
     }
     let to = q.to.unwrap_or_else(now_ms);
@@ -92,30 +102,44 @@ pub async fn export_csv(State(state): State<AppState>, Query(q): Query<ExportQue
             None => return bad("offset out of range"),
         },
     };
-    let store: Arc<dyn TelemetrySource> = state.store.clone();
-    let device = q.device.clone();
-    let metrics = match q.metric.clone() {
-        Some(m) => vec![m],
-        None => {
+    let work = match (q.device.clone(), q.q.clone()) {
+        (Some(device), None) => {
+            let s = state.store.clone();
             let id = device.clone();
-            let s = store.clone();
             match tokio::task::spawn_blocking(move || s.device(&id)).await {
                 Ok(Ok(current)) => match current.value {
-                    Some(d) => d.metrics.into_iter().map(|m| m.name).collect(),
+                    Some(d) => vec![d],
                     None => return (StatusCode::NOT_FOUND, "no such device").into_response(),
                 },
                 _ => return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response(),
             }
         }
+        (None, Some(text)) => match matching(&state, text).await {
+            Ok(devices) => devices,
+            Err(refusal) => return refusal,
+        },
+        _ => return bad("give a device, or a fleet query q"),
     };
+    // (device, its metrics): the one asked for, or every metric it has.
+    let work: Vec<(String, Vec<String>)> = work
+        .into_iter()
+        .map(|d| {
+            let metrics = match &q.metric {
+                Some(m) => vec![m.clone()],
+                None => d.metrics.into_iter().map(|m| m.name).collect(),
+            };
+            (d.id, metrics)
+        })
+        .collect();
+    let store: Arc<dyn TelemetrySource> = state.store.clone();
 
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
         let mut chunk = String::from("time_utc,time_local,device,metric,value\n");
-        for metric in &metrics {
+        for (device, metric) in work.iter().flat_map(|(d, ms)| ms.iter().map(move |m| (d, m))) {
             let mut after = None;
             loop {
-                let page = match store.points(&device, metric, from, to, after, PAGE) {
+                let page = match store.points(device, metric, from, to, after, PAGE) {
                     Ok(p) => p,
                     Err(e) => {
                         let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
@@ -123,7 +147,7 @@ pub async fn export_csv(State(state): State<AppState>, Query(q): Query<ExportQue
                     }
                 };
                 for (t, v) in &page {
-                    row(&mut chunk, *t, &local.at(*t), &device, metric, *v);
+                    row(&mut chunk, *t, &local.at(*t), device, metric, *v);
                 }
                 if tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk)))).is_err() {
                     return; // The client went away.
@@ -139,7 +163,8 @@ pub async fn export_csv(State(state): State<AppState>, Query(q): Query<ExportQue
     // alone answers with a panic.
     let rows = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     let body = Body::from_stream(futures::StreamExt::fuse(rows));
-    let name = format!("{}-{}.csv", q.device, q.metric.as_deref().unwrap_or("all"));
+    let name =
+        format!("{}-{}.csv", q.device.as_deref().unwrap_or("fleet"), q.metric.as_deref().unwrap_or("all"));
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
@@ -148,6 +173,32 @@ pub async fn export_csv(State(state): State<AppState>, Query(q): Query<ExportQue
         body,
     )
         .into_response()
+}
+
+/// The devices a fleet query matches now (its groups put in), or the answer refusing it: a
+/// query that does not read is a 400 saying where, more than [`MAX_EXPORT_DEVICES`] a 400.
+async fn matching(state: &AppState, text: String) -> Result<Vec<telemetry::DeviceSummary>, Response> {
+    let store = state.store.clone();
+    // None: storage failed.
+    let found = tokio::task::spawn_blocking(move || {
+        let query = match crate::fleet::resolve(&*store, &text, false).ok()? {
+            Ok(query) => query,
+            Err(e) => return Some(Err(e)),
+        };
+        let now = now_ms();
+        let all = store.devices().ok()?.value;
+        Some(Ok(all.into_iter().filter(|d| query.matches(d, now)).collect::<Vec<_>>()))
+    })
+    .await;
+    match found {
+        Ok(Some(Ok(devices))) if devices.len() > MAX_EXPORT_DEVICES => Err(bad(&format!(
+            "the query matches {} devices; an export holds at most {MAX_EXPORT_DEVICES}",
+            devices.len()
+        ))),
+        Ok(Some(Ok(devices))) => Ok(devices),
+        Ok(Some(Err(e))) => Err(bad(&e.to_string())),
+        _ => Err((StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response()),
+    }
 }
 
 #[cfg(test)]

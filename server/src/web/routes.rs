@@ -51,7 +51,8 @@ pub fn router(state: AppState, web: WebSettings) -> Router {
     let accounts: Arc<dyn Accounts> = state.auth.clone();
     let refused: Arc<dyn RefusedIds> = Arc::new(Strangers(refusals));
     let desk = state.desk.clone();
-    let tagger: Arc<dyn telemetry::tags::TagAdmin> = Arc::new(state.ingest.clone());
+    let fleet: Arc<dyn telemetry::fleet::FleetAdmin> =
+        Arc::new(crate::fleet::Fleet::new(state.store.clone(), state.ingest.clone()));
     let options = state.leptos_options.clone();
     let sign_in = Arc::new(SignIn { auth: state.auth.clone(), metrics_token: web.metrics_token });
     let site = Arc::new(Site::new(
@@ -83,7 +84,7 @@ pub fn router(state: AppState, web: WebSettings) -> Router {
                 provide_context(accounts.clone());
                 provide_context(refused.clone());
                 provide_context(desk.clone());
-                provide_context(tagger.clone());
+                provide_context(fleet.clone());
             },
             move || shell(options.clone()),
         )

@@ -63,6 +63,7 @@ impl Editor {
             kind,
             title: kind.label().into(),
             devices: vec![],
+            query: None,
             metrics: wanted,
             unit: None,
             decimals: None,

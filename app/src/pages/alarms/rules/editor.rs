@@ -54,6 +54,9 @@ pub fn RuleEditor(form: RuleForm, channels: Vec<ChannelInfo>, save: ServerAction
                 <label class="field">"Devices (ids separated by commas; empty: every device)"
                     <input type="text" name="rule[devices]" value=form.devices.clone() placeholder="every device" autocomplete="off"/>
                 </label>
+                <label class="field">"Scope (a fleet query: tag:site=greenhouse, group:greenhouse; empty: every device)"
+                    <input type="text" name="rule[scope]" value=form.scope.clone() maxlength=telemetry::query::MAX_QUERY_LEN.to_string() placeholder="every device" autocomplete="off" spellcheck="false"/>
+                </label>
                 <label class="field" hidden=hide_unless_either(hydrated, kind)>"Metric (a no-data rule without one watches any)"
                     {text("metric", &form.metric)}
                 </label>
