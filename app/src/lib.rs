@@ -27,8 +27,9 @@
 //! - [`topbar`]: the bar on every page (account menu, theme toggle, alarm and live badges)
 //!   and the banners under it.
 //! - [`pages`]: one component per route; [`pages::dashboard`] is split by what a person sees
-//!   (editor, widget frame, grid binding, saving), and so is [`pages::alarms`] (the list, one
-//!   alarm, the rules page with its editor, backtest, channels and deliveries).
+//!   (editor, widget frame, grid binding, saving), and so are [`pages::alarms`] (the list, one
+//!   alarm, the rules page with its editor, backtest, channels and deliveries) and
+//!   [`pages::device`] (its vitals, attributes, events, tags, name and note).
 //! - [`app`]: the HTML shell, the live-state context and the routes.
 
 // Leptos view types nest deeply; release builds (without type erasure) need the headroom.

@@ -26,7 +26,7 @@ use tracing::warn;
 use crate::hub::Hub;
 use crate::log_limit::LogLimit;
 use crate::metrics::{Metrics, Source};
-use crate::store::{Incoming, StatusReport, Store};
+use crate::store::{AttributesReport, Incoming, Report, StatusReport, Store};
 
 /// Jobs waiting for the writer, beyond which submitters wait (backpressure).
 const QUEUE: usize = 16_384;
@@ -44,7 +44,8 @@ pub enum IngestError {
 
 enum Job {
     Messages(Vec<Incoming>, oneshot::Sender<Ack>),
-    Status(StatusReport, oneshot::Sender<Ack>),
+    /// A status or attributes (a device's report besides readings).
+    Status(Report, oneshot::Sender<Ack>),
     Alarm(crate::alarms::AlarmJob),
     Tags(tags::TagJob),
     /// Groups changed: rules' scopes are worked out again.
@@ -88,8 +89,8 @@ pub struct Arrival<'a> {
 pub enum Admitted {
     /// Readings to store, after waiting this long to keep the device to its rate.
     Readings(Message, Duration),
-    /// A status to record, after waiting this long.
-    Status(StatusReport, Duration),
+    /// A status or attributes to record, after waiting this long.
+    Report(Report, Duration),
     /// Nothing to store: not ours to read (routed as usual), or a cleared status. Wait this
     /// long before routing it.
     Nothing(Duration),
@@ -99,7 +100,7 @@ impl Admitted {
     /// How long to hold the message back to keep its sender to its rate.
     pub fn wait(&self) -> Duration {
         match self {
-            Admitted::Readings(_, w) | Admitted::Status(_, w) | Admitted::Nothing(w) => *w,
+            Admitted::Readings(_, w) | Admitted::Report(_, w) | Admitted::Nothing(w) => *w,
         }
     }
 }
@@ -177,7 +178,15 @@ impl Ingest {
             Ok(Decoded::Readings(message)) => self.readings(message, pace, now),
             Ok(Decoded::Status { device, online, session }) => {
                 self.limits.admit_device(&device, pace, now).map(|wait| {
-                    Admitted::Status(StatusReport { device, online, at: arrival.received, session }, wait)
+                    let status = StatusReport { device, online, at: arrival.received, session };
+                    Admitted::Report(Report::Status(status), wait)
+                })
+            }
+            Ok(Decoded::Attributes { device, values }) => {
+                let names = values.iter().map(|(name, _)| name.as_str());
+                self.limits.admit_attributes(&device, names, pace, now).map(|wait| {
+                    let attributes = AttributesReport { device, values, at: arrival.received };
+                    Admitted::Report(Report::Attributes(attributes), wait)
                 })
             }
             Ok(Decoded::StatusCleared(device)) => {
@@ -276,8 +285,8 @@ impl Ingest {
         wait
     }
 
-    /// Queues a device's online/offline report for the next commit.
-    pub async fn submit_status(&self, report: StatusReport) -> oneshot::Receiver<Ack> {
+    /// Queues a device's report (a status, attributes) for the next commit.
+    pub async fn submit_report(&self, report: Report) -> oneshot::Receiver<Ack> {
         let (done, wait) = oneshot::channel();
         if let Err(mpsc::error::SendError(Job::Status(_, done))) =
             self.tx.send(Job::Status(report, done)).await
@@ -292,7 +301,7 @@ impl Ingest {
     pub async fn submit_admitted(&self, admitted: Admitted, received: Millis) -> oneshot::Receiver<Ack> {
         match admitted {
             Admitted::Readings(message, _) => self.submit(vec![message], received).await,
-            Admitted::Status(report, _) => self.submit_status(report).await,
+            Admitted::Report(report, _) => self.submit_report(report).await,
             Admitted::Nothing(_) => ready(Ok(())),
         }
     }

@@ -9,7 +9,8 @@
 //!   bookkeeping and pacing, or the client of an external broker.
 //! - [`web`]: routes, the guards, the live socket, HTTP ingest, export, health and metrics;
 //!   [`state`]: what its handlers share.
-//! - [`store`]: the redb store (readings, device registry, status, dashboards);
+//! - [`store`]: the redb store (readings, device registry, status, attributes and device
+//!   events, dashboards);
 //!   [`upkeep`]: sealing, pruning and expired sessions.
 //! - [`auth`]: users, roles, sessions, device keys and the password gate.
 //! - [`alarms`]: rules evaluated on readings and the clock; [`notify`]: where alarms are sent.

@@ -1,9 +1,11 @@
-//! Durable storage of readings, device registry and status. [`Store`] is what ingest writes
-//! through; reads go through [`telemetry::TelemetrySource`], which every store implements.
+//! Durable storage of readings, device registry, status and attributes. [`Store`] is what
+//! ingest writes through; reads go through [`telemetry::TelemetrySource`], which every store
+//! implements.
 
 mod change_log;
 mod chunks;
 mod codec;
+mod device_events;
 mod handle;
 mod head;
 mod redb_store;
@@ -41,6 +43,36 @@ pub struct StatusReport {
     /// The session counter it was numbered with, if any: an `offline` from an older session
     /// than the device's latest is a delayed last will, and is ignored.
     pub session: Option<u64>,
+}
+
+/// A device's attributes message, as received at `at`.
+#[derive(Debug, Clone)]
+pub struct AttributesReport {
+    pub device: DeviceId,
+    pub values: Vec<(String, telemetry::attributes::AttrValue)>,
+    pub at: Millis,
+}
+
+/// What a device reports besides readings, committed in order with them.
+#[derive(Debug, Clone)]
+pub enum Report {
+    Status(StatusReport),
+    Attributes(AttributesReport),
+}
+
+impl Report {
+    pub fn device(&self) -> &DeviceId {
+        match self {
+            Report::Status(s) => &s.device,
+            Report::Attributes(a) => &a.device,
+        }
+    }
+}
+
+impl From<StatusReport> for Report {
+    fn from(status: StatusReport) -> Report {
+        Report::Status(status)
+    }
 }
 
 /// What one commit did.
@@ -113,19 +145,20 @@ impl From<StoreError> for SourceError {
 }
 
 pub trait Store: TelemetrySource + DashboardStore + DeviceAdmin + AlarmStore + TagStore + GroupStore {
-    /// Stores a batch of messages and status reports, and what the alarm engine made of them
-    /// (alarms, their logs, rule states, notifications), in one durable transaction: when this
-    /// returns `Ok`, everything in it survives a crash. Idempotent per (device, metric, time).
+    /// Stores a batch of messages and reports (statuses, attributes), with the device events
+    /// they make (a firmware change, a reboot), and what the alarm engine made of them (alarms,
+    /// their logs, rule states, notifications), in one durable transaction: when this returns
+    /// `Ok`, everything in it survives a crash. Idempotent per (device, metric, time).
     fn commit_with(
         &self,
         messages: &[Incoming],
-        statuses: &[StatusReport],
+        reports: &[Report],
         alarms: &crate::alarms::engine::Changes,
     ) -> Result<CommitOutcome, StoreError>;
 
     /// [`Store::commit_with`] no alarm changes.
-    fn commit(&self, messages: &[Incoming], statuses: &[StatusReport]) -> Result<CommitOutcome, StoreError> {
-        self.commit_with(messages, statuses, &crate::alarms::engine::Changes::default())
+    fn commit(&self, messages: &[Incoming], reports: &[Report]) -> Result<CommitOutcome, StoreError> {
+        self.commit_with(messages, reports, &crate::alarms::engine::Changes::default())
     }
 
     /// Every device the registry holds, registered or not (a status alone makes a record):

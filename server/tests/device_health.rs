@@ -123,3 +123,83 @@ async fn a_will_from_an_older_session_is_ignored_and_the_current_one_is_offline_
     let minute = &last_seen[..16].replace('T', " ");
     assert!(html.contains(&format!("<dt>Last seen</dt><dd>{minute} UTC")), "last seen {minute} on the page");
 }
+
+/// Runs the server binary's command line (`user add`, `device key`) on the database at `db`.
+fn cli(db: &std::path::Path, args: &[&str], password: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(args)
+        .env("IOT_STORAGE_PATH", db)
+        .env("IOT_PASSWORD", password)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn attributes_are_kept_with_their_change_times_and_a_firmware_change_or_a_reboot_is_an_event() {
+    use base64::Engine;
+    use common::raw::{Answer, Raw};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    cli(&db, &["user", "add", "root"], "admin password");
+    let key = cli(&db, &["device", "key", "ATTR_A"], "");
+    cli(&db, &["device", "key", "ATTR_B"], "");
+    let server = ServerProcess::start(&db, &[]);
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("root:admin password"));
+    let get = |path: &str| -> serde_json::Value {
+        let (status, _, body) = http_full(server.http, "GET", path, "", &[("Authorization", &basic)], b"");
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let mut a = Raw::try_connect_as(server.mqtt(), "ATTR_A", Some(("ATTR_A", key.as_str()))).unwrap();
+    let publish = |a: &mut Raw, topic: &str, payload: &str| {
+        assert_eq!(a.publish(topic.as_bytes(), payload.as_bytes()), Answer::PubAck, "{topic} {payload}");
+    };
+    let reading = |uptime: f64| payload([("t", 21.0), ("uptime_s", uptime)], now_ms());
+    publish(&mut a, &telemetry_topic("ATTR_A"), &reading(3_600.0));
+    publish(&mut a, "app/device/ATTR_A/attributes", r#"{"fw": "1.4.1", "ip": "10.0.0.7", "ota": true}"#);
+    // Its own attributes only; and what breaks the contract is refused (and acknowledged).
+    publish(&mut a, "app/device/ATTR_B/attributes", r#"{"fw": "6.6.6"}"#);
+    publish(&mut a, "app/device/ATTR_A/attributes", "[1]");
+    publish(&mut a, "app/device/ATTR_A/attributes", r#"{"fw": null}"#);
+    assert_eq!(server.metric(r#"iot_messages_rejected_total{reason="not_authorized"}"#), 1);
+    assert_eq!(server.metric(r#"iot_messages_rejected_total{reason="bad_attributes"}"#), 2);
+    assert!(get("/api/device?id=ATTR_B")["device"].is_null(), "nothing stored for another device");
+
+    let first = get("/api/device?id=ATTR_A")["device"]["attributes"].clone();
+    let first_at = first[0]["changed_at"].as_i64().unwrap();
+    assert_eq!(
+        first.as_array().unwrap().iter().map(|a| (a["name"].clone(), a["value"].clone())).collect::<Vec<_>>(),
+        [
+            (serde_json::json!("fw"), serde_json::json!("1.4.1")),
+            (serde_json::json!("ip"), serde_json::json!("10.0.0.7")),
+            (serde_json::json!("ota"), serde_json::json!(true))
+        ]
+    );
+    assert!(get("/api/device_log?id=ATTR_A")["events"].as_array().unwrap().is_empty(), "a first report");
+
+    // New firmware, after a reboot its uptime tells.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    publish(&mut a, &telemetry_topic("ATTR_A"), &reading(4.0));
+    publish(&mut a, "app/device/ATTR_A/attributes", r#"{"fw": "1.4.2", "ip": "10.0.0.7"}"#);
+    let device = get("/api/device?id=ATTR_A")["device"].clone();
+    let fw = &device["attributes"][0];
+    assert_eq!((fw["name"].as_str(), fw["value"].as_str()), (Some("fw"), Some("1.4.2")));
+    assert!(fw["changed_at"].as_i64().unwrap() > first_at);
+    assert_eq!(device["attributes"][1]["changed_at"].as_i64(), Some(first_at), "the address did not change");
+    let events = get("/api/device_log?id=ATTR_A")["events"].clone();
+    let kinds: Vec<(&str, Option<&str>)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), e["name"].as_str()))
+        .collect();
+    assert_eq!(kinds, [("attribute", Some("fw")), ("reboot", None)], "newest first: {events}");
+    assert_eq!((events[0]["from"].as_str(), events[0]["to"].as_str()), (Some("1.4.1"), Some("1.4.2")));
+
+    // Both on the device page, rendered by the server.
+    let (_, _, html) = http_full(server.http, "GET", "/device/ATTR_A", "", &[("Authorization", &basic)], b"");
+    assert!(html.contains("fw 1.4.1 → 1.4.2"), "the event on the page");
+    assert!(html.contains(r#"data-attribute="fw""#) && html.contains("1.4.2"), "the attribute on the page");
+}

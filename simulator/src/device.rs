@@ -1,15 +1,18 @@
 //! One simulated device: its own MQTT connection, a retained `offline` last will on its status
-//! topic, `online` on every connect, and a reading every interval at QoS 1. Both statuses carry
-//! its session counter (`{"state":"offline","session":17}`), one more on every connection, so
-//! the server tells a will delayed past a reconnection from a real one.
+//! topic, `online` and its attributes (firmware, hardware, MAC, …) on every connect, and a
+//! reading every interval at QoS 1, with the seed's three metrics plus its signal (`rssi`) and
+//! `uptime_s`. Both statuses carry its session counter (`{"state":"offline","session":17}`),
+//! one more on every connection, so the server tells a will delayed past a reconnection from a
+//! real one.
 
 use std::time::Duration;
 
 use chrono::Utc;
+use rand::{Rng, SeedableRng};
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 use serde_json::json;
 use telemetry::decode::status_payload;
-use telemetry::topic::{status_topic, telemetry_topic};
+use telemetry::topic::{attributes_topic, status_topic, telemetry_topic};
 use tracing::{info, warn};
 
 use crate::Broker;
@@ -24,6 +27,35 @@ pub fn payload(reading: Reading, at: chrono::DateTime<Utc>) -> String {
             "battery": reading.battery,
         },
         "timestamp": at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
+    })
+    .to_string()
+}
+
+/// A device's reading as `run` sends it: the seed's payload with its signal strength (dBm) and
+/// seconds since it started.
+pub fn payload_with_vitals(reading: Reading, at: chrono::DateTime<Utc>, rssi: f64, uptime_s: u64) -> String {
+    json!({
+        "telemetry": {
+            "temperature": reading.temperature,
+            "humidity": reading.humidity,
+            "battery": reading.battery,
+            "rssi": rssi,
+            "uptime_s": uptime_s,
+        },
+        "timestamp": at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
+    })
+    .to_string()
+}
+
+/// What device `seed` says about itself on connecting.
+pub fn attributes(seed: u64) -> String {
+    json!({
+        "fw": "1.4.2",
+        "hw": "esp32-c3",
+        "model": "sim-th",
+        "sdk": "esp-idf 5.2",
+        "mac": format!("24:6f:28:{:02x}:{:02x}:{:02x}", (seed >> 16) & 0xff, (seed >> 8) & 0xff, seed & 0xff),
+        "reset_reason": "poweron",
     })
     .to_string()
 }
@@ -58,6 +90,10 @@ pub async fn run(mut options: MqttOptions, id: String, seed: u64, interval: Dura
     let (client, mut eventloop) = AsyncClient::new(options, 64);
     let mut sensor = Sensor::new(seed);
     let topic = telemetry_topic(&id);
+    let booted = std::time::Instant::now();
+    // Each device sits at its own distance from the access point: -55 to -85 dBm, ±3.
+    let mut radio = rand::rngs::StdRng::seed_from_u64(seed);
+    let signal = -55.0 - (seed % 4) as f64 * 10.0;
     let publisher = {
         let client = client.clone();
         let id = id.clone();
@@ -67,7 +103,8 @@ pub async fn run(mut options: MqttOptions, id: String, seed: u64, interval: Dura
             loop {
                 tick.tick().await;
                 let now = Utc::now();
-                let body = payload(sensor.read(now), now);
+                let rssi = (signal + radio.random_range(-3.0..3.0_f64)).round();
+                let body = payload_with_vitals(sensor.read(now), now, rssi, booted.elapsed().as_secs());
                 if let Err(e) = client.publish(&topic, QoS::AtLeastOnce, false, body).await {
                     warn!(device = %id, error = %e, "publish failed");
                 }
@@ -81,6 +118,7 @@ pub async fn run(mut options: MqttOptions, id: String, seed: u64, interval: Dura
                 info!(device = %id, session, "connected");
                 let online = status_payload(true, session);
                 let _ = client.try_publish(status_topic(&id), QoS::AtLeastOnce, true, online);
+                let _ = client.try_publish(attributes_topic(&id), QoS::AtLeastOnce, true, attributes(seed));
             }
             Ok(Event::Incoming(Packet::PubAck(_))) => {
                 acked += 1;
@@ -109,6 +147,25 @@ mod tests {
     use chrono::TimeZone;
     use telemetry::payload::parse_payload;
     use telemetry::{DeviceId, TimestampSource};
+
+    #[test]
+    fn vitals_and_attributes_meet_their_contracts() {
+        let at = Utc.with_ymd_and_hms(2025, 12, 19, 12, 21, 20).unwrap();
+        let body = payload_with_vitals(
+            Reading { temperature: 25.5, humidity: 60.2, battery: 3.8 },
+            at,
+            -67.0,
+            3_600,
+        );
+        let id = DeviceId::try_from("ESP32_SIM_01").unwrap();
+        let m = parse_payload(id, body.as_bytes(), at.timestamp_millis()).unwrap();
+        let names: Vec<&str> = m.values.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["battery", "humidity", "rssi", "temperature", "uptime_s"]);
+        let attributes = telemetry::attributes::parse_attributes(attributes(1).as_bytes()).unwrap();
+        let fw = attributes.iter().find(|(n, _)| n == "fw").map(|(_, v)| v.to_string());
+        assert_eq!(fw.as_deref(), Some("1.4.2"));
+        assert!(attributes.iter().any(|(n, v)| n == "mac" && v.to_string() == "24:6f:28:00:00:01"));
+    }
 
     #[test]
     fn payload_meets_the_contract() {

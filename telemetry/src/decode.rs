@@ -1,5 +1,5 @@
-//! The one decoder every edge uses: a topic and its payload become readings, a status, or a
-//! [`Rejection`]. The embedded broker, the external broker's client and HTTP ingest only
+//! The one decoder every edge uses: a topic and its payload become readings, a status,
+//! attributes, or a [`Rejection`]. The embedded broker, the external broker's client and HTTP ingest only
 //! translate their transport to this, and its answer back.
 
 use serde_json::Value;
@@ -20,6 +20,8 @@ pub enum Decoded {
     Status { device: DeviceId, online: bool, session: Option<u64> },
     /// An empty message on a status topic: it clears the retained status; nothing to record.
     StatusCleared(DeviceId),
+    /// What the device says about itself ([`crate::attributes`]), sorted by name.
+    Attributes { device: DeviceId, values: Vec<(String, crate::attributes::AttrValue)> },
     /// Not the dashboard's to read: outside `app/device/`, or another kind of topic under a
     /// device (a broker routes it as usual).
     Other,
@@ -30,7 +32,9 @@ impl Decoded {
     pub fn device(&self) -> Option<&DeviceId> {
         match self {
             Decoded::Readings(m) => Some(&m.device),
-            Decoded::Status { device, .. } | Decoded::StatusCleared(device) => Some(device),
+            Decoded::Status { device, .. }
+            | Decoded::StatusCleared(device)
+            | Decoded::Attributes { device, .. } => Some(device),
             Decoded::Other => None,
         }
     }
@@ -52,6 +56,9 @@ pub fn decode(topic: &str, payload: &[u8], received: Millis) -> Result<Decoded, 
             Ok(None) => Ok(Decoded::StatusCleared(device)),
             Err(()) => Err(Rejection::BadStatus),
         },
+        Ok(DeviceTopic::Attributes(device)) => crate::attributes::parse_attributes(payload)
+            .map(|values| Decoded::Attributes { device, values })
+            .map_err(Rejection::Attributes),
         Err(TopicError::BadDeviceId(e)) => Err(Rejection::BadDeviceId(e)),
         Err(TopicError::Foreign | TopicError::UnknownKind) => Ok(Decoded::Other),
     }
@@ -140,6 +147,13 @@ mod tests {
         );
         assert_eq!(decode("elsewhere/x", b"x", 5), Ok(Decoded::Other));
         assert_eq!(decode("app/device/d1/config", b"x", 5), Ok(Decoded::Other));
+        let attributes = decode("app/device/d1/attributes", br#"{"fw": "1.4.2"}"#, 5).unwrap();
+        let fw = vec![("fw".to_owned(), crate::attributes::AttrValue::Text("1.4.2".into()))];
+        assert_eq!(attributes, Decoded::Attributes { device: id("d1"), values: fw });
+        assert_eq!(
+            decode("app/device/d1/attributes", b"[]", 5),
+            Err(Rejection::Attributes(crate::attributes::AttrError::NotObject))
+        );
     }
 
     #[test]

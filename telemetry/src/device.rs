@@ -106,6 +106,9 @@ pub struct DeviceSummary {
     /// How often it is expected to report.
     #[serde(default)]
     pub interval: Interval,
+    /// What it says about itself (firmware, model, …), by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<crate::attributes::Attribute>,
 }
 
 /// Longest display name and note.
@@ -181,6 +184,10 @@ impl DeviceSummary {
         self.interval.stale_after()
     }
 
+    pub fn attribute(&self, name: &str) -> Option<&crate::attributes::Attribute> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
+
     pub fn metric(&self, name: &str) -> Option<&MetricLatest> {
         self.metrics.iter().find(|m| m.name == name)
     }
@@ -208,6 +215,7 @@ mod tests {
             tags: Default::default(),
             refused: None,
             interval: Interval::default(),
+            attributes: Vec::new(),
         }
     }
 

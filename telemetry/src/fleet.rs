@@ -42,9 +42,8 @@ impl Facts for DeviceSummary {
         self.tags.get(key).map(String::as_str)
     }
 
-    /// None until devices report attributes.
-    fn attribute(&self, _key: &str) -> Option<Cow<'_, str>> {
-        None
+    fn attribute(&self, key: &str) -> Option<Cow<'_, str>> {
+        DeviceSummary::attribute(self, key).map(|a| a.value.text())
     }
 
     fn metric(&self, name: &str) -> Option<f64> {

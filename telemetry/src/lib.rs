@@ -4,14 +4,15 @@
 //!
 //! # Layout
 //! - [`name`]: device ids and metric names (`[A-Za-z0-9_.-]{1,64}`).
-//! - [`topic`]: `app/device/<id>/telemetry` and `app/device/<id>/status`.
+//! - [`topic`]: `app/device/<id>/telemetry`, `.../status` and `.../attributes`.
 //! - [`payload`]: parsing and validating a device's JSON message.
 //! - [`decode`]: topic + payload → readings, a status or a [`Rejection`] (every edge's one
 //!   decoder); [`rejection`]: why something was refused, with its `/metrics` label.
 //! - [`text`]: outside text made safe for a log line.
 //! - [`timestamp`]: the timestamp rules (RFC 3339, naive = UTC, sane range).
 //! - [`live`]: events pushed to dashboards over `/ws/live`.
-//! - [`rhythm`]: how often a device reports, learned from when its readings arrive.
+//! - [`rhythm`]: how often a device reports, learned from when its readings arrive;
+//!   [`attributes`]: what a device says about itself (firmware, …), and the events on its page.
 //! - [`history`]: downsampled buckets for charts, in the viewer's local days from a day up;
 //!   `zone` (feature `zones`, server only): time zones by IANA name, which give those days.
 //! - [`device`]: what the dashboard knows about a device; [`tags`]: the `key=value` tags
@@ -27,6 +28,7 @@
 
 pub mod accounts;
 pub mod alarm;
+pub mod attributes;
 pub mod auth;
 pub mod dashboard;
 pub mod decode;

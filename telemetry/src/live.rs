@@ -42,6 +42,15 @@ pub enum LiveEvent {
     Refused { device: String, refused: Option<crate::Refused> },
     /// An alarm opened or changed (fired, cleared, acknowledged, …), as it is now.
     Alarm { seq: u64, alarm: crate::alarm::Alarm },
+    /// A device's attributes changed (only those that did), received at server time `at`.
+    Attributes {
+        seq: u64,
+        device: String,
+        at: Millis,
+        values: BTreeMap<String, crate::attributes::AttrValue>,
+    },
+    /// Something happened to a device (its firmware changed, it rebooted, …).
+    Event { seq: u64, event: crate::attributes::DeviceEvent },
     /// Someone changed a device's tags: all of them as they are now, set at server time `at`.
     Tags { seq: u64, device: String, tags: crate::tags::Tags, at: Millis },
 }
@@ -53,8 +62,10 @@ impl LiveEvent {
             LiveEvent::Reading { device, .. }
             | LiveEvent::Status { device, .. }
             | LiveEvent::Refused { device, .. }
+            | LiveEvent::Attributes { device, .. }
             | LiveEvent::Tags { device, .. } => Some(device),
             LiveEvent::Alarm { alarm, .. } => Some(&alarm.device),
+            LiveEvent::Event { event, .. } => Some(&event.device),
             LiveEvent::Hello { .. } | LiveEvent::Resync { .. } => None,
         }
     }
@@ -65,6 +76,8 @@ impl LiveEvent {
             LiveEvent::Reading { seq, .. }
             | LiveEvent::Status { seq, .. }
             | LiveEvent::Alarm { seq, .. }
+            | LiveEvent::Attributes { seq, .. }
+            | LiveEvent::Event { seq, .. }
             | LiveEvent::Tags { seq, .. } => Some(*seq),
             LiveEvent::Hello { .. } | LiveEvent::Resync { .. } | LiveEvent::Refused { .. } => None,
         }

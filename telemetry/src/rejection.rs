@@ -22,6 +22,10 @@ pub enum Rejection {
     Payload(RejectReason),
     /// A status that is neither `online` nor `offline` (plain, or as `{"state": …}`).
     BadStatus,
+    /// An attributes message that broke its contract ([`crate::attributes`]).
+    Attributes(crate::attributes::AttrError),
+    /// New attribute names beyond [`crate::attributes::MAX_ATTRIBUTES`] for the device.
+    TooManyAttributes(usize),
     /// Over the device's message rate (messages per second).
     RateLimited(f64),
     /// A new device beyond `limits.max_devices`.
@@ -52,6 +56,8 @@ impl Rejection {
             Rejection::NotOwnTopic => "not_authorized",
             Rejection::Payload(reason) => reason.label(),
             Rejection::BadStatus => "bad_status",
+            Rejection::Attributes(_) => "bad_attributes",
+            Rejection::TooManyAttributes(_) => "too_many_attributes",
             Rejection::RateLimited(_) => "rate_limited",
             Rejection::TooManyDevices(_) => "too_many_devices",
             Rejection::TooManyMetrics(_) => "too_many_metrics",
@@ -85,6 +91,10 @@ impl fmt::Display for Rejection {
             Rejection::Payload(reason) => reason.fmt(f),
             Rejection::BadStatus => {
                 f.write_str(r#"status must be online, offline or {"state": "offline", "session": n}"#)
+            }
+            Rejection::Attributes(why) => why.fmt(f),
+            Rejection::TooManyAttributes(n) => {
+                write!(f, "the device already has its maximum of {n} attributes")
             }
             Rejection::RateLimited(rate) => write!(f, "device sends faster than {rate} messages per second"),
             Rejection::TooManyDevices(n) => write!(f, "the server already has its maximum of {n} devices"),
@@ -159,6 +169,8 @@ mod tests {
             Rejection::Overloaded,
             Rejection::ClientIdTooLong(1),
             Rejection::Payload(RejectReason::NotObject),
+            Rejection::Attributes(crate::attributes::AttrError::NotJson),
+            Rejection::TooManyAttributes(1),
         ];
         let mut labels: Vec<_> = all.iter().map(Rejection::label).collect();
         labels.sort();

@@ -60,6 +60,16 @@ pub trait TelemetrySource: Send + Sync {
     fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<LiveEvent>, SourceError>;
     /// The latest sequence number handed out (0 before the first change).
     fn last_seq(&self) -> Result<u64, SourceError>;
+    /// What happened to one device lately (empty if unknown).
+    fn device_log(&self, id: &str) -> Result<DeviceLog, SourceError>;
+}
+
+/// What happened to one device lately, newest first: its events (firmware changes, reboots,
+/// …), current to change `last_seq` (later ones come live).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeviceLog {
+    pub last_seq: u64,
+    pub events: Vec<crate::attributes::DeviceEvent>,
 }
 
 /// Dashboards, as the UI's server functions keep them.

@@ -1,5 +1,6 @@
-//! The MQTT topic contract: devices publish readings to `app/device/<id>/telemetry` and their
-//! (retained, last-will) liveness to `app/device/<id>/status`.
+//! The MQTT topic contract: devices publish readings to `app/device/<id>/telemetry`, their
+//! (retained, last-will) liveness to `app/device/<id>/status`, and what they are (firmware,
+//! model, …) to `app/device/<id>/attributes`.
 
 use crate::name::{DeviceId, NameError};
 
@@ -7,6 +8,8 @@ use crate::name::{DeviceId, NameError};
 pub const TELEMETRY_FILTER: &str = "app/device/+/telemetry";
 /// Subscription filter for every device's online/offline status.
 pub const STATUS_FILTER: &str = "app/device/+/status";
+/// Subscription filter for every device's attributes.
+pub const ATTRIBUTES_FILTER: &str = "app/device/+/attributes";
 
 /// Where every device's topics live: `app/device/<id>/...`.
 pub const DEVICE_PREFIX: &str = "app/device/";
@@ -16,6 +19,7 @@ pub const DEVICE_PREFIX: &str = "app/device/";
 pub enum DeviceTopic {
     Telemetry(DeviceId),
     Status(DeviceId),
+    Attributes(DeviceId),
 }
 
 /// Why a topic is not one of ours.
@@ -25,7 +29,7 @@ pub enum TopicError {
     Foreign,
     /// Inside `app/device/` but the device id is invalid.
     BadDeviceId(NameError),
-    /// Inside `app/device/<id>/` but neither `telemetry` nor `status`.
+    /// Inside `app/device/<id>/` but not `telemetry`, `status` or `attributes`.
     UnknownKind,
 }
 
@@ -34,11 +38,13 @@ impl DeviceTopic {
     pub fn parse(topic: &str) -> Result<DeviceTopic, TopicError> {
         let rest = topic.strip_prefix(DEVICE_PREFIX).ok_or(TopicError::Foreign)?;
         let (id, kind) = rest.rsplit_once('/').ok_or(TopicError::UnknownKind)?;
-        if kind != "telemetry" && kind != "status" {
-            return Err(TopicError::UnknownKind);
-        }
-        let id = DeviceId::try_from(id).map_err(TopicError::BadDeviceId)?;
-        Ok(if kind == "telemetry" { DeviceTopic::Telemetry(id) } else { DeviceTopic::Status(id) })
+        let kind = match kind {
+            "telemetry" => DeviceTopic::Telemetry,
+            "status" => DeviceTopic::Status,
+            "attributes" => DeviceTopic::Attributes,
+            _ => return Err(TopicError::UnknownKind),
+        };
+        Ok(kind(DeviceId::try_from(id).map_err(TopicError::BadDeviceId)?))
     }
 }
 
@@ -48,6 +54,10 @@ pub fn telemetry_topic(device: &str) -> String {
 
 pub fn status_topic(device: &str) -> String {
     format!("{DEVICE_PREFIX}{device}/status")
+}
+
+pub fn attributes_topic(device: &str) -> String {
+    format!("{DEVICE_PREFIX}{device}/attributes")
 }
 
 #[cfg(test)]
@@ -66,6 +76,7 @@ mod tests {
         );
         assert_eq!(DeviceTopic::parse("app/device/TEST/status"), Ok(DeviceTopic::Status(id("TEST"))));
         assert_eq!(DeviceTopic::parse(&telemetry_topic("X")), Ok(DeviceTopic::Telemetry(id("X"))));
+        assert_eq!(DeviceTopic::parse(&attributes_topic("X")), Ok(DeviceTopic::Attributes(id("X"))));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Property-based fuzz tests: the telemetry parsers and validators never panic on arbitrary input.
 //!
 //! Covered: MQTT payloads (`parse_payload`), HTTP ingest items (`parse_http_item`), MQTT topics,
-//! timestamps (`parse_str`, `resolve`, `format_utc`), names and device ids, dashboard validation
+//! statuses and attributes (`decode`), timestamps (`parse_str`, `resolve`, `format_utc`), names and device ids, dashboard validation
 //! and history bucketing. Beyond "no panic", each property checks the documented contract.
 //!
 //! The expected outcomes are computed by small oracles written here, independently of the
@@ -753,12 +753,13 @@ proptest! {
         prop_assert_eq!(de.ok(), id.ok());
     }
 
-    /// Anything `DeviceTopic::parse` accepts is exactly `app/device/<valid id>/{telemetry,status}`.
+    /// Anything `DeviceTopic::parse` accepts is exactly
+    /// `app/device/<valid id>/{telemetry,status,attributes}`.
     #[test]
     fn topic_arbitrary_strings(s in prop_oneof![
         any::<String>(),
-        "app/device/[A-Za-z0-9_.+#/ -]{0,70}(/telemetry|/status|/|/Telemetry|/config|)",
-        "(app|App|app/|/app)(/device|/devices|device)/[a-z/+#]{0,5}/(telemetry|status)",
+        "app/device/[A-Za-z0-9_.+#/ -]{0,70}(/telemetry|/status|/attributes|/|/Telemetry|/config|)",
+        "(app|App|app/|/app)(/device|/devices|device)/[a-z/+#]{0,5}/(telemetry|status|attributes)",
     ]) {
         match DeviceTopic::parse(&s) {
             Ok(DeviceTopic::Telemetry(id)) => {
@@ -769,6 +770,10 @@ proptest! {
                 prop_assert!(name_ok(id.as_str()));
                 prop_assert_eq!(topic::status_topic(id.as_str()), s);
             }
+            Ok(DeviceTopic::Attributes(id)) => {
+                prop_assert!(name_ok(id.as_str()));
+                prop_assert_eq!(topic::attributes_topic(id.as_str()), s);
+            }
             Err(TopicError::Foreign) => prop_assert!(!s.starts_with("app/device/")),
             Err(_) => prop_assert!(s.starts_with("app/device/")),
         }
@@ -778,20 +783,24 @@ proptest! {
     fn topic_shape(
         id in any_name(),
         kind in prop::sample::select(vec![
-            "telemetry", "status", "", "Telemetry", "telemetry ", "config", "telemetry/x", "+", "#",
+            "telemetry", "status", "attributes", "", "Telemetry", "telemetry ", "config", "telemetry/x",
+            "attribute", "+", "#",
         ]),
     ) {
         let t = format!("app/device/{id}/{kind}");
         let got = DeviceTopic::parse(&t);
-        let known_kind = kind == "telemetry" || kind == "status";
+        let known_kind = ["telemetry", "status", "attributes"].contains(&kind);
         prop_assert_eq!(got.is_ok(), known_kind && name_ok(&id), "{:?} -> {:?}", t, got);
         if known_kind {
             match name_error(&id) {
                 Some(e) => prop_assert_eq!(got, Err(TopicError::BadDeviceId(e))),
                 None => {
                     let id = DeviceId::try_from(id.as_str()).unwrap();
-                    let want =
-                        if kind == "telemetry" { DeviceTopic::Telemetry(id) } else { DeviceTopic::Status(id) };
+                    let want = match kind {
+                        "telemetry" => DeviceTopic::Telemetry(id),
+                        "status" => DeviceTopic::Status(id),
+                        _ => DeviceTopic::Attributes(id),
+                    };
                     prop_assert_eq!(got, Ok(want));
                 }
             }
@@ -818,6 +827,94 @@ proptest! {
         let telemetry = DeviceTopic::parse(&topic::telemetry_topic(&id));
         prop_assert_eq!(telemetry, Ok(DeviceTopic::Telemetry(d.clone())));
         prop_assert_eq!(DeviceTopic::parse(&topic::status_topic(&id)), Ok(DeviceTopic::Status(d)));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statuses and attributes.
+// ---------------------------------------------------------------------------------------------
+
+/// What an attributes message holds when accepted: a bounded object of valid names to short
+/// strings, finite numbers and bools.
+fn attributes_ok(values: &[(String, telemetry::attributes::AttrValue)]) -> Result<(), TestCaseError> {
+    use telemetry::attributes::{AttrValue, MAX_ATTRIBUTES, MAX_TEXT_BYTES};
+    prop_assert!(values.len() <= MAX_ATTRIBUTES);
+    prop_assert!(values.windows(2).all(|w| w[0].0 < w[1].0), "sorted, each name once");
+    for (name, value) in values {
+        prop_assert!(name_ok(name), "{:?}", name);
+        match value {
+            AttrValue::Text(s) => prop_assert!(s.len() <= MAX_TEXT_BYTES),
+            AttrValue::Number(n) => prop_assert!(n.is_finite()),
+            AttrValue::Bool(_) => {}
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn attributes_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..2100)) {
+        if let Ok(values) = telemetry::attributes::parse_attributes(&bytes) {
+            prop_assert!(bytes.len() <= telemetry::attributes::MAX_ATTRIBUTES_BYTES);
+            attributes_ok(&values)?;
+        }
+    }
+
+    #[test]
+    fn attributes_json_soup(s in json_soup()) {
+        if let Ok(values) = telemetry::attributes::parse_attributes(s.as_bytes()) {
+            attributes_ok(&values)?;
+        }
+    }
+
+    /// Any object of good names to strings, numbers and bools within bounds is taken whole.
+    #[test]
+    fn attributes_contract(
+        fields in prop::collection::btree_map(
+            GOOD_NAME,
+            prop_oneof![
+                "[ -~]{0,40}".prop_map(Value::String),
+                any::<bool>().prop_map(Value::Bool),
+                (-1e9f64..1e9).prop_map(|f| Value::Number(Number::from_f64(f).unwrap())),
+            ],
+            0..=telemetry::attributes::MAX_ATTRIBUTES,
+        )
+    ) {
+        let json = serde_json::to_vec(&Value::Object(fields.clone().into_iter().collect())).unwrap();
+        let got = telemetry::attributes::parse_attributes(&json);
+        if json.len() > telemetry::attributes::MAX_ATTRIBUTES_BYTES {
+            prop_assert!(got.is_err());
+        } else {
+            let values = got.unwrap();
+            attributes_ok(&values)?;
+            prop_assert_eq!(values.len(), fields.len());
+        }
+    }
+
+    /// A status is `online`, `offline`, or `{"state": …, "session": n}`; anything else is refused.
+    #[test]
+    fn status_payloads(
+        payload in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..300),
+            json_soup().prop_map(String::into_bytes),
+            (any::<bool>(), any::<u64>()).prop_map(|(online, n)| {
+                telemetry::decode::status_payload(online, n).into_bytes()
+            }),
+        ],
+    ) {
+        let got = telemetry::decode("app/device/d1/status", &payload, NOW);
+        match got {
+            Ok(telemetry::Decoded::Status { session, .. }) => {
+                let text = String::from_utf8_lossy(&payload);
+                let plain = ["online", "offline"].contains(&text.trim());
+                prop_assert!(plain != session.is_some() || text.contains("state"), "{:?}", text);
+            }
+            Ok(telemetry::Decoded::StatusCleared(_)) => prop_assert!(payload.trim_ascii().is_empty()),
+            Ok(other) => prop_assert!(false, "{:?}", other),
+            Err(e) => prop_assert_eq!(e, telemetry::Rejection::BadStatus),
+        }
     }
 }
 

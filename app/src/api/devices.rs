@@ -1,5 +1,5 @@
-//! Server functions for devices: the list, one device, a metric's history, missed changes,
-//! naming, setting how often one reports, and deleting.
+//! Server functions for devices: the list, one device, its log (events), a metric's history,
+//! missed changes, naming, setting how often one reports, and deleting.
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
@@ -51,6 +51,13 @@ pub async fn list_devices() -> Result<DeviceList, ApiError> {
 pub async fn get_device(id: String) -> Result<DeviceDetail, ApiError> {
     let current = ssr::read(move |s| s.device(&id)).await?;
     Ok(DeviceDetail { server_time: ssr::now(), last_seq: current.last_seq, device: current.value })
+}
+
+/// What happened to a device lately (its events: firmware changes, reboots, …), newest first,
+/// and the change it is current to (later ones come live).
+#[server(prefix = "/api", endpoint = "device_log", input = GetUrl, output = JsonText)]
+pub async fn get_device_log(id: String) -> Result<telemetry::source::DeviceLog, ApiError> {
+    ssr::read(move |s| s.device_log(&id)).await
 }
 
 /// Every change after `after`, oldest first, at most `limit`: what a client that was away

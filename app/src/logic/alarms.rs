@@ -333,6 +333,7 @@ mod tests {
             tags: Default::default(),
             refused: None,
             interval: Default::default(),
+            attributes: Vec::new(),
         };
         assert_eq!(silent_since(&a, Some(&device), Some("t"), 90_000), None);
         assert_eq!(silent_since(&a, Some(&device), Some("t"), 100_001), Some(40_000));

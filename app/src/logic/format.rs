@@ -129,6 +129,30 @@ pub fn interval(i: telemetry::device::Interval) -> String {
     format!("{expected}, stale after {}", format_interval(i.stale_after()))
 }
 
+/// A device's uptime: "45 s", "12 min", "5 h 12 min", "3 d 4 h".
+pub fn uptime(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return String::new();
+    }
+    let s = secs as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3_600 => format!("{} min", s / 60),
+        3_600..86_400 => format!("{} h {} min", s / 3_600, s % 3_600 / 60),
+        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3_600),
+    }
+}
+
+/// Bytes as people read them: "812 B", "123 kB", "1.5 MB".
+pub fn bytes(n: f64) -> String {
+    match n {
+        n if !n.is_finite() || n < 0.0 => String::new(),
+        n if n < 1_000.0 => format!("{n:.0} B"),
+        n if n < 1_000_000.0 => format!("{:.0} kB", n / 1_000.0),
+        n => format!("{:.1} MB", n / 1_000_000.0),
+    }
+}
+
 /// RFC 3339, for `<time datetime=...>`.
 pub fn iso(t: Millis) -> String {
     telemetry::timestamp::format_utc(t)
@@ -180,6 +204,18 @@ mod tests {
         assert_eq!(age(4 * 3_600_000, 0), "4 h ago");
         assert_eq!(age(3 * 86_400_000, 0), "3 d ago");
         assert_eq!(age(0, 5_000), "just now");
+    }
+
+    #[test]
+    fn uptimes_and_sizes_read_naturally() {
+        assert_eq!(uptime(45.2), "45 s");
+        assert_eq!(uptime(720.0), "12 min");
+        assert_eq!(uptime(5.0 * 3_600.0 + 720.0), "5 h 12 min");
+        assert_eq!(uptime(3.0 * 86_400.0 + 4.0 * 3_600.0), "3 d 4 h");
+        assert_eq!(uptime(-1.0), "");
+        assert_eq!(bytes(812.0), "812 B");
+        assert_eq!(bytes(123_456.0), "123 kB");
+        assert_eq!(bytes(1_500_000.0), "1.5 MB");
     }
 
     #[test]

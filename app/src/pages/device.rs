@@ -1,4 +1,6 @@
-//! A device's page: its latest values and a chart of one metric over 1 h, 24 h or 7 d.
+//! A device's page: its facts (health, last seen, expected interval, and its well-known
+//! metrics banded: `vitals`), its latest values and a chart of one metric over 1 h, 24 h or
+//! 7 d, its attributes (`attributes`) and events (`events`), tags, name and note.
 //! Metric and range live in the query string, so every view is a link that works without
 //! JavaScript; with it, the chart refreshes as readings arrive.
 
@@ -16,7 +18,10 @@ use crate::widgets::history_chart::HistoryChart;
 use crate::widgets::icon::{Icon, Lucide};
 use crate::widgets::refused_note::RefusedNote;
 
+mod attributes;
 mod device_tags;
+mod events;
+mod vitals;
 use crate::widgets::use_marks::{fetch_rules, provide_rules, use_bands};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +179,7 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
                 </div>
                 <div><dt>"Messages"</dt><dd>{move || field(|d| d.message_count as i64)}</dd></div>
                 <div><dt>"Expected every"</dt><dd class="interval">{move || format::interval(interval.get())}</dd></div>
+                <vitals::Vitals device=merged/>
             </dl>
         </header>
         <nav class="tabs metric-tabs" aria-label="Metric">
@@ -236,6 +242,8 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
                     .collect_view()
             }}
         </section>
+        <attributes::DeviceAttributes device=merged local/>
+        <events::DeviceEvents id=id.clone() local/>
         <device_tags::DeviceTags id=id.clone() tags=Signal::derive(move || merged.with(|d| d.as_ref().map(|d| d.tags.clone()).unwrap_or_default()))/>
         <DeviceAbout id=id.clone() name=display_name note=device_note interval/>
     }

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use telemetry::alarm::Alarm;
+use telemetry::attributes::{AttrValue, Attribute, DeviceEvent, MAX_DEVICE_EVENTS};
 use telemetry::tags::Tags;
 use telemetry::{DeviceStatus, DeviceSummary, LiveEvent, MetricLatest, Millis, Refused};
 
@@ -41,6 +42,11 @@ pub struct LiveDevice {
     pub refused: Option<Option<Refused>>,
     /// Its tags as the feed (or a newer cache) last said.
     pub tags: Option<Tags>,
+    /// Attributes the feed (or the cache) said changed: name → (value, when it changed).
+    pub attributes: BTreeMap<String, (AttrValue, Millis)>,
+    /// Its events the feed brought, with their change numbers, newest first (at most
+    /// [`MAX_DEVICE_EVENTS`]).
+    pub events: Vec<(u64, DeviceEvent)>,
 }
 
 /// Live state shared by every page (a context).
@@ -209,6 +215,12 @@ impl Live {
                         *slot = (m.value, m.ts);
                     }
                 }
+                for a in d.attributes {
+                    let slot = l.attributes.entry(a.name).or_insert((a.value.clone(), a.changed_at));
+                    if a.changed_at > slot.1 {
+                        *slot = (a.value, a.changed_at);
+                    }
+                }
             }
         });
         self.note_data_time(newest);
@@ -300,6 +312,20 @@ pub fn apply(devices: &mut BTreeMap<String, LiveDevice>, event: LiveEvent) {
         }
         LiveEvent::Refused { device, refused } => devices.entry(device).or_default().refused = Some(refused),
         LiveEvent::Tags { device, tags, .. } => devices.entry(device).or_default().tags = Some(tags),
+        LiveEvent::Attributes { device, at, values, .. } => {
+            let d = devices.entry(device).or_default();
+            for (name, value) in values {
+                let slot = d.attributes.entry(name).or_insert((value.clone(), at));
+                if at >= slot.1 {
+                    *slot = (value, at);
+                }
+            }
+        }
+        LiveEvent::Event { seq, event } => {
+            let d = devices.entry(event.device.clone()).or_default();
+            d.events.insert(0, (seq, event));
+            d.events.truncate(MAX_DEVICE_EVENTS);
+        }
         // Alarms are not a device's state: `Live::alarms` holds them.
         LiveEvent::Alarm { .. } => {}
         LiveEvent::Hello { .. } | LiveEvent::Resync { .. } => {}
@@ -325,6 +351,7 @@ pub fn merge(base: &[DeviceSummary], live: &BTreeMap<String, LiveDevice>) -> BTr
                 tags: Default::default(),
                 refused: None,
                 interval: Default::default(),
+                attributes: Vec::new(),
             }),
             None => continue,
         };
@@ -352,6 +379,19 @@ pub fn merge(base: &[DeviceSummary], live: &BTreeMap<String, LiveDevice>) -> BTr
             }
         }
         d.metrics.sort_by(|a, b| a.name.cmp(&b.name));
+        for (name, (value, changed_at)) in &l.attributes {
+            match d.attributes.binary_search_by(|a| a.name.cmp(name)) {
+                Ok(i) if *changed_at >= d.attributes[i].changed_at => {
+                    d.attributes[i].value = value.clone();
+                    d.attributes[i].changed_at = *changed_at;
+                }
+                Ok(_) => {}
+                Err(i) => d.attributes.insert(
+                    i,
+                    Attribute { name: name.clone(), value: value.clone(), changed_at: *changed_at },
+                ),
+            }
+        }
     }
     out
 }
@@ -376,6 +416,7 @@ mod tests {
             tags: Default::default(),
             refused: None,
             interval: Default::default(),
+            attributes: Vec::new(),
         }
     }
 
@@ -415,6 +456,41 @@ mod tests {
         let mut live = BTreeMap::new();
         apply(&mut live, reading(1, "a", 100, &[("t", 1.0)]));
         assert_eq!(merge(&base, &live)["a"].metric("t").map(|m| m.value), Some(30.0));
+    }
+
+    #[test]
+    fn live_attributes_and_events_land_on_their_device() {
+        use telemetry::attributes::EventKind;
+        let text = |s: &str| AttrValue::Text(s.into());
+        let mut base = summary("a", 100, &[]);
+        base.attributes = vec![
+            Attribute { name: "fw".into(), value: text("1.4.1"), changed_at: 50 },
+            Attribute { name: "ip".into(), value: text("10.0.0.7"), changed_at: 50 },
+        ];
+        let mut live = BTreeMap::new();
+        let changed = |seq, at, values: &[(&str, &str)]| LiveEvent::Attributes {
+            seq,
+            device: "a".into(),
+            at,
+            values: values.iter().map(|(k, v)| ((*k).into(), text(v))).collect(),
+        };
+        apply(&mut live, changed(1, 200, &[("fw", "1.4.2"), ("model", "c3")]));
+        apply(&mut live, changed(2, 40, &[("ip", "10.0.0.1")]));
+        let event = DeviceEvent {
+            device: "a".into(),
+            at: 200,
+            kind: EventKind::Attribute { name: "fw".into(), from: text("1.4.1"), to: text("1.4.2") },
+        };
+        apply(&mut live, LiveEvent::Event { seq: 3, event: event.clone() });
+        let a = &merge(&[base], &live)["a"];
+        let shown: Vec<_> =
+            a.attributes.iter().map(|x| (x.name.as_str(), x.value.text(), x.changed_at)).collect();
+        assert_eq!(
+            shown,
+            [("fw", "1.4.2".into(), 200), ("ip", "10.0.0.7".into(), 50), ("model", "c3".into(), 200)],
+            "newer changes win, older news does not"
+        );
+        assert_eq!(live["a"].events, [(3, event)]);
     }
 
     #[test]

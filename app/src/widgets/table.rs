@@ -141,6 +141,7 @@ mod tests {
             tags: Default::default(),
             refused: None,
             interval: Default::default(),
+            attributes: Vec::new(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Admission limits, applied to every accepted message before it is queued for storage:
 //! a per-device message rate (a token bucket) and caps on how many devices, and how many
-//! metrics per device, the server takes on. Statuses count against both, like readings; a
+//! metrics and attributes per device, the server takes on. Statuses count against both, like readings; a
 //! message on a topic that is not a device's is held to its connection's rate. What is over a
 //! limit is dropped and counted, never buffered: the state here is one small entry per
 //! admitted device (their number is capped) and one per connection sending other topics (as
@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
+use telemetry::attributes::MAX_ATTRIBUTES;
 use telemetry::payload::{DropReason, DroppedMetric};
 use telemetry::{DeviceId, DeviceSummary, Message, Rejection};
 
@@ -51,6 +52,8 @@ struct Bucket {
 struct DeviceState {
     bucket: Bucket,
     metrics: HashSet<String>,
+    /// Attribute names, at most [`MAX_ATTRIBUTES`].
+    attributes: HashSet<String>,
 }
 
 pub struct Limits {
@@ -68,8 +71,9 @@ impl Limits {
             .iter()
             .map(|d| {
                 let metrics = d.metrics.iter().map(|m| m.name.clone()).collect();
+                let attributes = d.attributes.iter().map(|a| a.name.clone()).collect();
                 let bucket = Bucket { tokens: f64::from(config.device_burst), refilled: now };
-                (d.id.clone(), DeviceState { bucket, metrics })
+                (d.id.clone(), DeviceState { bucket, metrics, attributes })
             })
             .collect();
         Limits { config, devices: Mutex::new(devices), clients: Mutex::default() }
@@ -96,7 +100,8 @@ impl Limits {
                 return Err(Rejection::TooManyDevices(self.config.max_devices));
             }
             let bucket = Bucket { tokens: self.burst(), refilled: now };
-            devices.insert(device.to_owned(), DeviceState { bucket, metrics: HashSet::new() });
+            let state = DeviceState { bucket, metrics: HashSet::new(), attributes: HashSet::new() };
+            devices.insert(device.to_owned(), state);
         }
         Ok(devices.get_mut(device).expect("present"))
     }
@@ -107,6 +112,27 @@ impl Limits {
         let mut devices = self.lock();
         let state = self.device(&mut devices, device.as_str(), now)?;
         self.take_token(&mut state.bucket, pace, now)
+    }
+
+    /// Admits an attributes message: one of the device's messages, and a place under the
+    /// device cap if the device is new. A message that would give the device more than
+    /// [`MAX_ATTRIBUTES`] names is refused whole.
+    pub fn admit_attributes<'a>(
+        &self,
+        device: &DeviceId,
+        names: impl IntoIterator<Item = &'a str>,
+        pace: Pace,
+        now: Instant,
+    ) -> Result<Duration, Rejection> {
+        let mut devices = self.lock();
+        let state = self.device(&mut devices, device.as_str(), now)?;
+        let wait = self.take_token(&mut state.bucket, pace, now)?;
+        let new: Vec<&str> = names.into_iter().filter(|n| !state.attributes.contains(*n)).collect();
+        if state.attributes.len() + new.len() > MAX_ATTRIBUTES {
+            return Err(Rejection::TooManyAttributes(MAX_ATTRIBUTES));
+        }
+        state.attributes.extend(new.into_iter().map(str::to_owned));
+        Ok(wait)
     }
 
     /// Admits a message on a topic that is not a device's, at its connection's rate.
@@ -194,6 +220,29 @@ mod tests {
 
     fn msg(device: &str, metrics: &[&str]) -> Message {
         Message::new(DeviceId::try_from(device).unwrap(), 0, metrics.iter().map(|m| (*m, 1.0)))
+    }
+
+    #[test]
+    fn a_device_has_at_most_its_share_of_attribute_names() {
+        let limits = Limits::new(config(0.0, 10, 2, 4), &[]);
+        let (d, now) = (DeviceId::try_from("d").unwrap(), Instant::now());
+        let names: Vec<String> = (0..MAX_ATTRIBUTES).map(|i| format!("a{i}")).collect();
+        let names = || names.iter().map(String::as_str);
+        assert!(limits.admit_attributes(&d, names().take(30), Pace::Unlimited, now).is_ok());
+        assert!(limits.admit_attributes(&d, names(), Pace::Unlimited, now).is_ok(), "32 in all");
+        assert!(limits.admit_attributes(&d, names().rev(), Pace::Unlimited, now).is_ok(), "known ones again");
+        assert_eq!(
+            limits.admit_attributes(&d, ["one_more"], Pace::Unlimited, now),
+            Err(Rejection::TooManyAttributes(MAX_ATTRIBUTES))
+        );
+        // Another device has its own, and takes a place under the device cap.
+        assert!(
+            limits.admit_attributes(&DeviceId::try_from("e").unwrap(), ["fw"], Pace::Unlimited, now).is_ok()
+        );
+        assert_eq!(
+            limits.admit_attributes(&DeviceId::try_from("f").unwrap(), ["fw"], Pace::Unlimited, now),
+            Err(Rejection::TooManyDevices(2))
+        );
     }
 
     #[test]

@@ -126,7 +126,9 @@ impl Writer {
             return;
         }
         let store = self.store.clone();
-        let (n_messages, n_statuses) = (messages.len(), statuses.len() as u64);
+        let n_messages = messages.len();
+        let n_statuses =
+            statuses.iter().filter(|r| matches!(r, crate::store::Report::Status(_))).count() as u64;
         let result = tokio::task::spawn_blocking(move || {
             let outcome = store.commit_with(&messages, &statuses, &changes);
             (outcome, messages, changes)
@@ -196,7 +198,7 @@ impl Writer {
     async fn evaluate(
         &self,
         messages: &[crate::store::Incoming],
-        statuses: &[crate::store::StatusReport],
+        statuses: &[crate::store::Report],
         tick: bool,
         acts: Vec<Act>,
         now: telemetry::Millis,
@@ -212,7 +214,13 @@ impl Writer {
             .map(|i| (i.message.device.as_str(), i.message.values.as_slice(), i.message.ts))
             .collect();
         work.readings(&readings);
-        let statuses: Vec<(&str, bool)> = statuses.iter().map(|s| (s.device.as_str(), s.online)).collect();
+        let statuses: Vec<(&str, bool)> = statuses
+            .iter()
+            .filter_map(|r| match r {
+                crate::store::Report::Status(s) => Some((s.device.as_str(), s.online)),
+                crate::store::Report::Attributes(_) => None,
+            })
+            .collect();
         work.statuses(&statuses);
         if tick {
             work.tick(&presences);

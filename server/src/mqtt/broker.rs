@@ -330,7 +330,9 @@ fn refuse(reason: PublishAckReason, text: String, disconnect: bool) -> ReturnTyp
 fn ack_reason(why: &Rejection) -> PublishAckReason {
     match why {
         Rejection::WildcardTopic | Rejection::BadDeviceId(_) => PublishAckReason::TopicNameInvalid,
-        Rejection::Payload(_) | Rejection::BadStatus => PublishAckReason::PayloadFormatInvalid,
+        Rejection::Payload(_) | Rejection::BadStatus | Rejection::Attributes(_) => {
+            PublishAckReason::PayloadFormatInvalid
+        }
         Rejection::RateLimited(_) => PublishAckReason::QuotaExceeded,
         Rejection::NotOwnTopic
         | Rejection::NotSignedIn
@@ -338,9 +340,10 @@ fn ack_reason(why: &Rejection) -> PublishAckReason {
         | Rejection::ClientIdNotDevice
         | Rejection::WillNotOwnStatus
         | Rejection::ClientIdTooLong(_) => PublishAckReason::NotAuthorized,
-        Rejection::TooManyDevices(_) | Rejection::TooManyMetrics(_) | Rejection::Overloaded => {
-            PublishAckReason::ImplementationSpecificError
-        }
+        Rejection::TooManyDevices(_)
+        | Rejection::TooManyMetrics(_)
+        | Rejection::TooManyAttributes(_)
+        | Rejection::Overloaded => PublishAckReason::ImplementationSpecificError,
     }
 }
 

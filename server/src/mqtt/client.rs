@@ -20,7 +20,7 @@ use rumqttc::{
 };
 use telemetry::Rejection;
 use telemetry::text::untrusted;
-use telemetry::topic::{STATUS_FILTER, TELEMETRY_FILTER};
+use telemetry::topic::{ATTRIBUTES_FILTER, STATUS_FILTER, TELEMETRY_FILTER};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
@@ -119,24 +119,30 @@ pub async fn run(
                 backoff = MIN_BACKOFF;
                 info!(%broker, session_present = ack.session_present, "connected to MQTT broker");
                 // Up (for /healthz) once subscribed: until then the broker drops what devices send.
-                if ack.session_present {
+                // A session kept from before attributes existed lacks their filter: it is asked
+                // for again (harmless: retained attributes that come again change nothing).
+                let filters: &[&str] = if ack.session_present {
                     metrics.set_mqtt_connected(true);
+                    &[ATTRIBUTES_FILTER]
                 } else {
-                    // Acks queued while the connection was down may fill the request channel:
-                    // wait for room (the loop keeps polling, which drains it), never give up.
-                    let filters = [TELEMETRY_FILTER, STATUS_FILTER]
-                        .map(|path| rumqttc::SubscribeFilter::new(path.to_owned(), QoS::AtLeastOnce));
-                    let client = client.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = client.subscribe_many(filters).await {
-                            error!(error = %e, "cannot subscribe: the MQTT client has stopped");
-                        }
-                    });
-                }
+                    &[TELEMETRY_FILTER, STATUS_FILTER, ATTRIBUTES_FILTER]
+                };
+                let filters: Vec<_> = filters
+                    .iter()
+                    .map(|path| rumqttc::SubscribeFilter::new((*path).to_owned(), QoS::AtLeastOnce))
+                    .collect();
+                // Acks queued while the connection was down may fill the request channel: wait
+                // for room (the loop keeps polling, which drains it), never give up.
+                let client = client.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = client.subscribe_many(filters).await {
+                        error!(error = %e, "cannot subscribe: the MQTT client has stopped");
+                    }
+                });
             }
             Ok(Event::Incoming(Packet::SubAck(ack))) => {
                 metrics.set_mqtt_connected(true);
-                info!(codes = ?ack.return_codes, "subscribed to {TELEMETRY_FILTER} and {STATUS_FILTER}");
+                info!(codes = ?ack.return_codes, "subscribed");
             }
             // QoS 1: the broker sends no more than its in-flight window unacknowledged, so
             // waiting for room is brief. QoS 0 has no window: what finds no room is dropped.
@@ -227,8 +233,8 @@ async fn acknowledge(mut rx: mpsc::Receiver<(Publish, oneshot::Receiver<Ack>)>, 
     }
 }
 /// Mosquitto's `acl_file` for this dashboard: a device (user name = device id) may write only
-/// under `app/device/<its id>/`, and `dashboard_user` may read every device's telemetry and
-/// status. Devices' passwords are their keys (`server device key <id>`), given to
+/// under `app/device/<its id>/`, and `dashboard_user` may read every device's telemetry,
+/// status and attributes. Devices' passwords are their keys (`server device key <id>`), given to
 /// `mosquitto_passwd`. With Mosquitto's `use_username_as_clientid true`, nobody can take the
 /// dashboard's client id (and with it its queued messages) or a device's.
 pub fn mosquitto_acl(dashboard_user: &str) -> String {
@@ -237,7 +243,8 @@ pub fn mosquitto_acl(dashboard_user: &str) -> String {
          pattern write {prefix}%u/#\n\n\
          user {dashboard_user}\n\
          topic read {prefix}+/telemetry\n\
-         topic read {prefix}+/status\n",
+         topic read {prefix}+/status\n\
+         topic read {prefix}+/attributes\n",
         prefix = telemetry::topic::DEVICE_PREFIX,
     )
 }

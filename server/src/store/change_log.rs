@@ -108,7 +108,12 @@ pub(super) fn prune(table: &mut Table<u64, &[u8]>, upto: u64, before: Millis) ->
         seq <= upto
             && match parse(json) {
                 Ok(LiveEvent::Reading { received, .. }) => received < before,
-                Ok(LiveEvent::Status { at, .. } | LiveEvent::Tags { at, .. }) => at < before,
+                Ok(
+                    LiveEvent::Status { at, .. }
+                    | LiveEvent::Tags { at, .. }
+                    | LiveEvent::Attributes { at, .. }
+                    | LiveEvent::Event { event: telemetry::attributes::DeviceEvent { at, .. }, .. },
+                ) => at < before,
                 _ => true,
             }
     })

@@ -482,11 +482,8 @@ fn the_registry_survives_a_crash_between_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.redb");
     let points = day();
-    let status = |online, at| super::StatusReport {
-        device: DeviceId::try_from("a").unwrap(),
-        online,
-        at,
-        session: None,
+    let status = |online, at| -> super::Report {
+        super::StatusReport { device: DeviceId::try_from("a").unwrap(), online, at, session: None }.into()
     };
     {
         let store = RedbStore::open(&path).unwrap();

@@ -1,5 +1,5 @@
 //! The device registry: a record per device (first and last seen, status, message count, the
-//! latest value of each metric, name, note, how often it reports, tags). It lives in memory and reaches disk at
+//! latest value of each metric, name, note, attributes, how often it reports, tags). It lives in memory and reaches disk at
 //! checkpoints (every sealing, and with every deletion or edit) rather than with every commit,
 //! which would rewrite each device's record once per message. The change log keeps every change
 //! since the last checkpoint, so after a crash replaying it restores the registry; each record
@@ -44,6 +44,9 @@ pub(super) struct DeviceRecord {
     /// The interval someone set (it wins over the learned one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval_set: Option<Millis>,
+    /// What it says about itself, sorted by name (at most `attributes::MAX_ATTRIBUTES`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<telemetry::attributes::Attribute>,
 }
 
 impl DeviceRecord {
@@ -64,6 +67,7 @@ impl DeviceRecord {
             tags: self.tags.clone(),
             refused: None,
             interval: telemetry::device::Interval { learned: self.rhythm.learned(), set: self.interval_set },
+            attributes: self.attributes.clone(),
         }
     }
 
@@ -124,6 +128,11 @@ impl DeviceRecord {
             }
             LiveEvent::Status { seq, online, at, session, .. } if *seq > self.seq => {
                 self.status(*online, *at, *session);
+                self.seq = *seq;
+            }
+            LiveEvent::Attributes { seq, at, values, .. } if *seq > self.seq => {
+                let values: Vec<_> = values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                telemetry::attributes::merge(&mut self.attributes, &values, *at);
                 self.seq = *seq;
             }
             LiveEvent::Tags { seq, tags, .. } if *seq > self.seq => {

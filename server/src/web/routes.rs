@@ -190,6 +190,10 @@ impl TelemetrySource for WithRefusals {
     fn last_seq(&self) -> Result<u64, SourceError> {
         self.store.last_seq()
     }
+
+    fn device_log(&self, id: &str) -> Result<telemetry::source::DeviceLog, SourceError> {
+        self.store.device_log(id)
+    }
 }
 
 /// Device administration for the dashboard: deleting a device also frees its place under

@@ -1,17 +1,20 @@
-//! Readings: a commit (validate, store, number the changes, all in one transaction), sealing
-//! the head into chunks and rollups, pruning each level past its own horizon, and the read
-//! side: history, raw points, the change log.
+//! Readings: a commit (validate, store, number the changes, all in one transaction: readings,
+//! statuses, attributes and the device events they make), sealing the head into chunks and
+//! rollups, pruning each level past its own horizon, and the read side: history, raw points,
+//! the change log, a device's events.
 
+use telemetry::attributes::{self, DeviceEvent, UPTIME_METRICS};
 use telemetry::history::{LocalDays, bucket_width, day_edges};
 use telemetry::{Current, DeviceSummary, History, LiveEvent, Millis, SourceError, TelemetrySource};
 
 use super::super::change_log::{self, CHANGES};
 use super::super::chunks::{self, CHUNKS};
+use super::super::device_events::{self, DEVICE_EVENTS};
 use super::super::head::{self, HEAD, Head};
 use super::super::registry::{DeviceRecord, META, Registry};
 use super::super::{
-    CommitOutcome, FastMap, FastSet, Horizons, Incoming, Pruned, StatusReport, Store, StoreError, retention,
-    rollup,
+    AttributesReport, CommitOutcome, FastMap, FastSet, Horizons, Incoming, Pruned, Report, StatusReport,
+    Store, StoreError, retention, rollup,
 };
 use super::schema::{LAST_SEQ, NEXT_SERIES, SERIES, checkpoint, counter, last_seq};
 use super::{RedbStore, answer};
@@ -33,7 +36,7 @@ impl Store for RedbStore {
     fn commit_with(
         &self,
         messages: &[Incoming],
-        statuses: &[StatusReport],
+        reports: &[Report],
         alarm_changes: &crate::alarms::engine::Changes,
     ) -> Result<CommitOutcome, StoreError> {
         let _writer = self.writer();
@@ -46,6 +49,8 @@ impl Store for RedbStore {
         // (series, time) of this commit's new readings: a message repeated within one commit.
         let mut adding: FastSet<(u32, Millis)> = FastSet::default();
         let mut records: FastMap<String, DeviceRecord> = FastMap::default();
+        // Device events this commit makes, with their change numbers.
+        let mut device_events: Vec<(u64, DeviceEvent)> = Vec::new();
         {
             let mut points = tx.open_table(HEAD)?;
             let sealed_chunks = tx.open_table(CHUNKS)?;
@@ -83,6 +88,11 @@ impl Store for RedbStore {
                         outcome.duplicates += 1;
                     }
                 }
+                // Its uptime went down: a reboot (told before the reading updates the latest).
+                let reboot = UPTIME_METRICS.iter().find_map(|name| {
+                    let (_, uptime) = message.values.iter().find(|(m, _)| m == name)?;
+                    attributes::reboot(rec.metrics.get(*name).copied(), *uptime, message.ts)
+                });
                 rec.saw(message.ts, *received, &message.values);
                 if fresh {
                     rec.arrived(message.ts, *received);
@@ -97,24 +107,60 @@ impl Store for RedbStore {
                         received: *received,
                         values: message.values.iter().cloned().collect(),
                     });
+                    if let Some(kind) = reboot {
+                        seq += 1;
+                        device_events
+                            .push((seq, DeviceEvent { device: device.to_owned(), at: *received, kind }));
+                    }
                 }
             }
-            for StatusReport { device, online, at, session } in statuses {
-                let device = device.as_str();
+            for report in reports {
+                let device = report.device().as_str();
                 let rec = record(&mut records, &mem.devices, device);
-                if !rec.status(*online, *at, *session) {
-                    outcome.stale_wills += 1;
-                    continue;
+                match report {
+                    Report::Status(StatusReport { online, at, session, .. }) => {
+                        if !rec.status(*online, *at, *session) {
+                            outcome.stale_wills += 1;
+                            continue;
+                        }
+                        seq += 1;
+                        rec.seq = seq;
+                        outcome.events.push(LiveEvent::Status {
+                            seq,
+                            device: device.to_owned(),
+                            online: *online,
+                            at: *at,
+                            session: *session,
+                        });
+                    }
+                    Report::Attributes(AttributesReport { values, at, .. }) => {
+                        let (changed, kinds) = attributes::merge(&mut rec.attributes, values, *at);
+                        if !changed.is_empty() {
+                            seq += 1;
+                            rec.seq = seq;
+                            let values = changed.into_iter().collect();
+                            outcome.events.push(LiveEvent::Attributes {
+                                seq,
+                                device: device.to_owned(),
+                                at: *at,
+                                values,
+                            });
+                        }
+                        for kind in kinds {
+                            seq += 1;
+                            device_events
+                                .push((seq, DeviceEvent { device: device.to_owned(), at: *at, kind }));
+                        }
+                    }
                 }
-                seq += 1;
-                rec.seq = seq;
-                outcome.events.push(LiveEvent::Status {
-                    seq,
-                    device: device.to_owned(),
-                    online: *online,
-                    at: *at,
-                    session: *session,
-                });
+            }
+            // Device events in change order, after the reading or attributes that made them.
+            device_events.sort_by_key(|(seq, _)| *seq);
+            let mut kept = tx.open_table(DEVICE_EVENTS)?;
+            for (seq, event) in device_events {
+                device_events::append(&mut kept, seq, &event)?;
+                let at = outcome.events.partition_point(|e| e.seq().is_some_and(|s| s < seq));
+                outcome.events.insert(at, LiveEvent::Event { seq, event });
             }
             outcome.events.extend(super::alarms::write_changes(&tx, &mut meta, alarm_changes, &mut seq)?);
             outcome.wire = outcome
@@ -371,5 +417,13 @@ impl TelemetrySource for RedbStore {
 
     fn last_seq(&self) -> Result<u64, SourceError> {
         answer(|| read_last_seq(&self.db.read()?))
+    }
+
+    fn device_log(&self, id: &str) -> Result<telemetry::source::DeviceLog, SourceError> {
+        answer(|| {
+            let rx = self.db.read()?;
+            let events = device_events::of(&rx.open_table(DEVICE_EVENTS)?, id)?;
+            Ok(telemetry::source::DeviceLog { last_seq: read_last_seq(&rx)?, events })
+        })
     }
 }

@@ -10,6 +10,7 @@ use telemetry::Millis;
 
 use super::super::change_log::CHANGES;
 use super::super::chunks::{self, CHUNKS, SEALED};
+use super::super::device_events::DEVICE_EVENTS;
 use super::super::handle::Handle;
 use super::super::head::{self, HEAD, Head};
 use super::super::registry::{CHECKPOINT, DEVICES, META, Registry};
@@ -106,6 +107,7 @@ impl RedbStore {
             tx.open_table(DEVICES)?;
             tx.open_table(SERIES)?;
             tx.open_table(CHANGES)?;
+            tx.open_table(DEVICE_EVENTS)?;
             dashboards::init(&tx)?;
             alarms::init(&tx)?;
             let mut meta = tx.open_table(META)?;

@@ -7,7 +7,7 @@ use telemetry::{
     TelemetrySource,
 };
 
-use super::super::{Horizons, Incoming, Pruned, StatusReport, Store, StoreError};
+use super::super::{Horizons, Incoming, Pruned, Report, StatusReport, Store, StoreError};
 use super::RedbStore;
 
 pub(super) fn msg(device: &str, ts: Millis, values: &[(&str, f64)]) -> Incoming {
@@ -73,10 +73,12 @@ fn late_readings_do_not_replace_the_latest_value() {
 fn status_is_recorded_but_does_not_register() {
     let store = RedbStore::in_memory().unwrap();
     let id = DeviceId::try_from("x").unwrap();
-    store.commit(&[], &[StatusReport { device: id.clone(), online: true, at: 100, session: None }]).unwrap();
+    store
+        .commit(&[], &[StatusReport { device: id.clone(), online: true, at: 100, session: None }.into()])
+        .unwrap();
     assert!(store.devices().unwrap().value.is_empty());
     store.commit(&[msg("x", 200, &[("t", 1.0)])], &[]).unwrap();
-    store.commit(&[], &[StatusReport { device: id, online: false, at: 300, session: None }]).unwrap();
+    store.commit(&[], &[StatusReport { device: id, online: false, at: 300, session: None }.into()]).unwrap();
     let x = store.device("x").unwrap().value.unwrap();
     assert_eq!(x.status, Some(DeviceStatus { online: false, at: 300, session: None }));
 }
@@ -85,8 +87,9 @@ fn status_is_recorded_but_does_not_register() {
 fn a_will_from_an_older_session_is_ignored_and_stays_so_after_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.redb");
-    let status =
-        |online, at, session| StatusReport { device: DeviceId::try_from("x").unwrap(), online, at, session };
+    let status = |online, at, session| -> Report {
+        StatusReport { device: DeviceId::try_from("x").unwrap(), online, at, session }.into()
+    };
     let seen = |store: &RedbStore| store.device("x").unwrap().value.unwrap().status.unwrap();
     {
         let store = RedbStore::open(&path).unwrap();
@@ -180,13 +183,74 @@ fn raw_points_page_by_time() {
 }
 
 #[test]
+fn attributes_keep_when_they_changed_and_firmware_changes_and_reboots_are_events() {
+    use super::super::AttributesReport;
+    use telemetry::attributes::{AttrValue, EventKind};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let text = |s: &str| AttrValue::Text(s.into());
+    let attrs = |at, values: &[(&str, &str)]| {
+        let values = values.iter().map(|(k, v)| ((*k).to_owned(), text(v))).collect();
+        Report::Attributes(AttributesReport { device: DeviceId::try_from("x").unwrap(), values, at })
+    };
+    let shown = |store: &RedbStore| -> Vec<(String, String, Millis)> {
+        let x = store.device("x").unwrap().value.unwrap();
+        x.attributes.into_iter().map(|a| (a.name, a.value.to_string(), a.changed_at)).collect()
+    };
+    let kinds = |events: &[LiveEvent]| -> Vec<&'static str> {
+        events
+            .iter()
+            .map(|e| match e {
+                LiveEvent::Reading { .. } => "reading",
+                LiveEvent::Attributes { .. } => "attributes",
+                LiveEvent::Event { event, .. } => match event.kind {
+                    EventKind::Reboot { .. } => "reboot",
+                    EventKind::Attribute { .. } => "fw",
+                },
+                _ => "other",
+            })
+            .collect()
+    };
+    let expected =
+        vec![("fw".to_owned(), "1.4.2".to_owned(), 61_010), ("ip".to_owned(), "10.0.0.7".to_owned(), 1_010)];
+    {
+        let store = RedbStore::open(&path).unwrap();
+        let first = [attrs(1_010, &[("fw", "1.4.1"), ("ip", "10.0.0.7")])];
+        let out = store.commit(&[msg("x", 1_000, &[("uptime_s", 3_600.0)])], &first).unwrap();
+        assert_eq!(kinds(&out.events), ["reading", "attributes"]);
+        let same = store.commit(&[], &[attrs(2_010, &[("fw", "1.4.1")])]).unwrap();
+        assert!(same.events.is_empty(), "nothing changed");
+        // Rebooted onto new firmware.
+        let next = [attrs(61_010, &[("fw", "1.4.2")])];
+        let out = store.commit(&[msg("x", 61_000, &[("uptime_s", 5.0)])], &next).unwrap();
+        assert_eq!(kinds(&out.events), ["reading", "reboot", "attributes", "fw"]);
+        let seqs: Vec<u64> = out.events.iter().filter_map(LiveEvent::seq).collect();
+        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "numbered in order: {seqs:?}");
+        assert_eq!(shown(&store), expected);
+        // Dropped without a checkpoint.
+    }
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(shown(&store), expected, "replayed from the change log");
+    let log = store.device_log("x").unwrap();
+    let texts: Vec<String> = log.events.iter().map(|e| e.text()).collect();
+    assert_eq!(texts, ["fw 1.4.1 → 1.4.2", "rebooted (uptime 3600 s → 5 s)"], "newest first");
+    assert_eq!(log.events[0].at, 61_010);
+    assert_eq!(log.last_seq, store.last_seq().unwrap());
+    assert!(store.device_log("nobody").unwrap().events.is_empty());
+    assert!(store.delete_device("x").unwrap());
+    assert!(store.device_log("x").unwrap().events.is_empty(), "deleted with the device");
+}
+
+#[test]
 fn changes_are_numbered_and_paged() {
     let store = RedbStore::in_memory().unwrap();
     for i in 0..5 {
         store.commit(&[msg("a", 1_000 + i, &[("t", i as f64)])], &[]).unwrap();
     }
     let id = DeviceId::try_from("a").unwrap();
-    store.commit(&[], &[StatusReport { device: id, online: false, at: 9_000, session: None }]).unwrap();
+    store
+        .commit(&[], &[StatusReport { device: id, online: false, at: 9_000, session: None }.into()])
+        .unwrap();
     assert_eq!(store.last_seq().unwrap(), 6);
     let page = store.changes_since(2, 2).unwrap();
     assert_eq!(page.iter().map(|e| e.seq().unwrap()).collect::<Vec<_>>(), [3, 4]);
