@@ -513,7 +513,10 @@ mod tests {
         let base = vec![with.clone()];
         let mut live = BTreeMap::new();
         assert_eq!(merge(&base, &live)["a"].tags, tags("site=barn"), "the server's until the feed says");
-        apply(&mut live, LiveEvent::Tags { seq: 3, device: "a".into(), tags: tags("site=greenhouse"), at: 1 });
+        apply(
+            &mut live,
+            LiveEvent::Tags { seq: 3, device: "a".into(), tags: tags("site=greenhouse"), at: 1 },
+        );
         assert_eq!(merge(&base, &live)["a"].tags, tags("site=greenhouse"));
         let owner = Owner::new();
         owner.with(|| {
