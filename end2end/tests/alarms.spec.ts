@@ -39,7 +39,7 @@ test('the list filters in its address and acts on ticked alarms', async ({ page,
   await expect(page.locator('.status-tabs a[data-status="active"]')).toHaveAttribute('aria-current', 'page');
 
   // Filters: a GET form, so each filtered list has an address.
-  await page.getByLabel('Device').fill(device);
+  await page.getByLabel('Device', { exact: true }).fill(device);
   await page.getByLabel('Severity').selectOption('warning');
   await page.getByRole('button', { name: 'Filter' }).click();
   await expect(page).toHaveURL(new RegExp(`status=active&severity=warning&device=${device}`));
@@ -230,6 +230,7 @@ test.describe('signed in', () => {
     expect(refused.status()).toBe(403);
 
     await page.getByRole('button', { name: 'Sign out' }).click();
+    await expect(page).toHaveURL(/\/login$/);
     await page.goto(`${base}/login?next=/alarms/${id}`);
     await signIn(page, 'ann', 'admin password');
     await expect(page).toHaveURL(`${base}/alarms/${id}`);
