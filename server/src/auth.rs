@@ -38,8 +38,9 @@ use telemetry::accounts::{MAX_DEVICE_KEYS, MAX_PASSWORD_LEN, MAX_USERS};
 use telemetry::{Access, Role, SessionUser, valid_name};
 use tokio::sync::broadcast;
 
-use crate::ingest::now_ms;
+use crate::clock::now_ms;
 use crate::log_limit::LogLimit;
+use crate::secret::same_secret;
 
 use self::gate::Gate;
 use self::users::{SessionRecord, UserDb, UserDbError, UserRecord};
@@ -148,11 +149,6 @@ pub(crate) fn url_encode(s: &str) -> String {
 
 fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
-}
-
-/// Compares secrets in time that does not depend on where they differ.
-pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl Auth {

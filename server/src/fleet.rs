@@ -11,7 +11,8 @@ use telemetry::tags::{TagEdit, TagEditError, Tagged};
 use telemetry::{Millis, SourceError};
 use tracing::error;
 
-use crate::ingest::{Ingest, now_ms};
+use crate::clock::now_ms;
+use crate::ingest::Ingest;
 use crate::store::{Store, StoreError};
 
 pub struct Fleet {

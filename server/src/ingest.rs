@@ -23,6 +23,7 @@ use telemetry::{Decoded, Message, Millis, Rejection, TimestampSource, own_topic}
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::warn;
 
+use crate::clock::now_ms;
 use crate::hub::Hub;
 use crate::log_limit::LogLimit;
 use crate::metrics::{Metrics, Source};
@@ -346,9 +347,4 @@ pub fn ready(ack: Ack) -> oneshot::Receiver<Ack> {
 /// The device id in `app/device/<id>/…`, if the topic has one (valid or not).
 fn device_of(topic: &str) -> Option<&str> {
     topic.strip_prefix(telemetry::topic::DEVICE_PREFIX)?.split('/').next().filter(|id| !id.is_empty())
-}
-
-/// Server time now, in milliseconds.
-pub fn now_ms() -> Millis {
-    chrono::Utc::now().timestamp_millis()
 }

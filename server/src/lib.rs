@@ -18,7 +18,7 @@
 //!   scope holds.
 //! - [`hub`]: the live fan-out; [`metrics`]: `/metrics` counters; [`log_limit`]: warnings
 //!   outsiders can repeat, bounded per sender and per reason; [`files`]: owner-only files;
-//!   [`random`]: tokens and ids.
+//!   [`random`]: tokens and ids; [`clock`]: server time; [`tcp`]: socket options.
 //! - [`tls`]: HTTPS and MQTT over TLS, and the self-signed pair for trying them.
 //!
 //! Data flows one way: device → ingest → (store, hub) → server fn / WebSocket → UI.
@@ -28,6 +28,7 @@
 
 pub mod alarms;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod files;
 pub mod fleet;
@@ -41,6 +42,7 @@ pub mod random;
 pub mod secret;
 pub mod state;
 pub mod store;
+pub mod tcp;
 pub mod tls;
 pub mod upkeep;
 pub mod web;
@@ -189,7 +191,7 @@ impl Server {
             url => url.trim_end_matches('/').to_owned(),
         };
         let grace = (config.alarms.start_grace_secs as i64).saturating_mul(1000);
-        let mut engine = Engine::new(ingest::now_ms().saturating_add(grace), public_url.clone());
+        let mut engine = Engine::new(clock::now_ms().saturating_add(grace), public_url.clone());
         let saved = store.alarm_state()?;
         info!(
             rules = saved.rules.len(),
@@ -405,13 +407,5 @@ fn leptos_env() -> leptos::config::Env {
     match std::env::var("LEPTOS_ENV").as_deref() {
         Ok("DEV") | Ok("dev") | Ok("development") => leptos::config::Env::DEV,
         _ => leptos::config::Env::PROD,
-    }
-}
-
-/// Small writes (a live reading, a PUBACK) go out at once rather than waiting, by Nagle's
-/// rule, for the previous one to be acknowledged: up to the peer's 40 ms delayed ACK.
-pub(crate) fn no_delay(tcp: &mut tokio::net::TcpStream) {
-    if let Err(e) = tcp.set_nodelay(true) {
-        tracing::debug!(error = %e, "TCP_NODELAY not set");
     }
 }

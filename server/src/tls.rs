@@ -119,7 +119,7 @@ impl axum::serve::Listener for HttpsListener {
             // Both branches are cancel-safe: a handshake under way stays in the set.
             tokio::select! {
                 (mut tcp, addr) = axum::serve::Listener::accept(&mut self.tcp) => {
-                    crate::no_delay(&mut tcp);
+                    crate::tcp::no_delay(&mut tcp);
                     self.handshakes.spawn(handshake(self.acceptor.clone(), tcp, addr, self.log.clone()));
                 }
                 Some(done) = self.handshakes.join_next(), if !self.handshakes.is_empty() => {

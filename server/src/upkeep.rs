@@ -15,8 +15,8 @@ use tokio::sync::watch;
 use tracing::{error, info};
 
 use crate::auth::Auth;
+use crate::clock::now_ms;
 use crate::config::StorageConfig;
-use crate::ingest::now_ms;
 use crate::metrics::Metrics;
 use crate::store::{Pruned, Store};
 

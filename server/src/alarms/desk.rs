@@ -19,7 +19,8 @@ use tracing::{error, info};
 
 use super::AlarmJob;
 use super::provision::Provision;
-use crate::ingest::{Ingest, now_ms};
+use crate::clock::now_ms;
+use crate::ingest::Ingest;
 use crate::notify::channels::StoredChannel;
 use crate::notify::sign;
 use crate::store::{Store, StoreError};

@@ -57,8 +57,9 @@ use tracing::{debug, info, warn};
 use super::pacing::Pacing;
 use super::sessions::{Sessions, SignedIn};
 use crate::auth::{Auth, AuthEvent};
+use crate::clock::now_ms;
 use crate::config::MqttConfig;
-use crate::ingest::{Admitted, Arrival, Ingest, IngestError, Pace, now_ms};
+use crate::ingest::{Admitted, Arrival, Ingest, IngestError, Pace};
 use crate::log_limit::LogLimit;
 use crate::metrics::Source;
 

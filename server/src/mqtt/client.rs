@@ -24,8 +24,9 @@ use telemetry::topic::{ATTRIBUTES_FILTER, STATUS_FILTER, TELEMETRY_FILTER};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
+use crate::clock::now_ms;
 use crate::config::MqttConfig;
-use crate::ingest::{Ack, Arrival, Ingest, IngestError, Pace, now_ms, ready};
+use crate::ingest::{Ack, Arrival, Ingest, IngestError, Pace, ready};
 use crate::metrics::Source;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(500);

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use crate::ingest::now_ms;
+use crate::clock::now_ms;
 
 /// A delivery older than this is given up.
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);

@@ -23,7 +23,7 @@ use tracing::{info, warn};
 
 use super::channels::{DIGEST_LINES, Senders, SmtpConfig, StoredChannel};
 use super::schedule::{self, Outcome};
-use crate::ingest::now_ms;
+use crate::clock::now_ms;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use crate::store::Store;

@@ -36,7 +36,7 @@ pub fn signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<
 /// receiver checks (and the tests).
 pub fn verify(secret: &str, id: &str, timestamp: i64, body: &[u8], header: &str) -> bool {
     let Some(expected) = signature(secret, id, timestamp, body) else { return false };
-    header.split(' ').any(|s| crate::auth::same_secret(s.as_bytes(), expected.as_bytes()))
+    header.split(' ').any(|s| crate::secret::same_secret(s.as_bytes(), expected.as_bytes()))
 }
 
 #[cfg(test)]

@@ -21,6 +21,11 @@ pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta")
 /// In META: every change up to this one is in the stored records.
 pub(super) const CHECKPOINT: &str = "devices_seq";
 
+/// A counter kept in META (0 until first set).
+pub(super) fn counter(meta: &impl ReadableTable<&'static str, u64>, key: &str) -> Result<u64, StoreError> {
+    Ok(meta.get(key)?.map_or(0, |v| v.value()))
+}
+
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub(super) struct DeviceRecord {
     pub first_seen: Millis,

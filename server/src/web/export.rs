@@ -20,7 +20,7 @@ use telemetry::zone::Zone;
 use telemetry::{Millis, TelemetrySource, valid_name};
 use tokio::sync::mpsc;
 
-use crate::ingest::now_ms;
+use crate::clock::now_ms;
 use crate::state::AppState;
 
 /// Readings read per storage page.

@@ -15,7 +15,7 @@ use telemetry::payload::MAX_PAYLOAD_BYTES;
 use telemetry::{Rejection, decode_http_item};
 
 use super::sign_in::IngestAs;
-use crate::ingest::now_ms;
+use crate::clock::now_ms;
 use crate::metrics::Source;
 use crate::state::AppState;
 

@@ -25,7 +25,7 @@ impl Connected<IncomingStream<'_, PlainListener>> for Peer {
     }
 }
 
-/// Plain HTTP: TCP connections with Nagle's algorithm off (see [`crate::no_delay`]).
+/// Plain HTTP: TCP connections with Nagle's algorithm off (see [`crate::tcp::no_delay`]).
 pub struct PlainListener(pub TcpListener);
 
 impl Listener for PlainListener {
@@ -34,7 +34,7 @@ impl Listener for PlainListener {
 
     async fn accept(&mut self) -> (TcpStream, SocketAddr) {
         let (mut tcp, addr) = Listener::accept(&mut self.0).await;
-        crate::no_delay(&mut tcp);
+        crate::tcp::no_delay(&mut tcp);
         (tcp, addr)
     }
 

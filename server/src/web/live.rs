@@ -25,8 +25,8 @@ use tokio::sync::{broadcast, watch};
 
 use super::sign_in::session_user;
 use crate::auth::{Auth, AuthEvent};
+use crate::clock::now_ms;
 use crate::hub::HubEvent;
-use crate::ingest::now_ms;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 

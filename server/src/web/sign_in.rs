@@ -105,7 +105,7 @@ pub async fn require_sign_in(State(guard): State<Arc<SignIn>>, mut req: Request,
     if path == "/metrics"
         && !guard.metrics_token.is_empty()
         && bearer(req.headers())
-            .is_some_and(|t| crate::auth::same_secret(t.as_bytes(), guard.metrics_token.as_bytes()))
+            .is_some_and(|t| crate::secret::same_secret(t.as_bytes(), guard.metrics_token.as_bytes()))
     {
         return next.run(req).await;
     }

@@ -12,8 +12,8 @@ use telemetry::notify::{Delivery, DeliveryState};
 use telemetry::{LiveEvent, Millis};
 
 use super::super::StoreError;
+use super::super::registry::counter;
 use super::RedbStore;
-use super::schema::counter;
 use crate::alarms::engine::Changes;
 use crate::notify::channels::StoredChannel;
 use crate::store::{AlarmState, AlarmStore};

@@ -11,12 +11,12 @@ use super::super::change_log::{self, CHANGES};
 use super::super::chunks::{self, CHUNKS};
 use super::super::device_events::{self, DEVICE_EVENTS};
 use super::super::head::{self, HEAD, Head};
-use super::super::registry::{DeviceRecord, META, Registry};
+use super::super::registry::{DeviceRecord, META, Registry, counter};
 use super::super::{
     AttributesReport, CommitOutcome, FastMap, FastSet, Horizons, Incoming, Pruned, Report, StatusReport,
     Store, StoreError, retention, rollup,
 };
-use super::schema::{LAST_SEQ, NEXT_SERIES, SERIES, checkpoint, counter, last_seq};
+use super::schema::{LAST_SEQ, NEXT_SERIES, SERIES, checkpoint, last_seq};
 use super::{RedbStore, answer};
 
 /// `device`'s record as this commit changes it, starting from the registry's.

@@ -13,7 +13,7 @@ use super::super::chunks::{self, CHUNKS, SEALED};
 use super::super::device_events::DEVICE_EVENTS;
 use super::super::handle::Handle;
 use super::super::head::{self, HEAD, Head};
-use super::super::registry::{CHECKPOINT, DEVICES, META, Registry};
+use super::super::registry::{CHECKPOINT, DEVICES, META, Registry, counter};
 use super::super::series_ids::SeriesIds;
 use super::super::{FastMap, StoreError, retention, rollup};
 use super::{Memory, RedbStore, alarms, dashboards};
@@ -39,11 +39,6 @@ pub(super) const NEXT_SERIES: &str = "next_series_id";
 
 /// Page cache when none is configured: `storage.cache_mb`'s default.
 pub const DEFAULT_CACHE_BYTES: usize = 8 << 20;
-
-/// A counter kept in META (0 until first set).
-pub(super) fn counter(meta: &impl ReadableTable<&'static str, u64>, key: &str) -> Result<u64, StoreError> {
-    Ok(meta.get(key)?.map_or(0, |v| v.value()))
-}
 
 /// The latest change number handed out.
 pub(super) fn last_seq(tx: &WriteTransaction) -> Result<u64, StoreError> {

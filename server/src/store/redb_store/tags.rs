@@ -7,9 +7,10 @@ use telemetry::{LiveEvent, Millis};
 
 use super::super::change_log::{self, CHANGES};
 use super::super::registry::META;
+use super::super::registry::counter;
 use super::super::{CommitOutcome, FastSet, StoreError, TagStore};
 use super::RedbStore;
-use super::schema::{LAST_SEQ, counter};
+use super::schema::LAST_SEQ;
 
 impl TagStore for RedbStore {
     fn put_tags(&self, tags: &[(String, Tags)], at: Millis) -> Result<CommitOutcome, StoreError> {
