@@ -14,8 +14,8 @@
 //!   [`upkeep`]: sealing, pruning and expired sessions.
 //! - [`auth`]: users, roles, sessions, device keys and the password gate.
 //! - [`alarms`]: rules evaluated on readings and the clock; [`notify`]: where alarms are sent.
-//! - [`fleet`]: tags and groups as the dashboard changes them, and which devices a rule's
-//!   scope holds.
+//! - [`fleet`]: tags and groups as the dashboard changes them; [`scope`]: which devices a
+//!   query or a rule's scope holds.
 //! - [`hub`]: the live fan-out; [`metrics`]: `/metrics` counters; [`log_limit`]: warnings
 //!   outsiders can repeat, bounded per sender and per reason; [`files`]: owner-only files;
 //!   [`random`]: tokens and ids; [`clock`]: server time; [`tcp`]: socket options.
@@ -39,6 +39,7 @@ pub mod metrics;
 pub mod mqtt;
 pub mod notify;
 pub mod random;
+pub mod scope;
 pub mod secret;
 pub mod state;
 pub mod store;

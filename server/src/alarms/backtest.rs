@@ -24,7 +24,7 @@ pub fn run(store: &dyn Store, rule: &Rule, from: Millis, to: Millis) -> Result<B
         named.dedup();
         named
     };
-    crate::fleet::in_scope(store, rule, &mut scope, to).map_err(SourceError::from)?;
+    crate::scope::in_scope(store, rule, &mut scope, to).map_err(SourceError::from)?;
     let in_scope = scope.len();
     scope.truncate(MAX_BACKTEST_DEVICES);
     let mut replay = Replay::new(rule, from, to);

@@ -195,7 +195,7 @@ impl AlarmDesk for Desk {
         rule.scope = rule.scope.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
         rule.validate().map_err(AlarmError::Invalid)?;
         if let Some(scope) = &rule.scope {
-            crate::fleet::check_scope(&*self.store, scope).map_err(storage)?.map_err(AlarmError::Invalid)?;
+            crate::scope::check_scope(&*self.store, scope).map_err(storage)?.map_err(AlarmError::Invalid)?;
         }
         let existing = self.store.rules().map_err(storage)?;
         if rule.id.is_empty() {

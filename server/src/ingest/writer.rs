@@ -290,7 +290,7 @@ impl Writer {
             return;
         }
         let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || crate::fleet::scopes(&*store, &rules, now_ms())).await {
+        match tokio::task::spawn_blocking(move || crate::scope::scopes(&*store, &rules, now_ms())).await {
             Ok(Ok(scopes)) => self.engine.set_scopes(scopes),
             Ok(Err(e)) => error!(error = %e, "alarm scopes not worked out"),
             Err(e) => error!(error = %e, "alarm scopes panicked"),

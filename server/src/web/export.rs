@@ -181,7 +181,7 @@ async fn matching(state: &AppState, text: String) -> Result<Vec<telemetry::Devic
     let store = state.store.clone();
     // None: storage failed.
     let found = tokio::task::spawn_blocking(move || {
-        let query = match crate::fleet::resolve(&*store, &text, false).ok()? {
+        let query = match crate::scope::resolve(&*store, &text, false).ok()? {
             Ok(query) => query,
             Err(e) => return Some(Err(e)),
         };
