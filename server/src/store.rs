@@ -5,6 +5,7 @@
 mod change_log;
 mod chunks;
 mod codec;
+mod connection_log;
 mod device_events;
 mod handle;
 mod head;
@@ -53,11 +54,33 @@ pub struct AttributesReport {
     pub at: Millis,
 }
 
-/// What a device reports besides readings, committed in order with them.
+/// A change in one of a device's connections to the embedded broker.
+#[derive(Debug, Clone)]
+pub struct ConnectionReport {
+    pub device: DeviceId,
+    /// The connection's number: the server time it was made (or refused), which the broker
+    /// keeps unique.
+    pub id: Millis,
+    /// Server time of the change.
+    pub at: Millis,
+    pub change: ConnectionChange,
+}
+
+#[derive(Debug, Clone)]
+pub enum ConnectionChange {
+    Connected { address: Option<String>, protocol: u8 },
+    Ended { address: Option<String>, protocol: u8, reason: telemetry::connections::Ended },
+    /// Its sign-in was refused.
+    Refused { address: Option<String>, protocol: u8 },
+}
+
+/// What a device reports besides readings (and what the broker reports of its connections),
+/// committed in order with them.
 #[derive(Debug, Clone)]
 pub enum Report {
     Status(StatusReport),
     Attributes(AttributesReport),
+    Connection(ConnectionReport),
 }
 
 impl Report {
@@ -65,6 +88,7 @@ impl Report {
         match self {
             Report::Status(s) => &s.device,
             Report::Attributes(a) => &a.device,
+            Report::Connection(c) => &c.device,
         }
     }
 }
@@ -90,6 +114,9 @@ pub struct CommitOutcome {
     pub events: Vec<LiveEvent>,
     /// `events` as the JSON written to the change log, which is also what goes on the wire.
     pub wire: Vec<String>,
+    /// Connections logged or ended by this commit, as the log now holds them (not numbered:
+    /// the connection log is no change to a device, so not in the change log).
+    pub connections: Vec<(String, telemetry::connections::Connection)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +191,11 @@ pub trait Store: TelemetrySource + DashboardStore + DeviceAdmin + AlarmStore + T
     /// Every device the registry holds, registered or not (a status alone makes a record):
     /// what the device cap counts.
     fn known_devices(&self) -> Vec<telemetry::DeviceSummary>;
+
+    /// Ends the connections the log still holds open, as server_stopped: at `at` when the
+    /// server stops, or, as it starts (before the broker takes any), those a crash left open,
+    /// at each device's last message (when it died is not known). Answers how many.
+    fn end_connections(&self, at: Option<Millis>) -> Result<u64, StoreError>;
 
     /// Whether the database answers reads.
     fn healthy(&self) -> bool;

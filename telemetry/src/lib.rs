@@ -12,7 +12,8 @@
 //! - [`timestamp`]: the timestamp rules (RFC 3339, naive = UTC, sane range).
 //! - [`live`]: events pushed to dashboards over `/ws/live`.
 //! - [`rhythm`]: how often a device reports, learned from when its readings arrive;
-//!   [`attributes`]: what a device says about itself (firmware, …), and the events on its page.
+//!   [`attributes`]: what a device says about itself (firmware, …), and the events on its page;
+//!   [`connections`]: its connection log (why each ended) and availability.
 //! - [`history`]: downsampled buckets for charts, in the viewer's local days from a day up;
 //!   `zone` (feature `zones`, server only): time zones by IANA name, which give those days.
 //! - [`device`]: what the dashboard knows about a device; [`tags`]: the `key=value` tags
@@ -30,6 +31,7 @@ pub mod accounts;
 pub mod alarm;
 pub mod attributes;
 pub mod auth;
+pub mod connections;
 pub mod dashboard;
 pub mod decode;
 pub mod device;

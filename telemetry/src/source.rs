@@ -65,11 +65,18 @@ pub trait TelemetrySource: Send + Sync {
 }
 
 /// What happened to one device lately, newest first: its events (firmware changes, reboots,
-/// …), current to change `last_seq` (later ones come live).
+/// …), current to change `last_seq` (later ones come live), and its connections to the
+/// embedded broker (none with an external broker).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DeviceLog {
     pub last_seq: u64,
     pub events: Vec<crate::attributes::DeviceEvent>,
+    #[serde(default)]
+    pub connections: Vec<crate::connections::Connection>,
+    /// Whether the server logs connections at all (its embedded broker does; with an external
+    /// broker it sees only what devices publish).
+    #[serde(default)]
+    pub connections_logged: bool,
 }
 
 /// Dashboards, as the UI's server functions keep them.

@@ -218,7 +218,7 @@ impl Writer {
             .iter()
             .filter_map(|r| match r {
                 crate::store::Report::Status(s) => Some((s.device.as_str(), s.online)),
-                crate::store::Report::Attributes(_) => None,
+                crate::store::Report::Attributes(_) | crate::store::Report::Connection(_) => None,
             })
             .collect();
         work.statuses(&statuses);

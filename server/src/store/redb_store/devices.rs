@@ -5,6 +5,7 @@ use redb::ReadableTable;
 use telemetry::{DeviceAdmin, Millis, SourceError};
 
 use super::super::chunks;
+use super::super::connection_log;
 use super::super::device_events::{self, DEVICE_EVENTS};
 use super::super::head::Head;
 use super::super::registry::{DEVICES, DeviceRecord};
@@ -77,6 +78,7 @@ impl DeviceAdmin for RedbStore {
                     series.remove((id, metric.as_str()))?;
                 }
                 device_events::delete(&mut tx.open_table(DEVICE_EVENTS)?, id)?;
+                connection_log::delete(&tx, id)?;
                 // A checkpoint first, so the change log is never replayed onto the deleted device.
                 mem.devices.checkpoint(&tx, last_seq(&tx)?)?;
                 tx.open_table(DEVICES)?.remove(id)?;

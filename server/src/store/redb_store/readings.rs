@@ -9,6 +9,7 @@ use telemetry::{Current, DeviceSummary, History, LiveEvent, Millis, SourceError,
 
 use super::super::change_log::{self, CHANGES};
 use super::super::chunks::{self, CHUNKS};
+use super::super::connection_log::{self, CONNECTIONS};
 use super::super::device_events::{self, DEVICE_EVENTS};
 use super::super::head::{self, HEAD, Head};
 use super::super::registry::{DeviceRecord, META, Registry, counter};
@@ -114,8 +115,25 @@ impl Store for RedbStore {
                     }
                 }
             }
+            let mut connection_tables = None;
             for report in reports {
                 let device = report.device().as_str();
+                // The connection log is no change to the device's record (nor numbered), and
+                // only a device the store knows has one (any client id may connect to an open
+                // broker; a deleted device's last connection may end after it went).
+                if let Report::Connection(connection) = report {
+                    if !records.contains_key(device) && mem.devices.get(device).is_none() {
+                        continue;
+                    }
+                    let tables = match &mut connection_tables {
+                        Some(tables) => tables,
+                        None => connection_tables.insert(connection_log::Tables::open(&tx)?),
+                    };
+                    if let Some(logged) = connection_log::record(tables, connection)? {
+                        outcome.connections.push((device.to_owned(), logged));
+                    }
+                    continue;
+                }
                 let rec = record(&mut records, &mem.devices, device);
                 match report {
                     Report::Status(StatusReport { online, at, session, .. }) => {
@@ -152,6 +170,7 @@ impl Store for RedbStore {
                                 .push((seq, DeviceEvent { device: device.to_owned(), at: *at, kind }));
                         }
                     }
+                    Report::Connection(_) => {}
                 }
             }
             // Device events in change order, after the reading or attributes that made them.
@@ -186,6 +205,19 @@ impl Store for RedbStore {
             mem.series.extend(new_series);
         }
         Ok(outcome)
+    }
+
+    fn end_connections(&self, at: Option<Millis>) -> Result<u64, StoreError> {
+        let _writer = self.writer();
+        let tx = self.begin_write()?;
+        let ended = {
+            let mem = self.mem();
+            connection_log::end_open(&tx, |device| {
+                at.unwrap_or_else(|| mem.devices.get(device).map_or(0, |r| r.last_seen))
+            })?
+        };
+        tx.commit()?;
+        Ok(ended)
     }
 
     fn prune(&self, horizons: Horizons) -> Result<Pruned, StoreError> {
@@ -423,7 +455,10 @@ impl TelemetrySource for RedbStore {
         answer(|| {
             let rx = self.db.read()?;
             let events = device_events::of(&rx.open_table(DEVICE_EVENTS)?, id)?;
-            Ok(telemetry::source::DeviceLog { last_seq: read_last_seq(&rx)?, events })
+            let connections = connection_log::of(&rx.open_table(CONNECTIONS)?, id)?;
+            // Whether connections are logged at all, the server says (it knows its broker).
+            let last_seq = read_last_seq(&rx)?;
+            Ok(telemetry::source::DeviceLog { last_seq, events, connections, connections_logged: false })
         })
     }
 }

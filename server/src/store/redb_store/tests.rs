@@ -411,3 +411,45 @@ fn expected_intervals_are_learned_set_and_survive_a_crash_and_a_checkpoint() {
     assert!(store.set_expected_interval("set", None).unwrap());
     assert_eq!(store.device("set").unwrap().value.unwrap().interval, learned(10_000), "back to learning");
 }
+
+#[test]
+fn connections_are_logged_for_known_devices_ended_at_the_next_start_and_deleted_with_them() {
+    use super::super::{ConnectionChange, ConnectionReport};
+    use telemetry::connections::Ended;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let report = |device: &str, id: Millis, at: Millis, change| -> Report {
+        Report::Connection(ConnectionReport { device: DeviceId::try_from(device).unwrap(), id, at, change })
+    };
+    let connected = || ConnectionChange::Connected { address: Some("10.0.0.7:5100".into()), protocol: 5 };
+    let clean = ConnectionChange::Ended { address: None, protocol: 5, reason: Ended::Clean };
+    {
+        let store = RedbStore::open(&path).unwrap();
+        // A client id the store does not know (anyone may connect to an open broker).
+        let out = store.commit(&[], &[report("stranger", 1_000, 1_000, connected())]).unwrap();
+        assert!(out.connections.is_empty());
+        // A device's first connection, committed with its first reading: logged, not numbered.
+        let out = store
+            .commit(&[msg("x", 2_000, &[("t", 1.0)])], &[report("x", 1_500, 1_500, connected())])
+            .unwrap();
+        assert_eq!(out.connections.len(), 1);
+        assert_eq!(out.events.len(), 1, "only the reading is a change");
+        let out = store.commit(&[], &[report("x", 1_500, 5_000, clean)]).unwrap();
+        assert_eq!(out.connections[0].1.reason, Some(Ended::Clean));
+        store.commit(&[msg("x", 8_000, &[("t", 2.0)])], &[report("x", 6_000, 6_000, connected())]).unwrap();
+        // Dropped with that connection open, as a kill -9 leaves it.
+    }
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(store.end_connections(None).unwrap(), 1);
+    let log = store.device_log("x").unwrap().connections;
+    let seen: Vec<_> = log.iter().map(|c| (c.connected_at, c.ended_at, c.reason, c.protocol)).collect();
+    assert_eq!(
+        seen,
+        [(6_000, Some(8_010), Some(Ended::ServerStopped), 5), (1_500, Some(5_000), Some(Ended::Clean), 5)],
+        "ended at its last reading"
+    );
+    assert_eq!(log[1].address.as_deref(), Some("10.0.0.7:5100"), "kept from when it began");
+    assert!(store.device_log("stranger").unwrap().connections.is_empty());
+    assert!(store.delete_device("x").unwrap());
+    assert!(store.device_log("x").unwrap().connections.is_empty());
+}
