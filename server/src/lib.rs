@@ -226,6 +226,14 @@ impl Server {
         let desk: Arc<dyn AlarmDesk> = desk;
         let broker = match config.mqtt.mode {
             MqttMode::Embedded => {
+                // Connections a crash left open in the log end before the broker takes any.
+                let s = store.clone();
+                let ended = tokio::task::spawn_blocking(move || s.end_connections(None))
+                    .await
+                    .expect("end connections task")?;
+                if ended > 0 {
+                    info!(ended, "connections left open by the last run ended as server_stopped");
+                }
                 let tls = config.tls.files().map(|(cert, key)| TlsListen {
                     addr: config.mqtt.tls_listen,
                     cert,
@@ -398,6 +406,16 @@ impl Server {
         }
         // The stop signal closed the ingest queue: the writer commits what is queued and ends.
         let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
+        // Devices still connected: their connections end now, as the server stops.
+        if config.mqtt.mode == MqttMode::Embedded {
+            let s = store.clone();
+            let at = clock::now_ms();
+            match tokio::task::spawn_blocking(move || s.end_connections(Some(at))).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "open connections not ended; the next start ends them"),
+                Err(_) => {}
+            }
+        }
         drop(store);
         info!("stopped");
         served

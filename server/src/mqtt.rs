@@ -1,9 +1,10 @@
 //! MQTT in: the embedded broker ([`broker`]) with its sign-in bookkeeping ([`sessions`]) and
 //! per-connection pacing ([`pacing`]), or the client of an external broker ([`client`]). Both
 //! only translate MQTT to the ingest door ([`crate::ingest::Ingest::admit`]) and its answer
-//! back.
+//! back. The embedded broker also tells each device's connection log ([`connections`]).
 
 pub mod broker;
 pub mod client;
+pub mod connections;
 pub mod pacing;
 pub mod sessions;

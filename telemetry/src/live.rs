@@ -53,6 +53,10 @@ pub enum LiveEvent {
     Event { seq: u64, event: crate::attributes::DeviceEvent },
     /// Someone changed a device's tags: all of them as they are now, set at server time `at`.
     Tags { seq: u64, device: String, tags: crate::tags::Tags, at: Millis },
+    /// One of a device's connections to the embedded broker began, ended or was refused: the
+    /// entry as its connection log now holds it (the same `connected_at` replaces it). Not a
+    /// numbered change: the log is read whole from `/api/device_log`.
+    Connection { device: String, connection: crate::connections::Connection },
 }
 
 impl LiveEvent {
@@ -63,7 +67,8 @@ impl LiveEvent {
             | LiveEvent::Status { device, .. }
             | LiveEvent::Refused { device, .. }
             | LiveEvent::Attributes { device, .. }
-            | LiveEvent::Tags { device, .. } => Some(device),
+            | LiveEvent::Tags { device, .. }
+            | LiveEvent::Connection { device, .. } => Some(device),
             LiveEvent::Alarm { alarm, .. } => Some(&alarm.device),
             LiveEvent::Event { event, .. } => Some(&event.device),
             LiveEvent::Hello { .. } | LiveEvent::Resync { .. } => None,
@@ -79,7 +84,10 @@ impl LiveEvent {
             | LiveEvent::Attributes { seq, .. }
             | LiveEvent::Event { seq, .. }
             | LiveEvent::Tags { seq, .. } => Some(*seq),
-            LiveEvent::Hello { .. } | LiveEvent::Resync { .. } | LiveEvent::Refused { .. } => None,
+            LiveEvent::Hello { .. }
+            | LiveEvent::Resync { .. }
+            | LiveEvent::Refused { .. }
+            | LiveEvent::Connection { .. } => None,
         }
     }
 }
@@ -87,6 +95,25 @@ impl LiveEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_change_is_about_its_device_and_not_numbered() {
+        let connection = crate::connections::Connection {
+            connected_at: 5,
+            ended_at: Some(9),
+            reason: Some(crate::connections::Ended::KeepaliveTimeout),
+            address: Some("10.0.0.7:5100".into()),
+            protocol: 5,
+        };
+        let event = LiveEvent::Connection { device: "d1".into(), connection };
+        let json = serde_json::to_string(&event).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"connection","device":"d1","connection":{"connected_at":5,"ended_at":9,"reason":"keepalive_timeout","address":"10.0.0.7:5100","protocol":5}}"#
+        );
+        assert_eq!(serde_json::from_str::<LiveEvent>(&json).unwrap(), event);
+        assert_eq!((event.device(), event.seq()), (Some("d1"), None));
+    }
 
     #[test]
     fn wire_format_is_tagged_json() {

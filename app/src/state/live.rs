@@ -47,6 +47,9 @@ pub struct LiveDevice {
     /// Its events the feed brought, with their change numbers, newest first (at most
     /// [`MAX_DEVICE_EVENTS`]).
     pub events: Vec<(u64, DeviceEvent)>,
+    /// Its connections the feed brought (begun, ended or refused), newest first, one per
+    /// `connected_at` (at most [`telemetry::connections::MAX_LOGGED`]).
+    pub connections: Vec<telemetry::connections::Connection>,
 }
 
 /// Live state shared by every page (a context).
@@ -326,6 +329,13 @@ pub fn apply(devices: &mut BTreeMap<String, LiveDevice>, event: LiveEvent) {
             d.events.insert(0, (seq, event));
             d.events.truncate(MAX_DEVICE_EVENTS);
         }
+        LiveEvent::Connection { device, connection } => {
+            let log = &mut devices.entry(device).or_default().connections;
+            log.retain(|c| c.connected_at != connection.connected_at);
+            let at = log.partition_point(|c| c.connected_at > connection.connected_at);
+            log.insert(at, connection);
+            log.truncate(telemetry::connections::MAX_LOGGED);
+        }
         // Alarms are not a device's state: `Live::alarms` holds them.
         LiveEvent::Alarm { .. } => {}
         LiveEvent::Hello { .. } | LiveEvent::Resync { .. } => {}
@@ -491,6 +501,30 @@ mod tests {
             "newer changes win, older news does not"
         );
         assert_eq!(live["a"].events, [(3, event)]);
+    }
+
+    #[test]
+    fn live_connections_replace_their_entry_newest_first_and_stay_bounded() {
+        use telemetry::connections::{Connection, Ended, MAX_LOGGED};
+        let entry = |at: Millis, ended: Option<Millis>| Connection {
+            connected_at: at,
+            ended_at: ended,
+            reason: ended.map(|_| Ended::KeepaliveTimeout),
+            address: None,
+            protocol: 4,
+        };
+        let mut live = BTreeMap::new();
+        let event = |c: Connection| LiveEvent::Connection { device: "a".into(), connection: c };
+        apply(&mut live, event(entry(100, None)));
+        apply(&mut live, event(entry(50, Some(60))));
+        apply(&mut live, event(entry(100, Some(200))));
+        let seen: Vec<_> = live["a"].connections.iter().map(|c| (c.connected_at, c.ended_at)).collect();
+        assert_eq!(seen, [(100, Some(200)), (50, Some(60))], "one entry per connection, newest first");
+        for at in 1_000..1_000 + MAX_LOGGED as Millis {
+            apply(&mut live, event(entry(at, None)));
+        }
+        assert_eq!(live["a"].connections.len(), MAX_LOGGED);
+        assert_eq!(live["a"].connections.last().map(|c| c.connected_at), Some(1_000), "the oldest went");
     }
 
     #[test]

@@ -174,6 +174,9 @@ impl Writer {
                 for (event, json) in outcome.events.iter().zip(outcome.wire) {
                     self.hub.publish_json(event.device(), json);
                 }
+                for (device, connection) in outcome.connections {
+                    self.hub.publish(&telemetry::LiveEvent::Connection { device, connection });
+                }
                 if self.refusals.watching() {
                     for incoming in &messages {
                         self.refusals.accepted(incoming.message.device.as_str());

@@ -54,6 +54,7 @@ use telemetry::{Rejection, own_topic};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{debug, info, warn};
 
+use super::connections::ConnectionLog;
 use super::pacing::Pacing;
 use super::sessions::{Sessions, SignedIn};
 use crate::auth::{Auth, AuthEvent};
@@ -128,11 +129,13 @@ impl EmbeddedBroker {
         let withheld = crate::random::hex(16);
         let register = scx.extends.hook_mgr().register();
         let pacing = Arc::new(Pacing::default());
+        let connections = Arc::new(ConnectionLog::new(ingest.clone()));
         let hook = || {
             Box::new(TelemetryHook {
                 ingest: ingest.clone(),
                 auth: auth.clone(),
                 pacing: pacing.clone(),
+                connections: connections.clone(),
                 sessions: sessions.clone(),
                 probe_id: probe_id.clone(),
                 withheld: withheld.clone(),
@@ -146,6 +149,8 @@ impl EmbeddedBroker {
             Type::MessagePublish,
             Type::MessageExpiryCheck,
             Type::SessionTerminated,
+            Type::ClientConnected,
+            Type::ClientDisconnected,
         ] {
             register.add(typ, hook()).await;
         }
@@ -315,6 +320,7 @@ struct TelemetryHook {
     ingest: Ingest,
     auth: Arc<Auth>,
     pacing: Arc<Pacing>,
+    connections: Arc<ConnectionLog>,
     sessions: Arc<Sessions>,
     probe_id: String,
     /// The value of a withheld will's [`WITHHELD`] property.
@@ -519,7 +525,20 @@ impl Handler for TelemetryHook {
     async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
         match param {
             Parameter::ClientAuthenticate(info) => {
-                (false, Some(HookResult::AuthResult(self.authenticate(info))))
+                let result = self.authenticate(info);
+                if !matches!(result, AuthResult::Allow(..)) {
+                    self.connections.refused(info).await;
+                }
+                (false, Some(HookResult::AuthResult(result)))
+            }
+            // Each device's connection log.
+            Parameter::ClientConnected(session) => {
+                self.connections.connected(session).await;
+                (true, acc)
+            }
+            Parameter::ClientDisconnected(session, reason) => {
+                self.connections.disconnected(session, reason).await;
+                (true, acc)
             }
             Parameter::ClientSubscribeCheckAcl(session, subscribe) => {
                 let client: &str = &session.id.client_id;
@@ -539,7 +558,10 @@ impl Handler for TelemetryHook {
             Parameter::MessagePublishCheckAcl(session, publish) => {
                 match self.publish(&session.id, &publish.topic, &publish.payload).await {
                     Some(refusal) => refusal,
-                    None => (true, acc),
+                    None => {
+                        self.connections.published(session).await;
+                        (true, acc)
+                    }
                 }
             }
             // A last will is published by the broker itself, without the ACL check. rmqtt

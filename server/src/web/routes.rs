@@ -40,8 +40,11 @@ pub struct WebSettings {
 pub fn router(state: AppState, web: WebSettings) -> Router {
     let routes = generate_route_list(App);
     let refusals = state.ingest.refusals().clone();
-    let source: Arc<dyn TelemetrySource> =
-        Arc::new(WithRefusals { store: state.store.clone(), refusals: refusals.clone() });
+    let source: Arc<dyn TelemetrySource> = Arc::new(WithRefusals {
+        store: state.store.clone(),
+        refusals: refusals.clone(),
+        connections_logged: state.mqtt_mode == crate::config::MqttMode::Embedded,
+    });
     let dashboards: Arc<dyn DashboardStore> = state.store.clone();
     let admin: Arc<dyn DeviceAdmin> = Arc::new(Admin {
         store: state.store.clone(),
@@ -134,6 +137,8 @@ fn cors(allowed: &[String]) -> tower_http::cors::CorsLayer {
 struct WithRefusals {
     store: Arc<dyn Store>,
     refusals: Arc<Refusals>,
+    /// Whether the embedded broker runs, which logs devices' connections.
+    connections_logged: bool,
 }
 
 impl WithRefusals {
@@ -192,7 +197,8 @@ impl TelemetrySource for WithRefusals {
     }
 
     fn device_log(&self, id: &str) -> Result<telemetry::source::DeviceLog, SourceError> {
-        self.store.device_log(id)
+        let log = self.store.device_log(id)?;
+        Ok(telemetry::source::DeviceLog { connections_logged: self.connections_logged, ..log })
     }
 }
 

@@ -295,6 +295,14 @@ impl Raw {
         closed
     }
 
+    /// Sends DISCONNECT (a clean end), closes its side as a client does, and waits for the
+    /// broker to close the connection.
+    pub fn disconnect(mut self) {
+        self.stream.write_all(&[0xE0, 0]).unwrap();
+        self.stream.shutdown(std::net::Shutdown::Write).unwrap();
+        assert!(self.closed_within(Duration::from_secs(5)), "the broker ends the connection");
+    }
+
     /// Sets how long [`Raw::publish`] waits for its answer.
     pub fn set_read_timeout(&mut self, timeout: Duration) {
         self.stream.set_read_timeout(Some(timeout)).unwrap();

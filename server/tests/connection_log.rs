@@ -1,0 +1,189 @@
+//! Each device's connection log against the whole server (issue 17, acceptance 4): why the
+//! embedded broker ended each connection (a client that stops pinging, one that says
+//! DISCONNECT), refused sign-ins, and connections a kill -9 or a stop left open, ended as
+//! server_stopped when the server starts again; at most 100 kept per device.
+
+mod common;
+
+use std::time::Duration;
+
+use common::raw::{Connect, Raw, Refused};
+use common::*;
+use serde_json::Value;
+
+/// A device's connections (`/api/device_log`), newest first.
+fn connections(server: &ServerProcess, id: &str, headers: &[(&str, &str)]) -> Vec<Value> {
+    let path = format!("/api/device_log?id={id}");
+    let (status, _, body) = http_full(server.http, "GET", &path, "", headers, b"");
+    assert_eq!(status, 200, "{body}");
+    let log: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(log["connections_logged"], Value::Bool(true), "the embedded broker logs connections");
+    log["connections"].as_array().unwrap().clone()
+}
+
+/// The device's connections once `done` holds for them (commits come a moment after the fact).
+fn connections_when(
+    server: &ServerProcess,
+    id: &str,
+    headers: &[(&str, &str)],
+    what: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let log = connections(server, id, headers);
+        if done(&log) {
+            return log;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {log:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn reason(c: &Value) -> &str {
+    c["reason"].as_str().unwrap_or("open")
+}
+
+fn reading(device: &mut Raw, id: &str) {
+    let answer = device.publish(telemetry_topic(id).as_bytes(), payload([("t", 21.5)], now_ms()).as_bytes());
+    assert_eq!(answer, common::raw::Answer::PubAck);
+}
+
+#[test]
+fn a_client_that_stops_pinging_ends_as_a_keepalive_timeout_and_a_disconnect_as_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("iot.toml");
+    std::fs::write(&config, "[mqtt]\nmin_keepalive_secs = 1\n").unwrap();
+    let server =
+        ServerProcess::start(&dir.path().join("t.redb"), &[("IOT_CONFIG", config.display().to_string())]);
+
+    // Keepalive 1 s, one reading, then silence: the broker ends it a few seconds later.
+    let quiet = Connect { keep_alive: 1, ..Connect::new("QUIET") };
+    let mut quiet = Raw::try_connect_with(server.mqtt(), &quiet).expect("connected");
+    reading(&mut quiet, "QUIET");
+    let started = now_ms();
+    // A device that says goodbye.
+    let mut polite = Raw::connect(server.mqtt(), "POLITE");
+    reading(&mut polite, "POLITE");
+    polite.disconnect();
+
+    assert!(quiet.closed_within(Duration::from_secs(10)), "the broker ends a silent connection");
+    let log = connections_when(&server, "QUIET", &[], "the silent connection ended", |l| {
+        l.first().is_some_and(|c| c["ended_at"].is_i64())
+    });
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(reason(&log[0]), "keepalive_timeout");
+    let lasted = log[0]["ended_at"].as_i64().unwrap() - log[0]["connected_at"].as_i64().unwrap();
+    assert!((1_000..10_000).contains(&lasted), "it lasted {lasted} ms");
+    assert!(log[0]["connected_at"].as_i64().unwrap() <= started);
+    assert_eq!(log[0]["protocol"], 4);
+    assert!(log[0]["address"].as_str().unwrap().starts_with("127.0.0.1:"), "{log:?}");
+    let log = connections_when(&server, "POLITE", &[], "the clean end", |l| !l.is_empty());
+    assert_eq!(log.iter().map(reason).collect::<Vec<_>>(), ["clean"]);
+
+    // A known device's next connection is listed while it lasts, then ended.
+    let again = Raw::connect(server.mqtt(), "POLITE");
+    let log = connections_when(&server, "POLITE", &[], "the open connection", |l| l.len() == 2);
+    assert_eq!(log.iter().map(reason).collect::<Vec<_>>(), ["open", "clean"]);
+    again.disconnect();
+    connections_when(&server, "POLITE", &[], "the second clean end", |l| {
+        l.iter().map(reason).collect::<Vec<_>>() == ["clean", "clean"]
+    });
+    // A client id that never sent anything has no log.
+    Raw::connect(server.mqtt(), "STRANGER").disconnect();
+    assert!(connections(&server, "STRANGER", &[]).is_empty());
+}
+
+fn cli(db: &std::path::Path, args: &[&str], password: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(args)
+        .env("IOT_STORAGE_PATH", db)
+        .env("IOT_PASSWORD", password)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn a_wrong_key_is_an_auth_failure_and_connections_open_at_a_kill_or_a_stop_end_as_server_stopped() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    cli(&db, &["user", "add", "root"], "admin password");
+    let key = cli(&db, &["device", "key", "KEYED"], "");
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("root:admin password"));
+    let auth = [("Authorization", basic.as_str())];
+    let server = ServerProcess::start(&db, &[]);
+    let login = Some(("KEYED", key.as_str()));
+    let mut device = Raw::try_connect_as(server.mqtt(), "KEYED", login).unwrap();
+    reading(&mut device, "KEYED");
+
+    // Someone with the wrong key: refused (bad user name or password), and listed.
+    let wrong = Connect { login: Some(("KEYED", "not-the-key")), ..Connect::new("KEYED") };
+    assert_eq!(Raw::try_connect_with(server.mqtt(), &wrong).err(), Some(Refused::Code(4)));
+    let log = connections_when(&server, "KEYED", &auth, "the refused sign-in", |l| {
+        l.iter().any(|c| reason(c) == "auth_failure")
+    });
+    assert_eq!(log.iter().map(reason).collect::<Vec<_>>(), ["auth_failure", "open"], "{log:?}");
+    assert_eq!(log[0]["connected_at"], log[0]["ended_at"], "a refusal is a moment");
+
+    // Killed while the device is connected: the next start ends it at its last message.
+    reading(&mut device, "KEYED");
+    let last_seen = |server: &ServerProcess| {
+        let (status, _, body) = http_full(server.http, "GET", "/api/device?id=KEYED", "", &auth, b"");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()["device"]["last_seen"].as_i64().unwrap()
+    };
+    let seen = last_seen(&server);
+    server.kill();
+    drop(device);
+    let server = ServerProcess::start(&db, &[]);
+    let log = connections(&server, "KEYED", &auth);
+    assert_eq!(log.iter().map(reason).collect::<Vec<_>>(), ["auth_failure", "server_stopped"], "{log:?}");
+    assert_eq!(log[1]["ended_at"].as_i64(), Some(seen), "ended at its last message");
+
+    // Stopped (SIGTERM) while it is connected: ended as the server stops.
+    let mut device = Raw::try_connect_as(server.mqtt(), "KEYED", login).unwrap();
+    reading(&mut device, "KEYED");
+    connections_when(&server, "KEYED", &auth, "the new connection", |l| l.len() == 3);
+    let before = now_ms();
+    server.stop();
+    let after = now_ms();
+    let server = ServerProcess::start(&db, &[]);
+    let log = connections(&server, "KEYED", &auth);
+    assert_eq!(reason(&log[0]), "server_stopped", "{log:?}");
+    let ended = log[0]["ended_at"].as_i64().unwrap();
+    assert!((before..=after).contains(&ended), "ended {ended}, stopped between {before} and {after}");
+    drop(device);
+}
+
+#[test]
+fn a_device_keeps_its_latest_100_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &[]);
+    let mut first = Raw::connect(server.mqtt(), "BUSY");
+    reading(&mut first, "BUSY");
+    first.disconnect();
+    let oldest =
+        connections_when(&server, "BUSY", &[], "the first connection", |l| l.len() == 1)[0]["connected_at"]
+            .as_i64()
+            .unwrap();
+    for _ in 0..104 {
+        // Right after a connection ends the broker may still be letting go of its session
+        // (CONNACK 3, server unavailable): a device tries again.
+        let again = (0..100).find_map(|_| {
+            Raw::try_connect(server.mqtt(), "BUSY")
+                .inspect_err(|_| std::thread::sleep(Duration::from_millis(10)))
+                .ok()
+        });
+        again.expect("connected again").disconnect();
+    }
+    let log = connections_when(&server, "BUSY", &[], "105 connections made and ended", |l| {
+        l.len() == 100 && l.iter().all(|c| c["ended_at"].is_i64())
+    });
+    let times: Vec<i64> = log.iter().map(|c| c["connected_at"].as_i64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] > w[1]), "newest first, each its own");
+    assert!(times[99] > oldest, "the oldest went");
+    assert!(log.iter().all(|c| reason(c) == "clean"));
+}
