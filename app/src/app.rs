@@ -12,6 +12,7 @@ use crate::pages::alarms::{AlarmPage, AlarmsPage, RulesPage};
 use crate::pages::dashboard::DashboardPage;
 use crate::pages::dashboards::DashboardsPage;
 use crate::pages::device::DevicePage;
+use crate::pages::fleet::FleetPage;
 use crate::pages::home::HomePage;
 use crate::pages::login::{LoginPage, SetupPage};
 use crate::state::live::Live;
@@ -94,6 +95,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <div class="empty"><h2>"Page not found"</h2><p><a href="/">"Back to all devices"</a></p></div> }>
                     <Route path=path!("") view=HomePage ssr=SsrMode::InOrder/>
                     <Route path=path!("device/:id") view=DevicePage ssr=SsrMode::InOrder/>
+                    <Route path=path!("fleet") view=FleetPage ssr=SsrMode::InOrder/>
                     <Route path=path!("dashboards") view=DashboardsPage ssr=SsrMode::InOrder/>
                     <Route path=path!("d/:id") view=DashboardPage ssr=SsrMode::InOrder/>
                     <Route path=path!("alarms") view=AlarmsPage ssr=SsrMode::InOrder/>

@@ -6,5 +6,6 @@ pub mod alarms;
 pub mod dashboard;
 pub mod dashboards;
 pub mod device;
+pub mod fleet;
 pub mod home;
 pub mod login;

@@ -22,6 +22,7 @@ pub fn TopBar() -> impl IntoView {
             <a class="brand" href="/">"IoT Dashboard"</a>
             <nav class="main-nav" aria-label="Main">
                 <a href="/">"Devices"</a>
+                <a href="/fleet">"Fleet"</a>
                 <a href="/dashboards">"Dashboards"</a>
                 <a href="/alarms">"Alarms"</a>
             </nav>

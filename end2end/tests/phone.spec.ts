@@ -16,7 +16,7 @@ test.beforeAll(() => {
 });
 
 // (/admin is refused on an open dashboard: it is covered signed in, below.)
-const openPages = ['/', '/dashboards', '/d/overview', `/device/${device}`, '/login', '/setup', '/account'];
+const openPages = ['/', '/fleet', '/dashboards', '/d/overview', `/device/${device}`, '/login', '/setup', '/account'];
 // The sign-in pages stream the account corner in after the page, which needs JavaScript.
 const signInPages = ['/login', '/setup'];
 
@@ -60,7 +60,7 @@ test.describe('signed in as an admin', () => {
     await expect(page).toHaveURL(`${base}/`);
     for (const width of PHONE_WIDTHS) {
       await page.setViewportSize({ width, height: 800 });
-      for (const path of ['/', '/dashboards', '/d/overview', '/admin', '/account']) {
+      for (const path of ['/', '/fleet', '/dashboards', '/d/overview', '/admin', '/account']) {
         await page.goto(`${base}${path}`);
         const signOut = page.getByRole('button', { name: 'Sign out' });
         await expect(signOut).toBeInViewport({ ratio: 1 });

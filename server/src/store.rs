@@ -264,6 +264,9 @@ pub trait AlarmStore: Send + Sync {
         &self,
         query: &telemetry::alarm::AlarmQuery,
     ) -> Result<Vec<telemetry::alarm::Alarm>, StoreError>;
+    /// How many alarms are active, per device (only those with any): read from the active
+    /// alarms alone, however long the history.
+    fn open_alarm_counts(&self) -> Result<std::collections::HashMap<String, u32>, StoreError>;
     /// An alarm and its log.
     #[allow(clippy::type_complexity)]
     fn alarm(

@@ -9,12 +9,14 @@
 //! - [`sign_in`]: who is asking and what they may do; [`auth_forms`]: sign in, out, setup and
 //!   password changes.
 //! - [`live`]: `/ws/live`; [`http_ingest`]: `POST /api/telemetry`; [`export`]:
-//!   `GET /api/export.csv`; [`health`]: `/healthz` and `/metrics`; [`status`]: the right HTTP
-//!   status for server function errors; [`alarms_api`]: alarms, rules and channels as JSON.
+//!   `GET /api/export.csv`; [`fleet_export`]: `GET /api/fleet.csv`; [`health`]: `/healthz`
+//!   and `/metrics`; [`status`]: the right HTTP status for server function errors;
+//!   [`alarms_api`]: alarms, rules and channels as JSON.
 
 pub mod alarms_api;
 pub mod auth_forms;
 pub mod export;
+pub mod fleet_export;
 pub mod guard;
 pub mod health;
 pub mod http_ingest;

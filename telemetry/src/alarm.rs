@@ -643,6 +643,8 @@ impl std::error::Error for AlarmError {}
 /// the readings that open and clear alarms.
 pub trait AlarmDesk: Send + Sync {
     fn alarms(&self, query: &AlarmQuery) -> Result<Vec<Alarm>, AlarmError>;
+    /// How many alarms are active, per device (devices without any left out).
+    fn open_counts(&self) -> Result<std::collections::HashMap<String, u32>, AlarmError>;
     fn alarm(&self, id: &str) -> Result<AlarmDetail, AlarmError>;
     /// `by` (an admin) acts on an alarm; answers it as it is now.
     fn act(&self, id: &str, action: AlarmAction, by: &str) -> Result<Alarm, AlarmError>;

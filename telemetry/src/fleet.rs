@@ -322,6 +322,9 @@ pub struct Summary {
 /// Firmware versions the summary names.
 pub const MAX_FIRMWARE_CHIPS: usize = 5;
 
+/// Most devices one export of readings by query may hold (`GET /api/export.csv?q=`).
+pub const MAX_EXPORT_DEVICES: usize = 1000;
+
 /// Counts `devices` at `now`.
 pub fn summarize<'a, D: Facts + 'a>(devices: impl IntoIterator<Item = &'a D>, now: Millis) -> Summary {
     let mut s = Summary::default();

@@ -3,8 +3,11 @@
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
+use serde::{Deserialize, Serialize};
+use telemetry::fleet::Summary;
 use telemetry::query::Group;
 use telemetry::tags::Tagged;
+use telemetry::{DeviceSummary, Millis};
 
 use super::codec::JsonText;
 use super::error::ApiError;
@@ -14,6 +17,45 @@ use super::ssr;
 /// Most devices one bulk edit may name by id (a page's worth, and then some); "every device
 /// the query matches" names them by query instead.
 pub const MAX_BULK_IDS: usize = 1000;
+
+/// One device on the fleet view: as the server knows it, and how many of its alarms are open.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetRow {
+    pub device: DeviceSummary,
+    pub alarms: u32,
+}
+
+/// One page of the fleet view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetList {
+    /// The server's clock (ages render the same on server and client) and the change number
+    /// the rows are current to.
+    pub server_time: Millis,
+    pub last_seq: u64,
+    /// This page's devices, in order.
+    pub rows: Vec<FleetRow>,
+    /// Devices the query matches, and in all.
+    pub matching: usize,
+    pub fleet: usize,
+    /// This page (from 1; past the last, the last) and how many there are.
+    pub page: usize,
+    pub pages: usize,
+    /// What the chips say of the matching devices.
+    pub summary: Summary,
+    pub groups: Vec<Group>,
+}
+
+/// The devices the fleet query `q` matches (every device without one), sorted by `sort`
+/// (`status`, `-seen`, …), page `page` of [`crate::logic::fleet::PAGE_ROWS`] rows, with
+/// what the chips count and the groups. A query's mistake is a 400 saying where.
+#[server(prefix = "/api", endpoint = "fleet", input = GetUrl, output = JsonText)]
+pub async fn list_fleet(
+    #[server(default)] q: Option<String>,
+    #[server(default)] sort: Option<String>,
+    #[server(default)] page: Option<u32>,
+) -> Result<FleetList, ApiError> {
+    ssr_fleet::page(q.unwrap_or_default(), sort.unwrap_or_default(), page.unwrap_or(1)).await
+}
 
 /// Sets a device's tags to those in `tags` (`site=greenhouse floor=2`; empty: none). A plain
 /// form can post here.
@@ -111,9 +153,48 @@ pub async fn delete_group(id: String, confirm: Option<String>) -> Result<(), Api
 #[cfg(feature = "ssr")]
 mod ssr_fleet {
     use telemetry::DeviceSummary;
+    use telemetry::fleet::{GroupError, Sort, sort_devices, summarize};
     use telemetry::query::Query;
 
-    use super::{ApiError, ssr};
+    use super::{ApiError, FleetList, FleetRow, ssr};
+    use crate::logic::fleet::{PAGE_ROWS, pages};
+
+    /// One page of the fleet view (see [`super::list_fleet`]).
+    pub async fn page(q: String, sort: String, page: u32) -> Result<FleetList, ApiError> {
+        let sort = Sort::parse(&sort);
+        let groups = ssr::groups(|f| f.groups().map_err(GroupError::Storage)).await?;
+        let lookup = |id: &str| groups.iter().find(|g| g.id == id).map(|g| g.query.clone());
+        let query = Query::parse_with_groups(&q, lookup).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let current = ssr::read(|s| s.devices()).await?;
+        let counts = ssr::desk(|d| d.open_counts()).await?;
+        let now = ssr::now();
+        let fleet = current.value.len();
+        let mut matching: Vec<DeviceSummary> =
+            current.value.into_iter().filter(|d| query.matches(d, now)).collect();
+        let summary = summarize(&matching, now);
+        let alarms_of = |id: &str| counts.get(id).copied().unwrap_or(0);
+        sort_devices(&mut matching, sort, now, alarms_of);
+        let total = matching.len();
+        let pages = pages(total);
+        let page = (page as usize).clamp(1, pages);
+        let rows = matching
+            .into_iter()
+            .skip((page - 1) * PAGE_ROWS)
+            .take(PAGE_ROWS)
+            .map(|device| FleetRow { alarms: alarms_of(&device.id), device })
+            .collect();
+        Ok(FleetList {
+            server_time: now,
+            last_seq: current.last_seq,
+            rows,
+            matching: total,
+            fleet,
+            page,
+            pages,
+            summary,
+            groups,
+        })
+    }
 
     /// `q` parsed with the stored groups put in (a mistake is a 400 saying where), and every
     /// device (with its refusals).

@@ -50,6 +50,20 @@ impl FleetView {
         out
     }
 
+    /// The list as CSV (every matching device, in this order).
+    pub fn csv_href(&self) -> String {
+        let mut href = format!("/api/fleet.csv?q={}", encode(self.q.trim()));
+        if self.sort != Sort::default() {
+            href.push_str(&format!("&sort={}", encode(&self.sort.as_string())));
+        }
+        href
+    }
+
+    /// The matching devices' readings over the last 24 h, as CSV.
+    pub fn readings_href(&self) -> String {
+        format!("/api/export.csv?q={}", encode(self.q.trim()))
+    }
+
     /// Another page of it.
     pub fn at_page(&self, page: usize) -> FleetView {
         FleetView { page, ..self.clone() }
@@ -74,6 +88,16 @@ impl FleetView {
         };
         FleetView { q, sort: self.sort, page: 1 }
     }
+}
+
+/// A query term for `field` and `value` (`fw:1.4.2`, `fw:"1.4 beta"`), or none when the value
+/// cannot be written in a query (it holds a quote).
+pub fn term(field: &str, value: &str) -> Option<String> {
+    if value.is_empty() || value.contains('"') {
+        return None;
+    }
+    let plain = !value.chars().any(|c| c.is_whitespace() || c == '(' || c == ')') && value != "OR";
+    Some(if plain { format!("{field}:{value}") } else { format!("{field}:\"{value}\"") })
 }
 
 /// The fleet view filtered by `q`.
@@ -103,6 +127,20 @@ mod tests {
         assert_eq!(view.at_page(1).href(), "/fleet?q=tag%3Asite%3Dgreenhouse%20fw%21%3D1.4.2&sort=-seen");
         assert_eq!(fleet_href("tag:site=a"), "/fleet?q=tag%3Asite%3Da");
         assert_eq!(fleet_href("<script>"), "/fleet?q=%3Cscript%3E");
+    }
+
+    #[test]
+    fn terms_are_quoted_when_they_must_be() {
+        assert_eq!(term("fw", "1.4.2").as_deref(), Some("fw:1.4.2"));
+        assert_eq!(term("fw", "1.4 beta").as_deref(), Some("fw:\"1.4 beta\""));
+        assert_eq!(term("fw", "a\"b"), None);
+        for value in ["1.4.2", "1.4 beta", "x(y)", "OR"] {
+            let q = telemetry::query::Query::parse(&term("fw", value).unwrap()).unwrap();
+            assert_eq!(q.to_string(), term("fw", value).unwrap(), "reads back as written");
+        }
+        let view = FleetView::from_params(Some("tag:a=b".into()), Some("-seen".into()), None);
+        assert_eq!(view.csv_href(), "/api/fleet.csv?q=tag%3Aa%3Db&sort=-seen");
+        assert_eq!(view.readings_href(), "/api/export.csv?q=tag%3Aa%3Db");
     }
 
     #[test]

@@ -112,6 +112,19 @@ impl Live {
 
     /// Records server data a page received: `devices` are current to `last_seq`.
     pub fn seed(&self, last_seq: u64, devices: &[DeviceSummary]) {
+        // Tags carry no time: the server's are the newest when its list is current to every
+        // change applied here (a feed event at or below the mark would be skipped).
+        if last_seq >= self.hwm.get_value() {
+            self.devices.maybe_update(|live| {
+                let mut forgot = false;
+                for d in devices {
+                    if let Some(l) = live.get_mut(&d.id) {
+                        forgot |= l.tags.take().is_some();
+                    }
+                }
+                forgot
+            });
+        }
         self.hwm.update_value(|h| *h = (*h).max(last_seq));
         self.base.update_value(|base| {
             for d in devices {
@@ -563,6 +576,12 @@ mod tests {
             cached.tags = tags("site=new");
             live.restore(9, vec![cached]);
             assert_eq!(live.snapshot()["a"].tags, tags("site=new"), "a newer cache wins");
+            let mut fresh = with.clone();
+            fresh.tags = tags("site=newest");
+            live.seed(8, std::slice::from_ref(&fresh));
+            assert_eq!(live.snapshot()["a"].tags, tags("site=new"), "an older page leaves the newer news");
+            live.seed(9, std::slice::from_ref(&fresh));
+            assert_eq!(live.snapshot()["a"].tags, tags("site=newest"), "a page as new as the news wins");
         });
     }
 

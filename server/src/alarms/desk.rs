@@ -172,6 +172,10 @@ impl AlarmDesk for Desk {
         self.store.alarms(query).map_err(storage)
     }
 
+    fn open_counts(&self) -> Result<std::collections::HashMap<String, u32>, AlarmError> {
+        self.store.open_alarm_counts().map_err(storage)
+    }
+
     fn alarm(&self, id: &str) -> Result<AlarmDetail, AlarmError> {
         match self.store.alarm(id).map_err(storage)? {
             Some((alarm, log)) => Ok(AlarmDetail { alarm, log }),

@@ -26,8 +26,7 @@ use crate::state::AppState;
 /// Readings read per storage page.
 const PAGE: usize = 5_000;
 
-/// Most devices one export by query may hold.
-pub const MAX_EXPORT_DEVICES: usize = 1000;
+pub use telemetry::fleet::MAX_EXPORT_DEVICES;
 
 #[derive(Debug, Deserialize)]
 pub struct ExportQuery {

@@ -69,6 +69,7 @@ pub fn router(state: AppState, web: WebSettings) -> Router {
         .route("/api/telemetry", post(super::http_ingest::post_telemetry))
         .layer(DefaultBodyLimit::max(web.max_body_bytes))
         .route("/api/export.csv", get(super::export::export_csv))
+        .route("/api/fleet.csv", get(super::fleet_export::fleet_csv))
         .route("/ws/live", get(super::live::live))
         .route("/healthz", get(super::health::healthz))
         .route("/metrics", get(super::health::metrics))

@@ -329,6 +329,21 @@ impl AlarmStore for RedbStore {
         Ok(out)
     }
 
+    fn open_alarm_counts(&self) -> Result<std::collections::HashMap<String, u32>, StoreError> {
+        let rx = self.db.read()?;
+        let alarms = rx.open_table(ALARMS)?;
+        let mut counts = std::collections::HashMap::new();
+        for entry in rx.open_table(BY_END)?.range((OPEN, "")..)? {
+            let (k, _) = entry?;
+            let Some(v) = alarms.get(k.value().1)? else { continue };
+            let alarm: Alarm = parse(v.value(), "alarm")?;
+            if alarm.active {
+                *counts.entry(alarm.device).or_insert(0u32) += 1;
+            }
+        }
+        Ok(counts)
+    }
+
     fn alarm(&self, id: &str) -> Result<Option<(Alarm, Vec<Transition>)>, StoreError> {
         let rx = self.db.read()?;
         let Some(v) = rx.open_table(ALARMS)?.get(id)? else { return Ok(None) };
@@ -566,6 +581,27 @@ mod tests {
             ..AlarmQuery::default()
         };
         assert_eq!(store.alarms(&query).unwrap()[0].id, "open");
+    }
+
+    #[test]
+    fn open_alarms_are_counted_per_device_as_they_clear() {
+        let store = store(vec![
+            alarm("a", "d", 100, None),
+            alarm("b", "d", 200, None),
+            alarm("c", "d", 50, Some(60)),
+            alarm("e1", "e", 300, None),
+            alarm("f1", "f", 10, Some(20)),
+        ]);
+        let counts = store.open_alarm_counts().unwrap();
+        assert_eq!((counts.get("d"), counts.get("e"), counts.get("f")), (Some(&2), Some(&1), None));
+        store
+            .commit_with(
+                &[],
+                &[],
+                &Changes { alarms: vec![alarm("b", "d", 200, Some(400))], ..Changes::default() },
+            )
+            .unwrap();
+        assert_eq!(store.open_alarm_counts().unwrap().get("d"), Some(&1), "a cleared alarm no longer counts");
     }
 
     #[test]
