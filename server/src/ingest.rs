@@ -9,17 +9,19 @@
 
 mod limits;
 mod refusals;
+pub mod retained;
 mod tags;
 mod writer;
 
 pub use limits::{Limits, LimitsConfig, Pace};
 pub use refusals::Refusals;
+pub use retained::{Reservation, Retained};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use telemetry::text::untrusted;
-use telemetry::{Decoded, Message, Millis, Rejection, TimestampSource, own_topic};
+use telemetry::{Decoded, DeviceId, Message, Millis, Rejection, TimestampSource, own_topic};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::warn;
 
@@ -27,7 +29,9 @@ use crate::clock::now_ms;
 use crate::hub::Hub;
 use crate::log_limit::LogLimit;
 use crate::metrics::{Metrics, Source};
-use crate::store::{AttributesReport, Incoming, Report, StatusReport, Store};
+use crate::store::{
+    AttributesReport, Incoming, Report, RetainedChange, RetainedMessage, StatusReport, Store,
+};
 
 /// Jobs waiting for the writer, beyond which submitters wait (backpressure).
 const QUEUE: usize = 16_384;
@@ -51,12 +55,25 @@ enum Job {
     Tags(tags::TagJob),
     /// Groups changed: rules' scopes are worked out again.
     Rescope,
+    /// A message the embedded broker is to retain (or whose topic it is to clear), with what
+    /// it is besides (readings, a report, or nothing to read).
+    Retain(RetainJob),
+}
+
+struct RetainJob {
+    messages: Vec<Incoming>,
+    reports: Vec<Report>,
+    change: RetainedChange,
+    /// Its place under the retained caps, given back once the change is applied.
+    held: Option<Reservation>,
+    done: oneshot::Sender<Ack>,
 }
 
 impl Job {
     fn readings(&self) -> usize {
         match self {
             Job::Messages(m, _) => m.iter().map(|i| i.message.values.len()).sum::<usize>().max(1),
+            Job::Retain(r) => r.messages.iter().map(|i| i.message.values.len()).sum::<usize>().max(1),
             Job::Status(..) | Job::Alarm(_) | Job::Tags(_) | Job::Rescope => 1,
         }
     }
@@ -114,6 +131,14 @@ pub struct Ingest {
     limits: Arc<Limits>,
     refusals: Arc<Refusals>,
     log: Arc<LogLimit>,
+    retained: Arc<Retained>,
+}
+
+/// What a retained publish sets or clears, and its place under the caps.
+#[derive(Debug)]
+pub struct Retaining {
+    change: RetainedChange,
+    held: Option<Reservation>,
 }
 
 impl Ingest {
@@ -133,6 +158,7 @@ impl Ingest {
     ) -> (Ingest, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let refusals = Arc::new(Refusals::new(hub.clone()));
+        let retained = Arc::new(load_retained(&*store, limits.config()));
         let writer = writer::Writer {
             store,
             hub,
@@ -142,11 +168,12 @@ impl Ingest {
             engine,
             notifier,
             rescoped: Instant::now(),
+            retained: retained.clone(),
         };
         let writer = tokio::spawn(writer.run(rx, stop.clone()));
         tokio::spawn(clock(tx.clone(), stop));
         let log = Arc::new(LogLimit::default());
-        (Ingest { tx, metrics, limits, refusals, log }, writer)
+        (Ingest { tx, metrics, limits, refusals, log, retained }, writer)
     }
 
     pub fn limits(&self) -> &Arc<Limits> {
@@ -159,6 +186,11 @@ impl Ingest {
 
     pub fn refusals(&self) -> &Arc<Refusals> {
         &self.refusals
+    }
+
+    /// The retained messages the embedded broker keeps.
+    pub fn retained(&self) -> &Arc<Retained> {
+        &self.retained
     }
 
     /// The budget of ingest's log lines (see [`LogLimit`]), for the edges' own lines.
@@ -208,6 +240,56 @@ impl Ingest {
             Ok(admitted) if !admitted.wait().is_zero() => self.metrics.throttled(),
             Ok(_) => {}
             Err(why) => self.record(arrival, why),
+        }
+        result
+    }
+
+    /// Decides an empty retained payload: it clears the topic's retained message (MQTT
+    /// 3.3.1.3) and is nothing to read, so only the sender's rights and rate apply.
+    pub fn admit_clear(&self, arrival: &Arrival, pace: Pace) -> Result<Admitted, Rejection> {
+        let now = Instant::now();
+        let result = match arrival.publisher {
+            Some(device) if !own_topic(device, arrival.topic) => Err(Rejection::NotOwnTopic),
+            _ if arrival.topic.contains(['+', '#']) => Err(Rejection::WildcardTopic),
+            _ => match device_of(arrival.topic).map(DeviceId::try_from) {
+                Some(Ok(device)) => self.limits.admit_device(&device, pace, now),
+                Some(Err(e)) => Err(Rejection::BadDeviceId(e)),
+                None => self.limits.admit_client(arrival.client, pace, now),
+            }
+            .map(Admitted::Nothing),
+        };
+        self.metrics.received(arrival.source);
+        match &result {
+            Ok(admitted) if !admitted.wait().is_zero() => self.metrics.throttled(),
+            Ok(_) => {}
+            Err(why) => self.record(arrival, why),
+        }
+        result
+    }
+
+    /// Decides the retained copy of a message [`Ingest::admit`] (or [`Ingest::admit_clear`])
+    /// let through: `message` is to be retained on its topic, or, with an empty payload, the
+    /// topic cleared; `None` for a delayed last will, which the retained status outlives (as
+    /// the store ignores it). Refused on a command topic or over the caps, counted like every
+    /// refusal.
+    pub fn retain(
+        &self,
+        arrival: &Arrival,
+        message: RetainedMessage,
+    ) -> Result<Option<Retaining>, Rejection> {
+        let result = if retained::is_command(&message.topic) {
+            Err(Rejection::RetainedCommand)
+        } else if message.payload.is_empty() {
+            Ok(Some(Retaining { change: RetainedChange::Clear(message.topic), held: None }))
+        } else if retained::is_stale_will(&self.retained, &message.topic, &message.payload) {
+            Ok(None)
+        } else {
+            self.retained
+                .reserve(&message.owner, &message.topic, message.payload.len())
+                .map(|held| Some(Retaining { change: RetainedChange::Set(message), held: Some(held) }))
+        };
+        if let Err(why) = &result {
+            self.record(arrival, why);
         }
         result
     }
@@ -307,6 +389,29 @@ impl Ingest {
         }
     }
 
+    /// Queues what [`Ingest::admit`] let through with the retained message it sets or clears;
+    /// the receiver resolves once both are durable and the retained change is in
+    /// [`Ingest::retained`].
+    pub async fn submit_retained(
+        &self,
+        admitted: Admitted,
+        retaining: Retaining,
+        received: Millis,
+    ) -> oneshot::Receiver<Ack> {
+        let (done, wait) = oneshot::channel();
+        let (messages, reports) = match admitted {
+            Admitted::Readings(message, _) => (vec![Incoming { message, received }], Vec::new()),
+            Admitted::Report(report, _) => (Vec::new(), vec![report]),
+            Admitted::Nothing(_) => (Vec::new(), Vec::new()),
+        };
+        let Retaining { change, held } = retaining;
+        let job = RetainJob { messages, reports, change, held, done };
+        if let Err(mpsc::error::SendError(Job::Retain(job))) = self.tx.send(Job::Retain(job)).await {
+            let _ = job.done.send(Err(IngestError::Closed));
+        }
+        wait
+    }
+
     /// Stores messages and waits until they are durable.
     pub async fn store(&self, messages: Vec<Message>, received: Millis) -> Ack {
         self.submit(messages, received).await.await.unwrap_or(Err(IngestError::Closed))
@@ -335,6 +440,22 @@ impl Ingest {
     pub fn alarm_job(&self, job: crate::alarms::AlarmJob) -> bool {
         self.tx.blocking_send(Job::Alarm(job)).is_ok()
     }
+}
+
+/// The retained messages the store holds, under the caps `limits` sets (those already expired
+/// are left out; a store that cannot be read leaves none, and says so).
+fn load_retained(store: &dyn Store, limits: &LimitsConfig) -> Retained {
+    let caps = retained::Caps {
+        per_owner: limits.max_retained_per_device,
+        bytes_per_owner: limits.max_retained_bytes_per_device,
+        total: limits.max_retained,
+        total_bytes: limits.max_retained_bytes,
+    };
+    let messages = store.retained().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "retained messages not loaded");
+        Vec::new()
+    });
+    Retained::new(caps, messages, now_ms())
 }
 
 /// An answer that is already known.

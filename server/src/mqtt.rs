@@ -1,5 +1,6 @@
-//! MQTT in: the embedded broker ([`broker`]) with its sign-in bookkeeping ([`sessions`]) and
-//! per-connection pacing ([`pacing`]), or the client of an external broker ([`client`]). Both
+//! MQTT in: the embedded broker ([`broker`]) with its sign-in bookkeeping ([`sessions`]),
+//! per-connection pacing ([`pacing`]) and retained messages ([`retained`]), or the client of
+//! an external broker ([`client`]). Both
 //! only translate MQTT to the ingest door ([`crate::ingest::Ingest::admit`]) and its answer
 //! back. The embedded broker also tells each device's connection log ([`connections`]).
 
@@ -7,4 +8,5 @@ pub mod broker;
 pub mod client;
 pub mod connections;
 pub mod pacing;
+pub mod retained;
 pub mod sessions;

@@ -11,6 +11,7 @@ mod handle;
 mod head;
 mod redb_store;
 mod registry;
+mod retained;
 mod retention;
 mod rollup;
 mod series_ids;
@@ -22,6 +23,7 @@ type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 pub use redb_store::RedbStore;
+pub use retained::{RetainStore, RetainedChange, RetainedMessage, RetainedProperties};
 pub use retention::{Horizons, Retention};
 
 use telemetry::{
@@ -171,7 +173,9 @@ impl From<StoreError> for SourceError {
     }
 }
 
-pub trait Store: TelemetrySource + DashboardStore + DeviceAdmin + AlarmStore + TagStore + GroupStore {
+pub trait Store:
+    TelemetrySource + DashboardStore + DeviceAdmin + AlarmStore + TagStore + GroupStore + RetainStore
+{
     /// Stores a batch of messages and reports (statuses, attributes), with the device events
     /// they make (a firmware change, a reboot), and what the alarm engine made of them (alarms,
     /// their logs, rule states, notifications), in one durable transaction: when this returns

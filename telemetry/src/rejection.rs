@@ -45,6 +45,18 @@ pub enum Rejection {
     Overloaded,
     /// A client id longer than the broker takes (`mqtt.max_client_id`).
     ClientIdTooLong(usize),
+    /// A retained message on a new topic beyond the device's (or connection's) maximum of
+    /// retained messages (`limits.max_retained_per_device`).
+    TooManyRetained(usize),
+    /// A retained message that would take the device's (or connection's) retained payloads
+    /// past `limits.max_retained_bytes_per_device`.
+    RetainedTooLarge(usize),
+    /// A retained message beyond the broker's total (`limits.max_retained`, or
+    /// `limits.max_retained_bytes` of payloads).
+    RetainedFull,
+    /// A retained message on a command topic (`app/device/<id>/cmd/…`): it would run again
+    /// on every reconnect.
+    RetainedCommand,
 }
 
 impl Rejection {
@@ -67,6 +79,10 @@ impl Rejection {
             Rejection::WillNotOwnStatus => "will_not_own_status",
             Rejection::Overloaded => "overloaded",
             Rejection::ClientIdTooLong(_) => "client_id_too_long",
+            Rejection::TooManyRetained(_) => "too_many_retained",
+            Rejection::RetainedTooLarge(_) => "retained_too_large",
+            Rejection::RetainedFull => "retained_full",
+            Rejection::RetainedCommand => "retained_command",
         }
     }
 
@@ -107,6 +123,14 @@ impl fmt::Display for Rejection {
             Rejection::WillNotOwnStatus => f.write_str("a last will goes only to the device's own status"),
             Rejection::Overloaded => f.write_str("the server is behind; a QoS 0 message was dropped"),
             Rejection::ClientIdTooLong(max) => write!(f, "client ids are at most {max} bytes"),
+            Rejection::TooManyRetained(n) => {
+                write!(f, "the device already has its maximum of {n} retained messages")
+            }
+            Rejection::RetainedTooLarge(n) => {
+                write!(f, "the device's retained messages would exceed {n} bytes")
+            }
+            Rejection::RetainedFull => f.write_str("the broker holds its maximum of retained messages"),
+            Rejection::RetainedCommand => f.write_str("commands are never retained"),
         }
     }
 }

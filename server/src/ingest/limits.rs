@@ -26,6 +26,13 @@ pub struct LimitsConfig {
     pub max_devices: usize,
     /// Metric names one device may have; further new names are dropped from its messages.
     pub max_metrics_per_device: usize,
+    /// Topics one device (or, on topics that are not a device's, one connection) may keep a
+    /// retained message on in the embedded broker, and the bytes of payload they may hold.
+    pub max_retained_per_device: usize,
+    pub max_retained_bytes_per_device: usize,
+    /// Retained messages the embedded broker keeps in all, and their bytes of payload.
+    pub max_retained: usize,
+    pub max_retained_bytes: usize,
 }
 
 /// How a source deals with a device that is over its rate.
@@ -77,6 +84,10 @@ impl Limits {
             })
             .collect();
         Limits { config, devices: Mutex::new(devices), clients: Mutex::default() }
+    }
+
+    pub fn config(&self) -> &LimitsConfig {
+        &self.config
     }
 
     /// Whether the server has taken `device` on.
@@ -215,6 +226,10 @@ mod tests {
             device_burst: burst,
             max_devices: devices,
             max_metrics_per_device: metrics,
+            max_retained_per_device: 16,
+            max_retained_bytes_per_device: 16_384,
+            max_retained: 100_000,
+            max_retained_bytes: 64 << 20,
         }
     }
 

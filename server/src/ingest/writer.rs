@@ -29,6 +29,8 @@ pub(super) struct Writer {
     pub notifier: Arc<tokio::sync::Notify>,
     /// When alarm rules' scopes were last worked out.
     pub rescoped: Instant,
+    /// The embedded broker's retained messages, changed here in commit order.
+    pub retained: Arc<super::Retained>,
 }
 
 /// Rules' scopes are worked out again this often (new devices, attributes), besides when tags,
@@ -89,6 +91,9 @@ impl Writer {
         let mut replies = Vec::with_capacity(jobs.len());
         let mut tick = false;
         let mut acts = Vec::new();
+        let mut retained = Vec::new();
+        // Places under the retained caps, given back when this returns (after applying).
+        let mut _held = Vec::new();
         for job in jobs {
             match job {
                 Job::Messages(m, done) => {
@@ -98,6 +103,13 @@ impl Writer {
                 Job::Status(s, done) => {
                     statuses.push(s);
                     replies.push(done);
+                }
+                Job::Retain(job) => {
+                    messages.extend(job.messages);
+                    statuses.extend(job.reports);
+                    retained.push(job.change);
+                    _held.extend(job.held);
+                    replies.push(job.done);
                 }
                 Job::Alarm(AlarmJob::Tick) => tick = true,
                 Job::Alarm(AlarmJob::Act { id, action, by, reply }) => {
@@ -118,7 +130,12 @@ impl Writer {
         let started = Instant::now();
         let now = now_ms();
         let (changes, acted) = self.evaluate(&messages, &statuses, tick, acts, now).await;
-        if messages.is_empty() && statuses.is_empty() && changes.is_empty() && changes.deliveries.is_empty() {
+        if messages.is_empty()
+            && statuses.is_empty()
+            && retained.is_empty()
+            && changes.is_empty()
+            && changes.deliveries.is_empty()
+        {
             // A tick that changed nothing: no commit (no fsync) for it.
             for (act, result) in acted {
                 let _ = act.reply.send(result.map_err(AlarmError::from));
@@ -129,12 +146,17 @@ impl Writer {
         let n_messages = messages.len();
         let n_statuses =
             statuses.iter().filter(|r| matches!(r, crate::store::Report::Status(_))).count() as u64;
+        // Retained messages first, in a transaction of their own: if the commit after it fails,
+        // nothing is acknowledged and memory keeps the retained messages as they were, as after
+        // a crash between the two (their publishers send them again).
         let result = tokio::task::spawn_blocking(move || {
-            let outcome = store.commit_with(&messages, &statuses, &changes);
-            (outcome, messages, changes)
+            let outcome = store
+                .put_retained(&retained)
+                .and_then(|()| store.commit_with(&messages, &statuses, &changes));
+            (outcome, messages, changes, retained)
         })
         .await;
-        let (outcome, messages, changes) = match result {
+        let (outcome, messages, changes, retained) = match result {
             Ok(r) => r,
             Err(e) => {
                 error!(error = %e, "storage commit panicked");
@@ -151,6 +173,7 @@ impl Writer {
         match outcome {
             Ok(outcome) => {
                 self.engine.apply(&changes);
+                self.retained.apply(&retained);
                 if !changes.deliveries.is_empty() {
                     self.notifier.notify_one();
                 }

@@ -127,6 +127,8 @@ impl EmbeddedBroker {
         let sessions = Arc::new(Sessions::default());
         let probe_id = format!("iot-health-{}", crate::random::hex(8));
         let withheld = crate::random::hex(16);
+        let retained = super::retained::RetainedStorage::new(ingest.retained().clone(), scx.node.id());
+        *scx.extends.retain_mut().await = Box::new(retained);
         let register = scx.extends.hook_mgr().register();
         let pacing = Arc::new(Pacing::default());
         let connections = Arc::new(ConnectionLog::new(ingest.clone()));
@@ -346,7 +348,11 @@ fn ack_reason(why: &Rejection) -> PublishAckReason {
         | Rejection::WrongKey
         | Rejection::ClientIdNotDevice
         | Rejection::WillNotOwnStatus
-        | Rejection::ClientIdTooLong(_) => PublishAckReason::NotAuthorized,
+        | Rejection::ClientIdTooLong(_)
+        | Rejection::RetainedCommand => PublishAckReason::NotAuthorized,
+        Rejection::TooManyRetained(_) | Rejection::RetainedTooLarge(_) | Rejection::RetainedFull => {
+            PublishAckReason::QuotaExceeded
+        }
         Rejection::TooManyDevices(_)
         | Rejection::TooManyMetrics(_)
         | Rejection::TooManyAttributes(_)
@@ -419,8 +425,10 @@ impl TelemetryHook {
         AuthResult::Allow(false, None)
     }
 
-    /// Decides a client's publish: store it first when it is ours.
-    async fn publish(&self, id: &Id, topic: &str, payload: &[u8]) -> Option<ReturnType> {
+    /// Decides a client's publish: store it first when it is ours, and with it the retained
+    /// message it sets or clears.
+    async fn publish(&self, id: &Id, publish: &Publish) -> Option<ReturnType> {
+        let (topic, payload): (&str, &[u8]) = (&publish.topic, &publish.payload);
         let client: &str = &id.client_id;
         let received = now_ms();
         let own = match self.sessions.rights(&self.auth, client, id.create_time) {
@@ -433,8 +441,20 @@ impl TelemetryHook {
         };
         let arrival = self.arrival(client, own.then_some(client), topic, payload, received);
         let mut turn = self.pacing.turn(client).await;
-        let admitted = match self.ingest.admit(&arrival, Pace::Wait(MAX_HOLD)) {
-            Ok(admitted) => admitted,
+        let pace = Pace::Wait(MAX_HOLD);
+        let admitted = match publish.retain && payload.is_empty() {
+            true => self.ingest.admit_clear(&arrival, pace),
+            false => self.ingest.admit(&arrival, pace),
+        };
+        let retaining = admitted.and_then(|admitted| match publish.retain {
+            true => {
+                let message = super::retained::retained_message(publish, client, received);
+                self.ingest.retain(&arrival, message).map(|r| (admitted, r))
+            }
+            false => Ok((admitted, None)),
+        });
+        let (admitted, retaining) = match retaining {
+            Ok(decided) => decided,
             Err(why) => return Some(refuse(ack_reason(&why), why.to_string(), false)),
         };
         let wait = admitted.wait();
@@ -443,11 +463,12 @@ impl TelemetryHook {
             tokio::time::sleep(wait).await;
         }
         drop(turn);
-        if matches!(admitted, Admitted::Nothing(_)) {
-            return None;
-        }
-        match self.ingest.submit_admitted(admitted, received).await.await.unwrap_or(Err(IngestError::Closed))
-        {
+        let stored = match retaining {
+            Some(retaining) => self.ingest.submit_retained(admitted, retaining, received).await,
+            None if matches!(admitted, Admitted::Nothing(_)) => return None,
+            None => self.ingest.submit_admitted(admitted, received).await,
+        };
+        match stored.await.unwrap_or(Err(IngestError::Closed)) {
             Ok(()) => None,
             Err(e) => {
                 if self.ingest.log().check("not stored", client, Instant::now()).is_some() {
@@ -472,8 +493,11 @@ impl TelemetryHook {
     /// Records a last will the broker publishes for a client that went away, and answers
     /// whether it may be delivered. With sign-in on, only a signed-in device's will on its own
     /// status counts (checked at CONNECT, and here again, since rights may have ended since);
-    /// like a publish, a will that is refused or not stored is not delivered either.
-    async fn last_will(&self, id: &Id, topic: &str, payload: &[u8]) -> bool {
+    /// like a publish, a will that is refused or not stored is not delivered either. A retained
+    /// will is retained with it, unless that is refused (over the caps: counted): a will cannot
+    /// be sent again, so it is still recorded and delivered.
+    async fn last_will(&self, id: &Id, will: &Publish) -> bool {
+        let (topic, payload): (&str, &[u8]) = (&will.topic, &will.payload);
         let client: &str = &id.client_id;
         let own = match self.sessions.rights(&self.auth, client, id.create_time) {
             Ok(own) => own,
@@ -487,8 +511,20 @@ impl TelemetryHook {
             return false;
         }
         let arrival = self.arrival(client, own.then_some(client), topic, payload, now_ms());
-        let Ok(admitted) = self.ingest.admit(&arrival, Pace::Unlimited) else { return false };
-        match self.ingest.submit_admitted(admitted, arrival.received).await.await {
+        let admitted = match will.retain && payload.is_empty() {
+            true => self.ingest.admit_clear(&arrival, Pace::Unlimited),
+            false => self.ingest.admit(&arrival, Pace::Unlimited),
+        };
+        let Ok(admitted) = admitted else { return false };
+        let retaining = will.retain.then(|| {
+            let message = super::retained::retained_message(will, client, arrival.received);
+            self.ingest.retain(&arrival, message).ok().flatten()
+        });
+        let stored = match retaining.flatten() {
+            Some(retaining) => self.ingest.submit_retained(admitted, retaining, arrival.received).await,
+            None => self.ingest.submit_admitted(admitted, arrival.received).await,
+        };
+        match stored.await {
             Ok(Ok(())) => true,
             // Devices dropped by the server's own shutdown: one line each would bury the log.
             Ok(Err(IngestError::Closed)) | Err(_) => {
@@ -556,7 +592,7 @@ impl Handler for TelemetryHook {
                 (false, Some(HookResult::SubscribeAclResult(refused)))
             }
             Parameter::MessagePublishCheckAcl(session, publish) => {
-                match self.publish(&session.id, &publish.topic, &publish.payload).await {
+                match self.publish(&session.id, publish).await {
                     Some(refusal) => refusal,
                     None => {
                         self.connections.published(session).await;
@@ -567,7 +603,7 @@ impl Handler for TelemetryHook {
             // A last will is published by the broker itself, without the ACL check. rmqtt
             // routes what this hook answers, so a refused one is handed back withheld.
             Parameter::MessagePublish(_, from, publish) if matches!(from.typ(), FromType::LastWill) => {
-                if self.last_will(&from.id, &publish.topic, &publish.payload).await {
+                if self.last_will(&from.id, publish).await {
                     return (true, acc);
                 }
                 (false, Some(HookResult::Publish(self.withhold(publish))))

@@ -6,14 +6,16 @@
 //!
 //! Its rooms: [`schema`] (tables, versions, migrations, opening a file), [`readings`]
 //! (commits, sealing, pruning, and history, points and changes read back), [`devices`]
-//! (names, notes, deleting), [`tags`], [`groups`], [`dashboards`] and [`alarms`] (rules,
-//! channels, states, alarms, their logs, the notification outbox).
+//! (names, notes, deleting), [`tags`], [`groups`], [`dashboards`], [`alarms`] (rules,
+//! channels, states, alarms, their logs, the notification outbox) and [`retained`] (the
+//! embedded broker's retained messages).
 
 mod alarms;
 mod dashboards;
 mod devices;
 mod groups;
 mod readings;
+mod retained;
 mod schema;
 mod tags;
 

@@ -1,0 +1,83 @@
+//! Retained MQTT messages the embedded broker keeps for subscribers that come later (MQTT
+//! 3.3.1.3): the last message published with the retain flag on each topic, until an empty
+//! retained payload clears it. Durable like everything acknowledged: set or cleared before the
+//! publish's PUBACK, and loaded again when the server starts.
+
+use telemetry::Millis;
+
+use super::StoreError;
+
+/// One retained message, as published (MQTT 5 properties included).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RetainedMessage {
+    pub topic: String,
+    /// Whose caps it counts against: the device of an `app/device/<id>/…` topic, otherwise
+    /// the publishing connection's client id.
+    pub owner: String,
+    /// Not in the stored JSON: kept beside it as raw bytes.
+    #[serde(skip)]
+    pub payload: Vec<u8>,
+    pub qos: u8,
+    /// Server time it was published.
+    pub at: Millis,
+    /// Server time it expires (MQTT 5 message expiry), if ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Millis>,
+    #[serde(default, skip_serializing_if = "RetainedProperties::is_empty")]
+    pub properties: RetainedProperties,
+}
+
+/// The MQTT 5 properties a retained message is delivered with.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RetainedProperties {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub utf8: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_topic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_data: Option<Vec<u8>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user: Vec<(String, String)>,
+}
+
+impl RetainedProperties {
+    pub fn is_empty(&self) -> bool {
+        *self == RetainedProperties::default()
+    }
+}
+
+impl RetainedMessage {
+    /// Whether it has expired by `now`.
+    pub fn expired(&self, now: Millis) -> bool {
+        self.expires.is_some_and(|at| at <= now)
+    }
+}
+
+/// A change to the retained messages, in the order it was published.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetainedChange {
+    Set(RetainedMessage),
+    /// An empty retained payload on this topic: nothing is retained there any more.
+    Clear(String),
+}
+
+impl RetainedChange {
+    pub fn topic(&self) -> &str {
+        match self {
+            RetainedChange::Set(m) => &m.topic,
+            RetainedChange::Clear(topic) => topic,
+        }
+    }
+}
+
+/// Where retained messages are kept.
+pub trait RetainStore: Send + Sync {
+    /// Every retained message, expired ones included.
+    fn retained(&self) -> Result<Vec<RetainedMessage>, StoreError>;
+
+    /// Sets and clears retained messages, in order, durably: when this returns `Ok`, they
+    /// survive a crash.
+    fn put_retained(&self, changes: &[RetainedChange]) -> Result<(), StoreError>;
+}
