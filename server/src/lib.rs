@@ -6,7 +6,7 @@
 //! - [`ingest`]: the one door every message comes in by: decode → authorise → admit (limits)
 //!   → group commit → acknowledge → broadcast; who is refused and why.
 //! - [`mqtt`]: the embedded broker (acknowledging only stored readings), its sign-in
-//!   bookkeeping and pacing, or the client of an external broker.
+//!   bookkeeping, pacing and retained messages, or the client of an external broker.
 //! - [`web`]: routes, the guards, the live socket, HTTP ingest, export, health and metrics;
 //!   [`state`]: what its handlers share.
 //! - [`store`]: the redb store (readings, device registry, status, attributes and device
