@@ -308,3 +308,66 @@ fn retained_messages_are_capped_per_device_and_in_all_and_refusals_are_counted()
     assert_eq!(retained(mqtt, "#", 3).len(), 3);
     assert_eq!(server.device("C3")["status"]["online"], true);
 }
+
+/// The same retained publishes and subscriptions against `mqtt`, as what each subscriber printed.
+fn transcript(mqtt: SocketAddr) -> Vec<String> {
+    let v5 = ["-V", "mqttv5"];
+    let properties = [
+        "-V",
+        "mqttv5",
+        "-D",
+        "publish",
+        "content-type",
+        "application/json",
+        "-D",
+        "publish",
+        "user-property",
+        "unit",
+        "celsius",
+        "-D",
+        "publish",
+        "payload-format-indicator",
+        "1",
+    ];
+    let with_properties = ["-V", "mqttv5", "-F", "%r %q %t %p |%C|%P|%F|"];
+    let mut out = Vec::new();
+    let mut record = |what: &str, got: Vec<String>| out.push(format!("{what}: {got:?}"));
+    retain(mqtt, None, "app/device/CMP/status", "online");
+    let (ok, printed) =
+        publish(mqtt, None, "app/device/CMP/attributes", Some(r#"{"fw":"2.0"}"#), &properties);
+    assert!(ok, "{printed}");
+    retain(mqtt, None, &telemetry_topic("CMP"), &payload([("t", 1.5)], 1_765_000_000_000));
+    retain(mqtt, None, "home/lamp", "on");
+    record("+/status", subscribe(mqtt, None, "app/device/+/status", 2, 2, &[]));
+    record(
+        "CMP/# at QoS 0",
+        subscribe(mqtt, None, "app/device/CMP/#", 4, 2, &["-q", "0", "-F", "%r %q %t %p"]),
+    );
+    record("CMP/# over 5", subscribe(mqtt, None, "app/device/CMP/#", 4, 2, &with_properties));
+    record("#", subscribe(mqtt, None, "#", 5, 2, &v5));
+    record("home/lamp", subscribe(mqtt, None, "home/lamp", 2, 2, &[]));
+    clear(mqtt, None, "app/device/CMP/status");
+    clear(mqtt, None, "home/lamp");
+    record("cleared: #", subscribe(mqtt, None, "#", 5, 2, &[]));
+    record("nothing", subscribe(mqtt, None, "nothing/+", 1, 1, &[]));
+    out
+}
+
+#[test]
+fn the_embedded_broker_answers_retained_subscriptions_as_mosquitto_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &[]);
+    let mosquitto = common::mosquitto::Mosquitto::start();
+    let ours = transcript(server.mqtt());
+    let theirs = transcript(mosquitto.addr);
+    assert_eq!(ours, theirs);
+    // And what both printed is what MQTT says.
+    let lines = theirs.join("\n");
+    let attributes = r#"1 1 app/device/CMP/attributes {\"fw\":\"2.0\"} |application/json|unit:celsius|1|"#;
+    assert!(lines.contains(attributes), "MQTT 5 properties kept: {lines}");
+    assert!(lines.contains("1 0 app/device/CMP/status online"), "the subscription's QoS: {lines}");
+    let cleared = &theirs[theirs.len() - 2];
+    assert!(cleared.contains("CMP/attributes") && cleared.contains("CMP/telemetry"), "{cleared}");
+    assert!(!cleared.contains("CMP/status") && !cleared.contains("home/lamp"), "{cleared}");
+    assert_eq!(theirs.last().map(String::as_str), Some("nothing: []"));
+}
