@@ -80,6 +80,15 @@ fn a_client_that_stops_pinging_ends_as_a_keepalive_timeout_and_a_disconnect_as_c
     assert!(log[0]["address"].as_str().unwrap().starts_with("127.0.0.1:"), "{log:?}");
     let log = connections_when(&server, "POLITE", &[], "the clean end", |l| !l.is_empty());
     assert_eq!(log.iter().map(reason).collect::<Vec<_>>(), ["clean"]);
+    // The device page (as served, without JavaScript) lists them with their reasons, and how
+    // much of the last 24 h and 7 d the device was connected.
+    let (status, page) = server.get("/device/QUIET");
+    assert_eq!(status, 200);
+    let row = page.find(r#"data-reason="keepalive_timeout""#).expect("a keepalive timeout row");
+    assert!(page[row..].contains("keepalive timeout") && page[row..].contains("3.1.1"), "{page}");
+    assert!(page.contains("Connected, last 24 h") && page.contains("Connected, last 7 d"), "{page}");
+    let (_, page) = server.get("/device/POLITE");
+    assert!(page.contains(r#"data-reason="clean""#) && page.contains("clean disconnect"), "{page}");
 
     // A known device's next connection is listed while it lasts, then ended.
     let again = Raw::connect(server.mqtt(), "POLITE");

@@ -34,6 +34,13 @@ async fn readings_through_mosquitto_are_stored_live_and_kept_while_the_server_is
     eventually("the reading in history", || {
         (server.readings("ESP32_EXT_01", "temperature") == 1).then_some(())
     });
+    // No connection log with an external broker: the page says so instead of an empty list.
+    let (status, log) = server.get("/api/device_log?id=ESP32_EXT_01");
+    assert_eq!(status, 200, "{log}");
+    let log: serde_json::Value = serde_json::from_str(&log).unwrap();
+    assert_eq!((&log["connections_logged"], &log["connections"]), (&false.into(), &serde_json::json!([])));
+    let (_, page) = server.get("/device/ESP32_EXT_01");
+    assert!(page.contains("Not logged: devices connect to an external MQTT broker"), "{page}");
 
     // Bad input through the broker is counted, acknowledged and does not stall the session.
     device.publish(topic, "garbage").await;

@@ -1,6 +1,7 @@
 //! A device's page: its facts (health, last seen, expected interval, and its well-known
 //! metrics banded: `vitals`), its latest values and a chart of one metric over 1 h, 24 h or
-//! 7 d, its attributes (`attributes`) and events (`events`), tags, name and note.
+//! 7 d, its attributes (`attributes`), events (`events`) and connections with its availability
+//! (`connections`), tags, name and note.
 //! Metric and range live in the query string, so every view is a link that works without
 //! JavaScript; with it, the chart refreshes as readings arrive.
 
@@ -9,7 +10,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use telemetry::DeviceSummary;
 
-use crate::api::{DeleteDevice, DeviceDetail, SetDeviceInterval, UpdateDevice, get_device};
+use crate::api::{DeleteDevice, DeviceDetail, SetDeviceInterval, UpdateDevice, get_device, get_device_log};
 use crate::browser::zone::tz_param;
 use crate::logic::format;
 use crate::state::live::{Live, merge};
@@ -19,6 +20,7 @@ use crate::widgets::icon::{Icon, Lucide};
 use crate::widgets::refused_note::RefusedNote;
 
 mod attributes;
+mod connections;
 mod device_tags;
 mod events;
 mod vitals;
@@ -123,6 +125,14 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
     let refused = Signal::derive(move || {
         merged.with(|d| d.as_ref().and_then(|d| d.refused.clone().filter(|r| r.last >= d.last_seen)))
     });
+    // Its events and connections, read once for both sections.
+    let device_log = Resource::new(
+        {
+            let id = id.clone();
+            move || id.clone()
+        },
+        get_device_log,
+    );
     let id_for_links = id.clone();
     let link = move |m: String, r: Range| format!("/device/{}?metric={m}&range={}", id_for_links, r.key());
     let link2 = link.clone();
@@ -243,7 +253,8 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
             }}
         </section>
         <attributes::DeviceAttributes device=merged local/>
-        <events::DeviceEvents id=id.clone() local/>
+        <events::DeviceEvents id=id.clone() log=device_log local/>
+        <connections::DeviceConnections id=id.clone() log=device_log now local/>
         <device_tags::DeviceTags id=id.clone() tags=Signal::derive(move || merged.with(|d| d.as_ref().map(|d| d.tags.clone()).unwrap_or_default()))/>
         <DeviceAbout id=id.clone() name=display_name note=device_note interval/>
     }

@@ -1,10 +1,13 @@
 //! A device's events, newest first: firmware, reset reason and boot count changes, and reboots
-//! (its uptime going down). The server's list (the latest 50), then what the live feed brings.
+//! (its uptime going down). The server's list (the latest 50, from the device's log the page
+//! reads once), then what the live feed brings.
 
 use leptos::prelude::*;
 use telemetry::attributes::{DeviceEvent, EventKind, MAX_DEVICE_EVENTS};
 
-use crate::api::get_device_log;
+use telemetry::source::DeviceLog;
+
+use crate::api::ApiError;
 use crate::logic::format;
 use crate::state::live::Live;
 
@@ -46,10 +49,13 @@ fn list(events: Vec<DeviceEvent>, local: bool) -> AnyView {
 }
 
 #[component]
-pub fn DeviceEvents(id: String, local: Signal<bool>) -> impl IntoView {
+pub fn DeviceEvents(
+    id: String,
+    log: Resource<Result<DeviceLog, ApiError>>,
+    local: Signal<bool>,
+) -> impl IntoView {
     let live = expect_context::<Live>();
-    let device = StoredValue::new(id.clone());
-    let log = Resource::new(move || id.clone(), get_device_log);
+    let device = StoredValue::new(id);
     view! {
         <section class="device-events" aria-labelledby="device-events-title">
             <h2 id="device-events-title">"Events"</h2>
