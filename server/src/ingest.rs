@@ -58,6 +58,8 @@ enum Job {
     /// A message the embedded broker is to retain (or whose topic it is to clear), with what
     /// it is besides (readings, a report, or nothing to read).
     Retain(RetainJob),
+    /// Every retained message this device (or client) holds is to be cleared: it is deleted.
+    ClearRetained(String, oneshot::Sender<Ack>),
 }
 
 struct RetainJob {
@@ -74,7 +76,7 @@ impl Job {
         match self {
             Job::Messages(m, _) => m.iter().map(|i| i.message.values.len()).sum::<usize>().max(1),
             Job::Retain(r) => r.messages.iter().map(|i| i.message.values.len()).sum::<usize>().max(1),
-            Job::Status(..) | Job::Alarm(_) | Job::Tags(_) | Job::Rescope => 1,
+            Job::Status(..) | Job::Alarm(_) | Job::Tags(_) | Job::Rescope | Job::ClearRetained(..) => 1,
         }
     }
 }
@@ -410,6 +412,16 @@ impl Ingest {
             let _ = job.done.send(Err(IngestError::Closed));
         }
         wait
+    }
+
+    /// Clears every retained message `owner` holds (a device's, as it is deleted), durably, in
+    /// order with the retained messages being published; from a blocking thread.
+    pub fn clear_retained_of(&self, owner: &str) -> Ack {
+        let (done, wait) = oneshot::channel();
+        if self.tx.blocking_send(Job::ClearRetained(owner.to_owned(), done)).is_err() {
+            return Err(IngestError::Closed);
+        }
+        wait.blocking_recv().unwrap_or(Err(IngestError::Closed))
     }
 
     /// Stores messages and waits until they are durable.

@@ -371,3 +371,32 @@ fn the_embedded_broker_answers_retained_subscriptions_as_mosquitto_does() {
     assert!(!cleared.contains("CMP/status") && !cleared.contains("home/lamp"), "{cleared}");
     assert_eq!(theirs.last().map(String::as_str), Some("nothing: []"));
 }
+
+#[test]
+fn deleting_a_device_clears_its_retained_messages_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    let server = ServerProcess::start(&db, &[]);
+    let mqtt = server.mqtt();
+    for device in ["GONE", "STAYS"] {
+        send(mqtt, None, &telemetry_topic(device), &payload([("t", 20.0)], now_ms()));
+        retain(mqtt, None, &status_topic(device), "online");
+        retain(mqtt, None, &format!("app/device/{device}/attributes"), r#"{"fw": "1.0"}"#);
+    }
+    assert_eq!(retained(mqtt, "app/device/+/+", 4).len(), 4);
+    let (status, _, body) = common::http_full(
+        server.http,
+        "POST",
+        "/api/device/delete",
+        "application/x-www-form-urlencoded",
+        &[],
+        b"id=GONE&confirm=yes",
+    );
+    assert!(status < 400, "{status} {body}");
+    assert!(server.device("GONE").is_null());
+    let left = ["1 app/device/STAYS/attributes {\"fw\": \"1.0\"}", "1 app/device/STAYS/status online"];
+    assert_eq!(retained(mqtt, "app/device/+/+", 2), left, "GONE's retained messages are gone");
+    server.kill();
+    let server = ServerProcess::start(&db, &[]);
+    assert_eq!(retained(server.mqtt(), "app/device/+/+", 2), left, "also after a kill -9");
+}

@@ -209,6 +209,12 @@ impl Retained {
         state.tree.matches(&filter).into_iter().map(|(_, m)| m).filter(|m| !m.expired(now)).collect()
     }
 
+    /// The topics `owner` holds a retained message on.
+    pub fn owned_by(&self, owner: &str) -> Vec<String> {
+        let state = self.lock();
+        state.topics.values().filter(|m| m.owner == owner).map(|m| m.topic.clone()).collect()
+    }
+
     /// The message retained on `topic`, if any.
     pub fn get(&self, topic: &str) -> Option<Arc<RetainedMessage>> {
         self.lock().topics.get(topic).cloned()
@@ -232,7 +238,8 @@ mod tests {
 
     #[test]
     fn an_offline_from_an_older_session_than_the_retained_status_is_stale() {
-        let retained = Arc::new(Retained::new(CAPS, Vec::new(), 0));
+        let caps = Caps { per_owner: 10, bytes_per_owner: 1_000, total: 10, total_bytes: 1_000 };
+        let retained = Arc::new(Retained::new(caps, Vec::new(), 0));
         let status = "app/device/a/status";
         assert!(
             !is_stale_will(&retained, status, br#"{"state":"offline","session":16}"#),
@@ -313,6 +320,7 @@ mod tests {
         assert_eq!(set(&retained, "app/device/c/status", "online"), Err(Rejection::RetainedFull));
         // A clear gives its place back.
         retained.apply(&[RetainedChange::Clear("app/device/a/x".into())]);
+        assert_eq!(retained.owned_by("a"), ["app/device/a/status"]);
         set(&retained, "app/device/c/status", "online").unwrap();
         assert_eq!(retained.len(), 3);
         // Topics that are not a device's count against the connection.

@@ -16,7 +16,7 @@ use crate::alarms::AlarmJob;
 use crate::alarms::engine::{ActError, Engine, Presence};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreError};
+use crate::store::{RetainedChange, Store, StoreError};
 
 pub(super) struct Writer {
     pub store: Arc<dyn Store>,
@@ -110,6 +110,20 @@ impl Writer {
                     retained.push(job.change);
                     _held.extend(job.held);
                     replies.push(job.done);
+                }
+                Job::ClearRetained(owner, done) => {
+                    // What it holds, and what it is setting in this very commit.
+                    let mut topics = self.retained.owned_by(&owner);
+                    topics.extend(retained.iter().filter_map(|change| match change {
+                        RetainedChange::Set(m) if m.owner == owner => Some(m.topic.clone()),
+                        _ => None,
+                    }));
+                    if topics.is_empty() {
+                        let _ = done.send(Ok(()));
+                    } else {
+                        retained.extend(topics.into_iter().map(RetainedChange::Clear));
+                        replies.push(done);
+                    }
                 }
                 Job::Alarm(AlarmJob::Tick) => tick = true,
                 Job::Alarm(AlarmJob::Act { id, action, by, reply }) => {

@@ -50,6 +50,7 @@ pub fn router(state: AppState, web: WebSettings) -> Router {
         store: state.store.clone(),
         limits: state.ingest.limits().clone(),
         refusals: refusals.clone(),
+        ingest: state.ingest.clone(),
     });
     let accounts: Arc<dyn Accounts> = state.auth.clone();
     let refused: Arc<dyn RefusedIds> = Arc::new(Strangers(refusals));
@@ -204,11 +205,12 @@ impl TelemetrySource for WithRefusals {
 }
 
 /// Device administration for the dashboard: deleting a device also frees its place under
-/// the device cap and forgets its refusals.
+/// the device cap, forgets its refusals and clears its retained messages.
 struct Admin {
     store: Arc<dyn Store>,
     limits: Arc<Limits>,
     refusals: Arc<Refusals>,
+    ingest: crate::ingest::Ingest,
 }
 
 impl DeviceAdmin for Admin {
@@ -226,6 +228,11 @@ impl DeviceAdmin for Admin {
     }
 
     fn delete_device(&self, id: &str) -> Result<bool, SourceError> {
+        // Retained messages first: if that fails, nothing is deleted and it can be tried again.
+        if let Err(e) = self.ingest.clear_retained_of(id) {
+            tracing::error!(error = %e, "a deleted device's retained messages not cleared");
+            return Err(SourceError::Unavailable);
+        }
         let deleted = self.store.delete_device(id)?;
         if deleted {
             self.limits.forget(id);
