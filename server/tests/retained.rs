@@ -307,6 +307,9 @@ fn retained_messages_are_capped_per_device_and_in_all_and_refusals_are_counted()
     retain(mqtt, None, "app/device/C3/status", "online");
     assert_eq!(retained(mqtt, "#", 3).len(), 3);
     assert_eq!(server.device("C3")["status"]["online"], true);
+    // What /metrics says of them: C1's "one" and two statuses.
+    assert_eq!(server.metric("iot_retained_messages"), 3);
+    assert_eq!(server.metric("iot_retained_bytes"), 3 + 6 + 6);
 }
 
 /// The same retained publishes and subscriptions against `mqtt`, as what each subscriber printed.

@@ -220,6 +220,12 @@ impl Retained {
         self.lock().topics.get(topic).cloned()
     }
 
+    /// How many messages are retained and their bytes of payload, those being stored included.
+    pub fn usage(&self) -> (usize, usize) {
+        let total = self.lock().total;
+        (total.count, total.bytes)
+    }
+
     /// How many messages are retained.
     pub fn len(&self) -> usize {
         self.lock().topics.len()

@@ -74,5 +74,14 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let store = state.store.clone();
     let devices =
         tokio::task::spawn_blocking(move || store.devices().ok().map(|d| d.value.len())).await.ok().flatten();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(devices))
+    let mut text = state.metrics.render(devices);
+    if state.broker.is_some() {
+        use std::fmt::Write;
+        let (count, bytes) = state.ingest.retained().usage();
+        let _ = writeln!(
+            text,
+            "# HELP iot_retained_messages Retained messages the embedded broker keeps (and is storing).\n# TYPE iot_retained_messages gauge\niot_retained_messages {count}\n# HELP iot_retained_bytes Their bytes of payload.\n# TYPE iot_retained_bytes gauge\niot_retained_bytes {bytes}"
+        );
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
