@@ -160,7 +160,7 @@ impl Ingest {
     ) -> (Ingest, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let refusals = Arc::new(Refusals::new(hub.clone()));
-        let retained = Arc::new(load_retained(&*store, limits.config()));
+        let retained = Arc::new(retained::load(&*store, limits.config(), now_ms()));
         let writer = writer::Writer {
             store,
             hub,
@@ -452,22 +452,6 @@ impl Ingest {
     pub fn alarm_job(&self, job: crate::alarms::AlarmJob) -> bool {
         self.tx.blocking_send(Job::Alarm(job)).is_ok()
     }
-}
-
-/// The retained messages the store holds, under the caps `limits` sets (those already expired
-/// are left out; a store that cannot be read leaves none, and says so).
-fn load_retained(store: &dyn Store, limits: &LimitsConfig) -> Retained {
-    let caps = retained::Caps {
-        per_owner: limits.max_retained_per_device,
-        bytes_per_owner: limits.max_retained_bytes_per_device,
-        total: limits.max_retained,
-        total_bytes: limits.max_retained_bytes,
-    };
-    let messages = store.retained().unwrap_or_else(|e| {
-        tracing::error!(error = %e, "retained messages not loaded");
-        Vec::new()
-    });
-    Retained::new(caps, messages, now_ms())
 }
 
 /// An answer that is already known.

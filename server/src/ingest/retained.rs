@@ -12,7 +12,8 @@ use rmqtt::retain::RetainTree;
 use rmqtt::topic::Topic;
 use telemetry::{Millis, Rejection};
 
-use crate::store::{RetainedChange, RetainedMessage};
+use super::LimitsConfig;
+use crate::store::{RetainStore, RetainedChange, RetainedMessage};
 
 /// The caps (`[limits]`).
 #[derive(Debug, Clone, Copy)]
@@ -127,6 +128,28 @@ pub fn is_command(topic: &str) -> bool {
     let mut levels = rest.split('/');
     levels.next();
     levels.next() == Some("cmd")
+}
+
+/// The retained messages `store` holds, under the caps `limits` sets. Those expired by `now`
+/// are left out, and cleared from the store, so it never holds more than the caps allow for
+/// long; a store that cannot be read leaves none, and says so.
+pub(super) fn load(store: &dyn RetainStore, limits: &LimitsConfig, now: Millis) -> Retained {
+    let caps = Caps {
+        per_owner: limits.max_retained_per_device,
+        bytes_per_owner: limits.max_retained_bytes_per_device,
+        total: limits.max_retained,
+        total_bytes: limits.max_retained_bytes,
+    };
+    let messages = store.retained().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "retained messages not loaded");
+        Vec::new()
+    });
+    let expired: Vec<RetainedChange> =
+        messages.iter().filter(|m| m.expired(now)).map(|m| RetainedChange::Clear(m.topic.clone())).collect();
+    if let Err(e) = store.put_retained(&expired) {
+        tracing::error!(error = %e, "expired retained messages not cleared");
+    }
+    Retained::new(caps, messages, now)
 }
 
 /// Whether `payload` on `topic` is a status the store ignores as a delayed last will (an
@@ -260,6 +283,32 @@ mod tests {
         );
         assert!(!is_stale_will(&retained, status, b"offline"), "not numbered");
         assert!(!is_stale_will(&retained, "app/device/a/x", br#"{"state":"offline","session":1}"#));
+    }
+
+    #[test]
+    fn loading_leaves_out_and_clears_what_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::RedbStore::open(&dir.path().join("r.redb")).unwrap();
+        let mut gone = message("app/device/a/status", "online");
+        gone.expires = Some(1_000);
+        let mut kept = message("app/device/a/attributes", "{}");
+        kept.expires = Some(1_001);
+        let changes = [RetainedChange::Set(gone), RetainedChange::Set(kept.clone())];
+        store.put_retained(&changes).unwrap();
+        let limits = LimitsConfig {
+            device_messages_per_sec: 0.0,
+            device_burst: 1,
+            max_devices: 1,
+            max_metrics_per_device: 1,
+            max_retained_per_device: 1,
+            max_retained_bytes_per_device: 10,
+            max_retained: 1,
+            max_retained_bytes: 10,
+        };
+        let retained = load(&store, &limits, 1_000);
+        assert_eq!(topics(&retained, "#"), ["app/device/a/attributes"]);
+        assert_eq!(retained.usage(), (1, 2), "only what was loaded counts");
+        assert_eq!(store.retained().unwrap(), [kept], "the expired one is cleared from the store");
     }
 
     fn message(topic: &str, payload: &str) -> RetainedMessage {
