@@ -160,7 +160,14 @@ impl Ingest {
     ) -> (Ingest, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let refusals = Arc::new(Refusals::new(hub.clone()));
-        let retained = Arc::new(retained::load(&*store, limits.config(), now_ms()));
+        let config = limits.config();
+        let caps = retained::Caps {
+            per_owner: config.max_retained_per_device,
+            bytes_per_owner: config.max_retained_bytes_per_device,
+            total: config.max_retained,
+            total_bytes: config.max_retained_bytes,
+        };
+        let retained = Arc::new(retained::load(&*store, caps, now_ms()));
         let writer = writer::Writer {
             store,
             hub,

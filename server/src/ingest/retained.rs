@@ -12,7 +12,6 @@ use rmqtt::retain::RetainTree;
 use rmqtt::topic::Topic;
 use telemetry::{Millis, Rejection};
 
-use super::LimitsConfig;
 use crate::store::{RetainStore, RetainedChange, RetainedMessage};
 
 /// The caps (`[limits]`).
@@ -118,7 +117,8 @@ impl std::fmt::Debug for Reservation {
 /// Whose caps a retained message on `topic` from connection `client` counts against: the
 /// device of an `app/device/<id>/…` topic, otherwise the connection.
 pub fn owner<'a>(topic: &'a str, client: &'a str) -> &'a str {
-    super::device_of(topic).unwrap_or(client)
+    let device = topic.strip_prefix(telemetry::topic::DEVICE_PREFIX).and_then(|rest| rest.split('/').next());
+    device.filter(|id| !id.is_empty()).unwrap_or(client)
 }
 
 /// Whether `topic` is a device's command topic, `app/device/<id>/cmd/…`, which never keeps a
@@ -130,16 +130,10 @@ pub fn is_command(topic: &str) -> bool {
     levels.next() == Some("cmd")
 }
 
-/// The retained messages `store` holds, under the caps `limits` sets. Those expired by `now`
-/// are left out, and cleared from the store, so it never holds more than the caps allow for
-/// long; a store that cannot be read leaves none, and says so.
-pub(super) fn load(store: &dyn RetainStore, limits: &LimitsConfig, now: Millis) -> Retained {
-    let caps = Caps {
-        per_owner: limits.max_retained_per_device,
-        bytes_per_owner: limits.max_retained_bytes_per_device,
-        total: limits.max_retained,
-        total_bytes: limits.max_retained_bytes,
-    };
+/// The retained messages `store` holds, under `caps`. Those expired by `now` are left out, and
+/// cleared from the store, so it never holds more than the caps allow for long; a store that
+/// cannot be read leaves none, and says so.
+pub(super) fn load(store: &dyn RetainStore, caps: Caps, now: Millis) -> Retained {
     let messages = store.retained().unwrap_or_else(|e| {
         tracing::error!(error = %e, "retained messages not loaded");
         Vec::new()
@@ -295,17 +289,8 @@ mod tests {
         kept.expires = Some(1_001);
         let changes = [RetainedChange::Set(gone), RetainedChange::Set(kept.clone())];
         store.put_retained(&changes).unwrap();
-        let limits = LimitsConfig {
-            device_messages_per_sec: 0.0,
-            device_burst: 1,
-            max_devices: 1,
-            max_metrics_per_device: 1,
-            max_retained_per_device: 1,
-            max_retained_bytes_per_device: 10,
-            max_retained: 1,
-            max_retained_bytes: 10,
-        };
-        let retained = load(&store, &limits, 1_000);
+        let caps = Caps { per_owner: 1, bytes_per_owner: 10, total: 1, total_bytes: 10 };
+        let retained = load(&store, caps, 1_000);
         assert_eq!(topics(&retained, "#"), ["app/device/a/attributes"]);
         assert_eq!(retained.usage(), (1, 2), "only what was loaded counts");
         assert_eq!(store.retained().unwrap(), [kept], "the expired one is cleared from the store");
