@@ -403,3 +403,25 @@ fn deleting_a_device_clears_its_retained_messages_for_good() {
     let server = ServerProcess::start(&db, &[]);
     assert_eq!(retained(server.mqtt(), "app/device/+/+", 2), left, "also after a kill -9");
 }
+
+#[test]
+fn with_no_room_for_retained_messages_mqtt_5_devices_are_told_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[limits]\nmax_retained = 0\n").unwrap();
+    let server =
+        ServerProcess::start(&dir.path().join("t.redb"), &[("IOT_CONFIG", config.display().to_string())]);
+    let mqtt = server.mqtt();
+    // A retained will is refused at CONNECT, as MQTT 5 says when retain is not available.
+    let will = ["--will-topic", "app/device/NR/status", "--will-payload", "offline", "--will-retain"];
+    let (ok, printed) =
+        publish(mqtt, None, "app/device/NR/status", Some("online"), &[&["-V", "mqttv5"][..], &will].concat());
+    assert!(!ok && printed.to_lowercase().contains("retain"), "{printed}");
+    // A retained publish is refused and counted (3.1.1 has no way to be told beforehand).
+    retain(mqtt, None, "app/device/NR/status", "online");
+    assert_eq!(server.metric(r#"iot_messages_rejected_total{reason="retained_full"}"#), 1);
+    assert!(retained(mqtt, "#", 0).is_empty());
+    // Without the retain flag all is as before.
+    send(mqtt, None, "app/device/NR/status", "online");
+    assert_eq!(server.metric(r#"iot_messages_rejected_total{reason="retained_full"}"#), 1);
+}

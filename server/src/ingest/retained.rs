@@ -226,6 +226,13 @@ impl Retained {
         state.tree.matches(&filter).into_iter().map(|(_, m)| m).filter(|m| !m.expired(now)).collect()
     }
 
+    /// Whether any message can be retained at all (`limits.max_retained` 0 keeps none).
+    pub fn enabled(&self) -> bool {
+        [self.caps.per_owner, self.caps.bytes_per_owner, self.caps.total, self.caps.total_bytes]
+            .iter()
+            .all(|cap| *cap > 0)
+    }
+
     /// The topics `owner` holds a retained message on.
     pub fn owned_by(&self, owner: &str) -> Vec<String> {
         let state = self.lock();
@@ -371,6 +378,8 @@ mod tests {
     #[test]
     fn a_reservation_holds_its_place_until_applied_or_dropped() {
         let retained = Arc::new(Retained::new(CAPS, Vec::new(), 0));
+        assert!(retained.enabled());
+        assert!(!Retained::new(Caps { total: 0, ..CAPS }, Vec::new(), 0).enabled());
         let first = retained.reserve("a", "app/device/a/1", 1).unwrap();
         let second = retained.reserve("a", "app/device/a/2", 1).unwrap();
         assert_eq!(retained.reserve("a", "app/device/a/3", 1).unwrap_err(), Rejection::TooManyRetained(2));

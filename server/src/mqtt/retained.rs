@@ -34,10 +34,11 @@ impl RetainedStorage {
 
 #[async_trait]
 impl RetainStorage for RetainedStorage {
-    /// On: MQTT 5 clients are told retained messages are available, and rmqtt hands new
-    /// subscriptions what [`RetainStorage::get`] finds.
+    /// On unless the caps keep none: MQTT 5 clients are told whether retained messages are
+    /// available (if not, one with a retained will is refused at CONNECT, 0x9A), and rmqtt
+    /// hands new subscriptions what [`RetainStorage::get`] finds.
     fn enable(&self) -> bool {
-        true
+        self.retained.enabled()
     }
 
     /// Already stored by the publish hook (or refused there, and then never routed here).
