@@ -35,6 +35,8 @@ section "Latency"
 run scripts/bench-latency.sh
 echo | tee -a "$report"
 run scripts/bench-login-storm.sh
+echo | tee -a "$report"
+run scripts/bench-connections.sh
 section "History and storage"
 run scripts/bench-storage.sh
 section "Alarms"
@@ -51,6 +53,8 @@ section "Offline and reconnect"
 run scripts/bench-pwa.sh
 section "Dashboard"
 run scripts/bench-ui.sh
+section "Fleet"
+run scripts/bench-fleet.sh
 cp "$report" "$out"
 echo
 echo "written to $out"

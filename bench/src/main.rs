@@ -11,10 +11,13 @@
 //! - `bench fill PATH MB`: a database of MB megabytes of readings, for the start-up figure.
 //! - `bench login-storm WEB MQTT SECS KEY`: a device's PUBACK round trips, quiet and while many
 //!   clients send wrong passwords.
+//! - `bench connection-storm MQTT SECS`: a device's PUBACK round trips, quiet and while 1,000
+//!   devices connect and disconnect (their connection logs written).
 //! - `bench backtest [DAYS]`, `bench alarm-latency MQTT HOOK_PORT RATE SECS`: alarm figures
 //!   (see [`alarms`]).
 
 mod alarms;
+mod connection_storm;
 mod data;
 mod history;
 mod latency;
@@ -38,6 +41,10 @@ fn main() {
             args.get(3).and_then(|n| n.parse().ok()).expect("seconds"),
             args.get(4).expect("STORM_1's device key"),
         ),
+        Some("connection-storm") => connection_storm::run(
+            args.get(1).expect("the broker's HOST:PORT"),
+            args.get(2).and_then(|n| n.parse().ok()).expect("seconds"),
+        ),
         Some("backtest") => alarms::backtest(count(7)),
         Some("alarm-latency") => alarms::latency(
             args.get(1).and_then(|a| a.parse().ok()).expect("the broker's HOST:PORT"),
@@ -51,7 +58,8 @@ fn main() {
         _ => {
             eprintln!(
                 "usage: bench history [POINTS] | bench storage [POINTS] | bench latency HOST:PORT COUNT \
-                 | bench login-storm WEB MQTT SECS KEY | bench backtest [DAYS] \
+                 | bench login-storm WEB MQTT SECS KEY | bench connection-storm MQTT SECS \
+                 | bench backtest [DAYS] \
                  | bench alarm-latency MQTT HOOK_PORT RATE SECS"
             );
             std::process::exit(2);

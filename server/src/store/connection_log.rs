@@ -7,12 +7,14 @@ use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 use telemetry::Millis;
 use telemetry::connections::{self, Connection, Ended, MAX_LOGGED};
 
-use super::{ConnectionChange, ConnectionReport, StoreError};
+use super::{ConnectionChange, ConnectionReport, FastSet, StoreError};
 
 /// (device, connection id: the time it was made) → JSON [`Connection`].
 pub(super) const CONNECTIONS: TableDefinition<(&str, i64), &[u8]> = TableDefinition::new("connections");
 /// The connections not ended yet.
 pub(super) const OPEN: TableDefinition<(&str, i64), ()> = TableDefinition::new("connections_open");
+/// device → how many connections its log holds, so bounding it needs no scan.
+pub(super) const COUNTS: TableDefinition<&str, u32> = TableDefinition::new("connection_counts");
 
 fn read(
     table: &impl ReadableTable<(&'static str, i64), &'static [u8]>,
@@ -39,15 +41,33 @@ fn write(
     Ok(())
 }
 
-/// The log's two tables, opened once for a commit's reports.
+/// The log's tables, opened once for a commit's reports.
 pub(super) struct Tables<'tx> {
     log: Table<'tx, (&'static str, i64), &'static [u8]>,
     open: Table<'tx, (&'static str, i64), ()>,
+    counts: Table<'tx, &'static str, u32>,
 }
 
 impl<'tx> Tables<'tx> {
     pub(super) fn open(tx: &'tx WriteTransaction) -> Result<Tables<'tx>, StoreError> {
-        Ok(Tables { log: tx.open_table(CONNECTIONS)?, open: tx.open_table(OPEN)? })
+        Ok(Tables {
+            log: tx.open_table(CONNECTIONS)?,
+            open: tx.open_table(OPEN)?,
+            counts: tx.open_table(COUNTS)?,
+        })
+    }
+
+    /// How many entries `device`'s log holds (counted once for a log kept before its count).
+    fn held(&self, device: &str) -> Result<usize, StoreError> {
+        if let Some(n) = self.counts.get(device)? {
+            return Ok(n.value() as usize);
+        }
+        let mut n = 0;
+        for entry in self.log.range((device, i64::MIN)..=(device, i64::MAX))? {
+            entry?;
+            n += 1;
+        }
+        Ok(n)
     }
 }
 
@@ -63,6 +83,12 @@ pub(super) fn record(t: &mut Tables, report: &ConnectionReport) -> Result<Option
         protocol,
     };
     let (c, new) = match &report.change {
+        // Logged already: its end came first (a device that became known as it left).
+        ConnectionChange::Connected { .. } | ConnectionChange::Refused { .. }
+            if t.log.get((device, id))?.is_some() =>
+        {
+            return Ok(None);
+        }
         ConnectionChange::Connected { address, protocol } => {
             t.open.insert((device, id), ())?;
             (entry(address, *protocol), true)
@@ -87,18 +113,48 @@ pub(super) fn record(t: &mut Tables, report: &ConnectionReport) -> Result<Option
             (c, true)
         }
     };
+    if !new {
+        write(&mut t.log, device, id, &c)?;
+        return Ok(Some(c));
+    }
+    let mut held = t.held(device)?;
     write(&mut t.log, device, id, &c)?;
-    if new {
-        // The oldest beyond the bound go (a device has at most MAX_LOGGED + 1 here).
-        let range = (device, i64::MIN)..=(device, i64::MAX);
-        let ids: Vec<i64> =
-            t.log.range(range)?.map(|entry| entry.map(|(k, _)| k.value().1)).collect::<Result<_, _>>()?;
-        for old in ids.iter().take(ids.len().saturating_sub(MAX_LOGGED)) {
-            t.log.remove((device, *old))?;
-            t.open.remove((device, *old))?;
+    held += 1;
+    // The oldest beyond the bound go.
+    while held > MAX_LOGGED {
+        let oldest = t.log.range((device, i64::MIN)..=(device, i64::MAX))?.next().transpose()?;
+        let Some(oldest) = oldest.map(|(k, _)| k.value().1) else { break };
+        t.log.remove((device, oldest))?;
+        t.open.remove((device, oldest))?;
+        held -= 1;
+    }
+    t.counts.insert(device, held as u32)?;
+    Ok(Some(c))
+}
+
+/// Records a commit's reports, in order; answers the entries they changed. A connection made
+/// and ended within the commit is written once, as ended (its end carries all its beginning
+/// does), so a storm of short connections costs half.
+pub(super) fn record_all(
+    t: &mut Tables,
+    reports: &[&ConnectionReport],
+) -> Result<Vec<(String, Connection)>, StoreError> {
+    let ended: FastSet<(&str, i64)> = reports
+        .iter()
+        .filter(|r| matches!(r.change, ConnectionChange::Ended { .. }))
+        .map(|r| (r.device.as_str(), r.id))
+        .collect();
+    let mut changed = Vec::new();
+    for report in reports {
+        let begun = matches!(report.change, ConnectionChange::Connected { .. });
+        if begun && ended.contains(&(report.device.as_str(), report.id)) {
+            continue;
+        }
+        if let Some(c) = record(t, report)? {
+            changed.push((report.device.as_str().to_owned(), c));
         }
     }
-    Ok(Some(c))
+    Ok(changed)
 }
 
 /// `device`'s connections, newest first.
@@ -143,6 +199,7 @@ pub(super) fn delete(tx: &WriteTransaction, device: &str) -> Result<(), StoreErr
     let range = (device, i64::MIN)..=(device, i64::MAX);
     tx.open_table(CONNECTIONS)?.retain_in(range.clone(), |_, _| false)?;
     tx.open_table(OPEN)?.retain_in(range, |_, _| false)?;
+    tx.open_table(COUNTS)?.remove(device)?;
     Ok(())
 }
 
@@ -177,8 +234,10 @@ mod tests {
             assert_eq!((first.connected_at, first.ended_at, first.protocol), (1_000, Some(9_000), 4));
             // Ended twice (a late report): the first reason stands, and nothing changed.
             assert_eq!(record(report("d", 1_000, 9_500, ended(Ended::Other))), None);
-            // A connection logged only when it ended; a refused sign-in; one still open.
+            // A connection logged only when it ended (its beginning, told late, changes nothing);
+            // a refused sign-in; one still open.
             record(report("d", 10_000, 20_000, ended(Ended::Clean)));
+            assert_eq!(record(report("d", 10_000, 10_000, connected())), None);
             let refused = ConnectionChange::Refused { address: Some("x".repeat(500)), protocol: 5 };
             record(report("d", 21_000, 21_000, refused));
             record(report("d", 22_000, 22_000, connected()));
@@ -196,6 +255,18 @@ mod tests {
         );
         assert_eq!(log[1].address.as_ref().map(String::len), Some(telemetry::connections::MAX_ADDRESS));
         assert_eq!(log[0].address.as_deref(), Some("10.0.0.7:5100"));
+        // Made and ended within one commit: written once, ended.
+        {
+            let mut t = Tables::open(&tx).unwrap();
+            let (begun, gone) =
+                (report("f", 5, 5, connected()), report("f", 5, 7, ended(Ended::RemoteClose)));
+            let changed = record_all(&mut t, &[&begun, &gone]).unwrap();
+            assert_eq!(changed.len(), 1);
+            let (device, c) = &changed[0];
+            assert_eq!((device.as_str(), c.ended_at, c.reason), ("f", Some(7), Some(Ended::RemoteClose)));
+            assert_eq!(c.address.as_deref(), Some("10.0.0.7:5100"));
+        }
+        assert!(tx.open_table(OPEN).unwrap().get(("f", 5)).unwrap().is_none());
         // A stop leaves it open; the next start ends it at the last reading.
         assert_eq!(end_open(&tx, |_| 25_000).unwrap(), 1);
         assert_eq!(end_open(&tx, |_| 25_000).unwrap(), 0);
@@ -214,7 +285,14 @@ mod tests {
         assert_eq!(e.len(), MAX_LOGGED);
         assert_eq!(e.last().map(|c| c.connected_at), Some(100_005));
         assert_eq!(tx.open_table(OPEN).unwrap().len().unwrap(), MAX_LOGGED as u64);
+        assert_eq!(tx.open_table(COUNTS).unwrap().get("e").unwrap().map(|n| n.value()), Some(100));
+        // A log kept before its count was: counted once, then bounded alike.
+        tx.open_table(COUNTS).unwrap().remove("e").unwrap();
+        record(&mut Tables::open(&tx).unwrap(), &report("e", 300_000, 300_000, connected())).unwrap();
+        assert_eq!(of(&tx.open_table(CONNECTIONS).unwrap(), "e").unwrap().len(), MAX_LOGGED);
+        assert_eq!(tx.open_table(COUNTS).unwrap().get("e").unwrap().map(|n| n.value()), Some(100));
         delete(&tx, "e").unwrap();
+        assert!(tx.open_table(COUNTS).unwrap().get("e").unwrap().is_none());
         assert!(of(&tx.open_table(CONNECTIONS).unwrap(), "e").unwrap().is_empty());
         assert_eq!(tx.open_table(OPEN).unwrap().len().unwrap(), 0);
         tx.commit().unwrap();

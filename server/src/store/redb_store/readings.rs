@@ -115,22 +115,15 @@ impl Store for RedbStore {
                     }
                 }
             }
-            let mut connection_tables = None;
+            let mut connections = Vec::new();
             for report in reports {
                 let device = report.device().as_str();
                 // The connection log is no change to the device's record (nor numbered), and
                 // only a device the store knows has one (any client id may connect to an open
                 // broker; a deleted device's last connection may end after it went).
                 if let Report::Connection(connection) = report {
-                    if !records.contains_key(device) && mem.devices.get(device).is_none() {
-                        continue;
-                    }
-                    let tables = match &mut connection_tables {
-                        Some(tables) => tables,
-                        None => connection_tables.insert(connection_log::Tables::open(&tx)?),
-                    };
-                    if let Some(logged) = connection_log::record(tables, connection)? {
-                        outcome.connections.push((device.to_owned(), logged));
+                    if records.contains_key(device) || mem.devices.get(device).is_some() {
+                        connections.push(connection);
                     }
                     continue;
                 }
@@ -172,6 +165,10 @@ impl Store for RedbStore {
                     }
                     Report::Connection(_) => {}
                 }
+            }
+            if !connections.is_empty() {
+                let mut tables = connection_log::Tables::open(&tx)?;
+                outcome.connections = connection_log::record_all(&mut tables, &connections)?;
             }
             // Device events in change order, after the reading or attributes that made them.
             device_events.sort_by_key(|(seq, _)| *seq);

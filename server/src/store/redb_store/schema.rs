@@ -10,7 +10,7 @@ use telemetry::Millis;
 
 use super::super::change_log::CHANGES;
 use super::super::chunks::{self, CHUNKS, SEALED};
-use super::super::connection_log::{CONNECTIONS, OPEN as CONNECTIONS_OPEN};
+use super::super::connection_log::{CONNECTIONS, COUNTS as CONNECTION_COUNTS, OPEN as CONNECTIONS_OPEN};
 use super::super::device_events::DEVICE_EVENTS;
 use super::super::handle::Handle;
 use super::super::head::{self, HEAD, Head};
@@ -106,6 +106,7 @@ impl RedbStore {
             tx.open_table(DEVICE_EVENTS)?;
             tx.open_table(CONNECTIONS)?;
             tx.open_table(CONNECTIONS_OPEN)?;
+            tx.open_table(CONNECTION_COUNTS)?;
             dashboards::init(&tx)?;
             alarms::init(&tx)?;
             let mut meta = tx.open_table(META)?;
