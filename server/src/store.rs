@@ -177,15 +177,28 @@ pub trait Store:
     TelemetrySource + DashboardStore + DeviceAdmin + AlarmStore + TagStore + GroupStore + RetainStore
 {
     /// Stores a batch of messages and reports (statuses, attributes), with the device events
-    /// they make (a firmware change, a reboot), and what the alarm engine made of them (alarms,
-    /// their logs, rule states, notifications), in one durable transaction: when this returns
-    /// `Ok`, everything in it survives a crash. Idempotent per (device, metric, time).
+    /// they make (a firmware change, a reboot), what the alarm engine made of them (alarms,
+    /// their logs, rule states, notifications) and the retained messages the batch sets and
+    /// clears (in order), in one durable transaction: when this returns `Ok`, everything in it
+    /// survives a crash, and otherwise none of it is stored. Idempotent per (device, metric,
+    /// time).
+    fn commit_retaining(
+        &self,
+        messages: &[Incoming],
+        reports: &[Report],
+        alarms: &crate::alarms::engine::Changes,
+        retained: &[RetainedChange],
+    ) -> Result<CommitOutcome, StoreError>;
+
+    /// [`Store::commit_retaining`] with no retained messages.
     fn commit_with(
         &self,
         messages: &[Incoming],
         reports: &[Report],
         alarms: &crate::alarms::engine::Changes,
-    ) -> Result<CommitOutcome, StoreError>;
+    ) -> Result<CommitOutcome, StoreError> {
+        self.commit_retaining(messages, reports, alarms, &[])
+    }
 
     /// [`Store::commit_with`] no alarm changes.
     fn commit(&self, messages: &[Incoming], reports: &[Report]) -> Result<CommitOutcome, StoreError> {

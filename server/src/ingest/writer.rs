@@ -160,13 +160,11 @@ impl Writer {
         let n_messages = messages.len();
         let n_statuses =
             statuses.iter().filter(|r| matches!(r, crate::store::Report::Status(_))).count() as u64;
-        // Retained messages first, in a transaction of their own: if the commit after it fails,
-        // nothing is acknowledged and memory keeps the retained messages as they were, as after
-        // a crash between the two (their publishers send them again).
+        // Retained messages in the same transaction as the readings and statuses they also
+        // are: both stored or neither. If it fails, nothing is acknowledged and memory keeps
+        // the retained messages as they were (their publishers send them again).
         let result = tokio::task::spawn_blocking(move || {
-            let outcome = store
-                .put_retained(&retained)
-                .and_then(|()| store.commit_with(&messages, &statuses, &changes));
+            let outcome = store.commit_retaining(&messages, &statuses, &changes, &retained);
             (outcome, messages, changes, retained)
         })
         .await;

@@ -77,7 +77,8 @@ pub trait RetainStore: Send + Sync {
     /// Every retained message, expired ones included.
     fn retained(&self) -> Result<Vec<RetainedMessage>, StoreError>;
 
-    /// Sets and clears retained messages, in order, durably: when this returns `Ok`, they
-    /// survive a crash.
+    /// Sets and clears retained messages, in order, durably, in a transaction of their own:
+    /// when this returns `Ok`, they survive a crash. A batch of publishes has its retained
+    /// changes committed with it instead ([`super::Store::commit_retaining`]).
     fn put_retained(&self, changes: &[RetainedChange]) -> Result<(), StoreError>;
 }

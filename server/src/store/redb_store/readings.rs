@@ -1,7 +1,7 @@
 //! Readings: a commit (validate, store, number the changes, all in one transaction: readings,
-//! statuses, attributes and the device events they make), sealing the head into chunks and
-//! rollups, pruning each level past its own horizon, and the read side: history, raw points,
-//! the change log, a device's events.
+//! statuses, attributes, the device events they make and the retained messages), sealing the
+//! head into chunks and rollups, pruning each level past its own horizon, and the read side:
+//! history, raw points, the change log, a device's events.
 
 use telemetry::attributes::{self, DeviceEvent, UPTIME_METRICS};
 use telemetry::history::{LocalDays, bucket_width, day_edges};
@@ -14,8 +14,8 @@ use super::super::device_events::{self, DEVICE_EVENTS};
 use super::super::head::{self, HEAD, Head};
 use super::super::registry::{DeviceRecord, META, Registry, counter};
 use super::super::{
-    AttributesReport, CommitOutcome, FastMap, FastSet, Horizons, Incoming, Pruned, Report, StatusReport,
-    Store, StoreError, retention, rollup,
+    AttributesReport, CommitOutcome, FastMap, FastSet, Horizons, Incoming, Pruned, Report, RetainedChange,
+    StatusReport, Store, StoreError, retention, rollup,
 };
 use super::schema::{LAST_SEQ, NEXT_SERIES, SERIES, checkpoint, last_seq};
 use super::{RedbStore, answer};
@@ -34,11 +34,12 @@ fn record<'a>(
 }
 
 impl Store for RedbStore {
-    fn commit_with(
+    fn commit_retaining(
         &self,
         messages: &[Incoming],
         reports: &[Report],
         alarm_changes: &crate::alarms::engine::Changes,
+        retained: &[RetainedChange],
     ) -> Result<CommitOutcome, StoreError> {
         let _writer = self.writer();
         let mut outcome = CommitOutcome::default();
@@ -188,6 +189,7 @@ impl Store for RedbStore {
             head::append(&mut points, &mut meta, &added)?;
             meta.insert(NEXT_SERIES, next_series)?;
             meta.insert(LAST_SEQ, seq)?;
+            super::retained::write(&tx, retained)?;
         }
         drop(mem);
         {

@@ -1,7 +1,7 @@
 //! Retained MQTT messages, a row per topic: what the embedded broker loads at start. The
 //! table is made by the first retained message: a file without it simply has none.
 
-use redb::{ReadableTable, TableDefinition, TableError};
+use redb::{ReadableTable, TableDefinition, TableError, WriteTransaction};
 
 use super::super::StoreError;
 use super::super::retained::{RetainStore, RetainedChange, RetainedMessage};
@@ -36,30 +36,110 @@ impl RetainStore for RedbStore {
         }
         let _writer = self.writer();
         let tx = self.begin_write()?;
-        {
-            let mut table = tx.open_table(RETAINED)?;
-            for change in changes {
-                match change {
-                    RetainedChange::Set(message) => {
-                        let meta = serde_json::to_vec(message).expect("retained messages serialise");
-                        table
-                            .insert(message.topic.as_str(), (meta.as_slice(), message.payload.as_slice()))?;
-                    }
-                    RetainedChange::Clear(topic) => {
-                        table.remove(topic.as_str())?;
-                    }
-                }
-            }
-        }
+        write(&tx, changes)?;
         tx.commit()?;
         Ok(())
     }
 }
 
+/// Sets and clears retained messages in `tx`, in order: on their own, or with the commit of
+/// the batch that published them.
+pub(super) fn write(tx: &WriteTransaction, changes: &[RetainedChange]) -> Result<(), StoreError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut table = tx.open_table(RETAINED)?;
+    for change in changes {
+        match change {
+            RetainedChange::Set(message) => {
+                let meta = serde_json::to_vec(message).expect("retained messages serialise");
+                table.insert(message.topic.as_str(), (meta.as_slice(), message.payload.as_slice()))?;
+            }
+            RetainedChange::Clear(topic) => {
+                table.remove(topic.as_str())?;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use telemetry::TelemetrySource;
+
     use super::super::super::retained::RetainedProperties;
+    use super::super::super::{Report, StatusReport, Store};
+    use super::super::tests::msg;
     use super::*;
+
+    /// A disk in memory that can fill up: once full, every write fails (as a full disk or a
+    /// failing one does), and what it held can be opened again, as after a crash.
+    #[derive(Debug, Default)]
+    struct Disk {
+        bytes: Arc<Mutex<Vec<u8>>>,
+        full: Arc<AtomicBool>,
+    }
+
+    impl Disk {
+        /// Another disk holding what this one holds now.
+        fn copy(&self) -> Disk {
+            Disk { bytes: Arc::new(Mutex::new(self.bytes.lock().unwrap().clone())), ..Disk::default() }
+        }
+
+        fn shared(&self) -> Disk {
+            Disk { bytes: self.bytes.clone(), full: self.full.clone() }
+        }
+
+        fn store(self) -> RedbStore {
+            let db = redb::Database::builder().create_with_backend(self).unwrap();
+            RedbStore::init(db, None, 0).unwrap()
+        }
+
+        fn refuse(&self) -> std::io::Result<()> {
+            if self.full.load(Ordering::SeqCst) {
+                return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full"));
+            }
+            Ok(())
+        }
+    }
+
+    impl redb::StorageBackend for Disk {
+        fn len(&self) -> std::io::Result<u64> {
+            Ok(self.bytes.lock().unwrap().len() as u64)
+        }
+
+        fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+            let bytes = self.bytes.lock().unwrap();
+            let start = offset as usize;
+            let part = bytes.get(start..start + out.len()).ok_or(std::io::ErrorKind::UnexpectedEof)?;
+            out.copy_from_slice(part);
+            Ok(())
+        }
+
+        fn set_len(&self, len: u64) -> std::io::Result<()> {
+            self.refuse()?;
+            self.bytes.lock().unwrap().resize(len as usize, 0);
+            Ok(())
+        }
+
+        fn sync_data(&self) -> std::io::Result<()> {
+            self.refuse()
+        }
+
+        fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+            self.refuse()?;
+            let mut bytes = self.bytes.lock().unwrap();
+            let start = offset as usize;
+            if bytes.len() < start + data.len() {
+                bytes.resize(start + data.len(), 0);
+            }
+            bytes[start..start + data.len()].copy_from_slice(data);
+            Ok(())
+        }
+    }
 
     fn message(topic: &str, payload: &[u8]) -> RetainedMessage {
         RetainedMessage {
@@ -111,5 +191,65 @@ mod tests {
         let mut kept = store.retained().unwrap();
         kept.sort_by(|a, b| a.topic.cmp(&b.topic));
         assert_eq!(kept, vec![v5, message("app/device/d1/status", b"offline")]);
+    }
+
+    fn status(online: bool, at: telemetry::Millis) -> Report {
+        let device = telemetry::DeviceId::try_from("d1").unwrap();
+        Report::Status(StatusReport { device, online, at, session: None })
+    }
+
+    /// A batch and the retained messages it publishes are one commit: a commit that fails on
+    /// disk stores neither (so neither the reading and status nor the retained message outlive
+    /// a publish that was never acknowledged), and one that succeeds stores both.
+    #[test]
+    fn a_commit_stores_a_batch_and_its_retained_messages_together_or_neither() {
+        let disk = Disk::default();
+        let store = disk.shared().store();
+        let mut online = message("app/device/d1/status", b"online");
+        online.at = 1_000;
+        store
+            .commit_retaining(
+                &[msg("d1", 1_000, &[("t", 1.0)])],
+                &[status(true, 1_000)],
+                &Default::default(),
+                &[RetainedChange::Set(online.clone()), RetainedChange::Set(message("other/topic", b"x"))],
+            )
+            .unwrap();
+
+        // The disk fills up during the next batch's commit.
+        disk.full.store(true, Ordering::SeqCst);
+        let mut offline = message("app/device/d1/status", b"offline");
+        offline.at = 2_000;
+        let failed = store.commit_retaining(
+            &[msg("d1", 2_000, &[("t", 2.0)])],
+            &[status(false, 2_000)],
+            &Default::default(),
+            &[RetainedChange::Set(offline.clone()), RetainedChange::Clear("other/topic".into())],
+        );
+        assert!(failed.is_err(), "the commit fails on a full disk");
+        // What the disk holds, opened again as after a crash: the first batch, whole.
+        let held = disk.copy();
+        drop(store);
+        let store = held.store();
+        let mut kept = store.retained().unwrap();
+        kept.sort_by(|a, b| a.topic.cmp(&b.topic));
+        assert_eq!(kept, vec![online, message("other/topic", b"x")], "no retained change of the batch");
+        assert_eq!(store.point_count().unwrap(), 1, "nor its reading");
+        let d1 = store.device("d1").unwrap().value.unwrap();
+        assert_eq!(d1.status.map(|s| (s.online, s.at)), Some((true, 1_000)), "nor its status");
+
+        // Sent again once there is room: stored together.
+        store
+            .commit_retaining(
+                &[msg("d1", 2_000, &[("t", 2.0)])],
+                &[status(false, 2_000)],
+                &Default::default(),
+                &[RetainedChange::Set(offline.clone()), RetainedChange::Clear("other/topic".into())],
+            )
+            .unwrap();
+        assert_eq!(store.retained().unwrap(), vec![offline]);
+        assert_eq!(store.point_count().unwrap(), 2);
+        let d1 = store.device("d1").unwrap().value.unwrap();
+        assert_eq!(d1.status.map(|s| (s.online, s.at)), Some((false, 2_000)));
     }
 }

@@ -77,7 +77,11 @@ impl RedbStore {
     }
 
     /// Creates the tables, converts a file written by an older version, and loads memory.
-    fn init(db: Database, path: Option<PathBuf>, cache_bytes: usize) -> Result<RedbStore, StoreError> {
+    pub(super) fn init(
+        db: Database,
+        path: Option<PathBuf>,
+        cache_bytes: usize,
+    ) -> Result<RedbStore, StoreError> {
         let tx = db.begin_write()?;
         {
             tx.open_table(HEAD)?;
