@@ -165,6 +165,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_DEVICE_BURST", "limits.device_burst"),
     ("IOT_MAX_DEVICES", "limits.max_devices"),
     ("IOT_MAX_METRICS_PER_DEVICE", "limits.max_metrics_per_device"),
+    ("IOT_MAX_RETAINED_PER_DEVICE", "limits.max_retained_per_device"),
+    ("IOT_MAX_RETAINED_BYTES_PER_DEVICE", "limits.max_retained_bytes_per_device"),
+    ("IOT_MAX_RETAINED", "limits.max_retained"),
+    ("IOT_MAX_RETAINED_BYTES", "limits.max_retained_bytes"),
     ("IOT_AUTH_OPEN", "auth.open"),
     ("IOT_SESSION_DAYS", "auth.session_days"),
     ("IOT_SECURE_COOKIES", "auth.secure_cookies"),
@@ -398,6 +402,33 @@ mod tests {
         assert_eq!(c.mqtt.password.as_ref().map(Secret::expose), Some("12345"), "digits stay a string");
         assert!(c.auth.open);
         assert_eq!((c.limits.device_messages_per_sec, c.limits.device_burst), (2.5, 7));
+    }
+
+    #[test]
+    fn the_retained_message_caps_come_from_the_environment_too() {
+        let caps = |c: Config| {
+            let l = c.limits;
+            (l.max_retained_per_device, l.max_retained_bytes_per_device, l.max_retained, l.max_retained_bytes)
+        };
+        assert_eq!(caps(Config::from_parts(None, no_env).unwrap()), (16, 16_384, 100_000, 64 << 20));
+        let file = "[limits]\nmax_retained_per_device = 4\nmax_retained = 50\n";
+        let env = |k: &str| match k {
+            "IOT_MAX_RETAINED_PER_DEVICE" => Some("8".to_owned()),
+            "IOT_MAX_RETAINED_BYTES_PER_DEVICE" => Some("1024".to_owned()),
+            "IOT_MAX_RETAINED" => Some("0".to_owned()),
+            "IOT_MAX_RETAINED_BYTES" => Some("1048576".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            caps(Config::from_parts(Some(("f.toml".into(), file)), env).unwrap()),
+            (8, 1024, 0, 1 << 20),
+            "the environment wins over the file; 0 keeps none"
+        );
+        for bad in ["-1", "many"] {
+            let env = |k: &str| (k == "IOT_MAX_RETAINED").then(|| bad.to_owned());
+            let err = Config::from_parts(None, env).unwrap_err().to_string();
+            assert!(err.contains("max_retained"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -186,9 +186,9 @@ fn tls(config: &Config, action: TlsAction) -> anyhow::Result<()> {
 fn env_help() -> String {
     let mut help = String::from("Environment overrides (applied after the file):\n");
     for (var, key) in ENV_VARS {
-        help.push_str(&format!("  {var:<26} {key}\n"));
+        help.push_str(&format!("  {var:<34} {key}\n"));
     }
-    help.push_str("  RUST_LOG                   log filter, e.g. info,server=debug");
+    help.push_str("  RUST_LOG                           log filter, e.g. info,server=debug");
     help
 }
 
