@@ -98,10 +98,11 @@ pub fn FleetTable(
                         .into_iter()
                         .map(|row| {
                             let id = row.device.id.clone();
-                            let device = Signal::derive(move || {
+                            // A memo: news of another device leaves this row alone.
+                            let device = Memo::new(move |_| {
                                 merged.with(|m| m.get(&id).cloned()).unwrap_or_else(|| row.device.clone())
                             });
-                            view! { <Row device alarms=row.alarms view=view.clone() columns now local can_act/> }
+                            view! { <Row device=device.into() alarms=row.alarms view=view.clone() columns now local can_act/> }
                         })
                         .collect_view()}
                 </tbody>
