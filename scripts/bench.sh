@@ -53,6 +53,8 @@ section "Offline and reconnect"
 run scripts/bench-pwa.sh
 section "Dashboard"
 run scripts/bench-ui.sh
+section "Fleet"
+run scripts/bench-fleet.sh
 cp "$report" "$out"
 echo
 echo "written to $out"
