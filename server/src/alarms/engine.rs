@@ -1,12 +1,21 @@
 //! The alarm engine: every rule's state machine for every device it watches, the open alarms,
-//! and what each evaluation changes. It computes [`Changes`] without changing itself; the
-//! writer commits them in the transaction of the readings (or tick, or person) that caused
-//! them, and only then [`Engine::apply`]s them, so memory never runs ahead of the disk.
+//! and what each evaluation changes. An evaluation ([`Work`]) changes the engine's tracks as it
+//! goes and keeps how to undo that; [`Changes`] is what it stores. The writer commits them in
+//! the transaction of the readings (or tick, or person) that caused them, and only then
+//! [`Engine::apply`]s them; an evaluation not applied (a failed commit) is undone before the
+//! next one starts, so memory never runs ahead of the disk.
+//!
+//! Cheap for a healthy fleet: devices and rules are numbered, each device's watching rules are
+//! worked out once (by metric) until rules or scopes change, a (rule, device) pair is a small
+//! slot holding its one in-memory time ([`eval::soft`]) and, only when it is not idle, its
+//! track; a steady track ([`eval::steady`]) meets a reading, status or tick through the pure
+//! shortcuts beside [`eval::evaluate`], which allocate nothing, and only what changed is stored.
 
-/// The engine's maps, looked up for every reading and rule it watches: foldhash, as the
-/// store's (SipHash was a tenth of ingest with 50 rules); the keys are ids the server made and
-/// device ids from authenticated devices.
+/// The engine's maps: foldhash, as the store's; the keys are ids the server made, device ids
+/// from authenticated devices and numbers.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+use std::sync::Arc;
 
 use telemetry::Millis;
 use telemetry::alarm::RuleKind;
@@ -24,14 +33,14 @@ pub type TrackKey = (String, String);
 pub struct Changes {
     /// New state per (rule, device) to store; `None` deletes it (back to idle).
     pub tracks: Vec<(TrackKey, Option<Track>)>,
-    /// State kept in memory only: the newest reading's time, the last data seen (after a
-    /// restart they start again from the next reading and the registry's last-seen).
-    pub soft: Vec<(TrackKey, Track)>,
     /// Alarms as they are now (new or changed).
     pub alarms: Vec<Alarm>,
     pub transitions: Vec<Transition>,
     /// Notifications to send.
     pub deliveries: Vec<Delivery>,
+    /// The evaluation that made them, whose changes in memory [`Engine::apply`] keeps (0: made
+    /// otherwise; then only `tracks` and `alarms` are applied).
+    pub work: u64,
 }
 
 impl Changes {
@@ -73,16 +82,99 @@ impl From<ActError> for AlarmError {
     }
 }
 
+/// One rule's state for one device.
+#[derive(Debug, Default)]
+struct Pair {
+    /// Numbers of the rule and the device.
+    rule: u32,
+    device: u32,
+    /// The time the track keeps in memory only ([`eval::soft`]); what `track` holds of it is
+    /// not read.
+    soft: Millis,
+    /// The track, unless it is idle (a fresh track would act the same).
+    track: Option<Box<Track>>,
+}
+
+impl Pair {
+    /// Whether the shortcuts serve it.
+    fn steady(&self) -> bool {
+        self.track.as_deref().is_none_or(eval::steady)
+    }
+}
+
+/// A watching rule: its pair with the device, and the rule's number.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    pair: u32,
+    rule: u32,
+}
+
+/// The rules reading one metric of one device.
+#[derive(Debug, Default)]
+struct Group {
+    metric: String,
+    /// Threshold rules whose calm values are an interval ([`eval::Calm`]), which move together
+    /// while their tracks are steady and have seen the same readings.
+    together: Vec<Entry>,
+    /// The values none of them breaches.
+    calm: eval::Calm,
+    /// Whether they move together now: each steady, and each one's soft time `soft` (what
+    /// their pairs hold of it is stale until they part).
+    joined: bool,
+    soft: Millis,
+    /// The others: no-data rules, `inside` bands.
+    apart: Vec<Entry>,
+}
+
+/// The rules watching one device, worked out for one [`Engine::generation`].
+#[derive(Debug, Default)]
+struct Watch {
+    generation: u64,
+    /// Threshold and no-data rules by the metric they read.
+    metrics: Vec<Group>,
+    /// Rules that hear every reading: offline, and no-data of any metric.
+    any: Vec<Entry>,
+    /// Rules on the clock: no-data and offline.
+    clocked: Vec<Entry>,
+    /// Offline rules, which hear statuses.
+    offline: Vec<Entry>,
+}
+
+/// How to undo what an evaluation changed in memory, newest last.
+#[derive(Debug)]
+enum Undo {
+    Soft(u32, Millis),
+    /// A group's (device, its index) soft time and whether it was joined.
+    Group(u32, u32, Millis, bool),
+    Pair(u32, Millis, Option<Box<Track>>),
+}
+
 pub struct Engine {
-    rules: HashMap<String, Rule>,
-    /// Rule ids by the device they name; `everyone`: rules naming none (every device).
-    by_device: HashMap<String, Vec<String>>,
-    everyone: Vec<String>,
+    /// Rules by number (a removed rule's number is free); their numbers by id.
+    rules: Vec<Option<Arc<Rule>>>,
+    numbers: HashMap<String, u32>,
+    /// Rule numbers by the device they name; `everyone`: rules naming none (every device).
+    by_device: HashMap<String, Vec<u32>>,
+    everyone: Vec<u32>,
     /// Rules with a scope (a fleet query), and the devices each scope held when last worked
     /// out ([`Engine::set_scopes`]); a device not yet in it is not watched.
-    scoped: Vec<String>,
+    scoped: Vec<u32>,
     scopes: HashMap<String, std::collections::HashSet<String>>,
-    tracks: HashMap<TrackKey, Track>,
+    /// Bumped whenever which rules watch which devices may have changed.
+    generation: u64,
+    /// Devices by number, their numbers, and what watches each.
+    devices: Vec<String>,
+    numbered: HashMap<String, u32>,
+    watches: Vec<Watch>,
+    /// (rule, device) pairs, their numbers, and pair numbers free for reuse.
+    pairs: Vec<Pair>,
+    pair_of: HashMap<(u32, u32), u32>,
+    free_pairs: Vec<u32>,
+    /// The latest evaluation's undo, until it is applied (or undone by the next one).
+    pending: Option<(u64, Vec<Undo>)>,
+    /// An applied evaluation's undo, emptied, for the next one to fill (no growing each time).
+    spare: Vec<Undo>,
+    evaluations: u64,
     /// Active alarms, and cleared ones a track may reopen.
     alarms: HashMap<String, Alarm>,
     /// Channel ids that exist (a rule naming a deleted one notifies the rest).
@@ -96,12 +188,22 @@ pub struct Engine {
 impl Engine {
     pub fn new(quiet_until: Millis, public_url: String) -> Engine {
         Engine {
-            rules: HashMap::default(),
+            rules: Vec::new(),
+            numbers: HashMap::default(),
             by_device: HashMap::default(),
             everyone: Vec::new(),
             scoped: Vec::new(),
             scopes: HashMap::default(),
-            tracks: HashMap::default(),
+            generation: 1,
+            devices: Vec::new(),
+            numbered: HashMap::default(),
+            watches: Vec::new(),
+            pairs: Vec::new(),
+            pair_of: HashMap::default(),
+            free_pairs: Vec::new(),
+            pending: None,
+            spare: Vec::new(),
+            evaluations: 0,
             alarms: HashMap::default(),
             channels: Vec::new(),
             quiet_until,
@@ -117,15 +219,28 @@ impl Engine {
         alarms: Vec<Alarm>,
         channels: Vec<String>,
     ) {
-        self.rules = rules.into_iter().map(|r| (r.id.clone(), r)).collect();
+        self.settle();
+        for rule in rules {
+            self.put_rule(rule);
+        }
         self.index();
-        self.tracks = tracks.into_iter().collect();
+        for ((rule, device), track) in tracks {
+            // A track of a rule that is gone is kept by nothing.
+            let Some(&r) = self.numbers.get(&rule) else { continue };
+            let d = self.device_number(&device);
+            let p = self.pair(r, d);
+            self.store_track(p, track);
+        }
         self.alarms = alarms.into_iter().map(|a| (a.id.clone(), a)).collect();
         self.channels = channels;
     }
 
     pub fn rules(&self) -> impl Iterator<Item = &Rule> {
-        self.rules.values()
+        self.rules.iter().flatten().map(|r| &**r)
+    }
+
+    fn rule(&self, id: &str) -> Option<&Arc<Rule>> {
+        self.numbers.get(id).and_then(|&n| self.rules[n as usize].as_ref())
     }
 
     pub fn alarm(&self, id: &str) -> Option<&Alarm> {
@@ -139,54 +254,88 @@ impl Engine {
 
     /// Replaces (or adds) a rule; its devices' states start over if the condition changed.
     pub fn set_rule(&mut self, rule: Rule) {
-        let changed = self.rules.get(&rule.id).is_none_or(|old| {
+        self.settle();
+        let changed = self.rule(&rule.id).is_none_or(|old| {
             old.kind != rule.kind || old.devices != rule.devices || old.scope != rule.scope
         });
+        let number = self.put_rule(rule);
         if changed {
-            self.tracks.retain(|(r, _), t| r != &rule.id || t.alarm.is_some());
+            self.forget_pairs(number, |p| p.track.as_ref().is_some_and(|t| t.alarm.is_some()));
         }
-        self.rules.insert(rule.id.clone(), rule);
         self.index();
     }
 
     /// Forgets a rule and its states (its alarms stay in history).
     pub fn remove_rule(&mut self, id: &str) {
-        self.rules.remove(id);
+        self.settle();
+        let Some(number) = self.numbers.remove(id) else { return };
+        self.rules[number as usize] = None;
+        self.forget_pairs(number, |_| false);
         self.index();
-        self.tracks.retain(|(r, _), _| r != id);
+    }
+
+    /// Puts `rule` in its number (a new one's: the first free); answers the number.
+    fn put_rule(&mut self, rule: Rule) -> u32 {
+        let number = match self.numbers.get(&rule.id) {
+            Some(&n) => n,
+            None => {
+                let n = match self.rules.iter().position(Option::is_none) {
+                    Some(free) => free,
+                    None => {
+                        self.rules.push(None);
+                        self.rules.len() - 1
+                    }
+                } as u32;
+                self.numbers.insert(rule.id.clone(), n);
+                n
+            }
+        };
+        self.rules[number as usize] = Some(Arc::new(rule));
+        number
+    }
+
+    /// Forgets rule `number`'s pairs but those `keep` keeps.
+    fn forget_pairs(&mut self, number: u32, keep: impl Fn(&Pair) -> bool) {
+        for (i, pair) in self.pairs.iter_mut().enumerate() {
+            if pair.rule == number && !keep(pair) && self.pair_of.remove(&(pair.rule, pair.device)).is_some()
+            {
+                *pair = Pair::default();
+                self.free_pairs.push(i as u32);
+            }
+        }
     }
 
     fn index(&mut self) {
         self.by_device.clear();
         self.everyone.clear();
         self.scoped.clear();
-        for rule in self.rules.values().filter(|r| r.enabled) {
+        self.generation = self.generation.wrapping_add(1);
+        for (number, rule) in self.rules.iter().enumerate() {
+            let Some(rule) = rule.as_ref().filter(|r| r.enabled) else { continue };
+            let number = number as u32;
             if rule.scope.is_some() {
-                self.scoped.push(rule.id.clone());
+                self.scoped.push(number);
                 continue;
             }
             if rule.devices.is_empty() {
-                self.everyone.push(rule.id.clone());
+                self.everyone.push(number);
             }
             for device in &rule.devices {
-                self.by_device.entry(device.clone()).or_default().push(rule.id.clone());
+                self.by_device.entry(device.clone()).or_default().push(number);
             }
         }
     }
 
-    /// The enabled rules watching `device`.
-    fn watching<'a>(&'a self, device: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
+    /// The numbers of the enabled rules watching `device`.
+    fn watching(&self, device: &str) -> Vec<u32> {
         let named = self.by_device.get(device).into_iter().flatten();
-        let scoped =
-            self.scoped.iter().filter(move |id| self.scopes.get(*id).is_some_and(|s| s.contains(device)));
-        let unscoped = self.everyone.iter().chain(named).filter_map(|id| self.rules.get(id));
-        unscoped.chain(scoped.filter_map(|id| self.rules.get(id)).filter(move |r| r.watches(device)))
-    }
-
-    /// Whether `rule` watches `device`: by its devices, and its scope if it has one.
-    fn watches(&self, rule: &Rule, device: &str) -> bool {
-        rule.watches(device)
-            && (rule.scope.is_none() || self.scopes.get(&rule.id).is_some_and(|s| s.contains(device)))
+        let mut numbers: Vec<u32> = self.everyone.iter().chain(named).copied().collect();
+        numbers.extend(self.scoped.iter().copied().filter(|&n| {
+            self.rules[n as usize].as_ref().is_some_and(|r| {
+                r.watches(device) && self.scopes.get(&r.id).is_some_and(|s| s.contains(device))
+            })
+        }));
+        numbers
     }
 
     /// Whether any rule is enabled (nothing to evaluate otherwise).
@@ -196,7 +345,7 @@ impl Engine {
 
     /// The enabled rules with a scope, whose devices [`Engine::set_scopes`] is told.
     pub fn scoped_rules(&self) -> impl Iterator<Item = &Rule> {
-        self.scoped.iter().filter_map(|id| self.rules.get(id))
+        self.scoped.iter().filter_map(|&n| self.rules[n as usize].as_deref())
     }
 
     /// The devices each scoped rule's query holds now, by rule id.
@@ -204,7 +353,9 @@ impl Engine {
         &mut self,
         scopes: impl IntoIterator<Item = (String, std::collections::HashSet<String>)>,
     ) {
+        self.settle();
         self.scopes = scopes.into_iter().collect();
+        self.generation = self.generation.wrapping_add(1);
     }
 
     pub fn add_channel(&mut self, id: String) {
@@ -222,16 +373,192 @@ impl Engine {
         self.alarms.values().any(|a| a.active)
     }
 
-    /// Stored changes take effect.
+    /// `device`'s number (numbered now if it had none).
+    fn device_number(&mut self, device: &str) -> u32 {
+        if let Some(&d) = self.numbered.get(device) {
+            return d;
+        }
+        let d = self.devices.len() as u32;
+        self.devices.push(device.to_owned());
+        self.numbered.insert(device.to_owned(), d);
+        self.watches.push(Watch::default());
+        d
+    }
+
+    /// The pair of rule `rule` and device `device` (a fresh one if it had none).
+    fn pair(&mut self, rule: u32, device: u32) -> u32 {
+        if let Some(&p) = self.pair_of.get(&(rule, device)) {
+            return p;
+        }
+        let fresh = Pair { rule, device, soft: 0, track: None };
+        let p = match self.free_pairs.pop() {
+            Some(p) => {
+                self.pairs[p as usize] = fresh;
+                p
+            }
+            None => {
+                self.pairs.push(fresh);
+                (self.pairs.len() - 1) as u32
+            }
+        };
+        self.pair_of.insert((rule, device), p);
+        p
+    }
+
+    /// Device `device`'s watching rules, worked out again if rules or scopes changed since.
+    fn refresh(&mut self, device: u32) {
+        if self.watches[device as usize].generation == self.generation {
+            return;
+        }
+        // Whatever held it before has parted (see [`Engine::part_all`]): the pairs hold it all.
+        let name = std::mem::take(&mut self.devices[device as usize]);
+        let mut watch = Watch { generation: self.generation, ..Watch::default() };
+        for rule in self.watching(&name) {
+            let entry = Entry { pair: self.pair(rule, device), rule };
+            let Some(r) = self.rules[rule as usize].as_ref() else { continue };
+            let calm = eval::Calm::of(r);
+            let mut by_metric = |metric: &str| {
+                let at = match watch.metrics.iter().position(|g| g.metric == metric) {
+                    Some(at) => at,
+                    None => {
+                        let group =
+                            Group { metric: metric.to_owned(), calm: eval::Calm::ALL, ..Group::default() };
+                        watch.metrics.push(group);
+                        watch.metrics.len() - 1
+                    }
+                };
+                let group = &mut watch.metrics[at];
+                match calm {
+                    Some(calm) => {
+                        group.together.push(entry);
+                        group.calm = group.calm.and(calm);
+                    }
+                    None => group.apart.push(entry),
+                }
+            };
+            match &r.kind {
+                RuleKind::Threshold { metric, .. } => by_metric(metric),
+                RuleKind::NoData { metric, .. } => {
+                    match metric {
+                        Some(m) => by_metric(m),
+                        None => watch.any.push(entry),
+                    }
+                    watch.clocked.push(entry);
+                }
+                RuleKind::Offline { .. } => {
+                    watch.any.push(entry);
+                    watch.clocked.push(entry);
+                    watch.offline.push(entry);
+                }
+            }
+        }
+        for group in &mut watch.metrics {
+            join(group, &self.pairs);
+        }
+        self.devices[device as usize] = name;
+        self.watches[device as usize] = watch;
+    }
+
+    /// Every group parts: its pairs hold their soft times again. Before anything changes pairs
+    /// or which rules watch a device, outside an evaluation.
+    fn part_all(&mut self) {
+        for watch in &mut self.watches {
+            for group in watch.metrics.iter_mut().filter(|g| g.joined) {
+                for entry in &group.together {
+                    self.pairs[entry.pair as usize].soft = group.soft;
+                }
+                group.joined = false;
+            }
+        }
+    }
+
+    /// What no evaluation may see half done: the latest one undone if it was not applied, and
+    /// every group parted.
+    fn settle(&mut self) {
+        self.undo_pending();
+        self.part_all();
+    }
+
+    /// Sets pair `p`'s state to `track` (its soft time included).
+    fn store_track(&mut self, p: u32, track: Track) {
+        let pair = &mut self.pairs[p as usize];
+        let Some(rule) = self.rules[pair.rule as usize].as_ref() else { return };
+        pair.soft = eval::soft(&rule.kind, &track);
+        pair.track = (!track.is_idle()).then(|| Box::new(track));
+    }
+
+    /// Pair `p`'s soft time: its group's while that is joined.
+    fn soft_of(&self, p: u32) -> Millis {
+        let pair = &self.pairs[p as usize];
+        let groups = self.watches.get(pair.device as usize).into_iter().flat_map(|w| &w.metrics);
+        let mut joined = groups.filter(|g| g.joined && g.together.iter().any(|e| e.pair == p));
+        joined.next().map_or(pair.soft, |g| g.soft)
+    }
+
+    /// Pair `p`'s track as it stands, its soft time included.
+    fn track_of(&self, p: u32) -> Track {
+        let pair = &self.pairs[p as usize];
+        let mut track = pair.track.as_deref().cloned().unwrap_or_default();
+        if let Some(rule) = self.rules[pair.rule as usize].as_ref() {
+            eval::set_soft(&rule.kind, &mut track, self.soft_of(p));
+        }
+        track
+    }
+
+    fn undo(&mut self, mut undo: Vec<Undo>) {
+        for step in undo.drain(..).rev() {
+            match step {
+                Undo::Soft(p, soft) => self.pairs[p as usize].soft = soft,
+                Undo::Group(d, g, soft, joined) => {
+                    let watch = self.watches.get_mut(d as usize);
+                    if let Some(group) = watch.and_then(|w| w.metrics.get_mut(g as usize)) {
+                        group.soft = soft;
+                        group.joined = joined;
+                    }
+                }
+                Undo::Pair(p, soft, track) => {
+                    let pair = &mut self.pairs[p as usize];
+                    pair.soft = soft;
+                    pair.track = track;
+                }
+            }
+        }
+        self.spare = undo;
+    }
+
+    /// An evaluation that was not applied is undone.
+    fn undo_pending(&mut self) {
+        if let Some((_, undo)) = self.pending.take() {
+            self.undo(undo);
+        }
+    }
+
+    /// Stored changes take effect: the evaluation that made them stays done.
     pub fn apply(&mut self, changes: &Changes) {
-        // A track back to idle is deleted on disk; what memory holds of it (soft) stays.
-        let soft = changes.soft.iter().map(|(k, t)| (k, t));
-        let tracks = soft.chain(changes.tracks.iter().filter_map(|(k, t)| Some((k, t.as_ref()?))));
-        for (key, track) in tracks {
-            match self.tracks.get_mut(key) {
-                Some(t) => t.clone_from(track),
-                None => {
-                    self.tracks.insert(key.clone(), track.clone());
+        match self.pending.take() {
+            Some((work, mut undo)) if work == changes.work && work != 0 => {
+                undo.clear();
+                self.spare = undo;
+            }
+            pending => {
+                // Changes this engine's latest evaluation did not make: their tracks as given.
+                if let Some((_, undo)) = pending {
+                    self.undo(undo);
+                }
+                self.part_all();
+                for ((rule, device), track) in &changes.tracks {
+                    let Some(&r) = self.numbers.get(rule) else { continue };
+                    let d = self.device_number(device);
+                    let p = self.pair(r, d);
+                    let soft = self.pairs[p as usize].soft;
+                    match track {
+                        Some(t) => self.store_track(p, t.clone()),
+                        None => self.pairs[p as usize].track = None,
+                    }
+                    // What memory holds of a track back to idle stays.
+                    if track.is_none() {
+                        self.pairs[p as usize].soft = soft;
+                    }
                 }
             }
         }
@@ -243,26 +570,26 @@ impl Engine {
             self.alarms.insert(alarm.id.clone(), alarm.clone());
         }
         // Cleared alarms no track can reopen any more are history, kept by the store only.
-        let referenced: std::collections::HashSet<&String> =
-            self.tracks.values().filter_map(|t| t.alarm.as_ref()).collect();
-        let keep: Vec<String> = self
-            .alarms
-            .values()
-            .filter(|a| a.active || referenced.contains(&a.id))
-            .map(|a| a.id.clone())
-            .collect();
-        self.alarms.retain(|id, _| keep.contains(id));
+        let referenced: std::collections::HashSet<&str> =
+            self.pairs.iter().filter_map(|p| p.track.as_deref().and_then(|t| t.alarm.as_deref())).collect();
+        self.alarms.retain(|id, a| a.active || referenced.contains(id.as_str()));
+    }
+
+    /// Undoes the latest evaluation if it was not applied (its commit failed); the next
+    /// evaluation does so anyway.
+    pub fn discard(&mut self) {
+        self.undo_pending();
     }
 
     /// An evaluation at `now`: feed it what one commit holds (readings, statuses, the clock,
     /// people's actions), then [`Work::finish`] it. Later steps see earlier steps' changes.
-    pub fn work(&self, now: Millis) -> Work<'_> {
+    pub fn work(&mut self, now: Millis) -> Work<'_> {
         Work::new(self, now)
     }
 
     /// Whether any rule needs devices' presence on the clock (no-data and offline rules).
     pub fn wants_presence(&self) -> bool {
-        self.rules.values().any(|r| r.enabled && !matches!(r.kind, RuleKind::Threshold { .. }))
+        self.rules().any(|r| r.enabled && !matches!(r.kind, RuleKind::Threshold { .. }))
     }
 
     /// The latest value `alarm`'s rule reads, as this engine last evaluated it: what a hand's
@@ -273,7 +600,7 @@ impl Engine {
 
     /// [`Engine::work`] on one stored batch: readings `(device, values, device time)` arrived
     /// at `received`, and statuses `(device, online)`.
-    pub fn on_batch(&self, readings: &[Reading], statuses: &[(&str, bool)], received: Millis) -> Changes {
+    pub fn on_batch(&mut self, readings: &[Reading], statuses: &[(&str, bool)], received: Millis) -> Changes {
         let mut work = self.work(received);
         work.readings(readings);
         work.statuses(statuses);
@@ -281,7 +608,7 @@ impl Engine {
     }
 
     /// [`Engine::work`] on the clock.
-    pub fn on_tick(&self, now: Millis, devices: &[(String, Presence)]) -> Changes {
+    pub fn on_tick(&mut self, now: Millis, devices: &[(String, Presence)]) -> Changes {
         let mut work = self.work(now);
         work.tick(devices);
         work.finish()
@@ -289,7 +616,7 @@ impl Engine {
 
     /// [`Engine::work`] on one action.
     pub fn act(
-        &self,
+        &mut self,
         id: &str,
         action: Action,
         by: &str,
@@ -302,12 +629,16 @@ impl Engine {
     }
 }
 
-/// One evaluation's scratch: the tracks and alarms it changed, in order.
+/// One evaluation: it changes the engine's tracks in place, keeping how to undo that, and
+/// gathers the alarms, log entries and notifications it made.
 pub struct Work<'a> {
-    engine: &'a Engine,
+    engine: &'a mut Engine,
     now: Millis,
-    /// Tracks as this evaluation left them, and whether what is stored of them changed.
-    tracks: HashMap<TrackKey, (Track, bool)>,
+    /// How to undo what it changed in the engine's pairs; given to the engine when finished
+    /// (dropped unfinished, it is undone at once).
+    undo: Vec<Undo>,
+    /// Pairs whose stored state it changed.
+    stored: HashMap<u32, ()>,
     alarms: Vec<Alarm>,
     transitions: Vec<Transition>,
     deliveries: Vec<Delivery>,
@@ -316,65 +647,178 @@ pub struct Work<'a> {
     recalled: Vec<Alarm>,
 }
 
+impl Drop for Work<'_> {
+    fn drop(&mut self) {
+        let undo = std::mem::take(&mut self.undo);
+        self.engine.undo(undo);
+    }
+}
+
 impl<'a> Work<'a> {
+    fn new(engine: &'a mut Engine, now: Millis) -> Work<'a> {
+        engine.undo_pending();
+        let undo = std::mem::take(&mut engine.spare);
+        Work {
+            engine,
+            now,
+            undo,
+            stored: HashMap::default(),
+            alarms: Vec::new(),
+            transitions: Vec::new(),
+            deliveries: Vec::new(),
+            recalled: Vec::new(),
+        }
+    }
+
+    /// The rule with id `id`, for what an action needs to know of it.
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.engine.rule(id).map(|r| &**r)
+    }
+
     /// Stored readings `(device, values, device time)` that arrived now.
     pub fn readings(&mut self, readings: &[Reading]) {
-        let engine = self.engine;
-        if !engine.has_rules() {
+        if !self.engine.has_rules() {
             return;
         }
         let received = self.now;
-        for (device, values, ts) in readings {
-            for rule in engine.watching(device) {
-                // A reading without the rule's metric is no news to it (an offline rule hears
-                // every reading: the device is back).
-                if rule.metric().is_some_and(|m| !values.iter().any(|(n, _)| n == m)) {
+        for &(device, values, ts) in readings {
+            let d = self.engine.device_number(device);
+            self.engine.refresh(d);
+            // Taken out while its rules run (they change only its groups), then put back.
+            let mut watch = std::mem::take(&mut self.engine.watches[d as usize]);
+            for (g, group) in watch.metrics.iter_mut().enumerate() {
+                // A reading without the rule's metric is no news to it.
+                let Some(v) = values.iter().find(|(name, _)| *name == group.metric).map(|(_, v)| *v) else {
                     continue;
+                };
+                if group.joined {
+                    // What `eval::steady_reading` answers for each of them, at once.
+                    if (group.soft != 0 && ts <= group.soft) || received.saturating_sub(ts) > eval::FRESH_MS {
+                        // Late, or a backfill: no news to any of them.
+                    } else if group.calm.holds(v) {
+                        self.undo.push(Undo::Group(d, g as u32, group.soft, true));
+                        group.soft = ts;
+                    } else {
+                        // A breach for some: each on its own from here.
+                        part(group, d, g as u32, &mut self.engine.pairs, &mut self.undo);
+                    }
                 }
-                self.evaluate(rule, device, Input::Reading { values, ts: *ts, received });
+                if !group.joined {
+                    for &entry in &group.together {
+                        self.reading(entry, Some(v), values, ts, received);
+                    }
+                    if join(group, &self.engine.pairs) {
+                        self.undo.push(Undo::Group(d, g as u32, 0, false));
+                    }
+                }
+                for &entry in &group.apart {
+                    self.reading(entry, Some(v), values, ts, received);
+                }
             }
+            // An offline rule hears every reading (the device is back); so does a no-data rule
+            // of any metric.
+            let any = values.first().map(|(_, v)| *v);
+            for &entry in &watch.any {
+                self.reading(entry, any, values, ts, received);
+            }
+            self.engine.watches[d as usize] = watch;
+        }
+    }
+
+    /// Rule `entry` on a reading (`value`: of its metric, if it has one).
+    fn reading(
+        &mut self,
+        entry: Entry,
+        value: Option<f64>,
+        values: &[(String, f64)],
+        ts: Millis,
+        received: Millis,
+    ) {
+        let pair = &self.engine.pairs[entry.pair as usize];
+        if pair.steady()
+            && let Some(rule) = self.engine.rules[entry.rule as usize].as_ref()
+            && let Some(soft) = eval::steady_reading(rule, pair.soft, value, ts, received)
+        {
+            self.set_soft(entry.pair, soft);
+            return;
+        }
+        self.evaluate(entry.pair, Input::Reading { values, ts, received });
+    }
+
+    fn set_soft(&mut self, p: u32, soft: Millis) {
+        let pair = &mut self.engine.pairs[p as usize];
+        if pair.soft != soft {
+            self.undo.push(Undo::Soft(p, pair.soft));
+            pair.soft = soft;
         }
     }
 
     /// Statuses `(device, online)` that arrived now.
     pub fn statuses(&mut self, statuses: &[(&str, bool)]) {
-        let engine = self.engine;
-        for (device, online) in statuses {
-            for rule in engine.watching(device).filter(|r| matches!(r.kind, RuleKind::Offline { .. })) {
-                self.evaluate(rule, device, Input::Status { online: *online });
+        if !self.engine.has_rules() {
+            return;
+        }
+        for &(device, online) in statuses {
+            let d = self.engine.device_number(device);
+            self.engine.refresh(d);
+            let offline = std::mem::take(&mut self.engine.watches[d as usize].offline);
+            for entry in &offline {
+                // A status changes nothing of a steady track.
+                if !self.engine.pairs[entry.pair as usize].steady() {
+                    self.evaluate(entry.pair, Input::Status { online });
+                }
             }
+            self.engine.watches[d as usize].offline = offline;
         }
     }
 
     /// The clock moved on: pending periods end, no-data and offline rules look at `devices`
     /// (each with its presence), flapping ends, reminders fall due.
     pub fn tick(&mut self, devices: &[(String, Presence)]) {
-        let engine = self.engine;
         let now = self.now;
-        for rule in engine.rules.values().filter(|r| r.enabled) {
-            if matches!(rule.kind, RuleKind::Threshold { .. }) {
-                let busy: Vec<&String> = engine
-                    .tracks
-                    .iter()
-                    .filter(|((r, _), t)| r == &rule.id && t.wants_ticks())
-                    .map(|((_, d), _)| d)
-                    .collect();
-                for device in busy {
-                    let tick = Input::Tick { last_seen: now, offline_since: None, stale_after: 0 };
-                    self.evaluate(rule, device, tick);
+        let enabled =
+            |engine: &Engine, rule: u32| engine.rules[rule as usize].as_ref().is_some_and(|r| r.enabled);
+        // Threshold rules' tracks that are not idle and want the clock.
+        let busy: Vec<u32> = (0..self.engine.pairs.len() as u32)
+            .filter(|&p| {
+                let pair = &self.engine.pairs[p as usize];
+                pair.track.as_deref().is_some_and(Track::wants_ticks)
+                    && self.engine.pair_of.get(&(pair.rule, pair.device)) == Some(&p)
+                    && self.engine.rules[pair.rule as usize]
+                        .as_ref()
+                        .is_some_and(|r| r.enabled && matches!(r.kind, RuleKind::Threshold { .. }))
+            })
+            .collect();
+        for p in busy {
+            self.evaluate(p, Input::Tick { last_seen: now, offline_since: None, stale_after: 0 });
+        }
+        if self.engine.has_rules() {
+            let clock = Clock { now, quiet_until: self.engine.quiet_until };
+            for (device, presence) in devices {
+                let d = self.engine.device_number(device);
+                self.engine.refresh(d);
+                let clocked = std::mem::take(&mut self.engine.watches[d as usize].clocked);
+                for &entry in &clocked {
+                    if !enabled(self.engine, entry.rule) {
+                        continue;
+                    }
+                    let Presence { last_seen, offline_since, stale_after } = *presence;
+                    let pair = &self.engine.pairs[entry.pair as usize];
+                    if pair.steady()
+                        && let Some(rule) = self.engine.rules[entry.rule as usize].as_ref()
+                        && let Some(soft) =
+                            eval::steady_tick(rule, pair.soft, last_seen, offline_since, stale_after, clock)
+                    {
+                        self.set_soft(entry.pair, soft);
+                        continue;
+                    }
+                    self.evaluate(entry.pair, Input::Tick { last_seen, offline_since, stale_after });
                 }
-            } else {
-                for (device, presence) in devices.iter().filter(|(d, _)| engine.watches(rule, d)) {
-                    let input = Input::Tick {
-                        last_seen: presence.last_seen,
-                        offline_since: presence.offline_since,
-                        stale_after: presence.stale_after,
-                    };
-                    self.evaluate(rule, device, input);
-                }
+                self.engine.watches[d as usize].clocked = clocked;
             }
         }
-        let due: Vec<String> = engine
+        let due: Vec<String> = self
+            .engine
             .alarms
             .keys()
             .filter_map(|id| self.alarm(id))
@@ -383,7 +827,7 @@ impl<'a> Work<'a> {
             .collect();
         for id in due {
             let Some(mut alarm) = self.alarm(&id) else { continue };
-            let remind = engine.rules.get(&alarm.rule_id).map_or(0, |r| r.remind_secs);
+            let remind = self.engine.rule(&alarm.rule_id).map_or(0, |r| r.remind_secs);
             alarm.remind_at = (remind > 0).then(|| now.saturating_add(remind as Millis * 1000));
             let value = alarm.last_value;
             self.transition(&mut alarm, TransitionKind::Reminder, value, None, None);
@@ -417,11 +861,14 @@ impl<'a> Work<'a> {
                 alarm.active = false;
                 alarm.cleared_at = Some(now);
                 alarm.remind_at = None;
-                if let Some(rule) = self.engine.rules.get(&alarm.rule_id) {
-                    let key = (rule.id.clone(), alarm.device.clone());
-                    let mut track = self.track(&key);
-                    eval::cleared_by_hand(rule, &mut track, latest, now);
-                    self.tracks.insert(key, (track, true));
+                if let Some(rule) = self.engine.rule(&alarm.rule_id).cloned() {
+                    let r = self.engine.numbers[&rule.id];
+                    let d = self.engine.device_number(&alarm.device);
+                    let p = self.engine.pair(r, d);
+                    self.part_of(p);
+                    let mut track = self.engine.track_of(p);
+                    eval::cleared_by_hand(&rule, &mut track, latest, now);
+                    self.keep(p, &rule, track, true);
                 }
                 TransitionKind::Cleared
             }
@@ -448,26 +895,6 @@ impl<'a> Work<'a> {
         Ok(alarm)
     }
 
-    /// A track as this evaluation left it so far.
-    fn track(&self, key: &TrackKey) -> Track {
-        match self.tracks.get(key) {
-            Some((t, _)) => t.clone(),
-            None => self.engine.tracks.get(key).cloned().unwrap_or_default(),
-        }
-    }
-
-    fn new(engine: &'a Engine, now: Millis) -> Work<'a> {
-        Work {
-            engine,
-            now,
-            tracks: HashMap::default(),
-            alarms: Vec::new(),
-            transitions: Vec::new(),
-            deliveries: Vec::new(),
-            recalled: Vec::new(),
-        }
-    }
-
     /// The alarm as this evaluation left it so far.
     pub fn alarm(&self, id: &str) -> Option<Alarm> {
         self.alarms
@@ -492,21 +919,48 @@ impl<'a> Work<'a> {
         self.alarms.push(alarm);
     }
 
-    fn evaluate(&mut self, rule: &Rule, device: &str, input: Input) {
-        let key = (rule.id.clone(), device.to_owned());
-        let (before, stored_changed) = match self.tracks.get(&key) {
-            Some((t, changed)) => (t.clone(), *changed),
-            None => (self.engine.tracks.get(&key).cloned().unwrap_or_default(), false),
-        };
+    /// The full evaluation of pair `p` on `input`.
+    fn evaluate(&mut self, p: u32, input: Input) {
+        self.part_of(p);
+        let pair = &self.engine.pairs[p as usize];
+        let Some(rule) = self.engine.rules[pair.rule as usize].clone() else { return };
+        let device = pair.device;
+        let before = self.engine.track_of(p);
         let mut track = before.clone();
         let clock = Clock { now: self.now, quiet_until: self.engine.quiet_until };
-        let effects = eval::evaluate(rule, &mut track, input, clock);
-        for effect in effects {
-            self.effect(rule, device, &mut track, effect);
+        let effects = eval::evaluate(&rule, &mut track, input, clock);
+        if !effects.is_empty() {
+            let device = self.engine.devices[device as usize].clone();
+            for effect in effects {
+                self.effect(&rule, &device, &mut track, effect);
+            }
         }
         if track != before {
-            let changed = stored_changed || !same_durable(&track, &before);
-            self.tracks.insert(key, (track, changed));
+            let stored = !same_durable(&track, &before);
+            self.keep(p, &rule, track, stored);
+        }
+    }
+
+    /// Parts the group pair `p` moves with, if any (before it changes on its own).
+    fn part_of(&mut self, p: u32) {
+        let engine = &mut *self.engine;
+        let d = engine.pairs[p as usize].device;
+        let Some(watch) = engine.watches.get_mut(d as usize) else { return };
+        for (g, group) in watch.metrics.iter_mut().enumerate() {
+            if group.joined && group.together.iter().any(|e| e.pair == p) {
+                part(group, d, g as u32, &mut engine.pairs, &mut self.undo);
+            }
+        }
+    }
+
+    /// Pair `p` is now `track`; `stored`: what is stored of it changed.
+    fn keep(&mut self, p: u32, rule: &Rule, track: Track, stored: bool) {
+        let pair = &mut self.engine.pairs[p as usize];
+        let soft = eval::soft(&rule.kind, &track);
+        let old = std::mem::replace(&mut pair.track, (!track.is_idle()).then(|| Box::new(track)));
+        self.undo.push(Undo::Pair(p, std::mem::replace(&mut pair.soft, soft), old));
+        if stored {
+            self.stored.insert(p, ());
         }
     }
 
@@ -587,7 +1041,7 @@ impl<'a> Work<'a> {
         if !told(kind, alarm.flapping) || alarm.shelved(at) {
             return;
         }
-        let Some(rule) = self.engine.rules.get(&alarm.rule_id) else { return };
+        let Some(rule) = self.engine.rule(&alarm.rule_id).cloned() else { return };
         for channel in rule.channels.iter().filter(|c| self.engine.channels.contains(c)) {
             let notice = Notice {
                 version: 1,
@@ -617,21 +1071,57 @@ impl<'a> Work<'a> {
         }
     }
 
-    pub fn finish(self) -> Changes {
-        let mut changes = Changes {
-            alarms: self.alarms,
-            transitions: self.transitions,
-            deliveries: self.deliveries,
-            ..Changes::default()
-        };
-        for (key, (track, changed)) in self.tracks {
-            if changed {
-                changes.tracks.push((key.clone(), (!track.is_idle()).then(|| track.clone())));
-            }
-            changes.soft.push((key, track));
+    pub fn finish(mut self) -> Changes {
+        let engine = &mut *self.engine;
+        let mut tracks = Vec::with_capacity(self.stored.len());
+        for &p in self.stored.keys() {
+            let pair = &engine.pairs[p as usize];
+            let Some(rule) = engine.rules[pair.rule as usize].as_ref() else { continue };
+            let key = (rule.id.clone(), engine.devices[pair.device as usize].clone());
+            let track = pair.track.is_some().then(|| engine.track_of(p));
+            tracks.push((key, track));
         }
-        changes
+        engine.evaluations = engine.evaluations.wrapping_add(1).max(1);
+        let work = engine.evaluations;
+        engine.pending = Some((work, std::mem::take(&mut self.undo)));
+        Changes {
+            tracks,
+            alarms: std::mem::take(&mut self.alarms),
+            transitions: std::mem::take(&mut self.transitions),
+            deliveries: std::mem::take(&mut self.deliveries),
+            work,
+        }
     }
+}
+
+/// Joins `group` if its rules can move together now (each steady, each having seen the same
+/// readings); answers whether it joined (it was apart).
+fn join(group: &mut Group, pairs: &[Pair]) -> bool {
+    let Some(first) = group.together.first() else { return false };
+    let soft = pairs[first.pair as usize].soft;
+    if group.joined
+        || !group
+            .together
+            .iter()
+            .all(|e| pairs[e.pair as usize].steady() && pairs[e.pair as usize].soft == soft)
+    {
+        return false;
+    }
+    group.joined = true;
+    group.soft = soft;
+    true
+}
+
+/// Parts joined `group` (device `d`'s `g`th): its pairs hold their soft times again.
+fn part(group: &mut Group, d: u32, g: u32, pairs: &mut [Pair], undo: &mut Vec<Undo>) {
+    if !group.joined {
+        return;
+    }
+    for entry in &group.together {
+        pairs[entry.pair as usize].soft = group.soft;
+    }
+    undo.push(Undo::Group(d, g, group.soft, true));
+    group.joined = false;
 }
 
 /// Whether what is stored of two tracks is the same: all but the newest reading's time and the
@@ -843,5 +1333,224 @@ mod tests {
         e.apply(&fired);
         let back = reading(&mut e, "d1", 1.0, T0 + 61_000);
         assert!(!back.alarms[0].active, "a reading: it is back");
+    }
+
+    #[test]
+    fn an_evaluation_not_applied_is_undone_by_the_next() {
+        let mut rule = hot();
+        rule["for_secs"] = 30.into();
+        let mut e = engine(&[rule]);
+        let values = [("t".to_owned(), 31.0)];
+        // The commit of the first breach failed: not applied, so its pending period never began
+        // and the same reading, redelivered, is not late.
+        let lost = e.on_batch(&[("d1", &values, T0)], &[], T0);
+        assert_eq!(lost.tracks.len(), 1, "the pending period is stored");
+        let again = e.on_batch(&[("d1", &values, T0)], &[], T0 + 1000);
+        assert_eq!(again.tracks.len(), 1, "evaluated again, not taken for a redelivery");
+        e.apply(&again);
+        assert!(e.on_tick(T0 + 30_000, &[]).alarms.is_empty(), "30 s after the lost reading: nothing");
+        let fired = e.on_tick(T0 + 31_000, &[]);
+        assert_eq!(fired.alarms.len(), 1, "30 s after the stored one");
+    }
+
+    #[test]
+    fn rules_and_scopes_changed_are_seen_by_the_next_reading() {
+        let mut e = engine(&[hot()]);
+        assert!(reading(&mut e, "d1", 25.0, T0).alarms.is_empty());
+        // A rule for d2 only, on another metric: d1's readings are no news to it.
+        let mut humid: Rule =
+            serde_json::from_value(serde_json::json!({"name": "humid", "kind": "threshold",
+            "metric": "h", "op": ">", "levels": [{"severity": "minor", "value": 80}], "devices": ["d2"]}))
+            .unwrap();
+        humid.id = "r9".into();
+        e.set_rule(humid.clone());
+        let values = [("t".to_owned(), 25.0), ("h".to_owned(), 90.0)];
+        let d1 = e.on_batch(&[("d1", &values, T0 + 1000)], &[], T0 + 1000);
+        assert!(d1.alarms.is_empty(), "{d1:?}");
+        e.apply(&d1);
+        let d2 = e.on_batch(&[("d2", &values, T0 + 1000)], &[], T0 + 1000);
+        assert_eq!(d2.alarms.iter().map(|a| a.rule_name.as_str()).collect::<Vec<_>>(), ["humid"]);
+        e.apply(&d2);
+        // Now for d1 as well, and a scope that holds d1 only.
+        humid.devices = vec![];
+        humid.scope = Some("tag:site=barn".into());
+        e.set_rule(humid);
+        e.set_scopes([("r9".to_owned(), ["d1".to_owned()].into_iter().collect())]);
+        let d1 = e.on_batch(&[("d1", &values, T0 + 2000)], &[], T0 + 2000);
+        assert_eq!(d1.alarms.len(), 1, "{d1:?}");
+        e.apply(&d1);
+        e.remove_rule("r9");
+        let after = e.on_batch(&[("d1", &values, T0 + 3000)], &[], T0 + 3000);
+        assert!(after.alarms.is_empty() && after.tracks.is_empty(), "{after:?}");
+    }
+
+    #[test]
+    fn a_healthy_fleet_stores_nothing_and_ticks_touch_no_idle_track() {
+        let quiet = serde_json::json!({"name": "quiet", "kind": "no_data", "metric": "t", "after_secs": 600});
+        let gone = serde_json::json!({"name": "gone", "kind": "offline", "after_secs": 600});
+        let mut e = engine(&[hot(), quiet, gone]);
+        let devices: Vec<String> = (0..100).map(|i| format!("d{i}")).collect();
+        let values = [("t".to_owned(), 20.0)];
+        for round in 0..3 {
+            let at = T0 + round * 1000;
+            let readings: Vec<Reading> = devices.iter().map(|d| (d.as_str(), &values[..], at)).collect();
+            let changes = e.on_batch(&readings, &[], at);
+            assert!(changes.is_empty() && changes.deliveries.is_empty(), "{changes:?}");
+            e.apply(&changes);
+        }
+        let here = Presence { last_seen: T0 + 2000, offline_since: None, stale_after: 60_000 };
+        let presences: Vec<(String, Presence)> = devices.iter().map(|d| (d.clone(), here)).collect();
+        assert!(e.on_tick(T0 + 3000, &presences).is_empty());
+        // Ten minutes of silence later, each device's no-data and offline rules open.
+        let late = e.on_tick(T0 + 2000 + 660_000, &presences);
+        assert_eq!(late.alarms.len(), 200);
+        assert_eq!(late.tracks.len(), 200, "only the tracks that changed are stored");
+    }
+
+    /// The engine (numbered pairs, groups moving together, shortcuts, undo) does what running
+    /// [`eval::evaluate`] for every rule and device on everything does: the same transitions in
+    /// each commit and the same tracks after, over random readings near the levels (late ones,
+    /// redeliveries and backfills among them), ticks, and commits that fail.
+    #[test]
+    fn the_engine_does_what_evaluating_every_pair_does() {
+        let rules = [
+            serde_json::json!({"name": "a", "kind": "threshold", "metric": "t", "op": ">",
+                "levels": [{"severity": "major", "value": 30}, {"severity": "critical", "value": 35}], "clear": 28}),
+            serde_json::json!({"name": "b", "kind": "threshold", "metric": "t", "op": ">=",
+                "levels": [{"severity": "minor", "value": 32}], "for_secs": 20, "clear_for_secs": 10}),
+            serde_json::json!({"name": "c", "kind": "threshold", "metric": "t", "op": "outside",
+                "levels": [{"severity": "minor", "value": 10, "high": 33}], "min_samples": 2}),
+            serde_json::json!({"name": "d", "kind": "threshold", "metric": "t", "op": "inside",
+                "levels": [{"severity": "warning", "value": 12, "high": 14}]}),
+            serde_json::json!({"name": "e", "kind": "threshold", "metric": "h", "op": "<",
+                "levels": [{"severity": "warning", "value": 20}], "flap_window_secs": 120}),
+            serde_json::json!({"name": "f", "kind": "no_data", "metric": "h", "after_secs": 40}),
+            serde_json::json!({"name": "g", "kind": "offline", "after_secs": 30}),
+        ];
+        let mut e = engine(&rules);
+        let parsed: Vec<Rule> = {
+            let mut r: Vec<Rule> = e.rules().cloned().collect();
+            r.sort_by(|a, b| a.id.cmp(&b.id));
+            r
+        };
+        let mut reference: std::collections::BTreeMap<(String, String), Track> = Default::default();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let devices = ["d0", "d1", "d2"];
+        let mut newest = [T0; 3];
+        let mut now = T0;
+        for step in 0..3000 {
+            now += 1000 * (1 + next(4) as i64);
+            let fails = next(10) == 0;
+            let before = reference.clone();
+            let mut expected = Vec::new();
+            let mut run =
+                |rule: &Rule,
+                 device: &str,
+                 input: Input,
+                 reference: &mut std::collections::BTreeMap<(String, String), Track>| {
+                    let track = reference.entry((rule.id.clone(), device.to_owned())).or_default();
+                    for effect in eval::evaluate(rule, track, input, Clock { now, quiet_until: 0 }) {
+                        if matches!(effect, Effect::Open { .. }) {
+                            track.alarm = Some(format!("{}/{device}", rule.id));
+                        }
+                        expected.push((rule.id.clone(), device.to_owned(), effect.kind()));
+                    }
+                };
+            let changes = if next(5) == 0 {
+                let presences: Vec<(String, Presence)> = devices
+                    .iter()
+                    .map(|d| {
+                        (
+                            d.to_string(),
+                            Presence {
+                                last_seen: now - 1000 * next(90) as i64,
+                                offline_since: None,
+                                stale_after: 10_000,
+                            },
+                        )
+                    })
+                    .collect();
+                for rule in &parsed {
+                    for (device, p) in &presences {
+                        let input = Input::Tick {
+                            last_seen: p.last_seen,
+                            offline_since: None,
+                            stale_after: p.stale_after,
+                        };
+                        let input = match rule.kind {
+                            RuleKind::Threshold { .. } => {
+                                Input::Tick { last_seen: now, offline_since: None, stale_after: 0 }
+                            }
+                            _ => input,
+                        };
+                        run(rule, device, input, &mut reference);
+                    }
+                }
+                e.on_tick(now, &presences)
+            } else {
+                let i = next(3) as usize;
+                let ts = match next(10) {
+                    0 => newest[i] - 1000 * next(20) as i64, // late or a redelivery
+                    1 => now - 400_000,                      // a backfill
+                    _ => now - next(1000) as i64,
+                };
+                newest[i] = newest[i].max(ts);
+                let mut values = vec![("t".to_owned(), 5.0 + next(35) as f64)];
+                if next(2) == 0 {
+                    values.push(("h".to_owned(), 10.0 + next(20) as f64));
+                }
+                for rule in &parsed {
+                    let hears = rule.metric().is_none_or(|m| values.iter().any(|(n, _)| n == m));
+                    if hears {
+                        run(
+                            rule,
+                            devices[i],
+                            Input::Reading { values: &values, ts, received: now },
+                            &mut reference,
+                        );
+                    }
+                }
+                e.on_batch(&[(devices[i], &values, ts)], &[], now)
+            };
+            let mut got: Vec<_> = changes
+                .transitions
+                .iter()
+                .map(|t| {
+                    let alarm = changes.alarms.iter().find(|a| a.id == t.alarm_id).unwrap();
+                    (alarm.rule_id.clone(), alarm.device.clone(), t.kind)
+                })
+                .collect();
+            got.sort_by_key(|x| format!("{x:?}"));
+            expected.sort_by_key(|x| format!("{x:?}"));
+            assert_eq!(got, expected, "step {step}");
+            if fails {
+                reference = before;
+            } else {
+                e.apply(&changes);
+            }
+        }
+        e.discard();
+        for ((rule, device), track) in &reference {
+            let p = e.pair_of[&(e.numbers[rule], e.numbered[device.as_str()])];
+            let mine = e.track_of(p);
+            let kind = &parsed.iter().find(|r| &r.id == rule).unwrap().kind;
+            if track.is_idle() {
+                assert!(mine.is_idle(), "{rule} {device}: {mine:?}");
+                assert_eq!(eval::soft(kind, &mine), eval::soft(kind, track), "{rule} {device}");
+            } else {
+                assert_eq!(
+                    (mine.phase, &mine.opens, mine.flapping, eval::soft(kind, &mine)),
+                    (track.phase, &track.opens, track.flapping, eval::soft(kind, track)),
+                    "{rule} {device}"
+                );
+            }
+        }
+        assert!(e.pairs.iter().any(|p| p.track.is_some()), "some alarms opened");
     }
 }

@@ -37,6 +37,13 @@ pub(super) struct Writer {
 /// groups or rules change.
 const RESCOPE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The latest value of `alarm`'s metric (its rule's, `rule`) on its device.
+fn latest(store: &dyn Store, rule: &telemetry::alarm::Rule, alarm: &Alarm) -> Option<f64> {
+    let metric = rule.metric()?;
+    let device = store.device(&alarm.device).ok()?.value?;
+    device.metric(metric).map(|m| m.value)
+}
+
 /// An action waiting for its commit.
 /// A change to the alarm configuration, done on the store off the async runtime.
 type StoreJob = Box<dyn FnOnce(&dyn Store) -> Result<(), StoreError> + Send>;
@@ -234,7 +241,7 @@ impl Writer {
     /// What the alarm engine makes of this commit: its readings and statuses, the clock if it
     /// ticked, then people's actions, in that order; and each action's outcome.
     async fn evaluate(
-        &self,
+        &mut self,
         messages: &[crate::store::Incoming],
         statuses: &[crate::store::Report],
         tick: bool,
@@ -246,7 +253,8 @@ impl Writer {
             return (Default::default(), Vec::new());
         }
         let presences = if tick && engine.wants_presence() { self.presences().await } else { Vec::new() };
-        let mut work = engine.work(now);
+        let store = &*self.store;
+        let mut work = self.engine.work(now);
         let readings: Vec<crate::alarms::engine::Reading> = messages
             .iter()
             .map(|i| (i.message.device.as_str(), i.message.values.as_slice(), i.message.ts))
@@ -268,23 +276,16 @@ impl Writer {
             // A cleared alarm the engine let go is history in the store: still acknowledged,
             // shelved or commented on.
             if work.alarm(&act.id).is_none()
-                && let Ok(Some((alarm, _))) = self.store.alarm(&act.id)
+                && let Ok(Some((alarm, _))) = store.alarm(&act.id)
             {
                 work.recall(alarm);
             }
-            let latest = work.alarm(&act.id).and_then(|alarm| self.latest(&alarm));
+            let latest =
+                work.alarm(&act.id).and_then(|alarm| latest(store, work.rule(&alarm.rule_id)?, &alarm));
             let result = work.act(&act.id, act.action.clone(), &act.by, latest);
             acted.push((act, result));
         }
         (work.finish(), acted)
-    }
-
-    /// The latest value of `alarm`'s metric on its device.
-    fn latest(&self, alarm: &Alarm) -> Option<f64> {
-        let rule = self.engine.rules().find(|r| r.id == alarm.rule_id)?;
-        let metric = rule.metric()?;
-        let device = self.store.device(&alarm.device).ok()?.value?;
-        device.metric(metric).map(|m| m.value)
     }
 
     /// Every known device's presence, for offline and no-data rules.

@@ -146,6 +146,153 @@ pub fn evaluate(rule: &Rule, track: &mut Track, input: Input, clock: Clock) -> V
     out
 }
 
+/// The one time a track keeps in memory only, which changes on almost every reading: a
+/// threshold rule's newest reading time ([`Track::last_ts`]), a no-data rule's last data
+/// ([`Track::last_data`]); an offline rule keeps none (0).
+#[inline]
+pub fn soft(kind: &RuleKind, track: &Track) -> Millis {
+    match kind {
+        RuleKind::Threshold { .. } => track.last_ts,
+        RuleKind::NoData { .. } => track.last_data,
+        RuleKind::Offline { .. } => 0,
+    }
+}
+
+/// Sets what [`soft`] reads.
+#[inline]
+pub fn set_soft(kind: &RuleKind, track: &mut Track, soft: Millis) {
+    match kind {
+        RuleKind::Threshold { .. } => track.last_ts = soft,
+        RuleKind::NoData { .. } => track.last_data = soft,
+        RuleKind::Offline { .. } => {}
+    }
+}
+
+/// Whether a track is in the steady state the shortcuts below serve: normal and not flapping
+/// (what most tracks are, most of the time).
+#[inline]
+pub fn steady(track: &Track) -> bool {
+    track.phase == Phase::Normal && !track.flapping
+}
+
+/// [`evaluate`] for a [`steady`] track whose [`soft`] time is `soft`, on a reading whose value of
+/// the rule's metric is `value` (`None`: the reading has none; for a no-data rule of any
+/// metric, any value): its [`soft`] time afterwards, when that is all that changes; `None` when
+/// the reading may do more (a breach) and [`evaluate`] must run.
+#[inline]
+pub fn steady_reading(
+    rule: &Rule,
+    soft: Millis,
+    value: Option<f64>,
+    ts: Millis,
+    received: Millis,
+) -> Option<Millis> {
+    match &rule.kind {
+        RuleKind::Threshold { op, levels, .. } => {
+            let Some(v) = value else { return Some(soft) };
+            if (soft != 0 && ts <= soft) || received.saturating_sub(ts) > FRESH_MS {
+                return Some(soft);
+            }
+            breached(*op, levels, v).is_none().then_some(ts)
+        }
+        RuleKind::NoData { .. } => Some(if value.is_some() { soft.max(received) } else { soft }),
+        RuleKind::Offline { .. } => Some(soft),
+    }
+}
+
+/// The values a threshold rule's levels all leave alone: an interval, so that the rules on one
+/// metric can be checked at once (the engine keeps their intersection). `None` for `inside`
+/// bands, whose calm values are no interval, and other kinds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calm {
+    pub low: f64,
+    pub low_open: bool,
+    pub high: f64,
+    pub high_open: bool,
+}
+
+impl Default for Calm {
+    fn default() -> Calm {
+        Calm::ALL
+    }
+}
+
+impl Calm {
+    /// Every value.
+    pub const ALL: Calm =
+        Calm { low: f64::NEG_INFINITY, low_open: false, high: f64::INFINITY, high_open: false };
+
+    /// `rule`'s calm values, if they are an interval.
+    pub fn of(rule: &Rule) -> Option<Calm> {
+        let RuleKind::Threshold { op, levels, .. } = &rule.kind else { return None };
+        let lowest = levels.iter().map(|l| l.value).fold(f64::INFINITY, f64::min);
+        let highest = levels.iter().map(|l| l.value).fold(f64::NEG_INFINITY, f64::max);
+        let top = levels.iter().map(|l| l.high.unwrap_or(l.value)).fold(f64::INFINITY, f64::min);
+        let calm = |low, low_open, high, high_open| Some(Calm { low, low_open, high, high_open });
+        match op {
+            _ if levels.is_empty() => Some(Calm::ALL),
+            Op::Gt => calm(f64::NEG_INFINITY, false, lowest, false),
+            Op::Ge => calm(f64::NEG_INFINITY, false, lowest, true),
+            Op::Lt => calm(highest, false, f64::INFINITY, false),
+            Op::Le => calm(highest, true, f64::INFINITY, false),
+            Op::Outside => calm(highest, false, top, false),
+            Op::Inside => None,
+        }
+    }
+
+    /// The values both leave alone.
+    pub fn and(self, other: Calm) -> Calm {
+        let (low, low_open) = match self.low.total_cmp(&other.low) {
+            std::cmp::Ordering::Less => (other.low, other.low_open),
+            std::cmp::Ordering::Greater => (self.low, self.low_open),
+            std::cmp::Ordering::Equal => (self.low, self.low_open || other.low_open),
+        };
+        let (high, high_open) = match self.high.total_cmp(&other.high) {
+            std::cmp::Ordering::Less => (self.high, self.high_open),
+            std::cmp::Ordering::Greater => (other.high, other.high_open),
+            std::cmp::Ordering::Equal => (self.high, self.high_open || other.high_open),
+        };
+        Calm { low, low_open, high, high_open }
+    }
+
+    #[inline]
+    pub fn holds(self, v: f64) -> bool {
+        (v > self.low || (!self.low_open && v == self.low))
+            && (v < self.high || (!self.high_open && v == self.high))
+    }
+}
+
+/// [`evaluate`] for a [`steady`] track on the clock (see [`steady_reading`]): `None` when an
+/// alarm may open.
+#[inline]
+pub fn steady_tick(
+    rule: &Rule,
+    soft: Millis,
+    last_seen: Millis,
+    offline_since: Option<Millis>,
+    stale_after: Millis,
+    clock: Clock,
+) -> Option<Millis> {
+    match &rule.kind {
+        // A normal threshold track has nothing pending.
+        RuleKind::Threshold { .. } => Some(soft),
+        RuleKind::NoData { after_secs, .. } => {
+            let last_data = if soft == 0 { last_seen } else { soft };
+            let opens = last_data > 0
+                && clock.now.saturating_sub(last_data) >= secs(*after_secs)
+                && clock.now >= clock.quiet_until;
+            (!opens).then_some(last_data)
+        }
+        RuleKind::Offline { after_secs, .. } => {
+            if last_seen == 0 || clock.now < clock.quiet_until {
+                return Some(soft);
+            }
+            let down_since = offline_since.unwrap_or(last_seen.saturating_add(stale_after));
+            (clock.now < down_since.saturating_add(secs(*after_secs))).then_some(soft)
+        }
+    }
+}
+
 /// A person cleared the alarm: it is not reopened (nor counted as flapping), and if the latest
 /// reading still breaches, a new pending period starts now (level-triggered: a condition that holds opens a new alarm
 /// after `for`).
@@ -687,5 +834,126 @@ mod tests {
             })
             .collect();
         assert_eq!(opens(&effects), [30]);
+    }
+
+    /// The shortcuts agree with [`evaluate`]: wherever they answer, evaluating changes nothing
+    /// but the soft time, to what they say, and opens nothing.
+    mod shortcuts {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn rules() -> Vec<Rule> {
+            vec![
+                hot(30, Some(28.0), 60),
+                hot(0, None, 0),
+                rule(serde_json::json!({"kind": "threshold", "metric": "t", "op": "outside",
+                    "levels": [{"severity": "minor", "value": 10, "high": 40},
+                               {"severity": "major", "value": 0, "high": 50}]})),
+                rule(serde_json::json!({"kind": "no_data", "metric": "t", "after_secs": 120})),
+                rule(serde_json::json!({"kind": "no_data", "after_secs": 60})),
+                rule(serde_json::json!({"kind": "offline", "after_secs": 120})),
+            ]
+        }
+
+        fn steady_track() -> impl Strategy<Value = Track> {
+            let time = prop_oneof![Just(0), (T0 - 600 * S..T0 + 600 * S)];
+            (time.clone(), time.clone(), time.clone(), proptest::option::of(time), any::<bool>()).prop_map(
+                |(last_ts, last_data, last_change, cleared_at, alarm)| Track {
+                    phase: Phase::Normal,
+                    alarm: alarm.then(|| "al-1".to_owned()),
+                    last_ts,
+                    last_data,
+                    opens: cleared_at.into_iter().collect(),
+                    flapping: false,
+                    last_change,
+                    cleared_at,
+                },
+            )
+        }
+
+        fn agree(rule: &Rule, track: &Track, input: Input, clock: Clock, shortcut: Option<Millis>) {
+            let mut evaluated = track.clone();
+            let effects = evaluate(rule, &mut evaluated, input, clock);
+            if let Some(soft_after) = shortcut {
+                assert!(effects.is_empty(), "{rule:?} {track:?} {input:?}: {effects:?}");
+                let mut expected = track.clone();
+                set_soft(&rule.kind, &mut expected, soft_after);
+                assert_eq!(evaluated, expected, "{rule:?} {input:?}");
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn readings(track in steady_track(), which in 0..6usize, v in -10.0..60.0f64,
+                        has in any::<bool>(), ts in T0 - 900 * S..T0 + 60 * S, received in T0..T0 + 60 * S) {
+                let rule = &rules()[which];
+                let values = [(if has { "t" } else { "h" }.to_owned(), v)];
+                let value = match &rule.kind {
+                    RuleKind::NoData { metric: None, .. } => Some(v),
+                    _ => has.then_some(v),
+                };
+                let shortcut = steady_reading(rule, soft(&rule.kind, &track), value, ts, received);
+                let clock = Clock { now: received, quiet_until: 0 };
+                agree(rule, &track, Input::Reading { values: &values, ts, received }, clock, shortcut);
+            }
+
+            #[test]
+            fn ticks(track in steady_track(), which in 0..6usize, last_seen in prop_oneof![Just(0), T0 - 900 * S..T0],
+                     offline in proptest::option::of(T0 - 900 * S..T0), stale_after in 0..600 * S,
+                     now in T0..T0 + 900 * S, quiet_until in prop_oneof![Just(0), T0..T0 + 900 * S]) {
+                let rule = &rules()[which];
+                let clock = Clock { now, quiet_until };
+                let shortcut = steady_tick(rule, soft(&rule.kind, &track), last_seen, offline, stale_after, clock);
+                agree(rule, &track, Input::Tick { last_seen, offline_since: offline, stale_after }, clock, shortcut);
+            }
+
+            #[test]
+            fn statuses_change_nothing(track in steady_track(), which in 0..6usize, online in any::<bool>()) {
+                let rule = &rules()[which];
+                let soft = soft(&rule.kind, &track);
+                agree(rule, &track, Input::Status { online }, Clock { now: T0, quiet_until: 0 }, Some(soft));
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn calm_values_are_those_no_level_breaches(op in 0..6usize, levels in proptest::collection::vec((-5..5i32, 0..4i32), 1..4),
+                                                       v in -12..12i32, other in 0..6usize) {
+                let ops = [">", ">=", "<", "<=", "outside", "inside"];
+                let levels: Vec<_> = levels.iter().zip(["warning", "minor", "major", "critical"])
+                    .map(|((value, width), severity)| serde_json::json!({"severity": severity, "value": value, "high": value + width}))
+                    .collect();
+                let r = rule(serde_json::json!({"kind": "threshold", "metric": "t", "op": ops[op], "levels": levels}));
+                // Half steps, so values on and between the levels are both tried.
+                let v = f64::from(v) / 2.0;
+                let RuleKind::Threshold { op: o, levels: l, .. } = &r.kind else { unreachable!() };
+                match Calm::of(&r) {
+                    Some(calm) => prop_assert_eq!(calm.holds(v), breached(*o, l, v).is_none(), "{:?} {}", calm, v),
+                    None => prop_assert_eq!(ops[op], "inside"),
+                }
+                // Two rules' intersection: calm for both.
+                let s = rule(serde_json::json!({"kind": "threshold", "metric": "t", "op": ops[other],
+                    "levels": [{"severity": "major", "value": 1, "high": 3}]}));
+                if let (Some(a), Some(b)) = (Calm::of(&r), Calm::of(&s)) {
+                    prop_assert_eq!(a.and(b).holds(v), a.holds(v) && b.holds(v));
+                }
+            }
+        }
+
+        #[test]
+        fn a_breach_and_an_alarm_due_are_left_to_the_evaluation() {
+            let rules = rules();
+            let quiet = Track::default();
+            assert_eq!(steady_reading(&rules[0], 0, Some(31.0), T0, T0), None, "a breach");
+            assert_eq!(steady_reading(&rules[0], 0, Some(29.0), T0, T0), Some(T0), "newest time moves");
+            assert_eq!(steady_reading(&rules[0], T0, Some(31.0), T0, T0), Some(T0), "a redelivery");
+            assert_eq!(steady_reading(&rules[0], 0, Some(31.0), T0, T0 + 301 * S), Some(0), "a backfill");
+            assert_eq!(steady_reading(&rules[3], T0, Some(1.0), T0, T0 + S), Some(T0 + S), "data seen");
+            let clock = Clock { now: T0 + 120 * S, quiet_until: 0 };
+            assert_eq!(steady_tick(&rules[3], T0, T0, None, 0, clock), None, "quiet for 120 s");
+            assert_eq!(steady_tick(&rules[3], 0, T0 + S, None, 0, clock), Some(T0 + S), "from last seen");
+            assert_eq!(steady_tick(&rules[5], 0, T0, None, 0, clock), None, "offline for 120 s");
+            assert!(steady(&quiet));
+        }
     }
 }
