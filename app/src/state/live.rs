@@ -80,6 +80,9 @@ pub struct Live {
     /// to): a list as of an earlier change (a page from the offline cache, say) cannot bring
     /// back what a later one left out.
     pub alarms_as_of: StoredValue<u64>,
+    /// The device whose connection log a page shows: the only one whose live connection news
+    /// is kept (every device's would add up without bound on a busy fleet).
+    connections_of: StoredValue<Option<String>>,
 }
 
 impl Live {
@@ -97,7 +100,23 @@ impl Live {
             batch: RwSignal::new(Vec::new()),
             alarms: RwSignal::new(BTreeMap::new()),
             alarms_as_of: StoredValue::new(0),
+            connections_of: StoredValue::new(None),
         }
+    }
+
+    /// Keeps live connection news for `device` only (`None`: for none), forgetting the rest.
+    pub fn watch_connections(&self, device: Option<String>) {
+        self.connections_of.set_value(device.clone());
+        self.devices.maybe_update(|devices| {
+            let mut forgot = false;
+            for (id, d) in devices.iter_mut() {
+                if Some(id) != device.as_ref() && !d.connections.is_empty() {
+                    d.connections.clear();
+                    forgot = true;
+                }
+            }
+            forgot
+        });
     }
 
     /// True after hydration: times may then be shown in the browser's zone.
@@ -162,8 +181,14 @@ impl Live {
                 _ => None,
             })
             .max();
+        let watched = self.connections_of.get_value();
         self.devices.update(|devices| {
             for e in &fresh {
+                if let LiveEvent::Connection { device, .. } = e
+                    && watched.as_ref() != Some(device)
+                {
+                    continue;
+                }
                 apply(devices, e.clone());
             }
         });
@@ -538,6 +563,34 @@ mod tests {
         }
         assert_eq!(live["a"].connections.len(), MAX_LOGGED);
         assert_eq!(live["a"].connections.last().map(|c| c.connected_at), Some(1_000), "the oldest went");
+    }
+
+    #[test]
+    fn live_connections_are_kept_only_for_the_device_whose_page_shows_them() {
+        use telemetry::connections::Connection;
+        let event = |device: &str, at: Millis| LiveEvent::Connection {
+            device: device.into(),
+            connection: Connection {
+                connected_at: at,
+                ended_at: None,
+                reason: None,
+                address: None,
+                protocol: 4,
+            },
+        };
+        let owner = Owner::new();
+        owner.with(|| {
+            let live = Live::new();
+            live.apply(vec![event("a", 1), event("b", 1)]);
+            let kept =
+                |id: &str| live.devices.with_untracked(|d| d.get(id).map_or(0, |d| d.connections.len()));
+            assert_eq!((kept("a"), kept("b")), (0, 0), "no page shows any");
+            live.watch_connections(Some("a".into()));
+            live.apply(vec![event("a", 2), event("b", 2)]);
+            assert_eq!((kept("a"), kept("b")), (1, 0));
+            live.watch_connections(None);
+            assert_eq!(kept("a"), 0, "forgotten once the page is left");
+        });
     }
 
     #[test]

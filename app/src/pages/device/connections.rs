@@ -118,6 +118,9 @@ pub fn DeviceConnections(
     local: Signal<bool>,
 ) -> impl IntoView {
     let live = expect_context::<Live>();
+    // Live news of this device's connections only, while the section is shown.
+    live.watch_connections(Some(id.clone()));
+    on_cleanup(move || live.watch_connections(None));
     let device = StoredValue::new(id);
     view! {
         <section class="device-connections" aria-labelledby="device-connections-title">
