@@ -35,7 +35,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -92,6 +92,8 @@ pub struct EmbeddedBroker {
     probe_id: String,
     task: tokio::task::JoinHandle<()>,
     kicker: tokio::task::JoinHandle<()>,
+    /// The hook rmqtt calls, let go of at the stop.
+    hook: Slot,
 }
 
 /// Where MQTT over TLS listens, and its certificate and key (PEM files).
@@ -132,18 +134,16 @@ impl EmbeddedBroker {
         let register = scx.extends.hook_mgr().register();
         let pacing = Arc::new(Pacing::default());
         let connections = Arc::new(ConnectionLog::new(ingest.clone()));
-        let hook = || {
-            Box::new(TelemetryHook {
-                ingest: ingest.clone(),
-                auth: auth.clone(),
-                pacing: pacing.clone(),
-                connections: connections.clone(),
-                sessions: sessions.clone(),
-                probe_id: probe_id.clone(),
-                withheld: withheld.clone(),
-                max_client_id: config.max_client_id,
-            }) as Box<dyn Handler>
-        };
+        let hook: Slot = Arc::new(RwLock::new(Some(Arc::new(TelemetryHook {
+            ingest: ingest.clone(),
+            auth: auth.clone(),
+            pacing,
+            connections,
+            sessions: sessions.clone(),
+            probe_id: probe_id.clone(),
+            withheld,
+            max_client_id: config.max_client_id,
+        }))));
         for typ in [
             Type::ClientAuthenticate,
             Type::ClientSubscribeCheckAcl,
@@ -154,7 +154,7 @@ impl EmbeddedBroker {
             Type::ClientConnected,
             Type::ClientDisconnected,
         ] {
-            register.add(typ, hook()).await;
+            register.add(typ, Box::new(Stoppable(hook.clone()))).await;
         }
         register.start().await;
 
@@ -216,7 +216,7 @@ impl EmbeddedBroker {
             (None, Some(tls)) => info!(%tls, "embedded MQTT broker listening over TLS only"),
             (None, None) => {}
         }
-        Ok(EmbeddedBroker { addr, tls_addr, probe_id, task, kicker })
+        Ok(EmbeddedBroker { addr, tls_addr, probe_id, task, kicker, hook })
     }
 
     /// Whether the broker still takes devices: a CONNECT on the plain listener (or a TCP
@@ -241,10 +241,44 @@ impl EmbeddedBroker {
         tokio::time::timeout(PROBE_TIMEOUT, attempt).await.unwrap_or(false)
     }
 
-    /// Stops accepting connections.
+    /// Stops accepting connections, and lets go of the ingest door and the user database
+    /// (rmqtt keeps its hooks as long as anything holds its context), so the same process can
+    /// open them again.
     pub fn stop(&self) {
         self.task.abort();
         self.kicker.abort();
+        self.hook.write().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
+/// The hook, until the broker stops.
+type Slot = Arc<RwLock<Option<Arc<TelemetryHook>>>>;
+
+/// What rmqtt registers: the hook while the broker runs; once it stopped, no sign-in, no
+/// subscription and no publish is taken, and nothing is delivered.
+struct Stoppable(Slot);
+
+#[async_trait]
+impl Handler for Stoppable {
+    async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
+        let hook = self.0.read().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(hook) = hook {
+            return hook.hook(param, acc).await;
+        }
+        match param {
+            Parameter::ClientAuthenticate(_) => {
+                (false, Some(HookResult::AuthResult(AuthResult::NotAuthorized)))
+            }
+            Parameter::ClientSubscribeCheckAcl(..) => {
+                let refused = SubscribeAclResult::new_failure(SubscribeAckReason::NotAuthorized);
+                (false, Some(HookResult::SubscribeAclResult(refused)))
+            }
+            Parameter::MessagePublishCheckAcl(..) => {
+                refuse(PublishAckReason::UnspecifiedError, "the server is stopping".into(), true)
+            }
+            Parameter::MessageExpiryCheck(..) => (false, Some(HookResult::MessageExpiry)),
+            _ => (true, acc),
+        }
     }
 }
 
