@@ -10,7 +10,7 @@
 use redb::{ReadableTable, Table, TableDefinition};
 use telemetry::{LiveEvent, Millis};
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// First change number of a commit → its changes' JSON [`LiveEvent`]s, one per line.
 pub(super) const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 use telemetry::Millis;
 
-use super::StoreError;
 use super::codec::{self, CorruptChunk};
+use super::error::StoreError;
 
 /// (series id, time of its first reading) → an encoded chunk.
 pub(super) const CHUNKS: TableDefinition<(u32, i64), &[u8]> = TableDefinition::new("chunks");

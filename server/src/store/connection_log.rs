@@ -7,7 +7,9 @@ use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 use telemetry::Millis;
 use telemetry::connections::{self, Connection, Ended, MAX_LOGGED};
 
-use super::{ConnectionChange, ConnectionReport, FastSet, StoreError};
+use super::api::{ConnectionChange, ConnectionReport};
+use super::error::StoreError;
+use super::maps::FastSet;
 
 /// (device, connection id: the time it was made) → JSON [`Connection`].
 pub(super) const CONNECTIONS: TableDefinition<(&str, i64), &[u8]> = TableDefinition::new("connections");

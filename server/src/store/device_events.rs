@@ -5,7 +5,7 @@
 use redb::{ReadableTable, Table, TableDefinition};
 use telemetry::attributes::{DeviceEvent, MAX_DEVICE_EVENTS};
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// (device, change number) → JSON [`DeviceEvent`].
 pub(super) const DEVICE_EVENTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("device_events");

@@ -8,8 +8,10 @@ use telemetry::history::{
 use telemetry::zone::Zone;
 use telemetry::{DeviceAdmin, DeviceId, Message, Millis, TelemetrySource};
 
+use super::api::{Incoming, Pruned, Store};
+use super::redb_store::RedbStore;
 use super::retention::DAY_MS;
-use super::{Horizons, Incoming, Pruned, RedbStore, Retention, Store};
+use super::retention::{Horizons, Retention};
 
 const T0: Millis = 1_766_146_880_000;
 
@@ -482,8 +484,9 @@ fn the_registry_survives_a_crash_between_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.redb");
     let points = day();
-    let status = |online, at| -> super::Report {
-        super::StatusReport { device: DeviceId::try_from("a").unwrap(), online, at, session: None }.into()
+    let status = |online, at| -> super::api::Report {
+        super::api::StatusReport { device: DeviceId::try_from("a").unwrap(), online, at, session: None }
+            .into()
     };
     {
         let store = RedbStore::open(&path).unwrap();

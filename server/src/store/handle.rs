@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 
-use super::StoreError;
+use super::error::StoreError;
 
 pub(super) struct Handle {
     db: RwLock<Option<Database>>,

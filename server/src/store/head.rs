@@ -11,7 +11,7 @@
 use redb::{ReadTransaction, ReadableTable, Table, TableDefinition, WriteTransaction};
 use telemetry::Millis;
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// (earliest reading time in the batch, batch number) → the batch's readings, [`READING`]
 /// bytes each: series id (u32), time (i64), value (f64), little-endian. Keyed by the earliest
@@ -103,7 +103,7 @@ pub(super) fn migrate_v2(tx: &WriteTransaction) -> Result<(), StoreError> {
 
 #[derive(Default)]
 pub(super) struct Head {
-    series: super::FastMap<u32, Series>,
+    series: super::maps::FastMap<u32, Series>,
     len: u64,
 }
 

@@ -29,11 +29,12 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use telemetry::{Millis, SourceError};
 
 use super::chunks::{self, CHUNKS};
+use super::error::StoreError;
 use super::handle::{Handle, Write};
 use super::head::Head;
+use super::maps::FastMap;
 use super::registry::Registry;
 use super::series_ids::SeriesIds;
-use super::{FastMap, StoreError};
 
 /// What the store keeps in memory.
 struct Memory {

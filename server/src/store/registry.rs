@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use telemetry::tags::Tags;
 use telemetry::{DeviceStatus, DeviceSummary, LiveEvent, MetricLatest, Millis};
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// device id → JSON [`DeviceRecord`].
 pub(super) const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
@@ -151,7 +151,7 @@ impl DeviceRecord {
 
 #[derive(Default)]
 pub(super) struct Registry {
-    records: super::FastMap<String, DeviceRecord>,
+    records: super::maps::FastMap<String, DeviceRecord>,
     /// Changed since the last checkpoint.
     dirty: HashSet<String>,
 }

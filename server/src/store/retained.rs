@@ -5,7 +5,7 @@
 
 use telemetry::Millis;
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// One retained message, as published (MQTT 5 properties included).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

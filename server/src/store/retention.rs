@@ -8,7 +8,7 @@ use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use telemetry::Millis;
 use telemetry::history::ROLLUP_PERIODS;
 
-use super::StoreError;
+use super::error::StoreError;
 
 pub use telemetry::history::DAY_MS;
 

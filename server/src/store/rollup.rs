@@ -16,8 +16,8 @@ use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinitio
 use telemetry::Millis;
 use telemetry::history::{Bucket, Downsampler, HOUR_MS, ROLLUP_PERIODS, Summary};
 
-use super::StoreError;
 use super::chunks::{self, CHUNKS};
+use super::error::StoreError;
 use super::retention::DAY_MS;
 use packed::Group;
 

@@ -2,7 +2,7 @@
 //! names: no allocation per reading on the ingest path.
 
 #[derive(Default)]
-pub(super) struct SeriesIds(super::FastMap<String, super::FastMap<String, u32>>);
+pub(super) struct SeriesIds(super::maps::FastMap<String, super::maps::FastMap<String, u32>>);
 
 impl SeriesIds {
     pub fn get(&self, device: &str, metric: &str) -> Option<u32> {

@@ -11,12 +11,12 @@ use telemetry::alarm::{Alarm, AlarmQuery, Rule, Transition};
 use telemetry::notify::{Delivery, DeliveryState};
 use telemetry::{LiveEvent, Millis};
 
-use super::super::StoreError;
+use super::super::error::StoreError;
 use super::super::registry::counter;
 use super::RedbStore;
 use crate::alarms::engine::Changes;
 use crate::notify::channels::StoredChannel;
-use crate::store::{AlarmState, AlarmStore};
+use crate::store::api::{AlarmState, AlarmStore};
 
 /// rule id → JSON [`Rule`].
 const RULES: TableDefinition<&str, &[u8]> = TableDefinition::new("alarm_rules");
@@ -486,7 +486,7 @@ mod tests {
 
     use super::*;
     use crate::alarms::engine::Changes;
-    use crate::store::Store;
+    use crate::store::api::Store;
 
     fn alarm(id: &str, device: &str, started_at: Millis, cleared_at: Option<Millis>) -> Alarm {
         Alarm {

@@ -5,7 +5,7 @@ use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, WriteTr
 use telemetry::dashboard::{Dashboard, MAX_DASHBOARDS, new_id};
 use telemetry::{DashboardStore, SaveError, SourceError};
 
-use super::super::StoreError;
+use super::super::error::StoreError;
 use super::super::registry::META;
 use super::{RedbStore, answer};
 

@@ -4,7 +4,8 @@
 use redb::{ReadableTable, TableDefinition, TableError};
 use telemetry::query::Group;
 
-use super::super::{GroupStore, StoreError};
+use super::super::api::GroupStore;
+use super::super::error::StoreError;
 use super::RedbStore;
 
 /// group id → JSON [`Group`].

@@ -7,16 +7,18 @@ use telemetry::attributes::{self, DeviceEvent, UPTIME_METRICS};
 use telemetry::history::{LocalDays, bucket_width, day_edges};
 use telemetry::{Current, DeviceSummary, History, LiveEvent, Millis, SourceError, TelemetrySource};
 
+use super::super::api::{AttributesReport, CommitOutcome, Incoming, Pruned, Report, StatusReport, Store};
 use super::super::change_log::{self, CHANGES};
 use super::super::chunks::{self, CHUNKS};
 use super::super::connection_log::{self, CONNECTIONS};
 use super::super::device_events::{self, DEVICE_EVENTS};
+use super::super::error::StoreError;
 use super::super::head::{self, HEAD, Head};
+use super::super::maps::{FastMap, FastSet};
 use super::super::registry::{DeviceRecord, META, Registry, counter};
-use super::super::{
-    AttributesReport, CommitOutcome, FastMap, FastSet, Horizons, Incoming, Pruned, Report, RetainedChange,
-    StatusReport, Store, StoreError, retention, rollup,
-};
+use super::super::retained::RetainedChange;
+use super::super::retention::{self, Horizons};
+use super::super::rollup;
 use super::schema::{LAST_SEQ, NEXT_SERIES, SERIES, checkpoint, last_seq};
 use super::{RedbStore, answer};
 

@@ -3,7 +3,7 @@
 
 use redb::{ReadableTable, TableDefinition, TableError, WriteTransaction};
 
-use super::super::StoreError;
+use super::super::error::StoreError;
 use super::super::retained::{RetainStore, RetainedChange, RetainedMessage};
 use super::RedbStore;
 
@@ -70,8 +70,8 @@ mod tests {
 
     use telemetry::TelemetrySource;
 
+    use super::super::super::api::{Report, StatusReport, Store};
     use super::super::super::retained::RetainedProperties;
-    use super::super::super::{Report, StatusReport, Store};
     use super::super::tests::msg;
     use super::*;
 

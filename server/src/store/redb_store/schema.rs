@@ -12,11 +12,13 @@ use super::super::change_log::CHANGES;
 use super::super::chunks::{self, CHUNKS, SEALED};
 use super::super::connection_log::{CONNECTIONS, COUNTS as CONNECTION_COUNTS, OPEN as CONNECTIONS_OPEN};
 use super::super::device_events::DEVICE_EVENTS;
+use super::super::error::StoreError;
 use super::super::handle::Handle;
 use super::super::head::{self, HEAD, Head};
+use super::super::maps::FastMap;
 use super::super::registry::{CHECKPOINT, DEVICES, META, Registry, counter};
 use super::super::series_ids::SeriesIds;
-use super::super::{FastMap, StoreError, retention, rollup};
+use super::super::{retention, rollup};
 use super::{Memory, RedbStore, alarms, dashboards};
 
 /// (device, metric) → series id.

@@ -7,8 +7,9 @@ use redb::{Database, ReadableDatabase};
 use telemetry::history::{HOUR_MS, MINUTE_MS, ROLLUP_PERIODS, Summary};
 use telemetry::{Millis, TelemetrySource};
 
+use super::super::api::Store;
 use super::super::registry::META;
-use super::super::{Store, head, rollup};
+use super::super::{head, rollup};
 use super::RedbStore;
 use super::schema::{NEXT_SERIES, POINTS_V1, SCHEMA_VERSION, SERIES, VERSION_KEY};
 use super::tests::msg;

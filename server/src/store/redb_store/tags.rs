@@ -5,10 +5,12 @@
 use telemetry::tags::Tags;
 use telemetry::{LiveEvent, Millis};
 
+use super::super::api::{CommitOutcome, TagStore};
 use super::super::change_log::{self, CHANGES};
+use super::super::error::StoreError;
+use super::super::maps::FastSet;
 use super::super::registry::META;
 use super::super::registry::counter;
-use super::super::{CommitOutcome, FastSet, StoreError, TagStore};
 use super::RedbStore;
 use super::schema::LAST_SEQ;
 
@@ -64,7 +66,7 @@ mod tests {
 
     use super::super::tests::msg;
     use super::*;
-    use crate::store::Store;
+    use crate::store::api::Store;
 
     #[test]
     fn tags_are_changes_that_survive_a_crash_and_a_checkpoint() {

@@ -7,7 +7,9 @@ use telemetry::{
     TelemetrySource,
 };
 
-use super::super::{Horizons, Incoming, Pruned, Report, StatusReport, Store, StoreError};
+use super::super::api::{Incoming, Pruned, Report, StatusReport, Store};
+use super::super::error::StoreError;
+use super::super::retention::Horizons;
 use super::RedbStore;
 
 pub(super) fn msg(device: &str, ts: Millis, values: &[(&str, f64)]) -> Incoming {
@@ -184,7 +186,7 @@ fn raw_points_page_by_time() {
 
 #[test]
 fn attributes_keep_when_they_changed_and_firmware_changes_and_reboots_are_events() {
-    use super::super::AttributesReport;
+    use super::super::api::AttributesReport;
     use telemetry::attributes::{AttrValue, EventKind};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.redb");
@@ -414,7 +416,7 @@ fn expected_intervals_are_learned_set_and_survive_a_crash_and_a_checkpoint() {
 
 #[test]
 fn connections_are_logged_for_known_devices_ended_at_the_next_start_and_deleted_with_them() {
-    use super::super::{ConnectionChange, ConnectionReport};
+    use super::super::api::{ConnectionChange, ConnectionReport};
     use telemetry::connections::Ended;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.redb");
