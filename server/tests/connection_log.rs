@@ -101,6 +101,24 @@ fn a_client_that_stops_pinging_ends_as_a_keepalive_timeout_and_a_disconnect_as_c
     // A client id that never sent anything has no log.
     Raw::connect(server.mqtt(), "STRANGER").disconnect();
     assert!(connections(&server, "STRANGER", &[]).is_empty());
+
+    // The fleet page's rows say how much of the last 24 h each device was connected: none for
+    // a device whose readings came under another client id (it has no log), not 0 %.
+    let mut other = Raw::connect(server.mqtt(), "SOME-GATEWAY");
+    reading(&mut other, "NOLOG");
+    let (status, body) = server.get("/api/fleet");
+    assert_eq!(status, 200, "{body}");
+    let fleet: Value = serde_json::from_str(&body).unwrap();
+    let share = |id: &str| {
+        let rows = fleet["rows"].as_array().unwrap();
+        rows.iter().find(|r| r["device"]["id"] == id).unwrap_or_else(|| panic!("{id} listed"))["availability"]
+            .clone()
+    };
+    assert!(share("NOLOG").is_null(), "{fleet}");
+    let polite = share("POLITE").as_f64().expect("POLITE has a share");
+    assert!(polite > 0.0 && polite < 1.0, "connected part of what was logged: {polite}");
+    let (_, page) = server.get("/fleet");
+    assert!(page.contains("Up 24 h"), "the column shows");
 }
 
 fn cli(db: &std::path::Path, args: &[&str], password: &str) -> String {

@@ -62,6 +62,10 @@ pub trait TelemetrySource: Send + Sync {
     fn last_seq(&self) -> Result<u64, SourceError>;
     /// What happened to one device lately (empty if unknown).
     fn device_log(&self, id: &str) -> Result<DeviceLog, SourceError>;
+    /// Each of `ids`' share of `[from, to]` connected, from its connection log (`None`: no
+    /// log covers it); for a page of rows, never the whole fleet.
+    fn availability(&self, ids: &[String], from: Millis, to: Millis)
+    -> Result<Vec<Option<f64>>, SourceError>;
 }
 
 /// What happened to one device lately, newest first: its events (firmware changes, reboots,

@@ -23,6 +23,9 @@ pub const MAX_BULK_IDS: usize = 1000;
 pub struct FleetRow {
     pub device: DeviceSummary,
     pub alarms: u32,
+    /// Its share of the last 24 h connected, from its connection log (none without one).
+    #[serde(default)]
+    pub availability: Option<f64>,
 }
 
 /// One page of the fleet view.
@@ -177,12 +180,19 @@ mod ssr_fleet {
         let total = matching.len();
         let pages = pages(total);
         let page = (page as usize).clamp(1, pages);
-        let rows = matching
+        let mut rows: Vec<FleetRow> = matching
             .into_iter()
             .skip((page - 1) * PAGE_ROWS)
             .take(PAGE_ROWS)
-            .map(|device| FleetRow { alarms: alarms_of(&device.id), device })
+            .map(|device| FleetRow { alarms: alarms_of(&device.id), device, availability: None })
             .collect();
+        // Read for this page's rows only (at most 100 logs of at most 100 entries).
+        let ids: Vec<String> = rows.iter().map(|r| r.device.id.clone()).collect();
+        let day = telemetry::connections::WINDOWS[0].1;
+        let shares = ssr::read(move |s| s.availability(&ids, now.saturating_sub(day), now)).await?;
+        for (row, share) in rows.iter_mut().zip(shares) {
+            row.availability = share;
+        }
         Ok(FleetList {
             server_time: now,
             last_seq: current.last_seq,

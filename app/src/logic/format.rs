@@ -153,6 +153,14 @@ pub fn bytes(n: f64) -> String {
     }
 }
 
+/// A share as a percentage, rounded down (99.96 % is not 100 %): "97.2 %", "100 %".
+pub fn percent(share: f64) -> String {
+    match share {
+        s if s >= 1.0 => "100 %".to_owned(),
+        s => format!("{:.1} %", (s.max(0.0) * 1000.0).floor() / 10.0),
+    }
+}
+
 /// RFC 3339, for `<time datetime=...>`.
 pub fn iso(t: Millis) -> String {
     telemetry::timestamp::format_utc(t)
@@ -161,6 +169,14 @@ pub fn iso(t: Millis) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_read_as_percentages_rounded_down() {
+        assert_eq!(percent(1.0), "100 %");
+        assert_eq!(percent(0.9996), "99.9 %");
+        assert_eq!(percent(22.0 / 24.0), "91.6 %");
+        assert_eq!(percent(0.0), "0.0 %");
+    }
 
     #[test]
     fn seed_metrics_get_their_units() {

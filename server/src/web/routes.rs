@@ -202,6 +202,18 @@ impl TelemetrySource for WithRefusals {
         let log = self.store.device_log(id)?;
         Ok(telemetry::source::DeviceLog { connections_logged: self.connections_logged, ..log })
     }
+
+    fn availability(
+        &self,
+        ids: &[String],
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<Option<f64>>, SourceError> {
+        if !self.connections_logged {
+            return Ok(vec![None; ids.len()]);
+        }
+        self.store.availability(ids, from, to)
+    }
 }
 
 /// Device administration for the dashboard: deleting a device also frees its place under

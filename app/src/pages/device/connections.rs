@@ -12,14 +12,6 @@ use crate::api::ApiError;
 use crate::logic::format;
 use crate::state::live::Live;
 
-/// A share as a percentage, rounded down (99.96 % is not 100 %): "97.2 %", "100 %".
-pub fn percent(share: f64) -> String {
-    match share {
-        s if s >= 1.0 => "100 %".to_owned(),
-        s => format!("{:.1} %", (s.max(0.0) * 1000.0).floor() / 10.0),
-    }
-}
-
 /// When it began: to the second over the last 20 hours, with the date before that.
 fn when(t: Millis, now: Millis, local: bool) -> String {
     let shown = if now - t < 20 * 3_600_000 { format::Shown::Second } else { format::Shown::DateMinute };
@@ -44,7 +36,7 @@ fn availability(log: &[Connection], now: Millis) -> impl IntoView + use<> {
         .map(|(name, span)| {
             let from = now.saturating_sub(span);
             let share = connections::availability(log, from, now);
-            let figure = share.map(percent).unwrap_or_else(|| "not logged".to_owned());
+            let figure = share.map(format::percent).unwrap_or_else(|| "not logged".to_owned());
             let covered = oldest
                 .filter(|o| *o > from && *o < now)
                 .map(|o| format!(" (over the {} logged)", format::uptime((now - o) as f64 / 1000.0)));
@@ -162,14 +154,6 @@ pub fn DeviceConnections(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shares_read_as_percentages_rounded_down() {
-        assert_eq!(percent(1.0), "100 %");
-        assert_eq!(percent(0.9996), "99.9 %");
-        assert_eq!(percent(22.0 / 24.0), "91.6 %");
-        assert_eq!(percent(0.0), "0.0 %");
-    }
 
     #[test]
     fn an_open_connection_lasts_so_far_and_a_refusal_not_at_all() {

@@ -1,7 +1,8 @@
 //! The fleet's rows: one per device on this page, kept current by the live feed (health, last
 //! seen, values, tags), with sortable headings (links), the pager, and for those who may
 //! change things a plain form around them: tick devices (or all that match), add and remove
-//! tags. Firmware, signal, battery and uptime columns show when a device on the page has them.
+//! tags. Firmware, signal, battery and uptime columns show when a device on the page has them,
+//! and how much of the last 24 h it was connected when the connection log says.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,8 @@ struct Columns {
     rssi: bool,
     battery: bool,
     uptime: bool,
+    /// Connected over the last 24 h (with the embedded broker's connection log).
+    availability: bool,
 }
 
 impl Columns {
@@ -34,6 +37,7 @@ impl Columns {
             rssi: any(|d| d.metric("rssi").is_some()),
             battery: any(|d| fleet::battery_level(d).is_some()),
             uptime: any(|d| fleet::uptime_s(d).is_some()),
+            availability: rows.iter().any(|r| r.availability.is_some()),
         }
     }
 }
@@ -89,6 +93,7 @@ pub fn FleetTable(
                         {columns.rssi.then(|| heading(SortKey::Rssi, "Signal"))}
                         {columns.battery.then(|| heading(SortKey::Battery, "Battery"))}
                         {columns.uptime.then(|| heading(SortKey::Uptime, "Uptime"))}
+                        {columns.availability.then(|| view! { <th title="Share of the last 24 h connected">"Up 24 h"</th> })}
                         <th>"Tags"</th>
                         {heading(SortKey::Alarms, "Alarms")}
                     </tr>
@@ -102,7 +107,7 @@ pub fn FleetTable(
                             let device = Memo::new(move |_| {
                                 merged.with(|m| m.get(&id).cloned()).unwrap_or_else(|| row.device.clone())
                             });
-                            view! { <Row device=device.into() alarms=row.alarms view=view.clone() columns now local can_act/> }
+                            view! { <Row device=device.into() alarms=row.alarms availability=row.availability view=view.clone() columns now local can_act/> }
                         })
                         .collect_view()}
                 </tbody>
@@ -146,6 +151,7 @@ pub fn FleetTable(
 fn Row(
     device: Signal<DeviceSummary>,
     alarms: u32,
+    availability: Option<f64>,
     view: FleetView,
     columns: Columns,
     now: Signal<Millis>,
@@ -208,6 +214,9 @@ fn Row(
             })}
             {columns.uptime.then(|| view! {
                 <td class="uptime">{move || device.with(|d| fleet::uptime_s(d).map(format::uptime)).unwrap_or_default()}</td>
+            })}
+            {columns.availability.then(|| view! {
+                <td class="availability">{availability.map(format::percent).unwrap_or_default()}</td>
             })}
             <td class="tags">{tags}</td>
             <td class="alarms">

@@ -462,4 +462,22 @@ impl TelemetrySource for RedbStore {
             Ok(telemetry::source::DeviceLog { last_seq, events, connections, connections_logged: false })
         })
     }
+
+    fn availability(
+        &self,
+        ids: &[String],
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<Option<f64>>, SourceError> {
+        answer(|| {
+            let rx = self.db.read()?;
+            let table = rx.open_table(CONNECTIONS)?;
+            ids.iter()
+                .map(|id| {
+                    let log = connection_log::of(&table, id)?;
+                    Ok(telemetry::connections::availability(&log, from, to))
+                })
+                .collect()
+        })
+    }
 }
