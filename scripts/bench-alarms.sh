@@ -2,7 +2,10 @@
 # Alarm figures (bench/src/alarms.rs), into the release build with its embedded broker:
 # - ingest (simulator burst, QoS 1, PUBACK after the durable commit) from 1,000 devices with 50
 #   rules over every device, none firing, against the same burst without rules; 20 and 200
-#   connections, each run on a fresh database, median of RUNS;
+#   connections, each run on a fresh database, the two alternating (so both see the same load
+#   from whatever else the machine runs), median of RUNS, with the load average before each run;
+# - the alarm engine alone on the same messages and rules (bench alarm-engine): its time per
+#   message, against which the ingest ratio can be read on a busy machine;
 # - reading → alarm fired → webhook received at RATE msg/s for SECS (one reading in 20 breaches);
 # - a backtest of one rule over 7 days of one reading a second.
 #   scripts/bench-alarms.sh            TOTAL=100000 RUNS=3 RATE=1000 SECS=10 by default
@@ -47,23 +50,30 @@ ingest() {
   local dir="$work/ingest-$1-$2-$3" line stored
   mkdir -p "$dir"
   start_server target/release "$dir"
+  # The web port answers first: without this a burst may find the broker not yet listening.
+  wait_listening "$MQTT" "$SERVER"
   if [ "$2" = rules ]; then fifty_rules; fi
+  local load
+  load=$(cut -d' ' -f1 /proc/loadavg)
   line=$(target/release/simulator --port "$MQTT" --total "$TOTAL" --connections "$1" \
     --burst-devices "$DEVICES" --prefix DEV 2>"$dir/simulator.err") || true
   stored=$(curl -fsS "http://127.0.0.1:$WEB/metrics" | awk '/^iot_messages_stored_total /{print $2}')
   kill $SERVER; wait $SERVER 2>/dev/null || true
   [ "$stored" = "$TOTAL" ] || { echo "stored $stored of $TOTAL" >&2; tail -3 "$dir/simulator.err" >&2; exit 1; }
-  echo "run $3  $2, $1 connections:  $line" >&2
+  echo "run $3  $2, $1 connections (load $load):  $line" >&2
   sed -E 's/.* = ([0-9]+) msg\/s/\1/' <<<"$line"
 }
 
 declare -A rates
 for connections in 20 200; do
-  for kind in plain rules; do
-    runs=()
-    for run in $(seq 1 "$RUNS"); do runs+=("$(ingest "$connections" "$kind" "$run")"); done
-    rates[$kind-$connections]=$(printf '%s\n' "${runs[@]}" | median)
+  plain=()
+  rules=()
+  for run in $(seq 1 "$RUNS"); do
+    plain+=("$(ingest "$connections" plain "$run")")
+    rules+=("$(ingest "$connections" rules "$run")")
   done
+  rates[plain-$connections]=$(printf '%s\n' "${plain[@]}" | median)
+  rates[rules-$connections]=$(printf '%s\n' "${rules[@]}" | median)
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 echo
@@ -72,6 +82,8 @@ echo "|---|---|---|"
 echo "| no alarm rules | ${rates[plain-20]} msg/s | ${rates[plain-200]} msg/s |"
 echo "| 50 rules over every device (thresholds, a band, no data, offline; none firing) | ${rates[rules-20]} msg/s | ${rates[rules-200]} msg/s |"
 echo "| with rules / without | $(ratio "${rates[rules-20]}" "${rates[plain-20]}") | $(ratio "${rates[rules-200]}" "${rates[plain-200]}") |"
+echo
+target/release/bench alarm-engine "$TOTAL"
 echo
 
 # Reading → alarm fired → webhook: every breach a new alarm (no flap guard), no rate limit.

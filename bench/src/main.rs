@@ -14,8 +14,10 @@
 //! - `bench connection-storm MQTT SECS`: a device's PUBACK round trips, quiet and while 1,000
 //!   devices connect and disconnect (their connection logs written).
 //! - `bench backtest [DAYS]`, `bench alarm-latency MQTT HOOK_PORT RATE SECS`: alarm figures
-//!   (see [`alarms`]).
+//!   (see [`alarms`]); `bench alarm-engine [MESSAGES]`: the alarm engine alone (see
+//!   [`alarm_engine`]).
 
+mod alarm_engine;
 mod alarms;
 mod connection_storm;
 mod data;
@@ -46,6 +48,7 @@ fn main() {
             args.get(2).and_then(|n| n.parse().ok()).expect("seconds"),
         ),
         Some("backtest") => alarms::backtest(count(7)),
+        Some("alarm-engine") => alarm_engine::run(count(100_000) as usize),
         Some("alarm-latency") => alarms::latency(
             args.get(1).and_then(|a| a.parse().ok()).expect("the broker's HOST:PORT"),
             args.get(2).and_then(|p| p.parse().ok()).expect("a port for the webhook receiver"),
@@ -59,7 +62,7 @@ fn main() {
             eprintln!(
                 "usage: bench history [POINTS] | bench storage [POINTS] | bench latency HOST:PORT COUNT \
                  | bench login-storm WEB MQTT SECS KEY | bench connection-storm MQTT SECS \
-                 | bench backtest [DAYS] \
+                 | bench backtest [DAYS] | bench alarm-engine [MESSAGES] \
                  | bench alarm-latency MQTT HOOK_PORT RATE SECS"
             );
             std::process::exit(2);
