@@ -7,23 +7,29 @@
 //!
 //! Order: decode → authorise → admit (limits) → group commit → acknowledge → broadcast.
 
+mod job;
 mod limits;
 mod refusals;
 pub mod retained;
 mod tags;
 mod writer;
 
+pub use job::{Ack, IngestError};
 pub use limits::{Limits, LimitsConfig, Pace};
 pub use refusals::Refusals;
 pub use retained::{Reservation, Retained};
+pub use writer::Batching;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use telemetry::tags::{MAX_EDIT_DEVICES, TagEdit, TagEditError, TagError, Tagged};
 use telemetry::text::untrusted;
-use telemetry::{Decoded, DeviceId, Message, Millis, Rejection, TimestampSource, own_topic};
+use telemetry::{Decoded, DeviceId, Message, Millis, Rejection, SourceError, TimestampSource, own_topic};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::warn;
+
+use job::{Job, RetainJob};
 
 use crate::clock::now_ms;
 use crate::hub::Hub;
@@ -35,58 +41,6 @@ use crate::store::{
 
 /// Jobs waiting for the writer, beyond which submitters wait (backpressure).
 const QUEUE: usize = 16_384;
-
-/// The result a submitter waits for.
-pub type Ack = Result<(), IngestError>;
-
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum IngestError {
-    #[error("storage unavailable; nothing in this batch was stored")]
-    Storage,
-    #[error("the server is shutting down")]
-    Closed,
-}
-
-enum Job {
-    Messages(Vec<Incoming>, oneshot::Sender<Ack>),
-    /// A status or attributes (a device's report besides readings).
-    Status(Report, oneshot::Sender<Ack>),
-    Alarm(crate::alarms::AlarmJob),
-    Tags(tags::TagJob),
-    /// Groups changed: rules' scopes are worked out again.
-    Rescope,
-    /// A message the embedded broker is to retain (or whose topic it is to clear), with what
-    /// it is besides (readings, a report, or nothing to read).
-    Retain(RetainJob),
-    /// Every retained message this device (or client) holds is to be cleared: it is deleted.
-    ClearRetained(String, oneshot::Sender<Ack>),
-}
-
-struct RetainJob {
-    messages: Vec<Incoming>,
-    reports: Vec<Report>,
-    change: RetainedChange,
-    /// Its place under the retained caps, given back once the change is applied.
-    held: Option<Reservation>,
-    done: oneshot::Sender<Ack>,
-}
-
-impl Job {
-    fn readings(&self) -> usize {
-        match self {
-            Job::Messages(m, _) => m.iter().map(|i| i.message.values.len()).sum::<usize>().max(1),
-            Job::Retain(r) => r.messages.iter().map(|i| i.message.values.len()).sum::<usize>().max(1),
-            Job::Status(..) | Job::Alarm(_) | Job::Tags(_) | Job::Rescope | Job::ClearRetained(..) => 1,
-        }
-    }
-}
-
-/// Group-commit limits.
-#[derive(Debug, Clone, Copy)]
-pub struct Batching {
-    pub max_readings: usize,
-    pub linger: Duration,
-}
 
 /// One message as an edge received it.
 #[derive(Debug, Clone, Copy)]
@@ -458,6 +412,27 @@ impl Ingest {
     /// Hands an alarm change to the writer; false if it has stopped.
     pub fn alarm_job(&self, job: crate::alarms::AlarmJob) -> bool {
         self.tx.blocking_send(Job::Alarm(job)).is_ok()
+    }
+
+    /// Applies a tag edit: checked here, done by the writer; blocking (call it off the async
+    /// runtime).
+    pub fn edit_tags(&self, devices: &[String], edit: &TagEdit) -> Result<Tagged, TagEditError> {
+        edit.validate().map_err(TagEditError::Tags)?;
+        if devices.len() > MAX_EDIT_DEVICES {
+            return Err(TagEditError::Tags(TagError::TooManyDevices));
+        }
+        let (reply, answer) = oneshot::channel();
+        let job = tags::TagJob { devices: devices.to_vec(), edit: edit.clone(), reply };
+        if self.tx.blocking_send(Job::Tags(job)).is_err() {
+            return Err(TagEditError::Storage(SourceError::Unavailable));
+        }
+        answer.blocking_recv().unwrap_or(Err(TagEditError::Storage(SourceError::Unavailable)))
+    }
+
+    /// Asks the writer to work out again which devices alarm rules' scopes hold (a group
+    /// changed). A full queue skips it: the writer does it every few seconds anyway.
+    pub fn rescope(&self) {
+        let _ = self.tx.try_send(Job::Rescope);
     }
 }
 

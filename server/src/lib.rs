@@ -412,7 +412,9 @@ impl Server {
             let at = clock::now_ms();
             match tokio::task::spawn_blocking(move || s.end_connections(Some(at))).await {
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "open connections not ended; the next start ends them"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "open connections not ended; the next start ends them")
+                }
                 Err(_) => {}
             }
         }

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use telemetry::SourceError;
-use telemetry::tags::{MAX_EDIT_DEVICES, TagEdit, TagEditError, TagError, Tagged, Tags};
+use telemetry::tags::{TagEdit, TagEditError, TagError, Tagged, Tags};
 use tokio::sync::oneshot;
 use tracing::error;
 
-use super::{Ingest, Job, now_ms};
+use crate::clock::now_ms;
 use crate::store::{CommitOutcome, Store};
 
 /// An edit waiting for the writer.
@@ -63,27 +63,4 @@ pub(super) fn apply(
         TagEditError::Storage(e.into())
     })?;
     Ok((Tagged { matched: current.len(), changed: outcome.events.len() }, outcome))
-}
-
-impl Ingest {
-    /// Applies a tag edit: checked here, done by the writer; blocking (call it off the async
-    /// runtime).
-    pub fn edit_tags(&self, devices: &[String], edit: &TagEdit) -> Result<Tagged, TagEditError> {
-        edit.validate().map_err(TagEditError::Tags)?;
-        if devices.len() > MAX_EDIT_DEVICES {
-            return Err(TagEditError::Tags(TagError::TooManyDevices));
-        }
-        let (reply, answer) = oneshot::channel();
-        let job = TagJob { devices: devices.to_vec(), edit: edit.clone(), reply };
-        if self.tx.blocking_send(Job::Tags(job)).is_err() {
-            return Err(TagEditError::Storage(SourceError::Unavailable));
-        }
-        answer.blocking_recv().unwrap_or(Err(TagEditError::Storage(SourceError::Unavailable)))
-    }
-
-    /// Asks the writer to work out again which devices alarm rules' scopes hold (a group
-    /// changed). A full queue skips it: the writer does it every few seconds anyway.
-    pub fn rescope(&self) {
-        let _ = self.tx.try_send(Job::Rescope);
-    }
 }

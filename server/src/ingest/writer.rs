@@ -5,18 +5,28 @@
 //! too, between commits, so evaluation always sees them in order.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use telemetry::alarm::{Alarm, AlarmAction, AlarmError};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, warn};
 
-use super::{Batching, IngestError, Job, Refusals, now_ms};
+use super::job::{IngestError, Job};
+use super::refusals::Refusals;
+use super::retained::Retained;
 use crate::alarms::AlarmJob;
 use crate::alarms::engine::{ActError, Engine, Presence};
+use crate::clock::now_ms;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::store::{RetainedChange, Store, StoreError};
+
+/// Group-commit limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Batching {
+    pub max_readings: usize,
+    pub linger: Duration,
+}
 
 pub(super) struct Writer {
     pub store: Arc<dyn Store>,
@@ -30,7 +40,7 @@ pub(super) struct Writer {
     /// When alarm rules' scopes were last worked out.
     pub rescoped: Instant,
     /// The embedded broker's retained messages, changed here in commit order.
-    pub retained: Arc<super::Retained>,
+    pub retained: Arc<Retained>,
 }
 
 /// Rules' scopes are worked out again this often (new devices, attributes), besides when tags,
