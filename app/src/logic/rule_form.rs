@@ -20,6 +20,16 @@ pub const OPS: [(Op, &str); 6] = [
     (Op::Inside, "inside a band"),
 ];
 
+/// Rule templates the editor starts from (`?template=<key>`), with their labels: common
+/// watches of the well-known metrics (README, Sending telemetry) as the existing kinds express
+/// them, to adjust before saving.
+pub const TEMPLATES: [(&str, &str); 4] = [
+    ("offline", "Offline for 10 min"),
+    ("battery_percent", "Battery low (under 20 %)"),
+    ("battery_volts", "Battery low (under 3.4 V)"),
+    ("weak_signal", "Weak signal for 10 min"),
+];
+
 /// Most device ids the editor's device field takes (the rule's own limit).
 pub const MAX_DEVICES: usize = telemetry::alarm::MAX_RULE_DEVICES;
 
@@ -158,6 +168,36 @@ impl RuleForm {
             flap_window: "30m".into(),
             ..RuleForm::default()
         }
+    }
+
+    /// A new rule's form filled from template `key` ([`TEMPLATES`]); `None` for no such key.
+    pub fn template(key: &str) -> Option<RuleForm> {
+        let base = RuleForm::new_rule();
+        let level = |severity: Severity, value: f64| Level { severity, value, high: None };
+        // A threshold below `value` (a warning), cleared once back at `clear`.
+        let below = |name: &str, metric: &str, value: f64, clear: f64, pending: &str| RuleForm {
+            name: name.into(),
+            metric: metric.into(),
+            op: Op::Lt.as_str().into(),
+            levels: Self::rows(&[level(Severity::Warning, value)]),
+            clear: clear.to_string(),
+            pending: pending.into(),
+            clear_for: "5m".into(),
+            ..base.clone()
+        };
+        Some(match key {
+            "offline" => RuleForm {
+                name: "Offline for 10 min".into(),
+                kind: "offline".into(),
+                after: "10m".into(),
+                pending: String::new(),
+                ..base
+            },
+            "battery_percent" => below("Battery low", "battery", 20.0, 25.0, "5m"),
+            "battery_volts" => below("Battery low", "battery", 3.4, 3.5, "5m"),
+            "weak_signal" => below("Weak signal", "rssi", -80.0, -75.0, "10m"),
+            _ => return None,
+        })
     }
 
     /// Four level rows: `levels`, then empty ones.
@@ -338,6 +378,31 @@ pub fn summary(rule: &Rule) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn templates_fill_a_new_rule_that_saves_as_what_they_say() {
+        for (key, label) in TEMPLATES {
+            let form = RuleForm::template(key).unwrap_or_else(|| panic!("{key}"));
+            assert!(form.id.is_empty() && form.enabled.is_some(), "{key}: a new, enabled rule");
+            let rule = form.to_rule().unwrap_or_else(|e| panic!("{key}: {e}"));
+            rule.validate().unwrap_or_else(|e| panic!("{key}: {e}"));
+            assert!(!label.is_empty());
+        }
+        let rule = |key| RuleForm::template(key).unwrap().to_rule().unwrap();
+        let offline = rule("offline");
+        assert_eq!(offline.kind, RuleKind::Offline { after_secs: 600, severity: Severity::Major });
+        let weak = rule("weak_signal");
+        assert_eq!(weak.metric(), Some("rssi"));
+        assert_eq!(weak.for_secs, 600, "for 10 min");
+        let RuleKind::Threshold { op, levels, clear, .. } = &weak.kind else { panic!("{weak:?}") };
+        assert_eq!((*op, levels.len(), levels[0].value, *clear), (Op::Lt, 1, -80.0, Some(-75.0)));
+        for (key, low) in [("battery_percent", 20.0), ("battery_volts", 3.4)] {
+            let RuleKind::Threshold { op, levels, .. } = rule(key).kind else { panic!("{key}") };
+            assert_eq!((op, levels[0].value), (Op::Lt, low), "{key}");
+            assert!(op.breaches(low - 0.1, low, low) && !op.breaches(low, low, low), "{key}");
+        }
+        assert_eq!(RuleForm::template("nope"), None);
+    }
 
     #[test]
     fn durations_read_and_write_in_the_largest_whole_unit() {

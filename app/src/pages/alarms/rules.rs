@@ -20,7 +20,7 @@ use self::editor::RuleEditor;
 use crate::api::{
     CreateChannel, DeleteChannel, DeleteRule, SaveRule, TestChannel, list_channels, list_rules, whoami,
 };
-use crate::logic::rule_form::{RuleForm, summary};
+use crate::logic::rule_form::{RuleForm, TEMPLATES, summary};
 use crate::widgets::confirm_submit::ConfirmSubmit;
 use crate::widgets::icon::{Icon, Lucide};
 
@@ -28,6 +28,7 @@ use crate::widgets::icon::{Icon, Lucide};
 pub fn RulesPage() -> impl IntoView {
     let params = use_query_map();
     let editing = Memo::new(move |_| params.with(|p| p.get("edit")).filter(|id| !id.is_empty()));
+    let template = Memo::new(move |_| params.with(|p| p.get("template")));
     let access = Resource::new(|| (), |_| whoami());
     let save = ServerAction::<SaveRule>::new();
     let delete = ServerAction::<DeleteRule>::new();
@@ -64,8 +65,12 @@ pub fn RulesPage() -> impl IntoView {
                                         .get()
                                         .and_then(|id| rules.iter().find(|r| r.id == id))
                                         .map(RuleForm::from_rule)
+                                        .or_else(|| template.get().and_then(|key| RuleForm::template(&key)))
                                         .unwrap_or_else(RuleForm::new_rule);
-                                    view! { <RuleEditor form channels=channel_list.clone() save/> }
+                                    view! {
+                                        <Templates/>
+                                        <RuleEditor form channels=channel_list.clone() save/>
+                                    }
                                 }
                             };
                             view! {
@@ -93,6 +98,22 @@ pub fn RulesPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
+    }
+}
+
+/// Links that start the editor from a template (plain links: they work without JavaScript).
+#[component]
+fn Templates() -> impl IntoView {
+    view! {
+        <nav class="rule-templates" aria-label="Rule templates">
+            "Start from a template: "
+            {TEMPLATES
+                .into_iter()
+                .map(|(key, label)| {
+                    view! { <a class="button" href=format!("/alarms/rules?template={key}#rule-editor") data-template=key>{label}</a> }
+                })
+                .collect_view()}
+        </nav>
     }
 }
 
