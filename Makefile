@@ -63,10 +63,15 @@ screenshots:
 	scripts/site.sh
 	scripts/screenshots.sh
 
-## lint: formatting, the icons file up to date (tools/icons.mjs), and clippy, warnings as errors
+## lint: formatting, the icons file up to date (tools/icons.mjs), no import circles between modules
+## (tools/module_cycles.py: the server's modules, the app's modules and rooms), and clippy, warnings
+## as errors
 lint:
 	cargo fmt --all --check
 	node tools/icons.mjs --check
+	python3 tools/module_cycles.py server/src
+	python3 tools/module_cycles.py app/src
+	python3 tools/module_cycles.py --depth 1 app/src
 	$(CARGO_SAME) clippy --workspace --all-targets -- -D warnings
 
 ## clean-data: delete the local database (data/)

@@ -14,7 +14,7 @@ export PATH="$PWD/tools/node_modules/.bin:$PATH"
 scripts/build.sh
 scripts/site.sh
 
-step "lint (rustfmt, the icons file, clippy with warnings as errors: make lint)"
+step "lint (rustfmt, the icons file, import circles, clippy with warnings as errors: make lint)"
 make --no-print-directory lint
 
 step "dependencies: licenses, bans, sources (cargo deny, deny.toml)"
