@@ -161,17 +161,6 @@ fn post_reading_as(server: &ServerProcess, authorization: &str, device: &str) ->
     (status, body)
 }
 
-fn cli(db: &std::path::Path, args: &[&str], password: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(args)
-        .env("IOT_STORAGE_PATH", db)
-        .env("IOT_PASSWORD", password)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 #[test]
 fn devices_sign_in_to_the_broker_with_their_key_and_keep_to_their_topics() {
     let dir = tempfile::tempdir().unwrap();

@@ -121,17 +121,6 @@ fn a_client_that_stops_pinging_ends_as_a_keepalive_timeout_and_a_disconnect_as_c
     assert!(page.contains("Up 24 h"), "the column shows");
 }
 
-fn cli(db: &std::path::Path, args: &[&str], password: &str) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(args)
-        .env("IOT_STORAGE_PATH", db)
-        .env("IOT_PASSWORD", password)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 #[test]
 fn a_wrong_key_is_an_auth_failure_and_connections_open_at_a_kill_or_a_stop_end_as_server_stopped() {
     use base64::Engine;

@@ -124,18 +124,6 @@ async fn a_will_from_an_older_session_is_ignored_and_the_current_one_is_offline_
     assert!(html.contains(&format!("<dt>Last seen</dt><dd>{minute} UTC")), "last seen {minute} on the page");
 }
 
-/// Runs the server binary's command line (`user add`, `device key`) on the database at `db`.
-fn cli(db: &std::path::Path, args: &[&str], password: &str) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(args)
-        .env("IOT_STORAGE_PATH", db)
-        .env("IOT_PASSWORD", password)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 #[test]
 fn attributes_are_kept_with_their_change_times_and_a_firmware_change_or_a_reboot_is_an_event() {
     use base64::Engine;

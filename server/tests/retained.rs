@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Device, ServerProcess, eventually, now_ms, payload, telemetry_topic};
+use common::{Device, ServerProcess, cli, eventually, now_ms, payload, telemetry_topic};
 use telemetry::decode::status_payload;
 use telemetry::topic::status_topic;
 
@@ -203,18 +203,6 @@ async fn a_retained_last_will_is_kept_for_later_subscribers_and_a_delayed_one_do
         (subscribe(server.mqtt(), None, &status, 1, 2, &[]) == [offline.clone()]).then_some(())
     });
     assert_eq!(server.device("pump")["status"]["online"], false);
-}
-
-/// Runs the server binary's command line (`user add`, `device key`) on the database at `db`.
-fn cli(db: &std::path::Path, args: &[&str], password: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(args)
-        .env("IOT_STORAGE_PATH", db)
-        .env("IOT_PASSWORD", password)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 #[test]

@@ -19,18 +19,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
-/// Runs the server binary's command line (`user add`, `device key`) on the database at `db`.
-fn cli(db: &Path, args: &[&str], password: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(args)
-        .env("IOT_STORAGE_PATH", db)
-        .env("IOT_PASSWORD", password)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 fn basic(user: &str, password: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }

@@ -21,6 +21,36 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 /// The token test servers let `/metrics` be read with (`web.metrics_token`).
 pub const METRICS_TOKEN: &str = "test-scrape-token";
 
+/// The server binary with its database at `db`, on free ports unless `env` says otherwise.
+fn server_command(db: &Path, env: &[(&str, String)], stderr: Stdio) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
+    cmd.env("IOT_WEB_LISTEN", "127.0.0.1:0")
+        .env("IOT_MQTT_LISTEN", "127.0.0.1:0")
+        .env("IOT_STORAGE_PATH", db)
+        .env("RUST_LOG", server::LOG_FILTER)
+        .env("IOT_METRICS_TOKEN", METRICS_TOKEN)
+        .env_remove("IOT_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(stderr);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs the server binary's command line (`user add`, `device key`) on the database at `db`:
+/// what it printed, trimmed.
+pub fn cli(db: &Path, args: &[&str], password: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(args)
+        .env("IOT_STORAGE_PATH", db)
+        .env("IOT_PASSWORD", password)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 /// The `server` binary, running.
 pub struct ServerProcess {
     child: Child,
@@ -37,49 +67,8 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts the server with its database at `db`, on free ports unless `env` says otherwise.
     pub fn start(db: &Path, env: &[(&str, String)]) -> ServerProcess {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
-        cmd.env("IOT_WEB_LISTEN", "127.0.0.1:0")
-            .env("IOT_MQTT_LISTEN", "127.0.0.1:0")
-            .env("IOT_STORAGE_PATH", db)
-            .env("RUST_LOG", server::LOG_FILTER)
-            .env("IOT_METRICS_TOKEN", METRICS_TOKEN)
-            .env_remove("IOT_CONFIG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("start the server binary");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let line = lines.next().expect("the server printed its addresses").expect("utf-8");
-        // "dashboard http://A mqtt://B", or "dashboard https://A mqtt://B mqtts://C"
-        let (mut http, mut mqtt, mut mqtts) = (None, None, None);
-        for word in line.split_whitespace() {
-            if let Some(a) = word.strip_prefix("http://").or_else(|| word.strip_prefix("https://")) {
-                http = a.parse().ok();
-            } else if let Some(a) = word.strip_prefix("mqtt://") {
-                mqtt = a.parse().ok();
-            } else if let Some(a) = word.strip_prefix("mqtts://") {
-                mqtts = a.parse().ok();
-            }
-        }
-        let (tx, stdout) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let http = http.unwrap_or_else(|| panic!("no http address in {line:?}"));
-        ServerProcess {
-            child,
-            stdout: std::sync::Mutex::new(stdout),
-            setup: std::sync::OnceLock::new(),
-            http,
-            mqtt,
-            mqtts,
-            db: db.to_owned(),
-        }
+        let child = server_command(db, env, Stdio::inherit()).spawn().expect("start the server binary");
+        ServerProcess::from_child(child, db)
     }
 
     /// The setup link the server prints while no user exists (`setup http://…/setup?token=…`).
@@ -440,19 +429,7 @@ impl ServerLog {
 impl ServerProcess {
     /// Like [`ServerProcess::start`], with what the server logs on stderr kept for the test.
     pub fn start_logged(db: &Path, env: &[(&str, String)]) -> (ServerProcess, ServerLog) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
-        cmd.env("IOT_WEB_LISTEN", "127.0.0.1:0")
-            .env("IOT_MQTT_LISTEN", "127.0.0.1:0")
-            .env("IOT_STORAGE_PATH", db)
-            .env("RUST_LOG", server::LOG_FILTER)
-            .env("IOT_METRICS_TOKEN", METRICS_TOKEN)
-            .env_remove("IOT_CONFIG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("start the server binary");
+        let mut child = server_command(db, env, Stdio::piped()).spawn().expect("start the server binary");
         let log = ServerLog::default();
         let stderr = child.stderr.take().expect("stderr");
         let lines = log.lines.clone();
