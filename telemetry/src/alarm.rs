@@ -369,6 +369,41 @@ pub struct Alarm {
 }
 
 impl Alarm {
+    /// An alarm opening at `now` for a rule on a device, with the reading that opened it
+    /// (threshold rules): active, unacknowledged, opened once.
+    pub fn new(
+        id: String,
+        rule_id: &str,
+        rule_name: &str,
+        device: &str,
+        severity: Severity,
+        value: Option<f64>,
+        now: Millis,
+    ) -> Alarm {
+        Alarm {
+            id,
+            rule_id: rule_id.to_owned(),
+            rule_name: rule_name.to_owned(),
+            device: device.to_owned(),
+            severity,
+            active: true,
+            acked: false,
+            started_at: now,
+            cleared_at: None,
+            acked_at: None,
+            acked_by: None,
+            shelved_until: None,
+            value,
+            last_value: value,
+            last_breach_at: value.map(|_| now),
+            opened: 1,
+            flapping: false,
+            remind_at: None,
+            comments: 0,
+            seq: 0,
+        }
+    }
+
     pub fn status(&self) -> AlarmStatus {
         match (self.active, self.acked) {
             (true, false) => AlarmStatus::ActiveUnack,
@@ -731,26 +766,8 @@ mod tests {
         assert!(!Op::Outside.breaches(15.0, 10.0, 20.0));
         assert!(Op::Inside.breaches(10.0, 10.0, 20.0) && !Op::Inside.breaches(21.0, 10.0, 20.0));
         let status = Alarm {
-            id: "a".into(),
-            rule_id: "r".into(),
-            rule_name: "r".into(),
-            device: "d".into(),
-            severity: Severity::Major,
-            active: true,
-            acked: false,
-            started_at: 0,
-            cleared_at: None,
-            acked_at: None,
-            acked_by: None,
             shelved_until: Some(10),
-            value: None,
-            last_value: None,
-            last_breach_at: None,
-            opened: 1,
-            flapping: false,
-            remind_at: None,
-            comments: 0,
-            seq: 0,
+            ..Alarm::new("a".into(), "r", "r", "d", Severity::Major, None, 0)
         };
         assert_eq!(status.status(), AlarmStatus::ActiveUnack);
         assert!(status.shelved(5) && !status.shelved(10));

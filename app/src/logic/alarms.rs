@@ -231,28 +231,7 @@ mod tests {
     use super::*;
 
     fn alarm(id: &str, started_at: Millis, seq: u64) -> Alarm {
-        Alarm {
-            id: id.into(),
-            rule_id: "r".into(),
-            rule_name: "hot".into(),
-            device: "d".into(),
-            severity: Severity::Major,
-            active: true,
-            acked: false,
-            started_at,
-            cleared_at: None,
-            acked_at: None,
-            acked_by: None,
-            shelved_until: None,
-            value: Some(31.0),
-            last_value: Some(31.0),
-            last_breach_at: Some(started_at),
-            opened: 1,
-            flapping: false,
-            remind_at: None,
-            comments: 0,
-            seq,
-        }
+        Alarm { seq, ..Alarm::new(id.into(), "r", "hot", "d", Severity::Major, Some(31.0), started_at) }
     }
 
     #[test]

@@ -97,26 +97,10 @@ mod tests {
 
     fn alarm(id: &str, rule: &str, device: &str, seq: u64, cleared_at: Option<i64>) -> Alarm {
         Alarm {
-            id: id.into(),
-            rule_id: rule.into(),
-            rule_name: rule.into(),
-            device: device.into(),
-            severity: Severity::Critical,
             active: cleared_at.is_none(),
-            acked: false,
-            started_at: 100 + seq as i64,
             cleared_at,
-            acked_at: None,
-            acked_by: None,
-            shelved_until: None,
-            value: None,
-            last_value: None,
-            last_breach_at: None,
-            opened: 1,
-            flapping: false,
-            remind_at: None,
-            comments: 0,
             seq,
+            ..Alarm::new(id.into(), rule, rule, device, Severity::Critical, None, 100 + seq as i64)
         }
     }
 

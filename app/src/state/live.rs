@@ -661,26 +661,10 @@ mod tests {
         let owner = Owner::new();
         owner.with(|| {
             let alarm = |seq: u64, active: bool, acked: bool| Alarm {
-                id: "a1".into(),
-                rule_id: "r".into(),
-                rule_name: "hot".into(),
-                device: "d".into(),
-                severity: telemetry::alarm::Severity::Major,
                 active,
                 acked,
-                started_at: 0,
-                cleared_at: None,
-                acked_at: None,
-                acked_by: None,
-                shelved_until: None,
-                value: None,
-                last_value: None,
-                last_breach_at: None,
-                opened: 1,
-                flapping: false,
-                remind_at: None,
-                comments: 0,
                 seq,
+                ..Alarm::new("a1".into(), "r", "hot", "d", telemetry::alarm::Severity::Major, None, 0)
             };
             let live = Live::new();
             live.seed_alarms(20, vec![alarm(15, true, false)], false);
@@ -704,26 +688,11 @@ mod tests {
 
     fn news(id: &str, seq: u64, active: bool, acked: bool) -> Alarm {
         Alarm {
-            id: id.into(),
-            rule_id: "r".into(),
-            rule_name: "hot".into(),
-            device: "d".into(),
-            severity: telemetry::alarm::Severity::Major,
             active,
             acked,
-            started_at: 0,
             cleared_at: (!active).then_some(1),
-            acked_at: None,
-            acked_by: None,
-            shelved_until: None,
-            value: None,
-            last_value: None,
-            last_breach_at: None,
-            opened: 1,
-            flapping: false,
-            remind_at: None,
-            comments: 0,
             seq,
+            ..Alarm::new(id.into(), "r", "hot", "d", telemetry::alarm::Severity::Major, None, 0)
         }
     }
 
@@ -779,26 +748,10 @@ mod tests {
     #[test]
     fn only_the_latest_cleared_alarms_are_kept() {
         let alarm = |i: u64, active: bool| Alarm {
-            id: format!("a{i}"),
-            rule_id: "r".into(),
-            rule_name: "hot".into(),
-            device: "d".into(),
-            severity: telemetry::alarm::Severity::Major,
             active,
-            acked: false,
-            started_at: 0,
             cleared_at: (!active).then_some(1),
-            acked_at: None,
-            acked_by: None,
-            shelved_until: None,
-            value: None,
-            last_value: None,
-            last_breach_at: None,
-            opened: 1,
-            flapping: false,
-            remind_at: None,
-            comments: 0,
             seq: i,
+            ..Alarm::new(format!("a{i}"), "r", "hot", "d", telemetry::alarm::Severity::Major, None, 0)
         };
         let mut alarms = BTreeMap::new();
         note_alarm(&mut alarms, alarm(0, true));

@@ -1138,28 +1138,15 @@ fn same_durable(a: &Track, b: &Track) -> bool {
 }
 
 fn new_alarm(rule: &Rule, device: &str, severity: Severity, value: Option<f64>, now: Millis) -> Alarm {
-    Alarm {
-        id: format!("al-{}", crate::random::base36(12)),
-        rule_id: rule.id.clone(),
-        rule_name: rule.name.clone(),
-        device: device.to_owned(),
+    Alarm::new(
+        format!("al-{}", crate::random::base36(12)),
+        &rule.id,
+        &rule.name,
+        device,
         severity,
-        active: true,
-        acked: false,
-        started_at: now,
-        cleared_at: None,
-        acked_at: None,
-        acked_by: None,
-        shelved_until: None,
         value,
-        last_value: value,
-        last_breach_at: value.map(|_| now),
-        opened: 1,
-        flapping: false,
-        remind_at: None,
-        comments: 0,
-        seq: 0,
-    }
+        now,
+    )
 }
 
 #[cfg(test)]

@@ -490,26 +490,10 @@ mod tests {
 
     fn alarm(id: &str, device: &str, started_at: Millis, cleared_at: Option<Millis>) -> Alarm {
         Alarm {
-            id: id.into(),
-            rule_id: "r".into(),
-            rule_name: "hot".into(),
-            device: device.into(),
-            severity: Severity::Major,
             active: cleared_at.is_none(),
             acked: true,
-            started_at,
             cleared_at,
-            acked_at: None,
-            acked_by: None,
-            shelved_until: None,
-            value: None,
-            last_value: None,
-            last_breach_at: None,
-            opened: 1,
-            flapping: false,
-            remind_at: None,
-            comments: 0,
-            seq: 0,
+            ..Alarm::new(id.into(), "r", "hot", device, Severity::Major, None, started_at)
         }
     }
 
