@@ -5,7 +5,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::Command;
 
 use base64::Engine;
 use common::raw::Raw;
@@ -15,13 +14,7 @@ use serde_json::Value;
 const FORM: &str = "application/x-www-form-urlencoded";
 
 fn add_user(db: &std::path::Path, name: &str, role: &str, password: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(["user", "add", name, "--role", role])
-        .env("IOT_STORAGE_PATH", db)
-        .env("IOT_PASSWORD", password)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    cli(db, &["user", "add", name, "--role", role], password);
 }
 
 /// A server function call with HTTP Basic credentials: status and body.

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::raw::{Answer, Raw};
 use common::*;
 
@@ -106,13 +104,7 @@ fn viewers_look_admins_change_and_scripts_use_basic_auth() {
     let db = dir.path().join("t.redb");
     for (name, role, password) in [("root", "admin", "admin password"), ("val", "viewer", "viewer password")]
     {
-        let out = Command::new(env!("CARGO_BIN_EXE_server"))
-            .args(["user", "add", name, "--role", role])
-            .env("IOT_STORAGE_PATH", &db)
-            .env("IOT_PASSWORD", password)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        cli(&db, &["user", "add", name, "--role", role], password);
     }
     let server = ServerProcess::start(&db, &[]);
     let (status, head, _) = http_full(

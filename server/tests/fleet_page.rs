@@ -6,7 +6,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::Command;
 
 use base64::Engine;
 use common::*;
@@ -142,13 +141,7 @@ async fn the_fleet_is_paged_sorted_and_filtered_on_the_server_with_chips_alarms_
 }
 
 fn add_user(db: &std::path::Path, name: &str, role: &str, password: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(["user", "add", name, "--role", role])
-        .env("IOT_STORAGE_PATH", db)
-        .env("IOT_PASSWORD", password)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    cli(db, &["user", "add", name, "--role", role], password);
 }
 
 /// A request as `login` (`name:password`; empty: nobody): status and body.
