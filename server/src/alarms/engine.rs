@@ -545,7 +545,10 @@ impl Engine {
                 if let Some((_, undo)) = pending {
                     self.undo(undo);
                 }
-                self.part_all();
+                if !changes.tracks.is_empty() {
+                    // Pairs are set directly: none may move with a group meanwhile.
+                    self.part_all();
+                }
                 for ((rule, device), track) in &changes.tracks {
                     let Some(&r) = self.numbers.get(rule) else { continue };
                     let d = self.device_number(device);
