@@ -200,6 +200,21 @@ impl Head {
             .collect()
     }
 
+    /// The series holding readings older than `before`.
+    pub fn due(&self, before: Millis) -> Vec<u32> {
+        self.series
+            .iter()
+            .filter(|(_, s)| s.0.first().is_some_and(|p| p.0 < before))
+            .map(|(sid, _)| *sid)
+            .collect()
+    }
+
+    /// `sid`'s readings older than `before`, in time order: sealing copies one series at a
+    /// time, rather than a seal interval of every series at once as [`Head::before`] does.
+    pub fn before_of(&self, sid: u32, before: Millis) -> Vec<(Millis, f64)> {
+        self.series.get(&sid).map(|s| s.0[..s.from(before)].to_vec()).unwrap_or_default()
+    }
+
     /// Forgets readings older than `before` (once a commit has removed them from disk).
     pub fn drop_before(&mut self, before: Millis) {
         for s in self.series.values_mut() {
@@ -343,5 +358,30 @@ mod tests {
         assert_eq!(head.range(1, 0, i64::MAX).first(), Some(&(990, 990.0)));
         assert!(head.range(2, 0, i64::MAX).is_empty());
         assert!(head.before(i64::MAX).iter().all(|(sid, _)| *sid == 1));
+    }
+
+    #[test]
+    fn one_series_at_a_time_gives_what_every_series_at_once_does() {
+        let mut head = Head::default();
+        for sid in 1..=50 {
+            for t in 0..200 {
+                // Series 7 starts late: nothing of it is due before 100.
+                if sid != 7 || t >= 150 {
+                    head.insert(sid, t, f64::from(sid) + t as f64);
+                }
+            }
+        }
+        head.insert(3, 20, -1.0);
+        for before in [0, 1, 100, 150, 151, 1_000] {
+            let mut all = head.before(before);
+            all.sort_by_key(|(sid, _)| *sid);
+            let mut due = head.due(before);
+            due.sort_unstable();
+            assert_eq!(due, all.iter().map(|(sid, _)| *sid).collect::<Vec<_>>(), "due before {before}");
+            let one_by_one: Vec<_> = due.iter().map(|&sid| (sid, head.before_of(sid, before))).collect();
+            assert_eq!(one_by_one, all, "readings before {before}");
+        }
+        assert_eq!(head.due(150).len(), 49, "series 7 is not due before its first reading");
+        assert!(head.before_of(99, 1_000).is_empty(), "an unknown series has nothing due");
     }
 }

@@ -272,14 +272,19 @@ impl Store for RedbStore {
         let _writer = self.writer();
         let (due, dirty) = {
             let mem = self.mem();
-            (mem.head.before(before), mem.devices.is_dirty())
+            (mem.head.due(before), mem.devices.is_dirty())
         };
         if due.is_empty() && !dirty {
             return Ok(0);
         }
         let tx = self.begin_write()?;
         let (mut moved, mut ends, mut rollups) = (0, Vec::new(), rollup::Pending::default());
-        for (sid, points) in due {
+        for sid in due {
+            // A series at a time (the head does not change while the writer lock is held):
+            // copying every due reading first held a seal interval of the whole fleet's
+            // readings twice (60 × 5,000 series × 16 bytes, 4.8 MB, with 1,000 devices × 5
+            // metrics at 1 Hz).
+            let points = self.mem().head.before_of(sid, before);
             moved += points.len() as u64;
             for (t, v) in &points {
                 rollups.add(sid, *t, *v);
