@@ -63,7 +63,7 @@ for run in $(seq 1 "$RUNS"); do
     IOT_STORAGE_PATH="$work/ext$run/b.redb" RUST_LOG=warn "$BIN/server" >/dev/null &
   server=$!
   wait_listening "$web" "$server"
-  until curl -fsS "http://127.0.0.1:$web/healthz" | grep -q '"connected"'; do sleep 0.1; done
+  until curl -fsS "http://127.0.0.1:$web/healthz" | grep -q '"mqtt":"up"'; do sleep 0.1; done
   start=$(date +%s.%N)
   "$BIN/simulator" --port "$port" --total "$TOTAL" --connections "$CONNECTIONS" --prefix EXT >/dev/null 2>&1
   until [ "$(stored "$web")" = "$TOTAL" ]; do sleep 0.02; done
