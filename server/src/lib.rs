@@ -83,6 +83,9 @@ pub const OUTPUT_NAME: &str = "iot-dashboard";
 /// ([`log_limit`]).
 pub const LOG_FILTER: &str = "info,rmqtt=error,rmqtt_net=error";
 
+/// How long a stop waits for the writer to commit what is queued before giving up on it.
+const WRITER_STOP_WAIT: Duration = Duration::from_secs(10);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
@@ -405,7 +408,7 @@ impl Server {
             let _ = task.await;
         }
         // The stop signal closed the ingest queue: the writer commits what is queued and ends.
-        let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
+        let _ = tokio::time::timeout(WRITER_STOP_WAIT, writer).await;
         // Devices still connected: their connections end now, as the server stops.
         if config.mqtt.mode == MqttMode::Embedded {
             let s = store.clone();
