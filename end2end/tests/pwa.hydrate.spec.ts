@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { newDevice, publish } from './mqtt';
+import { cachedDevices, readOfflineCache } from './offline_cache';
 
 const siteDir = path.resolve(__dirname, '..', '..', 'target', 'site');
 
@@ -270,43 +271,8 @@ function keptChartReadings(page: Page, key: string): Promise<number> {
 }
 
 /** The ids of the alarms in the app's IndexedDB cache (only the acknowledged ones if `acked`). */
-function cachedAlarms(page: Page, acked = false): Promise<string[]> {
-  return page.evaluate(
-    (acked) =>
-      new Promise<string[]>((resolve) => {
-        const open = indexedDB.open('iot-dashboard');
-        open.onerror = () => resolve([]);
-        open.onsuccess = () => {
-          const db = open.result;
-          if (!db.objectStoreNames.contains('state')) return resolve([]);
-          const get = db.transaction('state').objectStore('state').get('cache');
-          get.onerror = () => resolve([]);
-          get.onsuccess = () => {
-            const alarms: { id: string; acked: boolean }[] = get.result ? (JSON.parse(get.result).alarms ?? []) : [];
-            resolve(alarms.filter((a) => !acked || a.acked).map((a) => a.id));
-          };
-        };
-      }),
-    acked,
-  );
+async function cachedAlarms(page: Page, acked = false): Promise<string[]> {
+  const alarms = (await readOfflineCache(page))?.alarms ?? [];
+  return alarms.filter((a) => !acked || a.acked).map((a) => a.id);
 }
 
-/** The device ids in the app's IndexedDB cache. */
-function cachedDevices(page: Page): Promise<string[]> {
-  return page.evaluate(async () => {
-    // Opening a database that does not exist would create it empty: look first.
-    if (!(await indexedDB.databases()).some((d) => d.name === 'iot-dashboard')) return [];
-    return new Promise<string[]>((resolve) => {
-      const open = indexedDB.open('iot-dashboard');
-      open.onerror = () => resolve([]);
-      open.onsuccess = () => {
-        const db = open.result;
-        if (!db.objectStoreNames.contains('state')) return resolve([]);
-        const get = db.transaction('state').objectStore('state').get('cache');
-        get.onerror = () => resolve([]);
-        get.onsuccess = () =>
-          resolve(get.result ? JSON.parse(get.result).devices.map((d: { id: string }) => d.id) : []);
-      };
-    });
-  });
-}

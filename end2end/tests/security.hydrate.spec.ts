@@ -1,6 +1,7 @@
 import type { Page } from '@playwright/test';
 import { expect, test } from './fixtures';
 import { newDevice } from './mqtt';
+import { cachedDevices } from './offline_cache';
 import { OwnServer, signIn, startServer } from './server';
 
 // What the outside review asked of the browser side: markup from users stays text in the
@@ -25,26 +26,6 @@ function cached(page: Page): Promise<{ pages: string[]; api: string[] }> {
   });
 }
 
-/** The device ids in the app's offline store (IndexedDB), without creating it. */
-function offlineDevices(page: Page): Promise<string[]> {
-  return page.evaluate(async () => {
-    if (!(await indexedDB.databases()).some((d) => d.name === 'iot-dashboard')) return [];
-    return new Promise<string[]>((resolve) => {
-      const open = indexedDB.open('iot-dashboard');
-      open.onerror = () => resolve([]);
-      open.onsuccess = () => {
-        const db = open.result;
-        if (!db.objectStoreNames.contains('state')) return resolve([]);
-        const get = db.transaction('state').objectStore('state').get('cache');
-        get.onerror = () => resolve([]);
-        get.onsuccess = () => {
-          db.close();
-          resolve(get.result ? JSON.parse(get.result).devices.map((d: { id: string }) => d.id) : []);
-        };
-      };
-    });
-  });
-}
 
 test('markup in a chart\'s unit shows as text in its tooltip and never runs', async ({ page, request }) => {
   // If the tooltip parsed its text as HTML, this would call a() (the unit may hold 16 characters).
@@ -107,7 +88,7 @@ test.describe('signed in', () => {
     });
     expect(stored.status()).toBe(202);
     await expect(page.locator(`[data-device="${device}"] [data-metric="temperature"] .value`)).toHaveText('21.5');
-    await expect.poll(() => offlineDevices(page)).toContain(device);
+    await expect.poll(() => cachedDevices(page)).toContain(device);
     await page.goto(`${base}/device/${device}?metric=temperature&range=1h`);
     await expect(page.locator('.uplot-host canvas')).toBeVisible();
     await page.goto(`${base}/`);
@@ -120,7 +101,7 @@ test.describe('signed in', () => {
     expect(left.pages, 'pages kept after signing out').not.toContain('/');
     expect(left.pages.filter((p) => p.startsWith('/device/')), 'device pages kept').toEqual([]);
     expect(left.api.filter((p) => p !== '/api/whoami'), 'API answers kept').toEqual([]);
-    expect(await offlineDevices(page), 'devices kept in the offline store').toEqual([]);
+    expect(await cachedDevices(page), 'devices kept in the offline store').toEqual([]);
   });
 
   test('the admin page and its answers are never kept by the service worker', async ({ page, context }) => {
