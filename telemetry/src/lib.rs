@@ -26,11 +26,13 @@
 //! - [`accounts`]: users and device keys, as the admin page manages them.
 //! - [`alarm`]: alarm rules, alarms and the state machine that opens and clears them;
 //!   [`notify`]: notification channels and what they are sent.
+//! - [`command`]: commands to devices, their answers and the state machine they go through.
 
 pub mod accounts;
 pub mod alarm;
 pub mod attributes;
 pub mod auth;
+pub mod command;
 pub mod connections;
 pub mod dashboard;
 pub mod decode;
