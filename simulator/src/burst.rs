@@ -9,7 +9,8 @@ use rumqttc::{AsyncClient, Event, Packet, QoS};
 use telemetry::topic::telemetry_topic;
 
 use crate::Broker;
-use crate::device::{options, payload};
+use crate::connection::options;
+use crate::device::payload;
 use crate::signal::Sensor;
 
 pub struct Plan {

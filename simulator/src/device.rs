@@ -3,19 +3,26 @@
 //! reading every interval at QoS 1, with the seed's three metrics plus its signal (`rssi`) and
 //! `uptime_s`. Both statuses carry its session counter (`{"state":"offline","session":17}`),
 //! one more on every connection, so the server tells a will delayed past a reconnection from a
-//! real one.
+//! real one. It obeys commands and desired state (see `simulator::commands`): subscribed to
+//! `cmd/+` and `desired` on every connection, it asks for its desired state on `desired/get`,
+//! answers commands on `res/<cmd_id>` (MQTT 5: on their response topic) and reports on
+//! `reported`, and a new interval changes how often it publishes.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 use rand::{Rng, SeedableRng};
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+use rumqttc::QoS;
 use serde_json::json;
+use simulator::commands::{self, Verdict};
 use telemetry::decode::status_payload;
 use telemetry::topic::{attributes_topic, status_topic, telemetry_topic};
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::Broker;
+use crate::connection::{self, Client, Event, EventLoop, Message};
 use crate::signal::{Reading, Sensor};
 
 /// The seed's payload, timestamp in its naive UTC form (with milliseconds).
@@ -60,78 +67,77 @@ pub fn attributes(seed: u64) -> String {
     .to_string()
 }
 
-/// Connection options for `client_id`: its own key when the broker has per-device keys, TLS
-/// when asked.
-pub fn options(broker: &Broker, client_id: &str) -> anyhow::Result<MqttOptions> {
-    let mut o = MqttOptions::new(client_id, &broker.host, broker.port);
-    o.set_keep_alive(Duration::from_secs(30));
-    if let Some(keys) = &broker.keys {
-        o.set_credentials(client_id, keys.of(client_id)?);
-    } else if let Some(user) = &broker.username {
-        o.set_credentials(user, broker.password.as_deref().unwrap_or(""));
-    }
-    if let Some(tls) = &broker.tls {
-        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls.clone())));
-    }
-    Ok(o)
+/// How every simulated device runs.
+#[derive(Clone)]
+pub struct Setup {
+    /// Between readings, until a command or desired state changes it.
+    pub interval: Duration,
+    pub mqtt5: bool,
+    /// Of the `cmd/+` and `desired` subscriptions, answers, reports and `desired/get`.
+    pub command_qos: QoS,
 }
 
-/// The last will of connection `session`: retained, so a dashboard that connects later sees it.
-fn will(id: &str, session: u64) -> LastWill {
-    LastWill::new(status_topic(id), status_payload(false, session), QoS::AtLeastOnce, true)
-}
-
-/// Runs one device forever.
-pub async fn run(mut options: MqttOptions, id: String, seed: u64, interval: Duration) {
+/// Device `id`, ready to run forever (connecting on its first poll), or why it cannot run.
+pub fn start(
+    broker: &Broker,
+    id: String,
+    seed: u64,
+    setup: Setup,
+    commands: Arc<Mutex<commands::Device>>,
+) -> anyhow::Result<impl Future<Output = ()> + use<>> {
     // Sessions only grow, across restarts too: counted from the start's Unix second, one more a
     // connection (every 2 s at most, so never past the next start's).
-    let mut session = Utc::now().timestamp().max(0) as u64;
-    options.set_last_will(will(&id, session));
-    let (client, mut eventloop) = AsyncClient::new(options, 64);
-    let mut sensor = Sensor::new(seed);
-    let topic = telemetry_topic(&id);
-    let booted = std::time::Instant::now();
-    // Each device sits at its own distance from the access point: -55 to -85 dBm, ±3.
-    let mut radio = rand::rngs::StdRng::seed_from_u64(seed);
-    let signal = -55.0 - (seed % 4) as f64 * 10.0;
-    let publisher = {
-        let client = client.clone();
-        let id = id.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let now = Utc::now();
-                let rssi = (signal + radio.random_range(-3.0..3.0_f64)).round();
-                let body = payload_with_vitals(sensor.read(now), now, rssi, booted.elapsed().as_secs());
-                if let Err(e) = client.publish(&topic, QoS::AtLeastOnce, false, body).await {
-                    warn!(device = %id, error = %e, "publish failed");
-                }
-            }
-        })
-    };
+    let session = Utc::now().timestamp().max(0) as u64;
+    let (client, eventloop) = connection::connect(broker, &id, setup.mqtt5, session)?;
+    Ok(run(client, eventloop, id, seed, session, setup, commands))
+}
+
+async fn run(
+    client: Client,
+    mut eventloop: EventLoop,
+    id: String,
+    seed: u64,
+    mut session: u64,
+    setup: Setup,
+    commands: Arc<Mutex<commands::Device>>,
+) {
+    let (interval_tx, interval_rx) = watch::channel(setup.interval);
+    let publisher = tokio::spawn(publish_readings(client.clone(), id.clone(), seed, interval_rx));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed);
+    let mut interval_s = commands.lock().expect("not poisoned").interval_s();
     let mut acked: u64 = 0;
     loop {
         match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+            Ok(Event::Connected) => {
                 info!(device = %id, session, "connected");
-                let online = status_payload(true, session);
-                let _ = client.try_publish(status_topic(&id), QoS::AtLeastOnce, true, online);
-                let _ = client.try_publish(attributes_topic(&id), QoS::AtLeastOnce, true, attributes(seed));
+                let online = status_payload(true, session).into_bytes();
+                client.try_publish(status_topic(&id), QoS::AtLeastOnce, true, online);
+                client.try_publish(attributes_topic(&id), QoS::AtLeastOnce, true, attributes(seed).into());
+                // Sessions are clean: subscribe on every connection, then ask for the desired
+                // state (the broker handles the SUBSCRIBE first, so the answer finds it).
+                client.try_subscribe(commands::cmd_filter(&id), setup.command_qos);
+                client.try_subscribe(commands::desired_topic(&id), setup.command_qos);
+                client.try_publish(commands::desired_get_topic(&id), setup.command_qos, false, Vec::new());
             }
-            Ok(Event::Incoming(Packet::PubAck(_))) => {
+            Ok(Event::PubAck) => {
                 acked += 1;
                 if acked.is_multiple_of(100) {
                     info!(device = %id, acked, "readings acknowledged");
                 }
             }
-            Ok(_) => {}
+            Ok(Event::Message(m)) => {
+                let changed = obey(&client, &id, *m, &commands, &mut rng, setup.command_qos, interval_s);
+                if let Some(secs) = changed {
+                    interval_s = secs;
+                    let _ = interval_tx.send(Duration::from_secs(secs));
+                }
+            }
+            Ok(Event::Other) => {}
             Err(e) => {
                 warn!(device = %id, error = %e, "connection lost; retrying in 2 s");
                 // The next connection is a new session, with its own will.
                 session += 1;
-                eventloop.mqtt_options.set_last_will(will(&id, session));
+                eventloop.set_session(&id, session);
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }
@@ -139,6 +145,97 @@ pub async fn run(mut options: MqttOptions, id: String, seed: u64, interval: Dura
             break;
         }
     }
+}
+
+/// A reading every interval at QoS 1, the interval following `interval` as it changes (the
+/// next reading one new interval after the change).
+async fn publish_readings(client: Client, id: String, seed: u64, mut interval: watch::Receiver<Duration>) {
+    let mut sensor = Sensor::new(seed);
+    let topic = telemetry_topic(&id);
+    let booted = std::time::Instant::now();
+    // Each device sits at its own distance from the access point: -55 to -85 dBm, ±3.
+    let mut radio = rand::rngs::StdRng::seed_from_u64(seed);
+    let signal = -55.0 - (seed % 4) as f64 * 10.0;
+    let every = |d: Duration| {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + d, d);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick
+    };
+    let mut tick = every(*interval.borrow());
+    tick.reset_immediately();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let now = Utc::now();
+                let rssi = (signal + radio.random_range(-3.0..3.0_f64)).round();
+                let body = payload_with_vitals(sensor.read(now), now, rssi, booted.elapsed().as_secs());
+                if let Err(e) = client.publish(topic.clone(), QoS::AtLeastOnce, false, body.into()).await {
+                    warn!(device = %id, error = %e, "publish failed");
+                }
+            }
+            changed = interval.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                tick = every(*interval.borrow_and_update());
+            }
+        }
+    }
+}
+
+/// Acts on a message for device `id`: executes or answers a command, applies and reports a
+/// desired state. Answers leave after the device's latency, from their own task. Returns the
+/// new interval in seconds when it changed from `interval_s`.
+fn obey(
+    client: &Client,
+    id: &str,
+    m: Message,
+    commands: &Mutex<commands::Device>,
+    rng: &mut rand::rngs::StdRng,
+    qos: QoS,
+    interval_s: u64,
+) -> Option<u64> {
+    let mut device = commands.lock().expect("not poisoned");
+    let latency = device.behaviour().latency(rng);
+    let mut outgoing = Vec::new();
+    if let Some(cmd_id) = commands::cmd_id_of(id, &m.topic) {
+        match device.command(cmd_id, &m.payload, Utc::now().timestamp(), rng) {
+            Verdict::Answer { body, executed } => {
+                if executed {
+                    info!(device = %id, cmd = %cmd_id, answer = %body, "command executed");
+                } else {
+                    info!(device = %id, cmd = %cmd_id, answer = %body, "command not executed; answered");
+                }
+                outgoing.push((commands::res_topic(id, cmd_id), m.reply, body));
+            }
+            Verdict::Ignore(why) => info!(device = %id, cmd = %cmd_id, ?why, "command ignored"),
+        }
+    } else if m.topic == commands::desired_topic(id) {
+        match device.desired(&m.payload, rng) {
+            Some(report) => outgoing.push((commands::reported_topic(id), None, report)),
+            None => info!(device = %id, "desired state ignored"),
+        }
+    }
+    let now = device.interval_s();
+    let changed = (now != interval_s).then_some(now);
+    if changed.is_some() && !outgoing.iter().any(|(topic, ..)| topic.ends_with("/reported")) {
+        // A command changed what the device reports: say so.
+        outgoing.push((commands::reported_topic(id), None, device.reported()));
+    }
+    drop(device);
+    if !outgoing.is_empty() {
+        let client = client.clone();
+        let id = id.to_owned();
+        tokio::spawn(async move {
+            tokio::time::sleep(latency).await;
+            for (topic, reply, body) in outgoing {
+                if let Err(e) = client.answer(topic, reply, qos, body.into_bytes()).await {
+                    warn!(device = %id, error = %e, "answer not sent");
+                }
+            }
+        });
+    }
+    changed
 }
 
 #[cfg(test)]

@@ -1,15 +1,17 @@
-//! `simulator`: ESP32-style devices publishing the seed's telemetry over real MQTT, or a
-//! burst of readings for benchmarks.
+//! `simulator`: ESP32-style devices publishing the seed's telemetry over real MQTT and obeying
+//! commands and desired state, or a burst of readings for benchmarks.
 
 mod burst;
+mod connection;
 mod device;
 mod keys;
+mod summary;
 mod tls;
 
-use simulator::signal;
+use simulator::{commands, signal};
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
@@ -64,6 +66,51 @@ struct Args {
     /// each connection taking its devices in turn [default: one per connection, named as it].
     #[arg(long)]
     burst_devices: Option<usize>,
+    /// Devices speak MQTT 5 (answering a command on its response topic with its correlation
+    /// data) instead of 3.1.1.
+    #[arg(long)]
+    mqtt5: bool,
+    /// QoS of the cmd/+ and desired subscriptions, of answers, reports and desired/get (0: as
+    /// Arduino's PubSubClient does). Readings stay QoS 1.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    command_qos: u8,
+    /// Milliseconds before a device answers a command or reports its state: N, or MIN..MAX
+    /// drawn uniformly (at most 60000).
+    #[arg(long, default_value = "0", value_parser = latency)]
+    command_latency_ms: (u32, u32),
+    /// Share of commands that fail (answered with the error code "failed", without effect),
+    /// 0 to 1.
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    command_failure_rate: f64,
+    /// Share of commands and desired states a device receives and never answers (nor executes),
+    /// 0 to 1.
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    command_no_answer_rate: f64,
+    /// Keep every device's command and desired-state counts in this JSON file (for tests).
+    #[arg(long)]
+    summary: Option<PathBuf>,
+}
+
+fn latency(s: &str) -> Result<(u32, u32), String> {
+    let ms = |t: &str| match t.trim().parse::<u32>() {
+        Ok(n) if n <= 60_000 => Ok(n),
+        _ => Err(format!("{t:?} is not a whole number of milliseconds from 0 to 60000")),
+    };
+    let (lo, hi) = match s.split_once("..") {
+        Some((lo, hi)) => (ms(lo)?, ms(hi)?),
+        None => (ms(s)?, ms(s)?),
+    };
+    if lo > hi {
+        return Err(format!("{lo}..{hi}: the least first"));
+    }
+    Ok((lo, hi))
+}
+
+fn share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a number from 0 to 1")),
+    }
 }
 
 /// Where, how and as whom to connect.
@@ -135,15 +182,38 @@ async fn main() -> anyhow::Result<()> {
         broker.port,
         if broker.tls.is_some() { " (TLS)" } else { "" }
     );
+    let setup = device::Setup {
+        interval,
+        mqtt5: args.mqtt5,
+        command_qos: if args.command_qos == 0 { rumqttc::QoS::AtMostOnce } else { rumqttc::QoS::AtLeastOnce },
+    };
+    let behaviour = commands::Behaviour {
+        latency_ms: args.command_latency_ms,
+        failure_rate: args.command_failure_rate,
+        no_answer_rate: args.command_no_answer_rate,
+    };
+    // What a device reports as its interval: the one given, in whole seconds.
+    let interval_s = args.interval.ceil() as u64;
     let mut tasks = Vec::new();
+    let mut devices: summary::Devices = Vec::new();
     for i in 1..=args.devices {
         let id = format!("{prefix}{i:02}");
-        let options = device::options(&broker, &id)?;
-        tasks.push(tokio::spawn(device::run(options, id, i as u64, interval)));
+        let commands = Arc::new(Mutex::new(commands::Device::new(behaviour.clone(), interval_s)));
+        devices.push((id.clone(), commands.clone()));
+        let device = device::start(&broker, id, i as u64, setup.clone(), commands)?;
+        tasks.push(tokio::spawn(device));
     }
+    if let Some(path) = &args.summary {
+        tokio::spawn(summary::keep_written(path.clone(), devices.clone()));
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = futures_all(tasks) => {},
         _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+    if let Some(path) = &args.summary {
+        summary::write(path, &devices)?;
     }
     Ok(())
 }
