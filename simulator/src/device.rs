@@ -199,12 +199,16 @@ fn obey(
     let latency = device.behaviour().latency(rng);
     let mut outgoing = Vec::new();
     if let Some(cmd_id) = commands::cmd_id_of(id, &m.topic) {
+        let repeated_before = device.stats().repeated;
         match device.command(cmd_id, &m.payload, Utc::now().timestamp(), rng) {
             Verdict::Answer { body, executed } => {
+                let repeats = device.stats().repeated;
                 if executed {
                     info!(device = %id, cmd = %cmd_id, answer = %body, "command executed");
+                } else if repeats > repeated_before {
+                    info!(device = %id, cmd = %cmd_id, answer = %body, "command repeated; answered from memory");
                 } else {
-                    info!(device = %id, cmd = %cmd_id, answer = %body, "command not executed; answered");
+                    info!(device = %id, cmd = %cmd_id, answer = %body, "command unreadable; refused");
                 }
                 outgoing.push((commands::res_topic(id, cmd_id), m.reply, body));
             }

@@ -223,3 +223,25 @@ async fn futures_all(tasks: Vec<tokio::task::JoinHandle<()>>) {
         let _ = t.await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_and_shares_are_bounded() {
+        assert_eq!(latency("0"), Ok((0, 0)));
+        assert_eq!(latency("250"), Ok((250, 250)));
+        assert_eq!(latency("50..500"), Ok((50, 500)));
+        assert_eq!(latency("60000"), Ok((60_000, 60_000)));
+        for bad in ["60001", "-1", "500..50", "1..", "..5", "a", "1.5"] {
+            assert!(latency(bad).is_err(), "{bad}");
+        }
+        assert_eq!(share("0"), Ok(0.0));
+        assert_eq!(share("1"), Ok(1.0));
+        assert_eq!(share("0.25"), Ok(0.25));
+        for bad in ["1.01", "-0.1", "NaN", "inf", "x"] {
+            assert!(share(bad).is_err(), "{bad}");
+        }
+    }
+}
