@@ -21,6 +21,7 @@ const DEVICE: &str = "T_01";
 struct Mosquitto {
     child: Child,
     port: u16,
+    conf: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -32,9 +33,14 @@ impl Mosquitto {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\n")).unwrap();
+        let child = Mosquitto::launch(&conf, port);
+        Mosquitto { child, port, conf, _dir: dir }
+    }
+
+    fn launch(conf: &Path, port: u16) -> Child {
         let child = Command::new("mosquitto")
             .arg("-c")
-            .arg(&conf)
+            .arg(conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -44,7 +50,14 @@ impl Mosquitto {
             assert!(started.elapsed() < TIMEOUT, "mosquitto did not listen");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Mosquitto { child, port, _dir: dir }
+        child
+    }
+
+    /// Killed and started again on the same port, keeping nothing (no persistence).
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Mosquitto::launch(&self.conf, self.port);
     }
 }
 
@@ -333,4 +346,35 @@ async fn mqtt5_devices_answer_on_the_response_topic_with_its_correlation_data() 
         .unwrap();
     let reported = next_on(&mut rx, &topic("reported")).await;
     assert_eq!(reported.json(), json!({"v": 3, "state": {"interval_s": 5, "relay": true}}));
+}
+
+#[tokio::test]
+async fn after_a_reconnect_a_device_subscribes_again_and_still_remembers_what_it_ran() {
+    let mut broker = Mosquitto::start();
+    let (operator, mut rx) = operator_v4(broker.port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(broker.port, dir.path(), &["--interval", "3600"]);
+    next_on(&mut rx, &topic("desired/get")).await;
+    let r1 = cmd("r1", "set_interval", json!({"secs": 7}), now() + 3600);
+    operator.publish(topic("cmd/r1"), QoS::AtLeastOnce, false, r1.clone()).await.unwrap();
+    let first = next_on(&mut rx, &topic("res/r1")).await;
+    assert_eq!(first.json()["status"], "ok");
+
+    // The broker restarts knowing nothing: the device's subscriptions are gone with it.
+    broker.restart();
+    let (operator, mut rx) = operator_v4(broker.port).await;
+    // It reconnects (2 s later), subscribes again and asks for its desired state again.
+    next_on(&mut rx, &topic("desired/get")).await;
+    // The server sends r1 again, its answer having been lost: answered, not run again.
+    operator.publish(topic("cmd/r1"), QoS::AtLeastOnce, false, r1).await.unwrap();
+    assert_eq!(next_on(&mut rx, &topic("res/r1")).await.payload, first.payload);
+    let r2 = cmd("r2", "identify", json!({}), now() + 3600);
+    operator.publish(topic("cmd/r2"), QoS::AtLeastOnce, false, r2).await.unwrap();
+    assert_eq!(next_on(&mut rx, &topic("res/r2")).await.json()["status"], "ok");
+
+    let device = sim.stats_when(|d| d["stats"]["received"] == 3).await;
+    let stats = &device["stats"];
+    assert_eq!((stats["executed"].as_u64(), stats["repeated"].as_u64()), (Some(2), Some(1)), "{device}");
+    assert_eq!(stats["reexecuted"], 0);
+    assert_eq!(device["interval_s"], 7);
 }
