@@ -135,22 +135,77 @@ impl Got {
     }
 }
 
-/// The operator's side: a 3.1.1 client subscribed to everything the device sends.
+/// The operator's side: a 3.1.1 client subscribed to everything the device sends, once its
+/// subscription is acknowledged (so nothing the device sends after this is missed).
 async fn operator_v4(port: u16) -> (AsyncClient, mpsc::UnboundedReceiver<Got>) {
     let (client, mut eventloop) = AsyncClient::new(MqttOptions::new("operator", "127.0.0.1", port), 100);
     client.subscribe(format!("app/device/{DEVICE}/#"), QoS::AtLeastOnce).await.unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
+    let (subscribed, acked) = tokio::sync::oneshot::channel();
+    let mut subscribed = Some(subscribed);
     tokio::spawn(async move {
         while let Ok(event) = eventloop.poll().await {
-            if let Event::Incoming(Packet::Publish(p)) = event {
-                let got =
-                    Got { topic: p.topic, payload: p.payload.to_vec(), qos: p.qos as u8, correlation: None };
-                if tx.send(got).is_err() {
-                    break;
+            match event {
+                Event::Incoming(Packet::SubAck(_)) => {
+                    subscribed.take().map(|s| s.send(()));
                 }
+                Event::Incoming(Packet::Publish(p)) => {
+                    let got = Got {
+                        topic: p.topic,
+                        payload: p.payload.to_vec(),
+                        qos: p.qos as u8,
+                        correlation: None,
+                    };
+                    if tx.send(got).is_err() {
+                        break;
+                    }
+                }
+                _ => {}
             }
         }
     });
+    tokio::time::timeout(TIMEOUT, acked).await.expect("subscribed in time").expect("operator connected");
+    (client, rx)
+}
+
+/// The same over MQTT 5, also subscribed to `replies/#`, keeping correlation data.
+async fn operator_v5(port: u16) -> (rumqttc::v5::AsyncClient, mpsc::UnboundedReceiver<Got>) {
+    let options = rumqttc::v5::MqttOptions::new("operator5", "127.0.0.1", port);
+    let (client, mut eventloop) = rumqttc::v5::AsyncClient::new(options, 100);
+    client.subscribe("replies/#", QoS5::AtLeastOnce).await.unwrap();
+    client.subscribe(format!("app/device/{DEVICE}/#"), QoS5::AtLeastOnce).await.unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (subscribed, acked) = tokio::sync::oneshot::channel();
+    let mut subscribed = Some(subscribed);
+    let mut subacks = 0;
+    tokio::spawn(async move {
+        while let Ok(event) = eventloop.poll().await {
+            match event {
+                rumqttc::v5::Event::Incoming(Packet5::SubAck(_)) => {
+                    subacks += 1;
+                    if subacks == 2 {
+                        subscribed.take().map(|s| s.send(()));
+                    }
+                }
+                rumqttc::v5::Event::Incoming(Packet5::Publish(p)) => {
+                    let got = Got {
+                        topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                        payload: p.payload.to_vec(),
+                        qos: p.qos as u8,
+                        correlation: p
+                            .properties
+                            .and_then(|props| props.correlation_data)
+                            .map(|c| c.to_vec()),
+                    };
+                    if tx.send(got).is_err() {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    tokio::time::timeout(TIMEOUT, acked).await.expect("subscribed in time").expect("operator connected");
     (client, rx)
 }
 
@@ -288,29 +343,8 @@ async fn qos0_devices_answer_at_qos0_and_a_silent_device_never_answers() {
 async fn mqtt5_devices_answer_on_the_response_topic_with_its_correlation_data() {
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
+    let (operator, mut rx) = operator_v5(broker.port).await;
     let _sim = Simulator::start(broker.port, dir.path(), &["--mqtt5"]);
-    let (operator, mut eventloop) = rumqttc::v5::AsyncClient::new(
-        rumqttc::v5::MqttOptions::new("operator5", "127.0.0.1", broker.port),
-        100,
-    );
-    operator.subscribe("replies/#", QoS5::AtLeastOnce).await.unwrap();
-    operator.subscribe(format!("app/device/{DEVICE}/#"), QoS5::AtLeastOnce).await.unwrap();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok(event) = eventloop.poll().await {
-            if let rumqttc::v5::Event::Incoming(Packet5::Publish(p)) = event {
-                let got = Got {
-                    topic: String::from_utf8_lossy(&p.topic).into_owned(),
-                    payload: p.payload.to_vec(),
-                    qos: p.qos as u8,
-                    correlation: p.properties.and_then(|props| props.correlation_data).map(|c| c.to_vec()),
-                };
-                if tx.send(got).is_err() {
-                    break;
-                }
-            }
-        }
-    });
     next_on(&mut rx, &topic("desired/get")).await;
     let properties = PublishProperties {
         response_topic: Some("replies/ops/m1".into()),
