@@ -81,7 +81,7 @@ pub fn run(messages: usize) {
             engine.apply(&changes);
         }
         let per_message = started.elapsed().as_secs_f64() * 1e9 / messages as f64;
-        let presence = Presence { last_seen: now, offline_since: None, stale_after: 60_000 };
+        let presence = Presence { last_seen: now, offline_since: None, stale_after: 60_000, interval: None };
         let presences: Vec<(String, Presence)> = devices.iter().map(|d| (d.clone(), presence)).collect();
         let started = Instant::now();
         let ticks = 20;

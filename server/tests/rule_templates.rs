@@ -20,7 +20,15 @@ fn a_template_link_opens_the_rule_editor_filled_in() {
     let server = ServerProcess::start(&dir.path().join("t.redb"), &[]);
     let (status, page) = server.get("/alarms/rules");
     assert_eq!(status, 200, "{page}");
-    for key in ["offline", "battery_percent", "battery_volts", "weak_signal"] {
+    for key in [
+        "offline",
+        "no_data_intervals",
+        "battery_percent",
+        "battery_volts",
+        "weak_signal",
+        "reboot_loop",
+        "firmware_drift",
+    ] {
         assert!(page.contains(&format!("href=\"/alarms/rules?template={key}#rule-editor\"")), "{key} linked");
     }
     assert_eq!(field(&page, "rule[name]").as_deref(), Some(""), "a new rule's form is empty");
@@ -46,6 +54,18 @@ fn a_template_link_opens_the_rule_editor_filled_in() {
     let (_, offline) = server.get("/alarms/rules?template=offline");
     assert!(offline.contains("<option value=\"offline\" selected"), "the offline kind");
     assert_eq!(field(&offline, "rule[after]").as_deref(), Some("10m"), "after 10 min");
+
+    // The fleet-health kinds.
+    let (_, overdue) = server.get("/alarms/rules?template=no_data_intervals");
+    assert!(overdue.contains("<option value=\"overdue\" selected"), "the overdue kind");
+    assert_eq!(field(&overdue, "rule[count]").as_deref(), Some("3"), "3 intervals");
+    let (_, reboots) = server.get("/alarms/rules?template=reboot_loop");
+    assert!(reboots.contains("<option value=\"reboot_loop\" selected"), "the reboot-loop kind");
+    assert_eq!(field(&reboots, "rule[count]").as_deref(), Some("3"), "3 reboots");
+    assert_eq!(field(&reboots, "rule[after]").as_deref(), Some("1h"), "within an hour");
+    let (_, drift) = server.get("/alarms/rules?template=firmware_drift");
+    assert!(drift.contains("<option value=\"firmware_drift\" selected"), "the firmware kind");
+    assert_eq!(field(&drift, "rule[tag]").as_deref(), Some(""), "compared across all it watches");
 
     let (status, unknown) = server.get("/alarms/rules?template=%3Cscript%3E");
     assert_eq!(status, 200);

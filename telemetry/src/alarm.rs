@@ -49,6 +49,10 @@ pub const MAX_RULE_NAME: usize = 100;
 pub const MAX_COMMENT: usize = 1000;
 /// Longest timer (pending, clear, no data, reminders, flap window): a week.
 pub const MAX_TIMER_SECS: u64 = 7 * 86_400;
+/// Most expected intervals an overdue rule waits.
+pub const MAX_INTERVALS: u32 = 1000;
+/// Most reboots a reboot-loop rule counts (each device's track keeps at most this many times).
+pub const MAX_REBOOTS: u32 = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -167,12 +171,51 @@ pub enum RuleKind {
         #[serde(default = "Severity::default_major")]
         severity: Severity,
     },
+    /// No reading at all for `intervals` times the device's own expected interval (set on its
+    /// page, else learned; [`crate::device::Interval`]), never sooner than
+    /// [`eval::OVERDUE_FLOOR_MS`]. A device whose interval is not known yet is not judged.
+    Overdue {
+        intervals: u32,
+        #[serde(default = "Severity::default_major")]
+        severity: Severity,
+    },
+    /// `count` reboots or more (its uptime going down, as its page's events list them) within
+    /// `window_secs`; clears once fewer than `count` fall within the window.
+    RebootLoop {
+        #[serde(default = "default_reboots")]
+        count: u32,
+        #[serde(default = "default_reboot_window")]
+        window_secs: u64,
+        #[serde(default = "Severity::default_major")]
+        severity: Severity,
+    },
+    /// Its firmware (the `fw` attribute) differs from the most common one among the devices
+    /// the rule watches that report one (among those with the same value of tag `tag`, when
+    /// set). No single most common firmware (a tie): no device differs.
+    FirmwareDrift {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
+        #[serde(default = "Severity::default_warning")]
+        severity: Severity,
+    },
 }
 
 impl Severity {
     fn default_major() -> Severity {
         Severity::Major
     }
+
+    fn default_warning() -> Severity {
+        Severity::Warning
+    }
+}
+
+fn default_reboots() -> u32 {
+    3
+}
+
+fn default_reboot_window() -> u64 {
+    3600
 }
 
 /// An alarm rule, as an admin writes it (the server fills `id` and `version`).
@@ -299,6 +342,26 @@ impl Rule {
                 timer(*after_secs)?;
             }
             RuleKind::Offline { after_secs, .. } => timer(*after_secs)?,
+            RuleKind::Overdue { intervals, .. } => {
+                if !(1..=MAX_INTERVALS).contains(intervals) {
+                    return Err(format!("intervals: 1 to {MAX_INTERVALS}"));
+                }
+            }
+            RuleKind::RebootLoop { count, window_secs, .. } => {
+                if !(2..=MAX_REBOOTS).contains(count) {
+                    return Err(format!("count: 2 to {MAX_REBOOTS} reboots"));
+                }
+                if !(60..=MAX_TIMER_SECS).contains(window_secs) {
+                    return Err(format!("window_secs: 60 to {MAX_TIMER_SECS}"));
+                }
+            }
+            RuleKind::FirmwareDrift { tag, .. } => {
+                if let Some(tag) = tag
+                    && !crate::tags::valid_key(tag)
+                {
+                    return Err("tag: a tag key ([A-Za-z0-9_.-], 1 to 64 characters)".into());
+                }
+            }
         }
         Ok(())
     }
@@ -308,7 +371,10 @@ impl Rule {
         match &self.kind {
             RuleKind::Threshold { metric, .. } => Some(metric),
             RuleKind::NoData { metric, .. } => metric.as_deref(),
-            RuleKind::Offline { .. } => None,
+            RuleKind::Offline { .. }
+            | RuleKind::Overdue { .. }
+            | RuleKind::RebootLoop { .. }
+            | RuleKind::FirmwareDrift { .. } => None,
         }
     }
 }

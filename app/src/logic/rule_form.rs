@@ -7,8 +7,17 @@ use serde::{Deserialize, Serialize};
 use telemetry::alarm::{Level, MAX_LEVELS, Op, Rule, RuleKind, Severity};
 
 /// The kinds of rule, as the form's `kind` field names them, with their labels.
-pub const KINDS: [(&str, &str); 3] =
-    [("threshold", "Threshold"), ("no_data", "No data"), ("offline", "Offline or stale")];
+pub const KINDS: [(&str, &str); 6] = [
+    ("threshold", "Threshold"),
+    ("no_data", "No data"),
+    ("offline", "Offline or stale"),
+    ("overdue", "No data for N × its interval"),
+    ("reboot_loop", "Reboot loop"),
+    ("firmware_drift", "Firmware differs from the fleet's"),
+];
+
+/// The kinds whose fields are the fleet-health ones (count, tag).
+pub const FLEET_KINDS: [&str; 3] = ["overdue", "reboot_loop", "firmware_drift"];
 
 /// The comparisons, as the form's `op` field names them (the API's names), with their labels.
 pub const OPS: [(Op, &str); 6] = [
@@ -22,12 +31,15 @@ pub const OPS: [(Op, &str); 6] = [
 
 /// Rule templates the editor starts from (`?template=<key>`), with their labels: common
 /// watches of the well-known metrics (README, Sending telemetry) as the existing kinds express
-/// them, to adjust before saving.
-pub const TEMPLATES: [(&str, &str); 4] = [
+/// them, and the fleet-health kinds, to adjust before saving.
+pub const TEMPLATES: [(&str, &str); 7] = [
     ("offline", "Offline for 10 min"),
+    ("no_data_intervals", "No data for 3 × its interval"),
     ("battery_percent", "Battery low (under 20 %)"),
     ("battery_volts", "Battery low (under 3.4 V)"),
     ("weak_signal", "Weak signal for 10 min"),
+    ("reboot_loop", "Reboot loop (3 in 1 h)"),
+    ("firmware_drift", "Firmware differs from the fleet's"),
 ];
 
 /// Most device ids the editor's device field takes (the rule's own limit).
@@ -74,9 +86,15 @@ pub struct RuleForm {
     pub clear: String,
     #[serde(default)]
     pub clear_high: String,
-    /// No data or offline for this long (a duration).
+    /// No data or offline for this long; a reboot loop's window (a duration).
     #[serde(default)]
     pub after: String,
+    /// Expected intervals (overdue) or reboots (reboot loop): a whole number.
+    #[serde(default)]
+    pub count: String,
+    /// The tag whose devices a firmware is compared among (firmware drift); empty: all.
+    #[serde(default)]
+    pub tag: String,
     /// The severity of a no-data or offline alarm.
     #[serde(default)]
     pub severity: String,
@@ -151,6 +169,13 @@ fn duration(text: &str, what: &str) -> Result<u64, String> {
     parse_duration(text).map(Option::unwrap_or_default).map_err(|e| format!("{what}: {e}"))
 }
 
+fn whole(text: &str, what: &str) -> Result<Option<u32>, String> {
+    match text.trim() {
+        "" => Ok(None),
+        n => n.parse().map(Some).map_err(|_| format!("{what}: {n:?} is not a whole number")),
+    }
+}
+
 fn written(v: Option<f64>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
@@ -191,6 +216,28 @@ impl RuleForm {
                 kind: "offline".into(),
                 after: "10m".into(),
                 pending: String::new(),
+                ..base
+            },
+            "no_data_intervals" => RuleForm {
+                name: "No data for 3 × its interval".into(),
+                kind: "overdue".into(),
+                count: "3".into(),
+                pending: String::new(),
+                ..base
+            },
+            "reboot_loop" => RuleForm {
+                name: "Reboot loop".into(),
+                kind: "reboot_loop".into(),
+                count: "3".into(),
+                after: "1h".into(),
+                pending: String::new(),
+                ..base
+            },
+            "firmware_drift" => RuleForm {
+                name: "Firmware differs from the fleet's".into(),
+                kind: "firmware_drift".into(),
+                severity: "warning".into(),
+                pending: "10m".into(),
                 ..base
             },
             "battery_percent" => below("Battery low", "battery", 20.0, 25.0, "5m"),
@@ -260,6 +307,22 @@ impl RuleForm {
                 form.after = format_duration(*after_secs);
                 form.severity = severity.as_str().into();
             }
+            RuleKind::Overdue { intervals, severity } => {
+                form.kind = "overdue".into();
+                form.count = intervals.to_string();
+                form.severity = severity.as_str().into();
+            }
+            RuleKind::RebootLoop { count, window_secs, severity } => {
+                form.kind = "reboot_loop".into();
+                form.count = count.to_string();
+                form.after = format_duration(*window_secs);
+                form.severity = severity.as_str().into();
+            }
+            RuleKind::FirmwareDrift { tag, severity } => {
+                form.kind = "firmware_drift".into();
+                form.tag = tag.clone().unwrap_or_default();
+                form.severity = severity.as_str().into();
+            }
         }
         form
     }
@@ -319,7 +382,26 @@ impl RuleForm {
                 RuleKind::NoData { metric, after_secs: after()?, severity: severity()? }
             }
             "offline" => RuleKind::Offline { after_secs: after()?, severity: severity()? },
-            _ => return Err("kind: threshold, no data or offline".into()),
+            "overdue" => {
+                let intervals = whole(&self.count, "intervals")?
+                    .ok_or("intervals: how many expected intervals (e.g. 3)")?;
+                RuleKind::Overdue { intervals, severity: severity()? }
+            }
+            "reboot_loop" => {
+                let window = parse_duration(&self.after).map_err(|e| format!("within: {e}"))?;
+                RuleKind::RebootLoop {
+                    count: whole(&self.count, "reboots")?.unwrap_or(3),
+                    window_secs: window.unwrap_or(3600),
+                    severity: severity()?,
+                }
+            }
+            "firmware_drift" => RuleKind::FirmwareDrift {
+                tag: Some(self.tag.trim().to_owned()).filter(|t| !t.is_empty()),
+                severity: severity()?,
+            },
+            _ => {
+                return Err("kind: threshold, no data, offline, overdue, reboot loop or firmware drift".into());
+            }
         };
         let min_samples = match self.min_samples.trim() {
             "" => 0,
@@ -372,6 +454,18 @@ pub fn summary(rule: &Rule) -> String {
         RuleKind::Offline { after_secs, severity } => {
             format!("offline or stale for {} ({severity})", format_duration(*after_secs))
         }
+        RuleKind::Overdue { intervals, severity } => {
+            format!("no data for {intervals} × its interval ({severity})")
+        }
+        RuleKind::RebootLoop { count, window_secs, severity } => {
+            format!("{count} reboots within {} ({severity})", format_duration(*window_secs))
+        }
+        RuleKind::FirmwareDrift { tag: Some(tag), severity } => {
+            format!("firmware differs from its {tag}'s most common{timing} ({severity})")
+        }
+        RuleKind::FirmwareDrift { tag: None, severity } => {
+            format!("firmware differs from the fleet's most common{timing} ({severity})")
+        }
     }
 }
 
@@ -401,6 +495,28 @@ mod tests {
             assert_eq!((op, levels[0].value), (Op::Lt, low), "{key}");
             assert!(op.breaches(low - 0.1, low, low) && !op.breaches(low, low, low), "{key}");
         }
+        assert_eq!(
+            rule("no_data_intervals").kind,
+            RuleKind::Overdue { intervals: 3, severity: Severity::Major }
+        );
+        assert_eq!(
+            rule("reboot_loop").kind,
+            RuleKind::RebootLoop { count: 3, window_secs: 3600, severity: Severity::Major }
+        );
+        let drift = rule("firmware_drift");
+        assert_eq!(drift.kind, RuleKind::FirmwareDrift { tag: None, severity: Severity::Warning });
+        assert_eq!(drift.for_secs, 600, "a firmware rollout takes a while");
+        // Each fleet kind's form reads back as the rule it wrote.
+        for key in ["no_data_intervals", "reboot_loop", "firmware_drift"] {
+            let saved = rule(key);
+            assert_eq!(RuleForm::from_rule(&saved).to_rule(), Ok(saved), "{key}");
+        }
+        let mut by_site = RuleForm::template("firmware_drift").unwrap();
+        by_site.tag = "site".into();
+        assert_eq!(
+            by_site.to_rule().unwrap().kind,
+            RuleKind::FirmwareDrift { tag: Some("site".into()), severity: Severity::Warning }
+        );
         assert_eq!(RuleForm::template("nope"), None);
     }
 

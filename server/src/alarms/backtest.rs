@@ -35,6 +35,7 @@ pub fn run(store: &dyn Store, rule: &Rule, from: Millis, to: Millis) -> Result<B
             None => match store.device(device)?.value {
                 Some(d) => {
                     replay.stale_after(d.stale_after());
+                    replay.interval(d.interval.expected());
                     d.metrics.into_iter().map(|m| m.name).collect()
                 }
                 None => continue,

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use telemetry::Millis;
 use telemetry::alarm::{
     Alarm, AlarmAction, AlarmDesk, AlarmDetail, AlarmError, AlarmQuery, Backtest, MAX_BACKTEST_SECS,
-    MAX_RULES, Rule, Severity,
+    MAX_RULES, Rule, RuleKind, Severity,
 };
 use telemetry::notify::{
     ChannelInfo, ChannelKind, Delivery, DeliveryState, MAX_CHANNELS, NewChannel, Notice,
@@ -309,6 +309,13 @@ impl AlarmDesk for Desk {
 
     fn backtest(&self, rule: &Rule, window_secs: u64) -> Result<Backtest, AlarmError> {
         rule.validate().map_err(AlarmError::Invalid)?;
+        if matches!(rule.kind, RuleKind::RebootLoop { .. } | RuleKind::FirmwareDrift { .. }) {
+            return Err(AlarmError::Invalid(
+                "a backtest replays stored readings; reboot loops and firmware differences are not \
+                 replayed"
+                    .into(),
+            ));
+        }
         if !(1..=MAX_BACKTEST_SECS).contains(&window_secs) {
             return Err(AlarmError::Invalid(format!("window_secs: 1 to {MAX_BACKTEST_SECS} (a week)")));
         }

@@ -17,13 +17,13 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 
 use std::sync::Arc;
 
-use telemetry::Millis;
 use telemetry::alarm::RuleKind;
 use telemetry::alarm::eval::{self, Clock, Effect, Input, Track};
 use telemetry::alarm::{
     Alarm, AlarmAction as Action, AlarmError, Rule, Severity, Transition, TransitionKind,
 };
 use telemetry::notify::{Delivery, DeliveryState, Notice, told};
+use telemetry::{DeviceSummary, Millis};
 
 /// A track's key: (rule id, device id).
 pub type TrackKey = (String, String);
@@ -53,6 +53,38 @@ impl Changes {
 /// A stored reading as rules see it: device, its values, device time.
 pub type Reading<'a> = (&'a str, &'a [(String, f64)], Millis);
 
+/// The devices a batch of readings shows rebooting, in order, as the store records them in the
+/// same commit (a reading's uptime below the latest one before it:
+/// [`telemetry::attributes::reboot`]); `latest` answers a device's latest reading of an uptime
+/// metric (value, device time) before the batch.
+pub fn reboots<'a>(
+    readings: &[Reading<'a>],
+    mut latest: impl FnMut(&str, &str) -> Option<(f64, Millis)>,
+) -> Vec<&'a str> {
+    use telemetry::attributes::{UPTIME_METRICS, reboot};
+    // What this batch has shown so far, by (device, metric), newest time kept as the store does.
+    let mut seen: HashMap<(&str, &str), (f64, Millis)> = HashMap::default();
+    let mut out = Vec::new();
+    for &(device, values, ts) in readings {
+        let mut rebooted = false;
+        for name in UPTIME_METRICS {
+            let Some((_, uptime)) = values.iter().find(|(m, _)| m == name) else { continue };
+            let before = match seen.get(&(device, name)) {
+                Some(known) => Some(*known),
+                None => latest(device, name),
+            };
+            rebooted |= reboot(before, *uptime, ts).is_some();
+            if before.is_none_or(|(_, t)| ts >= t) {
+                seen.insert((device, name), (*uptime, ts));
+            }
+        }
+        if rebooted {
+            out.push(device);
+        }
+    }
+    out
+}
+
 /// A device's presence, for offline and no-data rules on the clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Presence {
@@ -62,6 +94,8 @@ pub struct Presence {
     pub offline_since: Option<Millis>,
     /// How long after `last_seen` it counts as gone without saying so (its expected interval's).
     pub stale_after: Millis,
+    /// Its expected interval, if known (overdue rules).
+    pub interval: Option<Millis>,
 }
 
 /// Why an action was refused.
@@ -138,6 +172,10 @@ struct Watch {
     clocked: Vec<Entry>,
     /// Offline rules, which hear statuses.
     offline: Vec<Entry>,
+    /// Reboot-loop rules, which hear reboots.
+    reboots: Vec<Entry>,
+    /// Firmware-drift rules, which hear the fleet's comparison.
+    fleet: Vec<Entry>,
 }
 
 /// How to undo what an evaluation changed in memory, newest last.
@@ -450,6 +488,12 @@ impl Engine {
                     watch.clocked.push(entry);
                     watch.offline.push(entry);
                 }
+                RuleKind::Overdue { .. } => {
+                    watch.any.push(entry);
+                    watch.clocked.push(entry);
+                }
+                RuleKind::RebootLoop { .. } => watch.reboots.push(entry),
+                RuleKind::FirmwareDrift { .. } => watch.fleet.push(entry),
             }
         }
         for group in &mut watch.metrics {
@@ -590,9 +634,21 @@ impl Engine {
         Work::new(self, now)
     }
 
-    /// Whether any rule needs devices' presence on the clock (no-data and offline rules).
+    /// Whether any rule needs devices' presence on the clock (no-data, offline, overdue and
+    /// firmware-drift rules).
     pub fn wants_presence(&self) -> bool {
-        self.rules().any(|r| r.enabled && !matches!(r.kind, RuleKind::Threshold { .. }))
+        self.rules()
+            .any(|r| r.enabled && !matches!(r.kind, RuleKind::Threshold { .. } | RuleKind::RebootLoop { .. }))
+    }
+
+    /// Whether any rule hears reboots ([`Work::reboots`]).
+    pub fn wants_reboots(&self) -> bool {
+        self.rules().any(|r| r.enabled && matches!(r.kind, RuleKind::RebootLoop { .. }))
+    }
+
+    /// Whether any rule compares devices' firmware ([`Work::fleet`]).
+    pub fn wants_fleet(&self) -> bool {
+        self.rules().any(|r| r.enabled && matches!(r.kind, RuleKind::FirmwareDrift { .. }))
     }
 
     /// The latest value `alarm`'s rule reads, as this engine last evaluated it: what a hand's
@@ -607,6 +663,13 @@ impl Engine {
         let mut work = self.work(received);
         work.readings(readings);
         work.statuses(statuses);
+        work.finish()
+    }
+
+    /// [`Engine::work`] on reboots seen now (devices).
+    pub fn on_reboots(&mut self, devices: &[&str], now: Millis) -> Changes {
+        let mut work = self.work(now);
+        work.reboots(devices);
         work.finish()
     }
 
@@ -756,6 +819,71 @@ impl<'a> Work<'a> {
         }
     }
 
+    /// Devices seen rebooting now (their uptime went down: [`reboots`]).
+    pub fn reboots(&mut self, devices: &[&str]) {
+        if !self.engine.has_rules() {
+            return;
+        }
+        for device in devices {
+            let d = self.engine.device_number(device);
+            self.engine.refresh(d);
+            let entries = std::mem::take(&mut self.engine.watches[d as usize].reboots);
+            for entry in &entries {
+                self.evaluate(entry.pair, Input::Reboot);
+            }
+            self.engine.watches[d as usize].reboots = entries;
+        }
+    }
+
+    /// The fleet's firmware compared now: each device a firmware-drift rule watches that
+    /// reports a firmware is apart when it differs from the most common one among the devices
+    /// the rule watches (with the same value of the rule's tag, if it names one).
+    pub fn fleet(&mut self, devices: &[DeviceSummary]) {
+        if !self.engine.has_rules() {
+            return;
+        }
+        // (rule, its tag's value) → firmware → devices on it; and each watching pair's.
+        let mut counts: HashMap<(u32, Option<&str>), HashMap<&str, u32>> = HashMap::default();
+        let mut seen: Vec<(Entry, Option<&str>, &str)> = Vec::new();
+        for d in devices {
+            let Some(fw) = d.attribute("fw").and_then(|a| match &a.value {
+                telemetry::attributes::AttrValue::Text(t) => Some(t.as_str()),
+                _ => None,
+            }) else {
+                continue;
+            };
+            let n = self.engine.device_number(&d.id);
+            self.engine.refresh(n);
+            for &entry in &self.engine.watches[n as usize].fleet {
+                let Some(rule) = self.engine.rules[entry.rule as usize].as_ref() else { continue };
+                let RuleKind::FirmwareDrift { tag, .. } = &rule.kind else { continue };
+                let key = tag.as_deref().and_then(|t| d.tags.get(t)).map(String::as_str);
+                *counts.entry((entry.rule, key)).or_default().entry(fw).or_default() += 1;
+                seen.push((entry, key, fw));
+            }
+        }
+        // The most common firmware of each, if one is (a tie: none).
+        let common: HashMap<(u32, Option<&str>), Option<&str>> = counts
+            .into_iter()
+            .map(|(at, firmwares)| {
+                let top = firmwares.values().copied().max().unwrap_or(0);
+                let mut tops = firmwares.into_iter().filter(|(_, n)| *n == top);
+                let only = match (tops.next(), tops.next()) {
+                    (Some((fw, _)), None) => Some(fw),
+                    _ => None,
+                };
+                (at, only)
+            })
+            .collect();
+        for (entry, key, fw) in seen {
+            let differs = common.get(&(entry.rule, key)).copied().flatten().is_some_and(|c| c != fw);
+            if !differs && self.engine.pairs[entry.pair as usize].steady() {
+                continue;
+            }
+            self.evaluate(entry.pair, Input::Fleet { differs });
+        }
+    }
+
     /// Statuses `(device, online)` that arrived now.
     pub fn statuses(&mut self, statuses: &[(&str, bool)]) {
         if !self.engine.has_rules() {
@@ -787,13 +915,17 @@ impl<'a> Work<'a> {
                 let pair = &self.engine.pairs[p as usize];
                 pair.track.as_deref().is_some_and(Track::wants_ticks)
                     && self.engine.pair_of.get(&(pair.rule, pair.device)) == Some(&p)
-                    && self.engine.rules[pair.rule as usize]
-                        .as_ref()
-                        .is_some_and(|r| r.enabled && matches!(r.kind, RuleKind::Threshold { .. }))
+                    && self.engine.rules[pair.rule as usize].as_ref().is_some_and(|r| {
+                        r.enabled
+                            && matches!(r.kind, RuleKind::Threshold { .. } | RuleKind::RebootLoop { .. })
+                    })
             })
             .collect();
         for p in busy {
-            self.evaluate(p, Input::Tick { last_seen: now, offline_since: None, stale_after: 0 });
+            self.evaluate(
+                p,
+                Input::Tick { last_seen: now, offline_since: None, stale_after: 0, interval: None },
+            );
         }
         if self.engine.has_rules() {
             let clock = Clock { now, quiet_until: self.engine.quiet_until };
@@ -805,17 +937,27 @@ impl<'a> Work<'a> {
                     if !enabled(self.engine, entry.rule) {
                         continue;
                     }
-                    let Presence { last_seen, offline_since, stale_after } = *presence;
+                    let Presence { last_seen, offline_since, stale_after, interval } = *presence;
                     let pair = &self.engine.pairs[entry.pair as usize];
                     if pair.steady()
                         && let Some(rule) = self.engine.rules[entry.rule as usize].as_ref()
-                        && let Some(soft) =
-                            eval::steady_tick(rule, pair.soft, last_seen, offline_since, stale_after, clock)
+                        && let Some(soft) = eval::steady_tick(
+                            rule,
+                            pair.soft,
+                            last_seen,
+                            offline_since,
+                            stale_after,
+                            interval,
+                            clock,
+                        )
                     {
                         self.set_soft(entry.pair, soft);
                         continue;
                     }
-                    self.evaluate(entry.pair, Input::Tick { last_seen, offline_since, stale_after });
+                    self.evaluate(
+                        entry.pair,
+                        Input::Tick { last_seen, offline_since, stale_after, interval },
+                    );
                 }
                 self.engine.watches[d as usize].clocked = clocked;
             }
@@ -1131,10 +1273,12 @@ fn part(group: &mut Group, d: u32, g: u32, pairs: &mut [Pair], undo: &mut Vec<Un
 /// last data seen.
 fn same_durable(a: &Track, b: &Track) -> bool {
     // Every field named: one added to Track is a compile error here until it is sorted.
-    let Track { phase, alarm, last_ts: _, last_data: _, opens, flapping, last_change, cleared_at } = a;
+    let Track { phase, alarm, last_ts: _, last_data: _, opens, reboots, flapping, last_change, cleared_at } =
+        a;
     *phase == b.phase
         && *alarm == b.alarm
         && *opens == b.opens
+        && *reboots == b.reboots
         && *flapping == b.flapping
         && *last_change == b.last_change
         && *cleared_at == b.cleared_at
@@ -1229,7 +1373,8 @@ mod tests {
         e.set_scopes(scopes);
         assert_eq!(reading(&mut e, "in", 32.0, T0 + 1000).alarms.len(), 1);
         assert!(reading(&mut e, "out", 32.0, T0 + 1000).alarms.is_empty());
-        let gone = Presence { last_seen: T0 - 3_600_000, offline_since: None, stale_after: 60_000 };
+        let gone =
+            Presence { last_seen: T0 - 3_600_000, offline_since: None, stale_after: 60_000, interval: None };
         let ticked = e.on_tick(T0 + 120_000, &[("in".into(), gone), ("out".into(), gone)]);
         let opened: Vec<&str> =
             ticked.alarms.iter().filter(|a| a.rule_name == "gone").map(|a| a.device.as_str()).collect();
@@ -1315,7 +1460,7 @@ mod tests {
         e.load(vec![rule], vec![], vec![], vec![]);
         let devices = [(
             "d1".to_owned(),
-            Presence { last_seen: T0 - 3_600_000, offline_since: None, stale_after: 60_000 },
+            Presence { last_seen: T0 - 3_600_000, offline_since: None, stale_after: 60_000, interval: None },
         )];
         assert!(e.on_tick(T0 + 1000, &devices).alarms.is_empty(), "just started: grace");
         let fired = e.on_tick(T0 + 60_000, &devices);
@@ -1388,13 +1533,147 @@ mod tests {
             assert!(changes.is_empty() && changes.deliveries.is_empty(), "{changes:?}");
             e.apply(&changes);
         }
-        let here = Presence { last_seen: T0 + 2000, offline_since: None, stale_after: 60_000 };
+        let here =
+            Presence { last_seen: T0 + 2000, offline_since: None, stale_after: 60_000, interval: None };
         let presences: Vec<(String, Presence)> = devices.iter().map(|d| (d.clone(), here)).collect();
         assert!(e.on_tick(T0 + 3000, &presences).is_empty());
         // Ten minutes of silence later, each device's no-data and offline rules open.
         let late = e.on_tick(T0 + 2000 + 660_000, &presences);
         assert_eq!(late.alarms.len(), 200);
         assert_eq!(late.tracks.len(), 200, "only the tracks that changed are stored");
+    }
+
+    fn device(id: &str, fw: &str, site: Option<&str>) -> DeviceSummary {
+        let text = |v: &str| telemetry::attributes::AttrValue::Text(v.into());
+        DeviceSummary {
+            id: id.into(),
+            attributes: vec![telemetry::attributes::Attribute {
+                name: "fw".into(),
+                value: text(fw),
+                changed_at: 1,
+            }],
+            tags: site.map(|s| [("site".to_owned(), s.to_owned())].into_iter().collect()).unwrap_or_default(),
+            ..Default::default()
+        }
+    }
+
+    fn compare(e: &mut Engine, devices: &[DeviceSummary], now: Millis) -> Changes {
+        let mut work = e.work(now);
+        work.fleet(devices);
+        let changes = work.finish();
+        e.apply(&changes);
+        changes
+    }
+
+    fn opened(changes: &Changes) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = changes
+            .alarms
+            .iter()
+            .filter(|a| a.active)
+            .map(|a| (a.rule_id.as_str(), a.device.as_str()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_device_on_another_firmware_than_most_of_its_fleet_opens_an_alarm() {
+        let fleet = serde_json::json!({"name": "fw", "kind": "firmware_drift"});
+        let per_site = serde_json::json!({"name": "fw per site", "kind": "firmware_drift", "tag": "site"});
+        let mut e = engine(&[fleet, per_site]);
+        let mut devices = vec![
+            device("a1", "1.4.2", Some("a")),
+            device("a2", "1.4.2", Some("a")),
+            device("a3", "1.3.9", Some("a")),
+            device("b1", "1.3.9", Some("b")),
+            device("b2", "1.3.9", Some("b")),
+            device("c1", "2.0.0", Some("c")),
+            device("c2", "2.0.1", Some("c")),
+        ];
+        devices.push(DeviceSummary { id: "none".into(), ..Default::default() });
+        // The fleet's most common is 1.3.9 (3 of 7); per site: a's is 1.4.2, b's 1.3.9, c's a
+        // tie (nobody differs). A device reporting no firmware is not judged.
+        let first = compare(&mut e, &devices, T0);
+        assert_eq!(
+            opened(&first),
+            [("r0", "a1"), ("r0", "a2"), ("r0", "c1"), ("r0", "c2"), ("r1", "a3")],
+            "{first:?}"
+        );
+        assert_eq!(first.tracks.len(), 5, "each opening stored with the comparison");
+        // Compared again: nothing new.
+        assert!(compare(&mut e, &devices, T0 + 1000).is_empty());
+        // a3 updated to 1.4.2: now in line with its site (cleared) and apart from the fleet.
+        devices[2] = device("a3", "1.4.2", Some("a"));
+        let updated = compare(&mut e, &devices, T0 + 2000);
+        let cleared: Vec<&str> =
+            updated.alarms.iter().filter(|a| !a.active).map(|a| a.device.as_str()).collect();
+        // 1.4.2 is now the fleet's most common (3 to 2): a1..a3 in line, b1, b2 apart.
+        assert_eq!(opened(&updated), [("r0", "b1"), ("r0", "b2")], "{updated:?}");
+        let mut cleared = cleared;
+        cleared.sort();
+        assert_eq!(cleared, ["a1", "a2", "a3"]);
+    }
+
+    #[test]
+    fn three_reboots_seen_in_uptimes_open_a_reboot_loop_alarm_which_an_hour_clears() {
+        let values = |up: f64| vec![("uptime_s".to_owned(), up)];
+        let (v1, v2, v3, v4) = (values(100.0), values(5.0), values(20.0), values(3.0));
+        let batch: Vec<Reading> = vec![
+            ("d1", &v1[..], T0),
+            ("d1", &v2[..], T0 + 1000),
+            ("d1", &v3[..], T0 + 2000),
+            ("d1", &v4[..], T0 + 3000),
+        ];
+        // The store knew 50 s before the batch: 100 is no reboot, 5 and 3 are; a late
+        // reading (older than the newest) is none.
+        let stored = |_: &str, _: &str| Some((50.0, T0 - 1000));
+        assert_eq!(reboots(&batch, stored), ["d1", "d1"]);
+        let late = vec![("d1", &v2[..], T0 - 5000)];
+        assert!(reboots(&late, stored).is_empty(), "older than the latest");
+        assert!(reboots(&batch[..1], |_, _| None).is_empty(), "nothing known before: no reboot");
+
+        let rule =
+            serde_json::json!({"name": "loop", "kind": "reboot_loop", "count": 3, "window_secs": 3600});
+        let mut e = engine(&[rule]);
+        for (i, at) in [T0, T0 + 600_000].into_iter().enumerate() {
+            let changes = e.on_reboots(&["d1"], at);
+            assert!(changes.alarms.is_empty(), "{i}");
+            assert_eq!(changes.tracks.len(), 1, "each reboot is stored");
+            e.apply(&changes);
+        }
+        let fired = e.on_reboots(&["d1"], T0 + 1_200_000);
+        assert_eq!(opened(&fired), [("r0", "d1")]);
+        assert_eq!(fired.deliveries.len(), 0, "no channels");
+        e.apply(&fired);
+        assert!(e.on_tick(T0 + 3_599_000, &[]).is_empty(), "three still within the hour of the first");
+        let cleared = e.on_tick(T0 + 3_600_000, &[]);
+        assert_eq!(cleared.alarms.iter().filter(|a| !a.active).count(), 1, "{cleared:?}");
+        e.apply(&cleared);
+    }
+
+    #[test]
+    fn overdue_rules_wait_each_devices_own_interval() {
+        let mut e = engine(&[serde_json::json!({"name": "late", "kind": "overdue", "intervals": 3})]);
+        let seen = |interval| Presence { last_seen: T0, offline_since: None, stale_after: 60_000, interval };
+        let devices = [
+            ("fast".to_owned(), seen(Some(10_000))),
+            ("slow".to_owned(), seen(Some(300_000))),
+            ("new".to_owned(), seen(None)),
+        ];
+        assert!(reading(&mut e, "fast", 1.0, T0).is_empty());
+        assert!(e.on_tick(T0 + 29_000, &devices).is_empty());
+        let fast = e.on_tick(T0 + 30_000, &devices);
+        assert_eq!(opened(&fast), [("r0", "fast")]);
+        e.apply(&fast);
+        let slow = e.on_tick(T0 + 900_000, &devices);
+        assert_eq!(
+            opened(&slow),
+            [("r0", "slow")],
+            "15 min for a 5 min device; none for an unknown interval"
+        );
+        e.apply(&slow);
+        let back = reading(&mut e, "fast", 2.0, T0 + 901_000);
+        assert_eq!(back.alarms.iter().filter(|a| !a.active).count(), 1, "any reading clears it");
     }
 
     /// The engine (numbered pairs, groups moving together, shortcuts, undo) does what running
@@ -1416,6 +1695,8 @@ mod tests {
                 "levels": [{"severity": "warning", "value": 20}], "flap_window_secs": 120}),
             serde_json::json!({"name": "f", "kind": "no_data", "metric": "h", "after_secs": 40}),
             serde_json::json!({"name": "g", "kind": "offline", "after_secs": 30}),
+            serde_json::json!({"name": "h", "kind": "overdue", "intervals": 5}),
+            serde_json::json!({"name": "i", "kind": "reboot_loop", "count": 3, "window_secs": 60}),
         ];
         let mut e = engine(&rules);
         let parsed: Vec<Rule> = {
@@ -1452,7 +1733,14 @@ mod tests {
                         expected.push((rule.id.clone(), device.to_owned(), effect.kind()));
                     }
                 };
-            let changes = if next(5) == 0 {
+            let changes = if next(8) == 0 {
+                // A reboot of one device.
+                let device = devices[next(3) as usize];
+                for rule in parsed.iter().filter(|r| matches!(r.kind, RuleKind::RebootLoop { .. })) {
+                    run(rule, device, Input::Reboot, &mut reference);
+                }
+                e.on_reboots(&[device], now)
+            } else if next(5) == 0 {
                 let presences: Vec<(String, Presence)> = devices
                     .iter()
                     .map(|d| {
@@ -1462,6 +1750,7 @@ mod tests {
                                 last_seen: now - 1000 * next(90) as i64,
                                 offline_since: None,
                                 stale_after: 10_000,
+                                interval: Some(3_000),
                             },
                         )
                     })
@@ -1472,11 +1761,15 @@ mod tests {
                             last_seen: p.last_seen,
                             offline_since: None,
                             stale_after: p.stale_after,
+                            interval: p.interval,
                         };
                         let input = match rule.kind {
-                            RuleKind::Threshold { .. } => {
-                                Input::Tick { last_seen: now, offline_since: None, stale_after: 0 }
-                            }
+                            RuleKind::Threshold { .. } => Input::Tick {
+                                last_seen: now,
+                                offline_since: None,
+                                stale_after: 0,
+                                interval: None,
+                            },
                             _ => input,
                         };
                         run(rule, device, input, &mut reference);
@@ -1496,7 +1789,9 @@ mod tests {
                     values.push(("h".to_owned(), 10.0 + next(20) as f64));
                 }
                 for rule in &parsed {
-                    let hears = rule.metric().is_none_or(|m| values.iter().any(|(n, _)| n == m));
+                    // A reboot-loop rule hears reboots and the clock, not readings.
+                    let hears = rule.metric().is_none_or(|m| values.iter().any(|(n, _)| n == m))
+                        && !matches!(rule.kind, RuleKind::RebootLoop { .. });
                     if hears {
                         run(
                             rule,

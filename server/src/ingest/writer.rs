@@ -54,6 +54,18 @@ fn latest(store: &dyn Store, rule: &telemetry::alarm::Rule, alarm: &Alarm) -> Op
     device.metric(metric).map(|m| m.value)
 }
 
+/// A device's presence, for offline, no-data and overdue rules.
+fn presence(d: &telemetry::DeviceSummary) -> (String, Presence) {
+    let offline_since = d.status.filter(|s| !s.online && s.at >= d.last_seen).map(|s| s.at);
+    let presence = Presence {
+        last_seen: d.last_seen,
+        offline_since,
+        stale_after: d.stale_after(),
+        interval: d.interval.expected(),
+    };
+    (d.id.clone(), presence)
+}
+
 /// An action waiting for its commit.
 /// A change to the alarm configuration, done on the store off the async runtime.
 type StoreJob = Box<dyn FnOnce(&dyn Store) -> Result<(), StoreError> + Send>;
@@ -262,7 +274,9 @@ impl Writer {
         if !engine.has_rules() && acts.is_empty() && !(tick && engine.has_alarms()) {
             return (Default::default(), Vec::new());
         }
-        let presences = if tick && engine.wants_presence() { self.presences().await } else { Vec::new() };
+        let known = if tick && engine.wants_presence() { self.known_devices().await } else { Vec::new() };
+        let presences: Vec<(String, Presence)> = known.iter().map(presence).collect();
+        let (reboots, fleet) = (engine.wants_reboots(), engine.wants_fleet());
         let store = &*self.store;
         let mut work = self.engine.work(now);
         let readings: Vec<crate::alarms::engine::Reading> = messages
@@ -270,6 +284,14 @@ impl Writer {
             .map(|i| (i.message.device.as_str(), i.message.values.as_slice(), i.message.ts))
             .collect();
         work.readings(&readings);
+        if reboots {
+            // The reboots the store records in this same commit, from the same latest uptimes.
+            let rebooted = crate::alarms::engine::reboots(&readings, |device, metric| {
+                let d = store.device(device).ok()?.value?;
+                d.metric(metric).map(|m| (m.value, m.ts))
+            });
+            work.reboots(&rebooted);
+        }
         let statuses: Vec<(&str, bool)> = statuses
             .iter()
             .filter_map(|r| match r {
@@ -280,6 +302,9 @@ impl Writer {
         work.statuses(&statuses);
         if tick {
             work.tick(&presences);
+            if fleet {
+                work.fleet(&known);
+            }
         }
         let mut acted = Vec::with_capacity(acts.len());
         for act in acts {
@@ -298,18 +323,10 @@ impl Writer {
         (work.finish(), acted)
     }
 
-    /// Every known device's presence, for offline and no-data rules.
-    async fn presences(&self) -> Vec<(String, Presence)> {
+    /// Every known device, for rules on the clock (no-data, offline, overdue, firmware drift).
+    async fn known_devices(&self) -> Vec<telemetry::DeviceSummary> {
         let store = self.store.clone();
-        let devices = tokio::task::spawn_blocking(move || store.known_devices()).await.unwrap_or_default();
-        devices
-            .into_iter()
-            .map(|d| {
-                let offline_since = d.status.filter(|s| !s.online && s.at >= d.last_seen).map(|s| s.at);
-                let stale_after = d.stale_after();
-                (d.id, Presence { last_seen: d.last_seen, offline_since, stale_after })
-            })
-            .collect()
+        tokio::task::spawn_blocking(move || store.known_devices()).await.unwrap_or_default()
     }
 
     /// A tag edit: stored, answered, then broadcast; true if it changed any device.

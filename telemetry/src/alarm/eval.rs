@@ -17,6 +17,10 @@ pub const FRESH_MS: Millis = 5 * 60_000;
 /// Opens within the flap window that make an alarm flapping (the second is one too many).
 pub const FLAP_OPENS: usize = 2;
 
+/// An overdue rule waits at least this long, whatever the device's interval (a 1 s device at
+/// 3 intervals would page at every hiccup of the network).
+pub const OVERDUE_FLOOR_MS: Millis = 10_000;
+
 /// Where a rule stands for one device.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "phase", rename_all = "snake_case")]
@@ -48,6 +52,10 @@ pub struct Track {
     /// Server times the alarm opened within the flap window.
     #[serde(default)]
     pub opens: Vec<Millis>,
+    /// Server times of the device's latest reboots within the window (reboot-loop rules; at
+    /// most the rule's count).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reboots: Vec<Millis>,
     #[serde(default)]
     pub flapping: bool,
     /// Server time of the latest open or clear.
@@ -62,12 +70,16 @@ impl Track {
     /// Whether anything here needs the clock: a pending period, an open alarm (no-data and
     /// offline rules clear only on readings, but flapping ends by time), or flapping.
     pub fn wants_ticks(&self) -> bool {
-        !matches!(self.phase, Phase::Normal) || self.flapping
+        !matches!(self.phase, Phase::Normal) || self.flapping || !self.reboots.is_empty()
     }
 
     /// Whether it holds nothing worth storing: a fresh track would act the same.
     pub fn is_idle(&self) -> bool {
-        self.phase == Phase::Normal && self.alarm.is_none() && self.opens.is_empty() && !self.flapping
+        self.phase == Phase::Normal
+            && self.alarm.is_none()
+            && self.opens.is_empty()
+            && !self.flapping
+            && self.reboots.is_empty()
     }
 }
 
@@ -112,8 +124,13 @@ pub enum Input<'a> {
     /// The clock moved on. `last_seen`: the device's latest reading (server time);
     /// `offline_since`: when it said it was offline, if it has not sent anything since;
     /// `stale_after`: how long after `last_seen` it counts as gone without saying so (its own,
-    /// from its expected interval: [`crate::device::Interval::stale_after`]).
-    Tick { last_seen: Millis, offline_since: Option<Millis>, stale_after: Millis },
+    /// from its expected interval: [`crate::device::Interval::stale_after`]); `interval`: that
+    /// expected interval, if one is known ([`crate::device::Interval::expected`]).
+    Tick { last_seen: Millis, offline_since: Option<Millis>, stale_after: Millis, interval: Option<Millis> },
+    /// The device rebooted now (its uptime went down).
+    Reboot,
+    /// The fleet was compared now: whether the device's firmware differs from the most common.
+    Fleet { differs: bool },
 }
 
 /// The server's clock for an evaluation.
@@ -138,6 +155,17 @@ pub fn evaluate(rule: &Rule, track: &mut Track, input: Input, clock: Clock) -> V
         RuleKind::Offline { after_secs, severity } => {
             offline(rule, *after_secs, *severity, track, input, clock, &mut out);
         }
+        RuleKind::Overdue { intervals, severity } => {
+            overdue(rule, *intervals, *severity, track, input, clock, &mut out);
+        }
+        RuleKind::RebootLoop { count, window_secs, severity } => {
+            reboot_loop(rule, *count, *window_secs, *severity, track, input, clock.now, &mut out);
+        }
+        RuleKind::FirmwareDrift { severity, .. } => {
+            if let Input::Fleet { differs } = input {
+                hold(rule, track, differs, *severity, clock.now, &mut out);
+            }
+        }
     }
     if track.flapping && clock.now.saturating_sub(track.last_change) >= window(rule) {
         track.flapping = false;
@@ -153,8 +181,8 @@ pub fn evaluate(rule: &Rule, track: &mut Track, input: Input, clock: Clock) -> V
 pub fn soft(kind: &RuleKind, track: &Track) -> Millis {
     match kind {
         RuleKind::Threshold { .. } => track.last_ts,
-        RuleKind::NoData { .. } => track.last_data,
-        RuleKind::Offline { .. } => 0,
+        RuleKind::NoData { .. } | RuleKind::Overdue { .. } => track.last_data,
+        RuleKind::Offline { .. } | RuleKind::RebootLoop { .. } | RuleKind::FirmwareDrift { .. } => 0,
     }
 }
 
@@ -163,8 +191,8 @@ pub fn soft(kind: &RuleKind, track: &Track) -> Millis {
 pub fn set_soft(kind: &RuleKind, track: &mut Track, soft: Millis) {
     match kind {
         RuleKind::Threshold { .. } => track.last_ts = soft,
-        RuleKind::NoData { .. } => track.last_data = soft,
-        RuleKind::Offline { .. } => {}
+        RuleKind::NoData { .. } | RuleKind::Overdue { .. } => track.last_data = soft,
+        RuleKind::Offline { .. } | RuleKind::RebootLoop { .. } | RuleKind::FirmwareDrift { .. } => {}
     }
 }
 
@@ -196,7 +224,9 @@ pub fn steady_reading(
             breached(*op, levels, v).is_none().then_some(ts)
         }
         RuleKind::NoData { .. } => Some(if value.is_some() { soft.max(received) } else { soft }),
-        RuleKind::Offline { .. } => Some(soft),
+        // Any reading is data for it.
+        RuleKind::Overdue { .. } => Some(soft.max(received)),
+        RuleKind::Offline { .. } | RuleKind::RebootLoop { .. } | RuleKind::FirmwareDrift { .. } => Some(soft),
     }
 }
 
@@ -271,6 +301,7 @@ pub fn steady_tick(
     last_seen: Millis,
     offline_since: Option<Millis>,
     stale_after: Millis,
+    interval: Option<Millis>,
     clock: Clock,
 ) -> Option<Millis> {
     match &rule.kind {
@@ -290,7 +321,26 @@ pub fn steady_tick(
             let down_since = offline_since.unwrap_or(last_seen.saturating_add(stale_after));
             (clock.now < down_since.saturating_add(secs(*after_secs))).then_some(soft)
         }
+        RuleKind::Overdue { intervals, .. } => {
+            let last_data = if soft == 0 { last_seen } else { soft };
+            let opens = overdue_after(*intervals, interval).is_some_and(|after| {
+                last_data > 0
+                    && clock.now.saturating_sub(last_data) >= after
+                    && clock.now >= clock.quiet_until
+            });
+            (!opens).then_some(last_data)
+        }
+        // A tick changes their stored part (reboots age out; the fleet comparison is its own
+        // input): evaluated.
+        RuleKind::RebootLoop { .. } => None,
+        RuleKind::FirmwareDrift { .. } => Some(soft),
     }
+}
+
+/// How long an overdue rule of `intervals` waits for a device expected every `interval`
+/// (none while its interval is unknown).
+pub fn overdue_after(intervals: u32, interval: Option<Millis>) -> Option<Millis> {
+    interval.filter(|i| *i > 0).map(|i| i.saturating_mul(Millis::from(intervals)).max(OVERDUE_FLOOR_MS))
 }
 
 /// A person cleared the alarm: it is not reopened (nor counted as flapping), and if the latest
@@ -451,7 +501,7 @@ fn threshold(
                 open(rule, track, severity, value, now, out);
             }
         }
-        Input::Status { .. } => {}
+        Input::Status { .. } | Input::Reboot | Input::Fleet { .. } => {}
     }
 }
 
@@ -487,7 +537,7 @@ fn no_data(
                 open(rule, track, severity, None, clock.now, out);
             }
         }
-        Input::Status { .. } => {}
+        Input::Status { .. } | Input::Reboot | Input::Fleet { .. } => {}
     }
 }
 
@@ -503,14 +553,106 @@ fn offline(
     match input {
         Input::Reading { received, .. } => resumed(rule, track, received, out),
         Input::Status { online: true } => resumed(rule, track, clock.now, out),
-        Input::Status { online: false } => {}
-        Input::Tick { last_seen, offline_since, stale_after } => {
+        Input::Status { online: false } | Input::Reboot | Input::Fleet { .. } => {}
+        Input::Tick { last_seen, offline_since, stale_after, .. } => {
             if last_seen == 0 || track.phase != Phase::Normal || clock.now < clock.quiet_until {
                 return;
             }
             let down_since = offline_since.unwrap_or(last_seen.saturating_add(stale_after));
             if clock.now >= down_since.saturating_add(secs(after_secs)) {
                 open(rule, track, severity, None, clock.now, out);
+            }
+        }
+    }
+}
+
+fn overdue(
+    rule: &Rule,
+    intervals: u32,
+    severity: Severity,
+    track: &mut Track,
+    input: Input,
+    clock: Clock,
+    out: &mut Vec<Effect>,
+) {
+    match input {
+        Input::Reading { received, .. } => {
+            track.last_data = track.last_data.max(received);
+            resumed(rule, track, received, out);
+        }
+        Input::Tick { last_seen, interval, .. } => {
+            if track.last_data == 0 {
+                track.last_data = last_seen;
+            }
+            let Some(after) = overdue_after(intervals, interval) else { return };
+            if track.phase == Phase::Normal
+                && track.last_data > 0
+                && clock.now.saturating_sub(track.last_data) >= after
+                && clock.now >= clock.quiet_until
+            {
+                open(rule, track, severity, None, clock.now, out);
+            }
+        }
+        Input::Status { .. } | Input::Reboot | Input::Fleet { .. } => {}
+    }
+}
+
+/// A reboot counts now; on the clock, reboots older than the window are forgotten. The alarm
+/// holds while `count` or more fall within the window.
+#[allow(clippy::too_many_arguments)]
+fn reboot_loop(
+    rule: &Rule,
+    count: u32,
+    window_secs: u64,
+    severity: Severity,
+    track: &mut Track,
+    input: Input,
+    now: Millis,
+    out: &mut Vec<Effect>,
+) {
+    match input {
+        Input::Reboot => track.reboots.push(now),
+        Input::Tick { .. } => {}
+        Input::Reading { .. } | Input::Status { .. } | Input::Fleet { .. } => return,
+    }
+    let window = secs(window_secs);
+    track.reboots.retain(|t| now.saturating_sub(*t) < window);
+    // The newest `count` say whether `count` fall within the window: no more are kept.
+    let extra = track.reboots.len().saturating_sub(count as usize);
+    track.reboots.drain(..extra);
+    let holds = track.reboots.len() >= count as usize;
+    hold(rule, track, holds, severity, now, out);
+}
+
+/// A condition judged now that holds or not (a reboot loop, a firmware apart from the
+/// fleet's): it opens once it has held for `for_secs`, and clears once it has not for
+/// `clear_for_secs`.
+fn hold(rule: &Rule, track: &mut Track, holds: bool, severity: Severity, now: Millis, out: &mut Vec<Effect>) {
+    let pending_for = secs(rule.for_secs);
+    match (track.phase, holds) {
+        (Phase::Normal, false) | (Phase::Firing { .. }, true) => {}
+        (Phase::Normal, true) => {
+            track.phase = Phase::Pending { since: now, samples: 1, severity, value: None };
+            if pending_for == 0 {
+                open(rule, track, severity, None, now, out);
+            }
+        }
+        (Phase::Pending { since, .. }, true) => {
+            if now.saturating_sub(since) >= pending_for {
+                open(rule, track, severity, None, now, out);
+            }
+        }
+        (Phase::Pending { .. }, false) => track.phase = Phase::Normal,
+        (Phase::Recovering { severity, .. }, true) => track.phase = Phase::Firing { severity },
+        (Phase::Firing { severity }, false) => {
+            track.phase = Phase::Recovering { severity, since: now };
+            if rule.clear_for_secs == 0 {
+                clear(track, None, now, out);
+            }
+        }
+        (Phase::Recovering { since, .. }, false) => {
+            if now.saturating_sub(since) >= secs(rule.clear_for_secs) {
+                clear(track, None, now, out);
             }
         }
     }
@@ -581,7 +723,12 @@ mod tests {
                 let input = Input::Reading { values: &values, ts: T0 + at * S, received: now };
                 out.extend(evaluate(rule, track, input, clock).into_iter().map(|e| (sec, e)));
             }
-            let tick = Input::Tick { last_seen: now, offline_since: None, stale_after: DEFAULT_STALE_MS };
+            let tick = Input::Tick {
+                last_seen: now,
+                offline_since: None,
+                stale_after: DEFAULT_STALE_MS,
+                interval: None,
+            };
             out.extend(evaluate(rule, track, tick, clock).into_iter().map(|e| (sec, e)));
             if let Some((_, Effect::Open { reopen: false, .. })) = out.last() {
                 track.alarm = Some(format!("alarm-{sec}"));
@@ -732,7 +879,12 @@ mod tests {
         let mut effects = Vec::new();
         for sec in 41..=80 {
             let now = T0 + sec * S;
-            let tick = Input::Tick { last_seen: now, offline_since: None, stale_after: DEFAULT_STALE_MS };
+            let tick = Input::Tick {
+                last_seen: now,
+                offline_since: None,
+                stale_after: DEFAULT_STALE_MS,
+                interval: None,
+            };
             effects.extend(
                 evaluate(&r, &mut track, tick, Clock { now, quiet_until: 0 }).into_iter().map(|e| (sec, e)),
             );
@@ -750,7 +902,12 @@ mod tests {
         let clock = |s: i64| Clock { now: T0 + s * S, quiet_until: T0 + 30 * S };
         let values = [("t".to_owned(), 1.0)];
         evaluate(&r, &mut track, Input::Reading { values: &values, ts: T0, received: T0 }, clock(0));
-        let tick = |_: i64| Input::Tick { last_seen: T0, offline_since: None, stale_after: DEFAULT_STALE_MS };
+        let tick = |_: i64| Input::Tick {
+            last_seen: T0,
+            offline_since: None,
+            stale_after: DEFAULT_STALE_MS,
+            interval: None,
+        };
         assert!(evaluate(&r, &mut track, tick(59), clock(59)).is_empty());
         assert_eq!(
             evaluate(&r, &mut track, tick(60), clock(60)),
@@ -781,6 +938,7 @@ mod tests {
             last_seen: seen,
             offline_since: Some(T0 + 10 * S),
             stale_after: DEFAULT_STALE_MS,
+            interval: None,
         };
         assert!(evaluate(&r, &mut track, tick(129), Clock { now: T0 + 129 * S, quiet_until: 0 }).is_empty());
         assert_eq!(evaluate(&r, &mut track, tick(130), Clock { now: T0 + 130 * S, quiet_until: 0 }).len(), 1);
@@ -795,18 +953,131 @@ mod tests {
         );
         // Just restarted: a device long unheard of waits out the grace period.
         let mut fresh = Track::default();
-        let long_ago =
-            Input::Tick { last_seen: T0 - 3_600 * S, offline_since: None, stale_after: DEFAULT_STALE_MS };
+        let long_ago = Input::Tick {
+            last_seen: T0 - 3_600 * S,
+            offline_since: None,
+            stale_after: DEFAULT_STALE_MS,
+            interval: None,
+        };
         assert!(evaluate(&r, &mut fresh, long_ago, Clock { now: T0, quiet_until: T0 + 60 * S }).is_empty());
         // Stale (no will): from its own stale time after its last reading, 60 s here ...
-        let stale = Input::Tick { last_seen: T0, offline_since: None, stale_after: DEFAULT_STALE_MS };
+        let stale =
+            Input::Tick { last_seen: T0, offline_since: None, stale_after: DEFAULT_STALE_MS, interval: None };
         assert!(evaluate(&r, &mut fresh, stale, Clock { now: T0 + 179 * S, quiet_until: 0 }).is_empty());
         assert_eq!(evaluate(&r, &mut fresh, stale, Clock { now: T0 + 180 * S, quiet_until: 0 }).len(), 1);
         // ... 15 min for a device expected every 5 min: offline for 2 min at 17 min.
         let mut slow = Track::default();
-        let stale = Input::Tick { last_seen: T0, offline_since: None, stale_after: 900 * S };
+        let stale = Input::Tick { last_seen: T0, offline_since: None, stale_after: 900 * S, interval: None };
         assert!(evaluate(&r, &mut slow, stale, Clock { now: T0 + 1_019 * S, quiet_until: 0 }).is_empty());
         assert_eq!(evaluate(&r, &mut slow, stale, Clock { now: T0 + 1_020 * S, quiet_until: 0 }).len(), 1);
+    }
+
+    #[test]
+    fn overdue_waits_its_own_intervals_and_clears_on_any_reading() {
+        let r = rule(serde_json::json!({"kind": "overdue", "intervals": 3}));
+        let clock = |s: i64| Clock { now: T0 + s * S, quiet_until: 0 };
+        let tick = |interval: Option<Millis>| Input::Tick {
+            last_seen: T0,
+            offline_since: None,
+            stale_after: DEFAULT_STALE_MS,
+            interval,
+        };
+        let mut track = Track::default();
+        // A 10 s device: due after 30 s of silence.
+        assert!(evaluate(&r, &mut track, tick(Some(10 * S)), clock(29)).is_empty());
+        assert_eq!(
+            evaluate(&r, &mut track, tick(Some(10 * S)), clock(30)),
+            [Effect::Open { severity: Severity::Major, value: None, reopen: false }]
+        );
+        let any = [("whatever".to_owned(), 1.0)];
+        let back = Input::Reading { values: &any, ts: T0 + 40 * S, received: T0 + 40 * S };
+        assert_eq!(evaluate(&r, &mut track, back, clock(40)), [Effect::Clear { value: None }]);
+        // A 5 min device is not overdue at 14 min, and is at 15.
+        let mut slow = Track::default();
+        assert!(evaluate(&r, &mut slow, tick(Some(300 * S)), clock(899)).is_empty());
+        assert_eq!(evaluate(&r, &mut slow, tick(Some(300 * S)), clock(900)).len(), 1);
+        // Not judged while its interval is unknown; never sooner than the floor.
+        let mut unknown = Track::default();
+        assert!(evaluate(&r, &mut unknown, tick(None), clock(86_400)).is_empty());
+        let mut fast = Track::default();
+        assert!(evaluate(&r, &mut fast, tick(Some(S)), clock(9)).is_empty(), "3 × 1 s is under 10 s");
+        assert_eq!(evaluate(&r, &mut fast, tick(Some(S)), clock(10)).len(), 1);
+        // Not during the start grace.
+        let mut started = Track::default();
+        let grace = Clock { now: T0 + 60 * S, quiet_until: T0 + 61 * S };
+        assert!(evaluate(&r, &mut started, tick(Some(10 * S)), grace).is_empty());
+    }
+
+    #[test]
+    fn three_reboots_within_the_hour_open_and_an_hour_calmer_clears() {
+        let r = rule(serde_json::json!({"kind": "reboot_loop", "count": 3, "window_secs": 3600}));
+        assert!(matches!(
+            r.kind,
+            RuleKind::RebootLoop { count: 3, window_secs: 3600, severity: Severity::Major }
+        ));
+        let at = |s: i64| Clock { now: T0 + s * S, quiet_until: 0 };
+        let tick = Input::Tick { last_seen: T0, offline_since: None, stale_after: 0, interval: None };
+        let mut track = Track::default();
+        // Two reboots 50 min apart, a third 20 min later: the first has left the hour.
+        assert!(evaluate(&r, &mut track, Input::Reboot, at(0)).is_empty());
+        assert!(!track.is_idle() && track.wants_ticks(), "a reboot is remembered");
+        assert!(evaluate(&r, &mut track, Input::Reboot, at(3000)).is_empty());
+        assert!(evaluate(&r, &mut track, Input::Reboot, at(4200)).is_empty());
+        assert_eq!(track.reboots, [T0 + 3000 * S, T0 + 4200 * S]);
+        // A third within the hour of the second: open.
+        assert_eq!(
+            evaluate(&r, &mut track, Input::Reboot, at(4300)),
+            [Effect::Open { severity: Severity::Major, value: None, reopen: false }]
+        );
+        // More reboots: still one alarm, and the track keeps only the newest three.
+        for s in [4400, 4500, 4600] {
+            assert!(evaluate(&r, &mut track, Input::Reboot, at(s)).is_empty());
+        }
+        assert_eq!(track.reboots.len(), 3);
+        // An hour after the third newest (4400 s), fewer than three remain: cleared.
+        assert!(evaluate(&r, &mut track, tick, at(7999)).is_empty());
+        assert_eq!(evaluate(&r, &mut track, tick, at(8000)), [Effect::Clear { value: None }]);
+        // Readings and the fleet are nothing to it; once its reboots age out it is idle.
+        let values = [("uptime_s".to_owned(), 1.0)];
+        let reading = Input::Reading { values: &values, ts: T0, received: T0 };
+        assert!(evaluate(&r, &mut track, reading, at(8001)).is_empty());
+        evaluate(&r, &mut track, tick, at(9000));
+        track.alarm = None;
+        track.opens.clear();
+        assert!(track.is_idle(), "{track:?}");
+        // Bounded: a count over the limit is refused.
+        let mut big = r.clone();
+        big.kind = RuleKind::RebootLoop {
+            count: super::super::MAX_REBOOTS + 1,
+            window_secs: 3600,
+            severity: Severity::Major,
+        };
+        assert!(big.validate().unwrap_err().contains("count"));
+    }
+
+    #[test]
+    fn a_firmware_apart_from_the_fleet_opens_after_its_pending_time_and_clears_once_in_line() {
+        let r = rule(serde_json::json!({"kind": "firmware_drift", "for_secs": 60, "clear_for_secs": 30}));
+        assert!(matches!(r.kind, RuleKind::FirmwareDrift { tag: None, severity: Severity::Warning }));
+        let at = |s: i64| Clock { now: T0 + s * S, quiet_until: 0 };
+        let mut track = Track::default();
+        let apart = Input::Fleet { differs: true };
+        let in_line = Input::Fleet { differs: false };
+        assert!(evaluate(&r, &mut track, apart, at(0)).is_empty());
+        assert!(evaluate(&r, &mut track, apart, at(59)).is_empty());
+        assert_eq!(evaluate(&r, &mut track, apart, at(60)).len(), 1);
+        assert!(evaluate(&r, &mut track, in_line, at(100)).is_empty(), "clear for 30 s first");
+        assert!(evaluate(&r, &mut track, apart, at(110)).is_empty(), "apart again: still the same alarm");
+        assert!(evaluate(&r, &mut track, in_line, at(120)).is_empty());
+        assert_eq!(evaluate(&r, &mut track, in_line, at(150)), [Effect::Clear { value: None }]);
+        // A difference shorter than the pending time opens nothing.
+        let mut brief = Track::default();
+        evaluate(&r, &mut brief, apart, at(0));
+        evaluate(&r, &mut brief, in_line, at(30));
+        assert!(evaluate(&r, &mut brief, apart, at(70)).is_empty() && brief.alarm.is_none());
+        let mut bad = r.clone();
+        bad.kind = RuleKind::FirmwareDrift { tag: Some("no spaces".into()), severity: Severity::Minor };
+        assert!(bad.validate().unwrap_err().contains("tag"));
     }
 
     #[test]
@@ -826,7 +1097,12 @@ mod tests {
                 evaluate(
                     &r,
                     &mut back,
-                    Input::Tick { last_seen: now, offline_since: None, stale_after: DEFAULT_STALE_MS },
+                    Input::Tick {
+                        last_seen: now,
+                        offline_since: None,
+                        stale_after: DEFAULT_STALE_MS,
+                        interval: None,
+                    },
                     Clock { now, quiet_until: 0 },
                 )
                 .into_iter()
@@ -852,6 +1128,8 @@ mod tests {
                 rule(serde_json::json!({"kind": "no_data", "metric": "t", "after_secs": 120})),
                 rule(serde_json::json!({"kind": "no_data", "after_secs": 60})),
                 rule(serde_json::json!({"kind": "offline", "after_secs": 120})),
+                rule(serde_json::json!({"kind": "overdue", "intervals": 3})),
+                rule(serde_json::json!({"kind": "firmware_drift"})),
             ]
         }
 
@@ -864,6 +1142,7 @@ mod tests {
                     last_ts,
                     last_data,
                     opens: cleared_at.into_iter().collect(),
+                    reboots: Vec::new(),
                     flapping: false,
                     last_change,
                     cleared_at,
@@ -884,7 +1163,7 @@ mod tests {
 
         proptest! {
             #[test]
-            fn readings(track in steady_track(), which in 0..6usize, v in -10.0..60.0f64,
+            fn readings(track in steady_track(), which in 0..8usize, v in -10.0..60.0f64,
                         has in any::<bool>(), ts in T0 - 900 * S..T0 + 60 * S, received in T0..T0 + 60 * S) {
                 let rule = &rules()[which];
                 let values = [(if has { "t" } else { "h" }.to_owned(), v)];
@@ -898,17 +1177,18 @@ mod tests {
             }
 
             #[test]
-            fn ticks(track in steady_track(), which in 0..6usize, last_seen in prop_oneof![Just(0), T0 - 900 * S..T0],
+            fn ticks(track in steady_track(), which in 0..8usize, last_seen in prop_oneof![Just(0), T0 - 900 * S..T0],
                      offline in proptest::option::of(T0 - 900 * S..T0), stale_after in 0..600 * S,
-                     now in T0..T0 + 900 * S, quiet_until in prop_oneof![Just(0), T0..T0 + 900 * S]) {
+                     now in T0..T0 + 900 * S, quiet_until in prop_oneof![Just(0), T0..T0 + 900 * S],
+                     interval in proptest::option::of(0..300 * S)) {
                 let rule = &rules()[which];
                 let clock = Clock { now, quiet_until };
-                let shortcut = steady_tick(rule, soft(&rule.kind, &track), last_seen, offline, stale_after, clock);
-                agree(rule, &track, Input::Tick { last_seen, offline_since: offline, stale_after }, clock, shortcut);
+                let shortcut = steady_tick(rule, soft(&rule.kind, &track), last_seen, offline, stale_after, interval, clock);
+                agree(rule, &track, Input::Tick { last_seen, offline_since: offline, stale_after, interval }, clock, shortcut);
             }
 
             #[test]
-            fn statuses_change_nothing(track in steady_track(), which in 0..6usize, online in any::<bool>()) {
+            fn statuses_change_nothing(track in steady_track(), which in 0..8usize, online in any::<bool>()) {
                 let rule = &rules()[which];
                 let soft = soft(&rule.kind, &track);
                 agree(rule, &track, Input::Status { online }, Clock { now: T0, quiet_until: 0 }, Some(soft));
@@ -950,9 +1230,20 @@ mod tests {
             assert_eq!(steady_reading(&rules[0], 0, Some(31.0), T0, T0 + 301 * S), Some(0), "a backfill");
             assert_eq!(steady_reading(&rules[3], T0, Some(1.0), T0, T0 + S), Some(T0 + S), "data seen");
             let clock = Clock { now: T0 + 120 * S, quiet_until: 0 };
-            assert_eq!(steady_tick(&rules[3], T0, T0, None, 0, clock), None, "quiet for 120 s");
-            assert_eq!(steady_tick(&rules[3], 0, T0 + S, None, 0, clock), Some(T0 + S), "from last seen");
-            assert_eq!(steady_tick(&rules[5], 0, T0, None, 0, clock), None, "offline for 120 s");
+            assert_eq!(steady_tick(&rules[3], T0, T0, None, 0, None, clock), None, "quiet for 120 s");
+            assert_eq!(
+                steady_tick(&rules[3], 0, T0 + S, None, 0, None, clock),
+                Some(T0 + S),
+                "from last seen"
+            );
+            assert_eq!(steady_tick(&rules[5], 0, T0, None, 0, None, clock), None, "offline for 120 s");
+            assert_eq!(steady_tick(&rules[6], T0, T0, None, 0, Some(40 * S), clock), None, "3 × 40 s quiet");
+            assert_eq!(
+                steady_tick(&rules[6], T0, T0, None, 0, Some(41 * S), clock),
+                Some(T0),
+                "not yet 3 × 41 s"
+            );
+            assert_eq!(steady_tick(&rules[6], T0, T0, None, 0, None, clock), Some(T0), "no interval known");
             assert!(steady(&quiet));
         }
     }

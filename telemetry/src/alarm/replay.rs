@@ -31,6 +31,8 @@ pub struct Replay<'r> {
     device: Option<Device>,
     /// How long after its latest reading a device counts as gone (offline rules).
     stale_after: Millis,
+    /// Their expected interval, if known (overdue rules).
+    interval: Option<Millis>,
     /// Tests compare bisection with ticking every second.
     #[cfg(test)]
     every_tick: bool,
@@ -64,6 +66,7 @@ impl<'r> Replay<'r> {
             },
             device: None,
             stale_after: crate::device::DEFAULT_STALE_MS,
+            interval: None,
             #[cfg(test)]
             every_tick: false,
         }
@@ -73,6 +76,11 @@ impl<'r> Replay<'r> {
     /// saying so ([`crate::device::Interval::stale_after`]; a minute unless told).
     pub fn stale_after(&mut self, stale_after: Millis) {
         self.stale_after = stale_after;
+    }
+
+    /// The expected interval of the devices replayed next, if known (overdue rules).
+    pub fn interval(&mut self, interval: Option<Millis>) {
+        self.interval = interval;
     }
 
     /// Readings replayed so far.
@@ -181,7 +189,7 @@ impl<'r> Replay<'r> {
     /// The clock's input: the device's presence is its latest reading (no statuses are stored).
     fn tick(&self) -> Input<'static> {
         let last_seen = self.device.as_ref().map_or(0, |d| d.last.max(0));
-        Input::Tick { last_seen, offline_since: None, stale_after: self.stale_after }
+        Input::Tick { last_seen, offline_since: None, stale_after: self.stale_after, interval: self.interval }
     }
 
     /// Evaluates `input` at `now` and counts what it did.

@@ -1,5 +1,6 @@
 //! The rule editor: one plain form for every kind of rule (threshold with up to four levels
-//! and a clear level, no data, offline), its timing, the devices it watches and the channels it
+//! and a clear level, no data, offline, and the fleet-health kinds: no data for N × the
+//! device's interval, reboot loop, firmware apart from the fleet's), its timing, the devices it watches and the channels it
 //! notifies. Without JavaScript every field shows and the kind picks which count; once the
 //! page is live, only the kind's fields show. The backtest buttons try the form as it stands.
 
@@ -98,9 +99,17 @@ pub fn RuleEditor(form: RuleForm, channels: Vec<ChannelInfo>, save: ServerAction
                     </div>
                 </fieldset>
                 <fieldset class="field quiet-fields" hidden=move || hydrated() && kind.get() == "threshold">
-                    <legend>"No data or offline"</legend>
+                    <legend>"No data, offline and fleet health"</legend>
                     <div class="field-row">
-                        <label class="field">"After (e.g. 5m)" {text("after", &form.after)}</label>
+                        <label class="field" hidden=move || hydrated() && matches!(kind.get().as_str(), "overdue" | "firmware_drift")>
+                            "After (e.g. 5m); a reboot loop's window (e.g. 1h)" {text("after", &form.after)}
+                        </label>
+                        <label class="field" hidden=move || hydrated() && !matches!(kind.get().as_str(), "overdue" | "reboot_loop")>
+                            "Count: expected intervals without data, or reboots within the window" {text("count", &form.count)}
+                        </label>
+                        <label class="field" hidden=move || hydrated() && kind.get() != "firmware_drift">
+                            "Compare among devices with the same tag (a tag key, e.g. site; empty: all it watches)" {text("tag", &form.tag)}
+                        </label>
                         <label class="field">"Severity"
                             <select name="rule[severity]">
                                 {Severity::ALL
@@ -116,7 +125,7 @@ pub fn RuleEditor(form: RuleForm, channels: Vec<ChannelInfo>, save: ServerAction
                     <legend>"Timing (30s, 5m, 2h, 1d)"</legend>
                     <div class="field-row">
                         <label class="field">"For (pending)" {text("pending", &form.pending)}</label>
-                        <label class="field" hidden=hide_unless("threshold")>"Clear for" {text("clear_for", &form.clear_for)}</label>
+                        <label class="field" hidden=move || hydrated() && !matches!(kind.get().as_str(), "threshold" | "reboot_loop" | "firmware_drift")>"Clear for" {text("clear_for", &form.clear_for)}</label>
                         <label class="field" hidden=hide_unless("threshold")>"Minimum samples" {text("min_samples", &form.min_samples)}</label>
                         <label class="field">"Remind every (empty: never)" {text("remind", &form.remind)}</label>
                         <label class="field">"Flapping window" {text("flap_window", &form.flap_window)}</label>
@@ -157,7 +166,7 @@ fn hide_unless_either(
     hydrated: impl Fn() -> bool + Copy + 'static,
     kind: RwSignal<String>,
 ) -> impl Fn() -> bool {
-    move || hydrated() && kind.get() == "offline"
+    move || hydrated() && !matches!(kind.get().as_str(), "threshold" | "no_data")
 }
 
 #[component]
