@@ -61,6 +61,52 @@ async fn readings_through_mosquitto_are_stored_live_and_kept_while_the_server_is
     assert_eq!(server.metric("iot_readings_duplicate_total"), 0);
 }
 
+/// A backlog larger than every queue between the broker and the store is all stored. The
+/// broker sends it at once (Mosquitto does not hold back unacknowledged QoS 1 messages), so
+/// the server makes it wait while still acknowledging what it has stored; once, the acks
+/// waited behind the very messages they were to make room for, and ingest stopped for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_larger_than_every_queue_is_all_stored() {
+    const DEVICES: usize = 8;
+    const EACH: usize = 4_000;
+    let broker = Mosquitto::start_persistent();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    let env = external_env(broker.addr, "dashboard-backlog");
+    let server = ServerProcess::start(&db, &env);
+    eventually("the subscription", || (server.metric("iot_mqtt_connected") == 1).then_some(()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.stop();
+
+    let at = now_ms() - 1_800_000;
+    let publishers = (0..DEVICES).map(|d| async move {
+        let id = format!("BACKLOG_{d}");
+        let mut device = Device::connect(broker.addr, &id, |_| {}).await;
+        let payloads =
+            (0..EACH).map(|i| seed_payload(20.0, 50.0, 3.9, at + i as i64 * 100)).collect::<Vec<_>>();
+        for chunk in payloads.chunks(500) {
+            device.publish_all(&format!("app/device/{id}/telemetry"), chunk.to_vec()).await;
+        }
+    });
+    futures::future::join_all(publishers).await;
+
+    let server = ServerProcess::start(&db, &env);
+    let total = (DEVICES * EACH) as u64;
+    // Fails only if storing stops making progress, however slow the machine.
+    let mut stored = 0;
+    let mut last_progress = std::time::Instant::now();
+    while stored < total {
+        let now = server.metric_opt("iot_messages_stored_total").unwrap_or(0);
+        if now > stored {
+            (stored, last_progress) = (now, std::time::Instant::now());
+        }
+        assert!(last_progress.elapsed() < TIMEOUT, "ingest stopped at {stored} of {total} messages");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(server.device("BACKLOG_0")["message_count"], EACH);
+    assert_eq!(server.metric("iot_mqtt_connected"), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_waits_for_an_absent_broker_and_connects_when_it_appears() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

@@ -3,22 +3,24 @@
 //!
 //! A persistent session (`clean_session = false`, fixed client id) keeps QoS 1 messages at
 //! the broker while the server is down. Acks are manual: each publish is acknowledged only
-//! after its commit, strictly in arrival order. The poll loop only polls and forwards; the
-//! decide-and-submit step ([`Ingest::admit`], the one door) and the ack step run in their own
-//! tasks so storage never blocks the connection. Reconnects back off from 0.5 s to 30 s;
-//! every state change is logged.
+//! after its commit, strictly in arrival order. The poll loop polls, forwards and writes the
+//! PUBACKs; the decide-and-submit step ([`Ingest::admit`], the one door) and the wait for each
+//! commit run in their own tasks so storage never blocks the connection. Reconnects back off
+//! from 0.5 s to 30 s; every state change is logged.
 //!
-//! Queues between the steps are bounded: QoS 1 messages are bounded by the broker's in-flight
-//! window anyway, and QoS 0 messages that find the queue full are dropped and counted
-//! (`overloaded`), so a flood of them cannot grow memory.
-
+//! Flow control: the broker does not bound what it sends (Mosquitto 2.0 sent a backlog of
+//! 100,000 unacknowledged QoS 1 messages at once, `max_inflight_messages` notwithstanding), so
+//! the loop stops polling while the queue to the door is full and the broker's messages wait
+//! in the socket and at the broker. PUBACKs must still go out meanwhile, or the queue never
+//! drains: they are written to the connection by the loop itself, not through rumqttc's
+//! request channel, which only a poll empties (one request per poll, after up to ten reads).
 use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttc::{
-    AsyncClient, ConnectReturnCode, Event, MqttOptions, Packet, Publish, QoS, TlsConfiguration, Transport,
+    AsyncClient, ConnectReturnCode, Event, EventLoop, MqttOptions, Packet, PubAck, Publish, QoS,
+    TlsConfiguration, Transport,
 };
-use telemetry::Rejection;
 use telemetry::text::untrusted;
 use telemetry::topic::{ATTRIBUTES_FILTER, STATUS_FILTER, TELEMETRY_FILTER};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -34,8 +36,23 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Largest packet accepted from the broker; bigger payloads than the contract's 64 KiB are
 /// still received so they can be rejected and acknowledged rather than redelivered forever.
 const MAX_PACKET: usize = 4 * 1024 * 1024;
-/// Messages waiting to be decided, and decided ones waiting for their commit to be acked.
+/// Messages waiting to be decided, decided ones waiting for their commit, and committed ones
+/// waiting for their PUBACK to be written.
 const QUEUE: usize = 4096;
+/// Most PUBACKs written between two polls.
+const ACK_BATCH: usize = 256;
+/// Longest wait for the broker to take a batch of PUBACKs.
+const ACK_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the poll loop is to answer for a publish once its commit is done.
+enum Answer {
+    /// Acknowledge packet `pkid` of connection number `connection` (acks of an earlier
+    /// connection are not sent: the broker redelivers those messages, and storing is
+    /// idempotent).
+    Ack { pkid: u16, connection: u64 },
+    /// Not stored: reconnect, so the broker redelivers it.
+    Redeliver,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientTlsError {
@@ -102,22 +119,37 @@ pub async fn run(
     eventloop.set_network_options(network);
 
     let (to_submit, submit_rx) = mpsc::channel(QUEUE);
-    let (to_ack, ack_rx) = mpsc::channel(QUEUE);
-    let submitter = tokio::spawn(submit(submit_rx, to_ack, ingest.clone()));
-    let acker = tokio::spawn(acknowledge(ack_rx, client.clone()));
+    let (to_wait, wait_rx) = mpsc::channel(QUEUE);
+    let (to_answer, mut answers) = mpsc::channel(QUEUE);
+    let submitter = tokio::spawn(submit(submit_rx, to_wait, ingest.clone()));
+    let waiter = tokio::spawn(wait_for_commits(wait_rx, to_answer));
+    let mut connection = 0u64;
     let metrics = ingest.metrics().clone();
     let broker = format!("{}:{}", config.host, config.port);
     let mut backoff = MIN_BACKOFF;
     info!(%broker, client_id = %config.client_id, "connecting to MQTT broker");
 
     loop {
+        // Answers first; polled only while the door's queue has room for what a poll returns
+        // (one event). A poll interrupted by an answer loses nothing: rumqttc's poll waits to
+        // read or for a request, and writes without waiting while its buffer is small.
         let event = tokio::select! {
+            biased;
             _ = shutdown.wait_for(|stop| *stop) => break,
-            event = eventloop.poll() => event,
+            Some(answer) = answers.recv() => Err(answer),
+            event = eventloop.poll(), if to_submit.capacity() > 0 => Ok(event),
+        };
+        let event = match event {
+            Ok(event) => event,
+            Err(answer) => {
+                answer_all(&mut eventloop, answer, &mut answers, connection, &client).await;
+                continue;
+            }
         };
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) if ack.code == ConnectReturnCode::Success => {
                 backoff = MIN_BACKOFF;
+                connection += 1;
                 info!(%broker, session_present = ack.session_present, "connected to MQTT broker");
                 // Up (for /healthz) once subscribed: until then the broker drops what devices send.
                 // A session kept from before attributes existed lacks their filter: it is asked
@@ -145,16 +177,9 @@ pub async fn run(
                 metrics.set_mqtt_connected(true);
                 info!(codes = ?ack.return_codes, "subscribed");
             }
-            // QoS 1: the broker sends no more than its in-flight window unacknowledged, so
-            // waiting for room is brief. QoS 0 has no window: what finds no room is dropped.
-            Ok(Event::Incoming(Packet::Publish(p))) if p.qos == QoS::AtMostOnce => {
-                if let Err(mpsc::error::TrySendError::Full(p)) = to_submit.try_send(p) {
-                    let arrival = arrival(&p, now_ms());
-                    ingest.refused_message(&arrival, &Rejection::Overloaded);
-                }
-            }
+            // Room was checked before the poll, and this loop is the only sender.
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                if to_submit.send(p).await.is_err() {
+                if to_submit.try_send((p, connection)).is_err() {
                     break;
                 }
             }
@@ -176,7 +201,7 @@ pub async fn run(
     metrics.set_mqtt_connected(false);
     drop(to_submit);
     let _ = submitter.await;
-    let _ = acker.await;
+    let _ = waiter.await;
     let _ = client.try_disconnect();
     info!(%broker, "MQTT ingest stopped");
 }
@@ -197,11 +222,11 @@ fn arrival(publish: &Publish, received: i64) -> Arrival<'_> {
 /// Decides each publish and queues it for the next commit, keeping arrival order. What is
 /// refused (counted and logged by the door) is acknowledged, so the broker does not resend it.
 async fn submit(
-    mut rx: mpsc::Receiver<Publish>,
-    to_ack: mpsc::Sender<(Publish, oneshot::Receiver<Ack>)>,
+    mut rx: mpsc::Receiver<(Publish, u64)>,
+    to_wait: mpsc::Sender<(Publish, u64, oneshot::Receiver<Ack>)>,
     ingest: Ingest,
 ) {
-    while let Some(publish) = rx.recv().await {
+    while let Some((publish, connection)) = rx.recv().await {
         let received = now_ms();
         let pending = match ingest.admit(&arrival(&publish, received), Pace::Unlimited) {
             Ok(admitted) => ingest.submit_admitted(admitted, received).await,
@@ -210,29 +235,73 @@ async fn submit(
         if publish.qos == QoS::AtMostOnce {
             continue;
         }
-        if to_ack.send((publish, pending)).await.is_err() {
+        if to_wait.send((publish, connection, pending)).await.is_err() {
             break;
         }
     }
 }
 
-/// Acknowledges publishes in arrival order, each once its commit is done. A failed commit
-/// is not acknowledged: the connection is dropped so the broker redelivers it.
-async fn acknowledge(mut rx: mpsc::Receiver<(Publish, oneshot::Receiver<Ack>)>, client: AsyncClient) {
-    while let Some((publish, pending)) = rx.recv().await {
-        match pending.await.unwrap_or(Err(IngestError::Closed)) {
-            Ok(()) => {
-                if let Err(e) = client.ack(&publish).await {
-                    warn!(error = %e, "cannot send PUBACK");
-                }
-            }
+/// Hands the poll loop each publish's answer, in arrival order, once its commit is done.
+async fn wait_for_commits(
+    mut rx: mpsc::Receiver<(Publish, u64, oneshot::Receiver<Ack>)>,
+    to_answer: mpsc::Sender<Answer>,
+) {
+    while let Some((publish, connection, pending)) = rx.recv().await {
+        let answer = match pending.await.unwrap_or(Err(IngestError::Closed)) {
+            Ok(()) => Answer::Ack { pkid: publish.pkid, connection },
             Err(e) => {
                 error!(topic = %untrusted(&publish.topic), error = %e, "not stored; reconnecting so the broker redelivers");
-                let _ = client.try_disconnect();
+                Answer::Redeliver
             }
+        };
+        if to_answer.send(answer).await.is_err() {
+            break;
         }
     }
 }
+
+/// Writes the PUBACKs of `first` and of the answers already waiting (up to a batch, so the
+/// poll gets its turn), then flushes once. A write that fails is only logged: the next poll meets the broken connection and reconnects.
+async fn answer_all(
+    eventloop: &mut EventLoop,
+    first: Answer,
+    more: &mut mpsc::Receiver<Answer>,
+    connection: u64,
+    client: &AsyncClient,
+) {
+    let mut answer = Some(first);
+    let mut written = false;
+    let mut budget = ACK_BATCH;
+    while let Some(next) = answer.take() {
+        match next {
+            Answer::Ack { pkid, connection: of } if of == connection => {
+                if let Some(network) = eventloop.network.as_mut() {
+                    if let Err(e) = network.write(Packet::PubAck(PubAck::new(pkid))).await {
+                        warn!(error = %e, "cannot send PUBACK");
+                        return;
+                    }
+                    written = true;
+                }
+            }
+            Answer::Ack { .. } => {}
+            Answer::Redeliver => {
+                let _ = client.try_disconnect();
+            }
+        }
+        budget -= 1;
+        if budget > 0 {
+            answer = more.try_recv().ok();
+        }
+    }
+    if let (true, Some(network)) = (written, eventloop.network.as_mut()) {
+        match tokio::time::timeout(ACK_WRITE_TIMEOUT, network.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "cannot send PUBACKs"),
+            Err(_) => warn!("the broker took no PUBACKs for {ACK_WRITE_TIMEOUT:?}"),
+        }
+    }
+}
+
 /// Mosquitto's `acl_file` for this dashboard: a device (user name = device id) may write only
 /// under `app/device/<its id>/`, and `dashboard_user` may read every device's telemetry,
 /// status and attributes. Devices' passwords are their keys (`server device key <id>`), given to
