@@ -36,8 +36,10 @@ use crate::hub::Hub;
 use crate::log_limit::LogLimit;
 use crate::metrics::{Metrics, Source};
 use crate::store::{
-    AttributesReport, Incoming, Report, RetainedChange, RetainedMessage, StatusReport, Store,
+    AttributesReport, CommandOp, CommandsApplied, Incoming, Report, RetainedChange, RetainedMessage,
+    StatusReport, Store,
 };
+use telemetry::command::{Command, CommandEvent};
 
 /// Jobs waiting for the writer, beyond which submitters wait (backpressure).
 const QUEUE: usize = 16_384;
@@ -65,6 +67,8 @@ pub enum Admitted {
     Readings(Message, Duration),
     /// A status or attributes to record, after waiting this long.
     Report(Report, Duration),
+    /// A device's answer to a command, after waiting this long.
+    Command(CommandOp, Duration),
     /// Nothing to store: not ours to read (routed as usual), or a cleared status. Wait this
     /// long before routing it.
     Nothing(Duration),
@@ -74,7 +78,10 @@ impl Admitted {
     /// How long to hold the message back to keep its sender to its rate.
     pub fn wait(&self) -> Duration {
         match self {
-            Admitted::Readings(_, w) | Admitted::Report(_, w) | Admitted::Nothing(w) => *w,
+            Admitted::Readings(_, w)
+            | Admitted::Report(_, w)
+            | Admitted::Command(_, w)
+            | Admitted::Nothing(w) => *w,
         }
     }
 }
@@ -88,7 +95,12 @@ pub struct Ingest {
     refusals: Arc<Refusals>,
     log: Arc<LogLimit>,
     retained: Arc<Retained>,
+    /// Every command as it changes, once stored.
+    commands: tokio::sync::broadcast::Sender<Arc<Command>>,
 }
+
+/// Changed commands waiting for a slow listener, beyond which it is told it lagged.
+const COMMAND_FEED: usize = 4096;
 
 /// What a retained publish sets or clears, and its place under the caps.
 #[derive(Debug)]
@@ -122,6 +134,7 @@ impl Ingest {
             total_bytes: config.max_retained_bytes,
         };
         let retained = Arc::new(retained::load(&*store, caps, now_ms()));
+        let (commands, _) = tokio::sync::broadcast::channel(COMMAND_FEED);
         let writer = writer::Writer {
             store,
             hub,
@@ -132,11 +145,12 @@ impl Ingest {
             notifier,
             rescoped: Instant::now(),
             retained: retained.clone(),
+            commands: commands.clone(),
         };
         let writer = tokio::spawn(writer.run(rx, stop.clone()));
         tokio::spawn(clock(tx.clone(), stop));
         let log = Arc::new(LogLimit::default());
-        (Ingest { tx, metrics, limits, refusals, log, retained }, writer)
+        (Ingest { tx, metrics, limits, refusals, log, retained, commands }, writer)
     }
 
     pub fn limits(&self) -> &Arc<Limits> {
@@ -183,6 +197,15 @@ impl Ingest {
                 self.limits.admit_attributes(&device, names, pace, now).map(|wait| {
                     let attributes = AttributesReport { device, values, at: arrival.received };
                     Admitted::Report(Report::Attributes(attributes), wait)
+                })
+            }
+            Ok(Decoded::CommandResult { device, id, reply }) => {
+                self.limits.admit_device(&device, pace, now).map(|wait| {
+                    let event = CommandEvent::Answered(reply);
+                    Admitted::Command(
+                        CommandOp::Event { device: device.as_str().to_owned(), id, event },
+                        wait,
+                    )
                 })
             }
             Ok(Decoded::StatusCleared(device)) => {
@@ -240,7 +263,9 @@ impl Ingest {
         arrival: &Arrival,
         message: RetainedMessage,
     ) -> Result<Option<Retaining>, Rejection> {
-        let result = if retained::is_command(&message.topic) {
+        let answer = telemetry::topic::command_parts(&message.topic)
+            .is_some_and(|(_, kind, _)| kind == telemetry::topic::CommandTopic::Result);
+        let result = if retained::is_command(&message.topic) || answer {
             Err(Rejection::RetainedCommand)
         } else if message.payload.is_empty() {
             Ok(Some(Retaining { change: RetainedChange::Clear(message.topic), held: None }))
@@ -348,8 +373,43 @@ impl Ingest {
         match admitted {
             Admitted::Readings(message, _) => self.submit(vec![message], received).await,
             Admitted::Report(report, _) => self.submit_report(report).await,
+            Admitted::Command(op, _) => ready(self.answer(op).await),
             Admitted::Nothing(_) => ready(Ok(())),
         }
+    }
+
+    /// Stores a device's answer to a command. One to a command it does not have (unknown, not
+    /// sent, or already finished: a late answer) is counted and dropped, and acknowledged, so
+    /// the device does not send it again.
+    async fn answer(&self, op: CommandOp) -> Ack {
+        let device = match &op {
+            CommandOp::Event { device, .. } => device.clone(),
+            CommandOp::Create { device, .. } => device.clone(),
+        };
+        let applied = self.apply_commands(vec![op]).await?;
+        if let Some(Err(why)) = applied.answers.first() {
+            let refusal = Rejection::UnknownCommand;
+            self.metrics.rejected(refusal.label());
+            if let Some(earlier) = self.log.check(refusal.label(), &device, Instant::now()) {
+                warn!(device = %untrusted(&device), why = %why, earlier, "a command's answer dropped");
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes or moves on commands through the writer, in order with every other change; answers
+    /// once they are durable (and shown live).
+    pub async fn apply_commands(&self, ops: Vec<CommandOp>) -> Result<CommandsApplied, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Job::Commands(ops, reply)).await.is_err() {
+            return Err(IngestError::Closed);
+        }
+        answer.await.unwrap_or(Err(IngestError::Closed))
+    }
+
+    /// Every command as it changes, from now on, once stored.
+    pub fn command_changes(&self) -> tokio::sync::broadcast::Receiver<Arc<Command>> {
+        self.commands.subscribe()
     }
 
     /// Queues what [`Ingest::admit`] let through with the retained message it sets or clears;
@@ -365,7 +425,8 @@ impl Ingest {
         let (messages, reports) = match admitted {
             Admitted::Readings(message, _) => (vec![Incoming { message, received }], Vec::new()),
             Admitted::Report(report, _) => (Vec::new(), vec![report]),
-            Admitted::Nothing(_) => (Vec::new(), Vec::new()),
+            // Never: a command topic is refused when decoded, an answer when retained.
+            Admitted::Command(..) | Admitted::Nothing(_) => (Vec::new(), Vec::new()),
         };
         let Retaining { change, held } = retaining;
         let job = RetainJob { messages, reports, change, held, done };

@@ -6,6 +6,7 @@ mod api;
 mod change_log;
 mod chunks;
 mod codec;
+mod commands;
 mod connection_log;
 mod device_events;
 mod error;
@@ -23,6 +24,7 @@ pub use api::{
     AlarmState, AlarmStore, AttributesReport, CommitOutcome, ConnectionChange, ConnectionReport, GroupStore,
     Incoming, Pruned, Report, StatusReport, Store, TagStore,
 };
+pub use commands::{CommandOp, CommandRefusal, CommandStore, CommandsApplied, MAX_HISTORY_PER_DEVICE};
 pub use error::StoreError;
 pub use redb_store::RedbStore;
 pub use retained::{RetainStore, RetainedChange, RetainedMessage, RetainedProperties};

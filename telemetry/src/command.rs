@@ -238,6 +238,21 @@ pub fn command_id(counter: u64) -> String {
     String::from_utf8(out).expect("ascii")
 }
 
+/// The counter a command id was made from ([`command_id`]), if it is one.
+pub fn id_counter(id: &str) -> Option<u64> {
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        return None;
+    }
+    id.bytes().try_fold(0u64, |n, b| {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'v' => b - b'a' + 10,
+            _ => return None,
+        };
+        Some(n * 32 + u64::from(digit))
+    })
+}
+
 /// Whether `id` may be a command id: 1 to [`MAX_ID_LEN`] of `0-9a-z`.
 pub fn valid_id(id: &str) -> bool {
     (1..=MAX_ID_LEN).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
@@ -255,6 +270,8 @@ pub enum Reply {
 /// Why a device's answer was not read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyError {
+    /// The topic's command id cannot be one ([`valid_id`]).
+    BadId,
     TooLarge,
     NotJson,
     /// No `status` of `ok`, `error` or `accepted`, or an error without a `code`.
@@ -264,6 +281,7 @@ pub enum ReplyError {
 impl fmt::Display for ReplyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ReplyError::BadId => f.write_str("a command id is 1 to 12 of 0-9 a-z"),
             ReplyError::TooLarge => write!(f, "a command's answer is at most {MAX_REPLY_BYTES} bytes"),
             ReplyError::NotJson => f.write_str("a command's answer must be a JSON object"),
             ReplyError::BadStatus => f.write_str(
@@ -722,6 +740,10 @@ mod tests {
         let now_ms = 1_800_000_000_000u64;
         assert!(command_id(now_ms).len() <= MAX_ID_LEN && valid_id(&command_id(now_ms)));
         assert_eq!(command_id(u64::MAX).len(), MAX_ID_LEN);
+        for n in [0, 1, 31, 32, now_ms, (1 << 60) - 1] {
+            assert_eq!(id_counter(&command_id(n)), Some(n));
+        }
+        assert_eq!((id_counter(""), id_counter("w"), id_counter("A")), (None, None, None));
         assert!(!valid_id("") && !valid_id("ABC") && !valid_id("a/b") && !valid_id(&"1".repeat(13)));
 
         assert_eq!(parse_reply(br#"{"status":"ok","result":{"a":1}}"#), Ok(Reply::Ok(Some(json!({"a":1})))));

@@ -22,6 +22,8 @@ pub enum Decoded {
     StatusCleared(DeviceId),
     /// What the device says about itself ([`crate::attributes`]), sorted by name.
     Attributes { device: DeviceId, values: Vec<(String, crate::attributes::AttrValue)> },
+    /// A device's answer to command `id`.
+    CommandResult { device: DeviceId, id: String, reply: crate::command::Reply },
     /// Not the dashboard's to read: outside `app/device/`, or another kind of topic under a
     /// device (a broker routes it as usual).
     Other,
@@ -34,7 +36,8 @@ impl Decoded {
             Decoded::Readings(m) => Some(&m.device),
             Decoded::Status { device, .. }
             | Decoded::StatusCleared(device)
-            | Decoded::Attributes { device, .. } => Some(device),
+            | Decoded::Attributes { device, .. }
+            | Decoded::CommandResult { device, .. } => Some(device),
             Decoded::Other => None,
         }
     }
@@ -46,6 +49,18 @@ pub fn decode(topic: &str, payload: &[u8], received: Millis) -> Result<Decoded, 
     // subscribers whose filters it would match.
     if topic.contains(['+', '#']) {
         return Err(Rejection::WildcardTopic);
+    }
+    if let Some((device, kind, id)) = crate::topic::command_parts(topic) {
+        let device = DeviceId::try_from(device).map_err(Rejection::BadDeviceId)?;
+        return match kind {
+            crate::topic::CommandTopic::Command => Err(Rejection::CommandFromClient),
+            crate::topic::CommandTopic::Result if !crate::command::valid_id(id) => {
+                Err(Rejection::BadCommandResult(crate::command::ReplyError::BadId))
+            }
+            crate::topic::CommandTopic::Result => crate::command::parse_reply(payload)
+                .map(|reply| Decoded::CommandResult { device, id: id.to_owned(), reply })
+                .map_err(Rejection::BadCommandResult),
+        };
     }
     match DeviceTopic::parse(topic) {
         Ok(DeviceTopic::Telemetry(device)) => payload::parse_payload(device, payload, received)
@@ -154,6 +169,28 @@ mod tests {
             decode("app/device/d1/attributes", b"[]", 5),
             Err(Rejection::Attributes(crate::attributes::AttrError::NotObject))
         );
+    }
+
+    #[test]
+    fn command_answers_are_decoded_and_commands_from_clients_refused() {
+        use crate::command::{Reply, ReplyError};
+        let ok = decode("app/device/d1/res/1kq", br#"{"status":"ok","result":{"a":1}}"#, 5).unwrap();
+        let result = Some(serde_json::json!({"a": 1}));
+        assert_eq!(
+            ok,
+            Decoded::CommandResult { device: id("d1"), id: "1kq".into(), reply: Reply::Ok(result) }
+        );
+        assert_eq!(ok.device(), Some(&id("d1")));
+        assert_eq!(
+            decode("app/device/d1/res/1kq", b"done", 5),
+            Err(Rejection::BadCommandResult(ReplyError::NotJson))
+        );
+        assert_eq!(
+            decode("app/device/d1/res/A!", br#"{"status":"ok"}"#, 5),
+            Err(Rejection::BadCommandResult(ReplyError::BadId))
+        );
+        assert_eq!(decode("app/device/d1/cmd/1kq", b"{}", 5), Err(Rejection::CommandFromClient));
+        assert_eq!(decode("app/device/a b/res/1", b"{}", 5), Err(Rejection::BadDeviceId(NameError::BadChar)));
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub enum LiveEvent {
     /// entry as its connection log now holds it (the same `connected_at` replaces it). Not a
     /// numbered change: the log is read whole from `/api/device_log`.
     Connection { device: String, connection: crate::connections::Connection },
+    /// A command to a device was made or changed state (at server time `at`), as it is now.
+    Command { seq: u64, at: Millis, command: Box<crate::command::Command> },
 }
 
 impl LiveEvent {
@@ -71,6 +73,7 @@ impl LiveEvent {
             | LiveEvent::Connection { device, .. } => Some(device),
             LiveEvent::Alarm { alarm, .. } => Some(&alarm.device),
             LiveEvent::Event { event, .. } => Some(&event.device),
+            LiveEvent::Command { command, .. } => Some(&command.device),
             LiveEvent::Hello { .. } | LiveEvent::Resync { .. } => None,
         }
     }
@@ -83,7 +86,8 @@ impl LiveEvent {
             | LiveEvent::Alarm { seq, .. }
             | LiveEvent::Attributes { seq, .. }
             | LiveEvent::Event { seq, .. }
-            | LiveEvent::Tags { seq, .. } => Some(*seq),
+            | LiveEvent::Tags { seq, .. }
+            | LiveEvent::Command { seq, .. } => Some(*seq),
             LiveEvent::Hello { .. }
             | LiveEvent::Resync { .. }
             | LiveEvent::Refused { .. }

@@ -57,6 +57,14 @@ pub enum Rejection {
     /// A retained message on a command topic (`app/device/<id>/cmd/…`): it would run again
     /// on every reconnect.
     RetainedCommand,
+    /// A client publishing on a command topic (`app/device/<id>/cmd/…`): only the server sends
+    /// commands.
+    CommandFromClient,
+    /// An answer on `app/device/<id>/res/<cmd_id>` that is not one ([`crate::command`]), or
+    /// whose command id cannot be one.
+    BadCommandResult(crate::command::ReplyError),
+    /// An answer to a command the device does not have (unknown, or not sent to it).
+    UnknownCommand,
 }
 
 impl Rejection {
@@ -83,6 +91,9 @@ impl Rejection {
             Rejection::RetainedTooLarge(_) => "retained_too_large",
             Rejection::RetainedFull => "retained_full",
             Rejection::RetainedCommand => "retained_command",
+            Rejection::CommandFromClient => "command_from_client",
+            Rejection::BadCommandResult(_) => "bad_command_result",
+            Rejection::UnknownCommand => "unknown_command",
         }
     }
 
@@ -131,6 +142,9 @@ impl fmt::Display for Rejection {
             }
             Rejection::RetainedFull => f.write_str("the broker holds its maximum of retained messages"),
             Rejection::RetainedCommand => f.write_str("commands are never retained"),
+            Rejection::CommandFromClient => f.write_str("only the server sends commands"),
+            Rejection::BadCommandResult(why) => why.fmt(f),
+            Rejection::UnknownCommand => f.write_str("an answer to a command the device was not sent"),
         }
     }
 }
@@ -195,6 +209,10 @@ mod tests {
             Rejection::Payload(RejectReason::NotObject),
             Rejection::Attributes(crate::attributes::AttrError::NotJson),
             Rejection::TooManyAttributes(1),
+            Rejection::RetainedCommand,
+            Rejection::CommandFromClient,
+            Rejection::BadCommandResult(crate::command::ReplyError::NotJson),
+            Rejection::UnknownCommand,
         ];
         let mut labels: Vec<_> = all.iter().map(Rejection::label).collect();
         labels.sort();

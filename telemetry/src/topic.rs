@@ -48,6 +48,47 @@ impl DeviceTopic {
     }
 }
 
+/// Which way a command topic goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandTopic {
+    /// `app/device/<id>/cmd/<cmd_id>`: server to device.
+    Command,
+    /// `app/device/<id>/res/<cmd_id>`: the device's answer.
+    Result,
+}
+
+/// A command topic's device id, direction and command id (none of them checked), if `topic` is
+/// `app/device/<id>/cmd/<cmd_id>` or `app/device/<id>/res/<cmd_id>`.
+pub fn command_parts(topic: &str) -> Option<(&str, CommandTopic, &str)> {
+    let rest = topic.strip_prefix(DEVICE_PREFIX)?;
+    let (device, rest) = rest.split_once('/')?;
+    let (kind, id) = rest.split_once('/')?;
+    let kind = match kind {
+        "cmd" => CommandTopic::Command,
+        "res" => CommandTopic::Result,
+        _ => return None,
+    };
+    Some((device, kind, id))
+}
+
+/// Where command `id` is sent to `device`.
+pub fn command_topic(device: &str, id: &str) -> String {
+    format!("{DEVICE_PREFIX}{device}/cmd/{id}")
+}
+
+/// Where `device` answers command `id`.
+pub fn result_topic(device: &str, id: &str) -> String {
+    format!("{DEVICE_PREFIX}{device}/res/{id}")
+}
+
+/// What a device subscribes to for its commands.
+pub fn command_filter(device: &str) -> String {
+    format!("{DEVICE_PREFIX}{device}/cmd/+")
+}
+
+/// Subscription filter for every device's answers to commands.
+pub const RESULT_FILTER: &str = "app/device/+/res/+";
+
 pub fn telemetry_topic(device: &str) -> String {
     format!("{DEVICE_PREFIX}{device}/telemetry")
 }
@@ -77,6 +118,16 @@ mod tests {
         assert_eq!(DeviceTopic::parse("app/device/TEST/status"), Ok(DeviceTopic::Status(id("TEST"))));
         assert_eq!(DeviceTopic::parse(&telemetry_topic("X")), Ok(DeviceTopic::Telemetry(id("X"))));
         assert_eq!(DeviceTopic::parse(&attributes_topic("X")), Ok(DeviceTopic::Attributes(id("X"))));
+    }
+
+    #[test]
+    fn command_topics_name_device_direction_and_id() {
+        assert_eq!(command_parts(&command_topic("d1", "abc")), Some(("d1", CommandTopic::Command, "abc")));
+        assert_eq!(command_parts(&result_topic("d1", "abc")), Some(("d1", CommandTopic::Result, "abc")));
+        assert_eq!(command_parts("app/device/d1/res/a/b"), Some(("d1", CommandTopic::Result, "a/b")));
+        assert_eq!(command_parts("app/device/d1/telemetry"), None);
+        assert_eq!(command_parts("app/device/d1/cmd"), None);
+        assert_eq!(command_filter("d1"), "app/device/d1/cmd/+");
     }
 
     #[test]

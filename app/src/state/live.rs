@@ -376,6 +376,8 @@ pub fn apply(devices: &mut BTreeMap<String, LiveDevice>, event: LiveEvent) {
         }
         // Alarms are not a device's state: `Live::alarms` holds them.
         LiveEvent::Alarm { .. } => {}
+        // Not shown yet: the device page's commands come with the UI's slice of issue 16.
+        LiveEvent::Command { .. } => {}
         LiveEvent::Hello { .. } | LiveEvent::Resync { .. } => {}
     }
 }

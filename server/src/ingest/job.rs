@@ -5,7 +5,7 @@ use tokio::sync::oneshot;
 
 use super::retained::Reservation;
 use super::tags;
-use crate::store::{Incoming, Report, RetainedChange};
+use crate::store::{CommandOp, CommandsApplied, Incoming, Report, RetainedChange};
 
 /// The result a submitter waits for.
 pub type Ack = Result<(), IngestError>;
@@ -29,6 +29,8 @@ pub(super) enum Job {
     /// A message the embedded broker is to retain (or whose topic it is to clear), with what
     /// it is besides (readings, a report, or nothing to read).
     Retain(RetainJob),
+    /// Commands made or moved on: stored with their changes on their own, between commits.
+    Commands(Vec<CommandOp>, oneshot::Sender<Result<CommandsApplied, IngestError>>),
     /// Every retained message this device (or client) holds is to be cleared: it is deleted.
     ClearRetained(String, oneshot::Sender<Ack>),
 }
@@ -47,7 +49,12 @@ impl Job {
         match self {
             Job::Messages(m, _) => m.iter().map(|i| i.message.values.len()).sum::<usize>().max(1),
             Job::Retain(r) => r.messages.iter().map(|i| i.message.values.len()).sum::<usize>().max(1),
-            Job::Status(..) | Job::Alarm(_) | Job::Tags(_) | Job::Rescope | Job::ClearRetained(..) => 1,
+            Job::Status(..)
+            | Job::Alarm(_)
+            | Job::Tags(_)
+            | Job::Rescope
+            | Job::ClearRetained(..)
+            | Job::Commands(..) => 1,
         }
     }
 }

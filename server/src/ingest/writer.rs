@@ -41,6 +41,8 @@ pub(super) struct Writer {
     pub rescoped: Instant,
     /// The embedded broker's retained messages, changed here in commit order.
     pub retained: Arc<Retained>,
+    /// Every command as it changes, once stored (for dispatch and for those waiting on one).
+    pub commands: tokio::sync::broadcast::Sender<Arc<telemetry::command::Command>>,
 }
 
 /// Rules' scopes are worked out again this often (new devices, attributes), besides when tags,
@@ -165,6 +167,7 @@ impl Writer {
                     }
                 }
                 Job::Rescope => self.rescope().await,
+                Job::Commands(ops, reply) => self.commands(ops, reply).await,
             }
         }
         if tick && self.rescoped.elapsed() >= RESCOPE_EVERY {
@@ -327,6 +330,40 @@ impl Writer {
     async fn known_devices(&self) -> Vec<telemetry::DeviceSummary> {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.known_devices()).await.unwrap_or_default()
+    }
+
+    /// Commands made or moved on: stored with their changes, then shown live, handed to
+    /// dispatch and answered.
+    async fn commands(
+        &mut self,
+        ops: Vec<crate::store::CommandOp>,
+        reply: oneshot::Sender<Result<crate::store::CommandsApplied, IngestError>>,
+    ) {
+        let store = self.store.clone();
+        let result = tokio::task::spawn_blocking(move || store.apply_commands(&ops, now_ms())).await;
+        let answer = match result {
+            Ok(Ok(applied)) => {
+                for (event, json) in applied.outcome.events.iter().zip(&applied.outcome.wire) {
+                    self.hub.publish_json(event.device(), json.clone());
+                }
+                for command in &applied.changed {
+                    // An error only means nobody is listening.
+                    let _ = self.commands.send(Arc::new(command.clone()));
+                }
+                Ok(applied)
+            }
+            Ok(Err(e)) => {
+                error!(error = %e, "commands not stored");
+                self.metrics.commit_failed();
+                Err(IngestError::Storage)
+            }
+            Err(e) => {
+                error!(error = %e, "commands panicked");
+                self.metrics.commit_failed();
+                Err(IngestError::Storage)
+            }
+        };
+        let _ = reply.send(answer);
     }
 
     /// A tag edit: stored, answered, then broadcast; true if it changed any device.

@@ -383,7 +383,10 @@ fn ack_reason(why: &Rejection) -> PublishAckReason {
         | Rejection::ClientIdNotDevice
         | Rejection::WillNotOwnStatus
         | Rejection::ClientIdTooLong(_)
-        | Rejection::RetainedCommand => PublishAckReason::NotAuthorized,
+        | Rejection::RetainedCommand
+        | Rejection::CommandFromClient => PublishAckReason::NotAuthorized,
+        Rejection::BadCommandResult(_) => PublishAckReason::PayloadFormatInvalid,
+        Rejection::UnknownCommand => PublishAckReason::ImplementationSpecificError,
         Rejection::TooManyRetained(_) | Rejection::RetainedTooLarge(_) | Rejection::RetainedFull => {
             PublishAckReason::QuotaExceeded
         }

@@ -3,6 +3,7 @@
 
 use telemetry::{DashboardStore, DeviceAdmin, DeviceId, LiveEvent, Message, Millis, TelemetrySource};
 
+use super::commands::CommandStore;
 use super::error::StoreError;
 use super::retained::{RetainStore, RetainedChange};
 use super::retention::Horizons;
@@ -109,7 +110,14 @@ pub struct CommitOutcome {
 }
 
 pub trait Store:
-    TelemetrySource + DashboardStore + DeviceAdmin + AlarmStore + TagStore + GroupStore + RetainStore
+    TelemetrySource
+    + DashboardStore
+    + DeviceAdmin
+    + AlarmStore
+    + TagStore
+    + GroupStore
+    + RetainStore
+    + CommandStore
 {
     /// Stores a batch of messages and reports (statuses, attributes), with the device events
     /// they make (a firmware change, a reboot), what the alarm engine made of them (alarms,

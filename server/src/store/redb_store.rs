@@ -7,10 +7,11 @@
 //! Its rooms: [`schema`] (tables, versions, migrations, opening a file), [`readings`]
 //! (commits, sealing, pruning, and history, points and changes read back), [`devices`]
 //! (names, notes, deleting), [`tags`], [`groups`], [`dashboards`], [`alarms`] (rules,
-//! channels, states, alarms, their logs, the notification outbox) and [`retained`] (the
-//! embedded broker's retained messages).
+//! channels, states, alarms, their logs, the notification outbox), [`retained`] (the
+//! embedded broker's retained messages) and [`commands`] (commands to devices).
 
 mod alarms;
+mod commands;
 mod dashboards;
 mod devices;
 mod groups;

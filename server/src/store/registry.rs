@@ -169,7 +169,8 @@ impl Registry {
         }
         let checkpoint = rx.open_table(META)?.get(CHECKPOINT)?.map_or(0, |v| v.value());
         super::change_log::after(&rx.open_table(super::change_log::CHANGES)?, checkpoint, |event| {
-            if let Some(device) = event.device() {
+            // A command is no change to the device's record (and may outlive a deleted one).
+            if let Some(device) = event.device().filter(|_| !matches!(event, LiveEvent::Command { .. })) {
                 registry.records.entry(device.to_owned()).or_default().replay(&event);
                 registry.dirty.insert(device.to_owned());
             }
