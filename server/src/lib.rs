@@ -14,6 +14,7 @@
 //!   [`upkeep`]: sealing, pruning and expired sessions.
 //! - [`auth`]: users, roles, sessions, device keys and the password gate.
 //! - [`alarms`]: rules evaluated on readings and the clock; [`notify`]: where alarms are sent.
+//! - [`commands`]: commands to devices, their states and their dispatch.
 //! - [`fleet`]: tags and groups as the dashboard changes them; [`scope`]: which devices a
 //!   query or a rule's scope holds.
 //! - [`hub`]: the live fan-out; [`metrics`]: `/metrics` counters; [`log_limit`]: warnings
@@ -29,6 +30,7 @@
 pub mod alarms;
 pub mod auth;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod files;
 pub mod fleet;
@@ -127,6 +129,8 @@ pub struct Server {
     desk: Arc<dyn AlarmDesk>,
     /// Wakes the notification sender.
     notifier: Arc<tokio::sync::Notify>,
+    /// Commands to devices.
+    commands: commands::Commands,
     /// The notification senders, taken by `run`.
     senders: Option<notify::channels::Senders>,
     stop_tx: watch::Sender<bool>,
@@ -227,6 +231,9 @@ impl Server {
                 .map_err(StartError::Provision)?;
         }
         let desk: Arc<dyn AlarmDesk> = desk;
+        let embedded = config.mqtt.mode == MqttMode::Embedded;
+        let commands =
+            commands::Commands::start(ingest.clone(), store.clone(), embedded, stop_tx.subscribe());
         let broker = match config.mqtt.mode {
             MqttMode::Embedded => {
                 // Connections a crash left open in the log end before the broker takes any.
@@ -242,7 +249,10 @@ impl Server {
                     cert,
                     key,
                 });
-                Some(Arc::new(EmbeddedBroker::start(&config.mqtt, tls, ingest.clone(), auth.clone()).await?))
+                let broker =
+                    EmbeddedBroker::start(&config.mqtt, tls, ingest.clone(), auth.clone(), commands.clone())
+                        .await?;
+                Some(Arc::new(broker))
             }
             MqttMode::External => None,
         };
@@ -261,6 +271,7 @@ impl Server {
             auth,
             desk,
             notifier,
+            commands,
             senders: Some(senders),
             stop_tx,
         })
@@ -321,6 +332,7 @@ impl Server {
             mqtt_mode: config.mqtt.mode,
             broker: self.broker.clone(),
             desk: self.desk.clone(),
+            commands: self.commands.clone(),
             shutdown: self.stop_tx.subscribe(),
         };
         let web = WebSettings {
@@ -362,6 +374,7 @@ impl Server {
             auth,
             desk: _,
             notifier: _,
+            commands: _,
             senders: _,
             stop_tx,
         } = self;

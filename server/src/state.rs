@@ -29,5 +29,7 @@ pub struct AppState {
     pub broker: Option<Arc<EmbeddedBroker>>,
     /// Alarms, rules and notification channels.
     pub desk: Arc<dyn telemetry::alarm::AlarmDesk>,
+    /// Commands to devices.
+    pub commands: crate::commands::Commands,
     pub shutdown: watch::Receiver<bool>,
 }

@@ -11,10 +11,12 @@
 //! - [`live`]: `/ws/live`; [`http_ingest`]: `POST /api/telemetry`; [`export`]:
 //!   `GET /api/export.csv`; [`fleet_export`]: `GET /api/fleet.csv`; [`health`]: `/healthz`
 //!   and `/metrics`; [`status`]: the right HTTP status for server function errors;
-//!   [`alarms_api`]: alarms, rules and channels as JSON.
+//!   [`alarms_api`]: alarms, rules and channels as JSON; [`commands_api`]: commands to
+//!   devices as JSON.
 
 pub mod alarms_api;
 pub mod auth_forms;
+pub mod commands_api;
 pub mod export;
 pub mod fleet_export;
 pub mod guard;

@@ -59,6 +59,7 @@ use super::pacing::Pacing;
 use super::sessions::{Sessions, SignedIn};
 use crate::auth::{Auth, AuthEvent};
 use crate::clock::now_ms;
+use crate::commands::{Commands, Link};
 use crate::config::MqttConfig;
 use crate::ingest::{Admitted, Arrival, Ingest, IngestError, Pace};
 use crate::log_limit::LogLimit;
@@ -118,6 +119,7 @@ impl EmbeddedBroker {
         tls: Option<TlsListen<'_>>,
         ingest: Ingest,
         auth: Arc<Auth>,
+        commands: Commands,
     ) -> Result<EmbeddedBroker, BrokerError> {
         let listen = config.listen;
         let err = |e: rmqtt::Error| BrokerError { addr: listen, message: e.to_string() };
@@ -140,6 +142,7 @@ impl EmbeddedBroker {
             pacing,
             connections,
             sessions: sessions.clone(),
+            commands: commands.clone(),
             probe_id: probe_id.clone(),
             withheld,
             max_client_id: config.max_client_id,
@@ -153,6 +156,10 @@ impl EmbeddedBroker {
             Type::SessionTerminated,
             Type::ClientConnected,
             Type::ClientDisconnected,
+            Type::SessionSubscribed,
+            Type::SessionUnsubscribed,
+            Type::MessageDelivered,
+            Type::MessageAcked,
         ] {
             register.add(typ, Box::new(Stoppable(hook.clone()))).await;
         }
@@ -208,6 +215,7 @@ impl EmbeddedBroker {
                 tracing::error!(error = %e, "MQTT broker stopped");
             }
         });
+        commands.attach(super::commands::Embedded::new(scx.clone()));
         let kicker = tokio::spawn(end_lost_rights(scx, auth.clone(), sessions, ingest.log().clone()));
         ingest.metrics().set_mqtt_connected(true);
         match (addr, tls_addr) {
@@ -358,6 +366,8 @@ struct TelemetryHook {
     pacing: Arc<Pacing>,
     connections: Arc<ConnectionLog>,
     sessions: Arc<Sessions>,
+    /// Commands to devices: which connections take them, and what became of those sent.
+    commands: Commands,
     probe_id: String,
     /// The value of a withheld will's [`WITHHELD`] property.
     withheld: String,
@@ -607,10 +617,41 @@ impl Handler for TelemetryHook {
             // Each device's connection log.
             Parameter::ClientConnected(session) => {
                 self.connections.connected(session).await;
+                // A persistent session keeps its subscription to its commands: rmqtt hands
+                // it over just after this hook, without a SUBSCRIBE to see.
+                tokio::spawn(super::commands::kept_subscription(self.commands.clone(), (*session).clone()));
                 (true, acc)
             }
             Parameter::ClientDisconnected(session, reason) => {
+                self.commands.unlinked(&session.id.client_id, session.id.create_time);
                 self.connections.disconnected(session, reason).await;
+                (true, acc)
+            }
+            // A device's connection that subscribed to its commands takes them from now on.
+            Parameter::SessionSubscribed(session, subscribe) => {
+                if let Some(device) = super::commands::commands_subscriber(&subscribe.topic_filter) {
+                    let id = &session.id;
+                    let link = Link {
+                        client: id.client_id.to_string(),
+                        session: id.create_time,
+                        qos: subscribe.opts.qos().value(),
+                    };
+                    self.commands.linked(device, link);
+                }
+                (true, acc)
+            }
+            Parameter::SessionUnsubscribed(session, unsubscribe) => {
+                if super::commands::commands_subscriber(&unsubscribe.topic_filter).is_some() {
+                    self.commands.unlinked(&session.id.client_id, session.id.create_time);
+                }
+                (true, acc)
+            }
+            Parameter::MessageDelivered(session, from, publish) => {
+                super::commands::delivering(&self.commands, &session.id.client_id, from, publish).await;
+                (true, acc)
+            }
+            Parameter::MessageAcked(session, from, publish) => {
+                super::commands::acknowledged(&self.commands, &session.id.client_id, from, publish).await;
                 (true, acc)
             }
             Parameter::ClientSubscribeCheckAcl(session, subscribe) => {
@@ -659,6 +700,7 @@ impl Handler for TelemetryHook {
                 (true, acc)
             }
             Parameter::SessionTerminated(session, _) => {
+                self.commands.unlinked(&session.id.client_id, session.id.create_time);
                 self.sessions.ended(&session.id.client_id, session.id.create_time);
                 (true, acc)
             }

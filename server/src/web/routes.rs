@@ -79,6 +79,7 @@ pub fn router(state: AppState, web: WebSettings) -> Router {
         .route("/auth/setup", post(super::auth_forms::setup))
         .route("/auth/password", post(super::auth_forms::change_password))
         .merge(super::alarms_api::routes())
+        .merge(super::commands_api::routes())
         .leptos_routes_with_context(
             &state,
             routes,

@@ -1,0 +1,179 @@
+//! Commands to devices ([`telemetry::command`] decides their states): made, canceled and
+//! waited on by the API, stored through the writer ([`Ingest::apply_commands`], in order with
+//! every other change, each transition durable before it is answered or shown live), and sent
+//! by [`dispatch`] to devices whose connection subscribed to their commands, one at a time per
+//! device, over a [`Transport`] (the embedded broker). A device's answer comes in by the ingest
+//! door like any message it publishes.
+
+mod dispatch;
+
+pub use dispatch::{Link, Transport};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use telemetry::Millis;
+use telemetry::command::{Checked, Command, CommandEvent, Receipt};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::ingest::{Ingest, IngestError};
+use crate::store::{CommandOp, CommandRefusal, Store, StoreError};
+
+/// Why a command request was not done.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommandsError {
+    Refused(CommandRefusal),
+    Storage,
+}
+
+impl From<IngestError> for CommandsError {
+    fn from(_: IngestError) -> CommandsError {
+        CommandsError::Storage
+    }
+}
+
+impl From<StoreError> for CommandsError {
+    fn from(e: StoreError) -> CommandsError {
+        tracing::error!(error = %e, "commands not read");
+        CommandsError::Storage
+    }
+}
+
+/// Handle to the commands service; cheap to clone.
+#[derive(Clone)]
+pub struct Commands {
+    ingest: Ingest,
+    store: Arc<dyn Store>,
+    events: mpsc::UnboundedSender<dispatch::Event>,
+    /// Whether devices' receipts (PUBACKs) can be seen: with the embedded broker.
+    observable: bool,
+}
+
+impl Commands {
+    /// Starts dispatch, from the unfinished commands the store holds; it ends when `stop`
+    /// turns true.
+    pub fn start(
+        ingest: Ingest,
+        store: Arc<dyn Store>,
+        observable: bool,
+        stop: watch::Receiver<bool>,
+    ) -> Commands {
+        let (events, rx) = mpsc::unbounded_channel();
+        let dispatch = dispatch::Dispatch::new(ingest.clone(), store.clone());
+        tokio::spawn(dispatch.run(rx, ingest.command_changes(), stop));
+        Commands { ingest, store, events, observable }
+    }
+
+    /// Whether a device's receipt of a command (DELIVERED) can be seen.
+    pub fn delivery_observable(&self) -> bool {
+        self.observable
+    }
+
+    /// Sends commands over `transport` from now on.
+    pub fn attach(&self, transport: Arc<dyn Transport>) {
+        let _ = self.events.send(dispatch::Event::Attach(transport));
+    }
+
+    /// A device's connection subscribed to its commands.
+    pub fn linked(&self, device: &str, link: Link) {
+        let _ = self.events.send(dispatch::Event::Linked(device.to_owned(), link));
+    }
+
+    /// Connection `session` of client `client` ended, or no longer takes commands.
+    pub fn unlinked(&self, client: &str, session: i64) {
+        let _ = self.events.send(dispatch::Event::Unlinked(client.to_owned(), session));
+    }
+
+    async fn event(&self, device: &str, id: &str, event: CommandEvent) -> Result<Command, CommandsError> {
+        let op = CommandOp::Event { device: device.to_owned(), id: id.to_owned(), event };
+        let applied = self.ingest.apply_commands(vec![op]).await?;
+        applied
+            .answers
+            .into_iter()
+            .next()
+            .unwrap_or(Err(CommandRefusal::NotFound))
+            .map_err(CommandsError::Refused)
+    }
+
+    /// Command `id` is being written to `device`'s connection: SENT, durably, before it goes.
+    pub async fn sent(&self, device: &str, id: &str, receipt: Receipt) -> Result<Command, CommandsError> {
+        self.event(device, id, CommandEvent::Sent(receipt)).await
+    }
+
+    /// `device` acknowledged command `id` (its PUBACK).
+    pub async fn delivered(&self, device: &str, id: &str) -> Result<Command, CommandsError> {
+        self.event(device, id, CommandEvent::Delivered).await
+    }
+
+    /// A new command for `device`, QUEUED (and sent at once if the device is there and idle).
+    pub async fn create(&self, device: &str, checked: Checked, by: &str) -> Result<Command, CommandsError> {
+        let op = CommandOp::Create {
+            device: device.to_owned(),
+            checked,
+            by: by.to_owned(),
+            observable: self.observable,
+        };
+        let applied = self.ingest.apply_commands(vec![op]).await?;
+        let answer = applied.answers.into_iter().next().unwrap_or(Err(CommandRefusal::NotFound));
+        answer.map_err(CommandsError::Refused)
+    }
+
+    pub async fn cancel(&self, device: &str, id: &str, by: &str) -> Result<Command, CommandsError> {
+        self.event(device, id, CommandEvent::Cancel { by: by.to_owned() }).await
+    }
+
+    /// Every command as it changes, from now on (subscribe before acting, to miss nothing).
+    pub fn changes(&self) -> broadcast::Receiver<Arc<Command>> {
+        self.ingest.command_changes()
+    }
+
+    /// Waits up to `within` for `command` to finish, following `changes` (subscribed before
+    /// it was made); answers it as it is at the end.
+    pub async fn wait(
+        &self,
+        command: Command,
+        mut changes: broadcast::Receiver<Arc<Command>>,
+        within: Duration,
+    ) -> Command {
+        let mut latest = command;
+        let deadline = tokio::time::Instant::now() + within;
+        while !latest.is_terminal() {
+            match tokio::time::timeout_at(deadline, changes.recv()).await {
+                Err(_) => break,
+                Ok(Ok(c)) if c.id == latest.id && c.device == latest.device => latest = (*c).clone(),
+                Ok(Ok(_)) => {}
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                    if let Ok(Some(c)) = self.read(&latest.device, &latest.id).await {
+                        latest = c;
+                    }
+                }
+                Ok(Err(broadcast::error::RecvError::Closed)) => break,
+            }
+        }
+        latest
+    }
+
+    /// A device's command, as stored.
+    pub async fn read(&self, device: &str, id: &str) -> Result<Option<Command>, CommandsError> {
+        let (store, device, id) = (self.store.clone(), device.to_owned(), id.to_owned());
+        let read = tokio::task::spawn_blocking(move || store.command(&device, &id));
+        Ok(read.await.map_err(|_| CommandsError::Storage)??)
+    }
+
+    /// A device's commands, newest first, made before `before` if given.
+    pub async fn list(
+        &self,
+        device: &str,
+        before: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Command>, CommandsError> {
+        let (store, device) = (self.store.clone(), device.to_owned());
+        let read = tokio::task::spawn_blocking(move || store.commands_of(&device, before.as_deref(), limit));
+        Ok(read.await.map_err(|_| CommandsError::Storage)??)
+    }
+}
+
+/// The next of `commands`' deadlines, if any.
+fn next_deadline<'a>(commands: impl Iterator<Item = &'a Command>) -> Option<Millis> {
+    commands.filter_map(Command::next_deadline).min()
+}

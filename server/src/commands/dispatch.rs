@@ -1,0 +1,257 @@
+//! Sending commands: which device's connection takes its commands ([`Link`]), and which command
+//! goes next. One command is in flight per device (SENT or DELIVERED); when it finishes, the
+//! oldest QUEUED one follows. When a device subscribes again (a reconnect), a SENT command it
+//! never acknowledged is sent again with the same id, and the queued ones follow in order.
+//! Deadlines (ttl, response timeout) are kept by one timer over the unfinished commands, read
+//! back from the store at start: what fell due while the server was down is due at once.
+//!
+//! Memory follows the store: it changes only from the writer's feed of stored changes (and
+//! the answers to the clock's own ops), and is read again from the store if it falls behind.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use telemetry::command::{Command, CommandEvent, CommandStatus, id_counter};
+use tokio::sync::{broadcast, mpsc, watch};
+use tracing::{error, warn};
+
+use crate::clock::now_ms;
+use crate::ingest::Ingest;
+use crate::store::{CommandOp, Store};
+
+/// How a command reaches a device.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// Hands `command` to `link`'s connection; false if it could not be (the connection is gone).
+    async fn send(&self, command: &Command, link: &Link) -> bool;
+}
+
+/// A device's connection that subscribed to its commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// Its MQTT client id.
+    pub client: String,
+    /// The connection's number (rmqtt's create time), which tells a reconnect apart.
+    pub session: i64,
+    /// The QoS it subscribed with: 0 means no PUBACK, so no DELIVERED.
+    pub qos: u8,
+}
+
+pub(super) enum Event {
+    Attach(Arc<dyn Transport>),
+    Linked(String, Link),
+    /// (client id, session)
+    Unlinked(String, i64),
+}
+
+/// Pause before the clock's ops are tried again after a failed commit.
+const RETRY: Duration = Duration::from_secs(1);
+
+pub(super) struct Dispatch {
+    ingest: Ingest,
+    store: Arc<dyn Store>,
+    transport: Option<Arc<dyn Transport>>,
+    /// Each device's unfinished commands, oldest first.
+    open: HashMap<String, Vec<Command>>,
+    links: HashMap<String, Link>,
+    /// The command last handed to each device's connection (its id, the link's session): not
+    /// sent again on the same connection.
+    outstanding: HashMap<String, (String, i64)>,
+}
+
+impl Dispatch {
+    pub(super) fn new(ingest: Ingest, store: Arc<dyn Store>) -> Dispatch {
+        Dispatch {
+            ingest,
+            store,
+            transport: None,
+            open: HashMap::new(),
+            links: HashMap::new(),
+            outstanding: HashMap::new(),
+        }
+    }
+
+    pub(super) async fn run(
+        mut self,
+        mut events: mpsc::UnboundedReceiver<Event>,
+        mut changes: broadcast::Receiver<Arc<Command>>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        // Subscribed to the changes first, then read: a change in between is seen twice at
+        // worst, never missed.
+        self.reload().await;
+        let mut retry_at: Option<tokio::time::Instant> = None;
+        loop {
+            let wake = match (super::next_deadline(self.open.values().flatten()), retry_at) {
+                (_, Some(at)) => Some(at),
+                (Some(due), None) => {
+                    let wait = due.saturating_sub(now_ms()).max(0) as u64;
+                    Some(tokio::time::Instant::now() + Duration::from_millis(wait))
+                }
+                (None, None) => None,
+            };
+            let timer = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                () = async { let _ = stop.wait_for(|s| *s).await; } => return,
+                change = changes.recv() => match change {
+                    Ok(command) => self.changed((*command).clone()).await,
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.reload().await,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                event = events.recv() => match event {
+                    Some(Event::Attach(transport)) => {
+                        self.transport = Some(transport);
+                    }
+                    Some(Event::Linked(device, link)) => {
+                        // The same connection again (it subscribed twice): what it was handed
+                        // is on its way already.
+                        if self.links.get(&device).is_some_and(|l| l.session == link.session) {
+                            self.links.insert(device, link);
+                            continue;
+                        }
+                        self.outstanding.remove(&device);
+                        self.links.insert(device.clone(), link);
+                        self.pump(&device).await;
+                    }
+                    Some(Event::Unlinked(client, session)) => {
+                        self.links.retain(|_, l| !(l.client == client && l.session == session));
+                    }
+                    None => return,
+                },
+                () = timer => {
+                    retry_at = None;
+                    if !self.due().await {
+                        retry_at = Some(tokio::time::Instant::now() + RETRY);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads every unfinished command again.
+    async fn reload(&mut self) {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.open_commands()).await {
+            Ok(Ok(open)) => {
+                self.open.clear();
+                for command in open {
+                    self.open.entry(command.device.clone()).or_default().push(command);
+                }
+                for list in self.open.values_mut() {
+                    list.sort_by_key(|c| id_counter(&c.id));
+                }
+                let devices: Vec<String> = self.links.keys().cloned().collect();
+                for device in devices {
+                    self.pump(&device).await;
+                }
+            }
+            Ok(Err(e)) => error!(error = %e, "unfinished commands not read"),
+            Err(e) => error!(error = %e, "reading unfinished commands panicked"),
+        }
+    }
+
+    /// A command as it is now stored.
+    async fn changed(&mut self, command: Command) {
+        let device = command.device.clone();
+        let list = self.open.entry(device.clone()).or_default();
+        let at = list.iter().position(|c| c.id == command.id);
+        match (at, command.is_terminal()) {
+            (Some(i), true) => {
+                list.remove(i);
+                if self.outstanding.get(&device).is_some_and(|(id, _)| *id == command.id) {
+                    self.outstanding.remove(&device);
+                }
+            }
+            (Some(i), false) => list[i] = command,
+            (None, true) => {}
+            (None, false) => {
+                let n = id_counter(&command.id);
+                let at = list.partition_point(|c| id_counter(&c.id) < n);
+                list.insert(at, command);
+            }
+        }
+        if list.is_empty() {
+            self.open.remove(&device);
+        }
+        self.pump(&device).await;
+    }
+
+    /// Sends `device` its next command, if it is there and has none in flight.
+    async fn pump(&mut self, device: &str) {
+        let (Some(link), Some(transport)) = (self.links.get(device), self.transport.clone()) else { return };
+        let Some(list) = self.open.get(device) else { return };
+        let next = match list.iter().find(|c| c.status != CommandStatus::Queued) {
+            // The device has it: its answer (or the timeout) frees the way.
+            Some(c) if c.status == CommandStatus::Delivered => return,
+            // Sent, not acknowledged: again, with the same id, on a new connection.
+            Some(c) => c,
+            None => match list.first() {
+                Some(c) => c,
+                None => return,
+            },
+        };
+        if self.outstanding.get(device).is_some_and(|(id, s)| *id == next.id && *s == link.session) {
+            return;
+        }
+        let (command, link) = (next.clone(), link.clone());
+        self.outstanding.insert(device.to_owned(), (command.id.clone(), link.session));
+        if !transport.send(&command, &link).await {
+            warn!(device, command = %command.id, "command not handed to the device's connection");
+        }
+    }
+
+    /// Expires and times out what is due; false if that could not be stored.
+    async fn due(&mut self) -> bool {
+        let now = now_ms();
+        let ops: Vec<CommandOp> = self
+            .open
+            .values()
+            .flatten()
+            .filter(|c| c.next_deadline().is_some_and(|d| d <= now))
+            .map(|c| CommandOp::Event {
+                device: c.device.clone(),
+                id: c.id.clone(),
+                event: CommandEvent::Due,
+            })
+            .collect();
+        if ops.is_empty() {
+            return true;
+        }
+        let asked: Vec<(String, String)> = ops
+            .iter()
+            .filter_map(|op| match op {
+                CommandOp::Event { device, id, .. } => Some((device.clone(), id.clone())),
+                CommandOp::Create { .. } => None,
+            })
+            .collect();
+        match self.ingest.apply_commands(ops).await {
+            Ok(applied) => {
+                // As they are now, changed or not (memory may have been behind the store); one
+                // the store no longer has is forgotten.
+                for ((device, id), answer) in asked.into_iter().zip(applied.answers) {
+                    match answer {
+                        Ok(command) => self.changed(command).await,
+                        Err(_) => {
+                            if let Some(list) = self.open.get_mut(&device) {
+                                list.retain(|c| c.id != id);
+                            }
+                        }
+                    }
+                }
+                true
+            }
+            Err(e) => {
+                error!(error = %e, "due commands not stored");
+                false
+            }
+        }
+    }
+}

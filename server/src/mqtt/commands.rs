@@ -1,0 +1,167 @@
+//! Commands through the embedded broker: a device's connection that subscribes to its commands
+//! (`app/device/<id>/cmd/+`) is linked for dispatch ([`crate::commands`]); a command goes to
+//! that connection alone, QoS 1 (or the QoS 0 it subscribed with), never retained, with MQTT 5's
+//! response topic, correlation data (the command id) and message expiry; it is SENT once rmqtt
+//! writes it to the connection (recorded durably before it goes) and DELIVERED at the device's
+//! PUBACK.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rmqtt::codec::types::Publish as CodecPublish;
+use rmqtt::codec::v5::PublishProperties;
+use rmqtt::context::ServerContext;
+use rmqtt::session::{Session, SessionState};
+use rmqtt::types::{From, FromType, Id, Publish, QoS};
+use telemetry::command::{Command, Receipt};
+use telemetry::text::untrusted;
+use telemetry::topic::{CommandTopic, DEVICE_PREFIX, command_parts, command_topic, result_topic};
+use tracing::warn;
+
+use crate::clock::now_ms;
+use crate::commands::{Commands, Link, Transport};
+
+/// The client id commands are sent from (as the broker's own messages, which no client's are).
+const SENDER: &str = "iot-commands";
+
+/// The device whose commands `filter` subscribes to: `app/device/<id>/cmd/+`, `…/cmd/#` or
+/// `app/device/<id>/#`. A filter over many devices (`app/device/+/cmd/+`) links none: commands
+/// go to the device's own connection.
+pub fn commands_subscriber(filter: &str) -> Option<&str> {
+    let rest = filter.strip_prefix(DEVICE_PREFIX)?;
+    let (device, tail) = rest.split_once('/')?;
+    let takes = matches!(tail, "cmd/+" | "cmd/#" | "#");
+    (takes && telemetry::valid_name(device).is_ok()).then_some(device)
+}
+
+/// Whether `from` is the broker's own command sender.
+fn ours(from: &From) -> bool {
+    matches!(from.typ(), FromType::System) && &*from.id.client_id == SENDER
+}
+
+/// The device and command id of a command `publish` from us, if it is one.
+fn command_of<'a>(from: &From, publish: &'a Publish) -> Option<(&'a str, &'a str)> {
+    if !ours(from) {
+        return None;
+    }
+    match command_parts(&publish.topic) {
+        Some((device, CommandTopic::Command, id)) => Some((device, id)),
+        _ => None,
+    }
+}
+
+/// Records command `publish` as SENT, as rmqtt is about to write it to `client`'s connection.
+pub async fn delivering(commands: &Commands, client: &str, from: &From, publish: &Publish) {
+    let Some((device, id)) = command_of(from, publish) else { return };
+    let receipt = match publish.qos {
+        QoS::AtMostOnce => Receipt::Unobservable,
+        _ => Receipt::Observable,
+    };
+    if let Err(e) = commands.sent(device, id, receipt).await {
+        warn!(client = %untrusted(client), command = id, error = ?e, "a command's SENT not stored");
+    }
+}
+
+/// Records command `publish` as DELIVERED: the device acknowledged it.
+pub async fn acknowledged(commands: &Commands, client: &str, from: &From, publish: &Publish) {
+    let Some((device, id)) = command_of(from, publish) else { return };
+    if let Err(e) = commands.delivered(device, id).await {
+        warn!(client = %untrusted(client), command = id, error = ?e, "a command's DELIVERED not stored");
+    }
+}
+
+/// How long a new connection's kept subscriptions are looked for, and how often.
+const KEPT_WAIT: Duration = Duration::from_millis(1000);
+const KEPT_EVERY: Duration = Duration::from_millis(50);
+
+/// Links a reconnected persistent `session` whose kept subscriptions take its commands. rmqtt
+/// moves them over from the old session just after the connection is made (without a
+/// subscribe hook), so they are looked for a moment; a clean session has none, and nothing
+/// happens.
+pub async fn kept_subscription(commands: Commands, session: Session) {
+    if session.connect_info().await.is_ok_and(|info| info.clean_start()) {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + KEPT_WAIT;
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(KEPT_EVERY).await;
+        let Ok(subs) = session.subscriptions().await else { return };
+        let subs = subs.read().await;
+        if subs.is_empty() {
+            continue;
+        }
+        for (filter, opts) in subs.iter() {
+            if let Some(device) = commands_subscriber(filter) {
+                let id = &session.id;
+                let link = Link {
+                    client: id.client_id.to_string(),
+                    session: id.create_time,
+                    qos: opts.qos().value(),
+                };
+                commands.linked(device, link);
+            }
+        }
+        return;
+    }
+}
+
+/// Sends commands through the embedded broker.
+pub struct Embedded {
+    scx: ServerContext,
+}
+
+impl Embedded {
+    pub fn new(scx: ServerContext) -> Arc<Embedded> {
+        Arc::new(Embedded { scx })
+    }
+}
+
+#[async_trait]
+impl Transport for Embedded {
+    async fn send(&self, command: &Command, link: &Link) -> bool {
+        let now = now_ms();
+        let left = command.expires_at.saturating_sub(now).max(1);
+        let expiry = NonZeroU32::new(u32::try_from((left + 999) / 1000).unwrap_or(u32::MAX));
+        let properties = PublishProperties {
+            response_topic: Some(result_topic(&command.device, &command.id).into()),
+            correlation_data: Some(command.id.clone().into_bytes().into()),
+            message_expiry_interval: expiry,
+            content_type: Some("application/json".into()),
+            is_utf8_payload: true,
+            ..Default::default()
+        };
+        let qos = if link.qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+        let publish = Publish::from(CodecPublish {
+            dup: false,
+            retain: false,
+            qos,
+            topic: command_topic(&command.device, &command.id).into(),
+            packet_id: None,
+            payload: command.payload().into_bytes().into(),
+            properties: Some(properties),
+        })
+        .target_clientid(link.client.as_str().into())
+        .create_time(now);
+        let id = Id::new(self.scx.node.id(), 0, None, None, SENDER.into(), None);
+        let expiry = expiry.map(|s| std::time::Duration::from_secs(u64::from(s.get())));
+        SessionState::forwards(&self.scx, From::from_system(id), publish, false, expiry).await.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_takes_commands_by_its_own_filters_only() {
+        assert_eq!(commands_subscriber("app/device/d1/cmd/+"), Some("d1"));
+        assert_eq!(commands_subscriber("app/device/d1/cmd/#"), Some("d1"));
+        assert_eq!(commands_subscriber("app/device/d1/#"), Some("d1"));
+        assert_eq!(commands_subscriber("app/device/+/cmd/+"), None);
+        assert_eq!(commands_subscriber("app/device/d1/telemetry"), None);
+        assert_eq!(commands_subscriber("app/device/d1/cmd/abc"), None);
+        assert_eq!(commands_subscriber("#"), None);
+    }
+}
