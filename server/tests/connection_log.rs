@@ -119,6 +119,40 @@ fn a_client_that_stops_pinging_ends_as_a_keepalive_timeout_and_a_disconnect_as_c
     assert!(polite > 0.0 && polite < 1.0, "connected part of what was logged: {polite}");
     let (_, page) = server.get("/fleet");
     assert!(page.contains("Up 24 h"), "the column shows");
+    // Sortable, over every device (not only a page's), either way with devices without a log
+    // last; its heading links the order.
+    assert!(page.contains(r#"data-sort="up"><a href="/fleet?sort=up""#), "{page}");
+    for (sort, descending) in [("up", false), ("-up", true)] {
+        let (status, body) = server.get(&format!("/api/fleet?sort={sort}"));
+        assert_eq!(status, 200, "{body}");
+        let fleet: Value = serde_json::from_str(&body).unwrap();
+        let rows = fleet["rows"].as_array().unwrap();
+        let shares: Vec<Option<f64>> = rows.iter().map(|r| r["availability"].as_f64()).collect();
+        assert_eq!(rows.last().unwrap()["device"]["id"], "NOLOG", "{sort}: no log, last");
+        let known: Vec<f64> = shares.iter().flatten().copied().collect();
+        assert!(
+            known.len() >= 2 && shares.iter().take(known.len()).all(Option::is_some),
+            "{sort}: {shares:?}"
+        );
+        let ordered = known.windows(2).all(|w| if descending { w[0] >= w[1] } else { w[0] <= w[1] });
+        assert!(ordered, "{sort}: {known:?}");
+    }
+    // The CSV has the column: a percentage, empty without a log.
+    let (_, csv) = server.get("/api/fleet.csv?sort=id");
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let at = header.iter().position(|c| *c == "up_24h").expect("an up_24h column");
+    let cell = |id: &str| {
+        let line =
+            csv.lines().find(|l| l.starts_with(&format!("{id},"))).unwrap_or_else(|| panic!("{id}: {csv}"));
+        line.split(',').nth(at).unwrap().to_owned()
+    };
+    assert_eq!(cell("NOLOG"), "", "{csv}");
+    let polite_cell = cell("POLITE");
+    let percent: f64 = polite_cell.trim_end_matches('%').parse().unwrap_or_else(|_| panic!("{polite_cell}"));
+    assert!(
+        polite_cell.ends_with('%') && (percent - polite * 100.0).abs() < 1.0,
+        "{polite_cell} against {polite}"
+    );
 }
 
 #[test]

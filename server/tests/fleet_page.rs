@@ -131,12 +131,15 @@ async fn the_fleet_is_paged_sorted_and_filtered_on_the_server_with_chips_alarms_
     let (status, csv) = server.get("/api/fleet.csv?q=-tag%3Asite%3Dgreenhouse&sort=-alarms");
     assert_eq!(status, 200, "{csv}");
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "id,name,status,last_seen_utc,firmware,rssi,battery,uptime_s,tags,open_alarms");
+    assert_eq!(
+        lines[0],
+        "id,name,status,last_seen_utc,firmware,rssi,battery,uptime_s,up_24h,tags,open_alarms"
+    );
     assert_eq!(lines.len(), 1 + 150);
-    assert!(lines[1].starts_with("FP_120,,online,") && lines[1].ends_with(",-70,,,,1"), "{}", lines[1]);
+    assert!(lines[1].starts_with("FP_120,,online,") && lines[1].ends_with(",-70,,,,,1"), "{}", lines[1]);
     let (status, csv) = server.get("/api/fleet.csv?q=id%3AFP_001");
     assert_eq!(status, 200);
-    assert!(csv.lines().nth(1).unwrap().ends_with(",1.4.2,-51,,,site=greenhouse,0"), "{csv}");
+    assert!(csv.lines().nth(1).unwrap().ends_with(",1.4.2,-51,,,100%,site=greenhouse,0"), "{csv}");
     assert_eq!(server.get("/api/fleet.csv?q=%28").0, 400);
 }
 
@@ -205,7 +208,7 @@ fn viewers_read_the_fleet_and_its_csv_only_admins_tag_in_bulk() {
     let tagged = serde_json::from_str::<Value>(&body).unwrap();
     assert_eq!((tagged["matched"].as_u64(), tagged["changed"].as_u64()), (Some(3), Some(3)));
     let (_, csv) = call(http, root, "GET", "/api/fleet.csv?q=tag%3Afloor%3D2&sort=id", "");
-    let tags: Vec<&str> = csv.lines().skip(1).filter_map(|l| l.split(',').nth(8)).collect();
+    let tags: Vec<&str> = csv.lines().skip(1).filter_map(|l| l.split(',').nth(9)).collect();
     assert_eq!(tags, ["floor=2", "floor=2", "floor=2"]);
     let (_, changes) = call(http, root, "GET", "/api/changes?after=0&limit=100", "");
     let changes: Value = serde_json::from_str(&changes).unwrap();

@@ -175,10 +175,13 @@ pub enum SortKey {
     Uptime,
     /// Open alarms.
     Alarms,
+    /// Share of the last 24 hours connected, from the connection log ("Up 24 h"; devices
+    /// without a log last).
+    Up,
 }
 
 impl SortKey {
-    pub const ALL: [SortKey; 9] = [
+    pub const ALL: [SortKey; 10] = [
         SortKey::Status,
         SortKey::Id,
         SortKey::Name,
@@ -188,6 +191,7 @@ impl SortKey {
         SortKey::Battery,
         SortKey::Uptime,
         SortKey::Alarms,
+        SortKey::Up,
     ];
 
     pub fn key(self) -> &'static str {
@@ -201,6 +205,7 @@ impl SortKey {
             SortKey::Battery => "battery",
             SortKey::Uptime => "uptime",
             SortKey::Alarms => "alarms",
+            SortKey::Up => "up",
         }
     }
 }
@@ -277,7 +282,20 @@ fn battery_sort(d: &(impl Facts + ?Sized)) -> Option<f64> {
 }
 
 /// Sorts devices in `sort`'s order at `now`, ties by id (ascending either way); `alarms` counts a device's open alarms.
+/// (No device has a share connected here: sorting by it is [`sort_devices_by`]'s.)
 pub fn sort_devices<D: Facts>(devices: &mut [D], sort: Sort, now: Millis, alarms: impl Fn(&str) -> u32) {
+    sort_devices_by(devices, sort, now, alarms, |_| None);
+}
+
+/// [`sort_devices`], with `up` answering a device's share of the last 24 hours connected (the
+/// "Up 24 h" column; `None`: no connection log).
+pub fn sort_devices_by<D: Facts>(
+    devices: &mut [D],
+    sort: Sort,
+    now: Millis,
+    alarms: impl Fn(&str) -> u32,
+    up: impl Fn(&str) -> Option<f64>,
+) {
     let desc = sort.desc;
     devices.sort_by(|a, b| {
         let order = match sort.key {
@@ -299,6 +317,7 @@ pub fn sort_devices<D: Facts>(devices: &mut [D], sort: Sort, now: Millis, alarms
             }
             SortKey::Uptime => return by_number(uptime_s(a), uptime_s(b), desc).then(a.id().cmp(b.id())),
             SortKey::Alarms => alarms(a.id()).cmp(&alarms(b.id())),
+            SortKey::Up => return by_number(up(a.id()), up(b.id()), desc).then(a.id().cmp(b.id())),
         };
         let order = if desc { order.reverse() } else { order };
         order.then_with(|| a.id().cmp(b.id()))
@@ -441,6 +460,17 @@ mod tests {
         assert_eq!(ids(&all), ["a", "b", "c"], "stale first, then by id");
         sort_devices(&mut all, Sort::parse("-alarms"), now, |id| u32::from(id == "c"));
         assert_eq!(ids(&all), ["c", "a", "b"]);
+        // Up 24 h: least connected first, devices without a connection log last either way.
+        let up = |id: &str| match id {
+            "a" => Some(0.5),
+            "c" => Some(0.99),
+            _ => None,
+        };
+        sort_devices_by(&mut all, Sort::parse("up"), now, |_| 0, up);
+        assert_eq!(ids(&all), ["a", "c", "b"]);
+        sort_devices_by(&mut all, Sort::parse("-up"), now, |_| 0, up);
+        assert_eq!(ids(&all), ["c", "a", "b"]);
+        assert_eq!(Sort::parse("-up"), Sort { key: SortKey::Up, desc: true });
         sort_devices(&mut all, Sort::parse("bogus"), now, |_| 0);
         assert_eq!(Sort::parse("bogus"), Sort::default());
         assert_eq!(Sort::parse("-seen").as_string(), "-seen");

@@ -156,7 +156,7 @@ pub async fn delete_group(id: String, confirm: Option<String>) -> Result<(), Api
 #[cfg(feature = "ssr")]
 mod ssr_fleet {
     use telemetry::DeviceSummary;
-    use telemetry::fleet::{GroupError, Sort, sort_devices, summarize};
+    use telemetry::fleet::{GroupError, Sort, SortKey, sort_devices, sort_devices_by, summarize};
     use telemetry::query::Query;
 
     use super::{ApiError, FleetList, FleetRow, ssr};
@@ -176,7 +176,21 @@ mod ssr_fleet {
             current.value.into_iter().filter(|d| query.matches(d, now)).collect();
         let summary = summarize(&matching, now);
         let alarms_of = |id: &str| counts.get(id).copied().unwrap_or(0);
-        sort_devices(&mut matching, sort, now, alarms_of);
+        let day = telemetry::connections::WINDOWS[0].1;
+        let shares_of =
+            |ids: Vec<String>| ssr::read(move |s| s.availability(&ids, now.saturating_sub(day), now));
+        // Sorted by "Up 24 h": every matching device's share, read in one go (one transaction,
+        // at most 100 entries a log); otherwise only the page's.
+        let all_shares = if sort.key == SortKey::Up {
+            let ids: Vec<String> = matching.iter().map(|d| d.id.clone()).collect();
+            let shares = shares_of(ids.clone()).await?;
+            let by_id: std::collections::HashMap<String, Option<f64>> = ids.into_iter().zip(shares).collect();
+            sort_devices_by(&mut matching, sort, now, alarms_of, |id| by_id.get(id).copied().flatten());
+            Some(by_id)
+        } else {
+            sort_devices(&mut matching, sort, now, alarms_of);
+            None
+        };
         let total = matching.len();
         let pages = pages(total);
         let page = (page as usize).clamp(1, pages);
@@ -186,12 +200,19 @@ mod ssr_fleet {
             .take(PAGE_ROWS)
             .map(|device| FleetRow { alarms: alarms_of(&device.id), device, availability: None })
             .collect();
-        // Read for this page's rows only (at most 100 logs of at most 100 entries).
-        let ids: Vec<String> = rows.iter().map(|r| r.device.id.clone()).collect();
-        let day = telemetry::connections::WINDOWS[0].1;
-        let shares = ssr::read(move |s| s.availability(&ids, now.saturating_sub(day), now)).await?;
-        for (row, share) in rows.iter_mut().zip(shares) {
-            row.availability = share;
+        match all_shares {
+            Some(by_id) => {
+                for row in &mut rows {
+                    row.availability = by_id.get(&row.device.id).copied().flatten();
+                }
+            }
+            None => {
+                // This page's rows only (at most 100 logs of at most 100 entries).
+                let ids: Vec<String> = rows.iter().map(|r| r.device.id.clone()).collect();
+                for (row, share) in rows.iter_mut().zip(shares_of(ids).await?) {
+                    row.availability = share;
+                }
+            }
         }
         Ok(FleetList {
             server_time: now,

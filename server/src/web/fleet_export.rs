@@ -1,6 +1,8 @@
 //! `GET /api/fleet.csv?q=&sort=`: the fleet view's list as CSV: every device the query matches
 //! (not only a page), in the view's order, one row each: `id`, `name`, `status`,
-//! `last_seen_utc`, `firmware`, `rssi`, `battery`, `uptime_s`, `tags`, `open_alarms`. A query's
+//! `last_seen_utc`, `firmware`, `rssi`, `battery`, `uptime_s`, `up_24h` (the share of the last
+//! 24 hours connected, in percent to a tenth, rounded down; empty without a connection log),
+//! `tags`, `open_alarms`. A query's
 //! mistake is a 400 saying where. Text from outside (names, firmware) is quoted, and a cell
 //! that a spreadsheet would run as a formula is prefixed with `'`.
 
@@ -10,7 +12,7 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use telemetry::fleet::{self, BatteryLevel, Sort, sort_devices};
+use telemetry::fleet::{self, BatteryLevel, Sort, sort_devices_by};
 use telemetry::tags::tags_text;
 use telemetry::{DeviceSummary, Millis};
 
@@ -37,10 +39,15 @@ fn cell(out: &mut String, text: &str) {
     }
 }
 
-/// The rows, header first.
-pub fn csv(devices: &[DeviceSummary], now: Millis, alarms: impl Fn(&str) -> u32) -> String {
+/// The rows, header first; `up` answers a device's share of the last 24 hours connected.
+pub fn csv(
+    devices: &[DeviceSummary],
+    now: Millis,
+    alarms: impl Fn(&str) -> u32,
+    up: impl Fn(&str) -> Option<f64>,
+) -> String {
     let mut out =
-        String::from("id,name,status,last_seen_utc,firmware,rssi,battery,uptime_s,tags,open_alarms\n");
+        String::from("id,name,status,last_seen_utc,firmware,rssi,battery,uptime_s,up_24h,tags,open_alarms\n");
     for d in devices {
         let battery = fleet::battery_level(d).map(|b| match b {
             BatteryLevel::Percent(p) => format!("{p}%"),
@@ -55,6 +62,7 @@ pub fn csv(devices: &[DeviceSummary], now: Millis, alarms: impl Fn(&str) -> u32)
             d.metric("rssi").map(|m| m.value.to_string()).unwrap_or_default(),
             battery.unwrap_or_default(),
             fleet::uptime_s(d).map(|u| u.to_string()).unwrap_or_default(),
+            up(&d.id).map(|share| format!("{}%", (share * 1000.0).floor() / 10.0)).unwrap_or_default(),
             tags_text(&d.tags),
             alarms(&d.id).to_string(),
         ];
@@ -103,14 +111,28 @@ pub async fn fleet_csv(State(state): State<AppState>, Query(p): Query<FleetCsvQu
         return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response();
     };
     let now = now_ms();
+    // Every exported device's share of the last 24 hours connected: one read of their logs.
+    let store = state.store.clone();
+    let ids: Vec<String> = devices.iter().map(|d| d.id.clone()).collect();
+    let day = telemetry::connections::WINDOWS[0].1;
+    let read = tokio::task::spawn_blocking(move || {
+        let shares = store.availability(&ids, now.saturating_sub(day), now)?;
+        Ok::<_, telemetry::SourceError>(
+            ids.into_iter().zip(shares).collect::<std::collections::HashMap<_, _>>(),
+        )
+    });
+    let Ok(Ok(shares)) = read.await else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response();
+    };
     let of = |id: &str| counts.get(id).copied().unwrap_or(0);
-    sort_devices(&mut devices, Sort::parse(&p.sort), now, of);
+    let up = |id: &str| shares.get(id).copied().flatten();
+    sort_devices_by(&mut devices, Sort::parse(&p.sort), now, of, up);
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
             (header::CONTENT_DISPOSITION, "attachment; filename=\"fleet.csv\""),
         ],
-        csv(&devices, now, of),
+        csv(&devices, now, of, up),
     )
         .into_response()
 }
@@ -125,14 +147,16 @@ mod tests {
             DeviceSummary { id: "d1".into(), last_seen: 0, message_count: 1, ..DeviceSummary::default() };
         d.name = Some("=HYPERLINK(\"x\"), \"kitchen\"\nnext".into());
         d.tags = telemetry::tags::parse_tags("site=greenhouse floor=2").unwrap();
-        let text = csv(&[d], 0, |_| 2);
+        let text = csv(std::slice::from_ref(&d), 0, |_| 2, |_| None);
         let mut lines = text.lines();
         assert_eq!(
             lines.next(),
-            Some("id,name,status,last_seen_utc,firmware,rssi,battery,uptime_s,tags,open_alarms")
+            Some("id,name,status,last_seen_utc,firmware,rssi,battery,uptime_s,up_24h,tags,open_alarms")
         );
         assert!(text.contains("d1,\"'=HYPERLINK(\"\"x\"\"), \"\"kitchen\"\"\nnext\",online,"), "{text}");
-        assert!(text.ends_with(",,,,floor=2 site=greenhouse,2\n"), "{text}");
+        assert!(text.ends_with(",,,,,floor=2 site=greenhouse,2\n"), "no log: an empty up_24h; {text}");
+        let up = csv(&[d], 0, |_| 2, |_| Some(0.97777));
+        assert!(up.ends_with(",,,,97.7%,floor=2 site=greenhouse,2\n"), "rounded down to a tenth: {up}");
         let mut out = String::new();
         cell(&mut out, "-80");
         assert_eq!(out, "-80", "a negative number is a number");

@@ -93,7 +93,7 @@ pub fn FleetTable(
                         {columns.rssi.then(|| heading(SortKey::Rssi, "Signal"))}
                         {columns.battery.then(|| heading(SortKey::Battery, "Battery"))}
                         {columns.uptime.then(|| heading(SortKey::Uptime, "Uptime"))}
-                        {columns.availability.then(|| view! { <th title="Share of the last 24 h connected">"Up 24 h"</th> })}
+                        {columns.availability.then(|| heading(SortKey::Up, "Up 24 h"))}
                         <th>"Tags"</th>
                         {heading(SortKey::Alarms, "Alarms")}
                     </tr>
