@@ -400,7 +400,9 @@ impl RuleForm {
                 severity: severity()?,
             },
             _ => {
-                return Err("kind: threshold, no data, offline, overdue, reboot loop or firmware drift".into());
+                return Err(
+                    "kind: threshold, no data, offline, overdue, reboot loop or firmware drift".into()
+                );
             }
         };
         let min_samples = match self.min_samples.trim() {
