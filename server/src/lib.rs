@@ -374,7 +374,7 @@ impl Server {
             auth,
             desk: _,
             notifier: _,
-            commands: _,
+            commands,
             senders: _,
             stop_tx,
         } = self;
@@ -391,6 +391,7 @@ impl Server {
                 config.mqtt.clone(),
                 broker_tls,
                 ingest.clone(),
+                commands.clone(),
                 stop_tx.subscribe(),
             ))
         });

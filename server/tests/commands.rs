@@ -612,3 +612,51 @@ async fn only_admins_command_devices_answer_only_for_themselves_and_requests_are
     assert_eq!(status, 429, "{why}");
     server.stop().await;
 }
+
+/// With an external broker (Mosquitto): a command to a device whose status says online goes
+/// out through the server's client, SENT at the broker's PUBACK, its delivery not observable,
+/// and the device's answer comes back through the broker; a device whose status says offline
+/// keeps its command QUEUED.
+#[test]
+fn through_an_external_broker_commands_go_to_devices_that_are_online() {
+    use common::mosquitto::{Mosquitto, external_env, subscribed};
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start();
+    let server =
+        ServerProcess::start(&dir.path().join("t.redb"), &external_env(broker.addr, "dash-commands"));
+    common::eventually("subscribed to the broker", || subscribed(&server));
+    let http = server.http;
+    rt.block_on(async {
+        let mut online = Dev::connect(broker.addr, "X1", None, false).await;
+        assert!(online.subscribe("app/device/X1/cmd/+", QoS::AtLeastOnce).await);
+        online.client.publish("app/device/X1/status", QoS::AtLeastOnce, true, "online").await.unwrap();
+        let reading = |t| payload([("t", t)], now_ms());
+        online.client.publish(telemetry_topic("X1"), QoS::AtLeastOnce, false, reading(1.0)).await.unwrap();
+        let offline = Dev::connect(broker.addr, "X2", None, false).await;
+        offline.client.publish(telemetry_topic("X2"), QoS::AtLeastOnce, false, reading(2.0)).await.unwrap();
+        offline.client.publish("app/device/X2/status", QoS::AtLeastOnce, true, "offline").await.unwrap();
+        for id in ["X1", "X2"] {
+            let start = std::time::Instant::now();
+            while call(http, "GET", &format!("/api/devices/{id}/commands"), None, None).await.0 != 200 {
+                assert!(start.elapsed() < TIMEOUT, "{id}'s reading reached the server");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        let command = post(http, "X1", "", json!({"method": "identify"})).await.1;
+        assert_eq!(command["delivery_observable"], false, "said from the start: {command}");
+        let waiting = post(http, "X2", "", json!({"method": "identify"})).await.1;
+        let (id, payload) = online.command().await;
+        assert_eq!((id.as_str(), &payload["method"]), (id_of(&command).as_str(), &json!("identify")));
+        until_status(http, "X1", &id, "SENT").await;
+        online.answer("X1", &id, ok(json!({"blinked": true}))).await;
+        let done = until_status(http, "X1", &id, "SUCCEEDED").await;
+        assert_eq!(done["result"], json!({"blinked": true}));
+        assert!(done.get("delivered_at").is_none(), "DELIVERED is never claimed");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(get(http, "X2", &id_of(&waiting)).await["status"], "QUEUED", "offline: not sent");
+        online.vanish();
+        offline.vanish();
+    });
+    server.stop();
+}

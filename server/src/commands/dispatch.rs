@@ -26,6 +26,12 @@ use crate::store::{CommandOp, Store};
 pub trait Transport: Send + Sync {
     /// Hands `command` to `link`'s connection; false if it could not be (the connection is gone).
     async fn send(&self, command: &Command, link: &Link) -> bool;
+
+    /// Whether devices' subscriptions cannot be seen (an external broker), so a device counts
+    /// as there while its status says online, each online status a new connection.
+    fn presence_by_status(&self) -> bool {
+        false
+    }
 }
 
 /// A device's connection that subscribed to its commands.
@@ -48,6 +54,9 @@ pub(super) enum Event {
 
 /// Pause before the clock's ops are tried again after a failed commit.
 const RETRY: Duration = Duration::from_secs(1);
+
+/// How often devices' statuses are read where subscriptions cannot be seen.
+const PRESENCE_EVERY: Duration = Duration::from_secs(2);
 
 pub(super) struct Dispatch {
     ingest: Ingest,
@@ -83,7 +92,10 @@ impl Dispatch {
         // worst, never missed.
         self.reload().await;
         let mut retry_at: Option<tokio::time::Instant> = None;
+        let mut presence = tokio::time::interval(PRESENCE_EVERY);
+        presence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let by_status = self.transport.as_ref().is_some_and(|t| t.presence_by_status());
             let wake = match (super::next_deadline(self.open.values().flatten()), retry_at) {
                 (_, Some(at)) => Some(at),
                 (Some(due), None) => {
@@ -110,27 +122,62 @@ impl Dispatch {
                     Some(Event::Attach(transport)) => {
                         self.transport = Some(transport);
                     }
-                    Some(Event::Linked(device, link)) => {
-                        // The same connection again (it subscribed twice): what it was handed
-                        // is on its way already.
-                        if self.links.get(&device).is_some_and(|l| l.session == link.session) {
-                            self.links.insert(device, link);
-                            continue;
-                        }
-                        self.outstanding.remove(&device);
-                        self.links.insert(device.clone(), link);
-                        self.pump(&device).await;
-                    }
+                    Some(Event::Linked(device, link)) => self.link(device, link).await,
                     Some(Event::Unlinked(client, session)) => {
                         self.links.retain(|_, l| !(l.client == client && l.session == session));
                     }
                     None => return,
                 },
+                _ = presence.tick(), if by_status => self.presence().await,
                 () = timer => {
                     retry_at = None;
                     if !self.due().await {
                         retry_at = Some(tokio::time::Instant::now() + RETRY);
                     }
+                }
+            }
+        }
+    }
+
+    /// `device` takes its commands over `link` from now on.
+    async fn link(&mut self, device: String, link: Link) {
+        // The same connection again (it subscribed twice): what it was handed is on its way.
+        if self.links.get(&device).is_some_and(|l| l.session == link.session) {
+            self.links.insert(device, link);
+            return;
+        }
+        self.outstanding.remove(&device);
+        self.links.insert(device.clone(), link);
+        self.pump(&device).await;
+    }
+
+    /// Where subscriptions cannot be seen: devices with unfinished commands whose status is
+    /// online are linked (a new online status is a new connection), the others not.
+    async fn presence(&mut self) {
+        let devices: Vec<String> = self.open.keys().cloned().collect();
+        if devices.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        let statuses = tokio::task::spawn_blocking(move || {
+            devices
+                .into_iter()
+                .map(|d| {
+                    let status = store.device(&d).ok().and_then(|c| c.value).and_then(|s| s.status);
+                    (d, status)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for (device, status) in statuses {
+            match status {
+                Some(s) if s.online => {
+                    let link = Link { client: device.clone(), session: s.at, qos: 1 };
+                    self.link(device, link).await;
+                }
+                _ => {
+                    self.links.remove(&device);
                 }
             }
         }
@@ -204,6 +251,8 @@ impl Dispatch {
         let (command, link) = (next.clone(), link.clone());
         self.outstanding.insert(device.to_owned(), (command.id.clone(), link.session));
         if !transport.send(&command, &link).await {
+            // Tried again at the next chance (a new connection, a change, the presence check).
+            self.outstanding.remove(device);
             warn!(device, command = %command.id, "command not handed to the device's connection");
         }
     }

@@ -22,7 +22,7 @@ use rumqttc::{
     TlsConfiguration, Transport,
 };
 use telemetry::text::untrusted;
-use telemetry::topic::{ATTRIBUTES_FILTER, STATUS_FILTER, TELEMETRY_FILTER};
+use telemetry::topic::{ATTRIBUTES_FILTER, RESULT_FILTER, STATUS_FILTER, TELEMETRY_FILTER};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
@@ -98,6 +98,7 @@ pub async fn run(
     config: MqttConfig,
     tls: Option<Arc<rustls::ClientConfig>>,
     ingest: Ingest,
+    commands: crate::commands::Commands,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);
@@ -113,6 +114,9 @@ pub async fn run(
         options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
     }
     let (client, mut eventloop) = AsyncClient::new(options, 1024);
+    // Commands to devices go out through this client too.
+    let external = super::commands::External::new(client.clone(), commands.clone());
+    commands.attach(external.clone());
     // Each PUBACK goes out as soon as its reading is stored.
     let mut network = eventloop.network_options();
     network.set_tcp_nodelay(true);
@@ -156,9 +160,9 @@ pub async fn run(
                 // for again (harmless: retained attributes that come again change nothing).
                 let filters: &[&str] = if ack.session_present {
                     metrics.set_mqtt_connected(true);
-                    &[ATTRIBUTES_FILTER]
+                    &[ATTRIBUTES_FILTER, RESULT_FILTER]
                 } else {
-                    &[TELEMETRY_FILTER, STATUS_FILTER, ATTRIBUTES_FILTER]
+                    &[TELEMETRY_FILTER, STATUS_FILTER, ATTRIBUTES_FILTER, RESULT_FILTER]
                 };
                 let filters: Vec<_> = filters
                     .iter()
@@ -173,6 +177,9 @@ pub async fn run(
                     }
                 });
             }
+            // Commands the server published, and the broker's PUBACKs for them.
+            Ok(Event::Outgoing(rumqttc::Outgoing::Publish(pkid))) => external.written(pkid),
+            Ok(Event::Incoming(Packet::PubAck(ack))) => external.acknowledged(ack.pkid),
             Ok(Event::Incoming(Packet::SubAck(ack))) => {
                 metrics.set_mqtt_connected(true);
                 info!(codes = ?ack.return_codes, "subscribed");
@@ -303,18 +310,22 @@ async fn answer_all(
 }
 
 /// Mosquitto's `acl_file` for this dashboard: a device (user name = device id) may write only
-/// under `app/device/<its id>/`, and `dashboard_user` may read every device's telemetry,
-/// status and attributes. Devices' passwords are their keys (`server device key <id>`), given to
-/// `mosquitto_passwd`. With Mosquitto's `use_username_as_clientid true`, nobody can take the
-/// dashboard's client id (and with it its queued messages) or a device's.
+/// under `app/device/<its id>/` and read only its own commands, and `dashboard_user` may read
+/// every device's telemetry, status, attributes and answers to commands, and send commands.
+/// Devices' passwords are their keys (`server device key <id>`), given to `mosquitto_passwd`.
+/// With Mosquitto's `use_username_as_clientid true`, nobody can take the dashboard's client id
+/// (and with it its queued messages) or a device's.
 pub fn mosquitto_acl(dashboard_user: &str) -> String {
     format!(
         "# IoT dashboard: each device writes only its own topics; the dashboard reads them all.\n\
-         pattern write {prefix}%u/#\n\n\
+         pattern write {prefix}%u/#\n\
+         pattern read {prefix}%u/cmd/+\n\n\
          user {dashboard_user}\n\
          topic read {prefix}+/telemetry\n\
          topic read {prefix}+/status\n\
-         topic read {prefix}+/attributes\n",
+         topic read {prefix}+/attributes\n\
+         topic read {prefix}+/res/+\n\
+         topic write {prefix}+/cmd/+\n",
         prefix = telemetry::topic::DEVICE_PREFIX,
     )
 }

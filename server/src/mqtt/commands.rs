@@ -4,6 +4,10 @@
 //! response topic, correlation data (the command id) and message expiry; it is SENT once rmqtt
 //! writes it to the connection (recorded durably before it goes) and DELIVERED at the device's
 //! PUBACK.
+//!
+//! Through an external broker ([`External`]): published by the server's client, QoS 1, never
+//! retained; SENT once the broker acknowledges it. Whether the device received it cannot be
+//! seen, and a device counts as there while its status says online.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -147,6 +151,75 @@ impl Transport for Embedded {
         let id = Id::new(self.scx.node.id(), 0, None, None, SENDER.into(), None);
         let expiry = expiry.map(|s| std::time::Duration::from_secs(u64::from(s.get())));
         SessionState::forwards(&self.scx, From::from_system(id), publish, false, expiry).await.is_ok()
+    }
+}
+
+/// Sends commands through the external broker's client ([`super::client`]), whose loop reports
+/// the packet id each publish went out with and the broker's PUBACKs.
+pub struct External {
+    client: rumqttc::AsyncClient,
+    commands: Commands,
+    /// Handed to the client, not yet written (in order): (device, command id).
+    queued: std::sync::Mutex<std::collections::VecDeque<(String, String)>>,
+    /// Written, waiting for the broker's PUBACK, by packet id.
+    written: std::sync::Mutex<std::collections::HashMap<u16, (String, String)>>,
+}
+
+/// At most this many commands wait for the broker's PUBACK (older ones are forgotten: the
+/// connection was lost, and the command is sent again once the device is back).
+const MAX_UNACKED: usize = 1024;
+
+impl External {
+    pub fn new(client: rumqttc::AsyncClient, commands: Commands) -> Arc<External> {
+        Arc::new(External { client, commands, queued: Default::default(), written: Default::default() })
+    }
+
+    /// The client wrote a publish with packet id `pkid`: the oldest command handed to it (a
+    /// publish sent again after a reconnect keeps its id, and is already known).
+    pub fn written(&self, pkid: u16) {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        if written.contains_key(&pkid) {
+            return;
+        }
+        let next = self.queued.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+        if let Some(command) = next {
+            if written.len() >= MAX_UNACKED {
+                written.clear();
+            }
+            written.insert(pkid, command);
+        }
+    }
+
+    /// The broker acknowledged packet `pkid`: its command is SENT.
+    pub fn acknowledged(&self, pkid: u16) {
+        let command = self.written.lock().unwrap_or_else(|e| e.into_inner()).remove(&pkid);
+        if let Some((device, id)) = command {
+            let commands = self.commands.clone();
+            tokio::spawn(async move {
+                if let Err(e) = commands.sent(&device, &id, Receipt::Unobservable).await {
+                    warn!(command = id, error = ?e, "a command's SENT not stored");
+                }
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl Transport for External {
+    async fn send(&self, command: &Command, _link: &Link) -> bool {
+        let entry = (command.device.clone(), command.id.clone());
+        self.queued.lock().unwrap_or_else(|e| e.into_inner()).push_back(entry);
+        let topic = command_topic(&command.device, &command.id);
+        // Never waits: a full request queue (the connection is down) leaves it QUEUED, tried again.
+        let sent = self.client.try_publish(topic, rumqttc::QoS::AtLeastOnce, false, command.payload());
+        if sent.is_err() {
+            self.queued.lock().unwrap_or_else(|e| e.into_inner()).pop_back();
+        }
+        sent.is_ok()
+    }
+
+    fn presence_by_status(&self) -> bool {
+        true
     }
 }
 
