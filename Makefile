@@ -29,6 +29,9 @@ soak:
 dev:
 	scripts/setup.sh dev
 	$(CARGO_SAME) build -p simulator
+	# cargo-leptos writes unhashed files: a manifest left by scripts/site.sh would point pages
+	# at an older build's hashed ones.
+	rm -f target/site/asset-manifest.json
 	trap 'kill 0' EXIT; (sleep 20; until curl -fsS http://127.0.0.1:3000/healthz >/dev/null 2>&1; do sleep 1; done; target/debug/simulator) & cargo leptos watch
 
 ## build: debug build of the server and site

@@ -34,7 +34,10 @@ SERVER=$!
 wait_listening "$WEB" "$SERVER"
 page=$(curl -fsS "http://127.0.0.1:$WEB/")
 grep -q '/pkg/iot-dashboard' <<<"$page" || { echo "dist: the page does not load the web client" >&2; exit 1; }
-curl -fsS -o /dev/null "http://127.0.0.1:$WEB/pkg/iot-dashboard.wasm"
+# The WASM by its hashed name (tools/hash-assets.mjs), as the page links it.
+wasm=$(grep -o '/pkg/iot-dashboard\.[0-9a-f]\{16\}\.wasm' <<<"$page" | head -1)
+[ -n "$wasm" ] || { echo "dist: the page links no hashed WASM" >&2; exit 1; }
+curl -fsS -o /dev/null "http://127.0.0.1:$WEB$wasm"
 grep -q '^setup http://' "$check/out" || { echo "dist: no setup link printed" >&2; exit 1; }
 "$check/$name/bin/simulator" --port "$MQTT" --total 100 --connections 2 --prefix DIST- >/dev/null
 curl -fsS "http://127.0.0.1:$WEB/api/device?id=DIST-001" | grep -q '"message_count"' \

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Finishes the site scripts/build.sh (or cargo-leptos) built in target/site, which each build
 # starts afresh:
-# PNG icons rendered from the one SVG source, uPlot for the charts, the Workbox service worker
-# over it all, then brotli and gzip copies the server sends to browsers that accept them.
+# PNG icons rendered from the one SVG source, uPlot for the charts, content hashes in the
+# names of the scripts, stylesheets and WASM (asset-manifest.json, read by the server at start),
+# the Workbox service worker over it all, then brotli and gzip copies the server sends to
+# browsers that accept them.
 #   scripts/site.sh [SITE] [fast|best]     best for release builds (make release), fast by default
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,5 +22,6 @@ rsvg-convert -w 180 -h 180 public/icon.svg -o "$SITE/icons/apple-touch-icon.png"
 mkdir -p "$SITE/vendor"
 cp tools/node_modules/uplot/dist/uPlot.iife.min.js tools/node_modules/uplot/dist/uPlot.min.css "$SITE/vendor/"
 
+node tools/hash-assets.mjs "$SITE"
 node tools/build-sw.mjs "$SITE"
 node tools/precompress.mjs "$SITE" "${2:-fast}"

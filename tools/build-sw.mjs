@@ -1,18 +1,29 @@
 // Generates the service worker over the built site (node tools/build-sw.mjs [site]).
-// Every JS/WASM/CSS file, icon and the manifest is precached with a content revision; pages
-// and server functions are network-first with the cache as the offline fallback; /ws/live is
-// never touched (service workers do not see WebSockets).
+// The hashed JS/WASM/CSS files (asset-manifest.json, tools/hash-assets.mjs) are precached by
+// their names, which change with their content; icons and the manifest with a content
+// revision. Pages and server functions are network-first with the cache as the offline
+// fallback; /ws/live is never touched (service workers do not see WebSockets).
+//
+// The hashed files' URLs start with ASSETS_BASE, which the server replaces when it serves
+// sw.js: with web.assets_url (a CDN: the worker precaches from there, which needs the CDN to
+// send Access-Control-Allow-Origin), or with nothing (this server, the default).
 import { generateSW } from 'workbox-build';
 import { fileURLToPath } from 'node:url';
+import fs from 'node:fs';
 import path from 'node:path';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const site = path.resolve(process.argv[2] ?? path.join(here, '..', 'target', 'site'));
+// Also in server/src/web/assets.rs.
+const ASSETS_BASE = '__IOT_ASSETS_URL__';
+const hashed = Object.values(JSON.parse(fs.readFileSync(path.join(site, 'asset-manifest.json'), 'utf8')));
 
 const { count, size, warnings } = await generateSW({
   globDirectory: site,
-  globPatterns: ['**/*.{js,wasm,css,svg,png,webmanifest,woff2}'],
+  globPatterns: ['**/*.{svg,png,webmanifest,woff2}'],
   globIgnores: ['sw.js', 'workbox-*.js'],
+  // Their names are their revisions.
+  additionalManifestEntries: hashed.map((url) => ({ url: `${ASSETS_BASE}${url}`, revision: null })),
   swDest: path.join(site, 'sw.js'),
   inlineWorkboxRuntime: true,
   mode: 'production',

@@ -2,7 +2,7 @@
 //! top bar and the routes.
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
@@ -17,14 +17,19 @@ use crate::pages::home::HomePage;
 use crate::pages::login::{LoginPage, SetupPage};
 use crate::state::live::Live;
 use crate::topbar::TopBar;
+pub use assets::Assets;
 
-/// The Content-Security-Policy of a page: scripts only from this site or inline with this
-/// response's nonce, WASM allowed to compile, nothing framed, forms posting only here. Inline
+pub mod assets;
+
+/// The Content-Security-Policy of a page: scripts only from this site (and `assets`, the origin
+/// of `web.assets_url` when set) or inline with this response's nonce, WASM allowed to compile
+/// (and fetched from there: `connect-src`), nothing framed, forms posting only here. Inline
 /// `style` attributes are allowed (the grid places widgets with them).
-pub fn content_security_policy(nonce: &str) -> String {
+pub fn content_security_policy(nonce: &str, assets: Option<&str>) -> String {
+    let cdn = assets.map(|origin| format!(" {origin}")).unwrap_or_default();
     format!(
-        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+        "default-src 'self'; script-src 'self'{cdn} 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'{cdn} 'unsafe-inline'; img-src 'self' data:; connect-src 'self'{cdn}; \
          worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'self'; \
          form-action 'self'; frame-ancestors 'none'"
     )
@@ -32,14 +37,20 @@ pub fn content_security_policy(nonce: &str) -> String {
 
 /// The document around the app, rendered on the server. Pages stream in order, so the HTML
 /// carries every value even for a browser without JavaScript.
-pub fn shell(options: LeptosOptions) -> impl IntoView {
+/// Scripts, stylesheets and the WASM come by their hashed names from [`Assets`] (a context the
+/// server provides), icons and the web app manifest from this server.
+pub fn shell(mut options: LeptosOptions) -> impl IntoView {
+    let assets = use_context::<Assets>().unwrap_or_default();
     #[cfg(feature = "ssr")]
     if let (Some(nonce), Some(response)) =
         (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
-        && let Ok(value) = http::HeaderValue::from_str(&content_security_policy(&nonce))
+        && let Ok(value) = http::HeaderValue::from_str(&content_security_policy(&nonce, assets.origin()))
     {
         response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
     }
+    let css = assets.url(&format!("/{}/{}.css", options.site_pkg_dir, options.output_name));
+    options.output_name = assets.output_name(&options.site_pkg_dir, &options.output_name).into();
+    let root = assets.base().to_owned();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -48,16 +59,17 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <meta name="theme-color" content="#0f766e"/>
-                <script src="/theme.js"></script>
+                <script src=assets.url("/theme.js")></script>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <link rel="manifest" href="/manifest.webmanifest"/>
                 <link rel="apple-touch-icon" href="/icons/apple-touch-icon.png"/>
-                <script src="/pwa.js" defer></script>
-                <link rel="stylesheet" href="/vendor/uPlot.min.css"/>
-                <script src="/vendor/uPlot.iife.min.js" defer></script>
-                <script src="/charts.js" defer></script>
+                <link rel="stylesheet" id="leptos" href=css/>
+                <script src=assets.url("/pwa.js") defer></script>
+                <link rel="stylesheet" href=assets.url("/vendor/uPlot.min.css")/>
+                <script src=assets.url("/vendor/uPlot.iife.min.js") defer></script>
+                <script src=assets.url("/charts.js") defer></script>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <HydrationScripts options root/>
                 <MetaTags/>
             </head>
             <body>
@@ -87,7 +99,6 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/iot-dashboard.css"/>
         <Title text="IoT Dashboard"/>
         <Router>
             <TopBar/>

@@ -30,7 +30,8 @@
 //!   (editor, widget frame, grid binding, saving), and so are [`pages::alarms`] (the list, one
 //!   alarm, the rules page with its editor, backtest, channels and deliveries) and
 //!   [`pages::device`] (its vitals, attributes, events, tags, name and note).
-//! - [`app`]: the HTML shell, the live-state context and the routes.
+//! - [`app`]: the HTML shell (and the [`Assets`] it links), the live-state context and the
+//!   routes.
 
 // Leptos view types nest deeply; release builds (without type erasure) need the headroom.
 #![recursion_limit = "512"]
@@ -44,4 +45,4 @@ pub mod state;
 pub mod topbar;
 pub mod widgets;
 
-pub use app::{App, shell};
+pub use app::{App, Assets, shell};

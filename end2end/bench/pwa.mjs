@@ -100,7 +100,8 @@ await browser.close();
 
 // 3. Precache size: the files listed in the generated service worker.
 const sw = fs.readFileSync(path.join(site, 'sw.js'), 'utf8');
-const urls = [...sw.matchAll(/url:"([^"]+)"/g)].map((m) => m[1]);
+// The hashed files' URLs start with a placeholder the server replaces (tools/build-sw.mjs).
+const urls = [...sw.matchAll(/url:"(?:__IOT_ASSETS_URL__)?([^"]+)"/g)].map((m) => m[1]);
 const precache = urls.reduce((n, u) => n + fs.statSync(path.join(site, u.replace(/^\//, ''))).size, 0);
 
 const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;

@@ -3,16 +3,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { newDevice } from './mqtt';
 
-const pkg = path.resolve(__dirname, '..', '..', 'target', 'site', 'pkg');
-const bundle = ['iot-dashboard.wasm', 'iot-dashboard.js', 'iot-dashboard.css'];
+const site = path.resolve(__dirname, '..', '..', 'target', 'site');
+// The files by their hashed names (tools/hash-assets.mjs): /pkg/iot-dashboard.<hash>.wasm, ...
+const manifest: Record<string, string> = JSON.parse(fs.readFileSync(path.join(site, 'asset-manifest.json'), 'utf8'));
+const bundle = ['/pkg/iot-dashboard.wasm', '/pkg/iot-dashboard.js', '/pkg/iot-dashboard.css'].map((f) => manifest[f]);
 
 test('the browser gets the WASM compressed and runs it', async ({ page }) => {
-  const wasm = page.waitForResponse((r) => r.url().endsWith('/pkg/iot-dashboard.wasm'));
+  const wasm = page.waitForResponse((r) => r.url().endsWith(bundle[0]));
   await page.goto('/');
   const response = await wasm;
   expect(['br', 'gzip']).toContain(await response.headerValue('content-encoding'));
   const sent = Number(await response.headerValue('content-length'));
-  expect(sent).toBeLessThan(fs.statSync(path.join(pkg, 'iot-dashboard.wasm')).size / 2);
+  expect(sent).toBeLessThan(fs.statSync(path.join(site, bundle[0])).size / 2);
   // It ran: the page is hydrated and the live feed connected.
   await expect(page.locator('.live-badge[data-state="live"]')).toBeVisible();
 });
@@ -20,15 +22,15 @@ test('the browser gets the WASM compressed and runs it', async ({ page }) => {
 for (const encoding of ['br', 'gzip']) {
   test(`WASM, JS and CSS are sent with ${encoding} to a client that accepts it, as is otherwise`, async ({ request }) => {
     for (const file of bundle) {
-      const raw = fs.readFileSync(path.join(pkg, file));
-      const packed = await request.get(`/pkg/${file}`, { headers: { 'accept-encoding': encoding } });
+      const raw = fs.readFileSync(path.join(site, file));
+      const packed = await request.get(file, { headers: { 'accept-encoding': encoding } });
       expect(packed.status()).toBe(200);
       expect(packed.headers()['content-encoding'], file).toBe(encoding);
       expect(Number(packed.headers()['content-length']), file).toBeLessThan(raw.length);
       // Decoded, it is the file itself.
       expect(Buffer.compare(await packed.body(), raw), file).toBe(0);
 
-      const plain = await request.get(`/pkg/${file}`, { headers: { 'accept-encoding': 'identity' } });
+      const plain = await request.get(file, { headers: { 'accept-encoding': 'identity' } });
       expect(plain.headers()['content-encoding'], file).toBeUndefined();
       expect(Number(plain.headers()['content-length']), file).toBe(raw.length);
     }

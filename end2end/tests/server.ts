@@ -25,8 +25,14 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Starts a server on free ports with a fresh database holding `users` ([name, role, password]). */
-export async function startServer(users: [string, 'admin' | 'viewer', string][]): Promise<OwnServer> {
+/**
+ * Starts a server on free ports with a fresh database holding `users` ([name, role, password])
+ * and the settings in `settings` (IOT_* variables).
+ */
+export async function startServer(
+  users: [string, 'admin' | 'viewer', string][],
+  settings: Record<string, string> = {},
+): Promise<OwnServer> {
   const data = fs.mkdtempSync(path.join(os.tmpdir(), 'iot-e2e-'));
   const env = { ...process.env, IOT_STORAGE_PATH: path.join(data, 't.redb') };
   for (const [name, role, password] of users) {
@@ -34,7 +40,7 @@ export async function startServer(users: [string, 'admin' | 'viewer', string][])
   }
   const [web, mqttPort] = [await freePort(), await freePort()];
   const server: ChildProcess = spawn(binary, [], {
-    env: { ...env, IOT_WEB_LISTEN: `127.0.0.1:${web}`, IOT_MQTT_LISTEN: `127.0.0.1:${mqttPort}`, IOT_SITE_ROOT: path.join(target, 'site') },
+    env: { ...env, ...settings, IOT_WEB_LISTEN: `127.0.0.1:${web}`, IOT_MQTT_LISTEN: `127.0.0.1:${mqttPort}`, IOT_SITE_ROOT: path.join(target, 'site') },
     stdio: 'ignore',
   });
   const stop = () => {

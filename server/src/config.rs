@@ -43,6 +43,9 @@ pub struct WebConfig {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// A bearer token that reads `/metrics` without signing in; empty: none.
     pub metrics_token: Secret,
+    /// Where browsers load the hashed scripts, stylesheets and WASM from (a CDN), e.g.
+    /// `https://cdn.example.com/iot`; empty: this server.
+    pub assets_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,6 +141,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_WEB_HOSTS", "web.hosts"),
     ("IOT_TRUSTED_PROXIES", "web.trusted_proxies"),
     ("IOT_METRICS_TOKEN", "web.metrics_token"),
+    ("IOT_WEB_ASSETS_URL", "web.assets_url"),
     ("IOT_STORAGE_PATH", "storage.path"),
     ("IOT_COMMIT_MAX_READINGS", "storage.commit_max_readings"),
     ("IOT_COMMIT_LINGER_MS", "storage.commit_linger_ms"),
@@ -283,6 +287,10 @@ impl Config {
         if self.web.max_body_bytes == 0 {
             return Err(invalid("web.max_body_bytes must be at least 1"));
         }
+        let https = self.tls.files().is_some() || self.auth.secure_cookies;
+        if let Err(why) = check_assets_url(&self.web.assets_url, https) {
+            return Err(invalid(&format!("web.assets_url (IOT_WEB_ASSETS_URL): {why}")));
+        }
         if self.notify.retry_secs.is_empty() || self.notify.retry_secs.len() > 20 {
             return Err(invalid("notify.retry_secs: 1 to 20 waits"));
         }
@@ -302,6 +310,54 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Whether `url` can be `web.assets_url`: empty, or an absolute http(s) URL of a host (and
+/// maybe a path) with nothing else: no user, query or fragment, only characters that need no
+/// escaping in HTML, a header or a script. A dashboard served over HTTPS needs an https one
+/// (browsers refuse http scripts on https pages).
+pub fn check_assets_url(url: &str, https: bool) -> Result<(), String> {
+    if url.is_empty() {
+        return Ok(());
+    }
+    if url.len() > 512 {
+        return Err("longer than 512 characters".into());
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!(
+            "\"{}\" is not an absolute URL (https://host[/path])",
+            telemetry::text::untrusted(url)
+        ));
+    };
+    if scheme != "https" && scheme != "http" {
+        return Err(format!(
+            "starts with {}://; http:// or https:// only",
+            telemetry::text::untrusted(scheme)
+        ));
+    }
+    if https && scheme == "http" {
+        return Err("an http:// URL on a dashboard served over HTTPS (browsers block its scripts)".into());
+    }
+    if let Some(c) = url.chars().find(|c| matches!(c, '?' | '#')) {
+        return Err(format!(
+            "has a {}: a base URL has no query or fragment",
+            if c == '?' { "query" } else { "fragment" }
+        ));
+    }
+    if url.contains('@') {
+        return Err("has a user name (@): not allowed".into());
+    }
+    if let Some(c) = url.chars().find(|c| !(c.is_ascii_alphanumeric() || "-._~:/%[]".contains(*c))) {
+        return Err(format!("has the character {c:?}, which a base URL has no use for"));
+    }
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || host.starts_with(':') {
+        return Err("has no host".into());
+    }
+    if url.parse::<axum::http::Uri>().is_err() {
+        return Err("is not a valid URL".into());
+    }
+    Ok(())
 }
 
 /// An environment value as TOML, typed like the setting it replaces (so a password of digits

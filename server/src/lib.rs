@@ -107,6 +107,8 @@ pub enum StartError {
     /// A rule or channel from the configuration file was refused (the message names it).
     #[error("{0}")]
     Provision(String),
+    #[error(transparent)]
+    Assets(#[from] web::assets::AssetsError),
 }
 
 /// A server whose storage is open and whose listeners are bound; [`Server::run`] serves.
@@ -117,6 +119,8 @@ pub struct Server {
     http_addr: SocketAddr,
     /// HTTPS instead of HTTP, when `[tls]` is set.
     https: Option<Arc<rustls::ServerConfig>>,
+    /// The front end's hashed file names and where browsers load them from.
+    assets: app::Assets,
     broker: Option<Arc<EmbeddedBroker>>,
     /// TLS to the external broker, when `mqtt.tls` is set.
     broker_tls: Option<Arc<rustls::ClientConfig>>,
@@ -165,6 +169,7 @@ impl Server {
             Some((cert, key)) => Some(tls::server_config(cert, key)?),
             None => None,
         };
+        let assets = web::assets::load(&config.web.site_root, &config.web.assets_url)?;
         let path = config.storage.path.clone();
         let cache = config.storage.cache_mb << 20;
         let store = Arc::new(
@@ -262,6 +267,7 @@ impl Server {
             http,
             http_addr,
             https,
+            assets,
             broker,
             broker_tls,
             ingest,
@@ -342,6 +348,7 @@ impl Server {
             trusted_proxies: config.web.trusted_proxies.clone(),
             metrics_token: config.web.metrics_token.expose().to_owned(),
             https: self.https.is_some() || config.auth.secure_cookies,
+            assets: self.assets.clone(),
         };
         web::routes::router(state, web)
     }
@@ -365,6 +372,7 @@ impl Server {
             http,
             http_addr: _,
             https,
+            assets: _,
             broker,
             broker_tls,
             ingest,

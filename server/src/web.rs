@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`routes`]: the router, built from an [`crate::state::AppState`].
+//! - [`assets`]: the front end's hashed file names, how long static files may be kept, the
+//!   service worker.
 //! - [`listener`]: plain HTTP, and the peer address requests carry.
 //! - [`guard`]: the outermost guard: host names, cross-site requests, body sizes, the
 //!   client's address, response headers.
@@ -15,6 +17,7 @@
 //!   devices as JSON.
 
 pub mod alarms_api;
+pub mod assets;
 pub mod auth_forms;
 pub mod commands_api;
 pub mod export;

@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use leptos::prelude::provide_context;
-use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
+use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
 use telemetry::history::LocalDays;
 use telemetry::{
     Accounts, Current, DashboardStore, DeviceAdmin, DeviceSummary, History, LiveEvent, Millis, RefusedIds,
@@ -34,6 +34,8 @@ pub struct WebSettings {
     pub metrics_token: String,
     /// Browsers see the dashboard over HTTPS (TLS here, or secure cookies behind a proxy).
     pub https: bool,
+    /// The hashed scripts, stylesheets and WASM, and where browsers load them from.
+    pub assets: app::Assets,
 }
 
 /// The whole HTTP application.
@@ -58,6 +60,8 @@ pub fn router(state: AppState, web: WebSettings) -> Router {
     let fleet: Arc<dyn telemetry::fleet::FleetAdmin> =
         Arc::new(crate::fleet::Fleet::new(state.store.clone(), state.ingest.clone()));
     let options = state.leptos_options.clone();
+    let assets = web.assets.clone();
+    let fallback_assets = web.assets.clone();
     let sign_in = Arc::new(SignIn { auth: state.auth.clone(), metrics_token: web.metrics_token });
     let site = Arc::new(Site::new(
         &web.hosts,
@@ -67,6 +71,7 @@ pub fn router(state: AppState, web: WebSettings) -> Router {
         web.max_body_bytes,
     ));
     Router::new()
+        .route("/sw.js", get(super::assets::service_worker))
         .route("/api/telemetry", post(super::http_ingest::post_telemetry))
         .layer(DefaultBodyLimit::max(web.max_body_bytes))
         .route("/api/export.csv", get(super::export::export_csv))
@@ -91,16 +96,22 @@ pub fn router(state: AppState, web: WebSettings) -> Router {
                 provide_context(refused.clone());
                 provide_context(desk.clone());
                 provide_context(fleet.clone());
+                provide_context(assets.clone());
             },
             move || shell(options.clone()),
         )
-        .fallback(file_and_error_handler::<AppState, _>(shell))
+        .fallback(file_and_error_handler_with_context::<AppState, _>(
+            move || provide_context(fallback_assets.clone()),
+            shell,
+        ))
         .with_state(state.clone())
         .layer(Extension(Arc::new(Probe::default())))
+        .layer(Extension(web.assets.clone()))
         .layer(axum::middleware::from_fn(super::status::server_fn_status))
         .layer(axum::middleware::from_fn_with_state(sign_in, super::sign_in::require_sign_in))
         .layer(compression())
         .layer(cors(&web.allowed_origins))
+        .layer(axum::middleware::from_fn_with_state(web.assets, super::assets::cache_headers))
         .layer(axum::middleware::from_fn_with_state(site, super::guard::guard))
 }
 
