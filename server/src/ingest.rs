@@ -407,6 +407,15 @@ impl Ingest {
         answer.await.unwrap_or(Err(IngestError::Closed))
     }
 
+    /// [`Ingest::apply_commands`] from a blocking thread.
+    pub fn apply_commands_blocking(&self, ops: Vec<CommandOp>) -> Result<CommandsApplied, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.blocking_send(Job::Commands(ops, reply)).is_err() {
+            return Err(IngestError::Closed);
+        }
+        answer.blocking_recv().unwrap_or(Err(IngestError::Closed))
+    }
+
     /// Every command as it changes, from now on, once stored.
     pub fn command_changes(&self) -> tokio::sync::broadcast::Receiver<Arc<Command>> {
         self.commands.subscribe()

@@ -326,6 +326,35 @@ async fn a_persistent_session_takes_commands_without_subscribing_again() {
     server.stop().await;
 }
 
+/// Deleting a device ends its unfinished commands (CANCELED, on the live feed), so a device that
+/// comes back under its id runs none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_device_cancels_its_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("t.redb")).await;
+    known(server.http, "C4").await;
+    let mut live = LiveClient::connect(server.http, "?device=C4").await;
+    let queued = post(server.http, "C4", "", json!({"method": "reboot"})).await.1;
+    let http = server.http;
+    let (status, _, body) = tokio::task::spawn_blocking(move || {
+        let form = b"id=C4&confirm=yes";
+        http_full(http, "POST", "/api/device/delete", "application/x-www-form-urlencoded", &[], form)
+    })
+    .await
+    .unwrap();
+    assert!(status < 400, "{status} {body}");
+    let id = id_of(&queued);
+    assert_eq!(live_statuses(&mut live, &id, "CANCELED").await, ["QUEUED", "CANCELED"]);
+    let mut device = Dev::connect(server.mqtt, "C4", None, false).await;
+    assert!(device.subscribe("app/device/C4/cmd/+", QoS::AtLeastOnce).await);
+    assert!(
+        device.next(Duration::from_millis(700)).await.is_none(),
+        "the deleted device's command never runs"
+    );
+    device.vanish();
+    server.stop().await;
+}
+
 /// Acceptance 5: a device that never answers times out, and the next command is then sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_never_answered_times_out_and_the_next_one_is_sent() {

@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
+use telemetry::command::CommandEvent;
 use telemetry::history::LocalDays;
 use telemetry::{
     Accounts, Current, DashboardStore, DeviceAdmin, DeviceSummary, History, LiveEvent, Millis, RefusedIds,
@@ -23,7 +24,7 @@ use super::health::Probe;
 use super::sign_in::SignIn;
 use crate::ingest::{Limits, Refusals};
 use crate::state::AppState;
-use crate::store::Store;
+use crate::store::{CommandOp, Store};
 
 /// What the router is built with besides the shared state.
 pub struct WebSettings {
@@ -255,6 +256,25 @@ impl DeviceAdmin for Admin {
         // Retained messages first: if that fails, nothing is deleted and it can be tried again.
         if let Err(e) = self.ingest.clear_retained_of(id) {
             tracing::error!(error = %e, "a deleted device's retained messages not cleared");
+            return Err(SourceError::Unavailable);
+        }
+        // Its unfinished commands end, so a device that comes back under the id runs none.
+        let cancel: Vec<CommandOp> = self
+            .store
+            .open_commands()
+            .map_err(SourceError::from)?
+            .into_iter()
+            .filter(|c| c.device == id)
+            .map(|c| CommandOp::Event {
+                device: c.device,
+                id: c.id,
+                event: CommandEvent::Cancel { by: "device deleted".into() },
+            })
+            .collect();
+        if !cancel.is_empty()
+            && let Err(e) = self.ingest.apply_commands_blocking(cancel)
+        {
+            tracing::error!(error = %e, "a deleted device's commands not canceled");
             return Err(SourceError::Unavailable);
         }
         let deleted = self.store.delete_device(id)?;
