@@ -66,6 +66,8 @@ pub struct Metrics {
     throttled: AtomicU64,
     mqtt_refused: Labeled,
     notifications: Labeled,
+    /// Commands' stored transitions, by the state entered.
+    commands: Labeled,
     changes_pruned: AtomicU64,
     live_clients: AtomicI64,
     live_resyncs: AtomicU64,
@@ -117,6 +119,11 @@ impl Metrics {
     /// Notifications that came to `outcome` (sent, retried, failed, suppressed).
     pub fn notification(&self, outcome: &'static str, n: u64) {
         self.notifications.add(outcome, n);
+    }
+
+    /// A command entered `status` (made: QUEUED).
+    pub fn command(&self, status: &'static str) {
+        self.commands.add(status, 1);
     }
 
     pub fn throttled(&self) {
@@ -212,6 +219,12 @@ impl Metrics {
             "iot_notifications_total",
             "outcome",
             "Alarm notifications by what came of an attempt: sent, retried, failed, suppressed (over a channel's rate, or counted but not listed in a digest).",
+        );
+        self.commands.render(
+            &mut out,
+            "iot_command_transitions_total",
+            "status",
+            "Commands to devices entering each state (QUEUED when made), as stored.",
         );
         let counters = [
             ("iot_messages_stored_total", "Messages durably stored.", &self.messages_stored),

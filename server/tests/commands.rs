@@ -271,6 +271,12 @@ async fn an_online_device_runs_a_command_and_every_state_shows_once() {
     let (status, body) =
         call(server.http, "DELETE", &format!("/api/devices/C1/commands/{id}"), None, None).await;
     assert_eq!(status, 409, "{body}");
+    let (_, metrics) = call(server.http, "GET", "/metrics", None, None).await;
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    for status in ["QUEUED", "SENT", "DELIVERED", "SUCCEEDED"] {
+        let line = format!("iot_command_transitions_total{{status=\"{status}\"}} ");
+        assert!(metrics.contains(&line), "counted on /metrics: {status}");
+    }
     let device = answering.await.unwrap();
     device.vanish();
     server.stop().await;

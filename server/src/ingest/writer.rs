@@ -347,6 +347,7 @@ impl Writer {
                     self.hub.publish_json(event.device(), json.clone());
                 }
                 for command in &applied.changed {
+                    self.metrics.command(command.status.label());
                     // An error only means nobody is listening.
                     let _ = self.commands.send(Arc::new(command.clone()));
                 }
