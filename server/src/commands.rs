@@ -12,7 +12,6 @@ pub use dispatch::{Link, Transport};
 use std::sync::Arc;
 use std::time::Duration;
 
-use telemetry::Millis;
 use telemetry::command::{Checked, Command, CommandEvent, Receipt};
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -171,9 +170,4 @@ impl Commands {
         let read = tokio::task::spawn_blocking(move || store.commands_of(&device, before.as_deref(), limit));
         Ok(read.await.map_err(|_| CommandsError::Storage)??)
     }
-}
-
-/// The next of `commands`' deadlines, if any.
-fn next_deadline<'a>(commands: impl Iterator<Item = &'a Command>) -> Option<Millis> {
-    commands.filter_map(Command::next_deadline).min()
 }

@@ -13,6 +13,7 @@ mod error;
 mod handle;
 mod head;
 mod maps;
+mod outcome;
 mod redb_store;
 mod registry;
 mod retained;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use telemetry::Millis;
 use telemetry::command::{Command, CommandEvent, CommandStatus, id_counter};
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{error, warn};
@@ -96,7 +97,7 @@ impl Dispatch {
         presence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let by_status = self.transport.as_ref().is_some_and(|t| t.presence_by_status());
-            let wake = match (super::next_deadline(self.open.values().flatten()), retry_at) {
+            let wake = match (next_deadline(self.open.values().flatten()), retry_at) {
                 (_, Some(at)) => Some(at),
                 (Some(due), None) => {
                     let wait = due.saturating_sub(now_ms()).max(0) as u64;
@@ -303,4 +304,9 @@ impl Dispatch {
             }
         }
     }
+}
+
+/// The next of `commands`' deadlines, if any.
+fn next_deadline<'a>(commands: impl Iterator<Item = &'a Command>) -> Option<Millis> {
+    commands.filter_map(Command::next_deadline).min()
 }

@@ -8,8 +8,8 @@
 use telemetry::Millis;
 use telemetry::command::{Checked, Command, CommandEvent, Illegal};
 
-use super::api::CommitOutcome;
 use super::error::StoreError;
+use super::outcome::CommitOutcome;
 
 /// Most finished commands kept per device: older ones go as new ones come.
 pub const MAX_HISTORY_PER_DEVICE: u64 = 1000;
