@@ -46,6 +46,8 @@ pub struct Commands {
     events: mpsc::UnboundedSender<dispatch::Event>,
     /// Whether devices' receipts (PUBACKs) can be seen: with the embedded broker.
     observable: bool,
+    /// Desired state, sent over the same connections ([`crate::desired`]).
+    desired: crate::desired::Desired,
 }
 
 impl Commands {
@@ -60,7 +62,13 @@ impl Commands {
         let (events, rx) = mpsc::unbounded_channel();
         let dispatch = dispatch::Dispatch::new(ingest.clone(), store.clone());
         tokio::spawn(dispatch.run(rx, ingest.command_changes(), stop));
-        Commands { ingest, store, events, observable }
+        let desired = crate::desired::Desired::new(ingest.clone(), store.clone());
+        Commands { ingest, store, events, observable, desired }
+    }
+
+    /// Devices' desired state, which goes to them as commands do.
+    pub fn desired(&self) -> &crate::desired::Desired {
+        &self.desired
     }
 
     /// Whether a device's receipt of a command (DELIVERED) can be seen.

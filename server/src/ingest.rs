@@ -36,8 +36,8 @@ use crate::hub::Hub;
 use crate::log_limit::LogLimit;
 use crate::metrics::{Metrics, Source};
 use crate::store::{
-    AttributesReport, CommandOp, CommandsApplied, Incoming, Report, RetainedChange, RetainedMessage,
-    StatusReport, Store,
+    AttributesReport, CommandOp, CommandsApplied, DesiredApplied, DesiredOp, Incoming, Report,
+    RetainedChange, RetainedMessage, StatusReport, Store,
 };
 use telemetry::command::{Command, CommandEvent};
 
@@ -69,6 +69,8 @@ pub enum Admitted {
     Report(Report, Duration),
     /// A device's answer to a command, after waiting this long.
     Command(CommandOp, Duration),
+    /// What a device reports it applied of its desired state, after waiting this long.
+    Reported(DesiredOp, Duration),
     /// Nothing to store: not ours to read (routed as usual), or a cleared status. Wait this
     /// long before routing it.
     Nothing(Duration),
@@ -81,6 +83,7 @@ impl Admitted {
             Admitted::Readings(_, w)
             | Admitted::Report(_, w)
             | Admitted::Command(_, w)
+            | Admitted::Reported(_, w)
             | Admitted::Nothing(w) => *w,
         }
     }
@@ -208,6 +211,16 @@ impl Ingest {
                     )
                 })
             }
+            Ok(Decoded::Reported { device, v, state }) => {
+                self.limits.admit_device(&device, pace, now).map(|wait| {
+                    let op = DesiredOp::Reported { device: device.as_str().to_owned(), v, state };
+                    Admitted::Reported(op, wait)
+                })
+            }
+            // Answered by the edge that took it (the embedded broker sends the desired state).
+            Ok(Decoded::DesiredGet(device)) => {
+                self.limits.admit_device(&device, pace, now).map(Admitted::Nothing)
+            }
             Ok(Decoded::StatusCleared(device)) => {
                 self.limits.admit_device(&device, pace, now).map(Admitted::Nothing)
             }
@@ -265,7 +278,9 @@ impl Ingest {
     ) -> Result<Option<Retaining>, Rejection> {
         let answer = telemetry::topic::command_parts(&message.topic)
             .is_some_and(|(_, kind, _)| kind == telemetry::topic::CommandTopic::Result);
-        let result = if retained::is_command(&message.topic) || answer {
+        // A retained report or request would be taken again on every subscription.
+        let desired = telemetry::desired::desired_parts(&message.topic).is_some();
+        let result = if retained::is_command(&message.topic) || answer || desired {
             Err(Rejection::RetainedCommand)
         } else if message.payload.is_empty() {
             Ok(Some(Retaining { change: RetainedChange::Clear(message.topic), held: None }))
@@ -374,6 +389,7 @@ impl Ingest {
             Admitted::Readings(message, _) => self.submit(vec![message], received).await,
             Admitted::Report(report, _) => self.submit_report(report).await,
             Admitted::Command(op, _) => ready(self.answer(op).await),
+            Admitted::Reported(op, _) => ready(self.apply_desired(op).await.map(|_| ())),
             Admitted::Nothing(_) => ready(Ok(())),
         }
     }
@@ -407,6 +423,16 @@ impl Ingest {
         answer.await.unwrap_or(Err(IngestError::Closed))
     }
 
+    /// Changes a device's desired state, or stores its report, through the writer in order with
+    /// every other change; answers once it is durable (and shown live).
+    pub async fn apply_desired(&self, op: DesiredOp) -> Result<DesiredApplied, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Job::Desired(op, reply)).await.is_err() {
+            return Err(IngestError::Closed);
+        }
+        answer.await.unwrap_or(Err(IngestError::Closed))
+    }
+
     /// [`Ingest::apply_commands`] from a blocking thread.
     pub fn apply_commands_blocking(&self, ops: Vec<CommandOp>) -> Result<CommandsApplied, IngestError> {
         let (reply, answer) = oneshot::channel();
@@ -435,7 +461,7 @@ impl Ingest {
             Admitted::Readings(message, _) => (vec![Incoming { message, received }], Vec::new()),
             Admitted::Report(report, _) => (Vec::new(), vec![report]),
             // Never: a command topic is refused when decoded, an answer when retained.
-            Admitted::Command(..) | Admitted::Nothing(_) => (Vec::new(), Vec::new()),
+            Admitted::Command(..) | Admitted::Reported(..) | Admitted::Nothing(_) => (Vec::new(), Vec::new()),
         };
         let Retaining { change, held } = retaining;
         let job = RetainJob { messages, reports, change, held, done };

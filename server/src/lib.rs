@@ -32,6 +32,7 @@ pub mod auth;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod desired;
 pub mod files;
 pub mod fleet;
 pub mod hub;

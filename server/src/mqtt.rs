@@ -9,6 +9,7 @@ pub mod broker;
 pub mod client;
 pub mod commands;
 pub mod connections;
+pub mod desired;
 pub mod pacing;
 pub mod retained;
 pub mod sessions;

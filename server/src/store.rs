@@ -8,6 +8,7 @@ mod chunks;
 mod codec;
 mod commands;
 mod connection_log;
+mod desired;
 mod device_events;
 mod error;
 mod handle;
@@ -26,6 +27,7 @@ pub use api::{
     Incoming, Pruned, Report, StatusReport, Store, TagStore,
 };
 pub use commands::{CommandOp, CommandRefusal, CommandStore, CommandsApplied, MAX_HISTORY_PER_DEVICE};
+pub use desired::{DesiredApplied, DesiredOp, DesiredRefusal, DesiredStore, MAX_SHADOWS};
 pub use error::StoreError;
 pub use redb_store::RedbStore;
 pub use retained::{RetainStore, RetainedChange, RetainedMessage, RetainedProperties};

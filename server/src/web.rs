@@ -20,6 +20,7 @@ pub mod alarms_api;
 pub mod assets;
 pub mod auth_forms;
 pub mod commands_api;
+pub mod desired_api;
 pub mod export;
 pub mod fleet_export;
 pub mod guard;

@@ -24,6 +24,10 @@ pub enum Decoded {
     Attributes { device: DeviceId, values: Vec<(String, crate::attributes::AttrValue)> },
     /// A device's answer to command `id`.
     CommandResult { device: DeviceId, id: String, reply: crate::command::Reply },
+    /// What a device reports it applied of its desired state ([`crate::desired`]).
+    Reported { device: DeviceId, v: u64, state: serde_json::Map<String, Value> },
+    /// The device asks for its desired state again.
+    DesiredGet(DeviceId),
     /// Not the dashboard's to read: outside `app/device/`, or another kind of topic under a
     /// device (a broker routes it as usual).
     Other,
@@ -37,7 +41,9 @@ impl Decoded {
             Decoded::Status { device, .. }
             | Decoded::StatusCleared(device)
             | Decoded::Attributes { device, .. }
-            | Decoded::CommandResult { device, .. } => Some(device),
+            | Decoded::CommandResult { device, .. }
+            | Decoded::Reported { device, .. }
+            | Decoded::DesiredGet(device) => Some(device),
             Decoded::Other => None,
         }
     }
@@ -60,6 +66,18 @@ pub fn decode(topic: &str, payload: &[u8], received: Millis) -> Result<Decoded, 
             crate::topic::CommandTopic::Result => crate::command::parse_reply(payload)
                 .map(|reply| Decoded::CommandResult { device, id: id.to_owned(), reply })
                 .map_err(Rejection::BadCommandResult),
+        };
+    }
+    if let Some((device, kind)) = crate::desired::desired_parts(topic) {
+        let device = DeviceId::try_from(device).map_err(Rejection::BadDeviceId)?;
+        use crate::desired::{DesiredError, DesiredTopic};
+        return match kind {
+            DesiredTopic::Desired => Err(Rejection::DesiredFromClient),
+            DesiredTopic::Get if payload.trim_ascii().is_empty() => Ok(Decoded::DesiredGet(device)),
+            DesiredTopic::Get => Err(Rejection::BadReported(DesiredError::NotObject)),
+            DesiredTopic::Reported => crate::desired::parse_reported(payload)
+                .map(|(v, state)| Decoded::Reported { device, v, state })
+                .map_err(Rejection::BadReported),
         };
     }
     match DeviceTopic::parse(topic) {
@@ -190,6 +208,16 @@ mod tests {
             Err(Rejection::BadCommandResult(ReplyError::BadId))
         );
         assert_eq!(decode("app/device/d1/cmd/1kq", b"{}", 5), Err(Rejection::CommandFromClient));
+        assert_eq!(decode("app/device/d1/desired", b"{}", 5), Err(Rejection::DesiredFromClient));
+        assert_eq!(decode("app/device/d1/desired/get", b"", 5), Ok(Decoded::DesiredGet(id("d1"))));
+        assert!(matches!(
+            decode("app/device/d1/reported", br#"{"v":4,"state":{"a":1}}"#, 5),
+            Ok(Decoded::Reported { v: 4, .. })
+        ));
+        assert!(matches!(
+            decode("app/device/d1/reported", b"[]", 5),
+            Err(Rejection::BadReported(crate::desired::DesiredError::NotObject))
+        ));
         assert_eq!(decode("app/device/a b/res/1", b"{}", 5), Err(Rejection::BadDeviceId(NameError::BadChar)));
     }
 

@@ -27,6 +27,7 @@
 //! - [`alarm`]: alarm rules, alarms and the state machine that opens and clears them;
 //!   [`notify`]: notification channels and what they are sent.
 //! - [`command`]: commands to devices, their answers and the state machine they go through.
+//! - [`desired`]: desired and reported state (device shadow), versions and whether they agree.
 
 pub mod accounts;
 pub mod alarm;
@@ -36,6 +37,7 @@ pub mod command;
 pub mod connections;
 pub mod dashboard;
 pub mod decode;
+pub mod desired;
 pub mod device;
 pub mod fleet;
 pub mod history;

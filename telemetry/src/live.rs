@@ -59,6 +59,9 @@ pub enum LiveEvent {
     Connection { device: String, connection: crate::connections::Connection },
     /// A command to a device was made or changed state (at server time `at`), as it is now.
     Command { seq: u64, at: Millis, command: Box<crate::command::Command> },
+    /// A device's desired state was changed, or it reported what it applied (at server time
+    /// `at`): the whole shadow as it is now.
+    Desired { seq: u64, at: Millis, shadow: Box<crate::desired::Shadow> },
 }
 
 impl LiveEvent {
@@ -74,6 +77,7 @@ impl LiveEvent {
             LiveEvent::Alarm { alarm, .. } => Some(&alarm.device),
             LiveEvent::Event { event, .. } => Some(&event.device),
             LiveEvent::Command { command, .. } => Some(&command.device),
+            LiveEvent::Desired { shadow, .. } => Some(&shadow.device),
             LiveEvent::Hello { .. } | LiveEvent::Resync { .. } => None,
         }
     }
@@ -87,7 +91,8 @@ impl LiveEvent {
             | LiveEvent::Attributes { seq, .. }
             | LiveEvent::Event { seq, .. }
             | LiveEvent::Tags { seq, .. }
-            | LiveEvent::Command { seq, .. } => Some(*seq),
+            | LiveEvent::Command { seq, .. }
+            | LiveEvent::Desired { seq, .. } => Some(*seq),
             LiveEvent::Hello { .. }
             | LiveEvent::Resync { .. }
             | LiveEvent::Refused { .. }

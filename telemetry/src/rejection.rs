@@ -65,6 +65,11 @@ pub enum Rejection {
     BadCommandResult(crate::command::ReplyError),
     /// An answer to a command the device does not have (unknown, or not sent to it).
     UnknownCommand,
+    /// A client publishing on a device's `desired` topic: only the server sets desired state.
+    DesiredFromClient,
+    /// A `reported` message that is not one ([`crate::desired`]), or a `desired/get` with a
+    /// payload.
+    BadReported(crate::desired::DesiredError),
 }
 
 impl Rejection {
@@ -92,6 +97,8 @@ impl Rejection {
             Rejection::RetainedFull => "retained_full",
             Rejection::RetainedCommand => "retained_command",
             Rejection::CommandFromClient => "command_from_client",
+            Rejection::DesiredFromClient => "desired_from_client",
+            Rejection::BadReported(_) => "bad_reported",
             Rejection::BadCommandResult(_) => "bad_command_result",
             Rejection::UnknownCommand => "unknown_command",
         }
@@ -143,6 +150,8 @@ impl fmt::Display for Rejection {
             Rejection::RetainedFull => f.write_str("the broker holds its maximum of retained messages"),
             Rejection::RetainedCommand => f.write_str("commands are never retained"),
             Rejection::CommandFromClient => f.write_str("only the server sends commands"),
+            Rejection::DesiredFromClient => f.write_str("only the server sets desired state"),
+            Rejection::BadReported(why) => write!(f, "reported state: {why}"),
             Rejection::BadCommandResult(why) => why.fmt(f),
             Rejection::UnknownCommand => f.write_str("an answer to a command the device was not sent"),
         }
@@ -213,6 +222,8 @@ mod tests {
             Rejection::CommandFromClient,
             Rejection::BadCommandResult(crate::command::ReplyError::NotJson),
             Rejection::UnknownCommand,
+            Rejection::DesiredFromClient,
+            Rejection::BadReported(crate::desired::DesiredError::NotJson),
         ];
         let mut labels: Vec<_> = all.iter().map(Rejection::label).collect();
         labels.sort();

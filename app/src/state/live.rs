@@ -378,6 +378,8 @@ pub fn apply(devices: &mut BTreeMap<String, LiveDevice>, event: LiveEvent) {
         LiveEvent::Alarm { .. } => {}
         // Not shown yet: the device page's commands come with the UI's slice of issue 16.
         LiveEvent::Command { .. } => {}
+        // Not shown yet either: desired state's UI is still to come.
+        LiveEvent::Desired { .. } => {}
         LiveEvent::Hello { .. } | LiveEvent::Resync { .. } => {}
     }
 }

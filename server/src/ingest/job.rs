@@ -5,7 +5,7 @@ use tokio::sync::oneshot;
 
 use super::retained::Reservation;
 use super::tags;
-use crate::store::{CommandOp, CommandsApplied, Incoming, Report, RetainedChange};
+use crate::store::{CommandOp, CommandsApplied, DesiredApplied, DesiredOp, Incoming, Report, RetainedChange};
 
 /// The result a submitter waits for.
 pub type Ack = Result<(), IngestError>;
@@ -31,6 +31,8 @@ pub(super) enum Job {
     Retain(RetainJob),
     /// Commands made or moved on: stored with their changes on their own, between commits.
     Commands(Vec<CommandOp>, oneshot::Sender<Result<CommandsApplied, IngestError>>),
+    /// A device's desired state changed, or its report: stored with its change, between commits.
+    Desired(DesiredOp, oneshot::Sender<Result<DesiredApplied, IngestError>>),
     /// Every retained message this device (or client) holds is to be cleared: it is deleted.
     ClearRetained(String, oneshot::Sender<Ack>),
 }
@@ -54,7 +56,8 @@ impl Job {
             | Job::Tags(_)
             | Job::Rescope
             | Job::ClearRetained(..)
-            | Job::Commands(..) => 1,
+            | Job::Commands(..)
+            | Job::Desired(..) => 1,
         }
     }
 }

@@ -168,6 +168,7 @@ impl Writer {
                 }
                 Job::Rescope => self.rescope().await,
                 Job::Commands(ops, reply) => self.commands(ops, reply).await,
+                Job::Desired(op, reply) => self.desired(op, reply).await,
             }
         }
         if tick && self.rescoped.elapsed() >= RESCOPE_EVERY {
@@ -360,6 +361,36 @@ impl Writer {
             }
             Err(e) => {
                 error!(error = %e, "commands panicked");
+                self.metrics.commit_failed();
+                Err(IngestError::Storage)
+            }
+        };
+        let _ = reply.send(answer);
+    }
+
+    /// A desired-state change or a device's report: stored with its change, then shown live,
+    /// then answered.
+    async fn desired(
+        &mut self,
+        op: crate::store::DesiredOp,
+        reply: oneshot::Sender<Result<crate::store::DesiredApplied, IngestError>>,
+    ) {
+        let store = self.store.clone();
+        let result = tokio::task::spawn_blocking(move || store.apply_desired(&op, now_ms())).await;
+        let answer = match result {
+            Ok(Ok(applied)) => {
+                for (event, json) in applied.outcome.events.iter().zip(&applied.outcome.wire) {
+                    self.hub.publish_json(event.device(), json.clone());
+                }
+                Ok(applied)
+            }
+            Ok(Err(e)) => {
+                error!(error = %e, "desired state not stored");
+                self.metrics.commit_failed();
+                Err(IngestError::Storage)
+            }
+            Err(e) => {
+                error!(error = %e, "desired state panicked");
                 self.metrics.commit_failed();
                 Err(IngestError::Storage)
             }

@@ -216,6 +216,7 @@ impl EmbeddedBroker {
             }
         });
         commands.attach(super::commands::Embedded::new(scx.clone()));
+        commands.desired().attach(super::desired::Embedded::new(scx.clone()));
         let kicker = tokio::spawn(end_lost_rights(scx, auth.clone(), sessions, ingest.log().clone()));
         ingest.metrics().set_mqtt_connected(true);
         match (addr, tls_addr) {
@@ -395,7 +396,8 @@ fn ack_reason(why: &Rejection) -> PublishAckReason {
         | Rejection::ClientIdTooLong(_)
         | Rejection::RetainedCommand
         | Rejection::CommandFromClient => PublishAckReason::NotAuthorized,
-        Rejection::BadCommandResult(_) => PublishAckReason::PayloadFormatInvalid,
+        Rejection::BadCommandResult(_) | Rejection::BadReported(_) => PublishAckReason::PayloadFormatInvalid,
+        Rejection::DesiredFromClient => PublishAckReason::NotAuthorized,
         Rejection::UnknownCommand => PublishAckReason::ImplementationSpecificError,
         Rejection::TooManyRetained(_) | Rejection::RetainedTooLarge(_) | Rejection::RetainedFull => {
             PublishAckReason::QuotaExceeded
@@ -512,7 +514,17 @@ impl TelemetryHook {
         drop(turn);
         let stored = match retaining {
             Some(retaining) => self.ingest.submit_retained(admitted, retaining, received).await,
-            None if matches!(admitted, Admitted::Nothing(_)) => return None,
+            None if matches!(admitted, Admitted::Nothing(_)) => {
+                // A device asking for its desired state again is sent it.
+                if let Some((device, telemetry::desired::DesiredTopic::Get)) =
+                    telemetry::desired::desired_parts(topic)
+                {
+                    let (desired, device) = (self.commands.desired().clone(), device.to_owned());
+                    let client = client.to_owned();
+                    tokio::spawn(async move { desired.send_to(&device, &client).await });
+                }
+                return None;
+            }
             None => self.ingest.submit_admitted(admitted, received).await,
         };
         match stored.await.unwrap_or(Err(IngestError::Closed)) {
@@ -627,8 +639,14 @@ impl Handler for TelemetryHook {
                 self.connections.disconnected(session, reason).await;
                 (true, acc)
             }
-            // A device's connection that subscribed to its commands takes them from now on.
+            // A device's connection that subscribed to its commands takes them from now on; one
+            // that subscribed to its desired state is sent it at once.
             Parameter::SessionSubscribed(session, subscribe) => {
+                if let Some(device) = telemetry::desired::desired_subscriber(&subscribe.topic_filter) {
+                    let (desired, device) = (self.commands.desired().clone(), device.to_owned());
+                    let client = session.id.client_id.to_string();
+                    tokio::spawn(async move { desired.send_to(&device, &client).await });
+                }
                 if let Some(device) = super::commands::commands_subscriber(&subscribe.topic_filter) {
                     let id = &session.id;
                     let link = Link {

@@ -97,6 +97,10 @@ pub async fn kept_subscription(commands: Commands, session: Session) {
             continue;
         }
         for (filter, opts) in subs.iter() {
+            // A desired state changed while it was away is sent again (it may have missed it).
+            if let Some(device) = telemetry::desired::desired_subscriber(filter) {
+                commands.desired().send_to(device, &session.id.client_id).await;
+            }
             if let Some(device) = commands_subscriber(filter) {
                 let id = &session.id;
                 let link = Link {

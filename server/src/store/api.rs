@@ -4,6 +4,7 @@
 use telemetry::{DashboardStore, DeviceAdmin, DeviceId, Message, Millis, TelemetrySource};
 
 use super::commands::CommandStore;
+use super::desired::DesiredStore;
 use super::error::StoreError;
 pub use super::outcome::CommitOutcome;
 use super::retained::{RetainStore, RetainedChange};
@@ -99,6 +100,7 @@ pub trait Store:
     + GroupStore
     + RetainStore
     + CommandStore
+    + DesiredStore
 {
     /// Stores a batch of messages and reports (statuses, attributes), with the device events
     /// they make (a firmware change, a reboot), what the alarm engine made of them (alarms,

@@ -113,6 +113,7 @@ pub(super) fn prune(table: &mut Table<u64, &[u8]>, upto: u64, before: Millis) ->
                     | LiveEvent::Tags { at, .. }
                     | LiveEvent::Attributes { at, .. }
                     | LiveEvent::Command { at, .. }
+                    | LiveEvent::Desired { at, .. }
                     | LiveEvent::Event { event: telemetry::attributes::DeviceEvent { at, .. }, .. },
                 ) => at < before,
                 _ => true,

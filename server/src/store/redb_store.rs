@@ -13,6 +13,7 @@
 mod alarms;
 mod commands;
 mod dashboards;
+mod desired;
 mod devices;
 mod groups;
 mod readings;

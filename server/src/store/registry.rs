@@ -169,8 +169,10 @@ impl Registry {
         }
         let checkpoint = rx.open_table(META)?.get(CHECKPOINT)?.map_or(0, |v| v.value());
         super::change_log::after(&rx.open_table(super::change_log::CHANGES)?, checkpoint, |event| {
-            // A command is no change to the device's record (and may outlive a deleted one).
-            if let Some(device) = event.device().filter(|_| !matches!(event, LiveEvent::Command { .. })) {
+            // A command or desired state is no change to the device's record (and may outlive
+            // a deleted one).
+            let record = !matches!(event, LiveEvent::Command { .. } | LiveEvent::Desired { .. });
+            if let Some(device) = event.device().filter(|_| record) {
                 registry.records.entry(device.to_owned()).or_default().replay(&event);
                 registry.dirty.insert(device.to_owned());
             }

@@ -1,0 +1,367 @@
+//! Desired and reported state against the real server (in process on free ports, or the binary
+//! for the kill -9) and plain MQTT clients as devices: a state set while the device is away
+//! reaches it when it subscribes, its report makes the state in sync (or rejected), a stale
+//! If-Match is refused, who may do what, and a kill -9.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine;
+use common::{ServerProcess, TIMEOUT, cli, http_full};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
+use serde_json::{Value, json};
+use server::Server;
+use server::config::Config;
+use tokio::sync::mpsc;
+
+struct Running {
+    http: SocketAddr,
+    mqtt: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(db: &Path) -> Running {
+    let mut config = Config::default();
+    config.storage.path = db.to_owned();
+    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = Server::start(config, http).await.unwrap();
+    let (http, mqtt) = (server.http_addr(), server.mqtt_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    Running { http, mqtt, stop, task }
+}
+
+impl Running {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let stopped = tokio::time::timeout(Duration::from_secs(20), self.task).await;
+        stopped.expect("stops in time").unwrap().unwrap();
+    }
+}
+
+/// An HTTP answer: status, headers (lower case) and JSON body.
+struct Reply {
+    status: u16,
+    head: String,
+    body: Value,
+}
+
+impl Reply {
+    fn etag(&self) -> Option<&str> {
+        self.head.lines().find_map(|l| l.strip_prefix("etag: ")).map(str::trim)
+    }
+}
+
+/// One HTTP exchange off the runtime, as `login` if given, with `if_match` if given.
+async fn call(
+    http: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    login: Option<(&str, &str)>,
+    if_match: Option<&str>,
+) -> Reply {
+    let (method, path, body) = (method.to_owned(), path.to_owned(), body.unwrap_or_default().to_owned());
+    let auth = login.map(|(u, p)| {
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")))
+    });
+    let if_match = if_match.map(str::to_owned);
+    tokio::task::spawn_blocking(move || {
+        let mut headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+        if let Some(m) = &if_match {
+            headers.push(("If-Match", m.as_str()));
+        }
+        let (status, head, text) =
+            http_full(http, &method, &path, "application/merge-patch+json", &headers, body.as_bytes());
+        Reply { status, head, body: serde_json::from_str(&text).unwrap_or(Value::String(text)) }
+    })
+    .await
+    .unwrap()
+}
+
+async fn desired(http: SocketAddr, device: &str) -> Reply {
+    call(http, "GET", &format!("/api/devices/{device}/desired"), None, None, None).await
+}
+
+async fn patch(http: SocketAddr, device: &str, body: Value, if_match: Option<&str>) -> Reply {
+    let path = format!("/api/devices/{device}/desired");
+    call(http, "PATCH", &path, Some(&body.to_string()), None, if_match).await
+}
+
+/// Reads the desired state until `sync` says `want`.
+async fn until_sync(http: SocketAddr, device: &str, want: &str) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        let shadow = desired(http, device).await.body;
+        if shadow["sync"] == want {
+            return shadow;
+        }
+        assert!(start.elapsed() < TIMEOUT, "sync never {want}: {shadow}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A device over MQTT 3.1.1: what it receives, in order.
+struct Dev {
+    client: AsyncClient,
+    received: mpsc::UnboundedReceiver<Publish>,
+    subacks: mpsc::UnboundedReceiver<Vec<rumqttc::SubscribeReasonCode>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Dev {
+    async fn connect(mqtt: SocketAddr, id: &str, key: Option<&str>) -> Dev {
+        let mut opts = MqttOptions::new(id, mqtt.ip().to_string(), mqtt.port());
+        opts.set_keep_alive(Duration::from_secs(30));
+        if let Some(key) = key {
+            opts.set_credentials(id, key);
+        }
+        let (client, mut eventloop) = AsyncClient::new(opts, 100);
+        let (tx, received) = mpsc::unbounded_channel();
+        let (sub_tx, subacks) = mpsc::unbounded_channel();
+        let (conn_tx, conn_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut conn_tx = Some(conn_tx);
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        if let Some(tx) = conn_tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let _ = tx.send(p);
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                        let _ = sub_tx.send(ack.return_codes);
+                    }
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        tokio::time::timeout(TIMEOUT, conn_rx).await.expect("CONNACK in time").unwrap();
+        Dev { client, received, subacks, task }
+    }
+
+    async fn subscribe(&mut self, filter: &str) -> bool {
+        self.client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
+        let codes =
+            tokio::time::timeout(TIMEOUT, self.subacks.recv()).await.expect("SUBACK in time").unwrap();
+        matches!(codes[0], rumqttc::SubscribeReasonCode::Success(_))
+    }
+
+    /// The next desired state received: its payload, checked not retained and QoS 1.
+    async fn desired(&mut self, within: Duration) -> Option<Value> {
+        let p = tokio::time::timeout(within, self.received.recv()).await.ok().flatten()?;
+        assert!(p.topic.ends_with("/desired"), "{}", p.topic);
+        assert!(!p.retain, "desired state is never retained");
+        assert_eq!(p.qos, QoS::AtLeastOnce);
+        Some(serde_json::from_slice(&p.payload).unwrap())
+    }
+
+    async fn report(&self, device: &str, report: Value) {
+        let topic = format!("app/device/{device}/reported");
+        self.client.publish(topic, QoS::AtLeastOnce, false, report.to_string()).await.unwrap();
+    }
+
+    fn vanish(self) {
+        self.task.abort();
+    }
+}
+
+/// A device the server knows (it sent a reading over HTTP).
+async fn known(http: SocketAddr, device: &str) {
+    let body = json!({"device_id": device, "telemetry": {"t": 1.0}}).to_string();
+    assert_eq!(call(http, "POST", "/api/telemetry", Some(&body), None, None).await.status, 202);
+}
+
+/// Set while the device is away, delivered when it subscribes; its report makes it in sync;
+/// a change while it listens reaches it at once; a report of other values is rejected; it may
+/// ask again on desired/get; If-Match and the bounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desired_state_reaches_the_device_and_its_report_says_whether_it_took_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("t.redb")).await;
+    let http = server.http;
+    known(http, "D1").await;
+
+    let empty = desired(http, "D1").await;
+    assert_eq!((empty.status, empty.etag()), (200, Some("\"0\"")));
+    assert_eq!(
+        (&empty.body["v"], &empty.body["state"], &empty.body["sync"]),
+        (&json!(0), &json!({}), &json!("unknown"))
+    );
+
+    let set =
+        patch(http, "D1", json!({"interval_s": 30, "relay": true, "colour": "red"}), Some("\"0\"")).await;
+    assert_eq!((set.status, set.etag()), (200, Some("\"1\"")), "{}", set.body);
+    assert_eq!(set.body["updated_by"], "open");
+    let stale = patch(http, "D1", json!({"relay": false}), Some("\"0\"")).await;
+    assert_eq!(stale.status, 412, "a stale If-Match: {}", stale.body);
+    let merged = patch(http, "D1", json!({"colour": null}), Some("\"1\"")).await;
+    assert_eq!((merged.status, &merged.body["v"]), (200, &json!(2)));
+    assert_eq!(merged.body["state"], json!({"interval_s": 30, "relay": true}), "null deletes a key");
+
+    // The device comes: it gets the state on subscribing.
+    let mut device = Dev::connect(server.mqtt, "D1", None).await;
+    assert!(device.subscribe("app/device/D1/desired").await);
+    let got = device.desired(TIMEOUT).await.expect("the desired state on subscribing");
+    assert_eq!(got, json!({"v": 2, "state": {"interval_s": 30, "relay": true}}));
+    let pending = desired(http, "D1").await.body;
+    assert_eq!(pending["sync"], "unknown", "nothing reported yet");
+    device.report("D1", json!({"v": 1, "state": {"interval_s": 10}})).await;
+    let pending = until_sync(http, "D1", "pending").await;
+    assert_eq!(pending["pending_since"], pending["updated_at"]);
+    device.report("D1", json!({"v": 2, "state": {"interval_s": 30, "relay": true, "fw": "1.2"}})).await;
+    let synced = until_sync(http, "D1", "in_sync").await;
+    assert_eq!(synced["reported"]["v"], 2);
+    assert_eq!(synced["pending_since"], Value::Null);
+    let reported = call(http, "GET", "/api/devices/D1/reported", None, None, None).await;
+    assert_eq!((reported.status, &reported.body["reported"]["state"]["fw"]), (200, &json!("1.2")));
+
+    // A change while it listens reaches it at once; it keeps an old value: rejected.
+    assert_eq!(patch(http, "D1", json!({"interval_s": 5}), None).await.status, 200, "no If-Match: any");
+    let got = device.desired(TIMEOUT).await.expect("a change while subscribed");
+    assert_eq!(got, json!({"v": 3, "state": {"interval_s": 5, "relay": true}}));
+    device.report("D1", json!({"v": 3, "state": {"interval_s": 10, "relay": true}})).await;
+    until_sync(http, "D1", "rejected").await;
+    // It asks again.
+    device.client.publish("app/device/D1/desired/get", QoS::AtLeastOnce, false, "").await.unwrap();
+    assert_eq!(device.desired(TIMEOUT).await.expect("answered on desired/get")["v"], 3);
+    assert!(device.desired(Duration::from_millis(300)).await.is_none(), "once");
+
+    // Bounds and errors; none of them changes the state.
+    let path = "/api/devices/D1/desired";
+    assert_eq!(call(http, "PATCH", path, Some("{nope"), None, None).await.status, 400);
+    assert_eq!(patch(http, "D1", json!([1]), None).await.status, 422);
+    assert_eq!(patch(http, "D1", json!({"s": "x".repeat(4100)}), None).await.status, 413);
+    let many: serde_json::Map<String, Value> = (0..65).map(|i| (format!("k{i}"), json!(i))).collect();
+    assert_eq!(patch(http, "D1", Value::Object(many), None).await.status, 422);
+    assert_eq!(patch(http, "D1", json!({"a": 1}), Some("soon")).await.status, 400);
+    assert_eq!(patch(http, "NOBODY", json!({"a": 1}), None).await.status, 404);
+    assert_eq!(desired(http, "NOBODY").await.status, 404);
+    assert_eq!(desired(http, "D1").await.body["v"], 3, "unchanged");
+    device.vanish();
+    server.stop().await;
+}
+
+fn rejected(metrics: &str, reason: &str) -> u64 {
+    let prefix = format!(r#"iot_messages_rejected_total{{reason="{reason}"}} "#);
+    metrics.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |v| v.trim().parse().unwrap())
+}
+
+/// A viewer reads and may not change (403); a device may not report for another, listen to
+/// another's desired state, nor publish desired state itself (each refused and counted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_admins_change_desired_state_and_devices_only_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    let db2 = db.clone();
+    let (key_a, key_b) = tokio::task::spawn_blocking(move || {
+        cli(&db2, &["user", "add", "root"], "admin password");
+        cli(&db2, &["user", "add", "vic", "--role", "viewer"], "viewer password");
+        (cli(&db2, &["device", "key", "DA"], ""), cli(&db2, &["device", "key", "DB"], ""))
+    })
+    .await
+    .unwrap();
+    let server = start(&db).await;
+    let http = server.http;
+    let admin = Some(("root", "admin password"));
+    let viewer = Some(("vic", "viewer password"));
+    let path = "/api/devices/DB/desired";
+    let body = json!({"relay": true}).to_string();
+    assert_eq!(call(http, "PATCH", path, Some(&body), viewer, None).await.status, 403, "a viewer");
+    assert_eq!(call(http, "PATCH", path, Some(&body), None, None).await.status, 401);
+    let set = call(http, "PATCH", path, Some(&body), admin, Some("\"0\"")).await;
+    assert_eq!((set.status, &set.body["updated_by"]), (200, &json!("root")));
+    let read = call(http, "GET", path, None, viewer, None).await;
+    assert_eq!((read.status, &read.body["v"]), (200, &json!(1)), "a viewer reads");
+
+    let mut a = Dev::connect(server.mqtt, "DA", Some(&key_a)).await;
+    assert!(!a.subscribe("app/device/DB/desired").await, "not its desired state");
+    a.report("DB", json!({"v": 1, "state": {"relay": true}})).await;
+    a.client
+        .publish("app/device/DA/desired", QoS::AtLeastOnce, false, r#"{"v":9,"state":{}}"#)
+        .await
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let metrics = call(http, "GET", "/metrics", None, admin, None).await.body;
+        let text = metrics.as_str().unwrap_or_default();
+        if rejected(text, "not_authorized") >= 1 && rejected(text, "desired_from_client") == 1 {
+            break;
+        }
+        assert!(start.elapsed() < TIMEOUT, "the refusals are counted: {text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let b_state = call(http, "GET", path, None, admin, None).await.body;
+    assert_eq!(
+        (&b_state["reported"], &b_state["sync"]),
+        (&Value::Null, &json!("unknown")),
+        "DA's report refused"
+    );
+    assert_eq!(call(http, "GET", "/api/devices/DA/desired", None, admin, None).await.body["v"], 0);
+
+    // DB itself, signed in, gets its state and reports it.
+    let mut b = Dev::connect(server.mqtt, "DB", Some(&key_b)).await;
+    assert!(b.subscribe("app/device/DB/desired").await);
+    assert_eq!(b.desired(TIMEOUT).await.expect("its own")["state"], json!({"relay": true}));
+    b.report("DB", json!({"v": 1, "state": {"relay": true}})).await;
+    let start = std::time::Instant::now();
+    while call(http, "GET", path, None, admin, None).await.body["sync"] != "in_sync" {
+        assert!(start.elapsed() < TIMEOUT, "DB's own report is taken");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.vanish();
+    b.vanish();
+    server.stop().await;
+}
+
+/// kill -9 after a change and a report: both are there after the restart, and a device
+/// subscribing then gets the state again.
+#[test]
+fn desired_and_reported_state_survive_a_kill_9() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    let server = ServerProcess::start(&db, &[]);
+    let (http, mqtt) = (server.http, server.mqtt());
+    let before = rt.block_on(async {
+        known(http, "K9").await;
+        assert_eq!(patch(http, "K9", json!({"interval_s": 30}), Some("\"0\"")).await.status, 200);
+        let set = patch(http, "K9", json!({"relay": false}), Some("\"1\"")).await;
+        assert_eq!(set.status, 200);
+        let mut device = Dev::connect(mqtt, "K9", None).await;
+        assert!(device.subscribe("app/device/K9/desired").await);
+        assert_eq!(device.desired(TIMEOUT).await.unwrap()["v"], 2);
+        device.report("K9", json!({"v": 2, "state": {"interval_s": 30, "relay": false}})).await;
+        let synced = until_sync(http, "K9", "in_sync").await;
+        device.vanish();
+        synced
+    });
+    server.kill();
+
+    let server = ServerProcess::start(&db, &[]);
+    let (http, mqtt) = (server.http, server.mqtt());
+    rt.block_on(async {
+        let after = desired(http, "K9").await;
+        assert_eq!(after.etag(), Some("\"2\""));
+        assert_eq!(after.body, before, "as it was answered before the kill");
+        let mut device = Dev::connect(mqtt, "K9", None).await;
+        assert!(device.subscribe("app/device/K9/#").await);
+        let got = device.desired(TIMEOUT).await.expect("sent again on subscribing");
+        assert_eq!(got, json!({"v": 2, "state": {"interval_s": 30, "relay": false}}));
+        let stale = patch(http, "K9", json!({"relay": true}), Some("\"1\"")).await;
+        assert_eq!(stale.status, 412, "the version survived too");
+        device.vanish();
+    });
+    server.stop();
+}
