@@ -1,4 +1,5 @@
-//! Server functions: the only way the UI reads and changes data, by domain ([`devices`],
+//! Server functions: the only way the UI reads and changes data, by domain ([`devices`] and
+//! their [`commands`],
 //! [`fleet`] (tags, groups, the fleet list), [`dashboards`], [`auth`], [`alarms`], and for
 //! admins only [`users`] and [`device_keys`]).
 //! Their bodies run on the server against the stores it provides as context.
@@ -9,6 +10,7 @@
 pub mod alarms;
 pub mod auth;
 pub mod codec;
+pub mod commands;
 pub mod dashboards;
 pub mod device_keys;
 pub mod devices;
@@ -20,6 +22,7 @@ pub mod users;
 
 pub use alarms::*;
 pub use auth::*;
+pub use commands::*;
 pub use dashboards::*;
 pub use device_keys::*;
 pub use devices::*;

@@ -2,10 +2,12 @@
 //! ([`format`](mod@format)), where widgets go ([`grid`]), how a series takes live readings
 //! ([`series`]), how charts are laid out ([`scale`], [`chart_data`]), and alarms as pages show
 //! them ([`alarms`]: filters, the badge's count, live changes; [`rule_form`]: the rule editor;
-//! [`marks`]: alarms marked on charts), and the fleet view's addresses ([`fleet`]).
+//! [`marks`]: alarms marked on charts), the fleet view's addresses ([`fleet`]), and a device's
+//! commands ([`commands`]).
 
 pub mod alarms;
 pub mod chart_data;
+pub mod commands;
 pub mod fleet;
 pub mod format;
 pub mod grid;

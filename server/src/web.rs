@@ -14,11 +14,12 @@
 //!   `GET /api/export.csv`; [`fleet_export`]: `GET /api/fleet.csv`; [`health`]: `/healthz`
 //!   and `/metrics`; [`status`]: the right HTTP status for server function errors;
 //!   [`alarms_api`]: alarms, rules and channels as JSON; [`commands_api`]: commands to
-//!   devices as JSON.
+//!   devices as JSON; [`command_desk`]: the same for the dashboard's pages.
 
 pub mod alarms_api;
 pub mod assets;
 pub mod auth_forms;
+pub mod command_desk;
 pub mod commands_api;
 pub mod desired_api;
 pub mod export;

@@ -27,6 +27,7 @@
 //! - [`alarm`]: alarm rules, alarms and the state machine that opens and clears them;
 //!   [`notify`]: notification channels and what they are sent.
 //! - [`command`]: commands to devices, their answers and the state machine they go through.
+//! - [`command_desk`]: making, canceling and listing them from the dashboard's pages.
 //! - [`desired`]: desired and reported state (device shadow), versions and whether they agree.
 
 pub mod accounts;
@@ -34,6 +35,7 @@ pub mod alarm;
 pub mod attributes;
 pub mod auth;
 pub mod command;
+pub mod command_desk;
 pub mod connections;
 pub mod dashboard;
 pub mod decode;

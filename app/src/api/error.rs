@@ -21,6 +21,15 @@ pub enum ApiError {
     /// 403: signed in, but not allowed.
     #[error("{0}")]
     Forbidden(String),
+    /// 413: what was sent is too large.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 422: what was sent is understood but not valid.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 429: a limit on unfinished work is reached.
+    #[error("{0}")]
+    TooMany(String),
     /// The request never got an answer (in the browser); on the server, arguments that could
     /// not be read (400).
     #[error("server unreachable: {0}")]
@@ -36,6 +45,9 @@ impl ApiError {
             ApiError::NotFound(_) => 404,
             ApiError::Conflict(_) => 409,
             ApiError::Forbidden(_) => 403,
+            ApiError::TooLarge(_) => 413,
+            ApiError::Unprocessable(_) => 422,
+            ApiError::TooMany(_) => 429,
         }
     }
 }
@@ -50,6 +62,21 @@ impl From<telemetry::alarm::AlarmError> for ApiError {
             AlarmError::Invalid(why) => ApiError::BadRequest(why),
             AlarmError::Conflict(why) => ApiError::Conflict(why),
             AlarmError::Storage => ApiError::Storage,
+        }
+    }
+}
+
+/// A command refusal keeps its status: 404, 409, 413, 422, 429 or 503.
+impl From<telemetry::command_desk::CommandDeskError> for ApiError {
+    fn from(e: telemetry::command_desk::CommandDeskError) -> ApiError {
+        use telemetry::command_desk::CommandDeskError;
+        match e {
+            CommandDeskError::NotFound(why) => ApiError::NotFound(why),
+            CommandDeskError::Invalid(why) => ApiError::Unprocessable(why),
+            CommandDeskError::TooLarge(why) => ApiError::TooLarge(why),
+            CommandDeskError::TooMany(why) => ApiError::TooMany(why),
+            CommandDeskError::Conflict(why) => ApiError::Conflict(why),
+            CommandDeskError::Storage => ApiError::Storage,
         }
     }
 }
@@ -75,6 +102,19 @@ mod tests {
         let bytes = <JsonTextEncoding as Encodes<_>>::encode(&error).unwrap();
         let back: ApiError = JsonTextEncoding::decode(bytes).unwrap();
         assert_eq!((back.status(), back), (400, error));
+    }
+
+    #[test]
+    fn command_refusals_keep_their_status() {
+        use telemetry::command_desk::CommandDeskError as E;
+        let status = |e: E| ApiError::from(e).status();
+        assert_eq!(status(E::NotFound("no such command".into())), 404);
+        assert_eq!(status(E::Conflict("already finished".into())), 409);
+        assert_eq!(status(E::TooLarge("params are 2000 bytes".into())), 413);
+        assert_eq!(status(E::Invalid("bad method".into())), 422);
+        assert_eq!(status(E::TooMany("100 unfinished".into())), 429);
+        assert_eq!(status(E::Storage), 503);
+        assert_eq!(ApiError::from(E::Invalid("bad method".into())).to_string(), "bad method");
     }
 
     #[test]

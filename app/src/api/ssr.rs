@@ -146,6 +146,24 @@ pub fn alarm_actor() -> Result<String, ApiError> {
     Err(ApiError::Forbidden("only admins can act on alarms or change rules and channels".into()))
 }
 
+/// Who is making or canceling a command: an admin, or anyone while the dashboard is open (as
+/// the commands API lets them); named as the command records it. A 403 for viewers.
+pub fn command_actor() -> Result<String, ApiError> {
+    let access = parts()?.extensions.get::<telemetry::Access>().cloned().unwrap_or_default();
+    if access.can_change() {
+        return Ok(access.user.map_or_else(|| "open".to_owned(), |u| u.name));
+    }
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(http::StatusCode::FORBIDDEN);
+    }
+    Err(ApiError::Forbidden("only admins can send or cancel commands".into()))
+}
+
+/// The commands service.
+pub fn commands() -> Result<Arc<dyn telemetry::command_desk::CommandDesk>, ApiError> {
+    context()
+}
+
 /// An alarm desk read, off the async runtime.
 pub async fn desk<T: Send + 'static>(
     f: impl FnOnce(Desk) -> Result<T, AlarmError> + Send + 'static,

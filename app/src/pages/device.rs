@@ -1,7 +1,7 @@
 //! A device's page: its facts (health, last seen, expected interval, and its well-known
 //! metrics banded: `vitals`), its latest values and a chart of one metric over 1 h, 24 h or
 //! 7 d, its attributes (`attributes`), events (`events`) and connections with its availability
-//! (`connections`), tags, name and note.
+//! (`connections`), the commands sent to it (`commands`), tags, name and note.
 //! Metric and range live in the query string, so every view is a link that works without
 //! JavaScript; with it, the chart refreshes as readings arrive.
 
@@ -20,6 +20,7 @@ use crate::widgets::icon::{Icon, Lucide};
 use crate::widgets::refused_note::RefusedNote;
 
 mod attributes;
+mod commands;
 mod connections;
 mod device_tags;
 mod events;
@@ -255,6 +256,7 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
         <attributes::DeviceAttributes device=merged local/>
         <events::DeviceEvents id=id.clone() log=device_log local/>
         <connections::DeviceConnections id=id.clone() log=device_log now local/>
+        <commands::DeviceCommands id=id.clone() local/>
         <device_tags::DeviceTags id=id.clone() tags=Signal::derive(move || merged.with(|d| d.as_ref().map(|d| d.tags.clone()).unwrap_or_default()))/>
         <DeviceAbout id=id.clone() name=display_name note=device_note interval/>
     }

@@ -376,7 +376,7 @@ pub fn apply(devices: &mut BTreeMap<String, LiveDevice>, event: LiveEvent) {
         }
         // Alarms are not a device's state: `Live::alarms` holds them.
         LiveEvent::Alarm { .. } => {}
-        // Not shown yet: the device page's commands come with the UI's slice of issue 16.
+        // Not a device's state: the device page's commands take them from `Live::batch`.
         LiveEvent::Command { .. } => {}
         // Not shown yet either: desired state's UI is still to come.
         LiveEvent::Desired { .. } => {}

@@ -82,18 +82,24 @@ fn who(access: Option<Extension<Access>>) -> String {
 
 /// The device, if the server knows it: it has reported, or has a key.
 async fn known(state: &AppState, id: &str) -> Result<(), Refusal> {
-    let missing = || Refusal(StatusCode::NOT_FOUND, "no such device".into());
+    match device_known(state, id).await {
+        true => Ok(()),
+        false => Err(Refusal(StatusCode::NOT_FOUND, "no such device".into())),
+    }
+}
+
+/// Whether the server knows the device: it has reported, or has a key.
+pub(super) async fn device_known(state: &AppState, id: &str) -> bool {
     if telemetry::valid_name(id).is_err() {
-        return Err(missing());
+        return false;
     }
     let (store, auth, device) = (state.store.clone(), state.auth.clone(), id.to_owned());
-    let found = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let reported = store.device(&device).map(|d| d.value.is_some()).unwrap_or(false);
         reported || auth.device_keys().is_ok_and(|keys| keys.contains(&device))
     })
     .await
-    .unwrap_or(false);
-    if found { Ok(()) } else { Err(missing()) }
+    .unwrap_or(false)
 }
 
 #[derive(Deserialize)]

@@ -58,6 +58,8 @@ pub fn router(state: AppState, web: WebSettings) -> Router {
     let accounts: Arc<dyn Accounts> = state.auth.clone();
     let refused: Arc<dyn RefusedIds> = Arc::new(Strangers(refusals));
     let desk = state.desk.clone();
+    let commands: Arc<dyn telemetry::command_desk::CommandDesk> =
+        Arc::new(super::command_desk::Desk(state.clone()));
     let fleet: Arc<dyn telemetry::fleet::FleetAdmin> =
         Arc::new(crate::fleet::Fleet::new(state.store.clone(), state.ingest.clone()));
     let options = state.leptos_options.clone();
@@ -98,6 +100,7 @@ pub fn router(state: AppState, web: WebSettings) -> Router {
                 provide_context(refused.clone());
                 provide_context(desk.clone());
                 provide_context(fleet.clone());
+                provide_context(commands.clone());
                 provide_context(assets.clone());
             },
             move || shell(options.clone()),

@@ -1,0 +1,46 @@
+//! Server functions for a device's commands: its list (newest first), sending one and
+//! canceling one. Everyone signed in reads; admins (and anyone while the dashboard is open)
+//! send and cancel, as with the commands API (`/api/devices/{id}/commands`) over the same
+//! service, with its limits and its refusals' statuses (404, 409, 413, 422, 429).
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+use telemetry::command::Command;
+
+use super::codec::JsonText;
+use super::error::ApiError;
+#[cfg(feature = "ssr")]
+use super::ssr;
+
+/// Commands the device page lists.
+pub const COMMANDS_LISTED: usize = 50;
+
+/// A device's latest commands, newest first.
+#[server(prefix = "/api", endpoint = "device_commands", input = GetUrl, output = JsonText)]
+pub async fn list_commands(device: String) -> Result<Vec<Command>, ApiError> {
+    ssr::signed_in()?;
+    Ok(ssr::commands()?.list(device, COMMANDS_LISTED).await?)
+}
+
+/// Sends `method` with `params` (a JSON object, or empty for none) to `device`, answered
+/// within `timeout_secs` (empty: the default, 30 s). Answers the command as made (QUEUED, or
+/// further if the device took it at once).
+#[server(prefix = "/api", endpoint = "device_commands/send", output = JsonText)]
+pub async fn send_command(
+    device: String,
+    method: String,
+    #[server(default)] params: String,
+    #[server(default)] timeout_secs: String,
+) -> Result<Command, ApiError> {
+    let by = ssr::command_actor()?;
+    let new = crate::logic::commands::new_command(&method, &params, &timeout_secs)
+        .map_err(ApiError::Unprocessable)?;
+    Ok(ssr::commands()?.create(device, new, by).await?)
+}
+
+/// Cancels a device's unfinished command (409 once it has finished).
+#[server(prefix = "/api", endpoint = "device_commands/cancel", output = JsonText)]
+pub async fn cancel_command(device: String, id: String) -> Result<Command, ApiError> {
+    let by = ssr::command_actor()?;
+    Ok(ssr::commands()?.cancel(device, id, by).await?)
+}
