@@ -96,6 +96,8 @@ test('an admin sends commands to a connected device and sees them answered live'
   await expect(page.locator('.command-send .error')).toHaveText('Not sent: params must be a JSON object');
   await send(page, 'no spaces allowed');
   await expect(page.locator('.command-send .error')).toContainText('Not sent: method must be 1 to 64');
+  await send(page, 'identify', JSON.stringify({ blob: 'a'.repeat(1100) }));
+  await expect(page.locator('.command-send .error')).toHaveText('Not sent: params are 1111 bytes; at most 1024');
   await expect(page.locator('.command-list tbody tr')).toHaveCount(2);
   expect(await page.evaluate(() => (window as unknown as { __same?: number }).__same)).toBe(1);
 
@@ -161,4 +163,15 @@ test('a command to an offline device waits QUEUED and is canceled; a viewer sees
   const refused = await vpage.request.post(`${base}/api/device_commands/send`, { form: { device, method: 'identify' }, headers: { Origin: base } });
   expect(refused.status()).toBe(403);
   await viewer.close();
+
+  // The device's 100 unfinished commands: the 101st is refused (429), said in words.
+  for (let i = 0; i < 100; i++) {
+    const made = await page.request.post(`${base}/api/device_commands/send`, { form: { device, method: 'identify' }, headers: { Origin: base } });
+    expect(made.status()).toBe(200);
+  }
+  await send(page, 'identify');
+  await expect(page.locator('.command-send .error')).toHaveText('Not sent: the device already has 100 unfinished commands');
+  const tooMany = await page.request.post(`${base}/api/device_commands/send`, { form: { device, method: 'identify' }, headers: { Origin: base } });
+  expect(tooMany.status()).toBe(429);
+  await expect(page.locator('.command-list tbody tr')).toHaveCount(50);
 });
