@@ -56,11 +56,19 @@ pub fn fold(listed: &[Command], live: &BTreeMap<String, Command>, limit: usize) 
     out
 }
 
+/// Most commands remembered from the feed: a page left open on a busy device keeps the newest.
+pub const MAX_REMEMBERED: usize = 200;
+
 /// Remembers a command the feed (or an action's answer) brought, unless a later state of it
-/// is already known.
+/// is already known; beyond [`MAX_REMEMBERED`] the oldest is forgotten.
 pub fn remember(live: &mut BTreeMap<String, Command>, command: Command) {
     if live.get(&command.id).is_none_or(|old| progress(old) <= progress(&command)) {
         live.insert(command.id.clone(), command);
+    }
+    if live.len() > MAX_REMEMBERED
+        && let Some(oldest) = live.keys().min_by_key(|id| id_counter(id).unwrap_or(0)).cloned()
+    {
+        live.remove(&oldest);
     }
 }
 
@@ -161,6 +169,19 @@ mod tests {
         let live = BTreeMap::from([(command_id(3), command(3, CommandStatus::Queued))]);
         assert_eq!(fold(&listed, &live, 50)[0].status, CommandStatus::Canceled);
         assert_eq!(fold(&shown, &BTreeMap::new(), 2).len(), 2);
+    }
+
+    #[test]
+    fn a_page_left_open_remembers_the_newest_only() {
+        let mut live = BTreeMap::new();
+        for counter in 1..=MAX_REMEMBERED as u64 + 5 {
+            remember(&mut live, command(counter, CommandStatus::Queued));
+        }
+        assert_eq!(live.len(), MAX_REMEMBERED);
+        assert!(!live.contains_key(&command_id(5)));
+        assert!(
+            live.contains_key(&command_id(6)) && live.contains_key(&command_id(MAX_REMEMBERED as u64 + 5))
+        );
     }
 
     #[test]
