@@ -365,3 +365,46 @@ fn desired_and_reported_state_survive_a_kill_9() {
     });
     server.stop();
 }
+
+/// With an external broker (Mosquitto): the desired state goes out through the server's client,
+/// retained, so a device subscribing later gets it from the broker; its report comes back
+/// through the broker and makes it in sync; desired/get publishes it again.
+#[test]
+fn through_an_external_broker_desired_state_is_retained_and_reports_come_back() {
+    use common::mosquitto::{Mosquitto, external_env, subscribed};
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start();
+    let server = ServerProcess::start(&dir.path().join("t.redb"), &external_env(broker.addr, "dash-desired"));
+    common::eventually("subscribed to the broker", || subscribed(&server));
+    let http = server.http;
+    rt.block_on(async {
+        let device = Dev::connect(broker.addr, "X1", None).await;
+        let reading = json!({"telemetry": {"t": 1.0}}).to_string();
+        device.client.publish("app/device/X1/telemetry", QoS::AtLeastOnce, false, reading).await.unwrap();
+        let start = std::time::Instant::now();
+        while desired(http, "X1").await.status != 200 {
+            assert!(start.elapsed() < TIMEOUT, "X1's reading reached the server");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        device.vanish();
+        assert_eq!(patch(http, "X1", json!({"interval_s": 30}), Some("\"0\"")).await.status, 200);
+
+        // The device comes after the change: the broker hands it the retained state.
+        let mut device = Dev::connect(broker.addr, "X1", None).await;
+        device.client.subscribe("app/device/X1/desired", QoS::AtLeastOnce).await.unwrap();
+        let p = tokio::time::timeout(TIMEOUT, device.received.recv()).await.expect("retained state").unwrap();
+        assert!(p.retain, "retained at the external broker");
+        assert_eq!(
+            serde_json::from_slice::<Value>(&p.payload).unwrap(),
+            json!({"v": 1, "state": {"interval_s": 30}})
+        );
+        device.report("X1", json!({"v": 1, "state": {"interval_s": 30}})).await;
+        until_sync(http, "X1", "in_sync").await;
+        device.client.publish("app/device/X1/desired/get", QoS::AtLeastOnce, false, "").await.unwrap();
+        let again = tokio::time::timeout(TIMEOUT, device.received.recv()).await.expect("sent again").unwrap();
+        assert_eq!(serde_json::from_slice::<Value>(&again.payload).unwrap()["v"], 1);
+        device.vanish();
+    });
+    server.stop();
+}

@@ -31,6 +31,9 @@ use crate::config::MqttConfig;
 use crate::ingest::{Ack, Arrival, Ingest, IngestError, Pace, ready};
 use crate::metrics::Source;
 
+/// Devices' reports of their desired state, and their requests for it.
+const REPORTED_FILTER: &str = "app/device/+/reported";
+const DESIRED_GET_FILTER: &str = "app/device/+/desired/get";
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Largest packet accepted from the broker; bigger payloads than the contract's 64 KiB are
@@ -117,6 +120,7 @@ pub async fn run(
     // Commands to devices go out through this client too.
     let external = super::commands::External::new(client.clone(), commands.clone());
     commands.attach(external.clone());
+    commands.desired().attach(super::desired::External::new(external.clone()));
     // Each PUBACK goes out as soon as its reading is stored.
     let mut network = eventloop.network_options();
     network.set_tcp_nodelay(true);
@@ -125,7 +129,7 @@ pub async fn run(
     let (to_submit, submit_rx) = mpsc::channel(QUEUE);
     let (to_wait, wait_rx) = mpsc::channel(QUEUE);
     let (to_answer, mut answers) = mpsc::channel(QUEUE);
-    let submitter = tokio::spawn(submit(submit_rx, to_wait, ingest.clone()));
+    let submitter = tokio::spawn(submit(submit_rx, to_wait, ingest.clone(), commands.desired().clone()));
     let waiter = tokio::spawn(wait_for_commits(wait_rx, to_answer));
     let mut connection = 0u64;
     let metrics = ingest.metrics().clone();
@@ -160,9 +164,16 @@ pub async fn run(
                 // for again (harmless: retained attributes that come again change nothing).
                 let filters: &[&str] = if ack.session_present {
                     metrics.set_mqtt_connected(true);
-                    &[ATTRIBUTES_FILTER, RESULT_FILTER]
+                    &[ATTRIBUTES_FILTER, RESULT_FILTER, REPORTED_FILTER, DESIRED_GET_FILTER]
                 } else {
-                    &[TELEMETRY_FILTER, STATUS_FILTER, ATTRIBUTES_FILTER, RESULT_FILTER]
+                    &[
+                        TELEMETRY_FILTER,
+                        STATUS_FILTER,
+                        ATTRIBUTES_FILTER,
+                        RESULT_FILTER,
+                        REPORTED_FILTER,
+                        DESIRED_GET_FILTER,
+                    ]
                 };
                 let filters: Vec<_> = filters
                     .iter()
@@ -232,11 +243,21 @@ async fn submit(
     mut rx: mpsc::Receiver<(Publish, u64)>,
     to_wait: mpsc::Sender<(Publish, u64, oneshot::Receiver<Ack>)>,
     ingest: Ingest,
+    desired: crate::desired::Desired,
 ) {
     while let Some((publish, connection)) = rx.recv().await {
         let received = now_ms();
         let pending = match ingest.admit(&arrival(&publish, received), Pace::Unlimited) {
-            Ok(admitted) => ingest.submit_admitted(admitted, received).await,
+            Ok(admitted) => {
+                // A device asking for its desired state: published (retained) again.
+                if let Some((device, telemetry::desired::DesiredTopic::Get)) =
+                    telemetry::desired::desired_parts(&publish.topic)
+                {
+                    let (desired, device) = (desired.clone(), device.to_owned());
+                    tokio::spawn(async move { desired.send_to(&device, "").await });
+                }
+                ingest.submit_admitted(admitted, received).await
+            }
             Err(_) => ready(Ok(())),
         };
         if publish.qos == QoS::AtMostOnce {
@@ -319,13 +340,17 @@ pub fn mosquitto_acl(dashboard_user: &str) -> String {
     format!(
         "# IoT dashboard: each device writes only its own topics; the dashboard reads them all.\n\
          pattern write {prefix}%u/#\n\
-         pattern read {prefix}%u/cmd/+\n\n\
+         pattern read {prefix}%u/cmd/+\n\
+         pattern read {prefix}%u/desired\n\n\
          user {dashboard_user}\n\
          topic read {prefix}+/telemetry\n\
          topic read {prefix}+/status\n\
          topic read {prefix}+/attributes\n\
          topic read {prefix}+/res/+\n\
-         topic write {prefix}+/cmd/+\n",
+         topic read {prefix}+/reported\n\
+         topic read {prefix}+/desired/get\n\
+         topic write {prefix}+/cmd/+\n\
+         topic write {prefix}+/desired\n",
         prefix = telemetry::topic::DEVICE_PREFIX,
     )
 }

@@ -197,7 +197,8 @@ impl External {
     /// The broker acknowledged packet `pkid`: its command is SENT.
     pub fn acknowledged(&self, pkid: u16) {
         let command = self.written.lock().unwrap_or_else(|e| e.into_inner()).remove(&pkid);
-        if let Some((device, id)) = command {
+        // An empty id: another publish of ours (a desired state), nothing to record.
+        if let Some((device, id)) = command.filter(|(_, id)| !id.is_empty()) {
             let commands = self.commands.clone();
             tokio::spawn(async move {
                 if let Err(e) = commands.sent(&device, &id, Receipt::Unobservable).await {
@@ -205,6 +206,20 @@ impl External {
                 }
             });
         }
+    }
+}
+
+impl External {
+    /// Publishes another message of the server's (a desired state) through the client, QoS 1,
+    /// in turn with the commands, so their packet ids stay matched to them. False if the
+    /// client cannot take it now (its connection is down).
+    pub fn publish_other(&self, topic: String, payload: String, retain: bool) -> bool {
+        self.queued.lock().unwrap_or_else(|e| e.into_inner()).push_back((String::new(), String::new()));
+        let sent = self.client.try_publish(topic, rumqttc::QoS::AtLeastOnce, retain, payload);
+        if sent.is_err() {
+            self.queued.lock().unwrap_or_else(|e| e.into_inner()).pop_back();
+        }
+        sent.is_ok()
     }
 }
 

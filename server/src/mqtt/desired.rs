@@ -2,6 +2,10 @@
 //! own sender on `app/device/<id>/desired`, QoS 1, never retained (a device that was away gets
 //! it when it subscribes, or asks on `desired/get`), to every subscriber on a change, or to the
 //! one connection that subscribed or asked.
+//!
+//! Through an external broker ([`External`]): published by the server's client, QoS 1 and
+//! retained, so the broker hands it to the device whenever it subscribes (the server cannot see
+//! subscriptions there); a `desired/get` publishes it again.
 
 use std::sync::Arc;
 
@@ -25,6 +29,24 @@ pub struct Embedded {
 impl Embedded {
     pub fn new(scx: ServerContext) -> Arc<Embedded> {
         Arc::new(Embedded { scx })
+    }
+}
+
+/// Sends desired states through the external broker's client.
+pub struct External {
+    client: Arc<super::commands::External>,
+}
+
+impl External {
+    pub fn new(client: Arc<super::commands::External>) -> Arc<External> {
+        Arc::new(External { client })
+    }
+}
+
+#[async_trait]
+impl DesiredTransport for External {
+    async fn send(&self, shadow: &Shadow, _to: Option<&str>) -> bool {
+        self.client.publish_other(desired_topic(&shadow.device), shadow.payload(), true)
     }
 }
 
