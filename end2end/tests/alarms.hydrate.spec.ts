@@ -155,7 +155,7 @@ test('rules, their backtest, channels and deliveries are managed on the rules pa
   // Once live, only the kind's fields show.
   await expect(editor.locator('.quiet-fields')).toBeHidden();
   await editor.getByLabel('Name').fill(name);
-  await editor.getByLabel('Devices').fill(device);
+  await editor.getByRole('textbox', { name: /^Devices/ }).fill(device);
   await editor.getByRole('textbox', { name: /^Metric/ }).fill('temperature');
   await editor.getByLabel('Level 1 value').fill('30');
   await editor.getByLabel('Clear level (empty').fill('28');

@@ -128,7 +128,7 @@ test('rules and channels are made and deleted with plain forms', async ({ page }
   await editor.getByLabel('Name').fill(name);
   await editor.getByLabel('Kind').selectOption('offline');
   await editor.getByLabel('After (e.g. 5m)').fill('2m');
-  await editor.getByLabel('Devices').fill(device);
+  await editor.getByRole('textbox', { name: /^Devices/ }).fill(device);
   await editor.getByRole('button', { name: 'Create rule' }).click();
   const row = page.locator('.rule-list tr', { hasText: name });
   await expect(row.locator('.rule-what')).toHaveText('offline or stale for 2m (major)');

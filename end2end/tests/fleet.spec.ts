@@ -140,7 +140,7 @@ test('tags are added and removed in bulk, a query is saved as a group, and the l
   const csv = await request.get(`/api/fleet.csv?q=${encodeURIComponent(`id:${prefix}*`)}&sort=-id`);
   expect(csv.status()).toBe(200);
   const lines = (await csv.text()).trim().split('\n');
-  expect(lines[0]).toBe('id,name,status,last_seen_utc,firmware,rssi,battery,uptime_s,tags,open_alarms');
+  expect(lines[0]).toBe('id,name,status,last_seen_utc,firmware,rssi,battery,uptime_s,up_24h,tags,open_alarms');
   expect(lines.slice(1).map((l) => l.split(',')[0])).toEqual([...ids].reverse());
   expect(lines[1]).toContain(',site=barn,0');
 });
