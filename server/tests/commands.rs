@@ -11,8 +11,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine;
+use common::listener::Listener;
 use common::{LiveClient, ServerProcess, TIMEOUT, cli, http_full, now_ms, payload, telemetry_topic};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
+use rumqttc::{Publish, QoS};
 use serde_json::{Value, json};
 use server::Server;
 use server::config::Config;
@@ -101,75 +102,23 @@ fn id_of(command: &Value) -> String {
     command["id"].as_str().unwrap().to_owned()
 }
 
-/// A device over MQTT 3.1.1: the commands it receives, in order.
-struct Dev {
-    client: AsyncClient,
-    commands: mpsc::UnboundedReceiver<Publish>,
-    subacks: mpsc::UnboundedReceiver<Vec<rumqttc::SubscribeReasonCode>>,
-    task: tokio::task::JoinHandle<()>,
+/// A device connected as `id` (with its key, if given); `manual_acks`: PUBACKs only by
+/// [`Listener::ack`]; a persistent session unless `clean`.
+async fn connect_device(
+    mqtt: SocketAddr,
+    id: &str,
+    key: Option<&str>,
+    manual_acks: bool,
+    clean: bool,
+) -> Listener {
+    Listener::connect(mqtt, id, key, |opts| {
+        opts.set_manual_acks(manual_acks).set_clean_session(clean);
+    })
+    .await
 }
 
-impl Dev {
-    /// Connected as `id` (with its key, if given); `manual_acks`: PUBACKs only by [`Dev::ack`].
-    async fn connect(mqtt: SocketAddr, id: &str, key: Option<&str>, manual_acks: bool) -> Dev {
-        Dev::connect_with(mqtt, id, key, manual_acks, true).await
-    }
-
-    /// As [`Dev::connect`], with a persistent session unless `clean`.
-    async fn connect_with(
-        mqtt: SocketAddr,
-        id: &str,
-        key: Option<&str>,
-        manual_acks: bool,
-        clean: bool,
-    ) -> Dev {
-        let mut opts = MqttOptions::new(id, mqtt.ip().to_string(), mqtt.port());
-        opts.set_clean_session(clean);
-        opts.set_keep_alive(Duration::from_secs(30));
-        opts.set_manual_acks(manual_acks);
-        if let Some(key) = key {
-            opts.set_credentials(id, key);
-        }
-        let (client, mut eventloop) = AsyncClient::new(opts, 100);
-        let (tx, commands) = mpsc::unbounded_channel();
-        let (sub_tx, subacks) = mpsc::unbounded_channel();
-        let (conn_tx, conn_rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(async move {
-            let mut conn_tx = Some(conn_tx);
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        if let Some(tx) = conn_tx.take() {
-                            let _ = tx.send(());
-                        }
-                    }
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let _ = tx.send(p);
-                    }
-                    Ok(Event::Incoming(Packet::SubAck(ack))) => {
-                        let _ = sub_tx.send(ack.return_codes);
-                    }
-                    Ok(_) => {}
-                    Err(_) => return,
-                }
-            }
-        });
-        tokio::time::timeout(TIMEOUT, conn_rx).await.expect("CONNACK in time").unwrap();
-        Dev { client, commands, subacks, task }
-    }
-
-    /// Subscribes to `filter` and waits for the SUBACK: whether it was granted.
-    async fn subscribe(&mut self, filter: &str, qos: QoS) -> bool {
-        self.client.subscribe(filter, qos).await.unwrap();
-        let codes =
-            tokio::time::timeout(TIMEOUT, self.subacks.recv()).await.expect("SUBACK in time").unwrap();
-        matches!(codes[0], rumqttc::SubscribeReasonCode::Success(_))
-    }
-
-    async fn next(&mut self, within: Duration) -> Option<Publish> {
-        tokio::time::timeout(within, self.commands.recv()).await.ok().flatten()
-    }
-
+/// What a device does with commands.
+impl Listener {
     /// The next command: (topic's id, payload).
     async fn command(&mut self) -> (String, Value) {
         let p = self.next(TIMEOUT).await.expect("a command in time");
@@ -186,10 +135,6 @@ impl Dev {
 
     async fn ack(&self, publish: &Publish) {
         self.client.ack(publish).await.unwrap();
-    }
-
-    fn vanish(self) {
-        self.task.abort();
     }
 }
 
@@ -226,7 +171,7 @@ async fn an_online_device_runs_a_command_and_every_state_shows_once() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("t.redb")).await;
     known(server.http, "C1").await;
-    let mut device = Dev::connect(server.mqtt, "C1", None, false).await;
+    let mut device = connect_device(server.mqtt, "C1", None, false, true).await;
     assert!(device.subscribe("app/device/C1/cmd/+", QoS::AtLeastOnce).await);
     let mut live = LiveClient::connect(server.http, "?device=C1").await;
     let answering = tokio::spawn(async move {
@@ -298,7 +243,7 @@ async fn an_offline_device_gets_its_command_on_subscribing_unless_it_expired() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(get(server.http, "C2", &id_of(&queued)).await["status"], "QUEUED");
 
-    let mut device = Dev::connect(server.mqtt, "C2", None, false).await;
+    let mut device = connect_device(server.mqtt, "C2", None, false, true).await;
     assert!(device.subscribe("app/device/C2/cmd/+", QoS::AtLeastOnce).await);
     let (id, _) = device.command().await;
     assert_eq!(id, id_of(&queued), "the queued one, not the expired one");
@@ -316,14 +261,14 @@ async fn a_persistent_session_takes_commands_without_subscribing_again() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("t.redb")).await;
     known(server.http, "C3").await;
-    let mut device = Dev::connect_with(server.mqtt, "C3", None, false, false).await;
+    let mut device = connect_device(server.mqtt, "C3", None, false, false).await;
     assert!(device.subscribe("app/device/C3/cmd/+", QoS::AtLeastOnce).await);
     device.client.disconnect().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     device.vanish();
     let queued = post(server.http, "C3", "", json!({"method": "identify"})).await.1;
     assert_eq!(queued["status"], "QUEUED");
-    let mut device = Dev::connect_with(server.mqtt, "C3", None, false, false).await;
+    let mut device = connect_device(server.mqtt, "C3", None, false, false).await;
     let (id, _) = device.command().await;
     assert_eq!(id, id_of(&queued));
     device.answer("C3", &id, ok(json!(1))).await;
@@ -351,7 +296,7 @@ async fn deleting_a_device_cancels_its_commands() {
     assert!(status < 400, "{status} {body}");
     let id = id_of(&queued);
     assert_eq!(live_statuses(&mut live, &id, "CANCELED").await, ["QUEUED", "CANCELED"]);
-    let mut device = Dev::connect(server.mqtt, "C4", None, false).await;
+    let mut device = connect_device(server.mqtt, "C4", None, false, true).await;
     assert!(device.subscribe("app/device/C4/cmd/+", QoS::AtLeastOnce).await);
     assert!(
         device.next(Duration::from_millis(700)).await.is_none(),
@@ -367,7 +312,7 @@ async fn a_command_never_answered_times_out_and_the_next_one_is_sent() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("t.redb")).await;
     known(server.http, "C5").await;
-    let mut device = Dev::connect(server.mqtt, "C5", None, false).await;
+    let mut device = connect_device(server.mqtt, "C5", None, false, true).await;
     assert!(device.subscribe("app/device/C5/cmd/+", QoS::AtLeastOnce).await);
     let first = post(server.http, "C5", "", json!({"method": "reboot", "timeout_secs": 1})).await.1;
     let second = post(server.http, "C5", "", json!({"method": "identify"})).await.1;
@@ -395,7 +340,7 @@ async fn a_result_before_the_puback_completes_the_command() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("t.redb")).await;
     known(server.http, "C6").await;
-    let mut device = Dev::connect(server.mqtt, "C6", None, true).await;
+    let mut device = connect_device(server.mqtt, "C6", None, true, true).await;
     assert!(device.subscribe("app/device/C6/cmd/+", QoS::AtLeastOnce).await);
     let mut live = LiveClient::connect(server.http, "?device=C6").await;
     let command = post(server.http, "C6", "", json!({"method": "identify"})).await.1;
@@ -421,7 +366,7 @@ async fn a_qos_0_device_gets_commands_without_delivered() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("t.redb")).await;
     known(server.http, "C7").await;
-    let mut device = Dev::connect(server.mqtt, "C7", None, false).await;
+    let mut device = connect_device(server.mqtt, "C7", None, false, true).await;
     assert!(device.subscribe("app/device/C7/cmd/+", QoS::AtMostOnce).await);
     let mut live = LiveClient::connect(server.http, "?device=C7").await;
     let command = post(server.http, "C7", "", json!({"method": "identify"})).await.1;
@@ -504,7 +449,7 @@ fn a_kill_9_keeps_every_command_and_a_reconnect_runs_each_once() {
     let (http, mqtt) = (server.http, server.mqtt());
     let (sent, queued) = rt.block_on(async {
         let body = payload([("t", 1.0)], now_ms());
-        let mut device = Dev::connect(mqtt, "K9", None, true).await;
+        let mut device = connect_device(mqtt, "K9", None, true, true).await;
         device.client.publish(telemetry_topic("K9"), QoS::AtLeastOnce, false, body).await.unwrap();
         common::eventually("K9 known", || (server.device("K9")["message_count"] == 1).then_some(()));
         assert!(device.subscribe("app/device/K9/cmd/+", QoS::AtLeastOnce).await);
@@ -532,7 +477,7 @@ fn a_kill_9_keeps_every_command_and_a_reconnect_runs_each_once() {
             .map(|c| (c["id"].as_str().unwrap(), c["status"].as_str().unwrap()))
             .collect();
         assert_eq!(states, [(queued.as_str(), "QUEUED"), (sent.as_str(), "SENT")], "both, as they were");
-        let mut device = Dev::connect(mqtt, "K9", None, false).await;
+        let mut device = connect_device(mqtt, "K9", None, false, true).await;
         assert!(device.subscribe("app/device/K9/cmd/+", QoS::AtLeastOnce).await);
         let (again, _) = device.command().await;
         assert_eq!(again, sent, "the SENT one again, with the same id");
@@ -551,9 +496,9 @@ fn a_kill_9_keeps_every_command_and_a_reconnect_runs_each_once() {
     let server = ServerProcess::start(&db, &[]);
     let mqtt = server.mqtt();
     rt.block_on(async {
-        let mut device = Dev::connect(mqtt, "K9", None, false).await;
+        let mut device = connect_device(mqtt, "K9", None, false, true).await;
         assert!(device.subscribe("app/device/K9/cmd/+", QoS::AtLeastOnce).await);
-        let mut watcher = Dev::connect(mqtt, "watcher", None, false).await;
+        let mut watcher = connect_device(mqtt, "watcher", None, false, true).await;
         assert!(watcher.subscribe("app/device/+/cmd/#", QoS::AtLeastOnce).await);
         assert!(device.next(Duration::from_secs(1)).await.is_none(), "no command again");
         assert!(watcher.next(Duration::from_millis(200)).await.is_none(), "nothing retained on cmd/");
@@ -598,7 +543,7 @@ async fn only_admins_command_devices_answer_only_for_themselves_and_requests_are
     assert_eq!(call(server.http, "DELETE", &one, None, viewer).await.0, 403);
 
     // Device CA answers for CB, and listens to CB's commands: refused, counted.
-    let mut device = Dev::connect(server.mqtt, "CA", Some(&key_a), false).await;
+    let mut device = connect_device(server.mqtt, "CA", Some(&key_a), false, true).await;
     assert!(!device.subscribe("app/device/CB/cmd/+", QoS::AtLeastOnce).await, "not its commands");
     device.answer("CB", &id, ok(json!(1))).await;
     let refused = |text: &str| {
@@ -663,12 +608,12 @@ fn through_an_external_broker_commands_go_to_devices_that_are_online() {
     common::eventually("subscribed to the broker", || subscribed(&server));
     let http = server.http;
     rt.block_on(async {
-        let mut online = Dev::connect(broker.addr, "X1", None, false).await;
+        let mut online = connect_device(broker.addr, "X1", None, false, true).await;
         assert!(online.subscribe("app/device/X1/cmd/+", QoS::AtLeastOnce).await);
         online.client.publish("app/device/X1/status", QoS::AtLeastOnce, true, "online").await.unwrap();
         let reading = |t| payload([("t", t)], now_ms());
         online.client.publish(telemetry_topic("X1"), QoS::AtLeastOnce, false, reading(1.0)).await.unwrap();
-        let offline = Dev::connect(broker.addr, "X2", None, false).await;
+        let offline = connect_device(broker.addr, "X2", None, false, true).await;
         offline.client.publish(telemetry_topic("X2"), QoS::AtLeastOnce, false, reading(2.0)).await.unwrap();
         offline.client.publish("app/device/X2/status", QoS::AtLeastOnce, true, "offline").await.unwrap();
         for id in ["X1", "X2"] {

@@ -10,12 +10,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine;
+use common::listener::Listener;
 use common::{ServerProcess, TIMEOUT, cli, http_full};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
+use rumqttc::QoS;
 use serde_json::{Value, json};
 use server::Server;
 use server::config::Config;
-use tokio::sync::mpsc;
 
 struct Running {
     http: SocketAddr,
@@ -108,59 +108,11 @@ async fn until_sync(http: SocketAddr, device: &str, want: &str) -> Value {
     }
 }
 
-/// A device over MQTT 3.1.1: what it receives, in order.
-struct Dev {
-    client: AsyncClient,
-    received: mpsc::UnboundedReceiver<Publish>,
-    subacks: mpsc::UnboundedReceiver<Vec<rumqttc::SubscribeReasonCode>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Dev {
-    async fn connect(mqtt: SocketAddr, id: &str, key: Option<&str>) -> Dev {
-        let mut opts = MqttOptions::new(id, mqtt.ip().to_string(), mqtt.port());
-        opts.set_keep_alive(Duration::from_secs(30));
-        if let Some(key) = key {
-            opts.set_credentials(id, key);
-        }
-        let (client, mut eventloop) = AsyncClient::new(opts, 100);
-        let (tx, received) = mpsc::unbounded_channel();
-        let (sub_tx, subacks) = mpsc::unbounded_channel();
-        let (conn_tx, conn_rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(async move {
-            let mut conn_tx = Some(conn_tx);
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        if let Some(tx) = conn_tx.take() {
-                            let _ = tx.send(());
-                        }
-                    }
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let _ = tx.send(p);
-                    }
-                    Ok(Event::Incoming(Packet::SubAck(ack))) => {
-                        let _ = sub_tx.send(ack.return_codes);
-                    }
-                    Ok(_) => {}
-                    Err(_) => return,
-                }
-            }
-        });
-        tokio::time::timeout(TIMEOUT, conn_rx).await.expect("CONNACK in time").unwrap();
-        Dev { client, received, subacks, task }
-    }
-
-    async fn subscribe(&mut self, filter: &str) -> bool {
-        self.client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
-        let codes =
-            tokio::time::timeout(TIMEOUT, self.subacks.recv()).await.expect("SUBACK in time").unwrap();
-        matches!(codes[0], rumqttc::SubscribeReasonCode::Success(_))
-    }
-
+/// What a device does with its desired state.
+impl Listener {
     /// The next desired state received: its payload, checked not retained and QoS 1.
     async fn desired(&mut self, within: Duration) -> Option<Value> {
-        let p = tokio::time::timeout(within, self.received.recv()).await.ok().flatten()?;
+        let p = self.next(within).await?;
         assert!(p.topic.ends_with("/desired"), "{}", p.topic);
         assert!(!p.retain, "desired state is never retained");
         assert_eq!(p.qos, QoS::AtLeastOnce);
@@ -170,10 +122,6 @@ impl Dev {
     async fn report(&self, device: &str, report: Value) {
         let topic = format!("app/device/{device}/reported");
         self.client.publish(topic, QoS::AtLeastOnce, false, report.to_string()).await.unwrap();
-    }
-
-    fn vanish(self) {
-        self.task.abort();
     }
 }
 
@@ -211,8 +159,8 @@ async fn desired_state_reaches_the_device_and_its_report_says_whether_it_took_it
     assert_eq!(merged.body["state"], json!({"interval_s": 30, "relay": true}), "null deletes a key");
 
     // The device comes: it gets the state on subscribing.
-    let mut device = Dev::connect(server.mqtt, "D1", None).await;
-    assert!(device.subscribe("app/device/D1/desired").await);
+    let mut device = Listener::connect(server.mqtt, "D1", None, |_| {}).await;
+    assert!(device.subscribe("app/device/D1/desired", QoS::AtLeastOnce).await);
     let got = device.desired(TIMEOUT).await.expect("the desired state on subscribing");
     assert_eq!(got, json!({"v": 2, "state": {"interval_s": 30, "relay": true}}));
     let pending = desired(http, "D1").await.body;
@@ -285,8 +233,8 @@ async fn only_admins_change_desired_state_and_devices_only_their_own() {
     let read = call(http, "GET", path, None, viewer, None).await;
     assert_eq!((read.status, &read.body["v"]), (200, &json!(1)), "a viewer reads");
 
-    let mut a = Dev::connect(server.mqtt, "DA", Some(&key_a)).await;
-    assert!(!a.subscribe("app/device/DB/desired").await, "not its desired state");
+    let mut a = Listener::connect(server.mqtt, "DA", Some(&key_a), |_| {}).await;
+    assert!(!a.subscribe("app/device/DB/desired", QoS::AtLeastOnce).await, "not its desired state");
     a.report("DB", json!({"v": 1, "state": {"relay": true}})).await;
     a.client
         .publish("app/device/DA/desired", QoS::AtLeastOnce, false, r#"{"v":9,"state":{}}"#)
@@ -311,8 +259,8 @@ async fn only_admins_change_desired_state_and_devices_only_their_own() {
     assert_eq!(call(http, "GET", "/api/devices/DA/desired", None, admin, None).await.body["v"], 0);
 
     // DB itself, signed in, gets its state and reports it.
-    let mut b = Dev::connect(server.mqtt, "DB", Some(&key_b)).await;
-    assert!(b.subscribe("app/device/DB/desired").await);
+    let mut b = Listener::connect(server.mqtt, "DB", Some(&key_b), |_| {}).await;
+    assert!(b.subscribe("app/device/DB/desired", QoS::AtLeastOnce).await);
     assert_eq!(b.desired(TIMEOUT).await.expect("its own")["state"], json!({"relay": true}));
     b.report("DB", json!({"v": 1, "state": {"relay": true}})).await;
     let start = std::time::Instant::now();
@@ -339,8 +287,8 @@ fn desired_and_reported_state_survive_a_kill_9() {
         assert_eq!(patch(http, "K9", json!({"interval_s": 30}), Some("\"0\"")).await.status, 200);
         let set = patch(http, "K9", json!({"relay": false}), Some("\"1\"")).await;
         assert_eq!(set.status, 200);
-        let mut device = Dev::connect(mqtt, "K9", None).await;
-        assert!(device.subscribe("app/device/K9/desired").await);
+        let mut device = Listener::connect(mqtt, "K9", None, |_| {}).await;
+        assert!(device.subscribe("app/device/K9/desired", QoS::AtLeastOnce).await);
         assert_eq!(device.desired(TIMEOUT).await.unwrap()["v"], 2);
         device.report("K9", json!({"v": 2, "state": {"interval_s": 30, "relay": false}})).await;
         let synced = until_sync(http, "K9", "in_sync").await;
@@ -355,8 +303,8 @@ fn desired_and_reported_state_survive_a_kill_9() {
         let after = desired(http, "K9").await;
         assert_eq!(after.etag(), Some("\"2\""));
         assert_eq!(after.body, before, "as it was answered before the kill");
-        let mut device = Dev::connect(mqtt, "K9", None).await;
-        assert!(device.subscribe("app/device/K9/#").await);
+        let mut device = Listener::connect(mqtt, "K9", None, |_| {}).await;
+        assert!(device.subscribe("app/device/K9/#", QoS::AtLeastOnce).await);
         let got = device.desired(TIMEOUT).await.expect("sent again on subscribing");
         assert_eq!(got, json!({"v": 2, "state": {"interval_s": 30, "relay": false}}));
         let stale = patch(http, "K9", json!({"relay": true}), Some("\"1\"")).await;
@@ -379,7 +327,7 @@ fn through_an_external_broker_desired_state_is_retained_and_reports_come_back() 
     common::eventually("subscribed to the broker", || subscribed(&server));
     let http = server.http;
     rt.block_on(async {
-        let device = Dev::connect(broker.addr, "X1", None).await;
+        let device = Listener::connect(broker.addr, "X1", None, |_| {}).await;
         let reading = json!({"telemetry": {"t": 1.0}}).to_string();
         device.client.publish("app/device/X1/telemetry", QoS::AtLeastOnce, false, reading).await.unwrap();
         let start = std::time::Instant::now();
@@ -391,7 +339,7 @@ fn through_an_external_broker_desired_state_is_retained_and_reports_come_back() 
         assert_eq!(patch(http, "X1", json!({"interval_s": 30}), Some("\"0\"")).await.status, 200);
 
         // The device comes after the change: the broker hands it the retained state.
-        let mut device = Dev::connect(broker.addr, "X1", None).await;
+        let mut device = Listener::connect(broker.addr, "X1", None, |_| {}).await;
         device.client.subscribe("app/device/X1/desired", QoS::AtLeastOnce).await.unwrap();
         let p = tokio::time::timeout(TIMEOUT, device.received.recv()).await.expect("retained state").unwrap();
         assert!(p.retain, "retained at the external broker");
