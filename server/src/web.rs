@@ -29,6 +29,7 @@ pub mod health;
 pub mod http_ingest;
 pub mod listener;
 pub mod live;
+mod refusal;
 pub mod routes;
 pub mod sign_in;
 pub mod status;

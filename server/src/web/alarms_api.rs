@@ -31,6 +31,7 @@ use telemetry::Access;
 use telemetry::alarm::{AlarmAction, AlarmDesk, AlarmError, AlarmQuery, Rule};
 use telemetry::notify::NewChannel;
 
+use super::refusal::Refusal;
 use crate::state::AppState;
 
 /// The routes, to merge into the application.
@@ -48,15 +49,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/notification_channels/{id}/test", post(test_channel))
         .route("/api/notifications/deliveries", get(deliveries))
         .route("/api/notifications/deliveries/{id}/resend", post(resend))
-}
-
-/// A refused request: its status and why, answered as `{"error": …}`.
-struct Refusal(StatusCode, String);
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
-    }
 }
 
 impl From<AlarmError> for Refusal {

@@ -30,6 +30,7 @@ use telemetry::Access;
 use telemetry::command::{Invalid, NewCommand};
 use tracing::info;
 
+use super::refusal::Refusal;
 use crate::commands::CommandsError;
 use crate::state::AppState;
 use crate::store::CommandRefusal;
@@ -46,15 +47,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/devices/{id}/commands", post(create).get(list))
         .route("/api/devices/{id}/commands/{cmd}", get(one).delete(cancel))
-}
-
-/// A refused request: its status and why, answered as `{"error": …}`.
-struct Refusal(StatusCode, String);
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
-    }
 }
 
 impl From<CommandsError> for Refusal {

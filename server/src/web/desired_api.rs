@@ -21,6 +21,7 @@ use telemetry::Access;
 use telemetry::desired::Shadow;
 use tracing::info;
 
+use super::refusal::Refusal;
 use crate::desired::DesiredFailure;
 use crate::state::AppState;
 use crate::store::DesiredRefusal;
@@ -32,14 +33,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/devices/{id}/desired", get(read).patch(patch))
         .route("/api/devices/{id}/reported", get(reported))
-}
-
-struct Refusal(StatusCode, String);
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
-    }
 }
 
 impl From<DesiredFailure> for Refusal {
