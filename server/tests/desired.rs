@@ -6,45 +6,14 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine;
 use common::listener::Listener;
+use common::running::start;
 use common::{ServerProcess, TIMEOUT, cli, http_full};
 use rumqttc::QoS;
 use serde_json::{Value, json};
-use server::Server;
-use server::config::Config;
-
-struct Running {
-    http: SocketAddr,
-    mqtt: SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn start(db: &Path) -> Running {
-    let mut config = Config::default();
-    config.storage.path = db.to_owned();
-    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
-    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = Server::start(config, http).await.unwrap();
-    let (http, mqtt) = (server.http_addr(), server.mqtt_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
-    Running { http, mqtt, stop, task }
-}
-
-impl Running {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let stopped = tokio::time::timeout(Duration::from_secs(20), self.task).await;
-        stopped.expect("stops in time").unwrap().unwrap();
-    }
-}
 
 /// An HTTP answer: status, headers (lower case) and JSON body.
 struct Reply {

@@ -6,6 +6,7 @@
 pub mod listener;
 pub mod mosquitto;
 pub mod raw;
+pub mod running;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
