@@ -21,6 +21,7 @@ use telemetry::Access;
 use telemetry::desired::Shadow;
 use tracing::info;
 
+use super::commands_api::device_known;
 use super::refusal::Refusal;
 use crate::desired::DesiredFailure;
 use crate::state::AppState;
@@ -56,24 +57,10 @@ type Answer = Result<Response, Refusal>;
 
 /// The device's shadow, or an empty one; 404 for a device the server does not know.
 async fn shadow_of(state: &AppState, device: &str) -> Result<Shadow, Refusal> {
-    if !known(state, device).await {
+    if !device_known(state, device).await {
         return Err(Refusal(StatusCode::NOT_FOUND, "no such device".into()));
     }
     Ok(state.commands.desired().read(device).await?.unwrap_or_else(|| Shadow::new(device)))
-}
-
-/// Whether the server knows the device: it has reported, or has a key (as for commands).
-async fn known(state: &AppState, id: &str) -> bool {
-    if telemetry::valid_name(id).is_err() {
-        return false;
-    }
-    let (store, auth, device) = (state.store.clone(), state.auth.clone(), id.to_owned());
-    tokio::task::spawn_blocking(move || {
-        let reported = store.device(&device).map(|d| d.value.is_some()).unwrap_or(false);
-        reported || auth.device_keys().is_ok_and(|keys| keys.contains(&device))
-    })
-    .await
-    .unwrap_or(false)
 }
 
 fn with_etag(shadow: &Shadow) -> Response {
