@@ -121,7 +121,10 @@ fn a_client_that_stops_pinging_ends_as_a_keepalive_timeout_and_a_disconnect_as_c
     assert!(page.contains("Up 24 h"), "the column shows");
     // Sortable, over every device (not only a page's), either way with devices without a log
     // last; its heading links the order.
-    assert!(page.contains(r#"data-sort="up"><a href="/fleet?sort=up""#), "{page}");
+    assert!(
+        page.contains(r#"data-sort="up" title="Share of the last 24 h connected"><a href="/fleet?sort=up""#),
+        "the heading sorts and says what it counts: {page}"
+    );
     for (sort, descending) in [("up", false), ("-up", true)] {
         let (status, body) = server.get(&format!("/api/fleet?sort={sort}"));
         assert_eq!(status, 200, "{body}");

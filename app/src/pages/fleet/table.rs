@@ -76,7 +76,8 @@ pub fn FleetTable(
             let active = view.sort.key == key;
             let href = view.sorted(view.sort.toggled(key)).href();
             let sort = active.then_some(if view.sort.desc { "descending" } else { "ascending" });
-            view! { <th aria-sort=sort data-sort=key.key()><a href=href>{label}</a></th> }
+            let title = (key == SortKey::Up).then_some("Share of the last 24 h connected");
+            view! { <th aria-sort=sort data-sort=key.key() title=title><a href=href>{label}</a></th> }
         }
     };
     let empty = rows.is_empty();
