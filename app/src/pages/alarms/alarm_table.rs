@@ -68,7 +68,8 @@ pub fn AlarmTable(
                                 each=move || rows.get()
                                 key=|a| (a.id.clone(), a.seq)
                                 children=move |alarm| {
-                                    let now = live.now.get_untracked().unwrap_or(server_time);
+                                    // try_: a server render cut short (the browser went away) has disposed `live`.
+                                    let now = live.now.try_get_untracked().flatten().unwrap_or(server_time);
                                     view! { <AlarmRow alarm can_act now local/> }
                                 }
                             />

@@ -76,14 +76,17 @@ impl Layouts {
 
     /// The layout for a breakpoint, derived from the wide one until someone arranges it.
     pub(super) fn of(self, bp: Breakpoint) -> Vec<Placement> {
-        self.dashboard.with(|d| {
-            let own = d.layouts.get(bp);
-            if own.is_empty() && bp != Breakpoint::Wide {
-                grid::derive(&d.layouts.wide, bp)
-            } else {
-                own.clone()
-            }
-        })
+        // try_: a server render cut short (the browser went away) has disposed the signals.
+        self.dashboard
+            .try_with(|d| {
+                let own = d.layouts.get(bp);
+                if own.is_empty() && bp != Breakpoint::Wide {
+                    grid::derive(&d.layouts.wide, bp)
+                } else {
+                    own.clone()
+                }
+            })
+            .unwrap_or_default()
     }
 
     /// Applies an edit to the current breakpoint's layout, keeps it, saves.
@@ -97,8 +100,8 @@ impl Layouts {
 
     /// Where a widget shows at a breakpoint: in the preview while one is dragged there.
     fn placement(self, id: &str, b: Breakpoint) -> Option<Placement> {
-        let layout = match self.preview.get() {
-            Some(p) if b == self.bp.get() => p,
+        let layout = match self.preview.try_get().flatten() {
+            Some(p) if self.bp.try_get() == Some(b) => p,
             _ => self.of(b),
         };
         layout.into_iter().find(|p| p.widget == id)

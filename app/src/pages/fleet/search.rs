@@ -8,8 +8,19 @@ use crate::logic::fleet::FleetView;
 
 #[component]
 pub fn SearchForm(view: Memo<FleetView>) -> impl IntoView {
-    // As rendered, and as the address changes after (a chip, a heading, the pager).
+    // As rendered, and as the address changes after (a chip, a heading, the pager). Not bound
+    // when hydrating: what someone typed before the page came alive stays.
     let q = view.get_untracked().q;
+    let input = NodeRef::<leptos::html::Input>::new();
+    Effect::watch(
+        move || view.with(|v| v.q.clone()),
+        move |q, _, _| {
+            if let Some(el) = input.get_untracked() {
+                el.set_value(q);
+            }
+        },
+        false,
+    );
     let sort =
         move || view.with(|v| (v.sort != telemetry::fleet::Sort::default()).then(|| v.sort.as_string()));
     view! {
@@ -20,7 +31,7 @@ pub fn SearchForm(view: Memo<FleetView>) -> impl IntoView {
                     type="search"
                     name="q"
                     value=q
-                    prop:value=move || view.with(|v| v.q.clone())
+                    node_ref=input
                     maxlength=MAX_QUERY_LEN.to_string()
                     placeholder="tag:site=greenhouse fw!=1.4.2 status:stale name:kitchen*"
                     autocomplete="off"
