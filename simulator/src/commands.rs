@@ -165,6 +165,11 @@ impl Device {
         self.interval_s
     }
 
+    /// The relay, once a command or desired state set it.
+    pub fn relay(&self) -> Option<bool> {
+        self.relay
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
@@ -218,6 +223,13 @@ impl Device {
                     "invalid_params",
                     format!("secs must be a whole number from {MIN_INTERVAL_S} to {MAX_INTERVAL_S}"),
                 ),
+            },
+            "set_relay" => match params.get("on").and_then(Value::as_bool) {
+                Some(on) => {
+                    self.relay = Some(on);
+                    ok(json!({"on": on}))
+                }
+                None => error("invalid_params", "on must be true or false".into()),
             },
             _ => error("unknown_method", format!("no method {method}")),
         }
@@ -415,6 +427,20 @@ mod tests {
         assert_eq!(body["status"], "error");
         assert_eq!(body["code"], "unknown_method");
         assert_eq!(body["message"], "no method reboot.now");
+    }
+
+    #[test]
+    fn set_relay_switches_the_relay_and_reports_it() {
+        let mut d = Device::new(Behaviour::default(), 2);
+        assert_eq!(d.relay(), None);
+        let (body, executed) =
+            answer(&mut d, "c1", r#"{"id":"c1","method":"set_relay","params":{"on":true}}"#);
+        assert_eq!((body, executed), (json!({"status": "ok", "result": {"on": true}}), true));
+        assert_eq!(d.relay(), Some(true));
+        assert_eq!(serde_json::from_str::<Value>(&d.reported()).unwrap()["state"]["relay"], true);
+        let (body, _) = answer(&mut d, "c2", r#"{"id":"c2","method":"set_relay","params":{"on":"yes"}}"#);
+        assert_eq!(body["code"], "invalid_params");
+        assert_eq!(d.relay(), Some(true), "an unusable value changes nothing");
     }
 
     #[test]

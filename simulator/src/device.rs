@@ -6,7 +6,9 @@
 //! real one. It obeys commands and desired state (see `simulator::commands`): subscribed to
 //! `cmd/+` and `desired` on every connection, it asks for its desired state on `desired/get`,
 //! answers commands on `res/<cmd_id>` (MQTT 5: on their response topic) and reports on
-//! `reported`, and a new interval changes how often it publishes.
+//! `reported`, and a new interval changes how often it publishes. Once a command (`set_relay`)
+//! or desired state set its relay, each reading carries it as the metric `relay` (1 or 0), and
+//! a change of it is published at once.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,7 +20,7 @@ use serde_json::json;
 use simulator::commands::{self, Verdict};
 use telemetry::decode::status_payload;
 use telemetry::topic::{attributes_topic, status_topic, telemetry_topic};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use crate::Broker;
@@ -52,6 +54,18 @@ pub fn payload_with_vitals(reading: Reading, at: chrono::DateTime<Utc>, rssi: f6
         "timestamp": at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
     })
     .to_string()
+}
+
+/// A reading with the relay's state as the metric `relay` (1 on, 0 off) once it is known.
+pub fn with_relay(body: String, relay: Option<bool>) -> String {
+    let Some(on) = relay else { return body };
+    match serde_json::from_str::<serde_json::Value>(&body) {
+        Ok(mut v) => {
+            v["telemetry"]["relay"] = json!(u8::from(on));
+            v.to_string()
+        }
+        Err(_) => body,
+    }
 }
 
 /// What device `seed` says about itself on connecting.
@@ -102,7 +116,15 @@ async fn run(
     commands: Arc<Mutex<commands::Device>>,
 ) {
     let (interval_tx, interval_rx) = watch::channel(setup.interval);
-    let publisher = tokio::spawn(publish_readings(client.clone(), id.clone(), seed, interval_rx));
+    let poke = Arc::new(Notify::new());
+    let publisher = tokio::spawn(publish_readings(
+        client.clone(),
+        id.clone(),
+        seed,
+        interval_rx,
+        commands.clone(),
+        poke.clone(),
+    ));
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed);
     let mut interval_s = commands.lock().expect("not poisoned").interval_s();
     let mut acked: u64 = 0;
@@ -126,7 +148,11 @@ async fn run(
                 }
             }
             Ok(Event::Message(m)) => {
+                let relay = commands.lock().expect("not poisoned").relay();
                 let changed = obey(&client, &id, *m, &commands, &mut rng, setup.command_qos, interval_s);
+                if commands.lock().expect("not poisoned").relay() != relay {
+                    poke.notify_one();
+                }
                 if let Some(secs) = changed {
                     interval_s = secs;
                     let _ = interval_tx.send(Duration::from_secs(secs));
@@ -148,8 +174,16 @@ async fn run(
 }
 
 /// A reading every interval at QoS 1, the interval following `interval` as it changes (the
-/// next reading one new interval after the change).
-async fn publish_readings(client: Client, id: String, seed: u64, mut interval: watch::Receiver<Duration>) {
+/// next reading one new interval after the change), and one more at once when `poke` is
+/// notified (the relay changed).
+async fn publish_readings(
+    client: Client,
+    id: String,
+    seed: u64,
+    mut interval: watch::Receiver<Duration>,
+    commands: Arc<Mutex<commands::Device>>,
+    poke: Arc<Notify>,
+) {
     let mut sensor = Sensor::new(seed);
     let topic = telemetry_topic(&id);
     let booted = std::time::Instant::now();
@@ -165,10 +199,11 @@ async fn publish_readings(client: Client, id: String, seed: u64, mut interval: w
     tick.reset_immediately();
     loop {
         tokio::select! {
-            _ = tick.tick() => {
+            _ = async { tokio::select! { _ = tick.tick() => {}, _ = poke.notified() => {} } } => {
                 let now = Utc::now();
                 let rssi = (signal + radio.random_range(-3.0..3.0_f64)).round();
                 let body = payload_with_vitals(sensor.read(now), now, rssi, booted.elapsed().as_secs());
+                let body = with_relay(body, commands.lock().expect("not poisoned").relay());
                 if let Err(e) = client.publish(topic.clone(), QoS::AtLeastOnce, false, body.into()).await {
                     warn!(device = %id, error = %e, "publish failed");
                 }
@@ -273,12 +308,16 @@ mod tests {
         let at = Utc.with_ymd_and_hms(2025, 12, 19, 12, 21, 20).unwrap();
         let body = payload(Reading { temperature: 25.5, humidity: 60.2, battery: 3.8 }, at);
         let id = DeviceId::try_from("ESP32_SIM_01").unwrap();
-        let m = parse_payload(id, body.as_bytes(), at.timestamp_millis() + 1000).unwrap();
+        let m = parse_payload(id.clone(), body.as_bytes(), at.timestamp_millis() + 1000).unwrap();
         assert_eq!(m.ts, at.timestamp_millis());
         assert_eq!(m.ts_source, TimestampSource::Device);
         assert_eq!(
             m.values,
             vec![("battery".into(), 3.8), ("humidity".into(), 60.2), ("temperature".into(), 25.5)]
         );
+        let relayed = with_relay(body.clone(), Some(true));
+        let m = parse_payload(id, relayed.as_bytes(), at.timestamp_millis() + 1000).unwrap();
+        assert!(m.values.contains(&("relay".into(), 1.0)), "{:?}", m.values);
+        assert_eq!(with_relay(body.clone(), None), body, "no relay metric before it is set");
     }
 }
