@@ -3,10 +3,12 @@
 //! every other change, each transition durable before it is answered or shown live), and sent
 //! by [`dispatch`] to devices whose connection subscribed to their commands, one at a time per
 //! device, over a [`Transport`] (the embedded broker). A device's answer comes in by the ingest
-//! door like any message it publishes.
+//! door like any message it publishes. [`bulk`] makes the same command for many devices.
 
+mod bulk;
 mod dispatch;
 
+pub use bulk::{BULK_PER_SEC, BulkState, CommandsConfig, MAX_BULK_DEVICES};
 pub use dispatch::{Link, Transport};
 
 use std::sync::Arc;
@@ -48,22 +50,37 @@ pub struct Commands {
     observable: bool,
     /// Desired state, sent over the same connections ([`crate::desired`]).
     desired: crate::desired::Desired,
+    /// The pace bulks make their commands at.
+    pacer: Arc<bulk::Pacer>,
+    /// Places for bulks being made at once.
+    bulks: Arc<tokio::sync::Semaphore>,
 }
+
+/// Bulks made at once; another is refused until one is done.
+const BULKS_AT_ONCE: usize = 4;
 
 impl Commands {
     /// Starts dispatch, from the unfinished commands the store holds; it ends when `stop`
-    /// turns true.
+    /// turns true. Bulks make at most `bulk_per_sec` commands a second.
     pub fn start(
         ingest: Ingest,
         store: Arc<dyn Store>,
         observable: bool,
+        bulk_per_sec: u32,
         stop: watch::Receiver<bool>,
     ) -> Commands {
         let (events, rx) = mpsc::unbounded_channel();
         let dispatch = dispatch::Dispatch::new(ingest.clone(), store.clone());
         tokio::spawn(dispatch.run(rx, ingest.command_changes(), stop));
         let desired = crate::desired::Desired::new(ingest.clone(), store.clone());
-        Commands { ingest, store, events, observable, desired }
+        let pacer = Arc::new(bulk::Pacer::new(bulk_per_sec));
+        let bulks = Arc::new(tokio::sync::Semaphore::new(BULKS_AT_ONCE));
+        Commands { ingest, store, events, observable, desired, pacer, bulks }
+    }
+
+    /// A place to make a bulk in, held until it is made; `None` while [`BULKS_AT_ONCE`] are.
+    pub fn bulk_place(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.bulks.clone().try_acquire_owned().ok()
     }
 
     /// Devices' desired state, which goes to them as commands do.

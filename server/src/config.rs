@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 pub use crate::alarms::AlarmsConfig;
 pub use crate::auth::AuthConfig;
+pub use crate::commands::CommandsConfig;
 pub use crate::ingest::LimitsConfig;
 pub use crate::notify::sender::NotifyConfig;
 pub use crate::secret::Secret;
@@ -27,6 +28,7 @@ pub struct Config {
     pub tls: TlsConfig,
     pub notify: NotifyConfig,
     pub alarms: AlarmsConfig,
+    pub commands: CommandsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -182,6 +184,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_PUBLIC_URL", "notify.public_url"),
     ("IOT_ALARM_RETENTION_DAYS", "alarms.retention_days"),
     ("IOT_ALARM_START_GRACE_SECS", "alarms.start_grace_secs"),
+    ("IOT_COMMANDS_BULK_PER_SEC", "commands.bulk_per_sec"),
     ("IOT_NOTIFY_RETRY_SECS", "notify.retry_secs"),
     ("IOT_NOTIFY_RATE_PER_10MIN", "notify.rate_per_10min"),
     ("IOT_NOTIFY_GROUP_WAIT_SECS", "notify.group_wait_secs"),
@@ -283,6 +286,10 @@ impl Config {
         }
         if self.mqtt.max_packet_bytes < 1024 {
             return Err(invalid("mqtt.max_packet_bytes must be at least 1024"));
+        }
+        if !crate::commands::BULK_PER_SEC.contains(&self.commands.bulk_per_sec) {
+            let (low, high) = crate::commands::BULK_PER_SEC.into_inner();
+            return Err(invalid(&format!("commands.bulk_per_sec must be {low} to {high}")));
         }
         if self.web.max_body_bytes == 0 {
             return Err(invalid("web.max_body_bytes must be at least 1"));

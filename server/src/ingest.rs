@@ -423,6 +423,20 @@ impl Ingest {
         answer.await.unwrap_or(Err(IngestError::Closed))
     }
 
+    /// Makes a slice of bulk `id`'s commands through the writer, as [`Ingest::apply_commands`]
+    /// does, with each device's place in the bulk; `None`: there is no such bulk.
+    pub async fn add_to_bulk(
+        &self,
+        id: String,
+        ops: Vec<CommandOp>,
+    ) -> Result<Option<CommandsApplied>, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Job::Bulk(id, ops, reply)).await.is_err() {
+            return Err(IngestError::Closed);
+        }
+        answer.await.unwrap_or(Err(IngestError::Closed))
+    }
+
     /// Changes a device's desired state, or stores its report, through the writer in order with
     /// every other change; answers once it is durable (and shown live).
     pub async fn apply_desired(&self, op: DesiredOp) -> Result<DesiredApplied, IngestError> {

@@ -238,8 +238,13 @@ impl Server {
         }
         let desk: Arc<dyn AlarmDesk> = desk;
         let embedded = config.mqtt.mode == MqttMode::Embedded;
-        let commands =
-            commands::Commands::start(ingest.clone(), store.clone(), embedded, stop_tx.subscribe());
+        let commands = commands::Commands::start(
+            ingest.clone(),
+            store.clone(),
+            embedded,
+            config.commands.bulk_per_sec,
+            stop_tx.subscribe(),
+        );
         let broker = match config.mqtt.mode {
             MqttMode::Embedded => {
                 // Connections a crash left open in the log end before the broker takes any.

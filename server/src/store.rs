@@ -3,6 +3,7 @@
 //! implements.
 
 mod api;
+mod bulks;
 mod change_log;
 mod chunks;
 mod codec;
@@ -26,6 +27,7 @@ pub use api::{
     AlarmState, AlarmStore, AttributesReport, CommitOutcome, ConnectionChange, ConnectionReport, GroupStore,
     Incoming, Pruned, Report, StatusReport, Store, TagStore,
 };
+pub use bulks::{Bulk, BulkMember, BulkStore, MAX_BULKS};
 pub use commands::{CommandOp, CommandRefusal, CommandStore, CommandsApplied, MAX_HISTORY_PER_DEVICE};
 pub use desired::{DesiredApplied, DesiredOp, DesiredRefusal, DesiredStore, MAX_SHADOWS};
 pub use error::StoreError;

@@ -19,6 +19,7 @@
 pub mod alarms_api;
 pub mod assets;
 pub mod auth_forms;
+pub mod bulk_api;
 pub mod command_desk;
 pub mod commands_api;
 pub mod desired_api;

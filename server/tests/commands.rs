@@ -9,36 +9,13 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use base64::Engine;
+use common::api::{call, known};
 use common::listener::Listener;
 use common::running::start;
 use common::{LiveClient, ServerProcess, TIMEOUT, cli, http_full, now_ms, payload, telemetry_topic};
 use rumqttc::{Publish, QoS};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-
-/// One HTTP exchange off the runtime, as `login` (user, password) if given: status and JSON body.
-async fn call(
-    http: SocketAddr,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-    login: Option<(&str, &str)>,
-) -> (u16, Value) {
-    let (method, path) = (method.to_owned(), path.to_owned());
-    let auth = login.map(|(u, p)| {
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")))
-    });
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    tokio::task::spawn_blocking(move || {
-        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
-        let (status, _, text) =
-            http_full(http, &method, &path, "application/json", &headers, body.as_bytes());
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    })
-    .await
-    .unwrap()
-}
 
 async fn post(http: SocketAddr, device: &str, query: &str, body: Value) -> (u16, Value) {
     call(http, "POST", &format!("/api/devices/{device}/commands{query}"), Some(body), None).await
@@ -116,13 +93,6 @@ async fn live_statuses(live: &mut LiveClient, id: &str, last: &str) -> Vec<Strin
             }
         }
     }
-}
-
-/// A device the server knows (it sent a reading over HTTP).
-async fn known(http: SocketAddr, device: &str) {
-    let body = json!({"device_id": device, "telemetry": {"t": 1.0}});
-    let (status, _) = call(http, "POST", "/api/telemetry", Some(body), None).await;
-    assert_eq!(status, 202);
 }
 
 fn ok(result: Value) -> Value {

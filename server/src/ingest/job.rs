@@ -29,8 +29,11 @@ pub(super) enum Job {
     /// A message the embedded broker is to retain (or whose topic it is to clear), with what
     /// it is besides (readings, a report, or nothing to read).
     Retain(RetainJob),
-    /// Commands made or moved on: stored with their changes on their own, between commits.
+    /// Commands made or moved on: stored with their changes on their own, between commits
+    /// (the commands jobs of one batch together).
     Commands(Vec<CommandOp>, oneshot::Sender<Result<CommandsApplied, IngestError>>),
+    /// A slice of bulk `.0`'s commands, stored with their places in it (`None`: no such bulk).
+    Bulk(String, Vec<CommandOp>, oneshot::Sender<Result<Option<CommandsApplied>, IngestError>>),
     /// A device's desired state changed, or its report: stored with its change, between commits.
     Desired(DesiredOp, oneshot::Sender<Result<DesiredApplied, IngestError>>),
     /// Every retained message this device (or client) holds is to be cleared: it is deleted.
@@ -57,7 +60,22 @@ impl Job {
             | Job::Rescope
             | Job::ClearRetained(..)
             | Job::Commands(..)
+            | Job::Bulk(..)
             | Job::Desired(..) => 1,
+        }
+    }
+
+    /// Whether the writer does this job on its own as it comes, rather than in the batch's
+    /// commit.
+    pub(super) fn inline(&self) -> bool {
+        match self {
+            Job::Alarm(crate::alarms::AlarmJob::Tick | crate::alarms::AlarmJob::Act { .. }) => false,
+            Job::Alarm(_) | Job::Tags(_) | Job::Rescope | Job::Bulk(..) | Job::Desired(..) => true,
+            Job::Messages(..)
+            | Job::Status(..)
+            | Job::Retain(_)
+            | Job::ClearRetained(..)
+            | Job::Commands(..) => false,
         }
     }
 }

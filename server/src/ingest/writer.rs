@@ -72,6 +72,9 @@ fn presence(d: &telemetry::DeviceSummary) -> (String, Presence) {
 /// A change to the alarm configuration, done on the store off the async runtime.
 type StoreJob = Box<dyn FnOnce(&dyn Store) -> Result<(), StoreError> + Send>;
 
+/// Where a commands job's answer goes.
+type CommandsReply = oneshot::Sender<Result<crate::store::CommandsApplied, IngestError>>;
+
 struct Act {
     id: String,
     action: AlarmAction,
@@ -125,7 +128,14 @@ impl Writer {
         let mut retained = Vec::new();
         // Places under the retained caps, given back when this returns (after applying).
         let mut _held = Vec::new();
+        // Commands jobs waiting to be stored together, in order (one commit for all of them,
+        // not one each: dispatch, devices' receipts and answers come many at a time).
+        let mut commands = Vec::new();
         for job in jobs {
+            // What changes state on its own between commits comes after the commands before it.
+            if !commands.is_empty() && job.inline() {
+                self.commands(std::mem::take(&mut commands)).await;
+            }
             match job {
                 Job::Messages(m, done) => {
                     messages.extend(m);
@@ -167,9 +177,13 @@ impl Writer {
                     }
                 }
                 Job::Rescope => self.rescope().await,
-                Job::Commands(ops, reply) => self.commands(ops, reply).await,
+                Job::Commands(ops, reply) => commands.push((ops, reply)),
+                Job::Bulk(id, ops, reply) => self.bulk(id, ops, reply).await,
                 Job::Desired(op, reply) => self.desired(op, reply).await,
             }
+        }
+        if !commands.is_empty() {
+            self.commands(commands).await;
         }
         if tick && self.rescoped.elapsed() >= RESCOPE_EVERY {
             self.rescope().await;
@@ -333,24 +347,61 @@ impl Writer {
         tokio::task::spawn_blocking(move || store.known_devices()).await.unwrap_or_default()
     }
 
-    /// Commands made or moved on: stored with their changes, then shown live, handed to
-    /// dispatch and answered.
-    async fn commands(
-        &mut self,
-        ops: Vec<crate::store::CommandOp>,
-        reply: oneshot::Sender<Result<crate::store::CommandsApplied, IngestError>>,
-    ) {
+    /// Commands made or moved on, from several jobs: stored with their changes in one
+    /// transaction, then shown live, handed to dispatch, and each job answered with its own
+    /// ops' answers (its `changed` and `outcome` left empty: they were shown already).
+    async fn commands(&mut self, jobs: Vec<(Vec<crate::store::CommandOp>, CommandsReply)>) {
+        let sizes: Vec<usize> = jobs.iter().map(|(ops, _)| ops.len()).collect();
+        let (ops, replies): (Vec<_>, Vec<_>) = jobs.into_iter().unzip();
+        let ops: Vec<crate::store::CommandOp> = ops.into_iter().flatten().collect();
         let store = self.store.clone();
         let result = tokio::task::spawn_blocking(move || store.apply_commands(&ops, now_ms())).await;
-        let answer = match result {
-            Ok(Ok(applied)) => {
-                for (event, json) in applied.outcome.events.iter().zip(&applied.outcome.wire) {
-                    self.hub.publish_json(event.device(), json.clone());
+        match self.commands_stored(result.map(|r| r.map(Some))) {
+            Ok(applied) => {
+                let mut answers = applied.map(|a| a.answers).unwrap_or_default().into_iter();
+                for (n, reply) in sizes.into_iter().zip(replies) {
+                    let answers = answers.by_ref().take(n).collect();
+                    let _ = reply.send(Ok(crate::store::CommandsApplied { answers, ..Default::default() }));
                 }
-                for command in &applied.changed {
-                    self.metrics.command(command.status.label());
-                    // An error only means nobody is listening.
-                    let _ = self.commands.send(Arc::new(command.clone()));
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// A slice of a bulk's commands: stored with the devices' places in the bulk, then as
+    /// [`Writer::commands`].
+    async fn bulk(
+        &mut self,
+        id: String,
+        ops: Vec<crate::store::CommandOp>,
+        reply: oneshot::Sender<Result<Option<crate::store::CommandsApplied>, IngestError>>,
+    ) {
+        let store = self.store.clone();
+        let result = tokio::task::spawn_blocking(move || store.add_to_bulk(&id, &ops, now_ms())).await;
+        let _ = reply.send(self.commands_stored(result));
+    }
+
+    /// Shows stored command changes live and hands them to dispatch; a failure is logged and
+    /// counted.
+    fn commands_stored(
+        &mut self,
+        result: Result<Result<Option<crate::store::CommandsApplied>, StoreError>, tokio::task::JoinError>,
+    ) -> Result<Option<crate::store::CommandsApplied>, IngestError> {
+        match result {
+            Ok(Ok(applied)) => {
+                if let Some(applied) = &applied {
+                    for (event, json) in applied.outcome.events.iter().zip(&applied.outcome.wire) {
+                        self.hub.publish_json(event.device(), json.clone());
+                    }
+                    for command in &applied.changed {
+                        self.metrics.command(command.status.label());
+                        // An error only means nobody is listening.
+                        let _ = self.commands.send(Arc::new(command.clone()));
+                    }
                 }
                 Ok(applied)
             }
@@ -364,8 +415,7 @@ impl Writer {
                 self.metrics.commit_failed();
                 Err(IngestError::Storage)
             }
-        };
-        let _ = reply.send(answer);
+        }
     }
 
     /// A desired-state change or a device's report: stored with its change, then shown live,

@@ -3,6 +3,7 @@
 
 use telemetry::{DashboardStore, DeviceAdmin, DeviceId, Message, Millis, TelemetrySource};
 
+use super::bulks::BulkStore;
 use super::commands::CommandStore;
 use super::desired::DesiredStore;
 use super::error::StoreError;
@@ -100,6 +101,7 @@ pub trait Store:
     + GroupStore
     + RetainStore
     + CommandStore
+    + BulkStore
     + DesiredStore
 {
     /// Stores a batch of messages and reports (statuses, attributes), with the device events

@@ -8,9 +8,11 @@
 //! (commits, sealing, pruning, and history, points and changes read back), [`devices`]
 //! (names, notes, deleting), [`tags`], [`groups`], [`dashboards`], [`alarms`] (rules,
 //! channels, states, alarms, their logs, the notification outbox), [`retained`] (the
-//! embedded broker's retained messages) and [`commands`] (commands to devices).
+//! embedded broker's retained messages), [`commands`] (commands to devices) and [`bulks`] (bulk
+//! commands).
 
 mod alarms;
+mod bulks;
 mod commands;
 mod dashboards;
 mod desired;

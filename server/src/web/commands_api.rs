@@ -68,7 +68,7 @@ impl From<CommandsError> for Refusal {
 type Answer = Result<Response, Refusal>;
 
 /// Who acts: the signed-in user, or "open" while the dashboard is open.
-fn who(access: Option<Extension<Access>>) -> String {
+pub(super) fn who(access: Option<Extension<Access>>) -> String {
     access.and_then(|Extension(a)| a.user).map_or_else(|| "open".to_owned(), |u| u.name)
 }
 

@@ -88,6 +88,7 @@ pub fn router(state: AppState, web: WebSettings) -> Router {
         .route("/auth/password", post(super::auth_forms::change_password))
         .merge(super::alarms_api::routes())
         .merge(super::commands_api::routes())
+        .merge(super::bulk_api::routes())
         .merge(super::desired_api::routes())
         .leptos_routes_with_context(
             &state,

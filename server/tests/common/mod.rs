@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod api;
 pub mod listener;
 pub mod mosquitto;
 pub mod raw;

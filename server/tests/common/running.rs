@@ -18,7 +18,13 @@ pub struct Running {
 
 /// A server with its database at `db` and default settings otherwise.
 pub async fn start(db: &Path) -> Running {
+    start_with(db, |_| {}).await
+}
+
+/// A server with its database at `db` and the settings `configure` leaves.
+pub async fn start_with(db: &Path, configure: impl FnOnce(&mut Config)) -> Running {
     let mut config = Config::default();
+    configure(&mut config);
     config.storage.path = db.to_owned();
     config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -2,7 +2,7 @@
 //! ones, and each device's counter. The tables are made by the first command: a file without
 //! them simply has none.
 
-use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError, WriteTransaction};
 use telemetry::command::{Command, MAX_PENDING, MAX_PENDING_PER_DEVICE, command_id, id_counter};
 use telemetry::{LiveEvent, Millis};
 
@@ -27,7 +27,7 @@ fn parse(json: &[u8]) -> Result<Command, StoreError> {
 }
 
 /// A table that may not exist yet (no command was ever made): `None` then.
-fn optional<T>(table: Result<T, TableError>) -> Result<Option<T>, StoreError> {
+pub(super) fn optional<T>(table: Result<T, TableError>) -> Result<Option<T>, StoreError> {
     match table {
         Ok(t) => Ok(Some(t)),
         Err(TableError::TableDoesNotExist(_)) => Ok(None),
@@ -35,118 +35,125 @@ fn optional<T>(table: Result<T, TableError>) -> Result<Option<T>, StoreError> {
     }
 }
 
+/// Applies `ops` in write transaction `tx`, with their changes in the change log; the caller
+/// commits (a bulk stores its devices' places in the same transaction).
+pub(super) fn apply_in(
+    tx: &WriteTransaction,
+    ops: &[CommandOp],
+    now: Millis,
+) -> Result<CommandsApplied, StoreError> {
+    let mut applied = CommandsApplied::default();
+    {
+        let mut rows = tx.open_table(COMMANDS)?;
+        let mut open = tx.open_table(OPEN)?;
+        let mut counters = tx.open_table(COUNTERS)?;
+        let mut open_total = open.len()? as usize;
+        for op in ops {
+            let answer = match op {
+                CommandOp::Create { device, checked, by, observable } => {
+                    let mine = open.range((device.as_str(), 0)..=(device.as_str(), u64::MAX))?.count();
+                    if mine >= MAX_PENDING_PER_DEVICE {
+                        Err(CommandRefusal::TooMany(MAX_PENDING_PER_DEVICE))
+                    } else if open_total >= MAX_PENDING {
+                        Err(CommandRefusal::Full(MAX_PENDING))
+                    } else {
+                        // A new device's ids start at the time, so they keep growing even
+                        // after its history (or the database) is gone.
+                        let last = counters.get(device.as_str())?.map(|v| v.value());
+                        let n = last.map_or(now.max(0) as u64, |l| l.saturating_add(1));
+                        counters.insert(device.as_str(), n)?;
+                        let command = Command::new(
+                            command_id(n),
+                            device.clone(),
+                            checked.clone(),
+                            by.clone(),
+                            now,
+                            *observable,
+                        );
+                        open.insert((device.as_str(), n), ())?;
+                        open_total += 1;
+                        // The oldest finished ones beyond the history kept.
+                        if let Some(upto) = n.checked_sub(MAX_HISTORY_PER_DEVICE) {
+                            let old: Vec<u64> = rows
+                                .range((device.as_str(), 0)..=(device.as_str(), upto))?
+                                .take(100)
+                                .map(|e| e.map(|(k, _)| k.value().1))
+                                .collect::<Result<_, _>>()?;
+                            for k in old {
+                                if open.get((device.as_str(), k))?.is_none() {
+                                    rows.remove((device.as_str(), k))?;
+                                }
+                            }
+                        }
+                        Ok((n, command))
+                    }
+                }
+                CommandOp::Event { device, id, event } => {
+                    let found = match id_counter(id) {
+                        Some(n) => rows
+                            .get((device.as_str(), n))?
+                            .map(|v| parse(v.value()))
+                            .transpose()?
+                            .map(|c| (n, c)),
+                        None => None,
+                    };
+                    match found {
+                        None => Err(CommandRefusal::NotFound),
+                        Some((n, mut command)) => match command.apply(event.clone(), now) {
+                            Ok(true) => {
+                                if command.is_terminal() {
+                                    open.remove((device.as_str(), n))?;
+                                    open_total = open_total.saturating_sub(1);
+                                }
+                                Ok((n, command))
+                            }
+                            Ok(false) => {
+                                // Taken without a change of state (a send again counts).
+                                if matches!(event, telemetry::command::CommandEvent::Sent(_)) {
+                                    let json = serde_json::to_vec(&command).expect("commands serialise");
+                                    rows.insert((device.as_str(), n), json.as_slice())?;
+                                }
+                                applied.answers.push(Ok(command));
+                                continue;
+                            }
+                            Err(why) => Err(CommandRefusal::Illegal(why)),
+                        },
+                    }
+                }
+            };
+            match answer {
+                Ok((n, command)) => {
+                    let json = serde_json::to_vec(&command).expect("commands serialise");
+                    rows.insert((command.device.as_str(), n), json.as_slice())?;
+                    applied.changed.push(command.clone());
+                    applied.answers.push(Ok(command));
+                }
+                Err(why) => applied.answers.push(Err(why)),
+            }
+        }
+        if !applied.changed.is_empty() {
+            let mut meta = tx.open_table(META)?;
+            let first = counter(&meta, LAST_SEQ)? + 1;
+            let events: Vec<LiveEvent> = (first..)
+                .zip(&applied.changed)
+                .map(|(seq, c)| LiveEvent::Command { seq, at: c.changed_at(), command: Box::new(c.clone()) })
+                .collect();
+            let wire: Vec<String> =
+                events.iter().map(|e| serde_json::to_string(e).expect("live events serialise")).collect();
+            change_log::append(&mut tx.open_table(CHANGES)?, first, &wire)?;
+            meta.insert(LAST_SEQ, first + events.len() as u64 - 1)?;
+            applied.outcome.events = events;
+            applied.outcome.wire = wire;
+        }
+    }
+    Ok(applied)
+}
+
 impl CommandStore for RedbStore {
     fn apply_commands(&self, ops: &[CommandOp], now: Millis) -> Result<CommandsApplied, StoreError> {
         let _writer = self.writer();
         let tx = self.begin_write()?;
-        let mut applied = CommandsApplied::default();
-        {
-            let mut rows = tx.open_table(COMMANDS)?;
-            let mut open = tx.open_table(OPEN)?;
-            let mut counters = tx.open_table(COUNTERS)?;
-            let mut open_total = open.len()? as usize;
-            for op in ops {
-                let answer = match op {
-                    CommandOp::Create { device, checked, by, observable } => {
-                        let mine = open.range((device.as_str(), 0)..=(device.as_str(), u64::MAX))?.count();
-                        if mine >= MAX_PENDING_PER_DEVICE {
-                            Err(CommandRefusal::TooMany(MAX_PENDING_PER_DEVICE))
-                        } else if open_total >= MAX_PENDING {
-                            Err(CommandRefusal::Full(MAX_PENDING))
-                        } else {
-                            // A new device's ids start at the time, so they keep growing even
-                            // after its history (or the database) is gone.
-                            let last = counters.get(device.as_str())?.map(|v| v.value());
-                            let n = last.map_or(now.max(0) as u64, |l| l.saturating_add(1));
-                            counters.insert(device.as_str(), n)?;
-                            let command = Command::new(
-                                command_id(n),
-                                device.clone(),
-                                checked.clone(),
-                                by.clone(),
-                                now,
-                                *observable,
-                            );
-                            open.insert((device.as_str(), n), ())?;
-                            open_total += 1;
-                            // The oldest finished ones beyond the history kept.
-                            if let Some(upto) = n.checked_sub(MAX_HISTORY_PER_DEVICE) {
-                                let old: Vec<u64> = rows
-                                    .range((device.as_str(), 0)..=(device.as_str(), upto))?
-                                    .take(100)
-                                    .map(|e| e.map(|(k, _)| k.value().1))
-                                    .collect::<Result<_, _>>()?;
-                                for k in old {
-                                    if open.get((device.as_str(), k))?.is_none() {
-                                        rows.remove((device.as_str(), k))?;
-                                    }
-                                }
-                            }
-                            Ok((n, command))
-                        }
-                    }
-                    CommandOp::Event { device, id, event } => {
-                        let found = match id_counter(id) {
-                            Some(n) => rows
-                                .get((device.as_str(), n))?
-                                .map(|v| parse(v.value()))
-                                .transpose()?
-                                .map(|c| (n, c)),
-                            None => None,
-                        };
-                        match found {
-                            None => Err(CommandRefusal::NotFound),
-                            Some((n, mut command)) => match command.apply(event.clone(), now) {
-                                Ok(true) => {
-                                    if command.is_terminal() {
-                                        open.remove((device.as_str(), n))?;
-                                        open_total = open_total.saturating_sub(1);
-                                    }
-                                    Ok((n, command))
-                                }
-                                Ok(false) => {
-                                    // Taken without a change of state (a send again counts).
-                                    if matches!(event, telemetry::command::CommandEvent::Sent(_)) {
-                                        let json = serde_json::to_vec(&command).expect("commands serialise");
-                                        rows.insert((device.as_str(), n), json.as_slice())?;
-                                    }
-                                    applied.answers.push(Ok(command));
-                                    continue;
-                                }
-                                Err(why) => Err(CommandRefusal::Illegal(why)),
-                            },
-                        }
-                    }
-                };
-                match answer {
-                    Ok((n, command)) => {
-                        let json = serde_json::to_vec(&command).expect("commands serialise");
-                        rows.insert((command.device.as_str(), n), json.as_slice())?;
-                        applied.changed.push(command.clone());
-                        applied.answers.push(Ok(command));
-                    }
-                    Err(why) => applied.answers.push(Err(why)),
-                }
-            }
-            if !applied.changed.is_empty() {
-                let mut meta = tx.open_table(META)?;
-                let first = counter(&meta, LAST_SEQ)? + 1;
-                let events: Vec<LiveEvent> = (first..)
-                    .zip(&applied.changed)
-                    .map(|(seq, c)| LiveEvent::Command {
-                        seq,
-                        at: c.changed_at(),
-                        command: Box::new(c.clone()),
-                    })
-                    .collect();
-                let wire: Vec<String> =
-                    events.iter().map(|e| serde_json::to_string(e).expect("live events serialise")).collect();
-                change_log::append(&mut tx.open_table(CHANGES)?, first, &wire)?;
-                meta.insert(LAST_SEQ, first + events.len() as u64 - 1)?;
-                applied.outcome.events = events;
-                applied.outcome.wire = wire;
-            }
-        }
+        let applied = apply_in(&tx, ops, now)?;
         tx.commit()?;
         Ok(applied)
     }
