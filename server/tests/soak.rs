@@ -364,16 +364,6 @@ async fn stuck_live_clients_do_not_slow_the_others() {
     assert!(rss_end < rss_start + 200 * 1024, "memory stays bounded: {rss_start} KiB → {rss_end} KiB");
 }
 
-/// The simulator binary (`make soak` builds it next to the server).
-fn simulator() -> std::path::PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let bin = target.join("debug/simulator");
-    assert!(bin.exists(), "build the simulator first: cargo build -p simulator");
-    bin
-}
-
 #[test]
 #[ignore = "soak: run with make soak"]
 fn memory_and_disk_stay_flat_under_hours_of_devices() {
@@ -382,7 +372,7 @@ fn memory_and_disk_stay_flat_under_hours_of_devices() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.redb");
     let server = ServerProcess::start(&db, &[]);
-    let mut sim = Command::new(simulator())
+    let mut sim = Command::new(simulator_bin())
         .args(["--port", &server.mqtt().port().to_string(), "-n", &devices.to_string(), "--interval", "1"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

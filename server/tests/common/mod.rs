@@ -24,6 +24,17 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 /// The token test servers let `/metrics` be read with (`web.metrics_token`).
 pub const METRICS_TOKEN: &str = "test-scrape-token";
 
+/// The simulator binary, built next to the server: `cargo test --workspace` (CI, `make test`)
+/// and `make soak` build it; a test of the server alone needs `cargo build -p simulator` first.
+pub fn simulator_bin() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("debug/simulator");
+    assert!(bin.exists(), "build the simulator first: cargo build -p simulator");
+    bin
+}
+
 /// The server binary with its database at `db`, on free ports unless `env` says otherwise.
 fn server_command(db: &Path, env: &[(&str, String)], stderr: Stdio) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
