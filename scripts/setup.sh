@@ -3,8 +3,8 @@
 #   scripts/setup.sh build    Rust wasm target, wasm-bindgen-cli, rsvg-convert, and the build's
 #                             npm tools (wasm-opt, lightningcss, terser, Workbox, uPlot)
 #   scripts/setup.sh run      the same
-#   scripts/setup.sh test     build + Chromium, Mosquitto, an SMTP server (aiosmtpd), the end2end
-#                             npm packages, cargo-deny
+#   scripts/setup.sh test     build + Chromium, Mosquitto, PostgreSQL, an SMTP server (aiosmtpd),
+#                             the end2end npm packages, cargo-deny
 #   scripts/setup.sh dev      build + cargo-leptos (make dev's watch-and-reload; about 15 minutes
 #                             to compile, once, so only make dev installs it)
 set -euo pipefail
@@ -97,16 +97,25 @@ build_tools() {
 }
 
 test_tools() {
-  local had_mosquitto=yes
+  local had_mosquitto=yes had_postgresql=yes
   installed mosquitto || had_mosquitto=
+  installed postgresql || had_postgresql=
   # util-linux: prlimit, for the disk-full test (present on Debian; listed so it is certain).
   # python3-aiosmtpd: the real SMTP server (STARTTLS) the mail notification test sends to.
-  apt_install chromium mosquitto mosquitto-clients util-linux python3-aiosmtpd
+  # postgresql: the PostgreSQL store's tests and scripts/bench-pg.sh start their own server
+  # (initdb into a temporary folder, as the postgres user the package makes).
+  apt_install chromium mosquitto mosquitto-clients util-linux python3-aiosmtpd postgresql
   # Debian starts a Mosquitto service on port 1883, which the dashboard's own broker needs;
   # the tests start their own Mosquitto. Only a service this script brought is stopped.
   if [ -z "$had_mosquitto" ] && command -v systemctl >/dev/null && systemctl is-enabled --quiet mosquitto 2>/dev/null; then
     say "disabling the mosquitto service Debian started (port 1883 is the dashboard's)"
     as_root systemctl disable --now mosquitto || true
+  fi
+  # Nor is the PostgreSQL service Debian starts needed (the tests start their own); only one
+  # this script brought is stopped.
+  if [ -z "$had_postgresql" ] && command -v systemctl >/dev/null && systemctl is-enabled --quiet postgresql 2>/dev/null; then
+    say "disabling the postgresql service Debian started (the tests start their own)"
+    as_root systemctl disable --now postgresql || true
   fi
   node_tools
   npm_ci end2end

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything `make test` runs: the build, lint, dependency rules, Rust unit and integration
-# tests (real broker, real redb, real Mosquitto), then Playwright in Debian's Chromium against
-# the real server.
+# tests (real broker, real redb, real Mosquitto, real PostgreSQL), then Playwright in Debian's
+# Chromium against the real server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"

@@ -16,6 +16,7 @@ mod handle;
 mod head;
 mod maps;
 mod outcome;
+pub mod postgres;
 mod redb_store;
 mod registry;
 mod retained;

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod listener;
 pub mod mosquitto;
+pub mod postgres;
 pub mod raw;
 pub mod running;
 

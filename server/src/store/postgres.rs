@@ -1,0 +1,58 @@
+//! A PostgreSQL store: the foundation of cluster mode (issue 18), where several nodes share
+//! one database. What is here: the connection pool from a URL, a versioned schema migration,
+//! readings partitioned by time (partitions made ahead, retention dropping whole ones), the
+//! series and device registry tables, the change log numbered so a tail never skips a row,
+//! and ingest of a batch through binary COPY, idempotent on redelivery. What is not: the
+//! rest of [`super::Store`] (rollups, statuses and attributes, alarms, commands, dashboards,
+//! users, sessions and the read side of `TelemetrySource`), so nothing starts this store yet
+//! and no setting selects it.
+//!
+//! # Why tokio-postgres with deadpool-postgres
+//! - Binary COPY: `tokio_postgres::binary_copy::BinaryCopyInWriter` writes typed rows in
+//!   PostgreSQL's binary format, the fastest way in. sqlx's `copy_in_raw` takes bytes we
+//!   would have to format ourselves.
+//! - No database at compile time: queries are strings prepared at run time (and cached per
+//!   connection). sqlx's checked macros want a live database or a committed offline cache
+//!   for every build, CI's included.
+//! - Maturity: rust-postgres (tokio-postgres, postgres-types, postgres-protocol) has been the
+//!   Rust PostgreSQL client since 2013, pure Rust (no libpq), and is what diesel-async and
+//!   deadpool build on. deadpool-postgres is the small pool made for it: a health check when
+//!   a connection is reused and a hook when one is made (which makes the session's staging
+//!   table).
+//!
+//! The [`super::Store`] trait is synchronous and the server calls it from blocking threads
+//! (`spawn_blocking`), so the trait's implementation will run these async functions with the
+//! runtime's `Handle::block_on`.
+//!
+//! # Layout
+//! - `store`: [`PgStore`], a node's handle, and opening it.
+//! - `pool`: settings, the pool, each connection's staging table.
+//! - `span`: how much time a partition holds.
+//! - `schema`: the migrations, applied in order under a lock, each in its transaction.
+//! - `partitions`: the readings' time partitions: naming, making ahead, dropping.
+//! - `ingest`: a batch of readings in one transaction (COPY, de-duplication, change log,
+//!   devices).
+//! - `change_log`: change numbers that become visible in order, and the tail.
+//! - `reads`: what tests and the read side read back (a series, a device's counters).
+//! - `time`: milliseconds to and from `timestamptz`.
+//! - `error`: what can go wrong.
+
+mod change_log;
+mod error;
+mod ingest;
+mod partitions;
+mod pool;
+mod reads;
+mod schema;
+mod span;
+mod store;
+mod time;
+
+pub use change_log::MAX_TAIL;
+pub use error::PgError;
+pub use ingest::MAX_BATCH;
+pub use pool::{MAX_POOL, PgSettings};
+pub use reads::{DeviceCounts, MAX_POINTS};
+pub use schema::LATEST_VERSION;
+pub use span::Span;
+pub use store::PgStore;

@@ -1,0 +1,26 @@
+//! What can go wrong talking to PostgreSQL.
+
+use telemetry::Millis;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PgError {
+    /// The URL or a setting is not usable (said before connecting).
+    #[error("postgres: {0}")]
+    Setting(String),
+    #[error("postgres: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    /// No connection from the pool (the database is down or the pool is exhausted past its
+    /// wait).
+    #[error("postgres: no connection: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// The database was migrated by a newer server.
+    #[error("postgres: the database's schema is version {found}, newer than this server's {known}")]
+    NewerSchema { found: i32, known: i32 },
+    /// A reading's time outside what the store keeps (the decoder already refuses these).
+    #[error("postgres: reading time {0} ms is out of range")]
+    Time(Millis),
+    /// The database holds something this server cannot read.
+    #[error("postgres: {0}")]
+    Corrupt(String),
+}

@@ -1,0 +1,255 @@
+//! Ingest: a batch of messages in one transaction, acknowledged (this returns) only after
+//! the commit.
+//!
+//! 1. Each (device, metric) gets its series number: from memory, else inserted and read back
+//!    (in sorted order, so nodes adding the same new series at once cannot deadlock).
+//! 2. The partitions the batch's times fall in are made if missing ([`super::partitions`]).
+//! 3. In the transaction: the batch's readings go into the connection's staging table by
+//!    binary COPY, then into `readings` with `ON CONFLICT DO NOTHING … RETURNING`: a reading
+//!    already stored (same series and time, from an earlier delivery or from another node
+//!    at the same moment, whose insert this one waits for) is left as it was, and the
+//!    returned rows say which messages stored something new. COPY straight into `readings`
+//!    would be faster, but one duplicate row aborts a COPY; what the staging step costs is
+//!    measured by `scripts/bench-pg.sh`.
+//! 4. Each message that stored something gets a change (`LiveEvent::Reading`), numbered
+//!    last ([`super::change_log`]), and each device's row its counts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::SystemTime;
+
+use deadpool_postgres::Transaction;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
+
+use telemetry::{LiveEvent, Millis};
+
+use super::super::api::{CommitOutcome, Incoming};
+use super::super::maps::FastSet;
+use super::error::PgError;
+use super::store::PgStore;
+use super::{change_log, time};
+
+/// Messages one batch holds at most (the writer commits 4,096 readings at a time).
+pub const MAX_BATCH: usize = 100_000;
+
+/// What one device's messages in a batch add to its row.
+struct Seen {
+    first: Millis,
+    last: Millis,
+    stored: i64,
+    last_change: i64,
+}
+
+impl PgStore {
+    /// Stores `batch` durably: when this answers `Ok`, every reading in it is committed (or was
+    /// already stored), with its change and its device's counts; otherwise nothing of it is.
+    /// A redelivered reading (same device, metric and time) is counted as a duplicate and left
+    /// as first stored; a message none of whose readings is new makes no change.
+    pub async fn ingest(&self, batch: &[Incoming]) -> Result<CommitOutcome, PgError> {
+        if batch.len() > MAX_BATCH {
+            return Err(PgError::Setting(format!(
+                "{} messages in one batch; at most {MAX_BATCH}",
+                batch.len()
+            )));
+        }
+        for incoming in batch {
+            time::to_time(incoming.message.ts)?;
+            time::to_time(incoming.received)?;
+        }
+        if batch.is_empty() {
+            return Ok(CommitOutcome::default());
+        }
+        let ids = self.series_ids(batch).await?;
+        let starts: BTreeSet<Millis> = batch.iter().map(|i| self.span.start_of(i.message.ts)).collect();
+        let starts: Vec<Millis> = starts.into_iter().collect();
+        self.ensure_starts(&starts).await?;
+        match self.ingest_once(batch, &ids).await {
+            // Another node dropped a partition this one knew of (retention, while a late
+            // reading came in): made again, once.
+            Err(PgError::Db(e)) if e.code() == Some(&SqlState::CHECK_VIOLATION) => {
+                self.forget_partitions();
+                self.ensure_starts(&starts).await?;
+                self.ingest_once(batch, &ids).await
+            }
+            other => other,
+        }
+    }
+
+    /// Each message's values' series numbers, in order.
+    async fn series_ids(&self, batch: &[Incoming]) -> Result<Vec<Vec<i32>>, PgError> {
+        let missing: BTreeSet<(&str, &str)> = {
+            let known = self.series.lock().expect("series lock");
+            batch
+                .iter()
+                .flat_map(|i| i.message.values.iter().map(|(m, _)| (i.message.device.as_str(), m.as_str())))
+                .filter(|(d, m)| !known.contains_key(&((*d).to_owned(), (*m).to_owned())))
+                .collect()
+        };
+        if !missing.is_empty() {
+            let (devices, metrics): (Vec<&str>, Vec<&str>) = missing.iter().copied().unzip();
+            let client = self.pool.get().await?;
+            client
+                .execute(
+                    "INSERT INTO series (device, metric) SELECT * FROM unnest($1::text[], $2::text[]) \
+                     ON CONFLICT DO NOTHING",
+                    &[&devices, &metrics],
+                )
+                .await?;
+            let rows = client
+                .query(
+                    "SELECT s.id, s.device, s.metric FROM series s \
+                     JOIN unnest($1::text[], $2::text[]) AS m(device, metric) USING (device, metric)",
+                    &[&devices, &metrics],
+                )
+                .await?;
+            let mut known = self.series.lock().expect("series lock");
+            for row in rows {
+                known.insert((row.get(1), row.get(2)), row.get(0));
+            }
+        }
+        let known = self.series.lock().expect("series lock");
+        batch
+            .iter()
+            .map(|i| {
+                let device = i.message.device.as_str();
+                i.message
+                    .values
+                    .iter()
+                    .map(|(metric, _)| {
+                        known
+                            .get(&(device.to_owned(), metric.clone()))
+                            .copied()
+                            .ok_or_else(|| PgError::Corrupt(format!("no series for {device} {metric}")))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    async fn ingest_once(&self, batch: &[Incoming], ids: &[Vec<i32>]) -> Result<CommitOutcome, PgError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // (series, time) each message wrote to the staging table: the first of a repeated
+        // reading within the batch only.
+        let written = stage(&tx, batch, ids).await?;
+        let merge = tx
+            .prepare_cached(
+                "INSERT INTO readings (series, ts, value) SELECT series, ts, value FROM incoming \
+                 ON CONFLICT DO NOTHING RETURNING series, ts",
+            )
+            .await?;
+        let mut stored: FastSet<(i32, Millis)> = FastSet::default();
+        for row in tx.query(&merge, &[]).await? {
+            stored.insert((row.get(0), time::from_time(row.get::<_, SystemTime>(1))?));
+        }
+        let values: usize = batch.iter().map(|i| i.message.values.len()).sum();
+        let mut outcome = CommitOutcome {
+            stored: stored.len() as u64,
+            duplicates: (values - stored.len()) as u64,
+            ..CommitOutcome::default()
+        };
+        let fresh: Vec<bool> = written.iter().map(|w| w.iter().any(|key| stored.contains(key))).collect();
+        outcome.fresh_messages = fresh.iter().filter(|f| **f).count() as u64;
+
+        let mut devices: BTreeMap<&str, Seen> = BTreeMap::new();
+        for incoming in batch {
+            let seen = devices.entry(incoming.message.device.as_str()).or_insert(Seen {
+                first: incoming.received,
+                last: incoming.received,
+                stored: 0,
+                last_change: 0,
+            });
+            seen.first = seen.first.min(incoming.received);
+            seen.last = seen.last.max(incoming.received);
+        }
+        if outcome.fresh_messages > 0 {
+            // Numbered last: the counter's lock is held from here to the commit.
+            let first = change_log::number(&tx, outcome.fresh_messages).await?;
+            for (seq, incoming) in
+                (first..).zip(batch.iter().zip(&fresh).filter(|(_, f)| **f).map(|(i, _)| i))
+            {
+                let device = incoming.message.device.as_str();
+                let seen = devices.get_mut(device).expect("every device is in");
+                seen.stored += 1;
+                seen.last_change = i64::try_from(seq).unwrap_or(i64::MAX);
+                outcome.events.push(LiveEvent::Reading {
+                    seq,
+                    device: device.to_owned(),
+                    ts: incoming.message.ts,
+                    received: incoming.received,
+                    values: incoming.message.values.iter().cloned().collect(),
+                });
+            }
+            outcome.wire = outcome
+                .events
+                .iter()
+                .map(|e| serde_json::to_string(e).expect("live events serialise"))
+                .collect();
+            let changes: Vec<(Millis, &str)> = batch
+                .iter()
+                .zip(&fresh)
+                .filter(|(_, f)| **f)
+                .map(|(i, _)| i.received)
+                .zip(outcome.wire.iter().map(String::as_str))
+                .collect();
+            change_log::append(&tx, first, &changes).await?;
+        }
+        update_devices(&tx, &devices).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+}
+
+/// Copies the batch's readings into the staging table; answers what each message wrote.
+async fn stage(
+    tx: &Transaction<'_>,
+    batch: &[Incoming],
+    ids: &[Vec<i32>],
+) -> Result<Vec<Vec<(i32, Millis)>>, PgError> {
+    let sink = tx.copy_in("COPY incoming (series, ts, value) FROM STDIN (FORMAT binary)").await?;
+    let writer = BinaryCopyInWriter::new(sink, &[Type::INT4, Type::TIMESTAMPTZ, Type::FLOAT8]);
+    let mut writer = std::pin::pin!(writer);
+    let mut seen: FastSet<(i32, Millis)> = FastSet::default();
+    let mut written = Vec::with_capacity(batch.len());
+    for (incoming, ids) in batch.iter().zip(ids) {
+        let ts = incoming.message.ts;
+        let at = time::to_time(ts)?;
+        let mut mine = Vec::new();
+        for ((_, value), id) in incoming.message.values.iter().zip(ids) {
+            if seen.insert((*id, ts)) {
+                writer.as_mut().write(&[id, &at, value]).await?;
+                mine.push((*id, ts));
+            }
+        }
+        written.push(mine);
+    }
+    writer.finish().await?;
+    Ok(written)
+}
+
+/// Adds the batch to each device's row (made by its first batch), in id order so that two
+/// nodes updating the same devices take their locks in the same order.
+async fn update_devices(tx: &Transaction<'_>, devices: &BTreeMap<&str, Seen>) -> Result<(), PgError> {
+    let ids: Vec<&str> = devices.keys().copied().collect();
+    let mut first = Vec::with_capacity(ids.len());
+    let mut last = Vec::with_capacity(ids.len());
+    for seen in devices.values() {
+        first.push(time::to_time(seen.first)?);
+        last.push(time::to_time(seen.last)?);
+    }
+    let stored: Vec<i64> = devices.values().map(|s| s.stored).collect();
+    let changes: Vec<i64> = devices.values().map(|s| s.last_change).collect();
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO devices (id, first_seen, last_seen, message_count, last_change) \
+             SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::int8[], $5::int8[]) \
+             ON CONFLICT (id) DO UPDATE SET \
+             last_seen = greatest(devices.last_seen, excluded.last_seen), \
+             message_count = devices.message_count + excluded.message_count, \
+             last_change = greatest(devices.last_change, excluded.last_change)",
+        )
+        .await?;
+    tx.execute(&statement, &[&ids, &first, &last, &stored, &changes]).await?;
+    Ok(())
+}

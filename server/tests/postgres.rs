@@ -1,0 +1,328 @@
+//! The PostgreSQL store's foundation against a real PostgreSQL (started per test by
+//! common::postgres): ingest, redelivery, retention by partition, the change log's tail under
+//! concurrent writers, kill -9 of the database after acknowledgements, the schema migration.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::postgres::Postgres;
+use server::store::Incoming;
+use server::store::postgres::{LATEST_VERSION, PgError, PgSettings, PgStore, Span};
+use telemetry::{DeviceId, LiveEvent, Message, Millis};
+
+/// 2025-12-06 05:46:40 UTC.
+const T0: Millis = 1_765_000_000_000;
+const DAY: Millis = 86_400_000;
+
+fn message(device: &str, ts: Millis, values: &[(&str, f64)]) -> Incoming {
+    Incoming {
+        message: Message::new(DeviceId::try_from(device).unwrap(), ts, values.iter().copied()),
+        received: ts + 250,
+    }
+}
+
+async fn open(pg: &Postgres) -> PgStore {
+    PgStore::open(&PgSettings::new(&pg.url)).await.unwrap()
+}
+
+/// A plain connection for looking at the tables directly.
+async fn raw(pg: &Postgres) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+fn reading(json: &str) -> (String, Millis) {
+    match serde_json::from_str(json).unwrap() {
+        LiveEvent::Reading { device, ts, .. } => (device, ts),
+        other => panic!("not a reading: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_stored_and_read_back_and_a_redelivery_is_stored_once() {
+    let pg = Postgres::start();
+    let store = open(&pg).await;
+    let batch = vec![
+        message("d1", T0, &[("t", 20.5), ("h", 40.0)]),
+        message("d1", T0 + 1000, &[("t", 20.6)]),
+        message("d2", T0, &[("t", 19.0)]),
+        // The same reading again within the batch: the first is kept.
+        message("d1", T0, &[("t", 99.0)]),
+    ];
+    let out = store.ingest(&batch).await.unwrap();
+    assert_eq!((out.stored, out.duplicates, out.fresh_messages), (4, 1, 3));
+    let seqs: Vec<Option<u64>> = out.events.iter().map(LiveEvent::seq).collect();
+    assert_eq!(seqs, [Some(1), Some(2), Some(3)]);
+
+    assert_eq!(store.points("d1", "t", 0, Millis::MAX, 100).await.unwrap(), [(T0, 20.5), (T0 + 1000, 20.6)]);
+    assert_eq!(store.points("d1", "h", 0, Millis::MAX, 100).await.unwrap(), [(T0, 40.0)]);
+    assert_eq!(store.points("d2", "t", 0, Millis::MAX, 100).await.unwrap(), [(T0, 19.0)]);
+    assert_eq!(store.points("d1", "t", T0 + 1, T0 + 1001, 100).await.unwrap(), [(T0 + 1000, 20.6)]);
+    assert!(store.points("d3", "t", 0, Millis::MAX, 100).await.unwrap().is_empty());
+
+    let changes = store.changes_after(0, 100).await.unwrap();
+    let tail: Vec<(u64, (String, Millis))> = changes.iter().map(|(s, j)| (*s, reading(j))).collect();
+    assert_eq!(
+        tail,
+        [(1, ("d1".into(), T0)), (2, ("d1".into(), T0 + 1000)), (3, ("d2".into(), T0))],
+        "the change log holds what was sent live"
+    );
+    assert_eq!(changes.iter().map(|(_, j)| j.as_str()).collect::<Vec<_>>(), out.wire);
+    let d1 = store.device_counts("d1").await.unwrap().unwrap();
+    assert_eq!((d1.message_count, d1.last_change, d1.first_seen, d1.last_seen), (2, 2, T0 + 250, T0 + 1250));
+
+    // Redelivered whole (a broker resending after a lost acknowledgement): nothing new.
+    let again = store.ingest(&batch).await.unwrap();
+    assert_eq!((again.stored, again.duplicates, again.fresh_messages), (0, 5, 0));
+    assert!(again.events.is_empty());
+    assert_eq!(store.last_seq().await.unwrap(), 3);
+    assert_eq!(store.device_counts("d1").await.unwrap().unwrap().message_count, 2);
+    assert_eq!(store.points("d1", "t", T0, T0 + 1, 10).await.unwrap(), [(T0, 20.5)], "the first value stays");
+
+    // Part old, part new: only the new is stored and numbered.
+    let mixed = [message("d1", T0, &[("t", 20.5)]), message("d1", T0 + 2000, &[("t", 20.7)])];
+    let out = store.ingest(&mixed).await.unwrap();
+    assert_eq!((out.stored, out.duplicates, out.fresh_messages), (1, 1, 1));
+    assert_eq!(out.events[0].seq(), Some(4));
+
+    // Two nodes given the same new batch at the same moment (a shared subscription moving a
+    // message to another node while the first still commits): stored once between them.
+    let other = open(&pg).await;
+    let batch: Vec<Incoming> =
+        (0..200).map(|i| message(&format!("n{}", i % 10), T0 + i, &[("t", 1.0)])).collect();
+    let (a, b) = tokio::join!(store.ingest(&batch), other.ingest(&batch));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.stored + b.stored, a.duplicates + b.duplicates), (200, 200));
+    assert_eq!(a.fresh_messages + b.fresh_messages, 200);
+    assert_eq!(store.last_seq().await.unwrap(), 204);
+    let client = raw(&pg).await;
+    assert_eq!(count(&client, "SELECT count(*) FROM readings").await, 205);
+    assert_eq!(count(&client, "SELECT count(*) FROM changes").await, 204);
+    assert_eq!(count(&client, "SELECT sum(message_count)::bigint FROM devices").await, 204);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_drops_whole_partitions_and_a_late_reading_makes_its_partition_again() {
+    let pg = Postgres::start();
+    let store = open(&pg).await;
+    let other = open(&pg).await;
+    assert_eq!(store.span(), Span::DAY);
+    let day = |n: i64| Span::DAY.start_of(T0) + n * DAY;
+    // Three days of readings, an hour into each.
+    for n in [-3, -2, -1] {
+        store.ingest(&[message("old", day(n) + 3_600_000, &[("t", n as f64)])]).await.unwrap();
+    }
+    // The other node writes into day -2 too (and so knows that partition).
+    other.ingest(&[message("other", day(-2) + 60_000, &[("t", 2.0)])]).await.unwrap();
+    // Made ahead, as upkeep would: today and the next two days.
+    assert_eq!(store.ensure_partitions(day(0), day(2)).await.unwrap(), 3);
+    assert_eq!(store.ensure_partitions(day(0), day(2)).await.unwrap(), 0, "known: nothing made");
+    let names = store.partitions().await.unwrap();
+    assert_eq!(names.len(), 6, "{names:?}");
+    assert_eq!(names[0], "readings_p2025120300");
+
+    // The horizon in the middle of day -1: days -3 and -2 end before it, day -1 does not.
+    let dropped = store.drop_partitions_before(day(-1) + 12 * 3_600_000).await.unwrap();
+    assert_eq!(dropped, ["readings_p2025120300", "readings_p2025120400"]);
+    assert_eq!(store.partitions().await.unwrap().len(), 4);
+    assert_eq!(store.points("old", "t", 0, Millis::MAX, 10).await.unwrap(), [(day(-1) + 3_600_000, -1.0)]);
+    assert!(store.points("other", "t", 0, Millis::MAX, 10).await.unwrap().is_empty());
+    let client = raw(&pg).await;
+    assert_eq!(count(&client, "SELECT count(*) FROM readings").await, 1);
+    assert_eq!(count(&client, "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'readings_p%'").await, 4);
+    assert!(
+        store.drop_partitions_before(day(-1) + 12 * 3_600_000).await.unwrap().is_empty(),
+        "nothing twice"
+    );
+
+    // A reading late enough to fall in a dropped day is stored (its partition made again,
+    // for the next retention pass to drop), also by the node that still believed it existed.
+    let late = other.ingest(&[message("other", day(-2) + 120_000, &[("t", 3.0)])]).await.unwrap();
+    assert_eq!(late.stored, 1);
+    assert_eq!(store.points("other", "t", 0, Millis::MAX, 10).await.unwrap(), [(day(-2) + 120_000, 3.0)]);
+    assert_eq!(store.partitions().await.unwrap().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_change_log_tail_under_four_concurrent_writers_skips_and_repeats_nothing() {
+    const WRITERS: usize = 4;
+    const BATCHES: i64 = 150;
+    let pg = Postgres::start();
+    // Each writer is a node of its own (its own pool), as in a cluster.
+    let mut nodes = Vec::new();
+    for _ in 0..WRITERS {
+        nodes.push(Arc::new(open(&pg).await));
+    }
+    let tailer = open(&pg).await;
+    let done = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for (w, node) in nodes.iter().enumerate() {
+        let node = node.clone();
+        writers.push(tokio::spawn(async move {
+            let mut fresh: Vec<(String, Millis)> = Vec::new();
+            for b in 0..BATCHES {
+                // 1 to 7 messages, and now and then one already stored (no change for it).
+                let mut batch: Vec<Incoming> = (0..(b % 7) + 1)
+                    .map(|m| message(&format!("w{w}_{}", m % 3), T0 + b * 10 + m, &[("t", b as f64)]))
+                    .collect();
+                if b % 5 == 4 {
+                    batch.push(message(&format!("w{w}_0"), T0, &[("t", 0.0)]));
+                }
+                let out = node.ingest(&batch).await.unwrap();
+                for event in &out.events {
+                    if let LiveEvent::Reading { device, ts, .. } = event {
+                        fresh.push((device.clone(), *ts));
+                    }
+                }
+            }
+            fresh
+        }));
+    }
+    let tail = {
+        let done = done.clone();
+        async move {
+            let mut last = 0;
+            let mut seen: BTreeSet<(String, Millis)> = BTreeSet::new();
+            let mut polls_with_news_while_writing = 0;
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                let changes = tailer.changes_after(last, 50).await.unwrap();
+                if !changes.is_empty() && !finished {
+                    polls_with_news_while_writing += 1;
+                }
+                for (seq, json) in &changes {
+                    assert_eq!(*seq, last + 1, "the tail went from {last} to {seq}: a change skipped");
+                    assert!(seen.insert(reading(json)), "change {seq} twice");
+                    last = *seq;
+                }
+                if finished && changes.is_empty() {
+                    break;
+                }
+            }
+            (last, seen, polls_with_news_while_writing)
+        }
+    };
+    let tail = tokio::spawn(tail);
+    let mut written: BTreeSet<(String, Millis)> = BTreeSet::new();
+    for writer in writers {
+        for r in writer.await.unwrap() {
+            assert!(written.insert(r.clone()), "{r:?} numbered twice");
+        }
+    }
+    done.store(true, Ordering::SeqCst);
+    let (last, seen, polls) = tail.await.unwrap();
+    let expected = WRITERS as u64 * (0..BATCHES).map(|b| (b % 7 + 1) as u64).sum::<u64>();
+    assert_eq!(written.len() as u64, expected);
+    assert_eq!(last, expected);
+    assert_eq!(seen, written, "the tail saw exactly what the writers stored");
+    assert!(polls >= 10, "the tail read while the writers wrote ({polls} polls with news)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_was_acknowledged_survives_kill_9_of_postgres() {
+    let mut pg = Postgres::start();
+    let store = Arc::new(open(&pg).await);
+    let acked: Arc<std::sync::Mutex<Vec<(String, Millis, f64)>>> = Arc::default();
+    let writer = {
+        let (store, acked) = (store.clone(), acked.clone());
+        tokio::spawn(async move {
+            let mut failures = 0;
+            for b in 0..10_000i64 {
+                let batch: Vec<Incoming> = (0..10)
+                    .map(|m| message(&format!("k{m}"), T0 + b * 1000, &[("t", (b * 10 + m) as f64)]))
+                    .collect();
+                match store.ingest(&batch).await {
+                    Ok(_) => acked.lock().unwrap().extend(batch.iter().map(|i| {
+                        (i.message.device.as_str().to_owned(), i.message.ts, i.message.values[0].1)
+                    })),
+                    Err(_) => {
+                        failures += 1;
+                        if failures == 3 {
+                            return;
+                        }
+                    }
+                }
+            }
+            panic!("the writer never saw the database go");
+        })
+    };
+    // Killed in the middle of the writes, once some were acknowledged.
+    while acked.lock().unwrap().len() < 300 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let pg = tokio::task::spawn_blocking(move || {
+        pg.kill9();
+        pg.restart();
+        pg
+    })
+    .await
+    .unwrap();
+    writer.await.unwrap();
+    let acked = acked.lock().unwrap().clone();
+    let store = open(&pg).await;
+    for device in (0..10).map(|m| format!("k{m}")) {
+        let points: BTreeMap<Millis, f64> =
+            store.points(&device, "t", 0, Millis::MAX, 1_000_000).await.unwrap().into_iter().collect();
+        for (d, ts, value) in acked.iter().filter(|(d, _, _)| *d == device) {
+            assert_eq!(points.get(ts), Some(value), "{d} at {ts} was acknowledged and is gone");
+        }
+    }
+    // The change log is whole: numbers 1..=last, one per stored message.
+    let client = raw(&pg).await;
+    let last = store.last_seq().await.unwrap() as i64;
+    assert!(last >= acked.len() as i64);
+    assert_eq!(count(&client, "SELECT count(*) FROM changes").await, last);
+    assert_eq!(count(&client, "SELECT max(seq) FROM changes").await, last);
+    assert_eq!(count(&client, "SELECT count(*) FROM readings").await, last);
+    println!("{} readings acknowledged before kill -9, {last} stored after recovery", acked.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schema_is_migrated_once_by_nodes_starting_together_and_a_newer_one_is_refused() {
+    let pg = Postgres::start();
+    let hourly = PgSettings { span: Span::from_hours(1).unwrap(), ..PgSettings::new(&pg.url) };
+    let daily = PgSettings::new(&pg.url);
+    let (a, b) = tokio::join!(PgStore::open(&hourly), PgStore::open(&daily));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    // Whichever came first made the database; both use what it was made with.
+    assert_eq!(a.span(), b.span());
+    assert_eq!(PgStore::open(&daily).await.unwrap().span(), a.span(), "the stored span wins");
+    let client = raw(&pg).await;
+    let versions: Vec<i32> = client
+        .query("SELECT version FROM schema_versions", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, (1..=LATEST_VERSION).collect::<Vec<_>>());
+
+    client.execute("INSERT INTO schema_versions (version) VALUES (99)", &[]).await.unwrap();
+    match PgStore::open(&daily).await {
+        Err(PgError::NewerSchema { found: 99, known }) => assert_eq!(known, LATEST_VERSION),
+        other => panic!("a newer schema is refused, not {:?}", other.map(|_| ())),
+    }
+
+    // Settings that cannot work are said before connecting; a database that is not there
+    // is an error within the connect timeout, not a hang.
+    let bad_url = PgStore::open(&PgSettings::new("postgres://host:notaport/db")).await;
+    assert!(
+        matches!(bad_url, Err(PgError::Setting(ref m)) if m.contains("URL")),
+        "{:?}",
+        bad_url.map(|_| ())
+    );
+    let no_pool = PgStore::open(&PgSettings { pool_size: 0, ..daily.clone() }).await;
+    assert!(matches!(no_pool, Err(PgError::Setting(_))));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let nobody =
+        PgStore::open(&PgSettings::new(format!("postgres://postgres@127.0.0.1:{port}/postgres"))).await;
+    assert!(matches!(nobody, Err(PgError::Pool(_))), "{:?}", nobody.map(|_| ()));
+}
