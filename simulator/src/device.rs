@@ -231,6 +231,7 @@ fn obey(
     interval_s: u64,
 ) -> Option<u64> {
     let mut device = commands.lock().expect("not poisoned");
+    let relay = device.relay();
     let latency = device.behaviour().latency(rng);
     let mut outgoing = Vec::new();
     if let Some(cmd_id) = commands::cmd_id_of(id, &m.topic) {
@@ -257,7 +258,8 @@ fn obey(
     }
     let now = device.interval_s();
     let changed = (now != interval_s).then_some(now);
-    if changed.is_some() && !outgoing.iter().any(|(topic, ..)| topic.ends_with("/reported")) {
+    let reported_changed = changed.is_some() || device.relay() != relay;
+    if reported_changed && !outgoing.iter().any(|(topic, ..)| topic.ends_with("/reported")) {
         // A command changed what the device reports: say so.
         outgoing.push((commands::reported_topic(id), None, device.reported()));
     }

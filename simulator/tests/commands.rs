@@ -306,6 +306,48 @@ async fn a_device_executes_each_command_once_and_reports_its_desired_state() {
 }
 
 #[tokio::test]
+async fn set_relay_is_reported_and_published_as_the_relay_metric_at_once() {
+    let broker = Mosquitto::start();
+    let (operator, mut rx) = operator_v4(broker.port).await;
+    let dir = tempfile::tempdir().unwrap();
+    // One reading at start, then none for an hour unless something changes.
+    let _sim = Simulator::start(broker.port, dir.path(), &["--interval", "3600"]);
+    // Subscribed (it asks for its desired state once it is), and its first reading, in
+    // whatever order they come.
+    let (mut asked, mut first) = (false, None);
+    while !asked || first.is_none() {
+        let m = tokio::time::timeout(TIMEOUT, rx.recv()).await.expect("in time").expect("connected");
+        asked |= m.topic == topic("desired/get");
+        if m.topic == topic("telemetry") {
+            first = Some(m.json());
+        }
+    }
+    let first = first.unwrap();
+    assert!(first["telemetry"].get("relay").is_none(), "no relay before it is set: {first}");
+    for (id, on, metric) in [("s1", true, 1), ("s2", false, 0)] {
+        let body = cmd(id, "set_relay", json!({"on": on}), now() + 60);
+        operator.publish(topic(&format!("cmd/{id}")), QoS::AtLeastOnce, false, body).await.unwrap();
+        // The three come in whatever order: gather them.
+        let mut got = std::collections::HashMap::new();
+        let wanted = [topic("telemetry"), topic(&format!("res/{id}")), topic("reported")];
+        while got.len() < wanted.len() {
+            let m = tokio::time::timeout(TIMEOUT, rx.recv()).await.expect("in time").expect("connected");
+            if wanted.contains(&m.topic) {
+                got.entry(m.topic.clone()).or_insert_with(|| m.json());
+            }
+        }
+        let reading = &got[&wanted[0]];
+        assert_eq!(reading["telemetry"]["relay"], metric, "published at once, not in an hour: {reading}");
+        assert_eq!(got[&wanted[1]], json!({"status": "ok", "result": {"on": on}}));
+        assert_eq!(
+            got[&wanted[2]],
+            json!({"v": 0, "state": {"interval_s": 3600, "relay": on}}),
+            "a command changed a reported key: reported"
+        );
+    }
+}
+
+#[tokio::test]
 async fn qos0_devices_answer_at_qos0_and_a_silent_device_never_answers() {
     let broker = Mosquitto::start();
     let (operator, mut rx) = operator_v4(broker.port).await;
