@@ -1,5 +1,5 @@
 //! Server functions: the only way the UI reads and changes data, by domain ([`devices`] and
-//! their [`commands`],
+//! their [`commands`], the dashboards' [`controls`],
 //! [`fleet`] (tags, groups, the fleet list), [`dashboards`], [`auth`], [`alarms`], and for
 //! admins only [`users`] and [`device_keys`]).
 //! Their bodies run on the server against the stores it provides as context.
@@ -11,6 +11,7 @@ pub mod alarms;
 pub mod auth;
 pub mod codec;
 pub mod commands;
+pub mod controls;
 pub mod dashboards;
 pub mod device_keys;
 pub mod devices;
@@ -23,6 +24,7 @@ pub mod users;
 pub use alarms::*;
 pub use auth::*;
 pub use commands::*;
+pub use controls::*;
 pub use dashboards::*;
 pub use device_keys::*;
 pub use devices::*;

@@ -4,6 +4,9 @@
 pub mod alarm_list;
 pub mod chart_widget;
 pub mod confirm_submit;
+pub mod control;
+pub mod control_config;
+pub mod control_inputs;
 pub mod device_card;
 pub mod gauge;
 pub mod history_chart;

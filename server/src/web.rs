@@ -14,7 +14,8 @@
 //!   `GET /api/export.csv`; [`fleet_export`]: `GET /api/fleet.csv`; [`health`]: `/healthz`
 //!   and `/metrics`; [`status`]: the right HTTP status for server function errors;
 //!   [`alarms_api`]: alarms, rules and channels as JSON; [`commands_api`]: commands to
-//!   devices as JSON; [`command_desk`]: the same for the dashboard's pages.
+//!   devices as JSON; [`command_desk`]: the same for the dashboard's pages; [`control_desk`]:
+//!   the dashboards' controls (switch, button, number, select).
 
 pub mod alarms_api;
 pub mod assets;
@@ -22,6 +23,7 @@ pub mod auth_forms;
 pub mod bulk_api;
 pub mod command_desk;
 pub mod commands_api;
+pub mod control_desk;
 pub mod desired_api;
 pub mod export;
 pub mod fleet_export;

@@ -112,17 +112,31 @@ pub enum WidgetKind {
     StatusList,
     /// The active alarms of its devices.
     AlarmList,
+    /// Controls: drive one device (see [`crate::control`]).
+    Switch,
+    Button,
+    Number,
+    Select,
 }
 
 impl WidgetKind {
-    pub const ALL: [WidgetKind; 6] = [
+    pub const ALL: [WidgetKind; 10] = [
         WidgetKind::LineChart,
         WidgetKind::Gauge,
         WidgetKind::Stat,
         WidgetKind::Table,
         WidgetKind::StatusList,
         WidgetKind::AlarmList,
+        WidgetKind::Switch,
+        WidgetKind::Button,
+        WidgetKind::Number,
+        WidgetKind::Select,
     ];
+
+    /// Whether it drives a device (a switch, button, number or select).
+    pub fn is_control(self) -> bool {
+        matches!(self, WidgetKind::Switch | WidgetKind::Button | WidgetKind::Number | WidgetKind::Select)
+    }
 
     pub fn label(self) -> &'static str {
         match self {
@@ -132,6 +146,10 @@ impl WidgetKind {
             WidgetKind::Table => "Table",
             WidgetKind::StatusList => "Device status",
             WidgetKind::AlarmList => "Alarm list",
+            WidgetKind::Switch => "Switch",
+            WidgetKind::Button => "Button",
+            WidgetKind::Number => "Number",
+            WidgetKind::Select => "Select",
         }
     }
 
@@ -143,6 +161,10 @@ impl WidgetKind {
             WidgetKind::Table => "table",
             WidgetKind::StatusList => "status_list",
             WidgetKind::AlarmList => "alarm_list",
+            WidgetKind::Switch => "switch",
+            WidgetKind::Button => "button",
+            WidgetKind::Number => "number",
+            WidgetKind::Select => "select",
         }
     }
 
@@ -155,6 +177,7 @@ impl WidgetKind {
             WidgetKind::Table => (6, 4),
             WidgetKind::StatusList => (4, 4),
             WidgetKind::AlarmList => (4, 4),
+            WidgetKind::Switch | WidgetKind::Button | WidgetKind::Number | WidgetKind::Select => (3, 2),
         }
     }
 }
@@ -189,6 +212,9 @@ pub struct Widget {
     /// Overrides the dashboard's time range.
     #[serde(default)]
     pub range: Option<TimeRange>,
+    /// A control's binding and options (`None`: not a control, or not configured yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<crate::control::Control>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -281,6 +307,8 @@ pub enum DashboardError {
     Unit(String),
     Thresholds(String),
     MinMax(String),
+    /// A control's settings do not hold.
+    Control(String, crate::control::ControlError),
     /// A layout places a widget the dashboard does not have.
     UnknownWidget(String),
     PlacedTwice(Breakpoint, String),
@@ -314,6 +342,7 @@ impl std::fmt::Display for DashboardError {
                 )
             }
             DashboardError::MinMax(w) => write!(f, "widget {w:?}: min and max must be finite numbers"),
+            DashboardError::Control(w, e) => write!(f, "widget {w:?}: {e}"),
             DashboardError::UnknownWidget(w) => write!(f, "layout places unknown widget {w:?}"),
             DashboardError::PlacedTwice(bp, w) => write!(f, "the {bp:?} layout places widget {w:?} twice"),
             DashboardError::OffGrid(bp, w) => write!(f, "widget {w:?} does not fit the {bp:?} grid"),
@@ -372,6 +401,15 @@ impl Dashboard {
             if [w.min, w.max].iter().flatten().any(|v| !v.is_finite()) {
                 return Err(E::MinMax(id()));
             }
+            if let Some(control) = &w.control {
+                if !w.kind.is_control() {
+                    return Err(E::Control(id(), crate::control::ControlError::NotConfigured));
+                }
+                control.validate(w.kind).map_err(|e| E::Control(id(), e))?;
+                if w.devices.len() > 1 {
+                    return Err(E::Control(id(), crate::control::ControlError::Device));
+                }
+            }
         }
         for bp in Breakpoint::ALL {
             let mut placed = std::collections::HashSet::new();
@@ -416,6 +454,7 @@ impl Dashboard {
             max: None,
             thresholds: vec![],
             range: None,
+            control: None,
         };
         let widgets = vec![
             widget("status", WidgetKind::StatusList, "Devices", &[]),
@@ -500,6 +539,7 @@ mod tests {
             max: None,
             thresholds: vec![],
             range: None,
+            control: None,
         }
     }
 
@@ -596,6 +636,33 @@ mod tests {
         let extra = d.layouts.wide[0].clone();
         d.layouts.wide.extend(std::iter::repeat_n(extra.clone(), 10_000));
         assert_eq!(d.validate(), Err(DashboardError::PlacedTwice(Breakpoint::Wide, extra.widget)));
+    }
+
+    #[test]
+    fn a_control_is_saved_unconfigured_or_with_sound_settings_only() {
+        use crate::control::{Binding, Control, ControlError};
+        let mut d = board();
+        d.widgets[0].kind = WidgetKind::Switch;
+        assert_eq!(d.validate(), Ok(()), "a switch just added has no settings yet");
+        d.widgets[0].devices = vec!["pump".into()];
+        d.widgets[0].control = Some(Control {
+            binding: Binding::Desired { key: "relay".into() },
+            step: None,
+            options: vec![],
+            press: None,
+            queue_offline: false,
+            timeout_secs: None,
+        });
+        assert_eq!(d.validate(), Ok(()));
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(serde_json::from_str::<Dashboard>(&json).unwrap(), d);
+        d.widgets[0].devices.push("other".into());
+        assert_eq!(d.validate(), Err(DashboardError::Control("a".into(), ControlError::Device)));
+        d.widgets[0].devices.pop();
+        d.widgets[0].control.as_mut().unwrap().binding = Binding::Desired { key: "a/b".into() };
+        assert_eq!(d.validate(), Err(DashboardError::Control("a".into(), ControlError::Key)));
+        d.widgets[0].kind = WidgetKind::Gauge;
+        assert_eq!(d.validate(), Err(DashboardError::Control("a".into(), ControlError::NotConfigured)));
     }
 
     #[test]

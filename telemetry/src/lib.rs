@@ -28,6 +28,8 @@
 //!   [`notify`]: notification channels and what they are sent.
 //! - [`command`]: commands to devices, their answers and the state machine they go through.
 //! - [`command_desk`]: making, canceling and listing them from the dashboard's pages.
+//! - [`control`]: dashboard controls (switch, button, number, select) bound to a command or a
+//!   desired key; [`control_desk`]: operating them from a dashboard.
 //! - [`desired`]: desired and reported state (device shadow), versions and whether they agree.
 
 pub mod accounts;
@@ -37,6 +39,8 @@ pub mod auth;
 pub mod command;
 pub mod command_desk;
 pub mod connections;
+pub mod control;
+pub mod control_desk;
 pub mod dashboard;
 pub mod decode;
 pub mod desired;

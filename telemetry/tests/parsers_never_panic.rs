@@ -1137,6 +1137,7 @@ fn valid_widget(id: String) -> impl Strategy<Value = Widget> {
                 max,
                 thresholds: thresholds.into_iter().map(|(value, color)| Threshold { value, color }).collect(),
                 range,
+                control: None,
             }
         })
 }
@@ -1333,6 +1334,7 @@ fn wild_dashboard() -> impl Strategy<Value = Dashboard> {
             max,
             thresholds: thresholds.into_iter().map(|(value, color)| Threshold { value, color }).collect(),
             range: None,
+            control: None,
         });
     (id(), text(100), prop::collection::vec(widget, 0..5), places(), places(), places(), any_range())
         .prop_map(|(id, name, widgets, wide, medium, phone, range)| Dashboard {

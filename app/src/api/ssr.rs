@@ -159,6 +159,23 @@ pub fn command_actor() -> Result<String, ApiError> {
     Err(ApiError::Forbidden("only admins can send or cancel commands".into()))
 }
 
+/// Whether this request may make commands and operate controls ([`command_actor`] would
+/// name someone), without answering 403.
+pub fn may_command() -> bool {
+    parts().is_ok_and(|p| p.extensions.get::<telemetry::Access>().is_some_and(|a| a.can_change()))
+}
+
+/// Who is operating a dashboard's control: as for commands ([`command_actor`]), with its own
+/// word for viewers.
+pub fn control_actor() -> Result<String, ApiError> {
+    command_actor().map_err(|_| ApiError::Forbidden("Only admins can control devices".into()))
+}
+
+/// The dashboards' controls.
+pub fn controls() -> Result<Arc<dyn telemetry::control_desk::ControlDesk>, ApiError> {
+    context()
+}
+
 /// The commands service.
 pub fn commands() -> Result<Arc<dyn telemetry::command_desk::CommandDesk>, ApiError> {
     context()

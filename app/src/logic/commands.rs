@@ -28,7 +28,7 @@ pub fn new_command(method: &str, params: &str, timeout_secs: &str) -> Result<New
 }
 
 /// How far a command has come: a later state never gives way to an earlier one.
-fn progress(c: &Command) -> u8 {
+pub fn progress(c: &Command) -> u8 {
     match c.status {
         CommandStatus::Queued => 0,
         CommandStatus::Sent => 1,

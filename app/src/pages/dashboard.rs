@@ -74,7 +74,17 @@ fn BoardView(dashboard: Dashboard, list: DeviceList, groups: Vec<telemetry::quer
         let q = query.read();
         from_query(q.get("range"), q.get("from"), q.get("to")).unwrap_or_else(|| dashboard.with(|d| d.range))
     });
+    // The controls' devices' desired and reported state is kept while this dashboard shows:
+    // watched before its widgets are made (they hand over what they read first), and again as
+    // its widgets change.
+    let driven = move || {
+        dashboard.with(|d| d.widgets.iter().filter_map(|w| w.control_device().map(str::to_owned)).collect())
+    };
+    live.shadows.watch(untrack(driven));
+    Effect::new(move |_| live.shadows.watch(driven()));
+    on_cleanup(move || live.shadows.watch(Default::default()));
     let board = Board {
+        id: StoredValue::new(dashboard.with_untracked(|d| d.id.clone())),
         devices,
         now: Signal::derive(move || live.now.get().unwrap_or(list.server_time)),
         local: Signal::derive(move || live.hydrated()),

@@ -11,6 +11,8 @@ use telemetry::{DeviceSummary, Millis};
 /// A dashboard's shared state (a context for its widgets).
 #[derive(Clone, Copy)]
 pub struct Board {
+    /// The dashboard's id (its controls name it when operated).
+    pub id: StoredValue<String>,
     pub devices: Memo<BTreeMap<String, DeviceSummary>>,
     pub now: Signal<Millis>,
     /// Whether times may be shown in the browser's zone (after hydration).

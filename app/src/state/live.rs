@@ -83,6 +83,8 @@ pub struct Live {
     /// The device whose connection log a page shows: the only one whose live connection news
     /// is kept (every device's would add up without bound on a busy fleet).
     connections_of: StoredValue<Option<String>>,
+    /// Desired and reported state of the devices a dashboard's controls drive.
+    pub shadows: super::shadows::Shadows,
 }
 
 impl Live {
@@ -101,6 +103,7 @@ impl Live {
             alarms: RwSignal::new(BTreeMap::new()),
             alarms_as_of: StoredValue::new(0),
             connections_of: StoredValue::new(None),
+            shadows: super::shadows::Shadows::default(),
         }
     }
 
@@ -201,6 +204,7 @@ impl Live {
                 }
             });
         }
+        self.shadows.apply(&fresh);
         self.batch.set(fresh);
         self.note_data_time(newest);
     }
@@ -378,7 +382,7 @@ pub fn apply(devices: &mut BTreeMap<String, LiveDevice>, event: LiveEvent) {
         LiveEvent::Alarm { .. } => {}
         // Not a device's state: the device page's commands take them from `Live::batch`.
         LiveEvent::Command { .. } => {}
-        // Not shown yet either: desired state's UI is still to come.
+        // Not a device summary's either: `Live::shadows` holds those of watched devices.
         LiveEvent::Desired { .. } => {}
         LiveEvent::Hello { .. } | LiveEvent::Resync { .. } => {}
     }

@@ -1,11 +1,13 @@
 //! The dialog that configures a widget: title, devices (and a fleet query they must match),
-//! metrics, unit, decimals, min/max, thresholds with colours, and its own time range.
+//! metrics, unit, decimals, min/max, thresholds with colours, and its own time range; for a
+//! control, its one device and what it drives ([`ControlSettings`]).
 
 use leptos::prelude::*;
 use telemetry::dashboard::{Threshold, TimeRange, Widget, WidgetKind};
 
 use crate::logic::format;
 use crate::state::board::Board;
+use crate::widgets::control_config::ControlSettings;
 use crate::widgets::icon::{Icon, Lucide};
 
 fn parse_opt(s: &str) -> Option<f64> {
@@ -24,8 +26,9 @@ pub fn WidgetConfig(
     let draft = RwSignal::new(widget.clone());
     let devices = Memo::new(move |_| board.devices.with(|d| d.keys().cloned().collect::<Vec<_>>()));
     let metrics = Memo::new(move |_| board.all_metrics());
-    let single = matches!(widget.kind, WidgetKind::Gauge | WidgetKind::Stat);
-    let uses_metrics = !matches!(widget.kind, WidgetKind::StatusList | WidgetKind::AlarmList);
+    let control = widget.kind.is_control();
+    let single = control || matches!(widget.kind, WidgetKind::Gauge | WidgetKind::Stat);
+    let uses_metrics = !control && !matches!(widget.kind, WidgetKind::StatusList | WidgetKind::AlarmList);
 
     let toggle = move |list: fn(&mut Widget) -> &mut Vec<String>, name: String, single: bool| {
         move |_| {
@@ -80,6 +83,8 @@ pub fn WidgetConfig(
                     }}
                 </div>
             </fieldset>
+            {control.then(|| view! { <ControlSettings draft kind=widget.kind/> })}
+            <Show when=move || !control>
             <label class="field">
                 "Only devices matching a fleet query (tag:site=greenhouse, group:north; empty: no filter)"
                 <input
@@ -101,6 +106,7 @@ pub fn WidgetConfig(
                         .map(|e| view! { <span class="error" role="alert">{e.to_string()}</span> })
                 }}
             </label>
+            </Show>
             <Show when=move || uses_metrics>
                 <fieldset class="field">
                     <legend>{if single { "Metric" } else { "Metrics" }}</legend>

@@ -16,7 +16,7 @@ const MAX_LIST: usize = 200;
 
 pub struct Desk(pub AppState);
 
-fn refused(e: CommandsError) -> CommandDeskError {
+pub(super) fn refused(e: CommandsError) -> CommandDeskError {
     match e {
         CommandsError::Storage => CommandDeskError::Storage,
         CommandsError::Refused(why @ CommandRefusal::NotFound) => CommandDeskError::NotFound(why.to_string()),
@@ -29,7 +29,7 @@ fn refused(e: CommandsError) -> CommandDeskError {
     }
 }
 
-async fn known(state: &AppState, device: &str) -> Result<(), CommandDeskError> {
+pub(super) async fn known(state: &AppState, device: &str) -> Result<(), CommandDeskError> {
     match super::commands_api::device_known(state, device).await {
         true => Ok(()),
         false => Err(CommandDeskError::NotFound("no such device".into())),

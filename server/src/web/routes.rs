@@ -60,6 +60,8 @@ pub fn router(state: AppState, web: WebSettings) -> Router {
     let desk = state.desk.clone();
     let commands: Arc<dyn telemetry::command_desk::CommandDesk> =
         Arc::new(super::command_desk::Desk(state.clone()));
+    let controls: Arc<dyn telemetry::control_desk::ControlDesk> =
+        Arc::new(super::control_desk::Controls(state.clone()));
     let fleet: Arc<dyn telemetry::fleet::FleetAdmin> =
         Arc::new(crate::fleet::Fleet::new(state.store.clone(), state.ingest.clone()));
     let options = state.leptos_options.clone();
@@ -102,6 +104,7 @@ pub fn router(state: AppState, web: WebSettings) -> Router {
                 provide_context(desk.clone());
                 provide_context(fleet.clone());
                 provide_context(commands.clone());
+                provide_context(controls.clone());
                 provide_context(assets.clone());
             },
             move || shell(options.clone()),

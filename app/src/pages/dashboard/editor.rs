@@ -47,6 +47,7 @@ impl Editor {
     fn add_widget(self, kind: WidgetKind, metrics: Vec<String>) {
         let wanted = match kind {
             WidgetKind::StatusList | WidgetKind::AlarmList => vec![],
+            kind if kind.is_control() => vec![],
             WidgetKind::Table => metrics.iter().take(3).cloned().collect(),
             _ => metrics.first().cloned().into_iter().collect(),
         };
@@ -71,6 +72,7 @@ impl Editor {
             max: None,
             thresholds: vec![],
             range: None,
+            control: None,
         };
         let (w, h) = kind.default_size();
         self.dashboard.update(|d| {

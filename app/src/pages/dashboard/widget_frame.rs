@@ -10,6 +10,7 @@ use super::editor::Editor;
 use crate::logic::grid;
 use crate::widgets::alarm_list::AlarmListWidget;
 use crate::widgets::chart_widget::ChartWidget;
+use crate::widgets::control::ControlWidget;
 use crate::widgets::gauge::Gauge;
 use crate::widgets::icon::{Icon, Lucide};
 use crate::widgets::stat::Stat;
@@ -60,6 +61,9 @@ pub(super) fn WidgetFrame(editor: Editor, widget: Widget) -> impl IntoView {
         WidgetKind::Table => view! { <Table widget=widget.clone()/> }.into_any(),
         WidgetKind::StatusList => view! { <StatusList widget=widget.clone()/> }.into_any(),
         WidgetKind::AlarmList => view! { <AlarmListWidget widget=widget.clone()/> }.into_any(),
+        WidgetKind::Switch | WidgetKind::Button | WidgetKind::Number | WidgetKind::Select => {
+            view! { <ControlWidget widget=widget.clone()/> }.into_any()
+        }
     };
     view! {
         <article
