@@ -48,20 +48,21 @@ async function runDevice(keys: string, prefix: string, flags: string[]) {
   simulator = spawn(simulatorBinary, ['--port', String(server.mqttPort), '--keys', keys, '-n', '1', '--prefix', prefix, '--interval', '1', ...flags], { stdio: 'ignore' });
 }
 
-/** A dashboard with a number (1 to 60 s) and a select (Fast 1 s, Slow 30 s) on the device's
- * desired interval_s. */
+/** A dashboard with a number (1 to 60 s, queueing while the device is offline) and a select
+ * (Fast 1 s, Slow 30 s) on the device's desired interval_s, and a button sending identify. */
 async function createBoard(page: Page, device: string): Promise<string> {
   const number = {
     id: 'interval', kind: 'number', title: 'Interval', devices: [device], min: 1, max: 60, unit: 's',
-    control: { binding: { to: 'desired', key: 'interval_s' }, step: 1 },
+    control: { binding: { to: 'desired', key: 'interval_s' }, step: 1, queue_offline: true },
   };
+  const button = { id: 'blink', kind: 'button', title: 'Blink', devices: [device], control: { binding: { to: 'command', method: 'identify' } } };
   const select = {
     id: 'pace', kind: 'select', title: 'Pace', devices: [device],
     control: { binding: { to: 'desired', key: 'interval_s' }, options: [{ label: 'Fast', value: 1 }, { label: 'Slow', value: 30 }] },
   };
   const place = (widget: string, x: number) => ({ widget, x, y: 0, w: 3, h: 2 });
   const res = await page.request.post(`${base}/api/dashboards/create`, {
-    data: { dashboard: { id: 'x', name: `Pump ${device}`, widgets: [number, select], layouts: { wide: [place('interval', 0), place('pace', 3)], medium: [], phone: [] }, range: { type: 'last', secs: 86400 } } },
+    data: { dashboard: { id: 'x', name: `Pump ${device}`, widgets: [number, select, button], layouts: { wide: [place('interval', 0), place('pace', 3), place('blink', 6)], medium: [], phone: [] }, range: { type: 'last', secs: 86400 } } },
     headers: { Origin: base },
   });
   expect(res.status()).toBe(200);
@@ -91,7 +92,8 @@ test('a switch waits for the device, is confirmed, and shows the error and rever
   const id = await createBoard(page, device);
   await expect(async () => {
     await openBoard(page, id);
-    await expect(page.locator('.widget[data-kind="number"] input[type="number"]')).toBeEnabled({ timeout: 1000 });
+    // The select does not queue: enabled once the device is there.
+    await expect(page.locator('.widget[data-kind="select"] select')).toBeEnabled({ timeout: 1000 });
   }).toPass({ timeout: 20_000 });
 
   // A switch added and configured in the editor: set_relay {"on": …}, its state the metric relay.
@@ -150,6 +152,11 @@ test('a switch waits for the device, is confirmed, and shows the error and rever
   await expect(pace.locator('.control-status')).toHaveText('Confirmed', { timeout: 10_000 });
   await expect(pace.locator('select')).toHaveValue('1');
   await expect(number.locator('.control-now')).toHaveText('Device: 30 s');
+  // A button: identify, pending until answered.
+  const blink = page.locator('.widget[data-kind="button"]');
+  await blink.getByRole('button', { name: 'identify' }).click();
+  await expect(blink.locator('.control-status')).toContainText('Pending…');
+  await expect(blink.locator('.control-status')).toHaveText('Confirmed', { timeout: 10_000 });
 
   // The same device, now never answering: the command times out after 3 s, the switch says so
   // and shows the relay as the device has it (off) again.
@@ -185,4 +192,11 @@ test('a switch waits for the device, is confirmed, and shows the error and rever
   simulator?.kill();
   await expect(button).toBeDisabled({ timeout: 20_000 });
   await expect(button).toHaveAttribute('title', `${device} is offline; this control does not queue changes`);
+  // The number queues: a change waits for the device, pending.
+  const box = number.locator('input[type="number"]');
+  await expect(box).toBeEnabled();
+  await box.fill('5');
+  await number.getByRole('button', { name: 'Set' }).click();
+  await expect(number.locator('.control-status')).toContainText("Pending… (waiting for the device's report)");
+  await expect(number.locator('.control-now')).toHaveText('Device: 30 s');
 });

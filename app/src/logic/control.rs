@@ -140,6 +140,41 @@ pub fn command_shown(
     Shown { value, phase }
 }
 
+/// Shown to viewers on a disabled control.
+pub const VIEWERS_NOTE: &str = "Only admins can control devices";
+
+/// What decides whether a control can be used now.
+#[derive(Debug, Clone, Copy)]
+pub struct Situation<'a> {
+    pub device: &'a str,
+    /// The page is hydrated (its script runs the control).
+    pub interactive: bool,
+    pub can_act: bool,
+    /// The live feed is down: what the control shows may be out of date.
+    pub feed_down: bool,
+    /// The device is offline (its last will), or has never connected.
+    pub device_offline: bool,
+    pub queue_offline: bool,
+    pub pending: bool,
+}
+
+/// Why a control cannot be used now (its tooltip), if it cannot: the first that applies.
+pub fn why_disabled(s: &Situation) -> Option<String> {
+    if !s.interactive {
+        return Some("Loading…".to_owned());
+    }
+    if !s.can_act {
+        return Some(VIEWERS_NOTE.to_owned());
+    }
+    if s.feed_down {
+        return Some("The dashboard is offline; reconnecting".to_owned());
+    }
+    if s.device_offline && !s.queue_offline {
+        return Some(format!("{} is offline; this control does not queue changes", s.device));
+    }
+    s.pending.then(|| "Waiting for the device to confirm".to_owned())
+}
+
 /// Whether a value shows a switch on: `true`, a number other than 0, `"on"` or `"true"`.
 pub fn is_on(value: &Value) -> bool {
     match value {
@@ -283,6 +318,34 @@ mod tests {
         let next = command("b", CommandStatus::Queued, true, None);
         assert!(newer_command(&done, &sent) && !newer_command(&sent, &done));
         assert!(newer_command(&next, &done));
+    }
+
+    #[test]
+    fn a_control_is_disabled_with_the_first_reason_that_applies() {
+        let usable = Situation {
+            device: "pump",
+            interactive: true,
+            can_act: true,
+            feed_down: false,
+            device_offline: false,
+            queue_offline: false,
+            pending: false,
+        };
+        assert_eq!(why_disabled(&usable), None);
+        let offline = Situation { device_offline: true, ..usable };
+        assert_eq!(
+            why_disabled(&offline).as_deref(),
+            Some("pump is offline; this control does not queue changes")
+        );
+        assert_eq!(why_disabled(&Situation { queue_offline: true, ..offline }), None, "it may queue");
+        let viewer = Situation { can_act: false, ..offline };
+        assert_eq!(why_disabled(&viewer).as_deref(), Some(VIEWERS_NOTE), "a viewer is told that first");
+        assert_eq!(why_disabled(&Situation { interactive: false, ..viewer }).as_deref(), Some("Loading…"));
+        assert!(why_disabled(&Situation { feed_down: true, ..usable }).unwrap().contains("reconnecting"));
+        assert_eq!(
+            why_disabled(&Situation { pending: true, queue_offline: true, ..offline }).as_deref(),
+            Some("Waiting for the device to confirm")
+        );
     }
 
     #[test]

@@ -15,13 +15,12 @@ use telemetry::dashboard::Widget;
 use telemetry::device::Health;
 
 use crate::api::{control_state, operate_control};
-use crate::logic::control::{Phase, Shown, command_shown, desired_shown, newer_command};
+use crate::logic::control::{
+    Phase, Shown, Situation, command_shown, desired_shown, newer_command, why_disabled,
+};
 use crate::state::board::Board;
 use crate::state::live::Live;
 use crate::widgets::control_inputs::ControlInput;
-
-/// Shown to viewers on a disabled control.
-pub const VIEWERS_NOTE: &str = "Only admins can control devices";
 
 #[component]
 pub fn ControlWidget(widget: Widget) -> impl IntoView {
@@ -148,20 +147,16 @@ fn Operable(
         let device = device.clone();
         let queue = control.queue_offline;
         Memo::new(move |_| {
-            if !board.local.get() {
-                return Some("Loading…".to_owned());
-            }
-            if !can_act {
-                return Some(VIEWERS_NOTE.to_owned());
-            }
-            if board.offline.get() {
-                return Some("The dashboard is offline; reconnecting".to_owned());
-            }
             let health = board.devices.with(|d| d.get(&device).map(|d| d.health(board.now.get())));
-            if !queue && matches!(health, None | Some(Health::Offline)) {
-                return Some(format!("{device} is offline; this control does not queue changes"));
-            }
-            pending.get().then(|| "Waiting for the device to confirm".to_owned())
+            why_disabled(&Situation {
+                device: &device,
+                interactive: board.local.get(),
+                can_act,
+                feed_down: board.offline.get(),
+                device_offline: matches!(health, None | Some(Health::Offline)),
+                queue_offline: queue,
+                pending: pending.get(),
+            })
         })
     };
     let operate = {
