@@ -55,6 +55,10 @@ section "Dashboard"
 run scripts/bench-ui.sh
 section "Fleet"
 run scripts/bench-fleet.sh
+section "Commands"
+run scripts/bench-commands.sh
+echo | tee -a "$report"
+INTERVAL=0.2 run scripts/bench-commands.sh
 cp "$report" "$out"
 echo
 echo "written to $out"

@@ -8,6 +8,8 @@
 //!   reading, and per minute and hour summary of the rollups.
 //! - `bench latency HOST:PORT COUNT`: a `/ws/live` client that takes COUNT readings and prints
 //!   the delay from each reading's time to its arrival (p50, p99, max).
+//! - `bench commands WEB DEVICES PREFIX COUNT`: command round trips and one bulk to every
+//!   device, with the ingest rate meanwhile (see [`commands`]).
 //! - `bench fill PATH MB`: a database of MB megabytes of readings, for the start-up figure.
 //! - `bench login-storm WEB MQTT SECS KEY`: a device's PUBACK round trips, quiet and while many
 //!   clients send wrong passwords.
@@ -19,6 +21,7 @@
 
 mod alarm_engine;
 mod alarms;
+mod commands;
 mod connection_storm;
 mod data;
 mod history;
@@ -55,6 +58,12 @@ fn main() {
             args.get(3).and_then(|n| n.parse().ok()).expect("messages per second"),
             args.get(4).and_then(|n| n.parse().ok()).expect("seconds"),
         ),
+        Some("commands") => commands::run(
+            args.get(1).expect("the dashboard's HOST:PORT"),
+            args.get(2).and_then(|n| n.parse().ok()).expect("how many devices"),
+            args.get(3).expect("the devices' id prefix"),
+            args.get(4).and_then(|n| n.parse().ok()).expect("how many round trips"),
+        ),
         Some("latency") => latency::run(args.get(1).expect("the dashboard's HOST:PORT"), {
             args.get(2).and_then(|n| n.parse().ok()).expect("a count")
         }),
@@ -63,7 +72,7 @@ fn main() {
                 "usage: bench history [POINTS] | bench storage [POINTS] | bench latency HOST:PORT COUNT \
                  | bench login-storm WEB MQTT SECS KEY | bench connection-storm MQTT SECS \
                  | bench backtest [DAYS] | bench alarm-engine [MESSAGES] \
-                 | bench alarm-latency MQTT HOOK_PORT RATE SECS"
+                 | bench alarm-latency MQTT HOOK_PORT RATE SECS | bench commands WEB DEVICES PREFIX COUNT"
             );
             std::process::exit(2);
         }
