@@ -1,7 +1,8 @@
 //! The head: readings not yet sealed into chunks. On disk each commit writes its new readings
 //! in rows of up to [`BATCH_READINGS`], batches, so a commit of a thousand readings is two
-//! B-tree inserts rather than a thousand; in memory they are indexed per series, for reads and for spotting redeliveries.
-//! Sealing empties it every `storage.seal_interval_secs`, so it stays small; opening the store
+//! B-tree inserts rather than a thousand; in memory they are indexed per series, for reads and
+//! for spotting redeliveries. Every `storage.seal_interval_secs` sealing empties it of all but
+//! the last [`SEAL_AGE`](crate::upkeep::SEAL_AGE), so it stays small; opening the store
 //! reloads the index from disk.
 //!
 //! Each series' index is a vector sorted by time (16 bytes a reading, against about 60 in a
