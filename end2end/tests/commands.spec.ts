@@ -29,4 +29,21 @@ test('a command is sent to an offline device, refused in words when wrong, and c
   await expect(section.locator('.command-list tbody tr').first()).toHaveAttribute('data-status', 'CANCELED');
   await expect(section.locator('.command-list tbody tr .outcome')).toHaveText('canceled by open');
   await expect(section.getByRole('button', { name: 'Cancel' })).toHaveCount(0);
+
+  // A time to live and one-way: a command that may wait 1 s for the (offline) device expires.
+  await section.getByLabel('Method').fill('reboot');
+  await section.getByLabel('Params (JSON object)').fill('');
+  await section.getByLabel('Time to live (s)').fill('1');
+  await section.getByLabel('One-way (done once the device has it)').check();
+  await section.getByRole('button', { name: 'Send command' }).click();
+  await expect(section.locator('.command-list tbody tr')).toHaveCount(2);
+  const made = (await (await page.request.get(`/api/devices/${device}/commands?limit=1`)).json()).commands[0];
+  expect(made).toMatchObject({ method: 'reboot', oneway: true });
+  expect(made.expires_at - made.created_at).toBe(1000);
+  await expect
+    .poll(async () => {
+      await page.reload();
+      return page.locator('.device-commands .command-list tbody tr').first().getAttribute('data-status');
+    }, { timeout: 15_000 })
+    .toBe('EXPIRED');
 });

@@ -23,18 +23,23 @@ pub async fn list_commands(device: String) -> Result<Vec<Command>, ApiError> {
 }
 
 /// Sends `method` with `params` (a JSON object, or empty for none) to `device`, answered
-/// within `timeout_secs` (empty: the default, 30 s). Answers the command as made (QUEUED, or
-/// further if the device took it at once).
+/// within `timeout_secs` (empty: the default, 30 s) and given up unless finished within
+/// `ttl_secs` (empty: the default, 1 h); `oneway` (a ticked box: any value) makes it done once
+/// the device has it. Answers the command as made (QUEUED, or further if the device took it at
+/// once).
 #[server(prefix = "/api", endpoint = "device_commands/send", output = JsonText)]
 pub async fn send_command(
     device: String,
     method: String,
     #[server(default)] params: String,
     #[server(default)] timeout_secs: String,
+    #[server(default)] ttl_secs: String,
+    #[server(default)] oneway: Option<String>,
 ) -> Result<Command, ApiError> {
     let by = ssr::command_actor()?;
-    let new = crate::logic::commands::new_command(&method, &params, &timeout_secs)
-        .map_err(ApiError::Unprocessable)?;
+    let new =
+        crate::logic::commands::new_command(&method, &params, &timeout_secs, &ttl_secs, oneway.is_some())
+            .map_err(ApiError::Unprocessable)?;
     Ok(ssr::commands()?.create(device, new, by).await?)
 }
 

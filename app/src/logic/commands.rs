@@ -9,9 +9,16 @@ use telemetry::command::{Command, CommandStatus, MAX_PARAMS_BYTES, NewCommand, i
 /// Longest result shown in a row (the whole of it is in the API).
 pub const MAX_RESULT_SHOWN: usize = 200;
 
-/// The send form's fields as a request: `params` a JSON object or empty, `timeout_secs` a
-/// whole number of seconds or empty (the server's default). The server checks the rest.
-pub fn new_command(method: &str, params: &str, timeout_secs: &str) -> Result<NewCommand, String> {
+/// The send form's fields as a request: `params` a JSON object or empty, `timeout_secs` and
+/// `ttl_secs` whole numbers of seconds or empty (the server's defaults), `oneway` whether the
+/// one-way box was ticked. The server checks the rest.
+pub fn new_command(
+    method: &str,
+    params: &str,
+    timeout_secs: &str,
+    ttl_secs: &str,
+    oneway: bool,
+) -> Result<NewCommand, String> {
     let params = params.trim();
     if params.len() > 8 * MAX_PARAMS_BYTES {
         return Err(format!("params are {} bytes; at most {MAX_PARAMS_BYTES}", params.len()));
@@ -20,11 +27,17 @@ pub fn new_command(method: &str, params: &str, timeout_secs: &str) -> Result<New
         "" => None,
         text => Some(serde_json::from_str(text).map_err(|e| format!("params are not JSON: {e}"))?),
     };
-    let timeout_secs = match timeout_secs.trim() {
-        "" => None,
-        t => Some(t.parse::<u64>().map_err(|_| "the timeout is a whole number of seconds".to_owned())?),
+    let secs = |text: &str, what: &str| match text.trim() {
+        "" => Ok(None),
+        t => t.parse::<u64>().map(Some).map_err(|_| format!("the {what} is a whole number of seconds")),
     };
-    Ok(NewCommand { method: method.trim().to_owned(), params, timeout_secs, ..NewCommand::default() })
+    Ok(NewCommand {
+        method: method.trim().to_owned(),
+        params,
+        timeout_secs: secs(timeout_secs, "timeout")?,
+        ttl_secs: secs(ttl_secs, "time to live")?,
+        oneway,
+    })
 }
 
 /// How far a command has come: a later state never gives way to an earlier one.
@@ -138,16 +151,26 @@ mod tests {
 
     #[test]
     fn the_form_reads_into_a_request() {
-        let new = new_command(" identify ", r#"{"secs": 5}"#, "10").unwrap();
+        let new = new_command(" identify ", r#"{"secs": 5}"#, "10", " 600 ", true).unwrap();
         assert_eq!(
-            (new.method.as_str(), new.params, new.timeout_secs),
-            ("identify", Some(json!({"secs": 5})), Some(10))
+            (new.method.as_str(), new.params, new.timeout_secs, new.ttl_secs, new.oneway),
+            ("identify", Some(json!({"secs": 5})), Some(10), Some(600), true)
         );
-        let empty = new_command("reboot", " ", "").unwrap();
-        assert_eq!((empty.params, empty.timeout_secs), (None, None));
-        assert!(new_command("m", "{", "").unwrap_err().starts_with("params are not JSON"));
-        assert_eq!(new_command("m", "", "ten").unwrap_err(), "the timeout is a whole number of seconds");
-        assert!(new_command("m", &"x".repeat(9000), "").unwrap_err().contains("at most 1024"));
+        let empty = new_command("reboot", " ", "", "", false).unwrap();
+        assert_eq!(
+            (empty.params, empty.timeout_secs, empty.ttl_secs, empty.oneway),
+            (None, None, None, false)
+        );
+        assert!(new_command("m", "{", "", "", false).unwrap_err().starts_with("params are not JSON"));
+        assert_eq!(
+            new_command("m", "", "ten", "", false).unwrap_err(),
+            "the timeout is a whole number of seconds"
+        );
+        assert_eq!(
+            new_command("m", "", "", "1.5", false).unwrap_err(),
+            "the time to live is a whole number of seconds"
+        );
+        assert!(new_command("m", &"x".repeat(9000), "", "", false).unwrap_err().contains("at most 1024"));
     }
 
     #[test]

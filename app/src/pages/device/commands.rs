@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use telemetry::LiveEvent;
-use telemetry::command::{Command, DEFAULT_TIMEOUT_SECS, MAX_METHOD_LEN, MAX_TIMEOUT_SECS};
+use telemetry::command::{
+    Command, DEFAULT_TIMEOUT_SECS, DEFAULT_TTL_SECS, MAX_METHOD_LEN, MAX_TIMEOUT_SECS, MAX_TTL_SECS,
+};
 
 use crate::api::{COMMANDS_LISTED, CancelCommand, SendCommand, list_commands, whoami};
 use crate::logic::commands::{duration, fold, outcome, remember, status_class, status_text};
@@ -79,10 +81,13 @@ pub fn DeviceCommands(id: String, local: Signal<bool>) -> impl IntoView {
     }
 }
 
-/// Sending a command: its method, params (a JSON object) and how long to wait for its answer.
+/// Sending a command: its method, params (a JSON object), how long to wait for its answer, how
+/// long it may wait for the device (its time to live), and whether it is one-way (done once the
+/// device has it, no answer awaited).
 #[component]
 fn SendForm(device: String, send: ServerAction<SendCommand>) -> impl IntoView {
     let timeout_hint = format!("{DEFAULT_TIMEOUT_SECS}");
+    let ttl_hint = format!("{DEFAULT_TTL_SECS}");
     view! {
         <ActionForm action=send attr:class="command-send">
             <input type="hidden" name="device" value=device/>
@@ -97,6 +102,14 @@ fn SendForm(device: String, send: ServerAction<SendCommand>) -> impl IntoView {
             <label class="field">
                 "Timeout (s)"
                 <input type="number" name="timeout_secs" min="1" max=MAX_TIMEOUT_SECS.to_string() placeholder=timeout_hint/>
+            </label>
+            <label class="field">
+                "Time to live (s)"
+                <input type="number" name="ttl_secs" min="1" max=MAX_TTL_SECS.to_string() placeholder=ttl_hint/>
+            </label>
+            <label class="choice">
+                <input type="checkbox" name="oneway" value="yes"/>
+                "One-way (done once the device has it)"
             </label>
             <button type="submit" class="button primary">"Send command"</button>
             <span class="save-state" role="status">{move || if send.pending().get() { "Sending…" } else { "" }}</span>
