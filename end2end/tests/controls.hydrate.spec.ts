@@ -166,7 +166,7 @@ test('a switch waits for the device, is confirmed, and shows the error and rever
   await expect(status).toContainText('Pending…');
   await expect(button).toHaveAttribute('aria-checked', 'false');
   await expect(status).toHaveText('Timed out: no answer within 3 s', { timeout: 15_000 });
-  await expect(status.locator('.error')).toBeVisible();
+  await expect(status.locator('.control-failed')).toBeVisible();
   await expect(button).toHaveAttribute('aria-checked', 'false');
   await expect(button).toContainText('Off');
   await expect(button).toBeEnabled();

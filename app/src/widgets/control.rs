@@ -40,7 +40,7 @@ pub fn ControlWidget(widget: Widget) -> impl IntoView {
         |(device, method)| control_state(device, method),
     );
     view! {
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="widget-empty">"Loading…"</p> }>
             {
                 let (widget, control, device) = (widget.clone(), control.clone(), device.clone());
                 move || {
@@ -198,7 +198,7 @@ fn Operable(
         }
         .into_any(),
         Phase::Confirmed => view! { <span class="control-confirmed">"Confirmed"</span> }.into_any(),
-        Phase::Failed { reason } => view! { <span class="error">{reason}</span> }.into_any(),
+        Phase::Failed { reason } => view! { <span class="control-failed">{reason}</span> }.into_any(),
     }
     };
     let value = Signal::derive(move || shown.with(|s| s.value.clone()));

@@ -219,7 +219,10 @@ pub(super) fn ConfigDialog(editor: Editor) -> impl IntoView {
     let Editor { dashboard, configuring, fresh, saver, .. } = editor;
     move || {
         let id = configuring.get()?;
-        let widget = dashboard.with(|d| d.widgets.iter().find(|w| w.id == id).cloned())?;
+        // Read once, when the dialog opens: a save's answer updating the dashboard meanwhile
+        // (the one adding this widget, say) must not make the dialog anew and lose what was
+        // typed into it.
+        let widget = dashboard.with_untracked(|d| d.widgets.iter().find(|w| w.id == id).cloned())?;
         let on_save = Callback::new(move |edited: Widget| {
             dashboard.update(|d| {
                 if let Some(w) = d.widgets.iter_mut().find(|w| w.id == edited.id) {
