@@ -26,12 +26,6 @@ impl Answer {
     }
 }
 
-/// These tests start their servers one at a time. Started side by side in this process, one
-/// of them hung now and then (2 runs in 15, every worker idle, a future never woken), as
-/// they never did one at a time (0 runs in 20): the cause is not found yet, and this keeps CI
-/// from waiting on it.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 async fn get(router: &axum::Router, path: &str, headers: &[(&str, &str)]) -> Answer {
     let mut req = Request::get(path).header("host", "localhost");
     for (k, v) in headers {
@@ -98,7 +92,6 @@ async fn start(site: &std::path::Path, assets_url: &str) -> (Server, tempfile::T
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_link_the_hashed_files_on_the_cdn_and_let_its_origin_in() {
-    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let site = built_site();
     let (server, _data) = start(site.path(), CDN).await;
     let router = server.router();
@@ -179,7 +172,6 @@ async fn pages_link_the_hashed_files_on_the_cdn_and_let_its_origin_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_setting_the_hashed_files_come_from_this_server() {
-    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let site = built_site();
     let (server, _data) = start(site.path(), "").await;
     let router = server.router();
@@ -195,7 +187,6 @@ async fn without_the_setting_the_hashed_files_come_from_this_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_site_built_without_hashes_is_served_by_its_names_and_kept_by_nobody() {
-    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     // `cargo leptos watch` builds no manifest: a developer's rebuild must show at once.
     let site = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(site.path().join("pkg")).unwrap();
@@ -247,7 +238,6 @@ fn bad_assets_urls_are_refused_at_start_with_the_setting_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manifest_naming_a_missing_file_stops_the_start() {
-    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let site = built_site();
     std::fs::remove_file(site.path().join(format!("theme.{HASH}.js"))).unwrap();
     let data = tempfile::tempdir().unwrap();

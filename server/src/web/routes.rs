@@ -3,7 +3,7 @@
 //! CORS, the site guard).
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use app::{App, shell};
 use axum::extract::DefaultBodyLimit;
@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use leptos::prelude::provide_context;
-use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
 use telemetry::command::CommandEvent;
 use telemetry::history::LocalDays;
 use telemetry::{
@@ -39,9 +39,18 @@ pub struct WebSettings {
     pub assets: app::Assets,
 }
 
+/// The app's pages, listed once per process. Listing them renders the app with resource loading
+/// switched off for the whole process (leptos_server's `SuppressResourceLoad` is one global
+/// flag), so a page that another server in the same process rendered meanwhile waited for its
+/// data forever (leptos-rs/leptos#4773): tests start several servers side by side.
+fn app_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// The whole HTTP application.
 pub fn router(state: AppState, web: WebSettings) -> Router {
-    let routes = generate_route_list(App);
+    let routes = app_routes();
     let refusals = state.ingest.refusals().clone();
     let source: Arc<dyn TelemetrySource> = Arc::new(WithRefusals {
         store: state.store.clone(),
