@@ -47,3 +47,32 @@ test('a command is sent to an offline device, refused in words when wrong, and c
     }, { timeout: 15_000 })
     .toBe('EXPIRED');
 });
+
+test('a device with more commands than one page shows older ones a page at a time', async ({ page }) => {
+  const device = newDevice('E2E_CMDP');
+  publish(device, { temperature: 20 });
+  await expect.poll(async () => (await page.request.get(`/api/devices/${device}/commands`)).status()).toBe(200);
+  const ids: string[] = [];
+  for (let n = 0; n < 55; n++) {
+    const made = await page.request.post(`/api/devices/${device}/commands`, { data: { method: 'identify', params: { n } } });
+    expect(made.status()).toBe(202);
+    ids.push((await made.json()).id);
+  }
+  await page.goto(`/device/${device}?range=24h`);
+  const section = page.locator('.device-commands');
+  const rows = section.locator('.command-list tbody tr');
+  await expect(rows).toHaveCount(50);
+  await expect(rows.first()).toHaveAttribute('data-command', ids[54]);
+  await expect(section.getByRole('link', { name: 'Newest commands' })).toHaveCount(0);
+
+  await section.getByRole('link', { name: 'Older commands' }).click();
+  await expect(page).toHaveURL(new RegExp(`range=24h&commands_before=${ids[5]}`));
+  await expect(rows).toHaveCount(5);
+  await expect(rows.first()).toHaveAttribute('data-command', ids[4]);
+  await expect(rows.last()).toHaveAttribute('data-command', ids[0]);
+  await expect(section.getByRole('link', { name: 'Older commands' })).toHaveCount(0);
+
+  await section.getByRole('link', { name: 'Newest commands' }).click();
+  await expect(rows).toHaveCount(50);
+  await expect(rows.first()).toHaveAttribute('data-command', ids[54]);
+});

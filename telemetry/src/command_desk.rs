@@ -41,8 +41,9 @@ impl fmt::Display for CommandDeskError {
 pub type DeskAnswer<T> = Pin<Box<dyn Future<Output = Result<T, CommandDeskError>> + Send>>;
 
 pub trait CommandDesk: Send + Sync {
-    /// A device's commands, newest first, at most `limit`.
-    fn list(&self, device: String, limit: usize) -> DeskAnswer<Vec<Command>>;
+    /// A device's commands, newest first, at most `limit`, made before command `before` if
+    /// given (a page further back).
+    fn list(&self, device: String, before: Option<String>, limit: usize) -> DeskAnswer<Vec<Command>>;
     /// A new command for `device`, made by `by`: QUEUED, or further if the device took it at once.
     fn create(&self, device: String, new: NewCommand, by: String) -> DeskAnswer<Command>;
     /// Cancels an unfinished command.

@@ -5,6 +5,7 @@
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
+use serde::{Deserialize, Serialize};
 use telemetry::command::Command;
 
 use super::codec::JsonText;
@@ -15,11 +16,26 @@ use super::ssr;
 /// Commands the device page lists.
 pub const COMMANDS_LISTED: usize = 50;
 
-/// A device's latest commands, newest first.
+/// A page of a device's commands, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandPage {
+    pub commands: Vec<Command>,
+    /// The id to page back from for older ones, if there are any.
+    pub older: Option<String>,
+}
+
+/// A device's latest [`COMMANDS_LISTED`] commands, newest first, or those made before command
+/// `before`.
 #[server(prefix = "/api", endpoint = "device_commands", input = GetUrl, output = JsonText)]
-pub async fn list_commands(device: String) -> Result<Vec<Command>, ApiError> {
+pub async fn list_commands(device: String, before: Option<String>) -> Result<CommandPage, ApiError> {
     ssr::signed_in()?;
-    Ok(ssr::commands()?.list(device, COMMANDS_LISTED).await?)
+    // One more than shown tells whether there are older ones.
+    let mut commands = ssr::commands()?.list(device, before, COMMANDS_LISTED + 1).await?;
+    let older = (commands.len() > COMMANDS_LISTED).then(|| {
+        commands.truncate(COMMANDS_LISTED);
+        commands.last().map(|c| c.id.clone())
+    });
+    Ok(CommandPage { commands, older: older.flatten() })
 }
 
 /// Sends `method` with `params` (a JSON object, or empty for none) to `device`, answered

@@ -37,11 +37,14 @@ pub(super) async fn known(state: &AppState, device: &str) -> Result<(), CommandD
 }
 
 impl CommandDesk for Desk {
-    fn list(&self, device: String, limit: usize) -> DeskAnswer<Vec<Command>> {
+    fn list(&self, device: String, before: Option<String>, limit: usize) -> DeskAnswer<Vec<Command>> {
         let state = self.0.clone();
         Box::pin(async move {
+            if before.as_deref().is_some_and(|b| !telemetry::command::valid_id(b)) {
+                return Err(CommandDeskError::Invalid("before is a command id".into()));
+            }
             known(&state, &device).await?;
-            state.commands.list(&device, None, limit.clamp(1, MAX_LIST)).await.map_err(refused)
+            state.commands.list(&device, before, limit.clamp(1, MAX_LIST)).await.map_err(refused)
         })
     }
 

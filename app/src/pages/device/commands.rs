@@ -1,13 +1,16 @@
 //! A device's commands, newest first: what was sent, its state (a badge), who sent it and
 //! when, how long it took and what came back; the server's list (the latest
-//! [`COMMANDS_LISTED`]), then each change the live feed brings. Admins (and anyone while the
-//! dashboard is open) send one from a small form and cancel unfinished ones; viewers see the
-//! history only. Both are plain forms, so they work without JavaScript too.
+//! [`COMMANDS_LISTED`]), then each change the live feed brings. Older ones a page at a time
+//! (`?commands_before=<id>`, a plain link; a page further back is shown as read, not followed
+//! live). Admins (and anyone while the dashboard is open) send one from a small form and cancel
+//! unfinished ones; viewers see the history only. Both are plain forms, so they work without
+//! JavaScript too.
 
 use std::collections::BTreeMap;
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 use telemetry::LiveEvent;
 use telemetry::command::{
     Command, DEFAULT_TIMEOUT_SECS, DEFAULT_TTL_SECS, MAX_METHOD_LEN, MAX_TIMEOUT_SECS, MAX_TTL_SECS,
@@ -22,7 +25,17 @@ use crate::state::live::Live;
 pub fn DeviceCommands(id: String, local: Signal<bool>) -> impl IntoView {
     let live = expect_context::<Live>();
     let device = StoredValue::new(id.clone());
-    let listed = Resource::new(move || device.get_value(), list_commands);
+    let query = use_query_map();
+    let before = Memo::new(move |_| query.read().get("commands_before"));
+    // Links to another page of commands keep the page's chart (metric, range).
+    let page_link = move |before: Option<String>| {
+        let q = query.read_untracked();
+        let mut params: Vec<String> =
+            ["metric", "range"].iter().filter_map(|k| q.get(k).map(|v| format!("{k}={v}"))).collect();
+        params.extend(before.map(|b| format!("commands_before={b}")));
+        format!("/device/{}?{}#device-commands-title", device.get_value(), params.join("&"))
+    };
+    let listed = Resource::new(move || (device.get_value(), before.get()), |(d, b)| list_commands(d, b));
     let access = Resource::new(|| (), |_| whoami());
     let send = ServerAction::<SendCommand>::new();
     let cancel = ServerAction::<CancelCommand>::new();
@@ -61,15 +74,27 @@ pub fn DeviceCommands(id: String, local: Signal<bool>) -> impl IntoView {
                 {move || Suspend::new(async move {
                     let can_act = access.await.is_ok_and(|a| a.can_change());
                     match listed.await {
-                        Ok(list) => {
-                            let list = StoredValue::new(list);
+                        Ok(page) => {
+                            let paged = before.get_untracked().is_some();
+                            let list = StoredValue::new(page.commands);
                             let shown = move || {
-                                let rows = news.with(|n| list.with_value(|l| fold(l, n, COMMANDS_LISTED)));
+                                let rows = match paged {
+                                    true => list.get_value(),
+                                    false => news.with(|n| list.with_value(|l| fold(l, n, COMMANDS_LISTED))),
+                                };
                                 table(rows, can_act, cancel, local.get())
                             };
+                            let older = page.older.map(|id| view! {
+                                <a class="button" href=page_link(Some(id)) rel="next">"Older commands"</a>
+                            });
+                            let newest = paged.then(|| view! {
+                                <a class="button" href=page_link(None)>"Newest commands"</a>
+                            });
                             view! {
                                 {can_act.then(|| view! { <SendForm device=device.get_value() send/> })}
+                                {paged.then(|| view! { <p class="muted">"Older commands, as they were when this page was read."</p> })}
                                 {shown}
+                                <nav class="command-pages" aria-label="Command pages">{newest}{older}</nav>
                             }
                                 .into_any()
                         }
