@@ -16,6 +16,7 @@ use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde_json::{Map, Number, Value};
 use telemetry::Millis;
+use telemetry::control::{Binding, Choice, Control};
 use telemetry::dashboard::{
     Breakpoint, Dashboard, Layouts, MAX_WIDGETS, Placement, Threshold, TimeRange, Widget, WidgetKind,
 };
@@ -1052,7 +1053,10 @@ fn dashboard_ok(d: &Dashboard) -> bool {
             && w.thresholds.len() <= 10
             && w.thresholds.iter().all(|t| t.value.is_finite() && color_ok(&t.color))
             && w.min.is_none_or(f64::is_finite)
-            && w.max.is_none_or(f64::is_finite);
+            && w.max.is_none_or(f64::is_finite)
+            && w.control
+                .as_ref()
+                .is_none_or(|c| w.kind.is_control() && w.devices.len() <= 1 && control_ok(w.kind, c));
         if !ok {
             return false;
         }
@@ -1073,6 +1077,65 @@ fn dashboard_ok(d: &Dashboard) -> bool {
         }
     }
     range_ok(d.range) && d.widgets.iter().all(|w| w.range.is_none_or(range_ok))
+}
+
+/// The documented rules for a control's settings: names for the method and keys, a params key
+/// unless it is a button, a step above 0, a timeout of 1 to 3600 s, values that are booleans,
+/// numbers or strings of at most 256 bytes as JSON, labels of 1 to 40 characters, 1 to 20
+/// options for a select (at most 20 for the others).
+fn control_ok(kind: WidgetKind, c: &Control) -> bool {
+    let scalar = |v: &Value| {
+        matches!(v, Value::Bool(_) | Value::Number(_) | Value::String(_)) && v.to_string().len() <= 256
+    };
+    let binding = match &c.binding {
+        Binding::Command { method, key, metric } => {
+            name_ok(method)
+                && key.as_deref().map_or(kind == WidgetKind::Button, name_ok)
+                && metric.as_deref().is_none_or(name_ok)
+        }
+        Binding::Desired { key } => name_ok(key),
+    };
+    let options =
+        if kind == WidgetKind::Select { (1..=20).contains(&c.options.len()) } else { c.options.len() <= 20 };
+    binding
+        && c.step.is_none_or(|s| s.is_finite() && s > 0.0)
+        && c.timeout_secs.is_none_or(|t| (1..=3600).contains(&t))
+        && c.press.as_ref().is_none_or(scalar)
+        && c.options.iter().all(|o| scalar(&o.value) && (1..=40).contains(&o.label.trim().chars().count()))
+        && options
+}
+
+/// A control's settings that hold for a widget of `kind`.
+fn valid_control(kind: WidgetKind) -> impl Strategy<Value = Control> {
+    let binding = prop_oneof![
+        GOOD_NAME.prop_map(|key| Binding::Desired { key }),
+        (GOOD_NAME, GOOD_NAME, prop::option::of(GOOD_NAME))
+            .prop_map(|(method, key, metric)| Binding::Command { method, key: Some(key), metric }),
+    ];
+    let value = prop_oneof![
+        any::<bool>().prop_map(Value::Bool),
+        any::<i32>().prop_map(Value::from),
+        "[\\PC]{0,40}".prop_map(Value::String),
+    ];
+    let choice =
+        ("[A-Za-z][A-Za-z ]{0,20}", value.clone()).prop_map(|(label, value)| Choice { label, value });
+    let options = if kind == WidgetKind::Select { 1..=5usize } else { 0..=2 };
+    (
+        binding,
+        prop::option::of(0.01f64..100.0),
+        prop::collection::vec(choice, options),
+        prop::option::of(value),
+        any::<bool>(),
+        prop::option::of(1u64..=3600),
+    )
+        .prop_map(|(binding, step, options, press, queue_offline, timeout_secs)| Control {
+            binding,
+            step,
+            options,
+            press,
+            queue_offline,
+            timeout_secs,
+        })
 }
 
 /// The last minute to year, or fixed bounds from 1970 to 2100.
@@ -1123,23 +1186,43 @@ fn valid_widget(id: String) -> impl Strategy<Value = Widget> {
         prop::collection::vec((finite(), "#[0-9a-fA-F]{6}"), 0..=10),
         prop::option::of(any_range().prop_map(sane)),
     )
-        .prop_map(move |(kind, title, devices, metrics, unit, decimals, min, max, thresholds, range)| {
-            Widget {
-                id: id.clone(),
-                kind,
-                title,
-                devices,
-                query: None,
-                metrics,
-                unit,
-                decimals,
-                min,
-                max,
-                thresholds: thresholds.into_iter().map(|(value, color)| Threshold { value, color }).collect(),
-                range,
-                control: None,
-            }
+        .prop_flat_map(|fields| {
+            let kind = fields.0;
+            let control = if kind.is_control() {
+                valid_control(kind).prop_map(Some).boxed()
+            } else {
+                Just(None).boxed()
+            };
+            (Just(fields), control)
         })
+        .prop_map(
+            move |(
+                (kind, title, mut devices, metrics, unit, decimals, min, max, thresholds, range),
+                control,
+            )| {
+                if control.is_some() {
+                    devices.truncate(1);
+                }
+                Widget {
+                    id: id.clone(),
+                    kind,
+                    title,
+                    devices,
+                    query: None,
+                    metrics,
+                    unit,
+                    decimals,
+                    min,
+                    max,
+                    thresholds: thresholds
+                        .into_iter()
+                        .map(|(value, color)| Threshold { value, color })
+                        .collect(),
+                    range,
+                    control,
+                }
+            },
+        )
 }
 
 /// Some of `ids`, each placed once, within `cols` columns.
