@@ -36,8 +36,8 @@ use crate::hub::Hub;
 use crate::log_limit::LogLimit;
 use crate::metrics::{Metrics, Source};
 use crate::store::{
-    AttributesReport, CommandOp, CommandsApplied, DesiredApplied, DesiredOp, Incoming, Report,
-    RetainedChange, RetainedMessage, StatusReport, Store,
+    AttributesReport, CommandOp, CommandsApplied, DesiredApplied, DesiredOp, DesiredRefusal, Incoming,
+    Report, RetainedChange, RetainedMessage, StatusReport, Store,
 };
 use telemetry::command::{Command, CommandEvent};
 
@@ -389,7 +389,7 @@ impl Ingest {
             Admitted::Readings(message, _) => self.submit(vec![message], received).await,
             Admitted::Report(report, _) => self.submit_report(report).await,
             Admitted::Command(op, _) => ready(self.answer(op).await),
-            Admitted::Reported(op, _) => ready(self.apply_desired(op).await.map(|_| ())),
+            Admitted::Reported(op, _) => ready(self.report(op).await),
             Admitted::Nothing(_) => ready(Ok(())),
         }
     }
@@ -409,6 +409,26 @@ impl Ingest {
             if let Some(earlier) = self.log.check(refusal.label(), &device, Instant::now()) {
                 warn!(device = %untrusted(&device), why = %why, earlier, "a command's answer dropped");
             }
+        }
+        Ok(())
+    }
+
+    /// Stores a device's report of its state. One the store refuses (a device without desired
+    /// state while the server has its maximum of them) is counted and dropped, and
+    /// acknowledged, as an answer to a command the device does not have is.
+    async fn report(&self, op: DesiredOp) -> Ack {
+        let device = op.device().to_owned();
+        let applied = self.apply_desired(op).await?;
+        let refusal = match applied.answer {
+            Ok(_) => return Ok(()),
+            Err(DesiredRefusal::Full(n)) => Rejection::TooManyShadows(n),
+            Err(DesiredRefusal::Invalid(why)) => Rejection::BadReported(why),
+            // Only a change of the desired state is made against a version.
+            Err(DesiredRefusal::Stale { .. }) => return Ok(()),
+        };
+        self.metrics.rejected(refusal.label());
+        if let Some(earlier) = self.log.check(refusal.label(), &device, Instant::now()) {
+            warn!(device = %untrusted(&device), why = %refusal, earlier, "a reported state dropped");
         }
         Ok(())
     }

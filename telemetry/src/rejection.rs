@@ -70,6 +70,9 @@ pub enum Rejection {
     /// A `reported` message that is not one ([`crate::desired`]), or a `desired/get` with a
     /// payload.
     BadReported(crate::desired::DesiredError),
+    /// A `reported` message from a device without desired state while the server has its
+    /// maximum of them.
+    TooManyShadows(usize),
 }
 
 impl Rejection {
@@ -101,6 +104,7 @@ impl Rejection {
             Rejection::BadReported(_) => "bad_reported",
             Rejection::BadCommandResult(_) => "bad_command_result",
             Rejection::UnknownCommand => "unknown_command",
+            Rejection::TooManyShadows(_) => "too_many_shadows",
         }
     }
 
@@ -154,6 +158,9 @@ impl fmt::Display for Rejection {
             Rejection::BadReported(why) => write!(f, "reported state: {why}"),
             Rejection::BadCommandResult(why) => why.fmt(f),
             Rejection::UnknownCommand => f.write_str("an answer to a command the device was not sent"),
+            Rejection::TooManyShadows(n) => {
+                write!(f, "the server already has its maximum of {n} devices with desired state")
+            }
         }
     }
 }
@@ -224,6 +231,7 @@ mod tests {
             Rejection::UnknownCommand,
             Rejection::DesiredFromClient,
             Rejection::BadReported(crate::desired::DesiredError::NotJson),
+            Rejection::TooManyShadows(1),
         ];
         let mut labels: Vec<_> = all.iter().map(Rejection::label).collect();
         labels.sort();

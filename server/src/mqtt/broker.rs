@@ -403,6 +403,7 @@ fn ack_reason(why: &Rejection) -> PublishAckReason {
             PublishAckReason::QuotaExceeded
         }
         Rejection::TooManyDevices(_)
+        | Rejection::TooManyShadows(_)
         | Rejection::TooManyMetrics(_)
         | Rejection::TooManyAttributes(_)
         | Rejection::Overloaded => PublishAckReason::ImplementationSpecificError,

@@ -148,4 +148,31 @@ mod tests {
         let refused = store.apply_desired(&patch("d1", big, None), 9_000).unwrap();
         assert!(matches!(refused.answer, Err(DesiredRefusal::Invalid(_))));
     }
+
+    #[test]
+    fn at_the_maximum_only_devices_that_have_desired_state_change_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join("d.redb")).unwrap();
+        store.apply_desired(&patch("d0", json!({"relay": true}), None), 1_000).unwrap().answer.unwrap();
+        let tx = store.begin_write().unwrap();
+        {
+            let mut rows = tx.open_table(SHADOWS).unwrap();
+            for i in 1..MAX_SHADOWS {
+                let device = format!("filler-{i}");
+                let json = serde_json::to_vec(&Shadow::new(&device)).unwrap();
+                rows.insert(device.as_str(), json.as_slice()).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        let report = |device: &str| DesiredOp::Reported {
+            device: device.into(),
+            v: 1,
+            state: json!({"relay": true}).as_object().unwrap().clone(),
+        };
+        let new = store.apply_desired(&report("d-new"), 2_000).unwrap();
+        assert_eq!(new.answer, Err(DesiredRefusal::Full(MAX_SHADOWS)));
+        assert!(new.outcome.events.is_empty() && store.shadow("d-new").unwrap().is_none(), "nothing stored");
+        let known = store.apply_desired(&report("d0"), 2_000).unwrap();
+        assert!(known.answer.is_ok() && known.outcome.events.len() == 1, "a known device still reports");
+    }
 }
