@@ -133,5 +133,13 @@ fn only_admins_operate_controls_and_each_change_is_logged_with_before_and_after(
     assert_eq!(start["seed"]["last"]["params"], json!({"on": true}));
     let (_, body) = call(http, ROOT, "GET", "/api/control_state?device=PUMP", "", "");
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["can_act"], true, "{body}");
+    // The page renders its controls on the server: the device's state, disabled until the
+    // page's script runs them.
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(ROOT));
+    let headers = [("Authorization", basic.as_str()), ("Accept", "text/html")];
+    let (status, _, page) = http_full(http, "GET", &format!("/d/{id}"), "", &headers, b"");
+    assert_eq!(status, 200);
+    assert_eq!(page.matches(r#"role="switch""#).count(), 2, "{page}");
+    assert!(page.contains(r#"aria-checked="false""#) && page.contains(r#"title="Loading…""#), "{page}");
     server.stop();
 }
