@@ -104,7 +104,7 @@ async fn a_bulk_gives_each_device_its_own_command_and_its_summary_follows_them()
 }
 
 /// Commands are made at `commands.bulk_per_sec`: 100 at 50 a second take about 2 s, and the
-/// answer comes once all are stored.
+/// answer comes once all are stored; four bulks are made at once, a fifth meanwhile is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bulk_is_made_at_its_pace() {
     let dir = tempfile::tempdir().unwrap();
@@ -123,6 +123,24 @@ async fn a_bulk_is_made_at_its_pace() {
     let summary =
         call(server.http, "GET", &format!("{BULK}/{}", bulk["id"].as_str().unwrap()), None, None).await.1;
     assert_eq!(summary["statuses"], json!({"QUEUED": 100}), "all stored by the answer");
+
+    // Four bulks of 25 share the pace (about 2 s together); a fifth while they are made: 429.
+    let four: Vec<_> = devices
+        .chunks(25)
+        .map(|some| {
+            let body = json!({"devices": some, "method": "reboot"});
+            let http = server.http;
+            tokio::spawn(async move { call(http, "POST", BULK, Some(body), None).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let body = json!({"devices": ["P000"], "method": "reboot"});
+    let (status, why) = call(server.http, "POST", BULK, Some(body), None).await;
+    assert_eq!(status, 429, "{why}");
+    for bulk in four {
+        let (status, bulk) = bulk.await.unwrap();
+        assert_eq!((status, bulk["count"].as_u64()), (202, Some(25)), "{bulk}");
+    }
     server.stop().await;
 }
 

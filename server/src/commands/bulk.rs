@@ -75,9 +75,10 @@ impl Commands {
     /// Makes `checked` for each of `devices` (known devices, at most [`MAX_BULK_DEVICES`],
     /// each once) as one bulk, at the bulk pace; answers the bulk with each device's command
     /// id, or why it got none, once all are stored. Made to the end even if the caller goes
-    /// away.
+    /// away, holding its `place` ([`Commands::bulk_place`]) until then.
     pub async fn bulk(
         &self,
+        place: tokio::sync::OwnedSemaphorePermit,
         devices: Vec<String>,
         checked: Checked,
         by: &str,
@@ -85,7 +86,11 @@ impl Commands {
     ) -> Result<(Bulk, Vec<BulkMember>), CommandsError> {
         let commands = self.clone();
         let by = by.to_owned();
-        let made = tokio::spawn(async move { commands.make_bulk(devices, checked, by, query).await });
+        let made = tokio::spawn(async move {
+            let made = commands.make_bulk(devices, checked, by, query).await;
+            drop(place);
+            made
+        });
         made.await.map_err(|_| CommandsError::Storage)?
     }
 

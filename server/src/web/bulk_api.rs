@@ -158,11 +158,11 @@ async fn create(
     if devices.is_empty() {
         return Err(unprocessable("no devices: a bulk needs at least one"));
     }
-    let Some(_place) = state.commands.bulk_place() else {
+    let Some(place) = state.commands.bulk_place() else {
         return Err(Refusal(StatusCode::TOO_MANY_REQUESTS, "bulks are being made; try again shortly".into()));
     };
     let by = super::commands_api::who(access);
-    let (bulk, members) = state.commands.bulk(devices, checked, &by, query).await?;
+    let (bulk, members) = state.commands.bulk(place, devices, checked, &by, query).await?;
     let count = members.iter().filter(|m| m.id.is_some()).count();
     info!(by, bulk = %bulk.id, method = %bulk.method, devices = bulk.requested, made = count, "bulk command created");
     let mut answer = serde_json::to_value(&bulk).expect("bulks serialise");
