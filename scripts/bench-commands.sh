@@ -19,6 +19,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 metric() { curl -fsS "http://127.0.0.1:$WEB/metrics" | awk -v m="$1" '$1 == m {print int($2)}'; }
 start_server target/release "$work"
 target/release/simulator --port "$MQTT" -n "$DEVICES" --interval "$INTERVAL" --prefix CMD >/dev/null 2>&1 &
+sim=$!
 # Every device connected and known (its first reading stored; it subscribed to its commands
 # before that), then a moment to settle.
 for _ in $(seq 1 600); do
@@ -33,4 +34,6 @@ echo
 echo "| commands, $DEVICES devices connected at 1 reading / ${INTERVAL} s | p50 | p99 | max |"
 echo "|---|---|---|---|"
 target/release/bench commands "127.0.0.1:$WEB" "$DEVICES" CMD "$COUNT"
+# The devices first, so the server is not stopped under their publishes.
+kill $sim; wait $sim 2>/dev/null || true
 kill $SERVER; wait $SERVER 2>/dev/null || true
