@@ -82,6 +82,10 @@ fn BoardView(dashboard: Dashboard, list: DeviceList, groups: Vec<telemetry::quer
     };
     live.shadows.watch(untrack(driven));
     Effect::new(move |_| live.shadows.watch(driven()));
+    // Only a browser leaves a page. A server render's `Live` goes with the request, maybe
+    // before this page (a browser that went away): touching it then would panic, and a panic
+    // while the render unwinds from another aborts the server.
+    #[cfg(feature = "hydrate")]
     on_cleanup(move || live.shadows.watch(Default::default()));
     let board = Board {
         id: StoredValue::new(dashboard.with_untracked(|d| d.id.clone())),

@@ -112,6 +112,9 @@ pub fn DeviceConnections(
     let live = expect_context::<Live>();
     // Live news of this device's connections only, while the section is shown.
     live.watch_connections(Some(id.clone()));
+    // Only a browser leaves a page (see pages/dashboard.rs: a server render's `Live` may be
+    // gone first).
+    #[cfg(feature = "hydrate")]
     on_cleanup(move || live.watch_connections(None));
     let device = StoredValue::new(id);
     view! {
