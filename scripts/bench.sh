@@ -59,6 +59,8 @@ section "Commands"
 run scripts/bench-commands.sh
 echo | tee -a "$report"
 INTERVAL=0.2 run scripts/bench-commands.sh
+section "PostgreSQL"
+run scripts/bench-pg.sh
 cp "$report" "$out"
 echo
 echo "written to $out"

@@ -18,6 +18,8 @@
 //! - `bench backtest [DAYS]`, `bench alarm-latency MQTT HOOK_PORT RATE SECS`: alarm figures
 //!   (see [`alarms`]); `bench alarm-engine [MESSAGES]`: the alarm engine alone (see
 //!   [`alarm_engine`]).
+//! - `bench pg-ingest URL [READINGS]`: readings per second into PostgreSQL through the
+//!   store's ingest against PostgreSQL's own COPY (see [`pg_ingest`]).
 
 mod alarm_engine;
 mod alarms;
@@ -27,6 +29,7 @@ mod data;
 mod history;
 mod latency;
 mod login_storm;
+mod pg_ingest;
 mod startup;
 mod storage;
 
@@ -64,6 +67,10 @@ fn main() {
             args.get(3).expect("the devices' id prefix"),
             args.get(4).and_then(|n| n.parse().ok()).expect("how many round trips"),
         ),
+        Some("pg-ingest") => pg_ingest::run(
+            args.get(1).expect("a PostgreSQL URL (scripts/pg.sh prints one)"),
+            args.get(2).map_or(1_000_000, |n| n.replace('_', "").parse().expect("a count")),
+        ),
         Some("latency") => latency::run(args.get(1).expect("the dashboard's HOST:PORT"), {
             args.get(2).and_then(|n| n.parse().ok()).expect("a count")
         }),
@@ -72,7 +79,8 @@ fn main() {
                 "usage: bench history [POINTS] | bench storage [POINTS] | bench latency HOST:PORT COUNT \
                  | bench login-storm WEB MQTT SECS KEY | bench connection-storm MQTT SECS \
                  | bench backtest [DAYS] | bench alarm-engine [MESSAGES] \
-                 | bench alarm-latency MQTT HOOK_PORT RATE SECS | bench commands WEB DEVICES PREFIX COUNT"
+                 | bench alarm-latency MQTT HOOK_PORT RATE SECS | bench commands WEB DEVICES PREFIX COUNT \
+                 | bench pg-ingest URL [READINGS]"
             );
             std::process::exit(2);
         }

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# PostgreSQL ingest (issue 18): readings per second through the PostgreSQL store's ingest
+# (binary COPY into a staging table, merged skipping duplicates, change log, devices; one
+# committed transaction per 4,096 readings) against PostgreSQL's own COPY of the same
+# readings, on a throwaway PostgreSQL (scripts/pg.sh) with its default settings but for the
+# shared buffers. READINGS (1,000,000) sets the count.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+source scripts/pg.sh
+cargo_same build --release -q -p bench
+trap pg_stop EXIT
+pg_start shared_buffers=256MB
+echo "PostgreSQL $("$(pg_bin)/postgres" --version | awk '{print $3}'), shared_buffers 256MB, fsync and synchronous_commit on (the defaults)."
+echo
+target/release/bench pg-ingest "$PG_URL" "${READINGS:-1000000}"
