@@ -5,10 +5,10 @@
 //! device, over a [`Transport`] (the embedded broker). A device's answer comes in by the ingest
 //! door like any message it publishes. [`bulk`] makes the same command for many devices.
 
-mod bulk;
+pub mod bulk;
 mod dispatch;
+mod pacer;
 
-pub use bulk::{BULK_PER_SEC, BulkState, CommandsConfig, MAX_BULK_DEVICES};
 pub use dispatch::{Link, Transport};
 
 use std::sync::Arc;
@@ -51,7 +51,7 @@ pub struct Commands {
     /// Desired state, sent over the same connections ([`crate::desired`]).
     desired: crate::desired::Desired,
     /// The pace bulks make their commands at.
-    pacer: Arc<bulk::Pacer>,
+    pacer: Arc<pacer::Pacer>,
     /// Places for bulks being made at once.
     bulks: Arc<tokio::sync::Semaphore>,
 }
@@ -73,7 +73,7 @@ impl Commands {
         let dispatch = dispatch::Dispatch::new(ingest.clone(), store.clone());
         tokio::spawn(dispatch.run(rx, ingest.command_changes(), stop));
         let desired = crate::desired::Desired::new(ingest.clone(), store.clone());
-        let pacer = Arc::new(bulk::Pacer::new(bulk_per_sec));
+        let pacer = Arc::new(pacer::Pacer::new(bulk_per_sec));
         let bulks = Arc::new(tokio::sync::Semaphore::new(BULKS_AT_ONCE));
         Commands { ingest, store, events, observable, desired, pacer, bulks }
     }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 pub use crate::alarms::AlarmsConfig;
 pub use crate::auth::AuthConfig;
-pub use crate::commands::CommandsConfig;
+pub use crate::commands::bulk::CommandsConfig;
 pub use crate::ingest::LimitsConfig;
 pub use crate::notify::sender::NotifyConfig;
 pub use crate::secret::Secret;
@@ -287,8 +287,8 @@ impl Config {
         if self.mqtt.max_packet_bytes < 1024 {
             return Err(invalid("mqtt.max_packet_bytes must be at least 1024"));
         }
-        if !crate::commands::BULK_PER_SEC.contains(&self.commands.bulk_per_sec) {
-            let (low, high) = crate::commands::BULK_PER_SEC.into_inner();
+        if !crate::commands::bulk::BULK_PER_SEC.contains(&self.commands.bulk_per_sec) {
+            let (low, high) = crate::commands::bulk::BULK_PER_SEC.into_inner();
             return Err(invalid(&format!("commands.bulk_per_sec must be {low} to {high}")));
         }
         if self.web.max_body_bytes == 0 {

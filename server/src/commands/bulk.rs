@@ -1,17 +1,13 @@
 //! Bulk commands: the same command to many devices, each device's its own command with its own
-//! states (dispatch sends them as it sends any). They are made in slices of at most [`SLICE`],
-//! each slice one commit through the writer with the devices' places in the bulk, at most
-//! `commands.bulk_per_sec` commands a second over all bulks at once ([`Pacer`]): a bulk to
-//! 10,000 devices leaves ingest its turns at the writer, and what follows from the commands
-//! (sending, devices' receipts and answers) comes at that pace too. A bulk is answered once all
-//! its commands are stored.
-
-use std::time::Duration;
+//! states (dispatch sends them as it sends any). They are made in slices, each one commit
+//! through the writer with the devices' places in the bulk, at the pace of
+//! [`Pacer`](super::pacer::Pacer) (`commands.bulk_per_sec` commands a second over all bulks at
+//! once): a bulk to 10,000 devices leaves ingest its turns at the writer, and what follows from
+//! the commands (sending, devices' receipts and answers) comes at that pace too. A bulk is
+//! answered once all its commands are stored.
 
 use serde::Deserialize;
 use telemetry::command::{Checked, CommandStatus};
-use tokio::sync::Mutex;
-use tokio::time::Instant;
 
 use super::{Commands, CommandsError};
 use crate::clock::now_ms;
@@ -19,8 +15,6 @@ use crate::store::{Bulk, BulkMember, CommandOp};
 
 /// Most devices one bulk may name.
 pub const MAX_BULK_DEVICES: usize = 10_000;
-/// Most commands made in one commit.
-pub const SLICE: usize = 100;
 /// Bounds of `commands.bulk_per_sec`.
 pub const BULK_PER_SEC: std::ops::RangeInclusive<u32> = 10..=10_000;
 
@@ -30,36 +24,6 @@ pub const BULK_PER_SEC: std::ops::RangeInclusive<u32> = 10..=10_000;
 pub struct CommandsConfig {
     /// Commands bulks make a second, over all bulks at once.
     pub bulk_per_sec: u32,
-}
-
-/// Hands out turns to make commands, at most `per_sec` a second over everyone asking.
-pub(super) struct Pacer {
-    per_sec: u32,
-    /// When the next turn may start.
-    next: Mutex<Instant>,
-}
-
-impl Pacer {
-    pub(super) fn new(per_sec: u32) -> Pacer {
-        Pacer { per_sec: per_sec.max(1), next: Mutex::new(Instant::now()) }
-    }
-
-    /// Commands per slice: at most [`SLICE`], and small enough that slices come at least ten
-    /// times a second.
-    fn slice(&self) -> usize {
-        (self.per_sec as usize / 10).clamp(1, SLICE)
-    }
-
-    /// Waits for the turn to make `n` commands.
-    async fn turn(&self, n: usize) {
-        let at = {
-            let mut next = self.next.lock().await;
-            let at = (*next).max(Instant::now());
-            *next = at + Duration::from_secs_f64(n as f64 / f64::from(self.per_sec));
-            at
-        };
-        tokio::time::sleep_until(at).await;
-    }
 }
 
 /// A bulk as it stands: its record, and per device its command's id and status now (or why it
@@ -156,36 +120,5 @@ impl Commands {
             Ok::<_, crate::store::StoreError>(Some(BulkState { bulk, members: out }))
         });
         Ok(read.await.map_err(|_| CommandsError::Storage)??)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn turns_keep_to_the_rate_over_everyone_asking() {
-        assert_eq!(Pacer::new(1_000).slice(), 100);
-        assert_eq!(Pacer::new(10).slice(), 1);
-        assert_eq!(Pacer::new(10_000).slice(), SLICE);
-        let pacer = std::sync::Arc::new(Pacer::new(2_000));
-        let start = Instant::now();
-        // Two bulks at once, 500 commands each: 1,000 at 2,000 a second, the first slice at
-        // once and the tenth 0.45 s later.
-        let other = tokio::spawn({
-            let p = pacer.clone();
-            async move {
-                for _ in 0..5 {
-                    p.turn(100).await;
-                }
-            }
-        });
-        for _ in 0..5 {
-            pacer.turn(100).await;
-        }
-        other.await.unwrap();
-        let took = start.elapsed();
-        assert!(took >= Duration::from_millis(450), "faster than the rate: {took:?}");
-        assert!(took < Duration::from_secs(5), "{took:?}");
     }
 }

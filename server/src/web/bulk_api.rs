@@ -33,7 +33,7 @@ use tracing::info;
 
 use super::refusal::Refusal;
 use crate::clock::now_ms;
-use crate::commands::MAX_BULK_DEVICES;
+use crate::commands::bulk::MAX_BULK_DEVICES;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
