@@ -1,6 +1,7 @@
 //! The PostgreSQL store's foundation against a real PostgreSQL (started per test by
-//! common::postgres): ingest, redelivery, retention by partition, the change log's tail under
-//! concurrent writers, kill -9 of the database after acknowledgements, the schema migration.
+//! common::postgres): ingest, redelivery, retention by partition, the change log's trimming
+//! and its tail under concurrent writers, kill -9 of the database after acknowledgements, the
+//! schema migration.
 
 mod common;
 
@@ -149,6 +150,29 @@ async fn retention_drops_whole_partitions_and_a_late_reading_makes_its_partition
     assert_eq!(late.stored, 1);
     assert_eq!(store.points("other", "t", 0, Millis::MAX, 10).await.unwrap(), [(day(-2) + 120_000, 3.0)]);
     assert_eq!(store.partitions().await.unwrap().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_change_log_is_trimmed_and_pruned_from_its_oldest_end() {
+    let pg = Postgres::start();
+    let store = open(&pg).await;
+    // 100 messages received a second apart (at T0 + i s + 250 ms).
+    for i in 0..100 {
+        store.ingest(&[message("d", T0 + i * 1000, &[("t", i as f64)])]).await.unwrap();
+    }
+    assert_eq!(store.trim_changes(1_000).await.unwrap(), 0, "fewer than kept: none go");
+    assert_eq!(store.trim_changes(90).await.unwrap(), 10);
+    let left = store.changes_after(0, 1_000).await.unwrap();
+    assert_eq!(left.first().map(|c| c.0), Some(11), "a client at 0 sees the log starts past 1: it reloads");
+    assert_eq!(left.len(), 90);
+    // Received before T0 + 30 s: changes 1 to 30, of which 11 to 30 were left.
+    assert_eq!(store.prune_changes(T0 + 30_000).await.unwrap(), 20);
+    let left = store.changes_after(0, 1_000).await.unwrap();
+    assert_eq!((left.first().map(|c| c.0), left.last().map(|c| c.0), left.len()), (Some(31), Some(100), 70));
+    // Numbering goes on from the counter, not from what is left.
+    let out = store.ingest(&[message("d", T0 + 500_000, &[("t", 1.0)])]).await.unwrap();
+    assert_eq!(out.events[0].seq(), Some(101));
+    assert_eq!(store.points("d", "t", 0, Millis::MAX, 1_000).await.unwrap().len(), 101, "readings stay");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -84,7 +84,8 @@ impl PgStore {
     }
 
     /// The changes after number `after`, in order, at most `limit` (1..=[`MAX_TAIL`]): each
-    /// number and its JSON `LiveEvent`.
+    /// number and its JSON `LiveEvent`. The first is `after + 1` unless the log was trimmed
+    /// past it (then the client reloads, as with the redb store).
     pub async fn changes_after(&self, after: u64, limit: u32) -> Result<Vec<(u64, String)>, PgError> {
         let limit = i64::from(limit.clamp(1, MAX_TAIL));
         let after = i64::try_from(after).unwrap_or(i64::MAX);
@@ -100,5 +101,28 @@ impl PgStore {
                 Ok((seq, r.get(1)))
             })
             .collect()
+    }
+
+    /// Keeps only the latest `keep` changes; answers how many went. Only the oldest go, so
+    /// the log stays gapless from its new first number.
+    pub async fn trim_changes(&self, keep: u64) -> Result<u64, PgError> {
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        let client = self.pool.get().await?;
+        let gone = client
+            .execute(
+                "DELETE FROM changes WHERE seq <= (SELECT value FROM counters WHERE name = 'change_seq') - $1",
+                &[&keep],
+            )
+            .await?;
+        Ok(gone)
+    }
+
+    /// Deletes the changes made before `before` (their `at`: a reading's server receive
+    /// time); answers how many. Changes are made in about the order of their times, so this
+    /// takes the oldest end too.
+    pub async fn prune_changes(&self, before: Millis) -> Result<u64, PgError> {
+        let before = time::to_time(before.clamp(time::EARLIEST, time::LATEST - 1))?;
+        let client = self.pool.get().await?;
+        Ok(client.execute("DELETE FROM changes WHERE at < $1", &[&before]).await?)
     }
 }

@@ -12,7 +12,8 @@
 //!   The primary key (series, ts) is both what makes a redelivery a no-op and the index a
 //!   device's series is read by; BRIN on `ts` serves scans of a time range across series at
 //!   almost no cost, since rows arrive roughly in time order.
-//! - `changes`: the change log, numbered by the `change_seq` counter ([`super::change_log`]).
+//! - `changes`: the change log, numbered by the `change_seq` counter ([`super::change_log`]),
+//!   BRIN on its time for pruning by age.
 //! - `counters`: named counters.
 
 use deadpool_postgres::Object;
@@ -56,6 +57,7 @@ CREATE TABLE changes (
     at timestamptz NOT NULL,
     event json NOT NULL
 );
+CREATE INDEX changes_at ON changes USING brin (at);
 CREATE TABLE counters (
     name text PRIMARY KEY,
     value bigint NOT NULL
