@@ -1,7 +1,7 @@
 //! The PostgreSQL store's foundation against a real PostgreSQL (started per test by
 //! common::postgres): ingest, redelivery, retention by partition, the change log's trimming
-//! and its tail under concurrent writers, kill -9 of the database after acknowledgements, the
-//! schema migration.
+//! and its tail under concurrent writers, another node hearing of changes, kill -9 of the
+//! database after acknowledgements, the schema migration.
 
 mod common;
 
@@ -173,6 +173,38 @@ async fn the_change_log_is_trimmed_and_pruned_from_its_oldest_end() {
     let out = store.ingest(&[message("d", T0 + 500_000, &[("t", 1.0)])]).await.unwrap();
     assert_eq!(out.events[0].seq(), Some(101));
     assert_eq!(store.points("d", "t", 0, Millis::MAX, 1_000).await.unwrap().len(), 101, "readings stay");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_hears_of_the_changes_another_node_commits_and_reads_them() {
+    let wait = std::time::Duration::from_secs(5);
+    let pg = Postgres::start();
+    let writer = open(&pg).await;
+    let reader = open(&pg).await;
+    let mut follower = reader.follow().await.unwrap();
+    assert_eq!(follower.latest(), 0);
+    let mut last = 0;
+    for b in 0..5i64 {
+        let batch = [message("d", T0 + b * 2, &[("t", 1.0)]), message("d", T0 + b * 2 + 1, &[("t", 2.0)])];
+        writer.ingest(&batch).await.unwrap();
+        let expected = 2 * (b as u64 + 1);
+        while follower.latest() < expected {
+            let heard = tokio::time::timeout(wait, follower.changed()).await.expect("heard within 5 s");
+            assert!(heard.is_some(), "the listener is open");
+        }
+        assert_eq!(follower.latest(), expected, "the commit's last number");
+        // Heard means committed: the changes are there to read.
+        let seqs: Vec<u64> = reader.changes_after(last, 100).await.unwrap().iter().map(|c| c.0).collect();
+        assert_eq!(seqs, (last + 1..=expected).collect::<Vec<_>>());
+        last = expected;
+    }
+    // A redelivery numbers nothing, so nothing is announced.
+    writer.ingest(&[message("d", T0, &[("t", 1.0)])]).await.unwrap();
+    let quiet = tokio::time::timeout(std::time::Duration::from_millis(500), follower.changed()).await;
+    assert!(quiet.is_err(), "nothing heard: {quiet:?}");
+    // The database goes away: the follower says so instead of waiting for ever.
+    tokio::task::spawn_blocking(move || drop(pg)).await.unwrap();
+    assert_eq!(tokio::time::timeout(wait, follower.changed()).await.expect("told within 5 s"), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,8 +1,8 @@
 //! A PostgreSQL store: the foundation of cluster mode (issue 18), where several nodes share
 //! one database. What is here: the connection pool from a URL, a versioned schema migration,
 //! readings partitioned by time (partitions made ahead, retention dropping whole ones), the
-//! series and device registry tables, the change log numbered so a tail never skips a row,
-//! and ingest of a batch through binary COPY, idempotent on redelivery. What is not: the
+//! series and device registry tables, the change log numbered so a tail never skips a row
+//! and announced to every node (LISTEN/NOTIFY), and ingest of a batch through binary COPY, idempotent on redelivery. What is not: the
 //! rest of [`super::Store`] (rollups, statuses and attributes, alarms, commands, dashboards,
 //! users, sessions and the read side of `TelemetrySource`), so nothing starts this store yet
 //! and no setting selects it.
@@ -33,12 +33,14 @@
 //! - `ingest`: a batch of readings in one transaction (COPY, de-duplication, change log,
 //!   devices).
 //! - `change_log`: change numbers that become visible in order, and the tail.
+//! - `follow`: hearing of other nodes' changes (LISTEN/NOTIFY).
 //! - `reads`: what tests and the read side read back (a series, a device's counters).
 //! - `time`: milliseconds to and from `timestamptz`.
 //! - `error`: what can go wrong.
 
 mod change_log;
 mod error;
+mod follow;
 mod ingest;
 mod partitions;
 mod pool;
@@ -50,6 +52,7 @@ mod time;
 
 pub use change_log::MAX_TAIL;
 pub use error::PgError;
+pub use follow::Follower;
 pub use ingest::MAX_BATCH;
 pub use pool::{MAX_POOL, PgSettings};
 pub use reads::{DeviceCounts, MAX_POINTS};

@@ -22,7 +22,7 @@ use telemetry::Millis;
 
 use super::error::PgError;
 use super::store::PgStore;
-use super::time;
+use super::{follow, time};
 
 /// Changes one tail read answers at most.
 pub const MAX_TAIL: u32 = 10_000;
@@ -53,6 +53,10 @@ pub(super) async fn append(
         writer.as_mut().write(&[&seq, &at, &Json(json)]).await?;
     }
     writer.finish().await?;
+    // Delivered at commit, in commit order: listeners on every node hear the new last number.
+    let last =
+        i64::try_from(first.saturating_add(changes.len() as u64).saturating_sub(1)).unwrap_or(i64::MAX);
+    tx.execute("SELECT pg_notify($1, $2::bigint::text)", &[&follow::CHANNEL, &last]).await?;
     Ok(())
 }
 

@@ -44,7 +44,8 @@ const STAGING: &str = "CREATE TEMPORARY TABLE incoming (
     value double precision NOT NULL
 ) ON COMMIT DELETE ROWS";
 
-pub(super) fn pool(settings: &PgSettings) -> Result<Pool, PgError> {
+/// The pool, and the connection settings (for connections of its own, as a listener's).
+pub(super) fn pool(settings: &PgSettings) -> Result<(Pool, tokio_postgres::Config), PgError> {
     if !(1..=MAX_POOL).contains(&settings.pool_size) {
         return Err(PgError::Setting(format!("pool size must be 1 to {MAX_POOL}")));
     }
@@ -59,9 +60,12 @@ pub(super) fn pool(settings: &PgSettings) -> Result<Pool, PgError> {
     }
     // Fast: a reused connection is only checked for being open. (Clean would run DISCARD
     // ALL, which drops the staging table.)
-    let manager =
-        Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-    Pool::builder(manager)
+    let manager = Manager::from_config(
+        config.clone(),
+        NoTls,
+        ManagerConfig { recycling_method: RecyclingMethod::Fast },
+    );
+    let pool = Pool::builder(manager)
         .max_size(settings.pool_size)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(WAIT))
@@ -82,5 +86,6 @@ pub(super) fn pool(settings: &PgSettings) -> Result<Pool, PgError> {
             })
         }))
         .build()
-        .map_err(|e| PgError::Setting(format!("the pool: {e}")))
+        .map_err(|e| PgError::Setting(format!("the pool: {e}")))?;
+    Ok((pool, config))
 }
