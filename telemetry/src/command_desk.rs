@@ -21,6 +21,8 @@ pub enum CommandDeskError {
     TooMany(String),
     /// The command's state does not take it: canceling a finished one (409).
     Conflict(String),
+    /// A desired-state change made against a version that is no longer current (412).
+    Stale(String),
     Storage,
 }
 
@@ -31,7 +33,8 @@ impl fmt::Display for CommandDeskError {
             | CommandDeskError::Invalid(why)
             | CommandDeskError::TooLarge(why)
             | CommandDeskError::TooMany(why)
-            | CommandDeskError::Conflict(why) => f.write_str(why),
+            | CommandDeskError::Conflict(why)
+            | CommandDeskError::Stale(why) => f.write_str(why),
             CommandDeskError::Storage => f.write_str("storage is unavailable; try again shortly"),
         }
     }

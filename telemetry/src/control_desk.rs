@@ -34,4 +34,8 @@ pub trait ControlDesk: Send + Sync {
     fn seed(&self, device: String, method: Option<String>) -> DeskAnswer<ControlSeed>;
     /// Operates control `widget` of dashboard `dashboard` with `value`, as `by`.
     fn operate(&self, dashboard: String, widget: String, value: Value, by: String) -> DeskAnswer<Operated>;
+    /// Applies a JSON merge `patch` to `device`'s desired state as `by`, if it is still at
+    /// version `if_match` ([`crate::command_desk::CommandDeskError::Stale`] otherwise): the
+    /// device page's edit.
+    fn patch_desired(&self, device: String, patch: Value, if_match: u64, by: String) -> DeskAnswer<Shadow>;
 }

@@ -27,6 +27,9 @@ pub enum ApiError {
     /// 422: what was sent is understood but not valid.
     #[error("{0}")]
     Unprocessable(String),
+    /// 412: changed meanwhile by someone else (the version sent is no longer current).
+    #[error("{0}")]
+    Stale(String),
     /// 429: a limit on unfinished work is reached.
     #[error("{0}")]
     TooMany(String),
@@ -48,6 +51,7 @@ impl ApiError {
             ApiError::TooLarge(_) => 413,
             ApiError::Unprocessable(_) => 422,
             ApiError::TooMany(_) => 429,
+            ApiError::Stale(_) => 412,
         }
     }
 }
@@ -76,6 +80,7 @@ impl From<telemetry::command_desk::CommandDeskError> for ApiError {
             CommandDeskError::TooLarge(why) => ApiError::TooLarge(why),
             CommandDeskError::TooMany(why) => ApiError::TooMany(why),
             CommandDeskError::Conflict(why) => ApiError::Conflict(why),
+            CommandDeskError::Stale(why) => ApiError::Stale(why),
             CommandDeskError::Storage => ApiError::Storage,
         }
     }
@@ -113,6 +118,7 @@ mod tests {
         assert_eq!(status(E::TooLarge("params are 2000 bytes".into())), 413);
         assert_eq!(status(E::Invalid("bad method".into())), 422);
         assert_eq!(status(E::TooMany("100 unfinished".into())), 429);
+        assert_eq!(status(E::Stale("at version 5 now".into())), 412);
         assert_eq!(status(E::Storage), 503);
         assert_eq!(ApiError::from(E::Invalid("bad method".into())).to_string(), "bad method");
     }

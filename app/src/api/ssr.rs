@@ -171,6 +171,12 @@ pub fn control_actor() -> Result<String, ApiError> {
     command_actor().map_err(|_| ApiError::Forbidden("Only admins can control devices".into()))
 }
 
+/// Who is changing a device's desired state on its page: as for commands
+/// ([`command_actor`]), with its own word for viewers.
+pub fn desired_actor() -> Result<String, ApiError> {
+    command_actor().map_err(|_| ApiError::Forbidden("Only admins can change a device's desired state".into()))
+}
+
 /// The dashboards' controls.
 pub fn controls() -> Result<Arc<dyn telemetry::control_desk::ControlDesk>, ApiError> {
     context()

@@ -27,8 +27,12 @@ pub struct Controls(pub AppState);
 fn desired_refused(e: DesiredFailure) -> CommandDeskError {
     match e {
         DesiredFailure::Storage => CommandDeskError::Storage,
-        DesiredFailure::Refused(why @ (DesiredRefusal::Stale { .. } | DesiredRefusal::Full(_))) => {
-            CommandDeskError::Conflict(why.to_string())
+        DesiredFailure::Refused(why @ DesiredRefusal::Stale { .. }) => {
+            CommandDeskError::Stale(why.to_string())
+        }
+        DesiredFailure::Refused(why @ DesiredRefusal::Full(_)) => CommandDeskError::Conflict(why.to_string()),
+        DesiredFailure::Refused(DesiredRefusal::Invalid(why)) if why.is_size() => {
+            CommandDeskError::TooLarge(why.to_string())
         }
         DesiredFailure::Refused(why @ DesiredRefusal::Invalid(_)) => {
             CommandDeskError::Invalid(why.to_string())
@@ -152,6 +156,37 @@ impl ControlDesk for Controls {
                     Ok(Operated::Desired { shadow: Box::new(shadow) })
                 }
             }
+        })
+    }
+
+    fn patch_desired(&self, device: String, patch: Value, if_match: u64, by: String) -> DeskAnswer<Shadow> {
+        let state = self.0.clone();
+        Box::pin(async move {
+            known(&state, &device).await?;
+            // Read at the version the change is made against, so `before` is exactly what it
+            // replaced (the patch itself checks the version again, atomically).
+            let current = shadow_of(&state, &device).await?.unwrap_or_else(|| Shadow::new(&device));
+            if current.v != if_match {
+                return Err(desired_refused(DesiredFailure::Refused(DesiredRefusal::Stale {
+                    current: current.v,
+                })));
+            }
+            let before = current.state;
+            let desired = state.commands.desired();
+            let shadow =
+                desired.patch(&device, patch.clone(), Some(if_match), &by).await.map_err(desired_refused)?;
+            let (before, after) =
+                (Value::Object(before).to_string(), Value::Object(shadow.state.clone()).to_string());
+            info!(
+                by = %untrusted(&by),
+                device = %device,
+                patch = %untrusted(&patch.to_string()),
+                before = %untrusted(&before),
+                after = %untrusted(&after),
+                v = shadow.v,
+                "desired state edited"
+            );
+            Ok(shadow)
         })
     }
 }
