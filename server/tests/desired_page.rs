@@ -2,7 +2,7 @@
 //! form posts to) on the running server: only admins change it; each edit is made against the
 //! version the page showed, so one made meanwhile is refused (412) rather than overwritten;
 //! inputs are bounded (400/413/422, never 500); and every change is logged with who made it
-//! and the state before and after.
+//! and the state before and after. The page itself renders the form for admins only.
 
 mod common;
 
@@ -51,6 +51,14 @@ fn desired(addr: SocketAddr) -> Value {
     serde_json::from_str(&body).unwrap()
 }
 
+fn page(addr: SocketAddr, login: &str) -> String {
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(login));
+    let headers = [("Authorization", basic.as_str()), ("Accept", "text/html")];
+    let (status, _, page) = http_full(addr, "GET", "/device/PUMP", "", &headers, b"");
+    assert_eq!(status, 200);
+    page
+}
+
 #[test]
 fn admins_edit_the_desired_state_against_the_version_they_saw_and_each_change_is_logged() {
     let dir = tempfile::tempdir().unwrap();
@@ -62,10 +70,12 @@ fn admins_edit_the_desired_state_against_the_version_they_saw_and_each_change_is
     let reading = r#"{"device_id": "PUMP", "telemetry": {"temperature": 20}}"#;
     assert_eq!(call(http, ROOT, "POST", "/api/telemetry", "application/json", reading).0, 202);
 
-    // A viewer is refused, and nothing changes.
+    // A viewer is refused, and nothing changes; the page shows them no form.
     let (status, body) = set(http, VAL, "interval_s", "30", "0", false);
     assert_eq!(status, 403, "{body}");
     assert_eq!(desired(http)["v"], 0);
+    let viewed = page(http, VAL);
+    assert!(viewed.contains("Desired state") && !viewed.contains("desired-edit"), "{viewed}");
 
     // The admin sets interval_s against version 0, in root's name.
     let (status, body) = set(http, ROOT, "interval_s", "30", "0", false);
@@ -121,5 +131,10 @@ fn admins_edit_the_desired_state_against_the_version_they_saw_and_each_change_is
     assert_eq!(call(http, ROOT, "POST", "/api/device_desired/set", FORM, form).0, 404);
     assert_eq!(desired(http)["v"], 3);
 
+    // The admin's page shows the document, its version and the form.
+    let admin = page(http, ROOT);
+    for part in ["desired-edit", r#"data-key="mode""#, "Pending: the device has never reported"] {
+        assert!(admin.contains(part), "{part} in the page");
+    }
     server.stop();
 }

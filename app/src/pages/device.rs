@@ -22,6 +22,7 @@ use crate::widgets::refused_note::RefusedNote;
 mod attributes;
 mod commands;
 mod connections;
+mod desired;
 mod device_tags;
 mod events;
 mod vitals;
@@ -257,6 +258,7 @@ fn DeviceView(device: DeviceSummary, server_time: i64) -> impl IntoView {
         <events::DeviceEvents id=id.clone() log=device_log local/>
         <connections::DeviceConnections id=id.clone() log=device_log now local/>
         <commands::DeviceCommands id=id.clone() local/>
+        <desired::DeviceDesired id=id.clone() local/>
         <device_tags::DeviceTags id=id.clone() tags=Signal::derive(move || merged.with(|d| d.as_ref().map(|d| d.tags.clone()).unwrap_or_default()))/>
         <DeviceAbout id=id.clone() name=display_name note=device_note interval/>
     }

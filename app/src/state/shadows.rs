@@ -39,6 +39,14 @@ impl Shadows {
         self.watched.set_value(devices);
     }
 
+    /// Stops watching `devices` if they are still what is watched: a page leaving, after the
+    /// next page may already watch its own.
+    pub fn unwatch(&self, devices: &BTreeSet<String>) {
+        if self.watched.with_value(|w| w == devices) {
+            self.watch(BTreeSet::new());
+        }
+    }
+
     /// Takes `shadow` if its device is watched and it is at least as new as the one known.
     pub fn note(&self, shadow: Shadow) {
         if !self.watched.with_value(|w| w.contains(&shadow.device)) {
@@ -91,7 +99,9 @@ mod tests {
             shadows.apply(&[event(shadow("a", 2)), event(shadow("b", 2)), event(shadow("a", 1))]);
             assert_eq!(shadows.by_device.with_untracked(|s| s.get("a").map(|s| s.v)), Some(2));
             assert!(!shadows.by_device.with_untracked(|s| s.contains_key("b")));
-            shadows.watch(BTreeSet::new());
+            shadows.unwatch(&BTreeSet::from(["b".to_owned()]));
+            assert!(shadows.by_device.with_untracked(|s| s.contains_key("a")), "a page leaving b keeps a");
+            shadows.unwatch(&BTreeSet::from(["a".to_owned()]));
             assert!(shadows.by_device.with_untracked(BTreeMap::is_empty), "forgotten once unwatched");
             let many: BTreeSet<String> = (0..MAX_WATCHED + 10).map(|i| format!("d{i}")).collect();
             shadows.watch(many);
