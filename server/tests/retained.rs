@@ -181,6 +181,12 @@ async fn a_retained_last_will_is_kept_for_later_subscribers_and_a_delayed_one_do
     };
     let old = Device::connect(server.mqtt(), "pump-16", with_will(16)).await;
     old.client.publish(&status, QoS::AtLeastOnce, true, status_payload(true, 16)).await.unwrap();
+    // Kept before session 17 says it is online: two connections' messages have no order of
+    // their own, and 17's must be the later one.
+    let online_16 = format!("1 {status} {}", status_payload(true, 16));
+    eventually("session 16's online retained", || {
+        (subscribe(server.mqtt(), None, &status, 1, 2, &[]) == [online_16.clone()]).then_some(())
+    });
     let mut pump = Device::connect(server.mqtt(), "pump", with_will(17)).await;
     pump.client.publish(&status, QoS::AtLeastOnce, true, status_payload(true, 17)).await.unwrap();
     pump.publish(&telemetry_topic("pump"), payload([("flow", 2.5)], now_ms())).await;
