@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Page } from '@playwright/test';
 import { expect, test } from './fixtures';
 import { publish } from './mqtt';
-import { OwnServer, signIn, startServer } from './server';
+import { OwnServer, signInAt, simulatorBinary, startServer, suffix } from './server';
 
 // The device page's Commands section on a server of its own where people and devices sign in:
 // an admin sends commands to a simulated device (target/debug/simulator, which answers
@@ -15,7 +15,6 @@ import { OwnServer, signIn, startServer } from './server';
 let server: OwnServer;
 let base = '';
 let simulator: ChildProcess | undefined;
-const simulatorBinary = path.resolve(__dirname, '..', '..', 'target', 'debug', 'simulator');
 
 test.beforeAll(async () => {
   server = await startServer([['root', 'admin', 'admin password'], ['vera', 'viewer', 'viewer password']]);
@@ -26,16 +25,6 @@ test.afterAll(() => {
   simulator?.kill();
   server?.stop();
 });
-
-function suffix(): string {
-  return `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
-}
-
-async function signInAs(page: Page, name: string, password: string) {
-  await page.goto(`${base}/login`);
-  await signIn(page, name, password);
-  await expect(page.locator('.account-name')).toHaveText(name);
-}
 
 /** A key for `device`, issued by the signed-in admin. */
 async function issueKey(page: Page, device: string): Promise<string> {
@@ -62,7 +51,7 @@ async function send(page: Page, method: string, params = '') {
 }
 
 test('an admin sends commands to a connected device and sees them answered live', async ({ page }) => {
-  await signInAs(page, 'root', 'admin password');
+  await signInAt(page, base, 'root', 'admin password');
   const prefix = `cmd${suffix()}`;
   const device = `${prefix}01`;
   const keys = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'iot-cmd-')), 'keys');
@@ -108,7 +97,7 @@ test('an admin sends commands to a connected device and sees them answered live'
 });
 
 test('a command to an offline device waits QUEUED and is canceled; a viewer sees the history only', async ({ page, browser }) => {
-  await signInAs(page, 'root', 'admin password');
+  await signInAt(page, base, 'root', 'admin password');
   const device = `off${suffix()}`;
   // It reported once and left.
   publish(device, { t: 21.5 }, new Date(), { port: server.mqttPort, key: await issueKey(page, device) });

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Locator, Page } from '@playwright/test';
 import { expect, test } from './fixtures';
-import { OwnServer, signIn, startServer } from './server';
+import { OwnServer, signInAt, simulatorBinary, startServer, suffix } from './server';
 
 // Dashboard controls on a server of their own where people and devices sign in, driving a
 // simulated device (target/debug/simulator: set_relay switches its relay, reported as the
@@ -15,7 +15,6 @@ import { OwnServer, signIn, startServer } from './server';
 let server: OwnServer;
 let base = '';
 let simulator: ChildProcess | undefined;
-const simulatorBinary = path.resolve(__dirname, '..', '..', 'target', 'debug', 'simulator');
 
 test.beforeAll(async () => {
   server = await startServer([['root', 'admin', 'admin password'], ['vera', 'viewer', 'viewer password']]);
@@ -26,16 +25,6 @@ test.afterAll(() => {
   simulator?.kill();
   server?.stop();
 });
-
-function suffix(): string {
-  return `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
-}
-
-async function signInAs(page: Page, name: string, password: string) {
-  await page.goto(`${base}/login`);
-  await signIn(page, name, password);
-  await expect(page.locator('.account-name')).toHaveText(name);
-}
 
 /** Runs the simulator's one device with `flags`, signed in with its key (replacing any run). */
 async function runDevice(keys: string, prefix: string, flags: string[]) {
@@ -80,7 +69,7 @@ function parts(widget: Locator) {
 }
 
 test('a switch waits for the device, is confirmed, and shows the error and reverts when the device never answers', async ({ page, browser }) => {
-  await signInAs(page, 'root', 'admin password');
+  await signInAt(page, base, 'root', 'admin password');
   const prefix = `ctl${suffix()}`;
   const device = `${prefix}01`;
   const issued = await page.request.post(`${base}/api/admin/device_keys/issue`, { form: { device }, headers: { Origin: base } });

@@ -3,11 +3,19 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { expect } from '@playwright/test';
 
 // A server of a spec's own, with users created from the command line (as an operator would),
 // so signing in is required; the shared server stays open for the other specs.
 const target = path.resolve(__dirname, '..', '..', 'target');
 const binary = path.join(target, 'debug', 'server');
+/** The simulator the specs run as devices. */
+export const simulatorBinary = path.join(target, 'debug', 'simulator');
+
+/** A short string no other run of a spec makes, for device ids and names. */
+export function suffix(): string {
+  return `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
 
 export interface OwnServer {
   /** http://127.0.0.1:<port> */
@@ -63,4 +71,11 @@ export async function signIn(page: import('@playwright/test').Page, name: string
   await page.getByLabel('User name').fill(name);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/** Signs in on the server at `base` from its sign-in page, and waits to be shown as `name`. */
+export async function signInAt(page: import('@playwright/test').Page, base: string, name: string, password: string) {
+  await page.goto(`${base}/login`);
+  await signIn(page, name, password);
+  await expect(page.locator('.account-name')).toHaveText(name);
 }

@@ -15,29 +15,9 @@ const FORM: &str = "application/x-www-form-urlencoded";
 const ROOT: &str = "root:admin password";
 const VAL: &str = "val:viewer password";
 
-fn call(
-    addr: SocketAddr,
-    login: &str,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    body: &str,
-) -> (u16, String) {
-    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(login));
-    let (status, _, body) =
-        http_full(addr, method, path, content_type, &[("Authorization", basic.as_str())], body.as_bytes());
-    (status, body)
-}
-
-fn encoded(s: &str) -> String {
-    s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
-}
-
 fn operate(addr: SocketAddr, login: &str, dashboard: &str, widget: &str, value: &str) -> (u16, String) {
-    let form = format!("dashboard={dashboard}&widget={widget}&value={}", encoded(value));
-    call(addr, login, "POST", "/api/control/operate", FORM, &form)
+    let form = format!("dashboard={dashboard}&widget={widget}&value={}", urlencode(value));
+    http_as(addr, login, "POST", "/api/control/operate", FORM, &form)
 }
 
 /// A dashboard with a switch per binding for device PUMP: `cmd` sends `set_relay {"on": …}`
@@ -65,9 +45,9 @@ fn only_admins_operate_controls_and_each_change_is_logged_with_before_and_after(
     let (server, log) = ServerProcess::start_logged(&db, &[]);
     let http = server.http;
     let reading = r#"{"device_id": "PUMP", "telemetry": {"relay": 0}}"#;
-    assert_eq!(call(http, ROOT, "POST", "/api/telemetry", "application/json", reading).0, 202);
+    assert_eq!(http_as(http, ROOT, "POST", "/api/telemetry", "application/json", reading).0, 202);
     let (status, body) =
-        call(http, ROOT, "POST", "/api/dashboards/create", "application/json", &board().to_string());
+        http_as(http, ROOT, "POST", "/api/dashboards/create", "application/json", &board().to_string());
     assert_eq!(status, 200, "{body}");
     let id = serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap().to_owned();
 
@@ -78,9 +58,9 @@ fn only_admins_operate_controls_and_each_change_is_logged_with_before_and_after(
         assert_eq!(status, 403, "{body}");
         assert!(body.to_lowercase().contains("only admins"), "{body}");
     }
-    let (_, commands) = call(http, ROOT, "GET", "/api/devices/PUMP/commands", "", "");
+    let (_, commands) = http_as(http, ROOT, "GET", "/api/devices/PUMP/commands", "", "");
     assert_eq!(serde_json::from_str::<Value>(&commands).unwrap()["commands"], json!([]), "{commands}");
-    let (_, desired) = call(http, ROOT, "GET", "/api/devices/PUMP/desired", "", "");
+    let (_, desired) = http_as(http, ROOT, "GET", "/api/devices/PUMP/desired", "", "");
     assert_eq!(serde_json::from_str::<Value>(&desired).unwrap()["v"], 0, "{desired}");
 
     // The admin's command switch makes set_relay {"on": true} in root's name.
@@ -125,13 +105,13 @@ fn only_admins_operate_controls_and_each_change_is_logged_with_before_and_after(
     assert_eq!(operate(http, ROOT, &id, "cmd", "not json").0, 400);
 
     // Viewers read a control's state, and are told they cannot act.
-    let (status, body) = call(http, VAL, "GET", "/api/control_state?device=PUMP&method=set_relay", "", "");
+    let (status, body) = http_as(http, VAL, "GET", "/api/control_state?device=PUMP&method=set_relay", "", "");
     assert_eq!(status, 200, "{body}");
     let start: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(start["can_act"], false);
     assert_eq!(start["seed"]["shadow"]["state"], json!({"relay": true}));
     assert_eq!(start["seed"]["last"]["params"], json!({"on": true}));
-    let (_, body) = call(http, ROOT, "GET", "/api/control_state?device=PUMP", "", "");
+    let (_, body) = http_as(http, ROOT, "GET", "/api/control_state?device=PUMP", "", "");
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["can_act"], true, "{body}");
     // The page renders its controls on the server: the device's state, disabled until the
     // page's script runs them.

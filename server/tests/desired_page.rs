@@ -16,37 +16,17 @@ const FORM: &str = "application/x-www-form-urlencoded";
 const ROOT: &str = "root:admin password";
 const VAL: &str = "val:viewer password";
 
-fn call(
-    addr: SocketAddr,
-    login: &str,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    body: &str,
-) -> (u16, String) {
-    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(login));
-    let (status, _, body) =
-        http_full(addr, method, path, content_type, &[("Authorization", basic.as_str())], body.as_bytes());
-    (status, body)
-}
-
-fn encoded(s: &str) -> String {
-    s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
-}
-
 /// Sets `key` to `value` (or removes it) on PUMP against `version`, as `login`.
 fn set(addr: SocketAddr, login: &str, key: &str, value: &str, version: &str, remove: bool) -> (u16, String) {
-    let mut form = format!("device=PUMP&key={}&value={}&version={version}", encoded(key), encoded(value));
+    let mut form = format!("device=PUMP&key={}&value={}&version={version}", urlencode(key), urlencode(value));
     if remove {
         form.push_str("&remove=yes");
     }
-    call(addr, login, "POST", "/api/device_desired/set", FORM, &form)
+    http_as(addr, login, "POST", "/api/device_desired/set", FORM, &form)
 }
 
 fn desired(addr: SocketAddr) -> Value {
-    let (status, body) = call(addr, ROOT, "GET", "/api/devices/PUMP/desired", "", "");
+    let (status, body) = http_as(addr, ROOT, "GET", "/api/devices/PUMP/desired", "", "");
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).unwrap()
 }
@@ -68,7 +48,7 @@ fn admins_edit_the_desired_state_against_the_version_they_saw_and_each_change_is
     let (server, log) = ServerProcess::start_logged(&db, &[]);
     let http = server.http;
     let reading = r#"{"device_id": "PUMP", "telemetry": {"temperature": 20}}"#;
-    assert_eq!(call(http, ROOT, "POST", "/api/telemetry", "application/json", reading).0, 202);
+    assert_eq!(http_as(http, ROOT, "POST", "/api/telemetry", "application/json", reading).0, 202);
 
     // A viewer is refused, and nothing changes; the page shows them no form.
     let (status, body) = set(http, VAL, "interval_s", "30", "0", false);
@@ -128,7 +108,7 @@ fn admins_edit_the_desired_state_against_the_version_they_saw_and_each_change_is
         assert!(body.contains(words), "{words} in {body}");
     }
     let form = "device=NOBODY&key=k&value=1&version=0";
-    assert_eq!(call(http, ROOT, "POST", "/api/device_desired/set", FORM, form).0, 404);
+    assert_eq!(http_as(http, ROOT, "POST", "/api/device_desired/set", FORM, form).0, 404);
     assert_eq!(desired(http)["v"], 3);
 
     // The admin's page shows the document, its version and the form.

@@ -194,13 +194,31 @@ impl Drop for ServerProcess {
     }
 }
 
-fn urlencode(s: &str) -> String {
+/// `s` percent-encoded for a query string or a form body (letters, digits and `-_.` as they
+/// are).
+pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// One HTTP/1.0 exchange signed in with HTTP Basic as `login` (`user:password`): status and body.
+pub fn http_as(
+    addr: SocketAddr,
+    login: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, String) {
+    use base64::Engine;
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(login));
+    let (status, _, body) =
+        http_full(addr, method, path, content_type, &[("Authorization", basic.as_str())], body.as_bytes());
+    (status, body)
 }
 
 /// One HTTP/1.0 exchange (no chunking, body ends at close).
