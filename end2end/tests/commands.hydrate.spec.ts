@@ -122,7 +122,7 @@ test('a command to an offline device waits QUEUED and is canceled; a viewer sees
 
   const viewer = await browser.newContext();
   const vpage = await viewer.newPage();
-  await signInAs(vpage, 'vera', 'viewer password');
+  await signInAt(vpage, base, 'vera', 'viewer password');
   await openDevice(vpage, device);
   const rows = vpage.locator('.command-list tbody tr');
   await expect(rows).toHaveCount(2);

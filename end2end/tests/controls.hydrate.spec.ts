@@ -164,7 +164,7 @@ test('a switch waits for the device, is confirmed, and shows the error and rever
   // A viewer sees the state, disabled, and why.
   const viewer = await browser.newContext();
   const vpage = await viewer.newPage();
-  await signInAs(vpage, 'vera', 'viewer password');
+  await signInAt(vpage, base, 'vera', 'viewer password');
   await openBoard(vpage, id);
   const seen = vpage.locator('.widget[data-kind="switch"]').getByRole('switch');
   await expect(seen).toHaveAttribute('aria-checked', 'false');

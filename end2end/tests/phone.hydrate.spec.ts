@@ -23,6 +23,8 @@ test('a dashboard being edited fits a phone screen, its widget tools named', asy
   for (const width of PHONE_WIDTHS) {
     await page.setViewportSize({ width, height: 800 });
     await page.goto('/d/overview');
+    // Edit acts from the page's script: a click before it runs does nothing.
+    await expect(page.locator('.live-badge')).toHaveAttribute('data-state', 'live');
     await page.getByRole('button', { name: 'Edit' }).click();
     const first = page.locator('.widget').first();
     for (const name of ['Move up', 'Move down', 'Configure', 'Remove']) {
