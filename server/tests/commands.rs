@@ -405,12 +405,7 @@ fn a_kill_9_keeps_every_command_and_a_reconnect_runs_each_once() {
     rt.block_on(async {
         let (status, list) = call(http, "GET", "/api/devices/K9/commands", None, None).await;
         assert_eq!(status, 200);
-        let states: Vec<(&str, &str)> = list["commands"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| (c["id"].as_str().unwrap(), c["status"].as_str().unwrap()))
-            .collect();
+        let states = common::api::id_and_status(&list);
         assert_eq!(states, [(queued.as_str(), "QUEUED"), (sent.as_str(), "SENT")], "both, as they were");
         let mut device = connect_device(mqtt, "K9", None, false, true).await;
         assert!(device.subscribe("app/device/K9/cmd/+", QoS::AtLeastOnce).await);

@@ -7,7 +7,6 @@ mod common;
 
 use std::net::SocketAddr;
 
-use base64::Engine;
 use common::*;
 use serde_json::{Value, json};
 
@@ -40,9 +39,7 @@ fn board() -> Value {
 fn only_admins_operate_controls_and_each_change_is_logged_with_before_and_after() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.redb");
-    cli(&db, &["user", "add", "root", "--role", "admin"], "admin password");
-    cli(&db, &["user", "add", "val", "--role", "viewer"], "viewer password");
-    let (server, log) = ServerProcess::start_logged(&db, &[]);
+    let (server, log) = ServerProcess::start_with_admin_and_viewer(&db);
     let http = server.http;
     let reading = r#"{"device_id": "PUMP", "telemetry": {"relay": 0}}"#;
     assert_eq!(http_as(http, ROOT, "POST", "/api/telemetry", "application/json", reading).0, 202);
@@ -115,10 +112,7 @@ fn only_admins_operate_controls_and_each_change_is_logged_with_before_and_after(
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["can_act"], true, "{body}");
     // The page renders its controls on the server: the device's state, disabled until the
     // page's script runs them.
-    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(ROOT));
-    let headers = [("Authorization", basic.as_str()), ("Accept", "text/html")];
-    let (status, _, page) = http_full(http, "GET", &format!("/d/{id}"), "", &headers, b"");
-    assert_eq!(status, 200);
+    let page = page_as(http, ROOT, &format!("/d/{id}"));
     assert_eq!(page.matches(r#"role="switch""#).count(), 2, "{page}");
     assert!(page.contains(r#"aria-checked="false""#) && page.contains(r#"title="Loading…""#), "{page}");
     server.stop();

@@ -8,7 +8,6 @@ mod common;
 
 use std::net::SocketAddr;
 
-use base64::Engine;
 use common::*;
 use serde_json::{Value, json};
 
@@ -31,21 +30,11 @@ fn desired(addr: SocketAddr) -> Value {
     serde_json::from_str(&body).unwrap()
 }
 
-fn page(addr: SocketAddr, login: &str) -> String {
-    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(login));
-    let headers = [("Authorization", basic.as_str()), ("Accept", "text/html")];
-    let (status, _, page) = http_full(addr, "GET", "/device/PUMP", "", &headers, b"");
-    assert_eq!(status, 200);
-    page
-}
-
 #[test]
 fn admins_edit_the_desired_state_against_the_version_they_saw_and_each_change_is_logged() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.redb");
-    cli(&db, &["user", "add", "root", "--role", "admin"], "admin password");
-    cli(&db, &["user", "add", "val", "--role", "viewer"], "viewer password");
-    let (server, log) = ServerProcess::start_logged(&db, &[]);
+    let (server, log) = ServerProcess::start_with_admin_and_viewer(&db);
     let http = server.http;
     let reading = r#"{"device_id": "PUMP", "telemetry": {"temperature": 20}}"#;
     assert_eq!(http_as(http, ROOT, "POST", "/api/telemetry", "application/json", reading).0, 202);
@@ -54,7 +43,7 @@ fn admins_edit_the_desired_state_against_the_version_they_saw_and_each_change_is
     let (status, body) = set(http, VAL, "interval_s", "30", "0", false);
     assert_eq!(status, 403, "{body}");
     assert_eq!(desired(http)["v"], 0);
-    let viewed = page(http, VAL);
+    let viewed = page_as(http, VAL, "/device/PUMP");
     assert!(viewed.contains("Desired state") && !viewed.contains("desired-edit"), "{viewed}");
 
     // The admin sets interval_s against version 0, in root's name.
@@ -112,7 +101,7 @@ fn admins_edit_the_desired_state_against_the_version_they_saw_and_each_change_is
     assert_eq!(desired(http)["v"], 3);
 
     // The admin's page shows the document, its version and the form.
-    let admin = page(http, ROOT);
+    let admin = page_as(http, ROOT, "/device/PUMP");
     for part in ["desired-edit", r#"data-key="mode""#, "Pending: the device has never reported"] {
         assert!(admin.contains(part), "{part} in the page");
     }

@@ -108,12 +108,7 @@ fn a_kill_9_with_a_sent_and_a_queued_command_runs_each_once_on_the_simulator() {
     let http = server.http;
     rt.block_on(async {
         let (_, list) = call(http, "GET", &format!("/api/devices/{DEVICE}/commands"), None, None).await;
-        let states: Vec<(&str, &str)> = list["commands"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| (c["id"].as_str().unwrap(), c["status"].as_str().unwrap()))
-            .collect();
+        let states = common::api::id_and_status(&list);
         assert_eq!(states, [(queued.as_str(), "QUEUED"), (sent.as_str(), "SENT")], "both, as they were");
         // The simulator reconnects on its own; the SENT one reaches it again (or its first
         // answer arrives late), then the queued one.

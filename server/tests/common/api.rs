@@ -38,3 +38,13 @@ pub async fn known(http: SocketAddr, device: &str) {
     let (status, answer) = call(http, "POST", "/api/telemetry", Some(body), None).await;
     assert_eq!(status, 202, "{answer}");
 }
+
+/// A device's command list (`GET /api/devices/{id}/commands`) as (id, status), newest first.
+pub fn id_and_status(list: &Value) -> Vec<(&str, &str)> {
+    list["commands"]
+        .as_array()
+        .expect("a command list")
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect()
+}

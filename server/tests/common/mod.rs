@@ -221,6 +221,16 @@ pub fn http_as(
     (status, body)
 }
 
+/// The page at `path` as a browser signed in as `login` (`user:password`) gets it; it must be 200.
+pub fn page_as(addr: SocketAddr, login: &str, path: &str) -> String {
+    use base64::Engine;
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(login));
+    let headers = [("Authorization", basic.as_str()), ("Accept", "text/html")];
+    let (status, _, page) = http_full(addr, "GET", path, "", &headers, b"");
+    assert_eq!(status, 200, "{path}: {page}");
+    page
+}
+
 /// One HTTP/1.0 exchange (no chunking, body ends at close).
 pub fn http(addr: SocketAddr, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
     let (status, _, body) = http_full(addr, method, path, content_type, &[], body);
@@ -461,6 +471,14 @@ impl ServerLog {
 
 impl ServerProcess {
     /// Like [`ServerProcess::start`], with what the server logs on stderr kept for the test.
+    /// A server (its log kept) whose database at `db` has an admin, `root` ("admin password"),
+    /// and a viewer, `val` ("viewer password").
+    pub fn start_with_admin_and_viewer(db: &Path) -> (ServerProcess, ServerLog) {
+        cli(db, &["user", "add", "root", "--role", "admin"], "admin password");
+        cli(db, &["user", "add", "val", "--role", "viewer"], "viewer password");
+        ServerProcess::start_logged(db, &[])
+    }
+
     pub fn start_logged(db: &Path, env: &[(&str, String)]) -> (ServerProcess, ServerLog) {
         let mut child = server_command(db, env, Stdio::piped()).spawn().expect("start the server binary");
         let log = ServerLog::default();
