@@ -28,7 +28,9 @@ echo "target/dist/$name.tar.gz: $(du -h "target/dist/$name.tar.gz" | cut -f1)"
 tar -C "$check" -xzf "target/dist/$name.tar.gz"
 WEB=$(free_port)
 MQTT=$(free_port)
-(cd "$check/$name" && IOT_WEB_LISTEN="127.0.0.1:$WEB" IOT_MQTT_LISTEN="127.0.0.1:$MQTT" PATH=/usr/bin:/bin \
+# exec: the server is this very process, so the TERM below reaches it (not a subshell that
+# would die and leave the server running).
+(cd "$check/$name" && IOT_WEB_LISTEN="127.0.0.1:$WEB" IOT_MQTT_LISTEN="127.0.0.1:$MQTT" PATH=/usr/bin:/bin exec \
   ./start.sh >"$check/out" 2>"$check/log") &
 SERVER=$!
 wait_listening "$WEB" "$SERVER"
