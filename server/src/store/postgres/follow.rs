@@ -22,9 +22,10 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// The highest number heard so far (0 before any).
-    pub fn latest(&self) -> u64 {
-        *self.latest.borrow()
+    /// The highest number heard so far (0 before any); [`Follower::changed`] then waits for
+    /// a higher one.
+    pub fn latest(&mut self) -> u64 {
+        *self.latest.borrow_and_update()
     }
 
     /// Waits for a higher number than the last one this returned or [`Follower::latest`]
