@@ -15,6 +15,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("storage: the database is being reopened after a failed write")]
     Unavailable,
+    #[error(transparent)]
+    Postgres(#[from] super::postgres::PgError),
 }
 
 macro_rules! from_redb {
@@ -43,6 +45,7 @@ impl From<StoreError> for SourceError {
             StoreError::Unavailable => SourceError::Unavailable,
             StoreError::Corrupt(_) | StoreError::CorruptRecord { .. } => SourceError::Corrupt,
             StoreError::CreateDir { .. } => SourceError::Io,
+            StoreError::Postgres(e) => e.kind(),
             StoreError::Redb(e) => match e {
                 redb::Error::Io(_) => SourceError::Io,
                 redb::Error::Corrupted(_) => SourceError::Corrupt,

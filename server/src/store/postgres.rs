@@ -20,12 +20,12 @@
 //!   a connection is reused and a hook when one is made (which makes the session's staging
 //!   table).
 //!
-//! The [`super::Store`] trait is synchronous and the server calls it from blocking threads
-//! (`spawn_blocking`), so the trait's implementation will run these async functions with the
-//! runtime's `Handle::block_on`.
+//! The [`super::Store`] traits are synchronous, so [`PgBlocking`] runs these async functions on
+//! a runtime of its own (blocking.rs says why).
 //!
 //! # Layout
 //! - `store`: [`PgStore`], a node's handle, and opening it.
+//! - `blocking`: [`PgBlocking`], the store for the synchronous traits, on a runtime of its own.
 //! - `pool`: settings, the pool, each connection's staging table.
 //! - `span`: how much time a partition holds.
 //! - `schema`: the migrations, applied in order under a lock, each in its transaction.
@@ -35,12 +35,15 @@
 //! - `change_log`: change numbers that become visible in order, and the tail.
 //! - `follow`: hearing of other nodes' changes (LISTEN/NOTIFY).
 //! - `reads`: what tests and the read side read back (a series, a device's counters).
+//! - `groups`: saved fleet queries.
 //! - `time`: milliseconds to and from `timestamptz`.
 //! - `error`: what can go wrong.
 
+mod blocking;
 mod change_log;
 mod error;
 mod follow;
+mod groups;
 mod ingest;
 mod partitions;
 mod pool;
@@ -50,6 +53,7 @@ mod span;
 mod store;
 mod time;
 
+pub use blocking::PgBlocking;
 pub use change_log::MAX_TAIL;
 pub use error::PgError;
 pub use follow::Follower;

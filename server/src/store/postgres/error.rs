@@ -24,3 +24,19 @@ pub enum PgError {
     #[error("postgres: {0}")]
     Corrupt(String),
 }
+
+impl PgError {
+    /// What of it the read side is told ([`telemetry::SourceError`]).
+    pub fn kind(&self) -> telemetry::SourceError {
+        use telemetry::SourceError;
+        match self {
+            // Down, unreachable or out of connections: worth trying again.
+            PgError::Pool(_) => SourceError::Unavailable,
+            PgError::Db(e) if e.is_closed() => SourceError::Unavailable,
+            PgError::Corrupt(_) => SourceError::Corrupt,
+            PgError::Setting(_) | PgError::Db(_) | PgError::NewerSchema { .. } | PgError::Time(_) => {
+                SourceError::Failed
+            }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Version 3: dashboards, tags, retained messages and desired state (being written).
+
+pub(super) const SQL: &str = "";

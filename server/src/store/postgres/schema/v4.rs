@@ -1,0 +1,3 @@
+//! Version 4: alarms, rules, channels and deliveries (being written).
+
+pub(super) const SQL: &str = "";
