@@ -17,16 +17,25 @@ mod v4;
 mod v5;
 mod v6;
 mod v7;
+mod v8;
 
 /// The newest schema version this server knows.
-pub const LATEST_VERSION: i32 = 7;
+pub const LATEST_VERSION: i32 = 8;
 
 /// The advisory lock key for migrations ("schema" in ASCII).
 const LOCK: i64 = 0x0000_7363_6865_6d61;
 
 /// Every version's SQL, in order.
-const MIGRATIONS: &[(i32, &str)] =
-    &[(1, v1::SQL), (2, v2::SQL), (3, v3::SQL), (4, v4::SQL), (5, v5::SQL), (6, v6::SQL), (7, v7::SQL)];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, v1::SQL),
+    (2, v2::SQL),
+    (3, v3::SQL),
+    (4, v4::SQL),
+    (5, v5::SQL),
+    (6, v6::SQL),
+    (7, v7::SQL),
+    (8, v8::SQL),
+];
 
 /// Brings the schema up to date; answers the partition span the database keeps (`span` for
 /// a new one).

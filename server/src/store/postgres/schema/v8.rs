@@ -1,0 +1,3 @@
+//! Version 8: history rollups (being written).
+
+pub(super) const SQL: &str = "";
