@@ -63,11 +63,14 @@ async fn a_batch_is_stored_and_read_back_and_a_redelivery_is_stored_once() {
     let seqs: Vec<Option<u64>> = out.events.iter().map(LiveEvent::seq).collect();
     assert_eq!(seqs, [Some(1), Some(2), Some(3)]);
 
-    assert_eq!(store.points("d1", "t", 0, Millis::MAX, 100).await.unwrap(), [(T0, 20.5), (T0 + 1000, 20.6)]);
-    assert_eq!(store.points("d1", "h", 0, Millis::MAX, 100).await.unwrap(), [(T0, 40.0)]);
-    assert_eq!(store.points("d2", "t", 0, Millis::MAX, 100).await.unwrap(), [(T0, 19.0)]);
-    assert_eq!(store.points("d1", "t", T0 + 1, T0 + 1001, 100).await.unwrap(), [(T0 + 1000, 20.6)]);
-    assert!(store.points("d3", "t", 0, Millis::MAX, 100).await.unwrap().is_empty());
+    assert_eq!(
+        store.points("d1", "t", 0, Millis::MAX, None, 100).await.unwrap(),
+        [(T0, 20.5), (T0 + 1000, 20.6)]
+    );
+    assert_eq!(store.points("d1", "h", 0, Millis::MAX, None, 100).await.unwrap(), [(T0, 40.0)]);
+    assert_eq!(store.points("d2", "t", 0, Millis::MAX, None, 100).await.unwrap(), [(T0, 19.0)]);
+    assert_eq!(store.points("d1", "t", T0 + 1, T0 + 1001, None, 100).await.unwrap(), [(T0 + 1000, 20.6)]);
+    assert!(store.points("d3", "t", 0, Millis::MAX, None, 100).await.unwrap().is_empty());
 
     let changes = store.changes_after(0, 100).await.unwrap();
     let tail: Vec<(u64, (String, Millis))> = changes.iter().map(|(s, j)| (*s, reading(j))).collect();
@@ -86,7 +89,11 @@ async fn a_batch_is_stored_and_read_back_and_a_redelivery_is_stored_once() {
     assert!(again.events.is_empty());
     assert_eq!(store.last_seq().await.unwrap(), 3);
     assert_eq!(store.device_counts("d1").await.unwrap().unwrap().message_count, 2);
-    assert_eq!(store.points("d1", "t", T0, T0 + 1, 10).await.unwrap(), [(T0, 20.5)], "the first value stays");
+    assert_eq!(
+        store.points("d1", "t", T0, T0 + 1, None, 10).await.unwrap(),
+        [(T0, 20.5)],
+        "the first value stays"
+    );
 
     // Part old, part new: only the new is stored and numbered.
     let mixed = [message("d1", T0, &[("t", 20.5)]), message("d1", T0 + 2000, &[("t", 20.7)])];
@@ -134,8 +141,11 @@ async fn retention_drops_whole_partitions_and_a_late_reading_makes_its_partition
     let dropped = store.drop_partitions_before(day(-1) + 12 * 3_600_000).await.unwrap();
     assert_eq!(dropped, ["readings_p2025120300", "readings_p2025120400"]);
     assert_eq!(store.partitions().await.unwrap().len(), 4);
-    assert_eq!(store.points("old", "t", 0, Millis::MAX, 10).await.unwrap(), [(day(-1) + 3_600_000, -1.0)]);
-    assert!(store.points("other", "t", 0, Millis::MAX, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.points("old", "t", 0, Millis::MAX, None, 10).await.unwrap(),
+        [(day(-1) + 3_600_000, -1.0)]
+    );
+    assert!(store.points("other", "t", 0, Millis::MAX, None, 10).await.unwrap().is_empty());
     let client = raw(&pg).await;
     assert_eq!(count(&client, "SELECT count(*) FROM readings").await, 1);
     assert_eq!(count(&client, "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'readings_p%'").await, 4);
@@ -148,7 +158,10 @@ async fn retention_drops_whole_partitions_and_a_late_reading_makes_its_partition
     // for the next retention pass to drop), also by the node that still believed it existed.
     let late = other.ingest(&[message("other", day(-2) + 120_000, &[("t", 3.0)])]).await.unwrap();
     assert_eq!(late.stored, 1);
-    assert_eq!(store.points("other", "t", 0, Millis::MAX, 10).await.unwrap(), [(day(-2) + 120_000, 3.0)]);
+    assert_eq!(
+        store.points("other", "t", 0, Millis::MAX, None, 10).await.unwrap(),
+        [(day(-2) + 120_000, 3.0)]
+    );
     assert_eq!(store.partitions().await.unwrap().len(), 5);
 }
 
@@ -172,7 +185,11 @@ async fn the_change_log_is_trimmed_and_pruned_from_its_oldest_end() {
     // Numbering goes on from the counter, not from what is left.
     let out = store.ingest(&[message("d", T0 + 500_000, &[("t", 1.0)])]).await.unwrap();
     assert_eq!(out.events[0].seq(), Some(101));
-    assert_eq!(store.points("d", "t", 0, Millis::MAX, 1_000).await.unwrap().len(), 101, "readings stay");
+    assert_eq!(
+        store.points("d", "t", 0, Millis::MAX, None, 1_000).await.unwrap().len(),
+        101,
+        "readings stay"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -326,7 +343,7 @@ async fn what_was_acknowledged_survives_kill_9_of_postgres() {
     let store = open(&pg).await;
     for device in (0..10).map(|m| format!("k{m}")) {
         let points: BTreeMap<Millis, f64> =
-            store.points(&device, "t", 0, Millis::MAX, 1_000_000).await.unwrap().into_iter().collect();
+            store.points(&device, "t", 0, Millis::MAX, None, 1_000_000).await.unwrap().into_iter().collect();
         for (d, ts, value) in acked.iter().filter(|(d, _, _)| *d == device) {
             assert_eq!(points.get(ts), Some(value), "{d} at {ts} was acknowledged and is gone");
         }

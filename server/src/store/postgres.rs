@@ -34,7 +34,11 @@
 //!   devices).
 //! - `change_log`: change numbers that become visible in order, and the tail.
 //! - `follow`: hearing of other nodes' changes (LISTEN/NOTIFY).
-//! - `reads`: what tests and the read side read back (a series, a device's counters).
+//! - `reads`: what the read side reads back (a series' points, the change log as events, a
+//!   device's counts).
+//! - `rollups`: minute and hour summaries, kept by ingest, and how a range is read from them.
+//! - `history`: a metric's downsampled history, from the rollups.
+//! - `retention`: pruning each level past its horizon.
 //! - `groups`: saved fleet queries.
 //! - `time`: milliseconds to and from `timestamptz`.
 //! - `error`: what can go wrong.
@@ -44,10 +48,13 @@ mod change_log;
 mod error;
 mod follow;
 mod groups;
+mod history;
 mod ingest;
 mod partitions;
 mod pool;
 mod reads;
+mod retention;
+mod rollups;
 mod schema;
 mod span;
 mod store;
@@ -57,6 +64,7 @@ pub use blocking::PgBlocking;
 pub use change_log::MAX_TAIL;
 pub use error::PgError;
 pub use follow::Follower;
+pub use history::LocalEdges;
 pub use ingest::MAX_BATCH;
 pub use pool::{MAX_POOL, PgSettings};
 pub use reads::{DeviceCounts, MAX_POINTS};

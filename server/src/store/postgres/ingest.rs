@@ -11,7 +11,9 @@
 //!    returned rows say which messages stored something new. COPY straight into `readings`
 //!    would be faster, but one duplicate row aborts a COPY; what the staging step costs is
 //!    measured by `scripts/bench-pg.sh`.
-//! 4. Each message that stored something gets a change (`LiveEvent::Reading`), numbered
+//! 4. The readings the merge returned (the new ones only) are folded into their minutes' and
+//!    hours' rollups ([`super::rollups`]).
+//! 5. Each message that stored something gets a change (`LiveEvent::Reading`), numbered
 //!    last ([`super::change_log`]), and each device's row its counts.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,7 +30,7 @@ use super::super::api::{CommitOutcome, Incoming};
 use super::super::maps::FastSet;
 use super::error::PgError;
 use super::store::PgStore;
-use super::{change_log, time};
+use super::{change_log, rollups, time};
 
 /// Messages one batch holds at most (the writer commits 4,096 readings at a time).
 pub const MAX_BATCH: usize = 100_000;
@@ -136,13 +138,18 @@ impl PgStore {
         let merge = tx
             .prepare_cached(
                 "INSERT INTO readings (series, ts, value) SELECT series, ts, value FROM incoming \
-                 ON CONFLICT DO NOTHING RETURNING series, ts",
+                 ON CONFLICT DO NOTHING RETURNING series, ts, value",
             )
             .await?;
         let mut stored: FastSet<(i32, Millis)> = FastSet::default();
+        let mut new = Vec::new();
         for row in tx.query(&merge, &[]).await? {
-            stored.insert((row.get(0), time::from_time(row.get::<_, SystemTime>(1))?));
+            let (series, ts) = (row.get(0), time::from_time(row.get::<_, SystemTime>(1))?);
+            stored.insert((series, ts));
+            new.push((series, ts, row.get(2)));
         }
+        // Only what is new: a redelivered reading is not counted twice.
+        rollups::commit_rollups(&tx, &new).await?;
         let values: usize = batch.iter().map(|i| i.message.values.len()).sum();
         let mut outcome = CommitOutcome {
             stored: stored.len() as u64,
@@ -196,6 +203,7 @@ impl PgStore {
             change_log::append(&tx, first, &changes).await?;
         }
         update_devices(&tx, &devices).await?;
+        super::reports::commit_readings(&tx, batch, &fresh, &mut outcome).await?;
         tx.commit().await?;
         Ok(outcome)
     }

@@ -1,10 +1,11 @@
-//! What is read back so far: one series' points and a device's counts (the read side of
-//! `TelemetrySource` is still to come).
+//! What the read side reads back: one series' raw points (for exports, page by page), the
+//! change log as live events, a device's counts. History is in `history`.
 
 use std::time::SystemTime;
 
-use telemetry::Millis;
+use telemetry::{LiveEvent, Millis};
 
+use super::change_log::MAX_TAIL;
 use super::error::PgError;
 use super::store::PgStore;
 use super::time;
@@ -25,28 +26,53 @@ pub struct DeviceCounts {
 }
 
 impl PgStore {
-    /// `device`'s `metric` from `from` (inclusive) to `to` (exclusive), oldest first, at most
-    /// `limit` (1..=[`MAX_POINTS`]) points.
+    /// [`telemetry::TelemetrySource::points`]: `device`'s `metric` in `[from, to]`, oldest
+    /// first, after time `after` if given, at most `limit` (and [`MAX_POINTS`]) points; none
+    /// from before the readings' retention horizon ([`super::retention`]).
     pub async fn points(
         &self,
         device: &str,
         metric: &str,
         from: Millis,
         to: Millis,
-        limit: u32,
+        after: Option<Millis>,
+        limit: usize,
     ) -> Result<Vec<(Millis, f64)>, PgError> {
-        let (from, to) = (time::to_time(from.max(time::EARLIEST))?, time::to_time(to.min(time::LATEST - 1))?);
-        let limit = i64::from(limit.clamp(1, MAX_POINTS));
+        let start = after.map_or(from, |a| a.saturating_add(1).max(from)).max(time::EARLIEST);
+        let to = to.min(time::LATEST - 1);
+        if start > to || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (start, to) = (time::to_time(start)?, time::to_time(to)?);
+        let limit = i64::from(u32::try_from(limit).unwrap_or(u32::MAX).min(MAX_POINTS));
         let client = self.pool.get().await?;
         let statement = client
             .prepare_cached(
                 "SELECT r.ts, r.value FROM readings r \
                  WHERE r.series = (SELECT id FROM series WHERE device = $1 AND metric = $2) \
-                 AND r.ts >= $3 AND r.ts < $4 ORDER BY r.ts LIMIT $5",
+                 AND r.ts >= $3 AND r.ts <= $4 AND r.ts >= coalesce( \
+                 (SELECT before FROM retention_horizons WHERE level = 'readings'), '-infinity') \
+                 ORDER BY r.ts LIMIT $5",
             )
             .await?;
-        let rows = client.query(&statement, &[&device, &metric, &from, &to, &limit]).await?;
+        let rows = client.query(&statement, &[&device, &metric, &start, &to, &limit]).await?;
         rows.iter().map(|r| Ok((time::from_time(r.get::<_, SystemTime>(0))?, r.get(1)))).collect()
+    }
+
+    /// [`telemetry::TelemetrySource::changes_since`]: the stored changes numbered after
+    /// `after`, oldest first, at most `limit` (and [`MAX_TAIL`]).
+    pub async fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<LiveEvent>, PgError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX).min(MAX_TAIL);
+        self.changes_after(after, limit)
+            .await?
+            .into_iter()
+            .map(|(seq, json)| {
+                serde_json::from_str(&json).map_err(|e| PgError::Corrupt(format!("change {seq}: {e}")))
+            })
+            .collect()
     }
 
     /// `device`'s counts, if it ever stored a reading.

@@ -1,3 +1,35 @@
-//! Version 8: history rollups (being written).
+//! Version 8, history rollups ([`super::super::rollups`]) and how far retention reached
+//! ([`super::super::retention`]):
+//! - `rollup_minutes` and `rollup_hours`: per series and minute (hour) with readings, their
+//!   min, max, sum, count and latest value with its time, kept up to date by ingest in the
+//!   transaction that stores the readings. The primary key (series, start) is what ingest's
+//!   upsert finds a period by and what a chart reads a series' range by. Rows are rewritten
+//!   at every batch that adds to their period (at 1 Hz an hour's row about once a second), so
+//!   pages are left 30 % free (`fillfactor = 70`): the new version of a row goes on its own
+//!   page and, no indexed column changing, skips the index (a HOT update), which keeps both
+//!   the table and the index from bloating between vacuums.
+//! - `retention_horizons`: each level (readings, minute rollups, hour rollups) → the latest
+//!   time it was pruned before (NULL: never). Reads leave out what lies before it (so a
+//!   reading that arrives late for a pruned range is not shown, and a whole partition can
+//!   wait for its drop), and charts starting there are widened to what is left. One row per
+//!   level, made here, so pruning nodes lock them (`FOR UPDATE`) and take turns.
 
-pub(super) const SQL: &str = "";
+pub(super) const SQL: &str = "
+CREATE TABLE rollup_minutes (
+    series integer NOT NULL,
+    start timestamptz NOT NULL,
+    min double precision NOT NULL,
+    max double precision NOT NULL,
+    sum double precision NOT NULL,
+    count bigint NOT NULL,
+    last double precision NOT NULL,
+    last_ts timestamptz NOT NULL,
+    PRIMARY KEY (series, start)
+) WITH (fillfactor = 70);
+CREATE TABLE rollup_hours (LIKE rollup_minutes INCLUDING ALL) WITH (fillfactor = 70);
+CREATE TABLE retention_horizons (
+    level text PRIMARY KEY,
+    before timestamptz
+);
+INSERT INTO retention_horizons (level) VALUES ('readings'), ('minute_rollups'), ('hour_rollups');
+";

@@ -1,0 +1,217 @@
+//! Rollups: per series, a summary (min, max, sum, count, last with its time) of every minute
+//! and every hour with readings, so a chart over a long range reads a row per period instead
+//! of every reading (a million readings at 1 Hz in 1,000 buckets: 16,667 minute rows).
+//!
+//! # Kept up to date by ingest, in its transaction
+//! [`commit_rollups`] folds the readings a batch stored into their periods' rows (an upsert
+//! per level), in the transaction that stores them. Only readings the merge reports as new
+//! reach it, so a redelivery is never counted twice, and a rollup never differs from its
+//! readings (committed together or not at all); every node sees the same rollups at once.
+//! The redb store rolls readings up when it seals its in-memory head; PostgreSQL has no head
+//! to wait for, and a periodic job (roll up what arrived since) would need its own
+//! high-water mark across nodes and late readings: the upsert is simpler and exact. Its cost
+//! is measured by scripts/bench-pg.sh (the ingest line). Rows of a batch are written in key
+//! order, so two nodes adding to the same periods take their row locks in the same order.
+//!
+//! # Read as the redb store reads them
+//! A range is cut as `rollup::fold_range` cuts it: whole periods of the coarsest level whose
+//! period divides the bucket width, the partial periods at either end from the next level
+//! down, raw readings where no whole minute fits. Here the cuts are collected first
+//! ([`Plan`]) and each level is then read in one query over all its ranges, so a chart of
+//! 5,000 local days is three queries, not a few per bucket.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use deadpool_postgres::Transaction;
+
+use telemetry::Millis;
+use telemetry::history::{Downsampler, ROLLUP_PERIODS, Summary};
+
+use super::error::PgError;
+use super::time;
+
+/// Rollup levels, finest first: one per entry of [`ROLLUP_PERIODS`].
+pub(super) const LEVELS: usize = ROLLUP_PERIODS.len();
+
+/// Each level's table.
+pub(super) const TABLES: [&str; LEVELS] = ["rollup_minutes", "rollup_hours"];
+
+/// Folds readings just stored (series, time, value; each new, as the merge into `readings`
+/// reported) into their minutes' and hours' rollups.
+pub(super) async fn commit_rollups(
+    tx: &Transaction<'_>,
+    stored: &[(i32, Millis, f64)],
+) -> Result<(), PgError> {
+    if stored.is_empty() {
+        return Ok(());
+    }
+    for (table, period) in TABLES.into_iter().zip(ROLLUP_PERIODS) {
+        let mut rows: BTreeMap<(i32, Millis), Summary> = BTreeMap::new();
+        for &(series, t, v) in stored {
+            let s = Summary::of(t, v);
+            rows.entry((series, t.div_euclid(period) * period)).and_modify(|r| r.merge(&s)).or_insert(s);
+        }
+        let n = rows.len();
+        let (mut ids, mut starts, mut mins, mut maxes) =
+            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut sums, mut counts, mut lasts, mut last_ts) =
+            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        for ((series, start), s) in rows {
+            ids.push(series);
+            starts.push(time::to_time(start)?);
+            mins.push(s.min);
+            maxes.push(s.max);
+            sums.push(s.sum);
+            counts.push(i64::try_from(s.count).unwrap_or(i64::MAX));
+            lasts.push(s.last);
+            last_ts.push(time::to_time(s.last_t)?);
+        }
+        let statement = tx
+            .prepare_cached(&format!(
+                "INSERT INTO {table} AS r (series, start, min, max, sum, count, last, last_ts) \
+                 SELECT * FROM unnest($1::int4[], $2::timestamptz[], $3::float8[], $4::float8[], \
+                 $5::float8[], $6::int8[], $7::float8[], $8::timestamptz[]) \
+                 ON CONFLICT (series, start) DO UPDATE SET \
+                 min = least(r.min, excluded.min), max = greatest(r.max, excluded.max), \
+                 sum = r.sum + excluded.sum, count = r.count + excluded.count, \
+                 last = CASE WHEN excluded.last_ts >= r.last_ts THEN excluded.last ELSE r.last END, \
+                 last_ts = greatest(r.last_ts, excluded.last_ts)"
+            ))
+            .await?;
+        tx.execute(&statement, &[&ids, &starts, &mins, &maxes, &sums, &counts, &lasts, &last_ts]).await?;
+    }
+    Ok(())
+}
+
+/// Where each level's data is still kept: the first period start (or reading time) not
+/// pruned, finest first (readings, minutes, hours).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Kept {
+    pub readings: Millis,
+    pub rollups: [Millis; LEVELS],
+}
+
+/// The ranges to read a series' buckets from: raw readings in `raw` (`[from, to]` each),
+/// each level's whole periods in `levels` (period starts in `[first, end)` each).
+#[derive(Debug, Default)]
+pub(super) struct Plan {
+    raw: Vec<(Millis, Millis)>,
+    levels: [Vec<(Millis, Millis)>; LEVELS],
+}
+
+impl Plan {
+    /// Cuts `[from, to]` as the redb store's `rollup::fold_range` does: whole periods of
+    /// `level` (none: raw readings), the rest from the next level down.
+    pub fn add(&mut self, from: Millis, to: Millis, level: Option<usize>) {
+        let (from, to) = (from.max(time::EARLIEST), to.min(time::LATEST - 1));
+        if from > to {
+            return;
+        }
+        let Some(level) = level else {
+            self.raw.push((from, to));
+            return;
+        };
+        let finer = level.checked_sub(1);
+        let period = ROLLUP_PERIODS[level];
+        let first = from
+            .div_euclid(period)
+            .saturating_add(i64::from(from.rem_euclid(period) != 0))
+            .saturating_mul(period);
+        let end = to.saturating_add(1).div_euclid(period).saturating_mul(period);
+        if first >= end {
+            return self.add(from, to, finer);
+        }
+        self.add(from, first - 1, finer);
+        self.levels[level].push((first, end));
+        self.add(end, to, finer);
+    }
+
+    /// Reads the planned ranges of `series` into `fold`, leaving out what was pruned.
+    pub async fn read(
+        self,
+        client: &Transaction<'_>,
+        series: i32,
+        kept: Kept,
+        fold: &mut Downsampler,
+    ) -> Result<(), PgError> {
+        for ((ranges, table), from) in self.levels.into_iter().zip(TABLES).zip(kept.rollups) {
+            if ranges.is_empty() {
+                continue;
+            }
+            let (firsts, ends) = times(&ranges)?;
+            let from = time::to_time(from.clamp(time::EARLIEST, time::LATEST - 1))?;
+            let statement = client
+                .prepare_cached(&format!(
+                    "SELECT r.start, r.min, r.max, r.sum, r.count, r.last, r.last_ts FROM {table} r \
+                     JOIN unnest($2::timestamptz[], $3::timestamptz[]) AS q(a, b) \
+                     ON r.start >= q.a AND r.start < q.b WHERE r.series = $1 AND r.start >= $4"
+                ))
+                .await?;
+            for row in client.query(&statement, &[&series, &firsts, &ends, &from]).await? {
+                let count: i64 = row.get(4);
+                let s = Summary {
+                    min: row.get(1),
+                    max: row.get(2),
+                    sum: row.get(3),
+                    count: u64::try_from(count)
+                        .map_err(|_| PgError::Corrupt(format!("a rollup of {count}")))?,
+                    last: row.get(5),
+                    last_t: time::from_time(row.get::<_, SystemTime>(6))?,
+                };
+                fold.summary(time::from_time(row.get::<_, SystemTime>(0))?, &s);
+            }
+        }
+        if !self.raw.is_empty() {
+            let (froms, tos) = times(&self.raw)?;
+            let from = time::to_time(kept.readings.clamp(time::EARLIEST, time::LATEST - 1))?;
+            let statement = client
+                .prepare_cached(
+                    "SELECT r.ts, r.value FROM readings r \
+                     JOIN unnest($2::timestamptz[], $3::timestamptz[]) AS q(a, b) \
+                     ON r.ts >= q.a AND r.ts <= q.b WHERE r.series = $1 AND r.ts >= $4 ORDER BY r.ts",
+                )
+                .await?;
+            for row in client.query(&statement, &[&series, &froms, &tos, &from]).await? {
+                fold.point(time::from_time(row.get::<_, SystemTime>(0))?, row.get(1));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Ranges as two arrays of times.
+fn times(ranges: &[(Millis, Millis)]) -> Result<(Vec<SystemTime>, Vec<SystemTime>), PgError> {
+    let mut a = Vec::with_capacity(ranges.len());
+    let mut b = Vec::with_capacity(ranges.len());
+    for &(from, to) in ranges {
+        a.push(time::to_time(from)?);
+        b.push(time::to_time(to.min(time::LATEST - 1))?);
+    }
+    Ok((a, b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use telemetry::history::{HOUR_MS, MINUTE_MS};
+
+    #[test]
+    fn a_range_is_cut_into_whole_periods_and_raw_ends() {
+        let t0 = 1_765_000_000_000 - 1_765_000_000_000 % HOUR_MS;
+        let mut plan = Plan::default();
+        plan.add(t0 - 5_000, t0 + 2 * HOUR_MS + 90_000, Some(1));
+        assert_eq!(plan.levels[1], [(t0, t0 + 2 * HOUR_MS)]);
+        assert_eq!(plan.levels[0], [(t0 + 2 * HOUR_MS, t0 + 2 * HOUR_MS + MINUTE_MS)]);
+        assert_eq!(
+            plan.raw,
+            [(t0 - 5_000, t0 - 1), (t0 + 2 * HOUR_MS + MINUTE_MS, t0 + 2 * HOUR_MS + 90_000)]
+        );
+        // No whole minute: raw only; times outside what is stored are left out.
+        let mut plan = Plan::default();
+        plan.add(t0 + 1, t0 + 59_000, Some(1));
+        plan.add(i64::MIN, 5, Some(0));
+        assert_eq!(plan.raw, [(t0 + 1, t0 + 59_000)]);
+        assert!(plan.levels.iter().all(Vec::is_empty));
+    }
+}
