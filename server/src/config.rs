@@ -107,6 +107,11 @@ pub struct MqttConfig {
     pub host: String,
     pub port: u16,
     pub client_id: String,
+    /// External broker: the shared-subscription group several nodes take devices' messages
+    /// through (`$share/<group>/…`), each message to one of them; empty for a plain
+    /// subscription (one node).
+    #[serde(default)]
+    pub share_group: String,
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default)]
@@ -162,6 +167,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_MQTT_HOST", "mqtt.host"),
     ("IOT_MQTT_PORT", "mqtt.port"),
     ("IOT_MQTT_CLIENT_ID", "mqtt.client_id"),
+    ("IOT_MQTT_SHARE_GROUP", "mqtt.share_group"),
     ("IOT_MQTT_USERNAME", "mqtt.username"),
     ("IOT_MQTT_PASSWORD", "mqtt.password"),
     ("IOT_MQTT_TLS", "mqtt.tls"),
@@ -278,6 +284,9 @@ impl Config {
         if self.mqtt.mode == MqttMode::External && self.mqtt.client_id.is_empty() {
             return Err(invalid("mqtt.client_id is required for a persistent session"));
         }
+        if let Err(why) = check_share_group(&self.mqtt) {
+            return Err(invalid(&format!("mqtt.share_group (IOT_MQTT_SHARE_GROUP): {why}")));
+        }
         if self.mqtt.mode == MqttMode::Embedded && !self.mqtt.plain && self.tls.files().is_none() {
             return Err(invalid("mqtt.plain = false needs [tls]: devices would have no way in"));
         }
@@ -317,6 +326,28 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The longest shared-subscription group name.
+pub const MAX_SHARE_GROUP: usize = 64;
+
+/// A group name is one topic level: letters, digits, `-` and `_`, and only for an external
+/// broker (the embedded one is a single node's).
+fn check_share_group(mqtt: &MqttConfig) -> Result<(), &'static str> {
+    let group = &mqtt.share_group;
+    if group.is_empty() {
+        return Ok(());
+    }
+    if mqtt.mode != MqttMode::External {
+        return Err("only with mqtt.mode = \"external\" (nodes share a broker's subscription)");
+    }
+    if group.len() > MAX_SHARE_GROUP {
+        return Err("at most 64 characters");
+    }
+    if !group.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err("letters, digits, - and _ only");
+    }
+    Ok(())
 }
 
 /// Whether `url` can be `web.assets_url`: empty, or an absolute http(s) URL of a host (and
@@ -562,6 +593,27 @@ mod tests {
             err.contains(r#"alarms.rules[0] (id "greenhouse-hot"): unknown setting `clear_for_sec`"#),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_share_group_is_one_topic_level_for_an_external_broker() {
+        let external = |group: &str| {
+            let group = group.to_owned();
+            Config::from_parts(None, move |k: &str| match k {
+                "IOT_MQTT_MODE" => Some("external".to_owned()),
+                "IOT_MQTT_SHARE_GROUP" => Some(group.clone()),
+                _ => None,
+            })
+        };
+        assert_eq!(external("dashboards-1").unwrap().mqtt.share_group, "dashboards-1");
+        assert_eq!(external("").unwrap().mqtt.share_group, "", "none: a plain subscription");
+        for bad in ["a/b", "+", "#", "a b", "é", &"g".repeat(MAX_SHARE_GROUP + 1)] {
+            let err = external(bad).unwrap_err().to_string();
+            assert!(err.contains("share_group"), "{bad:?}: {err}");
+        }
+        let embedded = |k: &str| (k == "IOT_MQTT_SHARE_GROUP").then(|| "g".to_owned());
+        let err = Config::from_parts(None, embedded).unwrap_err().to_string();
+        assert!(err.contains("external"), "the embedded broker is one node's: {err}");
     }
 
     #[test]

@@ -135,7 +135,7 @@ pub async fn run(
     let metrics = ingest.metrics().clone();
     let broker = format!("{}:{}", config.host, config.port);
     let mut backoff = MIN_BACKOFF;
-    info!(%broker, client_id = %config.client_id, "connecting to MQTT broker");
+    info!(%broker, client_id = %config.client_id, share_group = %config.share_group, "connecting to MQTT broker");
 
     loop {
         // Answers first; polled only while the door's queue has room for what a poll returns
@@ -177,7 +177,9 @@ pub async fn run(
                 };
                 let filters: Vec<_> = filters
                     .iter()
-                    .map(|path| rumqttc::SubscribeFilter::new((*path).to_owned(), QoS::AtLeastOnce))
+                    .map(|path| {
+                        rumqttc::SubscribeFilter::new(shared(&config.share_group, path), QoS::AtLeastOnce)
+                    })
                     .collect();
                 // Acks queued while the connection was down may fill the request channel: wait
                 // for room (the loop keeps polling, which drains it), never give up.
@@ -222,6 +224,16 @@ pub async fn run(
     let _ = waiter.await;
     let _ = client.try_disconnect();
     info!(%broker, "MQTT ingest stopped");
+}
+
+/// `filter` as the shared subscription of `group` (`$share/<group>/<filter>`), or as it is
+/// without one. The broker delivers a shared message under its own topic, so what arrives
+/// reads the same either way.
+fn shared(group: &str, filter: &str) -> String {
+    match group {
+        "" => filter.to_owned(),
+        group => format!("$share/{group}/{filter}"),
+    }
 }
 
 /// The publish as the ingest door sees it. The broker enforces its own ACL (see
