@@ -32,6 +32,7 @@
 //! - `partitions`: the readings' time partitions: naming, making ahead, dropping.
 //! - `ingest`: a batch of readings in one transaction (COPY, de-duplication, change log,
 //!   devices).
+//! - `leases`: who does once-only work, with a fencing epoch.
 //! - `change_log`: change numbers that become visible in order, and the tail.
 //! - `follow`: hearing of other nodes' changes (LISTEN/NOTIFY).
 //! - `reads`: what the read side reads back (a series' points, the change log as events, a
@@ -50,6 +51,7 @@ mod follow;
 mod groups;
 mod history;
 mod ingest;
+mod leases;
 mod partitions;
 mod pool;
 mod reads;
@@ -66,6 +68,7 @@ pub use error::PgError;
 pub use follow::Follower;
 pub use history::LocalEdges;
 pub use ingest::MAX_BATCH;
+pub use leases::{Held, LENGTH_MS as LEASE_LENGTH_MS};
 pub use pool::{MAX_POOL, PgSettings};
 pub use reads::{DeviceCounts, MAX_POINTS};
 pub use schema::LATEST_VERSION;

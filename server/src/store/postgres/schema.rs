@@ -18,9 +18,10 @@ mod v5;
 mod v6;
 mod v7;
 mod v8;
+mod v9;
 
 /// The newest schema version this server knows.
-pub const LATEST_VERSION: i32 = 8;
+pub const LATEST_VERSION: i32 = 9;
 
 /// The advisory lock key for migrations ("schema" in ASCII).
 const LOCK: i64 = 0x0000_7363_6865_6d61;
@@ -35,6 +36,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (6, v6::SQL),
     (7, v7::SQL),
     (8, v8::SQL),
+    (9, v9::SQL),
 ];
 
 /// Brings the schema up to date; answers the partition span the database keeps (`span` for

@@ -1,0 +1,120 @@
+//! Leases on a real PostgreSQL: one holder at a time, taken over once the holder stops
+//! renewing (as after kill -9), and a holder that lost its lease has its work refused
+//! (fencing), even when it still believes it holds it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::postgres::Postgres;
+use futures::FutureExt;
+use server::store::postgres::{Held, PgSettings, PgStore};
+
+async fn open(pg: &Postgres) -> PgStore {
+    PgStore::open(&PgSettings::new(&pg.url)).await.unwrap()
+}
+
+/// The work of a test lease: one row in `done`, only if the lease is still held.
+async fn work(store: &PgStore, holder: &str, held: Held, what: &str) -> Option<()> {
+    let what = what.to_owned();
+    store
+        .under_lease("partition/7", holder, held, move |tx| {
+            async move {
+                tx.execute("INSERT INTO done (what) VALUES ($1)", &[&what]).await?;
+                Ok(())
+            }
+            .boxed()
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_holder_at_a_time_taken_over_after_it_stops_renewing_and_its_late_work_refused() {
+    let pg = Postgres::start();
+    let (a, b) = (open(&pg).await, open(&pg).await);
+    let (client, connection) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client.batch_execute("CREATE TABLE done (what text NOT NULL)").await.unwrap();
+    const LENGTH: i64 = 1_000;
+
+    let held_a = a.acquire("partition/7", "node-a", LENGTH).await.unwrap().expect("free: a takes it");
+    assert_eq!(b.acquire("partition/7", "node-b", LENGTH).await.unwrap(), None, "a holds it");
+    // Renewing keeps it, at the same epoch, past its first length.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(a.renew("partition/7", "node-a", held_a, LENGTH).await.unwrap());
+        assert_eq!(b.acquire("partition/7", "node-b", LENGTH).await.unwrap(), None);
+    }
+    assert_eq!(
+        a.acquire("partition/7", "node-a", LENGTH).await.unwrap(),
+        Some(held_a),
+        "its own: same epoch"
+    );
+    assert_eq!(work(&a, "node-a", held_a, "a1").await, Some(()));
+
+    // a stops renewing (a kill -9): b takes over once the lease runs out, within its length.
+    let stopped = std::time::Instant::now();
+    let held_b = loop {
+        if let Some(held) = b.acquire("partition/7", "node-b", LENGTH).await.unwrap() {
+            break held;
+        }
+        assert!(stopped.elapsed() < Duration::from_millis(2 * LENGTH as u64), "taken over in time");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(held_b.epoch > held_a.epoch, "a new holder, a new epoch");
+    // a comes back believing it still holds the lease: its renewal and its work are refused.
+    assert!(!a.renew("partition/7", "node-a", held_a, LENGTH).await.unwrap());
+    assert_eq!(work(&a, "node-a", held_a, "a2").await, None, "fenced");
+    assert_eq!(work(&b, "node-b", held_b, "b1").await, Some(()));
+    let done: Vec<String> = client
+        .query("SELECT what FROM done ORDER BY what", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(done, ["a1", "b1"], "nothing of the fenced work was committed");
+
+    // A clean stop gives the lease up at once.
+    assert!(b.release("partition/7", "node-b", held_b).await.unwrap());
+    let held_a = a.acquire("partition/7", "node-a", LENGTH).await.unwrap().expect("free at once");
+    assert!(held_a.epoch > held_b.epoch);
+    assert_eq!(
+        a.leases().await.unwrap(),
+        [("partition/7".to_owned(), "node-a".to_owned(), true)],
+        "who holds what, for the cluster page"
+    );
+    // Bad names and lengths are refused before the database is asked.
+    assert!(a.acquire("", "node-a", LENGTH).await.is_err());
+    assert!(a.acquire("x", &"n".repeat(129), LENGTH).await.is_err());
+    assert!(a.acquire("x", "node-a", 10).await.is_err());
+    tokio::task::spawn_blocking(move || drop(pg)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_racing_for_a_free_lease_get_one_holder() {
+    let pg = Postgres::start();
+    let mut nodes = Vec::new();
+    for _ in 0..4 {
+        nodes.push(std::sync::Arc::new(open(&pg).await));
+    }
+    for round in 0..20 {
+        let name = format!("race/{round}");
+        let tasks: Vec<_> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                let (node, name) = (node.clone(), name.clone());
+                tokio::spawn(async move { node.acquire(&name, &format!("node-{i}"), 5_000).await.unwrap() })
+            })
+            .collect();
+        let mut winners = 0;
+        for task in tasks {
+            winners += task.await.unwrap().is_some() as usize;
+        }
+        assert_eq!(winners, 1, "round {round}");
+    }
+    drop(nodes);
+    tokio::task::spawn_blocking(move || drop(pg)).await.unwrap();
+}
