@@ -33,7 +33,7 @@ pub use commands::{CommandOp, CommandRefusal, CommandStore, CommandsApplied, MAX
 pub use desired::{DesiredApplied, DesiredOp, DesiredRefusal, DesiredStore, MAX_SHADOWS};
 pub use error::StoreError;
 pub use redb_store::RedbStore;
-pub use retained::{RetainStore, RetainedChange, RetainedMessage, RetainedProperties};
+pub use retained::{RetainStore, RetainedCaps, RetainedChange, RetainedMessage, RetainedProperties};
 pub use retention::{Horizons, Retention};
 
 #[cfg(test)]

@@ -12,21 +12,8 @@ use rmqtt::retain::RetainTree;
 use rmqtt::topic::Topic;
 use telemetry::{Millis, Rejection};
 
+pub use crate::store::RetainedCaps as Caps;
 use crate::store::{RetainStore, RetainedChange, RetainedMessage};
-
-/// The caps (`[limits]`).
-#[derive(Debug, Clone, Copy)]
-pub struct Caps {
-    /// Topics one owner (a device, or a connection on topics that are not a device's) may
-    /// retain a message on.
-    pub per_owner: usize,
-    /// Bytes of payload one owner's retained messages may hold together.
-    pub bytes_per_owner: usize,
-    /// Retained messages in all.
-    pub total: usize,
-    /// Bytes of payload in all.
-    pub total_bytes: usize,
-}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Usage {

@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 use telemetry::Millis;
-use telemetry::desired::{DesiredError, Shadow};
+use telemetry::desired::{DesiredError, Reported, Shadow, merge_patch};
 
 use super::error::StoreError;
 use super::outcome::CommitOutcome;
@@ -70,4 +70,35 @@ pub trait DesiredStore: Send + Sync {
     fn apply_desired(&self, op: &DesiredOp, now: Millis) -> Result<DesiredApplied, StoreError>;
     /// A device's shadow, if it ever had a desired or reported state.
     fn shadow(&self, device: &str) -> Result<Option<Shadow>, StoreError>;
+}
+
+/// What `op` makes of a device's shadow `old` (a new one when it had none) at server time
+/// `now`: the shadow after it and whether the desired state changed, or why it is refused.
+/// The same shadow back means there is nothing to store. Every store decides with this, so
+/// they answer alike.
+pub(super) fn decide(old: &Shadow, op: &DesiredOp, now: Millis) -> Result<(Shadow, bool), DesiredRefusal> {
+    let mut shadow = old.clone();
+    let mut desired_changed = false;
+    match op {
+        DesiredOp::Patch { patch, if_match, by, .. } => {
+            if if_match.is_some_and(|v| v != old.v) {
+                return Err(DesiredRefusal::Stale { current: old.v });
+            }
+            let state = merge_patch(&old.state, patch).map_err(DesiredRefusal::Invalid)?;
+            if state != old.state {
+                shadow.state = state;
+                shadow.v = old.v.saturating_add(1);
+                shadow.updated_by = Some(by.clone());
+                shadow.updated_at = Some(now);
+                desired_changed = true;
+            }
+        }
+        DesiredOp::Reported { v, state, .. } => {
+            let same = old.reported.as_ref().is_some_and(|r| r.v == *v && &r.state == state);
+            if !same {
+                shadow.reported = Some(Reported { v: *v, state: state.clone(), at: now });
+            }
+        }
+    }
+    Ok((shadow, desired_changed))
 }

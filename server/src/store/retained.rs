@@ -72,6 +72,22 @@ impl RetainedChange {
     }
 }
 
+/// The caps on retained messages (`[limits]`): what a broker node checks as a publish
+/// arrives ([`crate::ingest::Retained::reserve`]), and what a store shared by several nodes
+/// checks again as it commits.
+#[derive(Debug, Clone, Copy)]
+pub struct RetainedCaps {
+    /// Topics one owner (a device, or a connection on topics that are not a device's) may
+    /// retain a message on.
+    pub per_owner: usize,
+    /// Bytes of payload one owner's retained messages may hold together.
+    pub bytes_per_owner: usize,
+    /// Retained messages in all.
+    pub total: usize,
+    /// Bytes of payload in all.
+    pub total_bytes: usize,
+}
+
 /// Where retained messages are kept.
 pub trait RetainStore: Send + Sync {
     /// Every retained message, expired ones included.

@@ -2,11 +2,11 @@
 //! table is made by the first change: a file without it simply has none.
 
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
-use telemetry::desired::{Reported, Shadow, merge_patch};
+use telemetry::desired::Shadow;
 use telemetry::{LiveEvent, Millis};
 
 use super::super::change_log::{self, CHANGES};
-use super::super::desired::{DesiredApplied, DesiredOp, DesiredRefusal, DesiredStore, MAX_SHADOWS};
+use super::super::desired::{DesiredApplied, DesiredOp, DesiredRefusal, DesiredStore, MAX_SHADOWS, decide};
 use super::super::error::StoreError;
 use super::super::outcome::CommitOutcome;
 use super::super::registry::{META, counter};
@@ -35,33 +35,11 @@ impl DesiredStore for RedbStore {
             if before.is_none() && rows.len()? as usize >= MAX_SHADOWS {
                 break 'done refused(DesiredRefusal::Full(MAX_SHADOWS));
             }
-            let old = before.clone().unwrap_or_else(|| Shadow::new(device));
-            let mut shadow = old.clone();
-            let mut desired_changed = false;
-            match op {
-                DesiredOp::Patch { patch, if_match, by, .. } => {
-                    if if_match.is_some_and(|v| v != old.v) {
-                        break 'done refused(DesiredRefusal::Stale { current: old.v });
-                    }
-                    let state = match merge_patch(&old.state, patch) {
-                        Ok(state) => state,
-                        Err(why) => break 'done refused(DesiredRefusal::Invalid(why)),
-                    };
-                    if state != old.state {
-                        shadow.state = state;
-                        shadow.v = old.v.saturating_add(1);
-                        shadow.updated_by = Some(by.clone());
-                        shadow.updated_at = Some(now);
-                        desired_changed = true;
-                    }
-                }
-                DesiredOp::Reported { v, state, .. } => {
-                    let same = old.reported.as_ref().is_some_and(|r| r.v == *v && &r.state == state);
-                    if !same {
-                        shadow.reported = Some(Reported { v: *v, state: state.clone(), at: now });
-                    }
-                }
-            }
+            let old = before.unwrap_or_else(|| Shadow::new(device));
+            let (shadow, desired_changed) = match decide(&old, op, now) {
+                Ok(decided) => decided,
+                Err(why) => break 'done refused(why),
+            };
             let mut outcome = CommitOutcome::default();
             if shadow != old {
                 let json = serde_json::to_vec(&shadow).expect("shadows serialise");
