@@ -41,11 +41,20 @@
 //! - `history`: a metric's downsampled history, from the rollups.
 //! - `retention`: pruning each level past its horizon.
 //! - `groups`: saved fleet queries.
+//! - `records`: the device registry's rows as the redb store's records, and summaries.
+//! - `reports`: a commit's share of the registry (latest values, statuses, attributes,
+//!   connections, device events), in its transaction.
+//! - `device_events`: each device's events, bounded.
+//! - `connections`: each device's connection log, bounded; ending open ones; availability.
+//! - `device_admin`: names, notes, expected intervals, deleting a device.
 //! - `time`: milliseconds to and from `timestamptz`.
 //! - `error`: what can go wrong.
 
 mod blocking;
 mod change_log;
+mod connections;
+mod device_admin;
+mod device_events;
 mod error;
 mod follow;
 mod groups;
@@ -55,6 +64,8 @@ mod leases;
 mod partitions;
 mod pool;
 mod reads;
+mod records;
+mod reports;
 mod retention;
 mod rollups;
 mod schema;
