@@ -30,6 +30,7 @@
 pub mod alarms;
 pub mod auth;
 pub mod clock;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod desired;

@@ -1,0 +1,8 @@
+//! Cluster mode (several nodes on one PostgreSQL and one MQTT broker): what a node does
+//! beyond a single server's work.
+//!
+//! - `tail`: every node's live clients see every stored change, whichever node stored it,
+//!   in the change log's order: the hub is fed from the database's log, not from the node's
+//!   own commits.
+
+pub mod tail;
