@@ -13,8 +13,32 @@
 //! - What changes who may do what is announced as an [`AuthEvent`], so live connections (MQTT
 //!   sessions, live feeds) end when their rights do.
 //!
+//! # Several nodes on one database
+//! With a [`UserStore`] shared by several nodes (PostgreSQL), what [`Auth`] keeps in memory is
+//! per node. Each piece, and what it means:
+//! - Sessions are not kept: every request's session is read from the store, so a session
+//!   ended on one node (sign-out, password change, user removed or demoted) is refused or
+//!   downgraded on every node at its next request. No sticky load balancing is needed.
+//! - Whether any user exists ([`Auth::access`], asked on every request): once a node has seen
+//!   a user it remembers that (the server never removes the last admin, and the command
+//!   line's removal runs with the servers stopped); until then it asks the store every
+//!   time, so a setup made on another node closes the dashboard on this one at once.
+//! - Device keys are kept in memory (checked on every CONNECT and publish) and read again
+//!   when [`UserStore::device_keys_version`] changed, asked at most every [`KEYS_FRESH`]:
+//!   a key replaced or revoked on another node stops working here within that bound, and
+//!   this node then announces it, so its connections with the old key end.
+//! - The setup token is per node (random per start unless `auth.setup_token` fixes it): give
+//!   every node the same fixed one, or open `/setup` on the node that printed its token.
+//! - The password gate's throttles and its cap on checks at once are per node: behind a
+//!   load balancer spreading one client over N nodes, it gets N times the guesses.
+//! - [`AuthEvent`]s reach this node's connections only. Another node's live feeds see a
+//!   change when they check their rights again (every [`crate::web::live::RECHECK_EVERY`],
+//!   reading the store); its MQTT connections see a key change as said above.
+//! - The log budget is per node.
+//!
 //! # Layout
-//! - [`users`]: the user, session and device key tables; [`password`]: Argon2id;
+//! - [`user_store`]: what is kept ([`UserStore`]) and the rules it keeps;
+//!   [`users`]: the redb file that keeps it on one node; [`password`]: Argon2id;
 //!   [`gate`] and [`throttle`]: how often, and how many at once, passwords are checked.
 //! - The HTTP side (the sign-in guard and forms) is in [`crate::web`].
 //! - [`accounts`]: users and device keys as the dashboard's admin page changes them.
@@ -23,14 +47,15 @@ pub mod accounts;
 pub mod gate;
 pub mod password;
 pub mod throttle;
+pub mod user_store;
 pub mod users;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -43,7 +68,8 @@ use crate::log_limit::LogLimit;
 use crate::secret::same_secret;
 
 use self::gate::Gate;
-use self::users::{SessionRecord, UserDb, UserDbError, UserRecord};
+pub use self::user_store::{Added, UserStore, UserStoreError};
+use self::user_store::{SessionRecord, UserRecord};
 
 /// The session cookie's name over plain HTTP.
 pub const COOKIE: &str = "iot_session";
@@ -53,6 +79,10 @@ pub const SECURE_COOKIE: &str = "__Host-iot_session";
 
 /// Sessions one user may hold; signing in again beyond that ends the oldest.
 pub const MAX_SESSIONS_PER_USER: usize = 32;
+
+/// How long this node trusts its memory of the device keys before asking the store whether
+/// any changed (on another node).
+pub const KEYS_FRESH: Duration = Duration::from_secs(1);
 
 /// The one-time setup token's length, in bytes of randomness.
 const SETUP_TOKEN_BYTES: usize = 16;
@@ -88,7 +118,7 @@ pub enum AuthError {
     #[error("the server keeps at most {MAX_DEVICE_KEYS} device keys")]
     TooManyKeys,
     #[error(transparent)]
-    Db(#[from] UserDbError),
+    Db(#[from] UserStoreError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +130,7 @@ pub enum LoginError {
     #[error("wrong user name or password")]
     Invalid,
     #[error(transparent)]
-    Db(#[from] UserDbError),
+    Db(#[from] UserStoreError),
 }
 
 /// A change to who may do what, for the connections that hold rights.
@@ -120,19 +150,44 @@ pub fn users_path(storage: &Path) -> PathBuf {
 }
 
 pub struct Auth {
-    users: UserDb,
+    users: Box<dyn UserStore>,
     config: AuthConfig,
+    /// Per node (see the module's doc).
     gate: Gate,
-    count: AtomicU64,
-    /// Serialises setup: two first admins at once cannot both win.
-    setup: Mutex<()>,
-    /// The one-time token `/setup` needs, while no user exists.
+    /// A user exists: once seen, remembered (see the module's doc).
+    users_exist: AtomicBool,
+    /// The one-time token `/setup` needs, while no user exists. Per node.
     setup_token: Mutex<Option<String>>,
-    /// Every device key's hash, by device: checked on every CONNECT and publish.
-    keys: RwLock<HashMap<String, [u8; 32]>>,
+    /// This node's memory of the device keys: checked on every CONNECT and publish.
+    keys: RwLock<Keys>,
+    /// When `keys` was last found current (ms since `started`); the refresh under way, or
+    /// this node's own change to the keys.
+    keys_checked: AtomicU64,
+    keys_refresh: Mutex<()>,
+    started: Instant,
+    /// To this node's connections only.
     events: broadcast::Sender<AuthEvent>,
     /// The budget of sign-in's log lines (failed sign-ins, wrong setup tokens, refusals).
     log: LogLimit,
+}
+
+/// Every device key's hash, by device, as of the store's [`UserStore::device_keys_version`].
+struct Keys {
+    version: u64,
+    hashes: HashMap<String, [u8; 32]>,
+}
+
+impl Keys {
+    fn read(users: &dyn UserStore) -> Result<Keys, UserStoreError> {
+        // The version first: a change made while the keys are read shows as a newer one.
+        let version = users.device_keys_version()?;
+        let hashes = users
+            .device_key_hashes()?
+            .into_iter()
+            .filter_map(|(device, hash)| Some((device, <[u8; 32]>::try_from(hash).ok()?)))
+            .collect();
+        Ok(Keys { version, hashes })
+    }
 }
 
 /// Percent-encodes a path for a query parameter, leaving unreserved characters and `/`.
@@ -152,29 +207,49 @@ fn token_hash(token: &str) -> [u8; 32] {
 }
 
 impl Auth {
-    pub fn new(users: UserDb, config: AuthConfig) -> Result<Auth, AuthError> {
+    pub fn new(users: impl UserStore + 'static, config: AuthConfig) -> Result<Auth, AuthError> {
         let count = users.count()?;
         users.remove_expired(now_ms())?;
-        let keys = users
-            .device_key_hashes()?
-            .into_iter()
-            .filter_map(|(device, hash)| Some((device, <[u8; 32]>::try_from(hash).ok()?)))
-            .collect();
+        let keys = Keys::read(&users)?;
         let setup_token = (count == 0).then(|| match config.setup_token.expose().trim() {
             "" => crate::random::hex(SETUP_TOKEN_BYTES),
             fixed => fixed.to_owned(),
         });
         Ok(Auth {
-            users,
+            users: Box::new(users),
             config,
             gate: Gate::default(),
-            count: AtomicU64::new(count),
-            setup: Mutex::new(()),
+            users_exist: AtomicBool::new(count > 0),
             setup_token: Mutex::new(setup_token),
             keys: RwLock::new(keys),
+            keys_checked: AtomicU64::new(0),
+            keys_refresh: Mutex::new(()),
+            started: Instant::now(),
             events: broadcast::channel(64).0,
             log: LogLimit::default(),
         })
+    }
+
+    /// Whether any user exists: remembered once seen, asked of the store until then (another
+    /// node may have made the first). A store that cannot answer counts as yes: the
+    /// dashboard stays closed while its users cannot be read.
+    fn users_exist(&self) -> bool {
+        if self.users_exist.load(Ordering::Relaxed) {
+            return true;
+        }
+        match self.users.count() {
+            Ok(0) => false,
+            Ok(_) => {
+                self.first_user();
+                true
+            }
+            Err(e) => {
+                if self.log_line("user database", "count").is_some() {
+                    tracing::warn!(error = %e, "user database: cannot tell whether users exist; signing in is required");
+                }
+                true
+            }
+        }
     }
 
     /// Whether to log a line about `key` for `reason` now ([`LogLimit::check`]): sign-in's
@@ -195,13 +270,13 @@ impl Auth {
 
     /// What a request with `user` (if signed in) may see.
     pub fn access(&self, user: Option<SessionUser>) -> Access {
-        let none = self.count.load(Ordering::Relaxed) == 0;
+        let none = !self.users_exist();
         Access { user, open: self.config.open || none, setup_needed: none }
     }
 
     /// Whether people must sign in (a user exists and the dashboard is not configured open).
     pub fn sign_in_required(&self) -> bool {
-        !self.config.open && self.count.load(Ordering::Relaxed) > 0
+        !self.config.open && self.users_exist()
     }
 
     /// The setup token, while no user exists: the server prints the setup link with it.
@@ -222,30 +297,32 @@ impl Auth {
     /// user's sessions end, so a password reset locks out whoever knew the old one.
     pub fn add_user(&self, name: &str, password: &str, role: Role) -> Result<(), AuthError> {
         let record = Self::new_record(name, password, role)?;
-        if self.users.get(name)?.is_none() && self.count.load(Ordering::Relaxed) >= MAX_USERS as u64 {
-            return Err(AuthError::TooManyUsers);
-        }
-        if self.users.put(&record)? {
-            self.users.end_sessions_of(name)?;
-            self.announce(AuthEvent::Sessions);
-        } else if self.count.fetch_add(1, Ordering::Relaxed) == 0 {
-            self.first_user();
+        match self.users.put(&record, MAX_USERS)? {
+            Added::New => self.first_user(),
+            // (`put` replaces: never `Taken`.)
+            Added::Replaced | Added::Taken => self.announce(AuthEvent::Sessions),
+            Added::Full => return Err(AuthError::TooManyUsers),
         }
         Ok(())
     }
 
-    /// The first user exists: setup is over, and everyone signs in from now on.
+    /// A user exists (the first, or another that this node now knows of): setup is over, and
+    /// everyone signs in from now on. Announced once per node.
     fn first_user(&self) {
+        if self.users_exist.swap(true, Ordering::Relaxed) {
+            return;
+        }
         *self.setup_token.lock().unwrap_or_else(|e| e.into_inner()) = None;
         if !self.config.open {
             self.announce(AuthEvent::SignInRequired);
         }
     }
 
+    /// Removes a user (the command line's `user remove`, the last admin included).
     pub fn remove_user(&self, name: &str) -> Result<bool, AuthError> {
         let removed = self.users.remove(name)?;
         if removed {
-            self.count.fetch_sub(1, Ordering::Relaxed);
+            self.users_exist.store(self.users.count()? > 0, Ordering::Relaxed);
             self.announce(AuthEvent::Sessions);
         }
         Ok(removed)
@@ -263,17 +340,24 @@ impl Auth {
     }
 
     /// Creates the first admin and signs them in; refused once any user exists, and without
-    /// the setup token. Blocking (Argon2).
+    /// the setup token. Blocking (Argon2). Two setups at once, on one node or two, make one admin: the store adds the first
+    /// user only while there is none.
     pub fn setup(&self, token: &str, name: &str, password: &str) -> Result<String, AuthError> {
-        let _one_at_a_time = self.setup.lock().unwrap_or_else(|e| e.into_inner());
-        if self.users.count()? > 0 {
+        if self.users_exist() {
             return Err(AuthError::AlreadySetUp);
         }
         let expected = self.setup_token().ok_or(AuthError::AlreadySetUp)?;
         if !same_secret(token.trim().as_bytes(), expected.as_bytes()) {
             return Err(AuthError::WrongSetupToken);
         }
-        self.add_user(name, password, Role::Admin)?;
+        let record = Self::new_record(name, password, Role::Admin)?;
+        match self.users.insert_first(&record)? {
+            Added::New => self.first_user(),
+            _ => {
+                self.first_user();
+                return Err(AuthError::AlreadySetUp);
+            }
+        }
         Ok(self.new_session(name)?)
     }
 
@@ -367,13 +451,13 @@ impl Auth {
         self.gate.check_address(peer)
     }
 
-    fn new_session(&self, name: &str) -> Result<String, UserDbError> {
+    fn new_session(&self, name: &str) -> Result<String, UserStoreError> {
         let expires = now_ms().saturating_add((self.config.session_days as i64).saturating_mul(86_400_000));
         self.session_until(name, expires)
     }
 
     /// A new session for `name` that lasts until `expires` (ms).
-    pub(crate) fn session_until(&self, name: &str, expires: i64) -> Result<String, UserDbError> {
+    pub(crate) fn session_until(&self, name: &str, expires: i64) -> Result<String, UserStoreError> {
         let token = crate::random::hex(32);
         let record = SessionRecord { user: name.to_owned(), expires };
         self.users.put_session(&token_hash(&token), &record, MAX_SESSIONS_PER_USER)?;
@@ -395,7 +479,7 @@ impl Auth {
     }
 
     /// Drops expired sessions; answers how many are left.
-    pub fn prune_sessions(&self) -> Result<u64, UserDbError> {
+    pub fn prune_sessions(&self) -> Result<u64, UserStoreError> {
         self.users.remove_expired(now_ms())
     }
 
@@ -415,14 +499,15 @@ impl Auth {
         if valid_name(device).is_err() {
             return Err(AuthError::BadName);
         }
-        let known = self.keys.read().unwrap_or_else(|e| e.into_inner()).contains_key(device);
-        if !known && self.keys.read().unwrap_or_else(|e| e.into_inner()).len() >= MAX_DEVICE_KEYS {
-            return Err(AuthError::TooManyKeys);
-        }
         let key = crate::random::hex(24);
         let hash = token_hash(&key);
-        let replaced = self.users.put_device_key(device, &hash)?;
-        self.keys.write().unwrap_or_else(|e| e.into_inner()).insert(device.to_owned(), hash);
+        // No refresh runs meanwhile, so its reading cannot hide this change.
+        let _writing = self.keys_refresh.lock().unwrap_or_else(|e| e.into_inner());
+        let replaced = match self.users.put_device_key(device, &hash, MAX_DEVICE_KEYS)? {
+            Added::Full => return Err(AuthError::TooManyKeys),
+            added => added == Added::Replaced,
+        };
+        self.keys.write().unwrap_or_else(|e| e.into_inner()).hashes.insert(device.to_owned(), hash);
         if replaced {
             self.announce(AuthEvent::DeviceKey(device.to_owned()));
         }
@@ -431,12 +516,55 @@ impl Auth {
 
     /// Revokes a device's key; its connections end.
     pub fn revoke_device_key(&self, device: &str) -> Result<bool, AuthError> {
+        let _writing = self.keys_refresh.lock().unwrap_or_else(|e| e.into_inner());
         let removed = self.users.remove_device_key(device)?;
-        self.keys.write().unwrap_or_else(|e| e.into_inner()).remove(device);
+        self.keys.write().unwrap_or_else(|e| e.into_inner()).hashes.remove(device);
         if removed {
             self.announce(AuthEvent::DeviceKey(device.to_owned()));
         }
         Ok(removed)
+    }
+
+    /// Reads the device keys again if another node changed them, asking the store at most
+    /// every [`KEYS_FRESH`]; announces each device whose key changed, so this node's
+    /// connections with the old one end. One caller asks while the others go on with what
+    /// is known; a store that cannot answer leaves the keys as they were (devices are not
+    /// cut off by a database outage) and is asked again after the bound.
+    pub fn refresh_device_keys(&self) {
+        let elapsed = |auth: &Auth| u64::try_from(auth.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let checked = self.keys_checked.load(Ordering::Relaxed);
+        if elapsed(self).saturating_sub(checked) < KEYS_FRESH.as_millis() as u64 {
+            return;
+        }
+        let Ok(_one) = self.keys_refresh.try_lock() else { return };
+        let now = elapsed(self);
+        if now.saturating_sub(self.keys_checked.load(Ordering::Relaxed)) < KEYS_FRESH.as_millis() as u64 {
+            return;
+        }
+        self.keys_checked.store(now, Ordering::Relaxed);
+        let version = match self.users.device_keys_version() {
+            Ok(v) => v,
+            Err(e) => return tracing::warn!(error = %e, "user database: device keys not checked"),
+        };
+        if self.keys.read().unwrap_or_else(|e| e.into_inner()).version == version {
+            return;
+        }
+        let fresh = match Keys::read(&*self.users) {
+            Ok(keys) => keys,
+            Err(e) => return tracing::warn!(error = %e, "user database: device keys not read"),
+        };
+        let changed: Vec<String> = {
+            let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+            let old = std::mem::replace(&mut *keys, fresh);
+            old.hashes
+                .into_iter()
+                .filter(|(device, hash)| keys.hashes.get(device) != Some(hash))
+                .map(|(device, _)| device)
+                .collect()
+        };
+        for device in changed {
+            self.announce(AuthEvent::DeviceKey(device));
+        }
     }
 
     pub fn device_keys(&self) -> Result<Vec<String>, AuthError> {
@@ -447,13 +575,16 @@ impl Auth {
     pub fn check_device_key(&self, device: &str, key: &[u8]) -> Option<[u8; 32]> {
         let key = std::str::from_utf8(key).ok()?;
         let hash = token_hash(key);
+        self.refresh_device_keys();
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
-        keys.get(device).filter(|stored| same_secret(*stored, &hash)).copied()
+        keys.hashes.get(device).filter(|stored| same_secret(*stored, &hash)).copied()
     }
 
-    /// Whether `device`'s key is still the one whose hash is `hash` (not replaced or revoked).
+    /// Whether `device`'s key is still the one whose hash is `hash` (not replaced or revoked,
+    /// here or, within [`KEYS_FRESH`], on another node).
     pub fn device_key_current(&self, device: &str, hash: &[u8; 32]) -> bool {
-        self.keys.read().unwrap_or_else(|e| e.into_inner()).get(device) == Some(hash)
+        self.refresh_device_keys();
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).hashes.get(device) == Some(hash)
     }
 
     /// The session cookie's name: `__Host-` prefixed with secure cookies.
@@ -502,6 +633,7 @@ fn check_password_rules(password: &str) -> Result<(), AuthError> {
 mod tests {
     use std::sync::Arc;
 
+    use super::users::UserDb;
     use super::*;
 
     const PEER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);

@@ -2,13 +2,11 @@
 //! does not need (its operator can always add an admin back): nobody removes or demotes the
 //! last admin, and admins do not remove themselves or change their own role.
 
-use std::sync::atomic::Ordering;
-
 use telemetry::accounts::MAX_USERS;
 use telemetry::{AccountError, Accounts, DeviceId, IssuedKey, Role, UserEntry};
 use tracing::{info, warn};
 
-use super::users::{Change, UserDbError};
+use super::user_store::{Added, Change, UserStoreError};
 use super::{Auth, AuthError, AuthEvent};
 
 fn storage(e: impl std::fmt::Display) -> AccountError {
@@ -16,8 +14,8 @@ fn storage(e: impl std::fmt::Display) -> AccountError {
     AccountError::Storage
 }
 
-impl From<UserDbError> for AccountError {
-    fn from(e: UserDbError) -> AccountError {
+impl From<UserStoreError> for AccountError {
+    fn from(e: UserStoreError) -> AccountError {
         storage(e)
     }
 }
@@ -47,10 +45,8 @@ impl Auth {
                 self.announce(AuthEvent::Sessions);
                 match role {
                     Some(role) => info!(by, user = name, %role, "role changed"),
-                    None => {
-                        self.count.fetch_sub(1, Ordering::Relaxed);
-                        info!(by, user = name, "user removed");
-                    }
+                    // An admin remains: users still exist.
+                    None => info!(by, user = name, "user removed"),
                 }
                 Ok(())
             }
@@ -67,13 +63,12 @@ impl Accounts for Auth {
 
     fn add_user(&self, name: &str, password: &str, role: Role) -> Result<(), AccountError> {
         let record = Auth::new_record(name, password, role)?;
-        if self.count.load(Ordering::Relaxed) >= MAX_USERS as u64 {
-            return Err(AccountError::TooManyUsers);
+        match self.users.insert_new(&record, MAX_USERS)? {
+            Added::New => self.first_user(),
+            // (`insert_new` replaces nothing: never `Replaced`.)
+            Added::Taken | Added::Replaced => return Err(AccountError::UserExists),
+            Added::Full => return Err(AccountError::TooManyUsers),
         }
-        if !self.users.insert_new(&record)? {
-            return Err(AccountError::UserExists);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
         info!(user = name, %role, "user added");
         Ok(())
     }

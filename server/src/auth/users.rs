@@ -1,12 +1,17 @@
-//! Users and sign-in sessions, in their own redb file next to the telemetry database
-//! (`users.redb`). Session tokens are stored only as SHA-256 hashes, so a copy of the file
-//! does not let anyone in; passwords only as Argon2id hashes.
+//! [`UserDb`]: users, sign-in sessions and device keys in their own redb file next to the
+//! telemetry database (`users.redb`), the one-node [`UserStore`]. Session tokens are stored
+//! only as SHA-256 hashes, so a copy of the file does not let anyone in; passwords only as
+//! Argon2id hashes. redb has one writer at a time, so each write transaction's checks (caps,
+//! the last admin) hold until it commits; and one process has the file open (redb locks it),
+//! so nothing changes it behind the server's back.
 
 use std::path::Path;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
-use serde::{Deserialize, Serialize};
 use telemetry::Role;
+
+use super::user_store::UserStore;
+pub use super::user_store::{Added, Change, SessionRecord, UserRecord, UserStoreError};
 
 /// User name → [`UserRecord`] (JSON).
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
@@ -15,40 +20,12 @@ const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessions")
 /// Device id → SHA-256 of its MQTT password (a random key the server made).
 const DEVICE_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("device_keys");
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UserRecord {
-    pub name: String,
-    /// Argon2id PHC string.
-    pub password: String,
-    pub role: Role,
-    pub created: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SessionRecord {
-    pub user: String,
-    pub expires: i64,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("user database: {0}")]
-pub struct UserDbError(String);
-
-fn err(e: impl std::fmt::Display) -> UserDbError {
-    UserDbError(e.to_string())
-}
-
-/// What [`UserDb::change_keeping_an_admin`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
-    Done,
-    NoSuchUser,
-    /// Refused: the user is the last admin.
-    LastAdmin,
+fn err(e: impl std::fmt::Display) -> UserStoreError {
+    UserStoreError::new(e)
 }
 
 /// Ends every session of `name`.
-fn remove_sessions_of(tx: &redb::WriteTransaction, name: &str) -> Result<(), UserDbError> {
+fn remove_sessions_of(tx: &redb::WriteTransaction, name: &str) -> Result<(), UserStoreError> {
     let mut sessions = tx.open_table(SESSIONS).map_err(err)?;
     sessions
         .retain(|_, v| serde_json::from_slice::<SessionRecord>(v).map(|s| s.user != name).unwrap_or(false))
@@ -61,19 +38,19 @@ pub struct UserDb {
 
 impl UserDb {
     /// Opens (or creates) the file, only its owner reading it.
-    pub fn open(path: &Path) -> Result<UserDb, UserDbError> {
-        crate::files::private_file(path).map_err(|e| UserDbError(format!("{}: {e}", path.display())))?;
-        let db = Database::create(path).map_err(|e| UserDbError(format!("{}: {e}", path.display())))?;
+    pub fn open(path: &Path) -> Result<UserDb, UserStoreError> {
+        crate::files::private_file(path).map_err(|e| UserStoreError(format!("{}: {e}", path.display())))?;
+        let db = Database::create(path).map_err(|e| UserStoreError(format!("{}: {e}", path.display())))?;
         Self::init(db)
     }
 
-    pub fn in_memory() -> Result<UserDb, UserDbError> {
+    pub fn in_memory() -> Result<UserDb, UserStoreError> {
         Self::init(
             Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()).map_err(err)?,
         )
     }
 
-    fn init(db: Database) -> Result<UserDb, UserDbError> {
+    fn init(db: Database) -> Result<UserDb, UserStoreError> {
         let tx = db.begin_write().map_err(err)?;
         tx.open_table(USERS).map_err(err)?;
         tx.open_table(SESSIONS).map_err(err)?;
@@ -82,19 +59,53 @@ impl UserDb {
         Ok(UserDb { db })
     }
 
-    pub fn count(&self) -> Result<u64, UserDbError> {
+    /// Adds `user` in `tx` unless `refuse` says why not; `replace` lets it take the place
+    /// of one of that name (whose sessions end).
+    fn add(
+        &self,
+        user: &UserRecord,
+        replace: bool,
+        refuse: impl Fn(u64) -> Option<Added>,
+    ) -> Result<Added, UserStoreError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        let added = {
+            let mut users = tx.open_table(USERS).map_err(err)?;
+            let exists = users.get(user.name.as_str()).map_err(err)?.is_some();
+            if exists && !replace {
+                return Ok(Added::Taken);
+            }
+            if let Some(refused) = refuse(users.len().map_err(err)?).filter(|_| !exists) {
+                return Ok(refused);
+            }
+            let bytes = serde_json::to_vec(user).map_err(err)?;
+            users.insert(user.name.as_str(), bytes.as_slice()).map_err(err)?;
+            drop(users);
+            if exists {
+                remove_sessions_of(&tx, &user.name)?;
+                Added::Replaced
+            } else {
+                Added::New
+            }
+        };
+        tx.commit().map_err(err)?;
+        Ok(added)
+    }
+}
+
+impl UserStore for UserDb {
+    fn count(&self) -> Result<u64, UserStoreError> {
         let tx = self.db.begin_read().map_err(err)?;
         tx.open_table(USERS).map_err(err)?.len().map_err(err)
     }
 
-    pub fn get(&self, name: &str) -> Result<Option<UserRecord>, UserDbError> {
+    fn get(&self, name: &str) -> Result<Option<UserRecord>, UserStoreError> {
         let tx = self.db.begin_read().map_err(err)?;
         let table = tx.open_table(USERS).map_err(err)?;
         let Some(v) = table.get(name).map_err(err)? else { return Ok(None) };
         serde_json::from_slice(v.value()).map(Some).map_err(err)
     }
 
-    pub fn list(&self) -> Result<Vec<UserRecord>, UserDbError> {
+    fn list(&self) -> Result<Vec<UserRecord>, UserStoreError> {
         let tx = self.db.begin_read().map_err(err)?;
         let table = tx.open_table(USERS).map_err(err)?;
         let mut out = Vec::new();
@@ -105,35 +116,19 @@ impl UserDb {
         Ok(out)
     }
 
-    /// Adds or replaces a user; true if it replaced one.
-    pub fn put(&self, user: &UserRecord) -> Result<bool, UserDbError> {
-        let tx = self.db.begin_write().map_err(err)?;
-        let replaced = {
-            let bytes = serde_json::to_vec(user).map_err(err)?;
-            let mut users = tx.open_table(USERS).map_err(err)?;
-            users.insert(user.name.as_str(), bytes.as_slice()).map_err(err)?.is_some()
-        };
-        tx.commit().map_err(err)?;
-        Ok(replaced)
+    fn put(&self, user: &UserRecord, max_users: usize) -> Result<Added, UserStoreError> {
+        self.add(user, true, |count| (count >= max_users as u64).then_some(Added::Full))
     }
 
-    /// Adds a user unless one of that name exists; false if one did (nothing changed).
-    pub fn insert_new(&self, user: &UserRecord) -> Result<bool, UserDbError> {
-        let tx = self.db.begin_write().map_err(err)?;
-        {
-            let mut users = tx.open_table(USERS).map_err(err)?;
-            if users.get(user.name.as_str()).map_err(err)?.is_some() {
-                return Ok(false);
-            }
-            let bytes = serde_json::to_vec(user).map_err(err)?;
-            users.insert(user.name.as_str(), bytes.as_slice()).map_err(err)?;
-        }
-        tx.commit().map_err(err)?;
-        Ok(true)
+    fn insert_new(&self, user: &UserRecord, max_users: usize) -> Result<Added, UserStoreError> {
+        self.add(user, false, |count| (count >= max_users as u64).then_some(Added::Full))
     }
 
-    /// Removes a user and signs them out everywhere; false if there was none.
-    pub fn remove(&self, name: &str) -> Result<bool, UserDbError> {
+    fn insert_first(&self, user: &UserRecord) -> Result<Added, UserStoreError> {
+        self.add(user, false, |count| (count > 0).then_some(Added::Taken))
+    }
+
+    fn remove(&self, name: &str) -> Result<bool, UserStoreError> {
         let tx = self.db.begin_write().map_err(err)?;
         let existed = {
             remove_sessions_of(&tx, name)?;
@@ -143,10 +138,7 @@ impl UserDb {
         Ok(existed)
     }
 
-    /// Removes a user (ending their sessions), or sets their role (`Some`), unless that would
-    /// leave no admin. Checked and written in one transaction, so two admins demoting each
-    /// other at once cannot both succeed.
-    pub fn change_keeping_an_admin(&self, name: &str, role: Option<Role>) -> Result<Change, UserDbError> {
+    fn change_keeping_an_admin(&self, name: &str, role: Option<Role>) -> Result<Change, UserStoreError> {
         let tx = self.db.begin_write().map_err(err)?;
         {
             let mut users = tx.open_table(USERS).map_err(err)?;
@@ -181,14 +173,12 @@ impl UserDb {
         Ok(Change::Done)
     }
 
-    /// Stores a session; beyond `max_per_user` sessions of that user, the ones closest to
-    /// expiry end.
-    pub fn put_session(
+    fn put_session(
         &self,
         token_hash: &[u8],
         session: &SessionRecord,
         max_per_user: usize,
-    ) -> Result<(), UserDbError> {
+    ) -> Result<(), UserStoreError> {
         let tx = self.db.begin_write().map_err(err)?;
         {
             let bytes = serde_json::to_vec(session).map_err(err)?;
@@ -213,8 +203,7 @@ impl UserDb {
         tx.commit().map_err(err)
     }
 
-    /// The user of an unexpired session, in one read (this runs on every request).
-    pub fn session_user(&self, token_hash: &[u8], now: i64) -> Result<Option<UserRecord>, UserDbError> {
+    fn session_user(&self, token_hash: &[u8], now: i64) -> Result<Option<UserRecord>, UserStoreError> {
         let tx = self.db.begin_read().map_err(err)?;
         let sessions = tx.open_table(SESSIONS).map_err(err)?;
         let Some(v) = sessions.get(token_hash).map_err(err)? else { return Ok(None) };
@@ -227,9 +216,7 @@ impl UserDb {
         serde_json::from_slice(v.value()).map(Some).map_err(err)
     }
 
-    /// Sets a user's password (an Argon2id PHC string) and ends all their sessions, in one
-    /// transaction; false if there is no such user.
-    pub fn set_password(&self, name: &str, password: &str) -> Result<bool, UserDbError> {
+    fn set_password(&self, name: &str, password: &str) -> Result<bool, UserStoreError> {
         let tx = self.db.begin_write().map_err(err)?;
         {
             let mut users = tx.open_table(USERS).map_err(err)?;
@@ -246,21 +233,13 @@ impl UserDb {
         Ok(true)
     }
 
-    /// Ends every session of `name`.
-    pub fn end_sessions_of(&self, name: &str) -> Result<(), UserDbError> {
-        let tx = self.db.begin_write().map_err(err)?;
-        remove_sessions_of(&tx, name)?;
-        tx.commit().map_err(err)
-    }
-
-    pub fn remove_session(&self, token_hash: &[u8]) -> Result<(), UserDbError> {
+    fn remove_session(&self, token_hash: &[u8]) -> Result<(), UserStoreError> {
         let tx = self.db.begin_write().map_err(err)?;
         tx.open_table(SESSIONS).map_err(err)?.remove(token_hash).map_err(err)?;
         tx.commit().map_err(err)
     }
 
-    /// Drops sessions that expired before `now`; answers how many sessions are left.
-    pub fn remove_expired(&self, now: i64) -> Result<u64, UserDbError> {
+    fn remove_expired(&self, now: i64) -> Result<u64, UserStoreError> {
         let tx = self.db.begin_write().map_err(err)?;
         let left = {
             let mut sessions = tx.open_table(SESSIONS).map_err(err)?;
@@ -275,14 +254,12 @@ impl UserDb {
         Ok(left)
     }
 
-    /// Sessions stored (live or not yet pruned).
-    pub fn session_count(&self) -> Result<u64, UserDbError> {
+    fn session_count(&self) -> Result<u64, UserStoreError> {
         let tx = self.db.begin_read().map_err(err)?;
         tx.open_table(SESSIONS).map_err(err)?.len().map_err(err)
     }
 
-    /// Every device key: device id → SHA-256 of the key.
-    pub fn device_key_hashes(&self) -> Result<Vec<(String, Vec<u8>)>, UserDbError> {
+    fn device_key_hashes(&self) -> Result<Vec<(String, Vec<u8>)>, UserStoreError> {
         let tx = self.db.begin_read().map_err(err)?;
         let table = tx.open_table(DEVICE_KEYS).map_err(err)?;
         let mut out = Vec::new();
@@ -293,29 +270,40 @@ impl UserDb {
         Ok(out)
     }
 
-    /// Sets a device's key hash; true if it replaced one.
-    pub fn put_device_key(&self, device: &str, key_hash: &[u8]) -> Result<bool, UserDbError> {
+    fn put_device_key(
+        &self,
+        device: &str,
+        key_hash: &[u8],
+        max_keys: usize,
+    ) -> Result<Added, UserStoreError> {
         let tx = self.db.begin_write().map_err(err)?;
-        let replaced =
-            tx.open_table(DEVICE_KEYS).map_err(err)?.insert(device, key_hash).map_err(err)?.is_some();
+        let added = {
+            let mut keys = tx.open_table(DEVICE_KEYS).map_err(err)?;
+            let exists = keys.get(device).map_err(err)?.is_some();
+            if !exists && keys.len().map_err(err)? >= max_keys as u64 {
+                return Ok(Added::Full);
+            }
+            keys.insert(device, key_hash).map_err(err)?;
+            if exists { Added::Replaced } else { Added::New }
+        };
         tx.commit().map_err(err)?;
-        Ok(replaced)
+        Ok(added)
     }
 
-    pub fn remove_device_key(&self, device: &str) -> Result<bool, UserDbError> {
+    fn remove_device_key(&self, device: &str) -> Result<bool, UserStoreError> {
         let tx = self.db.begin_write().map_err(err)?;
         let existed = tx.open_table(DEVICE_KEYS).map_err(err)?.remove(device).map_err(err)?.is_some();
         tx.commit().map_err(err)?;
         Ok(existed)
     }
 
-    pub fn device_key(&self, device: &str) -> Result<Option<Vec<u8>>, UserDbError> {
+    fn device_key(&self, device: &str) -> Result<Option<Vec<u8>>, UserStoreError> {
         let tx = self.db.begin_read().map_err(err)?;
         let table = tx.open_table(DEVICE_KEYS).map_err(err)?;
         Ok(table.get(device).map_err(err)?.map(|v| v.value().to_vec()))
     }
 
-    pub fn device_key_ids(&self) -> Result<Vec<String>, UserDbError> {
+    fn device_key_ids(&self) -> Result<Vec<String>, UserStoreError> {
         let tx = self.db.begin_read().map_err(err)?;
         let table = tx.open_table(DEVICE_KEYS).map_err(err)?;
         let mut out = Vec::new();
@@ -323,5 +311,11 @@ impl UserDb {
             out.push(entry.map_err(err)?.0.value().to_owned());
         }
         Ok(out)
+    }
+
+    /// Always 0: this process is the only one with the file open, and its [`super::Auth`]
+    /// changes its memory of the keys with every change it makes.
+    fn device_keys_version(&self) -> Result<u64, UserStoreError> {
+        Ok(0)
     }
 }
