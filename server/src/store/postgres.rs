@@ -41,6 +41,7 @@
 //! - `history`: a metric's downsampled history, from the rollups.
 //! - `retention`: pruning each level past its horizon.
 //! - `groups`: saved fleet queries.
+//! - `users`: users, sign-in sessions and device keys (`crate::auth::UserStore`).
 //! - `records`: the device registry's rows as the redb store's records, and summaries.
 //! - `reports`: a commit's share of the registry (latest values, statuses, attributes,
 //!   connections, device events), in its transaction.
@@ -72,6 +73,7 @@ mod schema;
 mod span;
 mod store;
 mod time;
+mod users;
 
 pub use blocking::PgBlocking;
 pub use change_log::MAX_TAIL;
