@@ -48,6 +48,7 @@
 //! - `device_events`: each device's events, bounded.
 //! - `connections`: each device's connection log, bounded; ending open ones; availability.
 //! - `device_admin`: names, notes, expected intervals, deleting a device.
+//! - `source`: the read side (`TelemetrySource`) for the synchronous callers.
 //! - `time`: milliseconds to and from `timestamptz`.
 //! - `error`: what can go wrong.
 
@@ -70,6 +71,7 @@ mod reports;
 mod retention;
 mod rollups;
 mod schema;
+mod source;
 mod span;
 mod store;
 mod time;
