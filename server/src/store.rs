@@ -33,6 +33,7 @@ pub use commands::{CommandOp, CommandRefusal, CommandStore, CommandsApplied, MAX
 pub use desired::{DesiredApplied, DesiredOp, DesiredRefusal, DesiredStore, MAX_SHADOWS};
 pub use error::StoreError;
 pub use redb_store::RedbStore;
+pub use redb_store::{MAX_DONE_DELIVERIES, MAX_LOG as MAX_ALARM_LOG};
 pub use retained::{RetainStore, RetainedCaps, RetainedChange, RetainedMessage, RetainedProperties};
 pub use retention::{Horizons, Retention};
 

@@ -42,6 +42,8 @@
 //! - `retention`: pruning each level past its horizon.
 //! - `groups`: saved fleet queries.
 //! - `users`: users, sign-in sessions and device keys (`crate::auth::UserStore`).
+//! - `alarms`: alarm rules, channels, rule states, alarms and their logs; an alarm commit's share.
+//! - `deliveries`: the notification outbox, safe for two nodes' senders.
 //! - `records`: the device registry's rows as the redb store's records, and summaries.
 //! - `reports`: a commit's share of the registry (latest values, statuses, attributes,
 //!   connections, device events), in its transaction.
@@ -52,11 +54,13 @@
 //! - `time`: milliseconds to and from `timestamptz`.
 //! - `error`: what can go wrong.
 
+mod alarms;
 mod blocking;
 mod change_log;
 mod connections;
 mod device_admin;
 mod device_events;
+mod deliveries;
 mod error;
 mod follow;
 mod groups;
