@@ -16,7 +16,7 @@ use telemetry::{History, Millis};
 use super::super::retention::Horizons;
 use super::error::PgError;
 use super::retention;
-use super::rollups::{LEVELS, Plan};
+use super::rollups::{Buckets, LEVELS, Plan};
 use super::store::PgStore;
 
 /// A viewer's local days over a range ([`day_edges`]), worked out before the query (so the
@@ -126,7 +126,12 @@ impl PgStore {
             }
         };
         if let Some(series) = series {
-            plan.read(&tx, series, retention::kept(&pruned), &mut fold).await?;
+            let buckets = if history.zone.is_some() {
+                Buckets::Edges(&history.edges)
+            } else {
+                Buckets::Width(history.bucket_ms)
+            };
+            plan.read(&tx, series, retention::kept(&pruned), buckets, &mut fold).await?;
             history.buckets = fold.finish();
         }
         tx.commit().await?;

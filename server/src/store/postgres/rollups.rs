@@ -18,7 +18,9 @@
 //! period divides the bucket width, the partial periods at either end from the next level
 //! down, raw readings where no whole minute fits. Here the cuts are collected first
 //! ([`Plan`]) and each level is then read in one query over all its ranges, so a chart of
-//! 5,000 local days is three queries, not a few per bucket.
+//! 5,000 local days is three queries, not a few per bucket; each query sums its rows up per
+//! bucket in the database (`GROUP BY` the bucket), so a million readings in 1,000 buckets
+//! send 1,000 rows, not the 16,667 minutes they are read from.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -127,28 +129,59 @@ impl Plan {
         self.add(end, to, finer);
     }
 
-    /// Reads the planned ranges of `series` into `fold`, leaving out what was pruned.
+    /// Reads the planned ranges of `series` into `fold`, leaving out what was pruned. Each
+    /// query sums its rows up per bucket (`buckets`, as `fold` cuts them), so what comes back
+    /// is a row per bucket and level, not a row per period or reading.
     pub async fn read(
         self,
-        client: &Transaction<'_>,
+        tx: &Transaction<'_>,
         series: i32,
         kept: Kept,
+        buckets: Buckets<'_>,
         fold: &mut Downsampler,
     ) -> Result<(), PgError> {
-        for ((ranges, table), from) in self.levels.into_iter().zip(TABLES).zip(kept.rollups) {
+        let sources = self.levels.into_iter().zip(TABLES).zip(kept.rollups).map(|((ranges, table), from)| {
+            let summary = "min(r.start), min(r.min), max(r.max), sum(r.sum), sum(r.count)::int8, \
+                           (array_agg(r.last ORDER BY r.last_ts DESC))[1], max(r.last_ts)";
+            (ranges, table, "r.start", "r.start < q.b", summary, from)
+        });
+        let raw = (
+            self.raw,
+            "readings",
+            "r.ts",
+            "r.ts <= q.b",
+            "min(r.ts), min(r.value), max(r.value), sum(r.value), count(*), \
+             (array_agg(r.value ORDER BY r.ts DESC))[1], max(r.ts)",
+            kept.readings,
+        );
+        for (ranges, table, at, before_end, summary, from) in sources.chain([raw]) {
             if ranges.is_empty() {
                 continue;
             }
             let (firsts, ends) = times(&ranges)?;
             let from = time::to_time(from.clamp(time::EARLIEST, time::LATEST - 1))?;
-            let statement = client
+            let (key, width, edges) = match buckets {
+                Buckets::Width(w) => (format!("floor(extract(epoch FROM {at}) * 1000 / $5::int8)"), w, None),
+                Buckets::Edges(edges) => {
+                    let edges = edges
+                        .iter()
+                        .map(|e| time::to_time((*e).clamp(time::EARLIEST, time::LATEST - 1)))
+                        .collect::<Result<Vec<SystemTime>, PgError>>()?;
+                    (format!("width_bucket({at}, $5::timestamptz[])"), 0, Some(edges))
+                }
+            };
+            let statement = tx
                 .prepare_cached(&format!(
-                    "SELECT r.start, r.min, r.max, r.sum, r.count, r.last, r.last_ts FROM {table} r \
+                    "SELECT {summary} FROM {table} r \
                      JOIN unnest($2::timestamptz[], $3::timestamptz[]) AS q(a, b) \
-                     ON r.start >= q.a AND r.start < q.b WHERE r.series = $1 AND r.start >= $4"
+                     ON {at} >= q.a AND {before_end} WHERE r.series = $1 AND {at} >= $4 GROUP BY {key}"
                 ))
                 .await?;
-            for row in client.query(&statement, &[&series, &firsts, &ends, &from]).await? {
+            let rows = match &edges {
+                Some(edges) => tx.query(&statement, &[&series, &firsts, &ends, &from, edges]).await?,
+                None => tx.query(&statement, &[&series, &firsts, &ends, &from, &width]).await?,
+            };
+            for row in rows {
                 let count: i64 = row.get(4);
                 let s = Summary {
                     min: row.get(1),
@@ -159,25 +192,19 @@ impl Plan {
                     last: row.get(5),
                     last_t: time::from_time(row.get::<_, SystemTime>(6))?,
                 };
+                // Any time in the bucket says which it is: its first.
                 fold.summary(time::from_time(row.get::<_, SystemTime>(0))?, &s);
-            }
-        }
-        if !self.raw.is_empty() {
-            let (froms, tos) = times(&self.raw)?;
-            let from = time::to_time(kept.readings.clamp(time::EARLIEST, time::LATEST - 1))?;
-            let statement = client
-                .prepare_cached(
-                    "SELECT r.ts, r.value FROM readings r \
-                     JOIN unnest($2::timestamptz[], $3::timestamptz[]) AS q(a, b) \
-                     ON r.ts >= q.a AND r.ts <= q.b WHERE r.series = $1 AND r.ts >= $4 ORDER BY r.ts",
-                )
-                .await?;
-            for row in client.query(&statement, &[&series, &froms, &tos, &from]).await? {
-                fold.point(time::from_time(row.get::<_, SystemTime>(0))?, row.get(1));
             }
         }
         Ok(())
     }
+}
+
+/// How a history's buckets are cut: widths aligned to multiples of it, or between edges.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Buckets<'a> {
+    Width(Millis),
+    Edges(&'a [Millis]),
 }
 
 /// Ranges as two arrays of times.
