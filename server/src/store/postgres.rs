@@ -41,6 +41,10 @@
 //! - `history`: a metric's downsampled history, from the rollups.
 //! - `retention`: pruning each level past its horizon.
 //! - `groups`: saved fleet queries.
+//! - `dashboards`: dashboards, saved against the copy loaded; the starter one.
+//! - `tags`: devices' tags, each change numbered.
+//! - `retained`: the broker's retained messages, their caps checked again at commit.
+//! - `desired`: devices' desired and reported state, versioned.
 //! - `users`: users, sign-in sessions and device keys (`crate::auth::UserStore`).
 //! - `alarms`: alarm rules, channels, rule states, alarms and their logs; an alarm commit's share.
 //! - `deliveries`: the notification outbox, safe for two nodes' senders.
@@ -58,9 +62,11 @@ mod alarms;
 mod blocking;
 mod change_log;
 mod connections;
+mod dashboards;
 mod device_admin;
 mod device_events;
 mod deliveries;
+mod desired;
 mod error;
 mod follow;
 mod groups;
@@ -72,12 +78,14 @@ mod pool;
 mod reads;
 mod records;
 mod reports;
+mod retained;
 mod retention;
 mod rollups;
 mod schema;
 mod source;
 mod span;
 mod store;
+mod tags;
 mod time;
 mod users;
 
