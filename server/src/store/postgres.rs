@@ -45,6 +45,8 @@
 //! - `tags`: devices' tags, each change numbered.
 //! - `retained`: the broker's retained messages, their caps checked again at commit.
 //! - `desired`: devices' desired and reported state, versioned.
+//! - `commands`: commands to devices, their transitions made on locked rows.
+//! - `bulks`: bulk commands and each device's place in them.
 //! - `users`: users, sign-in sessions and device keys (`crate::auth::UserStore`).
 //! - `alarms`: alarm rules, channels, rule states, alarms and their logs; an alarm commit's share.
 //! - `deliveries`: the notification outbox, safe for two nodes' senders.
@@ -60,7 +62,9 @@
 
 mod alarms;
 mod blocking;
+mod bulks;
 mod change_log;
+mod commands;
 mod connections;
 mod dashboards;
 mod device_admin;
