@@ -26,7 +26,7 @@ pub(super) const COLUMNS: &str = "r.status_online, r.status_at, r.status_session
 /// A device's summary query: `devices` (alias `d`) joined with its record.
 const SUMMARY: &str = "SELECT coalesce(d.id, r.id), d.first_seen, d.last_seen, d.message_count, \
      r.status_online, r.status_at, r.status_session, r.name, r.note, \
-     r.interval_set, r.attributes, r.metrics, r.rhythm \
+     r.interval_set, r.attributes, r.metrics, r.rhythm, d.tags \
      FROM devices d FULL JOIN device_records r ON r.id = d.id";
 
 /// A session counter as stored: the u64 bit for bit (compared only once read back).
@@ -74,6 +74,8 @@ fn summary(row: &Row) -> Result<DeviceSummary, PgError> {
     let count: Option<i64> = row.try_get(3)?;
     rec.message_count = u64::try_from(count.unwrap_or(0))
         .map_err(|_| PgError::Corrupt(format!("device {id}: a message count of {count:?}")))?;
+    // Its tags, on ingest's row ([`super::tags`]).
+    rec.tags = json(row, 13, &id)?;
     Ok(rec.summary(&id))
 }
 
