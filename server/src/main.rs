@@ -94,15 +94,24 @@ enum UserAction {
     Remove { name: String },
 }
 
-/// The user database, opened by a command while the server is stopped.
-fn open_auth(config: &Config) -> anyhow::Result<(server::auth::Auth, PathBuf)> {
+/// The user database, opened by a command: the users file (while the server is stopped), or
+/// PostgreSQL (any time: the nodes read it as they go); answers where it is, for messages.
+fn open_auth(config: &Config) -> anyhow::Result<(server::auth::Auth, String)> {
     use server::auth::{Auth, users::UserDb, users_path};
+    use server::store::postgres::{PgBlocking, PgSettings, Span};
+    let storage = &config.storage;
+    if !storage.postgres_url.is_empty() {
+        let settings =
+            PgSettings { url: storage.postgres_url.expose().to_owned(), pool_size: 2, span: Span::DAY };
+        let pg = PgBlocking::open(&settings)?;
+        return Ok((Auth::new(pg, config.auth.clone())?, "PostgreSQL".to_owned()));
+    }
     let path = users_path(&config.storage.path);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let db = UserDb::open(&path).with_context(|| "is the server running? Stop it first")?;
-    Ok((Auth::new(db, config.auth.clone())?, path))
+    Ok((Auth::new(db, config.auth.clone())?, path.display().to_string()))
 }
 
 fn devices(config: &Config, action: DeviceAction) -> anyhow::Result<()> {
@@ -141,7 +150,7 @@ fn users(config: &Config, action: UserAction) -> anyhow::Result<()> {
                 }
             };
             auth.add_user(&name, &password, role.parse().map_err(anyhow::Error::msg)?)?;
-            println!("user {name} ({role}) saved in {}", path.display());
+            println!("user {name} ({role}) saved in {path}");
         }
         UserAction::List => {
             for (name, role) in auth.users()? {
@@ -192,8 +201,26 @@ fn env_help() -> String {
     help
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// How long an idle thread of tokio's blocking pool (redb reads and commits, password checks)
+/// waits for work before it ends: one second rather than tokio's ten. The pool wakes its idle
+/// threads in turn, so with ten seconds every thread a burst created (1,000 devices connecting
+/// at once made 40 to 110) stayed alive for good, each holding up to a few hundred KB of
+/// freed memory in its allocator cache: 12 to 54 MB of the server's memory at 1,000 devices,
+/// depending on the burst. With one second the pool shrinks to the threads the steady load
+/// keeps busy (about 10 at 1,000 devices × 5 metrics at 1 Hz) seconds after the burst
+/// (scripts/bench-memory.sh, docs/benchmarks.md); starting a thread again costs tens of µs.
+const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
