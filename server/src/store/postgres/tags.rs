@@ -1,10 +1,11 @@
 //! Devices' tags, on each device's registry row: each change is a numbered
 //! [`LiveEvent::Tags`] in the change log, written in the transaction that stores the tags.
 //!
-//! Lock order: the change counter first, then the devices' rows, as ingest takes them
-//! (it numbers, then updates its devices). Taking the counter before reading the tags also
-//! makes every tag change on every node take turns, so each compares against the tags the
-//! previous one committed.
+//! Lock order: the change counter first, then the devices' rows in id order, as ingest takes
+//! them (it numbers, then updates its devices in id order). Taking the counter before reading
+//! the tags also makes every tag change on every node take turns, so each compares against
+//! the tags the previous one committed; the rows are read locked, so a device deleted
+//! meanwhile is either gone before the read or deleted after the commit.
 
 use deadpool_postgres::Transaction;
 use telemetry::tags::Tags;
@@ -42,7 +43,9 @@ impl PgStore {
         let tx = client.transaction().await?;
         lock_changes(&tx).await?;
         let statement = tx
-            .prepare_cached("SELECT id, tags FROM devices WHERE id = ANY($1) AND message_count > 0")
+            .prepare_cached(
+                "SELECT id, tags FROM devices WHERE id = ANY($1) AND message_count > 0 ORDER BY id FOR UPDATE",
+            )
             .await?;
         let mut stored: FastMap<String, Tags> = FastMap::default();
         for row in tx.query(&statement, &[&ids]).await? {
