@@ -1,10 +1,10 @@
 //! History on the PostgreSQL store against a real PostgreSQL (common::postgres): the redb
 //! engine's tests (server/src/store/engine_tests.rs) ported, "whatever was rolled up or
 //! pruned, reads answer as they would from the raw readings", and where pruning widens
-//! buckets, as the redb store answers the same readings. Rollups are kept by ingest, so
-//! what the redb tests seal is here simply stored; late and redelivered readings, the
-//! pruning of each level by its own age, local days across DST changes, and a kill -9 of the
-//! database are tested as there. The property tests run 16 cases each (48 for redb) to keep
+//! buckets, as the redb store answers the same readings. Where the redb tests seal, these
+//! run a roll-up pass (`PgStore::roll_up`, what `Store::seal` calls); late and redelivered
+//! readings, the pruning of each level by its own age, local days across DST changes, and a
+//! kill -9 of the database during ingest and passes are tested as there. The property tests run 16 cases each (48 for redb) to keep
 //! CI's time.
 
 mod common;
@@ -111,6 +111,11 @@ impl Db {
         self.run(self.store.points(device, "t", i64::MIN, i64::MAX, None, usize::MAX)).unwrap()
     }
 
+    /// A roll-up pass of what was taken before `before` (the redb store's seal).
+    fn seal(&self, before: Millis) -> u64 {
+        self.run(self.store.roll_up(before)).unwrap()
+    }
+
     fn prune(&self, horizons: Horizons) -> Pruned {
         self.run(self.store.prune(horizons)).unwrap()
     }
@@ -142,19 +147,32 @@ fn redb(points: &[(Millis, f64)], seal: Millis) -> RedbStore {
 }
 
 #[test]
-fn every_range_reads_like_the_raw_readings_and_exports_page_through() {
+fn every_range_reads_like_the_raw_readings_before_and_after_roll_up_passes() {
     let db = Db::start();
     let points = day();
     let out = db.commit("a", &points);
     assert_eq!((out.stored, out.duplicates), (8_640, 0));
     assert_eq!(db.all("a"), points);
-    for (a, b, n) in [(0, DAY_MS, 1_000), (HOUR_MS, 2 * HOUR_MS, 500), (0, DAY_MS, 50), (0, DAY_MS, 23)] {
-        let h = db.history("a", T0 + a, T0 + b, n);
-        assert_eq!(h.bucket_ms, bucket_width(T0 + a, T0 + b, n));
-        let want = downsample(points.iter().copied().filter(|p| p.0 >= h.from && p.0 <= h.to), h.bucket_ms);
-        assert!(!want.is_empty());
-        assert_buckets_match(&h.buckets, &want);
-    }
+    let check = || {
+        for (a, b, n) in [(0, DAY_MS, 1_000), (HOUR_MS, 2 * HOUR_MS, 500), (0, DAY_MS, 50), (0, DAY_MS, 23)] {
+            let h = db.history("a", T0 + a, T0 + b, n);
+            assert_eq!(h.bucket_ms, bucket_width(T0 + a, T0 + b, n));
+            let want =
+                downsample(points.iter().copied().filter(|p| p.0 >= h.from && p.0 <= h.to), h.bucket_ms);
+            assert!(!want.is_empty());
+            assert_buckets_match(&h.buckets, &want);
+        }
+    };
+    // All queued, none rolled up yet: the queue is read as the rollups would be.
+    assert_eq!(db.rollups(), [0, 0]);
+    check();
+    assert_eq!(db.seal(T0 + 80_000_000), 8_000);
+    assert_eq!(db.count("SELECT count(*) FROM rollup_pending"), 640);
+    check();
+    assert_eq!(db.seal(T0 + 80_000_000), 0, "nothing twice");
+    assert_eq!(db.seal(i64::MAX), 640);
+    check();
+    assert_eq!(db.all("a"), points);
     // Export pages, after a time, limited.
     let page = db.run(db.store.points("a", "t", T0, i64::MAX, Some(T0 + 10_230_000), 3)).unwrap();
     assert_eq!(page, points[1_024..1_027]);
@@ -174,6 +192,7 @@ fn a_redelivered_reading_is_not_counted_twice_even_by_two_nodes_at_once() {
     let db = Db::start();
     let points = day();
     db.commit("a", &points);
+    db.seal(i64::MAX);
     let again = db.commit("a", &points[100..200]);
     assert_eq!((again.stored, again.duplicates), (0, 100));
     assert_eq!(db.history("a", T0, T0 + DAY_MS, 1_000).readings(), 8_640);
@@ -189,6 +208,21 @@ fn a_redelivered_reading_is_not_counted_twice_even_by_two_nodes_at_once() {
     let h = db.history("a", T0 + DAY_MS, T0 + DAY_MS + HOUR_MS, 100);
     assert_buckets_match(&h.buckets, &downsample(more.iter().copied(), h.bucket_ms));
     assert_eq!(h.readings(), 2_000);
+    // Both nodes run a pass at once, while more readings arrive: each reading rolled up once.
+    let later: Vec<(Millis, f64)> =
+        (0..2_000).map(|i| (T0 + DAY_MS + 3_000_000 + i * 1_000, i as f64)).collect();
+    let batch = readings("a", &later);
+    let (x, y, z) = db.run(async {
+        tokio::join!(db.store.roll_up(i64::MAX), other.roll_up(i64::MAX), other.ingest(&batch))
+    });
+    let z = z.unwrap();
+    assert_eq!(z.stored, 2_000);
+    let rolled = x.unwrap() + y.unwrap() + db.seal(i64::MAX);
+    assert_eq!(rolled, 4_000, "the two nodes' passes and the one after");
+    assert_eq!(db.count("SELECT sum(count)::bigint FROM rollup_hours"), 8_640 + 4_000);
+    let all: Vec<(Millis, f64)> = more.iter().chain(&later).copied().collect();
+    let h = db.history("a", T0 + DAY_MS, T0 + DAY_MS + 2 * HOUR_MS, 100);
+    assert_buckets_match(&h.buckets, &downsample(all, h.bucket_ms));
 }
 
 #[test]
@@ -205,10 +239,14 @@ fn late_readings_are_folded_into_the_periods_they_belong_to() {
         p.0 == last_of_minute || (lacked..lacked + MINUTE_MS).contains(&p.0) || (p.0 / 10_000) % 5 == 0
     });
     db.commit("a", &early);
+    db.seal(i64::MAX);
     let minutes = |db: &Db| db.history("a", hour, hour + HOUR_MS - 1, 61);
     assert_eq!(minutes(&db).buckets.len(), 59);
     assert_eq!(db.commit("a", &late).stored, late.len() as u64);
     assert_eq!(db.all("a"), points, "late readings read back in order");
+    let in_hour = points.iter().copied().filter(|p| (hour..hour + HOUR_MS).contains(&p.0));
+    assert_buckets_match(&minutes(&db).buckets, &downsample(in_hour, MINUTE_MS));
+    assert_eq!(db.seal(i64::MAX), late.len() as u64);
     let h = minutes(&db);
     assert_eq!((h.bucket_ms, h.buckets.len()), (MINUTE_MS, 60));
     let in_hour = points.iter().copied().filter(|p| (hour..hour + HOUR_MS).contains(&p.0));
@@ -230,6 +268,7 @@ fn pruning_hides_old_readings_at_once_and_drops_their_partitions() {
     db.commit("a", &points);
     let partitions = db.run(db.store.partitions()).unwrap().len();
     assert_eq!(partitions, 2, "the day crosses midnight UTC");
+    db.seal(T0 + 12 * HOUR_MS);
     let cut = T0 + 6 * HOUR_MS + 5;
     let pruned = db.prune(Horizons::all(cut));
     let kept: Vec<_> = points.iter().copied().filter(|p| p.0 >= cut).collect();
@@ -264,7 +303,8 @@ fn each_level_is_pruned_by_its_own_age_and_long_charts_still_answer() {
         .map(|i| (NOW - 400 * DAY_MS + i * 10 * MINUTE_MS, ((i * 7_919) % 1_000) as f64 / 10.0))
         .collect();
     db.commit("a", &points);
-    // A late reading, 100 days old.
+    db.seal(NOW - HOUR_MS);
+    // A late reading, 100 days old, still queued when pruning comes: rolled up first.
     let late = (NOW - 100 * DAY_MS + 5 * MINUTE_MS, 123.0);
     db.commit("a", &[late]);
     points.insert(points.partition_point(|p| p.0 < late.0), late);
@@ -327,6 +367,7 @@ fn buckets_finer_than_the_level_left_are_widened_to_it() {
         }
     }
     db.commit("a", &points);
+    db.seal(NOW);
     db.prune(defaults().horizons(NOW));
     let other = db.node();
     let history = |from, to, n| db.run(other.history("a", "t", from, to, n)).unwrap();
@@ -353,6 +394,7 @@ fn pruning_inside_a_period_is_exact() {
     let db = Db::start();
     let points = day();
     db.commit("a", &points);
+    db.seal(i64::MAX);
     let distinct = |period: Millis, keep: &dyn Fn(Millis) -> bool| {
         let mut starts: Vec<Millis> =
             points.iter().map(|p| p.0 - p.0 % period).filter(|s| keep(*s)).collect();
@@ -445,12 +487,13 @@ fn any_range_reads_like_the_raw_readings() {
     let db = Db::start();
     let cases = (
         prop::collection::vec((1i64..400_000, -1_000i64..1_000), 1..400),
+        0usize..400,
         0.0f64..1.0,
         0.0f64..1.0,
         2usize..1_200,
     );
     TestRunner::new(Config::with_cases(16))
-        .run(&cases, |(steps, from_frac, len_frac, max_points)| {
+        .run(&cases, |(steps, seal_at, from_frac, len_frac, max_points)| {
             let device = next_device();
             let mut t = T0;
             let points: Vec<(Millis, f64)> = steps
@@ -461,6 +504,9 @@ fn any_range_reads_like_the_raw_readings() {
                 })
                 .collect();
             db.commit(&device, &points);
+            if let Some(p) = points.get(seal_at) {
+                db.seal(p.0);
+            }
             let span = (t - T0) as f64;
             let from = T0 + (span * from_frac) as i64;
             let to = from + ((t - from) as f64 * len_frac) as i64;
@@ -482,11 +528,12 @@ fn local_days_read_like_the_raw_readings() {
         0usize..ZONES.len(),
         0usize..DST_SEASONS.len(),
         prop::collection::vec((1i64..10_800_000, -1_000i64..1_000), 1..600),
+        0usize..600,
         0.0f64..0.5,
         2usize..40,
     );
     TestRunner::new(Config::with_cases(16))
-        .run(&cases, |(zone, season, steps, from_frac, max_points)| {
+        .run(&cases, |(zone, season, steps, seal_at, from_frac, max_points)| {
             let device = next_device();
             let zone = Zone::named(ZONES[zone]).unwrap();
             let start = DST_SEASONS[season];
@@ -499,6 +546,9 @@ fn local_days_read_like_the_raw_readings() {
                 })
                 .collect();
             db.commit(&device, &points);
+            if let Some(p) = points.get(seal_at) {
+                db.seal(p.0);
+            }
             let from = start + ((t - start) as f64 * from_frac) as i64;
             let h = db.history_in(&device, from, t, max_points, &zone);
             prop_assert!(h.buckets.len() <= max_points.max(2));
@@ -530,6 +580,7 @@ fn local_days_are_cut_at_whole_hours_where_only_hours_are_left() {
         .flat_map(|start| (0..10 * 144).map(move |i| (start + i * 10 * MINUTE_MS, (i % 97) as f64)))
         .collect();
     db.commit("a", &points);
+    db.seal(NOW);
     db.prune(defaults().horizons(NOW));
     let reference = redb(&points, NOW);
     reference.prune(defaults().horizons(NOW)).unwrap();
@@ -553,15 +604,16 @@ fn local_days_are_cut_at_whole_hours_where_only_hours_are_left() {
     }
 }
 
-/// Rollups are committed with their readings: after kill -9 of the database, a chart counts
-/// exactly the readings that are stored, every acknowledged one among them.
+/// Readings are queued with their commit and moved into the rollups by passes in one
+/// transaction each: after kill -9 of the database during ingest and passes, every stored
+/// reading is in the queue or the rollups, once.
 #[test]
 fn rollups_survive_kill_9_of_postgres_with_their_readings() {
     let mut db = Db::start();
     let acked = std::sync::Arc::new(AtomicUsize::new(0));
+    let store = std::sync::Arc::new(db.node());
     let writer = {
-        let store = std::sync::Arc::new(db.node());
-        let acked = acked.clone();
+        let (store, acked) = (store.clone(), acked.clone());
         db.rt.spawn(async move {
             for b in 0..100_000i64 {
                 let batch: Vec<(Millis, f64)> =
@@ -573,19 +625,41 @@ fn rollups_survive_kill_9_of_postgres_with_their_readings() {
             }
         })
     };
-    while acked.load(Ordering::SeqCst) < 2_000 {
+    // Passes all along, each of what is 30 s of reading time behind the latest acknowledged.
+    let passes = {
+        let (store, acked) = (store.clone(), acked.clone());
+        db.rt.spawn(async move {
+            let mut rolled = 0;
+            loop {
+                let behind = T0 + acked.load(Ordering::SeqCst) as Millis * 1_000 - 30_000;
+                match store.roll_up(behind).await {
+                    Ok(n) => rolled += n,
+                    Err(_) => return rolled,
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        })
+    };
+    while acked.load(Ordering::SeqCst) < 3_000 {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     db.pg.kill9();
     db.run(writer).unwrap();
+    let rolled = db.run(passes).unwrap();
+    assert!(rolled > 0, "passes ran during the writes");
     db.pg.restart();
     let acked = acked.load(Ordering::SeqCst);
-    let store = db.node();
-    db.store = store;
+    db.store = db.node();
     let stored = db.all("k");
     assert!(stored.len() >= acked, "{} stored, {acked} acknowledged", stored.len());
+    let in_rollups = db.count("SELECT coalesce(sum(count), 0)::bigint FROM rollup_minutes");
+    let queued = db.count("SELECT count(*) FROM rollup_pending");
+    assert_eq!(in_rollups + queued, stored.len() as i64, "each stored reading rolled up or queued, once");
+    assert_eq!(db.count("SELECT coalesce(sum(count), 0)::bigint FROM rollup_hours"), in_rollups);
     let last = stored.last().unwrap().0;
     let h = db.history("k", T0, last, 100);
-    assert_eq!(h.readings(), stored.len() as u64, "the rollups hold exactly what is stored");
+    assert_eq!(h.readings(), stored.len() as u64);
     assert_buckets_match(&h.buckets, &downsample(stored.iter().copied(), h.bucket_ms));
+    db.seal(i64::MAX);
+    assert_buckets_match(&db.history("k", T0, last, 100).buckets, &h.buckets);
 }

@@ -11,8 +11,8 @@
 //!    returned rows say which messages stored something new. COPY straight into `readings`
 //!    would be faster, but one duplicate row aborts a COPY; what the staging step costs is
 //!    measured by `scripts/bench-pg.sh`.
-//! 4. The readings the merge returned (the new ones only) are folded into their minutes' and
-//!    hours' rollups ([`super::rollups`]).
+//! 4. The readings the merge returned (the new ones only) are queued for their minutes' and
+//!    hours' rollups ([`super::rollups`], by binary COPY; a pass folds them in later).
 //! 5. Each message that stored something gets a change (`LiveEvent::Reading`), numbered
 //!    last ([`super::change_log`]), and each device's row its counts.
 

@@ -11,7 +11,7 @@
 //! period, a sixtieth of the readings at most), and their horizons are recorded too, so a
 //! late reading rolled up into a pruned period is not shown either.
 //!
-//! Nodes pruning at once take turns: the horizons' rows are locked (`FOR UPDATE`) for the
+//! Nodes pruning at once take turns (with each other and with roll-up passes): the horizons' rows are locked (`FOR UPDATE`) for the
 //! transaction, so the second counts from where the first left off.
 
 use std::time::SystemTime;
@@ -23,7 +23,7 @@ use telemetry::history::{MINUTE_MS, ROLLUP_PERIODS};
 use super::super::api::Pruned;
 use super::super::retention::Horizons;
 use super::error::PgError;
-use super::rollups::{Kept, LEVELS, TABLES};
+use super::rollups::{self, Kept, LEVELS, TABLES};
 use super::store::PgStore;
 use super::time;
 
@@ -77,18 +77,23 @@ impl PgStore {
     pub async fn prune(&self, horizons: Horizons) -> Result<Pruned, PgError> {
         let mut pruned = Pruned::default();
         let readings = usable(horizons.readings);
-        let rollups = [usable(horizons.minute_rollups), usable(horizons.hour_rollups)];
+        let rollup_horizons = [usable(horizons.minute_rollups), usable(horizons.hour_rollups)];
         {
             let mut client = self.pool.get().await?;
             let tx = client.transaction().await?;
+            // Not while a roll-up pass writes the rollups this deletes from.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&rollups::LOCK]).await?;
             let before = recorded(&tx, true).await?;
             if let Some(to) = readings {
+                // Queued readings that go are rolled up first: rollups outlive them (and
+                // counting reads whole minutes from the rollups).
+                rollups::roll_up_in(&tx, to).await?;
                 let from = before.readings.unwrap_or(time::EARLIEST);
                 if to > from {
                     pruned.readings = count_readings(&tx, from, to, kept(&before).rollups[0]).await?;
                 }
             }
-            for (level, horizon) in rollups.into_iter().enumerate() {
+            for (level, horizon) in rollup_horizons.into_iter().enumerate() {
                 let Some(h) = horizon else { continue };
                 let period = ROLLUP_PERIODS[level];
                 let first = time::to_time(h.div_euclid(period) * period)?;
@@ -104,7 +109,9 @@ impl PgStore {
                     "UPDATE retention_horizons SET before = greatest(before, $2) WHERE level = $1",
                 )
                 .await?;
-            for (level, horizon) in LEVEL_NAMES.into_iter().zip([readings, rollups[0], rollups[1]]) {
+            for (level, horizon) in
+                LEVEL_NAMES.into_iter().zip([readings, rollup_horizons[0], rollup_horizons[1]])
+            {
                 if let Some(h) = horizon {
                     tx.execute(&statement, &[&level, &time::to_time(h)?]).await?;
                 }
