@@ -357,3 +357,70 @@ async fn a_session_survives_kill_9_of_the_database() {
     drop((auth, again));
     tokio::task::spawn_blocking(move || drop(pg)).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_s_caps_are_counted_in_the_database_across_nodes() {
+    use telemetry::accounts::{MAX_DEVICE_KEYS, MAX_USERS};
+    use telemetry::{AccountError, Accounts};
+    let pg = Postgres::start();
+    let (a, b) = (node(&pg, ""), node(&pg, ""));
+    a.add_user("ann", "correct horse", Role::Admin).unwrap();
+    // One place left under each cap, filled in directly.
+    let (client, connection) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let users = (MAX_USERS - 2) as i32;
+    let keys = (MAX_DEVICE_KEYS - 1) as i32;
+    client
+        .execute(
+            "INSERT INTO users SELECT 'u' || g, 'x', 'viewer', 0 FROM generate_series(1, $1) g",
+            &[&users],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO device_keys SELECT 'd' || g, sha256(g::text::bytea) FROM generate_series(1, $1) g",
+            &[&keys],
+        )
+        .await
+        .unwrap();
+    let race = |name: &'static str| {
+        let (a, b) = (a.clone(), b.clone());
+        tokio::task::spawn_blocking(move || {
+            let barrier = Arc::new(Barrier::new(2));
+            let threads: Vec<_> = [a, b]
+                .into_iter()
+                .enumerate()
+                .map(|(n, node)| {
+                    let barrier = barrier.clone();
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        let id = format!("{name}{n}");
+                        if name == "user" {
+                            Accounts::add_user(&*node, &id, "long enough", Role::Viewer).err()
+                        } else {
+                            Accounts::issue_device_key(&*node, &id).err()
+                        }
+                    })
+                })
+                .collect();
+            let mut errors: Vec<Option<AccountError>> =
+                threads.into_iter().map(|t| t.join().unwrap()).collect();
+            errors.sort_by_key(Option::is_some);
+            errors
+        })
+    };
+    assert_eq!(race("user").await.unwrap(), [None, Some(AccountError::TooManyUsers)]);
+    assert_eq!(race("dev").await.unwrap(), [None, Some(AccountError::TooManyKeys)]);
+    // Counted in the tables (the lists stop at the caps, so they would not tell).
+    let count = |sql: &'static str| {
+        let client = &client;
+        async move { client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) as usize }
+    };
+    assert_eq!(count("SELECT count(*) FROM users").await, MAX_USERS, "one of the two was added");
+    assert_eq!(count("SELECT count(*) FROM device_keys").await, MAX_DEVICE_KEYS);
+    // Replacing a key at the cap is not adding one.
+    assert!(Accounts::issue_device_key(&*b, "d7").unwrap().replaced);
+    drop((a, b));
+    tokio::task::spawn_blocking(move || drop(pg)).await.unwrap();
+}
