@@ -65,6 +65,17 @@ pub struct StorageConfig {
     pub prune_interval_secs: u64,
     pub seal_interval_secs: u64,
     pub change_log: u64,
+    /// PostgreSQL instead of the redb file (cluster mode: every node on one database): a
+    /// libpq-style URL, or empty for the redb file at `path`. A secret: it may hold a password.
+    #[serde(default)]
+    pub postgres_url: Secret,
+    /// Connections a node keeps to PostgreSQL at most.
+    #[serde(default = "default_postgres_pool")]
+    pub postgres_pool: usize,
+}
+
+fn default_postgres_pool() -> usize {
+    16
 }
 
 impl StorageConfig {
@@ -159,6 +170,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_PRUNE_INTERVAL_SECS", "storage.prune_interval_secs"),
     ("IOT_SEAL_INTERVAL_SECS", "storage.seal_interval_secs"),
     ("IOT_CHANGE_LOG", "storage.change_log"),
+    ("IOT_POSTGRES_URL", "storage.postgres_url"),
+    ("IOT_POSTGRES_POOL", "storage.postgres_pool"),
     ("IOT_MQTT_MODE", "mqtt.mode"),
     ("IOT_MQTT_LISTEN", "mqtt.listen"),
     ("IOT_MQTT_PLAIN", "mqtt.plain"),
@@ -268,6 +281,10 @@ impl Config {
         }
         if self.storage.change_log == 0 {
             return Err(invalid("storage.change_log must be at least 1"));
+        }
+        if !(1..=crate::store::postgres::MAX_POOL).contains(&self.storage.postgres_pool) {
+            let most = crate::store::postgres::MAX_POOL;
+            return Err(invalid(&format!("storage.postgres_pool must be 1 to {most}")));
         }
         let limits = &self.limits;
         if !(limits.device_messages_per_sec >= 0.0 && limits.device_messages_per_sec.is_finite()) {

@@ -115,11 +115,13 @@ pub struct Retaining {
 impl Ingest {
     /// Starts the writer task. Once `stop` turns true (or every `Ingest` handle is dropped)
     /// it refuses new jobs, commits what is queued and ends; await the returned handle to
-    /// know the last commit is done.
+    /// know the last commit is done. With `live_from_log`, what it commits reaches `hub`
+    /// through the database's change log instead of straight from here (cluster mode).
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         store: Arc<dyn Store>,
         hub: Hub,
+        live_from_log: bool,
         metrics: Arc<Metrics>,
         limits: Arc<Limits>,
         batching: Batching,
@@ -141,6 +143,7 @@ impl Ingest {
         let writer = writer::Writer {
             store,
             hub,
+            live_from_log,
             metrics: metrics.clone(),
             refusals: refusals.clone(),
             batching,

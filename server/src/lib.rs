@@ -74,7 +74,8 @@ use crate::ingest::{Batching, Ingest, Limits};
 use crate::metrics::Metrics;
 use crate::mqtt::broker::{EmbeddedBroker, TlsListen};
 use crate::state::AppState;
-use crate::store::{AlarmStore, RedbStore, Store};
+use crate::store::postgres::{PgBlocking, PgSettings, Span};
+use crate::store::{RedbStore, Store};
 use crate::tls::HttpsListener;
 use crate::web::routes::WebSettings;
 
@@ -116,7 +117,9 @@ pub enum StartError {
 /// A server whose storage is open and whose listeners are bound; [`Server::run`] serves.
 pub struct Server {
     config: Config,
-    store: Arc<RedbStore>,
+    store: Arc<dyn Store>,
+    /// The same store, when it is PostgreSQL: the live hub is then fed from its change log.
+    postgres: Option<PgBlocking>,
     http: TcpListener,
     http_addr: SocketAddr,
     /// HTTPS instead of HTTP, when `[tls]` is set.
@@ -151,6 +154,44 @@ fn link_host(addr: SocketAddr) -> String {
     }
 }
 
+/// The storage a server runs on, with sign-in's users: the redb file and the users file
+/// beside it, or PostgreSQL for both (`storage.postgres_url`).
+async fn open_storage(
+    config: &Config,
+) -> Result<(Arc<dyn Store>, Arc<Auth>, Option<PgBlocking>), StartError> {
+    let storage = &config.storage;
+    let auth_config = config.auth.clone();
+    if storage.postgres_url.is_empty() {
+        let path = storage.path.clone();
+        let cache = storage.cache_mb << 20;
+        let store = tokio::task::spawn_blocking(move || RedbStore::open_with_cache(&path, cache))
+            .await
+            .expect("open task")?;
+        info!(path = %storage.path.display(), "storage open");
+        let users_path = auth::users_path(&storage.path);
+        let users = tokio::task::spawn_blocking(move || UserDb::open(&users_path))
+            .await
+            .expect("open task")
+            .map_err(auth::AuthError::from)?;
+        return Ok((Arc::new(store), Arc::new(Auth::new(users, auth_config)?), None));
+    }
+    let settings = PgSettings {
+        url: storage.postgres_url.expose().to_owned(),
+        pool_size: storage.postgres_pool,
+        span: Span::DAY,
+    };
+    let (pg, auth) = tokio::task::spawn_blocking(move || {
+        let pg = PgBlocking::open(&settings).map_err(store::StoreError::from)?;
+        let auth = Auth::new(pg.clone(), auth_config)?;
+        Ok::<_, StartError>((pg, auth))
+    })
+    .await
+    .expect("open task")?;
+    // Never the URL: it may hold a password.
+    info!("storage open: PostgreSQL");
+    Ok((Arc::new(pg.clone()), Arc::new(auth), Some(pg)))
+}
+
 impl Server {
     /// Reads the TLS files if set, opens the database and binds the HTTP(S) listener and (in
     /// embedded mode) the MQTT listeners. Port 0 picks a free port; see [`Server::http_addr`],
@@ -172,14 +213,7 @@ impl Server {
             None => None,
         };
         let assets = web::assets::load(&config.web.site_root, &config.web.assets_url)?;
-        let path = config.storage.path.clone();
-        let cache = config.storage.cache_mb << 20;
-        let store = Arc::new(
-            tokio::task::spawn_blocking(move || RedbStore::open_with_cache(&path, cache))
-                .await
-                .expect("open task")?,
-        );
-        info!(path = %config.storage.path.display(), "storage open");
+        let (store, auth, postgres) = open_storage(&config).await?;
         // Read now, so the first chart in local days does not wait for it.
         info!(database = %telemetry::zone::database(), "time zones");
         let metrics = Arc::new(Metrics::default());
@@ -189,12 +223,6 @@ impl Server {
             linger: Duration::from_millis(config.storage.commit_linger_ms),
         };
         let (stop_tx, stop_rx) = watch::channel(false);
-        let users_path = auth::users_path(&config.storage.path);
-        let users = tokio::task::spawn_blocking(move || UserDb::open(&users_path))
-            .await
-            .expect("open task")
-            .map_err(auth::AuthError::from)?;
-        let auth = Arc::new(Auth::new(users, config.auth.clone())?);
         let limits = Arc::new(Limits::new(config.limits.clone(), &store.known_devices()));
         let addr = config.web.listen;
         let http_addr = http.local_addr().map_err(|source| StartError::Http { addr, source })?;
@@ -219,6 +247,7 @@ impl Server {
         let (ingest, writer) = Ingest::start(
             store.clone(),
             hub.clone(),
+            postgres.is_some(),
             metrics.clone(),
             limits,
             batching,
@@ -271,6 +300,7 @@ impl Server {
         Ok(Server {
             config,
             store,
+            postgres,
             http,
             http_addr,
             https,
@@ -376,6 +406,7 @@ impl Server {
         let Server {
             config,
             store,
+            postgres,
             http,
             http_addr: _,
             https,
@@ -384,7 +415,7 @@ impl Server {
             broker_tls,
             ingest,
             writer,
-            hub: _,
+            hub,
             metrics,
             auth,
             desk: _,
@@ -393,6 +424,17 @@ impl Server {
             senders: _,
             stop_tx,
         } = self;
+        // On PostgreSQL, live clients get every node's changes from the change log, from the
+        // newest at start (what came before, a client reads from the log itself).
+        let tail = match &postgres {
+            Some(pg) => {
+                let s = store.clone();
+                let from = tokio::task::spawn_blocking(move || s.last_seq()).await.expect("last_seq task");
+                let from = from.map_err(|e| std::io::Error::other(format!("the change log: {e}")))?;
+                Some(pg.spawn(cluster::tail::run(pg.store().clone(), hub.clone(), from, stop_tx.subscribe())))
+            }
+            None => None,
+        };
         let pruning = tokio::spawn(upkeep::run(
             store.clone(),
             auth.clone(),
@@ -433,6 +475,9 @@ impl Server {
             let _ = task.await;
         }
         let _ = pruning.await;
+        if let Some(task) = tail {
+            let _ = task.await;
+        }
         if let Some(task) = sender {
             let _ = task.await;
         }

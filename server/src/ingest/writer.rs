@@ -31,6 +31,10 @@ pub struct Batching {
 pub(super) struct Writer {
     pub store: Arc<dyn Store>,
     pub hub: Hub,
+    /// Whether the hub is fed from the database's change log (several nodes on PostgreSQL:
+    /// [`crate::cluster::tail`] passes every node's changes on, in order); then the changes
+    /// this node commits are not passed on here as well.
+    pub live_from_log: bool,
     pub metrics: Arc<Metrics>,
     pub refusals: Arc<Refusals>,
     pub batching: Batching,
@@ -43,6 +47,15 @@ pub(super) struct Writer {
     pub retained: Arc<Retained>,
     /// Every command as it changes, once stored (for dispatch and for those waiting on one).
     pub commands: tokio::sync::broadcast::Sender<Arc<telemetry::command::Command>>,
+}
+
+impl Writer {
+    /// Passes a committed change on to live clients (unless the change log does).
+    fn publish_change(&self, device: Option<&str>, json: String) {
+        if !self.live_from_log {
+            self.hub.publish_json(device, json);
+        }
+    }
 }
 
 /// Rules' scopes are worked out again this often (new devices, attributes), besides when tags,
@@ -254,7 +267,7 @@ impl Writer {
                     let _ = done.send(Ok(()));
                 }
                 for (event, json) in outcome.events.iter().zip(outcome.wire) {
-                    self.hub.publish_json(event.device(), json);
+                    self.publish_change(event.device(), json);
                 }
                 for (device, connection) in outcome.connections {
                     self.hub.publish(&telemetry::LiveEvent::Connection { device, connection });
@@ -395,7 +408,7 @@ impl Writer {
             Ok(Ok(applied)) => {
                 if let Some(applied) = &applied {
                     for (event, json) in applied.outcome.events.iter().zip(&applied.outcome.wire) {
-                        self.hub.publish_json(event.device(), json.clone());
+                        self.publish_change(event.device(), json.clone());
                     }
                     for command in &applied.changed {
                         self.metrics.command(command.status.label());
@@ -430,7 +443,7 @@ impl Writer {
         let answer = match result {
             Ok(Ok(applied)) => {
                 for (event, json) in applied.outcome.events.iter().zip(&applied.outcome.wire) {
-                    self.hub.publish_json(event.device(), json.clone());
+                    self.publish_change(event.device(), json.clone());
                 }
                 Ok(applied)
             }
@@ -457,7 +470,7 @@ impl Writer {
             .unwrap_or(Err(telemetry::tags::TagEditError::Storage(telemetry::SourceError::Failed)));
         let result = result.map(|(tagged, outcome)| {
             for (event, json) in outcome.events.iter().zip(outcome.wire) {
-                self.hub.publish_json(event.device(), json);
+                self.publish_change(event.device(), json);
             }
             tagged
         });

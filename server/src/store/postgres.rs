@@ -41,21 +41,22 @@
 //! - `history`: a metric's downsampled history, from the rollups.
 //! - `retention`: pruning each level past its horizon.
 //! - `groups`: saved fleet queries.
-//! - `dashboards`: dashboards, saved against the copy loaded; the starter one.
-//! - `tags`: devices' tags, each change numbered.
-//! - `retained`: the broker's retained messages, their caps checked again at commit.
-//! - `desired`: devices' desired and reported state, versioned.
-//! - `commands`: commands to devices, their transitions made on locked rows.
-//! - `bulks`: bulk commands and each device's place in them.
-//! - `users`: users, sign-in sessions and device keys (`crate::auth::UserStore`).
-//! - `alarms`: alarm rules, channels, rule states, alarms and their logs; an alarm commit's share.
-//! - `deliveries`: the notification outbox, safe for two nodes' senders.
 //! - `records`: the device registry's rows as the redb store's records, and summaries.
 //! - `reports`: a commit's share of the registry (latest values, statuses, attributes,
 //!   connections, device events), in its transaction.
 //! - `device_events`: each device's events, bounded.
 //! - `connections`: each device's connection log, bounded; ending open ones; availability.
 //! - `device_admin`: names, notes, expected intervals, deleting a device.
+//! - `users`: users, sign-in sessions and device keys (`crate::auth::UserStore`).
+//! - `alarms`: alarm rules, channels, rule states, alarms and their logs; an alarm commit's share.
+//! - `deliveries`: the notification outbox, safe for two nodes' senders.
+//! - `dashboards`: dashboards, saved against the copy loaded; the starter one.
+//! - `tags`: devices' tags, each change numbered.
+//! - `retained`: the broker's retained messages, their caps checked again at commit.
+//! - `desired`: devices' desired and reported state, versioned.
+//! - `commands`: commands to devices, their transitions made on locked rows.
+//! - `bulks`: bulk commands and each device's place in them.
+//! - `node`: the `Store` trait: one commit of everything a batch carries, and upkeep.
 //! - `source`: the read side (`TelemetrySource`) for the synchronous callers.
 //! - `time`: milliseconds to and from `timestamptz`.
 //! - `error`: what can go wrong.
@@ -67,16 +68,17 @@ mod change_log;
 mod commands;
 mod connections;
 mod dashboards;
-mod device_admin;
-mod device_events;
 mod deliveries;
 mod desired;
+mod device_admin;
+mod device_events;
 mod error;
 mod follow;
 mod groups;
 mod history;
 mod ingest;
 mod leases;
+mod node;
 mod partitions;
 mod pool;
 mod reads;
@@ -98,7 +100,7 @@ pub use change_log::MAX_TAIL;
 pub use error::PgError;
 pub use follow::Follower;
 pub use history::LocalEdges;
-pub use ingest::MAX_BATCH;
+pub use ingest::{Besides, MAX_BATCH};
 pub use leases::{Held, LENGTH_MS as LEASE_LENGTH_MS};
 pub use pool::{MAX_POOL, PgSettings};
 pub use reads::{DeviceCounts, MAX_POINTS};

@@ -18,12 +18,16 @@ use super::store::PgStore;
 /// The runtime's threads: the queries' work is in the database, so two are plenty.
 const THREADS: usize = 2;
 
-/// A node's store on PostgreSQL, for the synchronous traits.
+/// A node's store on PostgreSQL, for the synchronous traits. Clones share the pool and the
+/// runtime (the server's store and its sign-in's users are one).
+#[derive(Clone)]
 pub struct PgBlocking {
     store: Arc<PgStore>,
-    /// `None` only while dropping.
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: Arc<Threads>,
 }
+
+/// The store's runtime, stopped when the last clone goes.
+struct Threads(Option<tokio::runtime::Runtime>);
 
 impl PgBlocking {
     /// Starts the store's runtime, then opens the store on it ([`PgStore::open`]).
@@ -37,7 +41,7 @@ impl PgBlocking {
         let settings = settings.clone();
         let store = wait(&runtime, async move { PgStore::open(&settings).await })
             .ok_or_else(|| PgError::Setting("the store's threads stopped".into()))??;
-        Ok(PgBlocking { store: Arc::new(store), runtime: Some(runtime) })
+        Ok(PgBlocking { store: Arc::new(store), runtime: Arc::new(Threads(Some(runtime))) })
     }
 
     /// The asynchronous store, for what awaits (the change log's follower). Its connections
@@ -67,7 +71,7 @@ impl PgBlocking {
     }
 
     fn runtime(&self) -> &tokio::runtime::Runtime {
-        self.runtime.as_ref().expect("the runtime lives as long as the store")
+        self.runtime.0.as_ref().expect("the runtime lives as long as the store")
     }
 }
 
@@ -84,11 +88,11 @@ fn wait<T: Send + 'static>(
     rx.recv().ok()
 }
 
-impl Drop for PgBlocking {
+impl Drop for Threads {
     fn drop(&mut self) {
         // Dropping a runtime waits for its threads, which a caller's runtime forbids:
         // they are told to stop and left to.
-        if let Some(runtime) = self.runtime.take() {
+        if let Some(runtime) = self.0.take() {
             runtime.shutdown_background();
         }
     }

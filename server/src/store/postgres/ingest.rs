@@ -15,6 +15,10 @@
 //!    hours' rollups ([`super::rollups`], by binary COPY; a pass folds them in later).
 //! 5. Each message that stored something gets a change (`LiveEvent::Reading`), numbered
 //!    last ([`super::change_log`]), and each device's row its counts.
+//! 6. What the commit carries besides readings ([`Besides`]: the retained messages it sets
+//!    and clears, the devices' reports, the alarm engine's changes) is written in the same
+//!    transaction, each in its own module; their changes are numbered after the readings', as
+//!    the redb store numbers them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
@@ -26,8 +30,9 @@ use tokio_postgres::types::Type;
 
 use telemetry::{LiveEvent, Millis};
 
-use super::super::api::{CommitOutcome, Incoming};
+use super::super::api::{CommitOutcome, Incoming, Report};
 use super::super::maps::FastSet;
+use super::super::retained::RetainedChange;
 use super::error::PgError;
 use super::store::PgStore;
 use super::{change_log, rollups, time};
@@ -43,12 +48,30 @@ struct Seen {
     last_change: i64,
 }
 
+/// What a commit carries besides readings ([`super::super::Store::commit_retaining`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Besides<'a> {
+    pub reports: &'a [Report],
+    pub alarms: &'a crate::alarms::engine::Changes,
+    pub retained: &'a [RetainedChange],
+}
+
 impl PgStore {
     /// Stores `batch` durably: when this answers `Ok`, every reading in it is committed (or was
     /// already stored), with its change and its device's counts; otherwise nothing of it is.
     /// A redelivered reading (same device, metric and time) is counted as a duplicate and left
     /// as first stored; a message none of whose readings is new makes no change.
     pub async fn ingest(&self, batch: &[Incoming]) -> Result<CommitOutcome, PgError> {
+        self.commit(batch, None).await
+    }
+
+    /// [`PgStore::ingest`] with what else the commit carries, all in one transaction: when this
+    /// answers `Ok`, all of it is committed, and otherwise none of it.
+    pub async fn commit(
+        &self,
+        batch: &[Incoming],
+        besides: Option<Besides<'_>>,
+    ) -> Result<CommitOutcome, PgError> {
         if batch.len() > MAX_BATCH {
             return Err(PgError::Setting(format!(
                 "{} messages in one batch; at most {MAX_BATCH}",
@@ -59,20 +82,20 @@ impl PgStore {
             time::to_time(incoming.message.ts)?;
             time::to_time(incoming.received)?;
         }
-        if batch.is_empty() {
+        if batch.is_empty() && besides.is_none() {
             return Ok(CommitOutcome::default());
         }
         let ids = self.series_ids(batch).await?;
         let starts: BTreeSet<Millis> = batch.iter().map(|i| self.span.start_of(i.message.ts)).collect();
         let starts: Vec<Millis> = starts.into_iter().collect();
         self.ensure_starts(&starts).await?;
-        match self.ingest_once(batch, &ids).await {
+        match self.commit_once(batch, &ids, besides).await {
             // Another node dropped a partition this one knew of (retention, while a late
             // reading came in): made again, once.
             Err(PgError::Db(e)) if e.code() == Some(&SqlState::CHECK_VIOLATION) => {
                 self.forget_partitions();
                 self.ensure_starts(&starts).await?;
-                self.ingest_once(batch, &ids).await
+                self.commit_once(batch, &ids, besides).await
             }
             other => other,
         }
@@ -129,27 +152,41 @@ impl PgStore {
             .collect()
     }
 
-    async fn ingest_once(&self, batch: &[Incoming], ids: &[Vec<i32>]) -> Result<CommitOutcome, PgError> {
+    async fn commit_once(
+        &self,
+        batch: &[Incoming],
+        ids: &[Vec<i32>],
+        besides: Option<Besides<'_>>,
+    ) -> Result<CommitOutcome, PgError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        // (series, time) each message wrote to the staging table: the first of a repeated
-        // reading within the batch only.
-        let written = stage(&tx, batch, ids).await?;
-        let merge = tx
-            .prepare_cached(
-                "INSERT INTO readings (series, ts, value) SELECT series, ts, value FROM incoming \
-                 ON CONFLICT DO NOTHING RETURNING series, ts, value",
-            )
-            .await?;
+        // What the merge stored: (series, time), and those with their values.
         let mut stored: FastSet<(i32, Millis)> = FastSet::default();
         let mut new = Vec::new();
-        for row in tx.query(&merge, &[]).await? {
-            let (series, ts) = (row.get(0), time::from_time(row.get::<_, SystemTime>(1))?);
-            stored.insert((series, ts));
-            new.push((series, ts, row.get(2)));
+        // (series, time) each message wrote to the staging table: the first of a repeated
+        // reading within the batch only. A commit of reports alone skips the copy and the merge.
+        let written = if batch.is_empty() { Vec::new() } else { stage(&tx, batch, ids).await? };
+        if !batch.is_empty() {
+            let merge = tx
+                .prepare_cached(
+                    "INSERT INTO readings (series, ts, value) SELECT series, ts, value FROM incoming \
+                     ON CONFLICT DO NOTHING RETURNING series, ts, value",
+                )
+                .await?;
+            for row in tx.query(&merge, &[]).await? {
+                let (series, ts) = (row.get(0), time::from_time(row.get::<_, SystemTime>(1))?);
+                stored.insert((series, ts));
+                new.push((series, ts, row.get(2)));
+            }
         }
         // Only what is new: a redelivered reading is not counted twice.
         rollups::commit_rollups(&tx, &new).await?;
+        if let Some(besides) = besides {
+            // Before the numbering below: it locks the retained totals' rows, and the change
+            // counter's lock is to be held as briefly as can be. The caller checked the caps,
+            // as for the redb store.
+            super::retained::commit_retained(&tx, besides.retained, None).await?;
+        }
         let values: usize = batch.iter().map(|i| i.message.values.len()).sum();
         let mut outcome = CommitOutcome {
             stored: stored.len() as u64,
@@ -204,6 +241,12 @@ impl PgStore {
         }
         update_devices(&tx, &devices).await?;
         super::reports::commit_readings(&tx, batch, &fresh, &mut outcome).await?;
+        if let Some(besides) = besides {
+            super::reports::commit_reports(&tx, besides.reports, &mut outcome).await?;
+            let alarms = super::alarms::commit_alarms(&tx, besides.alarms).await?;
+            outcome.events.extend(alarms.events);
+            outcome.wire.extend(alarms.wire);
+        }
         tx.commit().await?;
         Ok(outcome)
     }
