@@ -46,6 +46,9 @@ trait Registry: DeviceAdmin {
     fn shares(&self, ids: &[String], from: Millis, to: Millis) -> Vec<Option<f64>>;
     /// How many readings of metric `t` `device` has.
     fn readings(&self, device: &str) -> usize;
+    /// How many of `device`'s minute buckets of metric `t` in the hours after T0 hold readings
+    /// (read from the rollups).
+    fn buckets(&self, device: &str) -> usize;
 }
 
 fn sorted(mut ids: Vec<String>) -> Vec<String> {
@@ -83,6 +86,9 @@ impl Registry for RedbStore {
     }
     fn readings(&self, device: &str) -> usize {
         self.points(device, "t", 0, Millis::MAX, None, 10_000).unwrap().len()
+    }
+    fn buckets(&self, device: &str) -> usize {
+        self.history(device, "t", T0, T0 + 3 * 3_600_000, 180).unwrap().buckets.len()
     }
 }
 
@@ -177,6 +183,12 @@ impl Registry for Node {
         let device = device.to_owned();
         self.run(move |pg| async move {
             pg.points(&device, "t", 0, Millis::MAX, None, 10_000).await.unwrap().len()
+        })
+    }
+    fn buckets(&self, device: &str) -> usize {
+        let device = device.to_owned();
+        self.run(move |pg| async move {
+            pg.history(&device, "t", T0, T0 + 3 * 3_600_000, 180).await.unwrap().buckets.len()
         })
     }
 }
@@ -436,6 +448,7 @@ fn intervals_are_learned_and_set_and_devices_get_names_notes_and_are_deleted_wit
         assert!(store.delete_device("statusonly").unwrap(), "{name}: a record alone is a device to delete");
         assert_eq!(store.known(), ["set", "slow"], "{name}");
         assert_eq!((store.readings("fast"), store.readings("slow")), (0, 6), "{name}");
+        assert_eq!((store.buckets("fast"), store.buckets("slow")), (0, 6), "{name}: no history left");
         store.commit(&[arrived("fast", T0 + 7_200_000)], &[]);
         let again = store.summary("fast").unwrap();
         assert_eq!(

@@ -6,6 +6,7 @@ use telemetry::{DeviceAdmin, Millis, SourceError};
 
 use super::blocking::PgBlocking;
 use super::error::PgError;
+use super::rollups;
 use super::store::PgStore;
 
 /// Registered: a device that stored a reading (a status alone does not register).
@@ -48,8 +49,8 @@ impl PgStore {
         Ok(n == 1)
     }
 
-    /// Deletes a device and all its history (readings, latest values, status, attributes,
-    /// events, connection log); false if the registry did not hold it. Its series keep their
+    /// Deletes a device and all its history (readings and their rollups, latest values,
+    /// status, attributes, tags, events, connection log); false if the registry did not hold it. Its series keep their
     /// numbers: every node may have them in memory, and a device of that id that comes back
     /// stores under them again. The change log keeps what it sent (as the redb store's does).
     pub async fn delete_device(&self, id: &str) -> Result<bool, PgError> {
@@ -58,8 +59,18 @@ impl PgStore {
         // `devices` first, then its record: the order a commit locks them in.
         let registered = tx.execute("SELECT 1 FROM devices WHERE id = $1 FOR UPDATE", &[&id]).await? > 0;
         let recorded = tx.execute("SELECT 1 FROM device_records WHERE id = $1 FOR UPDATE", &[&id]).await? > 0;
-        tx.execute("DELETE FROM readings WHERE series IN (SELECT id FROM series WHERE device = $1)", &[&id])
-            .await?;
+        // The queue of readings not yet rolled up (when the schema has one) before the rollups:
+        // a roll-up pass moving some of them at this moment holds them locked until it
+        // commits, so the rollups are deleted after what it added.
+        let queued: bool =
+            tx.query_one("SELECT to_regclass('rollup_pending') IS NOT NULL", &[]).await?.get(0);
+        let tables =
+            ["readings"].into_iter().chain(queued.then_some("rollup_pending")).chain(rollups::TABLES);
+        for table in tables {
+            let sql =
+                format!("DELETE FROM {table} WHERE series IN (SELECT id FROM series WHERE device = $1)");
+            tx.execute(&sql, &[&id]).await?;
+        }
         for table in [
             "device_events WHERE device",
             "connections WHERE device",
