@@ -61,6 +61,8 @@ echo | tee -a "$report"
 INTERVAL=0.2 run scripts/bench-commands.sh
 section "PostgreSQL"
 run scripts/bench-pg.sh
+echo | tee -a "$report"
+run scripts/bench-pg-commands.sh
 cp "$report" "$out"
 echo
 echo "written to $out"
