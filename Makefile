@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH):/usr
 # cargo with the flags the site is built with, so it reuses that build (see scripts/lib.sh).
 CARGO_SAME := RUSTFLAGS="--cfg erase_components" cargo
 
-.PHONY: run test soak dev build release dist lint bench screenshots clean-data
+.PHONY: run test soak dev build release dist lint bench screenshots clean-data cluster
 
 ## run: build the release dashboard and start it with three simulated devices (http://127.0.0.1:3000)
 run: release
@@ -24,6 +24,13 @@ soak:
 	scripts/setup.sh test
 	$(CARGO_SAME) build -p simulator
 	$(CARGO_SAME) test -p server --test soak -- --ignored --nocapture --test-threads 1
+
+## cluster: cluster mode on this machine: PostgreSQL, Mosquitto, three release nodes behind haproxy on
+## http://127.0.0.1:3000 (no stickiness), and six simulated devices; Ctrl-C stops everything
+cluster: release
+	scripts/setup.sh cluster
+	$(CARGO_SAME) build --release -p simulator
+	scripts/cluster.sh target/release
 
 ## dev: cargo leptos watch (rebuild and reload on change) plus the simulator; no service worker
 dev:

@@ -5,6 +5,7 @@
 #   scripts/setup.sh run      the same
 #   scripts/setup.sh test     build + Chromium, Mosquitto, PostgreSQL, an SMTP server (aiosmtpd),
 #                             the end2end npm packages, cargo-deny
+#   scripts/setup.sh cluster  build + Mosquitto, PostgreSQL and haproxy (make cluster)
 #   scripts/setup.sh dev      build + cargo-leptos (make dev's watch-and-reload; about 15 minutes
 #                             to compile, once, so only make dev installs it)
 set -euo pipefail
@@ -97,14 +98,16 @@ build_tools() {
 }
 
 test_tools() {
-  local had_mosquitto=yes had_postgresql=yes
+  local had_mosquitto=yes had_postgresql=yes had_haproxy=yes
   installed mosquitto || had_mosquitto=
   installed postgresql || had_postgresql=
+  installed haproxy || had_haproxy=
   # util-linux: prlimit, for the disk-full test (present on Debian; listed so it is certain).
   # python3-aiosmtpd: the real SMTP server (STARTTLS) the mail notification test sends to.
   # postgresql: the PostgreSQL store's tests and scripts/bench-pg.sh start their own server
   # (initdb into a temporary folder, as the postgres user the package makes).
-  apt_install chromium mosquitto mosquitto-clients util-linux python3-aiosmtpd postgresql
+  # haproxy: the load balancer in front of make cluster's nodes, and the cluster tests'.
+  apt_install chromium mosquitto mosquitto-clients util-linux python3-aiosmtpd postgresql haproxy
   # Debian starts a Mosquitto service on port 1883, which the dashboard's own broker needs;
   # the tests start their own Mosquitto. Only a service this script brought is stopped.
   if [ -z "$had_mosquitto" ] && command -v systemctl >/dev/null && systemctl is-enabled --quiet mosquitto 2>/dev/null; then
@@ -116,6 +119,11 @@ test_tools() {
   if [ -z "$had_postgresql" ] && command -v systemctl >/dev/null && systemctl is-enabled --quiet postgresql 2>/dev/null; then
     say "disabling the postgresql service Debian started (the tests start their own)"
     as_root systemctl disable --now postgresql || true
+  fi
+  # Nor Debian's haproxy service (make cluster starts its own on port 3000).
+  if [ -z "$had_haproxy" ] && command -v systemctl >/dev/null && systemctl is-enabled --quiet haproxy 2>/dev/null; then
+    say "disabling the haproxy service Debian started (make cluster starts its own)"
+    as_root systemctl disable --now haproxy || true
   fi
   node_tools
   npm_ci end2end
@@ -131,6 +139,8 @@ deny_tool() {
 case "${1:-build}" in
   build | run) build_tools; rust_tools ;;
   test) test_tools; build_tools; rust_tools; deny_tool ;;
+  # The cluster's parts are the test tools' (the tests start the same ones).
+  cluster) test_tools; build_tools; rust_tools ;;
   dev) build_tools; rust_tools; leptos_tool ;;
-  *) echo "usage: $0 build|run|test|dev" >&2; exit 2 ;;
+  *) echo "usage: $0 build|run|test|cluster|dev" >&2; exit 2 ;;
 esac
