@@ -4,5 +4,8 @@
 //! - `tail`: every node's live clients see every stored change, whichever node stored it,
 //!   in the change log's order: the hub is fed from the database's log, not from the node's
 //!   own commits.
+//! - `lease`: work one node at a time may do (sending notifications), on a lease the node
+//!   keeps taking and renewing.
 
+pub mod lease;
 pub mod tail;

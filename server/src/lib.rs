@@ -395,12 +395,19 @@ impl Server {
     pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let router = self.router();
         let sender = self.senders.take().map(|senders| {
-            let sender = notify::sender::Sender::new(
+            let mut sender = notify::sender::Sender::new(
                 self.store.clone(),
                 senders,
                 self.config.notify.clone(),
                 self.metrics.clone(),
             );
+            // Several nodes on one database: one sends, the one holding the lease.
+            if let Some(pg) = &self.postgres {
+                let node = format!("{}-{}", self.http_addr, random::hex(4));
+                let lease = cluster::lease::Lease::new("notifications", &node);
+                pg.spawn(lease.clone().keep(pg.store().clone(), self.stop_tx.subscribe()));
+                sender = sender.under_lease(lease);
+            }
             tokio::spawn(sender.run(self.notifier.clone(), self.stop_tx.subscribe()))
         });
         let Server {

@@ -118,3 +118,46 @@ async fn nodes_racing_for_a_free_lease_get_one_holder() {
     drop(nodes);
     tokio::task::spawn_blocking(move || drop(pg)).await.unwrap();
 }
+
+/// Two nodes keeping one lease (as two nodes' notification senders do): one holds it at a
+/// time; a clean stop hands it on at once, and a node that dies (its keeper gone without a
+/// word) is replaced once the lease runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepers_on_two_nodes_hold_one_at_a_time_and_hand_over_when_one_stops_or_dies() {
+    use server::cluster::lease::{LENGTH, Lease};
+    let pg = Postgres::start();
+    let (store_a, store_b) = (std::sync::Arc::new(open(&pg).await), std::sync::Arc::new(open(&pg).await));
+    let (a, b) = (Lease::new("notifications", "node-a"), Lease::new("notifications", "node-b"));
+    let (stop_a_tx, stop_a) = tokio::sync::watch::channel(false);
+    let (_stop_b_tx, stop_b) = tokio::sync::watch::channel(false);
+    let keeping_a = tokio::spawn(a.clone().keep(store_a, stop_a));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let keeping_b = tokio::spawn(b.clone().keep(store_b, stop_b));
+    for _ in 0..40 {
+        assert!(a.held() && !b.held(), "a took it first and keeps it");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A clean stop: b takes over at its next try.
+    stop_a_tx.send(true).unwrap();
+    keeping_a.await.unwrap();
+    assert!(!a.held());
+    let handed = std::time::Instant::now();
+    while !b.held() {
+        assert!(handed.elapsed() < Duration::from_secs(5), "taken over within a renewal");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // b dies (its keeper stops without giving the lease up); a new keeper on a takes over once
+    // the lease runs out, and not before.
+    keeping_b.abort();
+    let died = std::time::Instant::now();
+    let (_stop_c_tx, stop_c) = tokio::sync::watch::channel(false);
+    let c = Lease::new("notifications", "node-c");
+    let keeping_c = tokio::spawn(c.clone().keep(std::sync::Arc::new(open(&pg).await), stop_c));
+    while !c.held() {
+        assert!(died.elapsed() < LENGTH + Duration::from_secs(5), "taken over after the lease ran out");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(died.elapsed() >= LENGTH - Duration::from_secs(4), "not while b's last renewal lasted");
+    keeping_c.abort();
+    tokio::task::spawn_blocking(move || drop(pg)).await.unwrap();
+}

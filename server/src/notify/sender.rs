@@ -86,6 +86,8 @@ pub struct Sender {
     config: NotifyConfig,
     metrics: Arc<Metrics>,
     rates: HashMap<String, Rate>,
+    /// The lease this node sends under, with several nodes on one database.
+    lease: Option<Arc<crate::cluster::lease::Lease>>,
 }
 
 impl Sender {
@@ -95,12 +97,25 @@ impl Sender {
         config: NotifyConfig,
         metrics: Arc<Metrics>,
     ) -> Sender {
-        Sender { store, senders, config, metrics, rates: HashMap::new() }
+        Sender { store, senders, config, metrics, rates: HashMap::new(), lease: None }
+    }
+
+    /// Sends only while this node holds `lease` (several nodes on one database: one sends).
+    pub fn under_lease(mut self, lease: Arc<crate::cluster::lease::Lease>) -> Sender {
+        self.lease = Some(lease);
+        self
     }
 
     /// Sends until `stop`; `wake` says new deliveries were queued.
     pub async fn run(mut self, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
         loop {
+            if self.lease.as_ref().is_some_and(|lease| !lease.held()) {
+                // Another node sends; this one looks again shortly.
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
             let next = self.round().await;
             let sleep = next.map_or(IDLE, |at| {
                 Duration::from_millis(at.saturating_sub(now_ms()).clamp(0, IDLE.as_millis() as i64) as u64)

@@ -1,0 +1,80 @@
+//! A lease this node keeps trying to hold, for work only one node of a cluster may do at a
+//! time (sending notifications): a task takes it when it is free and renews it well before it
+//! runs out; [`Lease::held`] says whether the work may go on now. The lease is counted as held
+//! only until it would run out had the last renewal been the database's last word, so a node
+//! cut off from the database stops before another node can take over ([`PgStore::acquire`]).
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::store::postgres::{Held, PgStore};
+
+/// How long a lease lasts: how soon another node takes over after this one dies.
+pub const LENGTH: Duration = Duration::from_secs(10);
+/// How often it is renewed (or tried for).
+const RENEW: Duration = Duration::from_secs(3);
+
+pub struct Lease {
+    name: String,
+    node: String,
+    /// Until when this node may act on it.
+    until: Mutex<Option<Instant>>,
+}
+
+impl Lease {
+    /// Whether this node holds the lease now.
+    pub fn held(&self) -> bool {
+        self.until.lock().expect("lease lock").is_some_and(|until| Instant::now() < until)
+    }
+
+    /// The lease `name`, for `node`, not held until [`Lease::keep`] takes it.
+    pub fn new(name: &str, node: &str) -> Arc<Lease> {
+        Arc::new(Lease { name: name.to_owned(), node: node.to_owned(), until: Mutex::new(None) })
+    }
+
+    /// Takes the lease whenever it is free and renews it, until `stop` (then gives it up).
+    pub async fn keep(self: Arc<Lease>, store: Arc<PgStore>, mut stop: watch::Receiver<bool>) {
+        let length_ms = LENGTH.as_millis() as i64;
+        let mut held: Option<Held> = None;
+        loop {
+            // Counted from before the request: the database's clock started the lease later.
+            let asked = Instant::now();
+            let outcome = match held {
+                Some(h) => store.renew(&self.name, &self.node, h, length_ms).await.map(|ok| ok.then_some(h)),
+                None => store.acquire(&self.name, &self.node, length_ms).await,
+            };
+            match outcome {
+                Ok(Some(h)) => {
+                    if held.is_none() {
+                        info!(lease = %self.name, node = %self.node, "lease taken");
+                    }
+                    held = Some(h);
+                    // A margin for the clocks' rates and the time the answer took.
+                    *self.until.lock().expect("lease lock") = Some(asked + LENGTH - RENEW);
+                }
+                Ok(None) => {
+                    if held.is_some() {
+                        warn!(lease = %self.name, node = %self.node, "lease lost to another node");
+                    }
+                    held = None;
+                    *self.until.lock().expect("lease lock") = None;
+                }
+                // Held, if at all, until the last renewal runs out.
+                Err(e) => warn!(lease = %self.name, error = %e, "lease: the database did not answer"),
+            }
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                _ = tokio::time::sleep(RENEW) => {}
+            }
+        }
+        // A clean stop hands the lease on at once.
+        if let Some(h) = held {
+            *self.until.lock().expect("lease lock") = None;
+            let _ = store.release(&self.name, &self.node, h).await;
+        }
+    }
+}
