@@ -85,6 +85,9 @@ pub(super) async fn lock(
     tx: &Transaction<'_>,
     ids: &[&str],
 ) -> Result<BTreeMap<String, DeviceRecord>, PgError> {
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
     let make = tx
         .prepare_cached("INSERT INTO device_records (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING")
         .await?;
