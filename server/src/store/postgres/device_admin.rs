@@ -59,13 +59,10 @@ impl PgStore {
         // `devices` first, then its record: the order a commit locks them in.
         let registered = tx.execute("SELECT 1 FROM devices WHERE id = $1 FOR UPDATE", &[&id]).await? > 0;
         let recorded = tx.execute("SELECT 1 FROM device_records WHERE id = $1 FOR UPDATE", &[&id]).await? > 0;
-        // The queue of readings not yet rolled up (when the schema has one) before the rollups:
-        // a roll-up pass moving some of them at this moment holds them locked until it
-        // commits, so the rollups are deleted after what it added.
-        let queued: bool =
-            tx.query_one("SELECT to_regclass('rollup_pending') IS NOT NULL", &[]).await?.get(0);
-        let tables =
-            ["readings"].into_iter().chain(queued.then_some("rollup_pending")).chain(rollups::TABLES);
+        // The queue of readings not yet rolled up before the rollups: a roll-up pass moving
+        // some of them at this moment holds them locked until it commits, so the rollups are
+        // deleted after what it added.
+        let tables = ["readings", "rollup_pending"].into_iter().chain(rollups::TABLES);
         for table in tables {
             let sql =
                 format!("DELETE FROM {table} WHERE series IN (SELECT id FROM series WHERE device = $1)");
