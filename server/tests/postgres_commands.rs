@@ -116,10 +116,18 @@ fn lifecycle(store: &impl CommandStore) {
                 event("d2", &first, CommandEvent::Due),
                 event("d1", "Bad!", CommandEvent::Due),
                 create("d2"),
+                // Made and moved in the same call.
+                create("d3"),
+                event("d3", &command_id(7_000), CommandEvent::Sent(Receipt::Unobservable)),
+                event("d3", &command_id(7_000), CommandEvent::Sent(Receipt::Unobservable)),
             ],
             7_000,
         )
         .unwrap();
+    let d3 = store.command("d3", &command_id(7_000)).unwrap().unwrap();
+    assert_eq!((d3.status, d3.sends, d3.delivery_observable), (CommandStatus::Sent, 2, false));
+    assert_eq!(d3.respond_by, Some(17_000), "due within its timeout of the send");
+    assert_eq!(done.answers[9].as_ref().unwrap().sends, 2);
     assert_eq!(done.answers[0].as_ref().unwrap().status, CommandStatus::Succeeded);
     assert_eq!(
         done.answers[1].as_ref().unwrap().status,
@@ -134,9 +142,11 @@ fn lifecycle(store: &impl CommandStore) {
     assert_eq!(done.answers[4], Err(CommandRefusal::NotFound), "ids are per device");
     assert_eq!(done.answers[5], Err(CommandRefusal::NotFound));
     assert_eq!(done.answers[6].as_ref().unwrap().id, command_id(7_000), "a new device starts at the time");
-    assert_eq!(done.changed.len(), 2);
-    let open: Vec<String> = store.open_commands().unwrap().into_iter().map(|c| c.id).collect();
-    assert_eq!(open, [second.clone(), command_id(7_000)], "by device, the finished one gone");
+    assert_eq!(done.changed.len(), 4, "the answer, two made, one sent");
+    let open: Vec<(String, String)> =
+        store.open_commands().unwrap().into_iter().map(|c| (c.device, c.id)).collect();
+    let expected = [("d1", second.as_str()), ("d2", &command_id(7_000)), ("d3", &command_id(7_000))];
+    assert_eq!(open, expected.map(|(d, i)| (d.to_owned(), i.to_owned())), "by device, the finished one gone");
 
     let late = store
         .apply_commands(&[event("d1", &first, CommandEvent::Cancel { by: "bob".into() })], 8_000)
@@ -211,6 +221,19 @@ fn history(store: &impl CommandStore) -> Vec<Command> {
         store.command("d1", &command_id(id_counter(&first).unwrap() + 1)).unwrap().is_none(),
         "the oldest went"
     );
+    // More than the history made and finished in one call: trimmed as it goes.
+    let ops: Vec<CommandOp> = (1..=MAX_HISTORY_PER_DEVICE + 100)
+        .flat_map(|k| {
+            [create("d1"), event("d1", &command_id(newest + k), CommandEvent::Cancel { by: "bob".into() })]
+        })
+        .collect();
+    let applied = store.apply_commands(&ops, 4_000).unwrap();
+    assert_eq!(applied.changed.len(), ops.len(), "each made and cancelled");
+    let listed = store.commands_of("d1", None, 5_000).unwrap();
+    assert_eq!(listed.len() as u64, MAX_HISTORY_PER_DEVICE + 1);
+    assert_eq!(listed.last().unwrap().id, first);
+    assert_eq!(listed[0].id, command_id(newest + MAX_HISTORY_PER_DEVICE + 100));
+    assert!(listed[..listed.len() - 1].iter().all(|c| c.status == CommandStatus::Canceled));
     listed
 }
 
@@ -267,7 +290,7 @@ fn commands_move_through_their_states_alike_on_redb_and_postgres() {
     lifecycle(&store);
     // The changes are in the log in the order the store answered them.
     let logged = command_changes(&store);
-    assert_eq!(logged.len(), 5, "two made, a send, an answer, a new device's: {logged:?}");
+    assert_eq!(logged.len(), 7, "two made, a send, an answer, two new devices', a send: {logged:?}");
     assert_eq!(logged[2].1, CommandStatus::Sent);
     assert_eq!(logged[3], (command_id(5_000), CommandStatus::Succeeded));
 }

@@ -17,8 +17,13 @@
 //! - Lock order, to call [`apply_in`] inside a larger transaction: the bulk's row (bulks), the
 //!   advisory lock, the commands' rows, old history rows (trimmed), the change counter.
 //! - Nothing is cached between calls: every call reads what the rows are.
+//!
+//! A call's statements: the locks and what the events' commands and the making devices are
+//! (one query each), an `UPDATE` per command moved, the commands made in one `INSERT` at the
+//! end (or before a trim that must see them), a `DELETE` per command made past a device's
+//! history, the counters in one statement, then the change log.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use deadpool_postgres::Transaction;
 use tokio_postgres::error::SqlState;
@@ -195,9 +200,9 @@ pub(super) async fn stage(
         let total: i64 = tx.query_one("SELECT count(*) FROM commands WHERE open", &[]).await?.get(0);
         open_total = usize::try_from(total).unwrap_or(usize::MAX);
     }
-    let insert = tx
-        .prepare_cached("INSERT INTO commands (device, n, status, doc) VALUES ($1, $2, $3, $4::text::json)")
-        .await?;
+    // Commands made in this call and not written yet: written together (one statement),
+    // before anything that could read them and at the end, as they are then.
+    let mut unwritten: HashSet<(String, u64)> = HashSet::new();
     let update = tx
         .prepare_cached(
             "UPDATE commands SET status = $4, doc = $5::text::json WHERE device = $1 AND n = $2 AND status = $3",
@@ -230,8 +235,8 @@ pub(super) async fn stage(
                         now,
                         *observable,
                     );
-                    let json = serde_json::to_string(&command).expect("commands serialise");
-                    tx.execute(&insert, &[device, &stored(n)?, &status_name(command.status), &json]).await?;
+                    unwritten.insert((device.clone(), n));
+                    rows.insert((device.clone(), n), command.clone());
                     dev.open += 1;
                     open_total += 1;
                     dev.oldest = Some(dev.oldest.map_or(n, |o| o.min(n)));
@@ -239,11 +244,15 @@ pub(super) async fn stage(
                     if let Some(upto) = n.checked_sub(MAX_HISTORY_PER_DEVICE)
                         && dev.oldest.is_some_and(|o| o <= upto)
                     {
+                        // More than the history made in this one call: what it made is
+                        // looked at too.
+                        if unwritten.iter().any(|(d, k)| d == device && *k <= upto) {
+                            write(tx, &mut unwritten, &rows).await?;
+                        }
                         for row in tx.query(&trim, &[device, &stored(upto)?, &TRIM_BATCH]).await? {
                             rows.remove(&(device.clone(), counter(row.get(0))?));
                         }
                     }
-                    rows.insert((device.clone(), n), command.clone());
                     Ok(command)
                 }
             }
@@ -258,8 +267,11 @@ pub(super) async fn stage(
                             Ok(changed) => {
                                 // Taken without a change of state: only a send again is kept
                                 // (its count).
-                                let write = changed || matches!(event, CommandEvent::Sent(_));
-                                if write {
+                                let keep = changed || matches!(event, CommandEvent::Sent(_));
+                                if keep && unwritten.contains(key.as_ref().expect("found by its key")) {
+                                    // Made in this call: written as it ends up.
+                                    *command = moved.clone();
+                                } else if keep {
                                     let (device, n) = key.as_ref().expect("found by its key");
                                     let json = serde_json::to_string(&moved).expect("commands serialise");
                                     let done = tx
@@ -308,6 +320,7 @@ pub(super) async fn stage(
             Err(why) => applied.answers.push(Err(why)),
         }
     }
+    write(tx, &mut unwritten, &rows).await?;
     // Each making device's counter, where it moved.
     let mut names = Vec::new();
     let mut lasts = Vec::new();
@@ -328,6 +341,38 @@ pub(super) async fn stage(
         .await?;
     }
     Ok(applied)
+}
+
+/// Writes the commands made and not yet written, as they are now, in one statement.
+async fn write(
+    tx: &Transaction<'_>,
+    unwritten: &mut HashSet<(String, u64)>,
+    rows: &HashMap<(String, u64), Command>,
+) -> Result<(), PgError> {
+    if unwritten.is_empty() {
+        return Ok(());
+    }
+    let mut devices = Vec::with_capacity(unwritten.len());
+    let mut counters = Vec::with_capacity(unwritten.len());
+    let mut statuses = Vec::with_capacity(unwritten.len());
+    let mut docs = Vec::with_capacity(unwritten.len());
+    for key in unwritten.drain() {
+        let command =
+            rows.get(&key).ok_or_else(|| PgError::Corrupt(format!("command {key:?} made and lost")))?;
+        counters.push(stored(key.1)?);
+        statuses.push(status_name(command.status));
+        docs.push(serde_json::to_string(command).expect("commands serialise"));
+        devices.push(key.0);
+    }
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO commands (device, n, status, doc) \
+             SELECT device, n, status, doc::json FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[]) \
+             AS m(device, n, status, doc)",
+        )
+        .await?;
+    tx.execute(&statement, &[&devices, &counters, &statuses, &docs]).await?;
+    Ok(())
 }
 
 impl PgStore {
