@@ -198,7 +198,9 @@ impl Plan {
             let (firsts, ends) = times(&ranges)?;
             let from = time::to_time(from.clamp(time::EARLIEST, time::LATEST - 1))?;
             let (key, width, edges) = match buckets {
-                Buckets::Width(w) => (format!("floor(extract(epoch FROM {at}) * 1000 / $5::int8)"), w, None),
+                // `date_part` is floating point (exact for milliseconds since 1970), far cheaper
+                // than `extract`'s numeric; times are after 2000, so dividing is flooring.
+                Buckets::Width(w) => (format!("(date_part('epoch', {at}) * 1000)::int8 / $5::int8"), w, None),
                 Buckets::Edges(edges) => {
                     let edges = edges
                         .iter()
