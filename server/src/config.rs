@@ -72,6 +72,22 @@ pub struct StorageConfig {
     /// Connections a node keeps to PostgreSQL at most.
     #[serde(default = "default_postgres_pool")]
     pub postgres_pool: usize,
+    /// The certificate authorities (PEM) PostgreSQL's certificate is checked against when the
+    /// connection uses TLS (`sslmode` in the URL); empty: the system's.
+    #[serde(default)]
+    pub postgres_ca_file: PathBuf,
+}
+
+impl StorageConfig {
+    /// The PostgreSQL settings, when `postgres_url` is set.
+    pub fn postgres(&self) -> Option<crate::store::postgres::PgSettings> {
+        (!self.postgres_url.is_empty()).then(|| crate::store::postgres::PgSettings {
+            url: self.postgres_url.expose().to_owned(),
+            ca_file: self.postgres_ca_file.clone(),
+            pool_size: self.postgres_pool,
+            span: crate::store::postgres::Span::DAY,
+        })
+    }
 }
 
 fn default_postgres_pool() -> usize {
@@ -172,6 +188,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("IOT_CHANGE_LOG", "storage.change_log"),
     ("IOT_POSTGRES_URL", "storage.postgres_url"),
     ("IOT_POSTGRES_POOL", "storage.postgres_pool"),
+    ("IOT_POSTGRES_CA_FILE", "storage.postgres_ca_file"),
     ("IOT_MQTT_MODE", "mqtt.mode"),
     ("IOT_MQTT_LISTEN", "mqtt.listen"),
     ("IOT_MQTT_PLAIN", "mqtt.plain"),

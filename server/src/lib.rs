@@ -74,7 +74,7 @@ use crate::ingest::{Batching, Ingest, Limits};
 use crate::metrics::Metrics;
 use crate::mqtt::broker::{EmbeddedBroker, TlsListen};
 use crate::state::AppState;
-use crate::store::postgres::{PgBlocking, PgSettings, Span};
+use crate::store::postgres::PgBlocking;
 use crate::store::{RedbStore, Store};
 use crate::tls::HttpsListener;
 use crate::web::routes::WebSettings;
@@ -103,7 +103,7 @@ pub enum StartError {
     Auth(#[from] auth::AuthError),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
-    #[error(transparent)]
+    #[error("MQTT broker: {0}")]
     BrokerTls(#[from] mqtt::client::ClientTlsError),
     #[error(transparent)]
     Notify(#[from] notify::channels::SenderError),
@@ -161,7 +161,7 @@ async fn open_storage(
 ) -> Result<(Arc<dyn Store>, Arc<Auth>, Option<PgBlocking>), StartError> {
     let storage = &config.storage;
     let auth_config = config.auth.clone();
-    if storage.postgres_url.is_empty() {
+    let Some(settings) = storage.postgres() else {
         let path = storage.path.clone();
         let cache = storage.cache_mb << 20;
         let store = tokio::task::spawn_blocking(move || RedbStore::open_with_cache(&path, cache))
@@ -174,11 +174,6 @@ async fn open_storage(
             .expect("open task")
             .map_err(auth::AuthError::from)?;
         return Ok((Arc::new(store), Arc::new(Auth::new(users, auth_config)?), None));
-    }
-    let settings = PgSettings {
-        url: storage.postgres_url.expose().to_owned(),
-        pool_size: storage.postgres_pool,
-        span: Span::DAY,
     };
     let (pg, auth) = tokio::task::spawn_blocking(move || {
         let pg = PgBlocking::open(&settings).map_err(store::StoreError::from)?;

@@ -98,12 +98,12 @@ enum UserAction {
 /// PostgreSQL (any time: the nodes read it as they go); answers where it is, for messages.
 fn open_auth(config: &Config) -> anyhow::Result<(server::auth::Auth, String)> {
     use server::auth::{Auth, users::UserDb, users_path};
-    use server::store::postgres::{PgBlocking, PgSettings, Span};
     let storage = &config.storage;
-    if !storage.postgres_url.is_empty() {
-        let settings =
-            PgSettings { url: storage.postgres_url.expose().to_owned(), pool_size: 2, span: Span::DAY };
-        let pg = PgBlocking::open(&settings)?;
+    if let Some(settings) = storage.postgres() {
+        let pg = server::store::postgres::PgBlocking::open(&server::store::postgres::PgSettings {
+            pool_size: 2,
+            ..settings
+        })?;
         return Ok((Auth::new(pg, config.auth.clone())?, "PostgreSQL".to_owned()));
     }
     let path = users_path(&config.storage.path);

@@ -1,7 +1,9 @@
 //! HTTPS and MQTT over TLS: the certificate and key named in `[tls]`, read once at start-up
 //! (a bad file stops the server with its name), and the HTTPS listener; [`self_signed`] makes
-//! the pair `server tls self-signed` writes for trying it out.
+//! the pair `server tls self-signed` writes for trying it out; [`client`]: TLS as a client (to
+//! an external broker, to PostgreSQL).
 
+pub mod client;
 pub mod self_signed;
 
 use std::net::SocketAddr;

@@ -57,43 +57,11 @@ enum Answer {
     Redeliver,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ClientTlsError {
-    #[error("cannot read the MQTT CA file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
-    #[error("the MQTT CA file {0} holds no certificate")]
-    Empty(String),
-    #[error("MQTT TLS: {0}")]
-    Rustls(#[from] rustls::Error),
-}
+pub use crate::tls::client::ClientTlsError;
 
 /// The TLS settings for the broker connection: `ca_file`'s certificates, or the system's.
 pub fn tls_config(config: &MqttConfig) -> Result<Arc<rustls::ClientConfig>, ClientTlsError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    if config.ca_file.as_os_str().is_empty() {
-        let found = rustls_native_certs::load_native_certs();
-        for cert in found.certs {
-            let _ = roots.add(cert);
-        }
-    } else {
-        let path = config.ca_file.display().to_string();
-        let pem = std::fs::read(&config.ca_file)
-            .map_err(|source| ClientTlsError::Read { path: path.clone(), source })?;
-        for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
-            roots.add(cert)?;
-        }
-    }
-    if roots.is_empty() {
-        return Err(ClientTlsError::Empty(config.ca_file.display().to_string()));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(tls))
+    crate::tls::client::config(&config.ca_file)
 }
 
 /// Runs until `shutdown` turns true.

@@ -4,6 +4,7 @@
 //! dropped; [`Postgres::kill9`] and [`Postgres::restart`] for crash tests.
 
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,6 +19,8 @@ pub struct Postgres {
     pub port: u16,
     /// `postgres://postgres@127.0.0.1:PORT/postgres`
     pub url: String,
+    /// Settings (`-c name=value`) besides the small defaults.
+    settings: Vec<String>,
 }
 
 /// The newest installed PostgreSQL's programs.
@@ -66,6 +69,7 @@ impl Postgres {
             user,
             port,
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            settings: Vec::new(),
         };
         let out = pg
             .command("initdb")
@@ -76,6 +80,42 @@ impl Postgres {
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
         pg.launch();
         pg
+    }
+
+    /// Started with TLS on, serving this certificate and key (PEM).
+    pub fn start_with_tls(cert_pem: &str, key_pem: &str) -> Postgres {
+        let mut pg = Postgres::start();
+        pg.stop();
+        let (cert, key) = (pg.dir.path().join("server.crt"), pg.dir.path().join("server.key"));
+        std::fs::write(&cert, cert_pem).unwrap();
+        std::fs::write(&key, key_pem).unwrap();
+        // PostgreSQL refuses a key others can read; its owner is the server's user.
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if let Some((uid, gid)) = pg.user {
+            std::os::unix::fs::chown(&cert, Some(uid), Some(gid)).unwrap();
+            std::os::unix::fs::chown(&key, Some(uid), Some(gid)).unwrap();
+        }
+        pg.settings = vec![
+            "ssl=on".into(),
+            format!("ssl_cert_file={}", cert.display()),
+            format!("ssl_key_file={}", key.display()),
+        ];
+        pg.launch();
+        pg
+    }
+
+    /// Fast shutdown (killed if it takes over 10 s); [`Postgres::restart`] starts it again.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGINT: fast shutdown.
+            let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     fn data(&self) -> PathBuf {
@@ -101,6 +141,7 @@ impl Postgres {
             .arg(self.dir.path())
             // Small: several of these run at once on a small machine.
             .args(["-c", "shared_buffers=16MB", "-c", "max_connections=40"])
+            .args(self.settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -187,15 +228,6 @@ fn alive(pid: u32) -> bool {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // SIGINT: fast shutdown.
-            let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.stop();
     }
 }

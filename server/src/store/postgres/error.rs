@@ -12,7 +12,7 @@ pub enum PgError {
     Db(#[from] tokio_postgres::Error),
     /// No connection from the pool (the database is down or the pool is exhausted past its
     /// wait).
-    #[error("postgres: no connection: {0}")]
+    #[error("postgres: no connection: {}", with_causes(.0))]
     Pool(#[from] deadpool_postgres::PoolError),
     /// The database was migrated by a newer server.
     #[error("postgres: the database's schema is version {found}, newer than this server's {known}")]
@@ -23,6 +23,21 @@ pub enum PgError {
     /// The database holds something this server cannot read.
     #[error("postgres: {0}")]
     Corrupt(String),
+}
+
+/// An error with what caused it, as far down as it goes ("error performing TLS handshake:
+/// invalid peer certificate: UnknownIssuer"), so the log says why a connection failed.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !text.contains(&next) {
+            text = format!("{text}: {next}");
+        }
+        cause = c.source();
+    }
+    text
 }
 
 impl PgError {

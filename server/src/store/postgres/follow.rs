@@ -7,7 +7,7 @@
 
 use futures::StreamExt;
 use tokio::sync::watch;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use super::error::PgError;
 use super::store::PgStore;
@@ -40,7 +40,7 @@ impl PgStore {
     /// Listens on a connection of its own (not the pool's) for changes committed by any
     /// node, from now on.
     pub async fn follow(&self) -> Result<Follower, PgError> {
-        let (client, mut connection) = self.config.connect(NoTls).await?;
+        let (client, mut connection) = self.connect.config.connect(self.connect.tls.clone()).await?;
         let (heard, latest) = watch::channel(0u64);
         let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
         tokio::spawn(async move {

@@ -22,6 +22,13 @@ impl PgStore {
         let client = self.pool.get().await?;
         Ok(client.simple_query("SELECT 1").await.is_ok())
     }
+
+    /// Whether a pooled session to the database is encrypted, as the database sees it.
+    pub async fn session_uses_tls(&self) -> Result<bool, PgError> {
+        let client = self.pool.get().await?;
+        let row = client.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await?;
+        Ok(row.get(0))
+    }
 }
 
 impl Store for PgBlocking {

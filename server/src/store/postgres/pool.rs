@@ -1,11 +1,12 @@
 //! The settings and the connection pool. Every connection gets its own staging table for
 //! ingest when it is made.
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::error::PgError;
 use super::span::Span;
@@ -18,9 +19,14 @@ const WAIT: Duration = Duration::from_secs(10);
 /// Where the database is and how to use it.
 #[derive(Debug, Clone)]
 pub struct PgSettings {
-    /// A libpq-style URL (`postgres://user:password@host:port/database`) or key=value string.
-    /// Plain TCP or a unix socket (`host=/path`); TLS to the database is not supported yet.
+    /// A libpq-style URL (`postgres://user:password@host:port/database`) or key=value string,
+    /// over TCP or a unix socket (`host=/path`). Its `sslmode` decides TLS: `prefer` (the
+    /// default: TLS when the server offers it), `require`, or `disable`; when TLS is used the
+    /// server's certificate is always verified, against `ca_file`.
     pub url: String,
+    /// The certificate authorities (PEM) the database's certificate is checked against; empty:
+    /// the system's.
+    pub ca_file: PathBuf,
     /// Connections kept at most, 1..=[`MAX_POOL`].
     pub pool_size: usize,
     /// The readings' partition span for a new database.
@@ -30,7 +36,7 @@ pub struct PgSettings {
 impl PgSettings {
     /// `url` with 8 connections and daily partitions.
     pub fn new(url: impl Into<String>) -> PgSettings {
-        PgSettings { url: url.into(), pool_size: 8, span: Span::DAY }
+        PgSettings { url: url.into(), ca_file: PathBuf::new(), pool_size: 8, span: Span::DAY }
     }
 }
 
@@ -44,8 +50,15 @@ const STAGING: &str = "CREATE TEMPORARY TABLE incoming (
     value double precision NOT NULL
 ) ON COMMIT DELETE ROWS";
 
-/// The pool, and the connection settings (for connections of its own, as a listener's).
-pub(super) fn pool(settings: &PgSettings) -> Result<(Pool, tokio_postgres::Config), PgError> {
+/// How a node connects: the settings parsed, and TLS.
+#[derive(Clone)]
+pub(super) struct Connect {
+    pub config: tokio_postgres::Config,
+    pub tls: MakeRustlsConnect,
+}
+
+/// The pool, and how to connect (for connections of its own, as a listener's).
+pub(super) fn pool(settings: &PgSettings) -> Result<(Pool, Connect), PgError> {
     if !(1..=MAX_POOL).contains(&settings.pool_size) {
         return Err(PgError::Setting(format!("pool size must be 1 to {MAX_POOL}")));
     }
@@ -60,9 +73,12 @@ pub(super) fn pool(settings: &PgSettings) -> Result<(Pool, tokio_postgres::Confi
     }
     // Fast: a reused connection is only checked for being open. (Clean would run DISCARD
     // ALL, which drops the staging table.)
+    let tls = crate::tls::client::config(&settings.ca_file)
+        .map_err(|e| PgError::Setting(format!("TLS to the database: {e}")))?;
+    let tls = MakeRustlsConnect::new((*tls).clone());
     let manager = Manager::from_config(
         config.clone(),
-        NoTls,
+        tls.clone(),
         ManagerConfig { recycling_method: RecyclingMethod::Fast },
     );
     let pool = Pool::builder(manager)
@@ -87,5 +103,5 @@ pub(super) fn pool(settings: &PgSettings) -> Result<(Pool, tokio_postgres::Confi
         }))
         .build()
         .map_err(|e| PgError::Setting(format!("the pool: {e}")))?;
-    Ok((pool, config))
+    Ok((pool, Connect { config, tls }))
 }

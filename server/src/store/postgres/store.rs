@@ -14,8 +14,8 @@ use super::{dashboards, schema};
 /// A handle on the database: cheap to share (`Arc`), one per node.
 pub struct PgStore {
     pub(super) pool: deadpool_postgres::Pool,
-    /// Where the pool connects, for connections of its own (the change log's listener).
-    pub(super) config: tokio_postgres::Config,
+    /// How the pool connects, for connections of its own (the change log's listener).
+    pub(super) connect: pool::Connect,
     /// The span of the readings' partitions, as the database was made with.
     pub(super) span: Span,
     /// (device, metric) → series id, for series whose row is committed: ingest looks the
@@ -31,7 +31,7 @@ impl PgStore {
     /// Connects, brings the schema up to date and reads the partition span the database was
     /// made with (the setting only applies to a new database; a different one is logged).
     pub async fn open(settings: &PgSettings) -> Result<PgStore, PgError> {
-        let (pool, config) = pool::pool(settings)?;
+        let (pool, connect) = pool::pool(settings)?;
         let mut client = pool.get().await?;
         let span = schema::migrate(&mut client, settings.span).await?;
         dashboards::seed(&mut client).await?;
@@ -43,7 +43,7 @@ impl PgStore {
             );
         }
         drop(client);
-        Ok(PgStore { pool, config, span, series: Mutex::default(), partitions: Mutex::default() })
+        Ok(PgStore { pool, connect, span, series: Mutex::default(), partitions: Mutex::default() })
     }
 
     /// The partitions' span in use.
