@@ -69,10 +69,11 @@ impl Store for PgBlocking {
         self.call(|pg| async move { pg.prune(horizons).await })
     }
 
-    /// Nothing to seal: PostgreSQL keeps no in-memory head, and compresses nothing here
-    /// (its pages are what a reading costs; `docs/benchmarks.md` compares them).
-    fn seal(&self, _before: Millis) -> Result<u64, StoreError> {
-        Ok(0)
+    /// PostgreSQL's sealing is the roll-up pass: the readings ingest queued (taken before
+    /// `before`) are folded into their minutes and hours ([`PgStore::roll_up`]); answers how
+    /// many. Any node may run it: passes take turns on the queue's rows.
+    fn seal(&self, before: Millis) -> Result<u64, StoreError> {
+        self.call(|pg| async move { pg.roll_up(before).await })
     }
 
     fn trim_changes(&self, keep: u64) -> Result<u64, StoreError> {
