@@ -29,7 +29,7 @@ pg_start() {
   PG_DIR=$(mktemp -d)
   [ "$(id -u)" = 0 ] && chown postgres: "$PG_DIR"
   pg_as "$bin/initdb" -U postgres -A trust -E UTF8 --no-instructions -D "$PG_DIR/data" >"$PG_DIR/initdb.log"
-  port=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
+  port=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { process.stdout.write(`${s.address().port}\n`); s.close(); })')
   for s in "$@"; do settings+=(-c "$s"); done
   pg_as "$bin/postgres" -D "$PG_DIR/data" -p "$port" -k "$PG_DIR" -c listen_addresses=127.0.0.1 \
     "${settings[@]}" >"$PG_DIR/postgres.log" 2>&1 &
@@ -48,7 +48,7 @@ pg_start() {
 # Fast shutdown, then the folder goes.
 pg_stop() {
   [ -n "${PG_PID:-}" ] || return 0
-  kill -INT "$PG_POSTMASTER" 2>/dev/null || true
+  kill -INT "${PG_POSTMASTER:-}" 2>/dev/null || true
   wait "$PG_PID" 2>/dev/null || true
   rm -rf "$PG_DIR"
   PG_PID=
