@@ -3,7 +3,8 @@
 # (binary COPY into a staging table, merged skipping duplicates, change log, devices; one
 # committed transaction per 4,096 readings) against PostgreSQL's own COPY of the same
 # readings, on a throwaway PostgreSQL (scripts/pg.sh) with its default settings but for the
-# shared buffers. READINGS (1,000,000) sets the count.
+# shared buffers. READINGS (1,000,000) sets the count. Then history: POINTS (1,000,000)
+# readings of one series in 1,000 buckets on PostgreSQL against redb, and bytes per reading.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -14,3 +15,6 @@ pg_start shared_buffers=256MB
 echo "PostgreSQL $("$(pg_bin)/postgres" --version | awk '{print $3}'), shared_buffers 256MB, fsync and synchronous_commit on (the defaults)."
 echo
 target/release/bench pg-ingest "$PG_URL" "${READINGS:-1000000}"
+echo
+# History, on the server's default database (pg-ingest makes databases of its own).
+target/release/bench pg-history "$PG_URL" "${POINTS:-1000000}"

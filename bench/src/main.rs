@@ -20,6 +20,8 @@
 //!   [`alarm_engine`]).
 //! - `bench pg-ingest URL [READINGS]`: readings per second into PostgreSQL through the
 //!   store's ingest against PostgreSQL's own COPY (see [`pg_ingest`]).
+//! - `bench pg-history URL [POINTS]`: the history figure on PostgreSQL against redb, and bytes
+//!   per reading in each (see [`pg_history`]).
 //! - `bench pg-commands URL [COMMANDS]`: commands made and moved on PostgreSQL against redb,
 //!   and by several nodes at once (see [`pg_commands`]).
 
@@ -32,6 +34,7 @@ mod history;
 mod latency;
 mod login_storm;
 mod pg_commands;
+mod pg_history;
 mod pg_ingest;
 mod startup;
 mod storage;
@@ -78,6 +81,10 @@ fn main() {
             args.get(1).expect("a PostgreSQL URL (scripts/pg.sh prints one)"),
             args.get(2).map_or(10_000, |n| n.replace('_', "").parse().expect("a count")),
         ),
+        Some("pg-history") => pg_history::run(
+            args.get(1).expect("a PostgreSQL URL (scripts/pg.sh prints one)"),
+            args.get(2).map_or(1_000_000, |n| n.replace('_', "").parse().expect("a count")),
+        ),
         Some("latency") => latency::run(args.get(1).expect("the dashboard's HOST:PORT"), {
             args.get(2).and_then(|n| n.parse().ok()).expect("a count")
         }),
@@ -88,7 +95,7 @@ fn main() {
                  | bench backtest [DAYS] | bench alarm-engine [MESSAGES] \
                  | bench alarm-latency MQTT HOOK_PORT RATE SECS | bench commands WEB DEVICES PREFIX COUNT \
                  | bench pg-commands URL [COMMANDS] \
-                 | bench pg-ingest URL [READINGS]"
+                 | bench pg-ingest URL [READINGS] | bench pg-history URL [POINTS]"
             );
             std::process::exit(2);
         }

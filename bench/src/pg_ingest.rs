@@ -14,7 +14,9 @@
 //!   that skips duplicates and says what was new, the change log and the devices' rows.
 //! - ingest, 1 node: `PgStore::ingest` in batches of 1,024 messages (4,096 readings, the
 //!   writer's `commit_max_readings`), each its own committed transaction (staging COPY, merge
-//!   skipping duplicates, change log, devices).
+//!   skipping duplicates, the new readings queued for their rollups, change log, devices).
+//! - roll-up passes: that database's queued readings folded into their minute and hour
+//!   rollups (what sealing does), a pass per 15 s of reading time; and the two together.
 //! - ingest, 4 nodes: the same batches shared among four stores (pools) at once, as nodes
 //!   of a cluster would.
 //! - redelivery: every batch again into the 1-node database: all duplicates.
@@ -141,7 +143,19 @@ async fn bench(url: &str, readings: u64) {
 
     let db1 = database(url, "bench_ingest_1").await;
     let one = vec![Arc::new(PgStore::open(&PgSettings::new(&db1)).await.expect("open"))];
-    lines.push(("ingest, 1 node, batches of 4,096".into(), ingest_with(&one, all.clone(), 1).await));
+    let ingest = ingest_with(&one, all.clone(), 1).await;
+    lines.push(("ingest, 1 node, batches of 4,096".into(), ingest));
+    // What sealing adds: the queued readings folded into their rollups, a pass per 15 s of
+    // reading time (the server seals every few seconds).
+    let started = Instant::now();
+    let mut upto = T0;
+    while upto <= last {
+        upto += 15_000;
+        one[0].roll_up(upto).await.expect("roll-up");
+    }
+    let passes = started.elapsed();
+    lines.push(("roll-up passes of those readings (one per 15 s of them)".into(), passes));
+    lines.push(("ingest and its roll-up passes, 1 node".into(), ingest + passes));
 
     let db4 = database(url, "bench_ingest_4").await;
     let mut four = Vec::new();
