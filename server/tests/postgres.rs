@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::postgres::Postgres;
+use common::postgres::{Postgres, acknowledged_across_kill_9};
 use server::store::Incoming;
 use server::store::postgres::{LATEST_VERSION, PgError, PgSettings, PgStore, Span};
 use telemetry::{DeviceId, LiveEvent, Message, Millis};
@@ -303,43 +303,22 @@ async fn the_change_log_tail_under_four_concurrent_writers_skips_and_repeats_not
 async fn what_was_acknowledged_survives_kill_9_of_postgres() {
     let mut pg = Postgres::start();
     let store = Arc::new(open(&pg).await);
-    let acked: Arc<std::sync::Mutex<Vec<(String, Millis, f64)>>> = Arc::default();
-    let writer = {
-        let (store, acked) = (store.clone(), acked.clone());
-        tokio::spawn(async move {
-            let mut failures = 0;
-            for b in 0..10_000i64 {
+    let acked: Vec<(String, Millis, f64)> = {
+        let (store, handle) = (store.clone(), tokio::runtime::Handle::current());
+        tokio::task::block_in_place(|| {
+            acknowledged_across_kill_9(&mut pg, 300, move |b| {
                 let batch: Vec<Incoming> = (0..10)
                     .map(|m| message(&format!("k{m}"), T0 + b * 1000, &[("t", (b * 10 + m) as f64)]))
                     .collect();
-                match store.ingest(&batch).await {
-                    Ok(_) => acked.lock().unwrap().extend(batch.iter().map(|i| {
-                        (i.message.device.as_str().to_owned(), i.message.ts, i.message.values[0].1)
-                    })),
-                    Err(_) => {
-                        failures += 1;
-                        if failures == 3 {
-                            return;
-                        }
-                    }
-                }
-            }
-            panic!("the writer never saw the database go");
+                handle.block_on(store.ingest(&batch)).map(|_| {
+                    batch
+                        .iter()
+                        .map(|i| (i.message.device.as_str().to_owned(), i.message.ts, i.message.values[0].1))
+                        .collect()
+                })
+            })
         })
     };
-    // Killed in the middle of the writes, once some were acknowledged.
-    while acked.lock().unwrap().len() < 300 {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    let pg = tokio::task::spawn_blocking(move || {
-        pg.kill9();
-        pg.restart();
-        pg
-    })
-    .await
-    .unwrap();
-    writer.await.unwrap();
-    let acked = acked.lock().unwrap().clone();
     let store = open(&pg).await;
     for device in (0..10).map(|m| format!("k{m}")) {
         let points: BTreeMap<Millis, f64> =

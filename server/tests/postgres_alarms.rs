@@ -7,9 +7,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use common::postgres::Postgres;
+use common::postgres::{Postgres, acknowledged_across_kill_9};
 use server::alarms::engine::Changes;
 use server::notify::channels::StoredChannel;
 use server::store::postgres::{PgBlocking, PgSettings};
@@ -590,44 +590,24 @@ fn a_delivery_one_node_sent_stays_sent_while_another_node_retries_it() {
 fn committed_alarm_transitions_and_pending_deliveries_survive_kill_9_of_postgres() {
     let mut pg = Postgres::start();
     let store = Arc::new(open(&pg));
-    let acked: Arc<Mutex<Vec<u32>>> = Arc::default();
-    let writer = {
-        let (store, acked) = (store.clone(), acked.clone());
-        std::thread::spawn(move || {
-            let mut failures = 0;
-            for i in 0..100_000u32 {
-                let id = format!("a{i}");
-                let changes = Changes {
-                    tracks: vec![(
-                        ("r".into(), format!("d{i}")),
-                        Some(Track { alarm: Some(id.clone()), ..Track::default() }),
-                    )],
-                    alarms: vec![alarm(&id, &format!("d{i}"), 1_000 + i64::from(i), None)],
-                    transitions: vec![transition(&id, TransitionKind::Fired, 1_000 + i64::from(i))],
-                    deliveries: vec![delivery(&format!("n{i}"), 1_000 + i64::from(i), 1_000 + i64::from(i))],
-                    work: 0,
-                };
-                match store.commit_alarm_changes(&changes) {
-                    Ok(_) => acked.lock().unwrap().push(i),
-                    Err(_) => {
-                        failures += 1;
-                        if failures == 3 {
-                            return;
-                        }
-                    }
-                }
-            }
-            panic!("the writer never saw the database go");
+    let acked: Vec<u32> = {
+        let store = store.clone();
+        acknowledged_across_kill_9(&mut pg, 100, move |round| {
+            let i = round as u32;
+            let id = format!("a{i}");
+            let changes = Changes {
+                tracks: vec![(
+                    ("r".into(), format!("d{i}")),
+                    Some(Track { alarm: Some(id.clone()), ..Track::default() }),
+                )],
+                alarms: vec![alarm(&id, &format!("d{i}"), 1_000 + i64::from(i), None)],
+                transitions: vec![transition(&id, TransitionKind::Fired, 1_000 + i64::from(i))],
+                deliveries: vec![delivery(&format!("n{i}"), 1_000 + i64::from(i), 1_000 + i64::from(i))],
+                work: 0,
+            };
+            store.commit_alarm_changes(&changes).map(|_| vec![i])
         })
     };
-    // Killed in the middle of the commits, once some were acknowledged.
-    while acked.lock().unwrap().len() < 100 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    pg.kill9();
-    pg.restart();
-    writer.join().unwrap();
-    let acked = acked.lock().unwrap().clone();
     let store = open(&pg);
     let state = store.alarm_state().unwrap();
     let active: BTreeMap<String, Alarm> = state.alarms.into_iter().map(|a| (a.id.clone(), a)).collect();

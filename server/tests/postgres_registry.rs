@@ -12,7 +12,7 @@ mod common;
 use std::future::Future;
 use std::sync::Arc;
 
-use common::postgres::Postgres;
+use common::postgres::{Postgres, acknowledged_across_kill_9};
 use server::store::postgres::{PgBlocking, PgSettings, PgStore};
 use server::store::{
     AttributesReport, CommitOutcome, ConnectionChange, ConnectionReport, Incoming, RedbStore, Report,
@@ -641,43 +641,20 @@ async fn acknowledged_statuses_and_attributes_survive_kill_9_of_postgres() {
     let devices: Vec<String> = (0..5).map(|i| format!("k{i}")).collect();
     store.ingest(&devices.iter().map(|d| msg(d, T0, &[("t", 1.0)])).collect::<Vec<_>>()).await.unwrap();
     // (device, round) of every commit acknowledged.
-    let acked: std::sync::Arc<std::sync::Mutex<Vec<(String, i64)>>> = Default::default();
-    let writer = {
-        let (store, acked, devices) = (store.clone(), acked.clone(), devices.clone());
-        tokio::spawn(async move {
-            let mut failures = 0;
-            for round in 0..100_000i64 {
+    let acked: Vec<(String, i64)> = {
+        let (store, devices, handle) = (store.clone(), devices.clone(), tokio::runtime::Handle::current());
+        tokio::task::block_in_place(|| {
+            acknowledged_across_kill_9(&mut pg, 100, move |round| {
                 let device = &devices[(round % 5) as usize];
                 let value = round.to_string();
                 let reports = [
                     status(device, round % 2 == 0, T0 + round, Some(round as u64)),
                     attrs(device, T0 + round, &[("fw", value.as_str())]),
                 ];
-                match store.commit_reports(&reports).await {
-                    Ok(_) => acked.lock().unwrap().push((device.clone(), round)),
-                    Err(_) => {
-                        failures += 1;
-                        if failures == 3 {
-                            return;
-                        }
-                    }
-                }
-            }
-            panic!("the writer never saw the database go");
+                handle.block_on(store.commit_reports(&reports)).map(|_| vec![(device.clone(), round)])
+            })
         })
     };
-    while acked.lock().unwrap().len() < 100 {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    let pg = tokio::task::spawn_blocking(move || {
-        pg.kill9();
-        pg.restart();
-        pg
-    })
-    .await
-    .unwrap();
-    writer.await.unwrap();
-    let acked = acked.lock().unwrap().clone();
     let store = open(&pg).await;
     for device in &devices {
         // Each device's last acknowledged round (or a later one, committed as the database

@@ -1,13 +1,15 @@
 //! A real PostgreSQL for the PostgreSQL store's tests: initdb into a temporary folder and the
 //! server on a free loopback port, its socket in that folder. initdb refuses root, so as root
 //! both run as the `postgres` user Debian's package makes. Stopped (fast shutdown) when
-//! dropped; [`Postgres::kill9`] and [`Postgres::restart`] for crash tests.
+//! dropped; [`Postgres::kill9`] and [`Postgres::restart`] for crash tests, and
+//! [`acknowledged_across_kill_9`] for a writer the database dies under.
 
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub struct Postgres {
@@ -199,6 +201,45 @@ impl Postgres {
         assert!(self.child.is_none(), "stopped first");
         self.launch();
     }
+}
+
+/// Calls `write(round)` for rounds 0, 1, … on a thread of its own, keeping what each call that
+/// succeeded (the store acknowledged) returns; once `before` things are kept, kills the database
+/// with kill -9 and starts it again. The writer stops at its third failed call (it saw the
+/// database go). Returns what was acknowledged, in order. Blocking: an async test calls it in
+/// `tokio::task::block_in_place`, its `write` driving the store with `Handle::block_on`.
+pub fn acknowledged_across_kill_9<T: Send + 'static, E>(
+    pg: &mut Postgres,
+    before: usize,
+    mut write: impl FnMut(i64) -> Result<Vec<T>, E> + Send + 'static,
+) -> Vec<T> {
+    let acked: Arc<Mutex<Vec<T>>> = Arc::default();
+    let writer = {
+        let acked = acked.clone();
+        std::thread::spawn(move || {
+            let mut failures = 0;
+            for round in 0..100_000 {
+                match write(round) {
+                    Ok(done) => acked.lock().unwrap().extend(done),
+                    Err(_) => {
+                        failures += 1;
+                        if failures == 3 {
+                            return;
+                        }
+                    }
+                }
+            }
+            panic!("the writer never saw the database go");
+        })
+    };
+    // Killed in the middle of the writes, once some were acknowledged.
+    while acked.lock().unwrap().len() < before {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    pg.kill9();
+    pg.restart();
+    writer.join().unwrap();
+    std::mem::take(&mut *acked.lock().unwrap())
 }
 
 /// The processes whose parent is `parent`.
