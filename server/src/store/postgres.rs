@@ -1,11 +1,10 @@
-//! A PostgreSQL store: the foundation of cluster mode (issue 18), where several nodes share
-//! one database. What is here: the connection pool from a URL, a versioned schema migration,
-//! readings partitioned by time (partitions made ahead, retention dropping whole ones), the
-//! series and device registry tables, the change log numbered so a tail never skips a row
-//! and announced to every node (LISTEN/NOTIFY), and ingest of a batch through binary COPY, idempotent on redelivery. What is not: the
-//! rest of [`super::Store`] (rollups, statuses and attributes, alarms, commands, dashboards,
-//! users, sessions and the read side of `TelemetrySource`), so nothing starts this store yet
-//! and no setting selects it.
+//! A PostgreSQL store: cluster mode's (issue 18), where several nodes share one database, and
+//! what `storage.postgres_url` selects. All of [`super::Store`] and sign-in's
+//! [`crate::auth::UserStore`]: readings partitioned by time (retention dropping whole
+//! partitions) with their rollups, the device registry, the change log numbered so a tail
+//! never skips a row and announced to every node (LISTEN/NOTIFY), alarms and the notification
+//! outbox, commands, dashboards, tags, groups, retained messages, desired state, users and
+//! sessions, and leases for work one node at a time does.
 //!
 //! # Why tokio-postgres with deadpool-postgres
 //! - Binary COPY: `tokio_postgres::binary_copy::BinaryCopyInWriter` writes typed rows in
