@@ -94,6 +94,24 @@ fn redb() -> (tempfile::TempDir, impl Fn() -> RedbStore) {
     (dir, move || RedbStore::open(&path).unwrap())
 }
 
+/// Two tests running `check` with the same body: on a redb store in a temporary folder, and on
+/// a real PostgreSQL.
+macro_rules! on_both_stores {
+    ($check:ident, $on_redb:ident, $on_postgres:ident) => {
+        #[test]
+        fn $on_redb() {
+            let (_dir, open) = redb();
+            $check(open);
+        }
+
+        #[test]
+        fn $on_postgres() {
+            let db = Postgres::start();
+            $check(|| pg(&db));
+        }
+    };
+}
+
 // --- Dashboards -------------------------------------------------------------------------
 
 fn named(name: &str) -> Dashboard {
@@ -145,17 +163,11 @@ fn check_dashboards<S: DashboardStore>(open: impl Fn() -> S) {
     assert_eq!(store.dashboards().unwrap().len(), MAX_DASHBOARDS);
 }
 
-#[test]
-fn dashboards_are_saved_against_the_copy_loaded_and_capped_on_redb() {
-    let (_dir, open) = redb();
-    check_dashboards(open);
-}
-
-#[test]
-fn dashboards_are_saved_against_the_copy_loaded_and_capped_on_postgres() {
-    let db = Postgres::start();
-    check_dashboards(|| pg(&db));
-}
+on_both_stores!(
+    check_dashboards,
+    dashboards_are_saved_against_the_copy_loaded_and_capped_on_redb,
+    dashboards_are_saved_against_the_copy_loaded_and_capped_on_postgres
+);
 
 /// Two nodes saving the same loaded copy at once: one wins, the other is told to reload.
 /// Two nodes creating at once near the cap: together they stop at it.
@@ -255,17 +267,7 @@ fn check_tags<S: TagStore + Node>(open: impl Fn() -> S) {
     assert_eq!(store.tags_of("nobody"), None);
 }
 
-#[test]
-fn tags_are_numbered_changes_on_redb() {
-    let (_dir, open) = redb();
-    check_tags(open);
-}
-
-#[test]
-fn tags_are_numbered_changes_on_postgres() {
-    let db = Postgres::start();
-    check_tags(|| pg(&db));
-}
+on_both_stores!(check_tags, tags_are_numbered_changes_on_redb, tags_are_numbered_changes_on_postgres);
 
 /// Tags changing while readings of the same devices come in on another node: the two take
 /// their locks in the same order (no deadlock, no failure), the change log stays gapless, and
@@ -370,17 +372,11 @@ fn check_retained<S: RetainStore>(open: impl Fn() -> S) {
     );
 }
 
-#[test]
-fn retained_messages_are_set_replaced_and_cleared_in_order_on_redb() {
-    let (_dir, open) = redb();
-    check_retained(open);
-}
-
-#[test]
-fn retained_messages_are_set_replaced_and_cleared_in_order_on_postgres() {
-    let db = Postgres::start();
-    check_retained(|| pg(&db));
-}
+on_both_stores!(
+    check_retained,
+    retained_messages_are_set_replaced_and_cleared_in_order_on_redb,
+    retained_messages_are_set_replaced_and_cleared_in_order_on_postgres
+);
 
 const CAPS: RetainedCaps = RetainedCaps { per_owner: 2, bytes_per_owner: 10, total: 3, total_bytes: 100 };
 
@@ -540,17 +536,11 @@ fn check_desired<S: DesiredStore + Node>(open: impl Fn() -> S) {
     assert_eq!(store.tags_of("d1"), None, "desired state makes no device record");
 }
 
-#[test]
-fn desired_state_is_versioned_and_numbered_on_redb() {
-    let (_dir, open) = redb();
-    check_desired(open);
-}
-
-#[test]
-fn desired_state_is_versioned_and_numbered_on_postgres() {
-    let db = Postgres::start();
-    check_desired(|| pg(&db));
-}
+on_both_stores!(
+    check_desired,
+    desired_state_is_versioned_and_numbered_on_redb,
+    desired_state_is_versioned_and_numbered_on_postgres
+);
 
 /// Two nodes patching one device at once, each against the version it read: every version is
 /// handed out once, each accepted patch was made against the version before it, and every
