@@ -134,24 +134,30 @@ pub(super) fn record(t: &mut Tables, report: &ConnectionReport) -> Result<Option
     Ok(Some(c))
 }
 
-/// Records a commit's reports, in order; answers the entries they changed. A connection made
-/// and ended within the commit is written once, as ended (its end carries all its beginning
-/// does), so a storm of short connections costs half.
-pub(super) fn record_all(
-    t: &mut Tables,
-    reports: &[&ConnectionReport],
-) -> Result<Vec<(String, Connection)>, StoreError> {
-    let ended: FastSet<(&str, i64)> = reports
+/// The reports of a commit that are written, in order: a connection made and ended within the
+/// commit is written once, as ended (its end carries all its beginning does), so a storm of
+/// short connections costs half. The redb and PostgreSQL stores both write these.
+pub(super) fn to_write<'a>(
+    reports: &'a [&'a ConnectionReport],
+) -> impl Iterator<Item = &'a ConnectionReport> {
+    let ended: FastSet<(&str, Millis)> = reports
         .iter()
         .filter(|r| matches!(r.change, ConnectionChange::Ended { .. }))
         .map(|r| (r.device.as_str(), r.id))
         .collect();
-    let mut changed = Vec::new();
-    for report in reports {
+    reports.iter().copied().filter(move |report| {
         let begun = matches!(report.change, ConnectionChange::Connected { .. });
-        if begun && ended.contains(&(report.device.as_str(), report.id)) {
-            continue;
-        }
+        !(begun && ended.contains(&(report.device.as_str(), report.id)))
+    })
+}
+
+/// Records a commit's reports, in order ([`to_write`]); answers the entries they changed.
+pub(super) fn record_all(
+    t: &mut Tables,
+    reports: &[&ConnectionReport],
+) -> Result<Vec<(String, Connection)>, StoreError> {
+    let mut changed = Vec::new();
+    for report in to_write(reports) {
         if let Some(c) = record(t, report)? {
             changed.push((report.device.as_str().to_owned(), c));
         }

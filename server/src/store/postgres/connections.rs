@@ -13,7 +13,7 @@ use telemetry::Millis;
 use telemetry::connections::{self, Connection, Ended, MAX_LOGGED};
 
 use super::super::api::{ConnectionChange, ConnectionReport};
-use super::super::maps::FastSet;
+use super::super::connection_log;
 use super::error::PgError;
 use super::records;
 use super::store::PgStore;
@@ -101,23 +101,15 @@ async fn record(tx: &Transaction<'_>, report: &ConnectionReport) -> Result<Optio
     Ok(Some(c))
 }
 
-/// Records a commit's connection reports, in order; answers the entries they changed. A
-/// connection made and ended within the commit is written once, as ended.
+/// Records a commit's connection reports, in order (those [`connection_log::to_write`] keeps:
+/// a connection made and ended within the commit is written once, as ended); answers the
+/// entries they changed.
 pub(super) async fn record_all(
     tx: &Transaction<'_>,
     reports: &[&ConnectionReport],
 ) -> Result<Vec<(String, Connection)>, PgError> {
-    let ended: FastSet<(&str, Millis)> = reports
-        .iter()
-        .filter(|r| matches!(r.change, ConnectionChange::Ended { .. }))
-        .map(|r| (r.device.as_str(), r.id))
-        .collect();
     let mut changed = Vec::new();
-    for report in reports {
-        let begun = matches!(report.change, ConnectionChange::Connected { .. });
-        if begun && ended.contains(&(report.device.as_str(), report.id)) {
-            continue;
-        }
+    for report in connection_log::to_write(reports) {
         if let Some(c) = record(tx, report).await? {
             changed.push((report.device.as_str().to_owned(), c));
         }
