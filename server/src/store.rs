@@ -34,7 +34,9 @@ pub use desired::{DesiredApplied, DesiredOp, DesiredRefusal, DesiredStore, MAX_S
 pub use error::StoreError;
 pub use redb_store::RedbStore;
 pub use redb_store::{MAX_DONE_DELIVERIES, MAX_LOG as MAX_ALARM_LOG};
-pub use retained::{RetainStore, RetainedCaps, RetainedChange, RetainedMessage, RetainedProperties};
+pub use retained::{
+    RetainStore, RetainedCaps, RetainedChange, RetainedMessage, RetainedProperties, RetainedUsage,
+};
 pub use retention::{Horizons, Retention};
 
 #[cfg(test)]

@@ -13,25 +13,7 @@ use rmqtt::topic::Topic;
 use telemetry::{Millis, Rejection};
 
 pub use crate::store::RetainedCaps as Caps;
-use crate::store::{RetainStore, RetainedChange, RetainedMessage};
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Usage {
-    count: usize,
-    bytes: usize,
-}
-
-impl Usage {
-    fn add(&mut self, other: Usage) {
-        self.count += other.count;
-        self.bytes += other.bytes;
-    }
-
-    fn sub(&mut self, other: Usage) {
-        self.count = self.count.saturating_sub(other.count);
-        self.bytes = self.bytes.saturating_sub(other.bytes);
-    }
-}
+use crate::store::{RetainStore, RetainedChange, RetainedMessage, RetainedUsage as Usage};
 
 #[derive(Default)]
 struct State {
@@ -176,18 +158,10 @@ impl Retained {
             Some(old) => Usage { count: 0, bytes: bytes.saturating_sub(old.payload.len()) },
             None => Usage { count: 1, bytes },
         };
-        let mut held = state.owners.get(owner).copied().unwrap_or_default();
-        held.add(usage);
-        if held.count > caps.per_owner {
-            return Err(Rejection::TooManyRetained(caps.per_owner));
-        }
-        if held.bytes > caps.bytes_per_owner {
-            return Err(Rejection::RetainedTooLarge(caps.bytes_per_owner));
-        }
-        let mut total = state.total;
-        total.add(usage);
-        if total.count > caps.total || total.bytes > caps.total_bytes {
-            return Err(Rejection::RetainedFull);
+        let held = state.owners.get(owner).copied().unwrap_or_default().plus(usage);
+        let total = state.total.plus(usage);
+        if let Some(why) = caps.refusal(held, total) {
+            return Err(why);
         }
         state.owners.entry(owner.to_owned()).or_default().add(usage);
         state.total = total;

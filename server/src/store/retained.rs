@@ -3,7 +3,7 @@
 //! retained payload clears it. Durable like everything acknowledged: set or cleared before the
 //! publish's PUBACK, and loaded again when the server starts.
 
-use telemetry::Millis;
+use telemetry::{Millis, Rejection};
 
 use super::error::StoreError;
 
@@ -86,6 +86,48 @@ pub struct RetainedCaps {
     pub total: usize,
     /// Bytes of payload in all.
     pub total_bytes: usize,
+}
+
+impl RetainedCaps {
+    /// Why a retained message is refused, if it is: its owner would then hold `mine` and all
+    /// would hold `all` (each with the message counted). A broker node's check and the check
+    /// of a commit on a store shared by several nodes.
+    pub fn refusal(&self, mine: RetainedUsage, all: RetainedUsage) -> Option<Rejection> {
+        if mine.count > self.per_owner {
+            Some(Rejection::TooManyRetained(self.per_owner))
+        } else if mine.bytes > self.bytes_per_owner {
+            Some(Rejection::RetainedTooLarge(self.bytes_per_owner))
+        } else if all.count > self.total || all.bytes > self.total_bytes {
+            Some(Rejection::RetainedFull)
+        } else {
+            None
+        }
+    }
+}
+
+/// Retained messages and bytes of payload held (by an owner, or in all), counted against
+/// [`RetainedCaps`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetainedUsage {
+    pub count: usize,
+    pub bytes: usize,
+}
+
+impl RetainedUsage {
+    pub fn add(&mut self, other: RetainedUsage) {
+        self.count = self.count.saturating_add(other.count);
+        self.bytes = self.bytes.saturating_add(other.bytes);
+    }
+
+    pub fn sub(&mut self, other: RetainedUsage) {
+        self.count = self.count.saturating_sub(other.count);
+        self.bytes = self.bytes.saturating_sub(other.bytes);
+    }
+
+    pub fn plus(mut self, other: RetainedUsage) -> RetainedUsage {
+        self.add(other);
+        self
+    }
 }
 
 /// Where retained messages are kept.

@@ -18,34 +18,12 @@ use telemetry::Rejection;
 
 use super::super::error::StoreError;
 use super::super::maps::FastMap;
-use super::super::retained::{RetainStore, RetainedCaps, RetainedChange, RetainedMessage};
+use super::super::retained::{
+    RetainStore, RetainedCaps, RetainedChange, RetainedMessage, RetainedUsage as Usage,
+};
 use super::blocking::PgBlocking;
 use super::error::PgError;
 use super::store::PgStore;
-
-/// Messages and bytes of payload held.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Usage {
-    count: usize,
-    bytes: usize,
-}
-
-impl Usage {
-    fn add(&mut self, other: Usage) {
-        self.count = self.count.saturating_add(other.count);
-        self.bytes = self.bytes.saturating_add(other.bytes);
-    }
-
-    fn sub(&mut self, other: Usage) {
-        self.count = self.count.saturating_sub(other.count);
-        self.bytes = self.bytes.saturating_sub(other.bytes);
-    }
-
-    fn plus(mut self, other: Usage) -> Usage {
-        self.add(other);
-        self
-    }
-}
 
 fn count(n: i64, what: &str) -> Result<usize, PgError> {
     usize::try_from(n).map_err(|_| PgError::Corrupt(format!("{what} is {n}")))
@@ -129,16 +107,7 @@ pub(super) async fn commit_retained(
             };
             let mine = usage.get(&message.owner).copied().unwrap_or_default().plus(adds);
             let all = total.plus(grows);
-            let refused = if mine.count > caps.per_owner {
-                Some(Rejection::TooManyRetained(caps.per_owner))
-            } else if mine.bytes > caps.bytes_per_owner {
-                Some(Rejection::RetainedTooLarge(caps.bytes_per_owner))
-            } else if all.count > caps.total || all.bytes > caps.total_bytes {
-                Some(Rejection::RetainedFull)
-            } else {
-                None
-            };
-            if let Some(why) = refused {
+            if let Some(why) = caps.refusal(mine, all) {
                 fates.push(Err(why));
                 continue;
             }
