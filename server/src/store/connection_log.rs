@@ -73,17 +73,23 @@ impl<'tx> Tables<'tx> {
     }
 }
 
-/// Records one report; answers the connection as the log now holds it (`None`: no change, a
-/// report of a connection already ended).
-pub(super) fn record(t: &mut Tables, report: &ConnectionReport) -> Result<Option<Connection>, StoreError> {
-    let (device, id, at) = (report.device.as_str(), report.id, report.at);
-    let entry = |address: &Option<String>, protocol: u8| Connection {
+/// A connection made at `id` from `address` (bounded) over MQTT `protocol`, not ended: what
+/// both stores log for a report of its beginning (or of a refusal, before its end is set).
+pub(super) fn begun(id: Millis, address: &Option<String>, protocol: u8) -> Connection {
+    Connection {
         connected_at: id,
         ended_at: None,
         reason: None,
         address: address.as_deref().map(connections::bounded_address),
         protocol,
-    };
+    }
+}
+
+/// Records one report; answers the connection as the log now holds it (`None`: no change, a
+/// report of a connection already ended).
+pub(super) fn record(t: &mut Tables, report: &ConnectionReport) -> Result<Option<Connection>, StoreError> {
+    let (device, id, at) = (report.device.as_str(), report.id, report.at);
+    let entry = |address: &Option<String>, protocol: u8| begun(id, address, protocol);
     let (c, new) = match &report.change {
         // Logged already: its end came first (a device that became known as it left).
         ConnectionChange::Connected { .. } | ConnectionChange::Refused { .. }

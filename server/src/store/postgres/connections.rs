@@ -30,13 +30,7 @@ fn doc(c: &Connection) -> serde_json::Value {
 /// report of a connection already ended, or of a beginning already logged).
 async fn record(tx: &Transaction<'_>, report: &ConnectionReport) -> Result<Option<Connection>, PgError> {
     let (device, id, at) = (report.device.as_str(), report.id, report.at);
-    let begun = |address: &Option<String>, protocol: u8| Connection {
-        connected_at: id,
-        ended_at: None,
-        reason: None,
-        address: address.as_deref().map(connections::bounded_address),
-        protocol,
-    };
+    let begun = |address: &Option<String>, protocol: u8| connection_log::begun(id, address, protocol);
     let insert = tx
         .prepare_cached(
             "INSERT INTO connections (device, id, entry, open) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
