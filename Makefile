@@ -59,7 +59,7 @@ dist: release
 	$(CARGO_SAME) build --release -p simulator
 	scripts/dist.sh
 
-## bench: every benchmark (ingest, latency, history vs SQLite, storage, alarms, memory, client, fleet, commands, PostgreSQL); prints tables and
+## bench: every benchmark (ingest, latency, history vs SQLite, storage, alarms, memory, client, fleet, commands, PostgreSQL, cluster); prints tables and
 ## writes docs/benchmarks.md
 bench: release
 	scripts/setup.sh test

@@ -63,6 +63,8 @@ section "PostgreSQL"
 run scripts/bench-pg.sh
 echo | tee -a "$report"
 run scripts/bench-pg-commands.sh
+section "Cluster"
+run scripts/bench-cluster.sh
 cp "$report" "$out"
 echo
 echo "written to $out"

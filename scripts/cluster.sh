@@ -4,9 +4,10 @@
 # shared subscription, haproxy in front of them (WebSockets included), and simulated devices.
 #   scripts/cluster.sh [target/release]
 # Ports: haproxy on CLUSTER_WEB (127.0.0.1:3000), Mosquitto on CLUSTER_MQTT (127.0.0.1:1883),
-# the nodes on 3001-3003 (CLUSTER_NODE_PORT is the first). Each node runs under a loop that
-# starts it again when it dies, as a service manager would: `kill -9` one to watch the others
-# carry on and the page stay live.
+# the nodes on 3001-3003 (CLUSTER_NODE_PORT is the first); CLUSTER_DEVICES (6) simulated
+# devices, none if 0. Each node runs under a loop that starts it again when it dies, as a
+# service manager would: `kill -9` one to watch the others carry on and the page stay live.
+# haproxy names the node that answered in an `X-Node` header.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${1:-target/release}"
@@ -109,6 +110,8 @@ backend nodes
     option httpchk GET /healthz
     http-check expect status 200
     default-server inter 1s fall 2 rise 2
+    # Which node answered (scripts/bench-cluster.sh kills the one its client is on).
+    http-response set-header X-Node %[srv_name]
 EOF
 for i in $(seq 1 $NODES); do
   echo "    server node$i 127.0.0.1:$((FIRST_NODE + i - 1)) check" >>"$DIR/haproxy.cfg"
@@ -116,8 +119,10 @@ done
 haproxy -f "$DIR/haproxy.cfg" -db >"$DIR/haproxy.log" 2>&1 &
 PIDS+=($!)
 
-"$BIN/simulator" --host "${MQTT%:*}" --port "${MQTT##*:}" -n "$DEVICES" >"$DIR/simulator.log" 2>&1 &
-PIDS+=($!)
+if [ "$DEVICES" -gt 0 ]; then
+  "$BIN/simulator" --host "${MQTT%:*}" --port "${MQTT##*:}" -n "$DEVICES" >"$DIR/simulator.log" 2>&1 &
+  PIDS+=($!)
+fi
 
 echo
 echo "  Dashboard (haproxy over 3 nodes): http://$WEB"

@@ -18,6 +18,8 @@
 //! - `bench backtest [DAYS]`, `bench alarm-latency MQTT HOOK_PORT RATE SECS`: alarm figures
 //!   (see [`alarms`]); `bench alarm-engine [MESSAGES]`: the alarm engine alone (see
 //!   [`alarm_engine`]).
+//! - `bench cluster MQTT WEB NODES DIR PG_URL RATE SECS KILL_AT`: issue 18's acceptance on a
+//!   running cluster, one node killed -9 (see [`cluster`]).
 //! - `bench pg-ingest URL [READINGS]`: readings per second into PostgreSQL through the
 //!   store's ingest against PostgreSQL's own COPY (see [`pg_ingest`]).
 //! - `bench pg-history URL [POINTS]`: the history figure on PostgreSQL against redb, and bytes
@@ -27,6 +29,7 @@
 
 mod alarm_engine;
 mod alarms;
+mod cluster;
 mod commands;
 mod connection_storm;
 mod data;
@@ -85,6 +88,7 @@ fn main() {
             args.get(1).expect("a PostgreSQL URL (scripts/pg.sh prints one)"),
             args.get(2).map_or(1_000_000, |n| n.replace('_', "").parse().expect("a count")),
         ),
+        Some("cluster") => cluster::run(&args[1..]),
         Some("latency") => latency::run(args.get(1).expect("the dashboard's HOST:PORT"), {
             args.get(2).and_then(|n| n.parse().ok()).expect("a count")
         }),
@@ -95,6 +99,7 @@ fn main() {
                  | bench backtest [DAYS] | bench alarm-engine [MESSAGES] \
                  | bench alarm-latency MQTT HOOK_PORT RATE SECS | bench commands WEB DEVICES PREFIX COUNT \
                  | bench pg-commands URL [COMMANDS] \
+                 | bench cluster MQTT WEB NODES DIR PG_URL RATE SECS KILL_AT \
                  | bench pg-ingest URL [READINGS] | bench pg-history URL [POINTS]"
             );
             std::process::exit(2);
