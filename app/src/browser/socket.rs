@@ -163,8 +163,15 @@ fn sync(live: Live) {
         return;
     }
     leptos::task::spawn_local(async move {
+        let release = || {
+            STATE.with(|s| {
+                let mut s = s.borrow_mut();
+                s.syncing = false;
+                std::mem::take(&mut s.held)
+            })
+        };
         // An error means offline again: the next reconnect syncs.
-        while let Ok(page) = changes_since(live.hwm.get_value(), MAX_CHANGES_PAGE).await {
+        while let Ok(mut page) = changes_since(live.hwm.get_value(), MAX_CHANGES_PAGE).await {
             let first = page.events.first().and_then(LiveEvent::seq);
             if first.is_some_and(|seq| seq > live.hwm.get_value() + 1) {
                 // The server keeps only the latest changes (storage.change_log) and the gap
@@ -172,18 +179,17 @@ fn sync(live: Live) {
                 let _ = window().location().reload();
                 return;
             }
-            let full = page.events.len() >= MAX_CHANGES_PAGE as usize;
-            live.apply(page.events);
-            if !full {
-                break;
+            if page.events.len() < MAX_CHANGES_PAGE as usize {
+                // The last page and the events held meanwhile go in one batch: views fold
+                // `Live::batch` when their effects run, after this task, so a second batch
+                // set now would replace this one unseen (a chart would miss its readings).
+                page.events.extend(release());
+                live.apply(page.events);
+                return;
             }
+            live.apply(page.events);
         }
-        let held = STATE.with(|s| {
-            let mut s = s.borrow_mut();
-            s.syncing = false;
-            std::mem::take(&mut s.held)
-        });
-        live.apply(held);
+        live.apply(release());
     });
 }
 

@@ -70,7 +70,9 @@ pub struct Live {
     /// Why the offline cache cannot be used, if it cannot (private mode, storage refused).
     pub cache_problem: RwSignal<Option<String>>,
     /// The changes applied last, for views that fold them into their own data (charts), and
-    /// for the offline cache, which saves soon after each batch.
+    /// for the offline cache, which saves soon after each batch. Views read it when their
+    /// effects run, so at most one batch may be set per turn of the event loop: a second one
+    /// would replace the first unseen.
     pub batch: RwSignal<Vec<LiveEvent>>,
     /// Alarms by id as the server last said: the active ones (the header's badge counts the
     /// unacknowledged), and the latest [`KEPT_CLEARED`] cleared (so charts end their bands,
