@@ -362,6 +362,15 @@ impl Device {
     }
 }
 
+/// A dropped device's connection ends with it. Left running, its event loop would connect
+/// again under the same client id and take the session over from the test's next connection
+/// (a PUBACK then never came, under load, in embedded.rs's restart test).
+impl Drop for Device {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// A device's message with `values`, timestamped `ms` (UTC, in the seed's naive form).
 pub fn payload<'a>(values: impl IntoIterator<Item = (&'a str, f64)>, ms: i64) -> String {
     let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms).unwrap();
