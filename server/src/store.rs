@@ -26,14 +26,13 @@ mod series_ids;
 
 pub use api::{
     AlarmState, AlarmStore, AttributesReport, CommitOutcome, ConnectionChange, ConnectionReport, GroupStore,
-    Incoming, Pruned, Report, StatusReport, Store, TagStore,
+    Incoming, MAX_ALARM_LOG, MAX_DONE_DELIVERIES, Pruned, Report, StatusReport, Store, TagStore,
 };
 pub use bulks::{Bulk, BulkMember, BulkStore, MAX_BULKS};
 pub use commands::{CommandOp, CommandRefusal, CommandStore, CommandsApplied, MAX_HISTORY_PER_DEVICE};
 pub use desired::{DesiredApplied, DesiredOp, DesiredRefusal, DesiredStore, MAX_SHADOWS};
 pub use error::StoreError;
 pub use redb_store::RedbStore;
-pub use redb_store::{MAX_DONE_DELIVERIES, MAX_LOG as MAX_ALARM_LOG};
 pub use retained::{
     RetainStore, RetainedCaps, RetainedChange, RetainedMessage, RetainedProperties, RetainedUsage,
 };

@@ -191,6 +191,11 @@ pub struct AlarmState {
     pub channels: Vec<String>,
 }
 
+/// Log entries kept per alarm, in every store; a flapping alarm's oldest go first.
+pub const MAX_ALARM_LOG: u64 = 500;
+/// Deliveries kept once done (sent, failed, suppressed), in every store; the oldest go first.
+pub const MAX_DONE_DELIVERIES: u64 = 10_000;
+
 /// Alarms, rules, channels and notifications (their share of a commit is written by
 /// [`Store::commit`]).
 pub trait AlarmStore: Send + Sync {

@@ -15,8 +15,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("storage: the database is being reopened after a failed write")]
     Unavailable,
-    #[error(transparent)]
-    Postgres(#[from] super::postgres::PgError),
+    /// A database server's failure (PostgreSQL's, converted where it is raised), with what
+    /// the read side is told of it.
+    #[error("{source}")]
+    Database { kind: SourceError, source: Box<dyn std::error::Error + Send + Sync> },
 }
 
 macro_rules! from_redb {
@@ -45,7 +47,7 @@ impl From<StoreError> for SourceError {
             StoreError::Unavailable => SourceError::Unavailable,
             StoreError::Corrupt(_) | StoreError::CorruptRecord { .. } => SourceError::Corrupt,
             StoreError::CreateDir { .. } => SourceError::Io,
-            StoreError::Postgres(e) => e.kind(),
+            StoreError::Database { kind, .. } => kind,
             StoreError::Redb(e) => match e {
                 redb::Error::Io(_) => SourceError::Io,
                 redb::Error::Corrupted(_) => SourceError::Corrupt,

@@ -48,8 +48,10 @@
 //! - `device_admin`: names, notes, expected intervals, deleting a device.
 //! - `users`: users, sign-in sessions and device keys (`crate::auth::UserStore`).
 //! - `alarms`: alarm rules, channels, rule states, alarms and their logs; an alarm commit's share.
+//! - `docs`: records kept whole as JSON beside the columns they are found by.
 //! - `deliveries`: the notification outbox, safe for two nodes' senders.
-//! - `dashboards`: dashboards, saved against the copy loaded; the starter one.
+//! - `dashboards`: dashboards, saved against the copy loaded.
+//! - `starter`: the starter dashboard a new database gets.
 //! - `tags`: devices' tags, each change numbered.
 //! - `retained`: the broker's retained messages, their caps checked again at commit.
 //! - `desired`: devices' desired and reported state, versioned.
@@ -71,6 +73,7 @@ mod deliveries;
 mod desired;
 mod device_admin;
 mod device_events;
+mod docs;
 mod error;
 mod follow;
 mod groups;
@@ -89,6 +92,7 @@ mod rollups;
 mod schema;
 mod source;
 mod span;
+mod starter;
 mod store;
 mod tags;
 mod time;

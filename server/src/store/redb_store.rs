@@ -23,8 +23,6 @@ mod retained;
 mod schema;
 mod tags;
 
-pub use alarms::{MAX_DONE_DELIVERIES, MAX_LOG};
-
 #[cfg(test)]
 mod schema_tests;
 #[cfg(test)]

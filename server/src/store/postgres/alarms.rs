@@ -21,10 +21,11 @@ use telemetry::alarm::{Alarm, AlarmQuery, Rule, StatusFilter, Transition};
 use telemetry::notify::Delivery;
 use telemetry::{LiveEvent, Millis};
 
+use super::super::api::MAX_ALARM_LOG as MAX_LOG;
 use super::super::api::{AlarmState, AlarmStore, CommitOutcome};
 use super::super::error::StoreError;
-use super::super::redb_store::MAX_LOG;
 use super::blocking::PgBlocking;
+use super::docs::{doc, limit, parse, parse_all};
 use super::error::PgError;
 use super::store::PgStore;
 use super::{change_log, deliveries};
@@ -33,28 +34,6 @@ use crate::notify::channels::StoredChannel;
 
 /// An active alarm's `end_at` (the redb store's `OPEN`).
 const OPEN: i64 = i64::MAX;
-
-/// A record as the `doc` column keeps it.
-pub(super) fn doc<T: serde::Serialize>(value: &T) -> Value {
-    serde_json::to_value(value).expect("alarm records serialise")
-}
-
-/// A `doc` read back.
-pub(super) fn parse<T: serde::de::DeserializeOwned>(value: Value, what: &str) -> Result<T, PgError> {
-    serde_json::from_value(value).map_err(|e| PgError::Corrupt(format!("{what}: {e}")))
-}
-
-fn parse_all<T: serde::de::DeserializeOwned>(
-    rows: Vec<tokio_postgres::Row>,
-    what: &str,
-) -> Result<Vec<T>, PgError> {
-    rows.into_iter().map(|r| parse(r.get(0), what)).collect()
-}
-
-/// A limit as SQL's `LIMIT`.
-pub(super) fn limit(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
 
 /// Writes what an evaluation changed, inside `tx`: rule states, log entries (each alarm's
 /// log kept to [`MAX_LOG`]), new deliveries, and the alarms, each change to an alarm numbered

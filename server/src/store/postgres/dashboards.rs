@@ -6,7 +6,6 @@
 //! take turns under a transaction-level advisory lock, so the count they check stays true
 //! until they commit.
 
-use deadpool_postgres::Object;
 use telemetry::dashboard::{Dashboard, MAX_DASHBOARDS, new_id};
 use telemetry::{DashboardStore, SaveError, SourceError};
 
@@ -18,30 +17,8 @@ use super::store::PgStore;
 /// The advisory lock creates take turns under ("dashbrd" in ASCII).
 const CREATE_LOCK: i64 = 0x0064_6173_6862_7264;
 
-/// The settings row saying the starter dashboard was made (once; deleting it is the user's
-/// choice, as with the redb store).
-const SEEDED: &str = "dashboards_seeded";
-
 fn doc(dashboard: &Dashboard) -> serde_json::Value {
     serde_json::to_value(dashboard).expect("dashboards serialise")
-}
-
-/// Makes the starter dashboard in a new database; nodes starting together make it once.
-pub(super) async fn seed(client: &mut Object) -> Result<(), PgError> {
-    let tx = client.transaction().await?;
-    let first = tx
-        .execute("INSERT INTO settings (name, value) VALUES ($1, '1') ON CONFLICT DO NOTHING", &[&SEEDED])
-        .await?;
-    if first == 1 {
-        let starter = Dashboard::starter();
-        tx.execute(
-            "INSERT INTO dashboards (id, updated, doc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            &[&starter.id, &starter.updated, &doc(&starter)],
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(())
 }
 
 impl PgStore {

@@ -41,8 +41,8 @@ use serde_json::Value;
 use telemetry::Millis;
 use telemetry::notify::{Delivery, DeliveryState};
 
-use super::super::redb_store::MAX_DONE_DELIVERIES;
-use super::alarms::{doc, limit, parse};
+use super::super::api::MAX_DONE_DELIVERIES;
+use super::docs::{doc, limit, parse};
 use super::error::PgError;
 use super::store::PgStore;
 

@@ -55,3 +55,9 @@ impl PgError {
         }
     }
 }
+
+impl From<PgError> for super::super::StoreError {
+    fn from(e: PgError) -> Self {
+        super::super::StoreError::Database { kind: e.kind(), source: Box::new(e) }
+    }
+}

@@ -9,7 +9,7 @@ use telemetry::Millis;
 use super::error::PgError;
 use super::pool::{self, PgSettings};
 use super::span::Span;
-use super::{dashboards, schema};
+use super::{schema, starter};
 
 /// A handle on the database: cheap to share (`Arc`), one per node.
 pub struct PgStore {
@@ -34,7 +34,7 @@ impl PgStore {
         let (pool, connect) = pool::pool(settings)?;
         let mut client = pool.get().await?;
         let span = schema::migrate(&mut client, settings.span).await?;
-        dashboards::seed(&mut client).await?;
+        starter::seed(&mut client).await?;
         if span != settings.span {
             tracing::warn!(
                 stored = span.hours(),

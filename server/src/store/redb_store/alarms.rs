@@ -11,6 +11,7 @@ use telemetry::alarm::{Alarm, AlarmQuery, Rule, Transition};
 use telemetry::notify::{Delivery, DeliveryState};
 use telemetry::{LiveEvent, Millis};
 
+use super::super::api::{MAX_ALARM_LOG as MAX_LOG, MAX_DONE_DELIVERIES};
 use super::super::error::StoreError;
 use super::super::registry::counter;
 use super::RedbStore;
@@ -45,11 +46,6 @@ const BY_CREATED: TableDefinition<(i64, &str), ()> = TableDefinition::new("notif
 
 /// In META: the last alarm log entry number handed out.
 const LAST_LOG: &str = "last_alarm_log";
-
-/// Log entries kept per alarm; a flapping alarm's oldest go first.
-pub const MAX_LOG: u64 = 500;
-/// Deliveries kept once done (sent, failed, suppressed); the oldest go first.
-pub const MAX_DONE_DELIVERIES: u64 = 10_000;
 
 /// Creates the tables (and indexes the alarms of a file from before `BY_END`).
 pub(super) fn init(tx: &WriteTransaction) -> Result<(), StoreError> {
