@@ -85,10 +85,13 @@ async fn the_fleet_is_paged_sorted_and_filtered_on_the_server_with_chips_alarms_
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("at character 21") && body.contains("unknown field"), "{body}");
 
-    // Firmware chips from what devices say of themselves (over MQTT).
+    // Firmware chips from what devices say of themselves (over MQTT); they stay connected
+    // (the CSV below shows them up all along).
+    let mut connected = Vec::new();
     for (id, fw) in [("FP_001", "1.4.2"), ("FP_002", "1.4.2"), ("FP_003", "1.3.9")] {
         let mut d = Device::connect(server.mqtt(), id, |_| {}).await;
         d.publish(&format!("app/device/{id}/attributes"), json!({"fw": fw}).to_string()).await;
+        connected.push(d);
     }
     let chips = eventually("firmware chips", || {
         let s = fleet(&server, "id:FP_00*", "", 1)["summary"].clone();
