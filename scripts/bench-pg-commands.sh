@@ -8,8 +8,5 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 source scripts/pg.sh
 cargo_same build --release -q -p bench
-trap pg_stop EXIT
-pg_start shared_buffers=256MB
-echo "PostgreSQL $("$(pg_bin)/postgres" --version | awk '{print $3}'), shared_buffers 256MB, fsync and synchronous_commit on (the defaults); redb in a file on the same disk."
-echo
+pg_start_for_bench "redb in a file on the same disk"
 target/release/bench pg-commands "$PG_URL" "${COMMANDS:-10000}"

@@ -10,10 +10,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 source scripts/pg.sh
 cargo_same build --release -q -p bench
-trap pg_stop EXIT
-pg_start shared_buffers=256MB
-echo "PostgreSQL $("$(pg_bin)/postgres" --version | awk '{print $3}'), shared_buffers 256MB, fsync and synchronous_commit on (the defaults)."
-echo
+pg_start_for_bench
 target/release/bench pg-ingest "$PG_URL" "${READINGS:-1000000}"
 echo
 # History, on the server's default database (pg-ingest makes databases of its own).

@@ -5,7 +5,9 @@
 #   scripts/pg.sh             starts one, prints its URL, stops it and deletes it on Ctrl-C
 #   source scripts/pg.sh      defines pg_start [SETTING=VALUE ...] (sets PG_URL, PG_DIR,
 #                             PG_POSTMASTER, its pid)
-#                             and pg_stop; extra arguments are postgres -c settings
+#                             and pg_stop; extra arguments are postgres -c settings;
+#                             pg_start_for_bench [NOTE] starts one as the benchmarks measure
+#                             on, stopped when the script exits, and prints its settings
 set -euo pipefail
 
 pg_bin() {
@@ -52,6 +54,15 @@ pg_stop() {
   wait "$PG_PID" 2>/dev/null || true
   rm -rf "$PG_DIR"
   PG_PID=
+}
+
+# The benchmarks' PostgreSQL: its default settings but for the shared buffers, stopped when
+# the calling script exits; prints its version and settings, then NOTE.
+pg_start_for_bench() {
+  trap pg_stop EXIT
+  pg_start shared_buffers=256MB
+  echo "PostgreSQL $("$(pg_bin)/postgres" --version | awk '{print $3}'), shared_buffers 256MB, fsync and synchronous_commit on (the defaults)${1:+; $1}."
+  echo
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
