@@ -4,12 +4,16 @@
 //! by [`dispatch`] to devices whose connection subscribed to their commands, one at a time per
 //! device, over a [`Transport`] (the embedded broker). A device's answer comes in by the ingest
 //! door like any message it publishes. [`bulk`] makes the same command for many devices.
+//!
+//! In cluster mode one node at a time dispatches, the one holding the lease `commands`
+//! ([`Cluster`]); every node hears every command change from the change log, so an answer
+//! stored by any node ends a wait on any other.
 
 pub mod bulk;
 mod dispatch;
 mod pacer;
 
-pub use dispatch::{Link, Transport};
+pub use dispatch::{Cluster, Link, Transport};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +21,8 @@ use std::time::Duration;
 use telemetry::command::{Checked, Command, CommandEvent, Receipt};
 use tokio::sync::{broadcast, mpsc, watch};
 
-use crate::ingest::{Ingest, IngestError};
+use crate::cluster::lease::Lease;
+use crate::ingest::{CommandChange, Ingest, IngestError};
 use crate::store::{CommandOp, CommandRefusal, Store, StoreError};
 
 /// Why a command request was not done.
@@ -54,28 +59,41 @@ pub struct Commands {
     pacer: Arc<pacer::Pacer>,
     /// Places for bulks being made at once.
     bulks: Arc<tokio::sync::Semaphore>,
+    /// Cluster mode: the lease dispatch is done under.
+    lease: Option<Arc<Lease>>,
 }
 
 /// Bulks made at once; another is refused until one is done.
 const BULKS_AT_ONCE: usize = 4;
 
+/// The lease a cluster node dispatches under.
+pub const LEASE: &str = "commands";
+
 impl Commands {
-    /// Starts dispatch, from the unfinished commands the store holds; it ends when `stop`
+    /// Starts dispatch, from the unfinished commands the store holds (in cluster mode, once
+    /// `cluster`'s lease is held: [`Commands::lease`] is to be kept); it ends when `stop`
     /// turns true. Bulks make at most `bulk_per_sec` commands a second.
     pub fn start(
         ingest: Ingest,
         store: Arc<dyn Store>,
         observable: bool,
         bulk_per_sec: u32,
+        cluster: Option<Cluster>,
         stop: watch::Receiver<bool>,
     ) -> Commands {
         let (events, rx) = mpsc::unbounded_channel();
-        let dispatch = dispatch::Dispatch::new(ingest.clone(), store.clone());
+        let lease = cluster.as_ref().map(|c| c.lease.clone());
+        let dispatch = dispatch::Dispatch::new(ingest.clone(), store.clone(), cluster);
         tokio::spawn(dispatch.run(rx, ingest.command_changes(), stop));
         let desired = crate::desired::Desired::new(ingest.clone(), store.clone());
         let pacer = Arc::new(pacer::Pacer::new(bulk_per_sec));
         let bulks = Arc::new(tokio::sync::Semaphore::new(BULKS_AT_ONCE));
-        Commands { ingest, store, events, observable, desired, pacer, bulks }
+        Commands { ingest, store, events, observable, desired, pacer, bulks, lease }
+    }
+
+    /// Cluster mode: the lease this node dispatches under, for the server to keep.
+    pub fn lease(&self) -> Option<Arc<Lease>> {
+        self.lease.clone()
     }
 
     /// A place to make a bulk in, held until it is made; `None` while [`BULKS_AT_ONCE`] are.
@@ -147,7 +165,7 @@ impl Commands {
     }
 
     /// Every command as it changes, from now on (subscribe before acting, to miss nothing).
-    pub fn changes(&self) -> broadcast::Receiver<Arc<Command>> {
+    pub fn changes(&self) -> broadcast::Receiver<CommandChange> {
         self.ingest.command_changes()
     }
 
@@ -156,7 +174,7 @@ impl Commands {
     pub async fn wait(
         &self,
         command: Command,
-        mut changes: broadcast::Receiver<Arc<Command>>,
+        mut changes: broadcast::Receiver<CommandChange>,
         within: Duration,
     ) -> Command {
         let mut latest = command;
@@ -164,7 +182,11 @@ impl Commands {
         while !latest.is_terminal() {
             match tokio::time::timeout_at(deadline, changes.recv()).await {
                 Err(_) => break,
-                Ok(Ok(c)) if c.id == latest.id && c.device == latest.device => latest = (*c).clone(),
+                Ok(Ok(CommandChange { command: c, .. }))
+                    if c.id == latest.id && c.device == latest.device =>
+                {
+                    latest = (*c).clone()
+                }
                 Ok(Ok(_)) => {}
                 Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
                     if let Ok(Some(c)) = self.read(&latest.device, &latest.id).await {

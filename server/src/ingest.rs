@@ -7,6 +7,7 @@
 //!
 //! Order: decode → authorise → admit (limits) → group commit → acknowledge → broadcast.
 
+mod command_feed;
 mod job;
 mod limits;
 mod refusals;
@@ -14,6 +15,7 @@ pub mod retained;
 mod tags;
 mod writer;
 
+pub use command_feed::CommandChange;
 pub use job::{Ack, IngestError};
 pub use limits::{Limits, LimitsConfig, Pace};
 pub use refusals::Refusals;
@@ -39,7 +41,7 @@ use crate::store::{
     AttributesReport, CommandOp, CommandsApplied, DesiredApplied, DesiredOp, DesiredRefusal, Incoming,
     Report, RetainedChange, RetainedMessage, StatusReport, Store,
 };
-use telemetry::command::{Command, CommandEvent};
+use telemetry::command::CommandEvent;
 
 /// Jobs waiting for the writer, beyond which submitters wait (backpressure).
 const QUEUE: usize = 16_384;
@@ -99,7 +101,7 @@ pub struct Ingest {
     log: Arc<LogLimit>,
     retained: Arc<Retained>,
     /// Every command as it changes, once stored.
-    commands: tokio::sync::broadcast::Sender<Arc<Command>>,
+    commands: tokio::sync::broadcast::Sender<CommandChange>,
 }
 
 /// Changed commands waiting for a slow listener, beyond which it is told it lagged.
@@ -480,8 +482,15 @@ impl Ingest {
     }
 
     /// Every command as it changes, from now on, once stored.
-    pub fn command_changes(&self) -> tokio::sync::broadcast::Receiver<Arc<Command>> {
+    pub fn command_changes(&self) -> tokio::sync::broadcast::Receiver<CommandChange> {
         self.commands.subscribe()
+    }
+
+    /// Where [`Ingest::command_changes`] come from in cluster mode: the change log's command
+    /// changes, every node's, in the log's order ([`crate::cluster::tail`]); the writer then
+    /// passes on none of its own.
+    pub fn command_feed(&self) -> tokio::sync::broadcast::Sender<CommandChange> {
+        self.commands.clone()
     }
 
     /// Queues what [`Ingest::admit`] let through with the retained message it sets or clears;

@@ -263,11 +263,17 @@ impl Server {
         }
         let desk: Arc<dyn AlarmDesk> = desk;
         let embedded = config.mqtt.mode == MqttMode::Embedded;
+        // Several nodes on one database: commands are sent by one, the one holding the lease.
+        let cluster = postgres.as_ref().map(|pg| commands::Cluster {
+            lease: cluster::lease::Lease::new(commands::LEASE, &format!("{http_addr}-{}", random::hex(4))),
+            pg: pg.clone(),
+        });
         let commands = commands::Commands::start(
             ingest.clone(),
             store.clone(),
             embedded,
             config.commands.bulk_per_sec,
+            cluster,
             stop_tx.subscribe(),
         );
         let broker = match config.mqtt.mode {
@@ -433,7 +439,13 @@ impl Server {
                 let s = store.clone();
                 let from = tokio::task::spawn_blocking(move || s.last_seq()).await.expect("last_seq task");
                 let from = from.map_err(|e| std::io::Error::other(format!("the change log: {e}")))?;
-                Some(pg.spawn(cluster::tail::run(pg.store().clone(), hub.clone(), from, stop_tx.subscribe())))
+                let feeds = cluster::tail::Feeds { hub: hub.clone(), commands: ingest.command_feed() };
+                let tail = pg.spawn(cluster::tail::run(pg.store().clone(), feeds, from, stop_tx.subscribe()));
+                // Taken once the tail follows the log: dispatch reads from then on.
+                if let Some(lease) = commands.lease() {
+                    pg.spawn(lease.keep(pg.store().clone(), stop_tx.subscribe()));
+                }
+                Some(tail)
             }
             None => None,
         };

@@ -43,6 +43,11 @@ async fn next_seqs(
     seqs
 }
 
+/// The tail's outputs: `hub`, and a command feed nobody reads here.
+fn feeds(hub: &Hub) -> tail::Feeds {
+    tail::Feeds { hub: hub.clone(), commands: tokio::sync::broadcast::channel(16).0 }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_nodes_live_clients_see_every_nodes_changes_once_and_in_order_over_100_rounds() {
     let pg = Postgres::start();
@@ -51,7 +56,7 @@ async fn a_nodes_live_clients_see_every_nodes_changes_once_and_in_order_over_100
     let hub = Hub::new(100_000);
     let mut rx = hub.subscribe();
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let tailing = tokio::spawn(tail::run(reader.clone(), hub.clone(), 0, stop));
+    let tailing = tokio::spawn(tail::run(reader.clone(), feeds(&hub), 0, stop));
 
     let mut expected = 0u64;
     for round in 0..100i64 {
@@ -98,7 +103,7 @@ async fn the_tail_picks_up_after_the_database_restarts() {
     let hub = Hub::new(1_000);
     let mut rx = hub.subscribe();
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let tailing = tokio::spawn(tail::run(reader.clone(), hub.clone(), 0, stop));
+    let tailing = tokio::spawn(tail::run(reader.clone(), feeds(&hub), 0, stop));
     writer.ingest(&[message("a", T0)]).await.unwrap();
     assert_eq!(next_seqs(&mut rx, 1).await, [1]);
 

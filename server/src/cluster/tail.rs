@@ -8,23 +8,36 @@
 //! `seq > last` never passes a change committed a moment later. When the listener's
 //! connection drops, the tail listens again and then reads what it missed; a client that
 //! falls behind the hub's window is told to resync, as on a single node.
+//!
+//! The log's command changes go to the node's command feed too
+//! ([`crate::ingest::Ingest::command_changes`]: dispatch, and those waiting for a command's
+//! answer), so a device's answer any node stored is heard on every node.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use telemetry::LiveEvent;
+use tokio::sync::{broadcast, watch};
 use tracing::{info, warn};
 
 use crate::hub::Hub;
+use crate::ingest::CommandChange;
 use crate::store::postgres::{MAX_TAIL, PgError, PgStore};
 
 /// Waits between attempts while the database does not answer, doubling up to the longest.
 const RETRY: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
-/// Passes every change after `last` on to `hub`, in order, until none is left; answers the
-/// number of the last one passed on.
-async fn drain(store: &PgStore, hub: &Hub, mut last: u64) -> Result<u64, PgError> {
+/// Where the tail passes changes on to: the live hub, and the command changes to the
+/// node's command feed.
+pub struct Feeds {
+    pub hub: Hub,
+    pub commands: broadcast::Sender<CommandChange>,
+}
+
+/// Passes every change after `last` on, in order, until none is left; answers the number of
+/// the last one passed on.
+async fn drain(store: &PgStore, feeds: &Feeds, mut last: u64) -> Result<u64, PgError> {
     loop {
         let events = store.changes_since(last, MAX_TAIL as usize).await?;
         let full = events.len() == MAX_TAIL as usize;
@@ -32,7 +45,12 @@ async fn drain(store: &PgStore, hub: &Hub, mut last: u64) -> Result<u64, PgError
             if let Some(seq) = event.seq() {
                 last = last.max(seq);
             }
-            hub.publish(event);
+            feeds.hub.publish(event);
+            if let LiveEvent::Command { seq, command, .. } = event {
+                let change = CommandChange { seq: *seq, command: Arc::new((**command).clone()) };
+                // An error only means nobody is listening.
+                let _ = feeds.commands.send(change);
+            }
         }
         if !full {
             return Ok(last);
@@ -42,7 +60,7 @@ async fn drain(store: &PgStore, hub: &Hub, mut last: u64) -> Result<u64, PgError
 
 /// Runs until `stop` turns true, starting after change `from` (the newest when the node
 /// started: its clients load what came before from the log themselves).
-pub async fn run(store: Arc<PgStore>, hub: Hub, from: u64, mut stop: watch::Receiver<bool>) {
+pub async fn run(store: Arc<PgStore>, feeds: Feeds, from: u64, mut stop: watch::Receiver<bool>) {
     let mut last = from;
     let mut wait = RETRY;
     loop {
@@ -50,11 +68,11 @@ pub async fn run(store: Arc<PgStore>, hub: Hub, from: u64, mut stop: watch::Rece
         // committed after is announced.
         let tailed = async {
             let mut follower = store.follow().await?;
-            last = drain(&store, &hub, last).await?;
+            last = drain(&store, &feeds, last).await?;
             wait = RETRY;
             while let Some(newest) = follower.changed().await {
                 if newest > last {
-                    last = drain(&store, &hub, last).await?;
+                    last = drain(&store, &feeds, last).await?;
                 }
             }
             Ok::<(), PgError>(())

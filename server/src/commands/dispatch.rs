@@ -5,10 +5,21 @@
 //! Deadlines (ttl, response timeout) are kept by one timer over the unfinished commands, read
 //! back from the store at start: what fell due while the server was down is due at once.
 //!
-//! Memory follows the store: it changes only from the writer's feed of stored changes (and
-//! the answers to the clock's own ops), and is read again from the store if it falls behind.
+//! Memory follows the store: it changes only from the feed of stored changes (and the answers
+//! to the clock's own ops), and is read again from the store if it falls behind. A command
+//! never moves back (a late word about an earlier state is dropped), and one that finished is
+//! not taken up again.
+//!
+//! In cluster mode ([`Cluster`]) one node at a time dispatches: the one holding the lease
+//! `commands`. The feed is then the change log's, every node's changes in order
+//! ([`crate::cluster::tail`]). A node that takes the lease reads every unfinished command
+//! with the log's number of that moment (later changes come from the feed, earlier ones are
+//! dropped) and the devices' presence; one that loses it forgets them at once and sends
+//! nothing more (the lease is checked again right before each send). Deadlines are kept by
+//! the holder alone, so each fires once; a due command is finished once in any case, the
+//! store refusing a second finish.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,10 +27,12 @@ use async_trait::async_trait;
 use telemetry::Millis;
 use telemetry::command::{Command, CommandEvent, CommandStatus, id_counter};
 use tokio::sync::{broadcast, mpsc, watch};
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use crate::clock::now_ms;
-use crate::ingest::Ingest;
+use crate::cluster::lease::Lease;
+use crate::ingest::{CommandChange, Ingest};
+use crate::store::postgres::PgBlocking;
 use crate::store::{CommandOp, Store};
 
 /// How a command reaches a device.
@@ -59,6 +72,20 @@ const RETRY: Duration = Duration::from_secs(1);
 /// How often devices' statuses are read where subscriptions cannot be seen.
 const PRESENCE_EVERY: Duration = Duration::from_secs(2);
 
+/// How often a cluster node looks whether it took or lost the lease.
+const LEASE_EVERY: Duration = Duration::from_millis(250);
+
+/// Finished commands remembered, so a late word about one does not take it up again: as many
+/// as the feed holds before a listener is told it lagged (and reads everything again).
+const FINISHED_KEPT: usize = 4096;
+
+/// Several nodes on one database: dispatch is done by the node holding `lease`, reading the
+/// unfinished commands from `pg`.
+pub struct Cluster {
+    pub lease: Arc<Lease>,
+    pub pg: PgBlocking,
+}
+
 pub(super) struct Dispatch {
     ingest: Ingest,
     store: Arc<dyn Store>,
@@ -69,10 +96,29 @@ pub(super) struct Dispatch {
     /// The command last handed to each device's connection (its id, the link's session): not
     /// sent again on the same connection.
     outstanding: HashMap<String, (String, i64)>,
+    /// Cluster mode: the lease, and the database read when it is taken.
+    cluster: Option<Cluster>,
+    /// Whether this node dispatches (always, on a single node).
+    holding: bool,
+    /// The change log's number that memory was read at: changes up to it are in memory.
+    since: u64,
+    /// Commands that finished lately (device, id), oldest first, and the same as a set.
+    finished: VecDeque<(String, String)>,
+    finished_set: HashSet<(String, String)>,
+}
+
+/// How far along a status is: a command only moves forward.
+fn rank(status: CommandStatus) -> u8 {
+    match status {
+        CommandStatus::Queued => 0,
+        CommandStatus::Sent => 1,
+        CommandStatus::Delivered => 2,
+        _ => 3,
+    }
 }
 
 impl Dispatch {
-    pub(super) fn new(ingest: Ingest, store: Arc<dyn Store>) -> Dispatch {
+    pub(super) fn new(ingest: Ingest, store: Arc<dyn Store>, cluster: Option<Cluster>) -> Dispatch {
         Dispatch {
             ingest,
             store,
@@ -80,23 +126,60 @@ impl Dispatch {
             open: HashMap::new(),
             links: HashMap::new(),
             outstanding: HashMap::new(),
+            holding: cluster.is_none(),
+            cluster,
+            since: 0,
+            finished: VecDeque::new(),
+            finished_set: HashSet::new(),
+        }
+    }
+
+    /// Whether a command may go out now: on a cluster node, only while it holds the lease.
+    fn sending(&self) -> bool {
+        self.holding && self.cluster.as_ref().is_none_or(|c| c.lease.held())
+    }
+
+    /// Cluster mode: takes up dispatch when the lease was taken, lets it go when it was lost.
+    async fn lease_turn(&mut self) {
+        let Some(cluster) = &self.cluster else { return };
+        match (self.holding, cluster.lease.held()) {
+            (false, true) => {
+                info!("commands: dispatching on this node (lease taken)");
+                self.holding = true;
+                self.reload().await;
+                if self.holding && self.transport.as_ref().is_some_and(|t| t.presence_by_status()) {
+                    self.presence().await;
+                }
+            }
+            (true, false) => {
+                warn!("commands: no longer dispatching on this node (lease lost)");
+                self.holding = false;
+                self.open.clear();
+                self.outstanding.clear();
+            }
+            _ => {}
         }
     }
 
     pub(super) async fn run(
         mut self,
         mut events: mpsc::UnboundedReceiver<Event>,
-        mut changes: broadcast::Receiver<Arc<Command>>,
+        mut changes: broadcast::Receiver<CommandChange>,
         mut stop: watch::Receiver<bool>,
     ) {
         // Subscribed to the changes first, then read: a change in between is seen twice at
-        // worst, never missed.
-        self.reload().await;
+        // worst, never missed. A cluster node reads when it takes the lease.
+        if self.holding {
+            self.reload().await;
+        }
         let mut retry_at: Option<tokio::time::Instant> = None;
         let mut presence = tokio::time::interval(PRESENCE_EVERY);
         presence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut lease = tokio::time::interval(LEASE_EVERY);
+        lease.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let clustered = self.cluster.is_some();
         loop {
-            let by_status = self.transport.as_ref().is_some_and(|t| t.presence_by_status());
+            let by_status = self.holding && self.transport.as_ref().is_some_and(|t| t.presence_by_status());
             let wake = match (next_deadline(self.open.values().flatten()), retry_at) {
                 (_, Some(at)) => Some(at),
                 (Some(due), None) => {
@@ -115,8 +198,11 @@ impl Dispatch {
                 biased;
                 () = async { let _ = stop.wait_for(|s| *s).await; } => return,
                 change = changes.recv() => match change {
-                    Ok(command) => self.changed((*command).clone()).await,
-                    Err(broadcast::error::RecvError::Lagged(_)) => self.reload().await,
+                    // Not holding, or read already when memory was.
+                    Ok(change) if !self.holding || change.seq <= self.since => {}
+                    Ok(change) => self.changed((*change.command).clone()).await,
+                    Err(broadcast::error::RecvError::Lagged(_)) if self.holding => self.reload().await,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
                 event = events.recv() => match event {
@@ -130,6 +216,12 @@ impl Dispatch {
                     None => return,
                 },
                 _ = presence.tick(), if by_status => self.presence().await,
+                _ = lease.tick(), if clustered => {
+                    self.lease_turn().await;
+                    if !self.holding {
+                        retry_at = None;
+                    }
+                }
                 () = timer => {
                     retry_at = None;
                     if !self.due().await {
@@ -149,7 +241,9 @@ impl Dispatch {
         }
         self.outstanding.remove(&device);
         self.links.insert(device.clone(), link);
-        self.pump(&device).await;
+        if self.holding {
+            self.pump(&device).await;
+        }
     }
 
     /// Where subscriptions cannot be seen: devices with unfinished commands whose status is
@@ -184,11 +278,30 @@ impl Dispatch {
         }
     }
 
-    /// Reads every unfinished command again.
+    /// Reads every unfinished command again (in cluster mode with the change log's number of
+    /// that moment); a cluster node that cannot gives dispatch up until it can.
     async fn reload(&mut self) {
-        let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || store.open_commands()).await {
-            Ok(Ok(open)) => {
+        let read = match &self.cluster {
+            Some(cluster) => {
+                let pg = cluster.pg.clone();
+                tokio::task::spawn_blocking(move || {
+                    pg.open_commands_at().map(|(seq, open)| (Some(seq), open))
+                })
+                .await
+            }
+            None => {
+                let store = self.store.clone();
+                tokio::task::spawn_blocking(move || store.open_commands().map(|open| (None, open))).await
+            }
+        };
+        if !matches!(read, Ok(Ok(_))) && self.cluster.is_some() {
+            self.holding = false;
+        }
+        match read {
+            Ok(Ok((seq, open))) => {
+                if let Some(seq) = seq {
+                    self.since = seq;
+                }
                 self.open.clear();
                 for command in open {
                     self.open.entry(command.device.clone()).or_default().push(command);
@@ -209,6 +322,20 @@ impl Dispatch {
     /// A command as it is now stored.
     async fn changed(&mut self, command: Command) {
         let device = command.device.clone();
+        let key = (device.clone(), command.id.clone());
+        // A late word about a command that finished.
+        if self.finished_set.contains(&key) {
+            return;
+        }
+        if command.is_terminal() {
+            if self.finished.len() >= FINISHED_KEPT
+                && let Some(oldest) = self.finished.pop_front()
+            {
+                self.finished_set.remove(&oldest);
+            }
+            self.finished.push_back(key.clone());
+            self.finished_set.insert(key);
+        }
         let list = self.open.entry(device.clone()).or_default();
         let at = list.iter().position(|c| c.id == command.id);
         match (at, command.is_terminal()) {
@@ -218,6 +345,8 @@ impl Dispatch {
                     self.outstanding.remove(&device);
                 }
             }
+            // A late word about an earlier state: memory is further along.
+            (Some(i), false) if rank(command.status) < rank(list[i].status) => {}
             (Some(i), false) => list[i] = command,
             (None, true) => {}
             (None, false) => {
@@ -234,6 +363,9 @@ impl Dispatch {
 
     /// Sends `device` its next command, if it is there and has none in flight.
     async fn pump(&mut self, device: &str) {
+        if !self.sending() {
+            return;
+        }
         let (Some(link), Some(transport)) = (self.links.get(device), self.transport.clone()) else { return };
         let Some(list) = self.open.get(device) else { return };
         let next = match list.iter().find(|c| c.status != CommandStatus::Queued) {
@@ -247,6 +379,15 @@ impl Dispatch {
             },
         };
         if self.outstanding.get(device).is_some_and(|(id, s)| *id == next.id && *s == link.session) {
+            return;
+        }
+        // A node that took dispatch over does not send again what the last one handed to this
+        // very connection (sent after it was made).
+        if self.cluster.is_some()
+            && next.status == CommandStatus::Sent
+            && next.sent_at.is_some_and(|at| at >= link.session)
+        {
+            self.outstanding.insert(device.to_owned(), (next.id.clone(), link.session));
             return;
         }
         let (command, link) = (next.clone(), link.clone());

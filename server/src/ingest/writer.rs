@@ -45,8 +45,9 @@ pub(super) struct Writer {
     pub rescoped: Instant,
     /// The embedded broker's retained messages, changed here in commit order.
     pub retained: Arc<Retained>,
-    /// Every command as it changes, once stored (for dispatch and for those waiting on one).
-    pub commands: tokio::sync::broadcast::Sender<Arc<telemetry::command::Command>>,
+    /// Every command as it changes, once stored (for dispatch and for those waiting on one);
+    /// with `live_from_log`, fed from the change log instead.
+    pub commands: tokio::sync::broadcast::Sender<super::command_feed::CommandChange>,
 }
 
 impl Writer {
@@ -412,8 +413,18 @@ impl Writer {
                     }
                     for command in &applied.changed {
                         self.metrics.command(command.status.label());
-                        // An error only means nobody is listening.
-                        let _ = self.commands.send(Arc::new(command.clone()));
+                    }
+                    // In cluster mode they come back through the change log, among every
+                    // node's and in its order.
+                    for event in applied.outcome.events.iter().filter(|_| !self.live_from_log) {
+                        if let telemetry::LiveEvent::Command { seq, command, .. } = event {
+                            let change = super::command_feed::CommandChange {
+                                seq: *seq,
+                                command: Arc::new((**command).clone()),
+                            };
+                            // An error only means nobody is listening.
+                            let _ = self.commands.send(change);
+                        }
                     }
                 }
                 Ok(applied)

@@ -26,6 +26,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use deadpool_postgres::Transaction;
+use tokio_postgres::IsolationLevel;
 use tokio_postgres::error::SqlState;
 
 use telemetry::command::{
@@ -404,6 +405,26 @@ impl PgStore {
         rows.iter().map(|r| parse(r.get(0))).collect()
     }
 
+    /// Every unfinished command as [`PgStore::open_commands`] reads it, with the change log's
+    /// number as of the same moment: each change numbered up to it is in what was read, none
+    /// after it is (what a cluster's dispatch starts from before following the log).
+    pub async fn open_commands_at(&self) -> Result<(u64, Vec<Command>), PgError> {
+        let mut client = self.pool.get().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let seq: i64 =
+            tx.query_one("SELECT value FROM counters WHERE name = 'change_seq'", &[]).await?.get(0);
+        let seq = u64::try_from(seq).map_err(|_| PgError::Corrupt(format!("change_seq is {seq}")))?;
+        let rows = tx.query("SELECT doc::text FROM commands WHERE open ORDER BY device, n", &[]).await?;
+        let open = rows.iter().map(|r| parse(r.get(0))).collect::<Result<Vec<_>, _>>()?;
+        tx.commit().await?;
+        Ok((seq, open))
+    }
+
     /// A device's commands, newest first, made before command `before` if given, at most
     /// `limit`.
     pub async fn commands_of(
@@ -436,6 +457,13 @@ impl PgStore {
         let statement =
             client.prepare_cached("SELECT doc::text FROM commands WHERE device = $1 AND n = $2").await?;
         client.query_opt(&statement, &[&device, &n]).await?.map(|r| parse(r.get(0))).transpose()
+    }
+}
+
+impl PgBlocking {
+    /// [`PgStore::open_commands_at`], from a blocking thread.
+    pub fn open_commands_at(&self) -> Result<(u64, Vec<Command>), StoreError> {
+        self.call(|pg| async move { pg.open_commands_at().await })
     }
 }
 
