@@ -50,3 +50,15 @@ pub enum AlarmJob {
     SaveChannel(StoredChannel, oneshot::Sender<Result<(), AlarmError>>),
     DeleteChannel(String, oneshot::Sender<Result<(), AlarmError>>),
 }
+
+/// A device's presence, for offline, no-data and overdue rules on the clock.
+pub fn presence(d: &telemetry::DeviceSummary) -> (String, engine::Presence) {
+    let offline_since = d.status.filter(|s| !s.online && s.at >= d.last_seen).map(|s| s.at);
+    let presence = engine::Presence {
+        last_seen: d.last_seen,
+        offline_since,
+        stale_after: d.stale_after(),
+        interval: d.interval.expected(),
+    };
+    (d.id.clone(), presence)
+}

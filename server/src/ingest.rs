@@ -128,6 +128,7 @@ impl Ingest {
         limits: Arc<Limits>,
         batching: Batching,
         engine: crate::alarms::engine::Engine,
+        shared_alarms: Option<crate::store::postgres::PgBlocking>,
         notifier: Arc<tokio::sync::Notify>,
         stop: watch::Receiver<bool>,
     ) -> (Ingest, tokio::task::JoinHandle<()>) {
@@ -154,6 +155,7 @@ impl Ingest {
             rescoped: Instant::now(),
             retained: retained.clone(),
             commands: commands.clone(),
+            shared_alarms,
         };
         let writer = tokio::spawn(writer.run(rx, stop.clone()));
         tokio::spawn(clock(tx.clone(), stop));

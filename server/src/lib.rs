@@ -142,6 +142,11 @@ pub struct Server {
     commands: commands::Commands,
     /// The notification senders, taken by `run`.
     senders: Option<notify::channels::Senders>,
+    /// Several nodes: the alarm engine that runs while this node holds the alarms lease,
+    /// started by `run`.
+    alarm_work: Option<cluster::alarms::AlarmWork>,
+    /// This node's name in the cluster's leases.
+    node: String,
     stop_tx: watch::Sender<bool>,
 }
 
@@ -228,16 +233,33 @@ impl Server {
             }
             url => url.trim_end_matches('/').to_owned(),
         };
+        // This node's name in the cluster's leases (its address, and a random part: a restart
+        // on the same address is another holder).
+        let node = format!("{http_addr}-{}", random::hex(4));
         let grace = (config.alarms.start_grace_secs as i64).saturating_mul(1000);
         let mut engine = Engine::new(clock::now_ms().saturating_add(grace), public_url.clone());
-        let saved = store.alarm_state()?;
-        info!(
-            rules = saved.rules.len(),
-            open = saved.alarms.iter().filter(|a| a.active).count(),
-            "alarms loaded"
-        );
-        engine.load(saved.rules, saved.tracks, saved.alarms, saved.channels);
         let notifier = Arc::new(tokio::sync::Notify::new());
+        // Several nodes on one database: the rules are evaluated by one, the one holding the
+        // alarms lease, from the change log; this node's writer evaluates nothing.
+        let alarm_work = match &postgres {
+            Some(pg) => Some(cluster::alarms::AlarmWork {
+                pg: pg.clone(),
+                lease: cluster::lease::Lease::new(store::postgres::ALARMS_LEASE, &node),
+                quiet_until: clock::now_ms().saturating_add(grace),
+                public_url: public_url.clone(),
+                notifier: notifier.clone(),
+            }),
+            None => {
+                let saved = store.alarm_state()?;
+                info!(
+                    rules = saved.rules.len(),
+                    open = saved.alarms.iter().filter(|a| a.active).count(),
+                    "alarms loaded"
+                );
+                engine.load(saved.rules, saved.tracks, saved.alarms, saved.channels);
+                None
+            }
+        };
         let senders = notify::channels::Senders::new(&config.notify.smtp())?;
         let (ingest, writer) = Ingest::start(
             store.clone(),
@@ -247,6 +269,7 @@ impl Server {
             limits,
             batching,
             engine,
+            postgres.clone(),
             notifier.clone(),
             stop_rx,
         );
@@ -265,7 +288,7 @@ impl Server {
         let embedded = config.mqtt.mode == MqttMode::Embedded;
         // Several nodes on one database: commands are sent by one, the one holding the lease.
         let cluster = postgres.as_ref().map(|pg| commands::Cluster {
-            lease: cluster::lease::Lease::new(commands::LEASE, &format!("{http_addr}-{}", random::hex(4))),
+            lease: cluster::lease::Lease::new(commands::LEASE, &node),
             pg: pg.clone(),
         });
         let commands = commands::Commands::start(
@@ -317,6 +340,8 @@ impl Server {
             notifier,
             commands,
             senders: Some(senders),
+            alarm_work,
+            node,
             stop_tx,
         })
     }
@@ -404,8 +429,7 @@ impl Server {
             );
             // Several nodes on one database: one sends, the one holding the lease.
             if let Some(pg) = &self.postgres {
-                let node = format!("{}-{}", self.http_addr, random::hex(4));
-                let lease = cluster::lease::Lease::new("notifications", &node);
+                let lease = cluster::lease::Lease::new("notifications", &self.node);
                 pg.spawn(lease.clone().keep(pg.store().clone(), self.stop_tx.subscribe()));
                 sender = sender.under_lease(lease);
             }
@@ -427,11 +451,20 @@ impl Server {
             metrics,
             auth,
             desk: _,
-            notifier: _,
+            notifier,
             commands,
             senders: _,
+            alarm_work,
+            node: _,
             stop_tx,
         } = self;
+        let alarm_work = match (alarm_work, &postgres) {
+            (Some(work), Some(pg)) => {
+                pg.spawn(work.lease.clone().keep(pg.store().clone(), stop_tx.subscribe()));
+                Some(pg.spawn(work.run(stop_tx.subscribe())))
+            }
+            _ => None,
+        };
         // On PostgreSQL, live clients get every node's changes from the change log, from the
         // newest at start (what came before, a client reads from the log itself).
         let tail = match &postgres {
@@ -439,7 +472,11 @@ impl Server {
                 let s = store.clone();
                 let from = tokio::task::spawn_blocking(move || s.last_seq()).await.expect("last_seq task");
                 let from = from.map_err(|e| std::io::Error::other(format!("the change log: {e}")))?;
-                let feeds = cluster::tail::Feeds { hub: hub.clone(), commands: ingest.command_feed() };
+                let feeds = cluster::tail::Feeds {
+                    hub: hub.clone(),
+                    commands: ingest.command_feed(),
+                    notifier: notifier.clone(),
+                };
                 let tail = pg.spawn(cluster::tail::run(pg.store().clone(), feeds, from, stop_tx.subscribe()));
                 // Taken once the tail follows the log: dispatch reads from then on.
                 if let Some(lease) = commands.lease() {
@@ -493,6 +530,9 @@ impl Server {
             let _ = task.await;
         }
         if let Some(task) = sender {
+            let _ = task.await;
+        }
+        if let Some(task) = alarm_work {
             let _ = task.await;
         }
         // The stop signal closed the ingest queue: the writer commits what is queued and ends.

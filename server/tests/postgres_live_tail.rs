@@ -45,7 +45,11 @@ async fn next_seqs(
 
 /// The tail's outputs: `hub`, and a command feed nobody reads here.
 fn feeds(hub: &Hub) -> tail::Feeds {
-    tail::Feeds { hub: hub.clone(), commands: tokio::sync::broadcast::channel(16).0 }
+    tail::Feeds {
+        hub: hub.clone(),
+        commands: tokio::sync::broadcast::channel(16).0,
+        notifier: Default::default(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

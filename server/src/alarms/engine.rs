@@ -249,6 +249,11 @@ impl Engine {
         }
     }
 
+    /// A new engine with this one's settings and nothing loaded.
+    pub fn blank(&self) -> Engine {
+        Engine::new(self.quiet_until, self.public_url.clone())
+    }
+
     /// Loads what the store kept: rules, tracks, the alarms tracks refer to, channel ids.
     pub fn load(
         &mut self,

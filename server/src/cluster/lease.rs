@@ -21,14 +21,26 @@ const RENEW: Duration = Duration::from_secs(3);
 pub struct Lease {
     name: String,
     node: String,
-    /// Until when this node may act on it.
-    until: Mutex<Option<Instant>>,
+    /// Until when this node may act on it, and the epoch it holds it at.
+    until: Mutex<Option<(Instant, Held)>>,
 }
 
 impl Lease {
     /// Whether this node holds the lease now.
     pub fn held(&self) -> bool {
-        self.until.lock().expect("lease lock").is_some_and(|until| Instant::now() < until)
+        self.holding().is_some()
+    }
+
+    /// The epoch this node holds the lease at now, if it does: what its work's commits are
+    /// fenced with.
+    pub fn holding(&self) -> Option<Held> {
+        let until = *self.until.lock().expect("lease lock");
+        until.filter(|(until, _)| Instant::now() < *until).map(|(_, held)| held)
+    }
+
+    /// The node that wants it.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// The lease `name`, for `node`, not held until [`Lease::keep`] takes it.
@@ -54,7 +66,7 @@ impl Lease {
                     }
                     held = Some(h);
                     // A margin for the clocks' rates and the time the answer took.
-                    *self.until.lock().expect("lease lock") = Some(asked + LENGTH - RENEW);
+                    *self.until.lock().expect("lease lock") = Some((asked + LENGTH - RENEW, h));
                 }
                 Ok(None) => {
                     if held.is_some() {

@@ -33,6 +33,9 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 pub struct Feeds {
     pub hub: Hub,
     pub commands: broadcast::Sender<CommandChange>,
+    /// The notification sender's wake-up, at each alarm change: notifications are queued
+    /// with alarm changes, perhaps on another node than the one sending them.
+    pub notifier: Arc<tokio::sync::Notify>,
 }
 
 /// Passes every change after `last` on, in order, until none is left; answers the number of
@@ -46,6 +49,9 @@ async fn drain(store: &PgStore, feeds: &Feeds, mut last: u64) -> Result<u64, PgE
                 last = last.max(seq);
             }
             feeds.hub.publish(event);
+            if matches!(event, LiveEvent::Alarm { .. }) {
+                feeds.notifier.notify_one();
+            }
             if let LiveEvent::Command { seq, command, .. } = event {
                 let change = CommandChange { seq: *seq, command: Arc::new((**command).clone()) };
                 // An error only means nobody is listening.

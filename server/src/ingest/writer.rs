@@ -14,11 +14,12 @@ use tracing::{error, warn};
 use super::job::{IngestError, Job};
 use super::refusals::Refusals;
 use super::retained::Retained;
-use crate::alarms::AlarmJob;
 use crate::alarms::engine::{ActError, Engine, Presence};
+use crate::alarms::{AlarmJob, presence};
 use crate::clock::now_ms;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use crate::store::postgres::{ActFrom, PgBlocking};
 use crate::store::{RetainedChange, Store, StoreError};
 
 /// Group-commit limits.
@@ -48,6 +49,11 @@ pub(super) struct Writer {
     /// Every command as it changes, once stored (for dispatch and for those waiting on one);
     /// with `live_from_log`, fed from the change log instead.
     pub commands: tokio::sync::broadcast::Sender<super::command_feed::CommandChange>,
+    /// Several nodes on PostgreSQL: the rules are evaluated by the node holding the alarms
+    /// lease, from the change log ([`crate::cluster::alarms`]), not here; actions on alarms
+    /// are done on the database under that lease's lock, and saved rules and channels tell
+    /// that node to read them again.
+    pub shared_alarms: Option<PgBlocking>,
 }
 
 impl Writer {
@@ -68,18 +74,6 @@ fn latest(store: &dyn Store, rule: &telemetry::alarm::Rule, alarm: &Alarm) -> Op
     let metric = rule.metric()?;
     let device = store.device(&alarm.device).ok()?.value?;
     device.metric(metric).map(|m| m.value)
-}
-
-/// A device's presence, for offline, no-data and overdue rules.
-fn presence(d: &telemetry::DeviceSummary) -> (String, Presence) {
-    let offline_since = d.status.filter(|s| !s.online && s.at >= d.last_seen).map(|s| s.at);
-    let presence = Presence {
-        last_seen: d.last_seen,
-        offline_since,
-        stale_after: d.stale_after(),
-        interval: d.interval.expected(),
-    };
-    (d.id.clone(), presence)
 }
 
 /// An action waiting for its commit.
@@ -302,6 +296,10 @@ impl Writer {
         acts: Vec<Act>,
         now: telemetry::Millis,
     ) -> (crate::alarms::engine::Changes, Vec<(Act, Result<Alarm, ActError>)>) {
+        if let Some(pg) = &self.shared_alarms {
+            self.act_shared(pg.clone(), acts, now).await;
+            return (Default::default(), Vec::new());
+        }
         let engine = &self.engine;
         if !engine.has_rules() && acts.is_empty() && !(tick && engine.has_alarms()) {
             return (Default::default(), Vec::new());
@@ -353,6 +351,48 @@ impl Writer {
             acted.push((act, result));
         }
         (work.finish(), acted)
+    }
+
+    /// Several nodes: each action is made from the alarm as stored and committed under the
+    /// alarms lease's lock (so the node evaluating the rules reads it again), then answered.
+    async fn act_shared(&self, pg: PgBlocking, acts: Vec<Act>, now: telemetry::Millis) {
+        for Act { id, action, by, reply } in acts {
+            let blank = self.engine.blank();
+            let pg = pg.clone();
+            let done = tokio::task::spawn_blocking(move || {
+                let key = id.clone();
+                pg.act_on_alarm(&key, move |from: ActFrom| {
+                    let mut engine = blank;
+                    engine.load(from.rules, Vec::new(), from.alarm.into_iter().collect(), from.channels);
+                    let mut work = engine.work(now);
+                    let latest = work.alarm(&id).and_then(|alarm| {
+                        let metric = work.rule(&alarm.rule_id)?.metric()?.to_owned();
+                        from.device.as_ref()?.metric(&metric).map(|m| m.value)
+                    });
+                    let result = work.act(&id, action, &by, latest);
+                    (work.finish(), result)
+                })
+            })
+            .await;
+            let answer = match done {
+                Ok(Ok((_, changes, result))) => {
+                    if !changes.deliveries.is_empty() {
+                        self.notifier.notify_one();
+                    }
+                    result.map_err(AlarmError::from)
+                }
+                Ok(Err(e)) => {
+                    error!(error = %e, "alarm action not stored");
+                    self.metrics.commit_failed();
+                    Err(AlarmError::Storage)
+                }
+                Err(e) => {
+                    error!(error = %e, "alarm action panicked");
+                    Err(AlarmError::Storage)
+                }
+            };
+            let _ = reply.send(answer);
+        }
     }
 
     /// Every known device, for rules on the clock (no-data, offline, overdue, firmware drift).
@@ -494,6 +534,10 @@ impl Writer {
     /// or rules change, and every [`RESCOPE_EVERY`] (new devices, attributes).
     async fn rescope(&mut self) {
         self.rescoped = Instant::now();
+        if self.shared_alarms.is_some() {
+            // The node evaluating the rules works their scopes out.
+            return;
+        }
         let rules: Vec<telemetry::alarm::Rule> = self.engine.scoped_rules().cloned().collect();
         if rules.is_empty() {
             return;
@@ -509,13 +553,19 @@ impl Writer {
     /// A rule or channel changed: stored first, then the engine sees it.
     async fn configure(&mut self, job: AlarmJob) {
         let store = self.store.clone();
+        let shared = self.shared_alarms.clone();
         let stored = |f: StoreJob| async move {
-            tokio::task::spawn_blocking(move || f(&*store)).await.map_err(|_| AlarmError::Storage)?.map_err(
-                |e| {
-                    error!(error = %e, "alarm configuration not stored");
-                    AlarmError::Storage
-                },
-            )
+            let done = tokio::task::spawn_blocking(move || {
+                f(&*store)?;
+                match &shared {
+                    Some(pg) => pg.alarm_config_changed(),
+                    None => Ok(()),
+                }
+            });
+            done.await.map_err(|_| AlarmError::Storage)?.map_err(|e| {
+                error!(error = %e, "alarm configuration not stored");
+                AlarmError::Storage
+            })
         };
         match job {
             AlarmJob::SaveRule(rule, reply) => {

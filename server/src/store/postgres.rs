@@ -62,6 +62,7 @@
 //! - `time`: milliseconds to and from `timestamptz`.
 //! - `error`: what can go wrong.
 
+mod alarm_work;
 mod alarms;
 mod blocking;
 mod bulks;
@@ -81,6 +82,7 @@ mod history;
 mod ingest;
 mod leases;
 mod node;
+mod owned;
 mod partitions;
 mod pool;
 mod reads;
@@ -98,6 +100,7 @@ mod tags;
 mod time;
 mod users;
 
+pub use alarm_work::{ALARMS as ALARMS_LEASE, ActFrom};
 pub use blocking::PgBlocking;
 pub use change_log::MAX_TAIL;
 pub use error::PgError;
@@ -105,6 +108,7 @@ pub use follow::Follower;
 pub use history::LocalEdges;
 pub use ingest::{Besides, MAX_BATCH};
 pub use leases::{Held, LENGTH_MS as LEASE_LENGTH_MS};
+pub use owned::{Fence, WorkState};
 pub use pool::{MAX_POOL, PgSettings};
 pub use reads::{DeviceCounts, MAX_POINTS};
 pub use schema::LATEST_VERSION;

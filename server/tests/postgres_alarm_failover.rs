@@ -1,0 +1,251 @@
+//! The alarm engine across nodes (issue 18, acceptance 3): nodes on one real PostgreSQL, the
+//! rules evaluated by the node holding the `alarms` lease, from the shared change log. When
+//! that node is killed -9 while a threshold alarm's pending period and an no-data timer run,
+//! another node takes the lease over and each alarm fires once, with one notification each.
+//! Rules made, and alarms acknowledged, on a node that does not evaluate take effect on the
+//! one that does, which never writes over them.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::postgres::Postgres;
+use common::*;
+use serde_json::{Value, json};
+
+/// Webhook bodies received, on a port of its own.
+struct Receiver {
+    addr: SocketAddr,
+    bodies: Arc<Mutex<VecDeque<Value>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let bodies = Arc::new(Mutex::new(VecDeque::new()));
+        let b = bodies.clone();
+        let app = axum::Router::new().fallback(move |body: String| {
+            let bodies = b.clone();
+            async move {
+                bodies.lock().unwrap().push_back(serde_json::from_str(&body).unwrap_or(Value::Null));
+                axum::http::StatusCode::OK
+            }
+        });
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver { addr, bodies, task }
+    }
+
+    /// How many notices of `event` (`alarm.fired`, …) about `device` came.
+    fn count(&self, event: &str, device: &str) -> usize {
+        let bodies = self.bodies.lock().unwrap();
+        bodies.iter().filter(|b| b["event"] == event && b["device"] == device).count()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The rules' timers: longer than a takeover (the lease's 10 s at most, after a kill -9).
+const TIMER_SECS: u64 = 15;
+
+fn node(pg: &Postgres, dir: &Path) -> ServerProcess {
+    let (server, log) = ServerProcess::start_logged(
+        &dir.join("t.redb"),
+        &[
+            ("IOT_POSTGRES_URL", pg.url.clone()),
+            ("IOT_NOTIFY_RETRY_SECS", "1,1,1,1".into()),
+            ("IOT_ALARM_START_GRACE_SECS", "1".into()),
+            ("IOT_DEVICE_MESSAGES_PER_SEC", "0".into()),
+            ("RUST_LOG", "info,server::cluster=debug".into()),
+        ],
+    );
+    LOGS.lock().unwrap().push(log);
+    server
+}
+
+static LOGS: Mutex<Vec<ServerLog>> = Mutex::new(Vec::new());
+
+fn call(server: &ServerProcess, method: &str, path: &str, body: &Value) -> (u16, Value) {
+    let bytes = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
+    let (status, _, text) = http_full(server.http, method, path, "application/json", &[], &bytes);
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// One reading of `t` for `device`, stamped now, through HTTP ingest.
+fn reading(server: &ServerProcess, device: &str, t: f64) {
+    let body = json!({"device_id": device, "telemetry": {"t": t}, "timestamp": now_ms()});
+    let (status, answer) = server.post_json("/api/telemetry", body.to_string().as_bytes());
+    assert_eq!(status, 202, "{answer}");
+}
+
+/// Readings of `t` every half second for `secs`.
+async fn readings(server: &ServerProcess, device: &str, t: f64, secs: f64) {
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    while Instant::now() < until {
+        reading(server, device, t);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn alarms_of(server: &ServerProcess, device: &str) -> Vec<Value> {
+    let (status, list) =
+        call(server, "GET", &format!("/api/alarms?status=all&device={device}"), &Value::Null);
+    assert_eq!(status, 200, "{list}");
+    list.as_array().unwrap().clone()
+}
+
+/// A query on the nodes' database.
+async fn database(pg: &Postgres) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// Which of `nodes` holds the alarms lease now (its holder names the node's HTTP address).
+async fn evaluating<'a>(
+    db: &tokio_postgres::Client,
+    nodes: &[&'a ServerProcess],
+) -> Option<&'a ServerProcess> {
+    let row = db
+        .query_opt("SELECT holder FROM leases WHERE name = 'alarms' AND expires_at > clock_timestamp()", &[])
+        .await
+        .unwrap()?;
+    let holder: String = row.get(0);
+    nodes.iter().copied().find(|n| holder.starts_with(&format!("{}-", n.http)))
+}
+
+/// Waits up to 40 s for `f`.
+async fn until<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(t) = f().await {
+            return t;
+        }
+        if start.elapsed() > Duration::from_secs(40) {
+            for (i, log) in LOGS.lock().unwrap().iter().enumerate() {
+                for line in log.lines() {
+                    eprintln!("node {i}: {line}");
+                }
+            }
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_evaluating_nodes_timers_fire_once_on_the_node_taking_over() {
+    let pg = Postgres::start();
+    let db = database(&pg).await;
+    let receiver = Receiver::start().await;
+    let (dir_a, dir_b, dir_c) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node(&pg, dir_a.path());
+    let b = node(&pg, dir_b.path());
+    let holder = until("a node to evaluate the rules", async || evaluating(&db, &[&a, &b]).await).await;
+    let (holder, other) = if holder.http == a.http { (a, b) } else { (b, a) };
+
+    // The channel and the rules are made on the node that does not evaluate. The timers are
+    // longer than a takeover takes, so they run out on the node taking over.
+    let url = format!("http://{}/hook", receiver.addr);
+    let (status, channel) = call(
+        &other,
+        "POST",
+        "/api/notification_channels",
+        &json!({"kind": "webhook", "name": "ops", "url": url}),
+    );
+    assert_eq!(status, 201, "{channel}");
+    let channel = channel["id"].as_str().unwrap().to_owned();
+    let hot = json!({"name": "hot", "devices": ["FO_HOT"], "kind": "threshold", "metric": "t", "op": ">",
+        "levels": [{"severity": "critical", "value": 30}], "clear": 28, "for_secs": TIMER_SECS,
+        "clear_for_secs": 2, "channels": [channel]});
+    let gone = json!({"name": "gone", "devices": ["FO_GONE"], "kind": "no_data", "after_secs": TIMER_SECS,
+        "channels": [channel]});
+    for rule in [hot, gone] {
+        let (status, stored) = call(&other, "POST", "/api/alarm_rules", &rule);
+        assert_eq!(status, 201, "{stored}");
+    }
+
+    // Both timers start on the evaluating node, with readings sent to it: FO_HOT breaches
+    // (its pending state is stored once the evaluating node saw it), FO_GONE sends once and
+    // goes quiet.
+    let started = now_ms();
+    reading(&holder, "FO_GONE", 20.0);
+    reading(&holder, "FO_HOT", 35.0);
+    until("the pending state of FO_HOT stored", async || {
+        let row =
+            db.query_one("SELECT count(*) FROM alarm_tracks WHERE device = 'FO_HOT'", &[]).await.unwrap();
+        (row.get::<_, i64>(0) == 1).then_some(())
+    })
+    .await;
+    let killed = now_ms();
+    holder.kill();
+
+    // FO_HOT keeps breaching, now through the other node, which takes the lease over; both
+    // timers run out there at the time they were set for, and each alarm fires once.
+    let other = Arc::new(other);
+    let breaching = {
+        let other = other.clone();
+        tokio::spawn(async move { readings(&other, "FO_HOT", 35.0, TIMER_SECS as f64 + 6.0).await })
+    };
+    until("the other node to take the lease", async || evaluating(&db, &[&other]).await.map(drop)).await;
+    let taken = now_ms() - killed;
+    assert!(taken <= 14_000, "the lease was taken over {taken} ms after the kill");
+    assert!(
+        alarms_of(&other, "FO_HOT").is_empty() && alarms_of(&other, "FO_GONE").is_empty(),
+        "nothing fired before the timers ran out"
+    );
+    until("both alarms to fire", async || {
+        (alarms_of(&other, "FO_HOT").len() == 1 && alarms_of(&other, "FO_GONE").len() == 1).then_some(())
+    })
+    .await;
+    for device in ["FO_HOT", "FO_GONE"] {
+        let fired = alarms_of(&other, device)[0]["started_at"].as_i64().unwrap() - started;
+        let due = TIMER_SECS as i64 * 1000;
+        assert!(
+            (due - 500..=due + 2_500).contains(&fired),
+            "{device} fired {fired} ms after its timer started, set for {due} ms"
+        );
+    }
+    until("both notices", async || {
+        (receiver.count("alarm.fired", "FO_HOT") >= 1 && receiver.count("alarm.fired", "FO_GONE") >= 1)
+            .then_some(())
+    })
+    .await;
+    breaching.await.unwrap();
+    // Time for any repeat: the lease's renewals, ticks and the sender's retries.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(alarms_of(&other, "FO_HOT").len(), 1, "one alarm, not one per node");
+    assert_eq!(alarms_of(&other, "FO_GONE").len(), 1, "one alarm, not one per node");
+    assert_eq!(receiver.count("alarm.fired", "FO_HOT"), 1, "one notice");
+    assert_eq!(receiver.count("alarm.fired", "FO_GONE"), 1, "one notice");
+
+    // A new node that does not evaluate: an alarm acknowledged there stays acknowledged when
+    // the evaluating node clears it.
+    let c = node(&pg, dir_c.path());
+    assert!(evaluating(&db, &[&c]).await.is_none(), "the lease stays where it is");
+    let id = alarms_of(&other, "FO_HOT")[0]["id"].as_str().unwrap().to_owned();
+    let (status, acked) = call(&c, "POST", &format!("/api/alarms/{id}/ack"), &Value::Null);
+    assert_eq!(status, 200, "{acked}");
+    readings(&c, "FO_HOT", 20.0, 4.0).await;
+    let alarm = until("FO_HOT cleared", async || {
+        let alarm = alarms_of(&c, "FO_HOT").pop()?;
+        (alarm["active"] == false).then_some(alarm)
+    })
+    .await;
+    assert_eq!(alarm["acked"], true, "the acknowledgement made on another node was kept: {alarm}");
+    until("the cleared notice", async || (receiver.count("alarm.cleared", "FO_HOT") == 1).then_some(()))
+        .await;
+    assert_eq!(receiver.count("alarm.fired", "FO_HOT"), 1, "acknowledging fired nothing again");
+}
