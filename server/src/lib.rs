@@ -455,7 +455,7 @@ impl Server {
             commands,
             senders: _,
             alarm_work,
-            node: _,
+            node,
             stop_tx,
         } = self;
         let alarm_work = match (alarm_work, &postgres) {
@@ -486,12 +486,19 @@ impl Server {
             }
             None => None,
         };
+        // Several nodes on one database: one does its upkeep, the one holding the lease.
+        let upkeep_lease = postgres.as_ref().map(|pg| {
+            let lease = cluster::lease::Lease::new(upkeep::LEASE, &node);
+            pg.spawn(lease.clone().keep(pg.store().clone(), stop_tx.subscribe()));
+            lease
+        });
         let pruning = tokio::spawn(upkeep::run(
             store.clone(),
             auth.clone(),
             metrics.clone(),
             config.storage.clone(),
             config.alarms.retention_days,
+            upkeep_lease,
             stop_tx.subscribe(),
         ));
         let external = (config.mqtt.mode == MqttMode::External).then(|| {

@@ -7,6 +7,9 @@
 //!   use stays flat while long charts keep their rollups;
 //! - every [`SESSION_PRUNE_EVERY`], expired sign-in sessions are deleted, and alarms cleared and
 //!   acknowledged before `alarms.retention_days`.
+//!
+//! Several nodes on one database: one node does it, the one holding the lease [`LEASE`]; the
+//! others skip each job while they do not hold it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +19,7 @@ use tracing::{error, info};
 
 use crate::auth::Auth;
 use crate::clock::now_ms;
+use crate::cluster::lease::Lease;
 use crate::config::StorageConfig;
 use crate::metrics::Metrics;
 use crate::store::{Pruned, Store};
@@ -29,6 +33,8 @@ const DAY_MS: i64 = 86_400_000;
 /// interval old kept one to two intervals in memory, about 10 MB at 1,000 devices × 5 metrics
 /// at 1 Hz. Chunks are as large either way: each seal tops up the series' last one.
 pub const SEAL_AGE: Duration = Duration::from_secs(15);
+/// The lease whose holder does the upkeep of a cluster's database.
+pub const LEASE: &str = "upkeep";
 /// How often expired sessions are deleted.
 pub const SESSION_PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 
@@ -39,6 +45,7 @@ pub async fn run(
     metrics: Arc<Metrics>,
     config: StorageConfig,
     alarm_retention_days: u64,
+    lease: Option<Arc<Lease>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let seal_every = Duration::from_secs(config.seal_interval_secs);
@@ -61,6 +68,9 @@ pub async fn run(
             _ = prune.tick(), if retention.prunes() => Job::Prune,
             _ = sessions.tick() => Job::Sessions,
         };
+        if lease.as_ref().is_some_and(|lease| !lease.held()) {
+            continue;
+        }
         if let Job::Sessions = job {
             let auth = auth.clone();
             if let Some(e) =

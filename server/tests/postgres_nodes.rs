@@ -82,3 +82,39 @@ async fn what_one_node_stores_saves_or_signs_in_the_other_node_sees_at_once() {
     drop((a, b));
     tokio::task::spawn_blocking(move || drop(pg)).await.unwrap();
 }
+
+/// Several nodes on one database do its upkeep once: the roll-up pass (PostgreSQL's sealing),
+/// trimming the change log and pruning are done by the node holding the `upkeep` lease, the
+/// other skipping them; when that node stops, the other takes over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_node_at_a_time_does_the_upkeep() {
+    let pg = Postgres::start();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let quick = |dir: &Path| {
+        let env = [("IOT_POSTGRES_URL", pg.url.clone()), ("IOT_SEAL_INTERVAL_SECS", "1".into())];
+        ServerProcess::start(&dir.join("t.redb"), &env)
+    };
+    let (a, b) = (quick(dir_a.path()), quick(dir_b.path()));
+    let sealed = |n: &ServerProcess| n.metric("iot_readings_sealed_total");
+    let send = |n: &ServerProcess, device: &str| {
+        let body =
+            format!(r#"{{"device_id":"{device}","telemetry":{{"t":1}},"timestamp":{}}}"#, now_ms() - 60_000);
+        assert_eq!(n.post_json("/api/telemetry", body.as_bytes()).0, 202);
+    };
+    // Readings through both nodes; they are rolled up by one of them only.
+    for i in 0..10 {
+        send(if i % 2 == 0 { &a } else { &b }, &format!("UPKEEP_{i}"));
+    }
+    eventually("the readings rolled up", || (sealed(&a) + sealed(&b) >= 10).then_some(()));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let (on_a, on_b) = (sealed(&a), sealed(&b));
+    assert_eq!(on_a + on_b, 10, "each reading rolled up once");
+    assert!(on_a == 0 || on_b == 0, "one node did the upkeep: {on_a} and {on_b}");
+    // The node doing it stops (cleanly: its lease is handed on at once); the other goes on.
+    let (doing, other) = if on_a > 0 { (a, b) } else { (b, a) };
+    doing.stop();
+    send(&other, "UPKEEP_AFTER");
+    eventually("the other node rolling up", || (sealed(&other) >= 1).then_some(()));
+    drop(other);
+    tokio::task::spawn_blocking(move || drop(pg)).await.unwrap();
+}
