@@ -12,6 +12,8 @@
 #   on the same server (bench pg-ingest, COPY_READINGS readings) and the same burst into one
 #   node with its embedded broker and redb.
 #   scripts/bench-cluster.sh [target/release|target/debug]
+# AUDIT_ONLY=1 runs the first part alone and exits non-zero if it found a reading missing or
+# twice: `make test` runs it so on the debug build (scripts/test.sh).
 # The nodes run without the per-device rate limit (as the other benchmarks do).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +66,7 @@ echo
 "$BIN/bench" cluster "$mqtt" "$web" "$nodes" "$dir" "$pg" "$RATE" "$SECS" "$KILL_AT" | sed 's/^/- /'
 audit=${PIPESTATUS[0]}
 echo
+[ -n "${AUDIT_ONLY:-}" ] && exit "$audit"
 
 # Throughput: a burst until every message is stored, by the nodes' own counters.
 stored() {

@@ -25,6 +25,10 @@ cargo_same test --workspace
 # The end2end demo spec runs scripts/run.sh, which starts the simulator too.
 cargo_same build -p simulator
 
+step "cluster: 1,000 msg/s for 60 s into three nodes on PostgreSQL, one killed -9 (issue 18)"
+# Every acknowledged reading stored once, every surviving node's live client got each once.
+AUDIT_ONLY=1 scripts/bench-cluster.sh target/debug
+
 step "end2end (Playwright, Chromium)"
 E2E_DATA="$(mktemp -d)"
 trap 'rm -rf "$E2E_DATA"' EXIT
