@@ -1,11 +1,14 @@
 //! Storage benchmarks, run by `make bench` (scripts/bench-storage.sh), each printing a
 //! Markdown table:
-//! - `bench history [POINTS]`: one series of POINTS readings (1,000,000) at 1 Hz from the
-//!   simulator's temperature signal, in our store and in SQLite (indexed table, same data);
-//!   1,000-bucket min/max/avg over the full range and over the last hour, both ways.
-//! - `bench storage [POINTS]`: POINTS readings (10,000,000) from 100 simulated devices × 3
-//!   metrics at 1 Hz, committed, sealed and trimmed as the server does; bytes on disk per
-//!   reading, and per minute and hour summary of the rollups.
+//! - `bench history [POINTS] [CACHE_MB]`: one series of POINTS readings (1,000,000) at 1 Hz
+//!   from the simulator's temperature signal, in our store (with the server's default page
+//!   cache unless given) and in SQLite (indexed table, same data); 1,000-bucket min/max/avg over
+//!   the full range and over the last hour, both ways.
+//! - `bench storage [POINTS] [CACHE_MB] [SEAL_SECS]`: POINTS readings (10,000,000) from 100
+//!   simulated devices × 3 metrics at 1 Hz, committed, sealed and trimmed as the server does,
+//!   with the server's default page cache and seal interval unless given (`storage.cache_mb`,
+//!   `storage.seal_interval_secs`); bytes on disk per reading, and per minute and hour summary
+//!   of the rollups.
 //! - `bench latency HOST:PORT COUNT`: a `/ws/live` client that takes COUNT readings and prints
 //!   the delay from each reading's time to its arrival (p50, p99, max).
 //! - `bench commands WEB DEVICES PREFIX COUNT`: command round trips and one bulk to every
@@ -46,8 +49,14 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let count = |default: u64| args.get(1).map_or(default, |n| n.replace('_', "").parse().expect("a count"));
     match args.first().map(String::as_str) {
-        Some("history") => history::run(count(1_000_000)),
-        Some("storage") => storage::run(count(10_000_000)),
+        Some("history") => history::run(count(1_000_000), cache_bytes(args.get(2))),
+        Some("storage") => storage::run(
+            count(10_000_000),
+            cache_bytes(args.get(2)),
+            args.get(3).map_or(server::config::Config::default().storage.seal_interval_secs, |s| {
+                s.parse().expect("seconds")
+            }),
+        ),
         Some("fill") => startup::run(
             std::path::Path::new(args.get(1).expect("a database path")),
             args.get(2).and_then(|n| n.parse().ok()).expect("megabytes"),
@@ -94,7 +103,7 @@ fn main() {
         }),
         _ => {
             eprintln!(
-                "usage: bench history [POINTS] | bench storage [POINTS] | bench latency HOST:PORT COUNT \
+                "usage: bench history [POINTS] [CACHE_MB] | bench storage [POINTS] [CACHE_MB] [SEAL_SECS] | bench latency HOST:PORT COUNT \
                  | bench login-storm WEB MQTT SECS KEY | bench connection-storm MQTT SECS \
                  | bench backtest [DAYS] | bench alarm-engine [MESSAGES] \
                  | bench alarm-latency MQTT HOOK_PORT RATE SECS | bench commands WEB DEVICES PREFIX COUNT \
@@ -105,4 +114,12 @@ fn main() {
             std::process::exit(2);
         }
     }
+}
+
+/// A page cache of `megabytes` MiB, or `storage.cache_mb`'s default.
+fn cache_bytes(megabytes: Option<&String>) -> usize {
+    megabytes
+        .map_or(server::config::Config::default().storage.cache_mb, |mb| mb.parse().expect("megabytes"))
+        .checked_mul(1 << 20)
+        .expect("megabytes of cache")
 }

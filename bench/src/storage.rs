@@ -9,14 +9,16 @@ use crate::data::{Device, START, file_size};
 
 const DEVICES: u64 = 100;
 const METRICS: usize = 3;
-/// The server's defaults: `storage.seal_interval_secs` and `storage.change_log`.
-const SEAL_EVERY_MS: i64 = 60_000;
+/// The server's default `storage.change_log`.
 const CHANGE_LOG: u64 = 10_000;
 
-pub fn run(points: u64) {
+/// `cache_bytes` of page cache; sealing every `seal_secs` (`storage.seal_interval_secs`) what
+/// is older than one interval.
+pub fn run(points: u64, cache_bytes: usize, seal_secs: u64) {
+    let seal_every_ms = i64::try_from(seal_secs.max(1)).unwrap_or(i64::MAX / 1_000) * 1_000;
     let dir = tempfile::tempdir().expect("a temporary folder");
     let path = dir.path().join("storage.redb");
-    let mut store = RedbStore::open(&path).expect("the store opens");
+    let mut store = RedbStore::open_with_cache(&path, cache_bytes).expect("the store opens");
     let mut devices: Vec<Device> = (0..DEVICES).map(|n| Device::new(n, METRICS)).collect();
     let seconds = points.div_ceil(DEVICES * METRICS as u64) as i64;
 
@@ -29,8 +31,8 @@ pub fn run(points: u64) {
             store.commit(&batch, &[]).expect("commit");
             batch.clear();
         }
-        if (ts - START) % SEAL_EVERY_MS == 0 {
-            store.seal(ts - SEAL_EVERY_MS).expect("seal");
+        if (ts - START) % seal_every_ms == 0 {
+            store.seal(ts - seal_every_ms).expect("seal");
             store.trim_changes(CHANGE_LOG).expect("trim");
         }
     }
@@ -45,7 +47,8 @@ pub fn run(points: u64) {
     let rollups = store.rollup_sizes().expect("rollup sizes");
 
     println!(
-        "| storage, {stored} readings ({DEVICES} devices × {METRICS} metrics at 1 Hz) | bytes | bytes per reading |"
+        "| storage, {stored} readings ({DEVICES} devices × {METRICS} metrics at 1 Hz), {} MB page cache, sealed every {seal_secs} s | bytes | bytes per reading |",
+        cache_bytes >> 20
     );
     println!("|---|---|---|");
     println!(
