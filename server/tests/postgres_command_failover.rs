@@ -75,15 +75,17 @@ async fn history(http: SocketAddr, id: &str) -> Vec<String> {
         .collect()
 }
 
-/// The node holding the lease `commands`, by its HTTP address (the holder's name begins with it).
+/// The node holding the lease `commands` now, if one does, by its HTTP address (the holder's
+/// name begins with it).
+async fn holder_now(leases: &PgStore) -> Option<String> {
+    let all = leases.leases().await.ok()?;
+    let (_, holder, _) = all.into_iter().find(|(name, _, held)| name == server::commands::LEASE && *held)?;
+    Some(holder.rsplit_once('-')?.0.to_owned())
+}
+
+/// The node holding the lease `commands`, once one does.
 async fn holder(leases: &PgStore) -> String {
-    within("a node to hold the commands lease", Duration::from_secs(30), || async {
-        let all = leases.leases().await.ok()?;
-        let (_, holder, _) =
-            all.into_iter().find(|(name, _, held)| name == server::commands::LEASE && *held)?;
-        Some(holder.rsplit_once('-')?.0.to_owned())
-    })
-    .await
+    within("a node to hold the commands lease", Duration::from_secs(30), || holder_now(leases)).await
 }
 
 /// How many commands `node` stored as SUCCEEDED (each answer is stored by the node the
@@ -209,6 +211,47 @@ async fn commands_go_once_and_expire_once_across_a_kill_9_of_their_node_and_answ
         answered_elsewhere.is_some(),
         "in 6 commands no answer came in through another node than the waiting one"
     );
+
+    // A command the valve has (SENT, not answered yet) when the node sending commands is
+    // killed -9: the node taking over does not send it again on the same connection.
+    let held_by = holder(&leases).await;
+    let h = http.iter().position(|a| a.to_string() == held_by).expect("the holder is one of the nodes");
+    let body = json!({"method": "flush", "timeout_secs": 120});
+    let (status, pending) = create(http[(h + 1) % 3], VALVE, "", body).await;
+    assert_eq!(status, 202, "{pending}");
+    let pending = pending["id"].as_str().unwrap().to_owned();
+    let got = valve.next(Duration::from_secs(20)).await.expect("the command reached the valve");
+    assert_eq!(got.topic, format!("app/device/{VALVE}/cmd/{pending}"));
+    within("the command to be SENT", Duration::from_secs(20), || async {
+        (read(http[(h + 1) % 3], VALVE, &pending).await["status"] == "SENT").then_some(())
+    })
+    .await;
+    nodes[h].take().unwrap().kill();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    nodes[h] = Some(node(&pg, broker.addr, dirs[h].path(), names[h]));
+    let http: Vec<SocketAddr> = nodes.iter().map(|n| n.as_ref().unwrap().http).collect();
+    within("another node to take the commands lease", bound, || async {
+        holder_now(&leases).await.filter(|now| *now != held_by)
+    })
+    .await;
+    let quiet = Instant::now() + Duration::from_secs(5);
+    let mut again = Vec::new();
+    while let Some(left) = quiet.checked_duration_since(Instant::now()) {
+        match valve.next(left).await {
+            Some(p) => again.push(p.topic.clone()),
+            None => break,
+        }
+    }
+    assert!(again.is_empty(), "sent again after the takeover, on the same connection: {again:?}");
+    let answer = json!({"status": "ok", "result": {"flushed": true}}).to_string();
+    let topic = format!("app/device/{VALVE}/res/{pending}");
+    valve.client.publish(topic, QoS::AtLeastOnce, false, answer).await.unwrap();
+    for &node in &http {
+        within(&format!("node {node} to show the command SUCCEEDED"), Duration::from_secs(20), || async {
+            (read(node, VALVE, &pending).await["status"] == "SUCCEEDED").then_some(())
+        })
+        .await;
+    }
 
     drop(valve);
     drop(nodes);
