@@ -22,6 +22,10 @@ const FIRST_RETRY: Duration = Duration::from_millis(500);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
 /// A connection that stayed open this long worked: when it drops, retries start over.
 const WORKED_AFTER: Duration = Duration::from_secs(30);
+/// Fetching missed changes is tried this many times, the first retry after about this long
+/// and each after twice as long as the one before, before the socket is closed and opened again.
+const SYNC_TRIES: u32 = 4;
+const FIRST_SYNC_RETRY: Duration = Duration::from_millis(250);
 
 #[derive(Default)]
 struct State {
@@ -159,19 +163,29 @@ fn sync(live: Live) {
         s.held.extend(pending);
         std::mem::replace(&mut s.syncing, true)
     });
-    if already {
-        return;
+    if !already {
+        fetch(live, 0);
     }
+}
+
+/// The events held while fetching, and fetching over.
+fn release() -> Vec<LiveEvent> {
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        s.syncing = false;
+        std::mem::take(&mut s.held)
+    })
+}
+
+/// One go at [`sync`]'s fetching, after `failures` failed ones. A failed request (the
+/// server's node going away, a proxy's error) is tried again a few times, waiting longer each
+/// time; then the held events are dropped and the socket closed, so the reconnect's hello
+/// syncs afresh. Applying them instead would move the mark past the changes still missing,
+/// and those would never be fetched while the socket stayed up.
+fn fetch(live: Live, failures: u32) {
     leptos::task::spawn_local(async move {
-        let release = || {
-            STATE.with(|s| {
-                let mut s = s.borrow_mut();
-                s.syncing = false;
-                std::mem::take(&mut s.held)
-            })
-        };
-        // An error means offline again: the next reconnect syncs.
-        while let Ok(mut page) = changes_since(live.hwm.get_value(), MAX_CHANGES_PAGE).await {
+        loop {
+            let Ok(mut page) = changes_since(live.hwm.get_value(), MAX_CHANGES_PAGE).await else { break };
             let first = page.events.first().and_then(LiveEvent::seq);
             if first.is_some_and(|seq| seq > live.hwm.get_value() + 1) {
                 // The server keeps only the latest changes (storage.change_log) and the gap
@@ -189,7 +203,16 @@ fn sync(live: Live) {
             }
             live.apply(page.events);
         }
-        live.apply(release());
+        if failures + 1 < SYNC_TRIES {
+            let wait = millis(FIRST_SYNC_RETRY) * 2f64.powi(failures as i32);
+            set_timeout(move || fetch(live, failures + 1), Duration::from_millis(wait as u64));
+            return;
+        }
+        drop(release());
+        if let Some(ws) = STATE.with(|s| s.borrow().ws.clone()) {
+            // Its close handler reconnects, with the usual back-off.
+            let _ = ws.close();
+        }
     });
 }
 
