@@ -47,6 +47,8 @@ struct Seen {
     last_seq: u64,
     resyncs: u64,
     closed: Option<Instant>,
+    /// Live frames: from the reading's publish (its timestamp) to its arrival here, in ms.
+    lateness: Vec<i64>,
 }
 
 impl Seen {
@@ -54,9 +56,12 @@ impl Seen {
     fn take(&mut self, event: LiveEvent, live: bool) -> bool {
         match event {
             LiveEvent::Resync { .. } => self.resyncs += 1,
-            LiveEvent::Reading { seq, device, values, .. } if device.starts_with(PREFIX) => {
+            LiveEvent::Reading { seq, device, values, ts, .. } if device.starts_with(PREFIX) => {
                 if !self.seqs.insert(seq) {
                     return false;
+                }
+                if live {
+                    self.lateness.push(chrono::Utc::now().timestamp_millis() - ts);
                 }
                 if live && seq <= self.last_seq {
                     self.out_of_order += 1;
@@ -345,6 +350,17 @@ async fn audit(
             i + 1,
             seen.out_of_order,
             seen.resyncs
+        );
+        let mut late = seen.lateness.clone();
+        late.sort_unstable();
+        let at = |q: f64| late.get(((late.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0);
+        println!(
+            "node{} /ws/live, publish to arrival: median {} ms, 99th percentile {} ms, longest {} ms; {} readings over 1 s late (the killed node's share, kept by the broker until it was back)",
+            i + 1,
+            at(0.5),
+            at(0.99),
+            late.last().copied().unwrap_or(0),
+            late.iter().filter(|&&l| l > 1_000).count()
         );
         ok &= missing == 0
             && repeated == 0
