@@ -105,22 +105,6 @@ fn rule(server: &ServerProcess, rule: Value) -> String {
     stored["id"].as_str().unwrap().to_owned()
 }
 
-/// One reading of `t` for `device`, stamped now, through HTTP ingest.
-fn reading(server: &ServerProcess, device: &str, t: f64) {
-    let body = json!({"device_id": device, "telemetry": {"t": t}, "timestamp": now_ms()});
-    let (status, answer) = server.post_json("/api/telemetry", body.to_string().as_bytes());
-    assert_eq!(status, 202, "{answer}");
-}
-
-/// Readings of `t` every half second for `secs`.
-async fn readings(server: &ServerProcess, device: &str, t: f64, secs: f64) {
-    let until = Instant::now() + Duration::from_secs_f64(secs);
-    while Instant::now() < until {
-        reading(server, device, t);
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 fn alarms(server: &ServerProcess, query: &str) -> Vec<Value> {
     let (status, list) = call(server, "GET", &format!("/api/alarms?{query}"), &Value::Null);
     assert_eq!(status, 200, "{list}");

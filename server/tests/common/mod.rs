@@ -538,3 +538,20 @@ impl ServerProcess {
         }
     }
 }
+
+/// One reading of metric `t` for `device`, stamped now, through HTTP ingest (what alarm tests
+/// feed their rules).
+pub fn reading(server: &ServerProcess, device: &str, t: f64) {
+    let body = serde_json::json!({"device_id": device, "telemetry": {"t": t}, "timestamp": now_ms()});
+    let (status, answer) = server.post_json("/api/telemetry", body.to_string().as_bytes());
+    assert_eq!(status, 202, "{answer}");
+}
+
+/// [`reading`]s of `t` every half second for `secs`.
+pub async fn readings(server: &ServerProcess, device: &str, t: f64, secs: f64) {
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    while Instant::now() < until {
+        reading(server, device, t);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
