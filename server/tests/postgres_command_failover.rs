@@ -94,6 +94,19 @@ fn succeeded_on(node: &ServerProcess) -> u64 {
     node.metric_opt("iot_command_transitions_total{status=\"SUCCEEDED\"}").unwrap_or(0)
 }
 
+/// The topics of what `device` receives `within` from now (none, for a command it got once).
+async fn quiet_for(device: &mut Listener, within: Duration) -> Vec<String> {
+    let quiet = Instant::now() + within;
+    let mut again = Vec::new();
+    while let Some(left) = quiet.checked_duration_since(Instant::now()) {
+        match device.next(left).await {
+            Some(p) => again.push(p.topic.clone()),
+            None => break,
+        }
+    }
+    again
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_go_once_and_expire_once_across_a_kill_9_of_their_node_and_answers_reach_every_node() {
     let pg = Postgres::start();
@@ -161,14 +174,7 @@ async fn commands_go_once_and_expire_once_across_a_kill_9_of_their_node_and_answ
     assert_eq!(first.topic, format!("app/device/{VALVE}/cmd/{queued}"));
     let payload: Value = serde_json::from_slice(&first.payload).unwrap();
     assert_eq!(payload["method"], "open", "{payload}");
-    let quiet = Instant::now() + Duration::from_secs(5);
-    let mut again = Vec::new();
-    while let Some(left) = quiet.checked_duration_since(Instant::now()) {
-        match valve.next(left).await {
-            Some(p) => again.push(p.topic.clone()),
-            None => break,
-        }
-    }
+    let again = quiet_for(&mut valve, Duration::from_secs(5)).await;
     assert!(again.is_empty(), "the command reached the valve once, then also: {again:?}");
     let answer = json!({"status": "ok", "result": {"pct": 40}}).to_string();
     let topic = format!("app/device/{VALVE}/res/{queued}");
@@ -234,14 +240,7 @@ async fn commands_go_once_and_expire_once_across_a_kill_9_of_their_node_and_answ
         holder_now(&leases).await.filter(|now| *now != held_by)
     })
     .await;
-    let quiet = Instant::now() + Duration::from_secs(5);
-    let mut again = Vec::new();
-    while let Some(left) = quiet.checked_duration_since(Instant::now()) {
-        match valve.next(left).await {
-            Some(p) => again.push(p.topic.clone()),
-            None => break,
-        }
-    }
+    let again = quiet_for(&mut valve, Duration::from_secs(5)).await;
     assert!(again.is_empty(), "sent again after the takeover, on the same connection: {again:?}");
     let answer = json!({"status": "ok", "result": {"flushed": true}}).to_string();
     let topic = format!("app/device/{VALVE}/res/{pending}");
