@@ -13,7 +13,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use deadpool_postgres::Transaction;
 use serde_json::Value;
-use tokio_postgres::IsolationLevel;
 use tokio_postgres::types::ToSql;
 
 use telemetry::alarm::eval::Track;
@@ -27,6 +26,7 @@ use super::super::error::StoreError;
 use super::blocking::PgBlocking;
 use super::docs::{doc, limit, parse, parse_all};
 use super::error::PgError;
+use super::records::snapshot;
 use super::store::PgStore;
 use super::{change_log, deliveries};
 use crate::alarms::engine::{Changes, TrackKey};
@@ -208,16 +208,6 @@ fn conditions(query: &AlarmQuery) -> (Vec<String>, Vec<Box<dyn ToSql + Sync + Se
         add("end_at", ">=", Box::new(from));
     }
     (conds, params)
-}
-
-/// A read-only transaction: one snapshot to read several tables from.
-async fn snapshot(client: &mut deadpool_postgres::Object) -> Result<Transaction<'_>, PgError> {
-    Ok(client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?)
 }
 
 impl PgStore {

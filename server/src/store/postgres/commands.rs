@@ -26,7 +26,6 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use deadpool_postgres::Transaction;
-use tokio_postgres::IsolationLevel;
 use tokio_postgres::error::SqlState;
 
 use telemetry::command::{
@@ -410,12 +409,7 @@ impl PgStore {
     /// after it is (what a cluster's dispatch starts from before following the log).
     pub async fn open_commands_at(&self) -> Result<(u64, Vec<Command>), PgError> {
         let mut client = self.pool.get().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
+        let tx = super::records::snapshot(&mut client).await?;
         let seq: i64 =
             tx.query_one("SELECT value FROM counters WHERE name = 'change_seq'", &[]).await?.get(0);
         let seq = u64::try_from(seq).map_err(|_| PgError::Corrupt(format!("change_seq is {seq}")))?;

@@ -8,8 +8,6 @@
 //! days are cut at the whole minute or hour before a midnight where only those are left
 //! ([`Horizons::width_at`], [`Horizons::snap`]), exactly as the redb store answers.
 
-use tokio_postgres::IsolationLevel;
-
 use telemetry::history::{Downsampler, LocalDays, ROLLUP_PERIODS, bucket_width, day_edges};
 use telemetry::{History, Millis};
 
@@ -87,12 +85,7 @@ impl PgStore {
         };
         let mut client = self.pool.get().await?;
         // One snapshot: the change number, the horizons and every level read as of one moment.
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
+        let tx = super::records::snapshot(&mut client).await?;
         let statement = tx
             .prepare_cached(
                 "SELECT (SELECT value FROM counters WHERE name = 'change_seq'), \
