@@ -374,22 +374,14 @@ impl Writer {
                 })
             })
             .await;
-            let answer = match done {
-                Ok(Ok((_, changes, result))) => {
+            let answer = match self.stored("alarm action", done) {
+                Some((_, changes, result)) => {
                     if !changes.deliveries.is_empty() {
                         self.notifier.notify_one();
                     }
                     result.map_err(AlarmError::from)
                 }
-                Ok(Err(e)) => {
-                    error!(error = %e, "alarm action not stored");
-                    self.metrics.commit_failed();
-                    Err(AlarmError::Storage)
-                }
-                Err(e) => {
-                    error!(error = %e, "alarm action panicked");
-                    Err(AlarmError::Storage)
-                }
+                None => Err(AlarmError::Storage),
             };
             let _ = reply.send(answer);
         }
@@ -445,39 +437,48 @@ impl Writer {
         &mut self,
         result: Result<Result<Option<crate::store::CommandsApplied>, StoreError>, tokio::task::JoinError>,
     ) -> Result<Option<crate::store::CommandsApplied>, IngestError> {
-        match result {
-            Ok(Ok(applied)) => {
-                if let Some(applied) = &applied {
-                    for (event, json) in applied.outcome.events.iter().zip(&applied.outcome.wire) {
-                        self.publish_change(event.device(), json.clone());
-                    }
-                    for command in &applied.changed {
-                        self.metrics.command(command.status.label());
-                    }
-                    // In cluster mode they come back through the change log, among every
-                    // node's and in its order.
-                    for event in applied.outcome.events.iter().filter(|_| !self.live_from_log) {
-                        if let telemetry::LiveEvent::Command { seq, command, .. } = event {
-                            let change = super::command_feed::CommandChange {
-                                seq: *seq,
-                                command: Arc::new((**command).clone()),
-                            };
-                            // An error only means nobody is listening.
-                            let _ = self.commands.send(change);
-                        }
-                    }
-                }
-                Ok(applied)
+        let applied = self.stored("commands", result).ok_or(IngestError::Storage)?;
+        if let Some(applied) = &applied {
+            for (event, json) in applied.outcome.events.iter().zip(&applied.outcome.wire) {
+                self.publish_change(event.device(), json.clone());
             }
+            for command in &applied.changed {
+                self.metrics.command(command.status.label());
+            }
+            // In cluster mode they come back through the change log, among every node's and
+            // in its order.
+            for event in applied.outcome.events.iter().filter(|_| !self.live_from_log) {
+                if let telemetry::LiveEvent::Command { seq, command, .. } = event {
+                    let change = super::command_feed::CommandChange {
+                        seq: *seq,
+                        command: Arc::new((**command).clone()),
+                    };
+                    // An error only means nobody is listening.
+                    let _ = self.commands.send(change);
+                }
+            }
+        }
+        Ok(applied)
+    }
+
+    /// A blocking store call's outcome: its value, or `None` once its failure (or panic) is
+    /// logged and counted.
+    fn stored<T>(
+        &self,
+        what: &str,
+        result: Result<Result<T, StoreError>, tokio::task::JoinError>,
+    ) -> Option<T> {
+        match result {
+            Ok(Ok(value)) => Some(value),
             Ok(Err(e)) => {
-                error!(error = %e, "commands not stored");
+                error!(error = %e, "{what} not stored");
                 self.metrics.commit_failed();
-                Err(IngestError::Storage)
+                None
             }
             Err(e) => {
-                error!(error = %e, "commands panicked");
+                error!(error = %e, "{what} panicked");
                 self.metrics.commit_failed();
-                Err(IngestError::Storage)
+                None
             }
         }
     }
@@ -491,24 +492,12 @@ impl Writer {
     ) {
         let store = self.store.clone();
         let result = tokio::task::spawn_blocking(move || store.apply_desired(&op, now_ms())).await;
-        let answer = match result {
-            Ok(Ok(applied)) => {
-                for (event, json) in applied.outcome.events.iter().zip(&applied.outcome.wire) {
-                    self.publish_change(event.device(), json.clone());
-                }
-                Ok(applied)
+        let answer = self.stored("desired state", result).ok_or(IngestError::Storage);
+        if let Ok(applied) = &answer {
+            for (event, json) in applied.outcome.events.iter().zip(&applied.outcome.wire) {
+                self.publish_change(event.device(), json.clone());
             }
-            Ok(Err(e)) => {
-                error!(error = %e, "desired state not stored");
-                self.metrics.commit_failed();
-                Err(IngestError::Storage)
-            }
-            Err(e) => {
-                error!(error = %e, "desired state panicked");
-                self.metrics.commit_failed();
-                Err(IngestError::Storage)
-            }
-        };
+        }
         let _ = reply.send(answer);
     }
 
