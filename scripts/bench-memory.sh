@@ -6,29 +6,40 @@
 # the peak while sealing (a single sample at MINUTES * 60 s fell on a seal or not by chance).
 # The thread count is read at the end: every idle blocking-pool thread keeps an allocator cache.
 #   scripts/bench-memory.sh            DEVICES=1000 MINUTES=10 by default
+#   BIN=/tmp/x scripts/bench-memory.sh  the server and simulator in /tmp/x as they are, no build
+#                                       (copies that stay put while the tree is rebuilt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICES=${DEVICES:-1000}
 MINUTES=${MINUTES:-10}
 source scripts/lib.sh
-cargo_same build --release -q -p server -p simulator
+if [ -z "${BIN:-}" ]; then
+  cargo_same build --release -q -p server -p simulator
+  BIN=target/release
+fi
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 rss() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER/status"; }
+# RSS, then its anonymous part (the heap) and its file-backed part (the executable's pages).
+rss_parts() {
+  awk '/^VmRSS/ {r = $2} /^RssAnon/ {a = $2} /^RssFile/ {f = $2}
+    END {printf "%.1f %.1f %.1f\n", r / 1024, a / 1024, f / 1024}' "/proc/$SERVER/status"
+}
 
-start_server target/release "$work"
+start_server "$BIN" "$work"
 start=$(rss)
-target/release/simulator --port "$MQTT" --devices "$DEVICES" --interval 1 >/dev/null 2>&1 &
+"$BIN/simulator" --port "$MQTT" --devices "$DEVICES" --interval 1 >/dev/null 2>&1 &
 sleep $((MINUTES * 60 - 60))
-samples=$(for _ in $(seq 60); do rss; echo; sleep 1; done | sort -n)
-median=$(sed -n 30p <<<"$samples")
-peak=$(tail -1 <<<"$samples")
+samples=$(for _ in $(seq 60); do rss_parts; sleep 1; done | sort -n)
+read -r median anon file <<<"$(sed -n 30p <<<"$samples")"
+peak=$(tail -1 <<<"$samples" | cut -d' ' -f1)
 threads=$(ls "/proc/$SERVER/task" | wc -l)
 stored=$(curl -fsS "http://127.0.0.1:$WEB/metrics" | awk '/^iot_messages_stored_total /{print $2}')
 echo "| memory, $DEVICES devices at 1 Hz | server RSS |"
 echo "|---|---|"
 echo "| at start | $start MB |"
 echo "| after $MINUTES min ($stored messages stored), median of the last minute | $median MB |"
+echo "| of which anonymous (heap) / file-backed (the executable's pages), at that median | $anon / $file MB |"
 echo "| highest in the last minute (while sealing) | $peak MB |"
 echo "| server threads at the end (tokio workers and blocking pool, jemalloc, timers) | $threads |"
 echo "| database file | $(du -m "$work/b.redb" | cut -f1) MB |"
