@@ -135,8 +135,7 @@ impl AlarmWork {
     async fn read(&self, store: &PgStore, held: Held) -> Result<Holding, PgError> {
         // The generation first: a change made after it is read again at the next commit.
         let work = store.work_state(ALARMS_LEASE).await?;
-        // Never evaluated before: everything the log holds (the database is new, or the
-        // changes that came before a node first took the lease).
+        // The schema starts the lease at the newest change when it is made (schema v10).
         let cursor = work.cursor.unwrap_or(0);
         let saved = store.alarm_state().await?;
         info!(

@@ -112,13 +112,15 @@ impl PgStore {
         Ok(Some(out))
     }
 
-    /// Every lease with its holder and whether it is still held: what the cluster page and
-    /// the balancing of partitions read.
+    /// Every lease ever taken with its holder and whether it is still held: what the cluster
+    /// page and the balancing of partitions read (a row no node took yet, made for its work's
+    /// state, is left out).
     pub async fn leases(&self) -> Result<Vec<(String, String, bool)>, PgError> {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT name, holder, expires_at > clock_timestamp() FROM leases ORDER BY name LIMIT 10000",
+                "SELECT name, holder, expires_at > clock_timestamp() FROM leases WHERE holder <> '' \
+                 ORDER BY name LIMIT 10000",
                 &[],
             )
             .await?;
