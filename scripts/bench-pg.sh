@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # PostgreSQL ingest (issue 18): readings per second through the PostgreSQL store's ingest
-# (binary COPY into a staging table, merged skipping duplicates, change log, devices; one
-# committed transaction per 4,096 readings) against PostgreSQL's own COPY of the same
+# (binary COPY straight into the readings, or into a staging table merged skipping
+# duplicates; change log, rollup queue, devices; one committed transaction per 4,096
+# readings) against PostgreSQL's own COPY of the same
 # readings, on a throwaway PostgreSQL (scripts/pg.sh) with its default settings but for the
 # shared buffers. READINGS (1,000,000) sets the count. Then history: POINTS (1,000,000)
 # readings of one series in 1,000 buckets on PostgreSQL against redb, and bytes per reading.

@@ -13,8 +13,12 @@
 //!   readings costs; the rest of the gap to the ingest line is the staging table, the merge
 //!   that skips duplicates and says what was new, the change log and the devices' rows.
 //! - ingest, 1 node: `PgStore::ingest` in batches of 1,024 messages (4,096 readings, the
-//!   writer's `commit_max_readings`), each its own committed transaction (staging COPY, merge
-//!   skipping duplicates, the new readings queued for their rollups, change log, devices).
+//!   writer's `commit_max_readings`), each its own committed transaction (the readings copied
+//!   straight into `readings`, the new readings queued for their rollups, change log,
+//!   devices).
+//! - the same with every batch staged (`PgStore::ingest_staged`: COPY into the staging table,
+//!   merge skipping duplicates and returning what was new), the path a batch takes after a
+//!   redelivery: what the straight COPY saves.
 //! - roll-up passes: that database's queued readings folded into their minute and hour
 //!   rollups (what sealing does), a pass per 15 s of reading time; and the two together.
 //! - ingest, 4 nodes: the same batches shared among four stores (pools) at once, as nodes
@@ -157,6 +161,13 @@ async fn bench(url: &str, readings: u64) {
     lines.push(("roll-up passes of those readings (one per 15 s of them)".into(), passes));
     lines.push(("ingest and its roll-up passes, 1 node".into(), ingest + passes));
 
+    let db = database(url, "bench_ingest_staged").await;
+    let staged = PgStore::open(&PgSettings::new(&db)).await.expect("open");
+    lines.push((
+        "ingest, 1 node, every batch staged (the path after a redelivery)".into(),
+        ingest_staged(&staged, &all).await,
+    ));
+
     let db4 = database(url, "bench_ingest_4").await;
     let mut four = Vec::new();
     for _ in 0..NODES {
@@ -213,6 +224,15 @@ async fn ingest_with(stores: &[Arc<PgStore>], all: Arc<Vec<Incoming>>, stride: u
     }
     for task in tasks {
         task.await.expect("a writer");
+    }
+    started.elapsed()
+}
+
+/// Every batch through `PgStore::ingest_staged`, one after another.
+async fn ingest_staged(store: &PgStore, all: &[Incoming]) -> Duration {
+    let started = Instant::now();
+    for chunk in all.chunks(BATCH) {
+        store.ingest_staged(chunk).await.expect("ingest");
     }
     started.elapsed()
 }

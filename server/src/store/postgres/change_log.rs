@@ -44,7 +44,8 @@ pub(super) async fn append(
     first: u64,
     changes: &[(Millis, &str)],
 ) -> Result<(), PgError> {
-    let sink = tx.copy_in("COPY changes (seq, at, event) FROM STDIN (FORMAT binary)").await?;
+    let statement = tx.prepare_cached("COPY changes (seq, at, event) FROM STDIN (FORMAT binary)").await?;
+    let sink = tx.copy_in(&statement).await?;
     let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::TIMESTAMPTZ, Type::JSON]);
     let mut writer = std::pin::pin!(writer);
     for (seq, (at, json)) in (first..).zip(changes) {
@@ -56,7 +57,8 @@ pub(super) async fn append(
     // Delivered at commit, in commit order: listeners on every node hear the new last number.
     let last =
         i64::try_from(first.saturating_add(changes.len() as u64).saturating_sub(1)).unwrap_or(i64::MAX);
-    tx.execute("SELECT pg_notify($1, $2::bigint::text)", &[&follow::CHANNEL, &last]).await?;
+    let notify = tx.prepare_cached("SELECT pg_notify($1, $2::bigint::text)").await?;
+    tx.execute(&notify, &[&follow::CHANNEL, &last]).await?;
     Ok(())
 }
 

@@ -4,15 +4,29 @@
 //! 1. Each (device, metric) gets its series number: from memory, else inserted and read back
 //!    (in sorted order, so nodes adding the same new series at once cannot deadlock).
 //! 2. The partitions the batch's times fall in are made if missing ([`super::partitions`]).
-//! 3. In the transaction: the batch's readings go into the connection's staging table by
-//!    binary COPY, then into `readings` with `ON CONFLICT DO NOTHING … RETURNING`: a reading
-//!    already stored (same series and time, from an earlier delivery or from another node
-//!    at the same moment, whose insert this one waits for) is left as it was, and the
-//!    returned rows say which messages stored something new. COPY straight into `readings`
-//!    would be faster, but one duplicate row aborts a COPY; what the staging step costs is
-//!    measured by `scripts/bench-pg.sh`.
-//! 4. The readings the merge returned (the new ones only) are queued for their minutes' and
-//!    hours' rollups ([`super::rollups`], by binary COPY; a pass folds them in later).
+//! 3. In the transaction, the batch's readings (the first of a reading repeated within the
+//!    batch only) go into `readings` one of two ways:
+//!    - straight, by binary COPY, when the batch is expected to be new (the node's last
+//!      batch stored every reading it carried). A COPY either stores every row or fails
+//!      whole: a reading already stored (same series and time, from an earlier delivery, or
+//!      from another node at the same moment, whose insert this one waits for) aborts it with
+//!      a unique violation. Then the transaction is rolled back, nothing of it having been
+//!      written yet, and the batch is committed again the second way. So a COPY that
+//!      succeeded stored every row it carried: the counts are exact without asking.
+//!    - staged: by binary COPY into the connection's staging table, then into `readings`
+//!      with `ON CONFLICT DO NOTHING … RETURNING`: a reading already stored is left as it
+//!      was, and the returned rows say which messages stored something new. Taken after a
+//!      batch's COPY met a stored reading, until a staged batch finds nothing stored
+//!      (redeliveries come in runs, after a reconnection, and a failed COPY costs a round
+//!      trip and the rows it wrote before the duplicate).
+//!
+//!    Both insert in (series, time) order, so two nodes storing some of the same readings at
+//!    once never wait for each other in a circle (in arrival order they could deadlock).
+//!    `scripts/bench-pg.sh` measures both: its 1-node line goes all straight, its "every
+//!    batch staged" line ([`PgStore::ingest_staged`]) all staged, and its redelivery line
+//!    fails one COPY and stages the rest.
+//! 4. The readings stored (the new ones only) are queued for their minutes' and hours'
+//!    rollups ([`super::rollups`], by binary COPY; a pass folds them in later).
 //! 5. Each message that stored something gets a change (`LiveEvent::Reading`), numbered
 //!    last ([`super::change_log`]), and each device's row its counts.
 //! 6. What the commit carries besides readings ([`Besides`]: the retained messages it sets
@@ -21,6 +35,7 @@
 //!    the redb store numbers them.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use deadpool_postgres::Transaction;
@@ -65,12 +80,29 @@ impl PgStore {
         self.commit(batch, None).await
     }
 
+    /// [`PgStore::ingest`] staging the batch whatever is expected of it (the path a batch after
+    /// a redelivery takes): what `bench pg-ingest` compares the straight COPY with.
+    pub async fn ingest_staged(&self, batch: &[Incoming]) -> Result<CommitOutcome, PgError> {
+        self.commit_by(batch, None, false).await
+    }
+
     /// [`PgStore::ingest`] with what else the commit carries, all in one transaction: when this
     /// answers `Ok`, all of it is committed, and otherwise none of it.
     pub async fn commit(
         &self,
         batch: &[Incoming],
         besides: Option<Besides<'_>>,
+    ) -> Result<CommitOutcome, PgError> {
+        self.commit_by(batch, besides, true).await
+    }
+
+    /// [`PgStore::commit`], copying the readings straight in if `straight` and the batch is
+    /// expected to be new.
+    async fn commit_by(
+        &self,
+        batch: &[Incoming],
+        besides: Option<Besides<'_>>,
+        straight: bool,
     ) -> Result<CommitOutcome, PgError> {
         if batch.len() > MAX_BATCH {
             return Err(PgError::Setting(format!(
@@ -89,13 +121,13 @@ impl PgStore {
         let starts: BTreeSet<Millis> = batch.iter().map(|i| self.span.start_of(i.message.ts)).collect();
         let starts: Vec<Millis> = starts.into_iter().collect();
         self.ensure_starts(&starts).await?;
-        match self.commit_once(batch, &ids, besides).await {
+        match self.commit_once(batch, &ids, besides, straight).await {
             // Another node dropped a partition this one knew of (retention, while a late
             // reading came in): made again, once.
             Err(PgError::Db(e)) if e.code() == Some(&SqlState::CHECK_VIOLATION) => {
                 self.forget_partitions();
                 self.ensure_starts(&starts).await?;
-                self.commit_once(batch, &ids, besides).await
+                self.commit_once(batch, &ids, besides, straight).await
             }
             other => other,
         }
@@ -152,33 +184,70 @@ impl PgStore {
             .collect()
     }
 
+    /// One transaction: the readings copied straight in if the batch is expected to be new,
+    /// and staged if that met a stored reading or none was expected to be.
     async fn commit_once(
         &self,
         batch: &[Incoming],
         ids: &[Vec<i32>],
         besides: Option<Besides<'_>>,
+        straight: bool,
+    ) -> Result<CommitOutcome, PgError> {
+        if straight && !batch.is_empty() && self.expect_new.load(Ordering::Relaxed) {
+            match self.commit_in(batch, ids, besides, Path::Straight).await {
+                // Rolled back whole (the transaction is dropped): nothing of it was written.
+                Err(PgError::Db(e)) if met_a_stored_reading(&e) => {
+                    self.expect_new.store(false, Ordering::Relaxed);
+                }
+                other => return other,
+            }
+        }
+        self.commit_in(batch, ids, besides, Path::Staged).await
+    }
+
+    async fn commit_in(
+        &self,
+        batch: &[Incoming],
+        ids: &[Vec<i32>],
+        besides: Option<Besides<'_>>,
+        path: Path,
     ) -> Result<CommitOutcome, PgError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        // What the merge stored: (series, time), and those with their values.
+        // What was stored: (series, time), and those with their values.
         let mut stored: FastSet<(i32, Millis)> = FastSet::default();
         let mut new = Vec::new();
-        // (series, time) each message wrote to the staging table: the first of a repeated
-        // reading within the batch only. A commit of reports alone skips the copy and the merge.
-        let written = if batch.is_empty() { Vec::new() } else { stage(&tx, batch, ids).await? };
-        if !batch.is_empty() {
-            let merge = tx
-                .prepare_cached(
-                    "INSERT INTO readings (series, ts, value) SELECT series, ts, value FROM incoming \
-                     ON CONFLICT DO NOTHING RETURNING series, ts, value",
-                )
-                .await?;
-            for row in tx.query(&merge, &[]).await? {
-                let (series, ts) = (row.get(0), time::from_time(row.get::<_, SystemTime>(1))?);
-                stored.insert((series, ts));
-                new.push((series, ts, row.get(2)));
+        // (series, time) each message wrote: the first of a repeated reading within the batch
+        // only. A commit of reports alone skips the copy and the merge.
+        let written = match path {
+            _ if batch.is_empty() => Vec::new(),
+            Path::Straight => {
+                let (written, rows) = copy(&tx, "readings", batch, ids).await?;
+                // Every row of a COPY that succeeded is new.
+                stored.extend(rows.iter().map(|(series, ts, _)| (*series, *ts)));
+                new = rows;
+                written
             }
-        }
+            Path::Staged => {
+                let (written, rows) = copy(&tx, "incoming", batch, ids).await?;
+                let merge = tx
+                    .prepare_cached(
+                        "INSERT INTO readings (series, ts, value) SELECT series, ts, value FROM incoming \
+                         ORDER BY series, ts ON CONFLICT DO NOTHING RETURNING series, ts, value",
+                    )
+                    .await?;
+                for row in tx.query(&merge, &[]).await? {
+                    let (series, ts) = (row.get(0), time::from_time(row.get::<_, SystemTime>(1))?);
+                    stored.insert((series, ts));
+                    new.push((series, ts, row.get(2)));
+                }
+                // Nothing was stored before: the next batch may go straight in.
+                if new.len() == rows.len() {
+                    self.expect_new.store(true, Ordering::Relaxed);
+                }
+                written
+            }
+        };
         // Only what is new: a redelivered reading is not counted twice.
         rollups::commit_rollups(&tx, &new).await?;
         if let Some(besides) = besides {
@@ -252,31 +321,61 @@ impl PgStore {
     }
 }
 
-/// Copies the batch's readings into the staging table; answers what each message wrote.
-async fn stage(
+/// How a batch's readings go into `readings` (the module's doc says when each is taken).
+#[derive(Debug, Clone, Copy)]
+enum Path {
+    /// COPY into `readings`: fails whole on a reading already stored.
+    Straight,
+    /// COPY into the staging table, merged skipping what is stored.
+    Staged,
+}
+
+/// Whether a straight COPY failed on a reading already stored: a unique violation, or a
+/// deadlock (ingests insert in key order and cannot deadlock with each other, but a device's
+/// deletion deletes its readings in its own order; only this transaction is rolled back).
+fn met_a_stored_reading(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION) || e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED)
+}
+
+/// Copies the batch's readings into `table` (`readings` or the staging table `incoming`),
+/// the first of a reading repeated within the batch only, in (series, time) order; answers
+/// what each message wrote and every row written, in that order.
+async fn copy(
     tx: &Transaction<'_>,
+    table: &str,
     batch: &[Incoming],
     ids: &[Vec<i32>],
-) -> Result<Vec<Vec<(i32, Millis)>>, PgError> {
-    let sink = tx.copy_in("COPY incoming (series, ts, value) FROM STDIN (FORMAT binary)").await?;
-    let writer = BinaryCopyInWriter::new(sink, &[Type::INT4, Type::TIMESTAMPTZ, Type::FLOAT8]);
-    let mut writer = std::pin::pin!(writer);
+) -> Result<(Vec<Vec<(i32, Millis)>>, Vec<(i32, Millis, f64)>), PgError> {
     let mut seen: FastSet<(i32, Millis)> = FastSet::default();
     let mut written = Vec::with_capacity(batch.len());
+    let mut rows = Vec::new();
     for (incoming, ids) in batch.iter().zip(ids) {
         let ts = incoming.message.ts;
-        let at = time::to_time(ts)?;
         let mut mine = Vec::new();
         for ((_, value), id) in incoming.message.values.iter().zip(ids) {
             if seen.insert((*id, ts)) {
-                writer.as_mut().write(&[id, &at, value]).await?;
                 mine.push((*id, ts));
+                rows.push((*id, ts, *value));
             }
         }
         written.push(mine);
     }
+    // Every ingest inserts in key order, so two storing some of the same readings at once
+    // (a redelivery arriving on two nodes) never wait for each other in a circle: whichever
+    // reaches a shared reading second waits for the other's commit, which waits for nothing
+    // of its.
+    rows.sort_unstable_by_key(|(series, ts, _)| (*series, *ts));
+    // Prepared once a connection: a COPY sent as text is prepared first, a round trip more.
+    let statement =
+        tx.prepare_cached(&format!("COPY {table} (series, ts, value) FROM STDIN (FORMAT binary)")).await?;
+    let sink = tx.copy_in(&statement).await?;
+    let writer = BinaryCopyInWriter::new(sink, &[Type::INT4, Type::TIMESTAMPTZ, Type::FLOAT8]);
+    let mut writer = std::pin::pin!(writer);
+    for (series, ts, value) in &rows {
+        writer.as_mut().write(&[series, &time::to_time(*ts)?, value]).await?;
+    }
     writer.finish().await?;
-    Ok(written)
+    Ok((written, rows))
 }
 
 /// Adds the batch to each device's row (made by its first batch), in id order so that two

@@ -41,9 +41,9 @@ impl PgSettings {
 }
 
 /// Each connection's staging table, where a batch is copied before it is merged into the
-/// readings (COPY cannot skip rows already stored). Temporary, so private to the connection;
-/// emptied at every commit, so a batch never sees another's rows, and a rollback empties it
-/// too.
+/// readings when it may hold readings already stored (COPY cannot skip them; ingest.rs says
+/// when). Temporary, so private to the connection; emptied at every commit, so a batch never
+/// sees another's rows, and a rollback empties it too.
 const STAGING: &str = "CREATE TEMPORARY TABLE incoming (
     series integer NOT NULL,
     ts timestamptz NOT NULL,

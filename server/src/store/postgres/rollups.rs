@@ -60,7 +60,9 @@ pub(super) async fn commit_rollups(
     if stored.is_empty() {
         return Ok(());
     }
-    let sink = tx.copy_in("COPY rollup_pending (series, ts, value) FROM STDIN (FORMAT binary)").await?;
+    let statement =
+        tx.prepare_cached("COPY rollup_pending (series, ts, value) FROM STDIN (FORMAT binary)").await?;
+    let sink = tx.copy_in(&statement).await?;
     let writer = BinaryCopyInWriter::new(sink, &[Type::INT4, Type::TIMESTAMPTZ, Type::FLOAT8]);
     let mut writer = std::pin::pin!(writer);
     for (series, ts, value) in stored {

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 
 use telemetry::Millis;
 
@@ -25,6 +26,10 @@ pub struct PgStore {
     /// Starts of the partitions this node knows exist. Another node may drop one (retention);
     /// ingest then finds it missing, forgets these and makes it again.
     pub(super) partitions: Mutex<BTreeSet<Millis>>,
+    /// Whether ingest copies a batch straight into the readings (true: the last batch stored
+    /// every reading it carried) or stages it first (a batch held a reading already stored).
+    /// A hint only, per node: either way the outcome is exact ([`super::ingest`]).
+    pub(super) expect_new: AtomicBool,
 }
 
 impl PgStore {
@@ -43,7 +48,14 @@ impl PgStore {
             );
         }
         drop(client);
-        Ok(PgStore { pool, connect, span, series: Mutex::default(), partitions: Mutex::default() })
+        Ok(PgStore {
+            pool,
+            connect,
+            span,
+            series: Mutex::default(),
+            partitions: Mutex::default(),
+            expect_new: AtomicBool::new(true),
+        })
     }
 
     /// The partitions' span in use.
