@@ -41,7 +41,7 @@ pub(super) const LAST_SEQ: &str = "last_seq";
 pub(super) const NEXT_SERIES: &str = "next_series_id";
 
 /// Page cache when none is configured: `storage.cache_mb`'s default.
-pub const DEFAULT_CACHE_BYTES: usize = 8 << 20;
+pub const DEFAULT_CACHE_BYTES: usize = 2 << 20;
 
 /// The latest change number handed out.
 pub(super) fn last_seq(tx: &WriteTransaction) -> Result<u64, StoreError> {
