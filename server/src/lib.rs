@@ -150,6 +150,13 @@ pub struct Server {
     stop_tx: watch::Sender<bool>,
 }
 
+/// A lease for work only one node of a cluster does, shown in `metrics`.
+fn cluster_lease(name: &str, node: &str, metrics: &Arc<Metrics>) -> Arc<cluster::lease::Lease> {
+    let lease = cluster::lease::Lease::new(name, node);
+    lease.report_to(metrics.clone());
+    lease
+}
+
 /// The host part of a link to `addr`: `localhost` for an unspecified address.
 fn link_host(addr: SocketAddr) -> String {
     match addr.ip() {
@@ -244,7 +251,7 @@ impl Server {
         let alarm_work = match &postgres {
             Some(pg) => Some(cluster::alarms::AlarmWork {
                 pg: pg.clone(),
-                lease: cluster::lease::Lease::new(store::postgres::ALARMS_LEASE, &node),
+                lease: cluster_lease(store::postgres::ALARMS_LEASE, &node, &metrics),
                 quiet_until: clock::now_ms().saturating_add(grace),
                 public_url: public_url.clone(),
                 notifier: notifier.clone(),
@@ -288,7 +295,7 @@ impl Server {
         let embedded = config.mqtt.mode == MqttMode::Embedded;
         // Several nodes on one database: commands are sent by one, the one holding the lease.
         let cluster = postgres.as_ref().map(|pg| commands::Cluster {
-            lease: cluster::lease::Lease::new(commands::LEASE, &node),
+            lease: cluster_lease(commands::LEASE, &node, &metrics),
             pg: pg.clone(),
         });
         let commands = commands::Commands::start(
@@ -429,7 +436,7 @@ impl Server {
             );
             // Several nodes on one database: one sends, the one holding the lease.
             if let Some(pg) = &self.postgres {
-                let lease = cluster::lease::Lease::new("notifications", &self.node);
+                let lease = cluster_lease("notifications", &self.node, &self.metrics);
                 pg.spawn(lease.clone().keep(pg.store().clone(), self.stop_tx.subscribe()));
                 sender = sender.under_lease(lease);
             }
@@ -488,7 +495,7 @@ impl Server {
         };
         // Several nodes on one database: one does its upkeep, the one holding the lease.
         let upkeep_lease = postgres.as_ref().map(|pg| {
-            let lease = cluster::lease::Lease::new(upkeep::LEASE, &node);
+            let lease = cluster_lease(upkeep::LEASE, &node, &metrics);
             pg.spawn(lease.clone().keep(pg.store().clone(), stop_tx.subscribe()));
             lease
         });

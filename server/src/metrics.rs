@@ -74,6 +74,8 @@ pub struct Metrics {
     mqtt_connected: AtomicBool,
     /// The latest commit failed (and none succeeded since).
     commit_failing: AtomicBool,
+    /// Cluster mode: each lease this node takes part in, and whether it holds it.
+    leases: Mutex<BTreeMap<String, bool>>,
 }
 
 impl Metrics {
@@ -173,6 +175,11 @@ impl Metrics {
 
     pub fn readings_stored(&self) -> u64 {
         self.readings_stored.load(Relaxed)
+    }
+
+    /// Whether this node holds the cluster lease `name` (a fixed word: alarms, commands, …).
+    pub fn lease(&self, name: &str, held: bool) {
+        self.leases.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_owned(), held);
     }
 
     /// The Prometheus text exposition.
@@ -280,6 +287,18 @@ impl Metrics {
         for (name, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
         }
+        let leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        if !leases.is_empty() {
+            let name = "iot_lease_held";
+            let _ = writeln!(
+                out,
+                "# HELP {name} Cluster mode: 1 for each lease this node holds (the work only one node does).\n# TYPE {name} gauge"
+            );
+            for (lease, held) in leases.iter() {
+                let _ = writeln!(out, "{name}{{lease=\"{lease}\"}} {}", u8::from(*held));
+            }
+        }
+        drop(leases);
         if let Some(n) = devices {
             let _ = writeln!(
                 out,

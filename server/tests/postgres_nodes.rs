@@ -112,9 +112,13 @@ async fn one_node_at_a_time_does_the_upkeep() {
     assert!(on_a == 0 || on_b == 0, "one node did the upkeep: {on_a} and {on_b}");
     // The node doing it stops (cleanly: its lease is handed on at once); the other goes on.
     let (doing, other) = if on_a > 0 { (a, b) } else { (b, a) };
+    // Each node shows whether it holds it.
+    let holds = |n: &ServerProcess| n.metric(r#"iot_lease_held{lease="upkeep"}"#);
+    assert_eq!((holds(&doing), holds(&other)), (1, 0), "/metrics says which node does the upkeep");
     doing.stop();
     send(&other, "UPKEEP_AFTER");
     eventually("the other node rolling up", || (sealed(&other) >= 1).then_some(()));
+    assert_eq!(holds(&other), 1);
     drop(other);
     tokio::task::spawn_blocking(move || drop(pg)).await.unwrap();
 }

@@ -5,12 +5,13 @@
 //! cut off from the database stops before another node can take over ([`PgStore::acquire`]).
 
 use std::sync::Arc;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::metrics::Metrics;
 use crate::store::postgres::{Held, PgStore};
 
 /// How long a lease lasts: how soon another node takes over after this one dies.
@@ -23,6 +24,8 @@ pub struct Lease {
     node: String,
     /// Until when this node may act on it, and the epoch it holds it at.
     until: Mutex<Option<(Instant, Held)>>,
+    /// Where whether this node holds it is shown (`iot_lease_held`).
+    metrics: OnceLock<Arc<Metrics>>,
 }
 
 impl Lease {
@@ -45,7 +48,24 @@ impl Lease {
 
     /// The lease `name`, for `node`, not held until [`Lease::keep`] takes it.
     pub fn new(name: &str, node: &str) -> Arc<Lease> {
-        Arc::new(Lease { name: name.to_owned(), node: node.to_owned(), until: Mutex::new(None) })
+        Arc::new(Lease {
+            name: name.to_owned(),
+            node: node.to_owned(),
+            until: Mutex::new(None),
+            metrics: OnceLock::new(),
+        })
+    }
+
+    /// Shows in `metrics` whether this node holds the lease (`iot_lease_held{lease=…}`).
+    pub fn report_to(&self, metrics: Arc<Metrics>) {
+        metrics.lease(&self.name, false);
+        let _ = self.metrics.set(metrics);
+    }
+
+    fn report(&self, held: bool) {
+        if let Some(metrics) = self.metrics.get() {
+            metrics.lease(&self.name, held);
+        }
     }
 
     /// Takes the lease whenever it is free and renews it, until `stop` (then gives it up).
@@ -65,6 +85,7 @@ impl Lease {
                         info!(lease = %self.name, node = %self.node, "lease taken");
                     }
                     held = Some(h);
+                    self.report(true);
                     // A margin for the clocks' rates and the time the answer took.
                     *self.until.lock().expect("lease lock") = Some((asked + LENGTH - RENEW, h));
                 }
@@ -74,6 +95,7 @@ impl Lease {
                     }
                     held = None;
                     *self.until.lock().expect("lease lock") = None;
+                    self.report(false);
                 }
                 // Held, if at all, until the last renewal runs out.
                 Err(e) => warn!(lease = %self.name, error = %e, "lease: the database did not answer"),
@@ -84,6 +106,7 @@ impl Lease {
             }
         }
         // A clean stop hands the lease on at once.
+        self.report(false);
         if let Some(h) = held {
             *self.until.lock().expect("lease lock") = None;
             let _ = store.release(&self.name, &self.node, h).await;
