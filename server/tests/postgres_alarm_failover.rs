@@ -185,7 +185,8 @@ async fn a_killed_evaluating_nodes_timers_fire_once_on_the_node_taking_over() {
     };
     until("the other node to take the lease", async || evaluating(&db, &[&other]).await.map(drop)).await;
     let taken = now_ms() - killed;
-    assert!(taken <= 14_000, "the lease was taken over {taken} ms after the kill");
+    // The lease's 10 s, the next try (every 3 s), and slack for a loaded machine.
+    assert!(taken <= 16_000, "the lease was taken over {taken} ms after the kill");
     assert!(
         alarms_of(&other, "FO_HOT").is_empty() && alarms_of(&other, "FO_GONE").is_empty(),
         "nothing fired before the timers ran out"
@@ -198,7 +199,9 @@ async fn a_killed_evaluating_nodes_timers_fire_once_on_the_node_taking_over() {
         let fired = alarms_of(&other, device)[0]["started_at"].as_i64().unwrap() - started;
         let due = TIMER_SECS as i64 * 1000;
         assert!(
-            (due - 500..=due + 2_500).contains(&fired),
+            // At most a tick and a commit late, or the takeover's own lateness on a loaded
+            // machine; never early, and never restarted (that would be 15 s later).
+            (due - 500..=due + 4_000).contains(&fired),
             "{device} fired {fired} ms after its timer started, set for {due} ms"
         );
     }
