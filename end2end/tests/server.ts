@@ -68,8 +68,15 @@ export async function startServer(
 
 /** Fills in and submits the sign-in form on the page it is on. */
 export async function signIn(page: import('@playwright/test').Page, name: string, password: string) {
-  await page.getByLabel('User name').fill(name);
-  await page.getByLabel('Password').fill(password);
+  const [user, secret] = [page.getByLabel('User name'), page.getByLabel('Password')];
+  // What is typed into the server-rendered form before the page's script runs can be cleared
+  // as the page hydrates: typed again until both hold.
+  await expect(async () => {
+    await user.fill(name);
+    await secret.fill(password);
+    await expect(user).toHaveValue(name, { timeout: 500 });
+    await expect(secret).toHaveValue(password, { timeout: 500 });
+  }).toPass({ timeout: 10_000 });
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
 
