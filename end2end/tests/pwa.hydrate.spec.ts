@@ -108,6 +108,10 @@ test('offline, a page never opened falls back to the overview', async ({ page, c
   await page.goto('/');
   await controlledBySw(page);
   await expect(page.locator(`[data-device="${device}"] [data-metric="temperature"] .value`)).toHaveText('12.5');
+  // pwa.js keeps the overview, which the worker did not see load, a moment after it takes control.
+  await expect
+    .poll(() => page.evaluate(async () => (await (await caches.open('pages')).match('/')) !== undefined))
+    .toBe(true);
 
   await context.setOffline(true);
   await page.goto(`/device/${device}?metric=temperature&range=24h`);
