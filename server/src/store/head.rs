@@ -108,6 +108,9 @@ pub(super) struct Head {
     len: u64,
 }
 
+/// Slots a series' vector grows by at least.
+const GROWTH: usize = 8;
+
 /// One series' unsealed readings, sorted by time, one per time.
 #[derive(Default)]
 struct Series(Vec<(Millis, f64)>);
@@ -129,6 +132,7 @@ impl Series {
 
     /// Adds a reading, or replaces the value at its time; true when it is new.
     fn insert(&mut self, t: Millis, v: f64) -> bool {
+        self.make_room();
         if self.0.last().is_none_or(|last| last.0 < t) {
             self.0.push((t, v));
             return true;
@@ -142,6 +146,16 @@ impl Series {
                 self.0.insert(i, (t, v));
                 true
             }
+        }
+    }
+
+    /// Grows a full vector by a quarter (at least [`GROWTH`] slots) rather than doubling it:
+    /// thousands of series each hold up to a seal interval of readings, and doubling left
+    /// them a third empty on average (docs/benchmarks.md, "Memory"). Still amortised O(1).
+    fn make_room(&mut self) {
+        let len = self.0.len();
+        if len == self.0.capacity() {
+            self.0.reserve_exact((len / 4).max(GROWTH));
         }
     }
 
@@ -338,6 +352,20 @@ mod tests {
         assert_eq!(reload(&db), [(2, vec![(30, 3.0)])]);
         let rx = db.begin_read().unwrap();
         assert_eq!(rx.open_table(HEAD).unwrap().len().unwrap(), 1, "emptied batches are gone");
+    }
+
+    #[test]
+    fn a_series_grows_by_a_quarter_not_by_doubling() {
+        let mut series = Series::default();
+        for t in 0..1_000 {
+            series.insert(t, 0.0);
+            let (len, capacity) = (series.0.len(), series.0.capacity());
+            assert!(capacity <= len + (len / 4).max(GROWTH), "{len} readings in {capacity} slots");
+        }
+        // A late reading into a full vector.
+        series.0.shrink_to_fit();
+        assert!(series.insert(-1, 1.0));
+        assert_eq!(series.0.first(), Some(&(-1, 1.0)));
     }
 
     #[test]
