@@ -63,13 +63,19 @@ fn AlarmView(data: AlarmPageData, can_act: bool) -> impl IntoView {
     let local = Signal::derive(move || live.hydrated());
 
     // Newer news of this alarm (from the live feed or an action here) replaces it, and its log
-    // is fetched again.
+    // is fetched again; only the latest fetch's answer is shown, so a slow earlier answer
+    // cannot put back a log without the newest entries.
+    let fetches = StoredValue::new(0u64);
     let take = move |newer: Alarm| {
         if current.with_untracked(|c| newer.seq > c.seq || (newer.seq == c.seq && newer != *c)) {
             current.set(newer);
             let id = current.with_untracked(|c| c.id.clone());
+            fetches.update_value(|n| *n += 1);
+            let this = fetches.get_value();
             leptos::task::spawn_local(async move {
-                if let Ok(page) = get_alarm(id).await {
+                if let Ok(page) = get_alarm(id).await
+                    && fetches.get_value() == this
+                {
                     log.set(page.detail.log);
                 }
             });
