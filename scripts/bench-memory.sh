@@ -5,7 +5,8 @@
 # more, so the last minute is sampled every second and its median is the figure, its highest
 # the peak while sealing (a single sample at MINUTES * 60 s fell on a seal or not by chance).
 # The thread count is read at the end: every idle blocking-pool thread keeps an allocator cache.
-#   scripts/bench-memory.sh            DEVICES=1000 MINUTES=10 by default
+#   scripts/bench-memory.sh            DEVICES=1000 MINUTES=10 by default; the server as
+#                                       `make dist` builds it (release-lto)
 #   BIN=/tmp/x scripts/bench-memory.sh  the server and simulator in /tmp/x as they are, no build
 #                                       (copies that stay put while the tree is rebuilt)
 #   LIMIT_MB=60 scripts/bench-memory.sh  the server in a memory cgroup of that size (cgroup v1,
@@ -19,12 +20,16 @@ cd "$(dirname "$0")/.."
 DEVICES=${DEVICES:-1000}
 MINUTES=${MINUTES:-10}
 source scripts/lib.sh
-if [ -z "${BIN:-}" ]; then
-  cargo_same build --release -q -p server -p simulator
-  BIN=target/release
-fi
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+if [ -z "${BIN:-}" ]; then
+  # The server as `make dist` packs it for installing (the release-lto profile, Cargo.toml).
+  cargo_same build --profile release-lto -q -p server --bin server --no-default-features
+  cargo_same build --release -q -p simulator
+  BIN=$work/built
+  mkdir "$BIN"
+  cp target/release-lto/server target/release/simulator "$BIN/"
+fi
 rss() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER/status"; }
 # RSS, then its anonymous part (the heap) and its file-backed part (the executable's pages).
 rss_parts() {
