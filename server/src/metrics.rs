@@ -270,6 +270,11 @@ impl Metrics {
                 "Change-log entries deleted past the retention or beyond storage.change_log.",
                 &self.changes_pruned,
             ),
+            (
+                "iot_render_panics_total",
+                "Panics in the app's or Leptos's code on the server (page renders, server functions), nearly all renders that went on after their browser had left.",
+                &crate::web::render_panics::COUNT,
+            ),
         ];
         for (name, help, value) in counters {
             let _ =

@@ -33,6 +33,7 @@ pub mod http_ingest;
 pub mod listener;
 pub mod live;
 mod refusal;
+pub mod render_panics;
 pub mod routes;
 pub mod sign_in;
 pub mod status;

@@ -1475,3 +1475,62 @@ fn databases_are_private_and_the_printed_config_hides_secrets() {
         assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Page loads abandoned mid-render
+
+/// Sends a page request and hangs up: at once, after 1 ms, or once the first bytes are back.
+fn abandon(addr: SocketAddr, path: &str, how: usize) {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/html\r\n\r\n");
+    tcp.write_all(request.as_bytes()).unwrap();
+    match how % 3 {
+        0 => {}
+        1 => std::thread::sleep(Duration::from_millis(1)),
+        _ => {
+            let _ = tcp.read(&mut [0; 512]);
+        }
+    }
+}
+
+#[test]
+fn page_loads_abandoned_mid_render_are_counted_not_each_logged_as_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    // With backtraces on, each such panic used to write about 130 lines.
+    let env = [("RUST_BACKTRACE", "1".to_owned())];
+    let (server, log) = ServerProcess::start_logged(&dir.path().join("t.redb"), &env);
+    let widgets: Vec<Value> = (1..=6)
+        .map(|i| serde_json::json!({"id": format!("w{i}"), "kind": "stat", "title": "T", "devices": ["D1"], "metrics": ["temperature"]}))
+        .collect();
+    let dashboard = serde_json::json!({"dashboard": {"id": "new", "name": "abandoned", "widgets": widgets,
+        "layouts": {"wide": [], "medium": [], "phone": []}, "range": {"type": "last", "secs": 3600}}});
+    let (status, body) = server.post_json("/api/dashboards/create", dashboard.to_string().as_bytes());
+    assert_eq!(status, 200, "{body}");
+    let page = format!("/d/{}", serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap());
+    let before = log.lines().len();
+
+    // About one load in seven left this way panicked a render task here; go until some did.
+    let mut tries = 0;
+    while server.metric("iot_render_panics_total") < 3 {
+        assert!(
+            tries < 3_000,
+            "no render ran on after {tries} abandoned loads: if Leptos stopped them, drop web/render_panics.rs"
+        );
+        for _ in 0..50 {
+            abandon(server.http, &page, tries);
+            tries += 1;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let lines = log.lines()[before..].to_vec();
+    let text = lines.join("\n");
+    assert!(
+        !text.contains("panicked at") && !text.contains("stack backtrace"),
+        "a panic was written:\n{text}"
+    );
+    let noted = lines.iter().filter(|l| l.contains("a page render panicked")).count();
+    assert!((1..=2).contains(&noted), "one line a minute, not one each: {noted} in\n{text}");
+    assert!(lines.len() < 20, "{} lines for {tries} abandoned loads:\n{text}", lines.len());
+    assert_eq!(server.get(&page).0, 200, "the page still renders");
+}
