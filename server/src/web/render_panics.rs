@@ -26,9 +26,9 @@ use tracing::warn;
 use crate::log_limit::LogLimit;
 
 /// Where a render's panic is raised: the app's source (its paths are relative to the
-/// workspace) or Leptos's crates (their paths hold the crate's name and version).
-const RENDER_CODE: [&str; 8] = [
-    "app/src/",
+/// workspace), or Leptos's crates (their paths hold the crate's name and version).
+const APP_CODE: &str = "app/src/";
+const LEPTOS_CODE: [&str; 7] = [
     "/leptos-",
     "/leptos_axum-",
     "/leptos_integration_utils-",
@@ -58,19 +58,15 @@ pub fn install() {
 /// Counts and logs (within the limit) a panic raised in rendering code; false for any other.
 fn render_panic(info: &PanicHookInfo<'_>) -> bool {
     let Some(location) = info.location() else { return false };
-    if !RENDER_CODE.iter().any(|code| location.file().contains(code)) {
+    let file = location.file();
+    if !file.starts_with(APP_CODE) && !LEPTOS_CODE.iter().any(|code| file.contains(code)) {
         return false;
     }
     COUNT.fetch_add(1, Ordering::Relaxed);
     if let Some(left_out) = LOG.check("render panic", "", Instant::now()) {
-        let message = match (info.payload().downcast_ref::<String>(), info.payload().downcast_ref::<&str>()) {
-            (Some(s), _) => s.as_str(),
-            (None, Some(s)) => s,
-            (None, None) => "",
-        };
         // Leptos's messages name the app's source lines; any other might hold text from
         // outside, so it is cut and escaped like every other logged string.
-        let message: String = message.chars().take(MESSAGE_CHARS).collect();
+        let message: String = info.payload_as_str().unwrap_or("").chars().take(MESSAGE_CHARS).collect();
         warn!(
             left_out,
             "a page render panicked (most often one that went on after its browser had left) at {location}: {message:?}"
