@@ -23,8 +23,7 @@ source scripts/lib.sh
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 if [ -z "${BIN:-}" ]; then
-  # The server as `make dist` packs it for installing (the release-lto profile, Cargo.toml).
-  cargo_same build --profile release-lto -q -p server --bin server --no-default-features
+  build_installed_server
   cargo_same build --release -q -p simulator
   BIN=$work/built
   mkdir "$BIN"

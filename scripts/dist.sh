@@ -13,9 +13,7 @@ stage=$(mktemp -d)
 check=$(mktemp -d)
 trap 'kill ${SERVER:-} 2>/dev/null || true; rm -rf "$stage" "$check"' EXIT
 
-# The server with whole-program LTO (Cargo.toml, profile release-lto): less code to keep in
-# memory where it is installed, for a longer build than `make run`'s.
-cargo_same build --profile release-lto --package server --bin server --no-default-features
+build_installed_server
 root="$stage/$name"
 mkdir -p "$root/bin"
 cp target/release-lto/server target/release/simulator "$root/bin/"

@@ -5,6 +5,10 @@
 # that build instead of compiling everything a second time.
 cargo_same() { RUSTFLAGS="--cfg erase_components" cargo "$@"; }
 
+# The server as `make dist` installs it: whole-program LTO (Cargo.toml, profile release-lto),
+# less code to keep in memory for a longer build than `make run`'s; in target/release-lto.
+build_installed_server() { cargo_same build --profile release-lto --package server --bin server --no-default-features; }
+
 # A free loopback port (Node is installed by setup.sh anyway; python3 may not be).
 free_port() {
   node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'
