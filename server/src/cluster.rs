@@ -4,11 +4,13 @@
 //! - `tail`: every node's live clients see every stored change, whichever node stored it,
 //!   in the change log's order: the hub is fed from the database's log, not from the node's
 //!   own commits.
-//! - `lease`: work one node at a time may do (evaluating alarm rules, sending notifications),
-//!   on a lease the node keeps taking and renewing.
-//! - `alarms`: the node holding the alarms lease evaluates every rule, from the change log,
-//!   and a node taking it over goes on where it stopped.
+//! - `lease`: work one node at a time may do (dispatching commands, sending notifications,
+//!   the database's upkeep), on a lease the node keeps taking and renewing.
+//! - `partitions`: work split by device partition, a lease each, shared out over the nodes.
+//! - `alarms`: each partition's rules are evaluated by the node holding its lease, from the
+//!   change log, and a node taking it over goes on where it stopped.
 
 pub mod alarms;
 pub mod lease;
+pub mod partitions;
 pub mod tail;

@@ -5,9 +5,9 @@
 //! device, over a [`Transport`] (the embedded broker). A device's answer comes in by the ingest
 //! door like any message it publishes. [`bulk`] makes the same command for many devices.
 //!
-//! In cluster mode one node at a time dispatches, the one holding the lease `commands`
-//! ([`Cluster`]); every node hears every command change from the change log, so an answer
-//! stored by any node ends a wait on any other.
+//! In cluster mode each device partition's commands are dispatched by one node, the one
+//! holding the partition's lease `commands/<n>` ([`Cluster`]); every node hears every command
+//! change from the change log, so an answer stored by any node ends a wait on any other.
 
 pub mod bulk;
 mod dispatch;
@@ -21,7 +21,7 @@ use std::time::Duration;
 use telemetry::command::{Checked, Command, CommandEvent, Receipt};
 use tokio::sync::{broadcast, mpsc, watch};
 
-use crate::cluster::lease::Lease;
+use crate::cluster::partitions::Partitions;
 use crate::ingest::{CommandChange, Ingest, IngestError};
 use crate::store::{CommandOp, CommandRefusal, Store, StoreError};
 
@@ -59,19 +59,20 @@ pub struct Commands {
     pacer: Arc<pacer::Pacer>,
     /// Places for bulks being made at once.
     bulks: Arc<tokio::sync::Semaphore>,
-    /// Cluster mode: the lease dispatch is done under.
-    lease: Option<Arc<Lease>>,
+    /// Cluster mode: the partitions' leases dispatch is done under.
+    partitions: Option<Arc<Partitions>>,
 }
 
 /// Bulks made at once; another is refused until one is done.
 const BULKS_AT_ONCE: usize = 4;
 
-/// The lease a cluster node dispatches under.
-pub const LEASE: &str = "commands";
+/// What the leases a cluster node dispatches a device partition's commands under are named
+/// after: `commands/<n>`.
+pub const LEASE_PREFIX: &str = "commands/";
 
 impl Commands {
-    /// Starts dispatch, from the unfinished commands the store holds (in cluster mode, once
-    /// `cluster`'s lease is held: [`Commands::lease`] is to be kept); it ends when `stop`
+    /// Starts dispatch, from the unfinished commands the store holds (in cluster mode, of the
+    /// partitions held: [`Commands::partitions`] are to be kept); it ends when `stop`
     /// turns true. Bulks make at most `bulk_per_sec` commands a second.
     pub fn start(
         ingest: Ingest,
@@ -82,18 +83,18 @@ impl Commands {
         stop: watch::Receiver<bool>,
     ) -> Commands {
         let (events, rx) = mpsc::unbounded_channel();
-        let lease = cluster.as_ref().map(|c| c.lease.clone());
+        let partitions = cluster.as_ref().map(|c| c.partitions.clone());
         let dispatch = dispatch::Dispatch::new(ingest.clone(), store.clone(), cluster);
         tokio::spawn(dispatch.run(rx, ingest.command_changes(), stop));
         let desired = crate::desired::Desired::new(ingest.clone(), store.clone());
         let pacer = Arc::new(pacer::Pacer::new(bulk_per_sec));
         let bulks = Arc::new(tokio::sync::Semaphore::new(BULKS_AT_ONCE));
-        Commands { ingest, store, events, observable, desired, pacer, bulks, lease }
+        Commands { ingest, store, events, observable, desired, pacer, bulks, partitions }
     }
 
-    /// Cluster mode: the lease this node dispatches under, for the server to keep.
-    pub fn lease(&self) -> Option<Arc<Lease>> {
-        self.lease.clone()
+    /// Cluster mode: the partitions' leases this node dispatches under, for the server to keep.
+    pub fn partitions(&self) -> Option<Arc<Partitions>> {
+        self.partitions.clone()
     }
 
     /// A place to make a bulk in, held until it is made; `None` while [`BULKS_AT_ONCE`] are.

@@ -142,8 +142,8 @@ pub struct Server {
     commands: commands::Commands,
     /// The notification senders, taken by `run`.
     senders: Option<notify::channels::Senders>,
-    /// Several nodes: the alarm engine that runs while this node holds the alarms lease,
-    /// started by `run`.
+    /// Several nodes: the alarm engine of the device partitions this node holds, started by
+    /// `run`.
     alarm_work: Option<cluster::alarms::AlarmWork>,
     /// This node's name in the cluster's leases.
     node: String,
@@ -246,12 +246,17 @@ impl Server {
         let grace = (config.alarms.start_grace_secs as i64).saturating_mul(1000);
         let mut engine = Engine::new(clock::now_ms().saturating_add(grace), public_url.clone());
         let notifier = Arc::new(tokio::sync::Notify::new());
-        // Several nodes on one database: the rules are evaluated by one, the one holding the
-        // alarms lease, from the change log; this node's writer evaluates nothing.
+        // Several nodes on one database: each device partition's rules are evaluated by the
+        // node holding its lease, from the change log; this node's writer evaluates nothing.
         let alarm_work = match &postgres {
             Some(pg) => Some(cluster::alarms::AlarmWork {
                 pg: pg.clone(),
-                lease: cluster_lease(store::postgres::ALARMS_LEASE, &node, &metrics),
+                partitions: cluster::partitions::Partitions::new(
+                    store::postgres::ALARM_LEASE_PREFIX,
+                    store::postgres::PARTITIONS,
+                    &node,
+                    metrics.clone(),
+                ),
                 quiet_until: clock::now_ms().saturating_add(grace),
                 public_url: public_url.clone(),
                 notifier: notifier.clone(),
@@ -293,9 +298,15 @@ impl Server {
         }
         let desk: Arc<dyn AlarmDesk> = desk;
         let embedded = config.mqtt.mode == MqttMode::Embedded;
-        // Several nodes on one database: commands are sent by one, the one holding the lease.
+        // Several nodes on one database: each device partition's commands are sent by one, the
+        // one holding its lease.
         let cluster = postgres.as_ref().map(|pg| commands::Cluster {
-            lease: cluster_lease(commands::LEASE, &node, &metrics),
+            partitions: cluster::partitions::Partitions::new(
+                commands::LEASE_PREFIX,
+                store::postgres::PARTITIONS,
+                &node,
+                metrics.clone(),
+            ),
             pg: pg.clone(),
         });
         let commands = commands::Commands::start(
@@ -467,7 +478,7 @@ impl Server {
         } = self;
         let alarm_work = match (alarm_work, &postgres) {
             (Some(work), Some(pg)) => {
-                pg.spawn(work.lease.clone().keep(pg.store().clone(), stop_tx.subscribe()));
+                pg.spawn(work.partitions.clone().keep(pg.store().clone(), stop_tx.subscribe()));
                 Some(pg.spawn(work.run(stop_tx.subscribe())))
             }
             _ => None,
@@ -486,8 +497,8 @@ impl Server {
                 };
                 let tail = pg.spawn(cluster::tail::run(pg.store().clone(), feeds, from, stop_tx.subscribe()));
                 // Taken once the tail follows the log: dispatch reads from then on.
-                if let Some(lease) = commands.lease() {
-                    pg.spawn(lease.keep(pg.store().clone(), stop_tx.subscribe()));
+                if let Some(partitions) = commands.partitions() {
+                    pg.spawn(partitions.keep(pg.store().clone(), stop_tx.subscribe()));
                 }
                 Some(tail)
             }

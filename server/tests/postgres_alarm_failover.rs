@@ -1,9 +1,10 @@
-//! The alarm engine across nodes (issue 18, acceptance 3): nodes on one real PostgreSQL, the
-//! rules evaluated by the node holding the `alarms` lease, from the shared change log. When
-//! that node is killed -9 while a threshold alarm's pending period and an no-data timer run,
-//! another node takes the lease over and each alarm fires once, with one notification each.
-//! Rules made, and alarms acknowledged, on a node that does not evaluate take effect on the
-//! one that does, which never writes over them.
+//! The alarm engine across nodes (issue 18, acceptance 3): nodes on one real PostgreSQL, each
+//! device partition's rules evaluated by the node holding the partition's lease, from the
+//! shared change log, the partitions shared out over the nodes. When the node evaluating two
+//! devices is killed -9 while a threshold alarm's pending period and a no-data timer run on
+//! them, another node takes their partition over and each alarm fires once, with one
+//! notification each. Rules made, and alarms acknowledged, on a node that does not evaluate
+//! them take effect on the one that does, which never writes over them.
 
 mod common;
 
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use common::postgres::Postgres;
 use common::*;
 use serde_json::{Value, json};
+use server::store::postgres::{PARTITIONS, alarm_lease, partition};
 
 /// Webhook bodies received, on a port of its own.
 struct Receiver {
@@ -96,17 +98,49 @@ async fn database(pg: &Postgres) -> tokio_postgres::Client {
     client
 }
 
-/// Which of `nodes` holds the alarms lease now (its holder names the node's HTTP address).
+/// The devices whose timers run out on the node taking over: two in one partition.
+const HOT: &str = "FO_HOT";
+fn gone() -> String {
+    let hot = partition(HOT);
+    (0..).map(|n| format!("FO_GONE{n}")).find(|d| partition(d) == hot).unwrap()
+}
+
+/// Which of `nodes` evaluates `device`'s rules now: holds its partition's lease (its holder
+/// names the node's HTTP address).
 async fn evaluating<'a>(
     db: &tokio_postgres::Client,
     nodes: &[&'a ServerProcess],
+    device: &str,
 ) -> Option<&'a ServerProcess> {
+    let lease = alarm_lease(partition(device));
     let row = db
-        .query_opt("SELECT holder FROM leases WHERE name = 'alarms' AND expires_at > clock_timestamp()", &[])
+        .query_opt("SELECT holder FROM leases WHERE name = $1 AND expires_at > clock_timestamp()", &[&lease])
         .await
         .unwrap()?;
     let holder: String = row.get(0);
     nodes.iter().copied().find(|n| holder.starts_with(&format!("{}-", n.http)))
+}
+
+/// Waits until every partition is held and each of `nodes` holds its share (the count over
+/// the nodes, rounded up) and at least one.
+async fn shared_out(db: &tokio_postgres::Client, nodes: &[&ServerProcess]) {
+    let share = PARTITIONS.div_ceil(nodes.len() as u32) as usize;
+    until("the partitions shared out over the nodes", async || {
+        let rows = db
+            .query(
+                "SELECT holder FROM leases WHERE name LIKE 'alarms/%' AND expires_at > clock_timestamp()",
+                &[],
+            )
+            .await
+            .unwrap();
+        let holders: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        let each: Vec<usize> = nodes
+            .iter()
+            .map(|n| holders.iter().filter(|h| h.starts_with(&format!("{}-", n.http))).count())
+            .collect();
+        (holders.len() == PARTITIONS as usize && each.iter().all(|&k| (1..=share).contains(&k))).then_some(())
+    })
+    .await;
 }
 
 /// Waits up to 40 s for `f`.
@@ -137,7 +171,11 @@ async fn a_killed_evaluating_nodes_timers_fire_once_on_the_node_taking_over() {
         (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = node(&pg, dir_a.path());
     let b = node(&pg, dir_b.path());
-    let holder = until("a node to evaluate the rules", async || evaluating(&db, &[&a, &b]).await).await;
+    let gone = gone();
+    // The partitions spread over both nodes (the first to start took them all, and hands
+    // back what is over its share).
+    shared_out(&db, &[&a, &b]).await;
+    let holder = until("a node to evaluate the rules", async || evaluating(&db, &[&a, &b], HOT).await).await;
     let (holder, other) = if holder.http == a.http { (a, b) } else { (b, a) };
 
     // The channel and the rules are made on the node that does not evaluate. The timers are
@@ -151,12 +189,12 @@ async fn a_killed_evaluating_nodes_timers_fire_once_on_the_node_taking_over() {
     );
     assert_eq!(status, 201, "{channel}");
     let channel = channel["id"].as_str().unwrap().to_owned();
-    let hot = json!({"name": "hot", "devices": ["FO_HOT"], "kind": "threshold", "metric": "t", "op": ">",
+    let hot = json!({"name": "hot", "devices": [HOT], "kind": "threshold", "metric": "t", "op": ">",
         "levels": [{"severity": "critical", "value": 30}], "clear": 28, "for_secs": TIMER_SECS,
         "clear_for_secs": 2, "channels": [channel]});
-    let gone = json!({"name": "gone", "devices": ["FO_GONE"], "kind": "no_data", "after_secs": TIMER_SECS,
+    let no_data = json!({"name": "gone", "devices": [gone], "kind": "no_data", "after_secs": TIMER_SECS,
         "channels": [channel]});
-    for rule in [hot, gone] {
+    for rule in [hot, no_data] {
         let (status, stored) = call(&other, "POST", "/api/alarm_rules", &rule);
         assert_eq!(status, 201, "{stored}");
     }
@@ -165,8 +203,8 @@ async fn a_killed_evaluating_nodes_timers_fire_once_on_the_node_taking_over() {
     // (its pending state is stored once the evaluating node saw it), FO_GONE sends once and
     // goes quiet.
     let started = now_ms();
-    reading(&holder, "FO_GONE", 20.0);
-    reading(&holder, "FO_HOT", 35.0);
+    reading(&holder, &gone, 20.0);
+    reading(&holder, HOT, 35.0);
     until("the pending state of FO_HOT stored", async || {
         let row =
             db.query_one("SELECT count(*) FROM alarm_tracks WHERE device = 'FO_HOT'", &[]).await.unwrap();
@@ -181,21 +219,22 @@ async fn a_killed_evaluating_nodes_timers_fire_once_on_the_node_taking_over() {
     let other = Arc::new(other);
     let breaching = {
         let other = other.clone();
-        tokio::spawn(async move { readings(&other, "FO_HOT", 35.0, TIMER_SECS as f64 + 6.0).await })
+        tokio::spawn(async move { readings(&other, HOT, 35.0, TIMER_SECS as f64 + 6.0).await })
     };
-    until("the other node to take the lease", async || evaluating(&db, &[&other]).await.map(drop)).await;
+    until("the other node to take the partition", async || evaluating(&db, &[&other], HOT).await.map(drop))
+        .await;
     let taken = now_ms() - killed;
     // The lease's 10 s, the next try (every 3 s), and slack for a loaded machine.
-    assert!(taken <= 16_000, "the lease was taken over {taken} ms after the kill");
+    assert!(taken <= 16_000, "the partition was taken over {taken} ms after the kill");
     assert!(
-        alarms_of(&other, "FO_HOT").is_empty() && alarms_of(&other, "FO_GONE").is_empty(),
+        alarms_of(&other, HOT).is_empty() && alarms_of(&other, &gone).is_empty(),
         "nothing fired before the timers ran out"
     );
     until("both alarms to fire", async || {
-        (alarms_of(&other, "FO_HOT").len() == 1 && alarms_of(&other, "FO_GONE").len() == 1).then_some(())
+        (alarms_of(&other, HOT).len() == 1 && alarms_of(&other, &gone).len() == 1).then_some(())
     })
     .await;
-    for device in ["FO_HOT", "FO_GONE"] {
+    for device in [HOT, gone.as_str()] {
         let fired = alarms_of(&other, device)[0]["started_at"].as_i64().unwrap() - started;
         let due = TIMER_SECS as i64 * 1000;
         assert!(
@@ -206,33 +245,34 @@ async fn a_killed_evaluating_nodes_timers_fire_once_on_the_node_taking_over() {
         );
     }
     until("both notices", async || {
-        (receiver.count("alarm.fired", "FO_HOT") >= 1 && receiver.count("alarm.fired", "FO_GONE") >= 1)
-            .then_some(())
+        (receiver.count("alarm.fired", HOT) >= 1 && receiver.count("alarm.fired", &gone) >= 1).then_some(())
     })
     .await;
     breaching.await.unwrap();
     // Time for any repeat: the lease's renewals, ticks and the sender's retries.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(alarms_of(&other, "FO_HOT").len(), 1, "one alarm, not one per node");
-    assert_eq!(alarms_of(&other, "FO_GONE").len(), 1, "one alarm, not one per node");
-    assert_eq!(receiver.count("alarm.fired", "FO_HOT"), 1, "one notice");
-    assert_eq!(receiver.count("alarm.fired", "FO_GONE"), 1, "one notice");
+    assert_eq!(alarms_of(&other, HOT).len(), 1, "one alarm, not one per node");
+    assert_eq!(alarms_of(&other, &gone).len(), 1, "one alarm, not one per node");
+    assert_eq!(receiver.count("alarm.fired", HOT), 1, "one notice");
+    assert_eq!(receiver.count("alarm.fired", &gone), 1, "one notice");
 
-    // A new node that does not evaluate: an alarm acknowledged there stays acknowledged when
-    // the evaluating node clears it.
+    // A new node joins and the partitions spread again. An alarm acknowledged on the node
+    // that does not evaluate its device stays acknowledged when the evaluating one clears it.
     let c = node(&pg, dir_c.path());
-    assert!(evaluating(&db, &[&c]).await.is_none(), "the lease stays where it is");
-    let id = alarms_of(&other, "FO_HOT")[0]["id"].as_str().unwrap().to_owned();
-    let (status, acked) = call(&c, "POST", &format!("/api/alarms/{id}/ack"), &Value::Null);
+    shared_out(&db, &[&other, &c]).await;
+    let evaluates =
+        until("a node to evaluate FO_HOT", async || evaluating(&db, &[&other, &c], HOT).await).await;
+    let acting = if evaluates.http == c.http { &*other } else { &c };
+    let id = alarms_of(acting, HOT)[0]["id"].as_str().unwrap().to_owned();
+    let (status, acked) = call(acting, "POST", &format!("/api/alarms/{id}/ack"), &Value::Null);
     assert_eq!(status, 200, "{acked}");
-    readings(&c, "FO_HOT", 20.0, 4.0).await;
+    readings(acting, HOT, 20.0, 4.0).await;
     let alarm = until("FO_HOT cleared", async || {
-        let alarm = alarms_of(&c, "FO_HOT").pop()?;
+        let alarm = alarms_of(&c, HOT).pop()?;
         (alarm["active"] == false).then_some(alarm)
     })
     .await;
     assert_eq!(alarm["acked"], true, "the acknowledgement made on another node was kept: {alarm}");
-    until("the cleared notice", async || (receiver.count("alarm.cleared", "FO_HOT") == 1).then_some(()))
-        .await;
-    assert_eq!(receiver.count("alarm.fired", "FO_HOT"), 1, "acknowledging fired nothing again");
+    until("the cleared notice", async || (receiver.count("alarm.cleared", HOT) == 1).then_some(())).await;
+    assert_eq!(receiver.count("alarm.fired", HOT), 1, "acknowledging fired nothing again");
 }

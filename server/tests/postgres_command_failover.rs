@@ -1,10 +1,11 @@
 //! Commands in a cluster (issue 18, acceptance 3): three server processes on one real
 //! PostgreSQL and one real Mosquitto (each node in the share group), and devices that are real
-//! MQTT clients. One node at a time sends commands and keeps their deadlines, the one holding
-//! the lease `commands`; when it is killed -9 another takes over within the lease's length. A
-//! command queued on another node for an offline device reaches it once when it comes online,
-//! a short-lived one expires once, and a caller waiting on one node for a command's answer
-//! gets it though the answer came in through another node.
+//! MQTT clients. Each device partition's commands are sent, and their deadlines kept, by one
+//! node, the one holding the partition's lease `commands/<n>`, the partitions shared out over
+//! the nodes; when the node holding two devices' partition is killed -9 another takes it over
+//! within the lease's length. A command queued on another node for an offline device reaches
+//! it once when it comes online, a short-lived one expires once, and a caller waiting on one
+//! node for a command's answer gets it though the answer came in through another node.
 
 mod common;
 
@@ -19,12 +20,14 @@ use common::postgres::Postgres;
 use common::{ServerProcess, eventually};
 use rumqttc::QoS;
 use serde_json::{Value, json};
-use server::store::postgres::{PgSettings, PgStore};
+use server::store::postgres::{PARTITIONS, PgSettings, PgStore, partition};
 
 /// Comes online after the kill.
 const VALVE: &str = "VALVE_1";
-/// Never online.
-const PUMP: &str = "PUMP_2";
+/// Never online; in the valve's partition, so one node sends both their commands.
+fn pump() -> String {
+    (2..).map(|n| format!("PUMP_{n}")).find(|d| partition(d) == partition(VALVE)).unwrap()
+}
 
 fn node(pg: &Postgres, broker: SocketAddr, dir: &Path, client_id: &str) -> ServerProcess {
     let mut env = external_env(broker, client_id);
@@ -75,17 +78,37 @@ async fn history(http: SocketAddr, id: &str) -> Vec<String> {
         .collect()
 }
 
-/// The node holding the lease `commands` now, if one does, by its HTTP address (the holder's
-/// name begins with it).
-async fn holder_now(leases: &PgStore) -> Option<String> {
-    let all = leases.leases().await.ok()?;
-    let (_, holder, _) = all.into_iter().find(|(name, _, held)| name == server::commands::LEASE && *held)?;
-    Some(holder.rsplit_once('-')?.0.to_owned())
+/// The HTTP address of the node holding each commands partition now (a holder's name begins
+/// with it), by partition.
+async fn holders(leases: &PgStore) -> Vec<Option<String>> {
+    let all = leases.leases().await.unwrap_or_default();
+    (0..PARTITIONS)
+        .map(|n| {
+            let name = format!("{}{n}", server::commands::LEASE_PREFIX);
+            let (_, holder, _) = all.iter().find(|(lease, _, held)| *lease == name && *held)?;
+            Some(holder.rsplit_once('-')?.0.to_owned())
+        })
+        .collect()
 }
 
-/// The node holding the lease `commands`, once one does.
-async fn holder(leases: &PgStore) -> String {
-    within("a node to hold the commands lease", Duration::from_secs(30), || holder_now(leases)).await
+/// The node sending the valve's (and the pump's) commands now, if one does.
+async fn holder_now(leases: &PgStore) -> Option<String> {
+    holders(leases).await.swap_remove(partition(VALVE) as usize)
+}
+
+/// The node sending the valve's commands, once the partitions are shared out over `nodes`
+/// (each holding some, none more than its share).
+async fn holder(leases: &PgStore, nodes: &[SocketAddr]) -> String {
+    let share = PARTITIONS.div_ceil(nodes.len() as u32) as usize;
+    within("the commands partitions shared out over the nodes", Duration::from_secs(40), || async {
+        let holders = holders(leases).await;
+        let each = nodes.iter().map(|a| holders.iter().flatten().filter(|h| **h == a.to_string()).count());
+        let spread =
+            holders.iter().all(Option::is_some) && each.into_iter().all(|k| (1..=share).contains(&k));
+        spread.then_some(())
+    })
+    .await;
+    within("a node to hold the valve's partition", Duration::from_secs(30), || holder_now(leases)).await
 }
 
 /// How many commands `node` stored as SUCCEEDED (each answer is stored by the node the
@@ -117,10 +140,11 @@ async fn commands_go_once_and_expire_once_across_a_kill_9_of_their_node_and_answ
         (0..3).map(|i| Some(node(&pg, broker.addr, dirs[i].path(), names[i]))).collect();
     let http: Vec<SocketAddr> = nodes.iter().map(|n| n.as_ref().unwrap().http).collect();
     let leases = PgStore::open(&PgSettings::new(&pg.url)).await.unwrap();
-    let held_by = holder(&leases).await;
+    let held_by = holder(&leases, &http).await;
     let h = http.iter().position(|a| a.to_string() == held_by).expect("the holder is one of the nodes");
     let other = (h + 1) % 3;
-    for device in [VALVE, PUMP] {
+    let pump = pump();
+    for device in [VALVE, pump.as_str()] {
         known(http[other], device).await;
     }
 
@@ -128,7 +152,7 @@ async fn commands_go_once_and_expire_once_across_a_kill_9_of_their_node_and_answ
     let (status, queued) =
         create(http[other], VALVE, "", json!({"method": "open", "params": {"pct": 40}})).await;
     assert_eq!((status, queued["status"].as_str()), (202, Some("QUEUED")), "{queued}");
-    let (status, short) = create(http[other], PUMP, "", json!({"method": "prime", "ttl_secs": 3})).await;
+    let (status, short) = create(http[other], &pump, "", json!({"method": "prime", "ttl_secs": 3})).await;
     assert_eq!((status, short["status"].as_str()), (202, Some("QUEUED")), "{short}");
     let (queued, short) =
         (queued["id"].as_str().unwrap().to_owned(), short["id"].as_str().unwrap().to_owned());
@@ -137,7 +161,7 @@ async fn commands_go_once_and_expire_once_across_a_kill_9_of_their_node_and_answ
     // second later (the broker keeps its share of the devices' messages for it meanwhile).
     nodes[h].take().unwrap().kill();
     let killed = Instant::now();
-    assert_eq!(read(http[other], PUMP, &short).await["status"], "QUEUED", "not expired before the kill");
+    assert_eq!(read(http[other], &pump, &short).await["status"], "QUEUED", "not expired before the kill");
     tokio::time::sleep(Duration::from_secs(1)).await;
     nodes[h] = Some(node(&pg, broker.addr, dirs[h].path(), names[h]));
     let http: Vec<SocketAddr> = nodes.iter().map(|n| n.as_ref().unwrap().http).collect();
@@ -159,11 +183,11 @@ async fn commands_go_once_and_expire_once_across_a_kill_9_of_their_node_and_answ
     let bound = server::cluster::lease::LENGTH + Duration::from_secs(6);
     let limit = bound.saturating_sub(killed.elapsed());
     within("the short-lived command to expire after its node's kill", limit, || async {
-        (read(http[other], PUMP, &short).await["status"] == "EXPIRED").then_some(())
+        (read(http[other], &pump, &short).await["status"] == "EXPIRED").then_some(())
     })
     .await;
     for &node in &http {
-        assert_eq!(read(node, PUMP, &short).await["status"], "EXPIRED", "as node {node} shows it");
+        assert_eq!(read(node, &pump, &short).await["status"], "EXPIRED", "as node {node} shows it");
     }
     let seen = history(http[other], &short).await;
     assert_eq!(seen, ["QUEUED", "EXPIRED"], "the change log: expired once, never sent");
@@ -220,7 +244,7 @@ async fn commands_go_once_and_expire_once_across_a_kill_9_of_their_node_and_answ
 
     // A command the valve has (SENT, not answered yet) when the node sending commands is
     // killed -9: the node taking over does not send it again on the same connection.
-    let held_by = holder(&leases).await;
+    let held_by = holder(&leases, &http).await;
     let h = http.iter().position(|a| a.to_string() == held_by).expect("the holder is one of the nodes");
     let body = json!({"method": "flush", "timeout_secs": 120});
     let (status, pending) = create(http[(h + 1) % 3], VALVE, "", body).await;
@@ -236,7 +260,7 @@ async fn commands_go_once_and_expire_once_across_a_kill_9_of_their_node_and_answ
     tokio::time::sleep(Duration::from_secs(1)).await;
     nodes[h] = Some(node(&pg, broker.addr, dirs[h].path(), names[h]));
     let http: Vec<SocketAddr> = nodes.iter().map(|n| n.as_ref().unwrap().http).collect();
-    within("another node to take the commands lease", bound, || async {
+    within("another node to take the valve's partition", bound, || async {
         holder_now(&leases).await.filter(|now| *now != held_by)
     })
     .await;

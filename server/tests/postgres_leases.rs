@@ -161,3 +161,66 @@ async fn keepers_on_two_nodes_hold_one_at_a_time_and_hand_over_when_one_stops_or
     keeping_c.abort();
     tokio::task::spawn_blocking(move || drop(pg)).await.unwrap();
 }
+
+/// Partitions of one kind of work (the alarm engine's) shared out over three nodes: the first
+/// takes them all, then hands back what is over its share as others join, never two holders
+/// at once; a node that dies has its share taken over once its leases run out, and one that
+/// stops cleanly hands its share on at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_spread_over_the_nodes_and_a_dead_nodes_share_is_taken_over() {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use server::cluster::lease::LENGTH;
+    use server::cluster::partitions::Partitions;
+    use server::metrics::Metrics;
+
+    let pg = Postgres::start();
+    let mut stops = Vec::new();
+    let mut start = async |node: &str| {
+        let partitions = Partitions::new("work/", 8, node, Arc::new(Metrics::default()));
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        stops.push(stop_tx);
+        let keeping = tokio::spawn(partitions.clone().keep(Arc::new(open(&pg).await), stop));
+        (partitions, keeping)
+    };
+    /// Waits up to `within` until `done` holds of what each node holds, checking at every
+    /// look that no partition has two holders.
+    async fn until(nodes: &[&Partitions], within: Duration, done: impl Fn(&[usize]) -> bool) -> Duration {
+        let from = Instant::now();
+        loop {
+            let held: Vec<BTreeSet<u32>> = nodes.iter().map(|p| p.holding().into_keys().collect()).collect();
+            let all: BTreeSet<u32> = held.iter().flatten().copied().collect();
+            assert_eq!(all.len(), held.iter().map(BTreeSet::len).sum::<usize>(), "two holders: {held:?}");
+            let counts: Vec<usize> = held.iter().map(BTreeSet::len).collect();
+            if done(&counts) {
+                return from.elapsed();
+            }
+            assert!(from.elapsed() < within, "not within {within:?}: {held:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    let (a, _keeping_a) = start("node-a").await;
+    until(&[&a], Duration::from_secs(5), |n| n == [8]).await;
+    // b and c join: a hands one back a turn until each holds its share (3, 3, 2).
+    let (b, keeping_b) = start("node-b").await;
+    let (c, keeping_c) = start("node-c").await;
+    let nodes = [&*a, &*b, &*c];
+    until(&nodes, Duration::from_secs(30), |n| {
+        n.iter().sum::<usize>() == 8 && n.iter().all(|&k| (2..=3).contains(&k))
+    })
+    .await;
+    // c dies (its keeper gone without a word): a and b take its share once its leases run
+    // out, and hold 4 each.
+    keeping_c.abort();
+    let took = until(&nodes, LENGTH + Duration::from_secs(8), |n| n[..2] == [4, 4]).await;
+    assert!(took >= LENGTH - Duration::from_secs(4), "not while c's last renewal lasted ({took:?})");
+    // b stops cleanly: a takes its share at its next turn.
+    stops[1].send(true).unwrap();
+    keeping_b.await.unwrap();
+    until(&nodes, Duration::from_secs(5), |n| n == [8, 0, 0]).await;
+    drop(stops);
+    tokio::task::spawn_blocking(move || drop(pg)).await.unwrap();
+}

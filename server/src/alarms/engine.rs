@@ -844,6 +844,12 @@ impl<'a> Work<'a> {
     /// reports a firmware is apart when it differs from the most common one among the devices
     /// the rule watches (with the same value of the rule's tag, if it names one).
     pub fn fleet(&mut self, devices: &[DeviceSummary]) {
+        self.fleet_of(devices, |_| true);
+    }
+
+    /// As [`Work::fleet`], judging only the devices `owns` answers for (a cluster node's
+    /// partition), each against all of `devices`.
+    pub fn fleet_of(&mut self, devices: &[DeviceSummary], owns: impl Fn(&str) -> bool) {
         if !self.engine.has_rules() {
             return;
         }
@@ -864,7 +870,9 @@ impl<'a> Work<'a> {
                 let RuleKind::FirmwareDrift { tag, .. } = &rule.kind else { continue };
                 let key = tag.as_deref().and_then(|t| d.tags.get(t)).map(String::as_str);
                 *counts.entry((entry.rule, key)).or_default().entry(fw).or_default() += 1;
-                seen.push((entry, key, fw));
+                if owns(&d.id) {
+                    seen.push((entry, key, fw));
+                }
             }
         }
         // The most common firmware of each, if one is (a tie: none).
@@ -1617,6 +1625,28 @@ mod tests {
         let mut cleared = cleared;
         cleared.sort();
         assert_eq!(cleared, ["a1", "a2", "a3"]);
+    }
+
+    #[test]
+    fn a_partitions_engine_judges_only_its_devices_against_the_whole_fleet() {
+        let fleet = serde_json::json!({"name": "fw", "kind": "firmware_drift"});
+        let mut e = engine(&[fleet]);
+        // 1.3.9 is the fleet's most common (3 of 5); this engine judges only the b devices.
+        let devices = [
+            device("a1", "1.4.2", None),
+            device("a2", "1.4.2", None),
+            device("b1", "1.3.9", None),
+            device("b2", "1.3.9", None),
+            device("b3", "1.3.9", None),
+        ];
+        let mut work = e.work(T0);
+        work.fleet_of(&devices, |d| d.starts_with('b'));
+        assert!(work.finish().is_empty(), "b1..b3 are in line; a1, a2 are another partition's");
+        // Only a's: both apart from the fleet as a whole, though they are all a's knows of.
+        let mut work = e.work(T0 + 1000);
+        work.fleet_of(&devices, |d| d.starts_with('a'));
+        let changes = work.finish();
+        assert_eq!(opened(&changes), [("r0", "a1"), ("r0", "a2")], "{changes:?}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::store::postgres::{Held, PgStore};
 /// How long a lease lasts: how soon another node takes over after this one dies.
 pub const LENGTH: Duration = Duration::from_secs(10);
 /// How often it is renewed (or tried for).
-const RENEW: Duration = Duration::from_secs(3);
+pub const RENEW: Duration = Duration::from_secs(3);
 
 pub struct Lease {
     name: String,

@@ -10,14 +10,15 @@
 //! never moves back (a late word about an earlier state is dropped), and one that finished is
 //! not taken up again.
 //!
-//! In cluster mode ([`Cluster`]) one node at a time dispatches: the one holding the lease
-//! `commands`. The feed is then the change log's, every node's changes in order
-//! ([`crate::cluster::tail`]). A node that takes the lease reads every unfinished command
-//! with the log's number of that moment (later changes come from the feed, earlier ones are
-//! dropped) and the devices' presence; one that loses it forgets them at once and sends
-//! nothing more (the lease is checked again right before each send). Deadlines are kept by
-//! the holder alone, so each fires once; a due command is finished once in any case, the
-//! store refusing a second finish.
+//! In cluster mode ([`Cluster`]) each device partition's commands are dispatched by one node,
+//! the one holding the partition's lease (`commands/<n>`, shared out over the nodes:
+//! [`crate::cluster::partitions`]). The feed is then the change log's, every node's changes
+//! in order ([`crate::cluster::tail`]). A node that takes a partition reads every unfinished
+//! command of the partitions it holds with the log's number of that moment (later changes come
+//! from the feed, earlier ones are dropped) and the devices' presence; one that loses a
+//! partition forgets its commands at once and sends them nothing more (the partition's lease is
+//! checked again right before each send). Deadlines are kept by the holder alone, so each fires
+//! once; a due command is finished once in any case, the store refusing a second finish.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -30,9 +31,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::clock::now_ms;
-use crate::cluster::lease::Lease;
+use crate::cluster::partitions::Partitions;
 use crate::ingest::{CommandChange, Ingest};
-use crate::store::postgres::PgBlocking;
+use crate::store::postgres::{PgBlocking, partition};
 use crate::store::{CommandOp, Store};
 
 /// How a command reaches a device.
@@ -72,17 +73,17 @@ const RETRY: Duration = Duration::from_secs(1);
 /// How often devices' statuses are read where subscriptions cannot be seen.
 const PRESENCE_EVERY: Duration = Duration::from_secs(2);
 
-/// How often a cluster node looks whether it took or lost the lease.
+/// How often a cluster node looks whether it took or lost a partition.
 const LEASE_EVERY: Duration = Duration::from_millis(250);
 
 /// Finished commands remembered, so a late word about one does not take it up again: as many
 /// as the feed holds before a listener is told it lagged (and reads everything again).
 const FINISHED_KEPT: usize = 4096;
 
-/// Several nodes on one database: dispatch is done by the node holding `lease`, reading the
-/// unfinished commands from `pg`.
+/// Several nodes on one database: each device partition's dispatch is done by the node
+/// holding its lease among `partitions`, reading the unfinished commands from `pg`.
 pub struct Cluster {
-    pub lease: Arc<Lease>,
+    pub partitions: Arc<Partitions>,
     pub pg: PgBlocking,
 }
 
@@ -96,10 +97,13 @@ pub(super) struct Dispatch {
     /// The command last handed to each device's connection (its id, the link's session): not
     /// sent again on the same connection.
     outstanding: HashMap<String, (String, i64)>,
-    /// Cluster mode: the lease, and the database read when it is taken.
+    /// Cluster mode: the partitions, and the database read when one is taken.
     cluster: Option<Cluster>,
-    /// Whether this node dispatches (always, on a single node).
+    /// Whether this node dispatches (always, on a single node; while it holds a partition, on
+    /// a cluster node).
     holding: bool,
+    /// Cluster mode: the partitions whose commands are in memory.
+    partitions: HashSet<u32>,
     /// The change log's number that memory was read at: changes up to it are in memory.
     since: u64,
     /// Commands that finished lately (device, id), oldest first, and the same as a set.
@@ -127,6 +131,7 @@ impl Dispatch {
             links: HashMap::new(),
             outstanding: HashMap::new(),
             holding: cluster.is_none(),
+            partitions: HashSet::new(),
             cluster,
             since: 0,
             finished: VecDeque::new(),
@@ -134,30 +139,48 @@ impl Dispatch {
         }
     }
 
-    /// Whether a command may go out now: on a cluster node, only while it holds the lease.
-    fn sending(&self) -> bool {
-        self.holding && self.cluster.as_ref().is_none_or(|c| c.lease.held())
+    /// Whether `device`'s commands are dispatched here: on a cluster node, while memory holds
+    /// its partition.
+    fn ours(&self, device: &str) -> bool {
+        self.cluster.is_none() || self.partitions.contains(&partition(device))
     }
 
-    /// Cluster mode: takes up dispatch when the lease was taken, lets it go when it was lost.
-    async fn lease_turn(&mut self) {
-        let Some(cluster) = &self.cluster else { return };
-        match (self.holding, cluster.lease.held()) {
-            (false, true) => {
-                info!("commands: dispatching on this node (lease taken)");
-                self.holding = true;
-                self.reload().await;
-                if self.holding && self.transport.as_ref().is_some_and(|t| t.presence_by_status()) {
-                    self.presence().await;
+    /// Whether a command may go out to `device` now: on a cluster node, only while it holds
+    /// the device's partition.
+    fn sending(&self, device: &str) -> bool {
+        self.holding
+            && match &self.cluster {
+                None => true,
+                Some(c) => {
+                    let n = partition(device);
+                    self.partitions.contains(&n) && c.partitions.holding().contains_key(&n)
                 }
             }
-            (true, false) => {
-                warn!("commands: no longer dispatching on this node (lease lost)");
-                self.holding = false;
-                self.open.clear();
-                self.outstanding.clear();
+    }
+
+    /// Cluster mode: takes up the dispatch of partitions taken (reading their commands), lets
+    /// go of those lost.
+    async fn lease_turn(&mut self) {
+        let Some(cluster) = &self.cluster else { return };
+        let now: HashSet<u32> = cluster.partitions.holding().into_keys().collect();
+        if now == self.partitions {
+            return;
+        }
+        let lost: Vec<u32> = self.partitions.difference(&now).copied().collect();
+        if !lost.is_empty() {
+            warn!(?lost, "commands: partitions no longer dispatched on this node");
+            self.open.retain(|device, _| !lost.contains(&partition(device)));
+            self.outstanding.retain(|device, _| !lost.contains(&partition(device)));
+        }
+        let taken = now.difference(&self.partitions).count() > 0;
+        self.partitions = now;
+        self.holding = !self.partitions.is_empty();
+        if taken {
+            info!(partitions = ?self.partitions, "commands: dispatching on this node");
+            self.reload().await;
+            if self.holding && self.transport.as_ref().is_some_and(|t| t.presence_by_status()) {
+                self.presence().await;
             }
-            _ => {}
         }
     }
 
@@ -198,8 +221,9 @@ impl Dispatch {
                 biased;
                 () = async { let _ = stop.wait_for(|s| *s).await; } => return,
                 change = changes.recv() => match change {
-                    // Not holding, or read already when memory was.
+                    // Not dispatched here, or read already when memory was.
                     Ok(change) if !self.holding || change.seq <= self.since => {}
+                    Ok(change) if !self.ours(&change.command.device) => {}
                     Ok(change) => self.changed((*change.command).clone()).await,
                     Err(broadcast::error::RecvError::Lagged(_)) if self.holding => self.reload().await,
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
@@ -295,15 +319,18 @@ impl Dispatch {
             }
         };
         if !matches!(read, Ok(Ok(_))) && self.cluster.is_some() {
+            // Read again at the next turn.
             self.holding = false;
+            self.partitions.clear();
         }
         match read {
             Ok(Ok((seq, open))) => {
                 if let Some(seq) = seq {
                     self.since = seq;
                 }
+                let ours: Vec<Command> = open.into_iter().filter(|c| self.ours(&c.device)).collect();
                 self.open.clear();
-                for command in open {
+                for command in ours {
                     self.open.entry(command.device.clone()).or_default().push(command);
                 }
                 for list in self.open.values_mut() {
@@ -363,7 +390,7 @@ impl Dispatch {
 
     /// Sends `device` its next command, if it is there and has none in flight.
     async fn pump(&mut self, device: &str) {
-        if !self.sending() {
+        if !self.sending(device) {
             return;
         }
         let (Some(link), Some(transport)) = (self.links.get(device), self.transport.clone()) else { return };

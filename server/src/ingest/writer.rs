@@ -353,8 +353,9 @@ impl Writer {
         (work.finish(), acted)
     }
 
-    /// Several nodes: each action is made from the alarm as stored and committed under the
-    /// alarms lease's lock (so the node evaluating the rules reads it again), then answered.
+    /// Several nodes: each action is made from the alarm as stored and committed under the lock
+    /// of its device's partition's lease (so the node evaluating that partition reads it
+    /// again), then answered.
     async fn act_shared(&self, pg: PgBlocking, acts: Vec<Act>, now: telemetry::Millis) {
         for Act { id, action, by, reply } in acts {
             let blank = self.engine.blank();

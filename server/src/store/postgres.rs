@@ -100,14 +100,14 @@ mod tags;
 mod time;
 mod users;
 
-pub use alarm_work::{ALARMS as ALARMS_LEASE, ActFrom};
+pub use alarm_work::{ActFrom, LEASE_PREFIX as ALARM_LEASE_PREFIX, lease_name as alarm_lease};
 pub use blocking::PgBlocking;
 pub use change_log::MAX_TAIL;
 pub use error::PgError;
 pub use follow::Follower;
 pub use history::LocalEdges;
 pub use ingest::{Besides, MAX_BATCH};
-pub use leases::{Held, LENGTH_MS as LEASE_LENGTH_MS};
+pub use leases::{Held, LENGTH_MS as LEASE_LENGTH_MS, PARTITIONS, Seen, partition};
 pub use owned::{Fence, WorkState};
 pub use pool::{MAX_POOL, PgSettings};
 pub use reads::{DeviceCounts, MAX_POINTS};

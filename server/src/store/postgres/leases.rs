@@ -24,6 +24,20 @@ pub const MAX_NAME: usize = 128;
 /// Lease lengths allowed: long enough to renew in time, short enough to take over quickly.
 pub const LENGTH_MS: std::ops::RangeInclusive<i64> = 500..=600_000;
 
+/// How many partitions devices fall into for work split by device (the alarm engine's,
+/// commands'): each kind of work has a lease per partition, taken by one node. Fixed by the
+/// schema (version 11 made the alarm engine's, with their cursors), so every node agrees; a
+/// different number needs a migration that moves the partitions' cursors.
+pub const PARTITIONS: u32 = 8;
+
+/// The partition device `id` falls into: FNV-1a of its bytes, so every node and every version
+/// agrees (a std hasher is seeded per process).
+pub fn partition(id: &str) -> u32 {
+    let hash =
+        id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (hash % u64::from(PARTITIONS)) as u32
+}
+
 /// A lease held: its epoch, the fencing token its work is checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Held {
@@ -145,4 +159,76 @@ pub(super) async fn holds(
         )
         .await?;
     Ok(tx.query_opt(&statement, &[&name, &holder, &held.epoch]).await?.is_some())
+}
+
+/// A lease of a set (the names starting with one prefix), as a node choosing which to take
+/// sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub name: String,
+    pub holder: String,
+    /// Whether it is held now.
+    pub held: bool,
+    /// Whether it has been free for longer than the orphan time asked for (or was never
+    /// taken): no node under its share took it.
+    pub orphaned: bool,
+}
+
+impl PgStore {
+    /// The leases whose names start with `prefix`, and how many nodes are alive: those holding
+    /// their own lease, named `nodes` and their name. Node leases run out an hour ago are
+    /// deleted, so restarts do not pile them up.
+    pub async fn lease_set(
+        &self,
+        prefix: &str,
+        nodes: &str,
+        orphan_ms: i64,
+    ) -> Result<(Vec<Seen>, usize), PgError> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT name, holder, expires_at > clock_timestamp(),
+                        expires_at < clock_timestamp() - $2 * interval '1 millisecond'
+                 FROM leases WHERE left(name, length($1)) = $1 ORDER BY name LIMIT 10000",
+            )
+            .await?;
+        let rows = client.query(&statement, &[&prefix, &(orphan_ms as f64)]).await?;
+        let seen = rows
+            .iter()
+            .map(|r| Seen { name: r.get(0), holder: r.get(1), held: r.get(2), orphaned: r.get(3) })
+            .collect();
+        let alive: i64 = client
+            .query_one(
+                "SELECT count(*) FROM leases
+                 WHERE left(name, length($1)) = $1 AND expires_at > clock_timestamp()",
+                &[&nodes],
+            )
+            .await?
+            .get(0);
+        client
+            .execute(
+                "DELETE FROM leases WHERE left(name, length($1)) = $1
+                 AND expires_at < clock_timestamp() - interval '1 hour'",
+                &[&nodes],
+            )
+            .await?;
+        Ok((seen, usize::try_from(alive).unwrap_or(0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_fall_into_partitions_by_a_hash_every_node_and_version_agrees_on() {
+        // FNV-1a's published values: "" is its offset basis, "a" 0xaf63dc4c8601ec8c.
+        assert_eq!(partition(""), (0xcbf2_9ce4_8422_2325_u64 % 8) as u32);
+        assert_eq!(partition("a"), (0xaf63_dc4c_8601_ec8c_u64 % 8) as u32);
+        let mut counts = [0u32; PARTITIONS as usize];
+        for i in 0..8000 {
+            counts[partition(&format!("esp32-{i:05}")) as usize] += 1;
+        }
+        assert!(counts.iter().all(|&n| (850..=1150).contains(&n)), "spread evenly: {counts:?}");
+    }
 }

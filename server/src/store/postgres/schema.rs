@@ -12,6 +12,7 @@ use super::span::Span;
 
 mod v1;
 mod v10;
+mod v11;
 mod v2;
 mod v3;
 mod v4;
@@ -22,7 +23,7 @@ mod v8;
 mod v9;
 
 /// The newest schema version this server knows.
-pub const LATEST_VERSION: i32 = 10;
+pub const LATEST_VERSION: i32 = 11;
 
 /// The advisory lock key for migrations ("schema" in ASCII).
 const LOCK: i64 = 0x0000_7363_6865_6d61;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (8, v8::SQL),
     (9, v9::SQL),
     (10, v10::SQL),
+    (11, v11::SQL),
 ];
 
 /// Brings the schema up to date; answers the partition span the database keeps (`span` for
