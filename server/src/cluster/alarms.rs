@@ -99,17 +99,18 @@ impl AlarmWork {
         turn.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut rescoped: Option<Instant> = None;
         loop {
-            let tick = tokio::select! {
+            // The clock, a change in the log, or only a look at the partitions held.
+            let (tick, changed) = tokio::select! {
                 biased;
-                _ = clock.tick() => true,
+                _ = clock.tick() => (true, false),
                 newest = follower.changed() => match newest {
-                    Some(_) => false,
+                    Some(_) => (false, true),
                     None => return Err(PgError::Setting("the change log's listener ended".into())),
                 },
-                _ = turn.tick() => false,
+                _ = turn.tick() => (false, false),
             };
-            self.take_turn(&store, &mut holdings).await?;
-            if holdings.is_empty() {
+            let taken = self.take_turn(&store, &mut holdings).await?;
+            if holdings.is_empty() || !(tick || changed || taken) {
                 continue;
             }
             if tick {
@@ -135,8 +136,13 @@ impl AlarmWork {
         }
     }
 
-    /// Reads the state of the partitions this node took since, and forgets those it lost.
-    async fn take_turn(&self, store: &PgStore, holdings: &mut BTreeMap<u32, Holding>) -> Result<(), PgError> {
+    /// Reads the state of the partitions this node took since, and forgets those it lost;
+    /// whether it took any.
+    async fn take_turn(
+        &self,
+        store: &PgStore,
+        holdings: &mut BTreeMap<u32, Holding>,
+    ) -> Result<bool, PgError> {
         let now = self.partitions.holding();
         holdings.retain(|n, h| {
             let kept = now.get(n) == Some(&h.held);
@@ -145,12 +151,14 @@ impl AlarmWork {
             }
             kept
         });
+        let mut taken = false;
         for (n, held) in now {
             if let Entry::Vacant(slot) = holdings.entry(n) {
                 slot.insert(self.read(store, n, held).await?);
+                taken = true;
             }
         }
-        Ok(())
+        Ok(taken)
     }
 
     /// Partition `n`'s engine state as stored, and where its work stands.
