@@ -91,6 +91,9 @@ pub const LOG_FILTER: &str = "info,rmqtt=error,rmqtt_net=error";
 /// How long a stop waits for the writer to commit what is queued before giving up on it.
 const WRITER_STOP_WAIT: Duration = Duration::from_secs(10);
 
+/// How long a clean stop waits for the cluster's lease keepers to hand their leases on.
+const KEEPERS_STOP_WAIT: Duration = Duration::from_secs(2);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
@@ -112,6 +115,8 @@ pub enum StartError {
     Provision(String),
     #[error(transparent)]
     Assets(#[from] web::assets::AssetsError),
+    #[error(transparent)]
+    EmbeddedBroker(#[from] cluster::broker::ClaimError),
 }
 
 /// A server whose storage is open and whose listeners are bound; [`Server::run`] serves.
@@ -147,6 +152,8 @@ pub struct Server {
     alarm_work: Option<cluster::alarms::AlarmWork>,
     /// This node's name in the cluster's leases.
     node: String,
+    /// The tasks keeping its leases, which give them up when it stops.
+    keepers: Vec<tokio::task::JoinHandle<()>>,
     stop_tx: watch::Sender<bool>,
 }
 
@@ -317,8 +324,16 @@ impl Server {
             cluster,
             stop_tx.subscribe(),
         );
+        let mut keepers = Vec::new();
         let broker = match config.mqtt.mode {
             MqttMode::Embedded => {
+                // Nodes on one database share one broker: a second node with its own is refused
+                // before it ends the first one's devices' connections below.
+                if let Some(pg) = &postgres {
+                    let lease = cluster_lease(cluster::broker::LEASE, &node, &metrics);
+                    cluster::broker::claim(pg, &lease).await?;
+                    keepers.push(pg.spawn(lease.keep(pg.store().clone(), stop_tx.subscribe())));
+                }
                 // Connections a crash left open in the log end before the broker takes any.
                 let s = store.clone();
                 let ended = tokio::task::spawn_blocking(move || s.end_connections(None))
@@ -360,6 +375,7 @@ impl Server {
             senders: Some(senders),
             alarm_work,
             node,
+            keepers,
             stop_tx,
         })
     }
@@ -448,7 +464,7 @@ impl Server {
             // Several nodes on one database: one sends, the one holding the lease.
             if let Some(pg) = &self.postgres {
                 let lease = cluster_lease("notifications", &self.node, &self.metrics);
-                pg.spawn(lease.clone().keep(pg.store().clone(), self.stop_tx.subscribe()));
+                self.keepers.push(pg.spawn(lease.clone().keep(pg.store().clone(), self.stop_tx.subscribe())));
                 sender = sender.under_lease(lease);
             }
             tokio::spawn(sender.run(self.notifier.clone(), self.stop_tx.subscribe()))
@@ -474,11 +490,12 @@ impl Server {
             senders: _,
             alarm_work,
             node,
+            mut keepers,
             stop_tx,
         } = self;
         let alarm_work = match (alarm_work, &postgres) {
             (Some(work), Some(pg)) => {
-                pg.spawn(work.partitions.clone().keep(pg.store().clone(), stop_tx.subscribe()));
+                keepers.push(pg.spawn(work.partitions.clone().keep(pg.store().clone(), stop_tx.subscribe())));
                 Some(pg.spawn(work.run(stop_tx.subscribe())))
             }
             _ => None,
@@ -498,7 +515,7 @@ impl Server {
                 let tail = pg.spawn(cluster::tail::run(pg.store().clone(), feeds, from, stop_tx.subscribe()));
                 // Taken once the tail follows the log: dispatch reads from then on.
                 if let Some(partitions) = commands.partitions() {
-                    pg.spawn(partitions.keep(pg.store().clone(), stop_tx.subscribe()));
+                    keepers.push(pg.spawn(partitions.keep(pg.store().clone(), stop_tx.subscribe())));
                 }
                 Some(tail)
             }
@@ -507,7 +524,7 @@ impl Server {
         // Several nodes on one database: one does its upkeep, the one holding the lease.
         let upkeep_lease = postgres.as_ref().map(|pg| {
             let lease = cluster_lease(upkeep::LEASE, &node, &metrics);
-            pg.spawn(lease.clone().keep(pg.store().clone(), stop_tx.subscribe()));
+            keepers.push(pg.spawn(lease.clone().keep(pg.store().clone(), stop_tx.subscribe())));
             lease
         });
         let pruning = tokio::spawn(upkeep::run(
@@ -562,6 +579,8 @@ impl Server {
         }
         // The stop signal closed the ingest queue: the writer commits what is queued and ends.
         let _ = tokio::time::timeout(WRITER_STOP_WAIT, writer).await;
+        // The leases handed on, so other nodes take the work up at once.
+        let _ = tokio::time::timeout(KEEPERS_STOP_WAIT, futures::future::join_all(keepers)).await;
         // Devices still connected: their connections end now, as the server stops.
         if config.mqtt.mode == MqttMode::Embedded {
             let s = store.clone();

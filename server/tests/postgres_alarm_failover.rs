@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::mosquitto::{Mosquitto, external_env};
 use common::postgres::Postgres;
 use common::*;
 use serde_json::{Value, json};
@@ -61,17 +62,19 @@ impl Drop for Receiver {
 /// The rules' timers: longer than a takeover (the lease's 10 s at most, after a kill -9).
 const TIMER_SECS: u64 = 15;
 
-fn node(pg: &Postgres, dir: &Path) -> ServerProcess {
-    let (server, log) = ServerProcess::start_logged(
-        &dir.join("t.redb"),
-        &[
-            ("IOT_POSTGRES_URL", pg.url.clone()),
-            ("IOT_NOTIFY_RETRY_SECS", "1,1,1,1".into()),
-            ("IOT_ALARM_START_GRACE_SECS", "1".into()),
-            ("IOT_DEVICE_MESSAGES_PER_SEC", "0".into()),
-            ("RUST_LOG", "info,server::cluster=debug".into()),
-        ],
-    );
+/// A node on `pg`, taking devices' messages from `broker` with the others.
+fn node(pg: &Postgres, broker: &Mosquitto, dir: &Path) -> ServerProcess {
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let mut env = external_env(broker.addr, &name);
+    env.extend([
+        ("IOT_MQTT_SHARE_GROUP", "dashboards".into()),
+        ("IOT_POSTGRES_URL", pg.url.clone()),
+        ("IOT_NOTIFY_RETRY_SECS", "1,1,1,1".into()),
+        ("IOT_ALARM_START_GRACE_SECS", "1".into()),
+        ("IOT_DEVICE_MESSAGES_PER_SEC", "0".into()),
+        ("RUST_LOG", "info,server::cluster=debug".into()),
+    ]);
+    let (server, log) = ServerProcess::start_logged(&dir.join("t.redb"), &env);
     LOGS.lock().unwrap().push(log);
     server
 }
@@ -165,12 +168,13 @@ async fn until<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_evaluating_nodes_timers_fire_once_on_the_node_taking_over() {
     let pg = Postgres::start();
+    let broker = Mosquitto::start();
     let db = database(&pg).await;
     let receiver = Receiver::start().await;
     let (dir_a, dir_b, dir_c) =
         (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = node(&pg, dir_a.path());
-    let b = node(&pg, dir_b.path());
+    let a = node(&pg, &broker, dir_a.path());
+    let b = node(&pg, &broker, dir_b.path());
     let gone = gone();
     // The partitions spread over both nodes (the first to start took them all, and hands
     // back what is over its share).
@@ -258,7 +262,7 @@ async fn a_killed_evaluating_nodes_timers_fire_once_on_the_node_taking_over() {
 
     // A new node joins and the partitions spread again. An alarm acknowledged on the node
     // that does not evaluate its device stays acknowledged when the evaluating one clears it.
-    let c = node(&pg, dir_c.path());
+    let c = node(&pg, &broker, dir_c.path());
     shared_out(&db, &[&other, &c]).await;
     let evaluates =
         until("a node to evaluate FO_HOT", async || evaluating(&db, &[&other, &c], HOT).await).await;

@@ -1,28 +1,37 @@
-//! Two dashboard nodes on one real PostgreSQL (`storage.postgres_url`), each the server
-//! binary: what one node stores, the other's live clients get and its history shows; a
-//! dashboard saved on one is listed by the other; a sign-in on one is good on the other, and
-//! signing out on one ends it on both (issue 18, acceptance 4).
+//! Two dashboard nodes on one real PostgreSQL (`storage.postgres_url`) and one real Mosquitto,
+//! each the server binary: what one node stores, the other's live clients get and its history
+//! shows; a dashboard saved on one is listed by the other; a sign-in on one is good on the
+//! other, and signing out on one ends it on both (issue 18, acceptance 4). A second node with
+//! its own embedded broker on the same database is refused.
 
 mod common;
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
+use common::mosquitto::{Mosquitto, external_env};
 use common::postgres::Postgres;
 use common::*;
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
-fn node(pg: &Postgres, dir: &Path) -> ServerProcess {
-    ServerProcess::start(&dir.join("t.redb"), &[("IOT_POSTGRES_URL", pg.url.clone())])
+/// A node on `pg` taking devices' messages from `broker` with the others (`env` besides).
+fn node(pg: &Postgres, broker: &Mosquitto, dir: &Path, env: &[(&'static str, String)]) -> ServerProcess {
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let mut all = external_env(broker.addr, &name);
+    all.push(("IOT_MQTT_SHARE_GROUP", "dashboards".into()));
+    all.push(("IOT_POSTGRES_URL", pg.url.clone()));
+    all.extend_from_slice(env);
+    ServerProcess::start(&dir.join("t.redb"), &all)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_one_node_stores_saves_or_signs_in_the_other_node_sees_at_once() {
     let pg = Postgres::start();
+    let broker = Mosquitto::start();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = node(&pg, dir_a.path());
-    let b = node(&pg, dir_b.path());
+    let a = node(&pg, &broker, dir_a.path(), &[]);
+    let b = node(&pg, &broker, dir_b.path(), &[]);
 
     // A reading sent to node a reaches node b's live client, numbered, and b's history.
     let mut live_b = LiveClient::connect(b.http, "").await;
@@ -89,11 +98,9 @@ async fn what_one_node_stores_saves_or_signs_in_the_other_node_sees_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_node_at_a_time_does_the_upkeep() {
     let pg = Postgres::start();
+    let broker = Mosquitto::start();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let quick = |dir: &Path| {
-        let env = [("IOT_POSTGRES_URL", pg.url.clone()), ("IOT_SEAL_INTERVAL_SECS", "1".into())];
-        ServerProcess::start(&dir.join("t.redb"), &env)
-    };
+    let quick = |dir: &Path| node(&pg, &broker, dir, &[("IOT_SEAL_INTERVAL_SECS", "1".into())]);
     let (a, b) = (quick(dir_a.path()), quick(dir_b.path()));
     let sealed = |n: &ServerProcess| n.metric("iot_readings_sealed_total");
     let send = |n: &ServerProcess, device: &str| {
@@ -121,4 +128,55 @@ async fn one_node_at_a_time_does_the_upkeep() {
     assert_eq!(holds(&other), 1);
     drop(other);
     tokio::task::spawn_blocking(move || drop(pg)).await.unwrap();
+}
+
+/// Nodes on one database with their own embedded brokers would each reach only their own
+/// devices (a command sent through one would never reach a device on the other). The second
+/// is refused at start, naming the node that runs one and what to set instead; the first goes
+/// on taking its devices' readings; once it stops, a node with the embedded broker starts.
+#[test]
+fn a_second_node_with_its_own_embedded_broker_on_one_database_is_refused() {
+    let pg = Postgres::start();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let embedded = [("IOT_POSTGRES_URL", pg.url.clone())];
+    let a = ServerProcess::start(&dir_a.path().join("t.redb"), &embedded);
+    let started = std::time::Instant::now();
+    let mut second = server_command(&dir_b.path().join("t.redb"), &embedded, Stdio::piped())
+        .spawn()
+        .expect("run the server");
+    while second.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            second.kill().unwrap();
+            panic!("the second node with an embedded broker started and runs");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let refused = second.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "the second node with an embedded broker started: {said}");
+    assert!(
+        said.contains("runs the embedded MQTT broker")
+            && said.contains(&format!("{}-", a.http))
+            && said.contains("mqtt.mode = \"external\""),
+        "{said}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "refused at once, not after the lease's length"
+    );
+
+    // a still takes its devices' readings.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut device = Device::connect(a.mqtt(), "EMB_1", |_| {}).await;
+        device.publish("app/device/EMB_1/telemetry", payload([("t", 1.0)], now_ms())).await;
+    });
+    eventually("a to store the reading", || (a.readings("EMB_1", "t") == 1).then_some(()));
+
+    // Stopped cleanly, a hands the broker's lease on: a node with the embedded broker starts.
+    a.stop();
+    let b = ServerProcess::start(&dir_b.path().join("t.redb"), &embedded);
+    eventually("b to answer", || (b.get("/healthz").0 == 200).then_some(()));
+    drop(b);
+    drop(pg);
 }

@@ -37,7 +37,7 @@ pub fn simulator_bin() -> PathBuf {
 }
 
 /// The server binary with its database at `db`, on free ports unless `env` says otherwise.
-fn server_command(db: &Path, env: &[(&str, String)], stderr: Stdio) -> Command {
+pub fn server_command(db: &Path, env: &[(&str, String)], stderr: Stdio) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
     cmd.env("IOT_WEB_LISTEN", "127.0.0.1:0")
         .env("IOT_MQTT_LISTEN", "127.0.0.1:0")
