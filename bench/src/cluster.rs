@@ -13,6 +13,9 @@
 //! - the moved client: every reading after resuming, and the time from the kill to its
 //!   first live reading after it.
 //!
+//! Also shown: how long the killed node's partitions of once-only work (alarm evaluation,
+//! command dispatch: `alarms/<n>`, `commands/<n>`) stayed without a live holder.
+//!
 //! Exits 1 if any audit fails.
 
 use std::collections::{BTreeMap, HashMap};
@@ -251,9 +254,34 @@ async fn audit(
         return false;
     };
     let pid = std::fs::read_to_string(format!("{dir}/{victim}.pid")).expect("the node's pid file");
+    let (leases, connection) = tokio_postgres::connect(pg, tokio_postgres::NoTls).await.expect("PostgreSQL");
+    tokio::spawn(connection);
+    let orphaned = partitions_of(&leases, &nodes[index - 1]).await;
     let killed = Instant::now();
     let status = std::process::Command::new("kill").args(["-9", pid.trim()]).status().expect("kill");
     assert!(status.success(), "kill -9 {}", pid.trim());
+    let taken_over = tokio::spawn(async move {
+        loop {
+            // Each held again, by another holder (the node started again is one, under a new name).
+            let held = leases
+                .query_one(
+                    "SELECT count(*) FROM leases WHERE name = ANY($1) AND expires_at > clock_timestamp() \
+                     AND NOT holder = ANY($2)",
+                    &[
+                        &orphaned.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+                        &orphaned.iter().map(|(_, h)| h.clone()).collect::<Vec<_>>(),
+                    ],
+                )
+                .await
+                .map(|r| r.get::<_, i64>(0) as usize);
+            match held {
+                Ok(n) if n == orphaned.len() => return (n, killed.elapsed()),
+                Err(_) => return (0, Duration::MAX),
+                Ok(_) if killed.elapsed() > Duration::from_secs(60) => return (0, Duration::MAX),
+                Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
     let back = {
         let addr = nodes[index - 1].clone();
         tokio::spawn(async move {
@@ -292,6 +320,16 @@ async fn audit(
         "kill -9 {victim} (the load balancer's client was on it) at {kill_at:.0} s; its /healthz answered again after {}",
         back.map_or("more than 30 s".into(), |t| format!("{:.1} s", t.as_secs_f64()))
     );
+    match taken_over.await {
+        Ok((0, took)) if took < Duration::MAX => {
+            println!("the killed node held no partitions of once-only work (not shared out yet)")
+        }
+        Ok((n, took)) if took < Duration::MAX => println!(
+            "the killed node's {n} partitions of once-only work (alarm evaluation, command dispatch) all held by live nodes again {:.1} s after the kill (leases of 10 s)",
+            took.as_secs_f64()
+        ),
+        _ => println!("the killed node's partitions of once-only work were not all taken over within 60 s"),
+    }
 
     // Let the clients catch up: until every surviving and the moved client has everything.
     let survivors: Vec<usize> = (0..nodes.len()).filter(|&i| i != index - 1).collect();
@@ -420,4 +458,18 @@ async fn get(addr: &str, path: &str) -> Option<(u16, Vec<u8>)> {
     let head = std::str::from_utf8(&answer[..split]).ok()?;
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
     Some((status, answer[split + 4..].to_vec()))
+}
+
+/// The partitions of once-only work (`alarms/<n>`, `commands/<n>`) the node at `addr` holds,
+/// with its name in the leases (`<addr>-<random>`).
+async fn partitions_of(db: &tokio_postgres::Client, addr: &str) -> Vec<(String, String)> {
+    let rows = db
+        .query(
+            "SELECT name, holder FROM leases WHERE (name LIKE 'alarms/%' OR name LIKE 'commands/%') \
+             AND expires_at > clock_timestamp() AND holder LIKE $1 || '-%'",
+            &[&addr],
+        )
+        .await
+        .expect("the leases");
+    rows.iter().map(|r| (r.get(0), r.get(1))).collect()
 }
