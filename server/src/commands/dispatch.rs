@@ -168,7 +168,7 @@ impl Dispatch {
         }
         let lost: Vec<u32> = self.partitions.difference(&now).copied().collect();
         if !lost.is_empty() {
-            warn!(?lost, "commands: partitions no longer dispatched on this node");
+            info!(?lost, "commands: partitions no longer dispatched on this node");
             self.open.retain(|device, _| !lost.contains(&partition(device)));
             self.outstanding.retain(|device, _| !lost.contains(&partition(device)));
         }
