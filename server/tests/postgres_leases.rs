@@ -168,9 +168,7 @@ async fn keepers_on_two_nodes_hold_one_at_a_time_and_hand_over_when_one_stops_or
 /// stops cleanly hands its share on at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_spread_over_the_nodes_and_a_dead_nodes_share_is_taken_over() {
-    use std::collections::BTreeSet;
     use std::sync::Arc;
-    use std::time::Instant;
 
     use server::cluster::lease::LENGTH;
     use server::cluster::partitions::Partitions;
@@ -185,22 +183,6 @@ async fn partitions_spread_over_the_nodes_and_a_dead_nodes_share_is_taken_over()
         let keeping = tokio::spawn(partitions.clone().keep(Arc::new(open(&pg).await), stop));
         (partitions, keeping)
     };
-    /// Waits up to `within` until `done` holds of what each node holds, checking at every
-    /// look that no partition has two holders.
-    async fn until(nodes: &[&Partitions], within: Duration, done: impl Fn(&[usize]) -> bool) -> Duration {
-        let from = Instant::now();
-        loop {
-            let held: Vec<BTreeSet<u32>> = nodes.iter().map(|p| p.holding().into_keys().collect()).collect();
-            let all: BTreeSet<u32> = held.iter().flatten().copied().collect();
-            assert_eq!(all.len(), held.iter().map(BTreeSet::len).sum::<usize>(), "two holders: {held:?}");
-            let counts: Vec<usize> = held.iter().map(BTreeSet::len).collect();
-            if done(&counts) {
-                return from.elapsed();
-            }
-            assert!(from.elapsed() < within, "not within {within:?}: {held:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
 
     let (a, _keeping_a) = start("node-a").await;
     until(&[&a], Duration::from_secs(5), |n| n == [8]).await;
@@ -222,5 +204,60 @@ async fn partitions_spread_over_the_nodes_and_a_dead_nodes_share_is_taken_over()
     keeping_b.await.unwrap();
     until(&nodes, Duration::from_secs(5), |n| n == [8, 0, 0]).await;
     drop(stops);
+    tokio::task::spawn_blocking(move || drop(pg)).await.unwrap();
+}
+
+/// Waits up to `within` until `done` holds of how many partitions each of `nodes` holds,
+/// checking at every look that no partition has two holders; answers how long it took.
+async fn until(
+    nodes: &[&server::cluster::partitions::Partitions],
+    within: Duration,
+    done: impl Fn(&[usize]) -> bool,
+) -> Duration {
+    use std::collections::BTreeSet;
+    let from = std::time::Instant::now();
+    loop {
+        let held: Vec<BTreeSet<u32>> = nodes.iter().map(|p| p.holding().into_keys().collect()).collect();
+        let all: BTreeSet<u32> = held.iter().flatten().copied().collect();
+        assert_eq!(all.len(), held.iter().map(BTreeSet::len).sum::<usize>(), "two holders: {held:?}");
+        let counts: Vec<usize> = held.iter().map(BTreeSet::len).collect();
+        if done(&counts) {
+            return from.elapsed();
+        }
+        assert!(from.elapsed() < within, "not within {within:?}: {held:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// 8 partitions over 5 nodes: four hold 2 each, and when a fifth joins, one of them hands it
+/// one, though none holds more than its share (8 over 5, rounded up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joining_when_the_others_hold_their_share_still_gets_a_partition() {
+    use std::sync::Arc;
+
+    use server::cluster::partitions::Partitions;
+    use server::metrics::Metrics;
+
+    let pg = Postgres::start();
+    let mut keepers = Vec::new();
+    let mut nodes = Vec::new();
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    for i in 0..5 {
+        if i == 4 {
+            let four: Vec<&Partitions> = nodes.iter().map(|p: &Arc<Partitions>| &**p).collect();
+            until(&four, Duration::from_secs(40), |n| n == [2, 2, 2, 2]).await;
+        }
+        let partitions = Partitions::new("work/", 8, &format!("node-{i}"), Arc::new(Metrics::default()));
+        keepers.push(tokio::spawn(partitions.clone().keep(Arc::new(open(&pg).await), stop.clone())));
+        nodes.push(partitions);
+    }
+    let five: Vec<&Partitions> = nodes.iter().map(|p| &**p).collect();
+    until(&five, Duration::from_secs(20), |n| {
+        n.iter().sum::<usize>() == 8 && n.iter().all(|&k| (1..=2).contains(&k))
+    })
+    .await;
+    for keeper in keepers {
+        keeper.abort();
+    }
     tokio::task::spawn_blocking(move || drop(pg)).await.unwrap();
 }

@@ -1,8 +1,11 @@
 //! Work split by device partition (the alarm engine's, commands'): each partition is a lease,
 //! and the nodes share them out. A node keeps a lease of its own (`node/<name>`) so every node
-//! knows how many are alive, holds at most its fair share of the partitions (the count over
-//! the nodes alive, rounded up) and hands one back each turn while it holds more, so
-//! partitions spread over nodes as they join.
+//! knows how many are alive. Its share is the count over the nodes alive, rounded up, and its
+//! floor the same rounded down: it hands one back each turn while it holds more than its
+//! share, or more than the floor while another node alive holds fewer than the floor (a node
+//! just joined), and takes free ones up to the floor, then up to its share unless another
+//! node is below the floor. So partitions spread over nodes as they join, with 8 partitions
+//! over 5 to 7 nodes too (each holding one or two).
 //!
 //! A node that dies is replaced partition by partition. It renewed its own lease before its
 //! partitions', so that runs out first: by the time its partitions are free, the others count
@@ -13,7 +16,7 @@
 //! Each partition's lease is the single-holder [`crate::store::postgres`] lease with its
 //! epoch and fencing, so a node that lost one has its work refused, never done twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -107,8 +110,8 @@ impl Partitions {
     }
 
     /// One turn: this node's own lease renewed, then its partitions (in that order, so its own
-    /// runs out first if it dies), then one handed back if it holds more than its share, or
-    /// free ones taken up to it (and orphans past it).
+    /// runs out first if it dies), then one handed back if it holds too many, or free ones
+    /// taken up to its share (and orphans past it).
     async fn turn(
         &self,
         store: &PgStore,
@@ -129,8 +132,16 @@ impl Partitions {
             }
         }
         let (seen, alive) = store.lease_set(self.prefix, NODES, ORPHAN.as_millis() as i64).await?;
-        let share = self.count.div_ceil(alive.max(1) as u32) as usize;
-        if mine.len() > share {
+        let alive = alive.max(1);
+        let (floor, share) = (self.count as usize / alive, (self.count as usize).div_ceil(alive));
+        // Whether another node alive holds fewer than the floor: one holding none has no row,
+        // so it shows as fewer holders than nodes alive.
+        let mut others: HashMap<&str, usize> = HashMap::new();
+        for s in seen.iter().filter(|s| s.held && s.holder != self.node) {
+            *others.entry(s.holder.as_str()).or_default() += 1;
+        }
+        let starved = others.len() + 1 < alive || others.values().any(|&k| k < floor);
+        if mine.len() > share || (mine.len() > floor && starved) {
             if let Some((n, h)) = mine.pop_last() {
                 self.set(n, None);
                 store.release(&self.name(n), &self.node, h).await?;
@@ -143,7 +154,10 @@ impl Partitions {
             // A partition no node ever took has no row yet: free, and nobody's.
             let (held, orphaned) =
                 seen.iter().find(|s| s.name == name).map_or((false, true), |s| (s.held, s.orphaned));
-            if held || mine.contains_key(&n) || (mine.len() >= share && !orphaned) {
+            // Up to the floor, then up to the share unless another node is below the floor
+            // (it takes it); an orphan whatever the share.
+            let wanted = mine.len() < floor || (mine.len() < share && !starved) || orphaned;
+            if held || mine.contains_key(&n) || !wanted {
                 continue;
             }
             let asked = Instant::now();
