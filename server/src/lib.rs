@@ -579,7 +579,8 @@ impl Server {
         }
         // The stop signal closed the ingest queue: the writer commits what is queued and ends.
         let _ = tokio::time::timeout(WRITER_STOP_WAIT, writer).await;
-        // The leases handed on, so other nodes take the work up at once.
+        // Each keeper gave its leases up at the stop signal, so other nodes take the work up at
+        // once: the process ends only once they have (or after a while, the database silent).
         let _ = tokio::time::timeout(KEEPERS_STOP_WAIT, futures::future::join_all(keepers)).await;
         // Devices still connected: their connections end now, as the server stops.
         if config.mqtt.mode == MqttMode::Embedded {

@@ -58,7 +58,8 @@ pub async fn claim(pg: &PgBlocking, lease: &Arc<Lease>) -> Result<(), ClaimError
             .map_err(|e| ClaimError::Database(e.to_string()))?
             .map_err(|e: crate::store::postgres::PgError| ClaimError::Database(e.to_string()))?;
         let Some(holder) = taken else { return Ok(()) };
-        let earlier_self = holder.rsplit_once('-').is_some_and(|(a, _)| a == address);
+        // No holder by the time the list was read: it ran out meanwhile; try again.
+        let earlier_self = holder.is_empty() || holder.rsplit_once('-').is_some_and(|(a, _)| a == address);
         if !earlier_self || Instant::now() >= deadline {
             return Err(ClaimError::Elsewhere(holder));
         }

@@ -126,9 +126,9 @@ impl PgStore {
         Ok(Some(out))
     }
 
-    /// Every lease ever taken with its holder and whether it is still held: what the cluster
-    /// page and the balancing of partitions read (a row no node took yet, made for its work's
-    /// state, is left out).
+    /// Every lease ever taken with its holder and whether it is still held, as the embedded
+    /// broker's claim names its holder (a row no node took yet, made for its work's state, is
+    /// left out; one retired by a migration shows as held by `retired`).
     pub async fn leases(&self) -> Result<Vec<(String, String, bool)>, PgError> {
         let client = self.pool.get().await?;
         let rows = client
