@@ -127,14 +127,14 @@ impl PgStore {
     }
 
     /// Every lease ever taken with its holder and whether it is still held, as the embedded
-    /// broker's claim names its holder (a row no node took yet, made for its work's state, is
-    /// left out; one retired by a migration shows as held by `retired`).
+    /// broker's claim names its holder (a row no node took yet, made for its work's state, and
+    /// one a migration retired are left out).
     pub async fn leases(&self) -> Result<Vec<(String, String, bool)>, PgError> {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT name, holder, expires_at > clock_timestamp() FROM leases WHERE holder <> '' \
-                 ORDER BY name LIMIT 10000",
+                "SELECT name, holder, expires_at > clock_timestamp() FROM leases \
+                 WHERE holder NOT IN ('', 'retired') ORDER BY name LIMIT 10000",
                 &[],
             )
             .await?;
